@@ -1,0 +1,33 @@
+# emc_target_defaults(<target>): warnings (-Wall -Wextra, kept clean) and the shared include layout.
+function(emc_target_defaults target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+                                           -Wcast-align -Wnull-dereference -Wimplicit-fallthrough)
+endfunction()
+
+# emc_add_library(<name> <folder>): one static library per top-level folder; sources are every
+# .cpp under <folder>/src, public headers under <folder>/include/emc/<folder>/.
+function(emc_add_library name)
+  file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  if(NOT _srcs)  # a folder whose sources are not written yet: headers only
+    add_library(${name} INTERFACE)
+    target_include_directories(${name} INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}/include)
+    return()
+  endif()
+  add_library(${name} STATIC ${_srcs})
+  target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+                                     PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  emc_target_defaults(${name})
+endfunction()
+
+# emc_add_gtest(<name> <dir> LIBS ...): one GoogleTest executable from every .cpp under <dir>.
+function(emc_add_gtest name dir)
+  cmake_parse_arguments(ARG "" "" "LIBS" ${ARGN})
+  file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS ${dir}/*.cpp)
+  add_executable(${name} ${_srcs})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gmock GTest::gtest GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_compile_definitions(${name} PRIVATE EMC_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+                                             EMC_SHARED_DIR="${EMC_SHARED_DIR}")
+  emc_target_defaults(${name})
+  gtest_discover_tests(${name} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR} DISCOVERY_TIMEOUT 60)
+endfunction()
