@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages EMC needs, only those that are missing (idempotent, safe to re-run).
+# Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+packages=(cmake g++ make libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev
+          libstb-dev libbenchmark-dev clang-14 libclang-rt-14-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "emc: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
