@@ -36,16 +36,17 @@ namespace emc::interpreter {
 // an index override beats a type override. Naming a backend that does not exist, or that does not
 // support the layer, is a load error.
 struct DispatchPolicy {
-  std::vector<std::string> order;                          // empty: registry order
-  std::map<std::size_t, std::string> by_index;             // layer index -> backend name
-  std::map<format::LayerType, std::string> by_type;        // layer type -> backend name
+  std::vector<std::string> order;                    // empty: registry order
+  std::map<std::size_t, std::string> by_index;       // layer index -> backend name
+  std::map<format::LayerType, std::string> by_type;  // layer type -> backend name
 };
 
 enum class ElementType { kUint8, kFloat32 };
 
 struct TensorInfo {
   ElementType type = ElementType::kUint8;
-  std::vector<std::uint32_t> shape;  // input: {C, H, W} for uint8 CHW, {N} for float; output: best known
+  std::vector<std::uint32_t>
+      shape;  // input: {C, H, W} for uint8 CHW, {N} for float; output: best known
   std::size_t bytes = 0;
 };
 
@@ -59,6 +60,16 @@ struct LayerEvent {
   std::span<const std::uint8_t> output;  // main-memory bytes the layer wrote (may be empty)
 };
 using LayerObserver = std::function<void(const LayerEvent&)>;
+
+// A load-time finding that is suspicious but not fatal (robustness.md §2.1 item 15), e.g. a layer
+// reading main memory that neither the model input nor an earlier layer wrote (it reads zeros).
+struct Diagnostic {
+  std::size_t layer = 0;
+  format::LayerType type = format::LayerType::kInvalid;
+  std::string message;
+  // "layer 4 (DEQUANTIZE): reads main memory [0x100, 0x180) that nothing wrote before it"
+  std::string to_string() const;
+};
 
 // One row of the execution plan, for tools (emc-run --profile, emc-inspect).
 struct PlanEntry {
@@ -88,6 +99,8 @@ class Interpreter {
 
   const format::Kmodel& model() const;
   const std::vector<PlanEntry>& plan() const;
+  // Load-time warnings (never errors: those fail the load). Empty for a clean model.
+  const std::vector<Diagnostic>& diagnostics() const;
 
   std::size_t input_count() const;  // always 1 for V3
   TensorInfo input_info(std::size_t index) const;
