@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+'use strict';
+// Regenerates every sample model in samples/models/ with TensorFlow.js (cpu
+// backend): model.json + shards, inputs/*.f32, refs/**.f32, reference.json.
+//   cd samples/tfjs && npm ci && node make_samples.js [model ...]
+// Without arguments all models are made. Deterministic: all randomness comes
+// from seeded generators (lib/rng.js), Math.random included.
+const {seedMathRandom} = require('./lib/rng');
+seedMathRandom(20240101);
+
+const path = require('path');
+const tf = require('@tensorflow/tfjs-core');
+require('@tensorflow/tfjs-backend-cpu');
+
+const kModelsDir = path.resolve(__dirname, '..', 'models');
+const kImagesDir = path.resolve(__dirname, '..', 'images');
+
+const kSteps = {
+  mobilenet_v1_025: () => require('./steps/mobilenet_v1_025').run(kModelsDir, kImagesDir),
+  functional_concat_add: () => require('./steps/functional_concat_add').run(kModelsDir, kImagesDir),
+};
+
+async function main() {
+  await tf.setBackend('cpu');
+  await tf.ready();
+  if (tf.getBackend() !== 'cpu') throw new Error(`backend is ${tf.getBackend()}, want cpu`);
+  const wanted = process.argv.slice(2);
+  for (const name of wanted) {
+    if (!(name in kSteps)) throw new Error(`unknown model ${name}; known: ${Object.keys(kSteps).join(', ')}`);
+  }
+  const names = wanted.length > 0 ? wanted : Object.keys(kSteps);
+  for (const name of names) {
+    const t0 = Date.now();
+    console.log(`== ${name}`);
+    await kSteps[name]();
+    console.log(`== ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : e);
+  process.exit(1);
+});
