@@ -1,8 +1,8 @@
 // kmodel V3 structures (kendryte-standalone-sdk kpu.h; ../shared/docs/kmodel_v3.md §1-§3).
 //
 // Plain structs mirroring kpu.h field for field (C names in comments), read and written only by
-// the explicit little-endian codec in kmodel_v3_codec.h: no #pragma pack, no casting of file bytes.
-// All offsets/sizes are bytes unless stated; "row" = 64 bytes of KPU RAM.
+// the explicit little-endian codec in kmodel_codec.h (byte_io.h): no #pragma pack, no casting of
+// file bytes. All offsets/sizes are bytes unless stated; "row" = 64 bytes of KPU RAM.
 //
 // Bodies with a trailing array in kpu.h (concat, fully connected, channel-wise dequantize) are a
 // fixed head plus an owning std::vector here. The K210_CONV body owns copies of the blobs it points
@@ -35,13 +35,13 @@ inline constexpr std::uint32_t kAlignConvActivation = 256;  // nncase; Maix-EMC 
 
 // kpu_kmodel_header_t, 28 bytes at offset 0.
 struct KmodelHeader {
-  std::uint32_t version = kKmodelVersion3;  // 0: must be 3
+  std::uint32_t version = kKmodelVersion3;       // 0: must be 3
   std::uint32_t flags = kHeaderFlag8BitWeights;  // 4: bit 0 = 8-bit weights, else 16-bit
-  std::uint32_t arch = 0;                   // 8: must be 0
-  std::uint32_t layers_length = 0;          // 12
-  std::uint32_t max_start_address = 0;      // 16: lowest KPU row used (informational; SDK ignores)
-  std::uint32_t main_mem_usage = 0;         // 20: bytes of the main scratch buffer
-  std::uint32_t output_count = 0;           // 24
+  std::uint32_t arch = 0;                        // 8: must be 0
+  std::uint32_t layers_length = 0;               // 12
+  std::uint32_t max_start_address = 0;  // 16: lowest KPU row used (informational; SDK ignores)
+  std::uint32_t main_mem_usage = 0;     // 20: bytes of the main scratch buffer
+  std::uint32_t output_count = 0;       // 24
   bool operator==(const KmodelHeader&) const = default;
 };
 inline constexpr std::size_t kHeaderBytes = 28;
@@ -83,14 +83,15 @@ struct ConvBody {
   std::uint32_t act_offset = 0;            // absolute file offset of the activation table (144 B)
 
   // Blobs (copied from the file on decode; laid out by the writer on encode).
-  KpuLayerWords layer_words{};             // raw register words as in the file
-  std::vector<std::uint8_t> weights;       // raw bytes: uint8, or uint16 LE in 16-bit mode
-  std::vector<std::uint64_t> bn_words;     // raw BN words, one per output channel
-  KpuActivationWords act_words{};          // raw activation table words
+  KpuLayerWords layer_words{};          // raw register words as in the file
+  std::vector<std::uint8_t> weights;    // raw bytes: uint8, or uint16 LE in 16-bit mode
+  std::vector<std::uint64_t> bn_words;  // raw BN words, one per output channel
+  KpuActivationWords act_words{};       // raw activation table words
 
   // Decoded convenience views (derived from the raw words above).
   KpuLayerFields fields() const { return unpack_kpu_layer(layer_words); }
   bool main_mem_out() const { return (flags & kLayerFlagMainMemOut) != 0; }
+  bool operator==(const ConvBody&) const = default;
 };
 inline constexpr std::size_t kConvBodyFixedBytes = 24;
 
@@ -101,6 +102,7 @@ struct AddBody {
   std::uint32_t main_mem_in_b_address = 0;
   std::uint32_t main_mem_out_address = 0;
   std::uint32_t count = 0;  // elements
+  bool operator==(const AddBody&) const = default;
 };
 
 // ---- QUANTIZED_ADD (2): kpu_model_quant_add_layer_argument_t, 56 bytes ----------------------
@@ -113,6 +115,7 @@ struct QuantizedAddBody {
   std::int32_t in_a_offset = 0, in_a_mul = 0, in_a_shift = 0;
   std::int32_t in_b_offset = 0, in_b_mul = 0, in_b_shift = 0;
   std::int32_t out_offset = 0, out_mul = 0, out_shift = 0;
+  bool operator==(const QuantizedAddBody&) const = default;
 };
 
 // ---- GLOBAL_{MAX,AVERAGE}_POOL2D and quantized forms (3,4,5,6): gap2d argument, 20 bytes ----
@@ -122,6 +125,7 @@ struct GlobalPoolBody {
   std::uint32_t main_mem_out_address = 0;  // C values
   std::uint32_t kernel_size = 0;           // H*W
   std::uint32_t channels = 0;
+  bool operator==(const GlobalPoolBody&) const = default;
 };
 
 // ---- MAX/AVERAGE_POOL2D and quantized forms (7,8,9,10): 60 bytes (+4 act for float) --------
@@ -137,6 +141,7 @@ struct Pool2dBody {
   // Present in the body (4 more bytes) only for the float types 7 and 9
   // (kpu_model_ave_pool2d_layer_argument_t; ignored by the SDK).
   CpuActivation act = CpuActivation::kLinear;
+  bool operator==(const Pool2dBody&) const = default;
 };
 
 // ---- QUANTIZE (11) / DEQUANTIZE (12): 24 bytes ---------------------------------------------
@@ -148,6 +153,7 @@ struct QuantizeBody {
   std::uint32_t count = 0;
   float scale = 1.0f;
   float bias = 0.0f;
+  bool operator==(const QuantizeBody&) const = default;
 };
 using DequantizeBody = QuantizeBody;
 
@@ -158,14 +164,16 @@ struct RequantizeBody {
   std::uint32_t main_mem_out_address = 0;
   std::uint32_t count = 0;
   std::array<std::uint8_t, 256> table{};
+  bool operator==(const RequantizeBody&) const = default;
 };
 
 // ---- L2_NORMALIZATION (14), SOFTMAX (15), LOGISTIC (25): 16 bytes ---------------------------
 struct ChannelsBody {
   std::uint32_t flags = 0;
-  std::uint32_t main_mem_in_address = 0;   // float32[channels]
+  std::uint32_t main_mem_in_address = 0;  // float32[channels]
   std::uint32_t main_mem_out_address = 0;
   std::uint32_t channels = 0;
+  bool operator==(const ChannelsBody&) const = default;
 };
 
 // ---- CONCAT (16) / QUANTIZED_CONCAT (17): 12 + 8n bytes -------------------------------------
@@ -178,6 +186,7 @@ struct ConcatBody {
   std::uint32_t flags = 0;
   std::uint32_t main_mem_out_address = 0;
   std::vector<MemRange> inputs;  // input_count is inputs.size()
+  bool operator==(const ConcatBody&) const = default;
 };
 
 // ---- FULLY_CONNECTED (18) / QUANTIZED_FULLY_CONNECTED (19): 24 + 4(in*out + out) -----------
@@ -190,6 +199,7 @@ struct FullyConnectedBody {
   CpuActivation act = CpuActivation::kLinear;
   std::vector<float> weights;  // row-major [out][in]
   std::vector<float> bias;     // [out]
+  bool operator==(const FullyConnectedBody&) const = default;
 };
 
 // ---- TENSORFLOW_FLATTEN (20) / QUANTIZED_TENSORFLOW_FLATTEN (21): 24 bytes ------------------
@@ -198,6 +208,7 @@ struct FlattenBody {
   std::uint32_t main_mem_in_address = 0;   // CHW
   std::uint32_t main_mem_out_address = 0;  // HWC
   Shape3 shape;
+  bool operator==(const FlattenBody&) const = default;
 };
 
 // ---- (QUANTIZED_)RESIZE_NEAREST_NEIGHBOR (22, 23): 36 bytes --------------------------------
@@ -209,6 +220,7 @@ struct ResizeNearestBody {
   std::uint32_t out_width = 0;
   std::uint32_t out_height = 0;
   std::uint32_t align_corners = 0;  // ignored by the SDK
+  bool operator==(const ResizeNearestBody&) const = default;
 };
 
 // ---- CHANNELWISE_DEQUANTIZE (24): 20 + 8C bytes --------------------------------------------
@@ -221,8 +233,9 @@ struct ChannelwiseDequantizeBody {
   std::uint32_t flags = 0;
   std::uint32_t main_mem_in_address = 0;
   std::uint32_t main_mem_out_address = 0;
-  std::uint32_t channel_size = 0;        // elements per channel
-  std::vector<ChannelQuant> params;      // channels is params.size()
+  std::uint32_t channel_size = 0;    // elements per channel
+  std::vector<ChannelQuant> params;  // channels is params.size()
+  bool operator==(const ChannelwiseDequantizeBody&) const = default;
 };
 
 // ---- K210_ADD_PADDING (10241): 16 bytes -----------------------------------------------------
@@ -231,6 +244,7 @@ struct AddPaddingBody {
   std::uint32_t main_mem_in_address = 0;  // uint8[channels]
   std::uint32_t kpu_mem_out_address = 0;  // KPU row (64-byte units)
   std::uint32_t channels = 0;
+  bool operator==(const AddPaddingBody&) const = default;
 };
 
 // ---- K210_REMOVE_PADDING (10242): 16 bytes --------------------------------------------------
@@ -239,6 +253,7 @@ struct RemovePaddingBody {
   std::uint32_t main_mem_in_address = 0;   // dense CHW of 4x4 maps
   std::uint32_t main_mem_out_address = 0;  // uint8[channels]
   std::uint32_t channels = 0;
+  bool operator==(const RemovePaddingBody&) const = default;
 };
 
 // ---- K210_UPLOAD (10243): 24 bytes ----------------------------------------------------------
@@ -249,6 +264,7 @@ struct UploadBody {
   std::uint32_t width = 0;
   std::uint32_t height = 0;
   std::uint32_t channels = 0;
+  bool operator==(const UploadBody&) const = default;
 };
 
 // A decoded body. The alternative is determined by the layer type (several types share one
@@ -267,6 +283,7 @@ struct Layer {
   // encoder, which recomputes them).
   std::uint64_t body_offset = 0;
   std::uint32_t body_size = 0;
+  bool operator==(const Layer&) const = default;
 };
 
 // A whole decoded model: what the writer takes and the parser returns.
@@ -274,6 +291,12 @@ struct Kmodel {
   KmodelHeader header;
   std::vector<OutputDesc> outputs;
   std::vector<Layer> layers;
+  // Bytes of the last body's trailing alignment padding that are absent from the file (nncase
+  // v0.1 advanced its stream position past the final pad without writing it: nncase01_iris and
+  // nncase01_yolo20 end 4 bytes before body_offset + body_size of their last layer). Set by the
+  // parser (0..7); EncodeLayout::kPreserve omits that many trailing zero bytes, kCanonical ignores
+  // it.
+  std::uint32_t missing_tail_bytes = 0;
   bool eight_bit_weights() const { return (header.flags & kHeaderFlag8BitWeights) != 0; }
 };
 

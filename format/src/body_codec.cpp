@@ -1,0 +1,632 @@
+#include "body_codec.h"
+
+#include <string>
+
+namespace emc::format::detail {
+namespace {
+
+// Every body starts with the same three words in most structs; helpers keep the pairs short.
+#define R32(field) EMC_TRY(r.read_u32(b.field, #field))
+#define RI32(field) EMC_TRY(r.read_i32(b.field, #field))
+#define RF32(field) EMC_TRY(r.read_f32(b.field, #field))
+
+Status read_shape(ByteReader& r, Shape3& s, const char* what) {
+  EMC_TRY(r.read_u32(s.width, what));
+  EMC_TRY(r.read_u32(s.height, what));
+  return r.read_u32(s.channels, what);
+}
+void write_shape(ByteWriter& w, const Shape3& s) {
+  w.write_u32(s.width);
+  w.write_u32(s.height);
+  w.write_u32(s.channels);
+}
+
+Status read_act(ByteReader& r, CpuActivation& act) {
+  std::uint32_t v = 0;
+  const std::uint64_t at = r.position();
+  EMC_TRY(r.read_u32(v, "act"));
+  if (v > 2) {
+    return Error(Errc::kInvalidLayerConfig,
+                 "act " + std::to_string(v) + " is not one of 0 (linear), 1 (relu), 2 (relu6)")
+        .at_offset(at);
+  }
+  act = static_cast<CpuActivation>(v);
+  return ok_status();
+}
+
+Status count_fits(std::uint64_t n, const char* what) {
+  if (n > 0xffffffffu) {
+    return Error(Errc::kInvalidArgument,
+                 std::string(what) + " " + std::to_string(n) + " does not fit a uint32 field");
+  }
+  return ok_status();
+}
+
+// Checks that `elements` items of `elem_bytes` each are present in r before allocating.
+Status require_array(ByteReader& r, std::uint64_t elements, std::uint64_t elem_bytes,
+                     const std::string& what) {
+  if (elements > r.remaining() / elem_bytes) {
+    return Error(Errc::kInvalidModel, what + ": " + std::to_string(elements) + " x " +
+                                          std::to_string(elem_bytes) + " bytes do not fit in the " +
+                                          std::to_string(r.remaining()) + " bytes left in the body")
+        .at_offset(r.position());
+  }
+  return ok_status();
+}
+
+// ---- K210_CONV head (blobs handled by the parser/encoder) ----
+Result<LayerBody> decode_conv(ByteReader& r) {
+  ConvBody b;
+  R32(flags);
+  R32(main_mem_out_address);
+  R32(layer_offset);
+  R32(weights_offset);
+  R32(bn_offset);
+  R32(act_offset);
+  return LayerBody{std::move(b)};
+}
+void encode_conv(const ConvBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.layer_offset);
+  w.write_u32(b.weights_offset);
+  w.write_u32(b.bn_offset);
+  w.write_u32(b.act_offset);
+}
+
+// ---- ADD ----
+Result<LayerBody> decode_add(ByteReader& r) {
+  AddBody b;
+  R32(flags);
+  R32(main_mem_in_a_address);
+  R32(main_mem_in_b_address);
+  R32(main_mem_out_address);
+  R32(count);
+  return LayerBody{b};
+}
+void encode_add(const AddBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_a_address);
+  w.write_u32(b.main_mem_in_b_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.count);
+}
+
+// ---- QUANTIZED_ADD ----
+Result<LayerBody> decode_quantized_add(ByteReader& r) {
+  QuantizedAddBody b;
+  R32(flags);
+  R32(main_mem_in_a_address);
+  R32(main_mem_in_b_address);
+  R32(main_mem_out_address);
+  R32(count);
+  RI32(in_a_offset);
+  RI32(in_a_mul);
+  RI32(in_a_shift);
+  RI32(in_b_offset);
+  RI32(in_b_mul);
+  RI32(in_b_shift);
+  RI32(out_offset);
+  RI32(out_mul);
+  RI32(out_shift);
+  return LayerBody{b};
+}
+void encode_quantized_add(const QuantizedAddBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_a_address);
+  w.write_u32(b.main_mem_in_b_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.count);
+  for (std::int32_t v : {b.in_a_offset, b.in_a_mul, b.in_a_shift, b.in_b_offset, b.in_b_mul,
+                         b.in_b_shift, b.out_offset, b.out_mul, b.out_shift}) {
+    w.write_i32(v);
+  }
+}
+
+// ---- GLOBAL_*_POOL2D ----
+Result<LayerBody> decode_global_pool(ByteReader& r) {
+  GlobalPoolBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(kernel_size);
+  R32(channels);
+  return LayerBody{b};
+}
+void encode_global_pool(const GlobalPoolBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.kernel_size);
+  w.write_u32(b.channels);
+}
+
+// ---- *_POOL2D: 60 bytes; + 4-byte act for the float types 7 and 9 ----
+bool pool_has_act(LayerType t) {
+  return t == LayerType::kMaxPool2d || t == LayerType::kAveragePool2d;
+}
+Result<LayerBody> decode_pool2d(LayerType t, ByteReader& r) {
+  Pool2dBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  EMC_TRY(read_shape(r, b.in_shape, "in_shape"));
+  EMC_TRY(read_shape(r, b.out_shape, "out_shape"));
+  R32(kernel_width);
+  R32(kernel_height);
+  R32(stride_width);
+  R32(stride_height);
+  R32(padding_width);
+  R32(padding_height);
+  if (pool_has_act(t)) EMC_TRY(read_act(r, b.act));
+  return LayerBody{b};
+}
+void encode_pool2d(LayerType t, const Pool2dBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  write_shape(w, b.in_shape);
+  write_shape(w, b.out_shape);
+  for (std::uint32_t v : {b.kernel_width, b.kernel_height, b.stride_width, b.stride_height,
+                          b.padding_width, b.padding_height}) {
+    w.write_u32(v);
+  }
+  if (pool_has_act(t)) w.write_u32(static_cast<std::uint32_t>(b.act));
+}
+
+// ---- QUANTIZE / DEQUANTIZE ----
+Result<LayerBody> decode_quantize(ByteReader& r) {
+  QuantizeBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(count);
+  RF32(scale);
+  RF32(bias);
+  return LayerBody{b};
+}
+void encode_quantize(const QuantizeBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.count);
+  w.write_f32(b.scale);
+  w.write_f32(b.bias);
+}
+
+// ---- REQUANTIZE ----
+Result<LayerBody> decode_requantize(ByteReader& r) {
+  RequantizeBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(count);
+  EMC_TRY(r.read_bytes(b.table, "table"));
+  return LayerBody{b};
+}
+void encode_requantize(const RequantizeBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.count);
+  w.write_bytes(b.table);
+}
+
+// ---- L2_NORMALIZATION / SOFTMAX / LOGISTIC ----
+Result<LayerBody> decode_channels(ByteReader& r) {
+  ChannelsBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(channels);
+  return LayerBody{b};
+}
+void encode_channels(const ChannelsBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.channels);
+}
+
+// ---- CONCAT: 12 + 8n ----
+Result<LayerBody> decode_concat(ByteReader& r) {
+  ConcatBody b;
+  std::uint32_t input_count = 0;
+  R32(flags);
+  R32(main_mem_out_address);
+  EMC_TRY(r.read_u32(input_count, "input_count"));
+  EMC_TRY(require_array(r, input_count, 8, "CONCAT input_count " + std::to_string(input_count)));
+  b.inputs.resize(input_count);
+  for (MemRange& m : b.inputs) {
+    EMC_TRY(r.read_u32(m.start, "inputs_mem.start"));
+    EMC_TRY(r.read_u32(m.size, "inputs_mem.size"));
+  }
+  return LayerBody{std::move(b)};
+}
+Status encode_concat(const ConcatBody& b, ByteWriter& w) {
+  EMC_TRY(count_fits(b.inputs.size(), "CONCAT input_count"));
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(static_cast<std::uint32_t>(b.inputs.size()));
+  for (const MemRange& m : b.inputs) {
+    w.write_u32(m.start);
+    w.write_u32(m.size);
+  }
+  return ok_status();
+}
+
+// ---- FULLY_CONNECTED: 24 + 4*(in*out + out) ----
+Result<LayerBody> decode_fully_connected(ByteReader& r) {
+  FullyConnectedBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(in_channels);
+  R32(out_channels);
+  EMC_TRY(read_act(r, b.act));
+  // in*out < 2^64 for 32-bit operands, and in*out + out <= 2^64 - 2^32: no overflow.
+  const std::uint64_t elements = std::uint64_t{b.in_channels} * b.out_channels + b.out_channels;
+  EMC_TRY(require_array(r, elements, 4,
+                        "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
+                            std::to_string(b.out_channels) + " weights + bias"));
+  b.weights.resize(std::uint64_t{b.in_channels} * b.out_channels);
+  for (float& v : b.weights) EMC_TRY(r.read_f32(v, "weights"));
+  b.bias.resize(b.out_channels);
+  for (float& v : b.bias) EMC_TRY(r.read_f32(v, "bias"));
+  return LayerBody{std::move(b)};
+}
+Status encode_fully_connected(const FullyConnectedBody& b, ByteWriter& w) {
+  if (b.weights.size() != std::uint64_t{b.in_channels} * b.out_channels ||
+      b.bias.size() != b.out_channels) {
+    return Error(Errc::kInvalidArgument, "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
+                                             std::to_string(b.out_channels) + " has " +
+                                             std::to_string(b.weights.size()) + " weights and " +
+                                             std::to_string(b.bias.size()) + " biases");
+  }
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.in_channels);
+  w.write_u32(b.out_channels);
+  w.write_u32(static_cast<std::uint32_t>(b.act));
+  for (float v : b.weights) w.write_f32(v);
+  for (float v : b.bias) w.write_f32(v);
+  return ok_status();
+}
+
+// ---- (QUANTIZED_)TENSORFLOW_FLATTEN ----
+Result<LayerBody> decode_flatten(ByteReader& r) {
+  FlattenBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  EMC_TRY(read_shape(r, b.shape, "shape"));
+  return LayerBody{b};
+}
+void encode_flatten(const FlattenBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  write_shape(w, b.shape);
+}
+
+// ---- (QUANTIZED_)RESIZE_NEAREST_NEIGHBOR ----
+Result<LayerBody> decode_resize(ByteReader& r) {
+  ResizeNearestBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  EMC_TRY(read_shape(r, b.in_shape, "in_shape"));
+  R32(out_width);
+  R32(out_height);
+  R32(align_corners);
+  return LayerBody{b};
+}
+void encode_resize(const ResizeNearestBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  write_shape(w, b.in_shape);
+  w.write_u32(b.out_width);
+  w.write_u32(b.out_height);
+  w.write_u32(b.align_corners);
+}
+
+// ---- CHANNELWISE_DEQUANTIZE: 20 + 8C ----
+Result<LayerBody> decode_channelwise_dequantize(ByteReader& r) {
+  ChannelwiseDequantizeBody b;
+  std::uint32_t channels = 0;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  EMC_TRY(r.read_u32(channels, "channels"));
+  R32(channel_size);
+  EMC_TRY(
+      require_array(r, channels, 8, "CHANNELWISE_DEQUANTIZE channels " + std::to_string(channels)));
+  b.params.resize(channels);
+  for (ChannelQuant& q : b.params) {
+    EMC_TRY(r.read_f32(q.scale, "scale"));
+    EMC_TRY(r.read_f32(q.bias, "bias"));
+  }
+  return LayerBody{std::move(b)};
+}
+Status encode_channelwise_dequantize(const ChannelwiseDequantizeBody& b, ByteWriter& w) {
+  EMC_TRY(count_fits(b.params.size(), "CHANNELWISE_DEQUANTIZE channels"));
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(static_cast<std::uint32_t>(b.params.size()));
+  w.write_u32(b.channel_size);
+  for (const ChannelQuant& q : b.params) {
+    w.write_f32(q.scale);
+    w.write_f32(q.bias);
+  }
+  return ok_status();
+}
+
+// ---- K210_ADD_PADDING ----
+Result<LayerBody> decode_add_padding(ByteReader& r) {
+  AddPaddingBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(kpu_mem_out_address);
+  R32(channels);
+  return LayerBody{b};
+}
+void encode_add_padding(const AddPaddingBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.kpu_mem_out_address);
+  w.write_u32(b.channels);
+}
+
+// ---- K210_REMOVE_PADDING ----
+Result<LayerBody> decode_remove_padding(ByteReader& r) {
+  RemovePaddingBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(channels);
+  return LayerBody{b};
+}
+void encode_remove_padding(const RemovePaddingBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.channels);
+}
+
+// ---- K210_UPLOAD ----
+Result<LayerBody> decode_upload(ByteReader& r) {
+  UploadBody b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(kpu_mem_out_address);
+  R32(width);
+  R32(height);
+  R32(channels);
+  return LayerBody{b};
+}
+void encode_upload(const UploadBody& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.kpu_mem_out_address);
+  w.write_u32(b.width);
+  w.write_u32(b.height);
+  w.write_u32(b.channels);
+}
+
+#undef R32
+#undef RI32
+#undef RF32
+
+template <class T>
+Status expect_alternative(LayerType type, const LayerBody& body) {
+  if (std::holds_alternative<T>(body)) return ok_status();
+  return Error(Errc::kInvalidArgument, "layer type " + std::string(to_string(type)) +
+                                           " does not match its body (variant index " +
+                                           std::to_string(body.index()) + ")");
+}
+
+}  // namespace
+
+std::uint32_t body_fixed_bytes(LayerType type) {
+  switch (type) {
+    case LayerType::kInvalid:
+      return 0;
+    case LayerType::kAdd:
+      return 20;
+    case LayerType::kQuantizedAdd:
+      return 56;
+    case LayerType::kGlobalMaxPool2d:
+    case LayerType::kQuantizedGlobalMaxPool2d:
+    case LayerType::kGlobalAveragePool2d:
+    case LayerType::kQuantizedGlobalAveragePool2d:
+      return 20;
+    case LayerType::kMaxPool2d:
+    case LayerType::kAveragePool2d:
+      return 64;
+    case LayerType::kQuantizedMaxPool2d:
+    case LayerType::kQuantizedAveragePool2d:
+      return 60;
+    case LayerType::kQuantize:
+    case LayerType::kDequantize:
+      return 24;
+    case LayerType::kRequantize:
+      return 272;
+    case LayerType::kL2Normalization:
+    case LayerType::kSoftmax:
+    case LayerType::kLogistic:
+      return 16;
+    case LayerType::kConcat:
+    case LayerType::kQuantizedConcat:
+      return 12;
+    case LayerType::kFullyConnected:
+    case LayerType::kQuantizedFullyConnected:
+      return 24;
+    case LayerType::kTensorflowFlatten:
+    case LayerType::kQuantizedTensorflowFlatten:
+      return 24;
+    case LayerType::kResizeNearestNeighbor:
+    case LayerType::kQuantizedResizeNearestNeighbor:
+      return 36;
+    case LayerType::kChannelwiseDequantize:
+      return 20;
+    case LayerType::kK210Conv:
+      return static_cast<std::uint32_t>(kConvBodyFixedBytes);
+    case LayerType::kK210AddPadding:
+    case LayerType::kK210RemovePadding:
+      return 16;
+    case LayerType::kK210Upload:
+      return 24;
+  }
+  return 0;
+}
+
+Result<LayerBody> decode_body(LayerType type, ByteReader& r) {
+  switch (type) {
+    case LayerType::kInvalid:
+      break;
+    case LayerType::kAdd:
+      return decode_add(r);
+    case LayerType::kQuantizedAdd:
+      return decode_quantized_add(r);
+    case LayerType::kGlobalMaxPool2d:
+    case LayerType::kQuantizedGlobalMaxPool2d:
+    case LayerType::kGlobalAveragePool2d:
+    case LayerType::kQuantizedGlobalAveragePool2d:
+      return decode_global_pool(r);
+    case LayerType::kMaxPool2d:
+    case LayerType::kQuantizedMaxPool2d:
+    case LayerType::kAveragePool2d:
+    case LayerType::kQuantizedAveragePool2d:
+      return decode_pool2d(type, r);
+    case LayerType::kQuantize:
+    case LayerType::kDequantize:
+      return decode_quantize(r);
+    case LayerType::kRequantize:
+      return decode_requantize(r);
+    case LayerType::kL2Normalization:
+    case LayerType::kSoftmax:
+    case LayerType::kLogistic:
+      return decode_channels(r);
+    case LayerType::kConcat:
+    case LayerType::kQuantizedConcat:
+      return decode_concat(r);
+    case LayerType::kFullyConnected:
+    case LayerType::kQuantizedFullyConnected:
+      return decode_fully_connected(r);
+    case LayerType::kTensorflowFlatten:
+    case LayerType::kQuantizedTensorflowFlatten:
+      return decode_flatten(r);
+    case LayerType::kResizeNearestNeighbor:
+    case LayerType::kQuantizedResizeNearestNeighbor:
+      return decode_resize(r);
+    case LayerType::kChannelwiseDequantize:
+      return decode_channelwise_dequantize(r);
+    case LayerType::kK210Conv:
+      return decode_conv(r);
+    case LayerType::kK210AddPadding:
+      return decode_add_padding(r);
+    case LayerType::kK210RemovePadding:
+      return decode_remove_padding(r);
+    case LayerType::kK210Upload:
+      return decode_upload(r);
+  }
+  return Error(Errc::kUnsupportedLayer, "unsupported layer type 0 (INVALID)")
+      .at_offset(r.position());
+}
+
+Status encode_body(LayerType type, const LayerBody& body, ByteWriter& w) {
+  switch (type) {
+    case LayerType::kInvalid:
+      break;
+    case LayerType::kAdd:
+      EMC_TRY(expect_alternative<AddBody>(type, body));
+      encode_add(std::get<AddBody>(body), w);
+      return ok_status();
+    case LayerType::kQuantizedAdd:
+      EMC_TRY(expect_alternative<QuantizedAddBody>(type, body));
+      encode_quantized_add(std::get<QuantizedAddBody>(body), w);
+      return ok_status();
+    case LayerType::kGlobalMaxPool2d:
+    case LayerType::kQuantizedGlobalMaxPool2d:
+    case LayerType::kGlobalAveragePool2d:
+    case LayerType::kQuantizedGlobalAveragePool2d:
+      EMC_TRY(expect_alternative<GlobalPoolBody>(type, body));
+      encode_global_pool(std::get<GlobalPoolBody>(body), w);
+      return ok_status();
+    case LayerType::kMaxPool2d:
+    case LayerType::kQuantizedMaxPool2d:
+    case LayerType::kAveragePool2d:
+    case LayerType::kQuantizedAveragePool2d:
+      EMC_TRY(expect_alternative<Pool2dBody>(type, body));
+      encode_pool2d(type, std::get<Pool2dBody>(body), w);
+      return ok_status();
+    case LayerType::kQuantize:
+    case LayerType::kDequantize:
+      EMC_TRY(expect_alternative<QuantizeBody>(type, body));
+      encode_quantize(std::get<QuantizeBody>(body), w);
+      return ok_status();
+    case LayerType::kRequantize:
+      EMC_TRY(expect_alternative<RequantizeBody>(type, body));
+      encode_requantize(std::get<RequantizeBody>(body), w);
+      return ok_status();
+    case LayerType::kL2Normalization:
+    case LayerType::kSoftmax:
+    case LayerType::kLogistic:
+      EMC_TRY(expect_alternative<ChannelsBody>(type, body));
+      encode_channels(std::get<ChannelsBody>(body), w);
+      return ok_status();
+    case LayerType::kConcat:
+    case LayerType::kQuantizedConcat:
+      EMC_TRY(expect_alternative<ConcatBody>(type, body));
+      return encode_concat(std::get<ConcatBody>(body), w);
+    case LayerType::kFullyConnected:
+    case LayerType::kQuantizedFullyConnected:
+      EMC_TRY(expect_alternative<FullyConnectedBody>(type, body));
+      return encode_fully_connected(std::get<FullyConnectedBody>(body), w);
+    case LayerType::kTensorflowFlatten:
+    case LayerType::kQuantizedTensorflowFlatten:
+      EMC_TRY(expect_alternative<FlattenBody>(type, body));
+      encode_flatten(std::get<FlattenBody>(body), w);
+      return ok_status();
+    case LayerType::kResizeNearestNeighbor:
+    case LayerType::kQuantizedResizeNearestNeighbor:
+      EMC_TRY(expect_alternative<ResizeNearestBody>(type, body));
+      encode_resize(std::get<ResizeNearestBody>(body), w);
+      return ok_status();
+    case LayerType::kChannelwiseDequantize:
+      EMC_TRY(expect_alternative<ChannelwiseDequantizeBody>(type, body));
+      return encode_channelwise_dequantize(std::get<ChannelwiseDequantizeBody>(body), w);
+    case LayerType::kK210Conv:
+      EMC_TRY(expect_alternative<ConvBody>(type, body));
+      encode_conv(std::get<ConvBody>(body), w);
+      return ok_status();
+    case LayerType::kK210AddPadding:
+      EMC_TRY(expect_alternative<AddPaddingBody>(type, body));
+      encode_add_padding(std::get<AddPaddingBody>(body), w);
+      return ok_status();
+    case LayerType::kK210RemovePadding:
+      EMC_TRY(expect_alternative<RemovePaddingBody>(type, body));
+      encode_remove_padding(std::get<RemovePaddingBody>(body), w);
+      return ok_status();
+    case LayerType::kK210Upload:
+      EMC_TRY(expect_alternative<UploadBody>(type, body));
+      encode_upload(std::get<UploadBody>(body), w);
+      return ok_status();
+  }
+  return Error(Errc::kUnsupportedLayer, "cannot encode layer type INVALID (0)");
+}
+
+std::uint64_t body_content_bytes(LayerType type, const LayerBody& body) {
+  std::uint64_t n = body_fixed_bytes(type);
+  if (const auto* c = std::get_if<ConcatBody>(&body)) n += 8ull * c->inputs.size();
+  if (const auto* f = std::get_if<FullyConnectedBody>(&body)) {
+    n += 4ull * (std::uint64_t{f->in_channels} * f->out_channels + f->out_channels);
+  }
+  if (const auto* d = std::get_if<ChannelwiseDequantizeBody>(&body)) n += 8ull * d->params.size();
+  return n;
+}
+
+}  // namespace emc::format::detail
