@@ -1,0 +1,62 @@
+// The "kpu-sim" backend: the K210 KPU as an interpreter backend, bit-exact to the arithmetic of
+// ../shared/docs/kmodel_v3.md §5-§6 (see docs/kpu_simulator.md for the model and its choices).
+//
+//   emc::interpreter::Registry registry;
+//   EMC_TRY(emc::accel_sim::register_kpu_sim_backend(registry));
+//
+// It runs K210_CONV, K210_UPLOAD, K210_ADD_PADDING and K210_REMOVE_PADDING. Every address a layer
+// touches is checked once when the layer is prepared and once at the start of each run(); an
+// address outside KPU RAM or main memory is an emc::Error, never an out-of-bounds access.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "emc/format/error.h"
+#include "emc/interpreter/backend.h"
+#include "emc/interpreter/registry.h"
+
+namespace emc::accel_sim {
+
+inline constexpr std::string_view kKpuSimBackendName = "kpu-sim";
+
+// How the activation stage rounds `(bn - x_start) * y_mul` right by `shift_number` (§6.4, §9.2).
+enum class ActivationRounding {
+  // kendryte-standalone-sdk `kpu_carry_shift` / nncase v0.1 `CarryShift`, taken literally:
+  // v >>= s-1; then +1 (v >= 0) or -1 (v < 0) after a further >>1 when the dropped bit is set.
+  // Round-half-up for non-negative products (the only case for tables with y_mul >= 0).
+  kSdkCarryShift,
+  // nncase v0.2 / v1.9 `carry_shift<int64_t, true>` ("banker"), including its sign quirk:
+  // frac > half adds sign(v), frac == half rounds to even, frac < half truncates (floor).
+  kNn02Banker,
+};
+
+// Which of the 16 activation segments a BN value uses (§6.4, §9.1). Both pick the highest-numbered
+// segment that qualifies (so equal x_starts resolve to the later segment); if none qualifies,
+// segment 0 is used.
+enum class SegmentSelection {
+  kStartLessOrEqual,   // nncase v0.1: last segment with x_start <= bn
+  kStartStrictlyLess,  // nncase v0.2/v1.9: last segment with x_start < bn
+};
+
+// Highest x86 instruction set the convolution kernels may use (results are identical for all;
+// lower settings exist for tests and benchmarks). Unsupported sets fall back to the next lower.
+enum class KernelIsa { kPortable, kAvx2, kAvx512Vnni };
+
+struct KpuSimOptions {
+  // KPU clock for latency estimates (Hz). simulated_cycles() does not depend on it.
+  double clock_hz = 400e6;
+  // Defaults follow the V3 tool chain (nncase v0.1 + the SDK runtime); see docs/kpu_simulator.md.
+  ActivationRounding rounding = ActivationRounding::kSdkCarryShift;
+  SegmentSelection selection = SegmentSelection::kStartLessOrEqual;
+  KernelIsa max_isa = KernelIsa::kAvx512Vnni;
+};
+
+// A new kpu-sim backend (owned by the caller until handed to a Registry).
+std::unique_ptr<interpreter::Backend> make_kpu_sim_backend(const KpuSimOptions& options = {});
+
+// Adds a kpu-sim backend to `registry` (kInvalidArgument if the name "kpu-sim" is taken).
+emc::Status register_kpu_sim_backend(interpreter::Registry& registry,
+                                     const KpuSimOptions& options = {});
+
+}  // namespace emc::accel_sim

@@ -1,0 +1,463 @@
+#include "conv_layer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emc/accel_sim/kpu_cycle_model.h"
+#include "mac_kernels.h"
+#include "map_geometry.h"
+#include "output_stage.h"
+
+namespace emc::accel_sim::detail {
+namespace {
+
+using format::ConvBody;
+using format::KpuLayerFields;
+
+constexpr std::size_t kRowTile = 1024;  // pixels per GEMM call for 1x1 layers
+
+std::size_t round_up(std::size_t v, std::size_t m) {
+  return (v + m - 1) / m * m;
+}
+
+Error invalid(const std::string& what) {
+  return Error(Errc::kInvalidModel, what);
+}
+
+class PreparedConv final : public interpreter::PreparedLayer {
+ public:
+  static Result<std::unique_ptr<interpreter::PreparedLayer>> make(
+      const interpreter::LayerInfo& info, const KpuSimOptions& options);
+
+  Status run(interpreter::ExecContext& ctx) override;
+  std::uint64_t simulated_cycles() const override { return cycles_; }
+  format::MemRange output_range() const override {
+    if (!main_out_) return {};
+    return {main_addr_, static_cast<std::uint32_t>(out_plane_ * out_c_)};
+  }
+
+ private:
+  explicit PreparedConv(const KpuSimOptions& options, const format::KpuActivationTable& act)
+      : act_(act, options) {}
+
+  Status check_ranges(const interpreter::LayerInfo& info) const;
+  void prepare_weights(const ConvBody& body, bool eight_bit);
+  void gather_input(const std::uint8_t* src);
+  void conv_normal();
+  void conv_depthwise();
+
+  // Shapes.
+  std::uint32_t in_w_ = 0, in_h_ = 0, in_c_ = 0, out_c_ = 0, out_w_ = 0, out_h_ = 0;
+  std::uint32_t k_ = 1, pad_ = 0;
+  bool depthwise_ = false;
+  bool sixteen_bit_ = false;
+  std::int64_t pool_type_ = 0;
+  std::uint8_t pad_value_ = 0;
+  std::int64_t arg_x_ = 0;
+  std::uint32_t shr_x_ = 0;
+
+  // Memory.
+  MapGeometry in_geo_, out_geo_;
+  std::uint64_t src_byte_ = 0, dst_byte_ = 0;
+  bool main_out_ = false;
+  std::uint32_t main_addr_ = 0;
+  std::size_t out_plane_ = 0;  // out_w * out_h
+  std::uint64_t cycles_ = 0;
+
+  // Precomputed.
+  std::size_t padded_w_ = 0, padded_h_ = 0, plane_pixels_ = 0;  // padded input plane
+  std::size_t in_pairs_ = 0;                                    // ceil(in_c / 2)
+  std::size_t kpairs_ = 0, oblocks_ = 0;
+  std::vector<std::int32_t> w_lo_, w_hi_;    // packed pairs (hi only for 16-bit weights)
+  std::vector<std::int32_t> w_dw_;           // depthwise [c][k*k]
+  std::vector<std::ptrdiff_t> tap_offsets_;  // per pair-row (normal) or tap (depthwise)
+  std::vector<std::int64_t> cterm_;          // ((arg_w*sum_w) >> shr_w) + arg_add*g_ic per oc
+  std::vector<ChannelBn> bn_;
+  ActivationStage act_;
+  GemmFn gemm_ = nullptr;
+
+  // Scratch reused by every run (one run at a time).
+  std::vector<std::int16_t> input_;     // normal: [pair][plane][2]; depthwise: [c][plane]
+  std::vector<std::int32_t> chan_sum_;  // normal: sum over channels of the padded input
+  std::vector<std::int64_t> xterm_;     // (arg_x * sum_x) >> shr_x per output pixel / row
+  std::vector<std::int32_t> acc_lo_, acc_hi_, win_sum_;
+  std::vector<std::uint8_t> act_out_;  // [oc][in_h][in_w] after activation
+  std::vector<std::uint8_t> pooled_;   // [oc][out_h][out_w] (unused for pool 0)
+};
+
+Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
+    const interpreter::LayerInfo& info, const KpuSimOptions& options) {
+  const auto* body = std::get_if<ConvBody>(&info.layer->body);
+  if (body == nullptr) return Error(Errc::kInternal, "K210_CONV layer without a conv body");
+  if (info.model == nullptr) {
+    return Error(Errc::kInvalidArgument, "K210_CONV needs the model header (weight width)");
+  }
+  const KpuLayerFields f = body->fields();
+  const auto act_table = format::unpack_kpu_activation(body->act_words);
+  std::unique_ptr<PreparedConv> p(new PreparedConv(options, act_table));
+
+  if (f.kernel_type != 0 && f.kernel_type != 1) {
+    return invalid("kernel_type " + std::to_string(f.kernel_type) + " is not 0 (1x1) or 1 (3x3)");
+  }
+  if (f.pool_type > 9) {
+    return invalid("pool_type " + std::to_string(f.pool_type) + " is not in 0..9");
+  }
+  p->in_w_ = static_cast<std::uint32_t>(f.in_width());
+  p->in_h_ = static_cast<std::uint32_t>(f.in_height());
+  p->in_c_ = static_cast<std::uint32_t>(f.in_channels());
+  p->out_c_ = static_cast<std::uint32_t>(f.out_channels());
+  p->out_w_ = static_cast<std::uint32_t>(f.out_width());
+  p->out_h_ = static_cast<std::uint32_t>(f.out_height());
+  p->k_ = f.kernel_type == 1 ? 3 : 1;
+  p->pad_ = f.kernel_type == 1 ? 1 : 0;
+  p->depthwise_ = f.depth_wise_layer != 0;
+  p->sixteen_bit_ = !info.model->eight_bit_weights();
+  p->pool_type_ = f.pool_type;
+  p->pad_value_ = static_cast<std::uint8_t>(f.pad_value);
+  p->arg_x_ = f.arg_x;
+  p->shr_x_ = static_cast<std::uint32_t>(f.shr_x);
+
+  if (p->depthwise_ && p->in_c_ != p->out_c_) {
+    return invalid("depthwise layer with " + std::to_string(p->in_c_) + " input and " +
+                   std::to_string(p->out_c_) + " output channels (must be equal)");
+  }
+  const std::uint32_t pw = pool_output_size(p->in_w_, p->pool_type_);
+  const std::uint32_t ph = pool_output_size(p->in_h_, p->pool_type_);
+  if (pw != p->out_w_ || ph != p->out_h_) {
+    return invalid("output size " + std::to_string(p->out_w_) + "x" + std::to_string(p->out_h_) +
+                   " does not match pool_type " + std::to_string(p->pool_type_) + " on input " +
+                   std::to_string(p->in_w_) + "x" + std::to_string(p->in_h_) + " (expected " +
+                   std::to_string(pw) + "x" + std::to_string(ph) + ")");
+  }
+  if (pw == 0 || ph == 0) {
+    return invalid("pool_type " + std::to_string(p->pool_type_) + " on input " +
+                   std::to_string(p->in_w_) + "x" + std::to_string(p->in_h_) +
+                   " leaves no output pixels");
+  }
+  p->out_plane_ = std::size_t{p->out_w_} * p->out_h_;
+
+  auto in_geo = geometry_from_registers(p->in_w_, p->in_h_, p->in_c_, f.coef_group,
+                                        f.row_switch_addr, f.channel_switch_addr, "input map");
+  if (!in_geo.ok()) return std::move(in_geo).error();
+  auto out_geo =
+      geometry_from_registers(p->out_w_, p->out_h_, p->out_c_, f.wb_group, f.wb_row_switch_addr,
+                              f.wb_channel_switch_addr, "output map");
+  if (!out_geo.ok()) return std::move(out_geo).error();
+  p->in_geo_ = *in_geo;
+  p->out_geo_ = *out_geo;
+  p->src_byte_ = static_cast<std::uint64_t>(f.image_src_addr) * 64;
+  p->dst_byte_ = static_cast<std::uint64_t>(f.image_dst_addr) * 64;
+  p->main_out_ = body->main_mem_out();
+  p->main_addr_ = body->main_mem_out_address;
+  EMC_TRY(p->check_ranges(info));
+
+  // Blobs.
+  const std::size_t kk = std::size_t{p->k_} * p->k_;
+  const std::size_t w_count = (p->depthwise_ ? 1 : std::size_t{p->in_c_}) * p->out_c_ * kk;
+  const std::size_t w_bytes = w_count * (p->sixteen_bit_ ? 2 : 1);
+  if (body->weights.size() < w_bytes) {
+    return invalid("weights blob has " + std::to_string(body->weights.size()) + " bytes, the " +
+                   std::to_string(p->out_c_) + "-channel layer needs " + std::to_string(w_bytes));
+  }
+  if (body->bn_words.size() < p->out_c_) {
+    return invalid("batch-norm table has " + std::to_string(body->bn_words.size()) +
+                   " entries, the layer has " + std::to_string(p->out_c_) + " output channels");
+  }
+  p->prepare_weights(*body, !p->sixteen_bit_);
+
+  // Constant per output channel: ((arg_w * sum_w) >> shr_w) + arg_add * g_ic.
+  const std::int64_t g_ic = p->depthwise_ ? 1 : p->in_c_;
+  p->cterm_.resize(p->out_c_);
+  p->bn_.resize(p->out_c_);
+  const std::size_t per_oc = (p->depthwise_ ? 1 : std::size_t{p->in_c_}) * kk;
+  for (std::uint32_t o = 0; o < p->out_c_; ++o) {
+    std::int64_t sum_w = 0;
+    for (std::size_t i = 0; i < per_oc; ++i) {
+      const std::size_t idx = o * per_oc + i;
+      sum_w += p->sixteen_bit_ ? (body->weights[2 * idx] | (body->weights[2 * idx + 1] << 8))
+                               : body->weights[idx];
+    }
+    p->cterm_[o] = ((f.arg_w * sum_w) >> f.shr_w) + f.arg_add * g_ic;
+    const auto bn = format::unpack_kpu_batchnorm(body->bn_words[o]);
+    p->bn_[o] = ChannelBn{bn.norm_mul, bn.norm_add, bn.norm_shift};
+  }
+
+  const char* isa_name = nullptr;
+  const GemmIsa isa = options.max_isa == KernelIsa::kPortable ? GemmIsa::kPortable
+                      : options.max_isa == KernelIsa::kAvx2   ? GemmIsa::kAvx2
+                                                              : GemmIsa::kAvx512Vnni;
+  p->gemm_ = select_gemm(isa, &isa_name);
+  p->cycles_ = estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
+
+  // Scratch sizes.
+  p->padded_w_ = p->in_w_ + 2 * p->pad_;
+  p->padded_h_ = p->in_h_ + 2 * p->pad_;
+  p->plane_pixels_ = p->padded_w_ * p->padded_h_;
+  const std::size_t in_pixels = std::size_t{p->in_w_} * p->in_h_;
+  if (p->depthwise_) {
+    p->input_.assign(std::size_t{p->in_c_} * p->plane_pixels_ + kInputSlack, 0);
+    p->acc_lo_.assign(round_up(p->in_w_, kPixelBlock), 0);
+    p->win_sum_.assign(round_up(p->in_w_, kPixelBlock), 0);
+    p->xterm_.assign(p->in_w_, 0);
+  } else {
+    p->input_.assign(p->in_pairs_ * p->plane_pixels_ * 2 + 2 * kInputSlack, 0);
+    p->chan_sum_.assign(p->plane_pixels_, 0);
+    p->xterm_.assign(in_pixels, 0);
+    const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
+    const std::size_t stride = round_up(n, kPixelBlock);
+    p->acc_lo_.assign(p->oblocks_ * kOutBlock * stride, 0);
+    if (p->sixteen_bit_) p->acc_hi_.assign(p->acc_lo_.size(), 0);
+  }
+  p->act_out_.assign(std::size_t{p->out_c_} * in_pixels, 0);
+  if (p->pool_type_ != 0) p->pooled_.assign(std::size_t{p->out_c_} * p->out_plane_, 0);
+  return std::unique_ptr<interpreter::PreparedLayer>(std::move(p));
+}
+
+Status PreparedConv::check_ranges(const interpreter::LayerInfo& info) const {
+  auto describe = [](const MapGeometry& g) {
+    return std::to_string(g.width) + "x" + std::to_string(g.height) + "x" +
+           std::to_string(g.channels);
+  };
+  const std::uint64_t in_end = src_byte_ + in_geo_.extent();
+  if (in_end > info.kpu_mem_bytes) {
+    return Error(Errc::kKpuOutOfMemory,
+                 "input map " + describe(in_geo_) + " at image_src_addr row " +
+                     std::to_string(src_byte_ / 64) + " ends at byte " + std::to_string(in_end) +
+                     ", beyond KPU RAM (" + std::to_string(info.kpu_mem_bytes) + " bytes)");
+  }
+  const std::uint64_t out_end = dst_byte_ + out_geo_.extent();
+  if (out_end > info.kpu_mem_bytes) {
+    return Error(Errc::kKpuOutOfMemory,
+                 "output map " + describe(out_geo_) + " at image_dst_addr row " +
+                     std::to_string(dst_byte_ / 64) + " ends at byte " + std::to_string(out_end) +
+                     ", beyond KPU RAM (" + std::to_string(info.kpu_mem_bytes) + " bytes)");
+  }
+  if (main_out_) {
+    const std::uint64_t n = std::uint64_t{out_plane_} * out_c_;
+    if (std::uint64_t{main_addr_} + n > info.main_mem_bytes) {
+      return Error(Errc::kInvalidModel, "main_mem_out_address " + std::to_string(main_addr_) +
+                                            " + " + std::to_string(n) +
+                                            " output bytes exceeds main memory (" +
+                                            std::to_string(info.main_mem_bytes) + " bytes)");
+    }
+  }
+  return ok_status();
+}
+
+void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
+  const std::size_t kk = std::size_t{k_} * k_;
+  auto weight = [&](std::size_t idx) -> std::int32_t {
+    return eight_bit ? body.weights[idx]
+                     : (body.weights[2 * idx] | (body.weights[2 * idx + 1] << 8));
+  };
+  if (depthwise_) {
+    w_dw_.resize(std::size_t{out_c_} * kk);
+    for (std::size_t i = 0; i < w_dw_.size(); ++i) w_dw_[i] = weight(i);
+    tap_offsets_.clear();
+    for (std::uint32_t ky = 0; ky < k_; ++ky)
+      for (std::uint32_t kx = 0; kx < k_; ++kx)
+        tap_offsets_.push_back(ky * (in_w_ + 2 * pad_) + kx);
+    return;
+  }
+  // Pair rows are ordered (input pair, ky, kx); weights [ob][pair-row][8] with the odd partner of
+  // an odd last channel set to 0.
+  in_pairs_ = (in_c_ + 1) / 2;
+  kpairs_ = in_pairs_ * kk;
+  oblocks_ = (out_c_ + kOutBlock - 1) / kOutBlock;
+  w_lo_.assign(oblocks_ * kpairs_ * kOutBlock, 0);
+  if (!eight_bit) w_hi_.assign(w_lo_.size(), 0);
+  const std::size_t pw = in_w_ + 2 * pad_, plane = pw * (in_h_ + 2 * pad_);
+  tap_offsets_.clear();
+  for (std::size_t ip = 0; ip < in_pairs_; ++ip) {
+    for (std::uint32_t ky = 0; ky < k_; ++ky) {
+      for (std::uint32_t kx = 0; kx < k_; ++kx) {
+        tap_offsets_.push_back(static_cast<std::ptrdiff_t>(2 * (ip * plane + ky * pw + kx)));
+      }
+    }
+  }
+  for (std::uint32_t o = 0; o < out_c_; ++o) {
+    const std::size_t ob = o / kOutBlock, lane = o % kOutBlock;
+    for (std::size_t ip = 0; ip < in_pairs_; ++ip) {
+      for (std::size_t t = 0; t < kk; ++t) {
+        const std::size_t ic0 = 2 * ip, ic1 = 2 * ip + 1;
+        const std::int32_t w0 = weight((std::size_t{o} * in_c_ + ic0) * kk + t);
+        const std::int32_t w1 = ic1 < in_c_ ? weight((std::size_t{o} * in_c_ + ic1) * kk + t) : 0;
+        const std::size_t at = (ob * kpairs_ + ip * kk + t) * kOutBlock + lane;
+        // 16-bit weights are split w = 256*hi + lo with both halves <= 255 (int32-exact GEMMs).
+        const std::int32_t lo0 = eight_bit ? w0 : (w0 & 0xff), lo1 = eight_bit ? w1 : (w1 & 0xff);
+        w_lo_[at] = static_cast<std::int32_t>(static_cast<std::uint32_t>(lo0) |
+                                              (static_cast<std::uint32_t>(lo1) << 16));
+        if (!eight_bit) {
+          w_hi_[at] = static_cast<std::int32_t>(static_cast<std::uint32_t>(w0 >> 8) |
+                                                (static_cast<std::uint32_t>(w1 >> 8) << 16));
+        }
+      }
+    }
+  }
+}
+
+// Reads the input map from KPU RAM into padded int16 planes (pad_value around 3x3 inputs).
+void PreparedConv::gather_input(const std::uint8_t* src) {
+  const std::size_t pw = padded_w_;
+  if (depthwise_) {
+    for (std::uint32_t c = 0; c < in_c_; ++c) {
+      std::int16_t* plane = input_.data() + std::size_t{c} * plane_pixels_;
+      if (pad_ != 0) std::fill(plane, plane + plane_pixels_, pad_value_);
+      for (std::uint32_t y = 0; y < in_h_; ++y) {
+        const std::uint8_t* line = src + in_geo_.line_offset(c, y);
+        std::int16_t* dst = plane + (y + pad_) * pw + pad_;
+        for (std::uint32_t x = 0; x < in_w_; ++x) dst[x] = line[x];
+      }
+    }
+    return;
+  }
+  std::fill(chan_sum_.begin(), chan_sum_.end(), 0);
+  for (std::size_t ip = 0; ip < in_pairs_; ++ip) {
+    std::int16_t* pair_plane = input_.data() + ip * plane_pixels_ * 2;
+    for (std::uint32_t half = 0; half < 2; ++half) {
+      const std::uint32_t c = static_cast<std::uint32_t>(2 * ip + half);
+      if (c >= in_c_) {  // phantom partner of an odd last channel: weight 0, value 0
+        for (std::size_t i = 0; i < plane_pixels_; ++i) pair_plane[2 * i + half] = 0;
+        continue;
+      }
+      if (pad_ != 0) {
+        for (std::size_t i = 0; i < plane_pixels_; ++i) pair_plane[2 * i + half] = pad_value_;
+        for (std::size_t i = 0; i < plane_pixels_; ++i) chan_sum_[i] += pad_value_;
+      }
+      for (std::uint32_t y = 0; y < in_h_; ++y) {
+        const std::uint8_t* line = src + in_geo_.line_offset(c, y);
+        const std::size_t row = (y + pad_) * pw + pad_;
+        std::int16_t* dst = pair_plane + 2 * row + half;
+        std::int32_t* cs = chan_sum_.data() + row;
+        for (std::uint32_t x = 0; x < in_w_; ++x) {
+          dst[2 * x] = line[x];
+          cs[x] += line[x] - (pad_ != 0 ? pad_value_ : 0);
+        }
+      }
+    }
+  }
+  // sum_x of each output pixel's window (pad taps included), then the arg_x term.
+  for (std::uint32_t y = 0; y < in_h_; ++y) {
+    for (std::uint32_t x = 0; x < in_w_; ++x) {
+      std::int64_t s = 0;
+      for (std::uint32_t ky = 0; ky < k_; ++ky)
+        for (std::uint32_t kx = 0; kx < k_; ++kx) s += chan_sum_[(y + ky) * pw + x + kx];
+      xterm_[std::size_t{y} * in_w_ + x] = (arg_x_ * s) >> shr_x_;
+    }
+  }
+}
+
+void PreparedConv::conv_normal() {
+  const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
+  PairGemm g;
+  g.offsets = tap_offsets_.data();
+  g.kpairs = kpairs_;
+  g.oblocks = oblocks_;
+  auto post = [&](std::size_t first_pixel, std::size_t n, std::size_t stride) {
+    for (std::uint32_t o = 0; o < out_c_; ++o) {
+      const std::int32_t* lo = acc_lo_.data() + std::size_t{o} * stride;
+      const std::int32_t* hi = sixteen_bit_ ? acc_hi_.data() + std::size_t{o} * stride : nullptr;
+      act_.run(lo, hi, xterm_.data() + first_pixel, cterm_[o], bn_[o], n,
+               act_out_.data() + std::size_t{o} * in_pixels + first_pixel);
+    }
+  };
+  auto gemm = [&](std::size_t n, std::size_t stride) {
+    g.n = n;
+    g.acc_stride = stride;
+    g.weights = w_lo_.data();
+    g.acc = acc_lo_.data();
+    gemm_(g);
+    if (sixteen_bit_) {
+      g.weights = w_hi_.data();
+      g.acc = acc_hi_.data();
+      gemm_(g);
+    }
+  };
+  if (k_ == 1) {
+    // A 1x1 conv on an unpadded plane is one long row: tile it.
+    for (std::size_t p0 = 0; p0 < in_pixels; p0 += kRowTile) {
+      const std::size_t n = std::min(kRowTile, in_pixels - p0);
+      const std::size_t stride = round_up(n, kPixelBlock);
+      g.base = input_.data() + 2 * p0;
+      gemm(n, stride);
+      post(p0, n, stride);
+    }
+    return;
+  }
+  const std::size_t stride = round_up(in_w_, kPixelBlock);
+  for (std::uint32_t y = 0; y < in_h_; ++y) {
+    g.base = input_.data() + 2 * std::size_t{y} * padded_w_;
+    gemm(in_w_, stride);
+    post(std::size_t{y} * in_w_, in_w_, stride);
+  }
+}
+
+void PreparedConv::conv_depthwise() {
+  const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
+  const std::size_t taps = std::size_t{k_} * k_;
+  for (std::uint32_t c = 0; c < in_c_; ++c) {
+    const std::int16_t* plane = input_.data() + std::size_t{c} * plane_pixels_;
+    for (std::uint32_t y = 0; y < in_h_; ++y) {
+      depthwise_row(plane + std::size_t{y} * padded_w_, tap_offsets_.data(),
+                    w_dw_.data() + c * taps, taps, in_w_, acc_lo_.data(), win_sum_.data());
+      for (std::uint32_t x = 0; x < in_w_; ++x) xterm_[x] = (arg_x_ * win_sum_[x]) >> shr_x_;
+      act_.run(acc_lo_.data(), nullptr, xterm_.data(), cterm_[c], bn_[c], in_w_,
+               act_out_.data() + c * in_pixels + std::size_t{y} * in_w_);
+    }
+  }
+}
+
+Status PreparedConv::run(interpreter::ExecContext& ctx) {
+  // Every address this run touches, checked once.
+  auto in = ctx.kpu.at(src_byte_, in_geo_.extent());
+  if (!in.ok()) return std::move(in).error();
+  auto out = ctx.kpu.at(dst_byte_, out_geo_.extent());
+  if (!out.ok()) return std::move(out).error();
+  std::optional<std::span<std::uint8_t>> main;
+  if (main_out_) {
+    auto m = ctx.main.at(main_addr_, std::uint64_t{out_plane_} * out_c_);
+    if (!m.ok()) return std::move(m).error();
+    main = *m;
+  }
+
+  gather_input(in->data());
+  if (depthwise_) {
+    conv_depthwise();
+  } else {
+    conv_normal();
+  }
+
+  const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
+  const std::uint8_t* result = act_out_.data();
+  if (pool_type_ != 0) {
+    for (std::uint32_t c = 0; c < out_c_; ++c) {
+      pool_plane(act_out_.data() + c * in_pixels, in_h_, in_w_, pool_type_,
+                 pooled_.data() + c * out_plane_);
+    }
+    result = pooled_.data();
+  }
+  // Write-back in the row layout: only the W_out bytes of each line are written.
+  std::uint8_t* dst = out->data();
+  for (std::uint32_t c = 0; c < out_c_; ++c) {
+    for (std::uint32_t y = 0; y < out_h_; ++y) {
+      std::memcpy(dst + out_geo_.line_offset(c, y),
+                  result + c * out_plane_ + std::size_t{y} * out_w_, out_w_);
+    }
+  }
+  // The DMA download: dense CHW of exactly W_out*H_out*C_out bytes (the SDK's DMA rounds the
+  // transfer up to 8 bytes; those extra FIFO bytes are not modelled, see docs/kpu_simulator.md).
+  if (main) std::memcpy(main->data(), result, main->size());
+  return ok_status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<interpreter::PreparedLayer>> prepare_conv(const interpreter::LayerInfo& info,
+                                                                 const KpuSimOptions& options) {
+  return PreparedConv::make(info, options);
+}
+
+}  // namespace emc::accel_sim::detail

@@ -1,0 +1,49 @@
+// BN + activation (kmodel_v3.md §6.3-§6.4) and pooling (§6.5) of the KPU output stage.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "emc/accel_sim/kpu_backend.h"
+#include "emc/format/kpu_regs.h"
+
+namespace emc::accel_sim::detail {
+
+struct ChannelBn {
+  std::int64_t mul = 0;     // sign-extended 24-bit norm_mul
+  std::int64_t add = 0;     // sign-extended 32-bit norm_add
+  std::uint32_t shift = 0;  // 0..15
+};
+
+// The layer's 16-segment activation table, decoded once at prepare.
+class ActivationStage {
+ public:
+  ActivationStage(const format::KpuActivationTable& table, const KpuSimOptions& options);
+
+  // out[i] = clamp(act(bn(value[i])), 0, 255) with value[i] = lo[i] + 256*hi[i] (hi may be null)
+  // + xterm[i] + cterm, wrapped to 36 bits; bn wrapped to 36 bits.
+  void run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
+           std::int64_t cterm, const ChannelBn& bn, std::size_t n, std::uint8_t* out) const;
+
+ private:
+  std::uint8_t apply(std::int64_t bn) const;
+
+  std::array<std::int64_t, 16> x_start_{};
+  std::array<std::int64_t, 16> y_mul_{};
+  std::array<std::uint32_t, 16> shift_{};
+  std::array<std::int64_t, 16> bias_{};
+  bool sorted_ = false;  // x_start non-decreasing: the qualifying segments are a prefix
+  bool strict_ = false;
+  bool banker_ = false;
+};
+
+// Output size of `pool_type` (0..9) on `in` pixels (§6.5; floor for the strided types).
+std::uint32_t pool_output_size(std::uint32_t in, std::int64_t pool_type);
+
+// Pools one channel plane in_h x in_w (dense) into out (dense out_h x out_w from
+// pool_output_size). pool_type must be 0..9.
+void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
+                std::int64_t pool_type, std::uint8_t* out);
+
+}  // namespace emc::accel_sim::detail
