@@ -1,0 +1,100 @@
+#include "emc/cpu_backend/cpu_backend.h"
+
+#include <array>
+#include <utility>
+
+#include "kernel_support.h"
+#include "ops/ops.h"
+
+namespace emc::cpu_backend {
+namespace {
+
+using detail::PrepareFn;
+using format::LayerType;
+
+struct KernelEntry {
+  LayerType type;
+  PrepareFn prepare;
+};
+
+// The explicit dispatch table: every CPU layer type this backend runs. Types absent here
+// (INVALID, QUANTIZED_FULLY_CONNECTED, the K210 types) are declined by supports().
+constexpr std::array kKernels{
+    KernelEntry{LayerType::kAdd, &detail::prepare_add},
+    KernelEntry{LayerType::kQuantizedAdd, &detail::prepare_quantized_add},
+    KernelEntry{LayerType::kGlobalMaxPool2d, &detail::prepare_global_max_pool2d},
+    KernelEntry{LayerType::kQuantizedGlobalMaxPool2d, &detail::prepare_quantized_global_max_pool2d},
+    KernelEntry{LayerType::kGlobalAveragePool2d, &detail::prepare_global_average_pool2d},
+    KernelEntry{LayerType::kQuantizedGlobalAveragePool2d,
+                &detail::prepare_quantized_global_average_pool2d},
+    KernelEntry{LayerType::kMaxPool2d, &detail::prepare_max_pool2d},
+    KernelEntry{LayerType::kQuantizedMaxPool2d, &detail::prepare_quantized_max_pool2d},
+    KernelEntry{LayerType::kAveragePool2d, &detail::prepare_average_pool2d},
+    KernelEntry{LayerType::kQuantizedAveragePool2d, &detail::prepare_quantized_average_pool2d},
+    KernelEntry{LayerType::kQuantize, &detail::prepare_quantize},
+    KernelEntry{LayerType::kDequantize, &detail::prepare_dequantize},
+    KernelEntry{LayerType::kRequantize, &detail::prepare_requantize},
+    KernelEntry{LayerType::kL2Normalization, &detail::prepare_l2_normalization},
+    KernelEntry{LayerType::kSoftmax, &detail::prepare_softmax},
+    KernelEntry{LayerType::kConcat, &detail::prepare_concat},
+    KernelEntry{LayerType::kQuantizedConcat, &detail::prepare_concat},
+    KernelEntry{LayerType::kFullyConnected, &detail::prepare_fully_connected},
+    KernelEntry{LayerType::kTensorflowFlatten, &detail::prepare_tensorflow_flatten},
+    KernelEntry{LayerType::kQuantizedTensorflowFlatten,
+                &detail::prepare_quantized_tensorflow_flatten},
+    KernelEntry{LayerType::kResizeNearestNeighbor, &detail::prepare_resize_nearest_neighbor},
+    KernelEntry{LayerType::kQuantizedResizeNearestNeighbor,
+                &detail::prepare_quantized_resize_nearest_neighbor},
+    KernelEntry{LayerType::kChannelwiseDequantize, &detail::prepare_channelwise_dequantize},
+    KernelEntry{LayerType::kLogistic, &detail::prepare_logistic},
+};
+
+PrepareFn find_kernel(LayerType type) {
+  for (const KernelEntry& e : kKernels) {
+    if (e.type == type) return e.prepare;
+  }
+  return nullptr;
+}
+
+class CpuBackend final : public interpreter::Backend {
+ public:
+  explicit CpuBackend(const CpuBackendOptions& options) : options_(options) {}
+
+  std::string_view name() const override { return kCpuBackendName; }
+
+  bool supports(const format::Layer& layer) const override {
+    return find_kernel(layer.type) != nullptr;
+  }
+
+  Result<std::unique_ptr<interpreter::PreparedLayer>> prepare(
+      const interpreter::LayerInfo& info) override {
+    if (info.layer == nullptr) {
+      return Error(Errc::kInvalidArgument, "prepare: LayerInfo::layer is null")
+          .on_backend(kCpuBackendName);
+    }
+    PrepareFn fn = find_kernel(info.layer->type);
+    if (fn == nullptr) {
+      detail::LayerChecker checker(info);
+      Error e = checker.error("layer type is not supported by the cpu backend");
+      return Error(Errc::kUnsupportedLayer, e.message())
+          .with_layer(*e.layer())
+          .on_backend(kCpuBackendName);
+    }
+    return fn(detail::PrepareContext{info, options_});
+  }
+
+ private:
+  CpuBackendOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<interpreter::Backend> make_cpu_backend(const CpuBackendOptions& options) {
+  return std::make_unique<CpuBackend>(options);
+}
+
+Status register_cpu_backend(interpreter::Registry& registry, const CpuBackendOptions& options) {
+  return registry.add(make_cpu_backend(options));
+}
+
+}  // namespace emc::cpu_backend
