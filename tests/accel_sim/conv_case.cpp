@@ -1,0 +1,223 @@
+#include "conv_case.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "emc/format/kpu_regs.h"
+#include "emc/interpreter/backend.h"
+#include "reference_kpu.h"
+
+namespace emc::test {
+
+TestLayout test_layout(std::uint32_t width) {
+  if (width <= 16) return {4, 1};
+  if (width <= 32) return {2, 1};
+  return {1, (width + 63) / 64};
+}
+
+std::uint32_t test_pool_size(std::uint32_t n, int pool) {
+  if (pool == 1 || pool == 2 || pool == 5 || pool == 6) return n / 2;
+  if (pool == 3 || pool == 4 || pool == 7) return n / 4;
+  return n;
+}
+
+namespace {
+constexpr std::size_t kKpuBytes = 2u * 1024 * 1024;
+
+std::uint64_t map_bytes(std::uint32_t w, std::uint32_t h, std::uint32_t c) {
+  const TestLayout l = test_layout(w);
+  const std::uint64_t groups = std::min(c, l.groups);
+  return (c + groups - 1) / groups * l.row_len * h * 64;
+}
+}  // namespace
+
+void ConvCase::build() {
+  if (built_) return;
+  built_ = true;
+  std::mt19937 rng(seed_);
+  auto uni = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
+  if (dw_) oc_ = ic_;
+  const std::uint32_t ow = test_pool_size(w_, pool_), oh = test_pool_size(h_, pool_);
+  const TestLayout in_l = test_layout(w_), out_l = test_layout(ow);
+
+  format::KpuLayerFields f;
+  f.depth_wise_layer = dw_ ? 1 : 0;
+  f.image_src_addr = src_row_;
+  const std::uint64_t out_bytes = map_bytes(ow, oh, oc_);
+  f.image_dst_addr = static_cast<std::int64_t>((kKpuBytes - out_bytes) / 64);
+  f.i_ch_num = ic_ - 1;
+  f.o_ch_num = oc_ - 1;
+  f.o_ch_num_coef = oc_ - 1;
+  f.i_row_wid = w_ - 1;
+  f.i_col_high = h_ - 1;
+  f.o_row_wid = ow - 1;
+  f.o_col_high = oh - 1;
+  f.kernel_type = k_ == 3 ? 1 : 0;
+  f.pool_type = pool_;
+  f.load_para = 1;
+  f.dma_burst_size = 15;
+  f.pad_value = uni(0, 255);
+  f.load_coor = 1;
+  f.channel_switch_addr = in_l.row_len * h_;
+  f.row_switch_addr = in_l.row_len;
+  f.coef_group = in_l.groups;
+  f.load_act = 1;
+  f.wb_channel_switch_addr = out_l.row_len * oh;
+  f.wb_row_switch_addr = out_l.row_len;
+  f.wb_group = out_l.groups;
+  f.shr_x = shr_x_ ? *shr_x_ : uni(0, 15);
+  f.shr_w = shr_w_ ? *shr_w_ : uni(0, 15);
+  // Zero-point-like arguments (arg ≈ zp * 2^shr, §6.2) plus noise so the floor shifts matter.
+  const std::int64_t wmax = sixteen_ ? 65535 : 255;
+  f.arg_x = std::clamp<std::int64_t>(-uni(0, wmax) * (std::int64_t{1} << f.shr_x) + uni(-99, 99),
+                                     -(1 << 23), (1 << 23) - 1);
+  f.arg_w = std::clamp<std::int64_t>(-uni(0, 255) * (std::int64_t{1} << f.shr_w) + uni(-99, 99),
+                                     -(1 << 23), (1 << 23) - 1);
+  f.arg_add = uni(-static_cast<std::int64_t>(k_ * k_) * 255 * wmax, k_ * k_ * 255 * wmax);
+  f.send_data_out = main_out_ ? 1 : 0;
+  f.channel_byte_num = ow * oh - 1;
+  f.dma_total_byte = ow * oh * oc_ - 1;
+
+  format::ConvBody body;
+  body.flags = main_out_ ? 1 : 0;
+  body.main_mem_out_address = 24;  // not 0, to catch address mix-ups
+  body.layer_words = format::pack_kpu_layer(f);
+  const std::size_t wcount = std::size_t{oc_} * (dw_ ? 1 : ic_) * k_ * k_;
+  body.weights.resize(wcount * (sixteen_ ? 2 : 1));
+  for (auto& b : body.weights) b = static_cast<std::uint8_t>(uni(0, 255));
+  body.bn_words.assign(oc_, 0);
+
+  model_ = format::Kmodel{};
+  model_.header.flags = sixteen_ ? 0 : format::kHeaderFlag8BitWeights;
+  model_.header.layers_length = 1;
+  model_.header.main_mem_usage = static_cast<std::uint32_t>(24 + ow * oh * oc_ + 40);
+  format::Layer layer;
+  layer.type = format::LayerType::kK210Conv;
+  layer.body = std::move(body);
+  model_.layers.push_back(std::move(layer));
+
+  kpu_.resize(kKpuBytes);
+  for (auto& b : kpu_) b = static_cast<std::uint8_t>(rng());
+  main_.assign(model_.header.main_mem_usage, 0);
+  for (auto& b : main_) b = static_cast<std::uint8_t>(rng());
+
+  derive_bn_and_activation(rng);
+}
+
+void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
+  auto uni = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
+  auto& body = std::get<format::ConvBody>(model_.layers[0].body);
+  const bool eight_bit = !sixteen_;
+  const std::vector<std::int64_t> acc = ref_conv_acc(body, eight_bit, kpu_);
+  const std::size_t plane = acc.size() / oc_;
+
+  // BN: random mul (negative for some or all channels) and shift; add centres each channel.
+  std::vector<std::int64_t> all_bn;
+  for (std::uint32_t o = 0; o < oc_; ++o) {
+    format::KpuBatchNorm bn;
+    std::int64_t mul = uni(1, (1 << 23) - 1) >> uni(0, 16);
+    if (mul == 0) mul = 1;
+    if (negative_bn_ ? uni(0, 3) != 0 : uni(0, 5) == 0) mul = -mul;
+    bn.norm_mul = static_cast<std::int32_t>(mul);
+    bn.norm_shift = static_cast<std::uint32_t>(bn_shift_ ? *bn_shift_ : uni(0, 15));
+    std::vector<std::int64_t> pre;
+    for (std::size_t i = 0; i < plane; ++i) {
+      pre.push_back(ref_batch_norm(acc[o * plane + i], format::pack_kpu_batchnorm(bn)));
+    }
+    std::nth_element(pre.begin(), pre.begin() + static_cast<std::ptrdiff_t>(pre.size() / 2),
+                     pre.end());
+    std::int64_t add = -pre[pre.size() / 2] + uni(-1000, 1000);
+    if (negative_bn_ && uni(0, 1) == 0) add = -std::abs(add) - uni(0, 5000);
+    bn.norm_add = static_cast<std::int32_t>(std::clamp<std::int64_t>(add, INT32_MIN, INT32_MAX));
+    body.bn_words[o] = format::pack_kpu_batchnorm(bn);
+    for (std::size_t i = 0; i < plane; ++i) {
+      all_bn.push_back(ref_batch_norm(acc[o * plane + i], body.bn_words[o]));
+    }
+  }
+  std::sort(all_bn.begin(), all_bn.end());
+
+  // Activation: segment 0 at -2^35, starts 1..15 at quantiles of the actual BN values (so some
+  // BN values equal a start exactly), optional equal starts, slopes mapping a segment to ~0..255.
+  format::KpuActivationTable t{};
+  t[0].x_start = -(std::int64_t{1} << 35);
+  t[0].y_mul = 0;
+  t[0].result_bias = static_cast<std::uint8_t>(uni(0, 40));
+  for (std::size_t i = 1; i < 16; ++i) {
+    const std::size_t q = std::min(all_bn.size() - 1, (all_bn.size() * i) / 16);
+    t[i].x_start = all_bn[q];
+  }
+  if (equal_starts_) t[2].x_start = t[1].x_start;  // as in nncase v0.1 LeakyReLU tables
+  std::sort(t.begin() + 1, t.end(),
+            [](const auto& a, const auto& b) { return a.x_start < b.x_start; });
+  const std::int64_t top = all_bn.back();
+  for (std::size_t i = 1; i < 16; ++i) {
+    const std::int64_t next = i + 1 < 16 ? t[i + 1].x_start : top + 1;
+    const std::int64_t span = std::max<std::int64_t>(1, next - t[i].x_start);
+    std::int64_t mul = uni(1, 32767);
+    if (negative_act_ ? uni(0, 1) == 0 : uni(0, 7) == 0) mul = -mul;
+    int shift = act_shift_ ? *act_shift_ : 0;
+    if (!act_shift_) {
+      const double ratio = static_cast<double>(span) * static_cast<double>(std::abs(mul)) / 200.0;
+      shift = ratio > 1 ? static_cast<int>(std::ceil(std::log2(ratio))) : 0;
+    }
+    t[i].y_mul = static_cast<std::int32_t>(mul);
+    t[i].shift_number = static_cast<std::uint32_t>(std::clamp(shift, 0, 255));
+    t[i].result_bias = static_cast<std::uint8_t>(mul < 0 ? uni(128, 255) : uni(0, 128));
+  }
+  body.act_words = format::pack_kpu_activation(t);
+}
+
+void ConvCase::check_against_reference() {
+  build();
+  auto& body = std::get<format::ConvBody>(model_.layers[0].body);
+  std::vector<std::uint8_t> ref_kpu = kpu_, ref_main = main_;
+  ASSERT_TRUE(ref_run_conv(body, !sixteen_, ref_options_from(options_), ref_kpu, ref_main));
+
+  auto backend = accel_sim::make_kpu_sim_backend(options_);
+  ASSERT_TRUE(backend->supports(model_.layers[0]));
+  interpreter::LayerInfo info;
+  info.index = 0;
+  info.layer = &model_.layers[0];
+  info.model = &model_;
+  info.main_mem_bytes = main_.size();
+  info.kpu_mem_bytes = kpu_.size();
+  auto prepared = backend->prepare(info);
+  ASSERT_TRUE(prepared.ok()) << prepared.error().to_string();
+  interpreter::ExecContext ctx{interpreter::MemoryRegion("main", main_),
+                               interpreter::MemoryRegion("kpu", kpu_)};
+  // Twice: the second run must not depend on scratch left by the first.
+  for (int pass = 0; pass < 2; ++pass) {
+    const Status st = (*prepared)->run(ctx);
+    ASSERT_TRUE(st.ok()) << st.error().to_string();
+  }
+
+  auto first_diff = [](const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b) {
+    auto m = std::mismatch(a.begin(), a.end(), b.begin());
+    return static_cast<std::size_t>(m.first - a.begin());
+  };
+  const std::size_t kd = first_diff(kpu_, ref_kpu);
+  EXPECT_EQ(kd, kpu_.size()) << "KPU RAM differs first at byte " << kd << " (sim "
+                             << int(kpu_[kd < kpu_.size() ? kd : 0]) << ", reference "
+                             << int(ref_kpu[kd < kpu_.size() ? kd : 0]) << ")";
+  const std::size_t md = first_diff(main_, ref_main);
+  EXPECT_EQ(md, main_.size()) << "main memory differs first at byte " << md;
+
+  // The case must exercise the activation: outputs spread, not all clamped to one value.
+  const format::KpuLayerFields f = body.fields();
+  const std::size_t n = static_cast<std::size_t>(f.out_width() * f.out_height() * f.out_channels());
+  if (main_out_ && n >= 64) {
+    std::set<int> distinct(ref_main.begin() + 24,
+                           ref_main.begin() + 24 + static_cast<std::ptrdiff_t>(n));
+    EXPECT_GE(distinct.size(), 8u)
+        << "degenerate case: outputs take only " << distinct.size() << " values";
+  }
+}
+
+}  // namespace emc::test

@@ -1,0 +1,231 @@
+// Randomized differential tests: kpu-sim vs the plain reference (reference_kpu.cpp), exact
+// equality of the whole 2 MiB KPU RAM and of main memory.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "conv_case.h"
+
+namespace emc::test {
+namespace {
+
+using accel_sim::ActivationRounding;
+using accel_sim::KernelIsa;
+using accel_sim::KpuSimOptions;
+using accel_sim::SegmentSelection;
+
+struct NamedCase {
+  std::string name;
+  std::function<ConvCase()> make;
+};
+
+std::vector<NamedCase> all_cases() {
+  std::vector<NamedCase> cases;
+  // Widths around the 16 / 32 / 64 layout boundaries, odd heights, both kernels.
+  for (std::uint32_t w : {15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 130u}) {
+    for (std::uint32_t k : {1u, 3u}) {
+      cases.push_back({"w" + std::to_string(w) + "_k" + std::to_string(k), [w, k] {
+                         return ConvCase()
+                             .width(w)
+                             .height(w > 64 ? 3 : 7)
+                             .in_channels(5)
+                             .out_channels(11)
+                             .kernel(k)
+                             .seed(w * 10 + k);
+                       }});
+    }
+  }
+  // Channel counts 1..70 (odd counts exercise the phantom pair channel, >8 the weight blocks).
+  for (std::uint32_t ic : {1u, 2u, 3u, 8u, 9u, 17u, 33u, 70u}) {
+    for (std::uint32_t oc : {1u, 7u, 8u, 9u, 70u}) {
+      cases.push_back(
+          {"ic" + std::to_string(ic) + "_oc" + std::to_string(oc), [ic, oc] {
+             return ConvCase().width(17).height(5).in_channels(ic).out_channels(oc).kernel(3).seed(
+                 ic * 100 + oc);
+           }});
+    }
+  }
+  // Every pool type on odd sizes (floor output sizes), 3x3 and 1x1.
+  for (int pool = 0; pool <= 9; ++pool) {
+    for (std::uint32_t w : {17u, 33u, 65u}) {
+      cases.push_back({"pool" + std::to_string(pool) + "_w" + std::to_string(w), [pool, w] {
+                         return ConvCase()
+                             .width(w)
+                             .height(9)
+                             .in_channels(4)
+                             .out_channels(6)
+                             .kernel(w == 33 ? 1 : 3)
+                             .pool(pool)
+                             .seed(1000 + pool * 7 + w);
+                       }});
+    }
+  }
+  // Depthwise 1x1 and 3x3.
+  for (std::uint32_t w : {15u, 16u, 33u, 65u}) {
+    for (std::uint32_t k : {1u, 3u}) {
+      for (std::uint32_t c : {1u, 5u, 70u}) {
+        cases.push_back(
+            {"dw_w" + std::to_string(w) + "_k" + std::to_string(k) + "_c" + std::to_string(c),
+             [w, k, c] {
+               return ConvCase().width(w).height(5).in_channels(c).kernel(k).depthwise().seed(
+                   2000 + w * 11 + k * 3 + c);
+             }});
+      }
+    }
+  }
+  // 16-bit weights.
+  for (std::uint32_t k : {1u, 3u}) {
+    cases.push_back({"bits16_k" + std::to_string(k), [k] {
+                       return ConvCase()
+                           .width(33)
+                           .height(5)
+                           .in_channels(9)
+                           .out_channels(10)
+                           .kernel(k)
+                           .sixteen_bit()
+                           .seed(3000 + k);
+                     }});
+    cases.push_back({"bits16_dw_k" + std::to_string(k), [k] {
+                       return ConvCase()
+                           .width(20)
+                           .height(5)
+                           .in_channels(6)
+                           .kernel(k)
+                           .depthwise()
+                           .sixteen_bit()
+                           .seed(3100 + k);
+                     }});
+  }
+  cases.push_back({"bits16_pool1", [] {
+                     return ConvCase()
+                         .width(16)
+                         .height(8)
+                         .in_channels(3)
+                         .out_channels(5)
+                         .sixteen_bit()
+                         .pool(1)
+                         .seed(3200);
+                   }});
+  // Shifts at their limits.
+  for (int s : {0, 15}) {
+    cases.push_back(
+        {"shr_x" + std::to_string(s), [s] {
+           return ConvCase().width(17).height(5).in_channels(6).out_channels(9).shr_x(s).seed(4000 +
+                                                                                              s);
+         }});
+    cases.push_back(
+        {"shr_w" + std::to_string(s), [s] {
+           return ConvCase().width(17).height(5).in_channels(6).out_channels(9).shr_w(s).seed(4100 +
+                                                                                              s);
+         }});
+    cases.push_back(
+        {"bn_shift" + std::to_string(s), [s] {
+           return ConvCase().width(17).height(5).in_channels(6).out_channels(9).bn_shift(s).seed(
+               4200 + s);
+         }});
+  }
+  for (int s : {0, 1, 40, 63, 64, 200}) {
+    cases.push_back(
+        {"act_shift" + std::to_string(s), [s] {
+           return ConvCase().width(16).height(4).in_channels(3).out_channels(8).act_shift(s).seed(
+               4300 + s);
+         }});
+  }
+  // Negative batch-norm mul/add, negative activation slopes, equal segment starts.
+  cases.push_back(
+      {"negative_bn", [] {
+         return ConvCase().width(33).height(5).in_channels(7).out_channels(12).negative_bn().seed(
+             5000);
+       }});
+  cases.push_back({"negative_act_mul", [] {
+                     return ConvCase()
+                         .width(33)
+                         .height(5)
+                         .in_channels(7)
+                         .out_channels(12)
+                         .negative_act_mul()
+                         .seed(5001);
+                   }});
+  cases.push_back(
+      {"equal_starts", [] {
+         return ConvCase().width(17).height(7).in_channels(7).out_channels(12).equal_starts().seed(
+             5002);
+       }});
+  // Both selection rules x both roundings, with edge-heavy tables.
+  for (int sel = 0; sel < 2; ++sel) {
+    for (int rnd = 0; rnd < 2; ++rnd) {
+      cases.push_back({std::string(sel ? "strict" : "le") + (rnd ? "_banker" : "_sdk"), [sel, rnd] {
+                         KpuSimOptions o;
+                         o.selection = sel ? SegmentSelection::kStartStrictlyLess
+                                           : SegmentSelection::kStartLessOrEqual;
+                         o.rounding = rnd ? ActivationRounding::kNn02Banker
+                                          : ActivationRounding::kSdkCarryShift;
+                         return ConvCase()
+                             .width(17)
+                             .height(7)
+                             .in_channels(4)
+                             .out_channels(12)
+                             .negative_act_mul()
+                             .equal_starts()
+                             .options(o)
+                             .seed(6000 + sel * 2 + rnd);
+                       }});
+    }
+  }
+  // Kernel variants (results must not depend on the instruction set).
+  for (int isa = 0; isa < 3; ++isa) {
+    cases.push_back(
+        {std::string("isa_") + (isa == 0   ? "portable"
+                                : isa == 1 ? "avx2"
+                                           : "vnni"),
+         [isa] {
+           KpuSimOptions o;
+           o.max_isa = static_cast<KernelIsa>(isa);
+           return ConvCase().width(65).height(5).in_channels(19).out_channels(21).options(o).seed(
+               7000 + isa);
+         }});
+    cases.push_back({std::string("isa_1x1_") + (isa == 0   ? "portable"
+                                                : isa == 1 ? "avx2"
+                                                           : "vnni"),
+                     [isa] {
+                       KpuSimOptions o;
+                       o.max_isa = static_cast<KernelIsa>(isa);
+                       return ConvCase()
+                           .width(40)
+                           .height(30)
+                           .kernel(1)
+                           .in_channels(13)
+                           .out_channels(17)
+                           .options(o)
+                           .seed(7100 + isa);
+                     }});
+  }
+  // No DMA, input not at row 0.
+  cases.push_back(
+      {"no_main_out", [] { return ConvCase().width(17).height(5).main_out(false).seed(8000); }});
+  cases.push_back(
+      {"src_row_1000", [] { return ConvCase().width(33).height(5).src_row(1000).seed(8001); }});
+  return cases;
+}
+
+void PrintTo(const NamedCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class ConvDifferential : public ::testing::TestWithParam<NamedCase> {};
+
+TEST_P(ConvDifferential, MatchesReferenceExactly) {
+  ConvCase c = GetParam().make();
+  c.check_against_reference();
+}
+
+INSTANTIATE_TEST_SUITE_P(AccelSim, ConvDifferential, ::testing::ValuesIn(all_cases()),
+                         [](const ::testing::TestParamInfo<NamedCase>& param_info) {
+                           return param_info.param.name;
+                         });
+
+}  // namespace
+}  // namespace emc::test
