@@ -1,0 +1,176 @@
+// Load-time semantic checks (robustness.md §2.1 items 10, 11, 15, 16): a model that decodes but
+// is wrong at run time is an error naming the layer, or a diagnostic when merely suspicious.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "emc/interpreter/interpreter.h"
+#include "interpreter/test_models.h"
+
+namespace emc::interpreter {
+namespace {
+
+using format::LayerType;
+using ::testing::HasSubstr;
+using testing::make_model;
+using testing::NiceMockBackend;
+
+class Checks : public ::testing::Test {
+ protected:
+  Checks() {
+    auto b = std::make_unique<NiceMockBackend>("any");
+    b->support_all();
+    EXPECT_TRUE(registry_.add(std::move(b)).ok());
+  }
+  Result<std::unique_ptr<Interpreter>> load(format::Kmodel m) {
+    return Interpreter::load_model(std::move(m), registry_);
+  }
+  Registry registry_;
+};
+
+TEST_F(Checks, CleanModelHasNoDiagnostics) {
+  auto it = load(make_model(
+      48, {testing::fc_layer(0, 16, 4, 4), testing::channels_layer(LayerType::kSoftmax, 16, 32, 4)},
+      {{32, 16}}));
+  ASSERT_TRUE(it.ok()) << it.error().to_string();
+  EXPECT_TRUE((*it)->diagnostics().empty());
+}
+
+TEST_F(Checks, MainMemoryWriteBeyondMainMemUsage) {
+  auto it = load(make_model(24, {testing::fc_layer(0, 16, 4, 4)}, {{16, 8}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_EQ(it.error().code(), Errc::kInvalidModel);
+  EXPECT_EQ(it.error().to_string(),
+            "layer 0 (FULLY_CONNECTED): writes main memory [0x10, 0x20) (16 bytes), beyond "
+            "main_mem_usage 0x18 (24 bytes)");
+}
+
+TEST_F(Checks, MainMemoryReadBeyondEndInLaterLayer) {
+  auto it = load(make_model(48,
+                            {testing::fc_layer(0, 16, 4, 4),
+                             testing::channels_layer(LayerType::kSoftmax, 0xFFFFFFF0u, 32, 4)},
+                            {{32, 16}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_THAT(
+      it.error().to_string(),
+      ::testing::StartsWith("layer 1 (SOFTMAX): reads main memory [0xfffffff0, 0x100000000)"));
+}
+
+TEST_F(Checks, KpuAddressBeyond2MiB) {
+  // 4x4x1 map = 4 rows starting at row 32766: ends 2 rows past the 32768-row KPU RAM.
+  auto it = load(make_model(
+      64,
+      {testing::conv_layer(4, 4, 1, 1, 32766, 0, true, 0), testing::dequantize_layer(0, 16, 16)},
+      {{16, 64}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_EQ(it.error().code(), Errc::kInvalidModel);
+  EXPECT_EQ(it.error().to_string(),
+            "layer 0 (K210_CONV): reads KPU RAM [0x1fff80, 0x200080) (256 bytes), beyond the "
+            "2 MiB KPU RAM end 0x200000 (2097152 bytes)");
+}
+
+TEST_F(Checks, KpuOutputBeyond2MiBInSecondConv) {
+  auto it = load(make_model(
+      64,
+      {testing::conv_layer(4, 4, 1, 1, 0, 8), testing::conv_layer(4, 4, 1, 1, 8, 32767, true, 0),
+       testing::dequantize_layer(0, 16, 16)},
+      {{16, 64}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_THAT(it.error().to_string(), ::testing::StartsWith("layer 1 (K210_CONV): writes KPU RAM"));
+}
+
+TEST_F(Checks, PartialOverlapOfFullyConnectedInAndOutIsAnError) {
+  auto it = load(make_model(64, {testing::fc_layer(0, 8, 4, 4)}, {{8, 16}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_EQ(it.error().code(), Errc::kInvalidModel);
+  EXPECT_THAT(it.error().to_string(),
+              ::testing::StartsWith("layer 0 (FULLY_CONNECTED): output [0x8, 0x18) (16 bytes) "
+                                    "overlaps input [0x0, 0x10) (16 bytes)"));
+}
+
+TEST_F(Checks, InPlaceElementwiseIsAllowed) {
+  // SOFTMAX exactly in place, QUANTIZE float32 -> uint8 at the same start (shrinking, forward).
+  auto it = load(make_model(64,
+                            {testing::fc_layer(0, 16, 4, 4),
+                             testing::channels_layer(LayerType::kSoftmax, 16, 16, 4),
+                             {LayerType::kQuantize, format::QuantizeBody{0, 16, 16, 4, 1.f, 0.f}},
+                             testing::dequantize_layer(16, 32, 4)},
+                            {{32, 16}}));
+  ASSERT_TRUE(it.ok()) << it.error().to_string();
+  EXPECT_TRUE((*it)->diagnostics().empty());
+}
+
+TEST_F(Checks, GrowingElementwiseInPlaceIsAnError) {
+  // DEQUANTIZE uint8 -> float32 in place: writing element 0 clobbers inputs 1..3.
+  auto it = load(make_model(64,
+                            {testing::fc_layer(0, 16, 4, 4),
+                             {LayerType::kQuantize, format::QuantizeBody{0, 16, 32, 4, 1.f, 0.f}},
+                             testing::dequantize_layer(32, 32, 4)},
+                            {{32, 16}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_THAT(it.error().to_string(), ::testing::StartsWith("layer 2 (DEQUANTIZE): output"));
+}
+
+TEST_F(Checks, ConcatInputAlreadyInItsSlotIsAllowedOtherOverlapIsNot) {
+  format::ConcatBody ok_body;
+  ok_body.main_mem_out_address = 16;
+  ok_body.inputs = {{16, 8}, {40, 8}};  // first input is exactly slot 0
+  auto ok_it = load(
+      make_model(64, {testing::fc_layer(0, 16, 4, 8), {LayerType::kConcat, ok_body}}, {{16, 16}}));
+  ASSERT_TRUE(ok_it.ok()) << ok_it.error().to_string();
+
+  format::ConcatBody bad_body;
+  bad_body.main_mem_out_address = 16;
+  bad_body.inputs = {{40, 8}, {16, 8}};  // second input would be overwritten by the first copy
+  auto bad_it = load(
+      make_model(64, {testing::fc_layer(0, 16, 4, 8), {LayerType::kConcat, bad_body}}, {{16, 16}}));
+  ASSERT_FALSE(bad_it.ok());
+  EXPECT_THAT(bad_it.error().to_string(), ::testing::StartsWith("layer 1 (CONCAT): output"));
+}
+
+TEST_F(Checks, ReadOfNeverWrittenMemoryIsADiagnostic) {
+  auto it = load(make_model(
+      64, {testing::fc_layer(0, 16, 4, 4), testing::channels_layer(LayerType::kSoftmax, 32, 48, 4)},
+      {{48, 16}}));
+  ASSERT_TRUE(it.ok()) << it.error().to_string();
+  ASSERT_EQ((*it)->diagnostics().size(), 1u);
+  EXPECT_EQ((*it)->diagnostics()[0].to_string(),
+            "layer 1 (SOFTMAX): reads main memory [0x20, 0x30) (16 bytes) that neither the model "
+            "input nor an earlier layer fully wrote (reads zeros)");
+}
+
+TEST_F(Checks, OutputBeyondMainMemory) {
+  auto it = load(make_model(32, {testing::fc_layer(0, 16, 4, 4)}, {{16, 32}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_THAT(it.error().to_string(),
+              ::testing::StartsWith("output 0: output descriptor main memory"));
+}
+
+TEST_F(Checks, BodyThatDoesNotMatchTypeIsAnError) {
+  format::Layer l = testing::fc_layer(0, 16, 4, 4);
+  l.type = LayerType::kSoftmax;  // FullyConnectedBody under a SOFTMAX header
+  auto it = load(make_model(32, {testing::fc_layer(0, 16, 4, 4), l}, {{16, 16}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_EQ(it.error().code(), Errc::kInvalidModel);
+  EXPECT_THAT(it.error().to_string(),
+              ::testing::StartsWith("layer 1 (SOFTMAX): body is not a ChannelsBody"));
+}
+
+TEST_F(Checks, UnboundedWorkIsRejectedBeforeAllocation) {
+  format::FullyConnectedBody b;  // 2^20 x 2^20 MACs, weights not even present
+  b.main_mem_in_address = 0;
+  b.main_mem_out_address = 4u << 20;
+  b.in_channels = 1u << 20;
+  b.out_channels = 1u << 20;
+  auto it = load(make_model(8u << 20, {{LayerType::kFullyConnected, b}}, {{4u << 20, 16}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_THAT(it.error().to_string(), HasSubstr("work estimate exceeds"));
+}
+
+TEST_F(Checks, EmptyModel) {
+  auto it = load(make_model(32, {}, {{0, 16}}));
+  ASSERT_FALSE(it.ok());
+  EXPECT_EQ(it.error().message(), "the model has no layers");
+}
+
+}  // namespace
+}  // namespace emc::interpreter
