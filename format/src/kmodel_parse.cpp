@@ -293,7 +293,25 @@ Result<Kmodel> parse_impl(std::span<const std::uint8_t> data, const ParseLimits&
     const std::uint64_t present_end = std::min(end, size);
     ByteReader body_reader(data.subspan(offset, present_end - offset), offset);
     auto body = detail::decode_body(layer.type, body_reader);
-    if (!body.ok()) return std::move(body).error().with_layer(ref);
+    if (!body.ok()) {
+      // If the last body is short, tell "content cut off" (decodes once the missing pad bytes are
+      // supplied) from "counts disagree with body_size" (fails even then).
+      std::vector<std::uint8_t> padded;
+      if (end > size) {
+        padded.assign(data.begin() + offset, data.end());
+        padded.resize(layer.body_size, 0);
+        ByteReader full_reader(padded, offset);
+        auto full = detail::decode_body(layer.type, full_reader);
+        if (!full.ok()) return std::move(full).error().with_layer(ref);
+        return Error(Errc::kTruncatedModel,
+                     "the file ends " + std::to_string(end - size) +
+                         " bytes before the end of the last body and its content is incomplete: " +
+                         body.error().message())
+            .at_offset(body.error().byte_offset().value_or(offset))
+            .with_layer(ref);
+      }
+      return std::move(body).error().with_layer(ref);
+    }
     layer.body = std::move(body).value();
     if (auto* conv = std::get_if<ConvBody>(&layer.body)) {
       EMC_TRY(decode_conv_blobs(data, m.eight_bit_weights(), layer, i, *conv));
