@@ -1,0 +1,70 @@
+// KPU convolution arguments: from a float conv (weights, bias, input/output quantization) to the
+// integers a K210_CONV layer carries (kmodel_v3.md §4.2, §6.1-§6.3).
+//
+// Scheme (all zero points are integers, see quantize.h):
+//   input   x = sx·(qx − Zx)                 weights w = sw_c·(qw − Zw)   (Zw shared by channels)
+//   conv    acc = Σ qw·qx + arg_x·Σqx + arg_w·Σqw + arg_add·g_ic
+//               = Σ (qw − Zw)(qx − Zx)        with arg_x = −Zw, arg_w = −Zx, shr_x = shr_w = 0,
+//                                             arg_add = k²·Zw·Zx, pad_value = Zx
+//           — exact integer arithmetic (no shifted fractions), padded taps contribute 0.
+//   BN      bn = ((acc·mul_c) >> shift_c) + add_c ≈ y_c / s_bn, y_c = sw_c·sx·acc + b_c the real
+//           pre-activation value, s_bn = s_out·2^−P a per-layer scale shared by all channels (the
+//           activation table is per layer). Per-channel weight scales live in mul_c.
+//   act     16-segment table on the integer bn domain (activation_fit.h) → uint8 output code.
+// P is chosen by scanning upwards: the first P >= 8 (BN floor error <= 2^-8 output LSB) at which
+// every mul_c has >= 22 significant bits, or the largest P that still keeps every reachable
+// |bn| < 2^35 (36-bit BN output / activation x_start), |add_c| < 2^31 and mul_c < 2^23.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "emc/converter/quantize.h"
+#include "emc/format/error.h"
+#include "emc/format/kpu_regs.h"
+
+namespace emc::converter {
+
+inline constexpr std::int32_t kMaxBnFractionBits = 20;
+inline constexpr std::int64_t kKpuAcc36Max = (std::int64_t{1} << 35) - 1;
+
+// Largest weight code such that the raw KPU sum Σ qw·qx (qx ≤ 255, `taps` = k²·IC terms) stays
+// below 2^35: 2^bits − 1 for every 8-bit layer; lower for large 16-bit layers.
+std::int32_t kpu_weight_qmax(std::int32_t bits, std::int64_t taps);
+
+struct KpuConvSpec {
+  std::int32_t kernel = 1;  // 1 or 3
+  bool depthwise = false;
+  std::int32_t in_channels = 0;
+  std::int32_t out_channels = 0;
+  // OIHW ([oc][ic][ky][kx]) for a normal conv, [c][ky][kx] for depthwise. Float, not owned.
+  std::span<const float> weights;
+  std::span<const float> bias;  // [out_channels], or empty for no bias
+  QuantParam input;             // uint8 input quantization
+  QuantParam output;            // uint8 output quantization (of the activation's result)
+  std::int32_t weight_bits = 8;
+  bool per_channel = false;
+};
+
+struct KpuConvArgs {
+  WeightQuant weights;  // codes in the spec's order (what the KPU weight blob holds)
+  std::int64_t arg_x = 0, shr_x = 0, arg_w = 0, shr_w = 0, arg_add = 0;
+  std::uint8_t pad_value = 0;
+  std::vector<format::KpuBatchNorm> bn;  // one per output channel
+  std::int32_t bn_fraction_bits = 0;     // P: s_bn = output.scale · 2^-P
+  double bn_scale = 0;                   // s_bn: real pre-activation value = bn · s_bn
+  std::int64_t bn_min = 0, bn_max = 0;   // bounds of bn over every possible uint8 input
+  std::int64_t acc_max = 0;              // bound of |acc| (checked < 2^35)
+  std::int32_t min_mul_bits = 0;         // significant bits of the smallest |norm_mul|
+};
+
+// Derives everything above. Errors: kQuantization when the ranges cannot be represented (e.g. a
+// channel whose multiplier would be 0), kInternal for inconsistent spans.
+Result<KpuConvArgs> derive_kpu_conv_args(const KpuConvSpec& spec);
+
+// The register fields of §4 this module owns, written into `f`: arg_x, shr_x, arg_w, shr_w,
+// arg_add, pad_value (everything else is set by the lowering).
+void apply_conv_args(const KpuConvArgs& args, format::KpuLayerFields& f);
+
+}  // namespace emc::converter

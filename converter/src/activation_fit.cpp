@@ -1,0 +1,412 @@
+#include "emc/converter/activation_fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace emc::converter {
+
+double activation_value(const Activation& act, double x) {
+  switch (act.kind) {
+    case ActivationKind::kLinear:
+      return x;
+    case ActivationKind::kRelu:
+      if (x >= act.max_value) return act.max_value;
+      if (x >= act.threshold) return x;
+      return act.alpha * (x - act.threshold);
+    case ActivationKind::kSigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case ActivationKind::kHardSigmoid:
+      return std::clamp(act.alpha * x + 0.5, 0.0, 1.0);
+    case ActivationKind::kTanh:
+      return std::tanh(x);
+    case ActivationKind::kElu:
+      return x > 0 ? x : act.alpha * (std::exp(x) - 1.0);
+    case ActivationKind::kSelu:
+      return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * (std::exp(x) - 1.0));
+    case ActivationKind::kSwish:
+      return x / (1.0 + std::exp(-x));
+  }
+  return x;
+}
+
+namespace {
+
+constexpr std::int64_t kXMin = -(std::int64_t{1} << 35);
+constexpr std::int64_t kXMax = (std::int64_t{1} << 35) - 1;
+constexpr int kMaxShift = 48;
+constexpr std::int64_t kExhaustiveLimit = std::int64_t{1} << 21;
+
+// round half away from zero, as documented for nncase v0.1 / SDK kpu_carry_shift.
+std::int64_t carry_shift_away(std::int64_t v, int s) {
+  if (s <= 0) return v;
+  v >>= (s - 1);
+  if (v & 1) return v < 0 ? (v >> 1) - 1 : (v >> 1) + 1;
+  return v >> 1;
+}
+
+// nncase v0.2 / v1.9 carry_shift<int64_t, true> as documented (§6.4).
+std::int64_t carry_shift_bankers(std::int64_t v, int s) {
+  if (s <= 0) return v;
+  const std::int64_t integral = v >> s;
+  const std::int64_t frac = v & ((std::int64_t{1} << s) - 1);
+  const std::int64_t half = std::int64_t{1} << (s - 1);
+  const std::int64_t sign = v < 0 ? -1 : 1;
+  if (frac < half) return integral;
+  if (frac > half) return integral + sign;
+  return (integral & 1) ? integral + sign : integral;
+}
+
+struct Seg {
+  std::int64_t x = 0;
+  std::int32_t mul = 0;
+  std::uint32_t shift = 0;
+  std::int32_t bias = 0;
+};
+
+void quantize_slope(double m, std::int32_t& mul, std::uint32_t& shift) {
+  mul = 0;
+  shift = 0;
+  if (m == 0 || !std::isfinite(m)) return;
+  int s = 0;
+  while (s < kMaxShift && std::fabs(std::ldexp(m, s + 1)) <= 32767.0) ++s;
+  const double q = std::round(std::ldexp(m, s));
+  mul = static_cast<std::int32_t>(std::clamp(q, -32768.0, 32767.0));
+  shift = static_cast<std::uint32_t>(s);
+}
+
+std::int64_t seg_eval(const Seg& g, std::int64_t bn, bool bankers) {
+  const std::int64_t v = (bn - g.x) * g.mul;
+  const std::int64_t y =
+      (bankers ? carry_shift_bankers(v, g.shift) : carry_shift_away(v, g.shift)) + g.bias;
+  return std::clamp<std::int64_t>(y, 0, 255);
+}
+
+class Fitter {
+ public:
+  explicit Fitter(const ActivationFitSpec& s) : spec_(s) {}
+
+  // Ideal real-valued output code.
+  double g(std::int64_t bn) const {
+    const double y = activation_value(spec_.activation, static_cast<double>(bn) * spec_.bn_scale);
+    return y / spec_.output.scale + spec_.output.zero_point;
+  }
+  double gc(std::int64_t bn) const { return std::clamp(g(bn), 0.0, 255.0); }
+  std::int64_t t(std::int64_t bn) const {
+    return static_cast<std::int64_t>(std::clamp(std::round(g(bn)), 0.0, 255.0));
+  }
+  std::int32_t bias_at(std::int64_t bn) const { return static_cast<std::int32_t>(t(bn)); }
+
+  // Line from `a` with slope m quantized; bias = the clamped rounded ideal code at a.
+  Seg line(std::int64_t a, double m) const {
+    Seg s;
+    s.x = a;
+    s.bias = bias_at(a);
+    quantize_slope(m, s.mul, s.shift);
+    return s;
+  }
+  Seg constant(std::int64_t a, std::int32_t value) const {
+    Seg s;
+    s.x = a;
+    s.bias = value;
+    return s;
+  }
+
+  // Max error of the best line on [a, b] (sampled), and the line itself.
+  double fit(std::int64_t a, std::int64_t b, Seg& out) const {
+    constexpr int kN = 48;
+    const double bias = bias_at(a);
+    std::vector<std::int64_t> xs;
+    std::vector<double> ys;
+    for (int j = 0; j < kN; ++j) {
+      const auto x = a + static_cast<std::int64_t>(std::llround(double(b - a) * j / (kN - 1)));
+      if (!xs.empty() && xs.back() == x) continue;
+      xs.push_back(x);
+      ys.push_back(gc(x));
+    }
+    double mlo = 0, mhi = 0;
+    bool first = true;
+    for (std::size_t j = 0; j < xs.size(); ++j) {
+      if (xs[j] == a) continue;
+      const double s = (ys[j] - bias) / double(xs[j] - a);
+      mlo = first ? s : std::min(mlo, s);
+      mhi = first ? s : std::max(mhi, s);
+      first = false;
+    }
+    auto err = [&](double m) {
+      double e = 0;
+      for (std::size_t j = 0; j < xs.size(); ++j)
+        e = std::max(e, std::fabs(bias + m * double(xs[j] - a) - ys[j]));
+      return e;
+    };
+    for (int it = 0; it < 40 && !first; ++it) {
+      const double m1 = mlo + (mhi - mlo) / 3, m2 = mhi - (mhi - mlo) / 3;
+      if (err(m1) <= err(m2))
+        mhi = m2;
+      else
+        mlo = m1;
+    }
+    out = line(a, first ? 0.0 : 0.5 * (mlo + mhi));
+    double e = 0;
+    for (std::size_t j = 0; j < xs.size(); ++j)
+      for (bool bankers : {false, true})  // both documented rounding rules (§6.4)
+        e = std::max(e, std::fabs(double(seg_eval(out, xs[j], bankers)) - ys[j]));
+    return e;
+  }
+
+  const ActivationFitSpec& spec() const { return spec_; }
+
+ private:
+  ActivationFitSpec spec_;
+};
+
+bool is_piecewise_linear(const Activation& a) {
+  return a.kind == ActivationKind::kLinear || a.kind == ActivationKind::kRelu ||
+         a.kind == ActivationKind::kHardSigmoid;
+}
+
+// Real-valued breakpoints of the activation (kinks, discontinuities, the swish minimum).
+std::vector<double> kinks_of(const Activation& a) {
+  switch (a.kind) {
+    case ActivationKind::kRelu: {
+      std::vector<double> k{a.threshold};
+      if (std::isfinite(a.max_value)) k.push_back(a.max_value);
+      return k;
+    }
+    case ActivationKind::kHardSigmoid:
+      if (a.alpha > 0) return {-0.5 / a.alpha, 0.5 / a.alpha};
+      return {};
+    case ActivationKind::kElu:
+    case ActivationKind::kSelu:
+      return {0.0};
+    case ActivationKind::kSwish:
+      return {-1.2784645427610738};
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+std::int64_t eval_activation_table(const format::KpuActivationTable& table, std::int64_t bn,
+                                   bool strict_selection, bool bankers_rounding) {
+  std::size_t idx = 0;
+  if (strict_selection) {
+    for (std::size_t i = table.size(); i-- > 0;) {
+      if (bn > table[i].x_start) {
+        idx = i;
+        break;
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < table.size(); ++i)
+      if (table[i].x_start <= bn) idx = i;
+  }
+  Seg s;
+  s.x = table[idx].x_start;
+  s.mul = table[idx].y_mul;
+  s.shift = table[idx].shift_number;
+  s.bias = table[idx].result_bias;
+  return seg_eval(s, bn, bankers_rounding);
+}
+
+Result<ActivationFit> fit_activation(const ActivationFitSpec& spec) {
+  if (!(spec.bn_scale > 0) || !std::isfinite(spec.bn_scale) || !(spec.output.scale > 0) ||
+      spec.bn_min > spec.bn_max) {
+    return Error(Errc::kQuantization, "activation fit: invalid scales or bn range");
+  }
+  Fitter f(spec);
+  // bn units per output LSB; the search window is ±64 output ranges around bn = 0.
+  const double k_lsb = spec.output.scale / spec.bn_scale;
+  const double r = std::min(64.0 * 256.0 * k_lsb + 1.0, double(kXMax - 64));
+  const std::int64_t d_lo = std::max<std::int64_t>(spec.bn_min, -static_cast<std::int64_t>(r));
+  const std::int64_t d_hi = std::min<std::int64_t>(spec.bn_max, static_cast<std::int64_t>(r));
+  const std::int32_t t_lo = f.bias_at(d_lo), t_hi = f.bias_at(d_hi);
+
+  // Active domain [L, H]: outside it the ideal code equals the tail values.
+  constexpr std::int64_t kGrid = 1 << 16;
+  auto grid_x = [&](std::int64_t i) { return d_lo + (d_hi - d_lo) * i / kGrid; };
+  std::int64_t lo_i = -1, hi_i = -1;
+  for (std::int64_t i = 0; i <= kGrid; ++i)
+    if (f.bias_at(grid_x(i)) != t_lo) {
+      lo_i = i;
+      break;
+    }
+  for (std::int64_t i = kGrid; i >= 0; --i)
+    if (f.bias_at(grid_x(i)) != t_hi) {
+      hi_i = i;
+      break;
+    }
+
+  std::vector<Seg> segs;
+  segs.push_back(f.constant(kXMin, t_lo));
+  std::int64_t act_lo = d_lo, act_hi = d_hi;
+  if (lo_i >= 0 && hi_i >= 0) {
+    // Refine the edges by bisection between grid neighbours.
+    std::int64_t a = lo_i == 0 ? d_lo : grid_x(lo_i - 1), b = grid_x(lo_i);
+    while (b - a > 1) {
+      const std::int64_t m = a + (b - a) / 2;
+      (f.bias_at(m) != t_lo ? b : a) = m;
+    }
+    act_lo = b;
+    a = grid_x(hi_i);
+    b = hi_i == kGrid ? d_hi : grid_x(hi_i + 1);
+    while (b - a > 1) {
+      const std::int64_t m = a + (b - a) / 2;
+      (f.bias_at(m) != t_hi ? a : b) = m;
+    }
+    act_hi = a;
+
+    // Breakpoints (bn) from the activation's kinks.
+    std::vector<std::int64_t> kinks;
+    for (double kx : kinks_of(spec.activation)) {
+      const double kb = std::ceil(kx / spec.bn_scale);
+      if (kb > double(d_lo) && kb <= double(d_hi)) kinks.push_back(static_cast<std::int64_t>(kb));
+    }
+    std::sort(kinks.begin(), kinks.end());
+    kinks.erase(std::unique(kinks.begin(), kinks.end()), kinks.end());
+
+    if (is_piecewise_linear(spec.activation)) {
+      // One line per linear piece [p0, p1], started where the ideal code enters [0, 255].
+      std::vector<std::int64_t> starts{d_lo};
+      starts.insert(starts.end(), kinks.begin(), kinks.end());
+      for (std::size_t i = 0; i < starts.size(); ++i) {
+        const std::int64_t p0 = starts[i];
+        const std::int64_t p1 = i + 1 < starts.size() ? starts[i + 1] - 1 : d_hi;
+        if (p1 < p0) continue;
+        const double g0 = f.g(p0), g1 = f.g(p1);
+        const double m = p1 > p0 ? (g1 - g0) / double(p1 - p0) : 0.0;
+        if (std::fabs(m) * double(p1 - p0) < 0.25) {  // constant piece
+          segs.push_back(f.constant(p0, f.bias_at(p0 + (p1 - p0) / 2)));
+          continue;
+        }
+        std::int64_t a0 = p0;
+        if (m > 0 && g0 < 0) a0 = static_cast<std::int64_t>(std::ceil(double(p0) + (0 - g0) / m));
+        if (m < 0 && g0 > 255)
+          a0 = static_cast<std::int64_t>(std::ceil(double(p0) + (255 - g0) / m));
+        if ((m > 0 && g0 > 255) || (m < 0 && g0 < 0) || a0 > p1) {
+          segs.push_back(f.constant(p0, f.bias_at(p0)));
+          continue;
+        }
+        if (a0 > p0) segs.push_back(f.constant(p0, f.bias_at(p0)));
+        segs.push_back(f.line(a0, m));
+      }
+    } else {
+      // Minimax: the smallest tolerance whose greedy cover fits the segment budget.
+      const int budget = 16 - 2;  // minus the two constant tails
+      auto cover = [&](double tol, std::vector<Seg>& out) {
+        out.clear();
+        std::int64_t x0 = act_lo;
+        while (x0 <= act_hi) {
+          std::int64_t limit = act_hi;
+          for (std::int64_t kb : kinks)
+            if (kb > x0) {
+              limit = std::min(limit, kb - 1);
+              break;
+            }
+          Seg best_seg;
+          f.fit(x0, x0, best_seg);
+          std::int64_t lo = x0, hi = limit;
+          Seg s;
+          if (f.fit(x0, hi, s) <= tol) {
+            lo = hi;
+            best_seg = s;
+          } else {
+            while (hi - lo > 1) {  // invariant: fit(a, lo) <= tol < fit(a, hi)
+              const std::int64_t mid = lo + (hi - lo) / 2;
+              if (f.fit(x0, mid, s) <= tol) {
+                lo = mid;
+                best_seg = s;
+              } else {
+                hi = mid;
+              }
+            }
+          }
+          out.push_back(best_seg);
+          if (static_cast<int>(out.size()) > budget) return false;
+          x0 = lo + 1;
+        }
+        return true;
+      };
+      double tlo = 0.5, thi = 256.0;
+      std::vector<Seg> best, tmp;
+      if (!cover(thi, best)) return Error(Errc::kInternal, "activation fit: no cover found");
+      for (int it = 0; it < 20; ++it) {
+        const double mid = 0.5 * (tlo + thi);
+        if (cover(mid, tmp)) {
+          thi = mid;
+          best = tmp;
+        } else {
+          tlo = mid;
+        }
+      }
+      segs.insert(segs.end(), best.begin(), best.end());
+    }
+    if (act_hi < d_hi) segs.push_back(f.constant(act_hi + 1, t_hi));
+  }
+  // Merge runs of equal constants; the first segment keeps x_start = -2^35.
+  std::vector<Seg> merged;
+  for (const Seg& s : segs) {
+    if (!merged.empty() && merged.back().mul == 0 && s.mul == 0 && merged.back().bias == s.bias)
+      continue;
+    if (!merged.empty() && s.x <= merged.back().x)
+      merged.back() = s;  // same start: later wins
+    else
+      merged.push_back(s);
+  }
+  merged.front().x = kXMin;
+  if (merged.size() > format::kKpuActivationSegments) {
+    return Error(Errc::kInternal, "activation fit produced more than 16 segments");
+  }
+  ActivationFit fit;
+  fit.segments_used = static_cast<int>(merged.size());
+  fit.domain_lo = act_lo;
+  fit.domain_hi = act_hi;
+  for (std::size_t i = 0; i < format::kKpuActivationSegments; ++i) {
+    auto& out = fit.table[i];
+    if (i < merged.size()) {
+      out.x_start = merged[i].x;
+      out.y_mul = merged[i].mul;
+      out.shift_number = merged[i].shift;
+      out.result_bias = static_cast<std::uint8_t>(merged[i].bias);
+    } else {
+      // Unused: unreachable starts just below 2^35 (ascending), repeating the right tail.
+      out.x_start = kXMax - static_cast<std::int64_t>(format::kKpuActivationSegments - i);
+      out.result_bias =
+          static_cast<std::uint8_t>(merged.back().mul == 0 ? merged.back().bias : t_hi);
+    }
+  }
+
+  // Error over the active domain widened by two output LSBs each side, plus the breakpoints.
+  const std::int64_t margin = static_cast<std::int64_t>(2 * k_lsb) + 2;
+  const std::int64_t e_lo = std::max(d_lo, act_lo - margin);
+  const std::int64_t e_hi = std::min(d_hi, act_hi + margin);
+  auto check = [&](std::int64_t bn) {
+    const double ideal = f.gc(bn);
+    const double ir = f.g(bn);
+    const bool tie = std::fabs(ir - std::floor(ir) - 0.5) < 1e-9;
+    for (int rule = 0; rule < 4; ++rule) {
+      const std::int64_t out = eval_activation_table(fit.table, bn, rule & 1, rule & 2);
+      fit.max_error_lsb = std::max(fit.max_error_lsb, std::fabs(double(out) - ideal));
+      std::int64_t ce = std::llabs(out - f.t(bn));
+      if (tie && ce == 1) ce = 0;
+      fit.max_code_error = std::max(fit.max_code_error, ce);
+    }
+    ++fit.evaluated_points;
+  };
+  const std::int64_t span = e_hi - e_lo;
+  if (span <= kExhaustiveLimit) {
+    fit.exhaustive = true;
+    for (std::int64_t bn = e_lo; bn <= e_hi; ++bn) check(bn);
+  } else {
+    for (std::int64_t i = 0; i <= kExhaustiveLimit; ++i) check(e_lo + span * i / kExhaustiveLimit);
+    for (const auto& s : merged)
+      for (std::int64_t d = -1; d <= 1; ++d)
+        if (s.x + d >= d_lo && s.x + d <= d_hi) check(s.x + d);
+  }
+  for (std::int64_t i = 0; i <= 4096; ++i) check(d_lo + (d_hi - d_lo) * i / 4096);
+  return fit;
+}
+
+}  // namespace emc::converter

@@ -1,0 +1,117 @@
+// Activation table fitting (activation_fit.h): exactness for piecewise-linear functions, reported
+// worst-case bounds for smooth ones, verified independently by scanning the table with the
+// integer model of §6.4 in k210_ref_model.h.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "converter/k210_ref_model.h"
+#include "emc/converter/activation_fit.h"
+
+namespace emc::converter {
+namespace {
+
+// Scans every bn in [lo, hi] with the independent table evaluation; returns the max distance from
+// the ideal real-valued code (clamped to [0, 255]).
+double scan_error(const ActivationFitSpec& s, const format::KpuActivationTable& t, std::int64_t lo,
+                  std::int64_t hi, std::int64_t* code_mismatch = nullptr) {
+  double worst = 0;
+  std::int64_t mism = 0;
+  for (std::int64_t bn = lo; bn <= hi; ++bn) {
+    const double g = activation_value(s.activation, double(bn) * s.bn_scale) / s.output.scale +
+                     s.output.zero_point;
+    const int out = test::ref_act(t, bn);
+    worst = std::max(worst, std::fabs(out - std::clamp(g, 0.0, 255.0)));
+    const double fr = g - std::floor(g);
+    if (std::fabs(fr - 0.5) > 1e-9 && out != std::clamp<double>(std::round(g), 0, 255)) ++mism;
+  }
+  if (code_mismatch) *code_mismatch = mism;
+  return worst;
+}
+
+ActivationFitSpec spec(Activation a, double omin, double omax, int p = 6) {
+  ActivationFitSpec s;
+  s.activation = a;
+  s.output = quant_param_from_range(omin, omax).value();
+  s.bn_scale = std::ldexp(s.output.scale, -p);  // 64 bn units per output LSB
+  return s;
+}
+
+TEST(ActivationFit, LinearReluRelu6AreExact) {
+  for (Activation a : {Activation{}, make_relu(), make_relu(6.0f)}) {
+    for (auto [lo, hi] : {std::pair{-3.0, 5.0}, std::pair{0.0, 6.0}, std::pair{-1.0, 4.0}}) {
+      ActivationFitSpec s = spec(a, lo, hi);
+      auto f = fit_activation(s);
+      ASSERT_TRUE(f.ok());
+      EXPECT_EQ(f->max_code_error, 0) << to_string(a) << " " << lo << ".." << hi;
+      EXPECT_LE(f->max_error_lsb, 0.5 + 1e-9);
+      std::int64_t mism = 0;
+      const double e = scan_error(s, f->table, -400 * 64, 400 * 64, &mism);
+      EXPECT_EQ(mism, 0) << to_string(a);
+      EXPECT_LE(e, 0.5 + 1e-9);
+      EXPECT_TRUE(f->exhaustive);
+    }
+  }
+}
+
+TEST(ActivationFit, LeakyAndHardSigmoidWithinHalfLsbPlusSlopeRounding) {
+  for (Activation a : {make_relu(INFINITY, 0.1f), make_relu(INFINITY, 0.3f)}) {
+    ActivationFitSpec s = spec(a, -2.0, 6.0);
+    auto f = fit_activation(s);
+    ASSERT_TRUE(f.ok());
+    EXPECT_LE(f->max_error_lsb, 0.52) << to_string(a);
+    EXPECT_LE(scan_error(s, f->table, -2000 * 64, 400 * 64), f->max_error_lsb + 1e-9);
+  }
+  Activation hs;
+  hs.kind = ActivationKind::kHardSigmoid;
+  hs.alpha = 0.2f;
+  ActivationFitSpec s = spec(hs, 0.0, 1.0, 4);
+  s.bn_scale = 1.0 / 4096;  // hard sigmoid input in [-2.5, 2.5]: 20480 bn units
+  auto f = fit_activation(s);
+  ASSERT_TRUE(f.ok());
+  EXPECT_LE(f->max_error_lsb, 0.52);
+  EXPECT_LE(scan_error(s, f->table, -40000, 40000), f->max_error_lsb + 1e-9);
+}
+
+// Swish has a decreasing piece: its negative y_mul meets the emulators' rounding quirks for
+// negative products (§6.4), hence the looser bound.
+TEST(ActivationFit, SmoothFunctionsHaveSmallVerifiedBounds) {
+  struct C {
+    ActivationKind k;
+    double lo, hi, bound;
+  };
+  for (C c : {C{ActivationKind::kSigmoid, 0.0, 1.0, 1.5}, C{ActivationKind::kTanh, -1.0, 1.0, 1.5},
+              C{ActivationKind::kElu, -1.0, 4.0, 1.5}, C{ActivationKind::kSelu, -1.8, 4.0, 1.5},
+              C{ActivationKind::kSwish, -0.3, 4.0, 2.5}}) {
+    Activation a;
+    a.kind = c.k;
+    a.alpha = 1.0f;
+    ActivationFitSpec s = spec(a, c.lo, c.hi);
+    s.bn_scale = 1.0 / 2048;  // the inputs of interest (|x| < 8) span 32768 bn units
+    auto f = fit_activation(s);
+    ASSERT_TRUE(f.ok()) << to_string(a);
+    EXPECT_LE(f->segments_used, 16);
+    EXPECT_LE(f->max_error_lsb, c.bound) << to_string(a);
+    // Independent scan over a wide window must not exceed the reported bound.
+    EXPECT_LE(scan_error(s, f->table, -40000, 40000), f->max_error_lsb + 1e-9) << to_string(a);
+  }
+}
+
+TEST(ActivationFit, TableIsAscendingAndStartsAtMinus2Pow35) {
+  Activation a;
+  a.kind = ActivationKind::kTanh;
+  auto f = fit_activation(spec(a, -1, 1));
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->table[0].x_start, -(std::int64_t{1} << 35));
+  for (int i = 1; i < 16; ++i) EXPECT_GE(f->table[i].x_start, f->table[i - 1].x_start);
+  for (const auto& seg : f->table) {
+    EXPECT_GE(seg.y_mul, -32768);
+    EXPECT_LE(seg.y_mul, 32767);
+    EXPECT_LT(seg.x_start, std::int64_t{1} << 35);
+  }
+  // Round trip through the packed words keeps the table.
+  EXPECT_EQ(format::unpack_kpu_activation(format::pack_kpu_activation(f->table)), f->table);
+}
+
+}  // namespace
+}  // namespace emc::converter
