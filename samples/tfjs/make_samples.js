@@ -2,8 +2,10 @@
 'use strict';
 // Regenerates every sample model in samples/models/ with TensorFlow.js (cpu
 // backend): model.json + shards, inputs/*.f32, refs/**.f32, reference.json.
-//   cd samples/tfjs && npm ci && node make_samples.js [model ...]
-// Without arguments all models are made. Deterministic: all randomness comes
+//   cd samples/tfjs && npm ci && node make_samples.js [--retrain] [model ...]
+// Without model names all models are made. --retrain reruns the PyTorch
+// training of shapes_cnn (train_shapes_torch.py, needs Debian python3-torch);
+// otherwise the committed trained/shapes_cnn_weights.* are used. Deterministic: all randomness comes
 // from seeded generators (lib/rng.js), Math.random included.
 const {seedMathRandom} = require('./lib/rng');
 seedMathRandom(20240101);
@@ -18,13 +20,18 @@ const kImagesDir = path.resolve(__dirname, '..', 'images');
 const kSteps = {
   mobilenet_v1_025: () => require('./steps/mobilenet_v1_025').run(kModelsDir, kImagesDir),
   functional_concat_add: () => require('./steps/functional_concat_add').run(kModelsDir, kImagesDir),
+  shapes_cnn: (opts) => require('./steps/shapes_cnn').run(kModelsDir, kImagesDir, opts),
+  shapes_cnn_uint8: () => require('./steps/shapes_cnn_uint8').run(kModelsDir, kImagesDir),
+  tiny_dense: () => require('./steps/tiny_dense').run(kModelsDir, kImagesDir),
 };
 
 async function main() {
   await tf.setBackend('cpu');
   await tf.ready();
   if (tf.getBackend() !== 'cpu') throw new Error(`backend is ${tf.getBackend()}, want cpu`);
-  const wanted = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const opts = {retrain: args.includes('--retrain')};
+  const wanted = args.filter((a) => a !== '--retrain');
   for (const name of wanted) {
     if (!(name in kSteps)) throw new Error(`unknown model ${name}; known: ${Object.keys(kSteps).join(', ')}`);
   }
@@ -32,7 +39,7 @@ async function main() {
   for (const name of names) {
     const t0 = Date.now();
     console.log(`== ${name}`);
-    await kSteps[name]();
+    await kSteps[name](opts);
     console.log(`== ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
 }
