@@ -1,0 +1,125 @@
+#include "emc/converter/calibrate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace emc::converter {
+
+void RangeCollector::observe_minmax(std::span<const float> values) {
+  for (float v : values) {
+    if (!std::isfinite(v)) continue;
+    if (!seen_) {
+      min_ = max_ = v;
+      seen_ = true;
+    }
+    min_ = std::min<double>(min_, v);
+    max_ = std::max<double>(max_, v);
+  }
+}
+
+void RangeCollector::observe_histogram(std::span<const float> values) {
+  const double amax = std::max(std::fabs(min_), std::fabs(max_));
+  if (hist_.empty()) hist_.assign(kBins, 0.0);
+  if (amax <= 0) return;
+  for (float v : values) {
+    if (!std::isfinite(v)) continue;
+    const auto b = static_cast<std::int64_t>(std::fabs(v) / amax * kBins);
+    hist_[static_cast<std::size_t>(std::clamp<std::int64_t>(b, 0, kBins - 1))] += 1.0;
+  }
+}
+
+double kld_threshold(std::span<const double> hist, double bin_width, int levels) {
+  const int n = static_cast<int>(hist.size());
+  if (n <= levels) return n * bin_width;
+  double best_kl = std::numeric_limits<double>::infinity();
+  int best_i = n;
+  std::vector<double> p, q;
+  for (int i = levels; i <= n; ++i) {
+    p.assign(hist.begin(), hist.begin() + i);
+    double outliers = 0;
+    for (int j = i; j < n; ++j) outliers += hist[j];
+    p[i - 1] += outliers;
+    // Q: the first i bins merged into `levels` groups, each group's mass spread evenly over the
+    // group's non-empty bins.
+    q.assign(i, 0.0);
+    for (int g = 0; g < levels; ++g) {
+      const int b0 = static_cast<int>(static_cast<std::int64_t>(g) * i / levels);
+      const int b1 = static_cast<int>(static_cast<std::int64_t>(g + 1) * i / levels);
+      double mass = 0;
+      int nonzero = 0;
+      for (int j = b0; j < b1; ++j) {
+        mass += hist[j];
+        if (hist[j] > 0) ++nonzero;
+      }
+      for (int j = b0; j < b1; ++j)
+        if (hist[j] > 0) q[j] = mass / nonzero;
+    }
+    double ps = 0, qs = 0;
+    for (int j = 0; j < i; ++j) {
+      ps += p[j];
+      qs += q[j];
+    }
+    if (ps <= 0 || qs <= 0) continue;
+    double kl = 0;
+    for (int j = 0; j < i; ++j) {
+      if (p[j] <= 0) continue;
+      const double pj = p[j] / ps;
+      const double qj = q[j] > 0 ? q[j] / qs : 1e-12;  // outlier bin may be empty in Q
+      kl += pj * std::log(pj / qj);
+    }
+    if (kl < best_kl) {
+      best_kl = kl;
+      best_i = i;
+    }
+  }
+  return best_i * bin_width;
+}
+
+Range RangeCollector::range(CalibrationMethod method) const {
+  if (!seen_) return {};
+  if (method == CalibrationMethod::kMinMax || hist_.empty()) return {min_, max_};
+  const double amax = std::max(std::fabs(min_), std::fabs(max_));
+  if (amax <= 0) return {min_, max_};
+  const int levels = min_ < 0 && max_ > 0 ? 128 : 256;
+  const double t = kld_threshold(hist_, amax / kBins, levels);
+  return {std::max(min_, -t), std::min(max_, t)};
+}
+
+Result<std::vector<Range>> calibrate(const FloatExecutor& executor,
+                                     const std::vector<std::vector<Tensor>>& samples,
+                                     CalibrationMethod method,
+                                     const CalibrationProgress& progress) {
+  if (samples.empty()) {
+    return Error(Errc::kInvalidArgument, "calibration needs at least one sample");
+  }
+  const std::size_t nt = executor.graph().tensors.size();
+  std::vector<RangeCollector> col(nt);
+  RunOptions opts;
+  opts.keep_all_tensors = true;
+  const int passes = method == CalibrationMethod::kKld ? 2 : 1;
+  for (int pass = 1; pass <= passes; ++pass) {
+    for (std::size_t s = 0; s < samples.size(); ++s) {
+      auto r = executor.run(samples[s], opts);
+      if (!r.ok()) {
+        return std::move(r).error().prefix("calibration sample " + std::to_string(s) + ": ");
+      }
+      const auto& ts = r.value();
+      for (std::size_t t = 0; t < nt && t < ts.size(); ++t) {
+        if (pass == 1)
+          col[t].observe_minmax(ts[t].data);
+        else
+          col[t].observe_histogram(ts[t].data);
+      }
+      if (progress && !progress(s + 1, samples.size(), pass)) {
+        return Error(Errc::kInvalidArgument, "calibration cancelled");
+      }
+    }
+  }
+  std::vector<Range> out(nt);
+  for (std::size_t t = 0; t < nt; ++t) out[t] = col[t].range(method);
+  return out;
+}
+
+}  // namespace emc::converter
