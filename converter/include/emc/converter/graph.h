@@ -156,7 +156,8 @@ struct Node {
   std::vector<TensorId> inputs;
   TensorId output = kNoTensor;
 
-  // The Keras layer this node was built from (the first one when several were fused) ...
+  // The principal Keras layer this node was built from (after fusion: the conv / depthwise /
+  // dense / pool that absorbed a ZeroPadding2D, BatchNormalization or activation) ...
   SourceLayer source;
   // ... and the names of all Keras layers fused into it, in data-flow order, e.g.
   // {"zero_padding2d", "conv_dw_1", "conv_dw_1_bn", "conv_dw_1_relu"}.

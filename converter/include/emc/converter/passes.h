@@ -1,0 +1,39 @@
+// Graph-to-graph rewrites that keep what the graph computes (up to float rounding) and prepare it
+// for lowering. Each pass takes a valid Graph (validate_graph) and returns a valid Graph; nodes
+// that absorb others append the absorbed Keras layer names to `source_layers` in data-flow order
+// (e.g. {"conv1_pad", "conv1", "conv1_bn", "conv1_relu"}), and the fused node's output keeps the
+// name of the last absorbed layer's output tensor. Tensors that become unused are removed and ids
+// renumbered (names are stable; look tensors up by name).
+//
+// A fusion only happens when the intermediate tensor has exactly one consumer and is not a graph
+// output, so no observable tensor disappears that someone else reads.
+#pragma once
+
+#include "emc/converter/graph.h"
+#include "emc/format/error.h"
+
+namespace emc::converter {
+
+// Removes kIdentity nodes (Dropout, linear Activation) and kReshape / kFlatten nodes whose output
+// shape equals their input shape.
+Result<Graph> remove_identities(Graph graph);
+
+// ZeroPadding2D followed by Conv2D / DepthwiseConv2D: the pads are added to the conv's explicit
+// padding. Followed by MaxPooling2D / AveragePooling2D with no padding of its own ('valid'): the
+// pool takes the pads with PoolPadMode::kZeros (the zeros count, as they did in Keras).
+Result<Graph> merge_zero_padding(Graph graph);
+
+// BatchNormalization after Conv2D / DepthwiseConv2D / Dense whose activation is linear:
+//   s = gamma / sqrt(var + eps);  W'[..][co] = W[..][co] * s[co];  b' = (b - mean) * s + beta
+// (b = 0 when the conv had no bias; the folded node always has a bias). The BN's own activation
+// moves to the conv.
+Result<Graph> fold_batch_norm(Graph graph);
+
+// A kActivation node after Conv2D / DepthwiseConv2D / Dense / BatchNorm / Add whose activation
+// is linear becomes that node's activation.
+Result<Graph> fuse_activations(Graph graph);
+
+// remove_identities, merge_zero_padding, fold_batch_norm, fuse_activations, in that order.
+Result<Graph> optimize_graph(Graph graph);
+
+}  // namespace emc::converter

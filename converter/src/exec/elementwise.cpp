@@ -1,0 +1,168 @@
+// Pools, BatchNorm, padding, softmax, concat and the activation functions.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "emc/converter/float_executor.h"
+#include "kernels.h"
+
+namespace emc::converter {
+
+float apply_activation(const Activation& a, float x) {
+  switch (a.kind) {
+    case ActivationKind::kLinear:
+      return x;
+    case ActivationKind::kRelu:
+      if (x >= a.max_value) return a.max_value;
+      if (x >= a.threshold) return x;
+      return a.alpha * (x - a.threshold);
+    case ActivationKind::kSigmoid:
+      return 1.0f / (1.0f + std::exp(-x));
+    case ActivationKind::kHardSigmoid:
+      return std::clamp(a.alpha * x + 0.5f, 0.0f, 1.0f);
+    case ActivationKind::kTanh:
+      return std::tanh(x);
+    case ActivationKind::kElu:
+      return x > 0.0f ? x : a.alpha * std::expm1(x);
+    case ActivationKind::kSelu: {
+      constexpr float kScale = 1.0507009873554805f, kAlpha = 1.6732632423543772f;
+      return kScale * (x > 0.0f ? x : kAlpha * std::expm1(x));
+    }
+    case ActivationKind::kSwish:
+      return x / (1.0f + std::exp(-x));
+  }
+  return x;
+}
+
+namespace detail {
+
+void activate_inplace(const Activation& a, float* data, std::int64_t count) {
+  if (a.kind == ActivationKind::kLinear) return;
+  if (a.is_plain_relu()) {
+    for (std::int64_t i = 0; i < count; ++i) data[i] = data[i] > 0.0f ? data[i] : 0.0f;
+    return;
+  }
+  if (a.is_relu6()) {
+    for (std::int64_t i = 0; i < count; ++i) data[i] = std::min(std::max(data[i], 0.0f), 6.0f);
+    return;
+  }
+  for (std::int64_t i = 0; i < count; ++i) data[i] = apply_activation(a, data[i]);
+}
+
+void pool2d_f32(const Node& n, const Shape& in_shape, const float* in, const Shape& out_shape,
+                float* out) {
+  const int ih = in_shape.h(), iw = in_shape.w(), c = in_shape.c();
+  const int oh = out_shape.h(), ow = out_shape.w();
+  const bool is_max = n.kind == NodeKind::kMaxPool;
+  const bool zeros = n.pool_pad_mode == PoolPadMode::kZeros;
+  std::vector<float> acc(static_cast<std::size_t>(c));
+  for (int oy = 0; oy < oh; ++oy) {
+    for (int ox = 0; ox < ow; ++ox) {
+      std::fill(acc.begin(), acc.end(), is_max ? -std::numeric_limits<float>::infinity() : 0.0f);
+      int count = 0;
+      bool any_pad = false;
+      for (int ky = 0; ky < n.kernel_h; ++ky) {
+        const int iy = oy * n.stride_h - n.pad.top + ky;
+        for (int kx = 0; kx < n.kernel_w; ++kx) {
+          const int ix = ox * n.stride_w - n.pad.left + kx;
+          if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
+            any_pad = true;
+            continue;
+          }
+          ++count;
+          const float* x = in + (static_cast<std::int64_t>(iy) * iw + ix) * c;
+          if (is_max)
+            for (int ch = 0; ch < c; ++ch) acc[ch] = std::max(acc[ch], x[ch]);
+          else
+            for (int ch = 0; ch < c; ++ch) acc[ch] += x[ch];
+        }
+      }
+      float* o = out + (static_cast<std::int64_t>(oy) * ow + ox) * c;
+      if (is_max) {
+        // Explicit zero padding takes part in the max.
+        for (int ch = 0; ch < c; ++ch)
+          o[ch] = (zeros && any_pad) ? std::max(acc[ch], 0.0f) : acc[ch];
+      } else {
+        const float div =
+            zeros ? static_cast<float>(n.kernel_h * n.kernel_w) : static_cast<float>(count);
+        for (int ch = 0; ch < c; ++ch) o[ch] = acc[ch] / div;
+      }
+    }
+  }
+}
+
+void global_pool_f32(const Node& n, const Shape& in_shape, const float* in, float* out) {
+  const int c = in_shape.c();
+  const std::int64_t pixels = std::int64_t{in_shape.h()} * in_shape.w();
+  const bool is_max = n.kind == NodeKind::kGlobalMaxPool;
+  std::fill(out, out + c, is_max ? -std::numeric_limits<float>::infinity() : 0.0f);
+  for (std::int64_t p = 0; p < pixels; ++p) {
+    const float* x = in + p * c;
+    if (is_max)
+      for (int ch = 0; ch < c; ++ch) out[ch] = std::max(out[ch], x[ch]);
+    else
+      for (int ch = 0; ch < c; ++ch) out[ch] += x[ch];
+  }
+  if (!is_max)
+    for (int ch = 0; ch < c; ++ch) out[ch] /= static_cast<float>(pixels);
+}
+
+void batch_norm_f32(const Node& n, const Shape& in_shape, const float* in, float* out) {
+  const int c = in_shape.c();
+  std::vector<float> inv(static_cast<std::size_t>(c));
+  for (int ch = 0; ch < c; ++ch) inv[ch] = 1.0f / std::sqrt(n.variance[ch] + n.epsilon);
+  const std::int64_t rows = in_shape.num_elements() / c;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* x = in + r * c;
+    float* o = out + r * c;
+    for (int ch = 0; ch < c; ++ch)
+      o[ch] = (x[ch] - n.mean[ch]) * inv[ch] * n.gamma[ch] + n.beta[ch];
+    activate_inplace(n.activation, o, c);
+  }
+}
+
+void zero_pad_f32(const Node& n, const Shape& in_shape, const float* in, const Shape& out_shape,
+                  float* out) {
+  const int c = in_shape.c();
+  std::fill(out, out + out_shape.num_elements(), 0.0f);
+  for (int y = 0; y < in_shape.h(); ++y) {
+    const float* src = in + static_cast<std::int64_t>(y) * in_shape.w() * c;
+    float* dst =
+        out + ((static_cast<std::int64_t>(y) + n.pad.top) * out_shape.w() + n.pad.left) * c;
+    std::memcpy(dst, src, sizeof(float) * static_cast<std::size_t>(in_shape.w()) * c);
+  }
+}
+
+void softmax_f32(const Shape& shape, const float* in, float* out) {
+  const int c = shape.c();
+  const std::int64_t rows = shape.num_elements() / c;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* x = in + r * c;
+    float* o = out + r * c;
+    const float mx = *std::max_element(x, x + c);
+    float sum = 0.0f;
+    for (int i = 0; i < c; ++i) sum += (o[i] = std::exp(x[i] - mx));
+    for (int i = 0; i < c; ++i) o[i] /= sum;
+  }
+}
+
+void concat_f32(const Node& n, const std::vector<const float*>& ins,
+                const std::vector<const Shape*>& in_shapes, const Shape& out_shape, float* out) {
+  std::int64_t outer = 1;
+  for (int a = 0; a < n.axis; ++a) outer *= out_shape.dims[a];
+  std::int64_t inner = 1;
+  for (int a = n.axis + 1; a < out_shape.rank(); ++a) inner *= out_shape.dims[a];
+  const std::int64_t out_row = out_shape.dims[n.axis] * inner;
+  std::int64_t offset = 0;
+  for (std::size_t i = 0; i < ins.size(); ++i) {
+    const std::int64_t row = in_shapes[i]->dims[n.axis] * inner;
+    for (std::int64_t o = 0; o < outer; ++o)
+      std::memcpy(out + o * out_row + offset, ins[i] + o * row,
+                  sizeof(float) * static_cast<std::size_t>(row));
+    offset += row;
+  }
+}
+
+}  // namespace detail
+}  // namespace emc::converter

@@ -1,0 +1,188 @@
+// Model (Keras layers + connectivity + weights) -> Graph, visiting layer calls in dependency
+// order.
+#include <map>
+#include <set>
+
+#include "emc/converter/model_json.h"
+#include "layer_context.h"
+
+namespace emc::converter {
+namespace {
+
+LayerRef ref_of(const KerasLayer& l) {
+  return LayerRef{l.index, l.name, l.class_name};
+}
+
+Shape input_shape_of(const KerasLayer& l) {
+  const detail::ConfigReader c(*l.config, ref_of(l));
+  auto fail = [&](const std::string& m) {
+    throw ErrorException(Error(Errc::kInvalidModel, m).with_layer(ref_of(l)));
+  };
+  const char* key = c.first_present({"batch_input_shape", "batch_shape"});
+  if (!key) fail("InputLayer needs 'batch_input_shape' (or 'batch_shape')");
+  auto dims = *c.opt_dims(key, 9);
+  if (dims.size() < 2)
+    fail(std::string(key) + " " + c.describe_key(key) + " must list the batch dim and 1 to 8 dims");
+  Shape out;
+  for (std::size_t i = 1; i < dims.size(); ++i) {
+    if (!dims[i] || *dims[i] < 1 || *dims[i] > (1 << 20))
+      fail(std::string(key) + " " + c.describe_key(key) +
+           ": every dim after the batch dim must be a fixed integer in [1, 2^20] (dynamic sizes "
+           "are not supported)");
+    out.dims.push_back(static_cast<std::int32_t>(*dims[i]));
+  }
+  if (out.num_elements() >= (std::int64_t{1} << 31)) fail("input has too many elements");
+  if (auto dtype = c.opt_string("dtype"); dtype && *dtype != "float32")
+    fail("input dtype '" + *dtype + "' is not supported; supported: float32");
+  return out;
+}
+
+// Lookup key -> manifest name: the name itself, plus tfjs-layers' shortened form that drops an
+// inner cell name ("a/cell/kernel" -> "a/kernel").
+std::map<std::string, std::string> weight_keys(const WeightMap& weights) {
+  std::map<std::string, std::string> keys;
+  for (const auto& [name, w] : weights) keys.emplace(name, name);
+  for (const auto& [name, w] : weights) {
+    auto last = name.rfind('/');
+    if (last == std::string::npos || last == 0) continue;
+    auto prev = name.rfind('/', last - 1);
+    if (prev == std::string::npos) continue;
+    keys.emplace(name.substr(0, prev) + name.substr(last), name);
+  }
+  return keys;
+}
+
+Graph build(const Model& model) {
+  Graph g;
+  g.name = model.name;
+  std::map<std::string, std::size_t> by_name;
+  for (std::size_t i = 0; i < model.layers.size(); ++i) by_name[model.layers[i].name] = i;
+  // Output tensor of (layer name, call index).
+  std::map<std::pair<std::string, std::int32_t>, TensorId> produced;
+  const auto keys = weight_keys(model.weights);
+  std::set<std::string> used;
+
+  auto resolve = [&](const InboundRef& r, const KerasLayer* user) -> std::optional<TensorId> {
+    auto it = by_name.find(r.layer);
+    if (it == by_name.end()) {
+      Error e(Errc::kInvalidModel, "refers to layer '" + r.layer + "', which does not exist");
+      if (user) e.with_layer(ref_of(*user));
+      throw ErrorException(std::move(e));
+    }
+    if (r.tensor_index != 0) {
+      Error e(Errc::kInvalidModel, "refers to output " + std::to_string(r.tensor_index) +
+                                       " of layer '" + r.layer + "', which has one output");
+      if (user) e.with_layer(ref_of(*user));
+      throw ErrorException(std::move(e));
+    }
+    auto p = produced.find({r.layer, r.node_index});
+    if (p == produced.end()) return std::nullopt;
+    return p->second;
+  };
+
+  // Inputs first, in model order.
+  for (const InboundRef& r : model.inputs) {
+    auto it = by_name.find(r.layer);
+    if (it == by_name.end())
+      throw ErrorException(
+          Error(Errc::kInvalidModel, "input_layers names '" + r.layer + "', which is not a layer"));
+    const KerasLayer& l = model.layers[it->second];
+    if (l.class_name != "InputLayer")
+      throw ErrorException(
+          Error(Errc::kInvalidModel, "model input is not an InputLayer").with_layer(ref_of(l)));
+    if (produced.count({l.name, 0})) continue;
+    detail::ConfigReader(*l.config, ref_of(l))
+        .check_known_keys({"batch_input_shape", "batch_shape", "dtype", "sparse", "ragged"});
+    TensorId t = g.add_tensor(l.name, input_shape_of(l));
+    g.inputs.push_back(t);
+    produced[{l.name, 0}] = t;
+  }
+
+  // Visit calls in layer order, repeating while some call became ready.
+  std::vector<std::size_t> done_calls(model.layers.size(), 0);
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (std::size_t li = 0; li < model.layers.size(); ++li) {
+      const KerasLayer& l = model.layers[li];
+      if (l.class_name == "InputLayer") continue;
+      while (done_calls[li] < l.inbound_nodes.size()) {
+        const auto& call = l.inbound_nodes[done_calls[li]];
+        std::vector<TensorId> inputs;
+        bool ready = true;
+        for (const InboundRef& r : call) {
+          auto t = resolve(r, &l);
+          if (!t) {
+            ready = false;
+            break;
+          }
+          inputs.push_back(*t);
+        }
+        if (!ready) break;
+        auto importer = detail::find_importer(l.class_name);
+        if (!importer) {
+          std::string supported;
+          for (const auto& c : supported_layer_classes())
+            supported += (supported.empty() ? "" : ", ") + c;
+          throw ErrorException(Error(Errc::kUnsupportedLayer,
+                                     "layer class '" + l.class_name +
+                                         "' is not supported; supported classes: " + supported)
+                                   .with_layer(ref_of(l)));
+        }
+        const auto call_index = static_cast<std::int32_t>(done_calls[li]);
+        const std::string out_name =
+            call_index == 0 ? l.name : l.name + "/call_" + std::to_string(call_index);
+        detail::LayerContext ctx(g, model, l, keys, used, std::move(inputs), out_name,
+                                 detail::is_tensorlayer_class(l.class_name));
+        importer(ctx);
+        produced[{l.name, call_index}] = g.nodes.back().output;
+        ++done_calls[li];
+        progress = true;
+      }
+    }
+  }
+  for (std::size_t li = 0; li < model.layers.size(); ++li) {
+    const KerasLayer& l = model.layers[li];
+    if (l.class_name == "InputLayer") continue;
+    if (l.inbound_nodes.empty())
+      throw ErrorException(Error(Errc::kInvalidModel, "layer is never called (no inbound_nodes)")
+                               .with_layer(ref_of(l)));
+    if (done_calls[li] < l.inbound_nodes.size())
+      throw ErrorException(
+          Error(Errc::kInvalidModel,
+                "the inputs of this layer are never computed (a cycle, or an input that is not "
+                "a model input)")
+              .with_layer(ref_of(l)));
+  }
+  for (const InboundRef& r : model.outputs) {
+    auto t = resolve(r, nullptr);
+    if (!t)
+      throw ErrorException(Error(Errc::kInvalidModel, "model output '" + r.layer + "' call " +
+                                                          std::to_string(r.node_index) +
+                                                          " is never computed"));
+    g.outputs.push_back(*t);
+  }
+  for (const auto& [name, w] : model.weights)
+    if (!used.count(name))
+      throw ErrorException(
+          Error(Errc::kInvalidModel, "weight '" + name +
+                                         "' in the weightsManifest belongs to no layer "
+                                         "(names must be '<layer name>/<weight>')"));
+  return g;
+}
+
+}  // namespace
+
+Result<Graph> build_graph(const Model& model) {
+  try {
+    Graph g = build(model);
+    EMC_TRY(validate_graph(g));
+    return g;
+  } catch (const ErrorException& e) {
+    Error err = e.error();
+    if (err.file().empty() && !model.source.empty()) err.in_file(model.source);
+    return err;
+  }
+}
+
+}  // namespace emc::converter

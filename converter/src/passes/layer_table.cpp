@@ -1,0 +1,142 @@
+// THE layer tables. Edit rules here only.
+#include "emc/converter/layer_table.h"
+
+#include <algorithm>
+
+namespace emc::converter {
+namespace {
+
+using K = NodeKind;
+const PatternStep kOptPad{{K::kZeroPad}, true};
+const PatternStep kOptBn{{K::kBatchNorm}, true};
+const PatternStep kOptAct{{K::kActivation}, true};
+
+// K210: a KPU conv layer is [pad] conv/depthwise [BN] [activation] [pool] (the KPU has conv, BN,
+// activation and a pooling stage in one layer). Everything else runs on the CPU side of the
+// kmodel.
+const std::vector<LayerRule> kK210Table = {
+    {"kpu_conv",
+     {kOptPad,
+      {{K::kConv2D, K::kDepthwiseConv2D}, false},
+      kOptBn,
+      kOptAct,
+      {{K::kMaxPool, K::kAvgPool}, true}}},
+    {"fully_connected", {{{K::kDense}, false}, kOptAct}},
+    {"global_average_pool2d", {{{K::kGlobalAvgPool}, false}}},
+    {"global_max_pool2d", {{{K::kGlobalMaxPool}, false}}},
+    {"max_pool2d", {kOptPad, {{K::kMaxPool}, false}}},
+    {"average_pool2d", {kOptPad, {{K::kAvgPool}, false}}},
+    {"add", {{{K::kAdd}, false}, kOptAct}},
+    {"concat", {{{K::kConcat}, false}}},
+    {"softmax", {{{K::kSoftmax}, false}}},
+    {"flatten", {{{K::kFlatten}, false}}},
+    {"reshape", {{{K::kReshape}, false}}},
+    {"identity", {{{K::kIdentity}, false}}},
+    {"batch_norm", {{{K::kBatchNorm}, false}, kOptAct}},
+    {"activation", {{{K::kActivation}, false}}},
+    {"zero_pad", {{{K::kZeroPad}, false}}},
+};
+
+// Generic CPU target: conv-like layers absorb BN and activation; everything else is 1:1.
+const std::vector<LayerRule> kCpuTable = {
+    {"conv2d", {kOptPad, {{K::kConv2D}, false}, kOptBn, kOptAct}},
+    {"depthwise_conv2d", {kOptPad, {{K::kDepthwiseConv2D}, false}, kOptBn, kOptAct}},
+    {"fully_connected", {{{K::kDense}, false}, kOptBn, kOptAct}},
+    {"max_pool2d", {kOptPad, {{K::kMaxPool}, false}}},
+    {"average_pool2d", {kOptPad, {{K::kAvgPool}, false}}},
+    {"global_average_pool2d", {{{K::kGlobalAvgPool}, false}}},
+    {"global_max_pool2d", {{{K::kGlobalMaxPool}, false}}},
+    {"add", {{{K::kAdd}, false}, kOptAct}},
+    {"concat", {{{K::kConcat}, false}}},
+    {"softmax", {{{K::kSoftmax}, false}}},
+    {"flatten", {{{K::kFlatten}, false}}},
+    {"reshape", {{{K::kReshape}, false}}},
+    {"identity", {{{K::kIdentity}, false}}},
+    {"batch_norm", {{{K::kBatchNorm}, false}, kOptAct}},
+    {"activation", {{{K::kActivation}, false}}},
+    {"zero_pad", {{{K::kZeroPad}, false}}},
+};
+
+// Next node of a chain: the sole reader of `node`'s output, reading only that tensor.
+int chain_next(const Graph& g, int node) {
+  const TensorId out = g.nodes[static_cast<std::size_t>(node)].output;
+  if (std::find(g.outputs.begin(), g.outputs.end(), out) != g.outputs.end()) return -1;
+  auto c = g.consumers(out);
+  if (c.size() != 1 || g.nodes[static_cast<std::size_t>(c[0])].inputs.size() != 1) return -1;
+  return c[0];
+}
+
+bool accepts(const PatternStep& s, NodeKind k) {
+  return std::find(s.kinds.begin(), s.kinds.end(), k) != s.kinds.end();
+}
+
+// Longest way rule `r` can consume the chain starting at `node` from step `step` (backtracking
+// over optional steps). Returns the matched nodes or nullopt.
+std::optional<std::vector<int>> match_rule(const Graph& g, const LayerRule& r, std::size_t step,
+                                           int node) {
+  if (step == r.steps.size()) return std::vector<int>{};
+  if (node < 0) {
+    for (std::size_t s = step; s < r.steps.size(); ++s)
+      if (!r.steps[s].optional) return std::nullopt;
+    return std::vector<int>{};
+  }
+  std::optional<std::vector<int>> best;
+  const PatternStep& s = r.steps[step];
+  if (accepts(s, g.nodes[static_cast<std::size_t>(node)].kind)) {
+    auto rest = match_rule(g, r, step + 1, chain_next(g, node));
+    if (rest) {
+      rest->insert(rest->begin(), node);
+      best = std::move(rest);
+    }
+  }
+  if (s.optional) {
+    auto skip = match_rule(g, r, step + 1, node);
+    if (skip && (!best || skip->size() > best->size())) best = std::move(skip);
+  }
+  return best;
+}
+
+}  // namespace
+
+std::span<const LayerRule> layer_table(Platform platform) {
+  return platform == Platform::kK210 ? std::span<const LayerRule>(kK210Table)
+                                     : std::span<const LayerRule>(kCpuTable);
+}
+
+std::optional<LayerMatch> match_layer(const Graph& graph, int start, Platform platform) {
+  if (start < 0 || static_cast<std::size_t>(start) >= graph.nodes.size()) return std::nullopt;
+  auto table = layer_table(platform);
+  std::optional<LayerMatch> best;
+  for (std::size_t ri = 0; ri < table.size(); ++ri) {
+    auto m = match_rule(graph, table[ri], 0, start);
+    // The match must start at `start` (a rule whose leading steps are all skipped does not).
+    if (!m || m->empty() || m->front() != start) continue;
+    if (!best || m->size() > best->nodes.size())
+      best = LayerMatch{ri, table[ri].target, std::move(*m)};
+  }
+  return best;
+}
+
+Result<std::vector<LayerMatch>> match_graph(const Graph& graph, Platform platform) {
+  std::vector<LayerMatch> out;
+  std::vector<bool> covered(graph.nodes.size(), false);
+  for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (covered[i]) continue;
+    auto m = match_layer(graph, static_cast<int>(i), platform);
+    if (!m) {
+      std::string targets;
+      for (const auto& r : layer_table(platform))
+        targets += std::string(targets.empty() ? "" : ", ") + std::string(r.target);
+      return Error(Errc::kUnsupportedLayer,
+                   std::string("no ") + (platform == Platform::kK210 ? "K210" : "CPU") +
+                       " layer rule starts with a " + to_string(graph.nodes[i].kind) +
+                       " node; platform layers: " + targets)
+          .with_layer(graph.nodes[i].layer_ref());
+    }
+    for (int n : m->nodes) covered[static_cast<std::size_t>(n)] = true;
+    out.push_back(std::move(*m));
+  }
+  return out;
+}
+
+}  // namespace emc::converter
