@@ -1,0 +1,98 @@
+// Float graph -> kmodel V3: quantization, K210 lowering, memory planning and emission.
+//
+//   auto model = load_tfjs_model("model.json");            // model_json.h
+//   auto graph = build_graph(*model);
+//   ConvertOptions opt;  opt.target = Target::kK210;
+//   auto result = convert(*graph, calibration_samples, opt);   // Result<ConvertResult>
+//   write_file_atomically("out.kmodel", result->bytes);
+//
+// What runs where (docs/converter_k210.md has the full rules):
+//  * KPU (K210_CONV): Conv2D / DepthwiseConv2D 1x1 and 3x3 with folded BN, fused activation (any
+//    elementwise one, fitted to the 16-segment table) and a fused 2x2/4x4 max/mean pool. Stride 2
+//    is computed exactly: symmetric pad -> left-top sample (pool 5); TF 'same' on even sizes
+//    (pad 0 before / 1 after) -> full-resolution conv, then the consumer samples odd rows/columns
+//    by reading the map one line later (image_src_addr + row_len) with right-top pooling (pool 6).
+//    Depthwise convs never pool themselves; their subsampling moves into the next 1x1 conv, or an
+//    exact identity 1x1 KPU conv when there is none.
+//  * CPU: Dense (float FULLY_CONNECTED), Add (float ADD), Concat (uint8 QUANTIZED_CONCAT after
+//    REQUANTIZE), global pools, max pool (uint8), average pool (float), softmax, flatten,
+//    elementwise activations on uint8 (REQUANTIZE tables); QUANTIZE / DEQUANTIZE / K210_UPLOAD and
+//    KPU->main DMA are inserted where a tensor changes representation.
+//  * Target::kCpu: V3 has no CPU convolution type, so a conv is still a K210_CONV layer (the
+//    architecture-neutral integer conv+BN+activation+pool of §6): on the "cpu" target the KPU
+//    size limits that come from the chip (KPU RAM 2 MiB, H <= 256, W <= 512) are not applied,
+//    only the register-field limits, and the kmodel is meant to run every layer on a CPU backend
+//    implementing K210_CONV/K210_UPLOAD as reference kernels. Everything else is identical.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emc/converter/calibrate.h"
+#include "emc/converter/float_executor.h"
+#include "emc/converter/graph.h"
+#include "emc/converter/image.h"
+#include "emc/format/error.h"
+#include "emc/format/kmodel_v3.h"
+
+namespace emc::converter {
+
+enum class Target { kK210, kCpu };
+
+struct ConvertOptions {
+  Target target = Target::kK210;
+  CalibrationMethod calibration = CalibrationMethod::kMinMax;
+  bool per_channel = false;      // per-output-channel weight scales (folded into the BN stage)
+  std::int32_t weight_bits = 8;  // 8 or 16
+  bool approx_stride2 = false;   // allow inexact stride-2 forms (warning names the layer)
+  // How a pixel p (0..255) becomes the model's input value; used for the raw uint8 kmodel input
+  // of a KPU-first model (real = (p - mean_c) / std_c).
+  Preprocess preprocess;
+  CalibrationProgress progress;  // optional
+};
+
+// One kmodel layer, for the report and the sidecar map.
+struct LayerInfo {
+  std::size_t index = 0;
+  format::LayerType type = format::LayerType::kInvalid;
+  bool on_kpu = false;               // K210 types
+  std::vector<std::string> sources;  // Keras layers fused into it (empty: inserted)
+  std::string note;                  // e.g. "quantize conv1_relu", "stride-2 via pool 6"
+  std::vector<std::int32_t> in_shape, out_shape;  // [H, W, C] or [N]
+  std::optional<double> out_scale, out_bias;      // output quantization (real = q*scale + bias)
+  std::optional<std::uint32_t> kpu_in_row, kpu_out_row;  // K210_CONV / UPLOAD addresses (rows)
+  std::uint64_t kpu_in_bytes = 0, kpu_out_bytes = 0;
+  std::optional<std::uint32_t> main_in, main_out;  // main-memory byte offsets
+  std::uint64_t weight_bytes = 0;
+  std::optional<double> act_fit_error_lsb;  // K210_CONV: worst-case activation table error
+  std::string activation;                   // K210_CONV: the fitted activation
+};
+
+struct ConvertResult {
+  format::Kmodel model;
+  std::vector<std::uint8_t> bytes;  // encode_kmodel(model), canonical layout
+  std::vector<LayerInfo> layers;
+  std::vector<std::string> warnings;
+  std::string sidecar_json;  // <out>.map.json contents
+  std::uint64_t kpu_peak_bytes = 0;
+  std::uint32_t main_mem_bytes = 0;
+  // Input contract of the kmodel: uint8 CHW [C,H,W] for a KPU-first model, float32 otherwise.
+  bool input_is_uint8 = true;
+  std::vector<std::int32_t> input_shape;  // graph input shape [H, W, C] or [N]
+};
+
+// Optimizes `graph` (passes.h), calibrates on `samples` (each: the graph inputs as float tensors,
+// already preprocessed), lowers and encodes. Errors name the Keras layer (index, name, class).
+Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<Tensor>>& samples,
+                              const ConvertOptions& options);
+
+// The same with ranges already known (per TensorId of the OPTIMIZED graph `graph`; no
+// optimization or calibration is done). Used by tests to control quantization exactly.
+Result<ConvertResult> convert_calibrated(const Graph& optimized_graph,
+                                         const std::vector<Range>& ranges,
+                                         const ConvertOptions& options);
+
+}  // namespace emc::converter
