@@ -1,0 +1,58 @@
+// What one emc-compare run found: per-image top-k side by side, the dataset summary and the
+// per-layer comparison. Filled by the runner, rendered by text_report / json_report /
+// html_report.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emc/converter/compare_metrics.h"
+
+namespace emc::compare {
+
+struct ImageResult {
+  std::string name;              // image path, or the --input-f32 file
+  std::int64_t label = -1;       // ground-truth class index (dataset subfolder), -1 if unknown
+  std::vector<float> float_out;  // float model output (probabilities for a softmax model)
+  std::vector<float> quant_out;  // kmodel output, same order
+  std::vector<std::size_t> float_top, quant_top;  // top-k indices of each
+  bool top1_agree = false;
+  std::size_t top_k_overlap = 0;
+  double mean_abs_dp = 0.0, max_abs_dp = 0.0;
+};
+
+// One kmodel layer in the per-layer comparison.
+struct LayerResult {
+  std::size_t index = 0;                    // kmodel layer index
+  std::string type;                         // "K210_CONV"
+  std::string backend;                      // "kpu-sim" / "cpu"
+  std::vector<std::string> source_layers;   // Keras layers fused into it (sidecar)
+  std::string float_tensor;                 // float tensor it is compared with ("" if none)
+  bool compared = false;                    // metrics below are valid
+  std::string note;                         // why not compared / where the output was read
+  converter::TensorErrorAccumulator error;  // pooled over all images
+};
+
+struct CompareResult {
+  std::string model_json, kmodel, sidecar;
+  std::string backend;  // "kpu" or "cpu"
+  std::size_t top = 5;
+  std::vector<std::string> labels;  // may be empty (then "class <i>")
+  std::vector<std::string> warnings;
+  std::vector<ImageResult> images;
+  converter::AgreementSummary summary;
+  bool layers_requested = false;
+  double sqnr_threshold_db = 20.0;
+  std::vector<LayerResult> layers;
+  // Position in `layers` of the first compared layer whose SQNR is below the threshold.
+  std::optional<std::size_t> first_below;
+
+  std::string label(std::size_t index) const {
+    return index < labels.size() ? labels[index] : "class " + std::to_string(index);
+  }
+};
+
+}  // namespace emc::compare

@@ -1,0 +1,116 @@
+#include "json_report.h"
+
+#include <cmath>
+#include <string>
+
+namespace emc::compare {
+namespace {
+
+using nlohmann::json;
+
+void put_number(json& obj, const std::string& key, double v) {
+  if (std::isfinite(v)) {
+    obj[key] = v;
+    return;
+  }
+  obj[key] = nullptr;
+  obj[key + "_note"] = std::isnan(v) ? "nan" : (v > 0 ? "identical" : "-inf");
+}
+
+json top_entries(const CompareResult& r, const ImageResult& img,
+                 const std::vector<std::size_t>& top) {
+  json arr = json::array();
+  for (std::size_t rank = 0; rank < top.size(); ++rank) {
+    const std::size_t c = top[rank];
+    json e;
+    e["rank"] = rank + 1;
+    e["index"] = c;
+    e["label"] = r.label(c);
+    e["float"] = img.float_out[c];
+    e["quant"] = img.quant_out[c];
+    e["diff"] = double(img.quant_out[c]) - double(img.float_out[c]);
+    arr.push_back(std::move(e));
+  }
+  return arr;
+}
+
+}  // namespace
+
+json to_json(const CompareResult& r) {
+  json j;
+  j["model_json"] = r.model_json;
+  j["kmodel"] = r.kmodel;
+  j["sidecar"] = r.sidecar;
+  j["backend"] = r.backend;
+  j["top"] = r.top;
+  j["warnings"] = r.warnings;
+
+  json images = json::array();
+  for (const auto& img : r.images) {
+    json e;
+    e["name"] = img.name;
+    if (img.label >= 0) {
+      e["label_index"] = img.label;
+      e["label"] = r.label(std::size_t(img.label));
+    }
+    e["top1_agree"] = img.top1_agree;
+    e["top_k_overlap"] = img.top_k_overlap;
+    put_number(e, "mean_abs_dp", img.mean_abs_dp);
+    put_number(e, "max_abs_dp", img.max_abs_dp);
+    e["float_top"] = top_entries(r, img, img.float_top);
+    e["quant_top"] = top_entries(r, img, img.quant_top);
+    images.push_back(std::move(e));
+  }
+  j["images"] = std::move(images);
+
+  const auto& s = r.summary;
+  json sum;
+  sum["images"] = s.images;
+  sum["top1_agree"] = s.top1_agree;
+  sum["top1_agreement"] = s.top1_agreement();
+  sum["k"] = s.k;
+  sum["top_k_overlap_sum"] = s.top_k_overlap_sum;
+  sum["mean_top_k_overlap"] = s.mean_top_k_overlap();
+  put_number(sum, "mean_abs_dp", s.mean_abs_dp());
+  put_number(sum, "max_abs_dp", s.max_abs_dp);
+  if (s.labelled > 0) {
+    sum["labelled"] = s.labelled;
+    sum["float_top1_correct"] = s.float_top1_correct;
+    sum["quant_top1_correct"] = s.quant_top1_correct;
+    sum["float_top_k_correct"] = s.float_top_k_correct;
+    sum["quant_top_k_correct"] = s.quant_top_k_correct;
+  }
+  j["summary"] = std::move(sum);
+
+  if (r.layers_requested) {
+    j["sqnr_threshold_db"] = r.sqnr_threshold_db;
+    json layers = json::array();
+    for (const auto& l : r.layers) {
+      json e;
+      e["index"] = l.index;
+      e["type"] = l.type;
+      e["backend"] = l.backend;
+      e["source_layers"] = l.source_layers;
+      e["float_tensor"] = l.float_tensor;
+      e["compared"] = l.compared;
+      if (!l.note.empty()) e["note"] = l.note;
+      if (l.compared) {
+        e["elements"] = l.error.elements();
+        put_number(e, "cosine", l.error.cosine());
+        put_number(e, "sqnr_db", l.error.sqnr_db());
+        put_number(e, "max_abs_error", l.error.max_abs());
+        put_number(e, "mean_abs_error", l.error.mean_abs());
+      }
+      layers.push_back(std::move(e));
+    }
+    j["layers"] = std::move(layers);
+    if (r.first_below) {
+      j["first_below_threshold"] = r.layers[*r.first_below].index;
+    } else {
+      j["first_below_threshold"] = nullptr;
+    }
+  }
+  return j;
+}
+
+}  // namespace emc::compare

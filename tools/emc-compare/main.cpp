@@ -1,0 +1,152 @@
+// emc-compare: does the converted model still work? Runs the float model (the converter's float
+// executor on the imported TF.js graph) and the kmodel (EMC interpreter, kpu-sim + cpu backends)
+// on the same inputs and shows the top-k side by side, dataset agreement, and (--layers) where
+// along the network the quantized model drifts away. See docs/emc-compare.md.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "emc/format/kmodel_codec.h"
+#include "html_report.h"
+#include "json_report.h"
+#include "session.h"
+#include "text_report.h"
+
+namespace {
+
+int fail(const emc::Error& e) {
+  std::fprintf(stderr, "emc-compare: error: %s\n", e.to_string().c_str());
+  return emc::exit_code_for(e.code());
+}
+
+bool parse_range(const std::string& s, std::pair<double, double>* out) {
+  std::istringstream is(s);
+  double a = 0, b = 0;
+  char comma = 0;
+  if (!(is >> a >> comma >> b) || comma != ',') return false;
+  is >> std::ws;
+  if (!is.eof()) return false;
+  *out = {a, b};
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  emc::compare::Options opt;
+  bool json = false, quiet = false;
+  std::string report, range;
+  CLI::App app{
+      "emc-compare: run the float model and the kmodel on the same inputs and compare them\n"
+      "(top-k side by side, agreement over a dataset, per-layer SQNR)."};
+  app.add_option("model_json", opt.model_json, "TF.js layers model.json (the float model)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("kmodel", opt.kmodel, "kmodel V3 converted from it (emc-convert)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--image", opt.images, "image file (PNG/JPEG/BMP/...); repeatable")
+      ->check(CLI::ExistingFile);
+  app.add_option("--input-f32", opt.input_f32,
+                 "preprocessed input: raw float32 little-endian NHWC tensor of exactly the model "
+                 "input size; repeatable")
+      ->check(CLI::ExistingFile);
+  app.add_option("--dataset", opt.dataset,
+                 "folder of images; images in subfolders are labelled by the subfolder name")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--labels", opt.labels,
+                 "class names, one per line (default: labels.txt next to model.json)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--map", opt.map, "sidecar map (default: <kmodel>.map.json)");
+  app.add_option("--backend", opt.backend,
+                 "kpu: default dispatch (K210 layers on kpu-sim, the rest on cpu); cpu: every "
+                 "layer the cpu backend supports on cpu")
+      ->check(CLI::IsMember({"kpu", "cpu"}));
+  app.add_option("--input-range", range,
+                 "MIN,MAX: pixel 0..255 maps linearly to MIN..MAX (overrides the sidecar), "
+                 "e.g. 0,1 or -1,1");
+  app.add_flag("--bgr", opt.bgr, "feed images in BGR channel order (with --input-range)");
+  app.add_option("--top", opt.top, "how many classes to show and overlap (default 5)")
+      ->check(CLI::Range(1, 1000));
+  app.add_flag("--layers", opt.layers, "compare every kmodel layer output with the float tensor");
+  app.add_option("--sqnr-threshold", opt.sqnr_threshold_db,
+                 "SQNR in dB under which a layer is flagged (default 20)");
+  app.add_flag("--json", json, "print JSON on stdout instead of tables");
+  app.add_option("--report", report, "write a self-contained HTML report to this file");
+  app.add_flag("-q,--quiet", quiet, "no progress on stderr");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!range.empty()) {
+    std::pair<double, double> r;
+    if (!parse_range(range, &r)) {
+      return fail(emc::Error(emc::Errc::kInvalidArgument,
+                             "--input-range expects MIN,MAX (e.g. -1,1), got '" + range + "'"));
+    }
+    opt.input_range = r;
+  }
+  if (opt.images.empty() && opt.input_f32.empty() && opt.dataset.empty()) {
+    return fail(emc::Error(emc::Errc::kInvalidArgument,
+                           "nothing to compare: give --image, --input-f32 or --dataset"));
+  }
+
+  auto session = emc::compare::Session::open(opt);
+  if (!session.ok()) return fail(session.error());
+  auto& s = **session;
+  auto inputs = s.collect_inputs();
+  if (!inputs.ok()) return fail(inputs.error());
+
+  const bool dataset_mode = !opt.dataset.empty();
+  emc::compare::Progress progress(inputs->size(), stderr);
+  std::size_t skipped = 0;
+  for (std::size_t i = 0; i < inputs->size(); ++i) {
+    const auto& item = (*inputs)[i];
+    if (!quiet && inputs->size() > 1) progress.update(i, item.path);
+    emc::Status st = s.run(item);
+    if (!st.ok()) {
+      // A dataset may hold a few broken files: skip them, say so. Named inputs must work.
+      const auto code = st.error().code();
+      if (!item.from_dataset || (code != emc::Errc::kInvalidArgument && code != emc::Errc::kIo)) {
+        progress.finish();
+        return fail(st.error());
+      }
+      ++skipped;
+      s.result().warnings.push_back("skipped: " + st.error().to_string());
+    }
+  }
+  if (!quiet && inputs->size() > 1) {
+    progress.update(inputs->size(), "");
+    progress.finish();
+  }
+  s.finish();
+  const auto& result = s.result();
+  if (result.images.empty()) {
+    return fail(emc::Error(emc::Errc::kInvalidArgument, "no input could be compared"));
+  }
+
+  if (json) {
+    std::cout << emc::compare::to_json(result).dump(2) << "\n";
+  } else {
+    for (const auto& w : result.warnings)
+      std::fprintf(stderr, "emc-compare: warning: %s\n", w.c_str());
+    // Per-input tables; a dataset shows only its summary (the report and --json have them all).
+    if (!dataset_mode || result.images.size() <= 10) {
+      for (const auto& img : result.images) {
+        std::cout << emc::compare::format_image_table(result, img) << "\n";
+      }
+    }
+    std::cout << emc::compare::format_summary(result);
+    if (opt.layers) std::cout << "\n" << emc::compare::format_layer_table(result);
+  }
+
+  if (!report.empty()) {
+    const std::string html = emc::compare::render_html(result);
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(html.data()),
+                                              html.size());
+    emc::Status st = emc::format::write_file_atomically(report, bytes);
+    if (!st.ok()) return fail(st.error());
+    if (!json) std::fprintf(stderr, "emc-compare: wrote %s\n", report.c_str());
+  }
+  return 0;
+}

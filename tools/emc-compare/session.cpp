@@ -1,0 +1,486 @@
+#include "session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/model_json.h"
+#include "emc/cpu_backend/cpu_backend.h"
+#include "emc/format/kmodel_codec.h"
+#include "emc/format/kpu_layout.h"
+#include "emc/format/layer_types.h"
+
+namespace emc::compare {
+namespace fs = std::filesystem;
+using format::LayerType;
+
+namespace {
+
+// Whether a layer type writes uint8 (quantized) data when the sidecar does not say.
+bool writes_uint8(LayerType t) {
+  switch (t) {
+    case LayerType::kK210Conv:
+    case LayerType::kQuantize:
+    case LayerType::kRequantize:
+    case LayerType::kQuantizedAdd:
+    case LayerType::kQuantizedGlobalMaxPool2d:
+    case LayerType::kQuantizedGlobalAveragePool2d:
+    case LayerType::kQuantizedMaxPool2d:
+    case LayerType::kQuantizedAveragePool2d:
+    case LayerType::kQuantizedConcat:
+    case LayerType::kQuantizedTensorflowFlatten:
+    case LayerType::kQuantizedResizeNearestNeighbor:
+    case LayerType::kK210RemovePadding:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string type_name(LayerType t) {
+  return std::string(format::to_string(t));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Session>> Session::open(const Options& options) {
+  std::unique_ptr<Session> s(new Session());
+  s->options_ = options;
+  auto& r = s->result_;
+  r.model_json = options.model_json;
+  r.kmodel = options.kmodel;
+  r.backend = options.backend;
+  r.top = options.top;
+  r.summary.k = options.top;
+  r.layers_requested = options.layers;
+  r.sqnr_threshold_db = options.sqnr_threshold_db;
+
+  // Float model: the imported graph as is (no fusion), so every Keras layer's tensor exists.
+  auto model = converter::load_tfjs_model(options.model_json);
+  if (!model.ok()) return std::move(model).error();
+  auto graph = converter::build_graph(*model);
+  if (!graph.ok()) return std::move(graph).error();
+  if (graph->inputs.size() != 1 || graph->outputs.size() != 1) {
+    return Error(Errc::kInvalidArgument,
+                 "emc-compare compares single-input single-output models; this one has " +
+                     std::to_string(graph->inputs.size()) + " inputs and " +
+                     std::to_string(graph->outputs.size()) + " outputs")
+        .in_file(options.model_json);
+  }
+  const converter::Shape in_shape = graph->shape(graph->inputs[0]);
+  if (in_shape.rank() == 3) {
+    s->geometry_ = {in_shape.dims[0], in_shape.dims[1], in_shape.dims[2]};
+  } else if (in_shape.rank() == 1) {
+    s->geometry_ = {1, 1, in_shape.dims[0]};
+  } else {
+    return Error(Errc::kInvalidArgument,
+                 "model input shape " + converter::to_string(in_shape) + " is not [H, W, C] or [N]")
+        .in_file(options.model_json);
+  }
+  auto exec = converter::FloatExecutor::create(std::move(graph).value());
+  if (!exec.ok()) return std::move(exec).error();
+  s->executor_ = std::make_unique<converter::FloatExecutor>(std::move(exec).value());
+
+  // Quantized model.
+  auto kmodel = format::load_kmodel_file(options.kmodel);
+  if (!kmodel.ok()) return std::move(kmodel).error();
+  s->registry_ = std::make_unique<interpreter::Registry>();
+  EMC_TRY(accel_sim::register_kpu_sim_backend(*s->registry_));
+  EMC_TRY(cpu_backend::register_cpu_backend(*s->registry_));
+  interpreter::DispatchPolicy policy;
+  if (options.backend == "cpu") {
+    // Every layer the cpu backend can run goes there; the K210-only types stay on kpu-sim.
+    const interpreter::Backend* cpu = s->registry_->find(cpu_backend::kCpuBackendName);
+    for (std::size_t i = 0; i < kmodel->layers.size(); ++i) {
+      if (cpu->supports(kmodel->layers[i])) policy.by_index[i] = cpu_backend::kCpuBackendName;
+    }
+  } else if (options.backend != "kpu") {
+    return Error(Errc::kInvalidArgument,
+                 "--backend must be kpu or cpu, not '" + options.backend + "'");
+  }
+  auto interp =
+      interpreter::Interpreter::load_model(std::move(kmodel).value(), *s->registry_, policy);
+  if (!interp.ok()) return std::move(interp).error().in_file(options.kmodel);
+  s->interp_ = std::move(interp).value();
+  for (const auto& d : s->interp_->diagnostics())
+    r.warnings.push_back(options.kmodel + ": " + d.to_string());
+
+  // Sidecar map.
+  const std::string map_path = options.map.empty() ? options.kmodel + ".map.json" : options.map;
+  std::error_code ec;
+  if (fs::exists(map_path, ec)) {
+    auto sc = read_sidecar(map_path);
+    if (!sc.ok()) return std::move(sc).error();
+    s->sidecar_ = std::move(sc).value();
+    r.sidecar = map_path;
+  } else if (!options.map.empty()) {
+    return Error(Errc::kIo, "cannot open the sidecar map").in_file(map_path);
+  } else {
+    r.warnings.push_back("no sidecar map " + map_path +
+                         " (emc-convert writes it): the input quantization is derived from the "
+                         "input range, and layers cannot be named or dequantized");
+  }
+
+  // Preprocessing: --input-range wins, then the converter's record.
+  if (options.input_range) {
+    auto pre = preprocess_from_range(options.input_range->first, options.input_range->second);
+    if (!pre.ok()) return std::move(pre).error();
+    s->preprocess_ = *pre;
+    if (s->sidecar_ && s->sidecar_->preprocess &&
+        preprocess_range(*s->sidecar_->preprocess) != preprocess_range(*pre)) {
+      r.warnings.push_back("--input-range overrides the converter's preprocessing (" +
+                           describe(*s->sidecar_->preprocess) + ")");
+    }
+  } else if (s->sidecar_ && s->sidecar_->preprocess) {
+    s->preprocess_ = s->sidecar_->preprocess;
+  }
+  if (s->preprocess_ && options.bgr) s->preprocess_->order = converter::ChannelOrder::kBgr;
+
+  // How the kmodel takes its input.
+  const auto info = s->interp_->input_info(0);
+  if (info.type == interpreter::ElementType::kUint8) {
+    if (info.shape.size() != 3 || info.shape[0] != std::uint32_t(s->geometry_.channels) ||
+        info.shape[1] != std::uint32_t(s->geometry_.height) ||
+        info.shape[2] != std::uint32_t(s->geometry_.width)) {
+      return Error(Errc::kShapeMismatch, "the kmodel input (uint8 CHW " +
+                                             std::to_string(info.bytes) +
+                                             " bytes) does not match the float model input [" +
+                                             std::to_string(s->geometry_.height) + ", " +
+                                             std::to_string(s->geometry_.width) + ", " +
+                                             std::to_string(s->geometry_.channels) + "]")
+          .in_file(options.kmodel);
+    }
+    if (s->sidecar_ && s->sidecar_->input_quant) {
+      s->input_quant_ = s->sidecar_->input_quant;
+    } else if (s->preprocess_) {
+      // emc-convert's convention: the uint8 input of a KPU-first model is the raw pixel (the
+      // first conv absorbs the preprocessing), i.e. the inverse of the preprocessing.
+      s->input_quant_ = input_quant_from_preprocess(*s->preprocess_);
+      if (!s->sidecar_) {
+        r.warnings.push_back("uint8 kmodel input taken as the raw pixel of the preprocessing " +
+                             describe(*s->preprocess_) + " (not read from a sidecar map)");
+      }
+    } else {
+      return Error(Errc::kInvalidArgument,
+                   "the kmodel takes uint8 input but its encoding is unknown: no sidecar map " +
+                       map_path + " and no --input-range MIN,MAX");
+    }
+  } else if (info.bytes != s->geometry_.elements() * 4) {
+    return Error(Errc::kShapeMismatch, "the kmodel input (float32 x " +
+                                           std::to_string(info.bytes / 4) +
+                                           ") does not match the float model input (" +
+                                           std::to_string(s->geometry_.elements()) + " values)")
+        .in_file(options.kmodel);
+  }
+
+  // Output sizes must agree.
+  const auto out_shape = s->executor_->graph().shape(s->executor_->graph().outputs[0]);
+  const auto out_info = s->interp_->output_info(0);
+  if (out_info.type != interpreter::ElementType::kFloat32) {
+    return Error(Errc::kInvalidArgument,
+                 "the kmodel output is uint8; emc-compare needs a float output (a final "
+                 "DEQUANTIZE)")
+        .in_file(options.kmodel);
+  }
+  if (out_info.bytes / 4 != std::size_t(out_shape.num_elements())) {
+    return Error(Errc::kShapeMismatch,
+                 "the kmodel output has " + std::to_string(out_info.bytes / 4) +
+                     " values, the float model output " + converter::to_string(out_shape))
+        .in_file(options.kmodel);
+  }
+
+  // Labels: --labels, else labels.txt next to model.json.
+  std::string labels_path = options.labels;
+  if (labels_path.empty()) {
+    const fs::path guess = fs::path(options.model_json).parent_path() / "labels.txt";
+    if (fs::exists(guess, ec)) labels_path = guess.string();
+  }
+  if (!labels_path.empty()) {
+    auto labels = read_labels(labels_path);
+    if (!labels.ok()) return std::move(labels).error();
+    r.labels = std::move(labels).value();
+    if (r.labels.size() != std::size_t(out_shape.num_elements())) {
+      r.warnings.push_back(labels_path + " has " + std::to_string(r.labels.size()) +
+                           " labels, the model " + std::to_string(out_shape.num_elements()) +
+                           " outputs");
+    }
+  }
+
+  if (options.layers) {
+    // Per-layer rows, named from the plan and the map.
+    const auto& plan = s->interp_->plan();
+    for (const auto& p : plan) {
+      LayerResult l;
+      l.index = p.index;
+      l.type = type_name(p.type);
+      l.backend = p.backend;
+      if (s->sidecar_) {
+        if (const SidecarLayer* sl = s->sidecar_->layer(p.index)) {
+          l.source_layers = sl->source_layers;
+          l.float_tensor = sl->float_tensor;
+          if (l.float_tensor.empty() && !l.source_layers.empty()) {
+            l.float_tensor = l.source_layers.back();
+          }
+        }
+      }
+      r.layers.push_back(std::move(l));
+    }
+    s->captured_.resize(plan.size());
+    interpreter::Interpreter* it = s->interp_.get();
+    auto* captured = &s->captured_;
+    s->interp_->set_observer([it, captured](const interpreter::LayerEvent& e) {
+      Captured& c = (*captured)[e.index];
+      c.valid = false;
+      if (!e.output.empty()) {
+        c.bytes.assign(e.output.begin(), e.output.end());
+        c.where = "main";
+        c.valid = true;
+        return;
+      }
+      if (e.type != LayerType::kK210Conv) return;
+      // The output stayed in KPU RAM: read it back from the row layout while it is still there
+      // (the observer runs right after the layer, before anything can overwrite it).
+      const auto& body = std::get<format::ConvBody>(it->model().layers[e.index].body);
+      const auto f = body.fields();
+      const auto w = std::uint32_t(f.out_width()), h = std::uint32_t(f.out_height()),
+                 ch = std::uint32_t(f.out_channels());
+      c.bytes.assign(std::size_t(w) * h * ch, 0);
+      if (format::kpu_download(it->kpu_memory().all(), std::uint32_t(f.image_dst_addr), w, h, ch,
+                               c.bytes)
+              .ok()) {
+        c.where = "kpu";
+        c.valid = true;
+      }
+    });
+  }
+  return s;
+}
+
+Result<std::vector<InputItem>> Session::collect_inputs() {
+  std::vector<InputItem> items;
+  for (const auto& p : options_.images) items.push_back({p, false, -1, false});
+  for (const auto& p : options_.input_f32) items.push_back({p, true, -1, false});
+  if (!options_.dataset.empty()) {
+    std::string warning;
+    auto ds = list_dataset(options_.dataset, result_.labels, &warning);
+    if (!ds.ok()) return std::move(ds).error();
+    if (!warning.empty()) result_.warnings.push_back(warning);
+    items.insert(items.end(), ds->begin(), ds->end());
+  }
+  if (items.empty()) {
+    return Error(Errc::kInvalidArgument,
+                 "nothing to compare: give --image, --input-f32 or --dataset");
+  }
+  bool any_image = std::any_of(items.begin(), items.end(), [](const auto& i) { return !i.is_f32; });
+  if (any_image && !preprocess_) {
+    return Error(Errc::kInvalidArgument,
+                 "how images map to model inputs is unknown: no sidecar map with the converter's "
+                 "preprocessing; pass --input-range MIN,MAX (e.g. 0,1 or -1,1) or --input-f32");
+  }
+  if (any_image && geometry_.height == 1 && geometry_.width == 1 && geometry_.channels > 3) {
+    return Error(Errc::kInvalidArgument, "the model input is a vector of " +
+                                             std::to_string(geometry_.channels) +
+                                             " values, not an image: use --input-f32");
+  }
+  return items;
+}
+
+Result<std::vector<float>> Session::load_input(const InputItem& item) {
+  if (item.is_f32) return load_f32_tensor(item.path, geometry_);
+  converter::Shape shape{{geometry_.height, geometry_.width, geometry_.channels}};
+  auto t = converter::load_image_tensor(item.path, shape, *preprocess_);
+  if (!t.ok()) {
+    Error e = std::move(t).error();
+    if (e.file().empty()) e.in_file(item.path);
+    return e;
+  }
+  return std::move(t->data);
+}
+
+Result<std::vector<std::uint8_t>> Session::kmodel_input(const std::vector<float>& nhwc) const {
+  if (input_quant_) return quantize_to_chw(nhwc, geometry_, *input_quant_);
+  std::vector<std::uint8_t> bytes(nhwc.size() * 4);
+  std::memcpy(bytes.data(), nhwc.data(), bytes.size());  // FC-first: float32 LE, NHWC order
+  return bytes;
+}
+
+Status Session::run(const InputItem& item) {
+  auto input = load_input(item);
+  if (!input.ok()) return std::move(input).error();
+
+  const auto& g = executor_->graph();
+  auto kin = kmodel_input(*input);
+  if (!kin.ok()) return std::move(kin).error();
+  converter::Tensor t{g.shape(g.inputs[0]), std::move(input).value()};
+  converter::RunOptions ro;
+  ro.keep_all_tensors = options_.layers;
+  auto fout = executor_->run({std::move(t)}, ro);
+  if (!fout.ok()) return std::move(fout).error().prefix("float model: ");
+  const std::vector<converter::Tensor>& float_tensors = *fout;
+  const converter::Tensor& float_out =
+      options_.layers ? float_tensors.at(std::size_t(g.outputs[0])) : float_tensors.at(0);
+
+  for (auto& c : captured_) c.valid = false;
+  EMC_TRY(interp_->set_input(0, *kin));
+  Status st = interp_->run();
+  if (!st.ok()) return std::move(st).error().in_file(options_.kmodel);
+
+  ImageResult img;
+  img.name = item.path;
+  img.label = item.label;
+  img.float_out = float_out.data;
+  img.quant_out = interp_->output(0);
+  img.float_top = converter::top_k(img.float_out, options_.top);
+  img.quant_top = converter::top_k(img.quant_out, options_.top);
+  img.top1_agree = converter::top1_agrees(img.float_out, img.quant_out).value();
+  img.top_k_overlap = converter::top_k_overlap(img.float_out, img.quant_out, options_.top).value();
+  img.mean_abs_dp = converter::mean_abs_error(img.float_out, img.quant_out).value();
+  img.max_abs_dp = converter::max_abs_error(img.float_out, img.quant_out).value();
+  EMC_TRY(result_.summary.add(img.float_out, img.quant_out, item.label));
+  result_.images.push_back(std::move(img));
+
+  if (options_.layers) compare_layers(float_tensors);
+  return ok_status();
+}
+
+void Session::compare_layers(const std::vector<converter::Tensor>& all_float) {
+  const auto& g = executor_->graph();
+  const auto& model = interp_->model();
+  for (std::size_t i = 0; i < result_.layers.size(); ++i) {
+    LayerResult& l = result_.layers[i];
+    const Captured& cap = captured_[i];
+    const LayerType type = model.layers[i].type;
+    auto skip = [&](std::string why) {
+      if (!l.compared) l.note = std::move(why);
+    };
+    if (!sidecar_) {
+      skip("no sidecar map");
+      continue;
+    }
+    const SidecarLayer* sl = sidecar_->layer(i);
+    if (!sl) {
+      skip("not in the map");
+      continue;
+    }
+    if (l.float_tensor.empty()) {
+      skip("no float counterpart");
+      continue;
+    }
+    const converter::TensorId tid = g.find_tensor(l.float_tensor);
+    if (tid == converter::kNoTensor) {
+      skip("float tensor '" + l.float_tensor + "' not in the float graph");
+      continue;
+    }
+    if (!cap.valid) {
+      skip("output not observable (stays in KPU RAM / not reported)");
+      continue;
+    }
+    const converter::Tensor& ft = all_float.at(std::size_t(tid));
+
+    // Kmodel values as floats.
+    const bool is_u8 = sl->dtype.empty() ? writes_uint8(type) : sl->dtype == "uint8";
+    std::vector<float> kv;
+    if (is_u8) {
+      if (sl->quant.empty()) {
+        skip("uint8 output without quantization parameters in the map");
+        continue;
+      }
+      kv.resize(cap.bytes.size());
+      const std::size_t per_channel = sl->quant.size();
+      const std::size_t plane = per_channel > 1 ? cap.bytes.size() / per_channel : 0;
+      if (per_channel > 1 && plane * per_channel != cap.bytes.size()) {
+        skip("per-channel parameters do not divide the output size");
+        continue;
+      }
+      for (std::size_t k = 0; k < kv.size(); ++k) {
+        const AffineQuant& q = sl->quant[per_channel > 1 ? k / plane : 0];
+        kv[k] = static_cast<float>(cap.bytes[k] * q.scale + q.bias);
+      }
+    } else {
+      if (cap.bytes.size() % 4 != 0) {
+        skip("float32 output of " + std::to_string(cap.bytes.size()) + " bytes");
+        continue;
+      }
+      kv.resize(cap.bytes.size() / 4);
+      std::memcpy(kv.data(), cap.bytes.data(), cap.bytes.size());
+    }
+
+    // Layout: the kmodel is channel-planar (CHW) for feature maps, the float executor NHWC.
+    std::vector<float> fv;
+    const bool chw = sl->layout.empty() ? true : sl->layout == "CHW";
+    std::string how;
+    if (ft.shape.rank() == 3 && chw) {
+      const std::size_t h = ft.shape.dims[0], w = ft.shape.dims[1], c = ft.shape.dims[2];
+      // The kmodel map size: K210 registers for a conv, else the float shape.
+      std::size_t kc = c, kh = h, kw = w;
+      if (type == LayerType::kK210Conv) {
+        const auto f = std::get<format::ConvBody>(model.layers[i].body).fields();
+        kc = std::size_t(f.out_channels()), kh = std::size_t(f.out_height()),
+        kw = std::size_t(f.out_width());
+      }
+      // Which kmodel pixel holds float pixel (y, x): the same one; pixel (0,0) of a 4x4 map for
+      // a 1x1 tensor padded for the KPU (kmodel_v3.md: ADD/REMOVE_PADDING use pixel (0,0)); or
+      // (2y+1, 2x+1) of a full-resolution map whose consumer subsamples it (emc-convert's exact
+      // stride 2 for TF 'same' on even sizes: pool 6 reading the odd rows/columns).
+      std::size_t step = 1, off = 0;
+      if (kc == c && kh == h && kw == w) {
+      } else if (kc == c && h == 1 && w == 1 && kh == 4 && kw == 4) {
+        how = "1x1 map padded to 4x4 on the KPU: pixel (0,0) compared";
+      } else if (kc == c && kh == 2 * h && kw == 2 * w) {
+        step = 2, off = 1;
+        how =
+            "full-resolution KPU map (stride 2 done by the next layer): odd rows/columns compared";
+      } else {
+        skip("shape mismatch: kmodel map " + std::to_string(kc) + "x" + std::to_string(kh) + "x" +
+             std::to_string(kw) + " (CxHxW), float " + converter::to_string(ft.shape));
+        continue;
+      }
+      if (kc * kh * kw != kv.size()) {
+        skip("kmodel output has " + std::to_string(kv.size()) + " values, not " +
+             std::to_string(kc * kh * kw));
+        continue;
+      }
+      // Float HWC -> CHW, kmodel map -> the matching pixels.
+      fv.resize(c * h * w);
+      std::vector<float> kpick(c * h * w);
+      for (std::size_t ch = 0; ch < c; ++ch) {
+        for (std::size_t y = 0; y < h; ++y) {
+          for (std::size_t x = 0; x < w; ++x) {
+            fv[(ch * h + y) * w + x] = ft.data[(y * w + x) * c + ch];
+            kpick[(ch * h + y) * w + x] = kv[(ch * kh + y * step + off) * kw + x * step + off];
+          }
+        }
+      }
+      kv = std::move(kpick);
+    } else {
+      fv = ft.data;  // vectors, or an HWC-ordered kmodel tensor (FLATTEN output)
+    }
+    if (fv.size() != kv.size()) {
+      skip("size mismatch: kmodel " + std::to_string(kv.size()) + " values, float " +
+           converter::to_string(ft.shape));
+      continue;
+    }
+    if (l.error.add(fv, kv).ok()) {
+      l.compared = true;
+      l.note = cap.where == "kpu" ? "read from KPU RAM" : "";
+      if (!how.empty()) l.note += (l.note.empty() ? "" : "; ") + how;
+    }
+  }
+}
+
+void Session::finish() {
+  result_.first_below.reset();
+  for (std::size_t i = 0; i < result_.layers.size(); ++i) {
+    const auto& l = result_.layers[i];
+    if (!l.compared) continue;
+    const double v = l.error.sqnr_db();
+    if (std::isnan(v) || v < result_.sqnr_threshold_db) {
+      result_.first_below = i;
+      break;
+    }
+  }
+}
+
+}  // namespace emc::compare

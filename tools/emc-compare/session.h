@@ -1,0 +1,76 @@
+// One emc-compare session: the float model (converter float executor on the imported graph), the
+// kmodel (interpreter with kpu-sim + cpu backends), the sidecar map, and the running result.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "compare_result.h"
+#include "emc/converter/float_executor.h"
+#include "emc/converter/quantize.h"
+#include "emc/interpreter/interpreter.h"
+#include "emc/interpreter/registry.h"
+#include "inputs.h"
+#include "sidecar.h"
+
+namespace emc::compare {
+
+struct Options {
+  std::string model_json;
+  std::string kmodel;
+  std::string map;  // sidecar path; "" = <kmodel>.map.json
+  std::vector<std::string> images;
+  std::vector<std::string> input_f32;
+  std::string dataset;
+  std::string labels;
+  std::string backend = "kpu";  // "kpu" or "cpu"
+  std::optional<std::pair<double, double>> input_range;
+  bool bgr = false;
+  std::size_t top = 5;
+  bool layers = false;
+  double sqnr_threshold_db = 20.0;
+};
+
+class Session {
+ public:
+  // Loads both models and the sidecar; decides the preprocessing and the kmodel input encoding.
+  static Result<std::unique_ptr<Session>> open(const Options& options);
+
+  // Runs one input through both models and adds it to result() (and the per-layer stats).
+  Status run(const InputItem& item);
+
+  // The inputs named by the options (images, tensors, dataset), in order.
+  Result<std::vector<InputItem>> collect_inputs();
+
+  // Computes first_below etc.; call once after the last run().
+  void finish();
+
+  CompareResult& result() { return result_; }
+
+ private:
+  Session() = default;
+  Result<std::vector<float>> load_input(const InputItem& item);
+  Result<std::vector<std::uint8_t>> kmodel_input(const std::vector<float>& nhwc) const;
+  void compare_layers(const std::vector<converter::Tensor>& all_float);
+  struct Captured {
+    std::vector<std::uint8_t> bytes;
+    std::string where;  // "main" or "kpu"
+    bool valid = false;
+  };
+
+  Options options_;
+  CompareResult result_;
+  std::unique_ptr<converter::FloatExecutor> executor_;
+  std::unique_ptr<interpreter::Registry> registry_;
+  std::unique_ptr<interpreter::Interpreter> interp_;
+  std::optional<Sidecar> sidecar_;
+  std::optional<converter::Preprocess> preprocess_;
+  std::optional<std::vector<AffineQuant>> input_quant_;  // uint8 kmodel input
+  InputGeometry geometry_;
+  std::vector<Captured> captured_;  // per kmodel layer, for the current input
+};
+
+}  // namespace emc::compare
