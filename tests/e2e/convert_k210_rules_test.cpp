@@ -1,0 +1,343 @@
+// K210 lowering rules on hand-built graphs, run through the interpreter (kpu-sim + cpu) and
+// compared with the float executor: exact stride-2 forms, chip limits, ping-pong, buffers.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "converter/k210_ref_model.h"
+#include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/convert.h"
+#include "emc/converter/float_executor.h"
+#include "emc/cpu_backend/cpu_backend.h"
+#include "emc/format/kmodel_codec.h"
+#include "emc/format/kpu_layout.h"
+#include "emc/interpreter/interpreter.h"
+
+namespace emc {
+namespace {
+
+using namespace converter;
+
+struct Builder {
+  Graph g;
+  std::mt19937 rng{42};
+  TensorId input(int h, int w, int c) {
+    const TensorId t = g.add_tensor("input", Shape{{h, w, c}});
+    g.inputs = {t};
+    return t;
+  }
+  std::vector<float> randn(std::size_t n, float sd) {
+    std::normal_distribution<float> d(0.0f, sd);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+  }
+  TensorId conv(TensorId in, const std::string& name, int k, int stride, Padding4 pad, int filters,
+                bool depthwise, Activation act = make_relu(6.0f)) {
+    const Shape& s = g.shape(in);
+    Node n;
+    n.kind = depthwise ? NodeKind::kDepthwiseConv2D : NodeKind::kConv2D;
+    n.inputs = {in};
+    n.kernel_h = n.kernel_w = k;
+    n.stride_h = n.stride_w = stride;
+    n.pad = pad;
+    const int cout = depthwise ? s.c() : filters;
+    n.filters = depthwise ? 0 : filters;
+    n.kernel = randn(static_cast<std::size_t>(k) * k * s.c() * (depthwise ? 1 : filters),
+                     std::sqrt(2.0f / (k * k * (depthwise ? 1 : s.c()))));
+    n.bias = randn(static_cast<std::size_t>(cout), 0.1f);
+    n.activation = act;
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name,
+                           depthwise ? "DepthwiseConv2D" : "Conv2D"};
+    n.source_layers = {name};
+    const int oh = (s.h() + pad.top + pad.bottom - k) / stride + 1;
+    const int ow = (s.w() + pad.left + pad.right - k) / stride + 1;
+    n.output = g.add_tensor(name, Shape{{oh, ow, cout}});
+    g.nodes.push_back(n);
+    return n.output;
+  }
+  Graph finish(TensorId out) {
+    g.outputs = {out};
+    auto st = validate_graph(g);
+    EXPECT_TRUE(st.ok()) << st.error().to_string();
+    return g;
+  }
+};
+
+constexpr Padding4 kSame{1, 1, 1, 1};
+constexpr Padding4 kAfter{0, 1, 0, 1};
+constexpr Padding4 kNone{0, 0, 0, 0};
+
+// Random pixel images (x = p / 255) as calibration and test inputs.
+std::vector<Tensor> pixel_inputs(const Shape& s, int n,
+                                 std::vector<std::vector<std::uint8_t>>& px) {
+  std::mt19937 rng(9);
+  std::vector<Tensor> out;
+  for (int i = 0; i < n; ++i) {
+    Tensor t;
+    t.shape = s;
+    std::vector<std::uint8_t> p(static_cast<std::size_t>(s.num_elements()));
+    for (auto& v : p) v = static_cast<std::uint8_t>(rng() & 255);
+    for (auto v : p) t.data.push_back(static_cast<float>(v / 255.0));
+    px.push_back(p);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+struct RunStats {
+  double max_err_lsb = 0;         // worst |kmodel - float| in output LSB
+  double max_err_border_lsb = 0;  // same, over the last row/column only
+};
+
+// Converts, runs every input through the interpreter, compares with the float executor.
+RunStats run_case(const Graph& g, const ConvertOptions& opt, ConvertResult* keep = nullptr) {
+  RunStats st;
+  std::vector<std::vector<std::uint8_t>> px;
+  const Shape is = g.shape(g.inputs[0]);
+  const auto inputs = pixel_inputs(is, 6, px);
+  std::vector<std::vector<Tensor>> calib;
+  for (const auto& t : inputs) calib.push_back({t});
+  auto r = convert(g, calib, opt);
+  EXPECT_TRUE(r.ok()) << r.error().to_string();
+  if (!r.ok()) return st;
+  EXPECT_TRUE(format::parse_kmodel(r->bytes).ok());
+  interpreter::Registry reg;
+  EXPECT_TRUE(accel_sim::register_kpu_sim_backend(reg).ok());
+  EXPECT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
+  auto interp = interpreter::Interpreter::load(r->bytes, reg);
+  EXPECT_TRUE(interp.ok()) << interp.error().to_string();
+  if (!interp.ok()) return st;
+  const Shape os = g.shape(g.outputs[0]);
+  // Output LSB of the final (dequantized) tensor: from the sidecar's last quantized layer.
+  double lsb = 0;
+  for (const auto& l : r->layers)
+    if (l.out_scale) lsb = *l.out_scale;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    auto ref = run_float(g, {inputs[i]});
+    EXPECT_TRUE(ref.ok());
+    const auto& want = ref->at(0).data;  // NHWC
+    // uint8 CHW pixels
+    std::vector<std::uint8_t> chw(px[i].size());
+    for (int y = 0; y < is.h(); ++y)
+      for (int x = 0; x < is.w(); ++x)
+        for (int c = 0; c < is.c(); ++c)
+          chw[(static_cast<std::size_t>(c) * is.h() + y) * is.w() + x] =
+              px[i][(static_cast<std::size_t>(y) * is.w() + x) * is.c() + c];
+    EXPECT_TRUE((*interp)->set_input(0, chw).ok());
+    auto rs = (*interp)->run();
+    EXPECT_TRUE(rs.ok()) << rs.error().to_string();
+    const auto got = (*interp)->output(0);  // CHW
+    EXPECT_EQ(got.size(), want.size());
+    if (got.size() != want.size()) return st;
+    for (int c = 0; c < os.c(); ++c)
+      for (int y = 0; y < os.h(); ++y)
+        for (int x = 0; x < os.w(); ++x) {
+          const double e =
+              std::fabs(got[(static_cast<std::size_t>(c) * os.h() + y) * os.w() + x] -
+                        want[(static_cast<std::size_t>(y) * os.w() + x) * os.c() + c]) /
+              lsb;
+          st.max_err_lsb = std::max(st.max_err_lsb, e);
+          if (y == os.h() - 1 || x == os.w() - 1)
+            st.max_err_border_lsb = std::max(st.max_err_border_lsb, e);
+        }
+  }
+  if (keep) *keep = std::move(r).value();
+  return st;
+}
+
+// Quantization noise of two chained uint8 layers stays within a few output LSB; a wrong sampling
+// position (an approximated stride 2) is off by tens of LSB on the border.
+constexpr double kExactTolLsb = 4.0;
+
+TEST(ConvertK210Rules, DepthwiseStride2PadAfterIsExact) {
+  Builder b;
+  auto t = b.input(16, 16, 4);
+  t = b.conv(t, "conv0", 3, 1, kSame, 8, false);
+  t = b.conv(t, "dw_s2", 3, 2, kAfter, 0, true);
+  t = b.conv(t, "pw", 1, 1, kNone, 8, false, Activation{});
+  const Graph g = b.finish(t);
+  ConvertOptions opt;
+  ConvertResult r;
+  const auto exact = run_case(g, opt, &r);
+  EXPECT_LE(exact.max_err_lsb, kExactTolLsb);
+  // The pointwise conv takes the sampling: pool 6 and its input read one line later.
+  bool found = false;
+  for (std::size_t i = 0; i < r.model.layers.size(); ++i) {
+    if (r.model.layers[i].type != format::LayerType::kK210Conv) continue;
+    const auto f = std::get<format::ConvBody>(r.model.layers[i].body).fields();
+    if (f.pool_type == 6) {
+      found = true;
+      const auto& prev = std::get<format::ConvBody>(r.model.layers[i - 1].body).fields();
+      EXPECT_EQ(f.image_src_addr, prev.image_dst_addr + format::kpu_row_layout(16).row_len);
+      EXPECT_EQ(f.in_width(), 16);
+      EXPECT_EQ(f.out_width(), 8);
+    }
+  }
+  EXPECT_TRUE(found);
+  ConvertOptions approx;
+  approx.approx_stride2 = true;
+  ConvertResult ra;
+  const auto wrong = run_case(g, approx, &ra);
+  EXPECT_GT(wrong.max_err_border_lsb, 4 * kExactTolLsb);  // the test can tell the difference
+  EXPECT_FALSE(ra.warnings.empty());
+}
+
+TEST(ConvertK210Rules, ConvStride2PadAfterBeforeA3x3GetsAnIdentitySampler) {
+  Builder b;
+  auto t = b.input(16, 16, 3);
+  t = b.conv(t, "conv_s2", 3, 2, kAfter, 8, false);
+  t = b.conv(t, "dw", 3, 1, kSame, 0, true, Activation{});
+  const Graph g = b.finish(t);
+  ConvertResult r;
+  const auto s = run_case(g, ConvertOptions{}, &r);
+  EXPECT_LE(s.max_err_lsb, kExactTolLsb);
+  int samplers = 0;
+  for (const auto& l : r.layers) samplers += l.note.find("identity 1x1") != std::string::npos;
+  EXPECT_EQ(samplers, 1);
+}
+
+TEST(ConvertK210Rules, SymmetricStride2AndPlainChainsAreExact) {
+  Builder b;
+  auto t = b.input(16, 16, 3);
+  t = b.conv(t, "c_s2", 3, 2, kSame, 8, false);
+  t = b.conv(t, "dw_s2", 3, 2, kSame, 0, true);
+  t = b.conv(t, "pw", 1, 1, kNone, 6, false, Activation{});
+  const Graph g = b.finish(t);
+  const auto s = run_case(g, ConvertOptions{});
+  EXPECT_LE(s.max_err_lsb, kExactTolLsb);
+  ConvertOptions pc;
+  pc.per_channel = true;
+  pc.weight_bits = 16;
+  const auto s16 = run_case(g, pc);
+  EXPECT_LE(s16.max_err_lsb, kExactTolLsb);
+}
+
+TEST(ConvertK210Rules, PingPongAndNoOverlappingMaps) {
+  Builder b;
+  auto t = b.input(8, 8, 4);
+  for (int i = 0; i < 5; ++i)
+    t = b.conv(t, "c" + std::to_string(i), i % 2 ? 1 : 3, 1, i % 2 ? kNone : kSame, 8, false);
+  const Graph g = b.finish(t);
+  ConvertResult r;
+  const auto s = run_case(g, ConvertOptions{}, &r);
+  EXPECT_LE(s.max_err_lsb, 6.0);
+  std::vector<format::KpuLayerFields> convs;
+  for (const auto& l : r.model.layers)
+    if (l.type == format::LayerType::kK210Conv)
+      convs.push_back(std::get<format::ConvBody>(l.body).fields());
+  ASSERT_EQ(convs.size(), 5u);
+  for (std::size_t i = 0; i < convs.size(); ++i) {
+    const auto& f = convs[i];
+    const auto in_rows = format::kpu_map_rows(
+        std::uint32_t(f.in_width()), std::uint32_t(f.in_height()), std::uint32_t(f.in_channels()));
+    const auto out_rows =
+        format::kpu_map_rows(std::uint32_t(f.out_width()), std::uint32_t(f.out_height()),
+                             std::uint32_t(f.out_channels()));
+    // input and output maps of one layer never overlap
+    EXPECT_TRUE(f.image_src_addr + std::int64_t(in_rows) <= f.image_dst_addr ||
+                f.image_dst_addr + std::int64_t(out_rows) <= f.image_src_addr)
+        << i;
+    // alternation: outputs switch between the bottom (row 0) and the top end
+    const bool top = f.image_dst_addr + std::int64_t(out_rows) == format::kKpuRamRows;
+    const bool bottom = f.image_dst_addr == 0;
+    EXPECT_TRUE(top || bottom) << i;
+    if (i > 0) {
+      EXPECT_EQ(f.image_src_addr, convs[i - 1].image_dst_addr);
+      const bool prev_top = convs[i - 1].image_dst_addr != 0;
+      EXPECT_NE(top, prev_top) << i;
+    }
+  }
+}
+
+TEST(ConvertK210Rules, FiveByFiveConvFailsNamingTheLayer) {
+  Builder b;
+  auto t = b.input(16, 16, 3);
+  t = b.conv(t, "conv5x5", 5, 1, Padding4{2, 2, 2, 2}, 8, false);
+  const Graph g = b.finish(t);
+  std::vector<std::vector<std::uint8_t>> px;
+  std::vector<std::vector<Tensor>> calib{{pixel_inputs(g.shape(g.inputs[0]), 1, px)[0]}};
+  auto r = convert(g, calib, ConvertOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Errc::kInvalidLayerConfig);
+  const std::string s = r.error().to_string();
+  EXPECT_NE(s.find("conv5x5"), std::string::npos) << s;
+  EXPECT_NE(s.find("Conv2D"), std::string::npos) << s;
+  EXPECT_NE(s.find("[5,5]"), std::string::npos) << s;
+}
+
+TEST(ConvertK210Rules, ModelTooBigForKpuRamFailsNamingTheLayer) {
+  Builder b;
+  auto t = b.input(256, 256, 3);
+  t = b.conv(t, "big_conv", 3, 1, kSame, 64, false);  // 256*256*64 = 4 MiB output map
+  const Graph g = b.finish(t);
+  std::vector<Range> ranges(g.tensors.size(), Range{0.0, 1.0});
+  auto r = convert_calibrated(g, ranges, ConvertOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Errc::kKpuOutOfMemory);
+  const std::string s = r.error().to_string();
+  EXPECT_NE(s.find("big_conv"), std::string::npos) << s;
+  EXPECT_NE(s.find("4194304 bytes"), std::string::npos) << s;
+}
+
+TEST(ConvertK210Rules, KpuSimulatorMatchesTheIndependentReferenceModel) {
+  // One 3x3 conv whose output is DMA'd: the simulator's bytes must equal the §6 integer model
+  // (tests/converter/k210_ref_model.h) evaluated on the emitted registers.
+  Builder b;
+  auto t = b.input(8, 12, 3);
+  t = b.conv(t, "c", 3, 1, kSame, 5, false, make_relu(INFINITY, 0.1f));
+  const Graph g = b.finish(t);
+  std::vector<std::vector<std::uint8_t>> px;
+  const auto inputs = pixel_inputs(g.shape(g.inputs[0]), 2, px);
+  std::vector<std::vector<Tensor>> calib;
+  for (const auto& in : inputs) calib.push_back({in});
+  auto r = convert(g, calib, ConvertOptions{});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->model.layers[0].type, format::LayerType::kK210Conv);
+  const auto& body = std::get<format::ConvBody>(r->model.layers[0].body);
+  ASSERT_TRUE(body.main_mem_out());
+  const auto f = body.fields();
+  test::RefConv c;
+  c.in_c = 3;
+  c.out_c = 5;
+  c.h = 8;
+  c.w = 12;
+  c.k = 3;
+  c.arg_x = f.arg_x;
+  c.shr_x = f.shr_x;
+  c.arg_w = f.arg_w;
+  c.shr_w = f.shr_w;
+  c.arg_add = f.arg_add;
+  c.pad_value = static_cast<int>(f.pad_value);
+  for (auto w : body.weights) c.weights.push_back(w);
+  for (auto w : body.bn_words) c.bn.push_back(format::unpack_kpu_batchnorm(w));
+  c.act = format::unpack_kpu_activation(body.act_words);
+  interpreter::Registry reg;
+  ASSERT_TRUE(accel_sim::register_kpu_sim_backend(reg).ok());
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
+  auto interp = interpreter::Interpreter::load(r->bytes, reg);
+  ASSERT_TRUE(interp.ok()) << interp.error().to_string();
+  std::vector<std::uint8_t> sim_out;
+  (*interp)->set_observer([&](const interpreter::LayerEvent& e) {
+    if (e.index == 0) sim_out.assign(e.output.begin(), e.output.end());
+  });
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::vector<std::uint8_t> chw(px[i].size());
+    for (int y = 0; y < 8; ++y)
+      for (int x = 0; x < 12; ++x)
+        for (int ch = 0; ch < 3; ++ch) chw[(ch * 8 + y) * 12 + x] = px[i][(y * 12 + x) * 3 + ch];
+    ASSERT_TRUE((*interp)->set_input(0, chw).ok());
+    ASSERT_TRUE((*interp)->run().ok());
+    const auto ref = test::ref_kpu_layer(c, chw);
+    ASSERT_GE(sim_out.size(), ref.size());
+    EXPECT_TRUE(std::equal(ref.begin(), ref.end(), sim_out.begin())) << "input " << i;
+  }
+}
+
+}  // namespace
+}  // namespace emc

@@ -1,0 +1,273 @@
+// emc-convert: TF.js layers model.json -> kmodel V3 (+ <out>.map.json sidecar).
+//
+//   emc-convert model.json -p k210 --dataset images/ [-o out.kmodel] [--quant minmax|kld]
+//               [--per-channel] [--input-range 0,1|-1,1|0,255|mean=R,G,B:std=R,G,B] [--bgr]
+//               [--weights-bits 8|16] [--report] [--approx-stride2]
+//
+// Calibration needs sample inputs: --dataset DIR with images (png, jpg, bmp, ppm, pgm, tga, gif;
+// resized to the model input) and/or raw float32 tensors (*.f32, already preprocessed, exactly the
+// input's element count). Without it the tool stops with a message saying so.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "emc/accel_sim/kpu_cycle_model.h"
+#include "emc/converter/convert.h"
+#include "emc/converter/image.h"
+#include "emc/converter/model_json.h"
+#include "emc/format/kmodel_codec.h"
+
+namespace fs = std::filesystem;
+using namespace emc;
+using namespace emc::converter;
+
+namespace {
+
+constexpr std::size_t kMaxCalibrationSamples = 500;
+
+int fail(const Error& e) {
+  std::cerr << "emc-convert: error: " << e.to_string() << "\n";
+  return exit_code_for(e.code());
+}
+
+Result<Preprocess> parse_input_range(const std::string& s, bool bgr) {
+  Preprocess p;
+  p.order = bgr ? ChannelOrder::kBgr : ChannelOrder::kRgb;
+  if (s == "0,1") {
+    p.scale = PixelScale::kZeroOne;
+  } else if (s == "-1,1") {
+    p.scale = PixelScale::kMinusOneOne;
+  } else if (s == "0,255") {
+    p.scale = PixelScale::kRaw;
+  } else if (s.rfind("mean=", 0) == 0 && s.find(":std=") != std::string::npos) {
+    p.scale = PixelScale::kMeanStd;
+    const auto colon = s.find(":std=");
+    auto parse3 = [](const std::string& list, std::array<float, 3>& out) {
+      std::stringstream ss(list);
+      std::string item;
+      int i = 0;
+      while (std::getline(ss, item, ',')) {
+        if (i >= 3) return false;
+        try {
+          out[i++] = std::stof(item);
+        } catch (...) {
+          return false;
+        }
+      }
+      if (i == 1) out[1] = out[2] = out[0];
+      return i == 1 || i == 3;
+    };
+    if (!parse3(s.substr(5, colon - 5), p.mean) || !parse3(s.substr(colon + 5), p.std) ||
+        std::any_of(p.std.begin(), p.std.end(), [](float v) { return !(v > 0); })) {
+      return Error(Errc::kInvalidArgument,
+                   "--input-range '" + s + "': expected mean=m[,m,m]:std=s[,s,s] with s > 0");
+    }
+  } else {
+    return Error(Errc::kInvalidArgument,
+                 "--input-range '" + s + "': use 0,1 | -1,1 | 0,255 | mean=R,G,B:std=R,G,B");
+  }
+  return p;
+}
+
+bool is_image(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
+  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".ppm" || e == ".pgm" ||
+         e == ".tga" || e == ".gif";
+}
+
+Result<std::vector<std::vector<Tensor>>> load_dataset(const std::string& dir, const Graph& g,
+                                                      const Preprocess& pre) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return Error(Errc::kIo, "--dataset '" + dir + "' is not a directory");
+  }
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_regular_file()) continue;
+    if (is_image(e.path()) || e.path().extension() == ".f32") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    return Error(Errc::kInvalidArgument, "--dataset '" + dir +
+                                             "' has no images (png/jpg/bmp/ppm/pgm/tga/gif) or "
+                                             ".f32 tensors");
+  }
+  if (files.size() > kMaxCalibrationSamples) {  // evenly spaced, deterministic
+    std::vector<fs::path> pick;
+    for (std::size_t i = 0; i < kMaxCalibrationSamples; ++i)
+      pick.push_back(files[i * files.size() / kMaxCalibrationSamples]);
+    files = std::move(pick);
+  }
+  const Shape& shape = g.shape(g.inputs.at(0));
+  std::vector<std::vector<Tensor>> out;
+  for (const auto& f : files) {
+    Tensor t;
+    if (f.extension() == ".f32") {
+      std::ifstream in(f, std::ios::binary);
+      std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (raw.size() != static_cast<std::size_t>(shape.num_elements()) * 4) {
+        return Error(Errc::kShapeMismatch,
+                     f.string() + ": " + std::to_string(raw.size()) + " bytes, the model input " +
+                         to_string(shape) + " needs " + std::to_string(shape.num_elements() * 4));
+      }
+      t.shape = shape;
+      t.data.resize(static_cast<std::size_t>(shape.num_elements()));
+      std::memcpy(t.data.data(), raw.data(), raw.size());
+    } else {
+      if (shape.rank() != 3) {
+        return Error(Errc::kInvalidArgument,
+                     "images need a [H, W, C] model input; this model takes " + to_string(shape) +
+                         " (use .f32 tensors)");
+      }
+      auto r = load_image_tensor(f.string(), shape, pre);
+      if (!r.ok()) return r.error();
+      t = std::move(r).value();
+    }
+    out.push_back({std::move(t)});
+  }
+  return out;
+}
+
+void print_report(const ConvertResult& r, std::size_t file_size) {
+  std::printf("%-4s %-28s %-4s %-15s %-15s %-13s %-19s %9s %10s  %s\n", "#", "type", "on", "in",
+              "out", "kpu rows", "main in->out", "weights", "cycles", "source");
+  std::uint64_t kpu_cycles = 0;
+  const bool eight = r.model.eight_bit_weights();
+  for (std::size_t i = 0; i < r.layers.size(); ++i) {
+    const auto& l = r.layers[i];
+    auto dims = [](const std::vector<std::int32_t>& d) {
+      std::string s;
+      for (std::size_t k = 0; k < d.size(); ++k) s += (k ? "x" : "") + std::to_string(d[k]);
+      return s.empty() ? std::string("-") : s;
+    };
+    std::string rows = "-";
+    if (l.kpu_in_row || l.kpu_out_row) {
+      rows = (l.kpu_in_row ? std::to_string(*l.kpu_in_row) : std::string("-")) + "->" +
+             (l.kpu_out_row ? std::to_string(*l.kpu_out_row) : std::string("-"));
+    }
+    std::string mem = (l.main_in ? std::to_string(*l.main_in) : std::string("-")) + "->" +
+                      (l.main_out ? std::to_string(*l.main_out) : std::string("-"));
+    std::string cycles = "-";
+    if (l.type == format::LayerType::kK210Conv) {
+      const auto& body = std::get<format::ConvBody>(r.model.layers[i].body);
+      const auto c = accel_sim::estimate_kpu_conv(body.fields(), eight, body.main_mem_out());
+      kpu_cycles += c.cycles;
+      cycles = std::to_string(c.cycles);
+    }
+    std::string src;
+    for (const auto& s : l.sources) src += (src.empty() ? "" : "+") + s;
+    if (!l.note.empty()) src += (src.empty() ? "" : "  ") + std::string("[") + l.note + "]";
+    if (l.act_fit_error_lsb) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "  act %s err %.2f LSB", l.activation.c_str(),
+                    *l.act_fit_error_lsb);
+      src += buf;
+    }
+    std::printf("%-4zu %-28s %-4s %-15s %-15s %-13s %-19s %9llu %10s  %s\n", i,
+                std::string(format::to_string(l.type)).c_str(), l.on_kpu ? "KPU" : "CPU",
+                dims(l.in_shape).c_str(), dims(l.out_shape).c_str(), rows.c_str(), mem.c_str(),
+                static_cast<unsigned long long>(l.weight_bytes), cycles.c_str(), src.c_str());
+  }
+  std::printf("\nfile size        %zu bytes\n", file_size);
+  std::printf("KPU RAM peak     %llu bytes of 2097152\n",
+              static_cast<unsigned long long>(r.kpu_peak_bytes));
+  std::printf("main memory      %u bytes\n", r.main_mem_bytes);
+  std::printf(
+      "KPU time (est.)  %.3f ms at 400 MHz (%llu cycles; accel_sim cycle model, CPU layers "
+      "not included)\n",
+      double(kpu_cycles) / 400e3, static_cast<unsigned long long>(kpu_cycles));
+  std::printf("input            %s %s\n", r.input_is_uint8 ? "uint8 CHW" : "float32 NHWC",
+              [&] {
+                std::string s;
+                for (auto d : r.input_shape) s += (s.empty() ? "" : "x") + std::to_string(d);
+                return s;
+              }()
+                  .c_str());
+  for (const auto& w : r.warnings) std::printf("warning: %s\n", w.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"emc-convert: TF.js layers model.json -> kmodel V3 for the Kendryte K210"};
+  std::string model_path, platform = "k210", out_path, dataset, quant = "minmax",
+                          input_range = "0,1";
+  bool per_channel = false, bgr = false, report = false, approx = false;
+  int weight_bits = 8;
+  app.add_option("model", model_path, "model.json (TF.js layers format)")->required();
+  app.add_option("-p,--platform", platform, "k210 | cpu")->check(CLI::IsMember({"k210", "cpu"}));
+  app.add_option("-o,--output", out_path,
+                 "output kmodel (default: <model>.kmodel next to model.json)");
+  app.add_option("--dataset", dataset, "calibration folder: images and/or .f32 input tensors");
+  app.add_option("--quant", quant, "calibration: minmax | kld")
+      ->check(CLI::IsMember({"minmax", "kld"}));
+  app.add_flag("--per-channel", per_channel, "per-output-channel weight scales");
+  app.add_option("--input-range", input_range,
+                 "pixel preprocessing: 0,1 | -1,1 | 0,255 | mean=R,G,B:std=R,G,B (pixel units)");
+  app.add_flag("--bgr", bgr, "the model takes BGR channel order");
+  app.add_option("--weights-bits", weight_bits, "8 | 16")->check(CLI::IsMember({8, 16}));
+  app.add_flag("--report", report, "print the per-layer report");
+  app.add_flag("--approx-stride2", approx,
+               "allow an approximate stride-2 form (TF 'same' padding taken as symmetric)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : exit_code_for(Errc::kInvalidArgument);
+  }
+  auto pre = parse_input_range(input_range, bgr);
+  if (!pre.ok()) return fail(pre.error());
+  auto model = load_tfjs_model(model_path);
+  if (!model.ok()) return fail(model.error());
+  auto graph = build_graph(model.value());
+  if (!graph.ok()) return fail(graph.error());
+  if (dataset.empty()) {
+    return fail(
+        Error(Errc::kInvalidArgument,
+              "calibration data is required: pass --dataset DIR with images like the ones "
+              "the model will see (or preprocessed .f32 input tensors); quantization ranges "
+              "cannot be guessed"));
+  }
+  auto samples = load_dataset(dataset, graph.value(), pre.value());
+  if (!samples.ok()) return fail(samples.error());
+  ConvertOptions opt;
+  opt.target = platform == "cpu" ? Target::kCpu : Target::kK210;
+  opt.calibration = quant == "kld" ? CalibrationMethod::kKld : CalibrationMethod::kMinMax;
+  opt.per_channel = per_channel;
+  opt.weight_bits = weight_bits;
+  opt.approx_stride2 = approx;
+  opt.preprocess = pre.value();
+  auto result = convert(graph.value(), samples.value(), opt);
+  if (!result.ok()) return fail(Error(result.error()).in_file(model_path));
+  if (out_path.empty()) {
+    fs::path p(model_path);
+    out_path = (p.parent_path() / p.stem()).string() + ".kmodel";
+  }
+  const std::string map_path = out_path + ".map.json";
+  const auto& side = result->sidecar_json;
+  auto st = format::write_file_atomically(
+      map_path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(side.data()),
+                                              side.size()));
+  if (!st.ok()) return fail(st.error());
+  st = format::write_file_atomically(out_path, result->bytes);
+  if (!st.ok()) {
+    std::error_code ec;
+    fs::remove(map_path, ec);
+    return fail(st.error());
+  }
+  for (const auto& w : result->warnings) std::cerr << "emc-convert: warning: " << w << "\n";
+  if (report) print_report(result.value(), result->bytes.size());
+  std::cerr << "emc-convert: wrote " << out_path << " (" << result->bytes.size() << " bytes, "
+            << result->layers.size() << " layers) and " << map_path << "\n";
+  return 0;
+}
