@@ -92,8 +92,7 @@ async function writeReferences(model, dir, cases, preprocessing, extra = {}) {
     note: 'Outputs of the model RELOADED from model.json + shards with tf.loadLayersModel, cpu backend. ' +
       'All .f32 files are raw float32 little-endian, row-major NHWC (batch 1), shapes below.',
     tolerance: 1e-4,
-    input: {name: model.inputs[0].name.replace(/:0$/, ''), layer: model.inputLayers[0].name,
-      shape: [1, ...inputShape], dtype: 'float32', layout: 'NHWC'},
+    input: {layer: model.inputLayers[0].name, shape: [1, ...inputShape], dtype: 'float32', layout: 'NHWC'},
     preprocessing,
     output_layer: outName,
     ...extra,
