@@ -1,0 +1,93 @@
+// Builds small TF.js layers model.json texts + one weight shard in memory, for hand-computed
+// importer / executor tests. Values are written exactly as given (float32 little-endian).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "frontend_test_util.h"
+
+namespace emc::converter::testing {
+
+class ModelBuilder {
+ public:
+  using Json = nlohmann::json;
+
+  // A functional model when any layer is given inbound names; otherwise Sequential (chain).
+  ModelBuilder& input(const std::string& name, std::vector<int> shape) {
+    Json bis = Json::array({nullptr});
+    for (int d : shape) bis.push_back(d);
+    layers_.push_back(
+        {{"class_name", "InputLayer"},
+         {"name", name},
+         {"config", {{"batch_input_shape", bis}, {"dtype", "float32"}, {"name", name}}},
+         {"inbound_nodes", Json::array()}});
+    inputs_.push_back(name);
+    return *this;
+  }
+  ModelBuilder& layer(const std::string& cls, const std::string& name, Json config,
+                      std::vector<std::string> inbound = {}) {
+    config["name"] = name;
+    Json l = {{"class_name", cls}, {"name", name}, {"config", config}};
+    Json node = Json::array();
+    for (const auto& in : inbound) node.push_back(Json::array({in, 0, 0, Json::object()}));
+    if (!inbound.empty()) functional_ = true;
+    l["inbound_nodes"] = inbound.empty() ? Json::array() : Json::array({node});
+    layers_.push_back(l);
+    last_ = name;
+    return *this;
+  }
+  ModelBuilder& weight(const std::string& name, std::vector<int> shape, std::vector<float> values) {
+    specs_.push_back({{"name", name}, {"shape", shape}, {"dtype", "float32"}});
+    auto b = f32_bytes(values);
+    blob_.insert(blob_.end(), b.begin(), b.end());
+    return *this;
+  }
+  ModelBuilder& outputs(std::vector<std::string> names) {
+    outputs_ = std::move(names);
+    return *this;
+  }
+
+  Json json() const {
+    Json cfg;
+    if (functional_) {
+      cfg = {{"name", "m"}, {"layers", layers_}};
+      Json ins = Json::array(), outs = Json::array();
+      for (const auto& i : inputs_) ins.push_back(Json::array({i, 0, 0}));
+      for (const auto& o : (outputs_.empty() ? std::vector<std::string>{last_} : outputs_))
+        outs.push_back(Json::array({o, 0, 0}));
+      cfg["input_layers"] = ins;
+      cfg["output_layers"] = outs;
+    } else {
+      cfg = {{"name", "m"}, {"layers", layers_}};
+    }
+    Json root = {{"format", "layers-model"},
+                 {"modelTopology",
+                  {{"class_name", functional_ ? "Functional" : "Sequential"},
+                   {"keras_version", "tfjs-layers 4.22.0"},
+                   {"config", cfg}}}};
+    if (!specs_.empty())
+      root["weightsManifest"] = Json::array({{{"paths", {"w.bin"}}, {"weights", specs_}}});
+    return root;
+  }
+  std::string text() const { return json().dump(); }
+  std::map<std::string, std::vector<std::uint8_t>> shards() const { return {{"w.bin", blob_}}; }
+  Result<Graph> graph() const { return graph_from_memory(text(), shards()); }
+
+ private:
+  Json layers_ = Json::array();
+  Json specs_ = Json::array();
+  std::vector<std::uint8_t> blob_;
+  std::vector<std::string> inputs_, outputs_;
+  std::string last_;
+  bool functional_ = false;
+};
+
+// Runs a single-input graph on `values` and returns the (first) output's data.
+inline std::vector<float> run1(const Graph& g, std::vector<float> values) {
+  Tensor t{g.shape(g.inputs[0]), std::move(values)};
+  auto r = run_float(g, {t});
+  if (!r.ok()) return {};
+  return (*r)[0].data;
+}
+
+}  // namespace emc::converter::testing
