@@ -129,6 +129,11 @@ Result<std::unique_ptr<Interpreter>> Interpreter::load_model(format::Kmodel mode
     }
     im.outputs.push_back(std::move(t));
   }
+  try {
+    im.input_bytes.assign(im.input.bytes, 0);
+  } catch (const std::bad_alloc&) {
+    return Error(Errc::kMainOutOfMemory, "cannot allocate the model input");
+  }
   return interp;
 }
 
@@ -162,6 +167,13 @@ Status Interpreter::set_input(std::size_t index, std::span<const std::uint8_t> b
                      (im.input.type == ElementType::kUint8 ? "uint8 CHW " : "float32 x ") +
                      shape_text(im.input) + "), got " + std::to_string(bytes.size()));
   }
+  im.input_bytes.assign(bytes.begin(), bytes.end());
+  return place_input();
+}
+
+Status Interpreter::place_input() {
+  Impl& im = *impl_;
+  const std::span<const std::uint8_t> bytes = im.input_bytes;
   const format::Layer& first = im.model.layers.front();
   if (first.type == format::LayerType::kK210Conv) {
     const format::KpuLayerFields f = std::get<format::ConvBody>(first.body).fields();
@@ -210,6 +222,7 @@ void Interpreter::set_observer(LayerObserver observer) {
 
 Status Interpreter::run() {
   Impl& im = *impl_;
+  EMC_TRY(place_input());
   ExecContext ctx{main_memory(), kpu_memory()};
   for (std::size_t i = 0; i < im.prepared.size(); ++i) {
     const std::string_view backend = im.backends[i]->name();

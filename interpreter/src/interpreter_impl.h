@@ -21,6 +21,9 @@ struct Interpreter::Impl {
   std::vector<std::uint8_t> kpu_mem;   // 2 MiB
   LayerObserver observer;
   TensorInfo input;
+  // The model input, placed again at the start of every run() as kpu_run_kmodel does: later
+  // layers may reuse its KPU rows or main-memory bytes (ping-pong buffers). Zeros until set.
+  std::vector<std::uint8_t> input_bytes;
   std::vector<TensorInfo> outputs;
 };
 

@@ -162,6 +162,9 @@ TEST(Run, FullyConnectedFirstInputAndFloatOutput) {
         std::memcpy(v, in->data(), 16);
         EXPECT_EQ(v[0], 5.1f);
         EXPECT_EQ(v[3], 0.4f);
+        // Reuse the input bytes as scratch (as ping-pong buffers do): the next run() must still
+        // see the input, because run() places it again (kpu_run_kmodel semantics).
+        std::memset(in->data(), 0xAB, 16);
       }
       if (i == 2) {
         const float out[4] = {1.5f, -2.0f, 3.25f, 0.0f};
@@ -186,6 +189,7 @@ TEST(Run, FullyConnectedFirstInputAndFloatOutput) {
   // Bytes land at main_mem_in_address (0) verbatim.
   EXPECT_EQ(std::memcmp(it.main_memory().all().data(), raw, 16), 0);
   ASSERT_TRUE(it.run().ok());
+  ASSERT_TRUE(it.run().ok());  // layer 0 checks the input again
   ASSERT_EQ(it.output_count(), 1u);
   EXPECT_EQ(it.output_info(0).type, ElementType::kFloat32);
   EXPECT_EQ(it.output_info(0).shape, (std::vector<std::uint32_t>{4}));

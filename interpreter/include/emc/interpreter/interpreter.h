@@ -106,6 +106,8 @@ class Interpreter {
   TensorInfo input_info(std::size_t index) const;
   // Copies `bytes` (exactly input_info(index).bytes) into place: for a first K210_CONV into KPU
   // RAM at its image_src_addr in the row layout, for a first FULLY_CONNECTED into main memory.
+  // The input is kept and placed again at the start of every run() (as the SDK's kpu_run_kmodel
+  // does), because later layers may reuse those bytes. Until set, the input is all zeros.
   Status set_input(std::size_t index, std::span<const std::uint8_t> bytes);
 
   std::size_t output_count() const;
@@ -128,6 +130,7 @@ class Interpreter {
 
  private:
   Interpreter();
+  Status place_input();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
