@@ -210,9 +210,10 @@ void ConvCase::check_against_reference() {
   EXPECT_EQ(md, main_.size()) << "main memory differs first at byte " << md;
 
   // The case must exercise the activation: outputs spread, not all clamped to one value.
+  // (Forced activation shifts 0 and 1 saturate most pixels by design: they test the clamp.)
   const format::KpuLayerFields f = body.fields();
   const std::size_t n = static_cast<std::size_t>(f.out_width() * f.out_height() * f.out_channels());
-  if (main_out_ && n >= 64) {
+  if (main_out_ && n >= 64 && (!act_shift_ || *act_shift_ > 1)) {
     std::set<int> distinct(ref_main.begin() + 24,
                            ref_main.begin() + 24 + static_cast<std::ptrdiff_t>(n));
     EXPECT_GE(distinct.size(), 8u)

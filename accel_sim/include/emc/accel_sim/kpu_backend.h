@@ -46,9 +46,10 @@ enum class KernelIsa { kPortable, kAvx2, kAvx512Vnni };
 struct KpuSimOptions {
   // KPU clock for latency estimates (Hz). simulated_cycles() does not depend on it.
   double clock_hz = 400e6;
-  // Defaults follow the V3 tool chain (nncase v0.1 + the SDK runtime); see docs/kpu_simulator.md.
-  ActivationRounding rounding = ActivationRounding::kSdkCarryShift;
-  SegmentSelection selection = SegmentSelection::kStartLessOrEqual;
+  // Defaults follow nncase v0.2/v1.9, Kendryte's later KPU simulator, which singles out banker
+  // rounding for the KPU activation; see docs/kpu_simulator.md for the reasoning and evidence.
+  ActivationRounding rounding = ActivationRounding::kNn02Banker;
+  SegmentSelection selection = SegmentSelection::kStartStrictlyLess;
   KernelIsa max_isa = KernelIsa::kAvx512Vnni;
 };
 
