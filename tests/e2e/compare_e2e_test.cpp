@@ -1,0 +1,353 @@
+// emc-compare end to end: convert a sample model for the K210 (converter library, the same code
+// emc-convert runs, writing the kmodel and its sidecar map), then run the built emc-compare binary
+// on it. Expectations come from TF.js: the float column must equal the output stored in
+// samples/models/<m>/reference.json (tolerance 1e-4, as the reference says) for the stored
+// input tensors and for the PNGs they were made from.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "emc/converter/convert.h"
+#include "emc/converter/model_json.h"
+#include "emc/format/kmodel_codec.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kSamples = std::string(EMC_SOURCE_DIR) + "/samples";
+const std::string kTool = std::string(EMC_TOOLS_DIR) + "/emc-compare";
+
+struct ToolRun {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs emc-compare with `args`; stdout and stderr are captured through files.
+ToolRun run_compare(const std::vector<std::string>& args, const fs::path& tmp) {
+  std::string cmd = quote(kTool);
+  for (const auto& a : args) cmd += " " + quote(a);
+  const std::string out = (tmp / "stdout.txt").string(), err = (tmp / "stderr.txt").string();
+  cmd += " >" + quote(out) + " 2>" + quote(err);
+  ToolRun r;
+  const int status = std::system(cmd.c_str());
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_text(out);
+  r.err = read_text(err);
+  return r;
+}
+
+std::vector<float> read_f32(const std::string& path) {
+  const std::string bytes = read_text(path);
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+// One converted sample: model.json, the kmodel + map in a temp folder, the TF.js reference.
+struct Converted {
+  std::string model_dir, model_json, kmodel;
+  json reference;
+  fs::path tmp;
+  std::string skip_reason;
+};
+
+// Converts samples/models/<name> for the K210 with the stored input tensors as calibration set
+// and the preprocessing recorded in reference.json.
+Converted convert_sample(const std::string& name) {
+  Converted c;
+  c.model_dir = kSamples + "/models/" + name;
+  c.model_json = c.model_dir + "/model.json";
+  c.reference = json::parse(read_text(c.model_dir + "/reference.json"));
+  c.tmp =
+      fs::temp_directory_path() / ("emc_compare_e2e_" + name + "_" + std::to_string(::getpid()));
+  fs::create_directories(c.tmp);
+
+  auto model = emc::converter::load_tfjs_model(c.model_json);
+  if (!model.ok()) {
+    c.skip_reason = "import: " + model.error().to_string();
+    return c;
+  }
+  auto graph = emc::converter::build_graph(*model);
+  if (!graph.ok()) {
+    c.skip_reason = "build_graph: " + graph.error().to_string();
+    return c;
+  }
+  std::vector<std::vector<emc::converter::Tensor>> samples;
+  const auto in_shape = graph->shape(graph->inputs[0]);
+  for (const auto& cs : c.reference["cases"]) {
+    samples.push_back(
+        {{in_shape, read_f32(c.model_dir + "/" + cs["input_tensor"].get<std::string>())}});
+  }
+  emc::converter::ConvertOptions opt;
+  opt.target = emc::converter::Target::kK210;
+  const double offset = c.reference["preprocessing"]["offset"].get<double>();
+  opt.preprocess.scale = offset == -1.0 ? emc::converter::PixelScale::kMinusOneOne
+                                        : emc::converter::PixelScale::kZeroOne;
+  auto result = emc::converter::convert(*graph, samples, opt);
+  if (!result.ok()) {
+    c.skip_reason = "convert: " + result.error().to_string();
+    return c;
+  }
+  c.kmodel = (c.tmp / "model.kmodel").string();
+  EXPECT_TRUE(emc::format::write_file_atomically(c.kmodel, result->bytes).ok());
+  const std::string& map = result->sidecar_json;
+  EXPECT_TRUE(
+      emc::format::write_file_atomically(
+          c.kmodel + ".map.json", {reinterpret_cast<const std::uint8_t*>(map.data()), map.size()})
+          .ok());
+  return c;
+}
+
+class CompareE2e : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    c_ = convert_sample(GetParam());
+    // The converter is not under test here; a model it cannot lower yet is reported, not hidden.
+    if (!c_.skip_reason.empty()) GTEST_SKIP() << GetParam() << ": " << c_.skip_reason;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!HasFailure()) fs::remove_all(c_.tmp, ec);
+  }
+
+  // The float column of `image` must be TF.js's output for case `cs`.
+  void expect_float_matches_reference(const json& image, const json& cs) {
+    const auto& ref = cs["output"];
+    const auto& top = image["float_top"];
+    ASSERT_EQ(top.size(), 5u);
+    for (std::size_t r = 0; r < 5; ++r) {
+      EXPECT_EQ(top[r]["index"].get<std::size_t>(), cs["top5"][r]["index"].get<std::size_t>())
+          << "rank " << r + 1;
+      const std::size_t idx = top[r]["index"].get<std::size_t>();
+      EXPECT_NEAR(top[r]["float"].get<double>(), ref[idx].get<double>(), 1e-4) << "class " << idx;
+      // The difference column is quant - float of the same class.
+      EXPECT_NEAR(top[r]["diff"].get<double>(),
+                  top[r]["quant"].get<double>() - top[r]["float"].get<double>(), 1e-6);
+    }
+  }
+
+  Converted c_;
+};
+
+TEST_P(CompareE2e, FloatColumnEqualsTfjsOnStoredTensors) {
+  std::vector<std::string> args = {c_.model_json, c_.kmodel, "--json"};
+  for (const auto& cs : c_.reference["cases"]) {
+    args.push_back("--input-f32");
+    args.push_back(c_.model_dir + "/" + cs["input_tensor"].get<std::string>());
+  }
+  const ToolRun r = run_compare(args, c_.tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j["images"].size(), c_.reference["cases"].size());
+  for (std::size_t i = 0; i < j["images"].size(); ++i) {
+    SCOPED_TRACE(c_.reference["cases"][i]["name"].get<std::string>());
+    expect_float_matches_reference(j["images"][i], c_.reference["cases"][i]);
+    // Quantized probabilities are probabilities of the same classes (softmax output).
+    for (const auto& e : j["images"][i]["quant_top"]) {
+      EXPECT_GE(e["quant"].get<double>(), 0.0);
+      EXPECT_LE(e["quant"].get<double>(), 1.0);
+    }
+  }
+  EXPECT_EQ(j["summary"]["images"].get<std::size_t>(), c_.reference["cases"].size());
+}
+
+TEST_P(CompareE2e, ImagesGoThroughTheConvertersPreprocessing) {
+  // The PNGs the stored tensors were made from: same float output, so the sidecar's
+  // preprocessing was applied exactly.
+  std::vector<std::string> args = {c_.model_json, c_.kmodel, "--json"};
+  for (const auto& cs : c_.reference["cases"]) {
+    args.push_back("--image");
+    args.push_back(c_.model_dir + "/" + cs["image"].get<std::string>());
+  }
+  const ToolRun r = run_compare(args, c_.tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  for (std::size_t i = 0; i < j["images"].size(); ++i) {
+    SCOPED_TRACE(c_.reference["cases"][i]["name"].get<std::string>());
+    expect_float_matches_reference(j["images"][i], c_.reference["cases"][i]);
+  }
+}
+
+TEST_P(CompareE2e, TextTableIsAlignedAndNamesLabels) {
+  const auto& cs = c_.reference["cases"][0];
+  const ToolRun r = run_compare({c_.model_json, c_.kmodel, "--input-f32",
+                                 c_.model_dir + "/" + cs["input_tensor"].get<std::string>()},
+                                c_.tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // labels.txt next to model.json is picked up: the top class's label is printed.
+  std::vector<std::string> labels;
+  {
+    std::ifstream in(c_.model_dir + "/labels.txt");
+    for (std::string l; std::getline(in, l);) labels.push_back(l);
+  }
+  const std::size_t top1 = cs["top5"][0]["index"].get<std::size_t>();
+  EXPECT_NE(r.out.find(labels.at(top1)), std::string::npos) << r.out;
+  // Every table row has its columns at the same positions: the rows under the header line up.
+  std::istringstream is(r.out);
+  std::vector<std::string> rows;
+  bool in_table = false;
+  for (std::string line; std::getline(is, line);) {
+    if (line.find("q-rank") != std::string::npos) in_table = true;
+    if (in_table && line.empty()) break;
+    if (in_table) rows.push_back(line);
+  }
+  ASSERT_GE(rows.size(), 6u) << r.out;  // header + 5 ranks
+  for (const auto& row : rows) {
+    if (row.find("only:") != std::string::npos) continue;
+    EXPECT_EQ(row.size(), rows[0].size()) << "'" << row << "' vs '" << rows[0] << "'";
+  }
+}
+
+TEST_P(CompareE2e, LayersJsonAndHtmlReportAgree) {
+  const auto& cs = c_.reference["cases"][0];
+  const std::string html_path = (c_.tmp / "report.html").string();
+  const ToolRun r = run_compare({c_.model_json, c_.kmodel, "--input-f32",
+                                 c_.model_dir + "/" + cs["input_tensor"].get<std::string>(),
+                                 "--layers", "--json", "--report", html_path},
+                                c_.tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_TRUE(j.contains("layers"));
+  std::size_t compared = 0;
+  for (const auto& l : j["layers"]) {
+    if (!l["compared"].get<bool>()) continue;
+    ++compared;
+    // Named through the sidecar map.
+    EXPECT_FALSE(l["source_layers"].empty()) << l.dump();
+    if (!l["cosine"].is_null()) {
+      EXPECT_LE(l["cosine"].get<double>(), 1.0);
+      EXPECT_GE(l["cosine"].get<double>(), -1.0);
+    }
+  }
+  EXPECT_GT(compared, 0u) << r.out;
+
+  const std::string html = read_text(html_path);
+  ASSERT_FALSE(html.empty());
+  // Exactly one bar per compared layer in the SVG chart.
+  const std::regex bar(R"(<rect class="bar")");
+  const auto bars =
+      std::distance(std::sregex_iterator(html.begin(), html.end(), bar), std::sregex_iterator());
+  EXPECT_EQ(std::size_t(bars), compared);
+  EXPECT_NE(html.find("class=\"threshold\""), std::string::npos);
+  // Self-contained: nothing is fetched.
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(html.find("url("), std::string::npos);
+  // The top-5 table of the input is in the page, with the label of the float top-1.
+  std::ifstream in(c_.model_dir + "/labels.txt");
+  std::vector<std::string> labels;
+  for (std::string l; std::getline(in, l);) labels.push_back(l);
+  EXPECT_NE(html.find(labels.at(cs["top5"][0]["index"].get<std::size_t>())), std::string::npos);
+}
+
+TEST_P(CompareE2e, CpuBackendChoiceIsReportedAndAgrees) {
+  const auto& cs = c_.reference["cases"][0];
+  const std::string in = c_.model_dir + "/" + cs["input_tensor"].get<std::string>();
+  const ToolRun kpu = run_compare({c_.model_json, c_.kmodel, "--input-f32", in, "--json"}, c_.tmp);
+  const ToolRun cpu = run_compare(
+      {c_.model_json, c_.kmodel, "--input-f32", in, "--json", "--backend", "cpu"}, c_.tmp);
+  ASSERT_EQ(kpu.exit_code, 0) << kpu.err;
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  const json a = json::parse(kpu.out), b = json::parse(cpu.out);
+  EXPECT_EQ(a["backend"], "kpu");
+  EXPECT_EQ(b["backend"], "cpu");
+  // Both backends implement the SDK semantics bit-exactly: same quantized output.
+  EXPECT_EQ(a["images"][0]["quant_top"], b["images"][0]["quant_top"]);
+}
+
+TEST_P(CompareE2e, DatasetLabelledBySubfolder) {
+  // Two classes, named by their labels.txt entries; the photos are the stored cases.
+  std::vector<std::string> labels;
+  {
+    std::ifstream in(c_.model_dir + "/labels.txt");
+    for (std::string l; std::getline(in, l);) labels.push_back(l);
+  }
+  const fs::path ds = c_.tmp / "dataset";
+  std::size_t n = 0;
+  for (const auto& cs : c_.reference["cases"]) {
+    const std::size_t top1 = cs["top5"][0]["index"].get<std::size_t>();
+    fs::create_directories(ds / labels.at(top1));
+    fs::copy_file(c_.model_dir + "/" + cs["image"].get<std::string>(),
+                  ds / labels.at(top1) / (cs["name"].get<std::string>() + ".png"),
+                  fs::copy_options::overwrite_existing);
+    ++n;
+  }
+  std::ofstream(ds / "not_an_image.png") << "garbage";  // skipped with a warning, not fatal
+  const ToolRun r =
+      run_compare({c_.model_json, c_.kmodel, "--dataset", ds.string(), "--json"}, c_.tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["summary"]["images"].get<std::size_t>(), n);
+  EXPECT_EQ(j["summary"]["labelled"].get<std::size_t>(), n);
+  // Each photo sits in the folder of TF.js's top-1 class: the float model is 100 % right.
+  EXPECT_EQ(j["summary"]["float_top1_correct"].get<std::size_t>(), n);
+  bool skipped = false;
+  for (const auto& w : j["warnings"])
+    skipped |= w.get<std::string>().find("not_an_image") != std::string::npos;
+  EXPECT_TRUE(skipped) << j["warnings"].dump();
+  // Not a terminal: the progress is a plain counter ending at n/n.
+  EXPECT_NE(r.err.find("compared " + std::to_string(n) + "/" + std::to_string(n)),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_P(CompareE2e, BadInputsAreClearErrors) {
+  // A tensor of the wrong size.
+  const fs::path bad = c_.tmp / "short.f32";
+  std::ofstream(bad, std::ios::binary) << "0123456789ab";
+  ToolRun r = run_compare({c_.model_json, c_.kmodel, "--input-f32", bad.string()}, c_.tmp);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("12 bytes"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+
+  // No sidecar and no --input-range: images cannot be preprocessed.
+  const fs::path lone = c_.tmp / "lone.kmodel";
+  fs::copy_file(c_.kmodel, lone, fs::copy_options::overwrite_existing);
+  r = run_compare({c_.model_json, lone.string(), "--image",
+                   c_.model_dir + "/" + c_.reference["cases"][0]["image"].get<std::string>()},
+                  c_.tmp);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--input-range"), std::string::npos) << r.err;
+
+  // A report path in a folder that does not exist: error, no partial file.
+  r = run_compare({c_.model_json, c_.kmodel, "--input-f32",
+                   c_.model_dir + "/" + c_.reference["cases"][0]["input_tensor"].get<std::string>(),
+                   "--report", (c_.tmp / "nope" / "r.html").string()},
+                  c_.tmp);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(fs::exists(c_.tmp / "nope"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Samples, CompareE2e,
+                         ::testing::Values("shapes_cnn", "mobilenet_v1_025",
+                                           "functional_concat_add"));
+
+}  // namespace
