@@ -1,0 +1,355 @@
+// emc-run: run a kmodel V3 on the simulated K210 (kpu-sim + cpu backends) and print the result.
+//
+//   emc-run model.kmodel --input cat.jpg --labels labels.txt --top 5
+//   emc-run iris.kmodel --features 5.1,3.8,1.9,0.4
+//   emc-run model.kmodel --input-raw input.bin --raw out.f32 --dump-layers dump/ --profile
+#include <algorithm>
+#include <bit>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "emc/accel_sim/kpu_backend.h"
+#include "emc/cpu_backend/cpu_backend.h"
+#include "emc/format/kmodel_codec.h"
+#include "emc/format/kpu_layout.h"
+#include "emc/interpreter/interpreter.h"
+#include "image_input.h"
+
+namespace {
+
+using emc::Errc;
+using emc::Error;
+using emc::Result;
+using emc::Status;
+namespace fs = std::filesystem;
+namespace interp = emc::interpreter;
+namespace fmt = emc::format;
+
+constexpr double kK210ClockMhz = 400.0;  // KPU/CPU clock used for the simulated time
+
+struct Options {
+  std::string model;
+  std::string input;
+  std::string input_raw;
+  std::string features;
+  std::string labels;
+  std::size_t top = 5;
+  std::string raw;
+  std::string dump_dir;
+  bool profile = false;
+  std::vector<std::string> overrides;
+};
+
+int fail(const Error& e) {
+  std::cerr << "emc-run: " << e.to_string() << "\n";
+  return emc::exit_code_for(e.code());
+}
+
+Result<std::vector<std::uint8_t>> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Error(Errc::kIo, "cannot open for reading").in_file(path);
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)),
+                                  std::istreambuf_iterator<char>());
+  if (f.bad()) return Error(Errc::kIo, "read failed").in_file(path);
+  return bytes;
+}
+
+// "IDX=NAME" or "TYPE=NAME" (e.g. "3=cpu", "SOFTMAX=my-backend").
+Status parse_override(const std::string& text, interp::DispatchPolicy& policy) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return Error(Errc::kInvalidArgument,
+                 "--backend-override '" + text + "': expected IDX=NAME or TYPE=NAME (e.g. 3=cpu)");
+  }
+  const std::string key = text.substr(0, eq);
+  const std::string name = text.substr(eq + 1);
+  if (std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    policy.by_index[std::stoul(key)] = name;
+    return emc::ok_status();
+  }
+  for (fmt::LayerType t : fmt::all_layer_types()) {
+    if (fmt::to_string(t) == key) {
+      policy.by_type[t] = name;
+      return emc::ok_status();
+    }
+  }
+  return Error(Errc::kInvalidArgument, "--backend-override '" + text + "': '" + key +
+                                           "' is neither a layer index nor a layer type name");
+}
+
+Result<std::vector<float>> parse_features(const std::string& text) {
+  std::vector<float> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const float v = std::strtof(item.c_str(), &end);
+    if (item.empty() || end == item.c_str() || *end != '\0' || !std::isfinite(v)) {
+      return Error(Errc::kInvalidArgument, "--features: '" + item + "' is not a finite number");
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> read_labels(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return Error(Errc::kIo, "cannot open labels file").in_file(path);
+  std::vector<std::string> labels;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    labels.push_back(line);
+  }
+  return labels;
+}
+
+// Builds the input bytes the model expects from whichever option was given.
+Result<std::vector<std::uint8_t>> make_input(const Options& opt, const interp::TensorInfo& info) {
+  const int given = !opt.input.empty() + !opt.input_raw.empty() + !opt.features.empty();
+  if (given != 1) {
+    return Error(Errc::kInvalidArgument,
+                 "give exactly one of --input IMAGE, --input-raw FILE, --features LIST");
+  }
+  if (!opt.input_raw.empty()) {
+    auto bytes = read_file(opt.input_raw);
+    if (!bytes.ok()) return bytes;
+    if (bytes->size() != info.bytes) {
+      return Error(Errc::kInvalidArgument,
+                   "--input-raw has " + std::to_string(bytes->size()) + " bytes; the model takes " +
+                       std::to_string(info.bytes) +
+                       (info.type == interp::ElementType::kFloat32 ? " (float32 LE)"
+                                                                   : " (uint8 CHW)"))
+          .in_file(opt.input_raw);
+    }
+    return bytes;
+  }
+  if (!opt.features.empty()) {
+    if (info.type != interp::ElementType::kFloat32) {
+      return Error(
+          Errc::kInvalidArgument,
+          "--features is for models whose first layer is FULLY_CONNECTED; this one takes a "
+          "uint8 image (use --input)");
+    }
+    auto values = parse_features(opt.features);
+    if (!values.ok()) return std::move(values).error();
+    if (values->size() * 4 != info.bytes) {
+      return Error(Errc::kInvalidArgument, "--features has " + std::to_string(values->size()) +
+                                               " values; the model takes " +
+                                               std::to_string(info.bytes / 4));
+    }
+    std::vector<std::uint8_t> bytes(info.bytes);
+    std::memcpy(bytes.data(), values->data(), bytes.size());
+    return bytes;
+  }
+  if (info.type != interp::ElementType::kUint8 || info.shape.size() != 3) {
+    return Error(Errc::kInvalidArgument,
+                 "--input IMAGE needs a model whose first layer is K210_CONV; this one takes " +
+                     std::to_string(info.bytes / 4) +
+                     " float32 values (use --features or --input-raw)");
+  }
+  const int c = static_cast<int>(info.shape[0]);
+  if (c != 1 && c != 3) {
+    return Error(Errc::kInvalidArgument, "the model takes " + std::to_string(c) +
+                                             " input channels; images give 1 (gray) or 3 (RGB): "
+                                             "use --input-raw with uint8 CHW bytes");
+  }
+  std::string note;
+  auto chw = emc::tools::image_to_model_input(opt.input, c, static_cast<int>(info.shape[2]),
+                                              static_cast<int>(info.shape[1]), &note);
+  if (chw.ok() && !note.empty())
+    std::cerr << "emc-run: note: " << opt.input << ": " << note << "\n";
+  return chw;
+}
+
+void print_outputs(const interp::Interpreter& it, const Options& opt,
+                   const std::vector<std::string>& labels) {
+  for (std::size_t o = 0; o < it.output_count(); ++o) {
+    const std::vector<float> v = it.output(o);
+    std::printf("output %zu: %zu values\n", o, v.size());
+    const bool use_labels = o == 0 && !labels.empty();
+    if (!use_labels && v.size() <= 20) {
+      for (std::size_t i = 0; i < v.size(); ++i) std::printf("  [%zu] %.6f\n", i, v[i]);
+      continue;
+    }
+    std::vector<std::size_t> idx(v.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    const std::size_t k = std::min(opt.top, v.size());
+    std::partial_sort(
+        idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+        [&v](std::size_t a, std::size_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
+    for (std::size_t r = 0; r < k; ++r) {
+      const std::size_t i = idx[r];
+      std::printf("  %zu. [%zu] %.6f", r + 1, i, v[i]);
+      if (use_labels && i < labels.size()) std::printf("  %s", labels[i].c_str());
+      std::printf("\n");
+    }
+  }
+}
+
+// The bytes a layer produced, for --dump-layers: its main-memory output, or for a K210_CONV that
+// keeps its output in KPU RAM, that map downloaded to dense CHW.
+std::vector<std::uint8_t> layer_output_bytes(const interp::Interpreter& it,
+                                             const interp::LayerEvent& ev) {
+  if (!ev.output.empty() || ev.type != fmt::LayerType::kK210Conv) {
+    return {ev.output.begin(), ev.output.end()};
+  }
+  const auto& conv = std::get<fmt::ConvBody>(it.model().layers[ev.index].body);
+  const fmt::KpuLayerFields f = conv.fields();
+  const auto w = static_cast<std::uint32_t>(f.out_width());
+  const auto h = static_cast<std::uint32_t>(f.out_height());
+  const auto c = static_cast<std::uint32_t>(f.out_channels());
+  std::vector<std::uint8_t> chw(std::size_t{w} * h * c);
+  if (!fmt::kpu_download(it.kpu_memory().all(), static_cast<std::uint32_t>(f.image_dst_addr), w, h,
+                         c, chw)
+           .ok()) {
+    return {};
+  }
+  return chw;
+}
+
+struct ProfileRow {
+  std::size_t index;
+  fmt::LayerType type;
+  std::string backend;
+  std::uint64_t cycles;
+  double host_us;
+};
+
+void print_profile(const std::vector<ProfileRow>& rows) {
+  std::printf("\n%5s  %-34s %-9s %12s %12s %12s\n", "layer", "type", "backend", "K210 cycles",
+              "K210 us", "host us");
+  std::uint64_t total_cycles = 0;
+  double total_host = 0;
+  for (const ProfileRow& r : rows) {
+    std::printf("%5zu  %-34s %-9s %12llu %12.1f %12.1f\n", r.index,
+                std::string(fmt::to_string(r.type)).c_str(), r.backend.c_str(),
+                static_cast<unsigned long long>(r.cycles),
+                static_cast<double>(r.cycles) / kK210ClockMhz, r.host_us);
+    total_cycles += r.cycles;
+    total_host += r.host_us;
+  }
+  std::printf("%5s  %-34s %-9s %12llu %12.1f %12.1f\n", "total", "", "",
+              static_cast<unsigned long long>(total_cycles),
+              static_cast<double>(total_cycles) / kK210ClockMhz, total_host);
+  std::printf(
+      "(K210 time = simulated cycles at %.0f MHz; 0 cycles = no timing model for that layer)\n",
+      kK210ClockMhz);
+}
+
+int run(const Options& opt) {
+  interp::Registry registry;
+  if (Status s = emc::accel_sim::register_kpu_sim_backend(registry); !s.ok())
+    return fail(s.error());
+  if (Status s = emc::cpu_backend::register_cpu_backend(registry); !s.ok()) return fail(s.error());
+
+  interp::DispatchPolicy policy;
+  for (const std::string& o : opt.overrides) {
+    if (Status s = parse_override(o, policy); !s.ok()) return fail(s.error());
+  }
+  std::vector<std::string> labels;
+  if (!opt.labels.empty()) {
+    auto l = read_labels(opt.labels);
+    if (!l.ok()) return fail(l.error());
+    labels = std::move(l).value();
+  }
+
+  auto loaded = interp::Interpreter::load_file(opt.model, registry, policy);
+  if (!loaded.ok()) return fail(loaded.error());
+  interp::Interpreter& it = **loaded;
+  for (const interp::Diagnostic& d : it.diagnostics()) {
+    std::cerr << "emc-run: warning: " << opt.model << ": " << d.to_string() << "\n";
+  }
+  if (!labels.empty() && it.output_count() > 0 && labels.size() != it.output(0).size()) {
+    std::cerr << "emc-run: warning: " << labels.size() << " labels for " << it.output(0).size()
+              << " outputs\n";
+  }
+
+  auto input = make_input(opt, it.input_info(0));
+  if (!input.ok()) return fail(input.error());
+  if (Status s = it.set_input(0, *input); !s.ok()) return fail(s.error());
+
+  if (!opt.dump_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(opt.dump_dir, ec);
+    if (ec)
+      return fail(
+          Error(Errc::kIo, "cannot create directory: " + ec.message()).in_file(opt.dump_dir));
+  }
+  std::vector<ProfileRow> rows;
+  std::optional<Error> dump_error;
+  it.set_observer([&](const interp::LayerEvent& ev) {
+    rows.push_back({ev.index, ev.type, std::string(ev.backend), ev.simulated_cycles,
+                    std::chrono::duration<double, std::micro>(ev.host_time).count()});
+    if (opt.dump_dir.empty() || dump_error) return;
+    char name[96];
+    std::snprintf(name, sizeof name, "layer_%03zu_%s.bin", ev.index,
+                  std::string(fmt::to_string(ev.type)).c_str());
+    const std::vector<std::uint8_t> bytes = layer_output_bytes(it, ev);
+    if (Status s = fmt::write_file_atomically((fs::path(opt.dump_dir) / name).string(), bytes);
+        !s.ok()) {
+      dump_error = s.error();
+    }
+  });
+  if (Status s = it.run(); !s.ok()) return fail(s.error());
+  if (dump_error) return fail(*dump_error);
+
+  print_outputs(it, opt, labels);
+  if (!opt.raw.empty()) {
+    std::vector<std::uint8_t> bytes;
+    for (std::size_t o = 0; o < it.output_count(); ++o) {
+      const std::vector<float> v = it.output(o);
+      const std::size_t at = bytes.size();
+      bytes.resize(at + v.size() * 4);
+      std::memcpy(bytes.data() + at, v.data(), v.size() * 4);  // host is little-endian (V3 is LE)
+    }
+    if (Status s = fmt::write_file_atomically(opt.raw, bytes); !s.ok()) return fail(s.error());
+  }
+  if (opt.profile) print_profile(rows);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  static_assert(std::endian::native == std::endian::little,
+                "float I/O assumes a little-endian host");
+  CLI::App app{"Run a kmodel V3 on the simulated K210 (kpu-sim + cpu backends)"};
+  Options opt;
+  app.add_option("model", opt.model, "kmodel V3 file")->required();
+  app.add_option("--input,-i", opt.input,
+                 "image (PNG/BMP/PPM/JPEG) for a model whose first layer is K210_CONV; resized to "
+                 "the model's input and fed as uint8 CHW (R,G,B planes, or gray for 1 channel)");
+  app.add_option(
+      "--input-raw", opt.input_raw,
+      "raw input bytes: uint8 CHW for a KPU-first model, float32 LE for an FC-first one");
+  app.add_option("--features", opt.features,
+                 "comma-separated floats for an FC-first model (5.1,3.8,1.9,0.4)");
+  app.add_option("--labels", opt.labels, "class names, one per line, for output 0");
+  app.add_option("--top", opt.top, "how many classes to print")->check(CLI::PositiveNumber);
+  app.add_option("--raw", opt.raw, "write all outputs as float32 LE to this file");
+  app.add_option("--dump-layers", opt.dump_dir,
+                 "write each layer's output to DIR/layer_NNN_TYPE.bin");
+  app.add_flag("--profile", opt.profile, "per-layer backend, simulated K210 time and host time");
+  app.add_option("--backend-override", opt.overrides,
+                 "IDX=NAME or TYPE=NAME: run that layer (or type) on that backend (kpu-sim, cpu)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  return run(opt);
+}
