@@ -20,38 +20,57 @@ ActivationStage::ActivationStage(const format::KpuActivationTable& table,
   banker_ = options.rounding == ActivationRounding::kNn02Banker;
 }
 
-inline std::uint8_t ActivationStage::apply(std::int64_t bn) const {
-  std::size_t seg = 0;
-  if (sorted_) {
-    // Qualifying segments form a prefix; the highest one is count - 1.
-    std::size_t count = 0;
-    for (std::size_t i = 0; i < 16; ++i) {
-      count += strict_ ? (x_start_[i] < bn) : (x_start_[i] <= bn);
-    }
-    seg = count > 0 ? count - 1 : 0;
-  } else {
-    for (std::size_t i = 0; i < 16; ++i) {
-      if (strict_ ? (x_start_[i] < bn) : (x_start_[i] <= bn)) seg = i;
-    }
-  }
-  // bn and x_start are 36-bit and y_mul 16-bit, so the product stays below 2^53.
-  const std::int64_t product = (bn - x_start_[seg]) * y_mul_[seg];
-  const std::int64_t y =
-      (banker_ ? carry_shift_banker(product, shift_[seg]) : carry_shift_sdk(product, shift_[seg])) +
-      bias_[seg];
-  return static_cast<std::uint8_t>(std::clamp<std::int64_t>(y, 0, 255));
-}
+namespace {
 
-void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
-                          std::int64_t cterm, const ChannelBn& bn, std::size_t n,
-                          std::uint8_t* out) const {
+// The per-element stage, templated on the options so its loop has no option branches.
+template <bool kStrict, bool kBanker>
+void bn_act_loop(const std::int64_t* x_start, const std::int64_t* y_mul, const std::uint32_t* shift,
+                 const std::int64_t* bias, bool sorted, const std::int32_t* lo,
+                 const std::int32_t* hi, const std::int64_t* xterm, std::int64_t cterm,
+                 const ChannelBn& bn, std::size_t n, std::uint8_t* out) {
   for (std::size_t i = 0; i < n; ++i) {
     std::int64_t value = lo[i];
     if (hi != nullptr) value += std::int64_t{hi[i]} * 256;
     const std::int64_t acc = wrap36(value + xterm[i] + cterm);
     // acc is 36-bit and norm_mul 24-bit: the product fits in 60 bits.
     const std::int64_t b = wrap36(((acc * bn.mul) >> bn.shift) + bn.add);
-    out[i] = apply(b);
+    std::size_t seg = 0;
+    if (sorted) {
+      // Qualifying segments form a prefix; the highest one is count - 1.
+      std::size_t count = 0;
+      for (std::size_t s = 0; s < 16; ++s) count += kStrict ? (x_start[s] < b) : (x_start[s] <= b);
+      seg = count > 0 ? count - 1 : 0;
+    } else {
+      for (std::size_t s = 0; s < 16; ++s) {
+        if (kStrict ? (x_start[s] < b) : (x_start[s] <= b)) seg = s;
+      }
+    }
+    // bn and x_start are 36-bit and y_mul 16-bit, so the product stays below 2^53.
+    const std::int64_t product = (b - x_start[seg]) * y_mul[seg];
+    const std::int64_t y =
+        (kBanker ? carry_shift_banker(product, shift[seg]) : carry_shift_sdk(product, shift[seg])) +
+        bias[seg];
+    out[i] = static_cast<std::uint8_t>(std::clamp<std::int64_t>(y, 0, 255));
+  }
+}
+
+}  // namespace
+
+void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
+                          std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+                          std::uint8_t* out) const {
+  const auto* xs = x_start_.data();
+  const auto* ym = y_mul_.data();
+  const auto* sh = shift_.data();
+  const auto* bi = bias_.data();
+  if (strict_ && banker_) {
+    bn_act_loop<true, true>(xs, ym, sh, bi, sorted_, lo, hi, xterm, cterm, bn, n, out);
+  } else if (strict_) {
+    bn_act_loop<true, false>(xs, ym, sh, bi, sorted_, lo, hi, xterm, cterm, bn, n, out);
+  } else if (banker_) {
+    bn_act_loop<false, true>(xs, ym, sh, bi, sorted_, lo, hi, xterm, cterm, bn, n, out);
+  } else {
+    bn_act_loop<false, false>(xs, ym, sh, bi, sorted_, lo, hi, xterm, cterm, bn, n, out);
   }
 }
 

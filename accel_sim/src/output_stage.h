@@ -27,8 +27,6 @@ class ActivationStage {
            std::int64_t cterm, const ChannelBn& bn, std::size_t n, std::uint8_t* out) const;
 
  private:
-  std::uint8_t apply(std::int64_t bn) const;
-
   std::array<std::int64_t, 16> x_start_{};
   std::array<std::int64_t, 16> y_mul_{};
   std::array<std::uint32_t, 16> shift_{};
