@@ -153,16 +153,31 @@ class CompareE2e : public ::testing::TestWithParam<std::string> {
     }
   }
 
+  // emc-convert records the input encoding in the map when it knows it; if this map has no
+  // input.preprocess, emc-compare must be told the conversion's preprocessing (as the user would).
+  std::vector<std::string> range_args() const {
+    const json map = json::parse(read_text(c_.kmodel + ".map.json"));
+    if (map.contains("input") && map["input"].contains("preprocess")) return {};
+    return {"--input-range",
+            c_.reference["preprocessing"]["offset"].get<double>() == -1.0 ? "-1,1" : "0,1"};
+  }
+  ToolRun compare(std::vector<std::string> args) const {
+    std::vector<std::string> all = {c_.model_json, c_.kmodel};
+    for (auto& a : range_args()) all.push_back(a);
+    for (auto& a : args) all.push_back(std::move(a));
+    return run_compare(all, c_.tmp);
+  }
+
   Converted c_;
 };
 
 TEST_P(CompareE2e, FloatColumnEqualsTfjsOnStoredTensors) {
-  std::vector<std::string> args = {c_.model_json, c_.kmodel, "--json"};
+  std::vector<std::string> args = {"--json"};
   for (const auto& cs : c_.reference["cases"]) {
     args.push_back("--input-f32");
     args.push_back(c_.model_dir + "/" + cs["input_tensor"].get<std::string>());
   }
-  const ToolRun r = run_compare(args, c_.tmp);
+  const ToolRun r = compare(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
   ASSERT_EQ(j["images"].size(), c_.reference["cases"].size());
@@ -181,12 +196,12 @@ TEST_P(CompareE2e, FloatColumnEqualsTfjsOnStoredTensors) {
 TEST_P(CompareE2e, ImagesGoThroughTheConvertersPreprocessing) {
   // The PNGs the stored tensors were made from: same float output, so the sidecar's
   // preprocessing was applied exactly.
-  std::vector<std::string> args = {c_.model_json, c_.kmodel, "--json"};
+  std::vector<std::string> args = {"--json"};
   for (const auto& cs : c_.reference["cases"]) {
     args.push_back("--image");
     args.push_back(c_.model_dir + "/" + cs["image"].get<std::string>());
   }
-  const ToolRun r = run_compare(args, c_.tmp);
+  const ToolRun r = compare(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
   for (std::size_t i = 0; i < j["images"].size(); ++i) {
@@ -197,9 +212,8 @@ TEST_P(CompareE2e, ImagesGoThroughTheConvertersPreprocessing) {
 
 TEST_P(CompareE2e, TextTableIsAlignedAndNamesLabels) {
   const auto& cs = c_.reference["cases"][0];
-  const ToolRun r = run_compare({c_.model_json, c_.kmodel, "--input-f32",
-                                 c_.model_dir + "/" + cs["input_tensor"].get<std::string>()},
-                                c_.tmp);
+  const ToolRun r =
+      compare({"--input-f32", c_.model_dir + "/" + cs["input_tensor"].get<std::string>()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // labels.txt next to model.json is picked up: the top class's label is printed.
   std::vector<std::string> labels;
@@ -228,10 +242,9 @@ TEST_P(CompareE2e, TextTableIsAlignedAndNamesLabels) {
 TEST_P(CompareE2e, LayersJsonAndHtmlReportAgree) {
   const auto& cs = c_.reference["cases"][0];
   const std::string html_path = (c_.tmp / "report.html").string();
-  const ToolRun r = run_compare({c_.model_json, c_.kmodel, "--input-f32",
-                                 c_.model_dir + "/" + cs["input_tensor"].get<std::string>(),
-                                 "--layers", "--json", "--report", html_path},
-                                c_.tmp);
+  const ToolRun r =
+      compare({"--input-f32", c_.model_dir + "/" + cs["input_tensor"].get<std::string>(),
+               "--layers", "--json", "--report", html_path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
   ASSERT_TRUE(j.contains("layers"));
@@ -271,9 +284,8 @@ TEST_P(CompareE2e, LayersJsonAndHtmlReportAgree) {
 TEST_P(CompareE2e, CpuBackendChoiceIsReportedAndAgrees) {
   const auto& cs = c_.reference["cases"][0];
   const std::string in = c_.model_dir + "/" + cs["input_tensor"].get<std::string>();
-  const ToolRun kpu = run_compare({c_.model_json, c_.kmodel, "--input-f32", in, "--json"}, c_.tmp);
-  const ToolRun cpu = run_compare(
-      {c_.model_json, c_.kmodel, "--input-f32", in, "--json", "--backend", "cpu"}, c_.tmp);
+  const ToolRun kpu = compare({"--input-f32", in, "--json"});
+  const ToolRun cpu = compare({"--input-f32", in, "--json", "--backend", "cpu"});
   ASSERT_EQ(kpu.exit_code, 0) << kpu.err;
   ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
   const json a = json::parse(kpu.out), b = json::parse(cpu.out);
@@ -301,8 +313,7 @@ TEST_P(CompareE2e, DatasetLabelledBySubfolder) {
     ++n;
   }
   std::ofstream(ds / "not_an_image.png") << "garbage";  // skipped with a warning, not fatal
-  const ToolRun r =
-      run_compare({c_.model_json, c_.kmodel, "--dataset", ds.string(), "--json"}, c_.tmp);
+  const ToolRun r = compare({"--dataset", ds.string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
   EXPECT_EQ(j["summary"]["images"].get<std::size_t>(), n);
@@ -323,7 +334,7 @@ TEST_P(CompareE2e, BadInputsAreClearErrors) {
   // A tensor of the wrong size.
   const fs::path bad = c_.tmp / "short.f32";
   std::ofstream(bad, std::ios::binary) << "0123456789ab";
-  ToolRun r = run_compare({c_.model_json, c_.kmodel, "--input-f32", bad.string()}, c_.tmp);
+  ToolRun r = compare({"--input-f32", bad.string()});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("12 bytes"), std::string::npos) << r.err;
   EXPECT_TRUE(r.out.empty());
@@ -338,10 +349,9 @@ TEST_P(CompareE2e, BadInputsAreClearErrors) {
   EXPECT_NE(r.err.find("--input-range"), std::string::npos) << r.err;
 
   // A report path in a folder that does not exist: error, no partial file.
-  r = run_compare({c_.model_json, c_.kmodel, "--input-f32",
-                   c_.model_dir + "/" + c_.reference["cases"][0]["input_tensor"].get<std::string>(),
-                   "--report", (c_.tmp / "nope" / "r.html").string()},
-                  c_.tmp);
+  r = compare({"--input-f32",
+               c_.model_dir + "/" + c_.reference["cases"][0]["input_tensor"].get<std::string>(),
+               "--report", (c_.tmp / "nope" / "r.html").string()});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_FALSE(fs::exists(c_.tmp / "nope"));
 }

@@ -4,6 +4,7 @@
 // along the network the quantized model drifts away. See docs/emc-compare.md.
 #include <CLI/CLI.hpp>
 
+#include <array>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -30,6 +31,25 @@ bool parse_range(const std::string& s, std::pair<double, double>* out) {
   if (!is.eof()) return false;
   *out = {a, b};
   return true;
+}
+
+// "mean=R,G,B:std=R,G,B" (pixel units), as emc-convert --input-range takes it.
+bool parse_mean_std(const std::string& s, std::array<float, 3>* mean, std::array<float, 3>* sd) {
+  std::istringstream is(s);
+  char c[5] = {};
+  auto lit = [&](const char* word) {
+    for (const char* w = word; *w; ++w) {
+      if (is.get() != *w) return false;
+    }
+    return true;
+  };
+  if (!lit("mean=")) return false;
+  if (!(is >> (*mean)[0] >> c[0] >> (*mean)[1] >> c[1] >> (*mean)[2])) return false;
+  if (!lit(":std=")) return false;
+  if (!(is >> (*sd)[0] >> c[2] >> (*sd)[1] >> c[3] >> (*sd)[2])) return false;
+  is >> std::ws;
+  if (!is.eof() || c[0] != ',' || c[1] != ',' || c[2] != ',' || c[3] != ',') return false;
+  return (*sd)[0] > 0 && (*sd)[1] > 0 && (*sd)[2] > 0;
 }
 
 }  // namespace
@@ -65,8 +85,9 @@ int main(int argc, char** argv) {
                  "layer the cpu backend supports on cpu")
       ->check(CLI::IsMember({"kpu", "cpu"}));
   app.add_option("--input-range", range,
-                 "MIN,MAX: pixel 0..255 maps linearly to MIN..MAX (overrides the sidecar), "
-                 "e.g. 0,1 or -1,1");
+                 "pixel preprocessing as for emc-convert: MIN,MAX (pixel 0..255 maps linearly to "
+                 "MIN..MAX, e.g. 0,1 or -1,1) or mean=R,G,B:std=R,G,B (pixel units); overrides "
+                 "the sidecar");
   app.add_flag("--bgr", opt.bgr, "feed images in BGR channel order (with --input-range)");
   app.add_option("--top", opt.top, "how many classes to show and overlap (default 5)")
       ->check(CLI::Range(1, 1000));
@@ -80,11 +101,17 @@ int main(int argc, char** argv) {
 
   if (!range.empty()) {
     std::pair<double, double> r;
-    if (!parse_range(range, &r)) {
+    std::array<float, 3> mean{}, sd{};
+    if (parse_range(range, &r)) {
+      opt.input_range = r;
+    } else if (parse_mean_std(range, &mean, &sd)) {
+      opt.mean_std = std::make_pair(mean, sd);
+    } else {
       return fail(emc::Error(emc::Errc::kInvalidArgument,
-                             "--input-range expects MIN,MAX (e.g. -1,1), got '" + range + "'"));
+                             "--input-range expects MIN,MAX (e.g. -1,1) or mean=R,G,B:std=R,G,B, "
+                             "got '" +
+                                 range + "'"));
     }
-    opt.input_range = r;
   }
   if (opt.images.empty() && opt.input_f32.empty() && opt.dataset.empty()) {
     return fail(emc::Error(emc::Errc::kInvalidArgument,

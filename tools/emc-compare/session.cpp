@@ -133,6 +133,12 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
       r.warnings.push_back("--input-range overrides the converter's preprocessing (" +
                            describe(*s->sidecar_->preprocess) + ")");
     }
+  } else if (options.mean_std) {
+    converter::Preprocess pre;
+    pre.scale = converter::PixelScale::kMeanStd;
+    pre.mean = options.mean_std->first;
+    pre.std = options.mean_std->second;
+    s->preprocess_ = pre;
   } else if (s->sidecar_ && s->sidecar_->preprocess) {
     s->preprocess_ = s->sidecar_->preprocess;
   }

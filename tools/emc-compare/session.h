@@ -2,6 +2,7 @@
 // kmodel (interpreter with kpu-sim + cpu backends), the sidecar map, and the running result.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,8 @@ struct Options {
   std::string labels;
   std::string backend = "kpu";  // "kpu" or "cpu"
   std::optional<std::pair<double, double>> input_range;
+  // --input-range mean=R,G,B:std=R,G,B: x = (p - mean[c]) / std[c].
+  std::optional<std::pair<std::array<float, 3>, std::array<float, 3>>> mean_std;
   bool bgr = false;
   std::size_t top = 5;
   bool layers = false;
