@@ -228,6 +228,13 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
           l.float_tensor = sl->float_tensor;
           if (l.float_tensor.empty() && !l.source_layers.empty()) {
             l.float_tensor = l.source_layers.back();
+            // A Dense with activation='softmax' is two kmodel layers (FULLY_CONNECTED, SOFTMAX)
+            // with the same source; the first one produces the graph's "<layer>/pre_softmax".
+            const std::string pre = l.float_tensor + "/pre_softmax";
+            if (p.type != LayerType::kSoftmax &&
+                s->executor_->graph().find_tensor(pre) != converter::kNoTensor) {
+              l.float_tensor = pre;
+            }
           }
         }
       }
