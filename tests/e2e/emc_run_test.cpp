@@ -76,8 +76,8 @@ TEST(EmcRun, MobilenetTigerTop1WithLabelsAndProfile) {
               ::testing::ContainsRegex("1\\. \\[[0-9]+\\] 0\\.9[0-9]+  tiger, Panthera tigris"));
   EXPECT_THAT(out.text, ::testing::ContainsRegex("2\\. \\[[0-9]+\\] 0\\.0[0-9]+  tiger cat"));
   EXPECT_THAT(out.text, HasSubstr("K210 cycles"));
-  EXPECT_THAT(out.text, ::testing::ContainsRegex("\\n +0  K210_CONV +kpu-sim"));
-  EXPECT_THAT(out.text, ::testing::ContainsRegex("\\ntotal"));
+  EXPECT_THAT(out.text, ::testing::ContainsRegex(" 0  K210_CONV +kpu-sim"));
+  EXPECT_THAT(out.text, HasSubstr("\ntotal"));
 }
 
 TEST(EmcRun, DumpLayersWritesOneFilePerLayer) {
