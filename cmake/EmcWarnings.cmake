@@ -1,7 +1,7 @@
 # emc_target_defaults(<target>): warnings (-Wall -Wextra, kept clean) and the shared include layout.
 function(emc_target_defaults target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
-                                           -Wcast-align -Wnull-dereference -Wimplicit-fallthrough)
+                                           -Wcast-align -Wimplicit-fallthrough)
 endfunction()
 
 # emc_add_library(<name> <folder>): one static library per top-level folder; sources are every

@@ -44,12 +44,6 @@ struct Forms {
   throw ErrorException(Error(code, msg).with_layer(node.layer_ref()));
 }
 
-std::string dims_str(const std::vector<std::int32_t>& d) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
-  return s + "]";
-}
-
 bool relu_family(const Activation& a, bool& relu6) {
   relu6 = a.is_relu6();
   return a.is_plain_relu() || a.is_relu6();
