@@ -660,9 +660,20 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
   // folded into the weights (w / std_c) and bias (Σ w/std_c · (Zx - mean_c)), with Zx = the
   // nearest integer to the mean as the code padded taps read.
   if (kpu_input_ && std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end()) {
-    double mean[3], stdv[3];
+    // Per-channel (mean, std) of real = (pixel - mean) / std. Uniform ranges apply to any channel
+    // count; explicit per-channel mean/std needs 3 values for 3 channels (or equal values).
     const auto& pre = opt_.preprocess;
-    for (int i = 0; i < 3; ++i) {
+    std::vector<double> mean(static_cast<std::size_t>(cin)), stdv(static_cast<std::size_t>(cin));
+    const bool uniform_mean_std = pre.mean[0] == pre.mean[1] && pre.mean[1] == pre.mean[2] &&
+                                  pre.std[0] == pre.std[1] && pre.std[1] == pre.std[2];
+    if (pre.scale == PixelScale::kMeanStd && cin != 3 && !uniform_mean_std)
+      fail(Errc::kInvalidLayerConfig,
+           "the input has " + std::to_string(cin) +
+               " channels but --input-range gives 3 different per-channel mean/std values: "
+               "give one mean and one std for all channels",
+           c);
+    for (int i = 0; i < cin; ++i) {
+      const int j = cin == 3 ? i : 0;
       switch (pre.scale) {
         case PixelScale::kZeroOne:
           mean[i] = 0;
@@ -677,13 +688,11 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
           stdv[i] = 1;
           break;
         case PixelScale::kMeanStd:
-          mean[i] = pre.mean[i];
-          stdv[i] = pre.std[i];
+          mean[i] = pre.mean[j];
+          stdv[i] = pre.std[j];
           break;
       }
     }
-    if (cin != 1 && cin != 3)
-      fail(Errc::kInvalidLayerConfig, "model input must have 1 or 3 channels", c);
     double msum = 0;
     for (int i = 0; i < cin; ++i) msum += mean[i];
     const auto zx = static_cast<std::int32_t>(std::lround(msum / cin));
