@@ -24,6 +24,19 @@ nlohmann::json sidecar_of(const ConvertResult& r, const ConvertOptions& o) {
   j["input"] = {{"type", r.input_is_uint8 ? "uint8" : "float32"},
                 {"layout", r.input_is_uint8 ? "CHW" : "NHWC"},
                 {"shape", r.input_shape}};
+  // How pixels became the model's float input (emc-convert --input-range/--bgr), so tools that
+  // feed images (emc-compare) use the same preprocessing without being told again.
+  const Preprocess& pre = o.preprocess;
+  const char* scale = pre.scale == PixelScale::kZeroOne       ? "zero_one"
+                      : pre.scale == PixelScale::kMinusOneOne ? "minus_one_one"
+                      : pre.scale == PixelScale::kRaw         ? "raw"
+                                                              : "mean_std";
+  j["input"]["preprocess"] = {{"scale", scale},
+                              {"order", pre.order == ChannelOrder::kBgr ? "bgr" : "rgb"}};
+  if (pre.scale == PixelScale::kMeanStd) {
+    j["input"]["preprocess"]["mean"] = pre.mean;
+    j["input"]["preprocess"]["std"] = pre.std;
+  }
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : r.layers) {
     nlohmann::json e;
