@@ -44,6 +44,20 @@ struct Forms {
   throw ErrorException(Error(code, msg).with_layer(node.layer_ref()));
 }
 
+// Geometry of a CPU pool layer (addresses are patched in by the memory plan).
+format::Pool2dBody pool2d_body(const Node& n, const Shape& s, const Shape& os) {
+  format::Pool2dBody b;
+  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
+  b.out_shape = {std::uint32_t(os.w()), std::uint32_t(os.h()), std::uint32_t(os.c())};
+  b.kernel_width = std::uint32_t(n.kernel_w);
+  b.kernel_height = std::uint32_t(n.kernel_h);
+  b.stride_width = std::uint32_t(n.stride_w);
+  b.stride_height = std::uint32_t(n.stride_h);
+  b.padding_width = std::uint32_t(n.pad.left);
+  b.padding_height = std::uint32_t(n.pad.top);
+  return b;
+}
+
 bool relu_family(const Activation& a, bool& relu6) {
   relu6 = a.is_relu6();
   return a.is_plain_relu() || a.is_relu6();
@@ -884,15 +898,7 @@ void Lowerer::lower_max_pool(const Node& n) {
     }
   }
   ensure_main_q(in, n);
-  format::Pool2dBody b;
-  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
-  b.out_shape = {std::uint32_t(os.w()), std::uint32_t(os.h()), std::uint32_t(os.c())};
-  b.kernel_width = std::uint32_t(n.kernel_w);
-  b.kernel_height = std::uint32_t(n.kernel_h);
-  b.stride_width = std::uint32_t(n.stride_w);
-  b.stride_height = std::uint32_t(n.stride_h);
-  b.padding_width = std::uint32_t(n.pad.left);
-  b.padding_height = std::uint32_t(n.pad.top);
+  format::Pool2dBody b = pool2d_body(n, s, os);
   const int ob = main_buffer(static_cast<std::uint64_t>(os.num_elements()), n.layer_ref());
   LayerInfo info;
   info.sources =
@@ -930,15 +936,7 @@ void Lowerer::lower_avg_pool(const Node& n) {
          n);
   }
   ensure_main_f(in, n);
-  format::Pool2dBody b;
-  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
-  b.out_shape = {std::uint32_t(os.w()), std::uint32_t(os.h()), std::uint32_t(os.c())};
-  b.kernel_width = std::uint32_t(n.kernel_w);
-  b.kernel_height = std::uint32_t(n.kernel_h);
-  b.stride_width = std::uint32_t(n.stride_w);
-  b.stride_height = std::uint32_t(n.stride_h);
-  b.padding_width = std::uint32_t(n.pad.left);
-  b.padding_height = std::uint32_t(n.pad.top);
+  format::Pool2dBody b = pool2d_body(n, s, os);
   const int ob = main_buffer(static_cast<std::uint64_t>(os.num_elements()) * 4, n.layer_ref());
   LayerInfo info;
   info.sources = {n.source.name};
