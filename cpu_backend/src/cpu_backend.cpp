@@ -17,8 +17,8 @@ struct KernelEntry {
   PrepareFn prepare;
 };
 
-// The explicit dispatch table: every CPU layer type this backend runs. Types absent here
-// (INVALID, QUANTIZED_FULLY_CONNECTED, the K210 types) are declined by supports().
+// The explicit dispatch table: every layer type this backend runs. Types absent here (INVALID,
+// QUANTIZED_FULLY_CONNECTED) are declined by supports().
 constexpr std::array kKernels{
     KernelEntry{LayerType::kAdd, &detail::prepare_add},
     KernelEntry{LayerType::kQuantizedAdd, &detail::prepare_quantized_add},
@@ -47,6 +47,10 @@ constexpr std::array kKernels{
                 &detail::prepare_quantized_resize_nearest_neighbor},
     KernelEntry{LayerType::kChannelwiseDequantize, &detail::prepare_channelwise_dequantize},
     KernelEntry{LayerType::kLogistic, &detail::prepare_logistic},
+    KernelEntry{LayerType::kK210Conv, &detail::prepare_k210_conv},
+    KernelEntry{LayerType::kK210Upload, &detail::prepare_k210_upload},
+    KernelEntry{LayerType::kK210AddPadding, &detail::prepare_k210_add_padding},
+    KernelEntry{LayerType::kK210RemovePadding, &detail::prepare_k210_remove_padding},
 };
 
 PrepareFn find_kernel(LayerType type) {

@@ -24,10 +24,7 @@ std::optional<std::uint64_t> checked_product(std::initializer_list<std::uint64_t
 }
 
 Error LayerChecker::error(const std::string& message) const {
-  LayerRef ref;
-  ref.index = static_cast<std::int64_t>(info_.index);
-  ref.type = std::string(format::to_string(info_.layer->type));
-  return Error(Errc::kInvalidModel, message).with_layer(std::move(ref)).on_backend(kCpuBackendName);
+  return attach(Error(Errc::kInvalidModel, message));
 }
 
 Result<ByteRange> LayerChecker::range(std::string_view field, std::uint64_t address,
@@ -46,6 +43,26 @@ Result<ByteRange> LayerChecker::range(std::string_view field, std::uint64_t addr
                  std::to_string(mem) + " bytes (main_mem_usage)");
   }
   return ByteRange{address, *bytes};
+}
+
+Result<ByteRange> LayerChecker::kpu_range(std::string_view field, std::uint64_t offset,
+                                          std::uint64_t bytes, std::string_view what) const {
+  const std::uint64_t mem = info_.kpu_mem_bytes;
+  if (bytes > mem || offset > mem - bytes) {
+    return attach(Error(Errc::kKpuOutOfMemory,
+                        std::string(field) + " row " + std::to_string(offset / 64) + ": " +
+                            std::string(what) + " needs KPU RAM bytes [" + std::to_string(offset) +
+                            ", " + std::to_string(offset + bytes) + "), beyond KPU RAM of " +
+                            std::to_string(mem) + " bytes"));
+  }
+  return ByteRange{offset, bytes};
+}
+
+Error LayerChecker::attach(Error e) const {
+  LayerRef ref;
+  ref.index = static_cast<std::int64_t>(info_.index);
+  ref.type = std::string(format::to_string(info_.layer->type));
+  return std::move(e).with_layer(std::move(ref)).on_backend(kCpuBackendName);
 }
 
 Status LayerChecker::positive(std::string_view field, std::uint64_t value) const {

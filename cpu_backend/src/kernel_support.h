@@ -68,6 +68,15 @@ class LayerChecker {
                           std::optional<std::uint64_t> elements, std::uint64_t element_bytes,
                           std::string_view what) const;
 
+  // The range [offset, offset + bytes) of KPU RAM for `field` (offset in bytes; KPU row registers
+  // are row * 64); kKpuOutOfMemory naming the field, the row and the end if it leaves KPU RAM
+  // (LayerInfo::kpu_mem_bytes).
+  Result<ByteRange> kpu_range(std::string_view field, std::uint64_t offset, std::uint64_t bytes,
+                              std::string_view what) const;
+
+  // `e` with this layer and the backend attached (its code and message unchanged).
+  Error attach(Error e) const;
+
   // Error unless value > 0.
   Status positive(std::string_view field, std::uint64_t value) const;
   // Error unless 0 <= value <= 63 (an int64 shift count).

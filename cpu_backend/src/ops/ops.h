@@ -38,5 +38,11 @@ Result<PreparedPtr> prepare_quantized_tensorflow_flatten(const PrepareContext& c
 // resize.cpp
 Result<PreparedPtr> prepare_resize_nearest_neighbor(const PrepareContext& ctx);
 Result<PreparedPtr> prepare_quantized_resize_nearest_neighbor(const PrepareContext& ctx);
+// k210_conv.cpp (the KPU arithmetic as a reference kernel on KPU RAM)
+Result<PreparedPtr> prepare_k210_conv(const PrepareContext& ctx);
+// k210_transfer.cpp
+Result<PreparedPtr> prepare_k210_upload(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_k210_add_padding(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_k210_remove_padding(const PrepareContext& ctx);
 
 }  // namespace emc::cpu_backend::detail

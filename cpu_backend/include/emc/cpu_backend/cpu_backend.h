@@ -6,12 +6,17 @@
 //   emc::accel_sim::register_kpu_sim_backend(registry);   // K210 types
 //   EMC_TRY(emc::cpu_backend::register_cpu_backend(registry));
 //
-// The backend declines the K210 types (K210_CONV, K210_ADD_PADDING, K210_REMOVE_PADDING,
-// K210_UPLOAD), INVALID, and QUANTIZED_FULLY_CONNECTED (its body carries no quantization
-// parameters, see docs/cpu_backend.md). prepare() validates every main-memory byte range a kernel
-// touches against LayerInfo::main_mem_bytes, every divisor, shift and shape; run() then performs
-// no per-element checks. Main memory is a byte buffer: float32 values are little-endian and may be
-// unaligned; quantized tensors are uint8, channel-planar (C,H,W).
+// The backend also runs the four K210 types (K210_CONV, K210_UPLOAD, K210_ADD_PADDING,
+// K210_REMOVE_PADDING) as plain reference kernels written from kmodel_v3.md §5-§6
+// (k210_reference.h): they read and write ExecContext::kpu in the KPU row layout, bit-identical to
+// the kpu-sim backend with the same activation options. Registered after kpu-sim, it gets the K210
+// layers only when kpu-sim is absent or a DispatchPolicy prefers "cpu". It declines INVALID and
+// QUANTIZED_FULLY_CONNECTED (its body carries no quantization parameters, see
+// docs/cpu_backend.md). prepare() validates every main-memory and KPU RAM byte range a kernel
+// touches against LayerInfo::main_mem_bytes / kpu_mem_bytes, every divisor, shift, register field
+// and shape; run() then performs no per-element checks. Main memory is a byte buffer: float32
+// values are little-endian and may be unaligned; quantized tensors are uint8, channel-planar
+// (C,H,W).
 #pragma once
 
 #include <memory>
@@ -28,8 +33,31 @@ enum class QuantizeRounding {
   kTruncate,       // (int) conversion, toward zero: Maix-EMC's older kpu.c copy (EMC-KPU).
 };
 
+// How the K210_CONV activation stage rounds `(bn - x_start) * y_mul` right by `shift_number`
+// (kmodel_v3.md §6.4, §9.2). Same meaning and default as accel_sim::ActivationRounding.
+enum class ActivationRounding {
+  // kendryte-standalone-sdk `kpu_carry_shift` / nncase v0.1 `CarryShift`, literally:
+  // v >>= s-1; then (v >> 1) + 1 (v >= 0) or (v >> 1) - 1 (v < 0) when the dropped bit is set.
+  kSdkCarryShift,
+  // nncase v0.2 / v1.9 `carry_shift<int64_t, true>` ("banker"), sign quirk included:
+  // frac < half -> floor, frac > half -> floor + sign(v), frac == half -> to even.
+  kNn02Banker,
+};
+
+// Which of the 16 activation segments a BN value uses (§6.4, §9.1): the highest-numbered one that
+// qualifies, segment 0 if none does. Same meaning and default as accel_sim::SegmentSelection.
+enum class SegmentSelection {
+  kStartLessOrEqual,   // nncase v0.1: last segment with x_start <= bn
+  kStartStrictlyLess,  // nncase v0.2/v1.9: last segment with x_start < bn
+};
+
 struct CpuBackendOptions {
   QuantizeRounding quantize_rounding = QuantizeRounding::kRoundHalfAway;
+  // K210_CONV activation stage. The defaults equal accel_sim::KpuSimOptions' defaults (nncase
+  // v0.2/v1.9; docs/kpu_simulator.md gives the reasoning), so "cpu" and "kpu-sim" compute the same
+  // bytes unless one of them is configured otherwise.
+  ActivationRounding k210_rounding = ActivationRounding::kNn02Banker;
+  SegmentSelection k210_selection = SegmentSelection::kStartStrictlyLess;
 };
 
 // The backend's registered name.
