@@ -6,9 +6,10 @@
 #include <cmath>
 #include <set>
 
+#include "emc/cpu_backend/cpu_backend.h"
+#include "emc/cpu_backend/k210_reference.h"
 #include "emc/format/kpu_regs.h"
 #include "emc/interpreter/backend.h"
-#include "reference_kpu.h"
 
 namespace emc::test {
 
@@ -26,6 +27,39 @@ std::uint32_t test_pool_size(std::uint32_t n, int pool) {
 
 namespace {
 constexpr std::size_t kKpuBytes = 2u * 1024 * 1024;
+
+// The cpu backend's K210 options equal to kpu-sim's (both enums mean the same sources, §9.1-9.2).
+cpu_backend::CpuBackendOptions cpu_options_from(const accel_sim::KpuSimOptions& o) {
+  cpu_backend::CpuBackendOptions c;
+  c.k210_selection = o.selection == accel_sim::SegmentSelection::kStartStrictlyLess
+                         ? cpu_backend::SegmentSelection::kStartStrictlyLess
+                         : cpu_backend::SegmentSelection::kStartLessOrEqual;
+  c.k210_rounding = o.rounding == accel_sim::ActivationRounding::kNn02Banker
+                        ? cpu_backend::ActivationRounding::kNn02Banker
+                        : cpu_backend::ActivationRounding::kSdkCarryShift;
+  return c;
+}
+
+// Prepares layer 0 of `model` on `backend` and runs it twice on the memories (the second run
+// must not depend on scratch left by the first).
+void prepare_and_run_twice(interpreter::Backend& backend, const format::Kmodel& model,
+                           std::vector<std::uint8_t>& kpu, std::vector<std::uint8_t>& main) {
+  ASSERT_TRUE(backend.supports(model.layers[0])) << backend.name();
+  interpreter::LayerInfo info;
+  info.index = 0;
+  info.layer = &model.layers[0];
+  info.model = &model;
+  info.main_mem_bytes = main.size();
+  info.kpu_mem_bytes = kpu.size();
+  auto prepared = backend.prepare(info);
+  ASSERT_TRUE(prepared.ok()) << backend.name() << ": " << prepared.error().to_string();
+  interpreter::ExecContext ctx{interpreter::MemoryRegion("main", main),
+                               interpreter::MemoryRegion("kpu", kpu)};
+  for (int pass = 0; pass < 2; ++pass) {
+    const Status st = (*prepared)->run(ctx);
+    ASSERT_TRUE(st.ok()) << backend.name() << ": " << st.error().to_string();
+  }
+}
 
 std::uint64_t map_bytes(std::uint32_t w, std::uint32_t h, std::uint32_t c) {
   const TestLayout l = test_layout(w);
@@ -115,7 +149,9 @@ void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
   };
   auto& body = std::get<format::ConvBody>(model_.layers[0].body);
   const bool eight_bit = !sixteen_;
-  const std::vector<std::int64_t> acc = ref_conv_acc(body, eight_bit, kpu_);
+  auto acc_or = cpu_backend::k210_conv_accumulators(body, eight_bit, kpu_);
+  ASSERT_TRUE(acc_or.ok()) << acc_or.error().to_string();
+  const std::vector<std::int64_t>& acc = *acc_or;
   const std::size_t plane = acc.size() / oc_;
 
   // BN: random mul (negative for some or all channels) and shift; add centres each channel.
@@ -129,7 +165,7 @@ void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
     bn.norm_shift = static_cast<std::uint32_t>(bn_shift_ ? *bn_shift_ : uni(0, 15));
     std::vector<std::int64_t> pre;
     for (std::size_t i = 0; i < plane; ++i) {
-      pre.push_back(ref_batch_norm(acc[o * plane + i], format::pack_kpu_batchnorm(bn)));
+      pre.push_back(cpu_backend::k210_batch_norm(acc[o * plane + i], bn));
     }
     std::nth_element(pre.begin(), pre.begin() + static_cast<std::ptrdiff_t>(pre.size() / 2),
                      pre.end());
@@ -138,7 +174,7 @@ void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
     bn.norm_add = static_cast<std::int32_t>(std::clamp<std::int64_t>(add, INT32_MIN, INT32_MAX));
     body.bn_words[o] = format::pack_kpu_batchnorm(bn);
     for (std::size_t i = 0; i < plane; ++i) {
-      all_bn.push_back(ref_batch_norm(acc[o * plane + i], body.bn_words[o]));
+      all_bn.push_back(cpu_backend::k210_batch_norm(acc[o * plane + i], bn));
     }
   }
   std::sort(all_bn.begin(), all_bn.end());
@@ -176,35 +212,23 @@ void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
 
 void ConvCase::check_against_reference() {
   build();
+  if (::testing::Test::HasFatalFailure()) return;
   auto& body = std::get<format::ConvBody>(model_.layers[0].body);
   std::vector<std::uint8_t> ref_kpu = kpu_, ref_main = main_;
-  ASSERT_TRUE(ref_run_conv(body, !sixteen_, ref_options_from(options_), ref_kpu, ref_main));
-
-  auto backend = accel_sim::make_kpu_sim_backend(options_);
-  ASSERT_TRUE(backend->supports(model_.layers[0]));
-  interpreter::LayerInfo info;
-  info.index = 0;
-  info.layer = &model_.layers[0];
-  info.model = &model_;
-  info.main_mem_bytes = main_.size();
-  info.kpu_mem_bytes = kpu_.size();
-  auto prepared = backend->prepare(info);
-  ASSERT_TRUE(prepared.ok()) << prepared.error().to_string();
-  interpreter::ExecContext ctx{interpreter::MemoryRegion("main", main_),
-                               interpreter::MemoryRegion("kpu", kpu_)};
-  // Twice: the second run must not depend on scratch left by the first.
-  for (int pass = 0; pass < 2; ++pass) {
-    const Status st = (*prepared)->run(ctx);
-    ASSERT_TRUE(st.ok()) << st.error().to_string();
-  }
+  auto cpu = cpu_backend::make_cpu_backend(cpu_options_from(options_));
+  prepare_and_run_twice(*cpu, model_, ref_kpu, ref_main);
+  if (::testing::Test::HasFatalFailure()) return;
+  auto sim = accel_sim::make_kpu_sim_backend(options_);
+  prepare_and_run_twice(*sim, model_, kpu_, main_);
+  if (::testing::Test::HasFatalFailure()) return;
 
   auto first_diff = [](const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b) {
     auto m = std::mismatch(a.begin(), a.end(), b.begin());
     return static_cast<std::size_t>(m.first - a.begin());
   };
   const std::size_t kd = first_diff(kpu_, ref_kpu);
-  EXPECT_EQ(kd, kpu_.size()) << "KPU RAM differs first at byte " << kd << " (sim "
-                             << int(kpu_[kd < kpu_.size() ? kd : 0]) << ", reference "
+  EXPECT_EQ(kd, kpu_.size()) << "KPU RAM differs first at byte " << kd << " (kpu-sim "
+                             << int(kpu_[kd < kpu_.size() ? kd : 0]) << ", cpu "
                              << int(ref_kpu[kd < kpu_.size() ? kd : 0]) << ")";
   const std::size_t md = first_diff(main_, ref_main);
   EXPECT_EQ(md, main_.size()) << "main memory differs first at byte " << md;

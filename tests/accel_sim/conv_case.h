@@ -6,8 +6,10 @@
 // build() makes a one-layer Kmodel with registers laid out per kmodel_v3.md §5.2, fills KPU RAM
 // with random bytes and random weights/arguments, then derives the batch-norm and activation
 // tables from the reference accumulators so that outputs spread over 0..255 and some BN values
-// land exactly on segment starts (the §6.4 edge). check_against_reference() runs kpu-sim and the
-// plain reference (reference_kpu.h) and requires both memories to be byte-identical.
+// land exactly on segment starts (the §6.4 edge). check_against_reference() runs the layer on
+// kpu-sim and on the cpu backend's K210_CONV kernel (a plain spec-derived reference sharing no
+// code with accel_sim/src, emc/cpu_backend/k210_reference.h) with the same activation options,
+// and requires both memories to be byte-identical.
 #pragma once
 
 #include <cstdint>
@@ -109,7 +111,7 @@ class ConvCase {
 
   // Builds the model and memories (called by check_against_reference if needed).
   void build();
-  // Runs kpu-sim and the reference; adds gtest failures on any difference.
+  // Runs kpu-sim and the cpu backend; adds gtest failures on any difference.
   void check_against_reference();
 
   format::Kmodel& model() { return model_; }

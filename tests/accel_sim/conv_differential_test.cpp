@@ -1,5 +1,7 @@
-// Randomized differential tests: kpu-sim vs the plain reference (reference_kpu.cpp), exact
-// equality of the whole 2 MiB KPU RAM and of main memory.
+// Randomized differential tests: kpu-sim vs the cpu backend's K210_CONV reference kernel (plain
+// loops written from kmodel_v3.md §6, no code shared with accel_sim/src), exact equality of the
+// whole 2 MiB KPU RAM and of main memory. This is the layer-level proof that the two backends
+// compute the same thing; tests/e2e/convert_cpu_target_test.cpp checks whole models.
 #include <gtest/gtest.h>
 
 #include <functional>
