@@ -3,6 +3,11 @@
 //   emc-run model.kmodel --input cat.jpg --labels labels.txt --top 5
 //   emc-run iris.kmodel --features 5.1,3.8,1.9,0.4
 //   emc-run model.kmodel --input-raw input.bin --raw out.f32 --dump-layers dump/ --profile
+//   emc-run model.kmodel --input cat.jpg --backend cpu      # every layer on the cpu backend
+//
+// Backend preference: --backend NAME puts that backend first (the other one still takes the layers
+// it alone supports). Without --backend, a sidecar <model>.map.json whose "target" is "cpu"
+// (emc-convert -p cpu) makes cpu preferred; otherwise kpu-sim runs the K210 layers.
 #include <algorithm>
 #include <bit>
 #include <cctype>
@@ -19,6 +24,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "emc/accel_sim/kpu_backend.h"
 #include "emc/cpu_backend/cpu_backend.h"
@@ -50,7 +56,33 @@ struct Options {
   std::string dump_dir;
   bool profile = false;
   std::vector<std::string> overrides;
+  std::string backend;  // "kpu-sim", "cpu", or empty (decided from the sidecar map)
 };
+
+// The preferred backend and why it was chosen (for --profile).
+struct Preference {
+  std::string backend;
+  std::string reason;
+};
+
+// --backend if given; else "cpu" when <model>.map.json says target "cpu"; else "kpu-sim". An
+// unreadable or malformed map is ignored with a warning (it is optional).
+Preference choose_backend(const Options& opt) {
+  if (!opt.backend.empty()) return {opt.backend, "--backend " + opt.backend};
+  const std::string map_path = opt.model + ".map.json";
+  std::error_code ec;
+  if (fs::exists(map_path, ec)) {
+    std::ifstream f(map_path);
+    const nlohmann::json j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+      std::cerr << "emc-run: warning: " << map_path
+                << ": not valid JSON; ignored (K210 layers run on kpu-sim)\n";
+    } else if (auto t = j.find("target"); t != j.end() && t->is_string() && *t == "cpu") {
+      return {emc::cpu_backend::kCpuBackendName, map_path + " has target \"cpu\""};
+    }
+  }
+  return {std::string(emc::accel_sim::kKpuSimBackendName), "default"};
+}
 
 int fail(const Error& e) {
   std::cerr << "emc-run: " << e.to_string() << "\n";
@@ -256,6 +288,11 @@ int run(const Options& opt) {
   if (Status s = emc::cpu_backend::register_cpu_backend(registry); !s.ok()) return fail(s.error());
 
   interp::DispatchPolicy policy;
+  const Preference pref = choose_backend(opt);
+  if (pref.backend == emc::cpu_backend::kCpuBackendName) {
+    policy.order = {emc::cpu_backend::kCpuBackendName,
+                    std::string(emc::accel_sim::kKpuSimBackendName)};
+  }
   for (const std::string& o : opt.overrides) {
     if (Status s = parse_override(o, policy); !s.ok()) return fail(s.error());
   }
@@ -317,7 +354,10 @@ int run(const Options& opt) {
     }
     if (Status s = fmt::write_file_atomically(opt.raw, bytes); !s.ok()) return fail(s.error());
   }
-  if (opt.profile) print_profile(rows);
+  if (opt.profile) {
+    std::printf("\nbackend preference: %s first (%s)\n", pref.backend.c_str(), pref.reason.c_str());
+    print_profile(rows);
+  }
   return 0;
 }
 
@@ -343,6 +383,11 @@ int main(int argc, char** argv) {
   app.add_option("--dump-layers", opt.dump_dir,
                  "write each layer's output to DIR/layer_NNN_TYPE.bin");
   app.add_flag("--profile", opt.profile, "per-layer backend, simulated K210 time and host time");
+  app.add_option("--backend", opt.backend,
+                 "preferred backend: kpu-sim (default: K210 layers on the simulator) or cpu (every "
+                 "layer on the cpu backend's kernels). Default: cpu if MODEL.map.json says target "
+                 "\"cpu\", else kpu-sim")
+      ->check(CLI::IsMember({"kpu-sim", "cpu"}));
   app.add_option("--backend-override", opt.overrides,
                  "IDX=NAME or TYPE=NAME: run that layer (or type) on that backend (kpu-sim, cpu)");
   try {
