@@ -1,7 +1,15 @@
-// Conv2D, DepthwiseConv2D and Dense: direct loops (no im2col). Conv2D processes a tile of
-// kTileW output pixels of one row against one block of output channels, so each kernel row
-// W[ky][kx][ci][co-block] is loaded once per tile and the inner loop over output channels is
-// contiguous (vectorizable axpy).
+// Conv2D, DepthwiseConv2D and Dense: direct loops (no im2col), in TF.js's own summation order and
+// rounding so that the executor reproduces what a user's TF.js model computes, not just a close
+// value. tfjs-backend-cpu accumulates a conv output over (ky, kx, ci) into a Float32Array with
+// `y += x * w`, evaluated in double: the product of two floats is exact in double, the sum is
+// rounded to double and then to float at every step. The bias is added afterwards (fused conv:
+// conv, then add). Dense (batchMatMul) sums 48-long blocks of k in a double and adds each block
+// to the float32 result. The loops below do exactly that; double arithmetic makes the result
+// independent of the ISA (a float FMA would differ from it in rare double-rounding cases).
+//
+// Conv2D processes a tile of kTileW output pixels of one row against one block of output
+// channels, so each kernel row W[ky][kx][ci][co-block] is loaded once per tile and the inner loop
+// over output channels is contiguous (vectorizable).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
@@ -11,14 +19,34 @@
 
 #include "kernels.h"
 
+// The inner loops vectorize 4 doubles wide with AVX2; the default clone runs anywhere.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define EMC_EXEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define EMC_EXEC_CLONES
+#endif
+
 namespace emc::converter::detail {
 namespace {
 constexpr int kTileW = 8;
 constexpr int kBlockC = 256;
+constexpr int kMatMulBlock = 48;  // tfjs-backend-cpu MathBackendCPU::blockSize
+
+// acc[i] = float(double(acc[i]) + double(x) * double(w[i])): one TF.js `y += x * w` step.
+inline void axpy_tfjs(float* acc, float x, const float* w, int n) {
+  const double xd = x;
+  for (int i = 0; i < n; ++i)
+    acc[i] = static_cast<float>(static_cast<double>(acc[i]) + xd * static_cast<double>(w[i]));
+}
+
+inline void add_bias(float* o, const float* bias, int n) {
+  if (bias == nullptr) return;
+  for (int i = 0; i < n; ++i) o[i] += bias[i];
+}
 }  // namespace
 
-void conv2d_f32(const Node& n, const Shape& in_shape, const float* in, const Shape& out_shape,
-                float* out) {
+EMC_EXEC_CLONES void conv2d_f32(const Node& n, const Shape& in_shape, const float* in,
+                                const Shape& out_shape, float* out) {
   const int ih = in_shape.h(), iw = in_shape.w(), cin = in_shape.c();
   const int oh = out_shape.h(), ow = out_shape.w(), cout = out_shape.c();
   const int kh = n.kernel_h, kw = n.kernel_w;
@@ -31,12 +59,7 @@ void conv2d_f32(const Node& n, const Shape& in_shape, const float* in, const Sha
       const int tw = std::min(kTileW, ow - ox0);
       for (int c0 = 0; c0 < cout; c0 += kBlockC) {
         const int cb = std::min(kBlockC, cout - c0);
-        for (int p = 0; p < tw; ++p) {
-          if (bias)
-            std::memcpy(acc[p], bias + c0, sizeof(float) * static_cast<std::size_t>(cb));
-          else
-            std::fill(acc[p], acc[p] + cb, 0.0f);
-        }
+        for (int p = 0; p < tw; ++p) std::fill(acc[p], acc[p] + cb, 0.0f);
         for (int ky = 0; ky < kh; ++ky) {
           const int iy = oy * n.stride_h - n.pad.top + ky * n.dilation_h;
           if (iy < 0 || iy >= ih) continue;
@@ -53,10 +76,7 @@ void conv2d_f32(const Node& n, const Shape& in_shape, const float* in, const Sha
             for (int ci = 0; ci < cin; ++ci) {
               const float* wr = wk + static_cast<std::int64_t>(ci) * cout;
               for (int p = 0; p < tw; ++p) {
-                if (!px[p]) continue;
-                const float xv = px[p][ci];
-                float* a = acc[p];
-                for (int co = 0; co < cb; ++co) a[co] += xv * wr[co];
+                if (px[p]) axpy_tfjs(acc[p], px[p][ci], wr, cb);
               }
             }
           }
@@ -64,6 +84,7 @@ void conv2d_f32(const Node& n, const Shape& in_shape, const float* in, const Sha
         for (int p = 0; p < tw; ++p) {
           float* o = out + (static_cast<std::int64_t>(oy) * ow + ox0 + p) * cout + c0;
           std::memcpy(o, acc[p], sizeof(float) * static_cast<std::size_t>(cb));
+          add_bias(o, bias ? bias + c0 : nullptr, cb);
           activate_inplace(n.activation, o, cb);
         }
       }
@@ -71,19 +92,16 @@ void conv2d_f32(const Node& n, const Shape& in_shape, const float* in, const Sha
   }
 }
 
-void depthwise_conv2d_f32(const Node& n, const Shape& in_shape, const float* in,
-                          const Shape& out_shape, float* out) {
+EMC_EXEC_CLONES void depthwise_conv2d_f32(const Node& n, const Shape& in_shape, const float* in,
+                                          const Shape& out_shape, float* out) {
   const int ih = in_shape.h(), iw = in_shape.w(), c = in_shape.c();
   const int oh = out_shape.h(), ow = out_shape.w(), cout = out_shape.c();
   const int m = n.depth_multiplier;
   const int kh = n.kernel_h, kw = n.kernel_w;
-  std::vector<float> acc(static_cast<std::size_t>(cout));
   for (int oy = 0; oy < oh; ++oy) {
     for (int ox = 0; ox < ow; ++ox) {
-      if (n.has_bias())
-        std::copy(n.bias.begin(), n.bias.end(), acc.begin());
-      else
-        std::fill(acc.begin(), acc.end(), 0.0f);
+      float* a = out + (static_cast<std::int64_t>(oy) * ow + ox) * cout;
+      std::fill(a, a + cout, 0.0f);
       for (int ky = 0; ky < kh; ++ky) {
         const int iy = oy * n.stride_h - n.pad.top + ky * n.dilation_h;
         if (iy < 0 || iy >= ih) continue;
@@ -93,38 +111,42 @@ void depthwise_conv2d_f32(const Node& n, const Shape& in_shape, const float* in,
           const float* x = in + (static_cast<std::int64_t>(iy) * iw + ix) * c;
           // Kernel [ky][kx][c][m] flattened is [ky][kx][c*m + j]: the output channel order.
           const float* wk = n.kernel.data() + (static_cast<std::int64_t>(ky) * kw + kx) * cout;
-          float* a = acc.data();
           if (m == 1) {
-            for (int ch = 0; ch < c; ++ch) a[ch] += x[ch] * wk[ch];
-          } else {
             for (int ch = 0; ch < c; ++ch)
-              for (int j = 0; j < m; ++j) a[ch * m + j] += x[ch] * wk[ch * m + j];
+              a[ch] = static_cast<float>(static_cast<double>(a[ch]) +
+                                         static_cast<double>(x[ch]) * wk[ch]);
+          } else {
+            for (int ch = 0; ch < c; ++ch) axpy_tfjs(a + ch * m, x[ch], wk + ch * m, m);
           }
         }
       }
-      float* o = out + (static_cast<std::int64_t>(oy) * ow + ox) * cout;
-      std::copy(acc.begin(), acc.end(), o);
-      activate_inplace(n.activation, o, cout);
+      add_bias(a, n.has_bias() ? n.bias.data() : nullptr, cout);
+      activate_inplace(n.activation, a, cout);
     }
   }
 }
 
-void dense_f32(const Node& n, const Shape& in_shape, const float* in, float* out) {
+EMC_EXEC_CLONES void dense_f32(const Node& n, const Shape& in_shape, const float* in, float* out) {
   const int k = in_shape.c();
   const int units = n.filters;
   const std::int64_t rows = in_shape.num_elements() / k;
+  std::vector<double> block(static_cast<std::size_t>(units));
   for (std::int64_t r = 0; r < rows; ++r) {
     float* o = out + r * units;
-    if (n.has_bias())
-      std::copy(n.bias.begin(), n.bias.end(), o);
-    else
-      std::fill(o, o + units, 0.0f);
+    std::fill(o, o + units, 0.0f);
     const float* x = in + r * k;
-    for (int i = 0; i < k; ++i) {
-      const float xv = x[i];
-      const float* wr = n.kernel.data() + static_cast<std::int64_t>(i) * units;
-      for (int u = 0; u < units; ++u) o[u] += xv * wr[u];
+    for (int k0 = 0; k0 < k; k0 += kMatMulBlock) {
+      const int k1 = std::min(k, k0 + kMatMulBlock);
+      std::fill(block.begin(), block.end(), 0.0);
+      for (int i = k0; i < k1; ++i) {
+        const double xv = x[i];
+        const float* wr = n.kernel.data() + static_cast<std::int64_t>(i) * units;
+        for (int u = 0; u < units; ++u) block[u] += xv * static_cast<double>(wr[u]);
+      }
+      for (int u = 0; u < units; ++u)
+        o[u] = static_cast<float>(static_cast<double>(o[u]) + block[u]);
     }
+    add_bias(o, n.has_bias() ? n.bias.data() : nullptr, units);
     activate_inplace(n.activation, o, units);
   }
 }

@@ -9,28 +9,34 @@
 
 namespace emc::converter {
 
+// Each function as tfjs-backend-cpu evaluates it: in double (JS numbers), rounded to float once.
 float apply_activation(const Activation& a, float x) {
+  const double xd = x;
   switch (a.kind) {
     case ActivationKind::kLinear:
       return x;
     case ActivationKind::kRelu:
       if (x >= a.max_value) return a.max_value;
       if (x >= a.threshold) return x;
-      return a.alpha * (x - a.threshold);
+      return static_cast<float>(a.alpha * (xd - a.threshold));
     case ActivationKind::kSigmoid:
-      return 1.0f / (1.0f + std::exp(-x));
+      return static_cast<float>(1.0 / (1.0 + std::exp(-xd)));
     case ActivationKind::kHardSigmoid:
-      return std::clamp(a.alpha * x + 0.5f, 0.0f, 1.0f);
+      // tfjs-layers: add(0.5, mul(alpha, x)), two float32 ops, then clip.
+      return std::clamp(static_cast<float>(a.alpha * x) + 0.5f, 0.0f, 1.0f);
     case ActivationKind::kTanh:
-      return std::tanh(x);
+      return static_cast<float>(std::tanh(xd));
     case ActivationKind::kElu:
-      return x > 0.0f ? x : a.alpha * std::expm1(x);
+      return x > 0.0f ? x : static_cast<float>(a.alpha * std::expm1(xd));
     case ActivationKind::kSelu: {
-      constexpr float kScale = 1.0507009873554805f, kAlpha = 1.6732632423543772f;
-      return kScale * (x > 0.0f ? x : kAlpha * std::expm1(x));
+      constexpr double kScale = 1.0507009873554805, kAlpha = 1.6732632423543772;
+      return static_cast<float>(x > 0.0f ? kScale * xd : kScale * kAlpha * std::expm1(xd));
     }
-    case ActivationKind::kSwish:
-      return x / (1.0f + std::exp(-x));
+    case ActivationKind::kSwish: {
+      // tfjs-layers: mul(sigmoid(x), x), the sigmoid rounded to float first.
+      const float s = static_cast<float>(1.0 / (1.0 + std::exp(-xd)));
+      return s * x;
+    }
   }
   return x;
 }
@@ -56,10 +62,11 @@ void pool2d_f32(const Node& n, const Shape& in_shape, const float* in, const Sha
   const int oh = out_shape.h(), ow = out_shape.w();
   const bool is_max = n.kind == NodeKind::kMaxPool;
   const bool zeros = n.pool_pad_mode == PoolPadMode::kZeros;
-  std::vector<float> acc(static_cast<std::size_t>(c));
+  // Max in float; average summed and divided in double, rounded once (tfjs pool_utils).
+  std::vector<double> acc(static_cast<std::size_t>(c));
   for (int oy = 0; oy < oh; ++oy) {
     for (int ox = 0; ox < ow; ++ox) {
-      std::fill(acc.begin(), acc.end(), is_max ? -std::numeric_limits<float>::infinity() : 0.0f);
+      std::fill(acc.begin(), acc.end(), is_max ? -std::numeric_limits<double>::infinity() : 0.0);
       int count = 0;
       bool any_pad = false;
       for (int ky = 0; ky < n.kernel_h; ++ky) {
@@ -73,7 +80,7 @@ void pool2d_f32(const Node& n, const Shape& in_shape, const float* in, const Sha
           ++count;
           const float* x = in + (static_cast<std::int64_t>(iy) * iw + ix) * c;
           if (is_max)
-            for (int ch = 0; ch < c; ++ch) acc[ch] = std::max(acc[ch], x[ch]);
+            for (int ch = 0; ch < c; ++ch) acc[ch] = std::max(acc[ch], double{x[ch]});
           else
             for (int ch = 0; ch < c; ++ch) acc[ch] += x[ch];
         }
@@ -82,11 +89,10 @@ void pool2d_f32(const Node& n, const Shape& in_shape, const float* in, const Sha
       if (is_max) {
         // Explicit zero padding takes part in the max.
         for (int ch = 0; ch < c; ++ch)
-          o[ch] = (zeros && any_pad) ? std::max(acc[ch], 0.0f) : acc[ch];
+          o[ch] = static_cast<float>((zeros && any_pad) ? std::max(acc[ch], 0.0) : acc[ch]);
       } else {
-        const float div =
-            zeros ? static_cast<float>(n.kernel_h * n.kernel_w) : static_cast<float>(count);
-        for (int ch = 0; ch < c; ++ch) o[ch] = acc[ch] / div;
+        const double div = zeros ? n.kernel_h * n.kernel_w : count;
+        for (int ch = 0; ch < c; ++ch) o[ch] = static_cast<float>(acc[ch] / div);
       }
     }
   }
@@ -95,29 +101,38 @@ void pool2d_f32(const Node& n, const Shape& in_shape, const float* in, const Sha
 void global_pool_f32(const Node& n, const Shape& in_shape, const float* in, float* out) {
   const int c = in_shape.c();
   const std::int64_t pixels = std::int64_t{in_shape.h()} * in_shape.w();
-  const bool is_max = n.kind == NodeKind::kGlobalMaxPool;
-  std::fill(out, out + c, is_max ? -std::numeric_limits<float>::infinity() : 0.0f);
+  if (n.kind == NodeKind::kGlobalMaxPool) {
+    std::fill(out, out + c, -std::numeric_limits<float>::infinity());
+    for (std::int64_t p = 0; p < pixels; ++p) {
+      const float* x = in + p * c;
+      for (int ch = 0; ch < c; ++ch) out[ch] = std::max(out[ch], x[ch]);
+    }
+    return;
+  }
+  // tfjs-layers: mean(x, [1, 2]) = sum(x / N): each term divided in float32, summed in double
+  // (tfjs-backend-cpu's Sum), rounded once.
+  const float count = static_cast<float>(pixels);
+  std::vector<double> sum(static_cast<std::size_t>(c), 0.0);
   for (std::int64_t p = 0; p < pixels; ++p) {
     const float* x = in + p * c;
-    if (is_max)
-      for (int ch = 0; ch < c; ++ch) out[ch] = std::max(out[ch], x[ch]);
-    else
-      for (int ch = 0; ch < c; ++ch) out[ch] += x[ch];
+    for (int ch = 0; ch < c; ++ch) sum[ch] += x[ch] / count;
   }
-  if (!is_max)
-    for (int ch = 0; ch < c; ++ch) out[ch] /= static_cast<float>(pixels);
+  for (int ch = 0; ch < c; ++ch) out[ch] = static_cast<float>(sum[ch]);
 }
 
 void batch_norm_f32(const Node& n, const Shape& in_shape, const float* in, float* out) {
+  // tfjs-backend-cpu BatchNorm: offset + (x - mean) * scale / sqrt(variance + epsilon), in double,
+  // rounded once.
   const int c = in_shape.c();
-  std::vector<float> inv(static_cast<std::size_t>(c));
-  for (int ch = 0; ch < c; ++ch) inv[ch] = 1.0f / std::sqrt(n.variance[ch] + n.epsilon);
+  std::vector<double> root(static_cast<std::size_t>(c));
+  for (int ch = 0; ch < c; ++ch) root[ch] = std::sqrt(double{n.variance[ch]} + n.epsilon);
   const std::int64_t rows = in_shape.num_elements() / c;
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* x = in + r * c;
     float* o = out + r * c;
     for (int ch = 0; ch < c; ++ch)
-      o[ch] = (x[ch] - n.mean[ch]) * inv[ch] * n.gamma[ch] + n.beta[ch];
+      o[ch] = static_cast<float>(double{n.beta[ch]} +
+                                 (double{x[ch]} - n.mean[ch]) * n.gamma[ch] / root[ch]);
     activate_inplace(n.activation, o, c);
   }
 }
@@ -135,15 +150,21 @@ void zero_pad_f32(const Node& n, const Shape& in_shape, const float* in, const S
 }
 
 void softmax_f32(const Shape& shape, const float* in, float* out) {
+  // tfjs-backend-cpu Softmax: e = exp(x - max) per element (float32 sub, exp in double rounded to
+  // float32), sum of e in double rounded to float32, then e / sum in float32.
   const int c = shape.c();
   const std::int64_t rows = shape.num_elements() / c;
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* x = in + r * c;
     float* o = out + r * c;
     const float mx = *std::max_element(x, x + c);
-    float sum = 0.0f;
-    for (int i = 0; i < c; ++i) sum += (o[i] = std::exp(x[i] - mx));
-    for (int i = 0; i < c; ++i) o[i] /= sum;
+    double sum = 0.0;
+    for (int i = 0; i < c; ++i) {
+      o[i] = static_cast<float>(std::exp(static_cast<double>(x[i] - mx)));
+      sum += o[i];
+    }
+    const float sum_f = static_cast<float>(sum);
+    for (int i = 0; i < c; ++i) o[i] /= sum_f;
   }
 }
 
