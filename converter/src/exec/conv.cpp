@@ -20,7 +20,8 @@
 #include "kernels.h"
 
 // The inner loops vectorize 4 doubles wide with AVX2; the default clone runs anywhere.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define EMC_EXEC_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define EMC_EXEC_CLONES
