@@ -281,6 +281,54 @@ TEST_P(CompareE2e, LayersJsonAndHtmlReportAgree) {
   EXPECT_NE(html.find(labels.at(cs["top5"][0]["index"].get<std::size_t>())), std::string::npos);
 }
 
+TEST_P(CompareE2e, IsolatedRunFeedsEachLayerTheFloatInput) {
+  const auto& cs = c_.reference["cases"][0];
+  const std::string in = c_.model_dir + "/" + cs["input_tensor"].get<std::string>();
+  const ToolRun plain = compare({"--input-f32", in, "--layers", "--json"});
+  const ToolRun iso = compare({"--input-f32", in, "--isolated", "--json"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_EQ(iso.exit_code, 0) << iso.err;
+  const json a = json::parse(plain.out), b = json::parse(iso.out);
+  EXPECT_EQ(b["isolated"], true);
+  // The extra run does not disturb the normal one: same outputs and cumulative metrics.
+  EXPECT_EQ(a["images"][0]["quant_top"], b["images"][0]["quant_top"]);
+  ASSERT_EQ(a["layers"].size(), b["layers"].size());
+  std::size_t float_fed = 0;
+  for (std::size_t i = 0; i < b["layers"].size(); ++i) {
+    const json& l = b["layers"][i];
+    SCOPED_TRACE(l.dump());
+    EXPECT_EQ(l.value("sqnr_db", json()), a["layers"][i].value("sqnr_db", json()));
+    if (!l["compared"].get<bool>()) continue;
+    ASSERT_TRUE(l.contains("isolated_sqnr_db"));
+    // Layer 0 reads the model input in both runs: the same output, the same numbers.
+    if (i == 0) {
+      EXPECT_EQ(l["isolated_sqnr_db"], l["sqnr_db"]);
+    }
+    // A float32 CPU layer whose producer was replaced by the float model's tensor computes what
+    // the float executor computes, up to float32 rounding (relative 1e-5 or better => >= 90 dB),
+    // whatever the quantization error upstream.
+    const std::string t = l["type"].get<std::string>();
+    const json& prev = b["layers"][i - (i > 0 ? 1 : 0)];
+    const std::string pt = prev["type"].get<std::string>();
+    if (i > 0 && (t == "FULLY_CONNECTED" || t == "SOFTMAX") && prev["compared"].get<bool>() &&
+        (pt == "FULLY_CONNECTED" || pt == "AVERAGE_POOL2D" || pt == "GLOBAL_AVERAGE_POOL2D")) {
+      ++float_fed;
+      if (!l["isolated_sqnr_db"].is_null()) {  // null: identical (+inf)
+        EXPECT_GE(l["isolated_sqnr_db"].get<double>(), 90.0);
+      }
+      // ... while the cumulative error of the same layer is that of the quantized path.
+      EXPECT_LT(l["sqnr_db"].get<double>(), 80.0);
+    }
+  }
+  if (GetParam() != "functional_concat_add") {
+    EXPECT_GT(float_fed, 0u);
+  }
+  // The text table gets the column and its explanation.
+  const ToolRun text = compare({"--input-f32", in, "--isolated"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("isol. dB"), std::string::npos) << text.out;
+}
+
 TEST_P(CompareE2e, CpuBackendChoiceIsReportedAndAgrees) {
   const auto& cs = c_.reference["cases"][0];
   const std::string in = c_.model_dir + "/" + cs["input_tensor"].get<std::string>();

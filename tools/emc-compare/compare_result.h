@@ -34,6 +34,10 @@ struct LayerResult {
   bool compared = false;                    // metrics below are valid
   std::string note;                         // why not compared / where the output was read
   converter::TensorErrorAccumulator error;  // pooled over all images
+  // --isolated: the same metrics when the layer is fed the float model's exact input (quantized
+  // with the kmodel's parameters), i.e. the error this layer adds by itself.
+  bool isolated_compared = false;
+  converter::TensorErrorAccumulator isolated;
 };
 
 struct CompareResult {
@@ -45,6 +49,7 @@ struct CompareResult {
   std::vector<ImageResult> images;
   converter::AgreementSummary summary;
   bool layers_requested = false;
+  bool isolated_requested = false;
   double sqnr_threshold_db = 20.0;
   std::vector<LayerResult> layers;
   // Position in `layers` of the first compared layer whose SQNR is below the threshold.

@@ -223,8 +223,9 @@ std::string render_html(const CompareResult& r) {
     }
     os << render_sqnr_svg(r);
     os << "<table><tr><th>layer</th><th class=\"l\">type</th><th class=\"l\">backend</th>"
-          "<th>cosine</th><th>SQNR dB</th><th>max |err|</th><th class=\"l\">source "
-          "layers</th></tr>\n";
+          "<th>cosine</th><th>SQNR dB</th><th>max |err|</th>";
+    if (r.isolated_requested) os << "<th>isolated SQNR dB</th>";
+    os << "<th class=\"l\">source layers</th></tr>\n";
     for (std::size_t i = 0; i < r.layers.size(); ++i) {
       const auto& l = r.layers[i];
       const double v = l.error.sqnr_db();
@@ -239,6 +240,12 @@ std::string render_html(const CompareResult& r) {
            << "</td>";
       } else {
         os << "<td>&ndash;</td><td>&ndash;</td><td>&ndash;</td>";
+      }
+      if (r.isolated_requested) {
+        if (l.isolated_compared)
+          os << "<td class=\"num\">" << format_db(l.isolated.sqnr_db()) << "</td>";
+        else
+          os << "<td>&ndash;</td>";
       }
       os << "<td class=\"l\">" << html_escape(join_sources(l.source_layers));
       if (!l.compared && !l.note.empty())

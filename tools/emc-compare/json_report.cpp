@@ -84,6 +84,7 @@ json to_json(const CompareResult& r) {
 
   if (r.layers_requested) {
     j["sqnr_threshold_db"] = r.sqnr_threshold_db;
+    j["isolated"] = r.isolated_requested;
     json layers = json::array();
     for (const auto& l : r.layers) {
       json e;
@@ -100,6 +101,11 @@ json to_json(const CompareResult& r) {
         put_number(e, "sqnr_db", l.error.sqnr_db());
         put_number(e, "max_abs_error", l.error.max_abs());
         put_number(e, "mean_abs_error", l.error.mean_abs());
+      }
+      if (l.isolated_compared) {
+        put_number(e, "isolated_cosine", l.isolated.cosine());
+        put_number(e, "isolated_sqnr_db", l.isolated.sqnr_db());
+        put_number(e, "isolated_max_abs_error", l.isolated.max_abs());
       }
       layers.push_back(std::move(e));
     }

@@ -92,6 +92,9 @@ int main(int argc, char** argv) {
   app.add_option("--top", opt.top, "how many classes to show and overlap (default 5)")
       ->check(CLI::Range(1, 1000));
   app.add_flag("--layers", opt.layers, "compare every kmodel layer output with the float tensor");
+  app.add_flag("--isolated", opt.isolated,
+               "with --layers: also each layer's own SQNR, feeding it the float model's exact "
+               "input (quantized with the kmodel's parameters) in a second kmodel run");
   app.add_option("--sqnr-threshold", opt.sqnr_threshold_db,
                  "SQNR in dB under which a layer is flagged (default 20)");
   app.add_flag("--json", json, "print JSON on stdout instead of tables");
@@ -164,7 +167,7 @@ int main(int argc, char** argv) {
       }
     }
     std::cout << emc::compare::format_summary(result);
-    if (opt.layers) std::cout << "\n" << emc::compare::format_layer_table(result);
+    if (result.layers_requested) std::cout << "\n" << emc::compare::format_layer_table(result);
   }
 
   if (!report.empty()) {

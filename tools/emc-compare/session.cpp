@@ -54,7 +54,8 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
   r.backend = options.backend;
   r.top = options.top;
   r.summary.k = options.top;
-  r.layers_requested = options.layers;
+  r.layers_requested = options.layers || options.isolated;
+  r.isolated_requested = options.isolated;
   r.sqnr_threshold_db = options.sqnr_threshold_db;
 
   // Float model: the imported graph as is (no fusion), so every Keras layer's tensor exists.
@@ -214,7 +215,7 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
     }
   }
 
-  if (options.layers) {
+  if (r.layers_requested) {
     // Per-layer rows, named from the plan and the map.
     const auto& plan = s->interp_->plan();
     for (const auto& p : plan) {
@@ -241,31 +242,32 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
       r.layers.push_back(std::move(l));
     }
     s->captured_.resize(plan.size());
-    interpreter::Interpreter* it = s->interp_.get();
-    auto* captured = &s->captured_;
-    s->interp_->set_observer([it, captured](const interpreter::LayerEvent& e) {
-      Captured& c = (*captured)[e.index];
+    s->layer_maps_.resize(plan.size());
+    for (std::size_t i = 0; i < plan.size(); ++i) s->layer_maps_[i] = s->map_layer(i);
+    Session* self = s.get();
+    s->interp_->set_observer([self](const interpreter::LayerEvent& e) {
+      Captured& c = self->captured_[e.index];
       c.valid = false;
       if (!e.output.empty()) {
         c.bytes.assign(e.output.begin(), e.output.end());
         c.where = "main";
         c.valid = true;
-        return;
+      } else if (e.type == LayerType::kK210Conv) {
+        // The output stayed in KPU RAM: read it back from the row layout while it is still
+        // there (the observer runs right after the layer, before anything can overwrite it).
+        const auto& body = std::get<format::ConvBody>(self->interp_->model().layers[e.index].body);
+        const auto f = body.fields();
+        const auto w = std::uint32_t(f.out_width()), h = std::uint32_t(f.out_height()),
+                   ch = std::uint32_t(f.out_channels());
+        c.bytes.assign(std::size_t(w) * h * ch, 0);
+        if (format::kpu_download(self->interp_->kpu_memory().all(), std::uint32_t(f.image_dst_addr),
+                                 w, h, ch, c.bytes)
+                .ok()) {
+          c.where = "kpu";
+          c.valid = true;
+        }
       }
-      if (e.type != LayerType::kK210Conv) return;
-      // The output stayed in KPU RAM: read it back from the row layout while it is still there
-      // (the observer runs right after the layer, before anything can overwrite it).
-      const auto& body = std::get<format::ConvBody>(it->model().layers[e.index].body);
-      const auto f = body.fields();
-      const auto w = std::uint32_t(f.out_width()), h = std::uint32_t(f.out_height()),
-                 ch = std::uint32_t(f.out_channels());
-      c.bytes.assign(std::size_t(w) * h * ch, 0);
-      if (format::kpu_download(it->kpu_memory().all(), std::uint32_t(f.image_dst_addr), w, h, ch,
-                               c.bytes)
-              .ok()) {
-        c.where = "kpu";
-        c.valid = true;
-      }
+      if (self->injecting_) self->inject_reference(e);
     });
   }
   return s;
@@ -328,12 +330,12 @@ Status Session::run(const InputItem& item) {
   if (!kin.ok()) return std::move(kin).error();
   converter::Tensor t{g.shape(g.inputs[0]), std::move(input).value()};
   converter::RunOptions ro;
-  ro.keep_all_tensors = options_.layers;
+  ro.keep_all_tensors = result_.layers_requested;
   auto fout = executor_->run({std::move(t)}, ro);
   if (!fout.ok()) return std::move(fout).error().prefix("float model: ");
   const std::vector<converter::Tensor>& float_tensors = *fout;
   const converter::Tensor& float_out =
-      options_.layers ? float_tensors.at(std::size_t(g.outputs[0])) : float_tensors.at(0);
+      result_.layers_requested ? float_tensors.at(std::size_t(g.outputs[0])) : float_tensors.at(0);
 
   for (auto& c : captured_) c.valid = false;
   EMC_TRY(interp_->set_input(0, *kin));
@@ -354,131 +356,241 @@ Status Session::run(const InputItem& item) {
   EMC_TRY(result_.summary.add(img.float_out, img.quant_out, item.label));
   result_.images.push_back(std::move(img));
 
-  if (options_.layers) compare_layers(float_tensors);
+  if (result_.layers_requested) compare_layers(float_tensors, false);
+  if (options_.isolated) {
+    // Second run, every comparable layer's output replaced by the quantized float reference.
+    for (auto& c : captured_) c.valid = false;
+    current_float_ = &float_tensors;
+    injecting_ = true;
+    st = interp_->run();
+    injecting_ = false;
+    current_float_ = nullptr;
+    if (!st.ok()) return std::move(st).error().prefix("isolated run: ").in_file(options_.kmodel);
+    compare_layers(float_tensors, true);
+  }
   return ok_status();
 }
 
-void Session::compare_layers(const std::vector<converter::Tensor>& all_float) {
+Session::LayerMap Session::map_layer(std::size_t i) const {
+  LayerMap m;
   const auto& g = executor_->graph();
   const auto& model = interp_->model();
+  const LayerResult& l = result_.layers[i];
+  const LayerType type = model.layers[i].type;
+  if (!sidecar_) {
+    m.why = "no sidecar map";
+    return m;
+  }
+  const SidecarLayer* sl = sidecar_->layer(i);
+  if (!sl) {
+    m.why = "not in the map";
+    return m;
+  }
+  if (l.float_tensor.empty()) {
+    m.why = "no float counterpart";
+    return m;
+  }
+  m.tensor = g.find_tensor(l.float_tensor);
+  if (m.tensor == converter::kNoTensor) {
+    m.why = "float tensor '" + l.float_tensor + "' not in the float graph";
+    return m;
+  }
+  m.is_u8 = sl->dtype.empty() ? writes_uint8(type) : sl->dtype == "uint8";
+  if (m.is_u8) {
+    if (sl->quant.empty()) {
+      m.why = "uint8 output without quantization parameters in the map";
+      return m;
+    }
+    m.quant = sl->quant;
+  }
+  const converter::Shape& fs = g.shape(m.tensor);
+  const bool chw = sl->layout.empty() ? true : sl->layout == "CHW";
+  if (fs.rank() == 3 && chw) {
+    m.spatial = true;
+    m.h = std::size_t(fs.dims[0]), m.w = std::size_t(fs.dims[1]), m.c = std::size_t(fs.dims[2]);
+    // The kmodel map size: K210 registers for a conv, else the float shape.
+    m.kc = m.c, m.kh = m.h, m.kw = m.w;
+    if (type == LayerType::kK210Conv) {
+      const auto f = std::get<format::ConvBody>(model.layers[i].body).fields();
+      m.kc = std::size_t(f.out_channels()), m.kh = std::size_t(f.out_height()),
+      m.kw = std::size_t(f.out_width());
+    }
+    // Which kmodel pixel holds float pixel (y, x): the same one; pixel (0,0) of a 4x4 map for
+    // a 1x1 tensor padded for the KPU (kmodel_v3.md: ADD/REMOVE_PADDING use pixel (0,0)); or
+    // (2y+1, 2x+1) of a full-resolution map whose consumer subsamples it (emc-convert's exact
+    // stride 2 for TF 'same' on even sizes: pool 6 reading the odd rows/columns).
+    if (m.kc == m.c && m.kh == m.h && m.kw == m.w) {
+    } else if (m.kc == m.c && m.h == 1 && m.w == 1 && m.kh == 4 && m.kw == 4) {
+      m.how = "1x1 map padded to 4x4 on the KPU: pixel (0,0) compared";
+    } else if (m.kc == m.c && m.kh == 2 * m.h && m.kw == 2 * m.w) {
+      m.step = 2, m.off = 1;
+      m.how =
+          "full-resolution KPU map (stride 2 done by the next layer): odd rows/columns compared";
+    } else {
+      m.why = "shape mismatch: kmodel map " + std::to_string(m.kc) + "x" + std::to_string(m.kh) +
+              "x" + std::to_string(m.kw) + " (CxHxW), float " + converter::to_string(fs);
+      return m;
+    }
+    if (m.is_u8 && m.quant.size() > 1 && m.quant.size() != m.kc) {
+      m.why = "per-channel parameters do not divide the output size";
+      return m;
+    }
+  } else if (m.is_u8 && m.quant.size() > 1 &&
+             std::size_t(fs.num_elements()) % m.quant.size() != 0) {
+    m.why = "per-channel parameters do not divide the output size";
+    return m;
+  }
+  m.ok = true;
+  return m;
+}
+
+Result<std::vector<float>> Session::kmodel_values(const LayerMap& m, const Captured& cap) const {
+  std::vector<float> kv;
+  if (m.is_u8) {
+    kv.resize(cap.bytes.size());
+    const std::size_t per_channel = m.quant.size();
+    const std::size_t plane = per_channel > 1 ? cap.bytes.size() / per_channel : 0;
+    if (per_channel > 1 && plane * per_channel != cap.bytes.size()) {
+      return Error(Errc::kInvalidArgument, "per-channel parameters do not divide the output size");
+    }
+    for (std::size_t k = 0; k < kv.size(); ++k) {
+      const AffineQuant& q = m.quant[per_channel > 1 ? k / plane : 0];
+      kv[k] = static_cast<float>(cap.bytes[k] * q.scale + q.bias);
+    }
+  } else {
+    if (cap.bytes.size() % 4 != 0) {
+      return Error(Errc::kInvalidArgument,
+                   "float32 output of " + std::to_string(cap.bytes.size()) + " bytes");
+    }
+    kv.resize(cap.bytes.size() / 4);
+    std::memcpy(kv.data(), cap.bytes.data(), cap.bytes.size());
+  }
+  if (m.spatial) {
+    if (m.kc * m.kh * m.kw != kv.size()) {
+      return Error(Errc::kInvalidArgument, "kmodel output has " + std::to_string(kv.size()) +
+                                               " values, not " +
+                                               std::to_string(m.kc * m.kh * m.kw));
+    }
+    // The kmodel pixels that stand for the float map, in CHW order.
+    std::vector<float> pick(m.c * m.h * m.w);
+    for (std::size_t ch = 0; ch < m.c; ++ch)
+      for (std::size_t y = 0; y < m.h; ++y)
+        for (std::size_t x = 0; x < m.w; ++x)
+          pick[(ch * m.h + y) * m.w + x] =
+              kv[(ch * m.kh + y * m.step + m.off) * m.kw + x * m.step + m.off];
+    kv = std::move(pick);
+  }
+  return kv;
+}
+
+std::vector<float> Session::float_values(const LayerMap& m, const converter::Tensor& ft) const {
+  if (!m.spatial) return ft.data;  // vectors, or an HWC-ordered kmodel tensor (FLATTEN output)
+  // Float HWC -> CHW.
+  std::vector<float> fv(m.c * m.h * m.w);
+  for (std::size_t ch = 0; ch < m.c; ++ch)
+    for (std::size_t y = 0; y < m.h; ++y)
+      for (std::size_t x = 0; x < m.w; ++x)
+        fv[(ch * m.h + y) * m.w + x] = ft.data[(y * m.w + x) * m.c + ch];
+  return fv;
+}
+
+void Session::inject_reference(const interpreter::LayerEvent& e) {
+  const std::size_t i = e.index;
+  if (i >= layer_maps_.size() || !layer_maps_[i].ok || !current_float_) return;
+  const LayerMap& m = layer_maps_[i];
+  const converter::Tensor& ft = current_float_->at(std::size_t(m.tensor));
+  const std::vector<float> fv = float_values(m, ft);
+  // The layer's own output bytes (CHW for a map), rewritten at the compared positions only:
+  // the pixels a consumer does not read (the even rows of a full-resolution stride-2 map, the
+  // padding of a 4x4 map) keep what the layer computed.
+  const bool kpu_out = e.type == LayerType::kK210Conv;
+  std::vector<std::uint8_t> bytes;
+  const auto& model = interp_->model();
+  format::KpuLayerFields f;
+  if (kpu_out) {
+    f = std::get<format::ConvBody>(model.layers[i].body).fields();
+    bytes.assign(m.kc * m.kh * m.kw, 0);
+    if (!format::kpu_download(interp_->kpu_memory().all(), std::uint32_t(f.image_dst_addr),
+                              std::uint32_t(m.kw), std::uint32_t(m.kh), std::uint32_t(m.kc), bytes)
+             .ok())
+      return;
+  } else {
+    bytes.assign(e.output.begin(), e.output.end());
+  }
+  const std::size_t elem = m.is_u8 ? 1 : 4;
+  const std::size_t total = bytes.size() / elem;
+  const std::size_t plane = m.spatial ? m.kh * m.kw : 0;
+  const std::size_t per_q = m.quant.size() > 1 ? total / m.quant.size() : total;
+  auto put = [&](std::size_t k, float v) {
+    if (k >= total) return;
+    if (m.is_u8) {
+      const AffineQuant& q = m.quant[m.quant.size() > 1 ? k / per_q : 0];
+      const double code = std::round((double(v) - q.bias) / q.scale);  // half away from zero
+      bytes[k] = static_cast<std::uint8_t>(std::clamp(code, 0.0, 255.0));
+    } else {
+      std::memcpy(&bytes[k * 4], &v, 4);
+    }
+  };
+  if (m.spatial) {
+    for (std::size_t ch = 0; ch < m.c; ++ch)
+      for (std::size_t y = 0; y < m.h; ++y)
+        for (std::size_t x = 0; x < m.w; ++x)
+          put(ch * plane + (y * m.step + m.off) * m.kw + x * m.step + m.off,
+              fv[(ch * m.h + y) * m.w + x]);
+  } else {
+    if (fv.size() != total) return;
+    for (std::size_t k = 0; k < total; ++k) put(k, fv[k]);
+  }
+  if (kpu_out) {
+    (void)format::kpu_upload(bytes, std::uint32_t(m.kw), std::uint32_t(m.kh), std::uint32_t(m.kc),
+                             interp_->kpu_memory().all(), std::uint32_t(f.image_dst_addr));
+  }
+  if (!e.output.empty()) {
+    // Main-memory output: the observer's span views the interpreter's main memory.
+    auto mem = interp_->main_memory().all();
+    const auto off = std::size_t(e.output.data() - mem.data());
+    if (off < mem.size() && e.output.size() <= mem.size() - off &&
+        bytes.size() == e.output.size()) {
+      std::memcpy(mem.data() + off, bytes.data(), bytes.size());  // (for a conv: its DMA copy)
+    }
+  }
+}
+
+void Session::compare_layers(const std::vector<converter::Tensor>& all_float, bool isolated) {
   for (std::size_t i = 0; i < result_.layers.size(); ++i) {
     LayerResult& l = result_.layers[i];
     const Captured& cap = captured_[i];
-    const LayerType type = model.layers[i].type;
+    const LayerMap& m = layer_maps_[i];
     auto skip = [&](std::string why) {
       if (!l.compared) l.note = std::move(why);
     };
-    if (!sidecar_) {
-      skip("no sidecar map");
-      continue;
-    }
-    const SidecarLayer* sl = sidecar_->layer(i);
-    if (!sl) {
-      skip("not in the map");
-      continue;
-    }
-    if (l.float_tensor.empty()) {
-      skip("no float counterpart");
-      continue;
-    }
-    const converter::TensorId tid = g.find_tensor(l.float_tensor);
-    if (tid == converter::kNoTensor) {
-      skip("float tensor '" + l.float_tensor + "' not in the float graph");
+    if (!m.ok) {
+      skip(m.why);
       continue;
     }
     if (!cap.valid) {
       skip("output not observable (stays in KPU RAM / not reported)");
       continue;
     }
-    const converter::Tensor& ft = all_float.at(std::size_t(tid));
-
-    // Kmodel values as floats.
-    const bool is_u8 = sl->dtype.empty() ? writes_uint8(type) : sl->dtype == "uint8";
-    std::vector<float> kv;
-    if (is_u8) {
-      if (sl->quant.empty()) {
-        skip("uint8 output without quantization parameters in the map");
-        continue;
-      }
-      kv.resize(cap.bytes.size());
-      const std::size_t per_channel = sl->quant.size();
-      const std::size_t plane = per_channel > 1 ? cap.bytes.size() / per_channel : 0;
-      if (per_channel > 1 && plane * per_channel != cap.bytes.size()) {
-        skip("per-channel parameters do not divide the output size");
-        continue;
-      }
-      for (std::size_t k = 0; k < kv.size(); ++k) {
-        const AffineQuant& q = sl->quant[per_channel > 1 ? k / plane : 0];
-        kv[k] = static_cast<float>(cap.bytes[k] * q.scale + q.bias);
-      }
-    } else {
-      if (cap.bytes.size() % 4 != 0) {
-        skip("float32 output of " + std::to_string(cap.bytes.size()) + " bytes");
-        continue;
-      }
-      kv.resize(cap.bytes.size() / 4);
-      std::memcpy(kv.data(), cap.bytes.data(), cap.bytes.size());
-    }
-
-    // Layout: the kmodel is channel-planar (CHW) for feature maps, the float executor NHWC.
-    std::vector<float> fv;
-    const bool chw = sl->layout.empty() ? true : sl->layout == "CHW";
-    std::string how;
-    if (ft.shape.rank() == 3 && chw) {
-      const std::size_t h = ft.shape.dims[0], w = ft.shape.dims[1], c = ft.shape.dims[2];
-      // The kmodel map size: K210 registers for a conv, else the float shape.
-      std::size_t kc = c, kh = h, kw = w;
-      if (type == LayerType::kK210Conv) {
-        const auto f = std::get<format::ConvBody>(model.layers[i].body).fields();
-        kc = std::size_t(f.out_channels()), kh = std::size_t(f.out_height()),
-        kw = std::size_t(f.out_width());
-      }
-      // Which kmodel pixel holds float pixel (y, x): the same one; pixel (0,0) of a 4x4 map for
-      // a 1x1 tensor padded for the KPU (kmodel_v3.md: ADD/REMOVE_PADDING use pixel (0,0)); or
-      // (2y+1, 2x+1) of a full-resolution map whose consumer subsamples it (emc-convert's exact
-      // stride 2 for TF 'same' on even sizes: pool 6 reading the odd rows/columns).
-      std::size_t step = 1, off = 0;
-      if (kc == c && kh == h && kw == w) {
-      } else if (kc == c && h == 1 && w == 1 && kh == 4 && kw == 4) {
-        how = "1x1 map padded to 4x4 on the KPU: pixel (0,0) compared";
-      } else if (kc == c && kh == 2 * h && kw == 2 * w) {
-        step = 2, off = 1;
-        how =
-            "full-resolution KPU map (stride 2 done by the next layer): odd rows/columns compared";
-      } else {
-        skip("shape mismatch: kmodel map " + std::to_string(kc) + "x" + std::to_string(kh) + "x" +
-             std::to_string(kw) + " (CxHxW), float " + converter::to_string(ft.shape));
-        continue;
-      }
-      if (kc * kh * kw != kv.size()) {
-        skip("kmodel output has " + std::to_string(kv.size()) + " values, not " +
-             std::to_string(kc * kh * kw));
-        continue;
-      }
-      // Float HWC -> CHW, kmodel map -> the matching pixels.
-      fv.resize(c * h * w);
-      std::vector<float> kpick(c * h * w);
-      for (std::size_t ch = 0; ch < c; ++ch) {
-        for (std::size_t y = 0; y < h; ++y) {
-          for (std::size_t x = 0; x < w; ++x) {
-            fv[(ch * h + y) * w + x] = ft.data[(y * w + x) * c + ch];
-            kpick[(ch * h + y) * w + x] = kv[(ch * kh + y * step + off) * kw + x * step + off];
-          }
-        }
-      }
-      kv = std::move(kpick);
-    } else {
-      fv = ft.data;  // vectors, or an HWC-ordered kmodel tensor (FLATTEN output)
-    }
-    if (fv.size() != kv.size()) {
-      skip("size mismatch: kmodel " + std::to_string(kv.size()) + " values, float " +
-           converter::to_string(ft.shape));
+    auto kv = kmodel_values(m, cap);
+    if (!kv.ok()) {
+      skip(kv.error().message());
       continue;
     }
-    if (l.error.add(fv, kv).ok()) {
+    const std::vector<float> fv = float_values(m, all_float.at(std::size_t(m.tensor)));
+    if (fv.size() != kv->size()) {
+      skip("size mismatch: kmodel " + std::to_string(kv->size()) + " values, float " +
+           converter::to_string(executor_->graph().shape(m.tensor)));
+      continue;
+    }
+    if (isolated) {
+      if (l.isolated.add(fv, *kv).ok()) l.isolated_compared = true;
+      continue;
+    }
+    if (l.error.add(fv, *kv).ok()) {
       l.compared = true;
       l.note = cap.where == "kpu" ? "read from KPU RAM" : "";
-      if (!how.empty()) l.note += (l.note.empty() ? "" : "; ") + how;
+      if (!m.how.empty()) l.note += (l.note.empty() ? "" : "; ") + m.how;
     }
   }
 }

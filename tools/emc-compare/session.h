@@ -34,6 +34,10 @@ struct Options {
   bool bgr = false;
   std::size_t top = 5;
   bool layers = false;
+  // Also measure each layer's own error: a second kmodel run in which every compared layer's
+  // output is replaced, right after it runs, by the float reference quantized with that layer's
+  // output parameters, so the next layer is fed the float model's exact input (implies layers).
+  bool isolated = false;
   double sqnr_threshold_db = 20.0;
 };
 
@@ -57,12 +61,33 @@ class Session {
   Session() = default;
   Result<std::vector<float>> load_input(const InputItem& item);
   Result<std::vector<std::uint8_t>> kmodel_input(const std::vector<float>& nhwc) const;
-  void compare_layers(const std::vector<converter::Tensor>& all_float);
   struct Captured {
     std::vector<std::uint8_t> bytes;
     std::string where;  // "main" or "kpu"
     bool valid = false;
   };
+  // How kmodel layer i's output corresponds to a float tensor (fixed per model).
+  struct LayerMap {
+    bool ok = false;
+    std::string why;  // when !ok: why the layer has no comparable float counterpart
+    converter::TensorId tensor = converter::kNoTensor;
+    bool is_u8 = false;
+    std::vector<AffineQuant> quant;  // uint8 outputs: 1 or one per channel
+    // Feature maps: float HWC (h, w, c) vs kmodel CHW (kc, kh, kw); float pixel (y, x) is kmodel
+    // pixel (y·step + off, x·step + off).
+    bool spatial = false;
+    std::size_t h = 0, w = 0, c = 0, kh = 0, kw = 0, kc = 0, step = 1, off = 0;
+    std::string how;  // note on a non-trivial correspondence
+  };
+  LayerMap map_layer(std::size_t i) const;
+  // A layer's captured output as real values at the compared positions (CHW for maps).
+  Result<std::vector<float>> kmodel_values(const LayerMap& m, const Captured& cap) const;
+  // The float reference in the same order.
+  std::vector<float> float_values(const LayerMap& m, const converter::Tensor& ft) const;
+  // Isolated run: overwrite the layer's output (KPU RAM and/or main memory) with the float
+  // reference in the layer's own encoding.
+  void inject_reference(const interpreter::LayerEvent& e);
+  void compare_layers(const std::vector<converter::Tensor>& all_float, bool isolated);
 
   Options options_;
   CompareResult result_;
@@ -73,7 +98,10 @@ class Session {
   std::optional<converter::Preprocess> preprocess_;
   std::optional<std::vector<AffineQuant>> input_quant_;  // uint8 kmodel input
   InputGeometry geometry_;
-  std::vector<Captured> captured_;  // per kmodel layer, for the current input
+  std::vector<Captured> captured_;    // per kmodel layer, for the current input
+  std::vector<LayerMap> layer_maps_;  // per kmodel layer
+  const std::vector<converter::Tensor>* current_float_ = nullptr;  // during an isolated run
+  bool injecting_ = false;
 };
 
 }  // namespace emc::compare

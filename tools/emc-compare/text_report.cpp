@@ -128,9 +128,15 @@ std::string format_layer_table(const CompareResult& result) {
   os << "per-layer comparison (float reference vs dequantized kmodel output";
   if (result.images.size() > 1) os << ", pooled over " << result.images.size() << " inputs";
   os << ")\n";
+  if (result.isolated_requested) {
+    os << "  isol. dB: the layer's own SQNR when fed the float model's exact input (quantized "
+          "with the kmodel's parameters)\n";
+  }
   os << "  " << pad_left("layer", 5) << "  " << pad_right("type", tw) << "  "
      << pad_right("backend", bw) << "  " << pad_left("cosine", 9) << "  " << pad_left("SQNR dB", 8)
-     << "  " << pad_left("max |err|", 10) << "  source layers\n";
+     << "  " << pad_left("max |err|", 10) << "  ";
+  if (result.isolated_requested) os << pad_left("isol. dB", 8) << "  ";
+  os << "source layers\n";
   for (std::size_t i = 0; i < result.layers.size(); ++i) {
     const auto& l = result.layers[i];
     os << "  " << pad_left(std::to_string(l.index), 5) << "  " << pad_right(l.type, tw) << "  "
@@ -141,6 +147,9 @@ std::string format_layer_table(const CompareResult& result) {
          << pad_left(fmt("%.6g", l.error.max_abs()), 10) << "  ";
     } else {
       os << pad_left("-", 9) << "  " << pad_left("-", 8) << "  " << pad_left("-", 10) << "  ";
+    }
+    if (result.isolated_requested) {
+      os << pad_left(l.isolated_compared ? format_db(l.isolated.sqnr_db()) : "-", 8) << "  ";
     }
     os << join_sources(l.source_layers);
     if (result.first_below && *result.first_below == i) os << "   <== first below threshold";
