@@ -1,5 +1,6 @@
 // End to end: samples/models/<name>/model.json -> convert (k210 and cpu targets) -> parse_kmodel
 // -> interpreter with kpu-sim + cpu backends, against the float executor on the sample inputs.
+// (The samples and their helpers are in sample_models.h.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,71 +19,17 @@
 #include "emc/cpu_backend/cpu_backend.h"
 #include "emc/format/kmodel_codec.h"
 #include "emc/interpreter/interpreter.h"
+#include "sample_models.h"
 
 namespace emc {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace converter;
-
-struct SampleSpec {
-  const char* name;
-  PixelScale scale;  // how the .f32 inputs were made from pixels
-  bool required;     // the sample must exist
-  // Top-1 must equal the float model's on every sample input. Not for mobilenet_v1_025: it is
-  // untrained and its classifier bias was set to cancel the mean features of these very photos
-  // (samples/models/mobilenet_v1_025/README.md), so logits are differences of nearly equal
-  // numbers; emc-compare --layers shows SQNR falling gradually through the 28 uint8 convs
-  // (42 -> 13 dB) and the float FC turning GAP's 26 dB into 2.5 dB. Its numbers are printed.
-  bool keeps_top1 = true;
-};
-
-std::string model_dir(const char* name) {
-  return std::string(EMC_SOURCE_DIR) + "/samples/models/" + name;
-}
-
-std::vector<Tensor> load_inputs(const std::string& dir, const Shape& shape) {
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir + "/inputs"))
-    if (e.path().extension() == ".f32") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  std::vector<Tensor> out;
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    Tensor t;
-    t.shape = shape;
-    t.data.resize(raw.size() / 4);
-    std::memcpy(t.data.data(), raw.data(), raw.size());
-    EXPECT_EQ(static_cast<std::int64_t>(t.data.size()), shape.num_elements()) << f;
-    out.push_back(std::move(t));
-  }
-  return out;
-}
-
-// The kmodel input bytes for a float NHWC input: raw pixel codes in CHW for a KPU-first model
-// (inverting the sample's documented preprocessing), float32 NHWC otherwise.
-std::vector<std::uint8_t> kmodel_input(const Tensor& t, const ConvertResult& r, PixelScale scale) {
-  std::vector<std::uint8_t> out;
-  if (!r.input_is_uint8) {
-    out.resize(t.data.size() * 4);
-    std::memcpy(out.data(), t.data.data(), out.size());
-    return out;
-  }
-  const int H = t.shape.h(), W = t.shape.w(), C = t.shape.c();
-  out.resize(t.data.size());
-  for (int y = 0; y < H; ++y)
-    for (int x = 0; x < W; ++x)
-      for (int c = 0; c < C; ++c) {
-        const double v = t.data[(static_cast<std::size_t>(y) * W + x) * C + c];
-        const double p = scale == PixelScale::kMinusOneOne ? (v + 1.0) * 127.5
-                         : scale == PixelScale::kZeroOne   ? v * 255.0
-                                                           : v;
-        out[(static_cast<std::size_t>(c) * H + y) * W + x] =
-            static_cast<std::uint8_t>(std::clamp(std::lround(p), 0l, 255l));
-      }
-  return out;
-}
+using e2e::kmodel_input;
+using e2e::load_inputs;
+using e2e::model_dir;
+using e2e::SampleSpec;
 
 struct Accuracy {
   int cases = 0, top1_equal = 0;
@@ -171,14 +118,10 @@ TEST_P(ConvertSamples, ConvertsParsesRunsAndKeepsTop1) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Samples, ConvertSamples,
-    testing::Values(SampleSpec{"mobilenet_v1_025", PixelScale::kMinusOneOne, true, false},
-                    SampleSpec{"functional_concat_add", PixelScale::kZeroOne, true},
-                    SampleSpec{"tiny_dense", PixelScale::kRaw, true},
-                    SampleSpec{"shapes_cnn", PixelScale::kZeroOne, false},
-                    SampleSpec{"shapes_cnn_uint8", PixelScale::kZeroOne, false}),
-    [](const testing::TestParamInfo<SampleSpec>& i) { return std::string(i.param.name); });
+INSTANTIATE_TEST_SUITE_P(Samples, ConvertSamples, testing::ValuesIn(e2e::sample_specs()),
+                         [](const testing::TestParamInfo<SampleSpec>& i) {
+                           return std::string(i.param.name);
+                         });
 
 TEST(ConvertSamplesDeterminism, ConvertingTwiceGivesIdenticalBytes) {
   const std::string dir = model_dir("functional_concat_add");

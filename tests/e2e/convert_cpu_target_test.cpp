@@ -1,0 +1,262 @@
+// End to end for `emc-convert -p cpu` and for "kpu-sim and the cpu backend compute the same":
+//  * every sample converts with Target::kCpu, passes the verifying parser, loads into an
+//    Interpreter whose registry holds ONLY the cpu backend (so every layer, K210_CONV included,
+//    runs on cpu), and keeps the float executor's top-1 on the sample inputs (except where
+//    sample_models.h documents that a sample does not);
+//  * every sample's k210 kmodel gives byte-identical memories (outputs, all of main memory and
+//    the 2 MiB KPU RAM) when its K210 layers run on kpu-sim and when every layer runs on cpu;
+//  * emc-run picks cpu for a -p cpu kmodel from its .map.json and says so in --profile.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/convert.h"
+#include "emc/converter/float_executor.h"
+#include "emc/converter/model_json.h"
+#include "emc/cpu_backend/cpu_backend.h"
+#include "emc/format/kmodel_codec.h"
+#include "emc/format/layer_types.h"
+#include "emc/interpreter/interpreter.h"
+#include "sample_models.h"
+
+namespace emc {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace converter;
+using e2e::SampleSpec;
+
+struct Sample {
+  Graph graph;
+  std::vector<Tensor> inputs;
+  std::vector<std::vector<Tensor>> calib;
+};
+
+// Loads a sample, or skips/fails the test when it is absent (as convert_samples_test.cpp).
+bool load_sample(const SampleSpec& s, Sample& out) {
+  const std::string dir = e2e::model_dir(s.name);
+  if (!fs::exists(dir + "/model.json")) {
+    if (s.required) ADD_FAILURE() << "sample missing: " << dir;
+    return false;
+  }
+  auto model = load_tfjs_model(dir + "/model.json");
+  EXPECT_TRUE(model.ok()) << model.error().to_string();
+  if (!model.ok()) return false;
+  auto graph = build_graph(model.value());
+  EXPECT_TRUE(graph.ok()) << graph.error().to_string();
+  if (!graph.ok()) return false;
+  out.graph = std::move(graph).value();
+  out.inputs = e2e::load_inputs(dir, out.graph.shape(out.graph.inputs[0]));
+  for (const auto& t : out.inputs) out.calib.push_back({t});
+  return !out.inputs.empty();
+}
+
+Result<ConvertResult> convert_sample(const SampleSpec& s, const Sample& sample, Target target) {
+  ConvertOptions opt;
+  opt.target = target;
+  opt.preprocess.scale = s.scale;
+  return convert(sample.graph, sample.calib, opt);
+}
+
+std::size_t argmax(const std::vector<float>& v) {
+  return static_cast<std::size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+class CpuTarget : public testing::TestWithParam<SampleSpec> {};
+
+TEST_P(CpuTarget, ConvertsVerifiesRunsOnlyOnCpuAndKeepsTop1) {
+  const SampleSpec& s = GetParam();
+  Sample sample;
+  if (!load_sample(s, sample)) GTEST_SKIP() << "sample not available: " << s.name;
+  auto r = convert_sample(s, sample, Target::kCpu);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_NE(r->sidecar_json.find("\"target\": \"cpu\""), std::string::npos)
+      << r->sidecar_json.substr(0, 200);
+  auto parsed = format::parse_kmodel(r->bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().to_string();
+
+  interpreter::Registry cpu_only;
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(cpu_only).ok());
+  auto interp = interpreter::Interpreter::load(r->bytes, cpu_only);
+  ASSERT_TRUE(interp.ok()) << interp.error().to_string();
+  std::size_t k210_layers = 0;
+  for (const auto& p : (*interp)->plan()) {
+    EXPECT_EQ(p.backend, "cpu") << "layer " << p.index;
+    k210_layers += format::is_k210_type(p.type) ? 1 : 0;
+  }
+
+  int agree = 0;
+  double max_dp = 0, conv_ms = 0;
+  (*interp)->set_observer([&](const interpreter::LayerEvent& e) {
+    if (e.type == format::LayerType::kK210Conv)
+      conv_ms += std::chrono::duration<double, std::milli>(e.host_time).count();
+  });
+  for (std::size_t i = 0; i < sample.inputs.size(); ++i) {
+    auto ref = run_float(sample.graph, {sample.inputs[i]});
+    ASSERT_TRUE(ref.ok()) << ref.error().to_string();
+    const std::vector<float>& want = ref->at(0).data;
+    ASSERT_TRUE((*interp)->set_input(0, e2e::kmodel_input(sample.inputs[i], *r, s.scale)).ok());
+    const Status st = (*interp)->run();
+    ASSERT_TRUE(st.ok()) << st.error().to_string();
+    const std::vector<float> got = (*interp)->output(0);
+    ASSERT_EQ(got.size(), want.size());
+    double md = 0;
+    for (std::size_t k = 0; k < got.size(); ++k)
+      md = std::max(md, std::fabs(double(got[k]) - double(want[k])));
+    max_dp = std::max(max_dp, md);
+    const std::size_t tg = argmax(got), tw = argmax(want);
+    agree += tg == tw;
+    std::printf(
+        "[ %s cpu-only case %zu ] top-1 float %zu (p=%.4f) kmodel %zu (p=%.4f) max|dp| %.5f\n",
+        s.name, i, tw, double(want[tw]), tg, double(got[tg]), md);
+  }
+  std::printf(
+      "[ %s cpu-only ] %zu layers (%zu K210), top-1 agreement %d/%zu, max |dp| %.5f, K210_CONV "
+      "host time %.1f ms per inference\n",
+      s.name, (*interp)->plan().size(), k210_layers, agree, sample.inputs.size(), max_dp,
+      conv_ms / double(sample.inputs.size()));
+  if (s.keeps_top1) {
+    EXPECT_EQ(agree, static_cast<int>(sample.inputs.size()));
+  }
+}
+
+TEST_P(CpuTarget, KpuSimAndCpuGiveIdenticalBytesOnTheK210Kmodel) {
+  const SampleSpec& s = GetParam();
+  Sample sample;
+  if (!load_sample(s, sample)) GTEST_SKIP() << "sample not available: " << s.name;
+  auto r = convert_sample(s, sample, Target::kK210);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+
+  // A: kpu-sim first (K210 layers on the simulator); B: cpu only (every layer on cpu).
+  interpreter::Registry both, cpu_only;
+  ASSERT_TRUE(accel_sim::register_kpu_sim_backend(both).ok());
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(both).ok());
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(cpu_only).ok());
+  auto a = interpreter::Interpreter::load(r->bytes, both);
+  auto b = interpreter::Interpreter::load(r->bytes, cpu_only);
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  ASSERT_TRUE(b.ok()) << b.error().to_string();
+  std::size_t on_sim = 0;
+  for (const auto& p : (*a)->plan()) on_sim += p.backend == "kpu-sim";
+  const bool has_k210 = std::any_of(r->model.layers.begin(), r->model.layers.end(),
+                                    [](const auto& l) { return format::is_k210_type(l.type); });
+  EXPECT_EQ(on_sim > 0, has_k210);
+  std::printf("[ %s k210 kmodel ] %zu of %zu layers on kpu-sim in A, all on cpu in B\n", s.name,
+              on_sim, (*a)->plan().size());
+
+  for (std::size_t i = 0; i < sample.inputs.size(); ++i) {
+    const auto in = e2e::kmodel_input(sample.inputs[i], *r, s.scale);
+    for (auto* it : {a->get(), b->get()}) {
+      ASSERT_TRUE(it->set_input(0, in).ok());
+      const Status st = it->run();
+      ASSERT_TRUE(st.ok()) << st.error().to_string();
+    }
+    for (std::size_t o = 0; o < (*a)->output_count(); ++o) {
+      const auto oa = (*a)->output_bytes(o), ob = (*b)->output_bytes(o);
+      ASSERT_EQ(oa.size(), ob.size());
+      EXPECT_TRUE(std::equal(oa.begin(), oa.end(), ob.begin()))
+          << s.name << " case " << i << ": output " << o << " differs";
+    }
+    const auto ma = (*a)->main_memory().all(), mb = (*b)->main_memory().all();
+    const auto md = std::mismatch(ma.begin(), ma.end(), mb.begin());
+    EXPECT_EQ(md.first, ma.end()) << s.name << " case " << i << ": main memory differs at byte "
+                                  << (md.first - ma.begin());
+    const auto ka = (*a)->kpu_memory().all(), kb = (*b)->kpu_memory().all();
+    const auto kd = std::mismatch(ka.begin(), ka.end(), kb.begin());
+    EXPECT_EQ(kd.first, ka.end()) << s.name << " case " << i << ": KPU RAM differs at byte "
+                                  << (kd.first - ka.begin());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Samples, CpuTarget, testing::ValuesIn(e2e::sample_specs()),
+                         [](const testing::TestParamInfo<SampleSpec>& i) {
+                           return std::string(i.param.name);
+                         });
+
+// ---- emc-run picks the backend from the sidecar map -------------------------------------------
+
+struct ToolOutput {
+  int status = -1;
+  std::string text;
+};
+
+ToolOutput run_tool(const std::string& tool, const std::string& args) {
+  const std::string cmd = "'" + (fs::path(EMC_TOOLS_DIR) / tool).string() + "' " + args + " 2>&1";
+  ToolOutput out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return out;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.text.append(buf, n);
+  const int rc = pclose(pipe);
+  out.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
+// The backend column of each K210 row of emc-run's --profile table.
+std::vector<std::string> k210_backends(const std::string& profile) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while ((at = profile.find(" K210_", at)) != std::string::npos) {
+    const std::size_t type_end = profile.find(' ', at + 1);
+    const std::size_t b0 = profile.find_first_not_of(' ', type_end);
+    const std::size_t b1 = profile.find(' ', b0);
+    out.push_back(profile.substr(b0, b1 - b0));
+    at = b1;
+  }
+  return out;
+}
+
+TEST(CpuTargetEmcRun, MapTargetCpuPrefersCpuAndBackendFlagOverrides) {
+  const std::string dir = e2e::model_dir("shapes_cnn");
+  if (!fs::exists(dir + "/model.json")) GTEST_SKIP() << "shapes_cnn sample not present";
+  const fs::path tmp = fs::temp_directory_path() / ("emc_cpu_target_" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  const std::string km = (tmp / "shapes_cpu.kmodel").string();
+  const ToolOutput conv =
+      run_tool("emc-convert", "'" + dir + "/model.json' -p cpu --dataset '" + dir +
+                                  "/calib' --input-range 0,1 -o '" + km + "'");
+  ASSERT_EQ(conv.status, 0) << conv.text;
+  ASSERT_TRUE(fs::exists(km + ".map.json"));
+  const std::string image = " --input '" + dir + "/images/star_1.png' --profile";
+
+  const ToolOutput by_map = run_tool("emc-run", "'" + km + "'" + image);
+  ASSERT_EQ(by_map.status, 0) << by_map.text;
+  EXPECT_THAT(by_map.text, testing::HasSubstr("backend preference: cpu first (" + km +
+                                              ".map.json has target \"cpu\")"));
+  auto rows = k210_backends(by_map.text);
+  ASSERT_FALSE(rows.empty()) << by_map.text;
+  for (const auto& b : rows) EXPECT_EQ(b, "cpu") << by_map.text;
+
+  const ToolOutput forced = run_tool("emc-run", "'" + km + "'" + image + " --backend kpu-sim");
+  ASSERT_EQ(forced.status, 0) << forced.text;
+  EXPECT_THAT(forced.text, testing::HasSubstr("backend preference: kpu-sim first (--backend"));
+  for (const auto& b : k210_backends(forced.text)) EXPECT_EQ(b, "kpu-sim") << forced.text;
+
+  // The same top-5 lines either way (the outputs are byte-identical).
+  auto top = [](const std::string& t) { return t.substr(0, t.find("backend preference")); };
+  EXPECT_EQ(top(by_map.text), top(forced.text));
+
+  // Without a map the default is kpu-sim; --backend cpu moves the K210 layers to cpu.
+  fs::remove(km + ".map.json");
+  const ToolOutput plain = run_tool("emc-run", "'" + km + "'" + image);
+  EXPECT_THAT(plain.text, testing::HasSubstr("backend preference: kpu-sim first (default)"));
+  const ToolOutput flag = run_tool("emc-run", "'" + km + "'" + image + " --backend cpu");
+  for (const auto& b : k210_backends(flag.text)) EXPECT_EQ(b, "cpu") << flag.text;
+  EXPECT_EQ(run_tool("emc-run", "'" + km + "' --backend gpu" + image).status, 2);
+  fs::remove_all(tmp);
+}
+
+}  // namespace
+}  // namespace emc
