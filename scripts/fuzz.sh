@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang-14, ASan + UBSan) and runs each of them for a given time.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 600 s; fuzz_model_json and
+#                                                        fuzz_kmodel_parser)
+#   EMC_FUZZ_BUILD=<dir>  build directory (default: build/fuzz-clang)
+#   EMC_FUZZ_JOBS=<n>     parallel build jobs (default: 2)
+#   EMC_FUZZ_REPLAY=1     only replay the seeds and the kept corpus (-runs=0), no fresh fuzzing
+#
+# Corpora are kept in <build>/run/<target>/corpus between runs; seeds are rebuilt every run from
+# samples/models (model.json + shards), fuzz/seeds/ and ../shared/kmodels. Logs go to
+# <build>/run/<target>/log-<UTC time>.txt. Any crash, leak, UBSan report, timeout or OOM makes
+# this script exit non-zero; the reproducer is left as <build>/run/<target>/crash-* etc.
+# See fuzz/README.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SECONDS_PER_TARGET=${1:-600}
+shift || true
+TARGETS=("$@")
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_model_json fuzz_kmodel_parser)
+BUILD=${EMC_FUZZ_BUILD:-$ROOT/build/fuzz-clang}
+JOBS=${EMC_FUZZ_JOBS:-2}
+SHARED=${EMC_SHARED_DIR:-$ROOT/../shared}
+
+CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$BUILD" -DEMC_BUILD_FUZZ=ON \
+  -DEMC_BUILD_TESTS=OFF -DEMC_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$JOBS" --target "${TARGETS[@]}"
+
+# model.json, then "\0--shard--\0" + shard bytes for every shard in manifest order (TF.js names
+# its shards group<G>-shard<I>of<N>.bin, so a version sort gives the manifest order).
+seed_model_json() {
+  local dir=$1 out=$2
+  cat "$dir/model.json" >"$out"
+  local shard
+  while IFS= read -r shard; do
+    printf '\0--shard--\0' >>"$out"
+    cat "$shard" >>"$out"
+  done < <(find "$dir" -maxdepth 1 -name 'group*-shard*of*.bin' | sort -V)
+}
+
+status=0
+for target in "${TARGETS[@]}"; do
+  run="$BUILD/run/$target"
+  mkdir -p "$run/corpus" "$run/seeds"
+  rm -f "$run"/seeds/*
+  flags=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
+  case "$target" in
+    fuzz_model_json)
+      for d in "$ROOT"/samples/models/*/; do
+        [ -f "$d/model.json" ] || continue
+        name=$(basename "$d")
+        seed_model_json "$d" "$run/seeds/$name.seed"
+        cp "$d/model.json" "$run/seeds/$name.json-only"  # no shards: the missing-shard paths
+      done
+      cp "$ROOT"/fuzz/seeds/model_json/* "$run/seeds/"
+      flags+=(-max_len=262144 -malloc_limit_mb=1024 -dict="$ROOT/fuzz/model_json.dict")
+      ;;
+    fuzz_kmodel_parser)
+      cp "$SHARED"/kmodels/*.kmodel "$run/seeds/"
+      flags+=(-max_len=65536 -malloc_limit_mb=512)
+      ;;
+    *)
+      flags+=(-max_len=65536)
+      ;;
+  esac
+  log="$run/log-$(date -u +%Y%m%dT%H%M%SZ).txt"
+  if [ "${EMC_FUZZ_REPLAY:-0}" = 1 ]; then
+    flags+=(-runs=0)
+  else
+    flags+=(-max_total_time="$SECONDS_PER_TARGET")
+  fi
+  echo "== $target: $(git -C "$ROOT" rev-parse --short HEAD), log $log"
+  if (cd "$run" && "$BUILD/fuzz/$target" "${flags[@]}" corpus seeds >"$log" 2>&1); then
+    grep -E '^(#[0-9]+ +DONE|Done )|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+      "$log" || true
+  else
+    echo "!! $target FAILED (see $log):"
+    grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20 || true
+    status=1
+  fi
+done
+exit $status
