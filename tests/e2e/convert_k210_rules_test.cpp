@@ -257,6 +257,61 @@ TEST(ConvertK210Rules, PingPongAndNoOverlappingMaps) {
   }
 }
 
+TEST(ConvertK210Rules, MoreThan1024OutputChannelsAreSplitOverLayers) {
+  // 1x1 conv 8 -> 1100 channels, then a 3x3 depthwise on the 1100: each becomes two K210_CONV
+  // layers over channels 0..551 and 552..1099 (1100 / 2 = 550, rounded up to a multiple of 4 so
+  // that a slice starts on a row). On a 4x4 map 4 channels share a 64-byte row (W <= 16) and a
+  // channel group takes H = 4 rows, so channel 552 starts 552 / 4 * 4 = 552 rows into the map.
+  Builder b;
+  auto t = b.input(4, 4, 8);
+  t = b.conv(t, "wide_pw", 1, 1, kNone, 1100, false);
+  t = b.conv(t, "wide_dw", 3, 1, kSame, 0, true, Activation{});
+  const Graph g = b.finish(t);
+  ConvertResult r;
+  const auto s = run_case(g, ConvertOptions{}, &r);
+  EXPECT_LE(s.max_err_lsb, kExactTolLsb);
+  std::vector<format::KpuLayerFields> convs;
+  for (const auto& l : r.model.layers)
+    if (l.type == format::LayerType::kK210Conv)
+      convs.push_back(std::get<format::ConvBody>(l.body).fields());
+  ASSERT_EQ(convs.size(), 4u);
+  EXPECT_EQ(convs[0].out_channels(), 552);
+  EXPECT_EQ(convs[1].out_channels(), 548);
+  EXPECT_EQ(convs[0].in_channels(), 8);
+  EXPECT_EQ(convs[1].in_channels(), 8);
+  EXPECT_EQ(convs[1].image_src_addr, convs[0].image_src_addr);
+  EXPECT_EQ(convs[1].image_dst_addr, convs[0].image_dst_addr + 552);
+  // depthwise parts read their own input channels
+  EXPECT_EQ(convs[2].in_channels(), 552);
+  EXPECT_EQ(convs[3].in_channels(), 548);
+  EXPECT_EQ(convs[2].image_src_addr, convs[0].image_dst_addr);
+  EXPECT_EQ(convs[3].image_src_addr, convs[0].image_dst_addr + 552);
+  EXPECT_EQ(convs[3].image_dst_addr, convs[2].image_dst_addr + 552);
+}
+
+TEST(ConvertK210Rules, Stride2MapTooBigAtFullResolutionRunsInChannelGroups) {
+  // A TF 'same' stride-2 conv on 256x256 computes its 256x256x24 map at full resolution before
+  // sampling: 24 channels x 256 lines x 256 bytes (W = 256 takes 4 rows of 64 per line) =
+  // 1572864 bytes, + the 196608-byte input + the 393216-byte sampled map = 2162688 > 2 MiB. So
+  // it runs in channel groups, each sampled at once into its slice of the 128x128 map, and the
+  // result is still exact.
+  Builder b;
+  auto t = b.input(256, 256, 3);
+  t = b.conv(t, "stem_s2", 3, 2, kAfter, 24, false);
+  t = b.conv(t, "dw", 3, 1, kSame, 0, true, Activation{});
+  const Graph g = b.finish(t);
+  ConvertResult r;
+  const auto s = run_case(g, ConvertOptions{}, &r);
+  EXPECT_LE(s.max_err_lsb, kExactTolLsb);
+  int full_parts = 0, samplers = 0;
+  for (const auto& l : r.layers) {
+    full_parts += l.note.find("at full resolution") != std::string::npos;
+    samplers += l.note.find("stride-2 sampling of output channels") != std::string::npos;
+  }
+  EXPECT_GE(full_parts, 2);
+  EXPECT_EQ(samplers, full_parts);
+}
+
 TEST(ConvertK210Rules, FiveByFiveConvFailsNamingTheLayer) {
   Builder b;
   auto t = b.input(16, 16, 3);
