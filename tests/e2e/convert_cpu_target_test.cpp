@@ -183,6 +183,178 @@ INSTANTIATE_TEST_SUITE_P(Samples, CpuTarget, testing::ValuesIn(e2e::sample_specs
                            return std::string(i.param.name);
                          });
 
+// ---- -p cpu lowering on hand-built graphs -----------------------------------------------------
+
+struct TinyGraph {
+  Graph g;
+  TensorId input(int h, int w, int c) {
+    const TensorId t = g.add_tensor("input", Shape{{h, w, c}});
+    g.inputs = {t};
+    return t;
+  }
+  // Weights from a fixed deterministic pattern (not random: values only need to be varied).
+  static std::vector<float> pattern(std::size_t n, float scale) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = scale * float(int((i * 37 + 11) % 23) - 11) / 11.f;
+    return v;
+  }
+  TensorId conv(TensorId in, const std::string& name, int k, int filters, Padding4 pad) {
+    const Shape& s = g.shape(in);
+    Node n;
+    n.kind = NodeKind::kConv2D;
+    n.inputs = {in};
+    n.kernel_h = n.kernel_w = k;
+    n.pad = pad;
+    n.filters = filters;
+    n.kernel = pattern(static_cast<std::size_t>(k) * k * s.c() * filters, 0.3f);
+    n.bias = pattern(static_cast<std::size_t>(filters), 0.05f);
+    n.activation = make_relu();
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name, "Conv2D"};
+    n.source_layers = {name};
+    n.output = g.add_tensor(name, Shape{{s.h() + pad.top + pad.bottom - k + 1,
+                                         s.w() + pad.left + pad.right - k + 1, filters}});
+    g.nodes.push_back(n);
+    return n.output;
+  }
+  TensorId flatten(TensorId in) {
+    Node n;
+    n.kind = NodeKind::kFlatten;
+    n.inputs = {in};
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), "flatten", "Flatten"};
+    n.output =
+        g.add_tensor("flatten", Shape{{static_cast<std::int32_t>(g.shape(in).num_elements())}});
+    g.nodes.push_back(n);
+    return n.output;
+  }
+  TensorId dense(TensorId in, const std::string& name, int units) {
+    Node n;
+    n.kind = NodeKind::kDense;
+    n.inputs = {in};
+    n.filters = units;
+    n.kernel = pattern(static_cast<std::size_t>(g.shape(in).num_elements()) * units, 0.2f);
+    n.bias = pattern(static_cast<std::size_t>(units), 0.1f);
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name, "Dense"};
+    n.source_layers = {name};
+    n.output = g.add_tensor(name, Shape{{units}});
+    g.nodes.push_back(n);
+    return n.output;
+  }
+  Graph finish(TensorId out) {
+    g.outputs = {out};
+    const Status st = validate_graph(g);
+    EXPECT_TRUE(st.ok()) << st.error().to_string();
+    return g;
+  }
+};
+
+std::vector<std::vector<Tensor>> ramp_inputs(const Shape& s, int n) {
+  std::vector<std::vector<Tensor>> out;
+  for (int i = 0; i < n; ++i) {
+    Tensor t;
+    t.shape = s;
+    for (std::int64_t k = 0; k < s.num_elements(); ++k)
+      t.data.push_back(float((k * 7 + i * 31) % 256) / 255.f);  // pixel codes / 255
+    out.push_back({t});
+  }
+  return out;
+}
+
+TEST(CpuTargetLowering, FiveByFiveConvFailsNamingTheLayerOnBothTargets) {
+  TinyGraph b;
+  auto t = b.input(16, 16, 3);
+  t = b.conv(t, "conv5x5", 5, 8, Padding4{2, 2, 2, 2});
+  const Graph g = b.finish(t);
+  const auto calib = ramp_inputs(g.shape(g.inputs[0]), 1);
+  for (Target target : {Target::kK210, Target::kCpu}) {
+    ConvertOptions opt;
+    opt.target = target;
+    opt.preprocess.scale = PixelScale::kZeroOne;
+    auto r = convert(g, calib, opt);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Errc::kInvalidLayerConfig);
+    const std::string e = r.error().to_string();
+    EXPECT_THAT(e, testing::HasSubstr("'conv5x5' (Conv2D)"));
+    EXPECT_THAT(e, testing::HasSubstr("kernel_size [5,5] is not supported"));
+    if (target == Target::kCpu) {
+      // No V3 CPU convolution exists to fall back to, and the message says so.
+      EXPECT_THAT(e, testing::HasSubstr("kmodel V3 has no CPU convolution layer"));
+    }
+  }
+}
+
+TEST(CpuTargetLowering, DenseIsACpuLayerAndTheModelRunsOnlyOnCpu) {
+  TinyGraph b;
+  auto t = b.input(6, 6, 2);
+  t = b.conv(t, "c1", 3, 4, Padding4{1, 1, 1, 1});
+  t = b.flatten(t);
+  t = b.dense(t, "fc", 5);
+  const Graph g = b.finish(t);
+  const auto samples = ramp_inputs(g.shape(g.inputs[0]), 3);
+  ConvertOptions opt;
+  opt.target = Target::kCpu;
+  opt.preprocess.scale = PixelScale::kZeroOne;
+  auto r = convert(g, samples, opt);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  bool has_fc = false;
+  for (const auto& l : r->layers) {
+    if (!l.sources.empty() && l.sources.front() == "fc") {
+      EXPECT_EQ(l.type, format::LayerType::kFullyConnected);
+      EXPECT_FALSE(l.on_kpu);
+      has_fc = true;
+    }
+  }
+  EXPECT_TRUE(has_fc);
+  interpreter::Registry cpu_only;
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(cpu_only).ok());
+  auto interp = interpreter::Interpreter::load(r->bytes, cpu_only);
+  ASSERT_TRUE(interp.ok()) << interp.error().to_string();
+  for (const auto& in : samples) {
+    std::vector<std::uint8_t> px(in[0].data.size());
+    const Shape& s = in[0].shape;
+    for (int y = 0; y < s.h(); ++y)
+      for (int x = 0; x < s.w(); ++x)
+        for (int c = 0; c < s.c(); ++c)
+          px[(static_cast<std::size_t>(c) * s.h() + y) * s.w() + x] = static_cast<std::uint8_t>(
+              std::lround(in[0].data[(static_cast<std::size_t>(y) * s.w() + x) * s.c() + c] * 255));
+    ASSERT_TRUE((*interp)->set_input(0, px).ok());
+    ASSERT_TRUE((*interp)->run().ok());
+    auto want = run_float(g, in);
+    ASSERT_TRUE(want.ok());
+    const auto got = (*interp)->output(0);
+    ASSERT_EQ(got.size(), 5u);
+    double range = 0, err = 0;
+    for (std::size_t k = 0; k < 5; ++k) {
+      range = std::max(range, std::fabs(double(want->at(0).data[k])));
+      err = std::max(err, std::fabs(double(got[k]) - double(want->at(0).data[k])));
+    }
+    // uint8 conv feeding a float FC: a few percent of the output magnitude.
+    EXPECT_LE(err, 0.05 * range + 1e-3) << "max |err| " << err << " of range " << range;
+  }
+}
+
+TEST(CpuTargetLowering, ChipOnlyMapLimitsAreLiftedOnCpu) {
+  // A 3x3 map is below the KPU's 4x4 minimum: an error on k210, a K210_CONV on cpu that runs on
+  // the cpu backend alone.
+  TinyGraph b;
+  auto t = b.input(3, 3, 2);
+  t = b.conv(t, "small", 3, 4, Padding4{1, 1, 1, 1});
+  const Graph g = b.finish(t);
+  const auto samples = ramp_inputs(g.shape(g.inputs[0]), 2);
+  ConvertOptions opt;
+  opt.preprocess.scale = PixelScale::kZeroOne;
+  auto chip = convert(g, samples, opt);
+  ASSERT_FALSE(chip.ok());
+  EXPECT_THAT(chip.error().to_string(), testing::HasSubstr("'small' (Conv2D)"));
+  opt.target = Target::kCpu;
+  auto r = convert(g, samples, opt);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  interpreter::Registry cpu_only;
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(cpu_only).ok());
+  auto interp = interpreter::Interpreter::load(r->bytes, cpu_only);
+  ASSERT_TRUE(interp.ok()) << interp.error().to_string();
+  ASSERT_TRUE((*interp)->run().ok());
+}
+
 // ---- emc-run picks the backend from the sidecar map -------------------------------------------
 
 struct ToolOutput {

@@ -19,10 +19,12 @@
 //    elementwise activations on uint8 (REQUANTIZE tables); QUANTIZE / DEQUANTIZE / K210_UPLOAD and
 //    KPU->main DMA are inserted where a tensor changes representation.
 //  * Target::kCpu: V3 has no CPU convolution type, so a conv is still a K210_CONV layer (the
-//    architecture-neutral integer conv+BN+activation+pool of §6): on the "cpu" target the KPU
-//    size limits that come from the chip (KPU RAM 2 MiB, H <= 256, W <= 512) are not applied,
-//    only the register-field limits, and the kmodel is meant to run every layer on a CPU backend
-//    implementing K210_CONV/K210_UPLOAD as reference kernels. Everything else is identical.
+//    architecture-neutral integer conv+BN+activation+pool of §6): on the "cpu" target the map
+//    size limits that come only from the chip (H <= 256, W <= 512, maps >= 4x4) are not applied;
+//    the register-field limits (H <= 512, W <= 1024, <= 1024 channels, 1x1/3x3 kernels) and the
+//    2 MiB KPU RAM (15-bit row addresses) still are. The kmodel runs every layer on the "cpu"
+//    backend, whose K210_CONV/K210_UPLOAD kernels are the spec's reference arithmetic (bit-exact
+//    with kpu-sim). Everything else is identical; the sidecar map says target "cpu".
 #pragma once
 
 #include <cstdint>
