@@ -28,6 +28,9 @@ enum class Sub { kNone, kLeftTop, kRightTopShift };
 struct Forms {
   int kpu = -1;         // KPU buffer with the stored map
   int kpu_writer = -1;  // lowered K210_CONV layer that writes it (-1: the model input)
+  // A conv split by output channels (more than the KPU's 1024 per layer): (layer, first channel)
+  // of every part; kpu_writer is the last part.
+  std::vector<std::pair<int, std::int32_t>> writer_parts;
   Sub sub = Sub::kNone;
   std::int32_t full_h = 0, full_w = 0;  // stored map size when sub != kNone
   int main_q = -1;                      // uint8 CHW in main memory
@@ -39,6 +42,12 @@ struct Forms {
   std::vector<std::int32_t> chw_of;
   bool hwc_input = false;  // graph input of a float-first model: NHWC order as the user holds it
 };
+
+// Rows of a W x H KPU map before channel c0 (c0 a multiple of the channels sharing a row).
+std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0) {
+  const auto l = format::kpu_row_layout(static_cast<std::uint32_t>(w));
+  return std::uint64_t(c0) / l.groups * l.row_len * std::uint64_t(h);
+}
 
 [[noreturn]] void fail(Errc code, const std::string& msg, const Node& node) {
   throw ErrorException(Error(code, msg).with_layer(node.layer_ref()));
@@ -180,8 +189,21 @@ class Lowerer {
     std::string note;
     const Node* node = nullptr;
   };
+  // Emits `p` as one K210_CONV, or as several over slices of the output channels when there are
+  // more than the KPU's 1024 (the parts share the input and write their slices of one output
+  // map). Returns the last layer's index; split_parts_ lists every part.
   int emit_kpu_conv(const ConvPlan& p, int& out_buf);
+  // One K210_CONV into `out_buf` (allocated if -1), its output `out_rows` rows into it and its
+  // input `in_rows` rows into p.in_buf.
+  int emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t in_rows,
+                          std::uint64_t out_rows);
   void check_kpu_geometry(const ConvPlan& p);
+  // A stride-2 conv whose full-resolution output does not fit in KPU RAM beside its input and its
+  // sampled output: computed in groups of output channels, each group's full map sampled at once
+  // into its slice of the sampled map (which is then stored without a pending sampling).
+  // Returns false (emitting nothing) when it fits without grouping.
+  bool emit_sampled_in_groups(const ConvPlan& p, Sub sub, TensorId out);
+  std::vector<std::pair<int, std::int32_t>> split_parts_;
 
   const Graph& g_;
   const std::vector<Range>& ranges_;
@@ -201,20 +223,26 @@ void Lowerer::enable_dma(TensorId t, const Node& ctx) {
          "RAM only; every reader of the input must be a KPU convolution",
          ctx);
   }
-  auto& L = out_.layers[static_cast<std::size_t>(f.kpu_writer)];
-  auto& body = std::get<format::ConvBody>(L.layer.body);
   const Shape& s = g_.shape(t);
   const int buf = main_buffer(static_cast<std::uint64_t>(s.num_elements()), ctx.layer_ref());
-  body.flags |= format::kLayerFlagMainMemOut;
-  auto fields = body.fields();
-  fields.send_data_out = 1;
-  body.layer_words = format::pack_kpu_layer(fields);
-  L.fixups.push_back(Fixup{buf, 0, [](format::Layer& l, std::uint64_t a) {
-                             std::get<format::ConvBody>(l.body).main_mem_out_address =
-                                 static_cast<std::uint32_t>(a);
-                           }});
+  // Each part of a split conv sends its channel slice to its place in the dense CHW copy.
+  std::vector<std::pair<int, std::int32_t>> writers = f.writer_parts;
+  if (writers.empty()) writers.emplace_back(f.kpu_writer, 0);
+  const std::uint64_t plane = std::uint64_t(s.num_elements()) / std::uint64_t(s.c());
+  for (const auto& [writer, c0] : writers) {
+    auto& L = out_.layers[static_cast<std::size_t>(writer)];
+    auto& body = std::get<format::ConvBody>(L.layer.body);
+    body.flags |= format::kLayerFlagMainMemOut;
+    auto fields = body.fields();
+    fields.send_data_out = 1;
+    body.layer_words = format::pack_kpu_layer(fields);
+    L.fixups.push_back(Fixup{buf, plane * std::uint64_t(c0), [](format::Layer& l, std::uint64_t a) {
+                               std::get<format::ConvBody>(l.body).main_mem_out_address =
+                                   static_cast<std::uint32_t>(a);
+                             }});
+    L.main_out = buf;
+  }
   use(buf, f.kpu_writer);
-  L.main_out = buf;
   f.main_q = buf;
 }
 
@@ -325,7 +353,9 @@ void Lowerer::check_kpu_geometry(const ConvPlan& p) {
   if (p.in_c > 1024 || p.out_c > 1024) {
     fail(Errc::kInvalidLayerConfig,
          std::to_string(p.in_c) + " input / " + std::to_string(p.out_c) +
-             " output channels: the KPU handles at most 1024",
+             " output channels: a KPU layer sums at most 1024 input channels (more output "
+             "channels are split over several layers) and kmodel V3 has no CPU convolution; "
+             "reduce the input channels of this layer",
          n);
   }
   if (p.in_h < min_hw || p.in_h > max_h || p.in_w < min_hw || p.in_w > max_w) {
@@ -345,6 +375,40 @@ void Lowerer::check_kpu_geometry(const ConvPlan& p) {
 }
 
 int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
+  constexpr std::int32_t kMaxChannels = 1024;
+  split_parts_.clear();
+  if (p.out_c <= kMaxChannels || (!p.depthwise && p.in_c > kMaxChannels))
+    return emit_kpu_conv_layer(p, out_buf, 0, 0);
+  // Output channels in slices of <= 1024, each a multiple of 4 so that every slice starts on a
+  // 64-byte row of the map (4 channels share a row when W <= 16). A depthwise slice also reads
+  // only its own input channels.
+  const std::int32_t parts = (p.out_c + kMaxChannels - 1) / kMaxChannels;
+  const std::int32_t slice = ((p.out_c + parts - 1) / parts + 3) / 4 * 4;
+  out_buf = kpu_map_buffer(p.out_h, p.out_w, p.out_c, p.node->layer_ref(), p.out_extra_rows);
+  const std::size_t per = p.weights.size() / static_cast<std::size_t>(p.out_c);
+  std::vector<std::pair<int, std::int32_t>> done;
+  int idx = -1;
+  for (std::int32_t c0 = 0; c0 < p.out_c; c0 += slice) {
+    const std::int32_t c1 = std::min(p.out_c, c0 + slice);
+    ConvPlan q = p;
+    q.out_c = c1 - c0;
+    if (p.depthwise) q.in_c = q.out_c;
+    q.weights.assign(p.weights.begin() + static_cast<std::ptrdiff_t>(per * c0),
+                     p.weights.begin() + static_cast<std::ptrdiff_t>(per * c1));
+    q.bias.assign(p.bias.begin() + c0, p.bias.begin() + c1);
+    q.note = p.note + (p.note.empty() ? "" : "; ") + "output channels " + std::to_string(c0) +
+             ".." + std::to_string(c1 - 1) + " of " + std::to_string(p.out_c) +
+             " (the KPU computes at most 1024 per layer)";
+    const std::uint64_t in_rows = p.depthwise ? rows_before(p.in_w, p.in_h, c0) : 0;
+    idx = emit_kpu_conv_layer(q, out_buf, in_rows, rows_before(p.out_w, p.out_h, c0));
+    done.emplace_back(idx, c0);
+  }
+  split_parts_ = std::move(done);
+  return idx;
+}
+
+int Lowerer::emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t in_rows,
+                                 std::uint64_t out_rows) {
   const Node& n = *p.node;
   check_kpu_geometry(p);
   KpuConvSpec spec;
@@ -399,7 +463,8 @@ int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
   for (const auto& bn : args->bn) body.bn_words.push_back(format::pack_kpu_batchnorm(bn));
   body.act_words = format::pack_kpu_activation(fit->table);
 
-  out_buf = kpu_map_buffer(p.out_h, p.out_w, p.out_c, n.layer_ref(), p.out_extra_rows);
+  if (out_buf < 0)
+    out_buf = kpu_map_buffer(p.out_h, p.out_w, p.out_c, n.layer_ref(), p.out_extra_rows);
   LayerInfo info;
   info.sources = p.sources;
   info.note = p.note;
@@ -421,12 +486,84 @@ int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
       b.layer_words = format::pack_kpu_layer(fl);
     };
   };
-  const int idx =
-      add_layer(LayerType::kK210Conv, std::move(body), info,
-                {{p.in_buf, p.src_shift_rows, set_field(true)}, {out_buf, 0, set_field(false)}});
+  const int idx = add_layer(LayerType::kK210Conv, std::move(body), info,
+                            {{p.in_buf, p.src_shift_rows + in_rows, set_field(true)},
+                             {out_buf, out_rows, set_field(false)}});
   out_.layers.back().kpu_in = p.in_buf;
   out_.layers.back().kpu_out = out_buf;
   return idx;
+}
+
+bool Lowerer::emit_sampled_in_groups(const ConvPlan& p, Sub sub, TensorId out) {
+  const auto map_bytes = [](std::int32_t h, std::int32_t w, std::int32_t c) {
+    return format::kpu_map_bytes(std::uint32_t(w), std::uint32_t(h), std::uint32_t(c));
+  };
+  const std::uint64_t extra = std::uint64_t{p.out_extra_rows} * 64;
+  const std::uint64_t in_bytes = out_.buffers[static_cast<std::size_t>(p.in_buf)].bytes;
+  const std::uint64_t sampled = map_bytes(p.out_h / 2, p.out_w / 2, p.out_c);
+  const auto fits = [&](std::int32_t channels) {
+    return in_bytes + map_bytes(p.out_h, p.out_w, channels) + extra + sampled <=
+           format::kKpuRamBytes;
+  };
+  if (fits(p.out_c) && p.out_c <= 1024) return false;
+  // Smallest group (a multiple of 4 channels, so slices start on a row) count that fits.
+  std::int32_t groups = (p.out_c + 1023) / 1024;
+  std::int32_t slice = 0;
+  for (;; ++groups) {
+    slice = ((p.out_c + groups - 1) / groups + 3) / 4 * 4;
+    if (fits(slice) || slice <= 4) break;
+  }
+  const Node& n = *p.node;
+  int out_buf = kpu_map_buffer(p.out_h / 2, p.out_w / 2, p.out_c, n.layer_ref());
+  const std::size_t per = p.weights.size() / static_cast<std::size_t>(p.out_c);
+  std::vector<std::pair<int, std::int32_t>> parts;
+  int idx = -1;
+  for (std::int32_t c0 = 0; c0 < p.out_c; c0 += slice) {
+    const std::int32_t c1 = std::min(p.out_c, c0 + slice);
+    const std::int32_t nc = c1 - c0;
+    const std::string range = "output channels " + std::to_string(c0) + ".." +
+                              std::to_string(c1 - 1) + " of " + std::to_string(p.out_c);
+    ConvPlan q = p;
+    q.out_c = nc;
+    if (p.depthwise) q.in_c = nc;
+    q.weights.assign(p.weights.begin() + static_cast<std::ptrdiff_t>(per * c0),
+                     p.weights.begin() + static_cast<std::ptrdiff_t>(per * c1));
+    q.bias.assign(p.bias.begin() + c0, p.bias.begin() + c1);
+    q.note = p.note + "; " + range + " at full resolution (the whole map does not fit in KPU RAM)";
+    int full = -1;
+    emit_kpu_conv_layer(q, full, p.depthwise ? rows_before(p.in_w, p.in_h, c0) : 0, 0);
+
+    ConvPlan s;
+    s.node = p.node;
+    s.sources = p.sources;
+    s.in_h = p.out_h;
+    s.in_w = p.out_w;
+    s.in_c = s.out_c = nc;
+    s.out_h = p.out_h / 2;
+    s.out_w = p.out_w / 2;
+    s.kernel = 1;
+    s.pool_type = sub == Sub::kLeftTop ? 5 : 6;
+    s.src_shift_rows =
+        sub == Sub::kRightTopShift ? format::kpu_row_layout(std::uint32_t(p.out_w)).row_len : 0;
+    s.in_buf = full;
+    s.weights.assign(static_cast<std::size_t>(nc) * nc, 0.0f);
+    for (int c = 0; c < nc; ++c) s.weights[static_cast<std::size_t>(c) * nc + c] = 1.0f;
+    s.bias.assign(static_cast<std::size_t>(nc), 0.0f);
+    s.in_q = s.out_q = p.out_q;
+    s.note = "stride-2 sampling of " + range + " (identity 1x1, pool " +
+             std::to_string(s.pool_type) + (s.src_shift_rows ? ", input shifted one line" : "") +
+             ")";
+    idx = emit_kpu_conv_layer(s, out_buf, 0, rows_before(s.out_w, s.out_h, c0));
+    parts.emplace_back(idx, c0);
+  }
+  Forms& fo = forms_[static_cast<std::size_t>(out)];
+  fo.kpu = out_buf;
+  fo.kpu_writer = idx;
+  fo.writer_parts = std::move(parts);
+  fo.q = p.out_q;
+  fo.has_q = true;
+  fo.sub = Sub::kNone;
+  return true;
 }
 
 // An exact identity 1x1 KPU conv that applies a pending subsample of `t` (same quantization in
@@ -455,6 +592,7 @@ void Lowerer::materialize_subsample(TensorId t, const Node& ctx) {
   const int idx = emit_kpu_conv(p, ob);
   f.kpu = ob;
   f.kpu_writer = idx;
+  f.writer_parts = split_parts_;
   f.sub = Sub::kNone;
 }
 
@@ -784,11 +922,19 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
     note += dw ? " (depthwise: sampling moved to the consumer)" : " (sampling by the consumer)";
   }
   p.note = note;
+  if (deferred && emit_sampled_in_groups(p, sub, final_out)) {
+    if (pool && !pool_fused)
+      lower_unit(LayerMatch{0,
+                            pool->kind == NodeKind::kMaxPool ? "max_pool2d" : "average_pool2d",
+                            {static_cast<int>(pool - g_.nodes.data())}});
+    return;
+  }
   int ob = -1;
   const int idx = emit_kpu_conv(p, ob);
   Forms& fo = forms_[static_cast<std::size_t>(final_out)];
   fo.kpu = ob;
   fo.kpu_writer = idx;
+  fo.writer_parts = split_parts_;
   fo.q = p.out_q;
   fo.has_q = true;
   if (deferred) {
