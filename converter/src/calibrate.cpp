@@ -25,12 +25,24 @@ void RangeCollector::observe_histogram(std::span<const float> values) {
   if (amax <= 0) return;
   for (float v : values) {
     if (!std::isfinite(v)) continue;
-    const auto b = static_cast<std::int64_t>(std::fabs(v) / amax * kBins);
+    // Exact zeros (ReLU's dead half, zero padding) are exact in every candidate range (integer
+    // zero point): they carry no quantization error and must not weigh on the choice. Left in
+    // bin 0 they are a spike that every coarser Q smears over its first group, which drives the
+    // KL search to the narrowest cut (ReLU6 maps clipped to a quarter of their range).
+    if (v == 0.0f) continue;
+    const double a = std::fabs(v);
+    // Values at the observed extreme (ReLU6's saturation at 6) are exact when the range ends
+    // there and clipped otherwise: kept apart so that the full-range cut sees them exactly.
+    if (a >= amax) {
+      at_max_ += 1.0;
+      continue;
+    }
+    const auto b = static_cast<std::int64_t>(a / amax * kBins);
     hist_[static_cast<std::size_t>(std::clamp<std::int64_t>(b, 0, kBins - 1))] += 1.0;
   }
 }
 
-double kld_threshold(std::span<const double> hist, double bin_width, int levels) {
+double kld_threshold(std::span<const double> hist, double bin_width, int levels, double at_max) {
   const int n = static_cast<int>(hist.size());
   if (n <= levels) return n * bin_width;
   double best_kl = std::numeric_limits<double>::infinity();
@@ -38,7 +50,8 @@ double kld_threshold(std::span<const double> hist, double bin_width, int levels)
   std::vector<double> p, q;
   for (int i = levels; i <= n; ++i) {
     p.assign(hist.begin(), hist.begin() + i);
-    double outliers = 0;
+    // Clipped mass: the bins past the cut and, below the full range, the values at the extreme.
+    double outliers = i < n ? at_max : 0.0;
     for (int j = i; j < n; ++j) outliers += hist[j];
     p[i - 1] += outliers;
     // Q: the first i bins merged into `levels` groups, each group's mass spread evenly over the
@@ -77,13 +90,48 @@ double kld_threshold(std::span<const double> hist, double bin_width, int levels)
   return best_i * bin_width;
 }
 
+double mse_threshold(std::span<const double> hist, double bin_width, double at_max,
+                     double neg_extent, double pos_extent, int levels) {
+  const int n = static_cast<int>(hist.size());
+  const double amax = n * bin_width;
+  double best_err = std::numeric_limits<double>::infinity();
+  double best_t = amax;
+  // Cuts from 1/64 of the range up to the full range, one histogram bin apart.
+  for (int i = std::max(1, n / 64); i <= n; ++i) {
+    const double t = i * bin_width;
+    // The range the cut produces: [−min(neg, t), min(pos, t)], `levels` − 1 steps.
+    const double width = std::min(neg_extent, t) + std::min(pos_extent, t);
+    const double step = width / (levels - 1);
+    const double noise = step * step / 12.0;
+    // Inside the range every value gets the rounding noise step²/12 (also the small ones that
+    // round to the exact zero: over (0, step/2) their mean x² is the same step²/12).
+    double err = 0;
+    for (int j = 0; j < n; ++j) {
+      if (hist[j] <= 0) continue;
+      const double c = (j + 0.5) * bin_width;  // bin centre
+      err += hist[j] * (c > t ? (c - t) * (c - t) : noise);
+    }
+    if (i < n) err += at_max * (amax - t) * (amax - t);  // the extreme is exact only at i == n
+    if (err < best_err) {
+      best_err = err;
+      best_t = t;
+    }
+  }
+  return best_t;
+}
+
 Range RangeCollector::range(CalibrationMethod method) const {
   if (!seen_) return {};
   if (method == CalibrationMethod::kMinMax || hist_.empty()) return {min_, max_};
   const double amax = std::max(std::fabs(min_), std::fabs(max_));
   if (amax <= 0) return {min_, max_};
+  if (method == CalibrationMethod::kMse) {
+    const double t =
+        mse_threshold(hist_, amax / kBins, at_max_, std::max(0.0, -min_), std::max(0.0, max_), 256);
+    return {std::max(min_, -t), std::min(max_, t)};
+  }
   const int levels = min_ < 0 && max_ > 0 ? 128 : 256;
-  const double t = kld_threshold(hist_, amax / kBins, levels);
+  const double t = kld_threshold(hist_, amax / kBins, levels, at_max_);
   return {std::max(min_, -t), std::min(max_, t)};
 }
 
@@ -98,7 +146,7 @@ Result<std::vector<Range>> calibrate(const FloatExecutor& executor,
   std::vector<RangeCollector> col(nt);
   RunOptions opts;
   opts.keep_all_tensors = true;
-  const int passes = method == CalibrationMethod::kKld ? 2 : 1;
+  const int passes = method == CalibrationMethod::kMinMax ? 1 : 2;
   for (int pass = 1; pass <= passes; ++pass) {
     for (std::size_t s = 0; s < samples.size(); ++s) {
       auto r = executor.run(samples[s], opts);

@@ -1,6 +1,6 @@
 // emc-convert: TF.js layers model.json -> kmodel V3 (+ <out>.map.json sidecar).
 //
-//   emc-convert model.json -p k210 --dataset images/ [-o out.kmodel] [--quant minmax|kld]
+//   emc-convert model.json -p k210 --dataset images/ [-o out.kmodel] [--quant minmax|kld|mse]
 //               [--per-channel] [--input-range 0,1|-1,1|0,255|mean=R,G,B:std=R,G,B] [--bgr]
 //               [--weights-bits 8|16] [--report] [--approx-stride2]
 //
@@ -209,8 +209,10 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", out_path,
                  "output kmodel (default: <model>.kmodel next to model.json)");
   app.add_option("--dataset", dataset, "calibration folder: images and/or .f32 input tensors");
-  app.add_option("--quant", quant, "calibration: minmax | kld")
-      ->check(CLI::IsMember({"minmax", "kld"}));
+  app.add_option("--quant", quant,
+                 "calibration: minmax | kld | mse (range minimising the squared quantization "
+                 "error)")
+      ->check(CLI::IsMember({"minmax", "kld", "mse"}));
   app.add_flag("--per-channel", per_channel, "per-output-channel weight scales");
   app.add_option("--input-range", input_range,
                  "pixel preprocessing: 0,1 | -1,1 | 0,255 | mean=R,G,B:std=R,G,B (pixel units)");
@@ -242,7 +244,9 @@ int main(int argc, char** argv) {
   if (!samples.ok()) return fail(samples.error());
   ConvertOptions opt;
   opt.target = platform == "cpu" ? Target::kCpu : Target::kK210;
-  opt.calibration = quant == "kld" ? CalibrationMethod::kKld : CalibrationMethod::kMinMax;
+  opt.calibration = quant == "kld"   ? CalibrationMethod::kKld
+                    : quant == "mse" ? CalibrationMethod::kMse
+                                     : CalibrationMethod::kMinMax;
   opt.per_channel = per_channel;
   opt.weight_bits = weight_bits;
   opt.approx_stride2 = approx;

@@ -4,10 +4,18 @@
 //  * kMinMax: the observed [min, max] of every tensor over all samples.
 //  * kKld: TensorRT-style entropy calibration on |x| (our variant, documented in
 //    docs/converter_k210.md): a first pass records min/max; a second pass fills a 2048-bin
-//    histogram of |x| over [0, max|x|]; the clipping threshold T minimises KL(P || Q) where P is
+//    histogram of |x| over [0, max|x|] (exact zeros and values at max|x| kept apart: both are
+//    exactly representable by the full-range cut, see calibrate.cpp); the clipping threshold T
+//    minimises KL(P || Q) where P is
 //    the histogram cut at bin i (outliers folded into the last kept bin) and Q is P merged into
 //    the number of uint8 levels the side(s) get (256 for a tensor that is never negative, 128 when
 //    it has both signs) and expanded back. The range is then [max(min, −T), min(max, T)].
+//  * kMse: the same two passes; the threshold T minimises the expected squared quantization error
+//    of the tensor on the histogram: clipping error Σ(|x| − T)² of the values beyond T, plus the
+//    rounding noise step²/12 of every other nonzero value, where step = (range width)/255 of the range the cut produces. Exact zeros and values
+//    at an extreme that the range keeps cost nothing. This is the per-tensor SQNR optimum (the
+//    criterion of PyTorch's HistogramObserver); it never chooses a cut worse than min/max on the
+//    calibration data, and unlike KL divergence it weighs how far clipped values are clipped.
 // Ranges always contain 0 after quantization (quantize.h widens them).
 #pragma once
 
@@ -22,7 +30,7 @@
 
 namespace emc::converter {
 
-enum class CalibrationMethod { kMinMax, kKld };
+enum class CalibrationMethod { kMinMax, kKld, kMse };
 
 struct Range {
   double min = 0.0;
@@ -35,7 +43,7 @@ class RangeCollector {
   static constexpr int kBins = 2048;
   // Pass 1: min/max.
   void observe_minmax(std::span<const float> values);
-  // Pass 2 (KLD only; after pass 1): |x| histogram over [0, max|x| of pass 1].
+  // Pass 2 (KLD, MSE; after pass 1): |x| histogram over [0, max|x| of pass 1].
   void observe_histogram(std::span<const float> values);
   bool has_values() const { return seen_; }
   Range minmax() const { return {min_, max_}; }
@@ -44,12 +52,21 @@ class RangeCollector {
  private:
   bool seen_ = false;
   double min_ = 0.0, max_ = 0.0;
-  std::vector<double> hist_;
+  std::vector<double> hist_;  // |x| in (0, max|x|); exact zeros are not counted
+  double at_max_ = 0.0;       // values with |x| == max|x| (e.g. ReLU6 saturated at 6)
 };
 
-// The KLD threshold (in units of `bin_width`·bins) for a |x| histogram; `levels` = target bins.
-// Returns the upper edge of the chosen cut. Pure; exposed for tests.
-double kld_threshold(std::span<const double> histogram, double bin_width, int levels);
+// The KLD threshold for a |x| histogram of `histogram.size()` bins of `bin_width` (values strictly
+// inside the observed range), `levels` = target bins, `at_max` = the count of values exactly at
+// the observed extreme |x| = size·bin_width (exact for the full-range cut, clipped for every other
+// cut). Returns the upper edge of the chosen cut. Pure; exposed for tests.
+double kld_threshold(std::span<const double> histogram, double bin_width, int levels,
+                     double at_max = 0.0);
+
+// The MSE-optimal threshold (see kMse) for the same histogram; `neg_extent`/`pos_extent` = the
+// observed −min and max (>= 0), `levels` = codes (256). Pure; exposed for tests.
+double mse_threshold(std::span<const double> histogram, double bin_width, double at_max,
+                     double neg_extent, double pos_extent, int levels);
 
 // Progress: (samples done, samples total, pass 1 or 2). Return false to cancel (kInvalidArgument).
 using CalibrationProgress = std::function<bool(std::size_t, std::size_t, int)>;
