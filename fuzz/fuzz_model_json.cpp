@@ -51,7 +51,7 @@ std::int64_t work_estimate(const Graph& g) {
     for (auto in : n.inputs) per += g.shape(in).c();
     per *= std::int64_t{n.kernel_h} * n.kernel_w;
     total += out * per;
-    if (total > (std::int64_t{1} << 22)) return total;
+    if (total > (std::int64_t{1} << 18)) return total;
   }
   return total;
 }
@@ -122,7 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (!validate_graph(*fused).ok()) {
     std::abort();
   }
-  if (work_estimate(*graph) > (std::int64_t{1} << 22)) {
+  if (work_estimate(*graph) > (std::int64_t{1} << 18)) {
     if (g_debug) std::fprintf(stderr, "graph: %zu nodes (too large to run)\n", graph->nodes.size());
     return 0;
   }

@@ -2,6 +2,7 @@
 // class) and what is supported instead.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -240,6 +241,100 @@ TEST(ImportErrors, TopologyProblems) {
   ModelBuilder n;
   n.input("x", {1}).layer("Sequential", "inner", Json::object());
   EXPECT_NE(err_of(n.graph()).find("nested models"), std::string::npos) << err_of(n.graph());
+}
+
+// ---- Regressions found by fuzz/fuzz_model_json (fuzz/README.md lists each finding) ----
+
+TEST(ImportFuzzRegressions, InputElementCountIsCheckedPerDimensionWithoutOverflow) {
+  // 5 dims of 2^20 = 2^100 elements: the product used to be formed in int64 first (signed
+  // overflow, UBSan "signed integer overflow" in Shape::num_elements) and only then compared.
+  ModelBuilder b;
+  b.input("x", {1 << 20, 1 << 20, 1 << 20, 1 << 20, 2});
+  auto g = b.graph();
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code(), Errc::kInvalidModel) << err_of(g);
+  EXPECT_NE(err_of(g).find("layer 0 'x' (InputLayer)"), std::string::npos) << err_of(g);
+  EXPECT_NE(err_of(g).find("batch_input_shape"), std::string::npos) << err_of(g);
+  EXPECT_NE(err_of(g).find("2^31 or more elements"), std::string::npos) << err_of(g);
+  // 2^30 elements is still accepted (the bound is 2^31).
+  ModelBuilder ok;
+  ok.input("x", {1 << 10, 1 << 10, 1 << 10});
+  EXPECT_TRUE(ok.graph().ok()) << err_of(ok.graph());
+}
+
+long peak_rss_kib() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+TEST(ImportFuzzRegressions, BatchNormWithoutStoredWeightsAllocatesNothingFromDeclaredShapes) {
+  // A 300-byte model.json: 2^28 channels (declared, no data) into a BatchNormalization with
+  // scale=false / center=false and no weights. The default gamma / beta (2 x 1 GiB of floats) used
+  // to be allocated and filled before the missing moving_mean was noticed (libFuzzer:
+  // out-of-memory (malloc(4294967296)) with 2^30 channels).
+  ModelBuilder b;
+  b.input("x", {1024, 1024, 256})
+      .layer("Flatten", "f", Json::object())
+      .layer("BatchNormalization", "bn", {{"scale", false}, {"center", false}});
+  const long before = peak_rss_kib();
+  auto g = b.graph();
+  const long grown_mib = (peak_rss_kib() - before) / 1024;
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code(), Errc::kInvalidModel) << err_of(g);
+  EXPECT_NE(err_of(g).find("layer 2 'bn' (BatchNormalization)"), std::string::npos) << err_of(g);
+  EXPECT_NE(err_of(g).find("'bn/moving_mean' (shape [268435456]) is missing"), std::string::npos)
+      << err_of(g);
+  EXPECT_LT(grown_mib, 256) << "peak RSS grew by " << grown_mib << " MiB";
+  // With stored statistics the defaults are still filled in: gamma 1, beta 0.
+  ModelBuilder ok;
+  ok.input("x", {2})
+      .layer("BatchNormalization", "bn", {{"scale", false}, {"center", false}})
+      .weight("bn/moving_mean", {2}, {1, 2})
+      .weight("bn/moving_variance", {2}, {3, 4});
+  auto g2 = ok.graph();
+  ASSERT_TRUE(g2.ok()) << err_of(g2);
+  EXPECT_EQ(g2->nodes[0].gamma, (std::vector<float>{1, 1}));
+  EXPECT_EQ(g2->nodes[0].beta, (std::vector<float>{0, 0}));
+  EXPECT_EQ(g2->nodes[0].mean, (std::vector<float>{1, 2}));
+  EXPECT_EQ(g2->nodes[0].variance, (std::vector<float>{3, 4}));
+}
+
+TEST(ImportFuzzRegressions, DilatedWindowExtentIsBounded) {
+  // kernel 65536 x dilation 65536 with 'same': paddings of 2^31 - 32768 each; merging the
+  // preceding ZeroPadding2D (65536 rows) into the conv then overflowed int32 (UBSan in
+  // merge_zero_padding). The importer now rejects windows spanning more than 2^30 pixels.
+  ModelBuilder b;
+  b.input("x", {1, 1, 1})
+      .layer("ZeroPadding2D", "zp", {{"padding", {{65536, 0}, {0, 0}}}})
+      .layer("Conv2D", "c",
+             {{"filters", 1},
+              {"kernel_size", {65536, 1}},
+              {"dilation_rate", {65536, 1}},
+              {"padding", "same"},
+              {"use_bias", false}})
+      .weight("c/kernel", {65536, 1, 1, 1}, std::vector<float>(65536, 0.0f));
+  auto g = b.graph();
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code(), Errc::kInvalidLayerConfig) << err_of(g);
+  EXPECT_NE(err_of(g).find("layer 2 'c' (Conv2D)"), std::string::npos) << err_of(g);
+  EXPECT_NE(err_of(g).find("height: kernel 65536 with dilation 65536 spans 4294901761 pixels"),
+            std::string::npos)
+      << err_of(g);
+  // An extent just under the bound still imports: kernel 16384 x dilation 65536 spans
+  // 16383 * 65536 + 1 = 2^30 - 65535 pixels.
+  ModelBuilder ok;
+  ok.input("x", {1, 1, 1})
+      .layer("Conv2D", "c",
+             {{"filters", 1},
+              {"kernel_size", {16384, 1}},
+              {"dilation_rate", {65536, 1}},
+              {"padding", "same"},
+              {"use_bias", false}})
+      .weight("c/kernel", {16384, 1, 1, 1}, std::vector<float>(16384, 0.0f));
+  auto g2 = ok.graph();
+  ASSERT_TRUE(g2.ok()) << err_of(g2);
+  EXPECT_EQ(g2->shape(g2->nodes[0].output), (Shape{{1, 1, 1}}));
 }
 
 }  // namespace

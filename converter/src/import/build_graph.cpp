@@ -24,14 +24,18 @@ Shape input_shape_of(const KerasLayer& l) {
   if (dims.size() < 2)
     fail(std::string(key) + " " + c.describe_key(key) + " must list the batch dim and 1 to 8 dims");
   Shape out;
+  std::int64_t elements = 1;  // checked after every factor: 8 dims of 2^20 overflow int64
   for (std::size_t i = 1; i < dims.size(); ++i) {
     if (!dims[i] || *dims[i] < 1 || *dims[i] > (1 << 20))
       fail(std::string(key) + " " + c.describe_key(key) +
            ": every dim after the batch dim must be a fixed integer in [1, 2^20] (dynamic sizes "
            "are not supported)");
     out.dims.push_back(static_cast<std::int32_t>(*dims[i]));
+    elements *= *dims[i];
+    if (elements >= (std::int64_t{1} << 31))
+      fail(std::string(key) + " " + c.describe_key(key) +
+           ": the input has 2^31 or more elements per sample");
   }
-  if (out.num_elements() >= (std::int64_t{1} << 31)) fail("input has too many elements");
   if (auto dtype = c.opt_string("dtype"); dtype && *dtype != "float32")
     fail("input dtype '" + *dtype + "' is not supported; supported: float32");
   return out;

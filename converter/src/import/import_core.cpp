@@ -45,11 +45,16 @@ void import_batch_norm(LayerContext& ctx) {
     scale = c.opt_bool("scale").value_or(true);
     center = c.opt_bool("center").value_or(true);
   }
-  int index = 0;  // Keras weight order: gamma, beta, moving_mean, moving_variance
-  n.gamma = scale ? ctx.weight({"gamma"}, index++, {ch}) : std::vector<float>(ch, 1.0f);
-  n.beta = center ? ctx.weight({"beta"}, index++, {ch}) : std::vector<float>(ch, 0.0f);
-  n.mean = ctx.weight({"moving_mean"}, index++, {ch});
-  n.variance = ctx.weight({"moving_variance", "moving_var"}, index++, {ch});
+  // Keras weight order: gamma, beta, moving_mean, moving_variance (gamma / beta only when
+  // present). The stored weights are read first: the defaults for absent gamma / beta are
+  // allocated only once a stored [C] weight proves C is backed by file data (C alone comes from
+  // the declared shapes and may be 2^30).
+  const int mean_index = int{scale} + int{center};
+  n.mean = ctx.weight({"moving_mean"}, mean_index, {ch});
+  n.variance = ctx.weight({"moving_variance", "moving_var"}, mean_index + 1, {ch});
+  n.gamma = scale ? ctx.weight({"gamma"}, 0, {ch}) : std::vector<float>(n.mean.size(), 1.0f);
+  n.beta =
+      center ? ctx.weight({"beta"}, int{scale}, {ch}) : std::vector<float>(n.mean.size(), 0.0f);
   const std::string act = ctx.read_activation({"act"}, n.activation);
   ctx.emit(std::move(n), act);
 }

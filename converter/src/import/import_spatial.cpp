@@ -5,6 +5,7 @@ namespace emc::converter::detail {
 namespace {
 
 constexpr std::int64_t kMaxDim = 1 << 16;
+constexpr std::int64_t kMaxWindow = std::int64_t{1} << 30;  // dilated kernel extent
 const std::vector<std::int64_t> kUnitStrides{1, 1};
 
 void require_rank3(const LayerContext& ctx) {
@@ -34,6 +35,15 @@ void read_window(LayerContext& ctx, Node& n, const std::vector<std::int64_t>& de
     auto dr = c.opt_int_tuple("dilation_rate", 2, 1, kMaxDim);
     if (dr) d = *dr;
   }
+  // A dilated window wider than 2^30 pixels would give 'same' paddings near 2^31 that overflow
+  // int32 once a ZeroPadding2D is merged into them (a 64 KiB uint8 kernel is enough).
+  for (int a = 0; a < 2; ++a)
+    if (((*k)[a] - 1) * d[a] + 1 > kMaxWindow)
+      ctx.fail(Errc::kInvalidLayerConfig, std::string(a == 0 ? "height" : "width") + ": kernel " +
+                                              std::to_string((*k)[a]) + " with dilation " +
+                                              std::to_string(d[a]) + " spans " +
+                                              std::to_string(((*k)[a] - 1) * d[a] + 1) +
+                                              " pixels; at most 2^30 are supported");
   n.kernel_h = static_cast<std::int32_t>((*k)[0]);
   n.kernel_w = static_cast<std::int32_t>((*k)[1]);
   n.stride_h = static_cast<std::int32_t>((*s)[0]);

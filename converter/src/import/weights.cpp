@@ -223,11 +223,9 @@ Result<WeightMap> decode_weights_manifest(const Json& manifest, const ShardReade
     if (paths == group.end() || !paths->is_array()) return err("has no 'paths' array");
     if (weights == group.end() || !weights->is_array()) return err("has no 'weights' array");
     std::vector<Spec> specs;
-    std::uint64_t need = 0;
     for (const Json& w : *weights) {
       auto s = parse_spec(w, g, source);
       if (!s.ok()) return s.error();
-      need += s->bytes;
       total += s->bytes;
       if (total > options.max_total_weight_bytes)
         return err("weights need more than " + std::to_string(options.max_total_weight_bytes) +
