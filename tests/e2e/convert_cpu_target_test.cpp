@@ -27,6 +27,7 @@
 #include "emc/format/kmodel_codec.h"
 #include "emc/format/layer_types.h"
 #include "emc/interpreter/interpreter.h"
+#include "nlohmann/json.hpp"
 #include "sample_models.h"
 
 namespace emc {
@@ -362,8 +363,10 @@ struct ToolOutput {
   std::string text;
 };
 
-ToolOutput run_tool(const std::string& tool, const std::string& args) {
-  const std::string cmd = "'" + (fs::path(EMC_TOOLS_DIR) / tool).string() + "' " + args + " 2>&1";
+// Runs a tool; its stderr goes into the text too unless `stderr_too` is false (JSON output).
+ToolOutput run_tool(const std::string& tool, const std::string& args, bool stderr_too = true) {
+  const std::string cmd = "'" + (fs::path(EMC_TOOLS_DIR) / tool).string() + "' " + args +
+                          (stderr_too ? " 2>&1" : " 2>/dev/null");
   ToolOutput out;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return out;
@@ -419,6 +422,28 @@ TEST(CpuTargetEmcRun, MapTargetCpuPrefersCpuAndBackendFlagOverrides) {
   // The same top-5 lines either way (the outputs are byte-identical).
   auto top = [](const std::string& t) { return t.substr(0, t.find("backend preference")); };
   EXPECT_EQ(top(by_map.text), top(forced.text));
+
+  // emc-compare --backend cpu runs every layer, K210_CONV included, on cpu, and its quantized
+  // top-k equals the default (kpu-sim) run's.
+  const std::string f32 = "'" + dir + "/inputs/" +
+                          fs::directory_iterator(dir + "/inputs")->path().filename().string() + "'";
+  const std::string cmp_args =
+      "'" + dir + "/model.json' '" + km + "' --input-f32 " + f32 + " --json --layers";
+  const ToolOutput cmp_cpu = run_tool("emc-compare", cmp_args + " --backend cpu", false);
+  const ToolOutput cmp_kpu = run_tool("emc-compare", cmp_args, false);
+  ASSERT_EQ(cmp_cpu.status, 0) << cmp_cpu.text;
+  ASSERT_EQ(cmp_kpu.status, 0) << cmp_kpu.text;
+  const auto jc = nlohmann::json::parse(cmp_cpu.text), jk = nlohmann::json::parse(cmp_kpu.text);
+  int k210_on_cpu = 0, k210_on_sim = 0;
+  for (const auto& l : jc["layers"]) {
+    EXPECT_EQ(l["backend"], "cpu") << l.dump();
+    k210_on_cpu += l["type"] == "K210_CONV";
+  }
+  for (const auto& l : jk["layers"])
+    k210_on_sim += l["type"] == "K210_CONV" && l["backend"] == "kpu-sim";
+  EXPECT_GT(k210_on_cpu, 0);
+  EXPECT_EQ(k210_on_sim, k210_on_cpu);
+  EXPECT_EQ(jc["images"][0]["quant_top"], jk["images"][0]["quant_top"]);
 
   // Without a map the default is kpu-sim; --backend cpu moves the K210 layers to cpu.
   fs::remove(km + ".map.json");

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   app.add_option("--map", opt.map, "sidecar map (default: <kmodel>.map.json)");
   app.add_option("--backend", opt.backend,
                  "kpu: default dispatch (K210 layers on kpu-sim, the rest on cpu); cpu: every "
-                 "layer the cpu backend supports on cpu")
+                 "layer on the cpu backend (K210 layers through its reference kernels, "
+                 "bit-identical to kpu-sim)")
       ->check(CLI::IsMember({"kpu", "cpu"}));
   app.add_option("--input-range", range,
                  "pixel preprocessing as for emc-convert: MIN,MAX (pixel 0..255 maps linearly to "

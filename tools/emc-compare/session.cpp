@@ -92,7 +92,8 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
   EMC_TRY(cpu_backend::register_cpu_backend(*s->registry_));
   interpreter::DispatchPolicy policy;
   if (options.backend == "cpu") {
-    // Every layer the cpu backend can run goes there; the K210-only types stay on kpu-sim.
+    // Every layer the cpu backend can run goes there: since it has the K210 reference kernels
+    // that is every layer of a valid model (kpu-sim keeps only what cpu declines).
     const interpreter::Backend* cpu = s->registry_->find(cpu_backend::kCpuBackendName);
     for (std::size_t i = 0; i < kmodel->layers.size(); ++i) {
       if (cpu->supports(kmodel->layers[i])) policy.by_index[i] = cpu_backend::kCpuBackendName;
