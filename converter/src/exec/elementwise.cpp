@@ -23,14 +23,15 @@ float apply_activation(const Activation& a, float x) {
       return static_cast<float>(1.0 / (1.0 + std::exp(-xd)));
     case ActivationKind::kHardSigmoid:
       // tfjs-layers: add(0.5, mul(alpha, x)), two float32 ops, then clip.
-      return std::clamp(static_cast<float>(a.alpha * x) + 0.5f, 0.0f, 1.0f);
+      return std::clamp(static_cast<float>(a.alpha) * x + 0.5f, 0.0f, 1.0f);
     case ActivationKind::kTanh:
       return static_cast<float>(std::tanh(xd));
     case ActivationKind::kElu:
-      return x > 0.0f ? x : static_cast<float>(a.alpha * std::expm1(xd));
+      return x >= 0.0f ? x : static_cast<float>(a.alpha * (std::exp(xd) - 1.0));
     case ActivationKind::kSelu: {
-      constexpr double kScale = 1.0507009873554805, kAlpha = 1.6732632423543772;
-      return static_cast<float>(x > 0.0f ? kScale * xd : kScale * kAlpha * std::expm1(xd));
+      // tfjs-core's SELU_SCALE and SELU_SCALEALPHA (= scale * alpha, as one constant).
+      constexpr double kScale = 1.0507009873554804934, kScaleAlpha = 1.7580993408473768599;
+      return static_cast<float>(x >= 0.0f ? kScale * xd : kScaleAlpha * (std::exp(xd) - 1.0));
     }
     case ActivationKind::kSwish: {
       // tfjs-layers: mul(sigmoid(x), x), the sigmoid rounded to float first.

@@ -74,7 +74,7 @@ const char* to_string(ActivationKind kind) {
   return "unknown";
 }
 
-Activation make_relu(float max_value, float alpha, float threshold) {
+Activation make_relu(float max_value, double alpha, float threshold) {
   Activation a;
   a.kind = ActivationKind::kRelu;
   a.max_value = max_value;
@@ -84,9 +84,9 @@ Activation make_relu(float max_value, float alpha, float threshold) {
 }
 
 namespace {
-std::string fmt(float v) {
+std::string fmt(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
+  std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
 }  // namespace

@@ -35,7 +35,7 @@ void import_batch_norm(LayerContext& ctx) {
   Node n = ctx.new_node(NodeKind::kBatchNorm);
   const double eps = c.opt_number("epsilon").value_or(ctx.is_tensorlayer() ? 1e-5 : 1e-3);
   if (!(eps >= 0.0)) ctx.fail(Errc::kInvalidLayerConfig, "epsilon must be >= 0");
-  n.epsilon = static_cast<float>(eps);
+  n.epsilon = eps;
   const std::int64_t ch = in.c();
   bool scale = true, center = true;
   if (ctx.is_tensorlayer()) {
@@ -85,8 +85,7 @@ void import_relu(LayerContext& ctx) {
   const double threshold = c.opt_number("threshold").value_or(0.0);
   if (max_value < 0 || slope < 0)
     ctx.fail(Errc::kInvalidLayerConfig, "max_value and negative_slope must be >= 0");
-  n.activation = make_relu(static_cast<float>(max_value), static_cast<float>(slope),
-                           static_cast<float>(threshold));
+  n.activation = make_relu(static_cast<float>(max_value), slope, static_cast<float>(threshold));
   ctx.emit(std::move(n));
 }
 
@@ -98,7 +97,7 @@ void import_leaky_relu(LayerContext& ctx) {
   // Keras 2 'alpha' and Keras 3 'negative_slope' both default to 0.3 (TF.js too).
   const double alpha = c.has("negative_slope") ? c.get_number("negative_slope")
                                                : c.opt_number("alpha").value_or(0.3);
-  n.activation = make_relu(std::numeric_limits<float>::infinity(), static_cast<float>(alpha));
+  n.activation = make_relu(std::numeric_limits<float>::infinity(), alpha);
   ctx.emit(std::move(n));
 }
 

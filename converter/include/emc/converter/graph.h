@@ -106,7 +106,7 @@ const char* to_string(ActivationKind kind);
 // For kElu alpha is the ELU alpha; for kHardSigmoid the slope. Other kinds ignore the fields.
 struct Activation {
   ActivationKind kind = ActivationKind::kLinear;
-  float alpha = 0.0f;
+  double alpha = 0.0;  // double: TF.js multiplies by the JSON number (a JS double)
   float max_value = std::numeric_limits<float>::infinity();
   float threshold = 0.0f;
 
@@ -125,7 +125,7 @@ struct Activation {
   bool operator==(const Activation&) const = default;
 };
 
-Activation make_relu(float max_value = std::numeric_limits<float>::infinity(), float alpha = 0.0f,
+Activation make_relu(float max_value = std::numeric_limits<float>::infinity(), double alpha = 0.0,
                      float threshold = 0.0f);
 
 // "relu", "relu6", "leaky_relu(0.1)", "relu(max=4,alpha=0,threshold=1)", "sigmoid", ...
@@ -174,7 +174,7 @@ struct Node {
   std::int32_t depth_multiplier = 1;  // DepthwiseConv2D
   bool keepdims = false;              // global pools
   std::int32_t axis = -1;             // kConcat / kSoftmax: per-sample axis, >= 0
-  float epsilon = 1e-3f;              // kBatchNorm
+  double epsilon = 1e-3;              // kBatchNorm (double: TF.js adds the JSON number)
 
   Activation activation;  // applied last (conv, depthwise, dense, batchnorm, add, activation)
 
