@@ -112,13 +112,12 @@ TEST(EmcRun, Errors) {
   EXPECT_NE(out.status, 0);
   EXPECT_THAT(out.text, HasSubstr("/nonexistent.png"));
 
-  out = run_command(shared("maixpy_mnist.kmodel") +
-                    " --input-raw /dev/null --backend-override 0=cpu");
+  // (cpu runs every type, K210 ones included; kpu-sim runs only the K210 types.)
+  out = run_command(shared("nncase01_iris.kmodel") +
+                    " --features 1,2,3,4 --backend-override 0=kpu-sim");
   EXPECT_EQ(out.status, 2) << out.text;
-  EXPECT_THAT(
-      out.text,
-      HasSubstr(
-          "layer 0 (K210_CONV): dispatch override names backend 'cpu', which does not support it"));
+  EXPECT_THAT(out.text, HasSubstr("layer 0 (FULLY_CONNECTED): dispatch override names backend "
+                                  "'kpu-sim', which does not support it"));
 
   out = run_command("--no-such-flag");
   EXPECT_EQ(out.status, 2) << out.text;
