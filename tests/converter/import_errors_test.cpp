@@ -337,5 +337,37 @@ TEST(ImportFuzzRegressions, DilatedWindowExtentIsBounded) {
   EXPECT_EQ(g2->shape(g2->nodes[0].output), (Shape{{1, 1, 1}}));
 }
 
+TEST(ImportFuzzRegressions, LayerListOrderIsResolvedInSweepsWithoutQuadraticCost) {
+  // Layers listed out of dependency order are visited in sweeps over the list; a call whose input
+  // is produced later in the same sweep runs in that sweep, otherwise in the next one. List
+  // [c(b), b(a), a(in), d(in)]: sweep 1 runs a, then d; sweep 2 runs b; sweep 3 runs c.
+  ModelBuilder b;
+  b.input("in", {1})
+      .layer("Activation", "c", {{"activation", "relu"}}, {"b"})
+      .layer("Activation", "b", {{"activation", "tanh"}}, {"a"})
+      .layer("Activation", "a", {{"activation", "sigmoid"}}, {"in"})
+      .layer("Activation", "d", {{"activation", "elu"}}, {"in"})
+      .outputs({"c", "d"});
+  auto g = b.graph();
+  ASSERT_TRUE(g.ok()) << err_of(g);
+  std::vector<std::string> order;
+  for (const Node& n : g->nodes) order.push_back(n.source.name);
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "d", "b", "c"}));
+  // 4095 layers listed in reverse dependency order (one sweep each before) still build: every
+  // layer appears once, in dependency order.
+  ModelBuilder r;
+  r.input("in", {1});
+  constexpr int kLayers = 4095;
+  for (int i = 0; i < kLayers; ++i)
+    r.layer("Activation", "a" + std::to_string(i), {{"activation", "relu"}},
+            {i == kLayers - 1 ? std::string("in") : "a" + std::to_string(i + 1)});
+  r.outputs({"a0"});
+  auto big = r.graph();
+  ASSERT_TRUE(big.ok()) << err_of(big);
+  ASSERT_EQ(big->nodes.size(), static_cast<std::size_t>(kLayers));
+  EXPECT_EQ(big->nodes.front().source.name, "a" + std::to_string(kLayers - 1));
+  EXPECT_EQ(big->nodes.back().source.name, "a0");
+}
+
 }  // namespace
 }  // namespace emc::converter
