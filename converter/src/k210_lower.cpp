@@ -160,6 +160,12 @@ class Lowerer {
   void lower_dense_like(const Node& node, const std::vector<float>& kernel_in_units,
                         const std::vector<float>& bias, std::int32_t units, Activation act,
                         TensorId in, TensorId out, const std::vector<std::string>& sources);
+  // The vendor form of a dense layer on the KPU: K210_ADD_PADDING puts the n inputs at pixel
+  // (0,0) of a 4x4 map, a 1x1 K210_CONV computes it (DMA'd out), K210_REMOVE_PADDING keeps pixel
+  // (0,0) of each output channel. `weights` are [units][n] in stored input order.
+  void lower_dense_kpu(const Node& node, std::vector<float> weights, const std::vector<float>& bias,
+                       std::int32_t units, Activation act, TensorId in, TensorId out,
+                       const std::vector<std::string>& sources, bool permuted);
   void lower_max_pool(const Node& n);
   void lower_avg_pool(const Node& n);
   void lower_global_pool(const Node& n, bool max);
@@ -182,6 +188,7 @@ class Lowerer {
     int in_buf = -1;
     std::vector<float> weights;  // OIHW / [c][ky][kx]
     std::vector<float> bias;
+    std::vector<double> in_mean;  // calibrated input mean per channel (bias correction); or empty
     QuantParam in_q, out_q;
     Activation act;
     std::uint32_t out_extra_rows = 0;
@@ -396,6 +403,8 @@ int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
     q.weights.assign(p.weights.begin() + static_cast<std::ptrdiff_t>(per * c0),
                      p.weights.begin() + static_cast<std::ptrdiff_t>(per * c1));
     q.bias.assign(p.bias.begin() + c0, p.bias.begin() + c1);
+    if (p.depthwise && !p.in_mean.empty())
+      q.in_mean.assign(p.in_mean.begin() + c0, p.in_mean.begin() + c1);
     q.note = p.note + (p.note.empty() ? "" : "; ") + "output channels " + std::to_string(c0) +
              ".." + std::to_string(c1 - 1) + " of " + std::to_string(p.out_c) +
              " (the KPU computes at most 1024 per layer)";
@@ -422,6 +431,9 @@ int Lowerer::emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t 
   spec.output = p.out_q;
   spec.weight_bits = opt_.weight_bits;
   spec.per_channel = opt_.per_channel;
+  spec.input_mean = p.in_mean;
+  spec.in_h = p.in_h;
+  spec.in_w = p.in_w;
   auto args = derive_kpu_conv_args(spec);
   if (!args.ok()) throw ErrorException(std::move(args).error().with_layer(n.layer_ref()));
   ActivationFitSpec fs;
@@ -529,6 +541,8 @@ bool Lowerer::emit_sampled_in_groups(const ConvPlan& p, Sub sub, TensorId out) {
     q.weights.assign(p.weights.begin() + static_cast<std::ptrdiff_t>(per * c0),
                      p.weights.begin() + static_cast<std::ptrdiff_t>(per * c1));
     q.bias.assign(p.bias.begin() + c0, p.bias.begin() + c1);
+    if (p.depthwise && !p.in_mean.empty())
+      q.in_mean.assign(p.in_mean.begin() + c0, p.in_mean.begin() + c1);
     q.note = p.note + "; " + range + " at full resolution (the whole map does not fit in KPU RAM)";
     int full = -1;
     emit_kpu_conv_layer(q, full, p.depthwise ? rows_before(p.in_w, p.in_h, c0) : 0, 0);
@@ -876,6 +890,8 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
     }
   } else {
     p.in_q = quant_of(tin);
+    p.in_mean = {}; // TMPBASE ranges_.at(static_cast<std::size_t>(tin)).channel_mean;
+    if (p.in_mean.size() != static_cast<std::size_t>(p.in_c)) p.in_mean.clear();
   }
   p.weights = std::move(w);
   p.bias = std::move(b);
@@ -953,9 +969,31 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
 void Lowerer::lower_dense_like(const Node& node, const std::vector<float>& kin,
                                const std::vector<float>& bias, std::int32_t units, Activation act,
                                TensorId in, TensorId out, const std::vector<std::string>& sources) {
-  ensure_main_f(in, node);
-  Forms& fi = forms_[static_cast<std::size_t>(in)];
   const auto n_in = static_cast<std::int32_t>(count(in));
+  // Placement: the CPU's float FULLY_CONNECTED is exact; the KPU form is quantized (8/16-bit
+  // weights) but runs on the accelerator and stores 1/4 of the bytes (16-bit: 1/2). Auto puts a
+  // dense layer on the KPU when its float weights would take more than kDenseKpuAutoBytes of the
+  // chip's 6 MiB SRAM.
+  constexpr std::uint64_t kDenseKpuAutoBytes = 1u << 20;
+  const bool kpu_ok = opt_.target == Target::kK210 && n_in <= 1024;
+  const std::uint64_t float_bytes = std::uint64_t(n_in) * std::uint64_t(units) * 4;
+  bool on_kpu = false;
+  switch (opt_.dense) {
+    case DensePlacement::kCpu:
+      break;
+    case DensePlacement::kKpu:
+      on_kpu = kpu_ok;
+      if (!kpu_ok && opt_.target == Target::kK210)
+        out_.warnings.push_back("layer '" + node.source.name + "' (" + node.source.class_name +
+                                "): --dense kpu: stays on the CPU (" + std::to_string(n_in) +
+                                " inputs; the KPU sums at most 1024)");
+      break;
+    case DensePlacement::kAuto:
+      on_kpu = kpu_ok && float_bytes > kDenseKpuAutoBytes;
+      break;
+  }
+  if (!on_kpu) ensure_main_f(in, node);
+  Forms& fi = forms_[static_cast<std::size_t>(in)];
   format::FullyConnectedBody b;
   b.in_channels = static_cast<std::uint32_t>(n_in);
   b.out_channels = static_cast<std::uint32_t>(units);
@@ -977,6 +1015,10 @@ void Lowerer::lower_dense_like(const Node& node, const std::vector<float>& kin,
     for (int i = 0; i < n_in; ++i)
       b.weights[static_cast<std::size_t>(o) * n_in + i] =
           kin[static_cast<std::size_t>(logical[i]) * units + o];
+  if (on_kpu) {
+    lower_dense_kpu(node, std::move(b.weights), bias, units, act, in, out, sources, !map.empty());
+    return;
+  }
   b.bias = bias.empty() ? std::vector<float>(static_cast<std::size_t>(units), 0.0f) : bias;
   bool relu6 = false;
   bool logistic = false;
@@ -1033,6 +1075,94 @@ void Lowerer::lower_dense_like(const Node& node, const std::vector<float>& kin,
   }
   Forms& fo = forms_[static_cast<std::size_t>(out)];
   fo.main_f = res;
+}
+
+void Lowerer::lower_dense_kpu(const Node& node, std::vector<float> weights,
+                              const std::vector<float>& bias, std::int32_t units, Activation act,
+                              TensorId in, TensorId out, const std::vector<std::string>& sources,
+                              bool permuted) {
+  ensure_main_q(in, node);
+  const auto n_in = static_cast<std::int32_t>(count(in));
+  format::AddPaddingBody ap;
+  ap.channels = static_cast<std::uint32_t>(n_in);
+  const int padded = kpu_map_buffer(4, 4, n_in, node.layer_ref());
+  LayerInfo pi;
+  pi.sources = sources;
+  pi.note = "dense input to pixel (0,0) of a 4x4 map";
+  pi.in_shape = {n_in};
+  pi.out_shape = {4, 4, n_in};
+  const int qin = forms_[static_cast<std::size_t>(in)].main_q;
+  add_layer(LayerType::kK210AddPadding, ap, pi,
+            {{qin, 0,
+              [](format::Layer& l, std::uint64_t a) {
+                std::get<format::AddPaddingBody>(l.body).main_mem_in_address = std::uint32_t(a);
+              }},
+             {padded, 0, [](format::Layer& l, std::uint64_t a) {
+                std::get<format::AddPaddingBody>(l.body).kpu_mem_out_address = std::uint32_t(a);
+              }}});
+  out_.layers.back().main_in = qin;
+  out_.layers.back().kpu_out = padded;
+
+  ConvPlan p;
+  p.node = &node;
+  p.in_h = p.in_w = p.out_h = p.out_w = 4;
+  p.in_c = n_in;
+  p.out_c = units;
+  p.kernel = 1;
+  p.in_buf = padded;
+  p.weights = std::move(weights);
+  p.bias = bias.empty() ? std::vector<float>(static_cast<std::size_t>(units), 0.0f) : bias;
+  p.in_q = quant_of(in);
+  p.out_q = quant_of(out);
+  p.act = act;
+  p.sources = sources;
+  p.note = std::string("dense as a 1x1 conv on the 4x4 map (its float weights would take ") +
+           std::to_string(std::uint64_t(n_in) * std::uint64_t(units) * 4) + " bytes)" +
+           (permuted ? "; weights permuted to read the CHW input" : "");
+  int kout = -1;
+  const int last = emit_kpu_conv(p, kout);
+  std::vector<std::pair<int, std::int32_t>> parts = split_parts_;
+  if (parts.empty()) parts.emplace_back(last, 0);
+  // Every part DMAs its 4x4 channels (16 bytes each, dense CHW) to its slice of one buffer.
+  const int dma = main_buffer(std::uint64_t(units) * 16, node.layer_ref());
+  for (const auto& [idx, c0] : parts) {
+    auto& L = out_.layers[static_cast<std::size_t>(idx)];
+    auto& cb = std::get<format::ConvBody>(L.layer.body);
+    cb.flags |= format::kLayerFlagMainMemOut;
+    auto fields = cb.fields();
+    fields.send_data_out = 1;
+    cb.layer_words = format::pack_kpu_layer(fields);
+    L.fixups.push_back(Fixup{dma, std::uint64_t(c0) * 16, [](format::Layer& l, std::uint64_t a) {
+                               std::get<format::ConvBody>(l.body).main_mem_out_address =
+                                   static_cast<std::uint32_t>(a);
+                             }});
+    L.main_out = dma;
+    use(dma, idx);
+  }
+  format::RemovePaddingBody rp;
+  rp.channels = static_cast<std::uint32_t>(units);
+  const int res = main_buffer(std::uint64_t(units), node.layer_ref());
+  LayerInfo ri;
+  ri.sources = sources;
+  ri.note = "pixel (0,0) of each 4x4 output channel";
+  ri.in_shape = {4, 4, units};
+  ri.out_shape = {units};
+  ri.out_scale = p.out_q.scale;
+  ri.out_bias = p.out_q.bias();
+  add_layer(LayerType::kK210RemovePadding, rp, ri,
+            {{dma, 0,
+              [](format::Layer& l, std::uint64_t a) {
+                std::get<format::RemovePaddingBody>(l.body).main_mem_in_address = std::uint32_t(a);
+              }},
+             {res, 0, [](format::Layer& l, std::uint64_t a) {
+                std::get<format::RemovePaddingBody>(l.body).main_mem_out_address = std::uint32_t(a);
+              }}});
+  out_.layers.back().main_in = dma;
+  out_.layers.back().main_out = res;
+  Forms& fo = forms_[static_cast<std::size_t>(out)];
+  fo.main_q = res;
+  fo.q = p.out_q;
+  fo.has_q = true;
 }
 
 void Lowerer::lower_max_pool(const Node& n) {

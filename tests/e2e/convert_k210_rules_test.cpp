@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -58,6 +59,30 @@ struct Builder {
     const int oh = (s.h() + pad.top + pad.bottom - k) / stride + 1;
     const int ow = (s.w() + pad.left + pad.right - k) / stride + 1;
     n.output = g.add_tensor(name, Shape{{oh, ow, cout}});
+    g.nodes.push_back(n);
+    return n.output;
+  }
+  TensorId flatten(TensorId in, const std::string& name) {
+    Node n;
+    n.kind = NodeKind::kFlatten;
+    n.inputs = {in};
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name, "Flatten"};
+    n.source_layers = {name};
+    n.output = g.add_tensor(name, Shape{{static_cast<std::int32_t>(g.shape(in).num_elements())}});
+    g.nodes.push_back(n);
+    return n.output;
+  }
+  TensorId dense(TensorId in, const std::string& name, int units) {
+    const int k = static_cast<int>(g.shape(in).num_elements());
+    Node n;
+    n.kind = NodeKind::kDense;
+    n.inputs = {in};
+    n.filters = units;
+    n.kernel = randn(static_cast<std::size_t>(k) * units, std::sqrt(1.0f / k));
+    n.bias = randn(static_cast<std::size_t>(units), 0.1f);
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name, "Dense"};
+    n.source_layers = {name};
+    n.output = g.add_tensor(name, Shape{{units}});
     g.nodes.push_back(n);
     return n.output;
   }
@@ -135,6 +160,11 @@ RunStats run_case(const Graph& g, const ConvertOptions& opt, ConvertResult* keep
     const auto got = (*interp)->output(0);  // CHW
     EXPECT_EQ(got.size(), want.size());
     if (got.size() != want.size()) return st;
+    if (os.rank() != 3) {  // a vector output: same order on both sides
+      for (std::size_t k = 0; k < got.size(); ++k)
+        st.max_err_lsb = std::max(st.max_err_lsb, std::fabs(got[k] - want[k]) / lsb);
+      continue;
+    }
     for (int c = 0; c < os.c(); ++c)
       for (int y = 0; y < os.h(); ++y)
         for (int x = 0; x < os.w(); ++x) {
@@ -310,6 +340,49 @@ TEST(ConvertK210Rules, Stride2MapTooBigAtFullResolutionRunsInChannelGroups) {
   }
   EXPECT_GE(full_parts, 2);
   EXPECT_EQ(samplers, full_parts);
+}
+
+TEST(ConvertK210Rules, DenseOnTheKpuIsPaddedTo4x4AndSplitPast1024Units) {
+  // conv 3x3 -> Flatten (4x4x16 = 256, NHWC order) -> Dense 1100: with --dense kpu the dense
+  // becomes K210_ADD_PADDING, two 1x1 K210_CONV parts (552 + 548 units, each DMA'ing its 4x4
+  // channels to its slice: part 2 at +552 * 16 bytes) and K210_REMOVE_PADDING. The flatten
+  // order is handled by permuting the weights (the conv's output arrives as CHW). Quantized
+  // 8-bit weights: the sanity bound is a few output LSB, not the exact-layout bound.
+  Builder b;
+  auto t = b.input(4, 4, 8);
+  t = b.conv(t, "c", 3, 1, kSame, 16, false);
+  t = b.flatten(t, "flat");
+  t = b.dense(t, "fc", 1100);
+  const Graph g = b.finish(t);
+  ConvertOptions opt;
+  opt.dense = DensePlacement::kKpu;
+  opt.per_channel = true;
+  ConvertResult r;
+  const auto s = run_case(g, opt, &r);
+  EXPECT_LE(s.max_err_lsb, 6.0);
+  std::printf("  dense on the KPU: max error %.2f output LSB\n", s.max_err_lsb);
+  std::vector<format::LayerType> types;
+  for (const auto& l : r.model.layers) types.push_back(l.type);
+  using LT = format::LayerType;
+  ASSERT_GE(types.size(), 5u);
+  const std::vector<LT> tail(types.end() - 5, types.end());
+  EXPECT_EQ(tail, (std::vector<LT>{LT::kK210AddPadding, LT::kK210Conv, LT::kK210Conv,
+                                   LT::kK210RemovePadding, LT::kDequantize}));
+  const auto& p1 = std::get<format::ConvBody>(r.model.layers[types.size() - 4].body);
+  const auto& p2 = std::get<format::ConvBody>(r.model.layers[types.size() - 3].body);
+  EXPECT_EQ(p1.fields().out_channels(), 552);
+  EXPECT_EQ(p2.fields().in_channels(), 256);
+  EXPECT_EQ(p2.main_mem_out_address, p1.main_mem_out_address + 552 * 16);
+  // --dense cpu gives one exact float FULLY_CONNECTED instead.
+  ConvertOptions cpu = opt;
+  cpu.dense = DensePlacement::kCpu;
+  ConvertResult rc;
+  const auto sc = run_case(g, cpu, &rc);
+  EXPECT_LE(sc.max_err_lsb, 6.0);
+  std::printf("  dense on the CPU: max error %.2f output LSB\n", sc.max_err_lsb);
+  int fc = 0;
+  for (const auto& l : rc.model.layers) fc += l.type == LT::kFullyConnected;
+  EXPECT_EQ(fc, 1);
 }
 
 TEST(ConvertK210Rules, FiveByFiveConvFailsNamingTheLayer) {

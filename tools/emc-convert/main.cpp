@@ -201,7 +201,7 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
 int main(int argc, char** argv) {
   CLI::App app{"emc-convert: TF.js layers model.json -> kmodel V3 for the Kendryte K210"};
   std::string model_path, platform = "k210", out_path, dataset, quant = "minmax",
-                          input_range = "0,1";
+                          input_range = "0,1", dense = "auto";
   bool per_channel = false, bgr = false, report = false, approx = false;
   int weight_bits = 8;
   app.add_option("model", model_path, "model.json (TF.js layers format)")->required();
@@ -219,6 +219,11 @@ int main(int argc, char** argv) {
   app.add_flag("--bgr", bgr, "the model takes BGR channel order");
   app.add_option("--weights-bits", weight_bits, "8 | 16")->check(CLI::IsMember({8, 16}));
   app.add_flag("--report", report, "print the per-layer report");
+  app.add_option("--dense", dense,
+                 "k210 placement of Dense layers: auto (the KPU when the float weights would "
+                 "exceed 1 MiB) | cpu (float FULLY_CONNECTED, exact) | kpu (4x4-padded 1x1 KPU "
+                 "conv, quantized)")
+      ->check(CLI::IsMember({"auto", "cpu", "kpu"}));
   app.add_flag("--approx-stride2", approx,
                "allow an approximate stride-2 form (TF 'same' padding taken as symmetric)");
   try {
@@ -250,6 +255,9 @@ int main(int argc, char** argv) {
   opt.per_channel = per_channel;
   opt.weight_bits = weight_bits;
   opt.approx_stride2 = approx;
+  opt.dense = dense == "cpu"   ? DensePlacement::kCpu
+              : dense == "kpu" ? DensePlacement::kKpu
+                               : DensePlacement::kAuto;
   opt.preprocess = pre.value();
   auto result = convert(graph.value(), samples.value(), opt);
   if (!result.ok()) return fail(Error(result.error()).in_file(model_path));

@@ -43,6 +43,11 @@
 namespace emc::converter {
 
 enum class Target { kK210, kCpu };
+// Where a Dense layer (or a 1x1 conv on a 1x1 map) runs on k210: kCpu = float
+// FULLY_CONNECTED (exact); kKpu = the vendor's 4x4-padded 1x1 KPU conv (quantized weights, a
+// quarter of the bytes); kAuto = the KPU when the float weights would exceed 1 MiB and the layer
+// has at most 1024 inputs. The cpu target always uses FULLY_CONNECTED.
+enum class DensePlacement { kAuto, kCpu, kKpu };
 
 struct ConvertOptions {
   Target target = Target::kK210;
@@ -50,6 +55,7 @@ struct ConvertOptions {
   bool per_channel = false;      // per-output-channel weight scales (folded into the BN stage)
   std::int32_t weight_bits = 8;  // 8 or 16
   bool approx_stride2 = false;   // allow inexact stride-2 forms (warning names the layer)
+  DensePlacement dense = DensePlacement::kAuto;
   // How a pixel p (0..255) becomes the model's input value; used for the raw uint8 kmodel input
   // of a KPU-first model (real = (p - mean_c) / std_c).
   Preprocess preprocess;
