@@ -19,6 +19,19 @@ void RangeCollector::observe_minmax(std::span<const float> values) {
   }
 }
 
+void RangeCollector::observe_channel_sums(std::span<const float> values, std::int32_t channels) {
+  if (channels <= 0 || values.size() % static_cast<std::size_t>(channels) != 0) return;
+  const auto c = static_cast<std::size_t>(channels);
+  if (channel_sum_.size() != c) {
+    channel_sum_.assign(c, 0.0);
+    channel_count_ = 0;
+  }
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i])) channel_sum_[i % c] += values[i];
+  }
+  channel_count_ += static_cast<double>(values.size() / c);
+}
+
 void RangeCollector::observe_histogram(std::span<const float> values) {
   const double amax = std::max(std::fabs(min_), std::fabs(max_));
   if (hist_.empty()) hist_.assign(kBins, 0.0);
@@ -122,17 +135,27 @@ double mse_threshold(std::span<const double> hist, double bin_width, double at_m
 
 Range RangeCollector::range(CalibrationMethod method) const {
   if (!seen_) return {};
-  if (method == CalibrationMethod::kMinMax || hist_.empty()) return {min_, max_};
+  Range r = clipped_range(method);
+  if (channel_count_ > 0) {
+    r.channel_mean.resize(channel_sum_.size());
+    for (std::size_t c = 0; c < channel_sum_.size(); ++c)
+      r.channel_mean[c] = channel_sum_[c] / channel_count_;
+  }
+  return r;
+}
+
+Range RangeCollector::clipped_range(CalibrationMethod method) const {
+  if (method == CalibrationMethod::kMinMax || hist_.empty()) return Range{min_, max_, {}};
   const double amax = std::max(std::fabs(min_), std::fabs(max_));
-  if (amax <= 0) return {min_, max_};
+  if (amax <= 0) return Range{min_, max_, {}};
   if (method == CalibrationMethod::kMse) {
     const double t =
         mse_threshold(hist_, amax / kBins, at_max_, std::max(0.0, -min_), std::max(0.0, max_), 256);
-    return {std::max(min_, -t), std::min(max_, t)};
+    return Range{std::max(min_, -t), std::min(max_, t), {}};
   }
   const int levels = min_ < 0 && max_ > 0 ? 128 : 256;
   const double t = kld_threshold(hist_, amax / kBins, levels, at_max_);
-  return {std::max(min_, -t), std::min(max_, t)};
+  return Range{std::max(min_, -t), std::min(max_, t), {}};
 }
 
 Result<std::vector<Range>> calibrate(const FloatExecutor& executor,
@@ -155,9 +178,10 @@ Result<std::vector<Range>> calibrate(const FloatExecutor& executor,
       }
       const auto& ts = r.value();
       for (std::size_t t = 0; t < nt && t < ts.size(); ++t) {
-        if (pass == 1)
+        if (pass == 1) {
           col[t].observe_minmax(ts[t].data);
-        else
+          if (ts[t].shape.rank() >= 1) col[t].observe_channel_sums(ts[t].data, ts[t].shape.c());
+        } else
           col[t].observe_histogram(ts[t].data);
       }
       if (progress && !progress(s + 1, samples.size(), pass)) {

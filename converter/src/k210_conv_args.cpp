@@ -83,7 +83,36 @@ Result<KpuConvArgs> derive_kpu_conv_args(const KpuConvSpec& spec) {
 
   const double sx = spec.input.scale;
   const double so = spec.output.scale;
-  auto bias_of = [&](std::int32_t c) { return spec.bias.empty() ? 0.0 : double(spec.bias[c]); };
+  if (!spec.input_mean.empty()) {
+    const std::int32_t groups_in = spec.depthwise ? 1 : spec.in_channels;
+    if (spec.input_mean.size() != static_cast<std::size_t>(spec.in_channels)) {
+      return Error(Errc::kInternal, "derive_kpu_conv_args: input_mean size mismatch");
+    }
+    // Share of output pixels at which tap k (0..2) of a 3x3 kernel reads the map.
+    auto inside = [&](std::int32_t tap, std::int32_t n) {
+      if (k == 1 || tap == 1 || n <= 0) return 1.0;
+      return double(n - 1) / n;
+    };
+    a.bias_correction.assign(spec.out_channels, 0.0);
+    for (std::int32_t c = 0; c < spec.out_channels; ++c) {
+      double corr = 0;
+      for (std::int32_t i = 0; i < groups_in; ++i) {
+        const double mean = spec.input_mean[spec.depthwise ? c : i];
+        for (std::int32_t ky = 0; ky < k; ++ky)
+          for (std::int32_t kx = 0; kx < k; ++kx) {
+            const std::size_t at = static_cast<std::size_t>(c * per_oc + (i * k + ky) * k + kx);
+            const double w_hat = a.weights.scales[c] * (double(a.weights.codes[at]) - double(zw));
+            corr += (w_hat - double(spec.weights[at])) * mean * inside(ky, spec.in_h) *
+                    inside(kx, spec.in_w);
+          }
+      }
+      a.bias_correction[c] = corr;
+    }
+  }
+  auto bias_of = [&](std::int32_t c) {
+    const double b = spec.bias.empty() ? 0.0 : double(spec.bias[c]);
+    return a.bias_correction.empty() ? b : b - a.bias_correction[c];
+  };
 
   // Scan P upwards; stop at the first feasible P where every multiplier already has ≥ 22
   // significant bits and the BN floor costs ≤ 2^-8 output LSB (P ≥ 8); if a larger P becomes

@@ -890,7 +890,7 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
     }
   } else {
     p.in_q = quant_of(tin);
-    p.in_mean = {}; // TMPBASE ranges_.at(static_cast<std::size_t>(tin)).channel_mean;
+    if (opt_.bias_correction) p.in_mean = ranges_.at(static_cast<std::size_t>(tin)).channel_mean;
     if (p.in_mean.size() != static_cast<std::size_t>(p.in_c)) p.in_mean.clear();
   }
   p.weights = std::move(w);

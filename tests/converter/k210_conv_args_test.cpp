@@ -2,8 +2,10 @@
 // end to end against the independent §6 integer model in k210_ref_model.h and a float reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -218,6 +220,137 @@ INSTANTIATE_TEST_SUITE_P(Cases, K210LayerVsFloat,
                                          Case{1, true, true, 8, ActivationKind::kSigmoid, 0, kInf},
                                          Case{3, false, true, 8, ActivationKind::kSwish, 0, kInf}),
                          case_name);
+
+TEST(K210ConvArgs, BiasCorrectionHandExample1x1) {
+  // Weights {1.0, 0.3} (2 output channels, 1 input channel), per layer: range [0, 1], Zw = 0,
+  // sw = 1/255; 0.3 -> code round(76.5) = 77 -> 77/255 = 0.3019608, error +0.0019608; 1.0 is
+  // exact. With E[x] = 2: corrections {0, 2 * (77/255 - 0.3)} = {0, 0.0039216}.
+  std::vector<float> w{1.0f, 0.3f}, b{0.01f, 0.5f};
+  const std::vector<double> mean{2.0};
+  KpuConvSpec s;
+  s.kernel = 1;
+  s.in_channels = 1;
+  s.out_channels = 2;
+  s.weights = w;
+  s.bias = b;
+  s.input = quant_param_from_range(0, 6).value();
+  s.output = quant_param_from_range(-2, 8).value();
+  auto plain = derive_kpu_conv_args(s);
+  s.input_mean = mean;
+  auto corrected = derive_kpu_conv_args(s);
+  ASSERT_TRUE(plain.ok() && corrected.ok());
+  EXPECT_TRUE(plain->bias_correction.empty());
+  ASSERT_EQ(corrected->weights.codes[1], 77);
+  ASSERT_EQ(corrected->bias_correction.size(), 2u);
+  EXPECT_NEAR(corrected->bias_correction[0], 0.0, 1e-9);
+  EXPECT_NEAR(corrected->bias_correction[1], 2.0 * (77.0 / 255 - double(0.3f)), 1e-9);
+  // The BN add carries it: add_c = round((b_c - corr_c) / s_bn + 1/2).
+  ASSERT_EQ(plain->bn_scale, corrected->bn_scale);
+  EXPECT_NEAR(double(corrected->bn[1].norm_add) - plain->bn[1].norm_add,
+              -corrected->bias_correction[1] / corrected->bn_scale, 1.0);
+  EXPECT_EQ(corrected->bn[0].norm_add, plain->bn[0].norm_add);
+}
+
+TEST(K210ConvArgs, BiasCorrectionWeighsBorderTaps3x3) {
+  // Depthwise 3x3 on a 4x4 map, one channel: centre weight 1.0 (exact), the 8 others 0.3 (each
+  // off by 77/255 - 0.3). A corner tap reads data at 3 of 4 rows and 3 of 4 columns (9/16 of the
+  // output pixels), an edge tap at 3/4; the centre always. Sum of shares of the 8 taps:
+  // 4 * 9/16 + 4 * 3/4 = 5.25, so the correction is 5.25 * E[x] * (77/255 - 0.3).
+  std::vector<float> w(9, 0.3f);
+  w[4] = 1.0f;
+  const std::vector<double> mean{1.5};
+  KpuConvSpec s;
+  s.kernel = 3;
+  s.depthwise = true;
+  s.in_channels = s.out_channels = 1;
+  s.weights = w;
+  s.input = quant_param_from_range(0, 6).value();
+  s.output = quant_param_from_range(0, 6).value();
+  s.input_mean = mean;
+  s.in_h = s.in_w = 4;
+  auto a = derive_kpu_conv_args(s);
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  ASSERT_EQ(a->bias_correction.size(), 1u);
+  EXPECT_NEAR(a->bias_correction[0], 5.25 * 1.5 * (77.0 / 255 - double(0.3f)), 1e-9);
+}
+
+TEST(K210ConvArgs, BiasCorrectionRemovesTheMeanOutputError) {
+  // A 1x1 conv whose per-layer weight grid is coarse for most channels (input channel 0 has
+  // weights ~N(0, 2), the others ~N(0, 0.05)), fed positive inputs (mean ~4): the weight rounding
+  // shifts every output channel by a constant. Measured with the independent integer model
+  // against float weights on the same dequantized inputs: the mean error per channel must drop
+  // below 0.25 output LSB with the correction, and it is well above that without.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> big(0.0f, 2.0f), small(0.0f, 0.05f);
+  const int ic = 16, oc = 6, h = 16, wd = 16;
+  std::vector<float> w(oc * ic), b(oc, 0.1f);
+  for (int o = 0; o < oc; ++o)
+    for (int i = 0; i < ic; ++i) w[o * ic + i] = i == 0 ? big(rng) * 0.1f : small(rng);
+  w[0] =
+      10.0f;  // one large weight sets the per-layer range (output channel 0 saturates: unchecked)
+  std::vector<std::uint8_t> in(ic * h * wd);
+  std::uniform_int_distribution<int> codes(85, 255);  // real 2..6 on a [0, 6] input grid
+  for (auto& v : in) v = static_cast<std::uint8_t>(codes(rng));
+  KpuConvSpec s;
+  s.kernel = 1;
+  s.in_channels = ic;
+  s.out_channels = oc;
+  s.weights = w;
+  s.bias = b;
+  s.input = quant_param_from_range(0, 6).value();
+  s.output = quant_param_from_range(-4, 4).value();
+  std::vector<double> mean(ic, 0.0);
+  for (int i = 0; i < ic; ++i) {
+    for (int p = 0; p < h * wd; ++p) mean[i] += s.input.dequantize(in[i * h * wd + p]);
+    mean[i] /= h * wd;
+  }
+  Activation linear;
+  auto mean_errors = [&](bool correct) {
+    s.input_mean = correct ? std::span<const double>(mean) : std::span<const double>();
+    auto a = derive_kpu_conv_args(s);
+    EXPECT_TRUE(a.ok());
+    ActivationFitSpec fs;
+    fs.activation = linear;
+    fs.bn_scale = a->bn_scale;
+    fs.output = s.output;
+    fs.bn_min = a->bn_min;
+    fs.bn_max = a->bn_max;
+    auto fit = fit_activation(fs);
+    EXPECT_TRUE(fit.ok());
+    test::RefConv c;
+    c.in_c = ic;
+    c.out_c = oc;
+    c.h = h;
+    c.w = wd;
+    c.arg_x = a->arg_x;
+    c.arg_w = a->arg_w;
+    c.arg_add = a->arg_add;
+    c.pad_value = a->pad_value;
+    c.weights.assign(a->weights.codes.begin(), a->weights.codes.end());
+    c.bn = a->bn;
+    c.act = fit->table;
+    const auto out = test::ref_kpu_layer(c, in);
+    std::vector<double> err(oc, 0.0);  // in output LSB
+    for (int o = 0; o < oc; ++o) {
+      for (int p = 0; p < h * wd; ++p) {
+        double y = b[o];
+        for (int i = 0; i < ic; ++i)
+          y += double(w[o * ic + i]) * s.input.dequantize(in[i * h * wd + p]);
+        err[o] += (s.output.dequantize(out[o * h * wd + p]) - y) / s.output.scale;
+      }
+      err[o] /= h * wd;
+    }
+    return err;
+  };
+  const auto before = mean_errors(false);
+  const auto after = mean_errors(true);
+  double worst_before = 0;
+  for (int o = 1; o < oc; ++o) {
+    EXPECT_LT(std::fabs(after[o]), 0.25) << "channel " << o << " (before " << before[o] << ")";
+    worst_before = std::max(worst_before, std::fabs(before[o]));
+  }
+  EXPECT_GT(worst_before, 1.0);
+}
 
 TEST(K210ConvArgs, SixteenBitQmaxKeepsTheAccumulatorIn36Bits) {
   EXPECT_EQ(kpu_weight_qmax(8, 9 * 1024), 255);

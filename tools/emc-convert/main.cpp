@@ -214,6 +214,10 @@ int main(int argc, char** argv) {
                  "error)")
       ->check(CLI::IsMember({"minmax", "kld", "mse"}));
   app.add_flag("--per-channel", per_channel, "per-output-channel weight scales");
+  bool no_bias_correction = false;
+  app.add_flag("--no-bias-correction", no_bias_correction,
+               "keep the conv biases as they are (default: subtract the mean output error of "
+               "the quantized weights, estimated on the calibration data)");
   app.add_option("--input-range", input_range,
                  "pixel preprocessing: 0,1 | -1,1 | 0,255 | mean=R,G,B:std=R,G,B (pixel units)");
   app.add_flag("--bgr", bgr, "the model takes BGR channel order");
@@ -253,6 +257,7 @@ int main(int argc, char** argv) {
                     : quant == "mse" ? CalibrationMethod::kMse
                                      : CalibrationMethod::kMinMax;
   opt.per_channel = per_channel;
+  opt.bias_correction = !no_bias_correction;
   opt.weight_bits = weight_bits;
   opt.approx_stride2 = approx;
   opt.dense = dense == "cpu"   ? DensePlacement::kCpu

@@ -12,16 +12,18 @@
 //    it has both signs) and expanded back. The range is then [max(min, −T), min(max, T)].
 //  * kMse: the same two passes; the threshold T minimises the expected squared quantization error
 //    of the tensor on the histogram: clipping error Σ(|x| − T)² of the values beyond T, plus the
-//    rounding noise step²/12 of every other nonzero value, where step = (range width)/255 of the range the cut produces. Exact zeros and values
-//    at an extreme that the range keeps cost nothing. This is the per-tensor SQNR optimum (the
-//    criterion of PyTorch's HistogramObserver); it never chooses a cut worse than min/max on the
-//    calibration data, and unlike KL divergence it weighs how far clipped values are clipped.
+//    rounding noise step²/12 of every other nonzero value, where step = (range width)/255 of the
+//    range the cut produces. Exact zeros and values at an extreme that the range keeps cost
+//    nothing. This is the per-tensor SQNR optimum (the criterion of PyTorch's HistogramObserver);
+//    it never chooses a cut worse than min/max on the calibration data, and unlike KL divergence it
+//    weighs how far clipped values are clipped.
 // Ranges always contain 0 after quantization (quantize.h widens them).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "emc/converter/float_executor.h"
@@ -33,8 +35,14 @@ namespace emc::converter {
 enum class CalibrationMethod { kMinMax, kKld, kMse };
 
 struct Range {
+  Range() = default;
+  Range(double lo, double hi, std::vector<double> means = {})
+      : min(lo), max(hi), channel_mean(std::move(means)) {}
   double min = 0.0;
   double max = 0.0;
+  // Mean of the tensor per channel (last axis) over every position and sample, in real units;
+  // empty for scalars. Used for bias correction (k210_conv_args.h).
+  std::vector<double> channel_mean;
 };
 
 // Running statistics of one tensor.
@@ -43,6 +51,8 @@ class RangeCollector {
   static constexpr int kBins = 2048;
   // Pass 1: min/max.
   void observe_minmax(std::span<const float> values);
+  // Pass 1: per-channel sums; `channels` = size of the last axis (values.size() a multiple of it).
+  void observe_channel_sums(std::span<const float> values, std::int32_t channels);
   // Pass 2 (KLD, MSE; after pass 1): |x| histogram over [0, max|x| of pass 1].
   void observe_histogram(std::span<const float> values);
   bool has_values() const { return seen_; }
@@ -50,10 +60,13 @@ class RangeCollector {
   Range range(CalibrationMethod method) const;
 
  private:
+  Range clipped_range(CalibrationMethod method) const;  // min/max only
   bool seen_ = false;
   double min_ = 0.0, max_ = 0.0;
-  std::vector<double> hist_;  // |x| in (0, max|x|); exact zeros are not counted
-  double at_max_ = 0.0;       // values with |x| == max|x| (e.g. ReLU6 saturated at 6)
+  std::vector<double> channel_sum_;
+  double channel_count_ = 0.0;  // positions summed per channel
+  std::vector<double> hist_;    // |x| in (0, max|x|); exact zeros are not counted
+  double at_max_ = 0.0;         // values with |x| == max|x| (e.g. ReLU6 saturated at 6)
 };
 
 // The KLD threshold for a |x| histogram of `histogram.size()` bins of `bin_width` (values strictly

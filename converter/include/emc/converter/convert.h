@@ -53,6 +53,9 @@ struct ConvertOptions {
   Target target = Target::kK210;
   CalibrationMethod calibration = CalibrationMethod::kMinMax;
   bool per_channel = false;      // per-output-channel weight scales (folded into the BN stage)
+  // Bias correction of KPU convs: subtract the mean output error of the quantized weights,
+  // estimated with the calibration data's input means (k210_conv_args.h).
+  bool bias_correction = true;
   std::int32_t weight_bits = 8;  // 8 or 16
   bool approx_stride2 = false;   // allow inexact stride-2 forms (warning names the layer)
   DensePlacement dense = DensePlacement::kAuto;

@@ -11,6 +11,14 @@
 //           pre-activation value, s_bn = s_out·2^−P a per-layer scale shared by all channels (the
 //           activation table is per layer). Per-channel weight scales live in mul_c.
 //   act     16-segment table on the integer bn domain (activation_fit.h) → uint8 output code.
+// Bias correction (Nagel et al., "Data-Free Quantization", 2019, §4.2 empirical variant): the
+// quantized weights ŵ = sw_c·(qw − Zw) differ from w by a rounding error e = ŵ − w that is fixed
+// per weight, so the conv output is off by Σ e·x, whose mean E[Σ e·x] = Σ e·E[x] is a constant per
+// output channel. After a ReLU the inputs have a large mean, so this constant is most of the
+// weight error (MobileNet pointwise convs: 3-8 dB of the weight-only SQNR). It is removed by
+// computing the channel's real bias as b_c − Σ_{i,ky,kx} e[c,i,ky,kx]·E[x_i]·f(ky)·f(kx), where
+// f = the share of output pixels at which a 3x3 tap reads the map rather than the zero padding
+// ((H−1)/H for the outer rows/columns of a stride-1 'same' map; 1 for a 1x1 kernel).
 // P is chosen by scanning upwards: the first P >= 8 (BN floor error <= 2^-8 output LSB) at which
 // every mul_c has >= 22 significant bits, or the largest P that still keeps every reachable
 // |bn| < 2^35 (36-bit BN output / activation x_start), |add_c| < 2^31 and mul_c < 2^23.
@@ -45,6 +53,11 @@ struct KpuConvSpec {
   QuantParam output;            // uint8 output quantization (of the activation's result)
   std::int32_t weight_bits = 8;
   bool per_channel = false;
+  // Bias correction (optional): the mean of the real input per input channel over the
+  // calibration data ([in_channels]; empty = none), and the input map size (for the share of
+  // output pixels whose 3x3 taps read padding instead of data).
+  std::span<const double> input_mean;
+  std::int32_t in_h = 0, in_w = 0;
 };
 
 struct KpuConvArgs {
@@ -57,6 +70,9 @@ struct KpuConvArgs {
   std::int64_t bn_min = 0, bn_max = 0;   // bounds of bn over every possible uint8 input
   std::int64_t acc_max = 0;              // bound of |acc| (checked < 2^35)
   std::int32_t min_mul_bits = 0;         // significant bits of the smallest |norm_mul|
+  // Bias correction subtracted from each channel's real bias (empty without input_mean): the
+  // expected output error of the quantized weights, Σ (ŵ − w)·E[x] (see below).
+  std::vector<double> bias_correction;
 };
 
 // Derives everything above. Errors: kQuantization when the ranges cannot be represented (e.g. a
