@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -177,6 +178,68 @@ TEST_P(CpuTarget, KpuSimAndCpuGiveIdenticalBytesOnTheK210Kmodel) {
     EXPECT_EQ(kd.first, ka.end()) << s.name << " case " << i << ": KPU RAM differs at byte "
                                   << (kd.first - ka.begin());
   }
+}
+
+// The third-party kmodels in ../shared/kmodels (Maix-EMC, nncase 0.1, MaixPy, SDK demo): every
+// one that loads runs on kpu-sim and on all-cpu with byte-identical outputs, main memory and KPU
+// RAM, on a fixed pseudo-random input.
+TEST(CpuTargetSharedKmodels, KpuSimAndCpuGiveIdenticalBytes) {
+  const fs::path dir = fs::path(EMC_SHARED_DIR) / "kmodels";
+  if (!fs::exists(dir)) GTEST_SKIP() << "no " << dir;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".kmodel") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  interpreter::Registry both, cpu_only;
+  ASSERT_TRUE(accel_sim::register_kpu_sim_backend(both).ok());
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(both).ok());
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(cpu_only).ok());
+  int compared = 0;
+  for (const auto& f : files) {
+    auto a = interpreter::Interpreter::load_file(f.string(), both);
+    auto b = interpreter::Interpreter::load_file(f.string(), cpu_only);
+    ASSERT_EQ(a.ok(), b.ok()) << f << ": " << (a.ok() ? b.error() : a.error()).to_string();
+    if (!a.ok()) {
+      std::printf("[ %s ] not loadable by either: %s\n", f.filename().c_str(),
+                  a.error().to_string().c_str());
+      continue;
+    }
+    std::size_t k210 = 0;
+    for (const auto& p : (*a)->plan()) k210 += p.backend == "kpu-sim";
+    const interpreter::TensorInfo info = (*a)->input_info(0);
+    std::vector<std::uint8_t> in(info.bytes);
+    std::uint32_t x = 12345;
+    if (info.type == interpreter::ElementType::kFloat32) {
+      for (std::size_t i = 0; i + 4 <= in.size(); i += 4) {
+        x = x * 1103515245u + 12345u;
+        const float v = float((x >> 8) & 0xffff) / 65535.f;
+        std::memcpy(&in[i], &v, 4);
+      }
+    } else {
+      for (auto& v : in) v = static_cast<std::uint8_t>((x = x * 1103515245u + 12345u) >> 24);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (auto* it : {a->get(), b->get()}) {
+      ASSERT_TRUE(it->set_input(0, in).ok());
+      const Status st = it->run();
+      ASSERT_TRUE(st.ok()) << f << ": " << st.error().to_string();
+    }
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    for (std::size_t o = 0; o < (*a)->output_count(); ++o) {
+      const auto oa = (*a)->output_bytes(o), ob = (*b)->output_bytes(o);
+      ASSERT_EQ(oa.size(), ob.size());
+      EXPECT_TRUE(std::equal(oa.begin(), oa.end(), ob.begin())) << f << ": output " << o;
+    }
+    const auto ma = (*a)->main_memory().all(), mb = (*b)->main_memory().all();
+    EXPECT_TRUE(std::equal(ma.begin(), ma.end(), mb.begin())) << f << ": main memory";
+    const auto ka = (*a)->kpu_memory().all(), kb = (*b)->kpu_memory().all();
+    EXPECT_TRUE(std::equal(ka.begin(), ka.end(), kb.begin())) << f << ": KPU RAM";
+    std::printf("[ %s ] %zu K210 layers on kpu-sim vs cpu: identical bytes (both runs %.0f ms)\n",
+                f.filename().c_str(), k210, ms);
+    compared += k210 > 0;
+  }
+  EXPECT_GE(compared, 5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, CpuTarget, testing::ValuesIn(e2e::sample_specs()),

@@ -2,6 +2,8 @@
 // per output channel, reading the input map from and writing the output map to KPU RAM
 // (ExecContext::kpu) in the registers' row layout, and DMA-ing the dense CHW output to main memory
 // when the body's flags bit 0 is set (§3.1, §6.7). Row bytes past the map width are untouched.
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "k210_arithmetic.h"
