@@ -147,6 +147,18 @@ Result<ConvertResult> convert_calibrated(const Graph& graph, const std::vector<R
   if (!bytes.ok()) return std::move(bytes).error().prefix("encoding the kmodel: ");
   r.bytes = std::move(bytes).value();
   r.warnings = std::move(lm.warnings);
+  // The K210 keeps the kmodel and its main-memory buffers in its 6 MiB of general SRAM, next to
+  // the firmware (the SDK's own code and heap; MaixPy takes more). Past 5 MiB it will not load.
+  constexpr std::uint64_t kK210SramBytes = 6u << 20, kK210ModelBudget = 5u << 20;
+  const std::uint64_t resident = r.bytes.size() + r.main_mem_bytes;
+  if (options.target == Target::kK210 && resident > kK210ModelBudget) {
+    r.warnings.push_back(
+        "the kmodel (" + std::to_string(r.bytes.size()) + " bytes) and its main memory (" +
+        std::to_string(r.main_mem_bytes) + " bytes) take " + std::to_string(resident) +
+        " bytes of the K210's " + std::to_string(kK210SramBytes) +
+        " bytes of SRAM, which also hold the firmware: it will most likely not fit; put large "
+        "Dense layers on the KPU (--dense kpu) or reduce the model");
+  }
   r.input_is_uint8 = lm.input_is_uint8;
   r.input_shape = lm.input_shape;
   r.sidecar_json = sidecar_of(r, options).dump(1);

@@ -385,6 +385,33 @@ TEST(ConvertK210Rules, DenseOnTheKpuIsPaddedTo4x4AndSplitPast1024Units) {
   EXPECT_EQ(fc, 1);
 }
 
+TEST(ConvertK210Rules, KmodelTooBigForTheChipsSramIsWarnedAbout) {
+  // Dense 256 -> 5500 as float FULLY_CONNECTED: 256 * 5500 * 4 = 5632000 weight bytes, more than
+  // the 5 MiB (5242880) a K210 can give a kmodel and its buffers. On the KPU (auto) the same layer
+  // stores 1408000 bytes of 8-bit weights: no warning.
+  Builder b;
+  auto t = b.input(4, 4, 8);
+  t = b.conv(t, "c", 3, 1, kSame, 16, false);
+  t = b.flatten(t, "flat");
+  t = b.dense(t, "huge_fc", 5500);
+  const Graph g = b.finish(t);
+  std::vector<Range> ranges(g.tensors.size(), Range{-4.0, 4.0});
+  ConvertOptions cpu;
+  cpu.dense = DensePlacement::kCpu;
+  auto r = convert_calibrated(g, ranges, cpu);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_GT(r->bytes.size(), 5632000u);
+  bool warned = false;
+  for (const auto& w : r->warnings)
+    warned |= w.find("will most likely not fit") != std::string::npos;
+  EXPECT_TRUE(warned);
+  auto k = convert_calibrated(g, ranges, ConvertOptions{});
+  ASSERT_TRUE(k.ok()) << k.error().to_string();
+  EXPECT_LT(k->bytes.size(), 2000000u);
+  for (const auto& w : k->warnings)
+    EXPECT_EQ(w.find("will most likely not fit"), std::string::npos);
+}
+
 TEST(ConvertK210Rules, FiveByFiveConvFailsNamingTheLayer) {
   Builder b;
   auto t = b.input(16, 16, 3);
