@@ -171,6 +171,19 @@ Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<
   if (!opt.ok()) return opt.error();
   auto exec = FloatExecutor::create(opt.value());
   if (!exec.ok()) return exec.error();
+  // Structural problems (a kernel size, a stride, channel counts, KPU RAM) do not depend on the
+  // ranges: lower once with placeholder ranges so that they are reported before a long
+  // calibration run. Range-dependent failures are left to the real lowering.
+  {
+    const std::vector<Range> placeholder(exec->graph().tensors.size(), Range{-1.0, 1.0});
+    auto dry = convert_calibrated(exec->graph(), placeholder, options);
+    if (!dry.ok()) {
+      const Errc c = dry.error().code();
+      if (c == Errc::kUnsupportedLayer || c == Errc::kInvalidLayerConfig ||
+          c == Errc::kShapeMismatch || c == Errc::kKpuOutOfMemory)
+        return dry.error();
+    }
+  }
   auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress);
   if (!ranges.ok()) return ranges.error();
   return convert_calibrated(exec->graph(), ranges.value(), options);

@@ -766,6 +766,7 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
     }
   } else {
     const bool even = H % 2 == 0 && W % 2 == 0;
+    const bool valid_odd = k == 3 && pd.is_zero() && H % 2 == 1 && W % 2 == 1;
     if (k == 1 || sym1) {
       if (!even) {
         fail(Errc::kInvalidLayerConfig,
@@ -775,8 +776,10 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
       }
       sub = Sub::kLeftTop;
       note = "stride 2: full-resolution conv, left-top sampling";
-    } else if (after1 && even) {
-      if (opt_.approx_stride2) {
+    } else if ((after1 && even) || valid_odd) {
+      // Both read rows/cols 2i..2i+2 of the input: the odd rows/cols of the KPU's pad-1 stride-1
+      // map, floor(n/2) of them (TF: valid on odd n keeps (n-3)/2+1, pad-after on even n/2).
+      if (opt_.approx_stride2 && !valid_odd) {
         sub = Sub::kLeftTop;
         note = "stride 2 APPROXIMATED: pad-after taken as symmetric pad (--approx-stride2)";
         out_.warnings.push_back("layer '" + c.source.name + "' (" + c.source.class_name +
@@ -785,15 +788,16 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
                                 "differ from Keras");
       } else {
         sub = Sub::kRightTopShift;
-        note = "stride 2 (pad after): full-resolution conv, odd rows/cols sampled";
+        note = valid_odd ? "stride 2 (valid, odd size): full-resolution conv, odd rows/cols sampled"
+                         : "stride 2 (pad after): full-resolution conv, odd rows/cols sampled";
       }
     } else {
       fail(Errc::kInvalidLayerConfig,
            "stride-2 conv with padding (top " + std::to_string(pd.top) + ", bottom " +
                std::to_string(pd.bottom) + ", left " + std::to_string(pd.left) + ", right " +
                std::to_string(pd.right) + ") on a " + std::to_string(H) + "x" + std::to_string(W) +
-               " map cannot be computed exactly on the KPU (supported: pad 1 on every side, or "
-               "TF 'same' on even sizes)",
+               " map cannot be computed exactly on the KPU (supported: pad 1 on every side, TF "
+               "'same' on even sizes, or 'valid' 3x3 on odd sizes)",
            c);
     }
   }

@@ -232,6 +232,19 @@ TEST(ConvertK210Rules, ConvStride2PadAfterBeforeA3x3GetsAnIdentitySampler) {
   EXPECT_EQ(samplers, 1);
 }
 
+TEST(ConvertK210Rules, ValidStride2OnAnOddMapIsExact) {
+  // 15x15, 3x3 stride 2 'valid': Keras keeps (15-3)/2+1 = 7 outputs reading rows 2i..2i+2,
+  // i.e. rows 1, 3, .., 13 of the pad-1 stride-1 map: the odd-row/odd-column sampling.
+  Builder b;
+  auto t = b.input(15, 15, 3);
+  t = b.conv(t, "valid_s2", 3, 2, kNone, 8, false);
+  EXPECT_EQ(b.g.shape(t).h(), 7);
+  t = b.conv(t, "dw", 3, 1, kSame, 0, true, Activation{});
+  const Graph g = b.finish(t);
+  const auto s = run_case(g, ConvertOptions{});
+  EXPECT_LE(s.max_err_lsb, kExactTolLsb);
+}
+
 TEST(ConvertK210Rules, SymmetricStride2AndPlainChainsAreExact) {
   Builder b;
   auto t = b.input(16, 16, 3);
@@ -426,6 +439,33 @@ TEST(ConvertK210Rules, FiveByFiveConvFailsNamingTheLayer) {
   EXPECT_NE(s.find("conv5x5"), std::string::npos) << s;
   EXPECT_NE(s.find("Conv2D"), std::string::npos) << s;
   EXPECT_NE(s.find("[5,5]"), std::string::npos) << s;
+}
+
+TEST(ConvertK210Rules, StructuralErrorsComeBeforeCalibration) {
+  // The 5x5 kernel is reported without running a single calibration sample.
+  Builder b;
+  auto t = b.input(16, 16, 3);
+  t = b.conv(t, "conv5x5", 5, 1, Padding4{2, 2, 2, 2}, 8, false);
+  const Graph g = b.finish(t);
+  std::vector<std::vector<std::uint8_t>> px;
+  std::vector<std::vector<Tensor>> calib;
+  for (auto& in : pixel_inputs(g.shape(g.inputs[0]), 3, px)) calib.push_back({in});
+  int calibrated = 0;
+  ConvertOptions opt;
+  opt.progress = [&](std::size_t, std::size_t, int) {
+    ++calibrated;
+    return true;
+  };
+  auto r = convert(g, calib, opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Errc::kInvalidLayerConfig);
+  EXPECT_EQ(calibrated, 0);
+  // Control: the same model with a 3x3 kernel calibrates (the counter does count).
+  Builder b3;
+  auto t3 = b3.conv(b3.input(16, 16, 3), "conv3x3", 3, 1, kSame, 8, false);
+  const Graph g3 = b3.finish(t3);
+  EXPECT_TRUE(convert(g3, calib, opt).ok());
+  EXPECT_GE(calibrated, 3);
 }
 
 TEST(ConvertK210Rules, ModelTooBigForKpuRamFailsNamingTheLayer) {
