@@ -38,6 +38,10 @@ struct LayerResult {
   // with the kmodel's parameters), i.e. the error this layer adds by itself.
   bool isolated_compared = false;
   converter::TensorErrorAccumulator isolated;
+  // --isolated, uint8 outputs: the float tensor rounded to the layer's own output grid, i.e. the
+  // best SQNR any implementation of this layer can reach with these output parameters.
+  bool rounding_compared = false;
+  converter::TensorErrorAccumulator rounding;
 };
 
 struct CompareResult {

@@ -224,7 +224,7 @@ std::string render_html(const CompareResult& r) {
     os << render_sqnr_svg(r);
     os << "<table><tr><th>layer</th><th class=\"l\">type</th><th class=\"l\">backend</th>"
           "<th>cosine</th><th>SQNR dB</th><th>max |err|</th>";
-    if (r.isolated_requested) os << "<th>isolated SQNR dB</th>";
+    if (r.isolated_requested) os << "<th>isolated SQNR dB</th><th>rounding-only SQNR dB</th>";
     os << "<th class=\"l\">source layers</th></tr>\n";
     for (std::size_t i = 0; i < r.layers.size(); ++i) {
       const auto& l = r.layers[i];
@@ -244,6 +244,10 @@ std::string render_html(const CompareResult& r) {
       if (r.isolated_requested) {
         if (l.isolated_compared)
           os << "<td class=\"num\">" << format_db(l.isolated.sqnr_db()) << "</td>";
+        else
+          os << "<td>&ndash;</td>";
+        if (l.rounding_compared)
+          os << "<td class=\"num\">" << format_db(l.rounding.sqnr_db()) << "</td>";
         else
           os << "<td>&ndash;</td>";
       }

@@ -107,6 +107,7 @@ json to_json(const CompareResult& r) {
         put_number(e, "isolated_sqnr_db", l.isolated.sqnr_db());
         put_number(e, "isolated_max_abs_error", l.isolated.max_abs());
       }
+      if (l.rounding_compared) put_number(e, "rounding_sqnr_db", l.rounding.sqnr_db());
       layers.push_back(std::move(e));
     }
     j["layers"] = std::move(layers);

@@ -586,6 +586,18 @@ void Session::compare_layers(const std::vector<converter::Tensor>& all_float, bo
     }
     if (isolated) {
       if (l.isolated.add(fv, *kv).ok()) l.isolated_compared = true;
+      if (m.is_u8) {
+        // The floor: the float tensor rounded to the layer's own uint8 grid (no other error).
+        const std::size_t per_q = m.quant.size() > 1 ? fv.size() / m.quant.size() : fv.size();
+        std::vector<float> rv(fv.size());
+        for (std::size_t k = 0; k < fv.size(); ++k) {
+          const AffineQuant& q = m.quant[m.quant.size() > 1 ? k / per_q : 0];
+          const double code =
+              std::clamp(std::round((double(fv[k]) - q.bias) / q.scale), 0.0, 255.0);
+          rv[k] = static_cast<float>(code * q.scale + q.bias);
+        }
+        if (l.rounding.add(fv, rv).ok()) l.rounding_compared = true;
+      }
       continue;
     }
     if (l.error.add(fv, *kv).ok()) {

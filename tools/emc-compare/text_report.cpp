@@ -130,12 +130,15 @@ std::string format_layer_table(const CompareResult& result) {
   os << ")\n";
   if (result.isolated_requested) {
     os << "  isol. dB: the layer's own SQNR when fed the float model's exact input (quantized "
-          "with the kmodel's parameters)\n";
+          "with the kmodel's parameters)\n"
+          "  round dB: the float output merely rounded to the layer's uint8 output grid (the "
+          "best any implementation can do with that range)\n";
   }
   os << "  " << pad_left("layer", 5) << "  " << pad_right("type", tw) << "  "
      << pad_right("backend", bw) << "  " << pad_left("cosine", 9) << "  " << pad_left("SQNR dB", 8)
      << "  " << pad_left("max |err|", 10) << "  ";
-  if (result.isolated_requested) os << pad_left("isol. dB", 8) << "  ";
+  if (result.isolated_requested)
+    os << pad_left("isol. dB", 8) << "  " << pad_left("round dB", 8) << "  ";
   os << "source layers\n";
   for (std::size_t i = 0; i < result.layers.size(); ++i) {
     const auto& l = result.layers[i];
@@ -150,6 +153,7 @@ std::string format_layer_table(const CompareResult& result) {
     }
     if (result.isolated_requested) {
       os << pad_left(l.isolated_compared ? format_db(l.isolated.sqnr_db()) : "-", 8) << "  ";
+      os << pad_left(l.rounding_compared ? format_db(l.rounding.sqnr_db()) : "-", 8) << "  ";
     }
     os << join_sources(l.source_layers);
     if (result.first_below && *result.first_below == i) os << "   <== first below threshold";
