@@ -63,6 +63,14 @@ Result<LayerAccess> conv_access(const format::ConvBody& b) {
                          in_rows * format::kKpuRowBytes});
   a.kpu_writes.push_back({static_cast<std::uint64_t>(f.image_dst_addr) * format::kKpuRowBytes,
                           out_rows * format::kKpuRowBytes});
+  // Sampling pools (kmodel_v3.md §6.5): 5/6 keep rows 2y, 7 keeps rows 4y, of floor(H/s) rows.
+  const std::uint64_t stride = f.pool_type == 5 || f.pool_type == 6 ? 2 : f.pool_type == 7 ? 4 : 0;
+  const auto in_h = static_cast<std::uint64_t>(f.in_height());
+  if (f.kernel_type == 0 && stride != 0 && in_h >= stride && f.channel_switch_addr % in_h == 0) {
+    const std::uint64_t last_used = stride * (in_h / stride - 1);
+    const std::uint64_t line_rows = static_cast<std::uint64_t>(f.channel_switch_addr) / in_h;
+    a.kpu_read_unused_tail = (in_h - 1 - last_used) * line_rows * format::kKpuRowBytes;
+  }
   if (b.main_mem_out()) {
     a.main_writes.push_back(
         {b.main_mem_out_address, static_cast<std::uint64_t>(f.dma_total_byte) + 1});

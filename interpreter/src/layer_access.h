@@ -36,6 +36,10 @@ struct LayerAccess {
   std::vector<ByteRange> main_writes;  // main_writes[0], if any, is the layer's output
   std::vector<ByteRange> kpu_reads;    // byte ranges in KPU RAM
   std::vector<ByteRange> kpu_writes;
+  // Bytes at the end of kpu_reads[0] the layer reads but whose values reach no output: a 1x1
+  // K210_CONV whose sampling pool keeps rows 0, s, 2s, ... never uses the last channel's trailing
+  // lines (the converters' "read one line later" stride-2 form reads one line past its input).
+  std::uint64_t kpu_read_unused_tail = 0;
   OverlapRule overlap = OverlapRule::kNone;
   std::uint32_t in_elem_bytes = 1;  // for kForwardElementwise
   std::uint32_t out_elem_bytes = 1;

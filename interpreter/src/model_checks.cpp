@@ -175,7 +175,9 @@ Result<std::vector<Diagnostic>> check_model(const format::Kmodel& model,
              " that neither the model input nor an earlier layer fully wrote (reads zeros)");
       }
     }
-    for (const ByteRange& r : a.kpu_reads) {
+    for (std::size_t k = 0; k < a.kpu_reads.size(); ++k) {
+      ByteRange r = a.kpu_reads[k];
+      if (k == 0 && a.kpu_read_unused_tail < r.size) r.size -= a.kpu_read_unused_tail;
       if (!kpu_written.covers(r)) {
         warn("reads KPU RAM " + show(r) +
              " that neither the model input nor an earlier layer fully wrote (reads zeros)");

@@ -127,6 +127,37 @@ TEST_F(Checks, ConcatInputAlreadyInItsSlotIsAllowedOtherOverlapIsNot) {
   EXPECT_THAT(bad_it.error().to_string(), ::testing::StartsWith("layer 1 (CONCAT): output"));
 }
 
+// The stride-2 form "read one line later" (docs/converter_k210.md): a 1x1 conv with right-top
+// sampling (pool 6) starts reading its 8x8x4 input one line (one 64-byte row) after the producer's
+// map, so it reads the row past it; but pool 6 keeps rows 0, 2, 4, 6 of what it reads, so that
+// last line (row 7) reaches no output: no diagnostic. Without the sampling it would.
+format::Layer sampled_reader(int pool_type) {
+  format::Layer l = testing::conv_layer(8, 8, 4, 4, 101, 200, true, 0);
+  auto& b = std::get<format::ConvBody>(l.body);
+  auto f = b.fields();
+  f.pool_type = pool_type;
+  if (pool_type != 0) {
+    f.o_row_wid = 3;
+    f.o_col_high = 3;
+    f.wb_channel_switch_addr = 4;
+    f.dma_total_byte = 4 * 4 * 4 - 1;
+  }
+  b.layer_words = format::pack_kpu_layer(f);
+  return l;
+}
+
+TEST_F(Checks, ShiftedReadPastTheMapIsFineWhenTheSamplingDropsTheLine) {
+  auto ok = load(
+      make_model(256, {testing::conv_layer(8, 8, 4, 4, 0, 100), sampled_reader(6)}, {{0, 64}}));
+  auto bad = load(
+      make_model(256, {testing::conv_layer(8, 8, 4, 4, 0, 100), sampled_reader(0)}, {{0, 64}}));
+  ASSERT_TRUE(ok.ok()) << ok.error().to_string();
+  ASSERT_TRUE(bad.ok()) << bad.error().to_string();
+  EXPECT_TRUE((*ok)->diagnostics().empty());
+  ASSERT_EQ((*bad)->diagnostics().size(), 1u);
+  EXPECT_THAT((*bad)->diagnostics()[0].to_string(), HasSubstr("fully wrote"));
+}
+
 TEST_F(Checks, ReadOfNeverWrittenMemoryIsADiagnostic) {
   auto it = load(make_model(
       64, {testing::fc_layer(0, 16, 4, 4), testing::channels_layer(LayerType::kSoftmax, 32, 48, 4)},
