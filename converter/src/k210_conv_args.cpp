@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 namespace emc::converter {
@@ -58,6 +59,24 @@ Result<KpuConvArgs> derive_kpu_conv_args(const KpuConvSpec& spec) {
   a.weights = std::move(wq).value();
 
   const std::int64_t zw = a.weights.zero_point;
+  a.worst_weight_sqnr_db = std::numeric_limits<double>::infinity();
+  for (std::int32_t c = 0; c < spec.out_channels; ++c) {
+    double sig = 0, noise = 0;
+    for (std::int64_t i = 0; i < per_oc; ++i) {
+      const auto at = static_cast<std::size_t>(c * per_oc + i);
+      const double w = spec.weights[at];
+      const double d = a.weights.scales[c] * (double(a.weights.codes[at]) - double(zw)) - w;
+      sig += w * w;
+      noise += d * d;
+    }
+    if (sig <= 0) continue;
+    const double db =
+        noise > 0 ? 10.0 * std::log10(sig / noise) : std::numeric_limits<double>::infinity();
+    if (a.worst_weight_channel < 0 || db < a.worst_weight_sqnr_db) {
+      a.worst_weight_sqnr_db = db;
+      a.worst_weight_channel = c;
+    }
+  }
   const std::int64_t zx = spec.input.zero_point;
   // acc = Σ(qw − Zw)(qx − Zx) exactly: see the header.
   a.arg_x = -zw;

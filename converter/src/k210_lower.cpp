@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -436,6 +437,15 @@ int Lowerer::emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t 
   spec.in_w = p.in_w;
   auto args = derive_kpu_conv_args(spec);
   if (!args.ok()) throw ErrorException(std::move(args).error().with_layer(n.layer_ref()));
+  if (!opt_.per_channel && args->worst_weight_sqnr_db < kPerLayerWeightWarnDb) {
+    std::ostringstream w;
+    w << "layer '" << n.source.name << "' (" << n.source.class_name
+      << "): one weight scale per layer represents output channel " << args->worst_weight_channel
+      << " at only " << std::fixed << std::setprecision(1) << args->worst_weight_sqnr_db
+      << " dB (its weights are much smaller than the layer's largest); --per-channel gives every "
+         "channel its own scale";
+    out_.warnings.push_back(w.str());
+  }
   ActivationFitSpec fs;
   fs.activation = p.act;
   fs.bn_scale = args->bn_scale;

@@ -352,6 +352,30 @@ TEST(K210ConvArgs, BiasCorrectionRemovesTheMeanOutputError) {
   EXPECT_GT(worst_before, 1.0);
 }
 
+TEST(K210ConvArgs, WorstChannelWeightSqnr) {
+  // Channel 0 spans [-1, 1]; channel 1's weights {0.003, 0.001} are below half a per-layer step
+  // (2/255 / 2 = 0.0039): both round to the zero point, the channel is lost: SQNR
+  // 10·log10(Σw² / Σw²) = 0 dB. Per channel, channel 1 gets its own scale: 0.003 -> a full-scale
+  // code, 0.001 is one third of it (error <= half a step of 0.003/255 => > 40 dB).
+  std::vector<float> w{1.0f, -1.0f, 0.003f, 0.001f};
+  KpuConvSpec s;
+  s.kernel = 1;
+  s.in_channels = 2;
+  s.out_channels = 2;
+  s.weights = w;
+  s.input = quant_param_from_range(0, 1).value();
+  s.output = quant_param_from_range(-1, 1).value();
+  auto per_layer = derive_kpu_conv_args(s);
+  ASSERT_TRUE(per_layer.ok()) << per_layer.error().to_string();
+  EXPECT_EQ(per_layer->worst_weight_channel, 1);
+  EXPECT_NEAR(per_layer->worst_weight_sqnr_db, 0.0, 1e-9);
+  EXPECT_LT(per_layer->worst_weight_sqnr_db, kPerLayerWeightWarnDb);
+  s.per_channel = true;
+  auto per_channel = derive_kpu_conv_args(s);
+  ASSERT_TRUE(per_channel.ok());
+  EXPECT_GT(per_channel->worst_weight_sqnr_db, 40.0);
+}
+
 TEST(K210ConvArgs, SixteenBitQmaxKeepsTheAccumulatorIn36Bits) {
   EXPECT_EQ(kpu_weight_qmax(8, 9 * 1024), 255);
   const std::int32_t q = kpu_weight_qmax(16, 9 * 1024);

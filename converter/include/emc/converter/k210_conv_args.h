@@ -36,6 +36,10 @@ namespace emc::converter {
 
 inline constexpr std::int32_t kMaxBnFractionBits = 20;
 inline constexpr std::int64_t kKpuAcc36Max = (std::int64_t{1} << 35) - 1;
+// Below this weight SQNR of its worst channel, a layer quantized with one weight scale is
+// reported (the lowering warns and suggests --per-channel). 8-bit weights of a well-scaled channel
+// give 35-45 dB; MobileNet v1's BN-folded pointwise convs 25-35 dB.
+inline constexpr double kPerLayerWeightWarnDb = 20.0;
 
 // Largest weight code such that the raw KPU sum Σ qw·qx (qx ≤ 255, `taps` = k²·IC terms) stays
 // below 2^35: 2^bits − 1 for every 8-bit layer; lower for large 16-bit layers.
@@ -73,6 +77,12 @@ struct KpuConvArgs {
   // Bias correction subtracted from each channel's real bias (empty without input_mean): the
   // expected output error of the quantized weights, Σ (ŵ − w)·E[x] (see below).
   std::vector<double> bias_correction;
+  // The output channel whose weights the quantization represents worst, and its weight SQNR
+  // 10·log10(Σw² / Σ(ŵ − w)²) in dB (+inf when exact; channels of zeros are skipped). With one
+  // scale per layer a channel whose weights are much smaller than the layer's largest gets few
+  // steps (BN folding makes this common; a trained MobileNetV2's first depthwise conv: < 10 dB).
+  std::int32_t worst_weight_channel = -1;
+  double worst_weight_sqnr_db = 0;
 };
 
 // Derives everything above. Errors: kQuantization when the ranges cannot be represented (e.g. a
