@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -515,6 +516,17 @@ TEST(CpuTargetEmcRun, MapTargetCpuPrefersCpuAndBackendFlagOverrides) {
   const ToolOutput flag = run_tool("emc-run", "'" + km + "'" + image + " --backend cpu");
   for (const auto& b : k210_backends(flag.text)) EXPECT_EQ(b, "cpu") << flag.text;
   EXPECT_EQ(run_tool("emc-run", "'" + km + "' --backend gpu" + image).status, 2);
+  // A map that is not JSON is ignored with a warning; target "k210" keeps the default.
+  for (const std::string& text :
+       {std::string("{not json"), std::string("{\"target\": \"k210\"}")}) {
+    std::ofstream(km + ".map.json") << text;
+    const ToolOutput t = run_tool("emc-run", "'" + km + "'" + image);
+    EXPECT_EQ(t.status, 0) << t.text;
+    EXPECT_THAT(t.text, testing::HasSubstr("backend preference: kpu-sim first (default)"));
+    if (text[1] == 'n') {
+      EXPECT_THAT(t.text, testing::HasSubstr("not valid JSON; ignored"));
+    }
+  }
   fs::remove_all(tmp);
 }
 
