@@ -160,3 +160,13 @@ write("old_sequential_list.seed", sequential(
      layer("GlobalAveragePooling2D", "gap", {"keepdims": True}),
      layer("Reshape", "r", {"target_shape": [1]}),
      layer("Softmax", "s", {"axis": -1})], None, config_is_list=True, version="2.2.4"), [])
+
+# Shard paths the directory reader's rules reject (the replayed corpus of the first campaign never
+# reached them), plus ":0" weight-name suffixes and an int32 weight.
+for fname, path in [("path_dotdot.seed", "sub/../../w.bin"), ("path_absolute.seed", "/w.bin"),
+                    ("path_backslash.seed", "sub\\w.bin"), ("path_empty.seed", "")]:
+    write(fname, sequential(
+        [inp("x", [2]), layer("Dense", "d", {"units": 1})],
+        [{"paths": ["ok.bin", path],
+          "weights": [w("d/kernel:0", [2, 1]), w("d/bias:0", [1], "int32")]}]),
+        [f32(1, 2), struct.pack("<i", 3)])
