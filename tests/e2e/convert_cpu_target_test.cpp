@@ -30,6 +30,7 @@
 #include "emc/format/layer_types.h"
 #include "emc/interpreter/interpreter.h"
 #include "nlohmann/json.hpp"
+#include "run_command.h"
 #include "sample_models.h"
 
 namespace emc {
@@ -423,25 +424,8 @@ TEST(CpuTargetLowering, ChipOnlyMapLimitsAreLiftedOnCpu) {
 
 // ---- emc-run picks the backend from the sidecar map -------------------------------------------
 
-struct ToolOutput {
-  int status = -1;
-  std::string text;
-};
-
-// Runs a tool; its stderr goes into the text too unless `stderr_too` is false (JSON output).
-ToolOutput run_tool(const std::string& tool, const std::string& args, bool stderr_too = true) {
-  const std::string cmd = "'" + (fs::path(EMC_TOOLS_DIR) / tool).string() + "' " + args +
-                          (stderr_too ? " 2>&1" : " 2>/dev/null");
-  ToolOutput out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.text.append(buf, n);
-  const int rc = pclose(pipe);
-  out.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
-}
+using test::run_tool;
+using ToolOutput = test::CommandOutput;
 
 // The backend column of each K210 row of emc-run's --profile table.
 std::vector<std::string> k210_backends(const std::string& profile) {

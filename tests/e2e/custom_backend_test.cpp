@@ -11,26 +11,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "run_command.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Output {
-  int status = -1;
-  std::string text;
-};
-
-Output run_command(const std::string& cmd) {
-  Output out;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (!pipe) return out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.text.append(buf, n);
-  const int rc = pclose(pipe);
-  out.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
-}
+using Output = emc::test::CommandOutput;
+using emc::test::run_command;
 
 std::string demo() {
   return (fs::path(EMC_TOOLS_DIR) / "custom_backend_demo").string();

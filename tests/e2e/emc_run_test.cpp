@@ -13,28 +13,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "run_command.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct Output {
-  int status = -1;
-  std::string text;
-};
+using Output = emc::test::CommandOutput;
 
 Output run_command(const std::string& args) {
-  const std::string cmd =
-      "'" + (fs::path(EMC_TOOLS_DIR) / "emc-run").string() + "' " + args + " 2>&1";
-  Output out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.text.append(buf, n);
-  const int rc = pclose(pipe);
-  out.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
+  return emc::test::run_tool("emc-run", args);
 }
 
 std::string shared(const std::string& name) {

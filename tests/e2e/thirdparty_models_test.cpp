@@ -35,6 +35,7 @@
 #include "emc/cpu_backend/cpu_backend.h"
 #include "emc/format/kmodel_codec.h"
 #include "emc/interpreter/interpreter.h"
+#include "run_command.h"
 #include "sample_models.h"
 
 namespace emc {
@@ -108,23 +109,8 @@ double cpu_seconds() {
   return double(std::clock()) / CLOCKS_PER_SEC;
 }
 
-struct ToolOutput {
-  int status = -1;
-  std::string text;  // stdout + stderr
-};
-
-ToolOutput run_tool(const std::string& tool, const std::string& args) {
-  const std::string cmd = "'" + (fs::path(EMC_TOOLS_DIR) / tool).string() + "' " + args + " 2>&1";
-  ToolOutput out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.text.append(buf, n);
-  const int rc = pclose(pipe);
-  out.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
-}
+using test::run_tool;
+using ToolOutput = test::CommandOutput;
 
 // A fresh temporary directory, removed at scope exit.
 struct TempDir {
