@@ -13,18 +13,6 @@
 
 namespace emc::test {
 
-TestLayout test_layout(std::uint32_t width) {
-  if (width <= 16) return {4, 1};
-  if (width <= 32) return {2, 1};
-  return {1, (width + 63) / 64};
-}
-
-std::uint32_t test_pool_size(std::uint32_t n, int pool) {
-  if (pool == 1 || pool == 2 || pool == 5 || pool == 6) return n / 2;
-  if (pool == 3 || pool == 4 || pool == 7) return n / 4;
-  return n;
-}
-
 namespace {
 constexpr std::size_t kKpuBytes = 2u * 1024 * 1024;
 

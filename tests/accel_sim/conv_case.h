@@ -20,15 +20,18 @@
 
 #include "emc/accel_sim/kpu_backend.h"
 #include "emc/format/kmodel_v3.h"
+#include "kpu_spec_geometry.h"
 
 namespace emc::test {
 
 // Row layout of a width per §5.2 (written independently of accel_sim/src).
-struct TestLayout {
-  std::uint32_t groups, row_len;
-};
-TestLayout test_layout(std::uint32_t width);
-std::uint32_t test_pool_size(std::uint32_t n, int pool);
+using TestLayout = SpecLayout;
+inline TestLayout test_layout(std::uint32_t width) {
+  return spec_layout(width);
+}
+inline std::uint32_t test_pool_size(std::uint32_t n, int pool) {
+  return spec_pool_size(n, pool);
+}
 
 class ConvCase {
  public:

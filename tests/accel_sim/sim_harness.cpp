@@ -8,33 +8,7 @@ namespace emc::test {
 format::KpuLayerFields conv_fields(std::uint32_t w, std::uint32_t h, std::uint32_t ic,
                                    std::uint32_t oc, std::uint32_t k, int pool,
                                    std::uint32_t src_row, std::uint32_t dst_row) {
-  const std::uint32_t ow = test_pool_size(w, pool), oh = test_pool_size(h, pool);
-  const TestLayout in_l = test_layout(w), out_l = test_layout(ow);
-  format::KpuLayerFields f;
-  f.image_src_addr = src_row;
-  f.image_dst_addr = dst_row;
-  f.i_ch_num = ic - 1;
-  f.o_ch_num = oc - 1;
-  f.o_ch_num_coef = oc - 1;
-  f.i_row_wid = w - 1;
-  f.i_col_high = h - 1;
-  f.o_row_wid = ow - 1;
-  f.o_col_high = oh - 1;
-  f.kernel_type = k == 3 ? 1 : 0;
-  f.pool_type = pool;
-  f.load_para = 1;
-  f.dma_burst_size = 15;
-  f.load_coor = 1;
-  f.channel_switch_addr = in_l.row_len * h;
-  f.row_switch_addr = in_l.row_len;
-  f.coef_group = in_l.groups;
-  f.load_act = 1;
-  f.wb_channel_switch_addr = out_l.row_len * oh;
-  f.wb_row_switch_addr = out_l.row_len;
-  f.wb_group = out_l.groups;
-  f.channel_byte_num = ow * oh - 1;
-  f.dma_total_byte = ow * oh * oc - 1;
-  return f;
+  return spec_conv_fields(w, h, ic, oc, k, pool, src_row, dst_row);
 }
 
 format::KpuActivationTable simple_act(std::int64_t start, std::int32_t mul, std::uint32_t shift,
