@@ -171,6 +171,9 @@ class Lowerer {
   void lower_avg_pool(const Node& n);
   void lower_global_pool(const Node& n, bool max);
   void lower_add(const Node& n);
+  // Two uint8 inputs -> QUANTIZED_ADD (the SDK's integer add); false (nothing emitted) when the
+  // float path must be used instead.
+  bool lower_quantized_add(const Node& n);
   void lower_concat(const Node& n);
   void lower_softmax(const Node& n);
   void lower_alias(const Node& n);
@@ -1353,7 +1356,85 @@ void Lowerer::quantize_float_output(TensorId t, int main_f, const Node& n, const
   fo.main_q = ob;
 }
 
+bool Lowerer::lower_quantized_add(const Node& n) {
+  if (n.inputs.size() != 2) return false;
+  bool relu6 = false;
+  if (!n.activation.is_linear() && !relu_family(n.activation, relu6)) return false;
+  QuantParam q = quant_of(n.output);
+  if (!n.activation.is_linear()) {  // as quantize_float_output: the ReLU is the clamp at code 0
+    if (q.zero_point != 0) {
+      const Range r = ranges_.at(static_cast<std::size_t>(n.output));
+      q = quant_param_from_range(0.0, std::max(r.max, 1e-6)).value();
+    }
+    if (relu6 && q.real_max() > 6.0) q = quant_param_from_range(0.0, 6.0).value();
+  }
+  const QuantParam qa = quant_of(n.inputs[0]), qb = quant_of(n.inputs[1]);
+  if (qa.qmax != 255 || qb.qmax != 255 || q.qmax != 255) return false;
+  // kmodel_v3.md §7 (equal input shifts): v = ((a + off_a)*mul_a + (b + off_b)*mul_b) >> sh_in,
+  // out = carry_shift(v*mul_o, sh_o) + off_o; shifts are limited to [0, 32].
+  // mul_a : mul_b = s_a : s_b with 24 bits on the larger scale S, so after the shift v holds
+  // (a_real + b_real) / S with F = 24 - sh_in fractional bits; F is chosen so that
+  // mul_o / 2^sh_o = S / (s_o * 2^F) gets a 21-bit mul_o (F = 12 when S = s_o: v's floor costs
+  // <= 2^-12 LSB, mul_o's rounding 2^-21 relative). |(a+off)*mul| < 2^33, |v*mul_o| < 2^52.
+  constexpr int kInBits = 24;
+  const double s_max = std::max(qa.scale, qb.scale);
+  const auto mul_a = std::llround(std::ldexp(qa.scale / s_max, kInBits));
+  const auto mul_b = std::llround(std::ldexp(qb.scale / s_max, kInBits));
+  const int frac =
+      std::clamp(12 + static_cast<int>(std::floor(std::log2(s_max / q.scale))), 0, kInBits);
+  const double r = s_max / std::ldexp(q.scale, frac);
+  int sh = std::min(32, 20 - static_cast<int>(std::floor(std::log2(r))));
+  long long mul_o = std::llround(std::ldexp(r, sh));
+  if (mul_o >= (1ll << 31)) mul_o = std::llround(std::ldexp(r, --sh));
+  if (sh < 1 || mul_o <= 0 || mul_o >= (1ll << 31) || mul_a >= (1ll << 31) || mul_b >= (1ll << 31))
+    return false;
+  for (TensorId t : n.inputs) ensure_main_q(t, n);
+  format::QuantizedAddBody b;
+  b.count = static_cast<std::uint32_t>(count(n.output));
+  b.in_a_offset = -qa.zero_point;
+  b.in_a_mul = static_cast<std::int32_t>(mul_a);
+  b.in_a_shift = kInBits - frac;
+  b.in_b_offset = -qb.zero_point;
+  b.in_b_mul = static_cast<std::int32_t>(mul_b);
+  b.in_b_shift = kInBits - frac;
+  b.out_offset = q.zero_point;
+  b.out_mul = static_cast<std::int32_t>(mul_o);
+  b.out_shift = sh;
+  const int ob = main_buffer(b.count, n.layer_ref());
+  LayerInfo info;
+  info.sources =
+      n.source_layers.empty() ? std::vector<std::string>{n.source.name} : n.source_layers;
+  info.out_shape = g_.shape(n.output).dims;
+  info.out_scale = q.scale;
+  info.out_bias = q.bias();
+  if (!n.activation.is_linear())
+    info.note =
+        to_string(n.activation) + " by the clamp to [0, " + std::to_string(q.real_max()) + "]";
+  const int ia = forms_[static_cast<std::size_t>(n.inputs[0])].main_q;
+  const int ib = forms_[static_cast<std::size_t>(n.inputs[1])].main_q;
+  add_layer(LayerType::kQuantizedAdd, b, info,
+            {{ia, 0,
+              [](format::Layer& l, std::uint64_t a) {
+                std::get<format::QuantizedAddBody>(l.body).main_mem_in_a_address = std::uint32_t(a);
+              }},
+             {ib, 0,
+              [](format::Layer& l, std::uint64_t a) {
+                std::get<format::QuantizedAddBody>(l.body).main_mem_in_b_address = std::uint32_t(a);
+              }},
+             {ob, 0, [](format::Layer& l, std::uint64_t a) {
+                std::get<format::QuantizedAddBody>(l.body).main_mem_out_address = std::uint32_t(a);
+              }}});
+  out_.layers.back().main_in = ia;
+  out_.layers.back().main_out = ob;
+  Forms& fo = forms_[static_cast<std::size_t>(n.output)];
+  fo.q = q;
+  fo.has_q = true;
+  fo.main_q = ob;
+  return true;
+}
+
 void Lowerer::lower_add(const Node& n) {
+  if (lower_quantized_add(n)) return;
   for (TensorId t : n.inputs) ensure_main_f(t, n);
   const auto cnt = static_cast<std::uint32_t>(count(n.output));
   int acc = forms_[static_cast<std::size_t>(n.inputs[0])].main_f;
@@ -1380,7 +1461,9 @@ void Lowerer::lower_add(const Node& n) {
     out_.layers.back().main_out = ob;
     acc = ob;
   }
-  quantize_float_output(n.output, acc, n, n.activation, {n.source.name});
+  quantize_float_output(
+      n.output, acc, n, n.activation,
+      n.source_layers.empty() ? std::vector<std::string>{n.source.name} : n.source_layers);
 }
 
 void Lowerer::lower_concat(const Node& n) {

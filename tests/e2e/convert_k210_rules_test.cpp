@@ -62,6 +62,17 @@ struct Builder {
     g.nodes.push_back(n);
     return n.output;
   }
+  TensorId add(TensorId x, TensorId y, const std::string& name, Activation act = {}) {
+    Node n;
+    n.kind = NodeKind::kAdd;
+    n.inputs = {x, y};
+    n.activation = act;
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name, "Add"};
+    n.source_layers = {name};
+    n.output = g.add_tensor(name, g.shape(x));
+    g.nodes.push_back(n);
+    return n.output;
+  }
   TensorId flatten(TensorId in, const std::string& name) {
     Node n;
     n.kind = NodeKind::kFlatten;
@@ -423,6 +434,30 @@ TEST(ConvertK210Rules, KmodelTooBigForTheChipsSramIsWarnedAbout) {
   EXPECT_LT(k->bytes.size(), 2000000u);
   for (const auto& w : k->warnings)
     EXPECT_EQ(w.find("will most likely not fit"), std::string::npos);
+}
+
+TEST(ConvertK210Rules, ResidualAddRunsAsQuantizedAdd) {
+  // Two KPU branches of different ranges added (+ReLU): one QUANTIZED_ADD on the uint8 maps (no
+  // DEQUANTIZE/ADD/QUANTIZE), within the quantization bound of the float model; its integer
+  // rescaling (20-bit input multipliers, 31-bit output multiplier) adds at most ~1 LSB.
+  Builder b;
+  auto x = b.input(8, 8, 4);
+  auto a1 = b.conv(x, "branch_a", 3, 1, kSame, 8, false, Activation{});
+  auto b1 = b.conv(x, "branch_b", 1, 1, kNone, 8, false, make_relu(6.0f));
+  auto t = b.add(a1, b1, "res_add", make_relu());
+  t = b.conv(t, "after", 1, 1, kNone, 8, false, Activation{});
+  const Graph g = b.finish(t);
+  ConvertResult r;
+  const auto s = run_case(g, ConvertOptions{}, &r);
+  EXPECT_LE(s.max_err_lsb, kExactTolLsb);
+  std::printf("  residual add model: max error %.2f output LSB\n", s.max_err_lsb);
+  int qadd = 0, fadd = 0;
+  for (const auto& l : r.model.layers) {
+    qadd += l.type == format::LayerType::kQuantizedAdd;
+    fadd += l.type == format::LayerType::kAdd || l.type == format::LayerType::kDequantize;
+  }
+  EXPECT_EQ(qadd, 1);
+  EXPECT_LE(fadd, 1);  // at most the final DEQUANTIZE of the model output
 }
 
 TEST(ConvertK210Rules, FiveByFiveConvFailsNamingTheLayer) {
