@@ -1357,7 +1357,7 @@ void Lowerer::quantize_float_output(TensorId t, int main_f, const Node& n, const
 }
 
 bool Lowerer::lower_quantized_add(const Node& n) {
-  if (n.inputs.size() != 2) return false;
+  if (!opt_.quantized_add || n.inputs.size() != 2) return false;
   bool relu6 = false;
   if (!n.activation.is_linear() && !relu_family(n.activation, relu6)) return false;
   QuantParam q = quant_of(n.output);

@@ -437,9 +437,10 @@ TEST(ConvertK210Rules, KmodelTooBigForTheChipsSramIsWarnedAbout) {
 }
 
 TEST(ConvertK210Rules, ResidualAddRunsAsQuantizedAdd) {
-  // Two KPU branches of different ranges added (+ReLU): one QUANTIZED_ADD on the uint8 maps (no
-  // DEQUANTIZE/ADD/QUANTIZE), within the quantization bound of the float model; its integer
-  // rescaling (20-bit input multipliers, 31-bit output multiplier) adds at most ~1 LSB.
+  // Two KPU branches of different ranges added (+ReLU), with --quantized-add: one QUANTIZED_ADD
+  // on the uint8 maps (no DEQUANTIZE/ADD/QUANTIZE), within the quantization bound of the float
+  // model; its integer rescaling (20-bit input multipliers, 31-bit output multiplier) adds at most
+  // ~1 LSB.
   Builder b;
   auto x = b.input(8, 8, 4);
   auto a1 = b.conv(x, "branch_a", 3, 1, kSame, 8, false, Activation{});
@@ -447,10 +448,15 @@ TEST(ConvertK210Rules, ResidualAddRunsAsQuantizedAdd) {
   auto t = b.add(a1, b1, "res_add", make_relu());
   t = b.conv(t, "after", 1, 1, kNone, 8, false, Activation{});
   const Graph g = b.finish(t);
+  ConvertOptions opt;
+  opt.quantized_add = true;
   ConvertResult r;
-  const auto s = run_case(g, ConvertOptions{}, &r);
+  const auto s = run_case(g, opt, &r);
   EXPECT_LE(s.max_err_lsb, kExactTolLsb);
-  std::printf("  residual add model: max error %.2f output LSB\n", s.max_err_lsb);
+  const auto sf = run_case(g, ConvertOptions{});  // default: float ADD
+  EXPECT_LE(sf.max_err_lsb, kExactTolLsb);
+  std::printf("  residual add model: max error %.2f output LSB (QUANTIZED_ADD), %.2f (float ADD)\n",
+              s.max_err_lsb, sf.max_err_lsb);
   int qadd = 0, fadd = 0;
   for (const auto& l : r.model.layers) {
     qadd += l.type == format::LayerType::kQuantizedAdd;

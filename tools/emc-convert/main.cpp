@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
   CLI::App app{"emc-convert: TF.js layers model.json -> kmodel V3 for the Kendryte K210"};
   std::string model_path, platform = "k210", out_path, dataset, quant = "minmax",
                           input_range = "0,1", dense = "auto";
-  bool per_channel = false, bgr = false, report = false, approx = false;
+  bool per_channel = false, bgr = false, report = false, approx = false, quantized_add = false;
   int weight_bits = 8;
   app.add_option("model", model_path, "model.json (TF.js layers format)")->required();
   app.add_option("-p,--platform", platform, "k210 | cpu")->check(CLI::IsMember({"k210", "cpu"}));
@@ -228,6 +228,9 @@ int main(int argc, char** argv) {
                  "exceed 1 MiB) | cpu (float FULLY_CONNECTED, exact) | kpu (4x4-padded 1x1 KPU "
                  "conv, quantized)")
       ->check(CLI::IsMember({"auto", "cpu", "kpu"}));
+  app.add_flag("--quantized-add", quantized_add,
+               "run Add layers as QUANTIZED_ADD on uint8 (less memory and time on the chip, "
+               "~1 LSB per add; default: float ADD, more accurate for residual networks)");
   app.add_flag("--approx-stride2", approx,
                "allow an approximate stride-2 form (TF 'same' padding taken as symmetric)");
   try {
@@ -260,6 +263,7 @@ int main(int argc, char** argv) {
   opt.bias_correction = !no_bias_correction;
   opt.weight_bits = weight_bits;
   opt.approx_stride2 = approx;
+  opt.quantized_add = quantized_add;
   opt.dense = dense == "cpu"   ? DensePlacement::kCpu
               : dense == "kpu" ? DensePlacement::kKpu
                                : DensePlacement::kAuto;
