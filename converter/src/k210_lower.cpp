@@ -23,6 +23,14 @@ using format::LayerType;
 
 // Pending 2x subsampling of a KPU map stored at full resolution (stride-2 convs whose sampling
 // is done by the consumer, see convert.h).
+// A fixup that writes the address of `buffer` (+ `add`) into `member` of the layer's Body.
+template <class Body, class Field>
+Fixup fix(int buffer, Field Body::*member, std::uint64_t add = 0) {
+  return Fixup{buffer, add, [member](format::Layer& l, std::uint64_t a) {
+                 std::get<Body>(l.body).*member = static_cast<Field>(a);
+               }};
+}
+
 enum class Sub { kNone, kLeftTop, kRightTopShift };
 
 // Representations of one graph tensor that exist so far.
@@ -247,10 +255,8 @@ void Lowerer::enable_dma(TensorId t, const Node& ctx) {
     auto fields = body.fields();
     fields.send_data_out = 1;
     body.layer_words = format::pack_kpu_layer(fields);
-    L.fixups.push_back(Fixup{buf, plane * std::uint64_t(c0), [](format::Layer& l, std::uint64_t a) {
-                               std::get<format::ConvBody>(l.body).main_mem_out_address =
-                                   static_cast<std::uint32_t>(a);
-                             }});
+    L.fixups.push_back(
+        fix(buf, &format::ConvBody::main_mem_out_address, plane * std::uint64_t(c0)));
     L.main_out = buf;
   }
   use(buf, f.kpu_writer);
@@ -279,13 +285,8 @@ void Lowerer::ensure_main_q(TensorId t, const Node& ctx) {
     info.out_bias = q.bias();
     const int in = f.main_f;
     add_layer(LayerType::kQuantize, b, info,
-              {{in, 0,
-                [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::QuantizeBody>(l.body).main_mem_in_address = std::uint32_t(a);
-                }},
-               {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::QuantizeBody>(l.body).main_mem_out_address = std::uint32_t(a);
-                }}});
+              {fix(in, &format::QuantizeBody::main_mem_in_address),
+               fix(ob, &format::QuantizeBody::main_mem_out_address)});
     out_.layers.back().main_in = in;
     out_.layers.back().main_out = ob;
     f.main_q = ob;
@@ -310,13 +311,8 @@ void Lowerer::ensure_main_f(TensorId t, const Node& ctx) {
   info.out_shape = g_.shape(t).dims;
   const int in = f.main_q;
   add_layer(LayerType::kDequantize, b, info,
-            {{in, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::QuantizeBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::QuantizeBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(in, &format::QuantizeBody::main_mem_in_address),
+             fix(ob, &format::QuantizeBody::main_mem_out_address)});
   out_.layers.back().main_in = in;
   out_.layers.back().main_out = ob;
   f.main_f = ob;
@@ -342,13 +338,8 @@ void Lowerer::ensure_kpu(TensorId t, const Node& ctx) {
   info.in_shape = info.out_shape = s.dims;
   const int in = f.main_q;
   add_layer(LayerType::kK210Upload, b, info,
-            {{in, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::UploadBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {kb, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::UploadBody>(l.body).kpu_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(in, &format::UploadBody::main_mem_in_address),
+             fix(kb, &format::UploadBody::kpu_mem_out_address)});
   out_.layers.back().main_in = in;
   out_.layers.back().kpu_out = kb;
   f.kpu = kb;
@@ -1061,14 +1052,8 @@ void Lowerer::lower_dense_like(const Node& node, const std::vector<float>& kin,
   if (!map.empty()) info.note = "weights permuted to read the CHW input";
   const int inb = fi.main_f;
   add_layer(LayerType::kFullyConnected, std::move(b), info,
-            {{inb, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::FullyConnectedBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::FullyConnectedBody>(l.body).main_mem_out_address =
-                    std::uint32_t(a);
-              }}});
+            {fix(inb, &format::FullyConnectedBody::main_mem_in_address),
+             fix(ob, &format::FullyConnectedBody::main_mem_out_address)});
   out_.layers.back().main_in = inb;
   out_.layers.back().main_out = ob;
   int res = ob;
@@ -1081,13 +1066,8 @@ void Lowerer::lower_dense_like(const Node& node, const std::vector<float>& kin,
     li.note = "sigmoid";
     li.out_shape = {units};
     add_layer(LayerType::kLogistic, lb, li,
-              {{ob, 0,
-                [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::ChannelsBody>(l.body).main_mem_in_address = std::uint32_t(a);
-                }},
-               {lo, 0, [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::ChannelsBody>(l.body).main_mem_out_address = std::uint32_t(a);
-                }}});
+              {fix(ob, &format::ChannelsBody::main_mem_in_address),
+               fix(lo, &format::ChannelsBody::main_mem_out_address)});
     res = lo;
   }
   Forms& fo = forms_[static_cast<std::size_t>(out)];
@@ -1110,13 +1090,8 @@ void Lowerer::lower_dense_kpu(const Node& node, std::vector<float> weights,
   pi.out_shape = {4, 4, n_in};
   const int qin = forms_[static_cast<std::size_t>(in)].main_q;
   add_layer(LayerType::kK210AddPadding, ap, pi,
-            {{qin, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::AddPaddingBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {padded, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::AddPaddingBody>(l.body).kpu_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(qin, &format::AddPaddingBody::main_mem_in_address),
+             fix(padded, &format::AddPaddingBody::kpu_mem_out_address)});
   out_.layers.back().main_in = qin;
   out_.layers.back().kpu_out = padded;
 
@@ -1149,10 +1124,7 @@ void Lowerer::lower_dense_kpu(const Node& node, std::vector<float> weights,
     auto fields = cb.fields();
     fields.send_data_out = 1;
     cb.layer_words = format::pack_kpu_layer(fields);
-    L.fixups.push_back(Fixup{dma, std::uint64_t(c0) * 16, [](format::Layer& l, std::uint64_t a) {
-                               std::get<format::ConvBody>(l.body).main_mem_out_address =
-                                   static_cast<std::uint32_t>(a);
-                             }});
+    L.fixups.push_back(fix(dma, &format::ConvBody::main_mem_out_address, std::uint64_t(c0) * 16));
     L.main_out = dma;
     use(dma, idx);
   }
@@ -1167,13 +1139,8 @@ void Lowerer::lower_dense_kpu(const Node& node, std::vector<float> weights,
   ri.out_scale = p.out_q.scale;
   ri.out_bias = p.out_q.bias();
   add_layer(LayerType::kK210RemovePadding, rp, ri,
-            {{dma, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::RemovePaddingBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {res, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::RemovePaddingBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(dma, &format::RemovePaddingBody::main_mem_in_address),
+             fix(res, &format::RemovePaddingBody::main_mem_out_address)});
   out_.layers.back().main_in = dma;
   out_.layers.back().main_out = res;
   Forms& fo = forms_[static_cast<std::size_t>(out)];
@@ -1208,13 +1175,8 @@ void Lowerer::lower_max_pool(const Node& n) {
   info.out_bias = q.bias();
   const int inb = forms_[static_cast<std::size_t>(in)].main_q;
   add_layer(LayerType::kQuantizedMaxPool2d, b, info,
-            {{inb, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::Pool2dBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::Pool2dBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(inb, &format::Pool2dBody::main_mem_in_address),
+             fix(ob, &format::Pool2dBody::main_mem_out_address)});
   out_.layers.back().main_in = inb;
   out_.layers.back().main_out = ob;
   Forms& fo = forms_[static_cast<std::size_t>(n.output)];
@@ -1242,13 +1204,8 @@ void Lowerer::lower_avg_pool(const Node& n) {
   info.out_shape = os.dims;
   const int inb = forms_[static_cast<std::size_t>(in)].main_f;
   add_layer(LayerType::kAveragePool2d, b, info,
-            {{inb, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::Pool2dBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::Pool2dBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(inb, &format::Pool2dBody::main_mem_in_address),
+             fix(ob, &format::Pool2dBody::main_mem_out_address)});
   out_.layers.back().main_in = inb;
   out_.layers.back().main_out = ob;
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
@@ -1278,13 +1235,8 @@ void Lowerer::lower_global_pool(const Node& n, bool max) {
     info.note = "global max pool as an HxW max pool";
     const int inb = forms_[static_cast<std::size_t>(in)].main_q;
     add_layer(LayerType::kQuantizedMaxPool2d, b, info,
-              {{inb, 0,
-                [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::Pool2dBody>(l.body).main_mem_in_address = std::uint32_t(a);
-                }},
-               {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::Pool2dBody>(l.body).main_mem_out_address = std::uint32_t(a);
-                }}});
+              {fix(inb, &format::Pool2dBody::main_mem_in_address),
+               fix(ob, &format::Pool2dBody::main_mem_out_address)});
     Forms& fo = forms_[static_cast<std::size_t>(n.output)];
     fo.main_q = ob;
     fo.q = q;
@@ -1298,13 +1250,8 @@ void Lowerer::lower_global_pool(const Node& n, bool max) {
   const int ob = main_buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
   const int inb = forms_[static_cast<std::size_t>(in)].main_f;
   add_layer(LayerType::kGlobalAveragePool2d, b, info,
-            {{inb, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::GlobalPoolBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::GlobalPoolBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(inb, &format::GlobalPoolBody::main_mem_in_address),
+             fix(ob, &format::GlobalPoolBody::main_mem_out_address)});
   out_.layers.back().main_in = inb;
   out_.layers.back().main_out = ob;
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
@@ -1346,13 +1293,8 @@ void Lowerer::quantize_float_output(TensorId t, int main_f, const Node& n, const
   info.out_scale = q.scale;
   info.out_bias = q.bias();
   add_layer(LayerType::kQuantize, b, info,
-            {{main_f, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::QuantizeBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::QuantizeBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(main_f, &format::QuantizeBody::main_mem_in_address),
+             fix(ob, &format::QuantizeBody::main_mem_out_address)});
   fo.main_q = ob;
 }
 
@@ -1413,17 +1355,9 @@ bool Lowerer::lower_quantized_add(const Node& n) {
   const int ia = forms_[static_cast<std::size_t>(n.inputs[0])].main_q;
   const int ib = forms_[static_cast<std::size_t>(n.inputs[1])].main_q;
   add_layer(LayerType::kQuantizedAdd, b, info,
-            {{ia, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::QuantizedAddBody>(l.body).main_mem_in_a_address = std::uint32_t(a);
-              }},
-             {ib, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::QuantizedAddBody>(l.body).main_mem_in_b_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::QuantizedAddBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(ia, &format::QuantizedAddBody::main_mem_in_a_address),
+             fix(ib, &format::QuantizedAddBody::main_mem_in_b_address),
+             fix(ob, &format::QuantizedAddBody::main_mem_out_address)});
   out_.layers.back().main_in = ia;
   out_.layers.back().main_out = ob;
   Forms& fo = forms_[static_cast<std::size_t>(n.output)];
@@ -1447,17 +1381,9 @@ void Lowerer::lower_add(const Node& n) {
     info.out_shape = g_.shape(n.output).dims;
     const int bb = forms_[static_cast<std::size_t>(n.inputs[i])].main_f;
     add_layer(LayerType::kAdd, b, info,
-              {{acc, 0,
-                [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::AddBody>(l.body).main_mem_in_a_address = std::uint32_t(a);
-                }},
-               {bb, 0,
-                [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::AddBody>(l.body).main_mem_in_b_address = std::uint32_t(a);
-                }},
-               {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                  std::get<format::AddBody>(l.body).main_mem_out_address = std::uint32_t(a);
-                }}});
+              {fix(acc, &format::AddBody::main_mem_in_a_address),
+               fix(bb, &format::AddBody::main_mem_in_b_address),
+               fix(ob, &format::AddBody::main_mem_out_address)});
     out_.layers.back().main_out = ob;
     acc = ob;
   }
@@ -1493,36 +1419,28 @@ void Lowerer::lower_concat(const Node& n) {
       info.out_scale = q.scale;
       info.out_bias = q.bias();
       add_layer(LayerType::kRequantize, rb, info,
-                {{buf, 0,
-                  [](format::Layer& l, std::uint64_t a) {
-                    std::get<format::RequantizeBody>(l.body).main_mem_in_address = std::uint32_t(a);
-                  }},
-                 {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                    std::get<format::RequantizeBody>(l.body).main_mem_out_address =
-                        std::uint32_t(a);
-                  }}});
+                {fix(buf, &format::RequantizeBody::main_mem_in_address),
+                 fix(ob, &format::RequantizeBody::main_mem_out_address)});
       buf = ob;
     }
     parts.push_back(buf);
   }
   format::ConcatBody b;
-  std::vector<Fixup> fix;
+  std::vector<Fixup> fixups;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     b.inputs.push_back(format::MemRange{0, static_cast<std::uint32_t>(count(n.inputs[i]))});
-    fix.push_back({parts[i], 0, [i](format::Layer& l, std::uint64_t a) {
-                     std::get<format::ConcatBody>(l.body).inputs[i].start = std::uint32_t(a);
-                   }});
+    fixups.push_back({parts[i], 0, [i](format::Layer& l, std::uint64_t a) {
+                        std::get<format::ConcatBody>(l.body).inputs[i].start = std::uint32_t(a);
+                      }});
   }
   const int ob = main_buffer(static_cast<std::uint64_t>(os.num_elements()), n.layer_ref());
-  fix.push_back({ob, 0, [](format::Layer& l, std::uint64_t a) {
-                   std::get<format::ConcatBody>(l.body).main_mem_out_address = std::uint32_t(a);
-                 }});
+  fixups.push_back(fix(ob, &format::ConcatBody::main_mem_out_address));
   LayerInfo info;
   info.sources = {n.source.name};
   info.out_shape = os.dims;
   info.out_scale = q.scale;
   info.out_bias = q.bias();
-  add_layer(LayerType::kQuantizedConcat, b, info, std::move(fix));
+  add_layer(LayerType::kQuantizedConcat, b, info, std::move(fixups));
   out_.layers.back().main_out = ob;
   Forms& fo = forms_[static_cast<std::size_t>(n.output)];
   fo.main_q = ob;
@@ -1545,13 +1463,8 @@ void Lowerer::lower_softmax(const Node& n) {
   info.out_shape = g_.shape(n.output).dims;
   const int inb = forms_[static_cast<std::size_t>(in)].main_f;
   add_layer(LayerType::kSoftmax, b, info,
-            {{inb, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::ChannelsBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::ChannelsBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(inb, &format::ChannelsBody::main_mem_in_address),
+             fix(ob, &format::ChannelsBody::main_mem_out_address)});
   out_.layers.back().main_in = inb;
   out_.layers.back().main_out = ob;
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
@@ -1615,13 +1528,8 @@ void Lowerer::lower_activation(const Node& n) {
   info.out_bias = qo.bias();
   const int inb = forms_[static_cast<std::size_t>(in)].main_q;
   add_layer(LayerType::kRequantize, b, info,
-            {{inb, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::RequantizeBody>(l.body).main_mem_in_address = std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::RequantizeBody>(l.body).main_mem_out_address = std::uint32_t(a);
-              }}});
+            {fix(inb, &format::RequantizeBody::main_mem_in_address),
+             fix(ob, &format::RequantizeBody::main_mem_out_address)});
   Forms& fo = forms_[static_cast<std::size_t>(n.output)];
   fo.main_q = ob;
   fo.chw_of = forms_[static_cast<std::size_t>(in)].chw_of;
@@ -1653,15 +1561,8 @@ void Lowerer::lower_batch_norm(const Node& n) {
   info.out_shape = s.dims;
   const int inb = forms_[static_cast<std::size_t>(in)].main_q;
   add_layer(LayerType::kChannelwiseDequantize, b, info,
-            {{inb, 0,
-              [](format::Layer& l, std::uint64_t a) {
-                std::get<format::ChannelwiseDequantizeBody>(l.body).main_mem_in_address =
-                    std::uint32_t(a);
-              }},
-             {ob, 0, [](format::Layer& l, std::uint64_t a) {
-                std::get<format::ChannelwiseDequantizeBody>(l.body).main_mem_out_address =
-                    std::uint32_t(a);
-              }}});
+            {fix(inb, &format::ChannelwiseDequantizeBody::main_mem_in_address),
+             fix(ob, &format::ChannelwiseDequantizeBody::main_mem_out_address)});
   quantize_float_output(n.output, ob, n, n.activation, {n.source.name});
 }
 
