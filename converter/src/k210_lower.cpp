@@ -1596,34 +1596,24 @@ void Lowerer::lower_unit(const LayerMatch& m) {
     }
     return target == "max_pool2d" ? lower_max_pool(first) : lower_avg_pool(first);
   }
-  if (target == "add") {
+  // Add / BatchNormalization matched with a following Activation: one node with that activation.
+  const auto with_activation = [&]() {
+    Node merged = first;
     if (m.nodes.size() > 1) {
-      Node merged = first;
       const Node& a = g_.nodes[static_cast<std::size_t>(m.nodes[1])];
       if (!merged.activation.is_linear())
         fail(Errc::kUnsupportedLayer, "two activations in a row", a);
       merged.activation = a.activation;
       merged.output = a.output;
-      return lower_add(merged);
     }
-    return lower_add(first);
-  }
+    return merged;
+  };
+  if (target == "add") return lower_add(with_activation());
   if (target == "concat") return lower_concat(first);
   if (target == "softmax") return lower_softmax(first);
   if (target == "flatten" || target == "reshape" || target == "identity") return lower_alias(first);
   if (target == "activation") return lower_activation(first);
-  if (target == "batch_norm") {
-    if (m.nodes.size() > 1) {
-      Node merged = first;
-      const Node& a = g_.nodes[static_cast<std::size_t>(m.nodes[1])];
-      if (!merged.activation.is_linear())
-        fail(Errc::kUnsupportedLayer, "two activations in a row", a);
-      merged.activation = a.activation;
-      merged.output = a.output;
-      return lower_batch_norm(merged);
-    }
-    return lower_batch_norm(first);
-  }
+  if (target == "batch_norm") return lower_batch_norm(with_activation());
   fail(Errc::kUnsupportedLayer, "'" + target + "' has no kmodel V3 lowering", first);
 }
 

@@ -65,33 +65,13 @@ void ConvCase::build() {
   };
   if (dw_) oc_ = ic_;
   const std::uint32_t ow = test_pool_size(w_, pool_), oh = test_pool_size(h_, pool_);
-  const TestLayout in_l = test_layout(w_), out_l = test_layout(ow);
 
-  format::KpuLayerFields f;
-  f.depth_wise_layer = dw_ ? 1 : 0;
-  f.image_src_addr = src_row_;
   const std::uint64_t out_bytes = map_bytes(ow, oh, oc_);
-  f.image_dst_addr = static_cast<std::int64_t>((kKpuBytes - out_bytes) / 64);
-  f.i_ch_num = ic_ - 1;
-  f.o_ch_num = oc_ - 1;
-  f.o_ch_num_coef = oc_ - 1;
-  f.i_row_wid = w_ - 1;
-  f.i_col_high = h_ - 1;
-  f.o_row_wid = ow - 1;
-  f.o_col_high = oh - 1;
-  f.kernel_type = k_ == 3 ? 1 : 0;
-  f.pool_type = pool_;
-  f.load_para = 1;
-  f.dma_burst_size = 15;
+  format::KpuLayerFields f =
+      spec_conv_fields(w_, h_, ic_, oc_, k_, pool_, src_row_,
+                       static_cast<std::uint32_t>((kKpuBytes - out_bytes) / 64));
+  f.depth_wise_layer = dw_ ? 1 : 0;
   f.pad_value = uni(0, 255);
-  f.load_coor = 1;
-  f.channel_switch_addr = in_l.row_len * h_;
-  f.row_switch_addr = in_l.row_len;
-  f.coef_group = in_l.groups;
-  f.load_act = 1;
-  f.wb_channel_switch_addr = out_l.row_len * oh;
-  f.wb_row_switch_addr = out_l.row_len;
-  f.wb_group = out_l.groups;
   f.shr_x = shr_x_ ? *shr_x_ : uni(0, 15);
   f.shr_w = shr_w_ ? *shr_w_ : uni(0, 15);
   // Zero-point-like arguments (arg ≈ zp * 2^shr, §6.2) plus noise so the floor shifts matter.
@@ -102,8 +82,6 @@ void ConvCase::build() {
                                      -(1 << 23), (1 << 23) - 1);
   f.arg_add = uni(-static_cast<std::int64_t>(k_ * k_) * 255 * wmax, k_ * k_ * 255 * wmax);
   f.send_data_out = main_out_ ? 1 : 0;
-  f.channel_byte_num = ow * oh - 1;
-  f.dma_total_byte = ow * oh * oc_ - 1;
 
   format::ConvBody body;
   body.flags = main_out_ ? 1 : 0;
