@@ -12,15 +12,23 @@
 namespace emc::converter {
 
 void RangeCollector::observe_minmax(std::span<const float> values) {
+  // In float (exact: float -> double is monotone and exact), in a loop the compiler vectorizes.
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  bool any = false;
   for (float v : values) {
-    if (!std::isfinite(v)) continue;
-    if (!seen_) {
-      min_ = max_ = v;
-      seen_ = true;
-    }
-    min_ = std::min<double>(min_, v);
-    max_ = std::max<double>(max_, v);
+    const bool finite = std::isfinite(v);
+    any |= finite;
+    lo = std::min(lo, finite ? v : lo);
+    hi = std::max(hi, finite ? v : hi);
   }
+  if (!any) return;
+  if (!seen_) {
+    min_ = lo;
+    max_ = hi;
+    seen_ = true;
+  }
+  min_ = std::min<double>(min_, lo);
+  max_ = std::max<double>(max_, hi);
 }
 
 void RangeCollector::observe_channel_sums(std::span<const float> values, std::int32_t channels) {
@@ -30,8 +38,13 @@ void RangeCollector::observe_channel_sums(std::span<const float> values, std::in
     channel_sum_.assign(c, 0.0);
     channel_count_ = 0;
   }
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (std::isfinite(values[i])) channel_sum_[i % c] += values[i];
+  // Row by row: each channel's sum sees its values in the same order as element by element.
+  // Adding +0.0 for a non-finite value changes nothing (a sum that starts at +0.0 is never -0.0).
+  double* sum = channel_sum_.data();
+  for (std::size_t i = 0; i < values.size(); i += c) {
+    const float* row = values.data() + i;
+    for (std::size_t ch = 0; ch < c; ++ch)
+      sum[ch] += std::isfinite(row[ch]) ? static_cast<double>(row[ch]) : 0.0;
   }
   channel_count_ += static_cast<double>(values.size() / c);
 }
