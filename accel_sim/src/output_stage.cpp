@@ -4,6 +4,11 @@
 
 #include "fixed_point.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EMC_ACCEL_X86 1
+#include <immintrin.h>
+#endif
+
 namespace emc::accel_sim::detail {
 
 ActivationStage::ActivationStage(const format::KpuActivationTable& table,
@@ -18,6 +23,11 @@ ActivationStage::ActivationStage(const format::KpuActivationTable& table,
   }
   strict_ = options.selection == SegmentSelection::kStartStrictlyLess;
   banker_ = options.rounding == ActivationRounding::kNn02Banker;
+#ifdef EMC_ACCEL_X86
+  __builtin_cpu_init();
+  simd_ = sorted_ && options.max_isa == KernelIsa::kAvx512Vnni &&
+          __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#endif
 }
 
 namespace {
@@ -54,6 +64,95 @@ void bn_act_loop(const std::int64_t* x_start, const std::int64_t* y_mul, const s
   }
 }
 
+#ifdef EMC_ACCEL_X86
+// GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) inline __m512i wrap36v(__m512i v) {
+  return _mm512_srai_epi64(_mm512_slli_epi64(v, 28), 28);
+}
+
+// The same stage on 8 int64 lanes (AVX-512F/DQ), for a sorted table: the segment is the count of
+// qualifying starts minus one (16 masked compares), its four fields are looked up from two
+// registers each with vpermt2q (the branch-free 16-entry table), and both carry shifts are
+// evaluated with per-lane variable shifts and masks exactly as fixed_point.h defines them
+// (a shift count ≥ 64 fills with the sign, as the scalar code's min(·, 63) does). Returns the
+// number of elements done (a multiple of 8); the caller finishes the tail.
+template <bool kStrict, bool kBanker>
+__attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
+    const std::int64_t* x_start, const std::int64_t* y_mul, const std::uint32_t* shift,
+    const std::int64_t* bias, const std::int32_t* lo, const std::int32_t* hi,
+    const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+    std::uint8_t* out) {
+  alignas(64) std::int64_t sh64[16];
+  for (int s = 0; s < 16; ++s) sh64[s] = shift[s];
+  __m512i xs[16];
+  for (int s = 0; s < 16; ++s) xs[s] = _mm512_set1_epi64(x_start[s]);
+  const __m512i xs_lo = _mm512_loadu_si512(x_start), xs_hi = _mm512_loadu_si512(x_start + 8);
+  const __m512i ym_lo = _mm512_loadu_si512(y_mul), ym_hi = _mm512_loadu_si512(y_mul + 8);
+  const __m512i sh_lo = _mm512_load_si512(sh64), sh_hi = _mm512_load_si512(sh64 + 8);
+  const __m512i bi_lo = _mm512_loadu_si512(bias), bi_hi = _mm512_loadu_si512(bias + 8);
+  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+  const __m512i v255 = _mm512_set1_epi64(255);
+  const __m512i vcterm = _mm512_set1_epi64(cterm), vmul = _mm512_set1_epi64(bn.mul);
+  const __m512i vshift = _mm512_set1_epi64(bn.shift), vadd = _mm512_set1_epi64(bn.add);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m512i value =
+        _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + i)));
+    if (hi != nullptr) {
+      const __m512i h =
+          _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + i)));
+      value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
+    }
+    const __m512i acc =
+        wrap36v(_mm512_add_epi64(_mm512_add_epi64(value, _mm512_loadu_si512(xterm + i)), vcterm));
+    const __m512i b =
+        wrap36v(_mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, vmul), vshift), vadd));
+    __m512i count = zero;
+    for (int s = 0; s < 16; ++s) {
+      const __mmask8 m =
+          kStrict ? _mm512_cmplt_epi64_mask(xs[s], b) : _mm512_cmple_epi64_mask(xs[s], b);
+      count = _mm512_mask_add_epi64(count, m, count, one);
+    }
+    const __m512i seg = _mm512_max_epi64(_mm512_sub_epi64(count, one), zero);
+    const __m512i sx = _mm512_permutex2var_epi64(xs_lo, seg, xs_hi);
+    const __m512i sm = _mm512_permutex2var_epi64(ym_lo, seg, ym_hi);
+    const __m512i ss = _mm512_permutex2var_epi64(sh_lo, seg, sh_hi);
+    const __m512i sb = _mm512_permutex2var_epi64(bi_lo, seg, bi_hi);
+    const __m512i v = _mm512_mullo_epi64(_mm512_sub_epi64(b, sx), sm);
+    const __mmask8 neg = _mm512_cmplt_epi64_mask(v, zero);
+    const __mmask8 no_shift = _mm512_cmpeq_epi64_mask(ss, zero);
+    __m512i r;
+    if (kBanker) {
+      const __m512i integral = _mm512_srav_epi64(v, ss);
+      const __m512i frac = _mm512_and_si512(v, _mm512_sub_epi64(_mm512_sllv_epi64(one, ss), one));
+      const __m512i half = _mm512_sllv_epi64(one, _mm512_sub_epi64(ss, one));
+      const __mmask8 gt = _mm512_cmpgt_epi64_mask(frac, half);
+      const __mmask8 eq = _mm512_cmpeq_epi64_mask(frac, half);
+      const __mmask8 odd = _mm512_test_epi64_mask(integral, one);
+      const __mmask8 inc = gt | (eq & odd);
+      r = _mm512_mask_add_epi64(integral, inc & ~neg, integral, one);
+      r = _mm512_mask_sub_epi64(r, inc & neg, r, one);
+      const __mmask8 big = _mm512_cmpge_epi64_mask(ss, _mm512_set1_epi64(63));
+      r = _mm512_mask_blend_epi64(big, r, _mm512_maskz_mov_epi64(neg, _mm512_set1_epi64(-2)));
+    } else {
+      const __m512i t = _mm512_srav_epi64(v, _mm512_sub_epi64(ss, one));
+      const __m512i h = _mm512_srai_epi64(t, 1);
+      const __mmask8 odd = _mm512_test_epi64_mask(t, one);
+      const __mmask8 tneg = _mm512_cmplt_epi64_mask(t, zero);
+      r = _mm512_mask_add_epi64(h, odd & ~tneg, h, one);
+      r = _mm512_mask_sub_epi64(r, odd & tneg, r, one);
+    }
+    r = _mm512_mask_blend_epi64(no_shift, r, v);
+    const __m512i y = _mm512_max_epi64(_mm512_min_epi64(_mm512_add_epi64(r, sb), v255), zero);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi64_epi8(y));
+  }
+  return i;
+}
+#pragma GCC diagnostic pop
+#endif
+
 }  // namespace
 
 void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
@@ -63,6 +162,24 @@ void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const 
   const auto* ym = y_mul_.data();
   const auto* sh = shift_.data();
   const auto* bi = bias_.data();
+#ifdef EMC_ACCEL_X86
+  if (simd_) {
+    std::size_t done;
+    if (strict_ && banker_)
+      done = bn_act_avx512<true, true>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+    else if (strict_)
+      done = bn_act_avx512<true, false>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+    else if (banker_)
+      done = bn_act_avx512<false, true>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+    else
+      done = bn_act_avx512<false, false>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+    lo += done;
+    if (hi != nullptr) hi += done;
+    xterm += done;
+    out += done;
+    n -= done;
+  }
+#endif
   if (strict_ && banker_) {
     bn_act_loop<true, true>(xs, ym, sh, bi, sorted_, lo, hi, xterm, cterm, bn, n, out);
   } else if (strict_) {

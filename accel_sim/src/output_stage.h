@@ -34,6 +34,7 @@ class ActivationStage {
   bool sorted_ = false;  // x_start non-decreasing: the qualifying segments are a prefix
   bool strict_ = false;
   bool banker_ = false;
+  bool simd_ = false;  // AVX-512 path: sorted table, max_isa kAvx512Vnni, CPU has AVX-512F/DQ
 };
 
 // Output size of `pool_type` (0..9) on `in` pixels (§6.5; floor for the strided types).
