@@ -965,6 +965,14 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
     fo.sub = sub;
     fo.full_h = H;
     fo.full_w = W;
+    // Tell the map readers (emc-compare) which pixels of the stored map are the tensor's.
+    std::vector<std::pair<int, std::int32_t>> writers = fo.writer_parts;
+    if (writers.empty()) writers.emplace_back(idx, 0);
+    for (const auto& wp : writers) {
+      LayerInfo& li = out_.layers[static_cast<std::size_t>(wp.first)].info;
+      li.sample_step = 2;
+      li.sample_offset = sub == Sub::kLeftTop ? 0 : 1;
+    }
   }
   if (pool && !pool_fused)
     lower_unit(LayerMatch{0,
