@@ -27,6 +27,8 @@ double activation_value(const Activation& act, double x) {
       return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * (std::exp(x) - 1.0));
     case ActivationKind::kSwish:
       return x / (1.0 + std::exp(-x));
+    case ActivationKind::kAffine:
+      return act.alpha * x + act.offset;
   }
   return x;
 }
@@ -163,7 +165,7 @@ class Fitter {
 
 bool is_piecewise_linear(const Activation& a) {
   return a.kind == ActivationKind::kLinear || a.kind == ActivationKind::kRelu ||
-         a.kind == ActivationKind::kHardSigmoid;
+         a.kind == ActivationKind::kHardSigmoid || a.kind == ActivationKind::kAffine;
 }
 
 // Real-valued breakpoints of the activation (kinks, discontinuities, the swish minimum).

@@ -23,6 +23,7 @@
 #include "emc/accel_sim/kpu_cycle_model.h"
 #include "emc/converter/convert.h"
 #include "emc/converter/image.h"
+#include "emc/converter/model_file.h"
 #include "emc/converter/model_json.h"
 #include "emc/format/kmodel_codec.h"
 #include "progress_bar.h"
@@ -200,12 +201,12 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"emc-convert: TF.js layers model.json -> kmodel V3 for the Kendryte K210"};
+  CLI::App app{"emc-convert: TF.js model.json / Keras .h5 / .keras -> kmodel V3 for the Kendryte K210"};
   std::string model_path, platform = "k210", out_path, dataset, quant = "minmax",
                           input_range = "0,1", dense = "auto";
   bool per_channel = false, bgr = false, report = false, approx = false, quantized_add = false;
   int weight_bits = 8;
-  app.add_option("model", model_path, "model.json (TF.js layers format)")->required();
+  app.add_option("model", model_path, "model.json (TF.js layers), Keras .h5 or .keras")->required();
   app.add_option("-p,--platform", platform, "k210 | cpu")->check(CLI::IsMember({"k210", "cpu"}));
   app.add_option("-o,--output", out_path,
                  "output kmodel (default: <model>.kmodel next to model.json)");
@@ -249,7 +250,7 @@ int main(int argc, char** argv) {
   }
   auto pre = parse_input_range(input_range, bgr);
   if (!pre.ok()) return fail(pre.error());
-  auto model = load_tfjs_model(model_path);
+  auto model = load_model(model_path);
   if (!model.ok()) return fail(model.error());
   auto graph = build_graph(model.value());
   if (!graph.ok()) return fail(graph.error());
