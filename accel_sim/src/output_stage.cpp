@@ -32,7 +32,8 @@ ActivationStage::ActivationStage(const format::KpuActivationTable& table,
 
 namespace {
 
-// The per-element stage, templated on the options so its loop has no option branches.
+// The per-element stage, templated on the options so its loop has no option
+// branches.
 template <bool kStrict, bool kBanker>
 void bn_act_loop(const std::int64_t* x_start, const std::int64_t* y_mul, const std::uint32_t* shift,
                  const std::int64_t* bias, bool sorted, const std::int32_t* lo,
@@ -55,7 +56,8 @@ void bn_act_loop(const std::int64_t* x_start, const std::int64_t* y_mul, const s
         if (kStrict ? (x_start[s] < b) : (x_start[s] <= b)) seg = s;
       }
     }
-    // bn and x_start are 36-bit and y_mul 16-bit, so the product stays below 2^53.
+    // bn and x_start are 36-bit and y_mul 16-bit, so the product stays below
+    // 2^53.
     const std::int64_t product = (b - x_start[seg]) * y_mul[seg];
     const std::int64_t y =
         (kBanker ? carry_shift_banker(product, shift[seg]) : carry_shift_sdk(product, shift[seg])) +
@@ -65,19 +67,83 @@ void bn_act_loop(const std::int64_t* x_start, const std::int64_t* y_mul, const s
 }
 
 #ifdef EMC_ACCEL_X86
-// GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
+// GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip
+// -Wmaybe-uninitialized.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 __attribute__((target("avx512f"))) inline __m512i wrap36v(__m512i v) {
   return _mm512_srai_epi64(_mm512_slli_epi64(v, 28), 28);
 }
 
-// The same stage on 8 int64 lanes (AVX-512F/DQ), for a sorted table: the segment is the count of
-// qualifying starts minus one (16 masked compares), its four fields are looked up from two
-// registers each with vpermt2q (the branch-free 16-entry table), and both carry shifts are
-// evaluated with per-lane variable shifts and masks exactly as fixed_point.h defines them
-// (a shift count ≥ 64 fills with the sign, as the scalar code's min(·, 63) does). Returns the
-// number of elements done (a multiple of 8); the caller finishes the tail.
+// The same stage on 8 int64 lanes (AVX-512F/DQ), for a sorted table. The
+// segment is found by a branch-free binary search over the 16 starts
+// (qualifying starts are a prefix: probes at pos + 7, + 3, + 1, + 0, then one
+// more compare gives their count), each probe and the segment's four fields
+// looked up from two registers with vpermt2q (a 16-entry table lookup). Both
+// carry shifts use per-lane variable shifts and masks exactly as fixed_point.h
+// defines them (a shift count ≥ 64 fills with the sign, as the scalar code's
+// min(·, 63) does).
+struct SimdTable {
+  __m512i xs_lo, xs_hi, ym_lo, ym_hi, sh_lo, sh_hi, bi_lo, bi_hi;
+  __m512i cterm, mul, shift, add;
+};
+
+// Lanes whose segment start x qualifies for bn b under the selection rule.
+template <bool kStrict>
+__attribute__((target("avx512f"))) inline __mmask8 qualifies(__m512i x, __m512i b) {
+  return kStrict ? _mm512_cmplt_epi64_mask(x, b) : _mm512_cmple_epi64_mask(x, b);
+}
+
+template <bool kStrict, bool kBanker>
+__attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const SimdTable& t,
+                                                                      __m512i value,
+                                                                      __m512i xterm) {
+  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+  const __m512i acc = wrap36v(_mm512_add_epi64(_mm512_add_epi64(value, xterm), t.cterm));
+  const __m512i b =
+      wrap36v(_mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, t.mul), t.shift), t.add));
+  __m512i pos = zero;
+  for (int step : {8, 4, 2, 1}) {
+    const __m512i probe = _mm512_add_epi64(pos, _mm512_set1_epi64(step - 1));
+    const __mmask8 m = qualifies<kStrict>(_mm512_permutex2var_epi64(t.xs_lo, probe, t.xs_hi), b);
+    pos = _mm512_mask_add_epi64(pos, m, pos, _mm512_set1_epi64(step));
+  }
+  const __mmask8 last = qualifies<kStrict>(_mm512_permutex2var_epi64(t.xs_lo, pos, t.xs_hi), b);
+  const __m512i count = _mm512_mask_add_epi64(pos, last, pos, one);
+  const __m512i seg = _mm512_max_epi64(_mm512_sub_epi64(count, one), zero);
+  const __m512i sx = _mm512_permutex2var_epi64(t.xs_lo, seg, t.xs_hi);
+  const __m512i sm = _mm512_permutex2var_epi64(t.ym_lo, seg, t.ym_hi);
+  const __m512i ss = _mm512_permutex2var_epi64(t.sh_lo, seg, t.sh_hi);
+  const __m512i sb = _mm512_permutex2var_epi64(t.bi_lo, seg, t.bi_hi);
+  const __m512i v = _mm512_mullo_epi64(_mm512_sub_epi64(b, sx), sm);
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(v, zero);
+  const __mmask8 no_shift = _mm512_cmpeq_epi64_mask(ss, zero);
+  __m512i r;
+  if (kBanker) {
+    const __m512i integral = _mm512_srav_epi64(v, ss);
+    const __m512i frac = _mm512_and_si512(v, _mm512_sub_epi64(_mm512_sllv_epi64(one, ss), one));
+    const __m512i half = _mm512_sllv_epi64(one, _mm512_sub_epi64(ss, one));
+    const __mmask8 gt = _mm512_cmpgt_epi64_mask(frac, half);
+    const __mmask8 eq = _mm512_cmpeq_epi64_mask(frac, half);
+    const __mmask8 odd = _mm512_test_epi64_mask(integral, one);
+    const __mmask8 inc = gt | (eq & odd);
+    r = _mm512_mask_add_epi64(integral, inc & ~neg, integral, one);
+    r = _mm512_mask_sub_epi64(r, inc & neg, r, one);
+    const __mmask8 big = _mm512_cmpge_epi64_mask(ss, _mm512_set1_epi64(63));
+    r = _mm512_mask_blend_epi64(big, r, _mm512_maskz_mov_epi64(neg, _mm512_set1_epi64(-2)));
+  } else {
+    const __m512i tt = _mm512_srav_epi64(v, _mm512_sub_epi64(ss, one));
+    const __m512i h = _mm512_srai_epi64(tt, 1);
+    const __mmask8 odd = _mm512_test_epi64_mask(tt, one);
+    const __mmask8 tneg = _mm512_cmplt_epi64_mask(tt, zero);
+    r = _mm512_mask_add_epi64(h, odd & ~tneg, h, one);
+    r = _mm512_mask_sub_epi64(r, odd & tneg, r, one);
+  }
+  r = _mm512_mask_blend_epi64(no_shift, r, v);
+  return _mm512_max_epi64(_mm512_min_epi64(_mm512_add_epi64(r, sb), _mm512_set1_epi64(255)), zero);
+}
+
+// All n elements, the last n % 8 with masked loads and a masked byte store.
 template <bool kStrict, bool kBanker>
 __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
     const std::int64_t* x_start, const std::int64_t* y_mul, const std::uint32_t* shift,
@@ -86,16 +152,19 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
     std::uint8_t* out) {
   alignas(64) std::int64_t sh64[16];
   for (int s = 0; s < 16; ++s) sh64[s] = shift[s];
-  __m512i xs[16];
-  for (int s = 0; s < 16; ++s) xs[s] = _mm512_set1_epi64(x_start[s]);
-  const __m512i xs_lo = _mm512_loadu_si512(x_start), xs_hi = _mm512_loadu_si512(x_start + 8);
-  const __m512i ym_lo = _mm512_loadu_si512(y_mul), ym_hi = _mm512_loadu_si512(y_mul + 8);
-  const __m512i sh_lo = _mm512_load_si512(sh64), sh_hi = _mm512_load_si512(sh64 + 8);
-  const __m512i bi_lo = _mm512_loadu_si512(bias), bi_hi = _mm512_loadu_si512(bias + 8);
-  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
-  const __m512i v255 = _mm512_set1_epi64(255);
-  const __m512i vcterm = _mm512_set1_epi64(cterm), vmul = _mm512_set1_epi64(bn.mul);
-  const __m512i vshift = _mm512_set1_epi64(bn.shift), vadd = _mm512_set1_epi64(bn.add);
+  SimdTable t;
+  t.xs_lo = _mm512_loadu_si512(x_start);
+  t.xs_hi = _mm512_loadu_si512(x_start + 8);
+  t.ym_lo = _mm512_loadu_si512(y_mul);
+  t.ym_hi = _mm512_loadu_si512(y_mul + 8);
+  t.sh_lo = _mm512_load_si512(sh64);
+  t.sh_hi = _mm512_load_si512(sh64 + 8);
+  t.bi_lo = _mm512_loadu_si512(bias);
+  t.bi_hi = _mm512_loadu_si512(bias + 8);
+  t.cterm = _mm512_set1_epi64(cterm);
+  t.mul = _mm512_set1_epi64(bn.mul);
+  t.shift = _mm512_set1_epi64(bn.shift);
+  t.add = _mm512_set1_epi64(bn.add);
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m512i value =
@@ -105,48 +174,23 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
           _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + i)));
       value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
     }
-    const __m512i acc =
-        wrap36v(_mm512_add_epi64(_mm512_add_epi64(value, _mm512_loadu_si512(xterm + i)), vcterm));
-    const __m512i b =
-        wrap36v(_mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, vmul), vshift), vadd));
-    __m512i count = zero;
-    for (int s = 0; s < 16; ++s) {
-      const __mmask8 m =
-          kStrict ? _mm512_cmplt_epi64_mask(xs[s], b) : _mm512_cmple_epi64_mask(xs[s], b);
-      count = _mm512_mask_add_epi64(count, m, count, one);
-    }
-    const __m512i seg = _mm512_max_epi64(_mm512_sub_epi64(count, one), zero);
-    const __m512i sx = _mm512_permutex2var_epi64(xs_lo, seg, xs_hi);
-    const __m512i sm = _mm512_permutex2var_epi64(ym_lo, seg, ym_hi);
-    const __m512i ss = _mm512_permutex2var_epi64(sh_lo, seg, sh_hi);
-    const __m512i sb = _mm512_permutex2var_epi64(bi_lo, seg, bi_hi);
-    const __m512i v = _mm512_mullo_epi64(_mm512_sub_epi64(b, sx), sm);
-    const __mmask8 neg = _mm512_cmplt_epi64_mask(v, zero);
-    const __mmask8 no_shift = _mm512_cmpeq_epi64_mask(ss, zero);
-    __m512i r;
-    if (kBanker) {
-      const __m512i integral = _mm512_srav_epi64(v, ss);
-      const __m512i frac = _mm512_and_si512(v, _mm512_sub_epi64(_mm512_sllv_epi64(one, ss), one));
-      const __m512i half = _mm512_sllv_epi64(one, _mm512_sub_epi64(ss, one));
-      const __mmask8 gt = _mm512_cmpgt_epi64_mask(frac, half);
-      const __mmask8 eq = _mm512_cmpeq_epi64_mask(frac, half);
-      const __mmask8 odd = _mm512_test_epi64_mask(integral, one);
-      const __mmask8 inc = gt | (eq & odd);
-      r = _mm512_mask_add_epi64(integral, inc & ~neg, integral, one);
-      r = _mm512_mask_sub_epi64(r, inc & neg, r, one);
-      const __mmask8 big = _mm512_cmpge_epi64_mask(ss, _mm512_set1_epi64(63));
-      r = _mm512_mask_blend_epi64(big, r, _mm512_maskz_mov_epi64(neg, _mm512_set1_epi64(-2)));
-    } else {
-      const __m512i t = _mm512_srav_epi64(v, _mm512_sub_epi64(ss, one));
-      const __m512i h = _mm512_srai_epi64(t, 1);
-      const __mmask8 odd = _mm512_test_epi64_mask(t, one);
-      const __mmask8 tneg = _mm512_cmplt_epi64_mask(t, zero);
-      r = _mm512_mask_add_epi64(h, odd & ~tneg, h, one);
-      r = _mm512_mask_sub_epi64(r, odd & tneg, r, one);
-    }
-    r = _mm512_mask_blend_epi64(no_shift, r, v);
-    const __m512i y = _mm512_max_epi64(_mm512_min_epi64(_mm512_add_epi64(r, sb), v255), zero);
+    const __m512i y = bn_act_vec<kStrict, kBanker>(t, value, _mm512_loadu_si512(xterm + i));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi64_epi8(y));
+  }
+  if (i < n) {
+    const auto m8 = static_cast<__mmask8>((1u << (n - i)) - 1);
+    const auto m16 = static_cast<__mmask16>(m8);
+    __m512i value =
+        _mm512_cvtepi32_epi64(_mm512_castsi512_si256(_mm512_maskz_loadu_epi32(m16, lo + i)));
+    if (hi != nullptr) {
+      const __m512i h =
+          _mm512_cvtepi32_epi64(_mm512_castsi512_si256(_mm512_maskz_loadu_epi32(m16, hi + i)));
+      value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
+    }
+    const __m512i y =
+        bn_act_vec<kStrict, kBanker>(t, value, _mm512_maskz_loadu_epi64(m8, xterm + i));
+    _mm512_mask_cvtepi64_storeu_epi8(out + i, m8, y);
+    i = n;
   }
   return i;
 }
