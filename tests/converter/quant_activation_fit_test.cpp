@@ -150,6 +150,12 @@ std::vector<Activation> piecewise_linear_activations() {
   hs.alpha = 0.2;
   Activation thr = make_relu();
   thr.threshold = 0.75f;
+  Activation up, down;  // affine (Rescaling): increasing, and decreasing (negative y_mul)
+  up.kind = down.kind = ActivationKind::kAffine;
+  up.alpha = 0.8;
+  up.offset = 0.25;
+  down.alpha = -0.6;
+  down.offset = 1.5;
   return {Activation{},
           make_relu(),
           make_relu(6.0f),
@@ -157,7 +163,9 @@ std::vector<Activation> piecewise_linear_activations() {
           make_relu(6.0f, 0.3f),
           make_relu(INFINITY, -0.2f),
           thr,
-          hs};
+          hs,
+          up,
+          down};
 }
 
 TEST(ActivationFit, ErrorCheckEqualsEveryPointScanOnFittedTables) {
