@@ -87,6 +87,17 @@ struct LayerInfo {
   std::string activation;                   // K210_CONV: the fitted activation
 };
 
+// What calibration did to one tensor of the optimized graph (one per Keras layer output that
+// survives fusion): the range chosen, the extremes seen and the fraction of the calibration
+// values outside the range (clipped).
+struct TensorCalibration {
+  std::string tensor;
+  double min = 0.0, max = 0.0;
+  double observed_min = 0.0, observed_max = 0.0;
+  double clipped_fraction = 0.0;
+  std::uint64_t values = 0;  // calibration values seen (all samples)
+};
+
 struct ConvertResult {
   format::Kmodel model;
   std::vector<std::uint8_t> bytes;  // encode_kmodel(model), canonical layout
@@ -98,7 +109,15 @@ struct ConvertResult {
   // Input contract of the kmodel: uint8 CHW [C,H,W] for a KPU-first model, float32 otherwise.
   bool input_is_uint8 = true;
   std::vector<std::int32_t> input_shape;  // graph input shape [H, W, C] or [N]
+  // Per calibrated tensor (empty from convert_calibrated with hand-made ranges).
+  std::vector<TensorCalibration> calibration;
 };
+
+// Warnings about a calibration set that cannot give sound ranges: a single sample, constant
+// samples, all samples identical, fewer samples than the model has output classes. `outputs` =
+// the number of values of the model's (single) output. convert() adds them to its warnings.
+std::vector<std::string> calibration_set_warnings(const std::vector<std::vector<Tensor>>& samples,
+                                                  std::int64_t outputs);
 
 // Optimizes `graph` (passes.h), calibrates on `samples` (each: the graph inputs as float tensors,
 // already preprocessed), lowers and encodes. Errors name the Keras layer (index, name, class).
