@@ -15,12 +15,15 @@ void RangeCollector::observe_minmax(std::span<const float> values) {
   // In float (exact: float -> double is monotone and exact), in a loop the compiler vectorizes.
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   bool any = false;
+  std::uint64_t count = 0;
   for (float v : values) {
     const bool finite = std::isfinite(v);
     any |= finite;
+    count += finite ? 1 : 0;
     lo = std::min(lo, finite ? v : lo);
     hi = std::max(hi, finite ? v : hi);
   }
+  count_ += count;
   if (!any) return;
   if (!seen_) {
     min_ = lo;
@@ -150,9 +153,34 @@ double mse_threshold(std::span<const double> hist, double bin_width, double at_m
   return best_t;
 }
 
+double percentile_threshold(std::span<const double> hist, double bin_width, double at_max,
+                            double zeros, double fraction) {
+  const int n = static_cast<int>(hist.size());
+  double total = zeros + at_max;
+  for (double h : hist) total += h;
+  double inside = zeros;
+  for (int i = 1; i < n; ++i) {
+    inside += hist[i - 1];
+    if (inside >= fraction * total) return i * bin_width;
+  }
+  return n * bin_width;
+}
+
 Range RangeCollector::range(CalibrationMethod method) const {
   if (!seen_) return {};
   Range r = clipped_range(method);
+  r.values = count_;
+  r.observed_min = min_;
+  r.observed_max = max_;
+  if (!hist_.empty() && (r.min > min_ || r.max < max_)) {
+    // Clipped: the values with |x| beyond the cut (a bin edge) on the side(s) the cut shortened.
+    const double amax = std::max(std::fabs(min_), std::fabs(max_));
+    const double t = std::max(-r.min, r.max);
+    const auto first = static_cast<std::size_t>(std::llround(t / (amax / kBins)));
+    double clipped = at_max_;
+    for (std::size_t b = first; b < hist_.size(); ++b) clipped += hist_[b];
+    r.clipped_fraction = count_ ? clipped / double(count_) : 0.0;
+  }
   if (channel_count_ > 0) {
     r.channel_mean.resize(channel_sum_.size());
     for (std::size_t c = 0; c < channel_sum_.size(); ++c)
@@ -168,6 +196,14 @@ Range RangeCollector::clipped_range(CalibrationMethod method) const {
   if (method == CalibrationMethod::kMse) {
     const double t =
         mse_threshold(hist_, amax / kBins, at_max_, std::max(0.0, -min_), std::max(0.0, max_), 256);
+    return Range{std::max(min_, -t), std::min(max_, t), {}};
+  }
+  if (method == CalibrationMethod::kPercentile) {
+    double inside = 0;
+    for (double h : hist_) inside += h;
+    const double zeros = std::max(0.0, double(count_) - inside - at_max_);
+    const double t =
+        percentile_threshold(hist_, amax / kBins, at_max_, zeros, kCalibrationPercentile);
     return Range{std::max(min_, -t), std::min(max_, t), {}};
   }
   const int levels = min_ < 0 && max_ > 0 ? 128 : 256;

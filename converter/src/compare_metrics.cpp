@@ -126,6 +126,16 @@ Status TensorErrorAccumulator::add(std::span<const float> reference, std::span<c
   return ok_status();
 }
 
+void TensorErrorAccumulator::merge(const TensorErrorAccumulator& o) {
+  dot_ += o.dot_;
+  ref_sq_ += o.ref_sq_;
+  test_sq_ += o.test_sq_;
+  noise_sq_ += o.noise_sq_;
+  sum_abs_ += o.sum_abs_;
+  max_abs_ = std::isnan(o.max_abs_) ? o.max_abs_ : std::max(max_abs_, o.max_abs_);
+  elements_ += o.elements_;
+}
+
 double TensorErrorAccumulator::cosine() const {
   if (std::isnan(dot_) || std::isnan(ref_sq_) || std::isnan(test_sq_)) {
     return std::numeric_limits<double>::quiet_NaN();

@@ -69,6 +69,19 @@ nlohmann::json sidecar_of(const ConvertResult& r, const ConvertOptions& o) {
   j["main_mem_usage"] = r.main_mem_bytes;
   j["kpu_peak_bytes"] = r.kpu_peak_bytes;
   j["warnings"] = r.warnings;
+  if (!r.calibration.empty()) {
+    nlohmann::json cal = nlohmann::json::array();
+    for (const auto& c : r.calibration) {
+      cal.push_back({{"tensor", c.tensor},
+                     {"min", c.min},
+                     {"max", c.max},
+                     {"observed_min", c.observed_min},
+                     {"observed_max", c.observed_max},
+                     {"clipped_fraction", c.clipped_fraction},
+                     {"values", c.values}});
+    }
+    j["calibration"] = std::move(cal);
+  }
   return j;
 }
 
@@ -189,7 +202,20 @@ Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<
   auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress,
                           options.threads);
   if (!ranges.ok()) return ranges.error();
-  return convert_calibrated(exec->graph(), ranges.value(), options);
+  auto r = convert_calibrated(exec->graph(), ranges.value(), options);
+  if (!r.ok()) return r;
+  const Graph& g = exec->graph();
+  for (std::size_t t = 0; t < ranges->size() && t < g.tensors.size(); ++t) {
+    const Range& rg = (*ranges)[t];
+    if (rg.values == 0) continue;
+    r->calibration.push_back({g.tensors[t].name, rg.min, rg.max, rg.observed_min, rg.observed_max,
+                              rg.clipped_fraction, rg.values});
+  }
+  auto set_warnings = calibration_set_warnings(
+      samples, g.outputs.empty() ? 0 : g.shape(g.outputs[0]).num_elements());
+  r->warnings.insert(r->warnings.begin(), set_warnings.begin(), set_warnings.end());
+  r->sidecar_json = sidecar_of(*r, options).dump(1);
+  return r;
 }
 
 }  // namespace emc::converter

@@ -5,7 +5,8 @@
 //   cd samples/tfjs && npm ci && node make_samples.js [--retrain] [model ...]
 // Without model names all models are made. --retrain reruns the PyTorch
 // training of shapes_cnn (train_shapes_torch.py, needs Debian python3-torch);
-// otherwise the committed trained/shapes_cnn_weights.* are used. Deterministic: all randomness comes
+// otherwise the committed trained/shapes_cnn_weights.* are used. fashion_cnn (Fashion-MNIST,
+// trained by train_fashion_torch.py) is made only when named: it needs dataset-fashion-mnist. Deterministic: all randomness comes
 // from seeded generators (lib/rng.js), Math.random included.
 const {seedMathRandom} = require('./lib/rng');
 seedMathRandom(20240101);
@@ -25,7 +26,10 @@ const kSteps = {
   tiny_dense: () => require('./steps/tiny_dense').run(kModelsDir, kImagesDir),
   teachable_nested: () => require('./steps/teachable_nested').run(kModelsDir),
   layer_zoo: () => require('./steps/layer_zoo').run(kModelsDir),
+  // Not part of the default set: needs Debian dataset-fashion-mnist (make it by name).
+  fashion_cnn: (opts) => require('./steps/fashion_cnn').run(kModelsDir, kImagesDir, opts),
 };
+const kOnDemand = new Set(['fashion_cnn']);
 
 async function main() {
   await tf.setBackend('cpu');
@@ -37,7 +41,7 @@ async function main() {
   for (const name of wanted) {
     if (!(name in kSteps)) throw new Error(`unknown model ${name}; known: ${Object.keys(kSteps).join(', ')}`);
   }
-  const names = wanted.length > 0 ? wanted : Object.keys(kSteps);
+  const names = wanted.length > 0 ? wanted : Object.keys(kSteps).filter((n) => !kOnDemand.has(n));
   for (const name of names) {
     const t0 = Date.now();
     console.log(`== ${name}`);

@@ -200,12 +200,15 @@ std::string render_html(const CompareResult& r) {
      << fmt("%.6f", s.max_abs_dp) << "</td></tr>";
   if (s.labelled > 0) {
     const double n = double(s.labelled);
-    os << "<tr><th class=\"l\">top-1 accuracy float / quantized</th><td>"
-       << fmt("%.2f %%", 100 * s.float_top1_correct / n) << " / "
-       << fmt("%.2f %%", 100 * s.quant_top1_correct / n) << "</td></tr>"
-       << "<tr><th class=\"l\">top-" << s.k << " accuracy float / quantized</th><td>"
-       << fmt("%.2f %%", 100 * s.float_top_k_correct / n) << " / "
-       << fmt("%.2f %%", 100 * s.quant_top_k_correct / n) << "</td></tr>";
+    auto acc = [&](const std::string& what, std::size_t f, std::size_t q) {
+      const double d = 100.0 * (double(q) - double(f)) / n;
+      os << "<tr><th class=\"l\">" << what << " float / quantized (difference)</th><td>"
+         << fmt("%.2f %%", 100.0 * f / n) << " / " << fmt("%.2f %%", 100.0 * q / n) << " (<span class=\""
+         << (d < 0 ? "neg" : "pos") << "\">" << fmt("%+.2f points", d) << "</span>, " << s.labelled
+         << " labelled)</td></tr>";
+    };
+    acc("top-1 accuracy", s.float_top1_correct, s.quant_top1_correct);
+    acc("top-" + std::to_string(s.k) + " accuracy", s.float_top_k_correct, s.quant_top_k_correct);
   }
   os << "</table>\n";
 

@@ -161,7 +161,7 @@ std::optional<std::int64_t> parse_index(const std::string& s) {
 
 Result<std::vector<InputItem>> list_dataset(const std::string& dir,
                                             const std::vector<std::string>& labels,
-                                            std::string* warning) {
+                                            std::string* warning, const ClassMap* class_map) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Error(Errc::kIo, "not a folder").in_file(dir);
   std::vector<InputItem> items;
@@ -180,7 +180,15 @@ Result<std::vector<InputItem>> list_dataset(const std::string& dir,
     const std::string name = subdirs[s].filename().string();
     std::int64_t label = static_cast<std::int64_t>(s);
     auto found = std::find(labels.begin(), labels.end(), name);
-    if (found != labels.end()) {
+    if (class_map) {
+      auto it = class_map->find(name);
+      if (it == class_map->end()) {
+        return Error(Errc::kInvalidArgument,
+                     "dataset subfolder '" + name + "' is not in the class map")
+            .in_file(subdirs[s]);
+      }
+      label = it->second;
+    } else if (found != labels.end()) {
       label = found - labels.begin();
     } else if (auto idx = parse_index(name)) {
       label = *idx;

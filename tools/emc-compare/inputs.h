@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "class_map.h"
 #include "emc/converter/image.h"
 #include "emc/converter/quantize.h"
 #include "emc/format/error.h"
@@ -64,12 +65,14 @@ std::vector<std::uint8_t> quantize_to_chw(const std::vector<float>& nhwc,
                                           const std::vector<AffineQuant>& quant);
 
 // Image files of a dataset folder, sorted by path. Files directly in `dir` are unlabelled; files in
-// a subfolder get the subfolder's label: its index in `labels` when the name is listed there,
-// else its value when the name is a non-negative integer, else the index of the subfolder in
-// sorted order (then `warning` explains). Only one level of subfolders is read.
+// a subfolder get the subfolder's label: with a `class_map`, its entry there (a subfolder missing
+// from it is kInvalidArgument); else its index in `labels` when the name is listed there, else its
+// value when the name is a non-negative integer, else the index of the subfolder in sorted order
+// (then `warning` explains). Only one level of subfolders is read.
 Result<std::vector<InputItem>> list_dataset(const std::string& dir,
                                             const std::vector<std::string>& labels,
-                                            std::string* warning);
+                                            std::string* warning,
+                                            const ClassMap* class_map = nullptr);
 
 // Reads a labels file: one label per line (trailing \r and blanks trimmed; empty lines kept as
 // empty labels so line numbers stay class indices).

@@ -12,6 +12,7 @@
 #include "emc/format/kmodel_codec.h"
 #include "html_report.h"
 #include "json_report.h"
+#include "parallel_run.h"
 #include "session.h"
 #include "text_report.h"
 
@@ -57,6 +58,7 @@ bool parse_mean_std(const std::string& s, std::array<float, 3>* mean, std::array
 int main(int argc, char** argv) {
   emc::compare::Options opt;
   bool json = false, quiet = false;
+  std::size_t jobs = emc::compare::default_jobs();
   std::string report, range;
   CLI::App app{
       "emc-compare: run the float model and the kmodel on the same inputs and compare them\n"
@@ -74,8 +76,15 @@ int main(int argc, char** argv) {
                  "input size; repeatable")
       ->check(CLI::ExistingFile);
   app.add_option("--dataset", opt.dataset,
-                 "folder of images; images in subfolders are labelled by the subfolder name")
+                 "folder of images; images in a subfolder are labelled by the subfolder name "
+                 "(ImageFolder layout: one subfolder per class)")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--class-map", opt.class_map,
+                 "dataset subfolder name -> output index: lines 'NAME INDEX' (or NAME,INDEX), or "
+                 "a JSON object {\"NAME\": INDEX} (torchvision's class_to_idx)")
+      ->check(CLI::ExistingFile);
+  app.add_option("-j,--jobs", jobs, "inputs evaluated in parallel (default: all cores)")
+      ->check(CLI::Range(std::size_t(1), std::size_t(256)));
   app.add_option("--labels", opt.labels,
                  "class names, one per line (default: labels.txt next to model.json)")
       ->check(CLI::ExistingFile);
@@ -129,27 +138,40 @@ int main(int argc, char** argv) {
   if (!inputs.ok()) return fail(inputs.error());
 
   const bool dataset_mode = !opt.dataset.empty();
+  // One session per worker: each has its own executor and interpreter (nothing shared).
+  std::vector<std::unique_ptr<emc::compare::Session>> extra;
+  std::vector<emc::compare::Session*> workers{&s};
+  const std::size_t n_jobs = std::min(jobs, inputs->size());
+  for (std::size_t w = 1; w < n_jobs; ++w) {
+    auto more = emc::compare::Session::open(opt);
+    if (!more.ok()) return fail(more.error());
+    extra.push_back(std::move(more).value());
+    workers.push_back(extra.back().get());
+  }
+  // A dataset may hold a few broken files: they are skipped, with a warning. Named inputs must
+  // work.
+  auto is_fatal = [](const emc::compare::InputItem& item, const emc::Error& e) {
+    return !item.from_dataset ||
+           (e.code() != emc::Errc::kInvalidArgument && e.code() != emc::Errc::kIo);
+  };
   emc::compare::Progress progress(inputs->size(), stderr);
-  std::size_t skipped = 0;
-  for (std::size_t i = 0; i < inputs->size(); ++i) {
-    const auto& item = (*inputs)[i];
-    if (!quiet && inputs->size() > 1) progress.update(i, item.path);
-    emc::Status st = s.run(item);
-    if (!st.ok()) {
-      // A dataset may hold a few broken files: skip them, say so. Named inputs must work.
-      const auto code = st.error().code();
-      if (!item.from_dataset || (code != emc::Errc::kInvalidArgument && code != emc::Errc::kIo)) {
-        progress.finish();
-        return fail(st.error());
-      }
-      ++skipped;
-      s.result().warnings.push_back("skipped: " + st.error().to_string());
+  const bool show_progress = !quiet && inputs->size() > 1;
+  auto outcomes = emc::compare::evaluate_parallel(
+      workers, *inputs, is_fatal, [&](std::size_t done, const std::string& item) {
+        if (show_progress) progress.update(done, item);
+      });
+  if (show_progress) progress.finish();
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    auto& o = outcomes[i];
+    if (o.error) {
+      if (is_fatal((*inputs)[i], *o.error)) return fail(*o.error);
+      s.result().warnings.push_back("skipped: " + o.error->to_string());
+    } else if (o.image) {
+      emc::Status st = s.add(std::move(*o.image));
+      if (!st.ok()) return fail(st.error());
     }
   }
-  if (!quiet && inputs->size() > 1) {
-    progress.update(inputs->size(), "");
-    progress.finish();
-  }
+  for (const auto& e : extra) s.merge_layers(*e);
   s.finish();
   const auto& result = s.result();
   if (result.images.empty()) {

@@ -281,9 +281,27 @@ Result<std::vector<InputItem>> Session::collect_inputs() {
   for (const auto& p : options_.input_f32) items.push_back({p, true, -1, false});
   if (!options_.dataset.empty()) {
     std::string warning;
-    auto ds = list_dataset(options_.dataset, result_.labels, &warning);
+    std::optional<ClassMap> class_map;
+    if (!options_.class_map.empty()) {
+      auto cm = read_class_map(options_.class_map);
+      if (!cm.ok()) return std::move(cm).error();
+      class_map = std::move(cm).value();
+    }
+    auto ds = list_dataset(options_.dataset, result_.labels, &warning,
+                           class_map ? &*class_map : nullptr);
     if (!ds.ok()) return std::move(ds).error();
     if (!warning.empty()) result_.warnings.push_back(warning);
+    // A label past the last output can never be predicted: that is a wrong mapping, not a miss.
+    const auto& g = executor_->graph();
+    const auto outputs = std::size_t(g.shape(g.outputs[0]).num_elements());
+    for (const auto& item : *ds) {
+      if (item.label >= 0 && std::size_t(item.label) >= outputs) {
+        return Error(Errc::kInvalidArgument,
+                     "dataset label " + std::to_string(item.label) + " of " + item.path +
+                         " is past the model's " + std::to_string(outputs) +
+                         " outputs (check the subfolder names / --class-map)");
+      }
+    }
     items.insert(items.end(), ds->begin(), ds->end());
   }
   if (items.empty()) {
@@ -324,6 +342,40 @@ Result<std::vector<std::uint8_t>> Session::kmodel_input(const std::vector<float>
 }
 
 Status Session::run(const InputItem& item) {
+  auto img = evaluate(item);
+  if (!img.ok()) return std::move(img).error();
+  return add(std::move(img).value());
+}
+
+Status Session::add(ImageResult image) {
+  EMC_TRY(result_.summary.add(image.float_out, image.quant_out, image.label));
+  result_.images.push_back(std::move(image));
+  return ok_status();
+}
+
+void Session::merge_layers(const Session& other) {
+  for (std::size_t i = 0; i < result_.layers.size() && i < other.result_.layers.size(); ++i) {
+    LayerResult& l = result_.layers[i];
+    const LayerResult& o = other.result_.layers[i];
+    if (o.compared) {
+      l.error.merge(o.error);
+      l.compared = true;
+      l.note = o.note;
+    } else if (!l.compared && l.note.empty()) {
+      l.note = o.note;
+    }
+    if (o.isolated_compared) {
+      l.isolated.merge(o.isolated);
+      l.isolated_compared = true;
+    }
+    if (o.rounding_compared) {
+      l.rounding.merge(o.rounding);
+      l.rounding_compared = true;
+    }
+  }
+}
+
+Result<ImageResult> Session::evaluate(const InputItem& item) {
   auto input = load_input(item);
   if (!input.ok()) return std::move(input).error();
 
@@ -355,8 +407,6 @@ Status Session::run(const InputItem& item) {
   img.top_k_overlap = converter::top_k_overlap(img.float_out, img.quant_out, options_.top).value();
   img.mean_abs_dp = converter::mean_abs_error(img.float_out, img.quant_out).value();
   img.max_abs_dp = converter::max_abs_error(img.float_out, img.quant_out).value();
-  EMC_TRY(result_.summary.add(img.float_out, img.quant_out, item.label));
-  result_.images.push_back(std::move(img));
 
   if (result_.layers_requested) compare_layers(float_tensors, false);
   if (options_.isolated) {
@@ -370,7 +420,7 @@ Status Session::run(const InputItem& item) {
     if (!st.ok()) return std::move(st).error().prefix("isolated run: ").in_file(options_.kmodel);
     compare_layers(float_tensors, true);
   }
-  return ok_status();
+  return img;
 }
 
 Session::LayerMap Session::map_layer(std::size_t i) const {

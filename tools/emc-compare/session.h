@@ -27,6 +27,7 @@ struct Options {
   std::vector<std::string> input_f32;
   std::string dataset;
   std::string labels;
+  std::string class_map;  // --class-map: dataset subfolder name -> output index
   std::string backend = "kpu";  // "kpu" or "cpu"
   std::optional<std::pair<double, double>> input_range;
   // --input-range mean=R,G,B:std=R,G,B: x = (p - mean[c]) / std[c].
@@ -48,6 +49,14 @@ class Session {
 
   // Runs one input through both models and adds it to result() (and the per-layer stats).
   Status run(const InputItem& item);
+
+  // Runs one input through both models; only the per-layer stats of this session are updated,
+  // the image result is returned (for a parallel run: add() it in input order).
+  Result<ImageResult> evaluate(const InputItem& item);
+  // Appends one image result to result() and its summary.
+  Status add(ImageResult image);
+  // Pools another session's per-layer statistics (same models and options) into this one's.
+  void merge_layers(const Session& other);
 
   // The inputs named by the options (images, tensors, dataset), in order.
   Result<std::vector<InputItem>> collect_inputs();

@@ -109,11 +109,15 @@ std::string format_summary(const CompareResult& result) {
   if (s.labelled > 0) {
     const double n = double(s.labelled);
     os << "  labelled inputs       " << s.labelled << "\n";
-    os << "  top-1 accuracy        float " << fmt("%6.2f %%", 100.0 * s.float_top1_correct / n)
-       << "   quantized " << fmt("%6.2f %%", 100.0 * s.quant_top1_correct / n) << "\n";
-    os << "  top-" << s.k << " accuracy        float "
-       << fmt("%6.2f %%", 100.0 * s.float_top_k_correct / n) << "   quantized "
-       << fmt("%6.2f %%", 100.0 * s.quant_top_k_correct / n) << "\n";
+    auto acc = [&](const std::string& what, std::size_t f, std::size_t q) {
+      os << "  " << what << std::string(22 - std::min<std::size_t>(21, what.size()), ' ')
+         << "float " << fmt("%6.2f %%", 100.0 * f / n) << "   quantized "
+         << fmt("%6.2f %%", 100.0 * q / n) << "   difference "
+         << fmt("%+.2f points", 100.0 * (double(q) - double(f)) / n) << "  (" << f << " vs " << q
+         << " of " << s.labelled << ")\n";
+    };
+    acc("top-1 accuracy", s.float_top1_correct, s.quant_top1_correct);
+    acc("top-" + std::to_string(s.k) + " accuracy", s.float_top_k_correct, s.quant_top_k_correct);
   }
   return os.str();
 }

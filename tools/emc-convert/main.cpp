@@ -195,6 +195,16 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
                 return s;
               }()
                   .c_str());
+  if (!r.calibration.empty()) {
+    std::printf("\ncalibration (range chosen per tensor, and the share of the calibration values "
+                "it clips)\n");
+    std::printf("%-36s %12s %12s %12s %12s %9s\n", "tensor", "min", "max", "seen min",
+                "seen max", "clipped");
+    for (const auto& c : r.calibration) {
+      std::printf("%-36s %12.6g %12.6g %12.6g %12.6g %8.4f%%\n", c.tensor.c_str(), c.min, c.max,
+                  c.observed_min, c.observed_max, 100.0 * c.clipped_fraction);
+    }
+  }
   for (const auto& w : r.warnings) std::printf("warning: %s\n", w.c_str());
 }
 
@@ -213,9 +223,13 @@ int main(int argc, char** argv) {
   app.add_option("--dataset", dataset, "calibration folder: images and/or .f32 input tensors");
   app.add_option("--quant", quant,
                  "calibration: minmax | kld | mse (range minimising the squared quantization "
-                 "error)")
-      ->check(CLI::IsMember({"minmax", "kld", "mse"}));
-  app.add_flag("--per-channel", per_channel, "per-output-channel weight scales");
+                 "error) | percentile (99.99 % of the values inside)")
+      ->check(CLI::IsMember({"minmax", "kld", "mse", "percentile"}));
+  bool per_layer = false;
+  app.add_flag("--per-channel", per_channel,
+               "per-output-channel weight scales (the default; on the K210 they fold into the "
+               "BN multipliers at no cost)");
+  app.add_flag("--per-layer", per_layer, "one weight scale per layer (the old default)");
   bool no_bias_correction = false;
   app.add_flag("--no-bias-correction", no_bias_correction,
                "keep the conv biases as they are (default: subtract the mean output error of "
@@ -265,10 +279,15 @@ int main(int argc, char** argv) {
   if (!samples.ok()) return fail(samples.error());
   ConvertOptions opt;
   opt.target = platform == "cpu" ? Target::kCpu : Target::kK210;
-  opt.calibration = quant == "kld"   ? CalibrationMethod::kKld
-                    : quant == "mse" ? CalibrationMethod::kMse
-                                     : CalibrationMethod::kMinMax;
-  opt.per_channel = per_channel;
+  opt.calibration = quant == "kld"          ? CalibrationMethod::kKld
+                    : quant == "mse"        ? CalibrationMethod::kMse
+                    : quant == "percentile" ? CalibrationMethod::kPercentile
+                                            : CalibrationMethod::kMinMax;
+  if (per_channel && per_layer) {
+    return fail(Error(Errc::kInvalidArgument, "--per-channel and --per-layer exclude each other"));
+  }
+  if (per_layer) opt.per_channel = false;
+  if (per_channel) opt.per_channel = true;
   opt.bias_correction = !no_bias_correction;
   opt.weight_bits = weight_bits;
   opt.approx_stride2 = approx;

@@ -9,6 +9,7 @@ const tf = require('@tensorflow/tfjs-core');
 const {buildShapesCnn} = require('../models/shapes_cnn');
 const {shapesData, kClasses} = require('../lib/shapes_data');
 const {shapesAccuracy} = require('../lib/shapes_eval');
+const {loadTrainedWeights} = require('../lib/trained_weights');
 const {saveFloatModel, loadModel} = require('../lib/model_io');
 const {writePngRgb, readPngRgb} = require('../lib/png');
 const {writeReferences, preprocess} = require('../lib/reference');
@@ -46,28 +47,6 @@ function train(data) {
   if (r.status !== 0) throw new Error(`train_shapes_torch.py failed (status ${r.status}); needs apt-get install python3-torch`);
 }
 
-function loadTrainedWeights(model) {
-  const meta = JSON.parse(fs.readFileSync(kTrainedPrefix + '.json', 'utf8'));
-  const bin = fs.readFileSync(kTrainedPrefix + '.bin');
-  const byName = new Map(meta.weights.map((w) => [w.name, w]));
-  for (const layer of model.layers) {
-    if (layer.weights.length === 0) continue;
-    const values = layer.weights.map((w) => {
-      const e = byName.get(w.originalName);
-      if (!e) throw new Error(`trained weights lack ${w.originalName}`);
-      if (e.shape.join(',') !== w.shape.join(',')) throw new Error(`${w.originalName}: shape ${e.shape} != ${w.shape}`);
-      const n = e.shape.reduce((a, b) => a * b, 1);
-      const arr = new Float32Array(bin.buffer.slice(bin.byteOffset + e.offset, bin.byteOffset + e.offset + n * 4));
-      byName.delete(w.originalName);
-      return tf.tensor(arr, e.shape, 'float32');
-    });
-    layer.setWeights(values);
-    tf.dispose(values);
-  }
-  if (byName.size > 0) throw new Error(`unused trained weights: ${[...byName.keys()]}`);
-  return meta;
-}
-
 function writeImageFolders(dir, data) {
   const imgDir = path.join(dir, 'images');
   const calibDir = path.join(dir, 'calib');
@@ -97,7 +76,7 @@ async function run(modelsDir, _imagesDir, opts = {}) {
   const data = shapesData();
   if (opts.retrain || !fs.existsSync(kTrainedPrefix + '.bin')) train(data);
   const model = buildShapesCnn(kClasses.length);
-  const meta = loadTrainedWeights(model);
+  const meta = loadTrainedWeights(model, kTrainedPrefix);
   const acc = await shapesAccuracy(model, data.test);
   console.log(`  TF.js test accuracy ${(acc * 100).toFixed(2)} % on ${data.test.images.length} images` +
       ` (torch reported ${(meta.torch_test_accuracy * 100).toFixed(2)} %)`);

@@ -17,6 +17,11 @@
 //    nothing. This is the per-tensor SQNR optimum (the criterion of PyTorch's HistogramObserver);
 //    it never chooses a cut worse than min/max on the calibration data, and unlike KL divergence it
 //    weighs how far clipped values are clipped.
+//  * kPercentile: the same two passes; T is the smallest histogram edge below which at least
+//    99.99 % of the tensor's values lie (exact zeros count as inside): TensorRT's/NVIDIA's
+//    percentile calibration, which drops rare outliers whatever they cost.
+// Every Range from calibrate() also says what it did to the calibration data: the observed
+// extremes and the fraction of values outside the chosen range (emc-convert --report, sidecar).
 // Ranges always contain 0 after quantization (quantize.h widens them).
 #pragma once
 
@@ -32,7 +37,10 @@
 
 namespace emc::converter {
 
-enum class CalibrationMethod { kMinMax, kKld, kMse };
+enum class CalibrationMethod { kMinMax, kKld, kMse, kPercentile };
+
+// The fraction of values kPercentile keeps.
+inline constexpr double kCalibrationPercentile = 0.9999;
 
 struct Range {
   Range() = default;
@@ -43,6 +51,11 @@ struct Range {
   // Mean of the tensor per channel (last axis) over every position and sample, in real units;
   // empty for scalars. Used for bias correction (k210_conv_args.h).
   std::vector<double> channel_mean;
+  // Set by calibrate() (0 otherwise): the finite values seen, their extremes, and the fraction
+  // of them outside [min, max] (exact at the histogram's resolution).
+  std::uint64_t values = 0;
+  double observed_min = 0.0, observed_max = 0.0;
+  double clipped_fraction = 0.0;
 };
 
 // Running statistics of one tensor.
@@ -67,6 +80,7 @@ class RangeCollector {
   double channel_count_ = 0.0;  // positions summed per channel
   std::vector<double> hist_;    // |x| in (0, max|x|); exact zeros are not counted
   double at_max_ = 0.0;         // values with |x| == max|x| (e.g. ReLU6 saturated at 6)
+  std::uint64_t count_ = 0;     // finite values (pass 1)
 };
 
 // The KLD threshold for a |x| histogram of `histogram.size()` bins of `bin_width` (values strictly
@@ -80,6 +94,12 @@ double kld_threshold(std::span<const double> histogram, double bin_width, int le
 // observed −min and max (>= 0), `levels` = codes (256). Pure; exposed for tests.
 double mse_threshold(std::span<const double> histogram, double bin_width, double at_max,
                      double neg_extent, double pos_extent, int levels);
+
+// The kPercentile threshold: the upper edge of the first bin at which the values inside (the
+// `zeros` exact zeros, the histogram bins below it; the `at_max` values only at the full range)
+// reach `fraction` of all values. Pure; exposed for tests.
+double percentile_threshold(std::span<const double> histogram, double bin_width, double at_max,
+                            double zeros, double fraction);
 
 // Progress: (samples done, samples total, pass 1 or 2). Return false to cancel (kInvalidArgument).
 using CalibrationProgress = std::function<bool(std::size_t, std::size_t, int)>;

@@ -51,6 +51,8 @@ class TensorErrorAccumulator {
  public:
   // Adds one pair (sizes must match; on error nothing is added).
   Status add(std::span<const float> reference, std::span<const float> test);
+  // Pools another accumulator's pairs into this one (as if they had been added here).
+  void merge(const TensorErrorAccumulator& other);
 
   std::size_t elements() const { return elements_; }
   double cosine() const;   // same conventions as cosine_similarity()

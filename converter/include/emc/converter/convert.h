@@ -52,7 +52,10 @@ enum class DensePlacement { kAuto, kCpu, kKpu };
 struct ConvertOptions {
   Target target = Target::kK210;
   CalibrationMethod calibration = CalibrationMethod::kMinMax;
-  bool per_channel = false;  // per-output-channel weight scales (folded into the BN stage)
+  // Per-output-channel weight scales, folded into the BN stage (free on the K210). Default: a
+  // trained MobileNetV2's depthwise convs have channels at 0 dB with one scale per layer
+  // (docs/accuracy.md).
+  bool per_channel = true;
   // Bias correction of KPU convs: subtract the mean output error of the quantized weights,
   // estimated with the calibration data's input means (k210_conv_args.h).
   bool bias_correction = true;
@@ -94,6 +97,17 @@ struct LayerInfo {
   std::int32_t sample_offset = 0;
 };
 
+// What calibration did to one tensor of the optimized graph (one per Keras layer output that
+// survives fusion): the range chosen, the extremes seen and the fraction of the calibration
+// values outside the range (clipped).
+struct TensorCalibration {
+  std::string tensor;
+  double min = 0.0, max = 0.0;
+  double observed_min = 0.0, observed_max = 0.0;
+  double clipped_fraction = 0.0;
+  std::uint64_t values = 0;  // calibration values seen (all samples)
+};
+
 struct ConvertResult {
   format::Kmodel model;
   std::vector<std::uint8_t> bytes;  // encode_kmodel(model), canonical layout
@@ -105,7 +119,15 @@ struct ConvertResult {
   // Input contract of the kmodel: uint8 CHW [C,H,W] for a KPU-first model, float32 otherwise.
   bool input_is_uint8 = true;
   std::vector<std::int32_t> input_shape;  // graph input shape [H, W, C] or [N]
+  // Per calibrated tensor (empty from convert_calibrated with hand-made ranges).
+  std::vector<TensorCalibration> calibration;
 };
+
+// Warnings about a calibration set that cannot give sound ranges: a single sample, constant
+// samples, all samples identical, fewer samples than the model has output classes. `outputs` =
+// the number of values of the model's (single) output. convert() adds them to its warnings.
+std::vector<std::string> calibration_set_warnings(const std::vector<std::vector<Tensor>>& samples,
+                                                  std::int64_t outputs);
 
 // Optimizes `graph` (passes.h), calibrates on `samples` (each: the graph inputs as float tensors,
 // already preprocessed), lowers and encodes. Errors name the Keras layer (index, name, class).
