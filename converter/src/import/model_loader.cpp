@@ -111,7 +111,10 @@ bool is_model_class(const std::string& c) {
   return c == "Sequential" || c == "Model" || c == "Functional";
 }
 
-KerasLayer parse_layer(const Json& l, std::int64_t index) {
+// `owner` keeps the parsed document alive: a layer's config points into it (no copy, so a nested
+// model expanded once per call does not copy its subtree each time).
+KerasLayer parse_layer(const Json& l, std::int64_t index,
+                       const std::shared_ptr<const Json>& owner) {
   const std::string where = "layer " + std::to_string(index);
   if (!l.is_object()) fail_model(where + " is " + describe(l) + ", expected an object");
   KerasLayer layer;
@@ -126,8 +129,9 @@ KerasLayer parse_layer(const Json& l, std::int64_t index) {
   const bool list_ok = layer.class_name == "Sequential" && cfg != l.end() && cfg->is_array();
   if (cfg != l.end() && !cfg->is_null() && !cfg->is_object() && !list_ok)
     fail_model(where + " (" + layer.class_name + "): 'config' is " + describe(*cfg));
-  layer.config = std::make_shared<const Json>(
-      cfg != l.end() && (cfg->is_object() || list_ok) ? *cfg : Json::object());
+  layer.config = cfg != l.end() && (cfg->is_object() || list_ok)
+                     ? std::shared_ptr<const Json>(owner, &*cfg)
+                     : std::make_shared<const Json>(Json::object());
   // Layer name: top-level "name" (functional) or config.name (Sequential).
   auto nm = l.find("name");
   if (nm != l.end() && !nm->is_null()) {
@@ -170,7 +174,9 @@ const Json& layer_list(const Json& cfg, const std::string& what) {
 std::optional<Json> declared_input_shape(const Json& layer, int depth) {
   if (!layer.is_object() || depth > 16) return std::nullopt;
   auto cls = layer.find("class_name");
+  if (cls == layer.end()) cls = layer.find("class");  // TensorLayer spelling
   auto cfg = layer.find("config");
+  if (cfg == layer.end()) cfg = layer.find("args");
   if (cfg == layer.end()) return std::nullopt;
   if (cls != layer.end() && cls->is_string() && is_model_class(cls->get<std::string>())) {
     const bool seq = *cls == "Sequential";
@@ -212,7 +218,7 @@ bool declares_input_shape(const KerasLayer& l) {
 // Flattens a model config (and every nested model in it) into one layer list.
 class Flattener {
  public:
-  explicit Flattener(Model& m) : m_(m) {}
+  Flattener(Model& m, std::shared_ptr<const Json> owner) : m_(m), owner_(std::move(owner)) {}
 
   // Expands the model `cls` / `cfg` with scoped-name prefix `prefix` ("" at the top level) and
   // weight scope `wscope`. `bound` holds, for a nested model, the flat references that feed its
@@ -228,13 +234,14 @@ class Flattener {
     std::vector<KerasLayer> layers;
     std::set<std::string> names;
     for (std::size_t i = 0; i < list.size(); ++i) {
-      KerasLayer l = parse_layer(list[i], static_cast<std::int64_t>(i));
+      KerasLayer l = parse_layer(list[i], static_cast<std::int64_t>(i), owner_);
       if (!names.insert(l.name).second)
         fail_model(what + ": layer " + std::to_string(i) + ": the name '" + l.name +
                    "' is used twice");
       layers.push_back(std::move(l));
     }
-    if (cls == "Sequential") return expand_sequential(layers, prefix, wscope, bound, depth);
+    if (cls == "Sequential")
+      return expand_sequential(layers, list[0], prefix, wscope, bound, depth);
     if (!cfg.is_object() || !cfg.contains("input_layers") || !cfg.contains("output_layers"))
       fail_model(what + ": a functional model needs config.input_layers and config.output_layers");
     return expand_functional(layers, parse_io_list(cfg.at("input_layers"), "input_layers"),
@@ -291,6 +298,7 @@ class Flattener {
   }
 
   std::vector<InboundRef> expand_sequential(std::vector<KerasLayer>& layers,
+                                            const Json& first_entry,
                                             const std::string& prefix, const std::string& wscope,
                                             const std::vector<InboundRef>* bound, int depth) {
     InboundRef cur;
@@ -318,10 +326,7 @@ class Flattener {
       input.name = layers[0].name + "_input";
       Json c = Json::object();
       c["name"] = input.name;
-      Json first_json = Json::object();
-      first_json["class_name"] = layers[0].class_name;
-      first_json["config"] = *layers[0].config;
-      auto shape = declared_input_shape(first_json, 0);
+      auto shape = declared_input_shape(first_entry, 0);
       if (!shape)
         throw ErrorException(
             Error(Errc::kInvalidModel,
@@ -374,9 +379,8 @@ class Flattener {
       std::int32_t own = 1;
       if (n.class_name == "Sequential") {
         const Json& list = layer_list(*n.config, "nested model '" + n.name + "'");
-        Json fj = list[0];
         own = (list[0].is_object() && list[0].value("class_name", "") == "InputLayer") ||
-                      declared_input_shape(fj, 0)
+                      declared_input_shape(list[0], 0)
                   ? 1
                   : 0;
         if (m_.keras_version.rfind("3.", 0) == 0) own = 0;
@@ -434,10 +438,11 @@ class Flattener {
   }
 
   Model& m_;
+  std::shared_ptr<const Json> owner_;
   std::set<std::string> flat_names_;
 };
 
-Model parse_topology(const Json& topo) {
+Model parse_topology(const Json& topo, const std::shared_ptr<const Json>& owner) {
   if (!topo.is_object()) fail_model("'modelTopology' is " + describe(topo));
   Model m;
   auto kv = topo.find("keras_version");
@@ -456,7 +461,7 @@ Model parse_topology(const Json& topo) {
     auto n = cfg->find("name");
     if (n != cfg->end() && n->is_string()) m.name = n->get<std::string>();
   }
-  Flattener f(m);
+  Flattener f(m, owner);
   m.outputs = f.expand(m.model_class, *cfg, "", "", nullptr, 0);
   return m;
 }
@@ -470,7 +475,8 @@ Result<Model> load_impl(std::string_view text, const ShardReader& shards,
         .in_file(source);
   auto parsed = detail::parse_json_bounded(text, options.max_json_depth, source);
   if (!parsed.ok()) return parsed.error();
-  const Json& root = *parsed;
+  const auto owner = std::make_shared<const Json>(std::move(*parsed));
+  const Json& root = *owner;
   try {
     if (!root.is_object()) fail_model("model.json is " + describe(root) + ", expected an object");
     auto fmt = root.find("format");
@@ -488,7 +494,7 @@ Result<Model> load_impl(std::string_view text, const ShardReader& shards,
       if (mc != root.end()) topo = &*mc;
     }
     if (!topo) fail_model("no 'modelTopology' (or 'model_config') object");
-    Model m = parse_topology(*topo);
+    Model m = parse_topology(*topo, owner);
     if (m.keras_version.empty()) {
       auto kv = t != root.end() && t->is_object() ? t->find("keras_version") : t;
       if (t != root.end() && t->is_object() && kv != t->end() && kv->is_string())
