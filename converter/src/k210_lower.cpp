@@ -1498,7 +1498,8 @@ void Lowerer::lower_upsample(const Node& n) {
          n);
   }
   for (int axis = 0; axis < 2; ++axis) {
-    const std::uint32_t i = std::uint32_t(axis ? s.w() : s.h()), o = std::uint32_t(axis ? os.w() : os.h());
+    const std::uint32_t i = std::uint32_t(axis ? s.w() : s.h()),
+                        o = std::uint32_t(axis ? os.w() : os.h());
     const std::uint32_t size = std::uint32_t(axis ? n.stride_w : n.stride_h);
     const float scale = static_cast<float>(i) / static_cast<float>(o);
     for (std::uint32_t k = 0; k < o; ++k) {
@@ -1636,7 +1637,8 @@ void Lowerer::lower_unit(const LayerMatch& m) {
   const Node& first = g_.nodes[static_cast<std::size_t>(m.nodes.front())];
   const std::string target(m.target);
   if (first.output == rescaled_input_) {  // folded into the input preprocessing
-    forms_[static_cast<std::size_t>(first.output)] = forms_[static_cast<std::size_t>(first.inputs[0])];
+    forms_[static_cast<std::size_t>(first.output)] =
+        forms_[static_cast<std::size_t>(first.inputs[0])];
     return;
   }
   if (target == "kpu_conv") return lower_kpu_conv(m.nodes);

@@ -85,11 +85,11 @@ Outcome convert_and_run(const Graph& g, const ConvertOptions& opt, double in_sca
     for (int c = 0; c < os.c(); ++c)
       for (int y = 0; y < os.h(); ++y)
         for (int x = 0; x < os.w(); ++x)
-          o.max_err_lsb = std::max(
-              o.max_err_lsb,
-              std::fabs(got[(static_cast<std::size_t>(c) * os.h() + y) * os.w() + x] -
-                        w[(static_cast<std::size_t>(y) * os.w() + x) * os.c() + c]) /
-                  lsb);
+          o.max_err_lsb =
+              std::max(o.max_err_lsb,
+                       std::fabs(got[(static_cast<std::size_t>(c) * os.h() + y) * os.w() + x] -
+                                 w[(static_cast<std::size_t>(y) * os.w() + x) * os.c() + c]) /
+                           lsb);
   }
   o.result = std::move(r).value();
   return o;

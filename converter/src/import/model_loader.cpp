@@ -180,7 +180,9 @@ std::optional<Json> declared_input_shape(const Json& layer, int depth) {
   if (cfg == layer.end()) return std::nullopt;
   if (cls != layer.end() && cls->is_string() && is_model_class(cls->get<std::string>())) {
     const bool seq = *cls == "Sequential";
-    const Json* ls = cfg->is_array() ? &*cfg : cfg->contains("layers") ? &cfg->at("layers") : nullptr;
+    const Json* ls = cfg->is_array()           ? &*cfg
+                     : cfg->contains("layers") ? &cfg->at("layers")
+                                               : nullptr;
     if (!ls || !ls->is_array() || ls->empty()) return std::nullopt;
     if (seq) return declared_input_shape((*ls)[0], depth + 1);
     // Functional: the first input layer named in input_layers.
@@ -191,8 +193,9 @@ std::optional<Json> declared_input_shape(const Json& layer, int depth) {
     for (const Json& l : *ls) {
       auto n = l.find("name");
       const Json* lc = l.contains("config") ? &l.at("config") : nullptr;
-      const bool match = (n != l.end() && *n == first[0]) ||
-                         (lc && lc->is_object() && lc->contains("name") && lc->at("name") == first[0]);
+      const bool match =
+          (n != l.end() && *n == first[0]) ||
+          (lc && lc->is_object() && lc->contains("name") && lc->at("name") == first[0]);
       if (match) return declared_input_shape(l, depth + 1);
     }
     return std::nullopt;
@@ -224,12 +227,13 @@ class Flattener {
   // weight scope `wscope`. `bound` holds, for a nested model, the flat references that feed its
   // inputs (nullptr at the top level, where InputLayers become the model's inputs). Returns the
   // model's outputs as flat references.
-  std::vector<InboundRef> expand(const std::string& cls, const Json& cfg,
-                                 const std::string& prefix, const std::string& wscope,
-                                 const std::vector<InboundRef>* bound, int depth) {
+  std::vector<InboundRef> expand(const std::string& cls, const Json& cfg, const std::string& prefix,
+                                 const std::string& wscope, const std::vector<InboundRef>* bound,
+                                 int depth) {
     if (depth > 16) fail_model("models nested more than 16 deep");
-    const std::string what = prefix.empty() ? std::string("the model") : "nested model '" +
-                                                                             prefix.substr(0, prefix.size() - 1) + "'";
+    const std::string what = prefix.empty()
+                                 ? std::string("the model")
+                                 : "nested model '" + prefix.substr(0, prefix.size() - 1) + "'";
     const Json& list = layer_list(cfg, what);
     std::vector<KerasLayer> layers;
     std::set<std::string> names;
@@ -255,8 +259,7 @@ class Flattener {
     l.weight_scope = wscope + l.name;
     l.name = prefix + l.name;
     if (l.name.size() > kMaxName) fail_model("scoped layer name '" + l.name + "' is too long");
-    if (m_.layers.size() >= kMaxLayers)
-      fail_model("the flattened model has more than 4096 layers");
+    if (m_.layers.size() >= kMaxLayers) fail_model("the flattened model has more than 4096 layers");
     if (!flat_names_.insert(l.name).second)
       fail_model("scoped layer name '" + l.name + "' is used twice");
     m_.layers.push_back(std::move(l));
@@ -273,21 +276,19 @@ class Flattener {
     a.alias = true;
     a.local_name = like.name;
     a.weight_scope = wscope + like.name;
-    if (m_.layers.size() >= kMaxLayers)
-      fail_model("the flattened model has more than 4096 layers");
+    if (m_.layers.size() >= kMaxLayers) fail_model("the flattened model has more than 4096 layers");
     if (!flat_names_.insert(flat_name).second)
       fail_model("scoped layer name '" + flat_name + "' is used twice");
     m_.layers.push_back(std::move(a));
   }
 
   // Call `call` of nested model `n` on flat inputs `ins`: expands it and returns its output.
-  InboundRef expand_call(const KerasLayer& n, const std::vector<InboundRef>& ins,
-                         std::size_t call, const std::string& prefix, const std::string& wscope,
-                         int depth) {
+  InboundRef expand_call(const KerasLayer& n, const std::vector<InboundRef>& ins, std::size_t call,
+                         const std::string& prefix, const std::string& wscope, int depth) {
     const std::string scope =
         prefix + n.name + (call == 0 ? std::string() : "/call_" + std::to_string(call));
-    auto outs = expand(n.class_name, *n.config, scope + "/", wscope + n.name + "/", &ins,
-                       depth + 1);
+    auto outs =
+        expand(n.class_name, *n.config, scope + "/", wscope + n.name + "/", &ins, depth + 1);
     if (outs.size() != 1)
       throw ErrorException(
           Error(Errc::kUnsupportedLayer, "a nested model with " + std::to_string(outs.size()) +
@@ -298,8 +299,8 @@ class Flattener {
   }
 
   std::vector<InboundRef> expand_sequential(std::vector<KerasLayer>& layers,
-                                            const Json& first_entry,
-                                            const std::string& prefix, const std::string& wscope,
+                                            const Json& first_entry, const std::string& prefix,
+                                            const std::string& wscope,
                                             const std::vector<InboundRef>* bound, int depth) {
     InboundRef cur;
     std::size_t first = 0;
@@ -391,8 +392,8 @@ class Flattener {
         fail_model("a reference to call " + std::to_string(r.node_index) + " output " +
                    std::to_string(r.tensor_index) + " of nested model '" + prefix + n.name +
                    "', which has " + std::to_string(calls) + " call(s) and one output");
-      return InboundRef{prefix + n.name + (call == 0 ? std::string() : "/call_" + std::to_string(call)),
-                        0, 0};
+      return InboundRef{
+          prefix + n.name + (call == 0 ? std::string() : "/call_" + std::to_string(call)), 0, 0};
     };
     std::map<std::string, std::size_t> input_pos;
     for (std::size_t i = 0; i < inputs.size(); ++i) input_pos[inputs[i].layer] = i;

@@ -154,8 +154,8 @@ Result<std::vector<LayerMatch>> match_graph(const Graph& graph, Platform platfor
       for (const auto& r : layer_table(platform))
         targets += std::string(targets.empty() ? "" : ", ") + std::string(r.target);
       if (auto why = no_rule_reason(graph.nodes[i].kind); !why.empty())
-        return Error(Errc::kUnsupportedLayer, std::string(to_string(graph.nodes[i].kind)) +
-                                                  " cannot be converted: " + why)
+        return Error(Errc::kUnsupportedLayer,
+                     std::string(to_string(graph.nodes[i].kind)) + " cannot be converted: " + why)
             .with_layer(graph.nodes[i].layer_ref());
       return Error(Errc::kUnsupportedLayer,
                    std::string("no ") + (platform == Platform::kK210 ? "K210" : "CPU") +
