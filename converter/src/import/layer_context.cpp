@@ -116,12 +116,13 @@ std::vector<float> LayerContext::weight(std::initializer_list<const char*> roles
     for (const char* r : roles)
       names += (names.empty() ? "'" : ", '") + layer_.name + "/" + r + "'";
     fail(Errc::kInvalidModel, "weight " + names + " (shape " + shape_str(shape) +
-                                  ") is missing from the weightsManifest");
+                                  ") is missing from the model's weights");
   }
   const WeightTensor& w = model_.weights.at(*key);
   if (w.shape != shape)
-    fail(Errc::kShapeMismatch, "weight '" + w.name + "' has shape " + shape_str(w.shape) +
-                                   ", the layer needs " + shape_str(shape));
+    // A stored weight that does not fit its layer is a malformed model file (exit code 4).
+    fail(Errc::kInvalidModel, "weight '" + w.name + "' has shape " + shape_str(w.shape) +
+                                  ", the layer needs " + shape_str(shape));
   // Two different layers resolving to one weight (nested models whose inner layers share a
   // name): TF.js rejects such a model ("Duplicate weight name"), so do we.
   const std::string& owner = layer_.weight_scope.empty() ? layer_.name : layer_.weight_scope;

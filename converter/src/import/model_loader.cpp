@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include "emc/converter/model_json.h"
 #include "json_util.h"
+#include "keras_import.h"
 #include "weights_decode.h"
 
 namespace emc::converter {
@@ -543,3 +544,26 @@ Result<Model> load_tfjs_model(const std::string& model_json_path, const LoadOpti
 }
 
 }  // namespace emc::converter
+
+namespace emc::converter::detail {
+
+Result<Model> model_from_config_text(std::string_view text, const LoadOptions& options,
+                                     const std::string& source, const std::string& what) {
+  if (text.size() > options.max_json_bytes)
+    return Error(Errc::kInvalidModel, what + " has " + std::to_string(text.size()) +
+                                          " bytes, more than the limit " +
+                                          std::to_string(options.max_json_bytes))
+        .in_file(source);
+  auto parsed = parse_json_bounded(text, options.max_json_depth, source);
+  if (!parsed.ok()) return std::move(parsed).error().prefix(what + ": ");
+  try {
+    Model m = parse_topology(*parsed);
+    m.source = source;
+    return m;
+  } catch (const ErrorException& e) {
+    Error err = e.error();
+    return std::move(err).prefix(what + ": ").in_file(source);
+  }
+}
+
+}  // namespace emc::converter::detail
