@@ -557,7 +557,8 @@ Result<Model> model_from_config_text(std::string_view text, const LoadOptions& o
   auto parsed = parse_json_bounded(text, options.max_json_depth, source);
   if (!parsed.ok()) return std::move(parsed).error().prefix(what + ": ");
   try {
-    Model m = parse_topology(*parsed);
+    const auto owner = std::make_shared<const Json>(std::move(*parsed));
+    Model m = parse_topology(*owner, owner);
     m.source = source;
     return m;
   } catch (const ErrorException& e) {
