@@ -184,6 +184,7 @@ class Lowerer {
   bool lower_quantized_add(const Node& n);
   void lower_concat(const Node& n);
   void lower_softmax(const Node& n);
+  void lower_upsample(const Node& n);
   void lower_alias(const Node& n);
   void lower_activation(const Node& n);
   void lower_batch_norm(const Node& n);
@@ -230,6 +231,10 @@ class Lowerer {
   std::vector<Forms> forms_;
   LoweredModel out_;
   bool kpu_input_ = false;
+  // A leading Rescaling folded into the input preprocessing (see run()): its output tensor, scale
+  // and offset.
+  TensorId rescaled_input_ = kNoTensor;
+  double in_scale_ = 1.0, in_offset_ = 0.0;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -861,7 +866,8 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
   // Input quantization; the model input arrives as raw pixels p: real = (p - mean_c) / std_c is
   // folded into the weights (w / std_c) and bias (Σ w/std_c · (Zx - mean_c)), with Zx = the
   // nearest integer to the mean as the code padded taps read.
-  if (kpu_input_ && std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end()) {
+  if (kpu_input_ && (tin == rescaled_input_ ||
+                     std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end())) {
     // Per-channel (mean, std) of real = (pixel - mean) / std. Uniform ranges apply to any channel
     // count; explicit per-channel mean/std needs 3 values for 3 channels (or equal values).
     const auto& pre = opt_.preprocess;
@@ -893,6 +899,12 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
           mean[i] = pre.mean[j];
           stdv[i] = pre.std[j];
           break;
+      }
+    }
+    if (tin == rescaled_input_) {  // real*s + o = (pixel - (mean - o*std/s)) / (std/s)
+      for (int i = 0; i < cin; ++i) {
+        mean[i] -= in_offset_ * stdv[i] / in_scale_;
+        stdv[i] /= in_scale_;
       }
     }
     double msum = 0;
@@ -1501,6 +1513,61 @@ void Lowerer::lower_softmax(const Node& n) {
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
 }
 
+// UpSampling2D (nearest, integer factors) as QUANTIZED_RESIZE_NEAREST_NEIGHBOR on the uint8 CHW
+// map: the output keeps the input's codes and quantization. The SDK's float index rule is
+// checked to give o / size for every output row and column (else the layer is refused).
+void Lowerer::lower_upsample(const Node& n) {
+  const TensorId in = n.inputs[0];
+  const Shape& s = g_.shape(in);
+  const Shape& os = g_.shape(n.output);
+  ensure_main_q(in, n);
+  const Forms& fi = forms_[static_cast<std::size_t>(in)];
+  if (fi.hwc_input || !fi.chw_of.empty()) {
+    fail(Errc::kUnsupportedLayer,
+         "UpSampling2D of the model input or of a flattened map is not supported (the CPU "
+         "resize works on a channel-planar map): put a convolution before it",
+         n);
+  }
+  for (int axis = 0; axis < 2; ++axis) {
+    const std::uint32_t i = std::uint32_t(axis ? s.w() : s.h()),
+                        o = std::uint32_t(axis ? os.w() : os.h());
+    const std::uint32_t size = std::uint32_t(axis ? n.stride_w : n.stride_h);
+    const float scale = static_cast<float>(i) / static_cast<float>(o);
+    for (std::uint32_t k = 0; k < o; ++k) {
+      const float f = std::floor(static_cast<float>(k) * scale);
+      if (std::min(f, static_cast<float>(i - 1)) != static_cast<float>(k / size)) {
+        fail(Errc::kUnsupportedLayer,
+             "UpSampling2D size " + std::to_string(size) + " on " + std::to_string(i) +
+                 " pixels: the K210 runtime's float index rule does not repeat every pixel "
+                 "exactly",
+             n);
+      }
+    }
+  }
+  format::ResizeNearestBody b;
+  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
+  b.out_width = std::uint32_t(os.w());
+  b.out_height = std::uint32_t(os.h());
+  const int ob = main_buffer(static_cast<std::uint64_t>(os.num_elements()), n.layer_ref());
+  LayerInfo info;
+  info.sources = {n.source.name};
+  info.in_shape = s.dims;
+  info.out_shape = os.dims;
+  const QuantParam q = quant_of(in);
+  info.out_scale = q.scale;
+  info.out_bias = q.bias();
+  const int inb = fi.main_q;
+  add_layer(LayerType::kQuantizedResizeNearestNeighbor, b, info,
+            {fix(inb, &format::ResizeNearestBody::main_mem_in_address),
+             fix(ob, &format::ResizeNearestBody::main_mem_out_address)});
+  out_.layers.back().main_in = inb;
+  out_.layers.back().main_out = ob;
+  Forms& fo = forms_[static_cast<std::size_t>(n.output)];
+  fo.main_q = ob;
+  fo.q = q;  // nearest upsampling copies codes
+  fo.has_q = true;
+}
+
 // Flatten / Reshape / Identity: no data movement. A map flattened in Keras (NHWC) order is
 // recorded as "CHW data of shape [H,W,C]"; the dense layer reading it permutes its weights.
 void Lowerer::lower_alias(const Node& n) {
@@ -1602,6 +1669,11 @@ void Lowerer::lower_batch_norm(const Node& n) {
 void Lowerer::lower_unit(const LayerMatch& m) {
   const Node& first = g_.nodes[static_cast<std::size_t>(m.nodes.front())];
   const std::string target(m.target);
+  if (first.output == rescaled_input_) {  // folded into the input preprocessing
+    forms_[static_cast<std::size_t>(first.output)] =
+        forms_[static_cast<std::size_t>(first.inputs[0])];
+    return;
+  }
   if (target == "kpu_conv") return lower_kpu_conv(m.nodes);
   if (target == "fully_connected") {
     const Node& d = first;
@@ -1644,6 +1716,7 @@ void Lowerer::lower_unit(const LayerMatch& m) {
   if (target == "add") return lower_add(with_activation());
   if (target == "concat") return lower_concat(first);
   if (target == "softmax") return lower_softmax(first);
+  if (target == "upsample") return lower_upsample(first);
   if (target == "flatten" || target == "reshape" || target == "identity") return lower_alias(first);
   if (target == "activation") return lower_activation(first);
   if (target == "batch_norm") return lower_batch_norm(with_activation());
@@ -1661,10 +1734,28 @@ LoweredModel Lowerer::run() {
   const Shape& is = g_.shape(input);
   out_.input_shape = is.dims;
   // KPU-first when the first unit is a conv that stays on the KPU (not the 1x1-on-1x1 FC form).
+  // A leading Rescaling (x*scale + offset, scale > 0) read only by that conv is folded into the
+  // input preprocessing: the conv reads the raw input map (exact: it is the same affine map).
+  std::size_t first_unit = 0;
+  if (matches.size() > 1 && matches[0].nodes.size() == 1) {
+    const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
+    const auto readers = g_.consumers(r.output);
+    if (r.kind == NodeKind::kActivation && r.activation.kind == ActivationKind::kAffine &&
+        r.activation.alpha > 0 && r.inputs[0] == input && readers.size() == 1 &&
+        readers[0] == matches[1].nodes.front() &&
+        std::find(g_.outputs.begin(), g_.outputs.end(), r.output) == g_.outputs.end())
+      first_unit = 1;
+  }
   bool kpu_first = false;
-  if (!matches.empty() && matches.front().target == "kpu_conv" && is.rank() == 3 &&
+  if (matches.size() > first_unit && matches[first_unit].target == "kpu_conv" && is.rank() == 3 &&
       !(is.h() == 1 && is.w() == 1)) {
     kpu_first = true;
+  }
+  if (kpu_first && first_unit == 1) {
+    const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
+    rescaled_input_ = r.output;
+    in_scale_ = r.activation.alpha;
+    in_offset_ = r.activation.offset;
   }
   kpu_input_ = kpu_first;
   out_.input_is_uint8 = kpu_first;

@@ -21,8 +21,11 @@ TEST(ExecNewLayers, SeparableConvIsDepthwiseThenPointwiseThenBias) {
   ModelBuilder b;
   b.input("x", {1, 1, 2})
       .layer("SeparableConv2D", "s",
-             {{"filters", 1}, {"kernel_size", {1, 1}}, {"depth_multiplier", 2},
-              {"activation", "linear"}, {"use_bias", true}})
+             {{"filters", 1},
+              {"kernel_size", {1, 1}},
+              {"depth_multiplier", 2},
+              {"activation", "linear"},
+              {"use_bias", true}})
       .weight("s/depthwise_kernel", {1, 1, 2, 2}, {1, 2, 3, 4})
       .weight("s/pointwise_kernel", {1, 1, 4, 1}, {1, 0, 1, 10})
       .weight("s/bias", {1}, {0.5f});
@@ -51,9 +54,8 @@ TEST(ExecNewLayers, MergesEvaluateLeftToRight) {
   // sub = [-2, -7, 5]; mul = [3, -10, -4]; max = [3, 5, 4]; min = [1, -2, -1];
   // avg of (a, c, sub) = float(1/3) * [2, -4, 8].
   const float third = static_cast<float>(1.0 / 3.0);
-  EXPECT_EQ((*r)[0].data,
-            (std::vector<float>{-2, -7, 5, 3, -10, -4, 3, 5, 4, 1, -2, -1, third * 2, third * -4,
-                                third * 8}));
+  EXPECT_EQ((*r)[0].data, (std::vector<float>{-2, -7, 5, 3, -10, -4, 3, 5, 4, 1, -2, -1, third * 2,
+                                              third * -4, third * 8}));
   ModelBuilder s;
   s.input("a", {1}).input("c", {1}).input("d", {1});
   s.layer("Subtract", "sub", Json::object(), {"a", "c", "d"});
@@ -63,7 +65,8 @@ TEST(ExecNewLayers, MergesEvaluateLeftToRight) {
 TEST(ExecNewLayers, PReluSharedAxesBroadcastsAlphaPerChannel) {
   // [1, 2, 2] input, shared_axes [1, 2]: alpha [1, 1, 2] = [0.5, 0.25].
   ModelBuilder b;
-  b.input("x", {1, 2, 2}).layer("PReLU", "p", {{"shared_axes", {1, 2}}})
+  b.input("x", {1, 2, 2})
+      .layer("PReLU", "p", {{"shared_axes", {1, 2}}})
       .weight("p/alpha", {1, 1, 2}, {0.5f, 0.25f});
   auto g = b.graph();
   ASSERT_TRUE(g.ok()) << g.error().to_string();

@@ -38,7 +38,8 @@ Json teachable(bool list_form) {
         {"layers",
          {{{"name", "input_1"},
            {"class_name", "InputLayer"},
-           {"config", {{"batch_input_shape", {nullptr, 2}}, {"dtype", "float32"}, {"name", "input_1"}}},
+           {"config",
+            {{"batch_input_shape", {nullptr, 2}}, {"dtype", "float32"}, {"name", "input_1"}}},
            {"inbound_nodes", Json::array()}},
           {{"name", "feat"},
            {"class_name", "Dense"},
@@ -46,7 +47,8 @@ Json teachable(bool list_form) {
            {"inbound_nodes", {{{"input_1", 0, 0, Json::object()}}}}}}},
         {"input_layers", {{"input_1", 0, 0}}},
         {"output_layers", {{"feat", 0, 0}}}}}};
-  Json act = {{"class_name", "Activation"}, {"config", {{"name", "act"}, {"activation", "linear"}}}};
+  Json act = {{"class_name", "Activation"},
+              {"config", {{"name", "act"}, {"activation", "linear"}}}};
   Json head_layers = {dense("dense_Dense1", 2, {{"batch_input_shape", {nullptr, 2}}}),
                       dense("dense_Dense2", 1)};
   Json seq1 = {{"class_name", "Sequential"}};
@@ -71,19 +73,19 @@ Json teachable(bool list_form) {
                                         {"dense_Dense2/bias", {1}}})}};
 }
 
-const std::vector<float> kTeachableWeights = {
-    1, 0, 0, -1,  // feat kernel: (x0, -x1)
-    0, 0,         // feat bias
-    1, 1, 2, 0,   // Dense1: (a + 2b, a)
-    0.5f, 0,      // Dense1 bias
-    1, 10,        // Dense2: u + 10 v
-    0.25f};       // Dense2 bias
+const std::vector<float> kTeachableWeights = {1,    0,  0, -1,  // feat kernel: (x0, -x1)
+                                              0,    0,          // feat bias
+                                              1,    1,  2, 0,   // Dense1: (a + 2b, a)
+                                              0.5f, 0,          // Dense1 bias
+                                              1,    10,         // Dense2: u + 10 v
+                                              0.25f};           // Dense2 bias
 
 TEST(ImportNested, TeachableMachineShapeBothSequentialForms) {
   for (bool list_form : {false, true}) {
     SCOPED_TRACE(list_form ? "list form" : "{name, layers} form");
-    auto m = load_tfjs_model_from_memory(teachable(list_form).dump(),
-                                         make_memory_shard_reader({{"w.bin", f32_bytes(kTeachableWeights)}}));
+    auto m = load_tfjs_model_from_memory(
+        teachable(list_form).dump(),
+        make_memory_shard_reader({{"w.bin", f32_bytes(kTeachableWeights)}}));
     ASSERT_TRUE(m.ok()) << m.error().to_string();
     auto g = build_graph(*m);
     ASSERT_TRUE(g.ok()) << g.error().to_string();
@@ -108,20 +110,23 @@ TEST(ImportNested, TeachableMachineShapeBothSequentialForms) {
 TEST(ImportNested, FunctionalParentCallsNestedSequentialTwiceWithSharedWeights) {
   // As tfjs-layers writes it: the nested Sequential was built with an input shape, so its own
   // node is 0 and the parent's calls are nodes 1 and 2.
-  Json inner = {{"class_name", "Sequential"},
-                {"name", "inner"},
-                {"config", {{"name", "inner"}, {"layers", {dense("dd", 1, {{"batch_input_shape", {nullptr, 1}}})}}}},
-                {"inbound_nodes", {{{"a", 0, 0, Json::object()}}, {{"b", 0, 0, Json::object()}}}}};
+  Json inner = {
+      {"class_name", "Sequential"},
+      {"name", "inner"},
+      {"config",
+       {{"name", "inner"}, {"layers", {dense("dd", 1, {{"batch_input_shape", {nullptr, 1}}})}}}},
+      {"inbound_nodes", {{{"a", 0, 0, Json::object()}}, {{"b", 0, 0, Json::object()}}}}};
   auto input = [](const std::string& n) {
     return Json{{"name", n},
                 {"class_name", "InputLayer"},
                 {"config", {{"batch_input_shape", {nullptr, 1}}, {"name", n}}},
                 {"inbound_nodes", Json::array()}};
   };
-  Json add = {{"name", "sum"},
-              {"class_name", "Add"},
-              {"config", {{"name", "sum"}}},
-              {"inbound_nodes", {{{"inner", 1, 0, Json::object()}, {"inner", 2, 0, Json::object()}}}}};
+  Json add = {
+      {"name", "sum"},
+      {"class_name", "Add"},
+      {"config", {{"name", "sum"}}},
+      {"inbound_nodes", {{{"inner", 1, 0, Json::object()}, {"inner", 2, 0, Json::object()}}}}};
   Json root = {{"modelTopology",
                 {{"class_name", "Model"},
                  {"config",
@@ -142,13 +147,13 @@ TEST(ImportNested, FunctionalParentCallsNestedSequentialTwiceWithSharedWeights) 
 TEST(ImportNested, BatchInputShapeOnALaterLayerIsIgnoredWithAWarning) {
   Json l0 = dense("d0", 1, {{"batch_input_shape", {nullptr, 2}}});
   Json l1 = dense("d1", 1, {{"batch_input_shape", {nullptr, 7}}});
-  Json root = {{"modelTopology", {{"class_name", "Sequential"}, {"config", {l0, l1}}}},
-               {"weightsManifest", manifest({{"d0/kernel", {2, 1}},
-                                             {"d0/bias", {1}},
-                                             {"d1/kernel", {1, 1}},
-                                             {"d1/bias", {1}}})}};
-  auto m = load_tfjs_model_from_memory(root.dump(),
-                                       make_memory_shard_reader({{"w.bin", f32_bytes({1, 2, 0, 3, 1})}}));
+  Json root = {
+      {"modelTopology", {{"class_name", "Sequential"}, {"config", {l0, l1}}}},
+      {"weightsManifest",
+       manifest(
+           {{"d0/kernel", {2, 1}}, {"d0/bias", {1}}, {"d1/kernel", {1, 1}}, {"d1/bias", {1}}})}};
+  auto m = load_tfjs_model_from_memory(
+      root.dump(), make_memory_shard_reader({{"w.bin", f32_bytes({1, 2, 0, 3, 1})}}));
   ASSERT_TRUE(m.ok()) << m.error().to_string();
   ASSERT_EQ(m->warnings.size(), 1u);
   EXPECT_NE(m->warnings[0].find("'d1'"), std::string::npos) << m->warnings[0];
@@ -161,18 +166,23 @@ TEST(ImportNested, BatchInputShapeOnALaterLayerIsIgnoredWithAWarning) {
 TEST(ImportNested, TwoNestedLayersResolvingToOneWeightAreAnError) {
   // Two nested Sequentials each holding a Dense named "d": the manifest can hold "d/kernel" once,
   // so the second layer would silently reuse the first one's weights. TF.js refuses it too.
-  Json s1 = {{"class_name", "Sequential"},
-             {"config", {{"name", "s1"}, {"layers", {dense("d", 1, {{"batch_input_shape", {nullptr, 1}}})}}}}};
-  Json s2 = {{"class_name", "Sequential"}, {"config", {{"name", "s2"}, {"layers", {dense("d", 1)}}}}};
-  Json root = {{"modelTopology", {{"class_name", "Sequential"}, {"config", {{"name", "top"}, {"layers", {s1, s2}}}}}},
-               {"weightsManifest", manifest({{"d/kernel", {1, 1}}, {"d/bias", {1}}})}};
+  Json s1 = {
+      {"class_name", "Sequential"},
+      {"config",
+       {{"name", "s1"}, {"layers", {dense("d", 1, {{"batch_input_shape", {nullptr, 1}}})}}}}};
+  Json s2 = {{"class_name", "Sequential"},
+             {"config", {{"name", "s2"}, {"layers", {dense("d", 1)}}}}};
+  Json root = {
+      {"modelTopology",
+       {{"class_name", "Sequential"}, {"config", {{"name", "top"}, {"layers", {s1, s2}}}}}},
+      {"weightsManifest", manifest({{"d/kernel", {1, 1}}, {"d/bias", {1}}})}};
   auto g = graph_from_memory(root.dump(), {{"w.bin", f32_bytes({1, 0})}});
   ASSERT_FALSE(g.ok());
   EXPECT_NE(g.error().to_string().find("duplicate weight name"), std::string::npos)
       << g.error().to_string();
   // With scoped manifest names the two are distinct and the model loads.
-  root["weightsManifest"] = manifest({{"s1/d/kernel", {1, 1}}, {"s1/d/bias", {1}},
-                                      {"s2/d/kernel", {1, 1}}, {"s2/d/bias", {1}}});
+  root["weightsManifest"] = manifest(
+      {{"s1/d/kernel", {1, 1}}, {"s1/d/bias", {1}}, {"s2/d/kernel", {1, 1}}, {"s2/d/bias", {1}}});
   auto g2 = graph_from_memory(root.dump(), {{"w.bin", f32_bytes({2, 1, 10, 0})}});
   ASSERT_TRUE(g2.ok()) << g2.error().to_string();
   EXPECT_EQ(run1(*g2, {1}), (std::vector<float>{30}));  // 10 * (2*1 + 1)
@@ -180,9 +190,12 @@ TEST(ImportNested, TwoNestedLayersResolvingToOneWeightAreAnError) {
 
 TEST(ImportNested, UnsupportedLayerInsideANestedModelIsNamedWithItsScope) {
   Json lstm = {{"class_name", "LSTM"}, {"config", {{"name", "lstm_1"}, {"units", 4}}}};
-  Json s1 = {{"class_name", "Sequential"},
-             {"config", {{"name", "s1"}, {"layers", {dense("d", 1, {{"batch_input_shape", {nullptr, 1}}}), lstm}}}}};
-  Json root = {{"modelTopology", {{"class_name", "Sequential"}, {"config", {{"name", "top"}, {"layers", {s1}}}}}},
+  Json s1 = {
+      {"class_name", "Sequential"},
+      {"config",
+       {{"name", "s1"}, {"layers", {dense("d", 1, {{"batch_input_shape", {nullptr, 1}}}), lstm}}}}};
+  Json root = {{"modelTopology",
+                {{"class_name", "Sequential"}, {"config", {{"name", "top"}, {"layers", {s1}}}}}},
                {"weightsManifest", manifest({{"d/kernel", {1, 1}}, {"d/bias", {1}}})}};
   auto g = graph_from_memory(root.dump(), {{"w.bin", f32_bytes({1, 0})}});
   ASSERT_FALSE(g.ok());

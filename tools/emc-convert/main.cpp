@@ -266,6 +266,7 @@ int main(int argc, char** argv) {
   if (!pre.ok()) return fail(pre.error());
   auto model = load_model(model_path);
   if (!model.ok()) return fail(model.error());
+  for (const auto& w : model->warnings) std::cerr << "emc-convert: warning: " << w << "\n";
   auto graph = build_graph(model.value());
   if (!graph.ok()) return fail(graph.error());
   if (dataset.empty()) {

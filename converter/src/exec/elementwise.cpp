@@ -189,7 +189,8 @@ void concat_f32(const Node& n, const std::vector<const float*>& ins,
   }
 }
 
-void merge_f32(const Node& n, const std::vector<const float*>& ins, std::int64_t count, float* out) {
+void merge_f32(const Node& n, const std::vector<const float*>& ins, std::int64_t count,
+               float* out) {
   // tfjs-layers Merge layers: out = in0; out = op(out, in_k) for k = 1.. (one float32 op each).
   std::copy(ins[0], ins[0] + count, out);
   for (std::size_t k = 1; k < ins.size(); ++k) {

@@ -117,7 +117,8 @@ std::string to_string(const Activation& a) {
     return "relu(max=" + fmt(a.max_value) + ",alpha=" + fmt(a.alpha) +
            ",threshold=" + fmt(a.threshold) + ")";
   }
-  if (a.kind == ActivationKind::kAffine) return "affine(" + fmt(a.alpha) + "," + fmt(a.offset) + ")";
+  if (a.kind == ActivationKind::kAffine)
+    return "affine(" + fmt(a.alpha) + "," + fmt(a.offset) + ")";
   if (a.kind == ActivationKind::kElu || a.kind == ActivationKind::kHardSigmoid)
     return std::string(to_string(a.kind)) + "(" + fmt(a.alpha) + ")";
   return to_string(a.kind);

@@ -174,9 +174,9 @@ Result<Shape> infer_shape(const Graph& g, const Node& node) {
     case NodeKind::kAverage:
       if (node.inputs.size() < 2 || (node.kind == NodeKind::kSubtract && node.inputs.size() != 2))
         return node_error(node, Errc::kShapeMismatch,
-                          std::string(to_string(node.kind)) +
-                              (node.kind == NodeKind::kSubtract ? " needs exactly two inputs"
-                                                                : " needs at least two inputs"));
+                          std::string(to_string(node.kind)) + (node.kind == NodeKind::kSubtract
+                                                                   ? " needs exactly two inputs"
+                                                                   : " needs at least two inputs"));
       for (TensorId id : node.inputs)
         if (!(g.shape(id) == in))
           return node_error(node, Errc::kShapeMismatch,

@@ -122,8 +122,7 @@ void import_average(LayerContext& ctx) {
 
 void import_prelu(LayerContext& ctx) {
   const ConfigReader& c = ctx.config();
-  c.check_known_keys({"shared_axes", "alpha_initializer", "alpha_regularizer",
-                      "alpha_constraint"});
+  c.check_known_keys({"shared_axes", "alpha_initializer", "alpha_regularizer", "alpha_constraint"});
   ctx.expect_inputs(1);
   const Shape& in = ctx.input_shape();
   // alpha has the input's per-sample shape with 1 on every shared axis (Keras axes count the

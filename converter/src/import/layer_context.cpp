@@ -7,8 +7,9 @@ namespace emc::converter::detail {
 
 LayerContext::LayerContext(Graph& graph, const Model& model, const KerasLayer& layer,
                            const std::map<std::string, std::string>& weight_keys,
-                           std::map<std::string, std::string>& used_weights, std::vector<TensorId> inputs,
-                           std::string output_name, bool is_tensorlayer)
+                           std::map<std::string, std::string>& used_weights,
+                           std::vector<TensorId> inputs, std::string output_name,
+                           bool is_tensorlayer)
     : graph_(graph),
       model_(model),
       layer_(layer),

@@ -112,7 +112,10 @@ bool is_model_class(const std::string& c) {
   return c == "Sequential" || c == "Model" || c == "Functional";
 }
 
-KerasLayer parse_layer(const Json& l, std::int64_t index) {
+// `owner` keeps the parsed document alive: a layer's config points into it (no copy, so a nested
+// model expanded once per call does not copy its subtree each time).
+KerasLayer parse_layer(const Json& l, std::int64_t index,
+                       const std::shared_ptr<const Json>& owner) {
   const std::string where = "layer " + std::to_string(index);
   if (!l.is_object()) fail_model(where + " is " + describe(l) + ", expected an object");
   KerasLayer layer;
@@ -127,8 +130,9 @@ KerasLayer parse_layer(const Json& l, std::int64_t index) {
   const bool list_ok = layer.class_name == "Sequential" && cfg != l.end() && cfg->is_array();
   if (cfg != l.end() && !cfg->is_null() && !cfg->is_object() && !list_ok)
     fail_model(where + " (" + layer.class_name + "): 'config' is " + describe(*cfg));
-  layer.config = std::make_shared<const Json>(
-      cfg != l.end() && (cfg->is_object() || list_ok) ? *cfg : Json::object());
+  layer.config = cfg != l.end() && (cfg->is_object() || list_ok)
+                     ? std::shared_ptr<const Json>(owner, &*cfg)
+                     : std::make_shared<const Json>(Json::object());
   // Layer name: top-level "name" (functional) or config.name (Sequential).
   auto nm = l.find("name");
   if (nm != l.end() && !nm->is_null()) {
@@ -171,11 +175,15 @@ const Json& layer_list(const Json& cfg, const std::string& what) {
 std::optional<Json> declared_input_shape(const Json& layer, int depth) {
   if (!layer.is_object() || depth > 16) return std::nullopt;
   auto cls = layer.find("class_name");
+  if (cls == layer.end()) cls = layer.find("class");  // TensorLayer spelling
   auto cfg = layer.find("config");
+  if (cfg == layer.end()) cfg = layer.find("args");
   if (cfg == layer.end()) return std::nullopt;
   if (cls != layer.end() && cls->is_string() && is_model_class(cls->get<std::string>())) {
     const bool seq = *cls == "Sequential";
-    const Json* ls = cfg->is_array() ? &*cfg : cfg->contains("layers") ? &cfg->at("layers") : nullptr;
+    const Json* ls = cfg->is_array()           ? &*cfg
+                     : cfg->contains("layers") ? &cfg->at("layers")
+                                               : nullptr;
     if (!ls || !ls->is_array() || ls->empty()) return std::nullopt;
     if (seq) return declared_input_shape((*ls)[0], depth + 1);
     // Functional: the first input layer named in input_layers.
@@ -186,8 +194,9 @@ std::optional<Json> declared_input_shape(const Json& layer, int depth) {
     for (const Json& l : *ls) {
       auto n = l.find("name");
       const Json* lc = l.contains("config") ? &l.at("config") : nullptr;
-      const bool match = (n != l.end() && *n == first[0]) ||
-                         (lc && lc->is_object() && lc->contains("name") && lc->at("name") == first[0]);
+      const bool match =
+          (n != l.end() && *n == first[0]) ||
+          (lc && lc->is_object() && lc->contains("name") && lc->at("name") == first[0]);
       if (match) return declared_input_shape(l, depth + 1);
     }
     return std::nullopt;
@@ -213,29 +222,31 @@ bool declares_input_shape(const KerasLayer& l) {
 // Flattens a model config (and every nested model in it) into one layer list.
 class Flattener {
  public:
-  explicit Flattener(Model& m) : m_(m) {}
+  Flattener(Model& m, std::shared_ptr<const Json> owner) : m_(m), owner_(std::move(owner)) {}
 
   // Expands the model `cls` / `cfg` with scoped-name prefix `prefix` ("" at the top level) and
   // weight scope `wscope`. `bound` holds, for a nested model, the flat references that feed its
   // inputs (nullptr at the top level, where InputLayers become the model's inputs). Returns the
   // model's outputs as flat references.
-  std::vector<InboundRef> expand(const std::string& cls, const Json& cfg,
-                                 const std::string& prefix, const std::string& wscope,
-                                 const std::vector<InboundRef>* bound, int depth) {
+  std::vector<InboundRef> expand(const std::string& cls, const Json& cfg, const std::string& prefix,
+                                 const std::string& wscope, const std::vector<InboundRef>* bound,
+                                 int depth) {
     if (depth > 16) fail_model("models nested more than 16 deep");
-    const std::string what = prefix.empty() ? std::string("the model") : "nested model '" +
-                                                                             prefix.substr(0, prefix.size() - 1) + "'";
+    const std::string what = prefix.empty()
+                                 ? std::string("the model")
+                                 : "nested model '" + prefix.substr(0, prefix.size() - 1) + "'";
     const Json& list = layer_list(cfg, what);
     std::vector<KerasLayer> layers;
     std::set<std::string> names;
     for (std::size_t i = 0; i < list.size(); ++i) {
-      KerasLayer l = parse_layer(list[i], static_cast<std::int64_t>(i));
+      KerasLayer l = parse_layer(list[i], static_cast<std::int64_t>(i), owner_);
       if (!names.insert(l.name).second)
         fail_model(what + ": layer " + std::to_string(i) + ": the name '" + l.name +
                    "' is used twice");
       layers.push_back(std::move(l));
     }
-    if (cls == "Sequential") return expand_sequential(layers, prefix, wscope, bound, depth);
+    if (cls == "Sequential")
+      return expand_sequential(layers, list[0], prefix, wscope, bound, depth);
     if (!cfg.is_object() || !cfg.contains("input_layers") || !cfg.contains("output_layers"))
       fail_model(what + ": a functional model needs config.input_layers and config.output_layers");
     return expand_functional(layers, parse_io_list(cfg.at("input_layers"), "input_layers"),
@@ -249,8 +260,7 @@ class Flattener {
     l.weight_scope = wscope + l.name;
     l.name = prefix + l.name;
     if (l.name.size() > kMaxName) fail_model("scoped layer name '" + l.name + "' is too long");
-    if (m_.layers.size() >= kMaxLayers)
-      fail_model("the flattened model has more than 4096 layers");
+    if (m_.layers.size() >= kMaxLayers) fail_model("the flattened model has more than 4096 layers");
     if (!flat_names_.insert(l.name).second)
       fail_model("scoped layer name '" + l.name + "' is used twice");
     m_.layers.push_back(std::move(l));
@@ -267,21 +277,19 @@ class Flattener {
     a.alias = true;
     a.local_name = like.name;
     a.weight_scope = wscope + like.name;
-    if (m_.layers.size() >= kMaxLayers)
-      fail_model("the flattened model has more than 4096 layers");
+    if (m_.layers.size() >= kMaxLayers) fail_model("the flattened model has more than 4096 layers");
     if (!flat_names_.insert(flat_name).second)
       fail_model("scoped layer name '" + flat_name + "' is used twice");
     m_.layers.push_back(std::move(a));
   }
 
   // Call `call` of nested model `n` on flat inputs `ins`: expands it and returns its output.
-  InboundRef expand_call(const KerasLayer& n, const std::vector<InboundRef>& ins,
-                         std::size_t call, const std::string& prefix, const std::string& wscope,
-                         int depth) {
+  InboundRef expand_call(const KerasLayer& n, const std::vector<InboundRef>& ins, std::size_t call,
+                         const std::string& prefix, const std::string& wscope, int depth) {
     const std::string scope =
         prefix + n.name + (call == 0 ? std::string() : "/call_" + std::to_string(call));
-    auto outs = expand(n.class_name, *n.config, scope + "/", wscope + n.name + "/", &ins,
-                       depth + 1);
+    auto outs =
+        expand(n.class_name, *n.config, scope + "/", wscope + n.name + "/", &ins, depth + 1);
     if (outs.size() != 1)
       throw ErrorException(
           Error(Errc::kUnsupportedLayer, "a nested model with " + std::to_string(outs.size()) +
@@ -292,7 +300,8 @@ class Flattener {
   }
 
   std::vector<InboundRef> expand_sequential(std::vector<KerasLayer>& layers,
-                                            const std::string& prefix, const std::string& wscope,
+                                            const Json& first_entry, const std::string& prefix,
+                                            const std::string& wscope,
                                             const std::vector<InboundRef>* bound, int depth) {
     InboundRef cur;
     std::size_t first = 0;
@@ -319,10 +328,7 @@ class Flattener {
       input.name = layers[0].name + "_input";
       Json c = Json::object();
       c["name"] = input.name;
-      Json first_json = Json::object();
-      first_json["class_name"] = layers[0].class_name;
-      first_json["config"] = *layers[0].config;
-      auto shape = declared_input_shape(first_json, 0);
+      auto shape = declared_input_shape(first_entry, 0);
       if (!shape)
         throw ErrorException(
             Error(Errc::kInvalidModel,
@@ -375,9 +381,8 @@ class Flattener {
       std::int32_t own = 1;
       if (n.class_name == "Sequential") {
         const Json& list = layer_list(*n.config, "nested model '" + n.name + "'");
-        Json fj = list[0];
         own = (list[0].is_object() && list[0].value("class_name", "") == "InputLayer") ||
-                      declared_input_shape(fj, 0)
+                      declared_input_shape(list[0], 0)
                   ? 1
                   : 0;
         if (m_.keras_version.rfind("3.", 0) == 0) own = 0;
@@ -388,8 +393,8 @@ class Flattener {
         fail_model("a reference to call " + std::to_string(r.node_index) + " output " +
                    std::to_string(r.tensor_index) + " of nested model '" + prefix + n.name +
                    "', which has " + std::to_string(calls) + " call(s) and one output");
-      return InboundRef{prefix + n.name + (call == 0 ? std::string() : "/call_" + std::to_string(call)),
-                        0, 0};
+      return InboundRef{
+          prefix + n.name + (call == 0 ? std::string() : "/call_" + std::to_string(call)), 0, 0};
     };
     std::map<std::string, std::size_t> input_pos;
     for (std::size_t i = 0; i < inputs.size(); ++i) input_pos[inputs[i].layer] = i;
@@ -435,10 +440,11 @@ class Flattener {
   }
 
   Model& m_;
+  std::shared_ptr<const Json> owner_;
   std::set<std::string> flat_names_;
 };
 
-Model parse_topology(const Json& topo) {
+Model parse_topology(const Json& topo, const std::shared_ptr<const Json>& owner) {
   if (!topo.is_object()) fail_model("'modelTopology' is " + describe(topo));
   Model m;
   auto kv = topo.find("keras_version");
@@ -457,7 +463,7 @@ Model parse_topology(const Json& topo) {
     auto n = cfg->find("name");
     if (n != cfg->end() && n->is_string()) m.name = n->get<std::string>();
   }
-  Flattener f(m);
+  Flattener f(m, owner);
   m.outputs = f.expand(m.model_class, *cfg, "", "", nullptr, 0);
   return m;
 }
@@ -471,7 +477,8 @@ Result<Model> load_impl(std::string_view text, const ShardReader& shards,
         .in_file(source);
   auto parsed = detail::parse_json_bounded(text, options.max_json_depth, source);
   if (!parsed.ok()) return parsed.error();
-  const Json& root = *parsed;
+  const auto owner = std::make_shared<const Json>(std::move(*parsed));
+  const Json& root = *owner;
   try {
     if (!root.is_object()) fail_model("model.json is " + describe(root) + ", expected an object");
     auto fmt = root.find("format");
@@ -489,7 +496,7 @@ Result<Model> load_impl(std::string_view text, const ShardReader& shards,
       if (mc != root.end()) topo = &*mc;
     }
     if (!topo) fail_model("no 'modelTopology' (or 'model_config') object");
-    Model m = parse_topology(*topo);
+    Model m = parse_topology(*topo, owner);
     if (m.keras_version.empty()) {
       auto kv = t != root.end() && t->is_object() ? t->find("keras_version") : t;
       if (t != root.end() && t->is_object() && kv != t->end() && kv->is_string())
@@ -550,7 +557,8 @@ Result<Model> model_from_config_text(std::string_view text, const LoadOptions& o
   auto parsed = parse_json_bounded(text, options.max_json_depth, source);
   if (!parsed.ok()) return std::move(parsed).error().prefix(what + ": ");
   try {
-    Model m = parse_topology(*parsed);
+    const auto owner = std::make_shared<const Json>(std::move(*parsed));
+    Model m = parse_topology(*owner, owner);
     m.source = source;
     return m;
   } catch (const ErrorException& e) {

@@ -2,6 +2,7 @@
 #include "emc/converter/layer_table.h"
 
 #include <algorithm>
+#include <string>
 
 namespace emc::converter {
 namespace {
@@ -35,6 +36,7 @@ const std::vector<LayerRule> kK210Table = {
     {"batch_norm", {{{K::kBatchNorm}, false}, kOptAct}},
     {"activation", {{{K::kActivation}, false}}},
     {"zero_pad", {{{K::kZeroPad}, false}}},
+    {"upsample", {{{K::kUpSample}, false}}},
 };
 
 // Generic CPU target: conv-like layers absorb BN and activation; everything else is 1:1.
@@ -55,6 +57,7 @@ const std::vector<LayerRule> kCpuTable = {
     {"batch_norm", {{{K::kBatchNorm}, false}, kOptAct}},
     {"activation", {{{K::kActivation}, false}}},
     {"zero_pad", {{{K::kZeroPad}, false}}},
+    {"upsample", {{{K::kUpSample}, false}}},
 };
 
 // Next node of a chain: the sole reader of `node`'s output, reading only that tensor.
@@ -96,6 +99,29 @@ std::optional<std::vector<int>> match_rule(const Graph& g, const LayerRule& r, s
   return best;
 }
 
+// Why a node kind has no layer rule on either platform, and what would make it convert.
+std::string no_rule_reason(NodeKind k) {
+  switch (k) {
+    case K::kMultiply:
+    case K::kSubtract:
+    case K::kMaximum:
+    case K::kMinimum:
+    case K::kAverage:
+      return "kmodel V3 has no elementwise " + std::string(to_string(k)) +
+             " layer (only ADD / QUANTIZED_ADD); it converts once EMC's own int8 CPU layer "
+             "types (the generic-CPU-target issue) cover it, or replace the layer";
+    case K::kPRelu:
+      return "kmodel V3 has no PReLU layer (its activation tables are per tensor, PReLU's "
+             "slope is per element); it converts once EMC's own CPU layer types cover it, or "
+             "use LeakyReLU / ReLU";
+    case K::kCrop:
+      return "kmodel V3 has no crop/slice layer; it converts once EMC's own CPU layer types "
+             "cover it, or crop the input before the model";
+    default:
+      return "";
+  }
+}
+
 }  // namespace
 
 std::span<const LayerRule> layer_table(Platform platform) {
@@ -127,6 +153,10 @@ Result<std::vector<LayerMatch>> match_graph(const Graph& graph, Platform platfor
       std::string targets;
       for (const auto& r : layer_table(platform))
         targets += std::string(targets.empty() ? "" : ", ") + std::string(r.target);
+      if (auto why = no_rule_reason(graph.nodes[i].kind); !why.empty())
+        return Error(Errc::kUnsupportedLayer,
+                     std::string(to_string(graph.nodes[i].kind)) + " cannot be converted: " + why)
+            .with_layer(graph.nodes[i].layer_ref());
       return Error(Errc::kUnsupportedLayer,
                    std::string("no ") + (platform == Platform::kK210 ? "K210" : "CPU") +
                        " layer rule starts with a " + to_string(graph.nodes[i].kind) +

@@ -1,0 +1,219 @@
+// Lowering of the layer classes added for issue 11, on models imported from model.json: the
+// kmodel (kpu-sim + cpu backends) against the float executor, and the refusals that must name the
+// layer and what would make it convert.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "converter/model_builder.h"
+#include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/convert.h"
+#include "emc/cpu_backend/cpu_backend.h"
+#include "emc/format/kmodel_codec.h"
+#include "emc/interpreter/interpreter.h"
+
+namespace emc {
+namespace {
+
+using namespace converter;
+using Json = nlohmann::json;
+using converter::testing::ModelBuilder;
+
+// He-normal weights, seeded.
+std::vector<float> randn(std::size_t n, float sd, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, sd);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+struct Outcome {
+  double max_err_lsb = 1e30;
+  ConvertResult result;
+};
+
+// Converts `g` with pixel calibration images (model input = pixel * in_scale), runs each image
+// through the kmodel and compares the dequantized output with the float executor, in output LSB.
+Outcome convert_and_run(const Graph& g, const ConvertOptions& opt, double in_scale) {
+  Outcome o;
+  const Shape is = g.shape(g.inputs[0]);
+  std::mt19937 rng(5);
+  std::vector<std::vector<std::uint8_t>> px;
+  std::vector<std::vector<Tensor>> calib;
+  for (int i = 0; i < 6; ++i) {
+    std::vector<std::uint8_t> p(static_cast<std::size_t>(is.num_elements()));
+    for (auto& v : p) v = static_cast<std::uint8_t>(rng() & 255);
+    Tensor t{is, {}};
+    for (auto v : p) t.data.push_back(static_cast<float>(v * in_scale));
+    px.push_back(p);
+    calib.push_back({t});
+  }
+  auto r = convert(g, calib, opt);
+  EXPECT_TRUE(r.ok()) << r.error().to_string();
+  if (!r.ok()) return o;
+  EXPECT_TRUE(format::parse_kmodel(r->bytes).ok());
+  interpreter::Registry reg;
+  EXPECT_TRUE(accel_sim::register_kpu_sim_backend(reg).ok());
+  EXPECT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
+  auto interp = interpreter::Interpreter::load(r->bytes, reg);
+  EXPECT_TRUE(interp.ok()) << interp.error().to_string();
+  if (!interp.ok()) return o;
+  double lsb = 0;
+  for (const auto& l : r->layers)
+    if (l.out_scale) lsb = *l.out_scale;
+  const Shape os = g.shape(g.outputs[0]);
+  o.max_err_lsb = 0;
+  for (std::size_t i = 0; i < px.size(); ++i) {
+    auto want = run_float(g, calib[i]);
+    EXPECT_TRUE(want.ok());
+    std::vector<std::uint8_t> chw(px[i].size());
+    for (int y = 0; y < is.h(); ++y)
+      for (int x = 0; x < is.w(); ++x)
+        for (int c = 0; c < is.c(); ++c)
+          chw[(static_cast<std::size_t>(c) * is.h() + y) * is.w() + x] =
+              px[i][(static_cast<std::size_t>(y) * is.w() + x) * is.c() + c];
+    EXPECT_TRUE(r->input_is_uint8);
+    EXPECT_TRUE((*interp)->set_input(0, chw).ok());
+    auto rs = (*interp)->run();
+    EXPECT_TRUE(rs.ok()) << rs.error().to_string();
+    const auto got = (*interp)->output(0);
+    const auto& w = (*want)[0].data;
+    EXPECT_EQ(got.size(), w.size());
+    if (got.size() != w.size()) return o;
+    for (int c = 0; c < os.c(); ++c)
+      for (int y = 0; y < os.h(); ++y)
+        for (int x = 0; x < os.w(); ++x)
+          o.max_err_lsb =
+              std::max(o.max_err_lsb,
+                       std::fabs(got[(static_cast<std::size_t>(c) * os.h() + y) * os.w() + x] -
+                                 w[(static_cast<std::size_t>(y) * os.w() + x) * os.c() + c]) /
+                           lsb);
+  }
+  o.result = std::move(r).value();
+  return o;
+}
+
+int count_type(const ConvertResult& r, format::LayerType t) {
+  int n = 0;
+  for (const auto& l : r.model.layers) n += l.type == t;
+  return n;
+}
+
+// Quantization noise of a few chained uint8 layers stays within a few output LSB.
+constexpr double kTolLsb = 4.0;
+
+Graph conv_up_conv(bool rescale_first) {
+  ModelBuilder b;
+  b.input("x", {6, 6, 3});
+  if (rescale_first) b.layer("Rescaling", "rescale", {{"scale", 1.0 / 255.0}, {"offset", 0.0}});
+  b.layer("Conv2D", "c1",
+          {{"filters", 8}, {"kernel_size", 3}, {"padding", "same"}, {"activation", "relu"}})
+      .weight("c1/kernel", {3, 3, 3, 8}, randn(216, 0.27f, 1))
+      .weight("c1/bias", {8}, randn(8, 0.1f, 2))
+      .layer("UpSampling2D", "up", {{"size", {2, 2}}})
+      .layer("SeparableConv2D", "sep",
+             {{"filters", 6}, {"kernel_size", 3}, {"padding", "same"}, {"activation", "relu6"}})
+      .weight("sep/depthwise_kernel", {3, 3, 8, 1}, randn(72, 0.47f, 3))
+      .weight("sep/pointwise_kernel", {1, 1, 8, 6}, randn(48, 0.5f, 4))
+      .weight("sep/bias", {6}, randn(6, 0.1f, 5));
+  auto g = b.graph();
+  EXPECT_TRUE(g.ok()) << g.error().to_string();
+  return *g;
+}
+
+TEST(ConvertNewLayers, UpSamplingAndSeparableConvLowerOnBothTargets) {
+  const Graph g = conv_up_conv(false);
+  for (Target t : {Target::kK210, Target::kCpu}) {
+    ConvertOptions opt;
+    opt.target = t;
+    const auto o = convert_and_run(g, opt, 1.0 / 255.0);
+    EXPECT_LE(o.max_err_lsb, kTolLsb);
+    EXPECT_EQ(count_type(o.result, format::LayerType::kQuantizedResizeNearestNeighbor), 1);
+    // conv + the separable conv's depthwise and pointwise parts.
+    EXPECT_EQ(count_type(o.result, format::LayerType::kK210Conv), 3);
+    std::printf("  conv/upsample/separable (%s): max error %.2f output LSB\n",
+                t == Target::kK210 ? "k210" : "cpu", o.max_err_lsb);
+  }
+}
+
+TEST(ConvertNewLayers, LeadingRescalingIsFoldedIntoTheInputPreprocessing) {
+  // Rescaling(1/255) on raw pixels == the same model without it on x = pixel/255: KPU-first with
+  // no extra layer, and the same accuracy.
+  const Graph g = conv_up_conv(true);
+  ConvertOptions opt;
+  opt.preprocess.scale = PixelScale::kRaw;  // the model input is the raw pixel
+  const auto o = convert_and_run(g, opt, 1.0);
+  EXPECT_LE(o.max_err_lsb, kTolLsb);
+  EXPECT_EQ(o.result.model.layers.front().type, format::LayerType::kK210Conv);
+  EXPECT_EQ(count_type(o.result, format::LayerType::kRequantize), 0);
+  const auto plain = convert_and_run(conv_up_conv(false), ConvertOptions{}, 1.0 / 255.0);
+  EXPECT_EQ(o.result.model.layers.size(), plain.result.model.layers.size());
+  std::printf("  leading Rescaling folded: max error %.2f output LSB\n", o.max_err_lsb);
+}
+
+TEST(ConvertNewLayers, RescalingAfterALinearConvIsFusedIntoItsKpuActivation) {
+  ModelBuilder b;
+  b.input("x", {8, 8, 3})
+      .layer("Conv2D", "c0", {{"filters", 8}, {"kernel_size", 3}, {"padding", "same"}})
+      .weight("c0/kernel", {3, 3, 3, 8}, randn(216, 0.27f, 12))
+      .weight("c0/bias", {8}, randn(8, 0.1f, 13))
+      .layer("Rescaling", "r", {{"scale", 0.5}, {"offset", 0.25}})
+      .layer("Conv2D", "c1", {{"filters", 4}, {"kernel_size", 1}, {"activation", "relu"}})
+      .weight("c1/kernel", {1, 1, 8, 4}, randn(32, 0.5f, 14))
+      .weight("c1/bias", {4}, randn(4, 0.1f, 15));
+  auto g = b.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  const auto o = convert_and_run(*g, ConvertOptions{}, 1.0 / 255.0);
+  EXPECT_LE(o.max_err_lsb, kTolLsb);
+  EXPECT_EQ(count_type(o.result, format::LayerType::kK210Conv), 2);
+  EXPECT_EQ(count_type(o.result, format::LayerType::kRequantize), 0);
+}
+
+TEST(ConvertNewLayers, LayersV3CannotRunAreRefusedNamingLayerAndRemedy) {
+  struct Case {
+    const char* cls;
+    Json config;
+    bool two_inputs;
+    const char* remedy;
+  };
+  const std::vector<Case> cases = {
+      {"Multiply", Json::object(), true, "int8 CPU layer types"},
+      {"Maximum", Json::object(), true, "int8 CPU layer types"},
+      {"Cropping2D", {{"cropping", 1}}, false, "crop the input before the model"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.cls);
+    ModelBuilder b;
+    b.input("x", {8, 8, 3});
+    b.layer("Conv2D", "a", {{"filters", 4}, {"kernel_size", 1}}, {"x"})
+        .weight("a/kernel", {1, 1, 3, 4}, randn(12, 0.5f, 6))
+        .weight("a/bias", {4}, randn(4, 0.1f, 7));
+    b.layer("Conv2D", "b", {{"filters", 4}, {"kernel_size", 1}}, {"x"})
+        .weight("b/kernel", {1, 1, 3, 4}, randn(12, 0.5f, 8))
+        .weight("b/bias", {4}, randn(4, 0.1f, 9));
+    b.layer(c.cls, "the_layer", c.config,
+            c.two_inputs ? std::vector<std::string>{"a", "b"} : std::vector<std::string>{"a"});
+    b.layer("Conv2D", "after", {{"filters", 2}, {"kernel_size", 1}}, {"the_layer"})
+        .weight("after/kernel", {1, 1, 4, 2}, randn(8, 0.5f, 10))
+        .weight("after/bias", {2}, randn(2, 0.1f, 11));
+    if (!c.two_inputs) b.outputs({"after", "b"});
+    auto g = b.graph();
+    ASSERT_TRUE(g.ok()) << g.error().to_string();
+    for (Target t : {Target::kK210, Target::kCpu}) {
+      ConvertOptions opt;
+      opt.target = t;
+      auto r = convert(*g, {}, opt);
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.error().code(), Errc::kUnsupportedLayer);
+      const std::string e = r.error().to_string();
+      EXPECT_NE(e.find("the_layer"), std::string::npos) << e;
+      EXPECT_NE(e.find(c.cls), std::string::npos) << e;
+      EXPECT_NE(e.find(c.remedy), std::string::npos) << e;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace emc
