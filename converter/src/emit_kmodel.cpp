@@ -186,7 +186,8 @@ Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<
         return dry.error();
     }
   }
-  auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress);
+  auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress,
+                          options.threads);
   if (!ranges.ok()) return ranges.error();
   return convert_calibrated(exec->graph(), ranges.value(), options);
 }

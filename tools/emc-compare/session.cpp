@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/model_file.h"
 #include "emc/converter/model_json.h"
 #include "emc/cpu_backend/cpu_backend.h"
 #include "emc/format/kmodel_codec.h"
@@ -59,7 +60,7 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
   r.sqnr_threshold_db = options.sqnr_threshold_db;
 
   // Float model: the imported graph as is (no fusion), so every Keras layer's tensor exists.
-  auto model = converter::load_tfjs_model(options.model_json);
+  auto model = converter::load_model(options.model_json);
   if (!model.ok()) return std::move(model).error();
   auto graph = converter::build_graph(*model);
   if (!graph.ok()) return std::move(graph).error();

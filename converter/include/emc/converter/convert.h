@@ -68,6 +68,7 @@ struct ConvertOptions {
   // of a KPU-first model (real = (p - mean_c) / std_c).
   Preprocess preprocess;
   CalibrationProgress progress;  // optional
+  int threads = 0;               // calibration threads (0: one per hardware thread)
 };
 
 // One kmodel layer, for the report and the sidecar map.
