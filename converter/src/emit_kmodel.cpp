@@ -53,7 +53,7 @@ nlohmann::json sidecar_of(const ConvertResult& r, const ConvertOptions& o) {
     if (l.main_in) e["main_in"] = *l.main_in;
     if (l.main_out) e["main_out"] = *l.main_out;
     if (l.weight_bytes) e["weight_bytes"] = l.weight_bytes;
-    if (l.sample_step != 1)
+    if (l.sample_step != 1 || l.padded_map)
       e["sampling"] = {{"step", l.sample_step}, {"offset", l.sample_offset}};
     if (l.act_fit_error_lsb) {
       e["activation"] = l.activation;

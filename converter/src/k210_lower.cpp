@@ -42,6 +42,11 @@ struct Forms {
   std::vector<std::pair<int, std::int32_t>> writer_parts;
   Sub sub = Sub::kNone;
   std::int32_t full_h = 0, full_w = 0;  // stored map size when sub != kNone
+  // A map under the KPU's 4x4 (k210) held at the top-left of a pad_h x pad_w KPU map (0: not
+  // padded). pad_zero: the rest of that map holds code 0 (real 0 when the zero point is 0), so a
+  // 3x3 'same' conv reads it as Keras's zero padding; otherwise it holds what a conv computed.
+  std::int32_t pad_h = 0, pad_w = 0;
+  bool pad_zero = false;
   int main_q = -1;                      // uint8 CHW in main memory
   int main_f = -1;                      // float32 CHW in main memory
   bool has_q = false;
@@ -162,6 +167,19 @@ class Lowerer {
   void ensure_kpu(TensorId t, const Node& ctx);
   void materialize_subsample(TensorId t, const Node& ctx);
   void enable_dma(TensorId t, const Node& ctx);
+  // DMAs t's stored KPU map (h x w, all channels) to a new main buffer as dense CHW; returns it.
+  int dma_map(TensorId t, std::int32_t h, std::int32_t w, const Node& ctx);
+  // CPU QUANTIZED_MAX_POOL2D with a 1x1 window: out(c, y, x) = in(c, s·y, s·x) of an in_h x in_w
+  // CHW map starting `in_add` bytes into `in_buf`, and code 0 where that lies outside the map
+  // (the SDK's empty window). Samples, crops and zero-pads uint8 maps exactly.
+  int pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t in_h, std::int32_t in_w,
+           std::int32_t stride, std::int32_t out_h, std::int32_t out_w, const Node& ctx,
+           const std::string& note, const QuantParam& q);
+  // Smallest map the target's KPU computes (k210: 4, cpu: 1).
+  std::int32_t min_map() const { return opt_.target == Target::kK210 ? 4 : 1; }
+  bool small(const Shape& s) const { return s.h() < min_map() || s.w() < min_map(); }
+  // t (a map under 4x4) as a zero-padded 4x4 KPU map (pad_zero), through main memory.
+  void ensure_small_kpu(TensorId t, const Node& ctx);
 
   // ---- units ----
   void lower_unit(const LayerMatch& m);
@@ -240,6 +258,11 @@ class Lowerer {
 // ------------------------------------------------------------------------------------------------
 
 void Lowerer::enable_dma(TensorId t, const Node& ctx) {
+  const Shape& s = g_.shape(t);
+  forms_[static_cast<std::size_t>(t)].main_q = dma_map(t, s.h(), s.w(), ctx);
+}
+
+int Lowerer::dma_map(TensorId t, std::int32_t h, std::int32_t w, const Node& ctx) {
   Forms& f = forms_[static_cast<std::size_t>(t)];
   if (f.kpu_writer < 0) {
     fail(Errc::kUnsupportedLayer,
@@ -248,11 +271,11 @@ void Lowerer::enable_dma(TensorId t, const Node& ctx) {
          ctx);
   }
   const Shape& s = g_.shape(t);
-  const int buf = main_buffer(static_cast<std::uint64_t>(s.num_elements()), ctx.layer_ref());
+  const std::uint64_t plane = std::uint64_t(h) * std::uint64_t(w);
+  const int buf = main_buffer(plane * std::uint64_t(s.c()), ctx.layer_ref());
   // Each part of a split conv sends its channel slice to its place in the dense CHW copy.
   std::vector<std::pair<int, std::int32_t>> writers = f.writer_parts;
   if (writers.empty()) writers.emplace_back(f.kpu_writer, 0);
-  const std::uint64_t plane = std::uint64_t(s.num_elements()) / std::uint64_t(s.c());
   for (const auto& [writer, c0] : writers) {
     auto& L = out_.layers[static_cast<std::size_t>(writer)];
     auto& body = std::get<format::ConvBody>(L.layer.body);
@@ -265,12 +288,93 @@ void Lowerer::enable_dma(TensorId t, const Node& ctx) {
     L.main_out = buf;
   }
   use(buf, f.kpu_writer);
-  f.main_q = buf;
+  return buf;
+}
+
+int Lowerer::pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t in_h,
+                  std::int32_t in_w, std::int32_t stride, std::int32_t out_h, std::int32_t out_w,
+                  const Node& ctx, const std::string& note, const QuantParam& q) {
+  format::Pool2dBody b;
+  b.in_shape = {std::uint32_t(in_w), std::uint32_t(in_h), std::uint32_t(c)};
+  b.out_shape = {std::uint32_t(out_w), std::uint32_t(out_h), std::uint32_t(c)};
+  b.kernel_width = b.kernel_height = 1;
+  b.stride_width = b.stride_height = std::uint32_t(stride);
+  const int ob =
+      main_buffer(std::uint64_t(out_h) * std::uint64_t(out_w) * std::uint64_t(c), ctx.layer_ref());
+  LayerInfo info;
+  info.note = note;
+  info.in_shape = {in_h, in_w, c};
+  info.out_shape = {out_h, out_w, c};
+  info.out_scale = q.scale;
+  info.out_bias = q.bias();
+  add_layer(LayerType::kQuantizedMaxPool2d, b, info,
+            {fix(in_buf, &format::Pool2dBody::main_mem_in_address, in_add),
+             fix(ob, &format::Pool2dBody::main_mem_out_address)});
+  out_.layers.back().main_in = in_buf;
+  out_.layers.back().main_out = ob;
+  return ob;
+}
+
+void Lowerer::ensure_small_kpu(TensorId t, const Node& ctx) {
+  Forms& f = forms_[static_cast<std::size_t>(t)];
+  if (f.kpu >= 0 && f.pad_h > 0 && f.pad_zero) return;
+  const Shape& s = g_.shape(t);
+  const QuantParam q = quant_of(t);
+  if (q.zero_point != 0) {  // depends on the calibrated range: not a structural error
+    fail(Errc::kQuantization,
+         "a 3x3 conv on the " + std::to_string(s.h()) + "x" + std::to_string(s.w()) +
+             " map '" + g_.tensor(t).name +
+             "' (under the KPU's 4x4) runs on the map zero-padded to 4x4, which needs real 0 at "
+             "code 0; this map has negative values (zero point " +
+             std::to_string(q.zero_point) + "): a ReLU-family activation before it would fit",
+         ctx);
+  }
+  ensure_main_q(t, ctx);
+  const std::int32_t ph = std::max(s.h(), 4), pw = std::max(s.w(), 4);
+  const int padded = pick(f.main_q, 0, s.c(), s.h(), s.w(), 1, ph, pw, ctx,
+                          "zero-pad '" + g_.tensor(t).name + "' to " + std::to_string(ph) + "x" +
+                              std::to_string(pw) + " for the KPU (its minimum map)",
+                          q);
+  format::UploadBody b;
+  b.width = std::uint32_t(pw);
+  b.height = std::uint32_t(ph);
+  b.channels = std::uint32_t(s.c());
+  const int kb = kpu_map_buffer(ph, pw, s.c(), ctx.layer_ref());
+  LayerInfo info;
+  info.note = "upload the zero-padded '" + g_.tensor(t).name + "' to KPU RAM";
+  info.in_shape = info.out_shape = {ph, pw, s.c()};
+  add_layer(LayerType::kK210Upload, b, info,
+            {fix(padded, &format::UploadBody::main_mem_in_address),
+             fix(kb, &format::UploadBody::kpu_mem_out_address)});
+  out_.layers.back().main_in = padded;
+  out_.layers.back().kpu_out = kb;
+  f.kpu = kb;
+  f.kpu_writer = -2;
+  f.writer_parts.clear();
+  f.sub = Sub::kNone;
+  f.pad_h = ph;
+  f.pad_w = pw;
+  f.pad_zero = true;
 }
 
 void Lowerer::ensure_main_q(TensorId t, const Node& ctx) {
   Forms& f = forms_[static_cast<std::size_t>(t)];
   if (f.main_q >= 0) return;
+  const Shape& ts = g_.shape(t);
+  if (f.kpu >= 0 && f.kpu_writer >= 0 && (f.pad_h > 0 || (f.sub != Sub::kNone && small(ts)))) {
+    // A map under 4x4: DMA the stored map (padded, or at full resolution with the stride 2
+    // pending) and pick the tensor's pixels on the CPU (the KPU cannot write it smaller).
+    const bool sub = f.sub != Sub::kNone;
+    const std::int32_t h = sub ? f.full_h : f.pad_h, w = sub ? f.full_w : f.pad_w;
+    const int full = dma_map(t, h, w, ctx);
+    const std::uint64_t add = f.sub == Sub::kRightTopShift ? std::uint64_t(w) + 1 : 0;
+    f.main_q = pick(full, add, ts.c(), h, w, sub ? 2 : 1, ts.h(), ts.w(), ctx,
+                    std::string(sub ? "stride-2 sampling" : "crop") + " of '" +
+                        g_.tensor(t).name + "' (" + std::to_string(ts.h()) + "x" +
+                        std::to_string(ts.w()) + ", under the KPU's 4x4) on the CPU",
+                    quant_of(t));
+    return;
+  }
   if (f.sub != Sub::kNone) materialize_subsample(t, ctx);
   if (f.kpu >= 0) {
     enable_dma(t, ctx);
@@ -846,7 +950,40 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
   p.sources = sources;
   p.in_h = H;
   p.in_w = W;
-  if (fin.sub != Sub::kNone) {
+  // A map under the KPU's 4x4 (k210): a 1x1 conv runs on the stored map as it is (at full
+  // resolution with the stride 2 still pending, which commutes with it, or on the padded map);
+  // a 3x3 'same' conv on the map zero-padded to 4x4 (its outputs in the top-left corner read
+  // exactly Keras's zero padding). Either way its output stays padded / pending.
+  enum class SmallMode { kNone, kKeepSub, kPadded } small_mode = SmallMode::kNone;
+  const bool model_input =
+      std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end();
+  if (small(ins) && !model_input) {
+    if (c.stride_h != 1 || pool) {
+      fail(Errc::kInvalidLayerConfig,
+           "stride 2 or a fused pooling on the " + std::to_string(H) + "x" + std::to_string(W) +
+               " map (under the KPU's 4x4) is not supported: the KPU computes at least 4x4 "
+               "outputs; a stride-1 conv fits",
+           c);
+    }
+    if (k == 1 && fin.kpu >= 0 && fin.sub != Sub::kNone) {
+      p.in_h = fin.full_h;
+      p.in_w = fin.full_w;
+      small_mode = SmallMode::kKeepSub;
+      note = "1x1 conv at full resolution " + std::to_string(p.in_h) + "x" +
+             std::to_string(p.in_w) + " (the stride-2 sampling, which commutes with it, stays "
+             "pending: the sampled map is under the KPU's 4x4)";
+    } else {
+      if (!(k == 1 && fin.kpu >= 0 && fin.pad_h > 0)) ensure_small_kpu(tin, c);
+      p.in_h = fin.pad_h;
+      p.in_w = fin.pad_w;
+      small_mode = SmallMode::kPadded;
+      note = std::to_string(H) + "x" + std::to_string(W) + " map computed on a " +
+             std::to_string(p.in_h) + "x" + std::to_string(p.in_w) +
+             " KPU map (top-left corner)" +
+             (k == 3 ? ", the rest zero: Keras's zero padding" : "");
+    }
+    p.in_buf = fin.kpu;
+  } else if (fin.sub != Sub::kNone) {
     if (!dw && k == 1 && sub == Sub::kNone && !pool) {
       p.in_h = fin.full_h;
       p.in_w = fin.full_w;
@@ -861,8 +998,10 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
       materialize_subsample(tin, c);
     }
   }
-  ensure_kpu(tin, c);
-  p.in_buf = fin.kpu;
+  if (small_mode == SmallMode::kNone) {
+    ensure_kpu(tin, c);
+    p.in_buf = fin.kpu;
+  }
   // Input quantization; the model input arrives as raw pixels p: real = (p - mean_c) / std_c is
   // folded into the weights (w / std_c) and bias (Σ w/std_c · (Zx - mean_c)), with Zx = the
   // nearest integer to the mean as the code padded taps read.
@@ -942,8 +1081,10 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
   // Output quantization and the pooling stage.
   TensorId final_out = pre_pool_out;
   p.out_q = quant_of(pre_pool_out);
-  p.out_h = p.pool_type ? p.in_h / 2 : H;
-  p.out_w = p.pool_type ? p.in_w / 2 : W;
+  p.out_h = p.pool_type ? p.in_h / 2 : small_mode != SmallMode::kNone ? p.in_h : H;
+  p.out_w = p.pool_type ? p.in_w / 2 : small_mode != SmallMode::kNone ? p.in_w : W;
+  // A stride-2 output under 4x4 stays at full resolution, its sampling pending.
+  const bool small_sampled = sub != Sub::kNone && small(g_.shape(pre_pool_out));
   bool pool_fused = false;
   if (pool && sub == Sub::kNone && !dw && p.pool_type == 0) {
     const bool zero_pad = pool->pad.is_zero();
@@ -968,12 +1109,13 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
              std::to_string(win) + " on the KPU" + (is_max ? "" : " (floor division)");
     }
   }
-  if (sub == Sub::kLeftTop && !dw) {
+  if (sub == Sub::kLeftTop && !dw && !small_sampled) {
     p.pool_type = 5;
     p.out_h = H / 2;
     p.out_w = W / 2;
   }
-  const bool deferred = sub == Sub::kRightTopShift || (sub == Sub::kLeftTop && dw);
+  const bool deferred =
+      sub == Sub::kRightTopShift || (sub == Sub::kLeftTop && (dw || small_sampled));
   if (deferred) {
     if (sub == Sub::kRightTopShift) {
       p.out_extra_rows = format::kpu_row_layout(std::uint32_t(W)).row_len;  // read one line past
@@ -996,6 +1138,26 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
   fo.writer_parts = split_parts_;
   fo.q = p.out_q;
   fo.has_q = true;
+  if (small_mode == SmallMode::kKeepSub) {
+    fo.sub = fin.sub;
+    fo.full_h = p.out_h;
+    fo.full_w = p.out_w;
+    for (const auto& wp : fo.writer_parts.empty()
+                              ? std::vector<std::pair<int, std::int32_t>>{{idx, 0}}
+                              : fo.writer_parts) {
+      LayerInfo& li = out_.layers[static_cast<std::size_t>(wp.first)].info;
+      li.sample_step = 2;
+      li.sample_offset = fin.sub == Sub::kLeftTop ? 0 : 1;
+    }
+  } else if (small_mode == SmallMode::kPadded) {
+    fo.pad_h = p.out_h;
+    fo.pad_w = p.out_w;
+    fo.pad_zero = false;
+    for (const auto& wp : fo.writer_parts.empty()
+                              ? std::vector<std::pair<int, std::int32_t>>{{idx, 0}}
+                              : fo.writer_parts)
+      out_.layers[static_cast<std::size_t>(wp.first)].info.padded_map = true;
+  }
   if (deferred) {
     fo.sub = sub;
     fo.full_h = H;
@@ -1579,7 +1741,17 @@ void Lowerer::lower_alias(const Node& n) {
   }
   const Shape& is = g_.shape(in);
   const Shape& os = g_.shape(n.output);
-  if (forms_[static_cast<std::size_t>(in)].sub != Sub::kNone) materialize_subsample(in, n);
+  {
+    Forms& fi = forms_[static_cast<std::size_t>(in)];
+    if (fi.pad_h > 0 || (fi.sub != Sub::kNone && small(is))) {
+      ensure_main_q(in, n);  // a map under 4x4 is read from main memory only
+      fi.kpu = -1;
+      fi.sub = Sub::kNone;
+      fi.pad_h = fi.pad_w = 0;
+    } else if (fi.sub != Sub::kNone) {
+      materialize_subsample(in, n);
+    }
+  }
   Forms f = forms_[static_cast<std::size_t>(in)];
   const bool trivial_in = is.rank() == 1 || (is.rank() == 3 && is.h() == 1 && is.w() == 1);
   const bool trivial_out = os.rank() == 1 || (os.rank() == 3 && os.h() == 1 && os.w() == 1);

@@ -97,6 +97,37 @@ struct Builder {
     g.nodes.push_back(n);
     return n.output;
   }
+  TensorId batch_norm(TensorId in, const std::string& name) {
+    const int c = g.shape(in).c();
+    Node n;
+    n.kind = NodeKind::kBatchNorm;
+    n.inputs = {in};
+    std::uniform_real_distribution<float> u(0.5f, 1.5f);
+    for (int i = 0; i < c; ++i) {
+      n.gamma.push_back(u(rng) * (i % 3 == 0 ? -1.0f : 1.0f));  // negative scales too
+      n.beta.push_back(u(rng) - 1.0f);
+      n.mean.push_back(u(rng) - 0.5f);
+      n.variance.push_back(u(rng));
+    }
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name,
+                           "BatchNormalization"};
+    n.source_layers = {name};
+    n.output = g.add_tensor(name, g.shape(in));
+    g.nodes.push_back(n);
+    return n.output;
+  }
+  TensorId max_pool(TensorId in, const std::string& name) {
+    const Shape& s = g.shape(in);
+    Node n;
+    n.kind = NodeKind::kMaxPool;
+    n.inputs = {in};
+    n.kernel_h = n.kernel_w = n.stride_h = n.stride_w = 2;
+    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name, "MaxPooling2D"};
+    n.source_layers = {name};
+    n.output = g.add_tensor(name, Shape{{s.h() / 2, s.w() / 2, s.c()}});
+    g.nodes.push_back(n);
+    return n.output;
+  }
   Graph finish(TensorId out) {
     g.outputs = {out};
     auto st = validate_graph(g);
@@ -270,6 +301,64 @@ TEST(ConvertK210Rules, SymmetricStride2AndPlainChainsAreExact) {
   pc.weight_bits = 16;
   const auto s16 = run_case(g, pc);
   EXPECT_LE(s16.max_err_lsb, kExactTolLsb);
+}
+
+TEST(ConvertK210Rules, MapsUnder4x4RunOnThePaddedKpuMapExactly) {
+  // The tail of a small-input MobileNet (tupleblog_gender at 64x64): a stride-2 depthwise conv
+  // from 4x4 to 2x2, a 1x1 conv on the 2x2 map (run at full resolution 4x4: it commutes with the
+  // pending sampling), a 3x3 'same' depthwise conv on 2x2 (the map zero-padded to 4x4 on the CPU
+  // and uploaded: its 2x2 corner reads Keras's zero padding) and a 1x1 conv on the padded map.
+  // Against the float executor with 16-bit per-channel weights (only the form and the rounding
+  // remain): the same bound as the exact stride-2 forms. The KPU never computes a map under 4x4.
+  Builder b;
+  auto t = b.input(8, 8, 4);
+  t = b.conv(t, "c_s2", 3, 2, kSame, 8, false);           // 4x4
+  t = b.conv(t, "dw_s2", 3, 2, kSame, 0, true);           // 2x2 (left-top sampling pending)
+  t = b.conv(t, "pw_small", 1, 1, kNone, 8, false);       // 2x2
+  t = b.conv(t, "dw_small", 3, 1, kSame, 0, true);        // 2x2
+  t = b.conv(t, "pw_out", 1, 1, kNone, 6, false, Activation{});
+  const Graph g = b.finish(t);
+  ConvertOptions opt;
+  opt.weight_bits = 16;
+  opt.per_channel = true;
+  for (const Target target : {Target::kK210, Target::kCpu}) {
+    opt.target = target;
+    ConvertResult r;
+    const auto s = run_case(g, opt, &r);
+    EXPECT_LE(s.max_err_lsb, kExactTolLsb);
+    std::printf("  maps under 4x4 (%s): max error %.2f output LSB\n",
+                target == Target::kK210 ? "k210" : "cpu", s.max_err_lsb);
+    for (const auto& l : r.model.layers) {
+      if (l.type != format::LayerType::kK210Conv || target != Target::kK210) continue;
+      const auto f = std::get<format::ConvBody>(l.body).fields();
+      EXPECT_GE(f.out_width(), 4);
+      EXPECT_GE(f.out_height(), 4);
+    }
+  }
+}
+
+TEST(ConvertK210Rules, BatchNormAfterTheActivationRunsAsAChannelAffineMap) {
+  // Conv2D(relu) -> BatchNormalization -> MaxPooling2D -> Conv2D (neuralnetvis_cifar10's block):
+  // the BN cannot enter the KPU's conv -> BN -> activation order; it converts and is exact
+  // against the float executor (negative BN scales included).
+  Builder b;
+  auto t = b.input(8, 8, 3);
+  t = b.conv(t, "c0", 3, 1, kSame, 8, false, make_relu());
+  t = b.batch_norm(t, "bn0");
+  t = b.max_pool(t, "pool0");
+  t = b.conv(t, "c1", 3, 1, kSame, 4, false, Activation{});
+  const Graph g = b.finish(t);
+  ConvertOptions opt;
+  opt.weight_bits = 16;
+  opt.per_channel = true;
+  ConvertResult r;
+  const auto s = run_case(g, opt, &r);
+  EXPECT_LE(s.max_err_lsb, kExactTolLsb);
+  bool bn_layer = false;
+  for (const auto& l : r.layers)
+    bn_layer |= l.type == format::LayerType::kChannelwiseDequantize &&
+                std::find(l.sources.begin(), l.sources.end(), "bn0") != l.sources.end();
+  EXPECT_TRUE(bn_layer);
 }
 
 TEST(ConvertK210Rules, PingPongAndNoOverlappingMaps) {

@@ -475,7 +475,7 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
     // even sizes and 'valid' on odd sizes). The offset is never guessed from the shapes: both
     // forms have the same shapes, and comparing the wrong pixels reads as a broken layer.
     const std::size_t step = sl->sample_step, off = sl->sample_offset;
-    if (step > 1) {
+    if (step >= 1) {  // stated by the map (step 1: the top-left corner of a padded map)
       if (m.kc != m.c || (m.h - 1) * step + off >= m.kh || (m.w - 1) * step + off >= m.kw) {
         m.why = "sampling step " + std::to_string(step) + " offset " + std::to_string(off) +
                 " does not fit the kmodel map " + std::to_string(m.kh) + "x" +
@@ -483,8 +483,9 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
         return m;
       }
       m.step = step, m.off = off;
-      m.how = std::string("full-resolution KPU map (stride 2 done by the next layer): ") +
-              (off ? "odd" : "even") + " rows/columns compared";
+      m.how = step == 1 ? std::string("map under 4x4 held padded on the KPU: its corner compared")
+                        : std::string("full-resolution KPU map (stride 2 done by the next layer): ") +
+                              (off ? "odd" : "even") + " rows/columns compared";
     } else if (m.kc == m.c && m.kh == m.h && m.kw == m.w) {
     } else if (m.kc == m.c && m.h == 1 && m.w == 1 && m.kh == 4 && m.kw == 4) {
       m.how = "1x1 map padded to 4x4 on the KPU: pixel (0,0) compared";

@@ -26,7 +26,7 @@ struct SidecarLayer {
   std::vector<AffineQuant> quant;          // uint8 outputs: 1 (per tensor) or C (per channel)
   // "sampling": a full-resolution map whose consumer does the stride-2 sampling holds the
   // tensor's pixel (y, x) at (y·step + offset, x·step + offset). 0: not stated (the map is the
-  // tensor itself).
+  // tensor itself). Step 1, offset 0: the tensor is the top-left corner of a larger (padded) map.
   std::uint32_t sample_step = 0;
   std::uint32_t sample_offset = 0;
 };

@@ -95,6 +95,8 @@ struct LayerInfo {
   // columns (TF 'same' on even sizes, 'valid' on odd sizes). Step 1: the map is the tensor.
   std::int32_t sample_step = 1;
   std::int32_t sample_offset = 0;
+  // The tensor (a map under the KPU's 4x4) is the top-left corner of the larger stored map.
+  bool padded_map = false;
 };
 
 // What calibration did to one tensor of the optimized graph (one per Keras layer output that
