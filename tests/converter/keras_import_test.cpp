@@ -210,6 +210,7 @@ INSTANTIATE_TEST_SUITE_P(Variants, KerasFixture,
                          ::testing::Values(Variant{"shapes_cnn_k2.h5", "shapes_cnn", true},
                                            Variant{"tiny_dense_k3legacy.h5", "tiny_dense", true},
                                            Variant{"tiny_dense_f64.h5", "tiny_dense", true},
+                      Variant{"teachable_nested_k2.h5", "teachable_nested", true},
                                            Variant{"shapes_cnn_k3.keras", "shapes_cnn", false},
                                            Variant{"shapes_cnn_k213.keras", "shapes_cnn", false},
                                            Variant{"tiny_dense_k213.keras", "tiny_dense", true}),
@@ -338,6 +339,19 @@ INSTANTIATE_TEST_SUITE_P(
         if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
       return n;
     });
+
+// fuzz_keras_h5 finding (fuzz/README.md): tiny_dense_k3legacy.h5 mutated so that its global heap
+// collection holds a free-space object of size 0, on which libhdf5 1.10.8 loops forever while
+// reading the variable-length model_config (h5py hangs on it too). Refused before HDF5 reads it.
+TEST(KerasMalformed, GlobalHeapThatHangsLibhdf5IsRefused) {
+  const std::string path = fixture("fuzz_hang_global_heap.h5");
+  auto m = load_model(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code(), Errc::kInvalidModel);
+  EXPECT_NE(m.error().to_string().find("HDF5 global heap collection at offset 2048 is damaged"),
+            std::string::npos)
+      << m.error().to_string();
+}
 
 TEST(KerasMalformed, WeightsOnlyMessageSuggestsTheArchitectureFile) {
   auto m = load_model(fixture("weights_only.h5"));

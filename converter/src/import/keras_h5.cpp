@@ -82,11 +82,28 @@ Model load(const Hdf5File& f, const LoadOptions& options) {
       f.fail(group, "is missing (listed in '/model_weights' attribute 'layer_names')");
     const auto names = f.string_list_attribute(group, "weight_names", kMaxWeightsPerLayer);
     if (names.empty()) continue;
-    if (!config_names.count(layer))
+    // A nested model: its inner layers are flattened as "<model>/..." (the model's own name
+    // remains only as an alias layer, which has no weights).
+    auto inner = config_names.lower_bound(layer + "/");
+    const bool nested = inner != config_names.end() && inner->rfind(layer + "/", 0) == 0;
+    if (!nested && !config_names.count(layer))
       f.fail(group, "holds weights of a layer '" + layer + "' that model_config does not have");
     for (std::size_t i = 0; i < names.size(); ++i) {
       if (names[i].empty()) f.fail(group, "attribute 'weight_names' has an empty entry");
-      detail::add_h5_weight(f, group + "/" + names[i], layer, i, budget, m.weights);
+      if (!nested) {
+        detail::add_h5_weight(f, group + "/" + names[i], layer, i, budget, m.weights);
+        continue;
+      }
+      // Inside a nested model Keras 2 names each weight "<inner layer>/<role>:0", which is how
+      // TF.js names it too and how the importer resolves a flattened inner layer's weights.
+      std::string key = names[i];
+      if (key.size() > 2 && key.compare(key.size() - 2, 2, ":0") == 0) key.resize(key.size() - 2);
+      detail::H5FloatData d = f.read_floats(group + "/" + names[i], budget);
+      budget -= d.values.size();
+      WeightTensor t{group + "/" + names[i], std::move(d.shape), std::move(d.values),
+                     std::move(d.stored_dtype)};
+      if (!m.weights.emplace(key, std::move(t)).second)
+        f.fail(group + "/" + names[i], "a second weight named '" + key + "'");
     }
   }
   return m;

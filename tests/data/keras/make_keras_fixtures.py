@@ -15,6 +15,9 @@ test can compare the import with the model.json import of the same sample:
                            paths without ':0' (model_weights/dense_1/tiny_dense/dense_1/kernel),
                            FLOAT16 datasets (the sample's weights are float16 already: exact)
   tiny_dense_f64.h5        Keras 2 layout with FLOAT64 datasets (float32 values widened: exact)
+  teachable_nested_k2.h5   Keras 2 model.save() of a Sequential of two nested Sequentials: one
+                           model_weights group per nested model, whose weight_names are the inner
+                           layers' own weight names ('Conv1/kernel:0', ...), as Keras 2 writes them
   shapes_cnn_k3.keras      Keras 3 .keras: config.json (Keras 3 serialization), metadata.json,
                            model.weights.h5 with layers/<snake_class>[_N]/vars/<i>; the config's
                            layer names are SWAPPED against the class order (the first Conv2D is
@@ -41,6 +44,8 @@ Malformed (each test expects an error naming the file and the object):
                            model.weights.h5
   bad_truncated.keras      the first half of shapes_cnn_k3.keras
   bad_orphan_group.keras   an extra weight group layers/dense_7 that no layer claims
+Not written by this script: fuzz_hang_global_heap.h5, the fuzz_keras_h5 input that hangs libhdf5
+(see fuzz/README.md).
 """
 import io
 import json
@@ -196,6 +201,8 @@ def main():
                     keras3_paths=True, model_name="tiny_dense")
     write_keras2_h5("tiny_dense_f64.h5", tiny, tiny_w, dtype=np.float64)
 
+    write_nested_h5("teachable_nested_k2.h5", *load_sample("teachable_nested"))
+
     # names swapped against the class order: the first Conv2D is 'conv2d_1', the second 'conv2d'
     rename = {"conv1": "conv2d_1", "conv2": "conv2d", "bn1": "bn_b", "bn2": "bn_a"}
     shapes_renamed = {"conv2d_1/" + k.split("/")[1] if k.startswith("conv1/") else
@@ -266,6 +273,35 @@ def main():
     wo = keras_weights_h5(tiny, tiny_w, "layers", False, extra=orphan)
     write_zip("bad_orphan_group.keras", [("config.json", json.dumps(tiny_cfg)),
                                          ("metadata.json", meta3), ("model.weights.h5", wo)])
+
+
+def write_nested_h5(path, topo, weights):
+    cfg = {k: topo[k] for k in ("class_name", "config")}
+    with h5py.File(path, "w") as f:
+        f.attrs.create("model_config", fixed(json.dumps(cfg)))
+        f.attrs.create("keras_version", fixed("2.13.1"))
+        f.attrs.create("backend", fixed("tensorflow"))
+        mw = f.create_group("model_weights")
+        outer = cfg["config"]["layers"] if isinstance(cfg["config"], dict) else cfg["config"]
+        names = [l.get("name") or l["config"]["name"] for l in outer]
+        mw.attrs.create("layer_names", fixed_list(names))
+        for l, name in zip(outer, names):
+            inner_names = set()
+
+            def collect(layer):  # every layer inside, at any depth (nested models too)
+                inner_names.add(layer.get("name") or layer["config"]["name"])
+                c = layer["config"]
+                if layer["class_name"] in ("Sequential", "Model", "Functional"):
+                    for x in (c["layers"] if isinstance(c, dict) else c):
+                        collect(x)
+            collect(l)
+            # Keras order for a model: trainable weights, then non-trainable ones.
+            mine = [k for k in weights if k.split("/")[0] in inner_names]
+            mine.sort(key=lambda k: ("moving_" in k))
+            g = mw.create_group(name)
+            g.attrs.create("weight_names", fixed_list([k + ":0" for k in mine]))
+            for k in mine:
+                g.create_dataset(k + ":0", data=weights[k])
 
 
 def patch_member_size(path, member, size):

@@ -1,0 +1,90 @@
+// emc-convert and emc-compare on Keras .h5 / .keras files (tests/data/keras, written from the
+// shapes_cnn TF.js sample by tests/data/keras/make_keras_fixtures.py): the kmodel equals, byte
+// for byte, the one converted from the sample's model.json; malformed files exit with code 4 and
+// leave no output behind.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "run_command.h"
+
+namespace emc {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_tool;
+
+std::string src(const std::string& rel) {
+  return std::string(EMC_SOURCE_DIR) + "/" + rel;
+}
+
+std::vector<char> bytes_of(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class KerasConvertTool : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("emc_keras_e2e_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  test::CommandOutput convert(const std::string& model, const fs::path& out) {
+    return run_tool("emc-convert", "'" + model + "' -p k210 --dataset '" +
+                                       src("samples/models/shapes_cnn/calib") + "' -o '" +
+                                       out.string() + "'");
+  }
+  fs::path dir_;
+};
+
+TEST_F(KerasConvertTool, H5AndKerasGiveTheModelJsonKmodel) {
+  const fs::path ref = dir_ / "json.kmodel";
+  auto r = convert(src("samples/models/shapes_cnn/model.json"), ref);
+  ASSERT_EQ(r.status, 0) << r.text;
+  for (const char* f : {"shapes_cnn_k2.h5", "shapes_cnn_k3.keras", "shapes_cnn_k213.keras"}) {
+    SCOPED_TRACE(f);
+    const fs::path out = dir_ / (std::string(f) + ".kmodel");
+    auto c = convert(src("tests/data/keras/") + f, out);
+    ASSERT_EQ(c.status, 0) << c.text;
+    EXPECT_TRUE(fs::exists(out.string() + ".map.json"));
+    EXPECT_EQ(bytes_of(out), bytes_of(ref)) << "kmodel differs from the model.json conversion";
+  }
+}
+
+TEST_F(KerasConvertTool, MalformedFilesExitWith4AndWriteNothing) {
+  for (const char* f : {"bad_wrong_shape.h5", "bad_truncated.h5", "bad_not_hdf5.h5",
+                        "weights_only.h5", "bad_zip_bomb.keras", "bad_dotdot.keras",
+                        "bad_member_names.keras", "bad_truncated.keras"}) {
+    SCOPED_TRACE(f);
+    const std::string model = src("tests/data/keras/") + f;
+    const fs::path out = dir_ / (std::string(f) + ".kmodel");
+    auto c = convert(model, out);
+    EXPECT_EQ(c.status, 4) << c.text;
+    EXPECT_NE(c.text.find(model), std::string::npos) << c.text;
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_FALSE(fs::exists(out.string() + ".map.json"));
+  }
+}
+
+TEST_F(KerasConvertTool, CompareTakesTheKerasFile) {
+  const fs::path km = dir_ / "k3.kmodel";
+  const std::string model = src("tests/data/keras/shapes_cnn_k3.keras");
+  ASSERT_EQ(convert(model, km).status, 0);
+  auto c = run_tool("emc-compare", "'" + model + "' '" + km.string() + "' --image '" +
+                                       src("samples/models/shapes_cnn/images/star_1.png") +
+                                       "' --labels '" +
+                                       src("samples/models/shapes_cnn/labels.txt") + "'");
+  EXPECT_EQ(c.status, 0) << c.text;
+  EXPECT_NE(c.text.find("star"), std::string::npos) << c.text;
+}
+
+}  // namespace
+}  // namespace emc
