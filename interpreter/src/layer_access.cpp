@@ -275,6 +275,39 @@ Result<LayerAccess> layer_access(const format::Layer& layer) {
       a.work = n;
       return a;
     }
+    case LayerType::kEmcConv2d:
+    case LayerType::kEmcDepthwiseConv2d:
+    case LayerType::kEmcConv2dF32:
+    case LayerType::kEmcDepthwiseConv2dF32: {
+      const format::EmcConvGeometry* g = nullptr;
+      if (const auto* b = body_as<format::EmcConv2dInt8Body>(layer)) g = &b->geo;
+      if (const auto* b = body_as<format::EmcConv2dF32Body>(layer)) g = &b->geo;
+      const bool f32 = t == LayerType::kEmcConv2dF32 || t == LayerType::kEmcDepthwiseConv2dF32;
+      if (!g || f32 != std::holds_alternative<format::EmcConv2dF32Body>(layer.body)) {
+        return mismatch(layer, f32 ? "EmcConv2dF32Body" : "EmcConv2dInt8Body");
+      }
+      const std::uint64_t e = f32 ? 4 : 1;
+      const std::uint64_t out_n = mul(mul(g->out_width, g->out_height), g->out_channels);
+      a.main_writes.push_back({g->main_mem_out_address, mul(out_n, e)});
+      a.main_reads.push_back(
+          {g->main_mem_in_address, mul(mul(mul(g->in_width, g->in_height), g->in_channels), e)});
+      const bool dw =
+          t == LayerType::kEmcDepthwiseConv2d || t == LayerType::kEmcDepthwiseConv2dF32;
+      a.work = mul(mul(out_n, mul(g->kernel_width, g->kernel_height)), dw ? 1 : g->in_channels);
+      return a;
+    }
+    case LayerType::kEmcQuantizeInt8:
+    case LayerType::kEmcDequantizeInt8: {
+      const auto* b = body_as<format::EmcQuantizeInt8Body>(layer);
+      if (!b) return mismatch(layer, "EmcQuantizeInt8Body");
+      const std::uint32_t in_e = t == LayerType::kEmcQuantizeInt8 ? 4 : 1;
+      const std::uint32_t out_e = t == LayerType::kEmcQuantizeInt8 ? 1 : 4;
+      a.main_writes.push_back({b->main_mem_out_address, mul(b->count, out_e)});
+      a.main_reads.push_back({b->main_mem_in_address, mul(b->count, in_e)});
+      elementwise(in_e, out_e);
+      a.work = b->count;
+      return a;
+    }
     case LayerType::kInvalid:
       break;
   }
