@@ -258,3 +258,27 @@ TEST(EmcLayerTypes, V3FilesHaveNoEmcTypes) {
 
 }  // namespace
 }  // namespace emc::format
+
+namespace emc::format {
+namespace {
+
+// The kmodel fuzz target's EMC seeds (fuzz/seeds/make_kmodel_seeds.py, laid out by hand from
+// docs/format.md) are valid files: they parse, are marked, and re-encode byte for byte.
+TEST(EmcLayerTypes, FuzzSeedsParse) {
+  const std::string dir = std::string(EMC_SOURCE_DIR) + "/fuzz/seeds/kmodel/";
+  for (const char* name : {"emc_quantize_conv_dequantize", "emc_depthwise_7x1_dilated",
+                           "emc_conv2d_f32_5x5", "emc_depthwise_f32_3x3"}) {
+    SCOPED_TRACE(name);
+    const auto bytes = test::read_bytes(dir + name + ".kmodel");
+    ASSERT_FALSE(bytes.empty()) << "missing seed (run fuzz/seeds/make_kmodel_seeds.py)";
+    auto m = parse_kmodel(bytes);
+    ASSERT_TRUE(m.ok()) << m.error().to_string();
+    EXPECT_TRUE(m.value().has_emc_layers());
+    auto again = encode_kmodel(m.value(), {EncodeLayout::kPreserve});
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again.value(), bytes);
+  }
+}
+
+}  // namespace
+}  // namespace emc::format
