@@ -74,7 +74,8 @@ for target in "${TARGETS[@]}"; do
       ;;
     fuzz_kmodel_parser)
       cp "$SHARED"/kmodels/*.kmodel "$run/seeds/"
-      flags+=(-max_len=65536 -malloc_limit_mb=512)
+      cp "$ROOT"/fuzz/seeds/kmodel/*.kmodel "$run/seeds/"  # EMC layer types (make_kmodel_seeds.py)
+      flags+=(-max_len=65536 -malloc_limit_mb=512 -dict="$ROOT/fuzz/kmodel.dict")
       ;;
     *)
       flags+=(-max_len=65536)

@@ -156,6 +156,28 @@ Result<ConvertResult> convert_calibrated(const Graph& graph, const std::vector<R
         static_cast<std::uint32_t>(lm.buffers[static_cast<std::size_t>(o.buffer)].address),
         o.bytes});
   }
+  // EMC layer types on the K210 target: named, and an error when the user asked for a file the
+  // vendor runtime loads.
+  if (options.target == Target::kK210) {
+    for (const LayerInfo& li : r.layers) {
+      if (!format::is_emc_type(li.type)) continue;
+      const std::string who = "layer " + std::to_string(li.index) + " (" +
+                              std::string(format::to_string(li.type)) +
+                              (li.sources.empty() ? std::string() : ", from '" + li.sources.front() + "'") +
+                              ")";
+      if (options.sdk_compatible) {
+        return Error(Errc::kUnsupportedLayer,
+                     who + " is an EMC CPU layer type: the stock K210 SDK loader and MaixPy cannot "
+                           "run it, and --sdk-compatible was given")
+            .with_layer(LayerRef{static_cast<std::int64_t>(li.index),
+                                 li.sources.empty() ? "" : li.sources.front(),
+                                 std::string(format::to_string(li.type))});
+      }
+      lm.warnings.push_back(who + " runs as an EMC CPU layer type: EMC's runtime (emc-run) runs "
+                                  "it, the stock K210 SDK loader and MaixPy cannot "
+                                  "(--sdk-compatible makes this an error)");
+    }
+  }
   m.header.layers_length = static_cast<std::uint32_t>(m.layers.size());
   m.header.output_count = static_cast<std::uint32_t>(m.outputs.size());
   auto bytes = format::encode_kmodel(m);

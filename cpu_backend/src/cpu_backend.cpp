@@ -51,6 +51,12 @@ constexpr std::array kKernels{
     KernelEntry{LayerType::kK210Upload, &detail::prepare_k210_upload},
     KernelEntry{LayerType::kK210AddPadding, &detail::prepare_k210_add_padding},
     KernelEntry{LayerType::kK210RemovePadding, &detail::prepare_k210_remove_padding},
+    KernelEntry{LayerType::kEmcConv2d, &detail::prepare_emc_conv2d},
+    KernelEntry{LayerType::kEmcDepthwiseConv2d, &detail::prepare_emc_depthwise_conv2d},
+    KernelEntry{LayerType::kEmcConv2dF32, &detail::prepare_emc_conv2d_f32},
+    KernelEntry{LayerType::kEmcDepthwiseConv2dF32, &detail::prepare_emc_depthwise_conv2d_f32},
+    KernelEntry{LayerType::kEmcQuantizeInt8, &detail::prepare_emc_quantize_int8},
+    KernelEntry{LayerType::kEmcDequantizeInt8, &detail::prepare_emc_dequantize_int8},
 };
 
 PrepareFn find_kernel(LayerType type) {

@@ -1,5 +1,6 @@
 #include "body_codec.h"
 
+#include <initializer_list>
 #include <string>
 
 namespace emc::format::detail {
@@ -416,6 +417,156 @@ void encode_upload(const UploadBody& b, ByteWriter& w) {
   w.write_u32(b.channels);
 }
 
+
+// ---- EMC types (emc_layers.h) ----
+Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
+  const std::uint64_t start = r.position();
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(in_width);
+  R32(in_height);
+  R32(in_channels);
+  R32(out_width);
+  R32(out_height);
+  R32(out_channels);
+  R32(kernel_width);
+  R32(kernel_height);
+  R32(stride_width);
+  R32(stride_height);
+  R32(dilation_width);
+  R32(dilation_height);
+  R32(pad_left);
+  R32(pad_right);
+  R32(pad_top);
+  R32(pad_bottom);
+  R32(depth_multiplier);
+  // The fields that size the trailing arrays are checked here, so that a zero reads as itself and
+  // not as a body-size disagreement.
+  const std::pair<std::uint32_t, const char*> sizing[] = {
+      {b.in_channels, "in_channels"},   {b.out_channels, "out_channels"},
+      {b.kernel_width, "kernel_width"}, {b.kernel_height, "kernel_height"}};
+  const std::uint64_t offsets[] = {20, 32, 36, 40};
+  for (int i = 0; i < 4; ++i) {
+    if (sizing[i].first == 0) {
+      return Error(Errc::kInvalidModel, std::string(sizing[i].second) + " is 0 (must be >= 1)")
+          .at_offset(start + offsets[i]);
+    }
+  }
+  return ok_status();
+}
+void write_geometry(const EmcConvGeometry& g, ByteWriter& w) {
+  for (std::uint32_t v :
+       {g.flags, g.main_mem_in_address, g.main_mem_out_address, g.in_width, g.in_height,
+        g.in_channels, g.out_width, g.out_height, g.out_channels, g.kernel_width, g.kernel_height,
+        g.stride_width, g.stride_height, g.dilation_width, g.dilation_height, g.pad_left,
+        g.pad_right, g.pad_top, g.pad_bottom, g.depth_multiplier}) {
+    w.write_u32(v);
+  }
+}
+
+bool emc_depthwise(LayerType t) {
+  return t == LayerType::kEmcDepthwiseConv2d || t == LayerType::kEmcDepthwiseConv2dF32;
+}
+
+std::uint64_t pad4(std::uint64_t n) { return (n + 3) / 4 * 4; }
+
+Result<LayerBody> decode_emc_conv_int8(LayerType t, ByteReader& r) {
+  EmcConv2dInt8Body b;
+  EMC_TRY(read_geometry(r, b.geo));
+  RI32(input_zero_point);
+  RI32(output_zero_point);
+  RI32(act_min);
+  RI32(act_max);
+  const std::uint64_t nw = emc_conv_weight_count(b.geo, emc_depthwise(t));
+  const std::uint64_t oc = b.geo.out_channels;
+  const std::string what = std::string(to_string(t)) + " " + std::to_string(oc) + " channels";
+  EMC_TRY(require_array(r, pad4(nw), 1, what + ": weights"));
+  std::vector<std::uint8_t> raw(nw);
+  EMC_TRY(r.read_bytes(raw, "weights"));
+  b.weights.assign(raw.begin(), raw.end());  // uint8 -> int8: two's complement (C++20)
+  EMC_TRY(r.skip(pad4(nw) - nw, "weights padding"));
+  EMC_TRY(require_array(r, oc, 12, what + ": bias, multiplier, shift"));
+  for (auto* v : {&b.bias, &b.multiplier, &b.shift}) {
+    v->resize(oc);
+    for (std::int32_t& x : *v) EMC_TRY(r.read_i32(x, "per-channel array"));
+  }
+  return LayerBody{std::move(b)};
+}
+Status check_emc_arrays(LayerType t, const EmcConvGeometry& g, std::size_t weights,
+                        std::initializer_list<std::size_t> per_channel) {
+  const std::uint64_t nw = emc_conv_weight_count(g, emc_depthwise(t));
+  bool ok = weights == nw;
+  for (std::size_t n : per_channel) ok = ok && n == g.out_channels;
+  if (!ok) {
+    return Error(Errc::kInvalidArgument, std::string(to_string(t)) + ": " +
+                                             std::to_string(weights) + " weights (geometry needs " +
+                                             std::to_string(nw) + ") or per-channel arrays not " +
+                                             std::to_string(g.out_channels) + " long");
+  }
+  return ok_status();
+}
+Status encode_emc_conv_int8(LayerType t, const EmcConv2dInt8Body& b, ByteWriter& w) {
+  EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(),
+                           {b.bias.size(), b.multiplier.size(), b.shift.size()}));
+  write_geometry(b.geo, w);
+  for (std::int32_t v : {b.input_zero_point, b.output_zero_point, b.act_min, b.act_max}) {
+    w.write_i32(v);
+  }
+  for (std::int8_t v : b.weights) w.write_u8(static_cast<std::uint8_t>(v));
+  for (std::uint64_t k = b.weights.size(); k < pad4(b.weights.size()); ++k) w.write_u8(0);
+  for (const auto* v : {&b.bias, &b.multiplier, &b.shift}) {
+    for (std::int32_t x : *v) w.write_i32(x);
+  }
+  return ok_status();
+}
+
+Result<LayerBody> decode_emc_conv_f32(LayerType t, ByteReader& r) {
+  EmcConv2dF32Body b;
+  EMC_TRY(read_geometry(r, b.geo));
+  RF32(act_min);
+  RF32(act_max);
+  const std::uint64_t nw = emc_conv_weight_count(b.geo, emc_depthwise(t));
+  const std::uint64_t oc = b.geo.out_channels;
+  // nw + oc < 2^65 cannot overflow: both are < 2^64 / 2 for 32-bit factors (checked in count).
+  EMC_TRY(require_array(r, nw + oc, 4,
+                        std::string(to_string(t)) + " " + std::to_string(nw) + " weights + " +
+                            std::to_string(oc) + " bias"));
+  b.weights.resize(nw);
+  for (float& v : b.weights) EMC_TRY(r.read_f32(v, "weights"));
+  b.bias.resize(oc);
+  for (float& v : b.bias) EMC_TRY(r.read_f32(v, "bias"));
+  return LayerBody{std::move(b)};
+}
+Status encode_emc_conv_f32(LayerType t, const EmcConv2dF32Body& b, ByteWriter& w) {
+  EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(), {b.bias.size()}));
+  write_geometry(b.geo, w);
+  w.write_f32(b.act_min);
+  w.write_f32(b.act_max);
+  for (float v : b.weights) w.write_f32(v);
+  for (float v : b.bias) w.write_f32(v);
+  return ok_status();
+}
+
+Result<LayerBody> decode_emc_quantize(ByteReader& r) {
+  EmcQuantizeInt8Body b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(count);
+  RF32(scale);
+  RI32(zero_point);
+  return LayerBody{b};
+}
+void encode_emc_quantize(const EmcQuantizeInt8Body& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.count);
+  w.write_f32(b.scale);
+  w.write_i32(b.zero_point);
+}
+
 #undef R32
 #undef RI32
 #undef RF32
@@ -479,6 +630,15 @@ std::uint32_t body_fixed_bytes(LayerType type) {
       return 16;
     case LayerType::kK210Upload:
       return 24;
+    case LayerType::kEmcConv2d:
+    case LayerType::kEmcDepthwiseConv2d:
+      return static_cast<std::uint32_t>(kEmcConv2dInt8FixedBytes);
+    case LayerType::kEmcConv2dF32:
+    case LayerType::kEmcDepthwiseConv2dF32:
+      return static_cast<std::uint32_t>(kEmcConv2dF32FixedBytes);
+    case LayerType::kEmcQuantizeInt8:
+    case LayerType::kEmcDequantizeInt8:
+      return 24;
   }
   return 0;
 }
@@ -532,6 +692,15 @@ Result<LayerBody> decode_body(LayerType type, ByteReader& r) {
       return decode_remove_padding(r);
     case LayerType::kK210Upload:
       return decode_upload(r);
+    case LayerType::kEmcConv2d:
+    case LayerType::kEmcDepthwiseConv2d:
+      return decode_emc_conv_int8(type, r);
+    case LayerType::kEmcConv2dF32:
+    case LayerType::kEmcDepthwiseConv2dF32:
+      return decode_emc_conv_f32(type, r);
+    case LayerType::kEmcQuantizeInt8:
+    case LayerType::kEmcDequantizeInt8:
+      return decode_emc_quantize(r);
   }
   return Error(Errc::kUnsupportedLayer, "unsupported layer type 0 (INVALID)")
       .at_offset(r.position());
@@ -615,6 +784,19 @@ Status encode_body(LayerType type, const LayerBody& body, ByteWriter& w) {
       EMC_TRY(expect_alternative<UploadBody>(type, body));
       encode_upload(std::get<UploadBody>(body), w);
       return ok_status();
+    case LayerType::kEmcConv2d:
+    case LayerType::kEmcDepthwiseConv2d:
+      EMC_TRY(expect_alternative<EmcConv2dInt8Body>(type, body));
+      return encode_emc_conv_int8(type, std::get<EmcConv2dInt8Body>(body), w);
+    case LayerType::kEmcConv2dF32:
+    case LayerType::kEmcDepthwiseConv2dF32:
+      EMC_TRY(expect_alternative<EmcConv2dF32Body>(type, body));
+      return encode_emc_conv_f32(type, std::get<EmcConv2dF32Body>(body), w);
+    case LayerType::kEmcQuantizeInt8:
+    case LayerType::kEmcDequantizeInt8:
+      EMC_TRY(expect_alternative<EmcQuantizeInt8Body>(type, body));
+      encode_emc_quantize(std::get<EmcQuantizeInt8Body>(body), w);
+      return ok_status();
   }
   return Error(Errc::kUnsupportedLayer, "cannot encode layer type INVALID (0)");
 }
@@ -626,6 +808,12 @@ std::uint64_t body_content_bytes(LayerType type, const LayerBody& body) {
     n += 4ull * (std::uint64_t{f->in_channels} * f->out_channels + f->out_channels);
   }
   if (const auto* d = std::get_if<ChannelwiseDequantizeBody>(&body)) n += 8ull * d->params.size();
+  if (const auto* c = std::get_if<EmcConv2dInt8Body>(&body)) {
+    n += pad4(c->weights.size()) + 12ull * c->geo.out_channels;
+  }
+  if (const auto* c = std::get_if<EmcConv2dF32Body>(&body)) {
+    n += 4ull * (c->weights.size() + c->geo.out_channels);
+  }
   return n;
 }
 

@@ -1,6 +1,8 @@
 #include "kmodel_validate.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 
@@ -103,6 +105,10 @@ class LayerChecker {
   // Every range of layer_footprint() inside main memory / KPU RAM, in the order reads, writes.
   Status ranges() const;
   Status conv(const ConvBody& b) const;
+  Status emc_conv(const EmcConvGeometry& g, std::uint64_t elem_bytes) const;
+  Status emc_conv_int8(const EmcConv2dInt8Body& b) const;
+  Status emc_conv_f32(const EmcConv2dF32Body& b) const;
+  Status emc_quantize(const EmcQuantizeInt8Body& b) const;
 
   const Kmodel& m_;
   const Layer& layer_;
@@ -113,6 +119,9 @@ Status LayerChecker::run() {
   const LayerType t = layer_.type;
   const LayerBody& body = layer_.body;
   if (const auto* b = std::get_if<ConvBody>(&body)) return conv(*b);
+  if (const auto* b = std::get_if<EmcConv2dInt8Body>(&body)) return emc_conv_int8(*b);
+  if (const auto* b = std::get_if<EmcConv2dF32Body>(&body)) return emc_conv_f32(*b);
+  if (const auto* b = std::get_if<EmcQuantizeInt8Body>(&body)) return emc_quantize(*b);
   if (const auto* b = std::get_if<AddBody>(&body)) {
     EMC_TRY(positive(16, "count", b->count));
     return ranges();
@@ -307,6 +316,163 @@ Status LayerChecker::ranges() const {
     }
   }
   return ok_status();
+}
+
+
+// EMC convolutions (emc_layers.h): geometry, per-type parameters, main-memory ranges.
+Status LayerChecker::emc_conv(const EmcConvGeometry& g, std::uint64_t elem_bytes) const {
+  const LayerType t = layer_.type;
+  const bool depthwise =
+      t == LayerType::kEmcDepthwiseConv2d || t == LayerType::kEmcDepthwiseConv2dF32;
+  if (g.flags != 0) {
+    return fail(0, "flags " + hex(g.flags) + " has reserved bits set (must be 0)",
+                Errc::kInvalidLayerConfig);
+  }
+  EMC_TRY(positive(12, "in_width", g.in_width));
+  EMC_TRY(positive(16, "in_height", g.in_height));
+  EMC_TRY(positive(20, "in_channels", g.in_channels));
+  EMC_TRY(positive(24, "out_width", g.out_width));
+  EMC_TRY(positive(28, "out_height", g.out_height));
+  EMC_TRY(positive(32, "out_channels", g.out_channels));
+  EMC_TRY(positive(36, "kernel_width", g.kernel_width));
+  EMC_TRY(positive(40, "kernel_height", g.kernel_height));
+  EMC_TRY(positive(44, "stride_width", g.stride_width));
+  EMC_TRY(positive(48, "stride_height", g.stride_height));
+  EMC_TRY(positive(52, "dilation_width", g.dilation_width));
+  EMC_TRY(positive(56, "dilation_height", g.dilation_height));
+  EMC_TRY(positive(76, "depth_multiplier", g.depth_multiplier));
+  if (depthwise) {
+    if (std::uint64_t{g.in_channels} * g.depth_multiplier != g.out_channels) {
+      return fail(32, "out_channels " + std::to_string(g.out_channels) + " is not in_channels " +
+                          std::to_string(g.in_channels) + " x depth_multiplier " +
+                          std::to_string(g.depth_multiplier));
+    }
+  } else if (g.depth_multiplier != 1) {
+    return fail(76, "depth_multiplier " + std::to_string(g.depth_multiplier) +
+                        " must be 1 for a regular convolution");
+  }
+  // One axis: padding below the dilated kernel extent, output extent from the formula.
+  auto axis = [&](const char* name, std::uint64_t off, std::uint32_t in, std::uint32_t out,
+                  std::uint32_t k, std::uint32_t s, std::uint32_t d, std::uint32_t p0,
+                  std::uint32_t p1, std::uint64_t p0_off, const char* p0_name, const char* p1_name)
+      -> Status {
+    const std::uint64_t extent = std::uint64_t{d} * (k - 1) + 1;
+    if (p0 >= extent || p1 >= extent) {
+      return fail(p0 >= extent ? p0_off : p0_off + 4,
+                  std::string(p0 >= extent ? p0_name : p1_name) + " " +
+                      std::to_string(p0 >= extent ? p0 : p1) +
+                      " is not smaller than the dilated kernel " + name + " " +
+                      std::to_string(extent) + " (a window would hold only padding)");
+    }
+    const std::uint64_t padded = std::uint64_t{in} + p0 + p1;
+    const std::uint64_t expect = padded < extent ? 0 : (padded - extent) / s + 1;
+    if (expect != out) {
+      return fail(off, std::string("out_") + name + " " + std::to_string(out) + " differs from (" +
+                           std::to_string(in) + " + " + std::to_string(p0) + " + " +
+                           std::to_string(p1) + " - " + std::to_string(extent) + ") / " +
+                           std::to_string(s) + " + 1 = " + std::to_string(expect));
+    }
+    return ok_status();
+  };
+  EMC_TRY(axis("width", 24, g.in_width, g.out_width, g.kernel_width, g.stride_width,
+               g.dilation_width, g.pad_left, g.pad_right, 60, "pad_left", "pad_right"));
+  EMC_TRY(axis("height", 28, g.in_height, g.out_height, g.kernel_height, g.stride_height,
+               g.dilation_height, g.pad_top, g.pad_bottom, 68, "pad_top", "pad_bottom"));
+  const std::uint64_t in_n = std::uint64_t{g.in_width} * g.in_height * g.in_channels;
+  const std::uint64_t out_n = std::uint64_t{g.out_width} * g.out_height * g.out_channels;
+  // in_n, out_n < 2^96 could overflow: each factor < 2^32, so check the pair first.
+  if (std::uint64_t{g.in_width} * g.in_height > (1ull << 32) ||
+      std::uint64_t{g.out_width} * g.out_height > (1ull << 32)) {
+    return fail(12, "map of more than 2^32 pixels");
+  }
+  EMC_TRY(main(4, "main_mem_in_address", g.main_mem_in_address, elem_bytes * in_n));
+  return main(8, "main_mem_out_address", g.main_mem_out_address, elem_bytes * out_n);
+}
+
+Status LayerChecker::emc_conv_int8(const EmcConv2dInt8Body& b) const {
+  EMC_TRY(emc_conv(b.geo, 1));
+  auto int8_field = [&](std::uint64_t off, const char* name, std::int32_t v) -> Status {
+    if (v < -128 || v > 127) {
+      return fail(off, std::string(name) + " " + std::to_string(v) + " is outside [-128, 127]",
+                  Errc::kInvalidLayerConfig);
+    }
+    return ok_status();
+  };
+  EMC_TRY(int8_field(80, "input_zero_point", b.input_zero_point));
+  EMC_TRY(int8_field(84, "output_zero_point", b.output_zero_point));
+  EMC_TRY(int8_field(88, "act_min", b.act_min));
+  EMC_TRY(int8_field(92, "act_max", b.act_max));
+  if (b.act_min > b.act_max) {
+    return fail(88, "act_min " + std::to_string(b.act_min) + " exceeds act_max " +
+                        std::to_string(b.act_max), Errc::kInvalidLayerConfig);
+  }
+  const bool depthwise = layer_.type == LayerType::kEmcDepthwiseConv2d;
+  const std::uint64_t taps = std::uint64_t{b.geo.kernel_width} * b.geo.kernel_height *
+                             (depthwise ? 1 : b.geo.in_channels);
+  const std::uint64_t oc = b.geo.out_channels;
+  const std::uint64_t bias_at = 96 + (b.weights.size() + 3) / 4 * 4;
+  // |x - zp| <= 255 and |w| <= 128: the int32 accumulator is exact while
+  // taps * 32640 + |bias| <= 2^31 - 1.
+  constexpr std::int64_t kAccMax = 2147483647;
+  for (std::uint64_t o = 0; o < oc; ++o) {
+    const std::int64_t bound = static_cast<std::int64_t>(std::min<std::uint64_t>(taps, 1u << 20)) *
+                                   32640 +
+                               std::abs(static_cast<std::int64_t>(b.bias[o]));
+    if (bound > kAccMax) {
+      return fail(bias_at + 4 * o, "channel " + std::to_string(o) + ": " + std::to_string(taps) +
+                                       " taps x 255 x 128 + |bias " + std::to_string(b.bias[o]) +
+                                       "| can overflow the int32 accumulator",
+                  Errc::kInvalidLayerConfig);
+    }
+    if (b.multiplier[o] < 0) {
+      return fail(bias_at + 4 * (oc + o), "multiplier[" + std::to_string(o) + "] " +
+                                              std::to_string(b.multiplier[o]) + " is negative",
+                  Errc::kInvalidLayerConfig);
+    }
+    if (b.shift[o] < -31 || b.shift[o] > 30) {
+      return fail(bias_at + 4 * (2 * oc + o), "shift[" + std::to_string(o) + "] " +
+                                                  std::to_string(b.shift[o]) +
+                                                  " is outside [-31, 30]",
+                  Errc::kInvalidLayerConfig);
+    }
+  }
+  return ok_status();
+}
+
+Status LayerChecker::emc_conv_f32(const EmcConv2dF32Body& b) const {
+  EMC_TRY(emc_conv(b.geo, 4));
+  if (std::isnan(b.act_min) || std::isnan(b.act_max) || b.act_min > b.act_max) {
+    return fail(80, "act_min " + std::to_string(b.act_min) + " / act_max " +
+                        std::to_string(b.act_max) + " are NaN or out of order",
+                Errc::kInvalidLayerConfig);
+  }
+  for (std::size_t k = 0; k < b.weights.size(); ++k) {
+    EMC_TRY(finite(88 + 4 * k, "weight", b.weights[k]));
+  }
+  const std::uint64_t bias_at = 88 + 4 * b.weights.size();
+  for (std::size_t k = 0; k < b.bias.size(); ++k) EMC_TRY(finite(bias_at + 4 * k, "bias", b.bias[k]));
+  return ok_status();
+}
+
+Status LayerChecker::emc_quantize(const EmcQuantizeInt8Body& b) const {
+  const bool quantize = layer_.type == LayerType::kEmcQuantizeInt8;  // float in, int8 out
+  if (b.flags != 0) {
+    return fail(0, "flags " + hex(b.flags) + " has reserved bits set (must be 0)",
+                Errc::kInvalidLayerConfig);
+  }
+  EMC_TRY(positive(12, "count", b.count));
+  if (!std::isfinite(b.scale) || !(b.scale > 0.0f)) {
+    return fail(16, "scale " + std::to_string(b.scale) + " is not positive and finite",
+                Errc::kInvalidLayerConfig);
+  }
+  if (b.zero_point < -128 || b.zero_point > 127) {
+    return fail(20, "zero_point " + std::to_string(b.zero_point) + " is outside [-128, 127]",
+                Errc::kInvalidLayerConfig);
+  }
+  EMC_TRY(main(4, "main_mem_in_address", b.main_mem_in_address,
+               (quantize ? 4ull : 1ull) * b.count));
+  return main(8, "main_mem_out_address", b.main_mem_out_address,
+              (quantize ? 1ull : 4ull) * b.count);
 }
 
 }  // namespace

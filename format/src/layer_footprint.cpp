@@ -182,6 +182,29 @@ Status footprint(const UploadBody& b, Elem e, LayerFootprint& f) {
   return ok_status();
 }
 
+// EMC convolutions (emc_layers.h): CHW in, CHW out; work = output pixels x weights (the MACs).
+Status emc_conv_footprint(const EmcConvGeometry& g, std::uint64_t weights, Elem e,
+                          LayerFootprint& f) {
+  const std::uint64_t pixels = mul(g.out_width, g.out_height);
+  in_out(f, g.main_mem_in_address, mul(mul(mul(g.in_width, g.in_height), g.in_channels), e.in),
+         g.main_mem_out_address, mul(mul(pixels, g.out_channels), e.out));
+  f.work = mul(pixels, weights);
+  return ok_status();
+}
+Status footprint(const EmcConv2dInt8Body& b, Elem e, LayerFootprint& f) {
+  return emc_conv_footprint(b.geo, b.weights.size(), e, f);
+}
+Status footprint(const EmcConv2dF32Body& b, Elem e, LayerFootprint& f) {
+  return emc_conv_footprint(b.geo, b.weights.size(), e, f);
+}
+Status footprint(const EmcQuantizeInt8Body& b, Elem e, LayerFootprint& f) {
+  in_out(f, b.main_mem_in_address, mul(b.count, e.in), b.main_mem_out_address,
+         mul(b.count, e.out));
+  elementwise(f, e.in, e.out);
+  f.work = b.count;
+  return ok_status();
+}
+
 // `body_offset`: where the body starts in the file; the register block is elsewhere in it.
 Status conv_footprint(const ConvBody& b, std::uint64_t body_offset, LayerFootprint& f) {
   const KpuLayerFields r = b.fields();

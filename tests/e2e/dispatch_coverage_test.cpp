@@ -63,6 +63,15 @@ format::LayerBody body_for(LayerType t) {
       return format::RemovePaddingBody{};
     case LayerType::kK210Upload:
       return format::UploadBody{};
+    case LayerType::kEmcConv2d:
+    case LayerType::kEmcDepthwiseConv2d:
+      return format::EmcConv2dInt8Body{};
+    case LayerType::kEmcConv2dF32:
+    case LayerType::kEmcDepthwiseConv2dF32:
+      return format::EmcConv2dF32Body{};
+    case LayerType::kEmcQuantizeInt8:
+    case LayerType::kEmcDequantizeInt8:
+      return format::EmcQuantizeInt8Body{};
     case LayerType::kInvalid:
       break;
   }
@@ -94,6 +103,10 @@ TEST(DispatchCoverage, EveryImplementedV3TypeIsBound) {
     SCOPED_TRACE(std::string(format::to_string(t)));
     if (t == LayerType::kInvalid) {
       EXPECT_EQ(bound, nullptr);
+    } else if (format::is_emc_type(t)) {
+      // EMC's own types (docs/cpu_target.md): the cpu backend runs every one.
+      ASSERT_NE(bound, nullptr) << "no backend binds " << format::to_string(t);
+      EXPECT_EQ(bound->name(), "cpu");
     } else if (required.count(value)) {
       ASSERT_NE(bound, nullptr) << "no backend binds " << format::to_string(t);
       EXPECT_EQ(bound->name(), format::is_k210_type(t) ? "kpu-sim" : "cpu");

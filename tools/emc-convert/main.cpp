@@ -215,6 +215,7 @@ int main(int argc, char** argv) {
   std::string model_path, platform = "k210", out_path, dataset, quant = "minmax",
                           input_range = "0,1", dense = "auto";
   bool per_channel = false, bgr = false, report = false, approx = false, quantized_add = false;
+  bool sdk_compatible = false;
   int weight_bits = 8;
   app.add_option("model", model_path, "model.json (TF.js layers), Keras .h5 or .keras")->required();
   app.add_option("-p,--platform", platform, "k210 | cpu")->check(CLI::IsMember({"k210", "cpu"}));
@@ -247,6 +248,9 @@ int main(int argc, char** argv) {
   app.add_flag("--quantized-add", quantized_add,
                "run Add layers as QUANTIZED_ADD on uint8 (less memory and time on the chip, "
                "~1 LSB per add; default: float ADD, more accurate for residual networks)");
+  app.add_flag("--sdk-compatible", sdk_compatible,
+               "-p k210: fail instead of warning when a layer would use an EMC CPU layer type "
+               "(the stock K210 SDK loader and MaixPy cannot run those)");
   app.add_flag("--approx-stride2", approx,
                "allow an approximate stride-2 form (TF 'same' padding taken as symmetric)");
   int threads = 0;
@@ -293,6 +297,7 @@ int main(int argc, char** argv) {
   opt.weight_bits = weight_bits;
   opt.approx_stride2 = approx;
   opt.quantized_add = quantized_add;
+  opt.sdk_compatible = sdk_compatible;
   opt.dense = dense == "cpu"   ? DensePlacement::kCpu
               : dense == "kpu" ? DensePlacement::kKpu
                                : DensePlacement::kAuto;

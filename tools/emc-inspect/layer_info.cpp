@@ -97,6 +97,23 @@ void describe_conv(const Kmodel& m, const ConvBody& c, LayerInfo& info) {
 
 }  // namespace
 
+// The geometry of an EMC convolution (emc_layers.h) and its main-memory accesses.
+template <class B>
+void describe_emc_geometry(const EmcConvGeometry& g, unsigned elem, B& b, ordered_json& p) {
+  p["in"] = shape(g.in_width, g.in_height, g.in_channels);
+  p["out"] = shape(g.out_width, g.out_height, g.out_channels);
+  p["kernel"] = std::to_string(g.kernel_width) + "x" + std::to_string(g.kernel_height);
+  p["stride"] = std::to_string(g.stride_width) + "x" + std::to_string(g.stride_height);
+  p["dilation"] = std::to_string(g.dilation_width) + "x" + std::to_string(g.dilation_height);
+  p["padding_ltrb"] = std::to_string(g.pad_left) + "," + std::to_string(g.pad_top) + "," +
+                      std::to_string(g.pad_right) + "," + std::to_string(g.pad_bottom);
+  if (g.depth_multiplier != 1) p["depth_multiplier"] = g.depth_multiplier;
+  b.read("main_mem_in_address", g.main_mem_in_address,
+         std::uint64_t{elem} * g.in_width * g.in_height * g.in_channels);
+  b.write("main_mem_out_address", g.main_mem_out_address,
+          std::uint64_t{elem} * g.out_width * g.out_height * g.out_channels);
+}
+
 LayerInfo describe_layer(const Kmodel& m, std::size_t index) {
   const Layer& l = m.layers.at(index);
   LayerInfo info;
@@ -219,7 +236,31 @@ LayerInfo describe_layer(const Kmodel& m, std::size_t index) {
            std::uint64_t{up->width} * up->height * up->channels);
     b.kpu("kpu_mem_out_address", true, up->kpu_mem_out_address,
           kpu_map_bytes(up->width, up->height, up->channels));
+  } else if (const auto* ci = std::get_if<EmcConv2dInt8Body>(&l.body)) {
+    describe_emc_geometry(ci->geo, 1, b, p);
+    p["input_zero_point"] = ci->input_zero_point;
+    p["output_zero_point"] = ci->output_zero_point;
+    p["act_clamp"] = std::to_string(ci->act_min) + ".." + std::to_string(ci->act_max);
+    p["weights_bytes"] = ci->weights.size();
+    if (!ci->multiplier.empty()) {
+      p["multiplier[0]"] = ci->multiplier[0];
+      p["shift[0]"] = ci->shift[0];
+    }
+  } else if (const auto* cf = std::get_if<EmcConv2dF32Body>(&l.body)) {
+    describe_emc_geometry(cf->geo, 4, b, p);
+    p["act_clamp"] = std::to_string(cf->act_min) + ".." + std::to_string(cf->act_max);
+    p["weights_bytes"] = 4 * cf->weights.size();
+  } else if (const auto* eq = std::get_if<EmcQuantizeInt8Body>(&l.body)) {
+    const bool quantize = t == LayerType::kEmcQuantizeInt8;
+    p["count"] = eq->count;
+    p["scale"] = eq->scale;
+    p["zero_point"] = eq->zero_point;
+    b.read("main_mem_in_address", eq->main_mem_in_address,
+           std::uint64_t{fbytes(quantize)} * eq->count);
+    b.write("main_mem_out_address", eq->main_mem_out_address,
+            std::uint64_t{fbytes(!quantize)} * eq->count);
   }
+  if (is_emc_type(t)) p["emc_type"] = true;
   return info;
 }
 
@@ -236,7 +277,17 @@ ordered_json layer_detail(const Kmodel& m, std::size_t index) {
   std::visit(
       [&](const auto& bd) {
         using T = std::decay_t<decltype(bd)>;
-        body["flags"] = bd.flags;
+        if constexpr (std::is_same_v<T, EmcConv2dInt8Body> || std::is_same_v<T, EmcConv2dF32Body>) {
+          body["flags"] = bd.geo.flags;
+          body["weights"] = bd.weights;
+          body["bias"] = bd.bias;
+          if constexpr (std::is_same_v<T, EmcConv2dInt8Body>) {
+            body["multiplier"] = bd.multiplier;
+            body["shift"] = bd.shift;
+          }
+        } else {
+          body["flags"] = bd.flags;
+        }
         if constexpr (std::is_same_v<T, ConvBody>) {
           body["main_mem_out_address"] = bd.main_mem_out_address;
           body["layer_offset"] = bd.layer_offset;

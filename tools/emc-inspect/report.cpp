@@ -24,7 +24,8 @@ ordered_json model_json(const format::Kmodel& m, const std::string& path, std::u
                  {"max_start_address", h.max_start_address},
                  {"main_mem_usage", h.main_mem_usage},
                  {"output_count", h.output_count},
-                 {"missing_tail_bytes", m.missing_tail_bytes}};
+                 {"missing_tail_bytes", m.missing_tail_bytes},
+                 {"emc_layer_types", m.has_emc_layers()}};
   ordered_json outs = ordered_json::array();
   for (std::size_t i = 0; i < m.outputs.size(); ++i) {
     outs.push_back({{"index", i}, {"address", m.outputs[i].address}, {"size", m.outputs[i].size}});
@@ -111,6 +112,10 @@ void print_model_text(std::ostream& out, const ordered_json& r) {
   if (h["missing_tail_bytes"].get<std::uint32_t>() > 0) {
     out << "  note               the file ends " << h["missing_tail_bytes"]
         << " bytes before the last body's declared end (unwritten alignment pad, nncase v0.1)\n";
+  }
+  if (h["emc_layer_types"].get<bool>()) {
+    out << "  note               contains EMC layer types (0x454Dxxxx): runs on EMC's runtime; the "
+           "stock K210 SDK loader, nncase's V3 runtime and MaixPy cannot run this file\n";
   }
   out << "outputs:\n";
   for (const auto& o : r["outputs"]) {

@@ -44,5 +44,13 @@ Result<PreparedPtr> prepare_k210_conv(const PrepareContext& ctx);
 Result<PreparedPtr> prepare_k210_upload(const PrepareContext& ctx);
 Result<PreparedPtr> prepare_k210_add_padding(const PrepareContext& ctx);
 Result<PreparedPtr> prepare_k210_remove_padding(const PrepareContext& ctx);
+// emc_conv.cpp (EMC types: int8 and float convolutions)
+Result<PreparedPtr> prepare_emc_conv2d(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_emc_depthwise_conv2d(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_emc_conv2d_f32(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_emc_depthwise_conv2d_f32(const PrepareContext& ctx);
+// emc_quantize.cpp
+Result<PreparedPtr> prepare_emc_quantize_int8(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_emc_dequantize_int8(const PrepareContext& ctx);
 
 }  // namespace emc::cpu_backend::detail

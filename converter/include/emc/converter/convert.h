@@ -67,6 +67,11 @@ struct ConvertOptions {
   // a residual stream (MobileNetV2) in float between adds, the integer add requantizes it at
   // every add (measured on a trained MobileNetV2: max |dp| 0.024 float vs 0.077 integer).
   bool quantized_add = false;
+  // -p k210: a layer the KPU cannot run exactly may fall back to an EMC CPU layer type
+  // (format/emc_layers.h), which the stock K210 SDK loader and MaixPy cannot run: each such layer
+  // is a warning naming it, or with sdk_compatible an error (for users who flash with the vendor
+  // runtime).
+  bool sdk_compatible = false;
   // How a pixel p (0..255) becomes the model's input value; used for the raw uint8 kmodel input
   // of a KPU-first model (real = (p - mean_c) / std_c).
   Preprocess preprocess;

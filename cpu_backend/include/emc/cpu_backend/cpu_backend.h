@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "emc/format/error.h"
+#include "emc/cpu_backend/emc_arithmetic.h"
 #include "emc/interpreter/backend.h"
 #include "emc/interpreter/registry.h"
 
@@ -58,6 +59,8 @@ struct CpuBackendOptions {
   // bytes unless one of them is configured otherwise.
   ActivationRounding k210_rounding = ActivationRounding::kNn02Banker;
   SegmentSelection k210_selection = SegmentSelection::kStartStrictlyLess;
+  // EMC_CONV2D / EMC_DEPTHWISE_CONV2D implementation (identical bytes either way).
+  EmcKernelIsa emc_isa = EmcKernelIsa::kBest;
 };
 
 // The backend's registered name.

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "emc/format/emc_layers.h"
 #include "emc/format/kpu_regs.h"
 #include "emc/format/layer_types.h"
 
@@ -274,7 +275,7 @@ using LayerBody =
     std::variant<ConvBody, AddBody, QuantizedAddBody, GlobalPoolBody, Pool2dBody, QuantizeBody,
                  RequantizeBody, ChannelsBody, ConcatBody, FullyConnectedBody, FlattenBody,
                  ResizeNearestBody, ChannelwiseDequantizeBody, AddPaddingBody, RemovePaddingBody,
-                 UploadBody>;
+                 UploadBody, EmcConv2dInt8Body, EmcConv2dF32Body, EmcQuantizeInt8Body>;
 
 struct Layer {
   LayerType type = LayerType::kInvalid;
@@ -298,6 +299,13 @@ struct Kmodel {
   // it.
   std::uint32_t missing_tail_bytes = 0;
   bool eight_bit_weights() const { return (header.flags & kHeaderFlag8BitWeights) != 0; }
+  // True when some layer has an EMC type (is_emc_type): only EMC's runtime runs such a file.
+  bool has_emc_layers() const {
+    for (const Layer& l : layers) {
+      if (is_emc_type(l.type)) return true;
+    }
+    return false;
+  }
 };
 
 static_assert(std::is_trivially_copyable_v<KmodelHeader>);

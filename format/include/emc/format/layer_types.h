@@ -25,7 +25,15 @@ std::optional<LayerType> layer_type_from_value(std::uint32_t value);
 
 // Types executed by the KPU (K210_CONV) or touching KPU RAM (ADD_PADDING, REMOVE_PADDING, UPLOAD).
 constexpr bool is_k210_type(LayerType type) {
-  return static_cast<std::uint32_t>(type) >= 10240;
+  const auto v = static_cast<std::uint32_t>(type);
+  return v >= 10240 && v <= 10243;
+}
+
+// EMC's own CPU types, numbered in the reserved block 0x454D0000..0x454DFFFF. The stock K210 SDK
+// loader, nncase's V3 runtime and MaixPy cannot run a file that contains one.
+constexpr bool is_emc_type(LayerType type) {
+  const auto v = static_cast<std::uint32_t>(type);
+  return v >= 0x454D0000u && v <= 0x454DFFFFu;
 }
 
 }  // namespace emc::format

@@ -1,0 +1,449 @@
+// EMC_CONV2D, EMC_DEPTHWISE_CONV2D (int8, TFLite/CMSIS-NN scheme) and their F32 forms
+// (format/emc_layers.h; arithmetic in docs/cpu_target.md).
+//
+// The scalar loops define the result. The AVX2 path (im2col + int16 madd GEMM for the regular
+// conv, a direct row kernel for depthwise) computes the same exact int32 accumulators in another
+// order and requantizes each with the same scalar emc_requantize(), so the bytes are identical.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+#include <vector>
+
+#include "ops.h"
+
+namespace emc::cpu_backend {
+
+bool emc_avx2_available() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+namespace detail {
+namespace {
+
+using format::EmcConvGeometry;
+
+// One spatial axis: output o, tap k reads input o*stride - pad + k*dilation.
+struct Axis {
+  std::int64_t in, out, kernel, stride, dilation, pad;
+  std::int64_t at(std::int64_t o, std::int64_t k) const { return o * stride - pad + k * dilation; }
+};
+
+struct Conv {
+  Axis x, y;
+  std::int64_t in_c, out_c, mult;  // mult: depth multiplier (depthwise) or 0 (regular)
+  bool depthwise() const { return mult != 0; }
+  std::int64_t taps() const { return x.kernel * y.kernel * (depthwise() ? 1 : in_c); }
+};
+
+// Re-checks the geometry (a hand-built layer never went through the parser).
+Result<Conv> check_geometry(LayerChecker& c, const EmcConvGeometry& g, bool depthwise) {
+  for (auto [name, v] : {std::pair<const char*, std::uint32_t>{"in_width", g.in_width},
+                         {"in_height", g.in_height},
+                         {"in_channels", g.in_channels},
+                         {"out_width", g.out_width},
+                         {"out_height", g.out_height},
+                         {"out_channels", g.out_channels},
+                         {"kernel_width", g.kernel_width},
+                         {"kernel_height", g.kernel_height},
+                         {"stride_width", g.stride_width},
+                         {"stride_height", g.stride_height},
+                         {"dilation_width", g.dilation_width},
+                         {"dilation_height", g.dilation_height},
+                         {"depth_multiplier", g.depth_multiplier}}) {
+    EMC_TRY(c.positive(name, v));
+  }
+  if (depthwise ? std::uint64_t{g.in_channels} * g.depth_multiplier != g.out_channels
+                : g.depth_multiplier != 1) {
+    return c.error("depth_multiplier " + std::to_string(g.depth_multiplier) +
+                   " does not fit in_channels " + std::to_string(g.in_channels) +
+                   " / out_channels " + std::to_string(g.out_channels));
+  }
+  Conv v{{g.in_width, g.out_width, g.kernel_width, g.stride_width, g.dilation_width, g.pad_left},
+         {g.in_height, g.out_height, g.kernel_height, g.stride_height, g.dilation_height,
+          g.pad_top},
+         g.in_channels,
+         g.out_channels,
+         depthwise ? std::int64_t{g.depth_multiplier} : 0};
+  auto axis_ok = [&](const Axis& a, std::int64_t pad_end, const char* name) -> Status {
+    const std::int64_t extent = a.dilation * (a.kernel - 1) + 1;
+    const std::int64_t padded = a.in + a.pad + pad_end;
+    if (a.pad >= extent || pad_end >= extent || padded < extent ||
+        (padded - extent) / a.stride + 1 != a.out) {
+      return c.error(std::string(name) + ": output " + std::to_string(a.out) +
+                     " does not follow from input " + std::to_string(a.in) + ", pads " +
+                     std::to_string(a.pad) + "/" + std::to_string(pad_end) +
+                     " (each below the dilated kernel " + std::to_string(extent) + ") and stride " +
+                     std::to_string(a.stride));
+    }
+    return ok_status();
+  };
+  EMC_TRY(axis_ok(v.x, g.pad_right, "width"));
+  EMC_TRY(axis_ok(v.y, g.pad_bottom, "height"));
+  return v;
+}
+
+// ---- int8 -------------------------------------------------------------------------------------
+
+struct Int8Params {
+  std::int32_t in_zp, out_zp, lo, hi;
+  std::vector<std::int8_t> weights;
+  std::vector<std::int32_t> bias, multiplier, shift;
+};
+
+// The definition: for every output, taps in any order (the int32 sum is exact).
+void conv_int8_scalar(const Conv& v, const Int8Params& p, const std::uint8_t* in,
+                      std::uint8_t* out) {
+  const std::int64_t in_plane = v.x.in * v.y.in;
+  for (std::int64_t o = 0; o < v.out_c; ++o) {
+    const std::int64_t ic0 = v.depthwise() ? o / v.mult : 0;
+    const std::int64_t ics = v.depthwise() ? 1 : v.in_c;
+    const std::int8_t* w = p.weights.data() + o * ics * v.y.kernel * v.x.kernel;
+    for (std::int64_t oy = 0; oy < v.y.out; ++oy) {
+      for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
+        std::int32_t acc = p.bias[o];
+        for (std::int64_t ic = 0; ic < ics; ++ic) {
+          const std::uint8_t* plane = in + (ic0 + ic) * in_plane;
+          for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
+            const std::int64_t iy = v.y.at(oy, ky);
+            if (iy < 0 || iy >= v.y.in) continue;
+            for (std::int64_t kx = 0; kx < v.x.kernel; ++kx) {
+              const std::int64_t ix = v.x.at(ox, kx);
+              if (ix < 0 || ix >= v.x.in) continue;
+              const std::int32_t xv = static_cast<std::int8_t>(plane[iy * v.x.in + ix]);
+              acc += (xv - p.in_zp) * w[(ic * v.y.kernel + ky) * v.x.kernel + kx];
+            }
+          }
+        }
+        out[(o * v.y.out + oy) * v.x.out + ox] = static_cast<std::uint8_t>(
+            emc_requantize(acc, p.multiplier[o], p.shift[o], p.out_zp, p.lo, p.hi));
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// Sum of the eight int32 lanes.
+__attribute__((target("avx2"))) std::int32_t hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Regular conv: per output row, im2col of (x - zp) as int16 [ox][k] (k = (ic, ky, kx), padded
+// to 16 with zeros; padding taps are 0), then 4 output channels x 1 pixel dot products with
+// _mm256_madd_epi16 (|x - zp| <= 255, |w| <= 128: each pair sum fits int32 exactly).
+__attribute__((target("avx2"))) void conv_int8_avx2(const Conv& v, const Int8Params& p,
+                                                    const std::vector<std::int16_t>& w16,
+                                                    std::int64_t kpad, std::vector<std::int16_t>& col,
+                                                    const std::uint8_t* in, std::uint8_t* out) {
+  const std::int64_t in_plane = v.x.in * v.y.in;
+  const std::int64_t out_plane = v.x.out * v.y.out;
+  col.assign(static_cast<std::size_t>(v.x.out * kpad), 0);
+  for (std::int64_t oy = 0; oy < v.y.out; ++oy) {
+    for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
+      std::int16_t* row = col.data() + ox * kpad;
+      std::int64_t k = 0;
+      for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
+        const std::uint8_t* plane = in + ic * in_plane;
+        for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
+          const std::int64_t iy = v.y.at(oy, ky);
+          const bool row_ok = iy >= 0 && iy < v.y.in;
+          for (std::int64_t kx = 0; kx < v.x.kernel; ++kx, ++k) {
+            const std::int64_t ix = v.x.at(ox, kx);
+            row[k] = row_ok && ix >= 0 && ix < v.x.in
+                         ? static_cast<std::int16_t>(
+                               static_cast<std::int8_t>(plane[iy * v.x.in + ix]) - p.in_zp)
+                         : 0;
+          }
+        }
+      }
+    }
+    std::int64_t o = 0;
+    for (; o + 4 <= v.out_c; o += 4) {
+      const std::int16_t* w0 = w16.data() + o * kpad;
+      for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
+        const std::int16_t* c = col.data() + ox * kpad;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (std::int64_t k = 0; k < kpad; k += 16) {
+          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k));
+          a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, _mm256_loadu_si256(
+                                                             reinterpret_cast<const __m256i*>(w0 + k))));
+          a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, _mm256_loadu_si256(
+                                                             reinterpret_cast<const __m256i*>(w0 + kpad + k))));
+          a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, _mm256_loadu_si256(
+                                                             reinterpret_cast<const __m256i*>(w0 + 2 * kpad + k))));
+          a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, _mm256_loadu_si256(
+                                                             reinterpret_cast<const __m256i*>(w0 + 3 * kpad + k))));
+        }
+        const std::int32_t acc[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+        for (int j = 0; j < 4; ++j) {
+          const std::int64_t oc = o + j;
+          out[oc * out_plane + oy * v.x.out + ox] = static_cast<std::uint8_t>(emc_requantize(
+              acc[j] + p.bias[oc], p.multiplier[oc], p.shift[oc], p.out_zp, p.lo, p.hi));
+        }
+      }
+    }
+    for (; o < v.out_c; ++o) {
+      const std::int16_t* w0 = w16.data() + o * kpad;
+      for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
+        const std::int16_t* c = col.data() + ox * kpad;
+        __m256i a0 = _mm256_setzero_si256();
+        for (std::int64_t k = 0; k < kpad; k += 16) {
+          a0 = _mm256_add_epi32(
+              a0, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k)),
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + k))));
+        }
+        out[o * out_plane + oy * v.x.out + ox] = static_cast<std::uint8_t>(emc_requantize(
+            hsum(a0) + p.bias[o], p.multiplier[o], p.shift[o], p.out_zp, p.lo, p.hi));
+      }
+    }
+  }
+}
+
+// Depthwise: per channel a zero-padded int16 plane of (x - zp); per output row, for each tap an
+// 8-wide int32 multiply-add over output columns (stride 1: contiguous loads; other strides: the
+// tap's columns gathered into a contiguous row first).
+__attribute__((target("avx2"))) void depthwise_int8_avx2(const Conv& v, const Int8Params& p,
+                                                         std::vector<std::int16_t>& padded,
+                                                         std::vector<std::int16_t>& taps,
+                                                         std::vector<std::int32_t>& acc,
+                                                         const std::uint8_t* in,
+                                                         std::uint8_t* out) {
+  const std::int64_t pw =
+      v.x.in + v.x.pad + v.x.dilation * (v.x.kernel - 1) + v.x.stride * v.x.out + 8;
+  const std::int64_t ph = v.y.in + v.y.pad + v.y.dilation * (v.y.kernel - 1) + v.y.stride * v.y.out;
+  const std::int64_t ow8 = (v.x.out + 7) / 8 * 8;
+  padded.assign(static_cast<std::size_t>(pw * ph), 0);
+  taps.assign(static_cast<std::size_t>(ow8), 0);
+  acc.assign(static_cast<std::size_t>(ow8), 0);
+  const std::int64_t in_plane = v.x.in * v.y.in;
+  for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
+    const std::uint8_t* plane = in + ic * in_plane;
+    for (std::int64_t y = 0; y < v.y.in; ++y) {
+      std::int16_t* dst = padded.data() + (y + v.y.pad) * pw + v.x.pad;
+      for (std::int64_t x = 0; x < v.x.in; ++x) {
+        dst[x] = static_cast<std::int16_t>(static_cast<std::int8_t>(plane[y * v.x.in + x]) - p.in_zp);
+      }
+    }
+    for (std::int64_t m = 0; m < v.mult; ++m) {
+      const std::int64_t o = ic * v.mult + m;
+      const std::int8_t* w = p.weights.data() + o * v.y.kernel * v.x.kernel;
+      for (std::int64_t oy = 0; oy < v.y.out; ++oy) {
+        std::fill(acc.begin(), acc.end(), 0);
+        for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
+          const std::int16_t* prow = padded.data() + (oy * v.y.stride + ky * v.y.dilation) * pw;
+          for (std::int64_t kx = 0; kx < v.x.kernel; ++kx) {
+            const std::int16_t* src = prow + kx * v.x.dilation;
+            if (v.x.stride != 1) {
+              for (std::int64_t ox = 0; ox < v.x.out; ++ox) taps[ox] = src[ox * v.x.stride];
+              src = taps.data();
+            }
+            const __m256i wv = _mm256_set1_epi32(w[ky * v.x.kernel + kx]);
+            for (std::int64_t ox = 0; ox < ow8; ox += 8) {
+              const __m256i xv = _mm256_cvtepi16_epi32(
+                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + ox)));
+              __m256i* a = reinterpret_cast<__m256i*>(acc.data() + ox);
+              _mm256_storeu_si256(a, _mm256_add_epi32(_mm256_loadu_si256(a),
+                                                      _mm256_mullo_epi32(xv, wv)));
+            }
+          }
+        }
+        std::uint8_t* dst = out + (o * v.y.out + oy) * v.x.out;
+        for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
+          dst[ox] = static_cast<std::uint8_t>(emc_requantize(
+              acc[ox] + p.bias[o], p.multiplier[o], p.shift[o], p.out_zp, p.lo, p.hi));
+        }
+      }
+    }
+  }
+}
+#endif
+
+class ConvInt8Layer final : public interpreter::PreparedLayer {
+ public:
+  ConvInt8Layer(Conv v, Int8Params p, ByteRange in, ByteRange out, bool avx2)
+      : v_(v), p_(std::move(p)), in_(in), out_(out), avx2_(avx2) {
+    if (avx2_ && !v_.depthwise()) {
+      kpad_ = (v_.taps() + 15) / 16 * 16;
+      w16_.assign(static_cast<std::size_t>(v_.out_c * kpad_), 0);
+      for (std::int64_t o = 0; o < v_.out_c; ++o) {
+        for (std::int64_t k = 0; k < v_.taps(); ++k) {
+          w16_[o * kpad_ + k] = p_.weights[o * v_.taps() + k];
+        }
+      }
+    }
+  }
+
+  Status run(interpreter::ExecContext& ctx) override {
+    EMC_CPU_ASSIGN_OR_RETURN(const std::uint8_t* in, fetch(ctx.main, in_));
+    EMC_CPU_ASSIGN_OR_RETURN(std::uint8_t * out, fetch(ctx.main, out_));
+#if defined(__x86_64__)
+    if (avx2_) {
+      if (v_.depthwise()) {
+        depthwise_int8_avx2(v_, p_, s16_, t16_, acc_, in, out);
+      } else {
+        conv_int8_avx2(v_, p_, w16_, kpad_, s16_, in, out);
+      }
+      return ok_status();
+    }
+#endif
+    conv_int8_scalar(v_, p_, in, out);
+    return ok_status();
+  }
+  format::MemRange output_range() const override { return out_.mem_range(); }
+
+ private:
+  Conv v_;
+  Int8Params p_;
+  ByteRange in_, out_;
+  bool avx2_;
+  std::int64_t kpad_ = 0;
+  std::vector<std::int16_t> w16_, s16_, t16_;
+  std::vector<std::int32_t> acc_;
+};
+
+Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise) {
+  LayerChecker c(ctx.info);
+  EMC_CPU_ASSIGN_OR_RETURN(const format::EmcConv2dInt8Body* b,
+                           c.body<format::EmcConv2dInt8Body>());
+  EMC_CPU_ASSIGN_OR_RETURN(Conv v, check_geometry(c, b->geo, depthwise));
+  const auto& g = b->geo;
+  EMC_CPU_ASSIGN_OR_RETURN(
+      ByteRange in, c.range("main_mem_in_address", g.main_mem_in_address,
+                            checked_product({g.in_width, g.in_height, g.in_channels}), 1,
+                            "in_width x in_height x in_channels"));
+  EMC_CPU_ASSIGN_OR_RETURN(
+      ByteRange out, c.range("main_mem_out_address", g.main_mem_out_address,
+                             checked_product({g.out_width, g.out_height, g.out_channels}), 1,
+                             "out_width x out_height x out_channels"));
+  const std::uint64_t oc = g.out_channels;
+  if (b->weights.size() != format::emc_conv_weight_count(g, depthwise) || b->bias.size() != oc ||
+      b->multiplier.size() != oc || b->shift.size() != oc) {
+    return c.error("weights/bias/multiplier/shift sizes do not match the geometry");
+  }
+  for (auto [name, val] : {std::pair<const char*, std::int32_t>{"input_zero_point",
+                                                                 b->input_zero_point},
+                           {"output_zero_point", b->output_zero_point},
+                           {"act_min", b->act_min},
+                           {"act_max", b->act_max}}) {
+    if (val < -128 || val > 127) {
+      return c.error(std::string(name) + " " + std::to_string(val) + " is outside [-128, 127]");
+    }
+  }
+  if (b->act_min > b->act_max) return c.error("act_min exceeds act_max");
+  for (std::uint64_t o = 0; o < oc; ++o) {
+    const std::int64_t bound =
+        std::min<std::int64_t>(v.taps(), 1 << 20) * 32640 + std::abs(std::int64_t{b->bias[o]});
+    if (bound > 2147483647) {
+      return c.error("channel " + std::to_string(o) + ": the int32 accumulator can overflow");
+    }
+    if (b->multiplier[o] < 0 || b->shift[o] < -31 || b->shift[o] > 30) {
+      return c.error("channel " + std::to_string(o) + ": multiplier " +
+                     std::to_string(b->multiplier[o]) + " / shift " + std::to_string(b->shift[o]) +
+                     " outside [0, 2^31) / [-31, 30]");
+    }
+  }
+  Int8Params p{b->input_zero_point, b->output_zero_point, b->act_min, b->act_max,
+               b->weights,          b->bias,              b->multiplier, b->shift};
+  const bool avx2 = ctx.options.emc_isa == EmcKernelIsa::kBest && emc_avx2_available();
+  return PreparedPtr(std::make_unique<ConvInt8Layer>(v, std::move(p), in, out, avx2));
+}
+
+// ---- float ------------------------------------------------------------------------------------
+
+class ConvF32Layer final : public interpreter::PreparedLayer {
+ public:
+  ConvF32Layer(Conv v, const format::EmcConv2dF32Body& b, ByteRange in, ByteRange out)
+      : v_(v), w_(b.weights), bias_(b.bias), lo_(b.act_min), hi_(b.act_max), in_(in), out_(out) {}
+
+  // s = 0; s += x * w over the valid taps in (ic, ky, kx) order; out = clamp(s + bias).
+  Status run(interpreter::ExecContext& ctx) override {
+    EMC_CPU_ASSIGN_OR_RETURN(const std::uint8_t* in, fetch(ctx.main, in_));
+    EMC_CPU_ASSIGN_OR_RETURN(std::uint8_t * out, fetch(ctx.main, out_));
+    const std::int64_t in_plane = v_.x.in * v_.y.in;
+    for (std::int64_t o = 0; o < v_.out_c; ++o) {
+      const std::int64_t ic0 = v_.depthwise() ? o / v_.mult : 0;
+      const std::int64_t ics = v_.depthwise() ? 1 : v_.in_c;
+      const float* w = w_.data() + o * ics * v_.y.kernel * v_.x.kernel;
+      for (std::int64_t oy = 0; oy < v_.y.out; ++oy) {
+        for (std::int64_t ox = 0; ox < v_.x.out; ++ox) {
+          float s = 0.0f;
+          for (std::int64_t ic = 0; ic < ics; ++ic) {
+            const std::uint8_t* plane = in + 4 * (ic0 + ic) * in_plane;
+            for (std::int64_t ky = 0; ky < v_.y.kernel; ++ky) {
+              const std::int64_t iy = v_.y.at(oy, ky);
+              if (iy < 0 || iy >= v_.y.in) continue;
+              for (std::int64_t kx = 0; kx < v_.x.kernel; ++kx) {
+                const std::int64_t ix = v_.x.at(ox, kx);
+                if (ix < 0 || ix >= v_.x.in) continue;
+                s += load_f32(plane + 4 * (iy * v_.x.in + ix)) *
+                     w[(ic * v_.y.kernel + ky) * v_.x.kernel + kx];
+              }
+            }
+          }
+          s += bias_[o];
+          s = s < lo_ ? lo_ : s;
+          s = s > hi_ ? hi_ : s;
+          store_f32(out + 4 * ((o * v_.y.out + oy) * v_.x.out + ox), s);
+        }
+      }
+    }
+    return ok_status();
+  }
+  format::MemRange output_range() const override { return out_.mem_range(); }
+
+ private:
+  Conv v_;
+  std::vector<float> w_, bias_;
+  float lo_, hi_;
+  ByteRange in_, out_;
+};
+
+Result<PreparedPtr> prepare_conv_f32(const PrepareContext& ctx, bool depthwise) {
+  LayerChecker c(ctx.info);
+  EMC_CPU_ASSIGN_OR_RETURN(const format::EmcConv2dF32Body* b, c.body<format::EmcConv2dF32Body>());
+  EMC_CPU_ASSIGN_OR_RETURN(Conv v, check_geometry(c, b->geo, depthwise));
+  const auto& g = b->geo;
+  EMC_CPU_ASSIGN_OR_RETURN(
+      ByteRange in, c.range("main_mem_in_address", g.main_mem_in_address,
+                            checked_product({g.in_width, g.in_height, g.in_channels}), 4,
+                            "in_width x in_height x in_channels"));
+  EMC_CPU_ASSIGN_OR_RETURN(
+      ByteRange out, c.range("main_mem_out_address", g.main_mem_out_address,
+                             checked_product({g.out_width, g.out_height, g.out_channels}), 4,
+                             "out_width x out_height x out_channels"));
+  if (b->weights.size() != format::emc_conv_weight_count(g, depthwise) ||
+      b->bias.size() != g.out_channels) {
+    return c.error("weights/bias sizes do not match the geometry");
+  }
+  if (std::isnan(b->act_min) || std::isnan(b->act_max) || b->act_min > b->act_max) {
+    return c.error("act_min/act_max are NaN or out of order");
+  }
+  return PreparedPtr(std::make_unique<ConvF32Layer>(v, *b, in, out));
+}
+
+}  // namespace
+
+Result<PreparedPtr> prepare_emc_conv2d(const PrepareContext& ctx) {
+  return prepare_conv_int8(ctx, false);
+}
+Result<PreparedPtr> prepare_emc_depthwise_conv2d(const PrepareContext& ctx) {
+  return prepare_conv_int8(ctx, true);
+}
+Result<PreparedPtr> prepare_emc_conv2d_f32(const PrepareContext& ctx) {
+  return prepare_conv_f32(ctx, false);
+}
+Result<PreparedPtr> prepare_emc_depthwise_conv2d_f32(const PrepareContext& ctx) {
+  return prepare_conv_f32(ctx, true);
+}
+
+}  // namespace detail
+}  // namespace emc::cpu_backend
