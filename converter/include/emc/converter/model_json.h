@@ -61,6 +61,7 @@ struct Model {
   std::vector<InboundRef> inputs;   // model inputs (InputLayer outputs), in order
   std::vector<InboundRef> outputs;  // model outputs, in order
   WeightMap weights;                // every weight of the manifest, by name
+  std::vector<std::string> shard_files;  // the shard files read, as opened (load_tfjs_model)
 };
 
 // Reads model.json and its shards (resolved relative to the file's folder; see weights.h).
