@@ -9,19 +9,30 @@ function(emc_target_defaults target)
   endif()
 endfunction()
 
-# emc_add_library(<name> <folder>): one static library per top-level folder; sources are every
-# .cpp under <folder>/src, public headers under <folder>/include/emc/<folder>/.
+# emc_add_library(<name>): one static library per top-level folder; sources are every .cpp under
+# <folder>/src, public headers under <folder>/include/emc/<folder>/. The library is also reachable
+# as emc::<folder> (the name find_package(emc) gives it), and it is installed with its headers into
+# the `emcTargets` export set (see the root CMakeLists.txt).
 function(emc_add_library name)
+  string(REGEX REPLACE "^emc_" "" _export ${name})
   file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
   if(NOT _srcs)  # a folder whose sources are not written yet: headers only
     add_library(${name} INTERFACE)
-    target_include_directories(${name} INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}/include)
-    return()
+    set(_scope INTERFACE)
+  else()
+    add_library(${name} STATIC ${_srcs})
+    set(_scope PUBLIC)
+    target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+    emc_target_defaults(${name})
   endif()
-  add_library(${name} STATIC ${_srcs})
-  target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
-                                     PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
-  emc_target_defaults(${name})
+  target_include_directories(${name} ${_scope}
+                             $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+                             $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_compile_features(${name} ${_scope} cxx_std_20)
+  set_target_properties(${name} PROPERTIES EXPORT_NAME ${_export})
+  add_library(emc::${_export} ALIAS ${name})
+  install(TARGETS ${name} EXPORT emcTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endfunction()
 
 # emc_add_gtest(<name> <dir> LIBS ...): one GoogleTest executable from every .cpp under <dir>.

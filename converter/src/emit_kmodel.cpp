@@ -164,7 +164,8 @@ Result<ConvertResult> convert_impl(const Graph& graph,
         return dry.error();
     }
   }
-  auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress);
+  auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress,
+                          options.threads);
   if (!ranges.ok()) return ranges.error();
   return convert_calibrated_impl(exec->graph(), ranges.value(), options);
 }

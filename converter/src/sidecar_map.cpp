@@ -179,6 +179,17 @@ Result<KmodelMap> parse_map_impl(std::string_view text, const std::string& path)
         if (!qv.ok()) return std::move(qv).error();
         l.quant = std::move(qv).value();
       }
+      if (const json* smp = find_key(e, "sampling")) {
+        const json* st = find_key(*smp, "step");
+        const json* of = find_key(*smp, "offset");
+        if (!st || !of || !st->is_number_unsigned() || !of->is_number_unsigned() ||
+            st->get<std::uint64_t>() < 1 || st->get<std::uint64_t>() > 16 ||
+            of->get<std::uint64_t>() >= st->get<std::uint64_t>()) {
+          return bad(path, where + ".sampling must be {step: 1..16, offset: 0..step-1}");
+        }
+        l.sample_step = st->get<std::uint32_t>();
+        l.sample_offset = of->get<std::uint32_t>();
+      }
       m.layers.push_back(std::move(l));
     }
   }
@@ -234,6 +245,8 @@ std::string write_map_json(const ConvertResult& r, const ConvertOptions& o) {
     if (l.main_in) e["main_in"] = *l.main_in;
     if (l.main_out) e["main_out"] = *l.main_out;
     if (l.weight_bytes) e["weight_bytes"] = l.weight_bytes;
+    if (l.sample_step != 1)
+      e["sampling"] = {{"step", l.sample_step}, {"offset", l.sample_offset}};
     if (l.act_fit_error_lsb) {
       e["activation"] = l.activation;
       e["activation_max_error_lsb"] = *l.act_fit_error_lsb;

@@ -58,6 +58,12 @@ Result<ByteRange> LayerChecker::kpu_range(std::string_view field, std::uint64_t 
   return ByteRange{offset, bytes};
 }
 
+Result<format::LayerFootprint> LayerChecker::footprint() const {
+  auto f = format::layer_footprint(*info_.layer);
+  if (!f.ok()) return attach(f.error());
+  return f;
+}
+
 Error LayerChecker::attach(Error e) const {
   LayerRef ref;
   ref.index = static_cast<std::int64_t>(info_.index);

@@ -20,6 +20,7 @@
 #include "emc/cpu_backend/cpu_backend.h"
 #include "emc/format/error.h"
 #include "emc/format/kmodel_v3.h"
+#include "emc/format/layer_footprint.h"
 #include "emc/interpreter/backend.h"
 
 namespace emc::cpu_backend::detail {
@@ -73,6 +74,11 @@ class LayerChecker {
   // (LayerInfo::kpu_mem_bytes).
   Result<ByteRange> kpu_range(std::string_view field, std::uint64_t offset, std::uint64_t bytes,
                               std::string_view what) const;
+
+  // What the layer reads and writes (format::layer_footprint, the description the parser and the
+  // interpreter use); a kernel takes its range sizes from it and checks them with range() /
+  // kpu_range() under its own field names.
+  Result<format::LayerFootprint> footprint() const;
 
   // `e` with this layer and the backend attached (its code and message unchanged).
   Error attach(Error e) const;

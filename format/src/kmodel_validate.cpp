@@ -5,6 +5,7 @@
 #include <string>
 
 #include "emc/format/kpu_layout.h"
+#include "emc/format/layer_footprint.h"
 
 namespace emc::format::detail {
 
@@ -50,10 +51,10 @@ class LayerChecker {
   }
 
   // [address, address + bytes) must lie inside [0, main_mem_usage).
-  Status main(std::uint64_t field_offset, const char* field, std::uint32_t address,
+  Status main(std::uint64_t field_offset, std::string_view field, std::uint64_t address,
               std::uint64_t bytes) const {
     const std::uint64_t limit = m_.header.main_mem_usage;
-    if (std::uint64_t{address} > limit || bytes > limit - address) {
+    if (address > limit || bytes > limit - address) {
       return fail(field_offset, std::string(field) + " " + hex(address) + " + " +
                                     std::to_string(bytes) + " bytes exceeds main_mem_usage " +
                                     std::to_string(limit));
@@ -62,7 +63,7 @@ class LayerChecker {
   }
 
   // A map of `bytes` at KPU row `row` must lie inside the 2 MiB KPU RAM.
-  Status kpu(std::uint64_t field_offset, const char* what, std::uint64_t row,
+  Status kpu(std::uint64_t field_offset, std::string_view what, std::uint64_t row,
              std::uint64_t bytes) const {
     const std::uint64_t start = row * kKpuRowBytes;
     if (start > kKpuRamBytes || bytes > kKpuRamBytes - start) {
@@ -99,6 +100,8 @@ class LayerChecker {
   Status run();
 
  private:
+  // Every range of layer_footprint() inside main memory / KPU RAM, in the order reads, writes.
+  Status ranges() const;
   Status conv(const ConvBody& b) const;
 
   const Kmodel& m_;
@@ -106,41 +109,27 @@ class LayerChecker {
   std::size_t index_;
 };
 
-std::uint64_t float_bytes(bool is_float) {
-  return is_float ? 4 : 1;
-}
-
 Status LayerChecker::run() {
   const LayerType t = layer_.type;
   const LayerBody& body = layer_.body;
   if (const auto* b = std::get_if<ConvBody>(&body)) return conv(*b);
   if (const auto* b = std::get_if<AddBody>(&body)) {
     EMC_TRY(positive(16, "count", b->count));
-    const std::uint64_t n = 4ull * b->count;
-    EMC_TRY(main(4, "main_mem_in_a_address", b->main_mem_in_a_address, n));
-    EMC_TRY(main(8, "main_mem_in_b_address", b->main_mem_in_b_address, n));
-    return main(12, "main_mem_out_address", b->main_mem_out_address, n);
+    return ranges();
   }
   if (const auto* b = std::get_if<QuantizedAddBody>(&body)) {
     EMC_TRY(positive(16, "count", b->count));
-    EMC_TRY(main(4, "main_mem_in_a_address", b->main_mem_in_a_address, b->count));
-    EMC_TRY(main(8, "main_mem_in_b_address", b->main_mem_in_b_address, b->count));
-    EMC_TRY(main(12, "main_mem_out_address", b->main_mem_out_address, b->count));
+    EMC_TRY(ranges());
     EMC_TRY(shift(28, "in_a_shift", b->in_a_shift));
     EMC_TRY(shift(40, "in_b_shift", b->in_b_shift));
     return shift(52, "out_shift", b->out_shift);
   }
   if (const auto* b = std::get_if<GlobalPoolBody>(&body)) {
-    const bool is_float = t == LayerType::kGlobalMaxPool2d || t == LayerType::kGlobalAveragePool2d;
     EMC_TRY(positive(12, "kernel_size", b->kernel_size));
     EMC_TRY(positive(16, "channels", b->channels));
-    const std::uint64_t e = float_bytes(is_float);
-    EMC_TRY(
-        main(4, "main_mem_in_address", b->main_mem_in_address, e * b->kernel_size * b->channels));
-    return main(8, "main_mem_out_address", b->main_mem_out_address, e * b->channels);
+    return ranges();
   }
   if (const auto* b = std::get_if<Pool2dBody>(&body)) {
-    const bool is_float = t == LayerType::kMaxPool2d || t == LayerType::kAveragePool2d;
     EMC_TRY(positive(12, "in_shape.width", b->in_shape.width));
     EMC_TRY(positive(16, "in_shape.height", b->in_shape.height));
     EMC_TRY(positive(20, "in_shape.channels", b->in_shape.channels));
@@ -155,13 +144,7 @@ Status LayerChecker::run() {
                           " differs from in_shape.channels " +
                           std::to_string(b->in_shape.channels));
     }
-    const std::uint64_t e = float_bytes(is_float);
-    const Shape3& i = b->in_shape;
-    const Shape3& o = b->out_shape;
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address,
-                 e * i.width * i.height * i.channels));
-    return main(8, "main_mem_out_address", b->main_mem_out_address,
-                e * o.width * o.height * o.channels);
+    return ranges();
   }
   if (const auto* b = std::get_if<QuantizeBody>(&body)) {
     const bool quantize = t == LayerType::kQuantize;  // float in, uint8 out
@@ -171,29 +154,19 @@ Status LayerChecker::run() {
     if (quantize && b->scale == 0.0f) {
       return fail(16, "scale is 0 (QUANTIZE divides by it)", Errc::kInvalidLayerConfig);
     }
-    EMC_TRY(
-        main(4, "main_mem_in_address", b->main_mem_in_address, float_bytes(quantize) * b->count));
-    return main(8, "main_mem_out_address", b->main_mem_out_address,
-                float_bytes(!quantize) * b->count);
+    return ranges();
   }
   if (const auto* b = std::get_if<RequantizeBody>(&body)) {
     EMC_TRY(positive(12, "count", b->count));
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address, b->count));
-    return main(8, "main_mem_out_address", b->main_mem_out_address, b->count);
+    return ranges();
   }
   if (const auto* b = std::get_if<ChannelsBody>(&body)) {
     EMC_TRY(positive(12, "channels", b->channels));
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address, 4ull * b->channels));
-    return main(8, "main_mem_out_address", b->main_mem_out_address, 4ull * b->channels);
+    return ranges();
   }
   if (const auto* b = std::get_if<ConcatBody>(&body)) {
     EMC_TRY(positive(8, "input_count", b->inputs.size()));
-    std::uint64_t total = 0;
-    for (std::size_t k = 0; k < b->inputs.size(); ++k) {
-      EMC_TRY(main(12 + 8 * k, "inputs_mem.start", b->inputs[k].start, b->inputs[k].size));
-      total += b->inputs[k].size;
-    }
-    return main(4, "main_mem_out_address", b->main_mem_out_address, total);
+    return ranges();
   }
   if (const auto* b = std::get_if<FullyConnectedBody>(&body)) {
     EMC_TRY(positive(12, "in_channels", b->in_channels));
@@ -204,17 +177,13 @@ Status LayerChecker::run() {
     const std::uint64_t bias_at = 24 + 4 * b->weights.size();
     for (std::size_t k = 0; k < b->bias.size(); ++k)
       EMC_TRY(finite(bias_at + 4 * k, "bias", b->bias[k]));
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address, 4ull * b->in_channels));
-    return main(8, "main_mem_out_address", b->main_mem_out_address, 4ull * b->out_channels);
+    return ranges();
   }
   if (const auto* b = std::get_if<FlattenBody>(&body)) {
     EMC_TRY(positive(12, "shape.width", b->shape.width));
     EMC_TRY(positive(16, "shape.height", b->shape.height));
     EMC_TRY(positive(20, "shape.channels", b->shape.channels));
-    const std::uint64_t n = float_bytes(t == LayerType::kTensorflowFlatten) * b->shape.width *
-                            b->shape.height * b->shape.channels;
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address, n));
-    return main(8, "main_mem_out_address", b->main_mem_out_address, n);
+    return ranges();
   }
   if (const auto* b = std::get_if<ResizeNearestBody>(&body)) {
     EMC_TRY(positive(12, "in_shape.width", b->in_shape.width));
@@ -222,11 +191,7 @@ Status LayerChecker::run() {
     EMC_TRY(positive(20, "in_shape.channels", b->in_shape.channels));
     EMC_TRY(positive(24, "out_width", b->out_width));
     EMC_TRY(positive(28, "out_height", b->out_height));
-    const std::uint64_t e = float_bytes(t == LayerType::kResizeNearestNeighbor);
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address,
-                 e * b->in_shape.width * b->in_shape.height * b->in_shape.channels));
-    return main(8, "main_mem_out_address", b->main_mem_out_address,
-                e * b->out_width * b->out_height * b->in_shape.channels);
+    return ranges();
   }
   if (const auto* b = std::get_if<ChannelwiseDequantizeBody>(&body)) {
     EMC_TRY(positive(12, "channels", b->params.size()));
@@ -235,31 +200,21 @@ Status LayerChecker::run() {
       EMC_TRY(finite(20 + 8 * k, "scale", b->params[k].scale));
       EMC_TRY(finite(24 + 8 * k, "bias", b->params[k].bias));
     }
-    const std::uint64_t n = std::uint64_t{b->channel_size} * b->params.size();
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address, n));
-    return main(8, "main_mem_out_address", b->main_mem_out_address, 4 * n);
+    return ranges();
   }
   if (const auto* b = std::get_if<AddPaddingBody>(&body)) {
     EMC_TRY(positive(12, "channels", b->channels));
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address, b->channels));
-    // Channel c lands at pixel (0,0) of a 4x4 map in the W <= 16 layout (kmodel_v3.md §5.3).
-    return kpu(8, "kpu_mem_out_address (4x4 map)", b->kpu_mem_out_address,
-               kpu_map_bytes(4, 4, b->channels));
+    return ranges();
   }
   if (const auto* b = std::get_if<RemovePaddingBody>(&body)) {
     EMC_TRY(positive(12, "channels", b->channels));
-    // dest[c] = src[c * 16]: reads the dense CHW of C 4x4 maps.
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address, 16ull * b->channels));
-    return main(8, "main_mem_out_address", b->main_mem_out_address, b->channels);
+    return ranges();
   }
   if (const auto* b = std::get_if<UploadBody>(&body)) {
     EMC_TRY(positive(12, "width", b->width));
     EMC_TRY(positive(16, "height", b->height));
     EMC_TRY(positive(20, "channels", b->channels));
-    EMC_TRY(main(4, "main_mem_in_address", b->main_mem_in_address,
-                 std::uint64_t{b->width} * b->height * b->channels));
-    return kpu(8, "kpu_mem_out_address", b->kpu_mem_out_address,
-               kpu_map_bytes(b->width, b->height, b->channels));
+    return ranges();
   }
   return fail(0, "internal: unhandled body", Errc::kInternal);
 }
@@ -285,7 +240,6 @@ Status LayerChecker::conv(const ConvBody& b) const {
   }
   const auto in_w = static_cast<std::uint32_t>(f.in_width());
   const auto in_h = static_cast<std::uint32_t>(f.in_height());
-  const auto in_c = static_cast<std::uint32_t>(f.in_channels());
   const auto out_w = static_cast<std::uint32_t>(f.out_width());
   const auto out_h = static_cast<std::uint32_t>(f.out_height());
   const auto out_c = static_cast<std::uint32_t>(f.out_channels());
@@ -333,14 +287,26 @@ Status LayerChecker::conv(const ConvBody& b) const {
                               std::to_string(out_h) + "x" + std::to_string(out_c) + " = " +
                               std::to_string(out_bytes));
     }
-    // The SDK DMAs (dma_total_byte + 8) / 8 64-bit words: up to 7 bytes beyond N.
-    EMC_TRY(main(4, "main_mem_out_address (DMA, ceil(N/8)*8)", b.main_mem_out_address,
-                 (out_bytes + 7) / 8 * 8));
   }
-  EMC_TRY(kpu(b.layer_offset + 8 - layer_.body_offset, "image_src_addr (input map)",
-              static_cast<std::uint64_t>(f.image_src_addr), kpu_map_bytes(in_w, in_h, in_c)));
-  return kpu(b.layer_offset + 8 - layer_.body_offset, "image_dst_addr (output map)",
-             static_cast<std::uint64_t>(f.image_dst_addr), kpu_map_bytes(out_w, out_h, out_c));
+  // The registers now describe the maps of the shapes (so the footprint's register-derived map
+  // sizes are kpu_map_bytes of the shapes); the DMA range is ceil(N/8)*8 bytes.
+  return ranges();
+}
+
+Status LayerChecker::ranges() const {
+  auto fp = layer_footprint(layer_);
+  if (!fp.ok()) return fail(0, fp.error().message());
+  for (const auto* list : {&fp->main_reads, &fp->main_writes}) {
+    for (const FootprintRange& r : *list) {
+      EMC_TRY(main(r.field_offset, r.field, r.start, r.touched_size()));
+    }
+  }
+  for (const auto* list : {&fp->kpu_reads, &fp->kpu_writes}) {
+    for (const FootprintRange& r : *list) {
+      EMC_TRY(kpu(r.field_offset, r.field, r.start / kKpuRowBytes, r.size));
+    }
+  }
+  return ok_status();
 }
 
 }  // namespace

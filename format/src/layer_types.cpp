@@ -6,7 +6,7 @@ namespace emc::format {
 namespace {
 
 constexpr std::array kAllTypes = {
-#define EMC_LAYER_TYPE(name, value, printable) LayerType::name,
+#define EMC_LAYER_TYPE(name, value, printable, ...) LayerType::name,
 #include "emc/format/layer_types.def"
 #undef EMC_LAYER_TYPE
 };
@@ -17,7 +17,7 @@ std::span<const LayerType> all_layer_types() { return kAllTypes; }
 
 std::string_view to_string(LayerType type) {
   switch (type) {
-#define EMC_LAYER_TYPE(name, value, printable) \
+#define EMC_LAYER_TYPE(name, value, printable, ...) \
   case LayerType::name:                        \
     return printable;
 #include "emc/format/layer_types.def"

@@ -9,7 +9,7 @@
 namespace emc::format {
 
 enum class LayerType : std::uint32_t {
-#define EMC_LAYER_TYPE(name, value, printable) name = value,
+#define EMC_LAYER_TYPE(name, value, printable, ...) name = value,
 #include "emc/format/layer_types.def"
 #undef EMC_LAYER_TYPE
 };
