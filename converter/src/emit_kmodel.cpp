@@ -5,6 +5,7 @@
 #include "emc/converter/convert.h"
 #include "emc/converter/memory_plan.h"
 #include "emc/converter/passes.h"
+#include "emc/converter/sidecar_map.h"
 #include "emc/format/kmodel_codec.h"
 #include "emc/format/kpu_layout.h"
 #include "k210_lower.h"
@@ -14,84 +15,14 @@ namespace {
 
 using detail::Mem;
 
-nlohmann::json sidecar_of(const ConvertResult& r, const ConvertOptions& o) {
-  nlohmann::json j;
-  j["format"] = "emc-kmodel-map";
-  j["version"] = 1;
-  j["target"] = o.target == Target::kK210 ? "k210" : "cpu";
-  j["weight_bits"] = o.weight_bits;
-  j["per_channel"] = o.per_channel;
-  j["input"] = {{"type", r.input_is_uint8 ? "uint8" : "float32"},
-                {"layout", r.input_is_uint8 ? "CHW" : "NHWC"},
-                {"shape", r.input_shape}};
-  // How pixels became the model's float input (emc-convert --input-range/--bgr), so tools that
-  // feed images (emc-compare) use the same preprocessing without being told again.
-  const Preprocess& pre = o.preprocess;
-  const char* scale = pre.scale == PixelScale::kZeroOne       ? "zero_one"
-                      : pre.scale == PixelScale::kMinusOneOne ? "minus_one_one"
-                      : pre.scale == PixelScale::kRaw         ? "raw"
-                                                              : "mean_std";
-  j["input"]["preprocess"] = {{"scale", scale},
-                              {"order", pre.order == ChannelOrder::kBgr ? "bgr" : "rgb"}};
-  if (pre.scale == PixelScale::kMeanStd) {
-    j["input"]["preprocess"]["mean"] = pre.mean;
-    j["input"]["preprocess"]["std"] = pre.std;
-  }
-  nlohmann::json layers = nlohmann::json::array();
-  for (const auto& l : r.layers) {
-    nlohmann::json e;
-    e["index"] = l.index;
-    e["type"] = std::string(format::to_string(l.type));
-    e["placement"] = l.on_kpu ? "KPU" : "CPU";
-    e["sources"] = l.sources;
-    if (!l.note.empty()) e["note"] = l.note;
-    if (!l.in_shape.empty()) e["in_shape"] = l.in_shape;
-    if (!l.out_shape.empty()) e["out_shape"] = l.out_shape;
-    if (l.out_scale) e["quant"] = {{"scale", *l.out_scale}, {"bias", *l.out_bias}};
-    if (l.kpu_in_row) e["kpu_in_row"] = *l.kpu_in_row;
-    if (l.kpu_out_row) e["kpu_out_row"] = *l.kpu_out_row;
-    if (l.main_in) e["main_in"] = *l.main_in;
-    if (l.main_out) e["main_out"] = *l.main_out;
-    if (l.weight_bytes) e["weight_bytes"] = l.weight_bytes;
-    if (l.sample_step != 1 || l.padded_map)
-      e["sampling"] = {{"step", l.sample_step}, {"offset", l.sample_offset}};
-    if (l.act_fit_error_lsb) {
-      e["activation"] = l.activation;
-      e["activation_max_error_lsb"] = *l.act_fit_error_lsb;
-    }
-    layers.push_back(std::move(e));
-  }
-  j["layers"] = std::move(layers);
-  nlohmann::json outs = nlohmann::json::array();
-  for (const auto& od : r.model.outputs)
-    outs.push_back({{"address", od.address}, {"size", od.size}});
-  j["outputs"] = std::move(outs);
-  j["main_mem_usage"] = r.main_mem_bytes;
-  j["kpu_peak_bytes"] = r.kpu_peak_bytes;
-  j["warnings"] = r.warnings;
-  if (!r.calibration.empty()) {
-    nlohmann::json cal = nlohmann::json::array();
-    for (const auto& c : r.calibration) {
-      cal.push_back({{"tensor", c.tensor},
-                     {"min", c.min},
-                     {"max", c.max},
-                     {"observed_min", c.observed_min},
-                     {"observed_max", c.observed_max},
-                     {"clipped_fraction", c.clipped_fraction},
-                     {"values", c.values}});
-    }
-    j["calibration"] = std::move(cal);
-  }
-  return j;
-}
-
-}  // namespace
-
-Result<ConvertResult> convert_calibrated(const Graph& graph, const std::vector<Range>& ranges,
-                                         const ConvertOptions& options) {
+Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vector<Range>& ranges,
+                                              const ConvertOptions& options) {
   if (options.weight_bits != 8 && options.weight_bits != 16) {
     return Error(Errc::kInvalidArgument, "weight bits must be 8 or 16");
   }
+  EMC_TRY(check_weight_values(graph));
+  EMC_TRY(check_tensor_budget(graph));
+  EMC_TRY(check_weight_budget(graph, options));
   auto lowered = detail::lower_graph(graph, ranges, options);
   if (!lowered.ok()) return lowered.error();
   detail::LoweredModel& lm = lowered.value();
@@ -186,8 +117,34 @@ Result<ConvertResult> convert_calibrated(const Graph& graph, const std::vector<R
   r.warnings = std::move(lm.warnings);
   // The K210 keeps the kmodel and its main-memory buffers in its 6 MiB of general SRAM, next to
   // the firmware (the SDK's own code and heap; MaixPy takes more). Past 5 MiB it will not load.
-  constexpr std::uint64_t kK210SramBytes = 6u << 20, kK210ModelBudget = 5u << 20;
+  constexpr std::uint64_t kK210ModelBudget = 5u << 20;
   const std::uint64_t resident = r.bytes.size() + r.main_mem_bytes;
+  const std::uint64_t limit = options.target == Target::kK210 ? kK210SramBytes : kCpuModelBytes;
+  if ((options.target == Target::kK210 ? resident : r.bytes.size()) > limit) {
+    std::vector<const LayerInfo*> big;
+    for (const auto& l : r.layers) big.push_back(&l);
+    std::sort(big.begin(), big.end(), [](const LayerInfo* a, const LayerInfo* b) {
+      return a->weight_bytes > b->weight_bytes;
+    });
+    std::string names;
+    for (std::size_t i = 0; i < std::min<std::size_t>(3, big.size()); ++i) {
+      std::string src;
+      for (const auto& n : big[i]->sources) src += (src.empty() ? "" : "+") + n;
+      names += (i ? ", " : "") + std::string("layer ") + std::to_string(big[i]->index) + " " +
+               std::string(format::to_string(big[i]->type)) + " '" + src + "' (" +
+               std::to_string(big[i]->weight_bytes) + " bytes)";
+    }
+    return Error(
+        Errc::kMainOutOfMemory,
+        "the kmodel (" + std::to_string(r.bytes.size()) + " bytes)" +
+            (options.target == Target::kK210
+                 ? " and its main memory (" + std::to_string(r.main_mem_bytes) +
+                       " bytes) do not fit the K210's " + std::to_string(limit) + " bytes of SRAM"
+                 : std::string(" exceeds the cpu target's limit of ") + std::to_string(limit) +
+                       " bytes (what emc-run loads)") +
+            "; the biggest layers: " + names +
+            (options.target == Target::kK210 ? "; try --dense kpu or a smaller model" : ""));
+  }
   if (options.target == Target::kK210 && resident > kK210ModelBudget) {
     r.warnings.push_back(
         "the kmodel (" + std::to_string(r.bytes.size()) + " bytes) and its main memory (" +
@@ -198,12 +155,20 @@ Result<ConvertResult> convert_calibrated(const Graph& graph, const std::vector<R
   }
   r.input_is_uint8 = lm.input_is_uint8;
   r.input_shape = lm.input_shape;
-  r.sidecar_json = sidecar_of(r, options).dump(1);
+  r.sidecar_json = write_map_json(r, options);
   return r;
 }
 
-Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<Tensor>>& samples,
-                              const ConvertOptions& options) {
+Result<ConvertResult> convert_impl(const Graph& graph,
+                                   const std::vector<std::vector<Tensor>>& samples,
+                                   const ConvertOptions& options) {
+  if (options.weight_bits != 8 && options.weight_bits != 16) {
+    return Error(Errc::kInvalidArgument, "weight bits must be 8 or 16");
+  }
+  EMC_TRY(check_weight_values(graph));
+  EMC_TRY(check_tensor_budget(graph));
+  EMC_TRY(check_weight_budget(graph, options));
+  EMC_TRY(check_samples(graph, samples));
   auto opt = optimize_graph(graph);
   if (!opt.ok()) return opt.error();
   auto exec = FloatExecutor::create(opt.value());
@@ -213,7 +178,7 @@ Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<
   // calibration run. Range-dependent failures are left to the real lowering.
   {
     const std::vector<Range> placeholder(exec->graph().tensors.size(), Range{-1.0, 1.0});
-    auto dry = convert_calibrated(exec->graph(), placeholder, options);
+    auto dry = convert_calibrated_impl(exec->graph(), placeholder, options);
     if (!dry.ok()) {
       const Errc c = dry.error().code();
       if (c == Errc::kUnsupportedLayer || c == Errc::kInvalidLayerConfig ||
@@ -224,7 +189,7 @@ Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<
   auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress,
                           options.threads);
   if (!ranges.ok()) return ranges.error();
-  auto r = convert_calibrated(exec->graph(), ranges.value(), options);
+  auto r = convert_calibrated_impl(exec->graph(), ranges.value(), options);
   if (!r.ok()) return r;
   const Graph& g = exec->graph();
   for (std::size_t t = 0; t < ranges->size() && t < g.tensors.size(); ++t) {
@@ -236,8 +201,20 @@ Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<
   auto set_warnings = calibration_set_warnings(
       samples, g.outputs.empty() ? 0 : g.shape(g.outputs[0]).num_elements());
   r->warnings.insert(r->warnings.begin(), set_warnings.begin(), set_warnings.end());
-  r->sidecar_json = sidecar_of(*r, options).dump(1);
+  r->sidecar_json = write_map_json(*r, options);
   return r;
+}
+
+}  // namespace
+
+Result<ConvertResult> convert_calibrated(const Graph& graph, const std::vector<Range>& ranges,
+                                         const ConvertOptions& options) {
+  return no_throw("convert", [&] { return convert_calibrated_impl(graph, ranges, options); });
+}
+
+Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<Tensor>>& samples,
+                              const ConvertOptions& options) {
+  return no_throw("convert", [&] { return convert_impl(graph, samples, options); });
 }
 
 }  // namespace emc::converter

@@ -1,6 +1,7 @@
 #include "emc/format/error.h"
 
 #include <cstdio>
+#include <new>
 
 namespace emc {
 
@@ -56,7 +57,8 @@ std::string Error::to_string() const {
   }
   if (layer_) {
     out += "layer";
-    if (layer_->index) out += " " + std::to_string(*layer_->index);
+    // A negative index marks a layer the importer synthesized (a Sequential model's input).
+    if (layer_->index && *layer_->index >= 0) out += " " + std::to_string(*layer_->index);
     if (!layer_->name.empty()) out += " '" + layer_->name + "'";
     if (!layer_->type.empty()) out += " (" + layer_->type + ")";
     if (!backend_.empty()) out += " [" + backend_ + "]";
@@ -66,6 +68,22 @@ std::string Error::to_string() const {
   }
   out += message_;
   return out;
+}
+
+Error error_from_current_exception(const std::string& context) {
+  try {
+    throw;
+  } catch (const ErrorException& e) {
+    return e.error();
+  } catch (const std::bad_alloc&) {
+    return Error(Errc::kInternal, "internal error in " + context +
+                                      ": out of memory (an allocation failed; a size limit "
+                                      "that should have refused this input is missing)");
+  } catch (const std::exception& e) {
+    return Error(Errc::kInternal, "internal error in " + context + ": " + e.what());
+  } catch (...) {
+    return Error(Errc::kInternal, "internal error in " + context + ": unknown exception");
+  }
 }
 
 }  // namespace emc

@@ -149,6 +149,8 @@ Result<std::vector<std::uint8_t>> encode_kmodel(const Kmodel& model, const Encod
     return encode_impl(model, options);
   } catch (const std::bad_alloc&) {
     return Error(Errc::kInternal, "out of memory while encoding the model");
+  } catch (...) {
+    return error_from_current_exception("encode_kmodel");
   }
 }
 

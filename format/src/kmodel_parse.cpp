@@ -349,6 +349,8 @@ Result<Kmodel> parse_kmodel(std::span<const std::uint8_t> data, const ParseLimit
     return Error(Errc::kInvalidModel, "out of memory while decoding the model");
   } catch (const std::length_error&) {
     return Error(Errc::kInvalidModel, "a count in the model is too large to allocate");
+  } catch (...) {
+    return error_from_current_exception("parse_kmodel");
   }
 }
 

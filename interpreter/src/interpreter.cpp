@@ -40,101 +40,105 @@ Interpreter::~Interpreter() = default;
 Result<std::unique_ptr<Interpreter>> Interpreter::load_model(format::Kmodel model,
                                                              const Registry& registry,
                                                              const DispatchPolicy& policy) {
-  // 1. Validate everything before allocating the memories (robustness.md §2.1 item 17).
-  std::vector<detail::LayerAccess> access;
-  access.reserve(model.layers.size());
-  for (std::size_t i = 0; i < model.layers.size(); ++i) {
-    auto a = detail::layer_access(model.layers[i]);
-    if (!a.ok()) return std::move(a).error().with_layer(detail::layer_ref(model, i));
-    access.push_back(std::move(a).value());
-  }
-  auto diags = detail::check_model(model, access);
-  if (!diags.ok()) return std::move(diags).error();
+  return no_throw("loading the kmodel", [&]() -> Result<std::unique_ptr<Interpreter>> {
+    // 1. Validate everything before allocating the memories (robustness.md §2.1 item 17).
+    std::vector<detail::LayerAccess> access;
+    access.reserve(model.layers.size());
+    for (std::size_t i = 0; i < model.layers.size(); ++i) {
+      auto a = detail::layer_access(model.layers[i]);
+      if (!a.ok()) return std::move(a).error().with_layer(detail::layer_ref(model, i));
+      access.push_back(std::move(a).value());
+    }
+    auto diags = detail::check_model(model, access);
+    if (!diags.ok()) return std::move(diags).error();
 
-  // 2. Bind every layer (no backend state yet).
-  auto bindings = detail::bind_layers(model, registry, policy);
-  if (!bindings.ok()) return std::move(bindings).error();
+    // 2. Bind every layer (no backend state yet).
+    auto bindings = detail::bind_layers(model, registry, policy);
+    if (!bindings.ok()) return std::move(bindings).error();
 
-  // 3. Allocate and zero the memories.
-  std::unique_ptr<Interpreter> interp(new Interpreter());
-  Impl& im = *interp->impl_;
-  im.model = std::move(model);
-  im.access = std::move(access);
-  im.diagnostics = std::move(diags).value();
-  try {
-    im.main_mem.assign(im.model.header.main_mem_usage, 0);
-    im.kpu_mem.assign(format::kKpuRamBytes, 0);
-  } catch (const std::bad_alloc&) {
-    return Error(Errc::kMainOutOfMemory, "cannot allocate " +
-                                             std::to_string(im.model.header.main_mem_usage) +
-                                             " bytes of main memory + 2 MiB of KPU RAM");
-  }
-
-  // 4. Prepare each layer once on its backend.
-  const std::vector<detail::Binding>& bound = bindings.value();
-  for (std::size_t i = 0; i < im.model.layers.size(); ++i) {
-    Backend& backend = *bound[i].backend;
-    LayerInfo info;
-    info.index = i;
-    info.layer = &im.model.layers[i];
-    info.model = &im.model;
-    info.main_mem_bytes = im.main_mem.size();
-    info.kpu_mem_bytes = im.kpu_mem.size();
-    Result<std::unique_ptr<PreparedLayer>> prepared = Error(Errc::kInternal, "not prepared");
+    // 3. Allocate and zero the memories.
+    std::unique_ptr<Interpreter> interp(new Interpreter());
+    Impl& im = *interp->impl_;
+    im.model = std::move(model);
+    im.access = std::move(access);
+    im.diagnostics = std::move(diags).value();
     try {
-      prepared = backend.prepare(info);
-    } catch (const std::exception& ex) {
-      prepared = Error(Errc::kInternal, std::string("prepare threw: ") + ex.what());
+      im.main_mem.assign(im.model.header.main_mem_usage, 0);
+      im.kpu_mem.assign(format::kKpuRamBytes, 0);
+    } catch (const std::bad_alloc&) {
+      return Error(Errc::kMainOutOfMemory, "cannot allocate " +
+                                               std::to_string(im.model.header.main_mem_usage) +
+                                               " bytes of main memory + 2 MiB of KPU RAM");
     }
-    if (!prepared.ok()) return in_layer(std::move(prepared).error(), im.model, i, backend.name());
-    if (!prepared.value()) {
-      return in_layer(Error(Errc::kInternal, "prepare returned no layer"), im.model, i,
-                      backend.name());
-    }
-    PlanEntry entry;
-    entry.index = i;
-    entry.type = im.model.layers[i].type;
-    entry.backend = std::string(backend.name());
-    entry.overridden = bound[i].overridden;
-    entry.simulated_cycles = prepared.value()->simulated_cycles();
-    im.plan.push_back(std::move(entry));
-    im.backends.push_back(&backend);
-    im.prepared.push_back(std::move(prepared).value());
-  }
 
-  // 5. Describe input and outputs.
-  const format::Layer& first = im.model.layers.front();
-  if (first.type == format::LayerType::kK210Conv) {
-    const format::KpuLayerFields f = std::get<format::ConvBody>(first.body).fields();
-    im.input.type = ElementType::kUint8;
-    im.input.shape = {static_cast<std::uint32_t>(f.in_channels()),
-                      static_cast<std::uint32_t>(f.in_height()),
-                      static_cast<std::uint32_t>(f.in_width())};
-    im.input.bytes = std::size_t{im.input.shape[0]} * im.input.shape[1] * im.input.shape[2];
-  } else {  // FULLY_CONNECTED, enforced by check_model
-    const auto& fc = std::get<format::FullyConnectedBody>(first.body);
-    im.input.type = ElementType::kFloat32;
-    im.input.shape = {fc.in_channels};
-    im.input.bytes = std::size_t{fc.in_channels} * 4;
-  }
-  for (const format::OutputDesc& o : im.model.outputs) {
-    TensorInfo t;
-    t.bytes = o.size;
-    if (o.size % 4 == 0) {
-      t.type = ElementType::kFloat32;
-      t.shape = {o.size / 4};
-    } else {
-      t.type = ElementType::kUint8;
-      t.shape = {o.size};
+    // 4. Prepare each layer once on its backend.
+    const std::vector<detail::Binding>& bound = bindings.value();
+    for (std::size_t i = 0; i < im.model.layers.size(); ++i) {
+      Backend& backend = *bound[i].backend;
+      LayerInfo info;
+      info.index = i;
+      info.layer = &im.model.layers[i];
+      info.model = &im.model;
+      info.main_mem_bytes = im.main_mem.size();
+      info.kpu_mem_bytes = im.kpu_mem.size();
+      Result<std::unique_ptr<PreparedLayer>> prepared = Error(Errc::kInternal, "not prepared");
+      try {
+        prepared = backend.prepare(info);
+      } catch (const std::exception& ex) {
+        prepared = Error(Errc::kInternal, std::string("prepare threw: ") + ex.what());
+      } catch (...) {
+        prepared = Error(Errc::kInternal, "prepare threw a non-standard exception");
+      }
+      if (!prepared.ok()) return in_layer(std::move(prepared).error(), im.model, i, backend.name());
+      if (!prepared.value()) {
+        return in_layer(Error(Errc::kInternal, "prepare returned no layer"), im.model, i,
+                        backend.name());
+      }
+      PlanEntry entry;
+      entry.index = i;
+      entry.type = im.model.layers[i].type;
+      entry.backend = std::string(backend.name());
+      entry.overridden = bound[i].overridden;
+      entry.simulated_cycles = prepared.value()->simulated_cycles();
+      im.plan.push_back(std::move(entry));
+      im.backends.push_back(&backend);
+      im.prepared.push_back(std::move(prepared).value());
     }
-    im.outputs.push_back(std::move(t));
-  }
-  try {
-    im.input_bytes.assign(im.input.bytes, 0);
-  } catch (const std::bad_alloc&) {
-    return Error(Errc::kMainOutOfMemory, "cannot allocate the model input");
-  }
-  return interp;
+
+    // 5. Describe input and outputs.
+    const format::Layer& first = im.model.layers.front();
+    if (first.type == format::LayerType::kK210Conv) {
+      const format::KpuLayerFields f = std::get<format::ConvBody>(first.body).fields();
+      im.input.type = ElementType::kUint8;
+      im.input.shape = {static_cast<std::uint32_t>(f.in_channels()),
+                        static_cast<std::uint32_t>(f.in_height()),
+                        static_cast<std::uint32_t>(f.in_width())};
+      im.input.bytes = std::size_t{im.input.shape[0]} * im.input.shape[1] * im.input.shape[2];
+    } else {  // FULLY_CONNECTED, enforced by check_model
+      const auto& fc = std::get<format::FullyConnectedBody>(first.body);
+      im.input.type = ElementType::kFloat32;
+      im.input.shape = {fc.in_channels};
+      im.input.bytes = std::size_t{fc.in_channels} * 4;
+    }
+    for (const format::OutputDesc& o : im.model.outputs) {
+      TensorInfo t;
+      t.bytes = o.size;
+      if (o.size % 4 == 0) {
+        t.type = ElementType::kFloat32;
+        t.shape = {o.size / 4};
+      } else {
+        t.type = ElementType::kUint8;
+        t.shape = {o.size};
+      }
+      im.outputs.push_back(std::move(t));
+    }
+    try {
+      im.input_bytes.assign(im.input.bytes, 0);
+    } catch (const std::bad_alloc&) {
+      return Error(Errc::kMainOutOfMemory, "cannot allocate the model input");
+    }
+    return interp;
+  });
 }
 
 const format::Kmodel& Interpreter::model() const {
@@ -221,39 +225,43 @@ void Interpreter::set_observer(LayerObserver observer) {
 }
 
 Status Interpreter::run() {
-  Impl& im = *impl_;
-  EMC_TRY(place_input());
-  ExecContext ctx{main_memory(), kpu_memory()};
-  for (std::size_t i = 0; i < im.prepared.size(); ++i) {
-    const std::string_view backend = im.backends[i]->name();
-    const auto t0 = std::chrono::steady_clock::now();
-    Status s;
-    try {
-      s = im.prepared[i]->run(ctx);
-    } catch (const std::exception& ex) {
-      s = Error(Errc::kInternal, std::string("run threw: ") + ex.what());
-    }
-    const auto t1 = std::chrono::steady_clock::now();
-    if (!s.ok()) return in_layer(std::move(s).error(), im.model, i, backend);
-    if (im.observer) {
-      LayerEvent ev;
-      ev.index = i;
-      ev.type = im.model.layers[i].type;
-      ev.backend = backend;
-      ev.host_time = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0);
-      ev.simulated_cycles = im.plan[i].simulated_cycles;
-      format::MemRange out = im.prepared[i]->output_range();
-      if (out.size == 0 && !im.access[i].main_writes.empty()) {
-        const detail::ByteRange& w = im.access[i].main_writes.front();
-        out = {static_cast<std::uint32_t>(w.start), static_cast<std::uint32_t>(w.size)};
+  return no_throw("Interpreter::run", [&]() -> Status {
+    Impl& im = *impl_;
+    EMC_TRY(place_input());
+    ExecContext ctx{main_memory(), kpu_memory()};
+    for (std::size_t i = 0; i < im.prepared.size(); ++i) {
+      const std::string_view backend = im.backends[i]->name();
+      const auto t0 = std::chrono::steady_clock::now();
+      Status s;
+      try {
+        s = im.prepared[i]->run(ctx);
+      } catch (const std::exception& ex) {
+        s = Error(Errc::kInternal, std::string("run threw: ") + ex.what());
+      } catch (...) {
+        s = Error(Errc::kInternal, "run threw a non-standard exception");
       }
-      if (out.size != 0) {
-        if (auto span = ctx.main.at(out.start, out.size); span.ok()) ev.output = *span;
+      const auto t1 = std::chrono::steady_clock::now();
+      if (!s.ok()) return in_layer(std::move(s).error(), im.model, i, backend);
+      if (im.observer) {
+        LayerEvent ev;
+        ev.index = i;
+        ev.type = im.model.layers[i].type;
+        ev.backend = backend;
+        ev.host_time = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0);
+        ev.simulated_cycles = im.plan[i].simulated_cycles;
+        format::MemRange out = im.prepared[i]->output_range();
+        if (out.size == 0 && !im.access[i].main_writes.empty()) {
+          const detail::ByteRange& w = im.access[i].main_writes.front();
+          out = {static_cast<std::uint32_t>(w.start), static_cast<std::uint32_t>(w.size)};
+        }
+        if (out.size != 0) {
+          if (auto span = ctx.main.at(out.start, out.size); span.ok()) ev.output = *span;
+        }
+        im.observer(ev);
       }
-      im.observer(ev);
     }
-  }
-  return ok_status();
+    return ok_status();
+  });
 }
 
 std::uint64_t Interpreter::total_simulated_cycles() const {

@@ -16,8 +16,8 @@ Result<std::unique_ptr<Interpreter>> Interpreter::load(std::span<const std::uint
 Result<std::unique_ptr<Interpreter>> Interpreter::load_file(const std::string& path,
                                                             const Registry& registry,
                                                             const DispatchPolicy& policy) {
-  auto model = format::load_kmodel_file(path);
-  if (!model.ok()) return std::move(model).error();
+  auto model = no_throw("reading the kmodel", [&] { return format::load_kmodel_file(path); });
+  if (!model.ok()) return std::move(model).error().in_file(path);
   auto interp = load_model(std::move(model).value(), registry, policy);
   if (!interp.ok() && interp.error().file().empty()) return std::move(interp).error().in_file(path);
   return interp;

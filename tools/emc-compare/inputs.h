@@ -14,6 +14,7 @@
 #include "class_map.h"
 #include "emc/converter/image.h"
 #include "emc/converter/quantize.h"
+#include "emc/converter/sidecar_map.h"
 #include "emc/format/error.h"
 
 namespace emc::compare {
@@ -47,10 +48,7 @@ struct InputGeometry {
 Result<std::vector<float>> load_f32_tensor(const std::string& path, const InputGeometry& geometry);
 
 // real = q * scale + bias.
-struct AffineQuant {
-  double scale = 1.0;
-  double bias = 0.0;
-};
+using AffineQuant = converter::MapQuant;
 
 // The uint8 input encoding of a KPU-first kmodel as emc-convert defines it: the raw pixel, i.e.
 // the inverse of the preprocessing (scale = 1/std_c, bias = -mean_c/std_c per model channel; for

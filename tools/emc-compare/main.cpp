@@ -3,12 +3,14 @@
 // on the same inputs and shows the top-k side by side, dataset agreement, and (--layers) where
 // along the network the quantized model drifts away. See docs/emc-compare.md.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 
+#include "emc/format/file_io.h"
 #include "emc/format/kmodel_codec.h"
 #include "html_report.h"
 #include "json_report.h"
@@ -55,7 +57,7 @@ bool parse_mean_std(const std::string& s, std::array<float, 3>* mean, std::array
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   emc::compare::Options opt;
   bool json = false, quiet = false;
   std::size_t jobs = emc::compare::default_jobs();
@@ -110,7 +112,31 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "print JSON on stdout instead of tables");
   app.add_option("--report", report, "write a self-contained HTML report to this file");
   app.add_flag("-q,--quiet", quiet, "no progress on stderr");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : emc::exit_code_for(emc::Errc::kInvalidArgument);
+  }
+  if (opt.model_json.empty() || opt.kmodel.empty() ||
+      (app.count("--dataset") && opt.dataset.empty()) ||
+      (app.count("--labels") && opt.labels.empty()) || (app.count("--map") && opt.map.empty()) ||
+      (app.count("--report") && report.empty())) {
+    return fail(emc::Error(emc::Errc::kInvalidArgument, "a path argument is empty"));
+  }
+  if (!report.empty()) {
+    std::vector<std::string> inputs = {opt.model_json, opt.kmodel, opt.labels,
+                                       opt.map.empty() ? opt.kmodel + ".map.json" : opt.map};
+    inputs.insert(inputs.end(), opt.images.begin(), opt.images.end());
+    inputs.insert(inputs.end(), opt.input_f32.begin(), opt.input_f32.end());
+    for (const auto& in : inputs) {
+      if (emc::format::same_file(report, in)) {
+        return fail(
+            emc::Error(emc::Errc::kInvalidArgument, "--report would overwrite the input " + in)
+                .in_file(report));
+      }
+    }
+  }
 
   if (!range.empty()) {
     std::pair<double, double> r;
@@ -179,7 +205,9 @@ int main(int argc, char** argv) {
   }
 
   if (json) {
-    std::cout << emc::compare::to_json(result).dump(2) << "\n";
+    std::cout << emc::compare::to_json(result).dump(2, ' ', false,
+                                                    nlohmann::json::error_handler_t::replace)
+              << "\n";
   } else {
     for (const auto& w : result.warnings)
       std::fprintf(stderr, "emc-compare: warning: %s\n", w.c_str());
@@ -202,4 +230,12 @@ int main(int argc, char** argv) {
     if (!json) std::fprintf(stderr, "emc-compare: wrote %s\n", report.c_str());
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (...) {
+    return fail(emc::error_from_current_exception("emc-compare"));
+  }
 }

@@ -114,9 +114,10 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
   const std::string map_path = options.map.empty() ? options.kmodel + ".map.json" : options.map;
   std::error_code ec;
   if (fs::exists(map_path, ec)) {
-    auto sc = read_sidecar(map_path);
+    auto sc = converter::read_map_for_kmodel(map_path, options.kmodel);
     if (!sc.ok()) return std::move(sc).error();
     s->sidecar_ = std::move(sc).value();
+    for (const auto& w : s->sidecar_->warnings) r.warnings.push_back(w);
     r.sidecar = map_path;
   } else if (!options.map.empty()) {
     return Error(Errc::kIo, "cannot open the sidecar map").in_file(map_path);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -25,6 +26,7 @@
 #include "emc/converter/image.h"
 #include "emc/converter/model_file.h"
 #include "emc/converter/model_json.h"
+#include "emc/format/file_io.h"
 #include "emc/format/kmodel_codec.h"
 #include "progress_bar.h"
 
@@ -35,6 +37,7 @@ using namespace emc::converter;
 namespace {
 
 constexpr std::size_t kMaxCalibrationSamples = 500;
+constexpr std::size_t kMaxListedFiles = 1u << 20;  // directory entries examined in --dataset
 
 int fail(const Error& e) {
   std::cerr << "emc-convert: error: " << e.to_string() << "\n";
@@ -87,17 +90,37 @@ bool is_image(const fs::path& p) {
          e == ".tga" || e == ".gif";
 }
 
-Result<std::vector<std::vector<Tensor>>> load_dataset(const std::string& dir, const Graph& g,
-                                                      const Preprocess& pre) {
+// The calibration files of `dir` (images and .f32 tensors), sorted. Entries that cannot be
+// examined (a symlink loop, a name too long to resolve) are errors naming them.
+Result<std::vector<fs::path>> list_dataset(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    return Error(Errc::kIo, "--dataset '" + dir + "' is not a directory");
+    return Error(Errc::kIo, "--dataset '" + dir + "' is not a directory" +
+                                (ec ? ": " + ec.message() : std::string()));
   }
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (!e.is_regular_file()) continue;
-    if (is_image(e.path()) || e.path().extension() == ".f32") files.push_back(e.path());
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) return Error(Errc::kIo, "cannot list the folder: " + ec.message()).in_file(dir);
+  std::size_t seen = 0;
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Error(Errc::kIo, "cannot list the folder: " + ec.message()).in_file(dir);
+    if (++seen > kMaxListedFiles) {
+      return Error(Errc::kInvalidArgument,
+                   "more than " + std::to_string(kMaxListedFiles) + " entries")
+          .in_file(dir);
+    }
+    const fs::path& p = it->path();
+    if (!(is_image(p) || p.extension() == ".f32")) continue;
+    std::error_code fec;
+    const bool regular = it->is_regular_file(fec);
+    if (fec == std::errc::no_such_file_or_directory) continue;  // a dangling symlink
+    if (fec) {
+      return Error(Errc::kIo, "cannot examine this calibration file: " + fec.message())
+          .in_file(p.string());
+    }
+    if (regular) files.push_back(p);
   }
+  if (ec) return Error(Errc::kIo, "cannot list the folder: " + ec.message()).in_file(dir);
   std::sort(files.begin(), files.end());
   if (files.empty()) {
     return Error(Errc::kInvalidArgument, "--dataset '" + dir +
@@ -110,21 +133,43 @@ Result<std::vector<std::vector<Tensor>>> load_dataset(const std::string& dir, co
       pick.push_back(files[i * files.size() / kMaxCalibrationSamples]);
     files = std::move(pick);
   }
+  return files;
+}
+
+Result<std::vector<std::vector<Tensor>>> load_dataset(const std::vector<fs::path>& files,
+                                                      const Graph& g, const Preprocess& pre) {
   const Shape& shape = g.shape(g.inputs.at(0));
+  if (shape.num_elements() > kMaxTensorElements) {
+    return Error(Errc::kInvalidArgument, "the model input " + to_string(shape) + " has " +
+                                             std::to_string(shape.num_elements()) +
+                                             " elements, more than the limit of " +
+                                             std::to_string(kMaxTensorElements));
+  }
   std::vector<std::vector<Tensor>> out;
   for (const auto& f : files) {
     Tensor t;
     if (f.extension() == ".f32") {
-      std::ifstream in(f, std::ios::binary);
-      std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (raw.size() != static_cast<std::size_t>(shape.num_elements()) * 4) {
-        return Error(Errc::kShapeMismatch,
-                     f.string() + ": " + std::to_string(raw.size()) + " bytes, the model input " +
-                         to_string(shape) + " needs " + std::to_string(shape.num_elements() * 4));
+      const std::uint64_t need = static_cast<std::uint64_t>(shape.num_elements()) * 4;
+      auto raw = format::read_file_bounded(f.string(), need, "calibration tensor");
+      if (!raw.ok() || raw->size() != need) {
+        if (!raw.ok() && raw.error().code() != Errc::kInvalidArgument) return raw.error();
+        return Error(Errc::kShapeMismatch, f.string() + ": " +
+                                               (raw.ok() ? std::to_string(raw->size()) + " bytes"
+                                                         : std::string("more bytes than needed")) +
+                                               ", the model input " + to_string(shape) + " needs " +
+                                               std::to_string(need));
       }
       t.shape = shape;
       t.data.resize(static_cast<std::size_t>(shape.num_elements()));
-      std::memcpy(t.data.data(), raw.data(), raw.size());
+      std::memcpy(t.data.data(), raw->data(), raw->size());
+      for (std::size_t k = 0; k < t.data.size(); ++k) {
+        if (!std::isfinite(t.data[k])) {
+          return Error(Errc::kInvalidArgument, "calibration tensor value " + std::to_string(k) +
+                                                   " (byte offset " + std::to_string(4 * k) +
+                                                   ") is not finite")
+              .in_file(f.string());
+        }
+      }
     } else {
       if (shape.rank() != 3) {
         return Error(Errc::kInvalidArgument,
@@ -138,6 +183,23 @@ Result<std::vector<std::vector<Tensor>>> load_dataset(const std::string& dir, co
     out.push_back({std::move(t)});
   }
   return out;
+}
+
+// `-o` (and its map) must not name an input: the model, a shard, a calibration file.
+Status check_output_is_not_an_input(const std::string& out, const std::string& model_path,
+                                    const Model& model, const std::vector<fs::path>& dataset) {
+  auto clash = [&](const std::string& input, const char* role) -> Status {
+    if (format::same_file(out, input)) {
+      return Error(Errc::kInvalidArgument, "the output would overwrite " + std::string(role) + " " +
+                                               input + ": choose another -o")
+          .in_file(out);
+    }
+    return ok_status();
+  };
+  EMC_TRY(clash(model_path, "the model"));
+  for (const auto& s : model.shard_files) EMC_TRY(clash(s, "the weight shard"));
+  for (const auto& f : dataset) EMC_TRY(clash(f.string(), "the calibration file"));
+  return ok_status();
 }
 
 void print_report(const ConvertResult& r, std::size_t file_size) {
@@ -210,7 +272,7 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   CLI::App app{"emc-convert: TF.js model.json / Keras .h5 / .keras -> kmodel V3 for the Kendryte K210"};
   std::string model_path, platform = "k210", out_path, dataset, quant = "minmax",
                           input_range = "0,1", dense = "auto";
@@ -266,6 +328,10 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : exit_code_for(Errc::kInvalidArgument);
   }
+  if (model_path.empty() || (app.count("-o") && out_path.empty()) ||
+      (app.count("--dataset") && dataset.empty())) {
+    return fail(Error(Errc::kInvalidArgument, "a path argument is empty"));
+  }
   auto pre = parse_input_range(input_range, bgr);
   if (!pre.ok()) return fail(pre.error());
   auto model = load_model(model_path);
@@ -280,7 +346,18 @@ int main(int argc, char** argv) {
               "the model will see (or preprocessed .f32 input tensors); quantization ranges "
               "cannot be guessed"));
   }
-  auto samples = load_dataset(dataset, graph.value(), pre.value());
+  auto files = list_dataset(dataset);
+  if (!files.ok()) return fail(files.error());
+  if (out_path.empty()) {
+    fs::path p(model_path);
+    out_path = (p.parent_path() / p.stem()).string() + ".kmodel";
+  }
+  const std::string map_path = out_path + ".map.json";
+  for (const std::string& o : {out_path, map_path}) {
+    if (Status s = check_output_is_not_an_input(o, model_path, model.value(), *files); !s.ok())
+      return fail(s.error());
+  }
+  auto samples = load_dataset(*files, graph.value(), pre.value());
   if (!samples.ok()) return fail(samples.error());
   ConvertOptions opt;
   opt.target = platform == "cpu" ? Target::kCpu : Target::kK210;
@@ -307,26 +384,33 @@ int main(int argc, char** argv) {
   opt.progress = bar.callback();
   auto result = convert(graph.value(), samples.value(), opt);
   bar.finish();
-  if (!result.ok()) return fail(Error(result.error()).in_file(model_path));
-  if (out_path.empty()) {
-    fs::path p(model_path);
-    out_path = (p.parent_path() / p.stem()).string() + ".kmodel";
+  if (!result.ok()) {
+    Error e = result.error();
+    if (e.file().empty()) e.in_file(model_path);
+    return fail(e);
   }
-  const std::string map_path = out_path + ".map.json";
+  // The kmodel and its map are one unit: both are written completely before either replaces
+  // anything; the map records the kmodel's hash, so readers detect a pair from two runs.
   const auto& side = result->sidecar_json;
-  auto st = format::write_file_atomically(
+  auto kmodel_file = format::write_pending(out_path, result->bytes);
+  if (!kmodel_file.ok()) return fail(kmodel_file.error());
+  auto map_file = format::write_pending(
       map_path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(side.data()),
                                               side.size()));
-  if (!st.ok()) return fail(st.error());
-  st = format::write_file_atomically(out_path, result->bytes);
-  if (!st.ok()) {
-    std::error_code ec;
-    fs::remove(map_path, ec);
-    return fail(st.error());
-  }
+  if (!map_file.ok()) return fail(map_file.error());
+  if (Status st = kmodel_file->commit(); !st.ok()) return fail(st.error());
+  if (Status st = map_file->commit(); !st.ok()) return fail(st.error());
   for (const auto& w : result->warnings) std::cerr << "emc-convert: warning: " << w << "\n";
   if (report) print_report(result.value(), result->bytes.size());
   std::cerr << "emc-convert: wrote " << out_path << " (" << result->bytes.size() << " bytes, "
             << result->layers.size() << " layers) and " << map_path << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (...) {
+    return fail(error_from_current_exception("emc-convert"));
+  }
 }

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "emc/format/error.h"
@@ -10,7 +11,7 @@
 #include "layer_info.h"
 #include "report.h"
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   CLI::App app{"emc-inspect: print the structure of a kmodel V3 file"};
   std::string path;
   std::int64_t layer = -1;
@@ -25,6 +26,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : emc::exit_code_for(emc::Errc::kInvalidArgument);
   }
 
+  if (path.empty()) {
+    std::cerr << "emc-inspect: error: the model path is empty\n";
+    return emc::exit_code_for(emc::Errc::kInvalidArgument);
+  }
   auto model = emc::format::load_kmodel_file(path);
   if (!model.ok()) {
     std::cerr << model.error().to_string() << "\n";
@@ -44,7 +49,7 @@ int main(int argc, char** argv) {
     }
     const auto detail = emc::inspect::layer_detail(*model, static_cast<std::size_t>(layer));
     if (json) {
-      std::cout << detail.dump(2) << "\n";
+      std::cout << detail.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       emc::inspect::print_layer_text(std::cout, detail);
     }
@@ -52,9 +57,19 @@ int main(int argc, char** argv) {
   }
   const auto report = emc::inspect::model_json(*model, path, ec ? 0 : file_size);
   if (json) {
-    std::cout << report.dump(2) << "\n";
+    std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     emc::inspect::print_model_text(std::cout, report);
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (...) {
+    const emc::Error e = emc::error_from_current_exception("emc-inspect");
+    std::cerr << e.to_string() << "\n";
+    return emc::exit_code_for(e.code());
+  }
 }

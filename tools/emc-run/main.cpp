@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <bit>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -28,12 +29,14 @@
 #include <nlohmann/json.hpp>
 
 #include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/image.h"
+#include "emc/converter/sidecar_map.h"
 #include "emc/cpu_backend/cpu_backend.h"
+#include "emc/format/file_io.h"
 #include "emc/format/kmodel_codec.h"
 #include "emc/format/kpu_layout.h"
 #include "emc/interpreter/interpreter.h"
 #include "bench.h"
-#include "image_input.h"
 
 namespace {
 
@@ -46,6 +49,8 @@ namespace interp = emc::interpreter;
 namespace fmt = emc::format;
 
 constexpr double kK210ClockMhz = 400.0;  // KPU/CPU clock used for the simulated time
+constexpr std::uint64_t kMaxLabelsBytes = 16ull << 20;
+constexpr std::size_t kMaxTop = 1000000;
 
 struct Options {
   std::string model;
@@ -69,36 +74,38 @@ struct Preference {
 };
 
 // --backend if given; else "cpu" when <model>.map.json says target "cpu"; else "kpu-sim". An
-// unreadable or malformed map is ignored with a warning (it is optional).
-Preference choose_backend(const Options& opt) {
-  if (!opt.backend.empty()) return {opt.backend, "--backend " + opt.backend};
+// unreadable or malformed map is ignored with a warning (it is optional); a map written for a
+// different kmodel (its recorded hash differs) is an error.
+Result<Preference> choose_backend(const Options& opt) {
+  if (!opt.backend.empty()) return Preference{opt.backend, "--backend " + opt.backend};
   const std::string map_path = opt.model + ".map.json";
   std::error_code ec;
   if (fs::exists(map_path, ec)) {
-    std::ifstream f(map_path);
-    const nlohmann::json j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
-      std::cerr << "emc-run: warning: " << map_path
-                << ": not valid JSON; ignored (K210 layers run on kpu-sim)\n";
-    } else if (auto t = j.find("target"); t != j.end() && t->is_string() && *t == "cpu") {
-      return {emc::cpu_backend::kCpuBackendName, map_path + " has target \"cpu\""};
+    auto map = emc::converter::read_map(map_path);
+    if (!map.ok()) {
+      if (map.error().code() == Errc::kJson) {
+        std::cerr << "emc-run: warning: " << map_path
+                  << ": not valid JSON; ignored (K210 layers run on kpu-sim): "
+                  << map.error().message() << "\n";
+      } else {
+        std::cerr << "emc-run: warning: " << map.error().to_string()
+                  << "; ignored (K210 layers run on kpu-sim)\n";
+      }
+    } else {
+      auto bytes = fmt::read_file_bounded(opt.model, fmt::ParseLimits{}.max_file_bytes, "kmodel");
+      if (!bytes.ok()) return std::move(bytes).error();
+      EMC_TRY(emc::converter::check_map_matches(*map, *bytes, opt.model));
+      for (const auto& w : map->warnings) std::cerr << "emc-run: warning: " << w << "\n";
+      if (map->target == "cpu")
+        return Preference{emc::cpu_backend::kCpuBackendName, map_path + " has target \"cpu\""};
     }
   }
-  return {std::string(emc::accel_sim::kKpuSimBackendName), "default"};
+  return Preference{std::string(emc::accel_sim::kKpuSimBackendName), "default"};
 }
 
 int fail(const Error& e) {
   std::cerr << "emc-run: " << e.to_string() << "\n";
   return emc::exit_code_for(e.code());
-}
-
-Result<std::vector<std::uint8_t>> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Error(Errc::kIo, "cannot open for reading").in_file(path);
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)),
-                                  std::istreambuf_iterator<char>());
-  if (f.bad()) return Error(Errc::kIo, "read failed").in_file(path);
-  return bytes;
 }
 
 // "IDX=NAME" or "TYPE=NAME" (e.g. "3=cpu", "SOFTMAX=my-backend").
@@ -111,7 +118,13 @@ Status parse_override(const std::string& text, interp::DispatchPolicy& policy) {
   const std::string key = text.substr(0, eq);
   const std::string name = text.substr(eq + 1);
   if (std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    policy.by_index[std::stoul(key)] = name;
+    std::size_t index = 0;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), index);
+    if (ec != std::errc() || end != key.data() + key.size() || index > (1u << 20)) {
+      return Error(Errc::kInvalidArgument,
+                   "--backend-override '" + text + "': layer index " + key + " is out of range");
+    }
+    policy.by_index[index] = name;
     return emc::ok_status();
   }
   for (fmt::LayerType t : fmt::all_layer_types()) {
@@ -126,6 +139,12 @@ Status parse_override(const std::string& text, interp::DispatchPolicy& policy) {
 
 Result<std::vector<float>> parse_features(const std::string& text) {
   std::vector<float> out;
+  if (text.empty() || text.back() == ',') {
+    return Error(Errc::kInvalidArgument,
+                 "--features '" + text +
+                     "': expected comma-separated numbers, without a trailing "
+                     "comma");
+  }
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -140,15 +159,53 @@ Result<std::vector<float>> parse_features(const std::string& text) {
 }
 
 Result<std::vector<std::string>> read_labels(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return Error(Errc::kIo, "cannot open labels file").in_file(path);
+  auto text = fmt::read_text_bounded(path, kMaxLabelsBytes, "labels file");
+  if (!text.ok()) return std::move(text).error();
   std::vector<std::string> labels;
+  std::stringstream ss(*text);
   std::string line;
-  while (std::getline(f, line)) {
+  while (std::getline(ss, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     labels.push_back(line);
   }
   return labels;
+}
+
+// Decodes an image (converter/image.h, with its pixel-count cap), resizes it to the model's
+// width x height and lays it out as uint8 CHW planes. `note` says when it was resized.
+Result<std::vector<std::uint8_t>> image_to_chw(const std::string& path, int channels, int width,
+                                               int height, std::string* note) {
+  auto img = emc::converter::load_image(path, channels);
+  if (!img.ok()) return std::move(img).error();
+  if (img->width != width || img->height != height) {
+    *note = "image is " + std::to_string(img->width) + "x" + std::to_string(img->height) +
+            ", the model takes " + std::to_string(width) + "x" + std::to_string(height) +
+            ": resized (aspect ratio not preserved)";
+    auto resized = emc::converter::resize_image(*img, width, height);
+    if (!resized.ok()) return std::move(resized).error().in_file(path);
+    img = std::move(resized);
+  }
+  const std::size_t plane = std::size_t(width) * height;
+  std::vector<std::uint8_t> chw(plane * channels);
+  for (std::size_t i = 0; i < plane; ++i) {
+    for (int c = 0; c < channels; ++c) chw[c * plane + i] = img->pixels[i * channels + c];
+  }
+  return chw;
+}
+
+// Warns (does not refuse: the user may be probing) about NaN/Inf in a float32 input.
+void report_non_finite(const std::vector<std::uint8_t>& bytes, const std::string& what) {
+  std::size_t bad = 0, first = 0;
+  for (std::size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+    float v;
+    std::memcpy(&v, bytes.data() + i, 4);
+    if (!std::isfinite(v) && bad++ == 0) first = i / 4;
+  }
+  if (bad) {
+    std::cerr << "emc-run: warning: " << what << ": " << bad << " of " << bytes.size() / 4
+              << " input values are NaN or infinite (first at index " << first
+              << "); the outputs will not be meaningful\n";
+  }
 }
 
 // Builds the input bytes the model expects from whichever option was given.
@@ -159,8 +216,16 @@ Result<std::vector<std::uint8_t>> make_input(const Options& opt, const interp::T
                  "give exactly one of --input IMAGE, --input-raw FILE, --features LIST");
   }
   if (!opt.input_raw.empty()) {
-    auto bytes = read_file(opt.input_raw);
-    if (!bytes.ok()) return bytes;
+    auto bytes = fmt::read_file_bounded(opt.input_raw, info.bytes, "--input-raw file");
+    if (!bytes.ok()) {
+      if (bytes.error().code() != Errc::kInvalidArgument) return bytes;
+      return Error(Errc::kInvalidArgument,
+                   "--input-raw has more than " + std::to_string(info.bytes) +
+                       " bytes; the model takes " + std::to_string(info.bytes) +
+                       (info.type == interp::ElementType::kFloat32 ? " (float32 LE)"
+                                                                   : " (uint8 CHW)"))
+          .in_file(opt.input_raw);
+    }
     if (bytes->size() != info.bytes) {
       return Error(Errc::kInvalidArgument,
                    "--input-raw has " + std::to_string(bytes->size()) + " bytes; the model takes " +
@@ -169,6 +234,7 @@ Result<std::vector<std::uint8_t>> make_input(const Options& opt, const interp::T
                                                                    : " (uint8 CHW)"))
           .in_file(opt.input_raw);
     }
+    if (info.type == interp::ElementType::kFloat32) report_non_finite(*bytes, opt.input_raw);
     return bytes;
   }
   if (!opt.features.empty()) {
@@ -202,8 +268,8 @@ Result<std::vector<std::uint8_t>> make_input(const Options& opt, const interp::T
                                              "use --input-raw with uint8 CHW bytes");
   }
   std::string note;
-  auto chw = emc::tools::image_to_model_input(opt.input, c, static_cast<int>(info.shape[2]),
-                                              static_cast<int>(info.shape[1]), &note);
+  auto chw = image_to_chw(opt.input, c, static_cast<int>(info.shape[2]),
+                          static_cast<int>(info.shape[1]), &note);
   if (chw.ok() && !note.empty())
     std::cerr << "emc-run: note: " << opt.input << ": " << note << "\n";
   return chw;
@@ -291,7 +357,9 @@ int run(const Options& opt) {
   if (Status s = emc::cpu_backend::register_cpu_backend(registry); !s.ok()) return fail(s.error());
 
   interp::DispatchPolicy policy;
-  const Preference pref = choose_backend(opt);
+  auto chosen = choose_backend(opt);
+  if (!chosen.ok()) return fail(chosen.error());
+  const Preference pref = std::move(chosen).value();
   if (pref.backend == emc::cpu_backend::kCpuBackendName) {
     policy.order = {emc::cpu_backend::kCpuBackendName,
                     std::string(emc::accel_sim::kKpuSimBackendName)};
@@ -387,7 +455,8 @@ int main(int argc, char** argv) {
   app.add_option("--features", opt.features,
                  "comma-separated floats for an FC-first model (5.1,3.8,1.9,0.4)");
   app.add_option("--labels", opt.labels, "class names, one per line, for output 0");
-  app.add_option("--top", opt.top, "how many classes to print")->check(CLI::PositiveNumber);
+  app.add_option("--top", opt.top, "how many classes to print (1..1000000)")
+      ->check(CLI::Range(std::size_t{1}, kMaxTop));
   app.add_option("--raw", opt.raw, "write all outputs as float32 LE to this file");
   app.add_option("--dump-layers", opt.dump_dir,
                  "write each layer's output to DIR/layer_NNN_TYPE.bin");
@@ -406,10 +475,20 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", opt.bench.json, "--bench results as JSON on stdout");
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      const int code = app.exit(e);
+      return code == 0 ? 0 : 2;
+    }
+    if (opt.model.empty() || (app.count("--input") && opt.input.empty()) ||
+        (app.count("--input-raw") && opt.input_raw.empty()) ||
+        (app.count("--labels") && opt.labels.empty()) || (app.count("--raw") && opt.raw.empty()) ||
+        (app.count("--dump-layers") && opt.dump_dir.empty())) {
+      return fail(Error(Errc::kInvalidArgument, "a path argument is empty"));
+    }
+    return run(opt);
+  } catch (...) {
+    return fail(emc::error_from_current_exception("emc-run"));
   }
-  return run(opt);
 }

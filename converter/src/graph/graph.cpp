@@ -155,18 +155,30 @@ TensorId Graph::add_tensor(std::string tensor_name, Shape shape) {
 Status validate_graph(const Graph& graph) {
   const auto n_tensors = static_cast<TensorId>(graph.tensors.size());
   std::set<std::string> names;
+  // A tensor error names the layer producing it (a model input: none).
+  auto with_producer = [&](Error e, const TensorInfo& t) {
+    const auto id = static_cast<TensorId>(&t - graph.tensors.data());
+    for (const Node& n : graph.nodes) {
+      if (n.output == id) return std::move(e).with_layer(n.layer_ref());
+    }
+    return e;
+  };
   for (const auto& t : graph.tensors) {
     if (!names.insert(t.name).second)
       return Error(Errc::kInternal, "graph: tensor name '" + t.name + "' is used twice");
     std::int64_t n = 1;
     for (auto d : t.shape.dims) {
       if (d <= 0)
-        return Error(Errc::kShapeMismatch,
-                     "tensor '" + t.name + "' has a non-positive dimension: " + to_string(t.shape));
+        return with_producer(
+            Error(Errc::kShapeMismatch,
+                  "tensor '" + t.name + "' has a non-positive dimension: " + to_string(t.shape)),
+            t);
       n *= d;
       if (n >= (std::int64_t{1} << 31))
-        return Error(Errc::kShapeMismatch, "tensor '" + t.name + "' " + to_string(t.shape) +
-                                               " has 2^31 or more elements");
+        return with_producer(
+            Error(Errc::kShapeMismatch,
+                  "tensor '" + t.name + "' " + to_string(t.shape) + " has 2^31 or more elements"),
+            t);
     }
   }
   std::vector<bool> defined(graph.tensors.size(), false);

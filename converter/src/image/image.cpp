@@ -6,11 +6,30 @@
 #include <stb_image_resize.h>
 
 #include <climits>
-#include <fstream>
+#include <cstring>
 #include <memory>
+
+#include "emc/format/file_io.h"
 
 namespace emc::converter {
 namespace {
+
+constexpr std::uint64_t kMaxImageFileBytes = 256ull << 20;
+
+// stbi_info gives up on a PNG whose size it will not decode and reports "unknown image type";
+// read the dimensions from the IHDR chunk so the message says what is wrong.
+bool png_dimensions(const std::uint8_t* data, std::size_t size, std::int64_t* w, std::int64_t* h) {
+  static const std::uint8_t kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (size < 24 || std::memcmp(data, kSig, 8) != 0 || std::memcmp(data + 12, "IHDR", 4) != 0)
+    return false;
+  auto be32 = [&](std::size_t at) {
+    return (std::int64_t{data[at]} << 24) | (std::int64_t{data[at + 1]} << 16) |
+           (std::int64_t{data[at + 2]} << 8) | std::int64_t{data[at + 3]};
+  };
+  *w = be32(16);
+  *h = be32(20);
+  return true;
+}
 
 Result<Image> decode(const std::uint8_t* data, std::size_t size, int channels,
                      std::int64_t max_pixels, const std::string& what) {
@@ -20,6 +39,13 @@ Result<Image> decode(const std::uint8_t* data, std::size_t size, int channels,
   if (size == 0 || size > static_cast<std::size_t>(INT_MAX))
     return Error(Errc::kInvalidArgument, what + ": empty or too large image file");
   int w = 0, h = 0, n = 0;
+  std::int64_t pw = 0, ph = 0;
+  if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &n) &&
+      png_dimensions(data, size, &pw, &ph) && (pw <= 0 || ph <= 0 || pw * ph > max_pixels)) {
+    return Error(Errc::kInvalidArgument, what + ": PNG image is " + std::to_string(pw) + "x" +
+                                             std::to_string(ph) + ", more than " +
+                                             std::to_string(max_pixels) + " pixels");
+  }
   if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &n))
     return Error(Errc::kInvalidArgument, what + ": not a decodable image (" +
                                              stbi_failure_reason() +
@@ -49,11 +75,9 @@ Result<Image> decode_image(std::span<const std::uint8_t> bytes, int channels,
 }
 
 Result<Image> load_image(const std::string& path, int channels, std::int64_t max_pixels) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(Errc::kIo, "cannot open image").in_file(path);
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
-  auto r = decode(bytes.data(), bytes.size(), channels, max_pixels, path);
+  auto bytes = format::read_file_bounded(path, kMaxImageFileBytes, "image");
+  if (!bytes.ok()) return std::move(bytes).error();
+  auto r = decode(bytes->data(), bytes->size(), channels, max_pixels, path);
   if (!r.ok()) return r.error();
   return r;
 }

@@ -2,6 +2,8 @@
 // order.
 #include <map>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "emc/converter/model_json.h"
 #include "layer_context.h"
@@ -189,13 +191,46 @@ Graph build(const Model& model) {
 
 }  // namespace
 
+// A Keras layer name may equal a tensor name the importer generates ("fc/pre_softmax" for a
+// Dense 'fc' with softmax, "act/call_1" for a shared layer's second call): name the layer.
+static Status check_unique_tensor_names(const Graph& g) {
+  std::unordered_map<std::string_view, std::size_t> seen;
+  seen.reserve(g.tensors.size());
+  for (std::size_t t = 0; t < g.tensors.size(); ++t) {
+    auto [it, fresh] = seen.emplace(g.tensors[t].name, t);
+    if (fresh) continue;
+    std::vector<int> producer(g.tensors.size(), -1);
+    for (std::size_t n = 0; n < g.nodes.size(); ++n) {
+      if (g.nodes[n].output >= 0) producer[static_cast<std::size_t>(g.nodes[n].output)] = int(n);
+    }
+    const int a = producer[it->second], b = producer[t];
+    Error e(Errc::kInvalidLayerConfig,
+            "the tensor name '" + g.tensors[t].name + "' is used twice: by layer " +
+                (a >= 0 ? "'" + g.nodes[static_cast<std::size_t>(a)].source.name + "'"
+                        : std::string("(model input)")) +
+                " and by layer " +
+                (b >= 0 ? "'" + g.nodes[static_cast<std::size_t>(b)].source.name + "'"
+                        : std::string("(model input)")) +
+                " (EMC names the extra tensors of a layer '<layer>/pre_softmax' and "
+                "'<layer>/call_N'); rename the layer");
+    if (b >= 0) e.with_layer(g.nodes[static_cast<std::size_t>(b)].layer_ref());
+    return e;
+  }
+  return ok_status();
+}
+
 Result<Graph> build_graph(const Model& model) {
   try {
     Graph g = build(model);
+    if (Status s = check_unique_tensor_names(g); !s.ok()) {
+      Error err = std::move(s).error();
+      if (!model.source.empty()) err.in_file(model.source);
+      return err;
+    }
     EMC_TRY(validate_graph(g));
     return g;
-  } catch (const ErrorException& e) {
-    Error err = e.error();
+  } catch (...) {
+    Error err = error_from_current_exception("build_graph");
     if (err.file().empty() && !model.source.empty()) err.in_file(model.source);
     return err;
   }

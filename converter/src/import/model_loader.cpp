@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 #include "emc/converter/model_json.h"
+#include "emc/format/file_io.h"
 #include "json_util.h"
 #include "keras_import.h"
 #include "weights_decode.h"
@@ -510,9 +511,10 @@ Result<Model> load_impl(std::string_view text, const ShardReader& shards,
       m.weights = std::move(*weights);
     }
     return m;
-  } catch (const ErrorException& e) {
-    Error err = e.error();
-    return std::move(err).in_file(source);
+  } catch (...) {
+    Error err = error_from_current_exception("loading the model");
+    if (err.file().empty()) err.in_file(source);
+    return err;
   }
 }
 
@@ -520,27 +522,30 @@ Result<Model> load_impl(std::string_view text, const ShardReader& shards,
 
 Result<Model> load_tfjs_model_from_memory(std::string_view json, const ShardReader& shards,
                                           const LoadOptions& options) {
-  return load_impl(json, shards, options, "<memory>");
+  return no_throw("loading the model",
+                  [&] { return load_impl(json, shards, options, "<memory>"); });
 }
 
 Result<Model> load_tfjs_model(const std::string& model_json_path, const LoadOptions& options) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  auto size = fs::file_size(model_json_path, ec);
-  if (ec) return Error(Errc::kIo, "cannot read: " + ec.message()).in_file(model_json_path);
-  if (size > options.max_json_bytes)
-    return Error(Errc::kInvalidModel, "model.json has " + std::to_string(size) +
-                                          " bytes, more than the limit " +
-                                          std::to_string(options.max_json_bytes))
-        .in_file(model_json_path);
-  std::ifstream in(model_json_path, std::ios::binary);
-  if (!in) return Error(Errc::kIo, "cannot open").in_file(model_json_path);
-  std::string text(static_cast<std::size_t>(size), '\0');
-  if (size && !in.read(text.data(), static_cast<std::streamsize>(size)))
-    return Error(Errc::kIo, "cannot read").in_file(model_json_path);
-  const std::string dir = fs::path(model_json_path).parent_path().string();
-  return load_impl(text, make_directory_shard_reader(dir, options.max_shard_bytes), options,
-                   model_json_path);
+  return no_throw("loading the model", [&]() -> Result<Model> {
+    namespace fs = std::filesystem;
+    auto text = format::read_text_bounded(model_json_path, options.max_json_bytes, "model.json");
+    if (!text.ok()) {
+      Error e = std::move(text).error();
+      if (e.code() == Errc::kInvalidArgument) e = Error(Errc::kInvalidModel, e.message());
+      return std::move(e).in_file(model_json_path);
+    }
+    const std::string dir = fs::path(model_json_path).parent_path().string();
+    std::vector<std::string> opened;
+    const ShardReader files = make_directory_shard_reader(dir, options.max_shard_bytes);
+    const ShardReader recording = [&](const std::string& path) {
+      opened.push_back((fs::path(dir.empty() ? "." : dir) / path).string());
+      return files(path);
+    };
+    auto m = load_impl(*text, recording, options, model_json_path);
+    if (m.ok()) m->shard_files = std::move(opened);
+    return m;
+  });
 }
 
 }  // namespace emc::converter

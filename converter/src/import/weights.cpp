@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -162,6 +163,12 @@ Result<Spec> parse_spec(const Json& w, std::size_t group, const std::string& sou
                    " without finite 'scale' and 'min'");
       s.scale = sc->get<double>();
       s.min = mn->get<double>();
+      const double qmax = s.stored == "uint8" ? 255.0 : 65535.0;
+      if (std::fabs(s.min) + std::fabs(s.scale) * qmax > 3.4e38) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "quantization scale %g and min %g", s.scale, s.min);
+        return err("weight '" + s.name + "': " + buf + " give values outside the float32 range");
+      }
     } else if (s.stored == "float16") {
       if (s.dtype != "float32")
         return err("weight '" + s.name + "': float16 quantization needs dtype float32");

@@ -136,6 +136,22 @@ struct ConvertResult {
 std::vector<std::string> calibration_set_warnings(const std::vector<std::vector<Tensor>>& samples,
                                                   std::int64_t outputs);
 
+// Limits convert() enforces before it computes anything.
+inline constexpr std::int64_t kMaxTensorElements = std::int64_t{1} << 24;  // per tensor, per sample
+inline constexpr std::uint64_t kK210SramBytes = 6ull << 20;   // kmodel + main memory, K210
+inline constexpr std::uint64_t kCpuModelBytes = 64ull << 20;  // kmodel, cpu (the loader's cap)
+
+// Every weight finite and every BN variance >= 0 (kInvalidLayerConfig naming the layer, the
+// weight and the first bad index).
+Status check_weight_values(const Graph& graph);
+// Every tensor at most kMaxTensorElements elements (kInvalidArgument naming the tensor, layer).
+Status check_tensor_budget(const Graph& graph);
+// The weights fit the target (a lower bound: one byte per element at 8 bits): kMainOutOfMemory
+// naming the three biggest layers.
+Status check_weight_budget(const Graph& graph, const ConvertOptions& options);
+// Every calibration value finite (kInvalidArgument naming sample, input and index).
+Status check_samples(const Graph& graph, const std::vector<std::vector<Tensor>>& samples);
+
 // Optimizes `graph` (passes.h), calibrates on `samples` (each: the graph inputs as float tensors,
 // already preprocessed), lowers and encodes. Errors name the Keras layer (index, name, class).
 Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<Tensor>>& samples,

@@ -77,6 +77,7 @@ struct Model {
   std::vector<InboundRef> inputs;   // model inputs (InputLayer outputs), in order
   std::vector<InboundRef> outputs;  // model outputs, in order
   WeightMap weights;                // every weight of the manifest, by name
+  std::vector<std::string> shard_files;  // the shard files read, as opened (load_tfjs_model)
   // Things the loader ignored as TF.js does (e.g. batch_input_shape on a layer that is not the
   // first of its Sequential); tools print them.
   std::vector<std::string> warnings;

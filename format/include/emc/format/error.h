@@ -175,6 +175,22 @@ inline void value_or_throw(Status s) {
   if (!s.ok()) throw ErrorException(std::move(s).error());
 }
 
+// The Error for the exception being handled (call only inside a catch block): an
+// ErrorException's own Error; anything else (std::bad_alloc, a filesystem or JSON exception, a
+// non-std exception) kInternal, "internal error in <context>: <what()>".
+Error error_from_current_exception(const std::string& context);
+
+// Runs `f` (returning Result<T> or Status) so that no exception leaves it: the public edge of a
+// library wraps its body in this, so an embedding program only ever sees Results.
+template <class F>
+auto no_throw(const std::string& context, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (...) {
+    return error_from_current_exception(context);
+  }
+}
+
 }  // namespace emc
 
 // EMC_TRY(status_expr): return the error from the enclosing function if the Status/Result failed.

@@ -1,0 +1,124 @@
+// Input checks convert() runs before anything is computed: weight values, tensor sizes, the
+// target's weight budget and the calibration samples (convert.h).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "emc/converter/convert.h"
+
+namespace emc::converter {
+namespace {
+
+Status finite_values(const Node& node, const std::vector<float>& values, const char* what) {
+  std::size_t bad = 0, first = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i]) && bad++ == 0) first = i;
+  }
+  if (bad == 0) return ok_status();
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(values[first]));
+  return Error(Errc::kInvalidLayerConfig,
+               std::string("weight '") + node.source.name + "/" + what + "' holds " + buf +
+                   " at index " + std::to_string(first) + " (" + std::to_string(bad) + " of " +
+                   std::to_string(values.size()) +
+                   " values are not finite): the model file is damaged or was saved after a "
+                   "diverged training run")
+      .with_layer(node.layer_ref());
+}
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+}  // namespace
+
+Status check_weight_values(const Graph& graph) {
+  for (const Node& n : graph.nodes) {
+    EMC_TRY(finite_values(n, n.kernel, "kernel"));
+    EMC_TRY(finite_values(n, n.bias, "bias"));
+    EMC_TRY(finite_values(n, n.gamma, "gamma"));
+    EMC_TRY(finite_values(n, n.beta, "beta"));
+    EMC_TRY(finite_values(n, n.mean, "moving_mean"));
+    EMC_TRY(finite_values(n, n.variance, "moving_variance"));
+    for (std::size_t i = 0; i < n.variance.size(); ++i) {
+      if (n.variance[i] < 0) {
+        return Error(Errc::kInvalidLayerConfig, "weight '" + n.source.name +
+                                                    "/moving_variance' is negative at index " +
+                                                    std::to_string(i))
+            .with_layer(n.layer_ref());
+      }
+    }
+  }
+  return ok_status();
+}
+
+Status check_tensor_budget(const Graph& graph) {
+  for (std::size_t t = 0; t < graph.tensors.size(); ++t) {
+    const std::int64_t n = graph.tensors[t].shape.num_elements();
+    if (n <= kMaxTensorElements) continue;
+    Error e(Errc::kInvalidArgument,
+            "tensor '" + graph.tensors[t].name + "' " + to_string(graph.tensors[t].shape) +
+                " has " + std::to_string(n) + " elements per sample, more than the limit of " +
+                std::to_string(kMaxTensorElements) +
+                " (no K210 or microcontroller target holds it)");
+    const int p = graph.producer(static_cast<TensorId>(t));
+    if (p >= 0) e.with_layer(graph.nodes[static_cast<std::size_t>(p)].layer_ref());
+    return e;
+  }
+  return ok_status();
+}
+
+std::uint64_t weight_budget_bytes(Target target) {
+  return target == Target::kK210 ? kK210SramBytes : kCpuModelBytes;
+}
+
+Status check_weight_budget(const Graph& graph, const ConvertOptions& options) {
+  // A lower bound of the kmodel's weight bytes: every kernel element stored once with the
+  // narrowest encoding the options allow. When even that does not fit, no lowering can.
+  const std::uint64_t per = options.weight_bits == 16 ? 2 : 1;
+  std::uint64_t total = 0;
+  std::vector<std::pair<std::uint64_t, const Node*>> by_size;
+  for (const Node& n : graph.nodes) {
+    const std::uint64_t b = n.kernel.size() * per;
+    total += b;
+    if (b) by_size.push_back({b, &n});
+  }
+  const std::uint64_t budget = weight_budget_bytes(options.target);
+  if (total <= budget) return ok_status();
+  std::sort(by_size.begin(), by_size.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string biggest;
+  for (std::size_t i = 0; i < std::min<std::size_t>(3, by_size.size()); ++i) {
+    const Node& n = *by_size[i].second;
+    biggest += (i ? ", " : "") + std::string("'") + n.source.name + "' (" + n.source.class_name +
+               ", " + mib(by_size[i].first) + ")";
+  }
+  return Error(Errc::kMainOutOfMemory,
+               "the model's weights need at least " + mib(total) + " at " +
+                   std::to_string(options.weight_bits) + " bits, more than the " +
+                   (options.target == Target::kK210 ? "K210's 6 MiB of SRAM"
+                                                    : "cpu target's limit of 64 MiB per kmodel") +
+                   "; the biggest layers: " + biggest);
+}
+
+Status check_samples(const Graph& graph, const std::vector<std::vector<Tensor>>& samples) {
+  for (std::size_t s = 0; s < samples.size(); ++s) {
+    for (std::size_t i = 0; i < samples[s].size(); ++i) {
+      const auto& d = samples[s][i].data;
+      for (std::size_t k = 0; k < d.size(); ++k) {
+        if (!std::isfinite(d[k])) {
+          const std::string name =
+              i < graph.inputs.size() ? graph.tensor(graph.inputs[i]).name : std::to_string(i);
+          return Error(Errc::kInvalidArgument, "calibration sample " + std::to_string(s) +
+                                                   ", input '" + name + "': value at index " +
+                                                   std::to_string(k) + " is not finite");
+        }
+      }
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace emc::converter
