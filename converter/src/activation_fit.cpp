@@ -27,6 +27,8 @@ double activation_value(const Activation& act, double x) {
       return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * (std::exp(x) - 1.0));
     case ActivationKind::kSwish:
       return x / (1.0 + std::exp(-x));
+    case ActivationKind::kAffine:
+      return act.alpha * x + act.offset;
   }
   return x;
 }
@@ -163,7 +165,7 @@ class Fitter {
 
 bool is_piecewise_linear(const Activation& a) {
   return a.kind == ActivationKind::kLinear || a.kind == ActivationKind::kRelu ||
-         a.kind == ActivationKind::kHardSigmoid;
+         a.kind == ActivationKind::kHardSigmoid || a.kind == ActivationKind::kAffine;
 }
 
 // Real-valued breakpoints of the activation (kinks, discontinuities, the swish minimum).
@@ -187,6 +189,195 @@ std::vector<double> kinks_of(const Activation& a) {
   }
 }
 
+// The points the error check visits: x(i) = lo + span·i / n (integer division), i = 0..n. With
+// n == span these are all integers of [lo, lo + span]; with n < span, n + 1 evenly spaced ones.
+struct SampledPoints {
+  std::int64_t lo = 0, span = 0, n = 0;
+
+  std::int64_t at(std::int64_t i) const { return n == 0 ? lo : lo + span * i / n; }
+  // Index of the first point ≥ v (n + 1 if none): x(i) ≥ v ⇔ span·i ≥ (v − lo)·n.
+  std::int64_t first_at_or_above(std::int64_t v) const {
+    if (v <= lo) return 0;
+    if (v > lo + span) return n + 1;
+    return ((v - lo) * n + span - 1) / span;
+  }
+  // Index of the last point ≤ v (−1 if none): x(i) ≤ v ⇔ span·i < (v − lo + 1)·n.
+  std::int64_t last_at_or_below(std::int64_t v) const {
+    if (v < lo) return -1;
+    if (v >= lo + span) return n;
+    return ((v - lo + 1) * n - 1) / span;
+  }
+};
+
+// Worst error of an activation table against the ideal code g over a set of points, under both
+// segment-selection rules and both rounding rules (§6.4, §9.1, §9.2):
+//   error      = max |out − clamp(g, 0, 255)|
+//   code error = max |out − clamp(round(g), 0, 255)|, a difference of 1 at an exact .5 tie excused.
+// check_points() returns exactly the maxima that check_point() at every point would, without
+// visiting the points where that is provably redundant. On an interval where (a) no segment starts
+// (both selection rules pick the same segment), (b) the segment's product (bn − x_start)·y_mul is
+// ≥ 0 (both roundings are then non-decreasing in bn) and (c) the computed g is monotone in bn (one
+// branch of a piecewise-linear activation: each floating-point step there — bn·scale, − const,
+// ·const, /const, +const, clamp — is a monotone rounding of a monotone function), the points split
+// into runs on which both outputs are constant; on a run |out − clamp(g)| and |out − t| are convex
+// functions of a monotone sequence, so their maxima are at the run's first and last point (a code
+// error of 1 is resolved by walking in from the ends while the points are ties). Every other point
+// (segment starts, negative slopes, smooth activations) is evaluated one by one.
+class TableCheck {
+ public:
+  TableCheck(const Fitter& f, const format::KpuActivationTable& table, const Activation& act)
+      : f_(f), table_(table) {
+    sorted_ = true;
+    for (std::size_t i = 1; i < table.size(); ++i)
+      if (!(table[i - 1].x_start < table[i].x_start)) sorted_ = false;
+    piecewise_linear_ = is_piecewise_linear(act);
+  }
+
+  void check_point(std::int64_t bn) {
+    const double ir = f_.g(bn);
+    const double ideal = std::clamp(ir, 0.0, 255.0);
+    const std::int64_t t = code_of(ir);
+    const bool tie = is_tie(ir);
+    for (int rule = 0; rule < 4; ++rule) {
+      const std::int64_t out = eval_activation_table(table_, bn, rule & 1, rule & 2);
+      max_error_ = std::max(max_error_, std::fabs(double(out) - ideal));
+      std::int64_t ce = std::llabs(out - t);
+      if (tie && ce == 1) ce = 0;
+      max_code_error_ = std::max(max_code_error_, ce);
+    }
+  }
+
+  void check_points(const SampledPoints& pts) {
+    const std::int64_t lo = pts.lo, hi = pts.lo + pts.span;
+    if (!piecewise_linear_ || !sorted_) {
+      for (std::int64_t i = 0; i <= pts.n; ++i) check_point(pts.at(i));
+      return;
+    }
+    // Interval starts: every segment start is an interval of its own; a branch change of the
+    // activation (relu: x ≥ threshold, x ≥ max_value) starts a new one.
+    std::vector<std::int64_t> starts{lo};
+    for (const auto& seg : table_) {
+      if (seg.x_start >= lo && seg.x_start <= hi) {
+        starts.push_back(seg.x_start);
+        starts.push_back(seg.x_start + 1);
+      }
+    }
+    const Activation& act = f_.spec().activation;
+    if (act.kind == ActivationKind::kRelu) {
+      const double scale = f_.spec().bn_scale;
+      for (double edge : {double(act.max_value), double(act.threshold)}) {
+        // First bn with bn·scale ≥ edge (the same product activation_value compares).
+        auto reached = [&](std::int64_t bn) { return static_cast<double>(bn) * scale >= edge; };
+        if (reached(lo) || !reached(hi)) continue;
+        std::int64_t a = lo, b = hi;  // reached(a) false, reached(b) true
+        while (b - a > 1) {
+          const std::int64_t m = a + (b - a) / 2;
+          (reached(m) ? b : a) = m;
+        }
+        starts.push_back(b);
+      }
+    }
+    std::sort(starts.begin(), starts.end());
+    starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+    for (std::size_t k = 0; k < starts.size(); ++k) {
+      const std::int64_t a = starts[k];
+      const std::int64_t b = k + 1 < starts.size() ? starts[k + 1] - 1 : hi;
+      if (a > b) continue;
+      if (is_start(a)) {  // [a, a]: the two selection rules differ here
+        const std::int64_t i1 = pts.first_at_or_above(a), i2 = pts.last_at_or_below(b);
+        for (std::int64_t i = i1; i <= i2; ++i) check_point(pts.at(i));
+      } else {
+        check_interval(a, b, pts);
+      }
+    }
+  }
+
+  double max_error_lsb() const { return max_error_; }
+  std::int64_t max_code_error() const { return max_code_error_; }
+
+ private:
+  static std::int64_t code_of(double ir) {
+    return static_cast<std::int64_t>(std::clamp(std::round(ir), 0.0, 255.0));
+  }
+  bool is_start(std::int64_t bn) const {
+    return std::any_of(table_.begin(), table_.end(),
+                       [bn](const auto& seg) { return seg.x_start == bn; });
+  }
+  static bool is_tie(double ir) { return std::fabs(ir - std::floor(ir) - 0.5) < 1e-9; }
+
+  // [a, b] holds no segment start (so both selection rules pick the same segment) and one branch
+  // of the activation.
+  void check_interval(std::int64_t a, std::int64_t b, const SampledPoints& pts) {
+    const std::int64_t i1 = pts.first_at_or_above(a), i2 = pts.last_at_or_below(b);
+    if (i1 > i2) return;
+    const format::KpuActivationSegment* seg = nullptr;
+    for (const auto& s : table_)
+      if (s.x_start < a) seg = &s;
+    if (seg == nullptr || seg->y_mul < 0) {  // outputs not provably monotone: every point
+      for (std::int64_t i = i1; i <= i2; ++i) check_point(pts.at(i));
+      return;
+    }
+    Seg g;
+    g.x = seg->x_start;
+    g.mul = seg->y_mul;
+    g.shift = seg->shift_number;
+    g.bias = seg->result_bias;
+    std::int64_t r = a;
+    while (r <= b) {
+      const std::int64_t ca = seg_eval(g, r, false), cb = seg_eval(g, r, true);
+      auto same = [&](std::int64_t bn) {
+        return seg_eval(g, bn, false) <= ca && seg_eval(g, bn, true) <= cb;
+      };
+      std::int64_t e = b;
+      if (!same(b)) {
+        std::int64_t x = r;  // same(x) true, same(e) false
+        while (e - x > 1) {
+          const std::int64_t m = x + (e - x) / 2;
+          (same(m) ? x : e) = m;
+        }
+        e = x;
+      }
+      check_run(r, e, ca, cb, pts);
+      r = e + 1;
+    }
+  }
+
+  // Both outputs constant (ca: half away from zero, cb: banker's) and g monotone on [r, e].
+  void check_run(std::int64_t r, std::int64_t e, std::int64_t ca, std::int64_t cb,
+                 const SampledPoints& pts) {
+    const std::int64_t i1 = pts.first_at_or_above(r), i2 = pts.last_at_or_below(e);
+    if (i1 > i2) return;
+    const double ir1 = f_.g(pts.at(i1)), ir2 = f_.g(pts.at(i2));
+    for (std::int64_t c : {ca, cb}) {
+      for (double ir : {ir1, ir2})
+        max_error_ = std::max(max_error_, std::fabs(double(c) - std::clamp(ir, 0.0, 255.0)));
+      const std::int64_t m = std::max(std::llabs(c - code_of(ir1)), std::llabs(c - code_of(ir2)));
+      if (m != 1) {
+        max_code_error_ = std::max(max_code_error_, m);
+        continue;
+      }
+      // Every point is within 1 code; those at 1 form a prefix and/or a suffix. They count unless
+      // all of them are .5 ties.
+      bool counted = false;
+      for (std::int64_t dir : {std::int64_t{1}, std::int64_t{-1}}) {
+        for (std::int64_t i = dir > 0 ? i1 : i2; !counted && i >= i1 && i <= i2; i += dir) {
+          const double ir = i == i1 ? ir1 : i == i2 ? ir2 : f_.g(pts.at(i));
+          if (std::llabs(c - code_of(ir)) != 1) break;
+          if (!is_tie(ir)) counted = true;
+        }
+      }
+      if (counted) max_code_error_ = std::max<std::int64_t>(max_code_error_, 1);
+    }
+  }
+
+  const Fitter& f_;
+  const format::KpuActivationTable& table_;
+  bool sorted_ = false;
+  bool piecewise_linear_ = false;
+  double max_error_ = 0;
+  std::int64_t max_code_error_ = 0;
+};
+
 }  // namespace
 
 std::int64_t eval_activation_table(const format::KpuActivationTable& table, std::int64_t bn,
@@ -209,6 +400,21 @@ std::int64_t eval_activation_table(const format::KpuActivationTable& table, std:
   s.shift = table[idx].shift_number;
   s.bias = table[idx].result_bias;
   return seg_eval(s, bn, bankers_rounding);
+}
+
+ActivationTableError activation_table_error(const ActivationFitSpec& spec,
+                                            const format::KpuActivationTable& table,
+                                            std::int64_t lo, std::int64_t hi,
+                                            std::int64_t samples) {
+  ActivationTableError out;
+  if (hi < lo) return out;
+  const std::int64_t span = hi - lo;
+  Fitter f(spec);
+  TableCheck check(f, table, spec.activation);
+  check.check_points(SampledPoints{lo, span, samples > 0 && samples < span ? samples : span});
+  out.max_error_lsb = check.max_error_lsb();
+  out.max_code_error = check.max_code_error();
+  return out;
 }
 
 Result<ActivationFit> fit_activation(const ActivationFitSpec& spec) {
@@ -382,30 +588,28 @@ Result<ActivationFit> fit_activation(const ActivationFitSpec& spec) {
   const std::int64_t margin = static_cast<std::int64_t>(2 * k_lsb) + 2;
   const std::int64_t e_lo = std::max(d_lo, act_lo - margin);
   const std::int64_t e_hi = std::min(d_hi, act_hi + margin);
-  auto check = [&](std::int64_t bn) {
-    const double ideal = f.gc(bn);
-    const double ir = f.g(bn);
-    const bool tie = std::fabs(ir - std::floor(ir) - 0.5) < 1e-9;
-    for (int rule = 0; rule < 4; ++rule) {
-      const std::int64_t out = eval_activation_table(fit.table, bn, rule & 1, rule & 2);
-      fit.max_error_lsb = std::max(fit.max_error_lsb, std::fabs(double(out) - ideal));
-      std::int64_t ce = std::llabs(out - f.t(bn));
-      if (tie && ce == 1) ce = 0;
-      fit.max_code_error = std::max(fit.max_code_error, ce);
-    }
-    ++fit.evaluated_points;
-  };
+  TableCheck check(f, fit.table, spec.activation);
   const std::int64_t span = e_hi - e_lo;
   if (span <= kExhaustiveLimit) {
     fit.exhaustive = true;
-    for (std::int64_t bn = e_lo; bn <= e_hi; ++bn) check(bn);
+    if (span >= 0) {
+      check.check_points(SampledPoints{e_lo, span, span});
+      fit.evaluated_points += span + 1;
+    }
   } else {
-    for (std::int64_t i = 0; i <= kExhaustiveLimit; ++i) check(e_lo + span * i / kExhaustiveLimit);
+    check.check_points(SampledPoints{e_lo, span, kExhaustiveLimit});
+    fit.evaluated_points += kExhaustiveLimit + 1;
     for (const auto& s : merged)
       for (std::int64_t d = -1; d <= 1; ++d)
-        if (s.x + d >= d_lo && s.x + d <= d_hi) check(s.x + d);
+        if (s.x + d >= d_lo && s.x + d <= d_hi) {
+          check.check_point(s.x + d);
+          ++fit.evaluated_points;
+        }
   }
-  for (std::int64_t i = 0; i <= 4096; ++i) check(d_lo + (d_hi - d_lo) * i / 4096);
+  for (std::int64_t i = 0; i <= 4096; ++i) check.check_point(d_lo + (d_hi - d_lo) * i / 4096);
+  fit.evaluated_points += 4097;
+  fit.max_error_lsb = check.max_error_lsb();
+  fit.max_code_error = check.max_code_error();
   return fit;
 }
 

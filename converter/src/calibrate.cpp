@@ -2,21 +2,33 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <string>
+#include <thread>
 
 namespace emc::converter {
 
 void RangeCollector::observe_minmax(std::span<const float> values) {
+  // In float (exact: float -> double is monotone and exact), in a loop the compiler vectorizes.
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  bool any = false;
   for (float v : values) {
-    if (!std::isfinite(v)) continue;
-    if (!seen_) {
-      min_ = max_ = v;
-      seen_ = true;
-    }
-    min_ = std::min<double>(min_, v);
-    max_ = std::max<double>(max_, v);
+    const bool finite = std::isfinite(v);
+    any |= finite;
+    lo = std::min(lo, finite ? v : lo);
+    hi = std::max(hi, finite ? v : hi);
   }
+  if (!any) return;
+  if (!seen_) {
+    min_ = lo;
+    max_ = hi;
+    seen_ = true;
+  }
+  min_ = std::min<double>(min_, lo);
+  max_ = std::max<double>(max_, hi);
 }
 
 void RangeCollector::observe_channel_sums(std::span<const float> values, std::int32_t channels) {
@@ -26,8 +38,13 @@ void RangeCollector::observe_channel_sums(std::span<const float> values, std::in
     channel_sum_.assign(c, 0.0);
     channel_count_ = 0;
   }
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (std::isfinite(values[i])) channel_sum_[i % c] += values[i];
+  // Row by row: each channel's sum sees its values in the same order as element by element.
+  // Adding +0.0 for a non-finite value changes nothing (a sum that starts at +0.0 is never -0.0).
+  double* sum = channel_sum_.data();
+  for (std::size_t i = 0; i < values.size(); i += c) {
+    const float* row = values.data() + i;
+    for (std::size_t ch = 0; ch < c; ++ch)
+      sum[ch] += std::isfinite(row[ch]) ? static_cast<double>(row[ch]) : 0.0;
   }
   channel_count_ += static_cast<double>(values.size() / c);
 }
@@ -158,10 +175,36 @@ Range RangeCollector::clipped_range(CalibrationMethod method) const {
   return Range{std::max(min_, -t), std::min(max_, t), {}};
 }
 
+int calibration_threads(int requested, std::size_t samples) {
+  int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
+  n = std::clamp(n, 1, 64);
+  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(n), samples));
+}
+
+namespace {
+
+// Runs `fn(k)` for k = 0..n-1, k > 0 on their own threads. Exceptions (bad_alloc) become errors.
+void run_parallel(int n, const std::function<void(int)>& fn, std::vector<std::string>& failures) {
+  failures.assign(static_cast<std::size_t>(n), {});
+  auto guarded = [&](int k) {
+    try {
+      fn(k);
+    } catch (const std::exception& e) {
+      failures[static_cast<std::size_t>(k)] = e.what();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int k = 1; k < n; ++k) threads.emplace_back(guarded, k);
+  guarded(0);
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace
+
 Result<std::vector<Range>> calibrate(const FloatExecutor& executor,
                                      const std::vector<std::vector<Tensor>>& samples,
-                                     CalibrationMethod method,
-                                     const CalibrationProgress& progress) {
+                                     CalibrationMethod method, const CalibrationProgress& progress,
+                                     int threads) {
   if (samples.empty()) {
     return Error(Errc::kInvalidArgument, "calibration needs at least one sample");
   }
@@ -170,22 +213,56 @@ Result<std::vector<Range>> calibrate(const FloatExecutor& executor,
   RunOptions opts;
   opts.keep_all_tensors = true;
   const int passes = method == CalibrationMethod::kMinMax ? 1 : 2;
+  const int workers = calibration_threads(threads, samples.size());
+  std::vector<std::optional<Result<std::vector<Tensor>>>> batch(static_cast<std::size_t>(workers));
+  std::vector<std::string> failures;
   for (int pass = 1; pass <= passes; ++pass) {
-    for (std::size_t s = 0; s < samples.size(); ++s) {
-      auto r = executor.run(samples[s], opts);
-      if (!r.ok()) {
-        return std::move(r).error().prefix("calibration sample " + std::to_string(s) + ": ");
+    // Batches of `workers` samples run in parallel; the observations then run in sample order
+    // (parallel over tensors), so every collector sees the values in the same order as a serial
+    // run and the ranges and channel means are bit-identical for any thread count.
+    for (std::size_t s0 = 0; s0 < samples.size(); s0 += static_cast<std::size_t>(workers)) {
+      const int nb = static_cast<int>(
+          std::min<std::size_t>(static_cast<std::size_t>(workers), samples.size() - s0));
+      run_parallel(
+          nb,
+          [&](int k) {
+            auto& slot = batch[static_cast<std::size_t>(k)];
+            slot.reset();
+            slot.emplace(executor.run(samples[s0 + static_cast<std::size_t>(k)], opts));
+          },
+          failures);
+      for (int k = 0; k < nb; ++k) {
+        const std::string where = "calibration sample " + std::to_string(s0 + k) + ": ";
+        if (!failures[static_cast<std::size_t>(k)].empty())
+          return Error(Errc::kInternal, where + failures[static_cast<std::size_t>(k)]);
+        auto& r = *batch[static_cast<std::size_t>(k)];
+        if (!r.ok()) return std::move(r).error().prefix(where);
       }
-      const auto& ts = r.value();
-      for (std::size_t t = 0; t < nt && t < ts.size(); ++t) {
-        if (pass == 1) {
-          col[t].observe_minmax(ts[t].data);
-          if (ts[t].shape.rank() >= 1) col[t].observe_channel_sums(ts[t].data, ts[t].shape.c());
-        } else
-          col[t].observe_histogram(ts[t].data);
-      }
-      if (progress && !progress(s + 1, samples.size(), pass)) {
-        return Error(Errc::kInvalidArgument, "calibration cancelled");
+      run_parallel(
+          std::min<int>(workers, static_cast<int>(std::max<std::size_t>(nt, 1))),
+          [&](int k) {
+            for (int b = 0; b < nb; ++b) {
+              const auto& ts = batch[static_cast<std::size_t>(b)]->value();
+              for (std::size_t t = static_cast<std::size_t>(k); t < nt && t < ts.size();
+                   t += static_cast<std::size_t>(workers)) {
+                if (pass == 1) {
+                  col[t].observe_minmax(ts[t].data);
+                  if (ts[t].shape.rank() >= 1)
+                    col[t].observe_channel_sums(ts[t].data, ts[t].shape.c());
+                } else {
+                  col[t].observe_histogram(ts[t].data);
+                }
+              }
+            }
+          },
+          failures);
+      for (const auto& f : failures)
+        if (!f.empty()) return Error(Errc::kInternal, "calibration: " + f);
+      for (int k = 0; k < nb; ++k) {
+        batch[static_cast<std::size_t>(k)].reset();
+        if (progress && !progress(s0 + static_cast<std::size_t>(k) + 1, samples.size(), pass)) {
+          return Error(Errc::kInvalidArgument, "calibration cancelled");
+        }
       }
     }
   }

@@ -53,6 +53,8 @@ nlohmann::json sidecar_of(const ConvertResult& r, const ConvertOptions& o) {
     if (l.main_in) e["main_in"] = *l.main_in;
     if (l.main_out) e["main_out"] = *l.main_out;
     if (l.weight_bytes) e["weight_bytes"] = l.weight_bytes;
+    if (l.sample_step != 1)
+      e["sampling"] = {{"step", l.sample_step}, {"offset", l.sample_offset}};
     if (l.act_fit_error_lsb) {
       e["activation"] = l.activation;
       e["activation_max_error_lsb"] = *l.act_fit_error_lsb;
@@ -184,7 +186,8 @@ Result<ConvertResult> convert(const Graph& graph, const std::vector<std::vector<
         return dry.error();
     }
   }
-  auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress);
+  auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress,
+                          options.threads);
   if (!ranges.ok()) return ranges.error();
   return convert_calibrated(exec->graph(), ranges.value(), options);
 }

@@ -642,6 +642,29 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
     }
   }
   const Node& c = *conv;
+  if (bn && !c.activation.is_linear()) {
+    // conv(activation) -> BatchNormalization: the KPU applies its BN stage before the activation,
+    // so the BN cannot be fused. The conv runs alone; the BN (with any activation after it) is a
+    // per-channel affine map on the CPU (CHANNELWISE_DEQUANTIZE, exact in float), then the pool.
+    std::vector<int> conv_nodes, bn_nodes;
+    int pool_node = -1;
+    for (int i : nodes) {
+      const NodeKind k = g_.nodes[static_cast<std::size_t>(i)].kind;
+      if (k == NodeKind::kZeroPad || k == NodeKind::kConv2D || k == NodeKind::kDepthwiseConv2D)
+        conv_nodes.push_back(i);
+      else if (k == NodeKind::kBatchNorm || k == NodeKind::kActivation)
+        bn_nodes.push_back(i);
+      else
+        pool_node = i;
+    }
+    lower_kpu_conv(conv_nodes);
+    lower_unit(LayerMatch{0, "batch_norm", bn_nodes});
+    if (pool_node >= 0) {
+      const bool is_max = g_.nodes[static_cast<std::size_t>(pool_node)].kind == NodeKind::kMaxPool;
+      lower_unit(LayerMatch{0, is_max ? "max_pool2d" : "average_pool2d", {pool_node}});
+    }
+    return;
+  }
   std::vector<std::string> sources;
   for (int i : nodes) {
     const auto& sl = g_.nodes[static_cast<std::size_t>(i)].source_layers;
@@ -965,6 +988,14 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
     fo.sub = sub;
     fo.full_h = H;
     fo.full_w = W;
+    // Tell the map readers (emc-compare) which pixels of the stored map are the tensor's.
+    std::vector<std::pair<int, std::int32_t>> writers = fo.writer_parts;
+    if (writers.empty()) writers.emplace_back(idx, 0);
+    for (const auto& wp : writers) {
+      LayerInfo& li = out_.layers[static_cast<std::size_t>(wp.first)].info;
+      li.sample_step = 2;
+      li.sample_offset = sub == Sub::kLeftTop ? 0 : 1;
+    }
   }
   if (pool && !pool_fused)
     lower_unit(LayerMatch{0,
@@ -1557,7 +1588,9 @@ void Lowerer::lower_batch_norm(const Node& n) {
   const int ob = main_buffer(static_cast<std::uint64_t>(s.num_elements()) * 4, n.layer_ref());
   LayerInfo info;
   info.sources = {n.source.name};
-  info.note = "batch norm as a channel-wise dequantize";
+  info.note =
+      "batch norm as a channel-wise dequantize (CPU: not after a conv, or after its activation, "
+      "where the KPU's conv -> BN -> activation order cannot take it)";
   info.out_shape = s.dims;
   const int inb = forms_[static_cast<std::size_t>(in)].main_q;
   add_layer(LayerType::kChannelwiseDequantize, b, info,

@@ -23,6 +23,8 @@ const kSteps = {
   shapes_cnn: (opts) => require('./steps/shapes_cnn').run(kModelsDir, kImagesDir, opts),
   shapes_cnn_uint8: () => require('./steps/shapes_cnn_uint8').run(kModelsDir, kImagesDir),
   tiny_dense: () => require('./steps/tiny_dense').run(kModelsDir, kImagesDir),
+  teachable_nested: () => require('./steps/teachable_nested').run(kModelsDir),
+  layer_zoo: () => require('./steps/layer_zoo').run(kModelsDir),
 };
 
 async function main() {

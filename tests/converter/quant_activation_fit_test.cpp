@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "converter/k210_ref_model.h"
 #include "emc/converter/activation_fit.h"
@@ -111,6 +112,117 @@ TEST(ActivationFit, TableIsAscendingAndStartsAtMinus2Pow35) {
   }
   // Round trip through the packed words keeps the table.
   EXPECT_EQ(format::unpack_kpu_activation(format::pack_kpu_activation(f->table)), f->table);
+}
+
+// activation_table_error skips the points whose error is implied by a run's ends; it must give
+// exactly the maxima of evaluating every point (the definition, written out here), for fitted
+// tables and for random ones (negative slopes, zero slopes, shifts 0..14, starts inside the window,
+// .5 ties), over every integer of the window and over sampled points.
+struct BruteError {
+  double err = 0;
+  std::int64_t code = 0;
+};
+BruteError brute_error(const ActivationFitSpec& s, const format::KpuActivationTable& t,
+                       std::int64_t lo, std::int64_t hi, std::int64_t samples) {
+  BruteError r;
+  const std::int64_t n = samples > 0 && samples < hi - lo ? samples : hi - lo;
+  for (std::int64_t i = 0; i <= n; ++i) {
+    const std::int64_t bn = n == 0 ? lo : lo + (hi - lo) * i / n;
+    const double g = activation_value(s.activation, double(bn) * s.bn_scale) / s.output.scale +
+                     s.output.zero_point;
+    const auto code = static_cast<std::int64_t>(std::clamp(std::round(g), 0.0, 255.0));
+    const bool tie = std::fabs(g - std::floor(g) - 0.5) < 1e-9;
+    for (bool strict : {false, true})
+      for (bool bankers : {false, true}) {
+        const std::int64_t out = eval_activation_table(t, bn, strict, bankers);
+        r.err = std::max(r.err, std::fabs(double(out) - std::clamp(g, 0.0, 255.0)));
+        std::int64_t ce = std::llabs(out - code);
+        if (tie && ce == 1) ce = 0;
+        r.code = std::max(r.code, ce);
+      }
+  }
+  return r;
+}
+
+std::vector<Activation> piecewise_linear_activations() {
+  Activation hs;
+  hs.kind = ActivationKind::kHardSigmoid;
+  hs.alpha = 0.2;
+  Activation thr = make_relu();
+  thr.threshold = 0.75f;
+  return {Activation{},
+          make_relu(),
+          make_relu(6.0f),
+          make_relu(INFINITY, 0.1f),
+          make_relu(6.0f, 0.3f),
+          make_relu(INFINITY, -0.2f),
+          thr,
+          hs};
+}
+
+TEST(ActivationFit, ErrorCheckEqualsEveryPointScanOnFittedTables) {
+  for (Activation a : piecewise_linear_activations()) {
+    for (int p : {0, 3, 6}) {
+      ActivationFitSpec s = spec(a, -2.0, 6.0, p);
+      auto f = fit_activation(s);
+      ASSERT_TRUE(f.ok());
+      const std::int64_t lo = f->domain_lo - 300, hi = f->domain_hi + 300;
+      const auto got = activation_table_error(s, f->table, lo, hi);
+      const auto want = brute_error(s, f->table, lo, hi, 0);
+      EXPECT_EQ(got.max_error_lsb, want.err) << to_string(a) << " p=" << p;
+      EXPECT_EQ(got.max_code_error, want.code) << to_string(a) << " p=" << p;
+    }
+  }
+}
+
+TEST(ActivationFit, ErrorCheckEqualsEveryPointScanOnRandomTables) {
+  std::mt19937_64 rng(20261205);
+  auto uni = [&](std::int64_t a, std::int64_t b) {
+    return std::uniform_int_distribution<std::int64_t>(a, b)(rng);
+  };
+  const auto acts = piecewise_linear_activations();
+  int nonzero_code_errors = 0, ties = 0;
+  for (int iter = 0; iter < 400; ++iter) {
+    ActivationFitSpec s;
+    s.activation = acts[static_cast<std::size_t>(iter) % acts.size()];
+    s.output = quant_param_from_range(-double(uni(0, 4)), double(uni(1, 8))).value();
+    s.bn_scale = s.output.scale * std::ldexp(1.0, -static_cast<int>(uni(0, 7)));
+    format::KpuActivationTable t{};
+    std::vector<std::int64_t> xs;
+    for (int i = 1; i < 16; ++i) xs.push_back(uni(-3000, 3000));
+    std::sort(xs.begin(), xs.end());
+    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+    while (xs.size() < 15) xs.push_back(xs.back() + 1 + uni(0, 50));
+    t[0].x_start = -(std::int64_t{1} << 35);
+    for (int i = 0; i < 16; ++i) {
+      if (i > 0) t[i].x_start = xs[static_cast<std::size_t>(i - 1)];
+      const int kind = static_cast<int>(uni(0, 5));
+      t[i].y_mul = kind == 0   ? 0
+                   : kind == 1 ? static_cast<std::int32_t>(uni(-300, -1))
+                               : static_cast<std::int32_t>(uni(1, 32767));
+      t[i].shift_number = static_cast<std::uint32_t>(uni(0, 14));
+      t[i].result_bias = static_cast<std::uint8_t>(uni(0, 255));
+    }
+    std::int64_t lo = uni(-4000, 3000), hi = lo + uni(0, 3000);
+    std::int64_t samples = 0;
+    if (iter % 4 == 3) {  // sampled points over a wider window
+      hi = lo + uni(5000, 60000);
+      samples = uni(100, 4000);
+    }
+    const auto got = activation_table_error(s, t, lo, hi, samples);
+    const auto want = brute_error(s, t, lo, hi, samples);
+    ASSERT_EQ(got.max_error_lsb, want.err) << "iteration " << iter;
+    ASSERT_EQ(got.max_code_error, want.code) << "iteration " << iter;
+    if (want.code > 0) ++nonzero_code_errors;
+    for (std::int64_t bn = lo; bn <= std::min(hi, lo + 2000); ++bn) {
+      const double g = activation_value(s.activation, double(bn) * s.bn_scale) / s.output.scale +
+                       s.output.zero_point;
+      if (g - std::floor(g) == 0.5) ++ties;
+    }
+  }
+  // The cases exercise what they are meant to.
+  EXPECT_GT(nonzero_code_errors, 100);
+  EXPECT_GT(ties, 1000);
 }
 
 }  // namespace

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <vector>
 
 #include "emc/converter/calibrate.h"
+#include "emc/converter/model_json.h"
+#include "frontend_test_util.h"
 
 namespace emc::converter {
 namespace {
@@ -105,6 +108,74 @@ TEST(CalibrateMinMax, IsTheObservedRange) {
   const Range r = calibrated(v, CalibrationMethod::kMinMax);
   EXPECT_EQ(r.min, -2.0);
   EXPECT_EQ(r.max, 3.0);
+}
+
+// calibrate() runs samples on several threads; the ranges must be those of the definition: the
+// min/max of every tensor over all samples (computed here directly from serial executor runs),
+// identical (bit for bit, channel means included) for every thread count, and progress reported
+// in sample order on the calling thread.
+TEST(Calibrate, ThreadedRunsEqualTheSerialDefinition) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::source_dir()) / "samples" / "models" / "shapes_cnn";
+  auto model = load_tfjs_model((dir / "model.json").string());
+  ASSERT_TRUE(model.ok()) << model.error().to_string();
+  auto graph = build_graph(*model);
+  ASSERT_TRUE(graph.ok()) << graph.error().to_string();
+  auto ex = FloatExecutor::create(*graph);
+  ASSERT_TRUE(ex.ok());
+  std::vector<std::vector<Tensor>> samples;
+  for (const auto& e : fs::directory_iterator(dir / "inputs"))
+    samples.push_back(
+        {Tensor{graph->shape(graph->inputs[0]), testing::read_f32(e.path().string())}});
+  std::sort(samples.begin(), samples.end(),
+            [](const auto& a, const auto& b) { return a[0].data < b[0].data; });
+  ASSERT_GE(samples.size(), 7u);
+  samples.resize(7);  // 7 samples: full and partial batches for 2 and 4 threads
+
+  const std::size_t nt = ex->graph().tensors.size();
+  std::vector<double> lo(nt, INFINITY), hi(nt, -INFINITY);
+  for (const auto& s : samples) {
+    auto all = ex->run(s, RunOptions{true});
+    ASSERT_TRUE(all.ok());
+    for (std::size_t t = 0; t < nt; ++t)
+      for (float v : (*all)[t].data) {
+        lo[t] = std::min<double>(lo[t], v);
+        hi[t] = std::max<double>(hi[t], v);
+      }
+  }
+  for (CalibrationMethod m : {CalibrationMethod::kMinMax, CalibrationMethod::kKld}) {
+    std::vector<std::vector<Range>> results;
+    for (int threads : {1, 2, 4}) {
+      std::vector<std::pair<std::size_t, int>> calls;
+      auto r = calibrate(
+          *ex, samples, m,
+          [&](std::size_t done, std::size_t total, int pass) {
+            EXPECT_EQ(total, samples.size());
+            calls.emplace_back(done, pass);
+            return true;
+          },
+          threads);
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      const int passes = m == CalibrationMethod::kMinMax ? 1 : 2;
+      ASSERT_EQ(calls.size(), samples.size() * passes);
+      for (std::size_t i = 0; i < calls.size(); ++i) {
+        EXPECT_EQ(calls[i].first, i % samples.size() + 1);
+        EXPECT_EQ(calls[i].second, static_cast<int>(i / samples.size()) + 1);
+      }
+      results.push_back(std::move(r).value());
+    }
+    for (std::size_t t = 0; t < nt; ++t) {
+      if (m == CalibrationMethod::kMinMax) {
+        EXPECT_EQ(results[0][t].min, lo[t]) << "tensor " << t;
+        EXPECT_EQ(results[0][t].max, hi[t]) << "tensor " << t;
+      }
+      for (std::size_t k = 1; k < results.size(); ++k) {
+        EXPECT_EQ(results[k][t].min, results[0][t].min);
+        EXPECT_EQ(results[k][t].max, results[0][t].max);
+        EXPECT_EQ(results[k][t].channel_mean, results[0][t].channel_mean);
+      }
+    }
+  }
 }
 
 }  // namespace

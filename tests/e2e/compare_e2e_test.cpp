@@ -13,11 +13,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "converter/model_builder.h"
 #include "emc/converter/convert.h"
 #include "emc/converter/model_json.h"
 #include "emc/format/kmodel_codec.h"
@@ -437,6 +439,103 @@ TEST_P(CompareE2e, BadInputsAreClearErrors) {
                "--report", (c_.tmp / "nope" / "r.html").string()});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_FALSE(fs::exists(c_.tmp / "nope"));
+}
+
+// Regression (issue 11): ZeroPadding2D((1,1),(1,1)) + DepthwiseConv2D 3x3 stride 2 'valid' (the
+// stride-2 form of Keras <= 2.1 MobileNets) read as 8-12 dB isolated where the floor is ~50 dB.
+// The kmodel was exact; emc-compare guessed from the shapes which pixels of the full-resolution
+// map (sampled by the next layer) are the tensor's, always took the odd rows/columns (right for
+// pad (0,1), wrong for the symmetric pad's left-top sampling) and, in --isolated, injected the
+// reference where the consumer never reads. The converter now states the sampling in the map.
+// Tiny model: 16x16x3 pixels -> ZeroPadding2D -> depthwise 3x3 s2 valid -> 1x1 conv (which takes
+// the sampling); 16-bit weights so that only the form and the output rounding remain: both KPU
+// convs must be within 3 dB of their rounding floor, for both paddings.
+TEST(CompareStride2, SymmetricAndPadAfterDepthwiseLayersReachTheirRoundingFloor) {
+  for (const bool symmetric : {true, false}) {
+    SCOPED_TRACE(symmetric ? "ZeroPadding2D((1,1),(1,1))" : "ZeroPadding2D((0,1),(0,1))");
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 0.5f);
+    auto randn = [&](std::size_t n) {
+      std::vector<float> v(n);
+      for (auto& x : v) x = nd(rng);
+      return v;
+    };
+    using emc::converter::testing::ModelBuilder;
+    ModelBuilder mb;
+    mb.input("in", {16, 16, 3});
+    const json pad = symmetric ? json::array({json::array({1, 1}), json::array({1, 1})})
+                               : json::array({json::array({0, 1}), json::array({0, 1})});
+    mb.layer("ZeroPadding2D", "pad", {{"padding", pad}});
+    mb.layer("DepthwiseConv2D", "dw",
+             {{"kernel_size", {3, 3}}, {"strides", {2, 2}}, {"padding", "valid"},
+              {"depth_multiplier", 1}, {"use_bias", true}, {"activation", "relu"}});
+    mb.layer("Conv2D", "pw",
+             {{"filters", 4}, {"kernel_size", {1, 1}}, {"strides", {1, 1}}, {"padding", "valid"},
+              {"use_bias", true}, {"activation", "linear"}});
+    mb.weight("dw/depthwise_kernel", {3, 3, 3, 1}, randn(27));
+    mb.weight("dw/bias", {3}, randn(3));
+    mb.weight("pw/kernel", {1, 1, 3, 4}, randn(12));
+    mb.weight("pw/bias", {4}, randn(4));
+    const fs::path tmp = fs::temp_directory_path() /
+                         ("emc_compare_stride2_" + std::to_string(::getpid()) +
+                          (symmetric ? "_sym" : "_after"));
+    fs::create_directories(tmp);
+    const std::string model_json = (tmp / "model.json").string();
+    std::ofstream(model_json) << mb.text();
+    const auto blob = mb.shards().at("w.bin");
+    std::ofstream((tmp / "w.bin").string(), std::ios::binary)
+        .write(reinterpret_cast<const char*>(blob.data()), std::streamsize(blob.size()));
+
+    auto model = emc::converter::load_tfjs_model(model_json);
+    ASSERT_TRUE(model.ok()) << model.error().to_string();
+    auto graph = emc::converter::build_graph(*model);
+    ASSERT_TRUE(graph.ok()) << graph.error().to_string();
+    // Inputs on the pixel grid (p / 255): the kmodel's uint8 input represents them exactly.
+    std::vector<std::vector<emc::converter::Tensor>> samples;
+    std::vector<std::string> args = {model_json, (tmp / "m.kmodel").string()};
+    for (int i = 0; i < 4; ++i) {
+      std::vector<float> x(16 * 16 * 3);
+      for (auto& v : x) v = static_cast<float>(rng() % 256) / 255.0f;
+      const std::string f = (tmp / ("x" + std::to_string(i) + ".f32")).string();
+      std::ofstream(f, std::ios::binary)
+          .write(reinterpret_cast<const char*>(x.data()), std::streamsize(x.size() * 4));
+      samples.push_back({{graph->shape(graph->inputs[0]), x}});
+      args.push_back("--input-f32");
+      args.push_back(f);
+    }
+    emc::converter::ConvertOptions opt;
+    opt.weight_bits = 16;
+    auto r = emc::converter::convert(*graph, samples, opt);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(emc::format::write_file_atomically(args[1], r->bytes).ok());
+    const std::string& map = r->sidecar_json;
+    ASSERT_TRUE(emc::format::write_file_atomically(
+                    args[1] + ".map.json",
+                    {reinterpret_cast<const std::uint8_t*>(map.data()), map.size()})
+                    .ok());
+    // The map says which pixels of the depthwise layer's full-resolution map are the tensor's.
+    const json mj = json::parse(map);
+    ASSERT_TRUE(mj["layers"][0].contains("sampling")) << mj["layers"][0].dump();
+    EXPECT_EQ(mj["layers"][0]["sampling"]["step"], 2);
+    EXPECT_EQ(mj["layers"][0]["sampling"]["offset"], symmetric ? 0 : 1);
+
+    for (const char* a : {"--layers", "--isolated", "--json", "-q"}) args.push_back(a);
+    const ToolRun run = run_compare(args, tmp);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const json j = json::parse(run.out);
+    int convs = 0;
+    for (const json& l : j["layers"]) {
+      if (l["type"] != "K210_CONV" || !l["compared"].get<bool>()) continue;
+      SCOPED_TRACE(l.dump());
+      ++convs;
+      ASSERT_TRUE(l.contains("isolated_sqnr_db") && l.contains("rounding_sqnr_db"));
+      EXPECT_GE(l["isolated_sqnr_db"].get<double>(), l["rounding_sqnr_db"].get<double>() - 3.0);
+      EXPECT_GE(l["rounding_sqnr_db"].get<double>(), 40.0);
+    }
+    EXPECT_EQ(convs, 2);  // dw and pw are both compared
+    std::error_code ec;
+    if (!::testing::Test::HasFailure()) fs::remove_all(tmp, ec);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, CompareE2e,

@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "emc-compare: run the float model and the kmodel on the same inputs and compare them\n"
       "(top-k side by side, agreement over a dataset, per-layer SQNR)."};
-  app.add_option("model_json", opt.model_json, "TF.js layers model.json (the float model)")
+  app.add_option("model_json", opt.model_json, "the float model: TF.js model.json, Keras .h5 or .keras")
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("kmodel", opt.kmodel, "kmodel V3 converted from it (emc-convert)")

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/model_file.h"
 #include "emc/converter/model_json.h"
 #include "emc/cpu_backend/cpu_backend.h"
 #include "emc/format/kmodel_codec.h"
@@ -59,7 +60,7 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
   r.sqnr_threshold_db = options.sqnr_threshold_db;
 
   // Float model: the imported graph as is (no fusion), so every Keras layer's tensor exists.
-  auto model = converter::load_tfjs_model(options.model_json);
+  auto model = converter::load_model(options.model_json);
   if (!model.ok()) return std::move(model).error();
   auto graph = converter::build_graph(*model);
   if (!graph.ok()) return std::move(graph).error();
@@ -418,16 +419,26 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
       m.kw = std::size_t(f.out_width());
     }
     // Which kmodel pixel holds float pixel (y, x): the same one; pixel (0,0) of a 4x4 map for
-    // a 1x1 tensor padded for the KPU (kmodel_v3.md: ADD/REMOVE_PADDING use pixel (0,0)); or
-    // (2y+1, 2x+1) of a full-resolution map whose consumer subsamples it (emc-convert's exact
-    // stride 2 for TF 'same' on even sizes: pool 6 reading the odd rows/columns).
-    if (m.kc == m.c && m.kh == m.h && m.kw == m.w) {
+    // a 1x1 tensor padded for the KPU (kmodel_v3.md: ADD/REMOVE_PADDING use pixel (0,0)); or,
+    // as the sidecar states ("sampling"), (y·step + offset, x·step + offset) of a
+    // full-resolution map whose consumer subsamples it (emc-convert's exact stride 2: offset 0
+    // for left-top sampling after symmetric padding, 1 for the odd rows/columns of TF 'same' on
+    // even sizes and 'valid' on odd sizes). The offset is never guessed from the shapes: both
+    // forms have the same shapes, and comparing the wrong pixels reads as a broken layer.
+    const std::size_t step = sl->sample_step, off = sl->sample_offset;
+    if (step > 1) {
+      if (m.kc != m.c || (m.h - 1) * step + off >= m.kh || (m.w - 1) * step + off >= m.kw) {
+        m.why = "sampling step " + std::to_string(step) + " offset " + std::to_string(off) +
+                " does not fit the kmodel map " + std::to_string(m.kh) + "x" +
+                std::to_string(m.kw) + " for float " + converter::to_string(fs);
+        return m;
+      }
+      m.step = step, m.off = off;
+      m.how = std::string("full-resolution KPU map (stride 2 done by the next layer): ") +
+              (off ? "odd" : "even") + " rows/columns compared";
+    } else if (m.kc == m.c && m.kh == m.h && m.kw == m.w) {
     } else if (m.kc == m.c && m.h == 1 && m.w == 1 && m.kh == 4 && m.kw == 4) {
       m.how = "1x1 map padded to 4x4 on the KPU: pixel (0,0) compared";
-    } else if (m.kc == m.c && m.kh == 2 * m.h && m.kw == 2 * m.w) {
-      m.step = 2, m.off = 1;
-      m.how =
-          "full-resolution KPU map (stride 2 done by the next layer): odd rows/columns compared";
     } else {
       m.why = "shape mismatch: kmodel map " + std::to_string(m.kc) + "x" + std::to_string(m.kh) +
               "x" + std::to_string(m.kw) + " (CxHxW), float " + converter::to_string(fs);

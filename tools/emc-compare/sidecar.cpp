@@ -213,6 +213,17 @@ Result<Sidecar> read_sidecar(const std::string& path) {
         if (!qv.ok()) return std::move(qv).error();
         l.quant = std::move(qv).value();
       }
+      if (const json* smp = find_key(e, {"sampling"})) {
+        const json* st = smp->is_object() ? find_key(*smp, {"step"}) : nullptr;
+        const json* of = smp->is_object() ? find_key(*smp, {"offset"}) : nullptr;
+        if (!st || !of || !st->is_number_unsigned() || !of->is_number_unsigned() ||
+            st->get<std::uint64_t>() < 1 || st->get<std::uint64_t>() > 16 ||
+            of->get<std::uint64_t>() >= st->get<std::uint64_t>()) {
+          return bad(path, where + ".sampling must be {step: 1..16, offset: 0..step-1}");
+        }
+        l.sample_step = st->get<std::uint32_t>();
+        l.sample_offset = of->get<std::uint32_t>();
+      }
       sc.layers.push_back(std::move(l));
     }
   }

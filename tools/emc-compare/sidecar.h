@@ -24,6 +24,11 @@ struct SidecarLayer {
   std::string dtype;                       // "uint8" / "float32" / "" (unknown)
   std::string layout;                      // "CHW" / "HWC" / "" (unknown)
   std::vector<AffineQuant> quant;          // uint8 outputs: 1 (per tensor) or C (per channel)
+  // "sampling": a full-resolution map whose consumer does the stride-2 sampling holds the
+  // tensor's pixel (y, x) at (y·step + offset, x·step + offset). 0: not stated (the map is the
+  // tensor itself).
+  std::uint32_t sample_step = 0;
+  std::uint32_t sample_offset = 0;
 };
 
 struct Sidecar {

@@ -2,7 +2,7 @@
 //
 //   emc-convert model.json -p k210 --dataset images/ [-o out.kmodel] [--quant minmax|kld|mse]
 //               [--per-channel] [--input-range 0,1|-1,1|0,255|mean=R,G,B:std=R,G,B] [--bgr]
-//               [--weights-bits 8|16] [--report] [--approx-stride2]
+//               [--weights-bits 8|16] [--report] [--approx-stride2] [--threads N] [--quiet]
 //
 // Calibration needs sample inputs: --dataset DIR with images (png, jpg, bmp, ppm, pgm, tga, gif;
 // resized to the model input) and/or raw float32 tensors (*.f32, already preprocessed, exactly the
@@ -22,9 +22,11 @@
 
 #include "emc/converter/convert.h"
 #include "emc/converter/image.h"
+#include "emc/converter/model_file.h"
 #include "emc/converter/model_json.h"
 #include "emc/format/kmodel_codec.h"
 #include "emc/format/kpu_cycle_model.h"
+#include "progress_bar.h"
 
 namespace fs = std::filesystem;
 using namespace emc;
@@ -199,12 +201,12 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"emc-convert: TF.js layers model.json -> kmodel V3 for the Kendryte K210"};
+  CLI::App app{"emc-convert: TF.js model.json / Keras .h5 / .keras -> kmodel V3 for the Kendryte K210"};
   std::string model_path, platform = "k210", out_path, dataset, quant = "minmax",
                           input_range = "0,1", dense = "auto";
   bool per_channel = false, bgr = false, report = false, approx = false, quantized_add = false;
   int weight_bits = 8;
-  app.add_option("model", model_path, "model.json (TF.js layers format)")->required();
+  app.add_option("model", model_path, "model.json (TF.js layers), Keras .h5 or .keras")->required();
   app.add_option("-p,--platform", platform, "k210 | cpu")->check(CLI::IsMember({"k210", "cpu"}));
   app.add_option("-o,--output", out_path,
                  "output kmodel (default: <model>.kmodel next to model.json)");
@@ -233,6 +235,13 @@ int main(int argc, char** argv) {
                "~1 LSB per add; default: float ADD, more accurate for residual networks)");
   app.add_flag("--approx-stride2", approx,
                "allow an approximate stride-2 form (TF 'same' padding taken as symmetric)");
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "calibration threads, one sample each (default 0: one per hardware thread); the "
+                 "result does not depend on it")
+      ->check(CLI::NonNegativeNumber);
+  bool quiet = false;
+  app.add_flag("--quiet", quiet, "no calibration progress bar (it is shown only on a terminal)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -241,7 +250,7 @@ int main(int argc, char** argv) {
   }
   auto pre = parse_input_range(input_range, bgr);
   if (!pre.ok()) return fail(pre.error());
-  auto model = load_tfjs_model(model_path);
+  auto model = load_model(model_path);
   if (!model.ok()) return fail(model.error());
   auto graph = build_graph(model.value());
   if (!graph.ok()) return fail(graph.error());
@@ -268,7 +277,11 @@ int main(int argc, char** argv) {
               : dense == "kpu" ? DensePlacement::kKpu
                                : DensePlacement::kAuto;
   opt.preprocess = pre.value();
+  opt.threads = threads;
+  tools::ProgressBar bar(!quiet, opt.calibration == CalibrationMethod::kMinMax ? 1 : 2);
+  opt.progress = bar.callback();
   auto result = convert(graph.value(), samples.value(), opt);
+  bar.finish();
   if (!result.ok()) return fail(Error(result.error()).in_file(model_path));
   if (out_path.empty()) {
     fs::path p(model_path);

@@ -3,6 +3,7 @@
 //   emc-run model.kmodel --input cat.jpg --labels labels.txt --top 5
 //   emc-run iris.kmodel --features 5.1,3.8,1.9,0.4
 //   emc-run model.kmodel --input-raw input.bin --raw out.f32 --dump-layers dump/ --profile
+//   emc-run model.kmodel --input img.png --bench 30 [--warmup 3] [--json]
 //   emc-run model.kmodel --input cat.jpg --backend cpu      # every layer on the cpu backend
 //
 // Backend preference: --backend NAME puts that backend first (the other one still takes the layers
@@ -31,6 +32,7 @@
 #include "emc/format/kmodel_codec.h"
 #include "emc/format/kpu_layout.h"
 #include "emc/interpreter/interpreter.h"
+#include "bench.h"
 #include "image_input.h"
 
 namespace {
@@ -57,6 +59,7 @@ struct Options {
   bool profile = false;
   std::vector<std::string> overrides;
   std::string backend;  // "kpu-sim", "cpu", or empty (decided from the sidecar map)
+  emc::tools::BenchOptions bench;
 };
 
 // The preferred backend and why it was chosen (for --profile).
@@ -318,6 +321,12 @@ int run(const Options& opt) {
   if (!input.ok()) return fail(input.error());
   if (Status s = it.set_input(0, *input); !s.ok()) return fail(s.error());
 
+  if (opt.bench.runs > 0) {
+    auto b = opt.bench;
+    b.model_path = opt.model;
+    if (Status s = emc::tools::run_bench(it, b); !s.ok()) return fail(s.error());
+    return 0;
+  }
   if (!opt.dump_dir.empty()) {
     std::error_code ec;
     fs::create_directories(opt.dump_dir, ec);
@@ -390,6 +399,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"kpu-sim", "cpu"}));
   app.add_option("--backend-override", opt.overrides,
                  "IDX=NAME or TYPE=NAME: run that layer (or type) on that backend (kpu-sim, cpu)");
+  app.add_option("--bench", opt.bench.runs,
+                 "time N runs (after --warmup runs): median/min/max, per-layer medians, peak RSS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--warmup", opt.bench.warmup, "untimed runs before --bench (default 3)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--json", opt.bench.json, "--bench results as JSON on stdout");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -38,6 +38,9 @@ float apply_activation(const Activation& a, float x) {
       const float s = static_cast<float>(1.0 / (1.0 + std::exp(-xd)));
       return s * x;
     }
+    case ActivationKind::kAffine:
+      // tfjs-layers Rescaling: add(mul(x, scale), offset); the JS numbers become float32 scalars.
+      return x * static_cast<float>(a.alpha) + static_cast<float>(a.offset);
   }
   return x;
 }
@@ -184,6 +187,69 @@ void concat_f32(const Node& n, const std::vector<const float*>& ins,
                   sizeof(float) * static_cast<std::size_t>(row));
     offset += row;
   }
+}
+
+void merge_f32(const Node& n, const std::vector<const float*>& ins, std::int64_t count, float* out) {
+  // tfjs-layers Merge layers: out = in0; out = op(out, in_k) for k = 1.. (one float32 op each).
+  std::copy(ins[0], ins[0] + count, out);
+  for (std::size_t k = 1; k < ins.size(); ++k) {
+    const float* b = ins[k];
+    switch (n.kind) {
+      case NodeKind::kAdd:
+      case NodeKind::kAverage:
+        for (std::int64_t i = 0; i < count; ++i) out[i] += b[i];
+        break;
+      case NodeKind::kMultiply:
+        for (std::int64_t i = 0; i < count; ++i) out[i] *= b[i];
+        break;
+      case NodeKind::kSubtract:
+        for (std::int64_t i = 0; i < count; ++i) out[i] -= b[i];
+        break;
+      case NodeKind::kMaximum:  // tfjs maximum: a NaN on either side gives NaN
+        for (std::int64_t i = 0; i < count; ++i)
+          out[i] = (std::isnan(out[i]) || std::isnan(b[i])) ? NAN : std::max(out[i], b[i]);
+        break;
+      case NodeKind::kMinimum:
+        for (std::int64_t i = 0; i < count; ++i)
+          out[i] = (std::isnan(out[i]) || std::isnan(b[i])) ? NAN : std::min(out[i], b[i]);
+        break;
+      default:
+        break;
+    }
+  }
+  if (n.kind == NodeKind::kAverage) {  // mul(1 / n, sum): 1/n rounded to float32 first
+    const float inv = static_cast<float>(1.0 / static_cast<double>(ins.size()));
+    for (std::int64_t i = 0; i < count; ++i) out[i] = inv * out[i];
+  }
+  activate_inplace(n.activation, out, count);
+}
+
+void prelu_f32(const Node& n, const float* in, std::int64_t count, float* out) {
+  // tfjs-backend-cpu prelu: x < 0 ? alpha * x : x (float32 product).
+  for (std::int64_t i = 0; i < count; ++i) out[i] = in[i] < 0.0f ? n.kernel[i] * in[i] : in[i];
+}
+
+void upsample_f32(const Node& n, const Shape& in_shape, const float* in, const Shape& out_shape,
+                  float* out) {
+  // resizeNearestNeighbor to an integer multiple (align_corners and half_pixel_centers false):
+  // source = floor(dst / size), i.e. each pixel repeated.
+  const int c = in_shape.c();
+  for (int y = 0; y < out_shape.h(); ++y)
+    for (int x = 0; x < out_shape.w(); ++x) {
+      const float* src =
+          in + (static_cast<std::int64_t>(y / n.stride_h) * in_shape.w() + x / n.stride_w) * c;
+      std::memcpy(out + (static_cast<std::int64_t>(y) * out_shape.w() + x) * c, src,
+                  sizeof(float) * static_cast<std::size_t>(c));
+    }
+}
+
+void crop_f32(const Node& n, const Shape& in_shape, const float* in, const Shape& out_shape,
+              float* out) {
+  const int c = in_shape.c();
+  for (int y = 0; y < out_shape.h(); ++y)
+    std::memcpy(out + static_cast<std::int64_t>(y) * out_shape.w() * c,
+                in + ((static_cast<std::int64_t>(y) + n.pad.top) * in_shape.w() + n.pad.left) * c,
+                sizeof(float) * static_cast<std::size_t>(out_shape.w()) * c);
 }
 
 }  // namespace detail

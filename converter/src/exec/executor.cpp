@@ -77,15 +77,26 @@ Result<std::vector<Tensor>> FloatExecutor::run(const std::vector<Tensor>& inputs
         detail::concat_f32(n, ins, shapes, y.shape, y.data.data());
         break;
       }
-      case NodeKind::kAdd: {
-        y.data = x.data;
-        for (std::size_t k = 1; k < n.inputs.size(); ++k) {
-          const auto& b = t[static_cast<std::size_t>(n.inputs[k])].data;
-          for (std::size_t i = 0; i < y.data.size(); ++i) y.data[i] += b[i];
-        }
-        detail::activate_inplace(n.activation, y.data.data(), y.shape.num_elements());
+      case NodeKind::kAdd:
+      case NodeKind::kMultiply:
+      case NodeKind::kSubtract:
+      case NodeKind::kMaximum:
+      case NodeKind::kMinimum:
+      case NodeKind::kAverage: {
+        std::vector<const float*> ins;
+        for (TensorId id : n.inputs) ins.push_back(t[static_cast<std::size_t>(id)].data.data());
+        detail::merge_f32(n, ins, y.shape.num_elements(), y.data.data());
         break;
       }
+      case NodeKind::kPRelu:
+        detail::prelu_f32(n, x.data.data(), y.shape.num_elements(), y.data.data());
+        break;
+      case NodeKind::kUpSample:
+        detail::upsample_f32(n, x.shape, x.data.data(), y.shape, y.data.data());
+        break;
+      case NodeKind::kCrop:
+        detail::crop_f32(n, x.shape, x.data.data(), y.shape, y.data.data());
+        break;
       case NodeKind::kActivation:
         y.data = x.data;
         detail::activate_inplace(n.activation, y.data.data(), y.shape.num_elements());

@@ -21,6 +21,14 @@ void zero_pad_f32(const Node& n, const Shape& in_shape, const float* in, const S
 void softmax_f32(const Shape& shape, const float* in, float* out);
 void concat_f32(const Node& n, const std::vector<const float*>& ins,
                 const std::vector<const Shape*>& in_shapes, const Shape& out_shape, float* out);
+// Add / Multiply / Subtract / Maximum / Minimum / Average of equal-shaped inputs, then the
+// node's activation.
+void merge_f32(const Node& n, const std::vector<const float*>& ins, std::int64_t count, float* out);
+void prelu_f32(const Node& n, const float* in, std::int64_t count, float* out);
+void upsample_f32(const Node& n, const Shape& in_shape, const float* in, const Shape& out_shape,
+                  float* out);
+void crop_f32(const Node& n, const Shape& in_shape, const float* in, const Shape& out_shape,
+              float* out);
 // out = activation(out) in place, for `count` values.
 void activate_inplace(const Activation& a, float* data, std::int64_t count);
 

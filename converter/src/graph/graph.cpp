@@ -48,6 +48,22 @@ const char* to_string(NodeKind kind) {
       return "Reshape";
     case NodeKind::kIdentity:
       return "Identity";
+    case NodeKind::kMultiply:
+      return "Multiply";
+    case NodeKind::kSubtract:
+      return "Subtract";
+    case NodeKind::kMaximum:
+      return "Maximum";
+    case NodeKind::kMinimum:
+      return "Minimum";
+    case NodeKind::kAverage:
+      return "Average";
+    case NodeKind::kPRelu:
+      return "PReLU";
+    case NodeKind::kUpSample:
+      return "UpSample";
+    case NodeKind::kCrop:
+      return "Crop";
   }
   return "Unknown";
 }
@@ -70,6 +86,8 @@ const char* to_string(ActivationKind kind) {
       return "selu";
     case ActivationKind::kSwish:
       return "swish";
+    case ActivationKind::kAffine:
+      return "affine";
   }
   return "unknown";
 }
@@ -99,6 +117,7 @@ std::string to_string(const Activation& a) {
     return "relu(max=" + fmt(a.max_value) + ",alpha=" + fmt(a.alpha) +
            ",threshold=" + fmt(a.threshold) + ")";
   }
+  if (a.kind == ActivationKind::kAffine) return "affine(" + fmt(a.alpha) + "," + fmt(a.offset) + ")";
   if (a.kind == ActivationKind::kElu || a.kind == ActivationKind::kHardSigmoid)
     return std::string(to_string(a.kind)) + "(" + fmt(a.alpha) + ")";
   return to_string(a.kind);

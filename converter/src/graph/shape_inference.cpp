@@ -65,7 +65,10 @@ Result<Shape> infer_shape(const Graph& g, const Node& node) {
     if (id < 0 || static_cast<std::size_t>(id) >= g.tensors.size())
       return node_error(node, Errc::kInternal, "input tensor id out of range");
   const Shape& in = g.shape(node.inputs[0]);
-  const bool single = node.kind != NodeKind::kConcat && node.kind != NodeKind::kAdd;
+  const bool merge = node.kind == NodeKind::kAdd || node.kind == NodeKind::kMultiply ||
+                     node.kind == NodeKind::kSubtract || node.kind == NodeKind::kMaximum ||
+                     node.kind == NodeKind::kMinimum || node.kind == NodeKind::kAverage;
+  const bool single = node.kind != NodeKind::kConcat && !merge;
   if (single && node.inputs.size() != 1)
     return node_error(node, Errc::kShapeMismatch,
                       std::string(to_string(node.kind)) + " takes exactly one input, got " +
@@ -164,14 +167,51 @@ Result<Shape> infer_shape(const Graph& g, const Node& node) {
       return out;
     }
     case NodeKind::kAdd:
-      if (node.inputs.size() < 2)
-        return node_error(node, Errc::kShapeMismatch, "Add needs at least two inputs");
+    case NodeKind::kMultiply:
+    case NodeKind::kSubtract:
+    case NodeKind::kMaximum:
+    case NodeKind::kMinimum:
+    case NodeKind::kAverage:
+      if (node.inputs.size() < 2 || (node.kind == NodeKind::kSubtract && node.inputs.size() != 2))
+        return node_error(node, Errc::kShapeMismatch,
+                          std::string(to_string(node.kind)) +
+                              (node.kind == NodeKind::kSubtract ? " needs exactly two inputs"
+                                                                : " needs at least two inputs"));
       for (TensorId id : node.inputs)
         if (!(g.shape(id) == in))
           return node_error(node, Errc::kShapeMismatch,
-                            "Add inputs must have equal shapes (no broadcasting): " +
+                            std::string(to_string(node.kind)) +
+                                " inputs must have equal shapes (no broadcasting): " +
                                 to_string(in) + " vs " + to_string(g.shape(id)));
       return in;
+    case NodeKind::kPRelu:
+      EMC_TRY(expect_size(node, node.kernel, in.num_elements(), "PReLU alpha", false));
+      return in;
+    case NodeKind::kUpSample: {
+      EMC_TRY(expect_rank(node, in, 3));
+      if (node.stride_h < 1 || node.stride_w < 1)
+        return node_error(node, Errc::kInvalidLayerConfig, "upsampling size must be >= 1");
+      const std::int64_t h = std::int64_t{in.h()} * node.stride_h;
+      const std::int64_t w = std::int64_t{in.w()} * node.stride_w;
+      if (h >= (std::int64_t{1} << 31) || w >= (std::int64_t{1} << 31))
+        return node_error(node, Errc::kShapeMismatch, "upsampled size overflows");
+      return Shape{{static_cast<std::int32_t>(h), static_cast<std::int32_t>(w), in.c()}};
+    }
+    case NodeKind::kCrop: {
+      EMC_TRY(expect_rank(node, in, 3));
+      const Padding4& p = node.pad;
+      if (p.top < 0 || p.bottom < 0 || p.left < 0 || p.right < 0)
+        return node_error(node, Errc::kInvalidLayerConfig, "cropping must be >= 0");
+      const std::int64_t h = std::int64_t{in.h()} - p.top - p.bottom;
+      const std::int64_t w = std::int64_t{in.w()} - p.left - p.right;
+      if (h < 1 || w < 1)
+        return node_error(node, Errc::kShapeMismatch,
+                          "cropping " + std::to_string(p.top) + "+" + std::to_string(p.bottom) +
+                              " rows and " + std::to_string(p.left) + "+" +
+                              std::to_string(p.right) + " columns leaves nothing of " +
+                              to_string(in));
+      return Shape{{static_cast<std::int32_t>(h), static_cast<std::int32_t>(w), in.c()}};
+    }
     case NodeKind::kSoftmax:
       if (in.rank() < 1 || node.axis != in.rank() - 1)
         return node_error(node, Errc::kInvalidLayerConfig,

@@ -64,7 +64,7 @@ Graph build(const Model& model) {
   // Output tensor of (layer name, call index).
   std::map<std::pair<std::string, std::int32_t>, TensorId> produced;
   const auto keys = weight_keys(model.weights);
-  std::set<std::string> used;
+  std::map<std::string, std::string> used;  // manifest name -> weight scope of the layer using it
 
   auto resolve = [&](const InboundRef& r, const KerasLayer* user) -> std::optional<TensorId> {
     auto it = by_name.find(r.layer);
@@ -111,7 +111,7 @@ Graph build(const Model& model) {
   std::map<std::pair<std::string, std::int32_t>, std::vector<std::size_t>> waiting;
   std::set<std::size_t> sweep, next_sweep;
   for (std::size_t li = 0; li < model.layers.size(); ++li)
-    if (model.layers[li].class_name != "InputLayer") sweep.insert(li);
+    if (model.layers[li].alias || model.layers[li].class_name != "InputLayer") sweep.insert(li);
   while (!sweep.empty()) {
     const std::size_t li = *sweep.begin();
     sweep.erase(sweep.begin());
@@ -132,7 +132,10 @@ Graph build(const Model& model) {
         waiting[{missing->layer, missing->node_index}].push_back(li);
         break;
       }
-      auto importer = detail::find_importer(l.class_name);
+      const auto call_index = static_cast<std::int32_t>(done_calls[li]);
+      const std::string out_name =
+          call_index == 0 ? l.name : l.name + "/call_" + std::to_string(call_index);
+      auto importer = l.alias ? detail::import_alias : detail::find_importer(l.class_name);
       if (!importer) {
         std::string supported;
         for (const auto& c : supported_layer_classes())
@@ -142,9 +145,6 @@ Graph build(const Model& model) {
                                        "' is not supported; supported classes: " + supported)
                                  .with_layer(ref_of(l)));
       }
-      const auto call_index = static_cast<std::int32_t>(done_calls[li]);
-      const std::string out_name =
-          call_index == 0 ? l.name : l.name + "/call_" + std::to_string(call_index);
       detail::LayerContext ctx(g, model, l, keys, used, std::move(inputs), out_name,
                                detail::is_tensorlayer_class(l.class_name));
       importer(ctx);
@@ -159,7 +159,7 @@ Graph build(const Model& model) {
   }
   for (std::size_t li = 0; li < model.layers.size(); ++li) {
     const KerasLayer& l = model.layers[li];
-    if (l.class_name == "InputLayer") continue;
+    if (l.class_name == "InputLayer" && !l.alias) continue;
     if (l.inbound_nodes.empty())
       throw ErrorException(Error(Errc::kInvalidModel, "layer is never called (no inbound_nodes)")
                                .with_layer(ref_of(l)));

@@ -181,6 +181,11 @@ void import_reshape(LayerContext& ctx) {
   ctx.emit_with_shape(ctx.new_node(NodeKind::kReshape), out);
 }
 
+void import_alias(LayerContext& ctx) {
+  ctx.expect_inputs(1);
+  ctx.emit(ctx.new_node(NodeKind::kIdentity));
+}
+
 void import_dropout(LayerContext& ctx) {
   ctx.config().check_known_keys({"rate", "noise_shape", "seed"});
   ctx.expect_inputs(1);

@@ -7,7 +7,7 @@ namespace emc::converter::detail {
 
 LayerContext::LayerContext(Graph& graph, const Model& model, const KerasLayer& layer,
                            const std::map<std::string, std::string>& weight_keys,
-                           std::set<std::string>& used_weights, std::vector<TensorId> inputs,
+                           std::map<std::string, std::string>& used_weights, std::vector<TensorId> inputs,
                            std::string output_name, bool is_tensorlayer)
     : graph_(graph),
       model_(model),
@@ -52,6 +52,19 @@ TensorId LayerContext::emit(Node node, const std::string& activation_name) {
   return emit(std::move(sm));
 }
 
+TensorId LayerContext::emit_internal(Node node, const std::string& suffix) {
+  node.output = graph_.add_tensor(output_name_ + "/" + suffix, {});
+  auto shape = infer_shape(graph_, node);
+  if (!shape.ok()) {
+    Error e = shape.error();
+    throw ErrorException(std::move(e).with_layer(ref()));
+  }
+  graph_.tensors[static_cast<std::size_t>(node.output)].shape = *shape;
+  const TensorId out = node.output;
+  graph_.nodes.push_back(std::move(node));
+  return out;
+}
+
 TensorId LayerContext::emit_with_shape(Node node, Shape shape) {
   node.output = graph_.add_tensor(output_name_, std::move(shape));
   auto inferred = infer_shape(graph_, node);
@@ -65,13 +78,22 @@ TensorId LayerContext::emit_with_shape(Node node, Shape shape) {
 
 const std::string* LayerContext::find_weight_key(std::initializer_list<const char*> roles,
                                                  int index) const {
-  for (const char* r : roles) {
-    auto it = weight_keys_.find(layer_.name + "/" + r);
-    if (it != weight_keys_.end()) return &it->second;
-  }
+  // A flattened nested layer: its scoped path first, then its own name (what TF.js writes).
+  std::vector<const std::string*> names{&layer_.name};
+  if (!layer_.weight_scope.empty() && layer_.weight_scope != layer_.name)
+    names.insert(names.begin(), &layer_.weight_scope);
+  if (!layer_.local_name.empty() && layer_.local_name != layer_.name)
+    names.push_back(&layer_.local_name);
+  for (const std::string* n : names)
+    for (const char* r : roles) {
+      auto it = weight_keys_.find(*n + "/" + r);
+      if (it != weight_keys_.end()) return &it->second;
+    }
   if (index >= 0) {
-    auto it = weight_keys_.find(layer_.name + "/" + std::to_string(index));
-    if (it != weight_keys_.end()) return &it->second;
+    for (const std::string* n : names) {
+      auto it = weight_keys_.find(*n + "/" + std::to_string(index));
+      if (it != weight_keys_.end()) return &it->second;
+    }
   }
   return nullptr;
 }
@@ -93,13 +115,21 @@ std::vector<float> LayerContext::weight(std::initializer_list<const char*> roles
     for (const char* r : roles)
       names += (names.empty() ? "'" : ", '") + layer_.name + "/" + r + "'";
     fail(Errc::kInvalidModel, "weight " + names + " (shape " + shape_str(shape) +
-                                  ") is missing from the weightsManifest");
+                                  ") is missing from the model's weights");
   }
   const WeightTensor& w = model_.weights.at(*key);
   if (w.shape != shape)
-    fail(Errc::kShapeMismatch, "weight '" + w.name + "' has shape " + shape_str(w.shape) +
-                                   ", the layer needs " + shape_str(shape));
-  used_weights_.insert(*key);
+    // A stored weight that does not fit its layer is a malformed model file (exit code 4).
+    fail(Errc::kInvalidModel, "weight '" + w.name + "' has shape " + shape_str(w.shape) +
+                                  ", the layer needs " + shape_str(shape));
+  // Two different layers resolving to one weight (nested models whose inner layers share a
+  // name): TF.js rejects such a model ("Duplicate weight name"), so do we.
+  const std::string& owner = layer_.weight_scope.empty() ? layer_.name : layer_.weight_scope;
+  auto [it, fresh] = used_weights_.emplace(*key, owner);
+  if (!fresh && it->second != owner)
+    fail(Errc::kInvalidModel, "weight '" + w.name + "' would be used by layer '" + it->second +
+                                  "' and by this layer (two nested layers with the same name); "
+                                  "TF.js rejects such a model too (duplicate weight name)");
   return w.values;
 }
 

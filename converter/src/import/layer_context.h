@@ -16,7 +16,7 @@ class LayerContext {
  public:
   LayerContext(Graph& graph, const Model& model, const KerasLayer& layer,
                const std::map<std::string, std::string>& weight_keys,
-               std::set<std::string>& used_weights, std::vector<TensorId> inputs,
+               std::map<std::string, std::string>& used_weights, std::vector<TensorId> inputs,
                std::string output_name, bool is_tensorlayer);
 
   const ConfigReader& config() const { return config_; }
@@ -36,6 +36,9 @@ class LayerContext {
   // node's output is "<layer>/pre_softmax" followed by a kSoftmax node over the last axis.
   // Returns the id of the layer's final output tensor.
   TensorId emit(Node node, const std::string& activation_name = "linear");
+  // Appends `node` as an intermediate of this layer: output "<layer>/<suffix>", shape inferred.
+  // Returns its output tensor (the input of the layer's next node).
+  TensorId emit_internal(Node node, const std::string& suffix);
   // Appends `node` whose output shape is given (kReshape).
   TensorId emit_with_shape(Node node, Shape shape);
 
@@ -64,7 +67,7 @@ class LayerContext {
   const Model& model_;
   const KerasLayer& layer_;
   const std::map<std::string, std::string>& weight_keys_;
-  std::set<std::string>& used_weights_;
+  std::map<std::string, std::string>& used_weights_;
   ConfigReader config_;
   std::vector<TensorId> inputs_;
   std::string output_name_;
@@ -97,6 +100,20 @@ void import_softmax(LayerContext& ctx);
 void import_flatten(LayerContext& ctx);
 void import_reshape(LayerContext& ctx);
 void import_dropout(LayerContext& ctx);
+void import_separable_conv2d(LayerContext& ctx);
+void import_upsampling2d(LayerContext& ctx);
+void import_cropping2d(LayerContext& ctx);
+void import_multiply(LayerContext& ctx);
+void import_subtract(LayerContext& ctx);
+void import_maximum(LayerContext& ctx);
+void import_minimum(LayerContext& ctx);
+void import_average(LayerContext& ctx);
+void import_prelu(LayerContext& ctx);
+void import_elu(LayerContext& ctx);
+void import_rescaling(LayerContext& ctx);
+void import_inference_identity(LayerContext& ctx);
+// A nested model's input or output (KerasLayer::alias): a kIdentity node.
+void import_alias(LayerContext& ctx);
 
 // Shared attribute helpers (import_spatial.cpp).
 // 'same' / 'valid' (any case) -> true for same; anything else is an error.

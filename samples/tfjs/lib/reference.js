@@ -35,7 +35,9 @@ async function writeReferences(model, dir, cases, preprocessing, extra = {}) {
   rmrf(path.join(dir, 'refs'));
   const inputShape = model.inputs[0].shape.slice(1);
   const probes = probeLayers(model);
-  const probeModel = tfl.model({inputs: model.inputs, outputs: probes.map((l) => l.output)});
+  // A nested model has its own node 0 before the call in this model: probe the last call.
+  const outputOf = (l) => (l.inboundNodes.length > 1 ? l.getOutputAt(l.inboundNodes.length - 1) : l.output);
+  const probeModel = tfl.model({inputs: model.inputs, outputs: probes.map(outputOf)});
   const outName = model.outputLayers[0].name;
   const results = [];
   for (const c of cases) {

@@ -18,7 +18,8 @@
 // The reported error is measured against the real-valued ideal code clamped to [0, 255], under
 // both segment-selection rules (≤ as nncase v0.1, strict > as nncase v0.2) and both rounding
 // rules of §6.4 (half away from zero, banker's), taking the worst: at every integer bn when the
-// active domain has ≤ 2^22 values, else on 2^22 evenly spaced points plus every breakpoint ± 1.
+// active domain (widened by 2 LSB each side) has ≤ 2^21 values, else on 2^21 evenly spaced points
+// plus every breakpoint ± 1 (see activation_table_error for how this is made cheap).
 #pragma once
 
 #include <cstdint>
@@ -53,6 +54,22 @@ struct ActivationFit {
 // Fails (kQuantization) only for non-finite/invalid parameters; any activation fits (with an
 // error bound the caller reports and may reject).
 Result<ActivationFit> fit_activation(const ActivationFitSpec& spec);
+
+// The error check of fit_activation on its own: the worst |out − clamp(g, 0, 255)| and code error
+// (|out − clamp(round(g), 0, 255)|, 1 at an exact .5 tie excused) of `table` under all four rule
+// combinations, over every integer bn in [lo, hi], or with 0 < samples < hi − lo over the points
+// lo + (hi − lo)·i / samples (integer division), i = 0..samples. Exact (the same maxima as
+// evaluating every point), but for piecewise-linear activations it evaluates only the ends of the
+// runs where the output is constant and the ideal monotone, so its cost does not grow with the
+// range (activation_fit.cpp, TableCheck).
+struct ActivationTableError {
+  double max_error_lsb = 0;
+  std::int64_t max_code_error = 0;
+};
+ActivationTableError activation_table_error(const ActivationFitSpec& spec,
+                                            const format::KpuActivationTable& table,
+                                            std::int64_t lo, std::int64_t hi,
+                                            std::int64_t samples = 0);
 
 // The §6.4 table evaluation with an explicit choice of the two contested rules.
 std::int64_t eval_activation_table(const format::KpuActivationTable& table, std::int64_t bn,

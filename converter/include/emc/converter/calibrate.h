@@ -86,9 +86,15 @@ using CalibrationProgress = std::function<bool(std::size_t, std::size_t, int)>;
 
 // Runs `executor` over `samples` (each: the graph inputs in order) and returns a Range per
 // TensorId (graph inputs included). Fails on the first executor error, naming the sample index.
+// `threads` samples run at a time (0: one per hardware thread); the result is bit-identical for
+// every thread count (observations happen in sample order). Memory: all tensors of `threads`
+// samples are alive at once. `progress` is called on the calling thread, in sample order.
 Result<std::vector<Range>> calibrate(const FloatExecutor& executor,
                                      const std::vector<std::vector<Tensor>>& samples,
                                      CalibrationMethod method,
-                                     const CalibrationProgress& progress = {});
+                                     const CalibrationProgress& progress = {}, int threads = 0);
+
+// The number of threads calibrate() uses for `requested` (0: hardware threads) and `samples`.
+int calibration_threads(int requested, std::size_t samples);
 
 }  // namespace emc::converter

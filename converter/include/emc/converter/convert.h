@@ -68,6 +68,7 @@ struct ConvertOptions {
   // of a KPU-first model (real = (p - mean_c) / std_c).
   Preprocess preprocess;
   CalibrationProgress progress;  // optional
+  int threads = 0;               // calibration threads (0: one per hardware thread)
 };
 
 // One kmodel layer, for the report and the sidecar map.
@@ -85,6 +86,12 @@ struct LayerInfo {
   std::uint64_t weight_bytes = 0;
   std::optional<double> act_fit_error_lsb;  // K210_CONV: worst-case activation table error
   std::string activation;                   // K210_CONV: the fitted activation
+  // A stride-2 conv whose sampling is done by its consumer stores its map at full resolution:
+  // the tensor's pixel (y, x) is the stored map's (y·sample_step + sample_offset, x·sample_step +
+  // sample_offset) — offset 0 for left-top sampling (symmetric padding), 1 for the odd rows and
+  // columns (TF 'same' on even sizes, 'valid' on odd sizes). Step 1: the map is the tensor.
+  std::int32_t sample_step = 1;
+  std::int32_t sample_offset = 0;
 };
 
 struct ConvertResult {

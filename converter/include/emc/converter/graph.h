@@ -82,6 +82,16 @@ enum class NodeKind {
   kFlatten,          // inputs {x}; output [num_elements] in row-major (NHWC) order
   kReshape,          // inputs {x}; output shape = the output tensor's shape (row-major)
   kIdentity,         // inputs {x}; Dropout and friends at inference; removed by passes
+  // Elementwise merges of >= 2 inputs of equal shape, evaluated left to right in float32 as
+  // tfjs-layers does (Subtract: exactly 2 inputs; Average: sum, then times float32(1/n)).
+  kMultiply,
+  kSubtract,
+  kMaximum,
+  kMinimum,
+  kAverage,
+  kPRelu,     // inputs {x}; y = x < 0 ? alpha*x : x, alpha = `kernel` expanded to x's shape
+  kUpSample,  // inputs {x[H,W,C]}; nearest: output [H*stride_h, W*stride_w, C], each pixel repeated
+  kCrop,      // inputs {x[H,W,C]}; removes `pad` rows/columns (top, bottom, left, right)
 };
 
 // "Conv2D", "DepthwiseConv2D", ...
@@ -96,6 +106,7 @@ enum class ActivationKind {
   kElu,          // y = x > 0 ? x : alpha*(exp(x)-1)
   kSelu,         // y = 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772*(exp(x)-1))
   kSwish,        // y = x * sigmoid(x)
+  kAffine,       // y = float(x * float(alpha)) + float(offset): Keras Rescaling (two float32 ops)
 };
 
 const char* to_string(ActivationKind kind);
@@ -109,6 +120,7 @@ struct Activation {
   double alpha = 0.0;  // double: TF.js multiplies by the JSON number (a JS double)
   float max_value = std::numeric_limits<float>::infinity();
   float threshold = 0.0f;
+  double offset = 0.0;  // kAffine only
 
   bool is_linear() const { return kind == ActivationKind::kLinear; }
   bool is_plain_relu() const {

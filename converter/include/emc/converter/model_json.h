@@ -7,6 +7,13 @@
 //    "layers-model"; any `keras_version` / `backend`.
 //  * class_name Sequential (config = list of layers [old Keras] or {name, layers}), Model or
 //    Functional (config = {name, layers, input_layers, output_layers}).
+//  * Nested models (a Sequential / Model / Functional used as a layer, e.g. Teachable Machine's
+//    Sequential[Sequential[Model(MobileNetV2), GlobalAveragePooling2D], Sequential[Dense, Dense]])
+//    are flattened into one layer list: inner layers get scoped names ("outer/inner/conv1"; call k
+//    > 0 of a nested model: "outer/call_k/conv1"), the nested model's inputs and output become
+//    alias layers (KerasLayer::alias) named after the model's input layers and the model itself.
+//    Weights are resolved as tfjs-layers does: by the inner layer's own name ("conv1/kernel"),
+//    which is what TF.js and Keras write; the scoped name is tried first.
 //  * Functional `inbound_nodes` in the Keras 2 list form [[["name", node, tensor, {kwargs}], ...]]
 //    and the Keras 3 dict form [{"args": [...keras tensors with keras_history...], "kwargs": {}}].
 //  * Bounds: file size <= max_json_bytes, JSON nesting depth <= 64, <= 4096 layers, names <= 4 KiB,
@@ -49,6 +56,15 @@ struct KerasLayer {
   // One entry per call of the layer (Keras "node"); each lists the inputs of that call. Empty for
   // an InputLayer. Sequential models get the chain filled in by the loader.
   std::vector<std::vector<InboundRef>> inbound_nodes;
+  // Nested-model flattening (empty / false for a layer of a flat model):
+  // the layer's name in its own model's config ("conv1"; weights are looked up under
+  // "<weight_scope>/<role>", then "<local_name>/<role>"), and its scoped path without call
+  // suffixes (identifies the layer object: all calls of a nested model share its weights).
+  std::string local_name;
+  std::string weight_scope;
+  // An alias forwards its single input unchanged (a nested model's input or output); it becomes a
+  // kIdentity node whose output carries the alias's name (the nested model's name for its output).
+  bool alias = false;
 };
 
 struct Model {
@@ -61,6 +77,9 @@ struct Model {
   std::vector<InboundRef> inputs;   // model inputs (InputLayer outputs), in order
   std::vector<InboundRef> outputs;  // model outputs, in order
   WeightMap weights;                // every weight of the manifest, by name
+  // Things the loader ignored as TF.js does (e.g. batch_input_shape on a layer that is not the
+  // first of its Sequential); tools print them.
+  std::vector<std::string> warnings;
 };
 
 // Reads model.json and its shards (resolved relative to the file's folder; see weights.h).

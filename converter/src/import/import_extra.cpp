@@ -1,0 +1,192 @@
+// Importers of SeparableConv2D, UpSampling2D, Cropping2D, the elementwise merges (Multiply,
+// Subtract, Maximum, Minimum, Average), PReLU, ELU and Rescaling.
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "layer_context.h"
+
+namespace emc::converter::detail {
+namespace {
+
+constexpr std::int64_t kMaxDim = 1 << 16;
+
+void require_rank3(const LayerContext& ctx) {
+  if (ctx.input_shape().rank() != 3)
+    ctx.fail(Errc::kShapeMismatch,
+             "needs a [H, W, C] input (rank 4 with batch), got " + to_string(ctx.input_shape()));
+}
+
+void import_merge(LayerContext& ctx, NodeKind kind) {
+  ctx.config().check_known_keys({});
+  if (ctx.inputs().size() < 2)
+    ctx.fail(Errc::kShapeMismatch, std::string(to_string(kind)) + " needs at least two inputs");
+  ctx.emit(ctx.new_node(kind));
+}
+
+}  // namespace
+
+// tfjs-core separableConv2d = depthwiseConv2d(x, depthwise_kernel, strides, padding, dilation)
+// then conv2d(., pointwise_kernel, 1, 'valid'); tfjs-layers adds the bias and the activation
+// after. Imported as exactly those two nodes (DepthwiseConv2D without bias, 1x1 Conv2D with the
+// bias and activation), so the float result is TF.js's and the existing lowerings apply.
+void import_separable_conv2d(LayerContext& ctx) {
+  const ConfigReader& c = ctx.config();
+  c.check_known_keys({"filters", "kernel_size", "strides", "padding", "data_format",
+                      "dilation_rate", "depth_multiplier", "activation", "use_bias",
+                      "depthwise_initializer", "pointwise_initializer", "depthwise_regularizer",
+                      "pointwise_regularizer", "depthwise_constraint", "pointwise_constraint"});
+  ctx.expect_inputs(1);
+  require_rank3(ctx);
+  require_channels_last(ctx);
+  const auto filters = static_cast<std::int32_t>(c.get_int("filters", 1, kMaxDim));
+  const auto m = static_cast<std::int32_t>(c.opt_int("depth_multiplier", 1, 4096).value_or(1));
+  Node dw = ctx.new_node(NodeKind::kDepthwiseConv2D);
+  dw.depth_multiplier = m;
+  auto k = c.opt_int_tuple("kernel_size", 2, 1, kMaxDim);
+  if (!k) ctx.fail(Errc::kInvalidLayerConfig, "missing required attribute 'kernel_size'");
+  auto s = c.opt_int_tuple("strides", 2, 1, kMaxDim).value_or(std::vector<std::int64_t>{1, 1});
+  auto d =
+      c.opt_int_tuple("dilation_rate", 2, 1, kMaxDim).value_or(std::vector<std::int64_t>{1, 1});
+  for (int a = 0; a < 2; ++a)
+    if (((*k)[a] - 1) * d[a] + 1 > (std::int64_t{1} << 30))
+      ctx.fail(Errc::kInvalidLayerConfig, "the dilated kernel spans more than 2^30 pixels");
+  dw.kernel_h = static_cast<std::int32_t>((*k)[0]);
+  dw.kernel_w = static_cast<std::int32_t>((*k)[1]);
+  dw.stride_h = static_cast<std::int32_t>(s[0]);
+  dw.stride_w = static_cast<std::int32_t>(s[1]);
+  dw.dilation_h = static_cast<std::int32_t>(d[0]);
+  dw.dilation_w = static_cast<std::int32_t>(d[1]);
+  const Shape& in = ctx.input_shape();
+  if (parse_padding_mode(ctx, "padding", false)) {
+    same_padding(in.h(), dw.kernel_h, dw.stride_h, dw.dilation_h, dw.pad.top, dw.pad.bottom);
+    same_padding(in.w(), dw.kernel_w, dw.stride_w, dw.dilation_w, dw.pad.left, dw.pad.right);
+  }
+  Node pw = ctx.new_node(NodeKind::kConv2D);
+  pw.filters = filters;
+  const std::string act = ctx.read_activation({"activation"}, pw.activation);
+  const std::int64_t cin = in.c();
+  // Keras weight order: depthwise_kernel, pointwise_kernel, bias.
+  dw.kernel = ctx.weight({"depthwise_kernel"}, 0, {dw.kernel_h, dw.kernel_w, cin, m});
+  pw.kernel = ctx.weight({"pointwise_kernel"}, 1, {1, 1, cin * m, filters});
+  if (c.opt_bool("use_bias").value_or(true)) pw.bias = ctx.weight({"bias"}, 2, {filters});
+  pw.inputs = {ctx.emit_internal(std::move(dw), "depthwise")};
+  ctx.emit(std::move(pw), act);
+}
+
+void import_upsampling2d(LayerContext& ctx) {
+  const ConfigReader& c = ctx.config();
+  c.check_known_keys({"size", "data_format", "interpolation"});
+  ctx.expect_inputs(1);
+  require_rank3(ctx);
+  require_channels_last(ctx);
+  if (auto i = c.opt_string("interpolation"); i && *i != "nearest")
+    ctx.fail(Errc::kInvalidLayerConfig,
+             "interpolation '" + *i + "' is not supported; supported: 'nearest'");
+  Node n = ctx.new_node(NodeKind::kUpSample);
+  auto size = c.opt_int_tuple("size", 2, 1, kMaxDim).value_or(std::vector<std::int64_t>{2, 2});
+  n.stride_h = static_cast<std::int32_t>(size[0]);
+  n.stride_w = static_cast<std::int32_t>(size[1]);
+  ctx.emit(std::move(n));
+}
+
+void import_cropping2d(LayerContext& ctx) {
+  const ConfigReader& c = ctx.config();
+  c.check_known_keys({"cropping", "data_format"});
+  ctx.expect_inputs(1);
+  require_rank3(ctx);
+  require_channels_last(ctx);
+  Node n = ctx.new_node(NodeKind::kCrop);
+  auto p = c.opt_padding4("cropping", kMaxDim).value_or(std::array<std::int64_t, 4>{0, 0, 0, 0});
+  n.pad = Padding4{static_cast<std::int32_t>(p[0]), static_cast<std::int32_t>(p[1]),
+                   static_cast<std::int32_t>(p[2]), static_cast<std::int32_t>(p[3])};
+  ctx.emit(std::move(n));
+}
+
+void import_multiply(LayerContext& ctx) {
+  import_merge(ctx, NodeKind::kMultiply);
+}
+void import_subtract(LayerContext& ctx) {
+  ctx.expect_inputs(2);
+  import_merge(ctx, NodeKind::kSubtract);
+}
+void import_maximum(LayerContext& ctx) {
+  import_merge(ctx, NodeKind::kMaximum);
+}
+void import_minimum(LayerContext& ctx) {
+  import_merge(ctx, NodeKind::kMinimum);
+}
+void import_average(LayerContext& ctx) {
+  import_merge(ctx, NodeKind::kAverage);
+}
+
+void import_prelu(LayerContext& ctx) {
+  const ConfigReader& c = ctx.config();
+  c.check_known_keys({"shared_axes", "alpha_initializer", "alpha_regularizer",
+                      "alpha_constraint"});
+  ctx.expect_inputs(1);
+  const Shape& in = ctx.input_shape();
+  // alpha has the input's per-sample shape with 1 on every shared axis (Keras axes count the
+  // batch: shared_axes [1, 2] shares over H and W).
+  std::vector<std::int64_t> ashape(in.dims.begin(), in.dims.end());
+  if (c.has("shared_axes")) {
+    const Json& sa = ctx.layer().config->at("shared_axes");
+    std::vector<std::int64_t> axes;
+    if (sa.is_array()) {
+      axes = *c.opt_int_list("shared_axes", -9, 9, 9);
+    } else {
+      axes = {*c.opt_axis("shared_axes")};
+    }
+    for (auto a : axes) ashape[static_cast<std::size_t>(per_sample_axis(ctx, a, in.rank()))] = 1;
+  }
+  std::vector<float> alpha = ctx.weight({"alpha"}, 0, ashape);
+  Node n = ctx.new_node(NodeKind::kPRelu);
+  // Expand to the input's shape (row-major broadcast).
+  n.kernel.resize(static_cast<std::size_t>(in.num_elements()));
+  const int r = in.rank();
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(r), 0);
+  for (std::int64_t i = 0; i < in.num_elements(); ++i) {
+    std::int64_t src = 0;
+    for (int a = 0; a < r; ++a) src = src * ashape[a] + (ashape[a] == 1 ? 0 : idx[a]);
+    n.kernel[static_cast<std::size_t>(i)] = alpha[static_cast<std::size_t>(src)];
+    for (int a = r - 1; a >= 0; --a) {
+      if (++idx[a] < in.dims[a]) break;
+      idx[a] = 0;
+    }
+  }
+  ctx.emit(std::move(n));
+}
+
+void import_elu(LayerContext& ctx) {
+  const ConfigReader& c = ctx.config();
+  c.check_known_keys({"alpha"});
+  ctx.expect_inputs(1);
+  Node n = ctx.new_node(NodeKind::kActivation);
+  n.activation.kind = ActivationKind::kElu;
+  n.activation.alpha = c.opt_number("alpha").value_or(1.0);
+  ctx.emit(std::move(n));
+}
+
+// GaussianNoise, GaussianDropout, AlphaDropout, SpatialDropout*: noise only while training; the
+// input unchanged at inference (tfjs-layers: K.inTrainPhase(noisy, () => input)).
+void import_inference_identity(LayerContext& ctx) {
+  ctx.config().check_known_keys({"rate", "stddev", "noise_shape", "seed", "data_format"});
+  ctx.expect_inputs(1);
+  ctx.emit(ctx.new_node(NodeKind::kIdentity));
+}
+
+void import_rescaling(LayerContext& ctx) {
+  const ConfigReader& c = ctx.config();
+  c.check_known_keys({"scale", "offset"});
+  ctx.expect_inputs(1);
+  if (!c.has("scale")) ctx.fail(Errc::kInvalidLayerConfig, "missing 'scale'");
+  Node n = ctx.new_node(NodeKind::kActivation);
+  n.activation.kind = ActivationKind::kAffine;
+  n.activation.alpha = c.get_number("scale");
+  n.activation.offset = c.opt_number("offset").value_or(0.0);
+  if (!std::isfinite(n.activation.alpha) || !std::isfinite(n.activation.offset))
+    ctx.fail(Errc::kInvalidLayerConfig, "scale and offset must be finite numbers");
+  ctx.emit(std::move(n));
+}
+
+}  // namespace emc::converter::detail

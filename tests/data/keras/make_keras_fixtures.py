@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""Writes the Keras .h5 / .keras test fixtures in this folder from the TF.js samples.
+
+Run with Debian's python3 (python3-h5py, python3-numpy):  /usr/bin/python3 make_keras_fixtures.py
+
+No Keras is involved: each file is laid out with h5py / zipfile exactly as the Keras version named
+below writes it, and its weights are the TF.js sample's weights (samples/models/<name>), so the
+test can compare the import with the model.json import of the same sample:
+
+  shapes_cnn_k2.h5         Keras 2 model.save(): root attrs model_config / keras_version /
+                           backend as FIXED-length strings, model_weights/<layer> groups with
+                           `weight_names`, dataset paths with `_1` suffixes as Keras writes for a
+                           model built twice (model_weights/conv1/conv1_1/kernel:0), float32
+  tiny_dense_k3legacy.h5   Keras 3 legacy .h5: VARIABLE-length strings, weight_names are variable
+                           paths without ':0' (model_weights/dense_1/tiny_dense/dense_1/kernel),
+                           FLOAT16 datasets (the sample's weights are float16 already: exact)
+  tiny_dense_f64.h5        Keras 2 layout with FLOAT64 datasets (float32 values widened: exact)
+  shapes_cnn_k3.keras      Keras 3 .keras: config.json (Keras 3 serialization), metadata.json,
+                           model.weights.h5 with layers/<snake_class>[_N]/vars/<i>; the config's
+                           layer names are SWAPPED against the class order (the first Conv2D is
+                           named 'conv2d_1', the second 'conv2d'), so matching by name would swap
+                           them: Keras (and EMC) match by order. config.json deflated, the rest
+                           stored.
+  shapes_cnn_k213.keras    Keras 2.13 .keras: weights under _layer_checkpoint_dependencies/, every
+                           layer with weights listed twice (layer_with_weights-k, layer-i) and the
+                           skipped second listing consuming a number (conv2d, conv2d_2, ...);
+                           same swapped names; all members deflated.
+  tiny_dense_k213.keras    Keras 2.13 layout whose second listing does not consume a number
+                           (dense, dense_1), the other numbering found in 2.13-era saving_lib.
+Malformed (each test expects an error naming the file and the object):
+  bad_missing_group.h5     layer_names lists dense_2, whose group is absent
+  bad_missing_dataset.h5   weight_names of dense_2 lists bias:0, which is absent
+  bad_wrong_shape.h5       dense_1 kernel stored [32, 48] instead of [48, 32]
+  bad_truncated.h5         the first 3000 bytes of tiny_dense_f64.h5
+  bad_not_hdf5.h5          a text file
+  weights_only.h5          model.save_weights() layout: no model_config
+  bad_zip_bomb.keras       model.weights.h5 declares 2 GB inflated from 1 KiB (impossible ratio)
+  bad_zip_overflow.keras   model.weights.h5 declares 100 bytes but inflates to 1 MiB of zeros
+  bad_dotdot.keras         a member named '../config.json'
+  bad_member_names.keras   members model.json / weights.h5 instead of config.json /
+                           model.weights.h5
+  bad_truncated.keras      the first half of shapes_cnn_k3.keras
+  bad_orphan_group.keras   an extra weight group layers/dense_7 that no layer claims
+"""
+import io
+import json
+import os
+import struct
+import zipfile
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SAMPLES = os.path.join(HERE, "..", "..", "..", "samples", "models")
+
+
+def load_sample(name):
+    d = os.path.join(SAMPLES, name)
+    m = json.load(open(os.path.join(d, "model.json")))
+    blob = open(os.path.join(d, m["weightsManifest"][0]["paths"][0]), "rb").read()
+    weights, off = {}, 0
+    for w in m["weightsManifest"][0]["weights"]:
+        n = int(np.prod(w["shape"])) if w["shape"] else 1
+        q = w.get("quantization")
+        if q and q["dtype"] == "float16":
+            a = np.frombuffer(blob, "<f2", n, off).astype(np.float32)
+            off += 2 * n
+        else:
+            a = np.frombuffer(blob, "<f4", n, off)
+            off += 4 * n
+        weights[w["name"]] = a.reshape(w["shape"])
+    return m["modelTopology"], weights
+
+
+ORDER = {"Conv2D": ["kernel", "bias"], "Dense": ["kernel", "bias"],
+         "DepthwiseConv2D": ["depthwise_kernel", "bias"],
+         "BatchNormalization": ["gamma", "beta", "moving_mean", "moving_variance"]}
+
+
+def layer_weights(layer, weights):
+    """The layer's weights in Keras order (role, array)."""
+    name = layer["config"]["name"]
+    return [(r, weights[name + "/" + r]) for r in ORDER.get(layer["class_name"], [])
+            if name + "/" + r in weights]
+
+
+def fixed(s):
+    return np.bytes_(s.encode())
+
+
+def vlen_attr(obj, key, value):
+    obj.attrs.create(key, value, dtype=h5py.string_dtype())
+
+
+def fixed_list(items):
+    return np.array([s.encode() for s in items], dtype="S%d" % max(1, max(len(s) for s in items)))
+
+
+def write_keras2_h5(path, topo, weights, *, vlen=False, dtype=np.float32, suffix="",
+                    keras3_paths=False, model_name="model", mutate=None):
+    cfg = {k: topo[k] for k in ("class_name", "config")}
+    with h5py.File(path, "w") as f:
+        put = (lambda o, k, v: vlen_attr(o, k, v)) if vlen else (lambda o, k, v: o.attrs.create(k, fixed(v)))
+        put(f, "model_config", json.dumps(cfg))
+        put(f, "keras_version", "3.3.3" if keras3_paths else "2.13.1")
+        put(f, "backend", "tensorflow")
+        mw = f.create_group("model_weights")
+        layers = cfg["config"]["layers"]
+        names = [l.get("name") or l["config"]["name"] for l in layers]
+        mw.attrs.create("layer_names", fixed_list(names))
+        for l, name in zip(layers, names):
+            g = mw.create_group(name)
+            ws = layer_weights(l, weights)
+            wn = [(model_name + "/" + name + "/" + r) if keras3_paths else (name + suffix + "/" + r + ":0")
+                  for r, _ in ws]
+            if vlen and wn:
+                g.attrs.create("weight_names", wn, dtype=h5py.string_dtype())
+            else:
+                g.attrs.create("weight_names", fixed_list(wn) if wn else np.zeros((0,), np.float64))
+            for n, (_, a) in zip(wn, ws):
+                g.create_dataset(n, data=a.astype(dtype))
+        if mutate:
+            mutate(f)
+
+
+SNAKE3 = {"Conv2D": "conv2d", "BatchNormalization": "batch_normalization",
+          "Activation": "activation", "MaxPooling2D": "max_pooling2d", "ReLU": "re_lu",
+          "AveragePooling2D": "average_pooling2d", "Flatten": "flatten", "Dense": "dense",
+          "Dropout": "dropout", "InputLayer": "input_layer"}
+
+
+def keras3_config(topo, rename):
+    """The TF.js Sequential topology as Keras 3 serializes it (module/registered_name, an
+    InputLayer with batch_shape, dtype policies), layer names changed by `rename`."""
+    layers = []
+    first = topo["config"]["layers"][0]["config"]
+    layers.append({"module": "keras.layers", "class_name": "InputLayer",
+                   "config": {"batch_shape": first["batch_input_shape"], "dtype": "float32",
+                              "sparse": False, "name": "input_layer"}, "registered_name": None})
+    for l in topo["config"]["layers"]:
+        c = dict(l["config"])
+        c.pop("batch_input_shape", None)
+        c["name"] = rename.get(c["name"], c["name"])
+        c["dtype"] = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                      "registered_name": None}
+        layers.append({"module": "keras.layers", "class_name": l["class_name"], "config": c,
+                       "registered_name": None, "build_config": {"input_shape": None}})
+    return {"module": "keras", "class_name": "Sequential",
+            "config": {"name": "sequential", "trainable": True, "dtype": "float32",
+                       "layers": layers}, "registered_name": None, "build_config": {}}
+
+
+def keras_weights_h5(topo, weights, container, dup_consumes, extra=None):
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_group("vars")
+        used = {}
+        g = f.create_group(container)
+        for l in topo["config"]["layers"]:
+            if l["class_name"] == "InputLayer":
+                continue
+            s = SNAKE3[l["class_name"]]
+            if s in used:
+                used[s] += 1
+                name = "%s_%d" % (s, used[s])
+            else:
+                used[s] = 0
+                name = s
+            vg = g.create_group(name).create_group("vars")
+            ws = layer_weights(l, weights)
+            for i, (_, a) in enumerate(ws):
+                vg.create_dataset(str(i), data=a)
+            if ws and dup_consumes:
+                used[s] += 1
+        if extra:
+            extra(f)
+        f.create_group("optimizer").create_group("vars")
+    return buf.getvalue()
+
+
+def write_zip(path, members, compress=None):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members:
+            method = zipfile.ZIP_DEFLATED if (compress is None or name in compress) else zipfile.ZIP_STORED
+            z.writestr(zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0)), data, compress_type=method)
+
+
+def main():
+    os.chdir(HERE)
+    shapes, shapes_w = load_sample("shapes_cnn")
+    tiny, tiny_w = load_sample("tiny_dense")
+
+    write_keras2_h5("shapes_cnn_k2.h5", shapes, shapes_w, suffix="_1")
+    write_keras2_h5("tiny_dense_k3legacy.h5", tiny, tiny_w, vlen=True, dtype=np.float16,
+                    keras3_paths=True, model_name="tiny_dense")
+    write_keras2_h5("tiny_dense_f64.h5", tiny, tiny_w, dtype=np.float64)
+
+    # names swapped against the class order: the first Conv2D is 'conv2d_1', the second 'conv2d'
+    rename = {"conv1": "conv2d_1", "conv2": "conv2d", "bn1": "bn_b", "bn2": "bn_a"}
+    shapes_renamed = {"conv2d_1/" + k.split("/")[1] if k.startswith("conv1/") else
+                      "conv2d/" + k.split("/")[1] if k.startswith("conv2/") else
+                      "bn_b/" + k.split("/")[1] if k.startswith("bn1/") else
+                      "bn_a/" + k.split("/")[1] if k.startswith("bn2/") else k: v
+                      for k, v in shapes_w.items()}
+    k3 = keras3_config(shapes, rename)
+    k3_topo = {"config": {"layers": k3["config"]["layers"]}}
+    meta3 = json.dumps({"keras_version": "3.3.3", "date_saved": "2024-01-01@00:00:00"})
+    w3 = keras_weights_h5(k3_topo, shapes_renamed, "layers", False)
+    write_zip("shapes_cnn_k3.keras", [("metadata.json", meta3), ("config.json", json.dumps(k3)),
+                                      ("model.weights.h5", w3)], compress={"config.json"})
+    k213 = dict(k3)
+    meta213 = json.dumps({"keras_version": "2.13.1", "date_saved": "2023-07-01@00:00:00"})
+    w213 = keras_weights_h5(k3_topo, shapes_renamed, "_layer_checkpoint_dependencies", True)
+    write_zip("shapes_cnn_k213.keras", [("metadata.json", meta213),
+                                        ("config.json", json.dumps(k213)),
+                                        ("model.weights.h5", w213)])
+    tiny_cfg = {"module": "keras", "class_name": "Functional",
+                "config": tiny["config"], "registered_name": None}
+    wt = keras_weights_h5(tiny, tiny_w, "_layer_checkpoint_dependencies", False)
+    write_zip("tiny_dense_k213.keras", [("metadata.json", meta213),
+                                        ("config.json", json.dumps(tiny_cfg)),
+                                        ("model.weights.h5", wt)])
+
+    # --- malformed ---
+    write_keras2_h5("bad_missing_group.h5", tiny, tiny_w,
+                    mutate=lambda f: f["model_weights"].__delitem__("dense_2"))
+    write_keras2_h5("bad_missing_dataset.h5", tiny, tiny_w,
+                    mutate=lambda f: f["model_weights/dense_2/dense_2"].__delitem__("bias:0"))
+
+    def wrong_shape(f):
+        del f["model_weights/dense_1/dense_1/kernel:0"]
+        f["model_weights/dense_1/dense_1"].create_dataset(
+            "kernel:0", data=tiny_w["dense_1/kernel"].T.copy())
+    write_keras2_h5("bad_wrong_shape.h5", tiny, tiny_w, mutate=wrong_shape)
+    open("bad_truncated.h5", "wb").write(open("tiny_dense_f64.h5", "rb").read()[:3000])
+    open("bad_not_hdf5.h5", "w").write("this is not an HDF5 file\n")
+    with h5py.File("weights_only.h5", "w") as f:
+        f.attrs.create("layer_names", fixed_list(["dense_1", "dense_2"]))
+        f.attrs.create("backend", fixed("tensorflow"))
+        f.attrs.create("keras_version", fixed("2.13.1"))
+        for n in ("dense_1", "dense_2"):
+            g = f.create_group(n)
+            g.attrs.create("weight_names", fixed_list([n + "/kernel:0", n + "/bias:0"]))
+            g.create_dataset(n + "/kernel:0", data=tiny_w[n + "/kernel"])
+            g.create_dataset(n + "/bias:0", data=tiny_w[n + "/bias"])
+
+    cfg = json.dumps(tiny_cfg)
+    # Declared 3 GB from 1 KiB of deflate data: patch the sizes of a real member.
+    write_zip("bad_zip_bomb.keras", [("config.json", cfg), ("metadata.json", meta213),
+                                     ("model.weights.h5", bytes(1 << 20))])
+    patch_member_size("bad_zip_bomb.keras", "model.weights.h5", 2_000_000_000)
+    write_zip("bad_zip_overflow.keras", [("config.json", cfg), ("metadata.json", meta213),
+                                         ("model.weights.h5", bytes(1 << 20))])
+    patch_member_size("bad_zip_overflow.keras", "model.weights.h5", 100)
+    write_zip("bad_dotdot.keras", [("../config.json", cfg), ("metadata.json", meta213),
+                                   ("model.weights.h5", wt)])
+    write_zip("bad_member_names.keras", [("model.json", cfg), ("metadata.json", meta213),
+                                         ("weights.h5", wt)])
+    full = open("shapes_cnn_k3.keras", "rb").read()
+    open("bad_truncated.keras", "wb").write(full[:len(full) // 2])
+
+    def orphan(f):
+        f["layers"].create_group("dense_7").create_group("vars").create_dataset(
+            "0", data=np.zeros((2,), np.float32))
+    wo = keras_weights_h5(tiny, tiny_w, "layers", False, extra=orphan)
+    write_zip("bad_orphan_group.keras", [("config.json", json.dumps(tiny_cfg)),
+                                         ("metadata.json", meta3), ("model.weights.h5", wo)])
+
+
+def patch_member_size(path, member, size):
+    """Overwrites the uncompressed size of `member` in its local and central headers."""
+    b = bytearray(open(path, "rb").read())
+    name = member.encode()
+    pos = 0
+    while True:
+        pos = b.find(name, pos)
+        if pos < 0:
+            break
+        if b[pos - 30:pos - 26] == b"PK\x03\x04":
+            struct.pack_into("<I", b, pos - 30 + 22, size)
+        elif b[pos - 46:pos - 42] == b"PK\x01\x02":
+            struct.pack_into("<I", b, pos - 46 + 24, size)
+        pos += 1
+    open(path, "wb").write(bytes(b))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+// Exactness matrix of the conv lowering forms (issue 11): {Conv2D, DepthwiseConv2D} x kernel
+// {1, 3} x stride {1, 2} x padding {'same', 'valid', ZeroPadding2D (1,1), (0,1), (1,0), (2,2)} x
+// map sizes around the KPU row-layout (16/32/64) and parity edges x consumer {none, 1x1 conv} x
+// target {k210, cpu}. Each case is a tiny TF.js model built here, imported, converted (16-bit
+// per-channel weights: the weight rounding is negligible, what remains is the form and the
+// output rounding) and run on the interpreter with kpu-sim and with the cpu backend. Every
+// compared layer's isolated SQNR (its input = the float model's tensor quantized with the
+// kmodel's own parameters, injected into KPU RAM as emc-compare --isolated does) must be within
+// 3 dB of its rounding floor (the float tensor rounded to the layer's own uint8 grid), and both
+// backends must give byte-identical outputs. A form the target cannot run exactly must be an
+// error naming the Keras layer (or a warning naming it); the forms docs/converter_k210.md lists
+// as exact must convert. The default run takes a deterministic sample of the product;
+// EMC_CONV_MATRIX_FULL=1 runs all of it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "converter/model_builder.h"
+#include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/convert.h"
+#include "emc/converter/float_executor.h"
+#include "emc/cpu_backend/cpu_backend.h"
+#include "emc/format/kpu_layout.h"
+#include "emc/interpreter/interpreter.h"
+
+namespace emc {
+namespace {
+
+using converter::testing::ModelBuilder;
+using Json = nlohmann::json;
+
+enum class Pad { kSame, kValid, kZp11, kZp01, kZp10, kZp22 };
+const char* pad_name(Pad p) {
+  switch (p) {
+    case Pad::kSame: return "same";
+    case Pad::kValid: return "valid";
+    case Pad::kZp11: return "zeropad(1,1)";
+    case Pad::kZp01: return "zeropad(0,1)";
+    case Pad::kZp10: return "zeropad(1,0)";
+    case Pad::kZp22: return "zeropad(2,2)";
+  }
+  return "?";
+}
+
+struct Case {
+  bool dw = false;
+  int k = 3, stride = 1;
+  Pad pad = Pad::kSame;
+  int n = 16;
+  bool consumer = false;
+  converter::Target target = converter::Target::kK210;
+  std::string name() const {
+    return std::string(dw ? "DepthwiseConv2D" : "Conv2D") + " " + std::to_string(k) + "x" +
+           std::to_string(k) + " s" + std::to_string(stride) + " " + pad_name(pad) + " " +
+           std::to_string(n) + "x" + std::to_string(n) + (consumer ? " +1x1" : "") +
+           (target == converter::Target::kK210 ? " k210" : " cpu");
+  }
+};
+
+// The forms docs/converter_k210.md states as exact (must convert): stride 1 'same'/'valid' for
+// 1x1, 'same' (= pad 1) for 3x3; stride 2 for 1x1 on even sizes, for 3x3 with pad 1 on every
+// side or TF 'same' on even sizes (pad 0 before / 1 after), and 'valid' 3x3 on odd sizes. Map
+// sizes within the chip's 4..256 (k210); outputs >= 4x4 on k210.
+bool documented_exact(const Case& c) {
+  const int n = c.n;
+  int total = 0, before = 0;  // TF padding of one axis
+  if (c.pad == Pad::kSame) {
+    const int out = (n + c.stride - 1) / c.stride;
+    total = std::max((out - 1) * c.stride + c.k - n, 0);
+    before = total / 2;
+  } else if (c.pad == Pad::kZp11) {
+    total = 2, before = 1;
+  } else if (c.pad == Pad::kZp01) {
+    total = 1, before = 0;
+  } else if (c.pad == Pad::kZp10) {
+    total = 1, before = 1;
+  } else if (c.pad == Pad::kZp22) {
+    total = 4, before = 2;
+  }
+  const int out = (n + total - c.k) / c.stride + 1;
+  if (c.target == converter::Target::kK210 && out < 4) return false;
+  if (c.k == 1) {
+    if (total != 0) return false;
+    return c.stride == 1 || n % 2 == 0;
+  }
+  if (c.stride == 1) return total == 2 && before == 1;
+  if (total == 2 && before == 1) return n % 2 == 0;
+  if (total == 1 && before == 0) return n % 2 == 0;
+  if (total == 0) return n % 2 == 1;
+  return false;
+}
+
+std::vector<float> randn(std::mt19937& rng, std::size_t n, float sd) {
+  std::normal_distribution<float> d(0.0f, sd);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+ModelBuilder build(const Case& c, std::mt19937& rng) {
+  constexpr int kC = 3, kF = 4;
+  ModelBuilder mb;
+  mb.input("in", {c.n, c.n, kC});
+  std::string padding = c.pad == Pad::kSame ? "same" : "valid";
+  if (c.pad != Pad::kSame && c.pad != Pad::kValid) {
+    const int a = c.pad == Pad::kZp11 ? 1 : c.pad == Pad::kZp01 ? 0 : c.pad == Pad::kZp10 ? 1 : 2;
+    const int b = c.pad == Pad::kZp11 ? 1 : c.pad == Pad::kZp01 ? 1 : c.pad == Pad::kZp10 ? 0 : 2;
+    mb.layer("ZeroPadding2D", "pad", {{"padding", Json::array({{a, b}, {a, b}})}});
+  }
+  const int cout = c.dw ? kC : kF;
+  Json cfg = {{"kernel_size", {c.k, c.k}}, {"strides", {c.stride, c.stride}},
+              {"padding", padding},        {"use_bias", true},
+              {"activation", "relu"}};
+  if (c.dw) {
+    cfg["depth_multiplier"] = 1;
+    mb.layer("DepthwiseConv2D", "t", cfg);
+    mb.weight("t/depthwise_kernel", {c.k, c.k, kC, 1},
+              randn(rng, std::size_t(c.k * c.k * kC), 0.6f));
+  } else {
+    cfg["filters"] = kF;
+    mb.layer("Conv2D", "t", cfg);
+    mb.weight("t/kernel", {c.k, c.k, kC, kF}, randn(rng, std::size_t(c.k * c.k * kC * kF), 0.4f));
+  }
+  mb.weight("t/bias", {cout}, randn(rng, std::size_t(cout), 0.1f));
+  if (c.consumer) {
+    mb.layer("Conv2D", "pw",
+             {{"filters", kF}, {"kernel_size", {1, 1}}, {"strides", {1, 1}}, {"padding", "valid"},
+              {"use_bias", true}, {"activation", "linear"}});
+    mb.weight("pw/kernel", {1, 1, cout, kF}, randn(rng, std::size_t(cout * kF), 0.5f));
+    mb.weight("pw/bias", {kF}, randn(rng, kF, 0.1f));
+  }
+  return mb;
+}
+
+// Pooled SQNR accumulators of one kmodel layer.
+struct LayerStats {
+  std::string name;
+  double sig = 0, err = 0, round_err = 0;
+  double sqnr() const { return 10 * std::log10(sig / std::max(err, 1e-30)); }
+  double floor() const { return 10 * std::log10(sig / std::max(round_err, 1e-30)); }
+};
+
+// A compared K210_CONV layer: the float tensor it stands for and where its pixels are.
+struct Mapped {
+  std::size_t layer = 0;
+  converter::TensorId tensor = converter::kNoTensor;
+  std::uint32_t kh = 0, kw = 0, kc = 0, step = 1, off = 0, dst_row = 0;
+  double scale = 1, bias = 0;
+};
+
+struct RunOut {
+  std::map<std::size_t, LayerStats> stats;
+  LayerStats final_out;  // the kmodel's (float, CHW) output against the float model's output
+  std::vector<std::uint8_t> output;
+  std::string error;
+};
+
+// Runs `inputs` through the kmodel with every mapped layer's output replaced by the float
+// tensor quantized with that layer's parameters (isolated run), pooling each layer's SQNR.
+RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g,
+                    const std::vector<converter::Tensor>& inputs, bool all_cpu) {
+  RunOut out;
+  interpreter::Registry reg;
+  if (!accel_sim::register_kpu_sim_backend(reg).ok() ||
+      !cpu_backend::register_cpu_backend(reg).ok()) {
+    out.error = "backend registration";
+    return out;
+  }
+  interpreter::DispatchPolicy policy;
+  if (all_cpu) policy.order = {cpu_backend::kCpuBackendName, std::string(accel_sim::kKpuSimBackendName)};
+  auto interp = interpreter::Interpreter::load(r.bytes, reg, policy);
+  if (!interp.ok()) {
+    out.error = interp.error().to_string();
+    return out;
+  }
+  auto& in = **interp;
+  std::vector<Mapped> maps;
+  for (std::size_t i = 0; i < r.layers.size(); ++i) {
+    const auto& li = r.layers[i];
+    if (li.type != format::LayerType::kK210Conv || li.sources.empty() || !li.out_scale) continue;
+    Mapped m;
+    m.layer = i;
+    m.tensor = g.find_tensor(li.sources.back());
+    if (m.tensor == converter::kNoTensor) continue;
+    const auto f = std::get<format::ConvBody>(in.model().layers[i].body).fields();
+    m.kh = std::uint32_t(f.out_height()), m.kw = std::uint32_t(f.out_width());
+    m.kc = std::uint32_t(f.out_channels());
+    m.dst_row = std::uint32_t(f.image_dst_addr);
+    m.step = std::uint32_t(li.sample_step), m.off = std::uint32_t(li.sample_offset);
+    m.scale = *li.out_scale, m.bias = *li.out_bias;
+    const auto& s = g.shape(m.tensor);
+    if (s.rank() != 3 || std::uint32_t(s.c()) != m.kc) continue;  // e.g. a channel slice
+    if ((std::uint32_t(s.h()) - 1) * m.step + m.off >= m.kh ||
+        (std::uint32_t(s.w()) - 1) * m.step + m.off >= m.kw) {
+      out.error = "layer " + std::to_string(i) + ": sampling does not fit its map";
+      return out;
+    }
+    maps.push_back(m);
+    out.stats[i].name = li.sources.back();
+  }
+  std::vector<converter::Tensor> all;
+  in.set_observer([&](const interpreter::LayerEvent& e) {
+    for (const Mapped& m : maps) {
+      if (m.layer != e.index) continue;
+      const auto& ft = all.at(std::size_t(m.tensor));
+      const auto& s = g.shape(m.tensor);
+      std::vector<std::uint8_t> bytes(std::size_t(m.kc) * m.kh * m.kw);
+      if (!format::kpu_download(in.kpu_memory().all(), m.dst_row, m.kw, m.kh, m.kc, bytes).ok())
+        return;
+      LayerStats& st = out.stats[m.layer];
+      for (int c = 0; c < s.c(); ++c)
+        for (int y = 0; y < s.h(); ++y)
+          for (int x = 0; x < s.w(); ++x) {
+            const double ref = ft.data[(std::size_t(y) * s.w() + x) * s.c() + c];
+            const std::size_t at = (std::size_t(c) * m.kh + y * m.step + m.off) * m.kw +
+                                   std::size_t(x) * m.step + m.off;
+            const double got = bytes[at] * m.scale + m.bias;
+            const double code = std::clamp(std::round((ref - m.bias) / m.scale), 0.0, 255.0);
+            st.sig += ref * ref;
+            st.err += (got - ref) * (got - ref);
+            st.round_err += (code * m.scale + m.bias - ref) * (code * m.scale + m.bias - ref);
+            bytes[at] = static_cast<std::uint8_t>(code);  // the next layer reads the reference
+          }
+      (void)format::kpu_upload(bytes, m.kw, m.kh, m.kc, in.kpu_memory().all(), m.dst_row);
+      if (!e.output.empty() && e.output.size() == bytes.size()) {
+        auto mem = in.main_memory().all();
+        const auto off = std::size_t(e.output.data() - mem.data());
+        if (off + bytes.size() <= mem.size()) std::copy(bytes.begin(), bytes.end(), mem.begin() + off);
+      }
+    }
+  });
+  const auto& is = g.shape(g.inputs[0]);
+  for (const auto& t : inputs) {
+    auto f = converter::run_float(g, {t}, converter::RunOptions{true});
+    if (!f.ok()) {
+      out.error = f.error().to_string();
+      return out;
+    }
+    all = std::move(f).value();
+    std::vector<std::uint8_t> chw(t.data.size());
+    for (int y = 0; y < is.h(); ++y)
+      for (int x = 0; x < is.w(); ++x)
+        for (int c = 0; c < is.c(); ++c)
+          chw[(std::size_t(c) * is.h() + y) * is.w() + x] = static_cast<std::uint8_t>(
+              std::lround(t.data[(std::size_t(y) * is.w() + x) * is.c() + c] * 255.0f));
+    if (auto st = in.set_input(0, chw); !st.ok()) {
+      out.error = st.error().to_string();
+      return out;
+    }
+    if (auto st = in.run(); !st.ok()) {
+      out.error = st.error().to_string();
+      return out;
+    }
+    const auto ob = in.output_bytes(0);
+    out.output.insert(out.output.end(), ob.begin(), ob.end());
+    const auto got = in.output(0);
+    const auto& ft = all.at(std::size_t(g.outputs[0]));
+    const auto& os = g.shape(g.outputs[0]);
+    if (got.size() != ft.data.size() || os.rank() != 3) {
+      out.error = "output size/rank differs from the float model's";
+      return out;
+    }
+    for (int c = 0; c < os.c(); ++c)
+      for (int y = 0; y < os.h(); ++y)
+        for (int x = 0; x < os.w(); ++x) {
+          const double ref = ft.data[(std::size_t(y) * os.w() + x) * os.c() + c];
+          const double d = got[(std::size_t(c) * os.h() + y) * os.w() + x] - ref;
+          out.final_out.sig += ref * ref;
+          out.final_out.err += d * d;
+        }
+  }
+  return out;
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> v;
+  for (bool cpu : {false, true})
+    for (bool dw : {false, true})
+      for (int k : {1, 3})
+        for (int s : {1, 2})
+          for (Pad p : {Pad::kSame, Pad::kValid, Pad::kZp11, Pad::kZp01, Pad::kZp10, Pad::kZp22})
+            for (int n : {4, 5, 8, 15, 16, 17, 31, 32, 33, 64, 65})
+              for (bool consumer : {false, true}) {
+                Case c;
+                c.dw = dw, c.k = k, c.stride = s, c.pad = p, c.n = n, c.consumer = consumer;
+                c.target = cpu ? converter::Target::kCpu : converter::Target::kK210;
+                v.push_back(c);
+              }
+  return v;
+}
+
+TEST(ConvExactnessMatrix, EveryFormIsExactOrRefusedNamingTheLayer) {
+  const bool full = std::getenv("EMC_CONV_MATRIX_FULL") != nullptr;
+  const auto cases = all_cases();
+  // Default: every 53rd case (53 is prime to every dimension's size, so each value of each
+  // dimension is visited), plus the 3x3 stride-2 MobileNet forms (symmetric ZeroPadding2D, TF
+  // 'same', ZeroPadding2D (0,1)) on 16x16.
+  std::vector<Case> run;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    const bool mobilenet = c.k == 3 && c.stride == 2 && c.n == 16 &&
+                           (c.pad == Pad::kZp11 || c.pad == Pad::kSame || c.pad == Pad::kZp01);
+    if (full || i % 53 == 0 || mobilenet) run.push_back(c);
+  }
+  int converted = 0, refused = 0;
+  std::vector<std::string> refused_forms;
+  for (const Case& c : run) {
+    SCOPED_TRACE(c.name());
+    std::mt19937 rng(1234);
+    const ModelBuilder mb = build(c, rng);
+    auto g = mb.graph();
+    ASSERT_TRUE(g.ok()) << g.error().to_string();
+    std::vector<converter::Tensor> inputs;
+    std::vector<std::vector<converter::Tensor>> samples;
+    for (int i = 0; i < 2; ++i) {
+      converter::Tensor t;
+      t.shape = g->shape(g->inputs[0]);
+      t.data.resize(std::size_t(t.shape.num_elements()));
+      for (auto& x : t.data) x = static_cast<float>(rng() % 256) / 255.0f;  // the pixel grid
+      inputs.push_back(t);
+      samples.push_back({t});
+    }
+    converter::ConvertOptions opt;
+    opt.target = c.target;
+    opt.weight_bits = 16;
+    opt.per_channel = true;
+    auto r = converter::convert(*g, samples, opt);
+    if (!r.ok()) {
+      ++refused;
+      const Error& e = r.error();
+      // A refusal names the Keras layer (the conv or its padding) and is never a crash.
+      ASSERT_TRUE(e.layer().has_value()) << e.to_string();
+      EXPECT_TRUE(e.layer()->name == "t" || e.layer()->name == "pad" || e.layer()->name == "pw")
+          << e.to_string();
+      EXPECT_FALSE(documented_exact(c)) << "a documented exact form was refused: " << e.to_string();
+      refused_forms.push_back(c.name() + ": " + e.message());
+      continue;
+    }
+    ++converted;
+    // Converted: nothing approximated unless a warning names the layer.
+    bool approx_warned = false;
+    for (const auto& w : r->warnings)
+      approx_warned |= w.find("'t'") != std::string::npos || w.find("'pad'") != std::string::npos;
+    const RunOut kpu = run_isolated(*r, *g, inputs, false);
+    const RunOut cpu = run_isolated(*r, *g, inputs, true);
+    ASSERT_TRUE(kpu.error.empty()) << kpu.error;
+    ASSERT_TRUE(cpu.error.empty()) << cpu.error;
+    EXPECT_EQ(kpu.output, cpu.output) << "kpu-sim and cpu outputs differ";
+    ASSERT_FALSE(kpu.stats.empty());
+    bool saw_t = false;
+    for (const auto& [idx, st] : kpu.stats) {
+      saw_t |= st.name == "t";
+      if (st.sig == 0) continue;
+      const double sq = st.sqnr(), fl = st.floor();
+      if (!approx_warned) {
+        EXPECT_GE(sq, fl - 3.0) << "layer " << idx << " '" << st.name << "': isolated " << sq
+                                << " dB, rounding floor " << fl << " dB";
+      }
+      EXPECT_NEAR(cpu.stats.at(idx).sqnr(), sq, 1e-9);
+    }
+    EXPECT_TRUE(saw_t) << "the conv under test was not compared";
+    // Without a consumer the model output is the conv's own (after any sampler): the same error.
+    if (!c.consumer && !approx_warned) {
+      for (const auto& [idx, st] : kpu.stats)
+        if (st.name == "t") {
+          EXPECT_GE(kpu.final_out.sqnr(), st.floor() - 3.0) << "model output vs float output";
+        }
+    }
+  }
+  std::printf("  conv exactness matrix: %zu of %zu cases run%s: %d converted (all within 3 dB of "
+              "their floor), %d refused naming the layer\n",
+              run.size(), cases.size(), full ? "" : " (EMC_CONV_MATRIX_FULL=1 for all)", converted,
+              refused);
+  std::map<std::string, int> why;
+  for (const auto& f : refused_forms) ++why[f.substr(f.find(": ") + 2, 90)];
+  for (const auto& [w, n] : why) std::printf("    refused x%d: %s\n", n, w.c_str());
+}
+
+}  // namespace
+}  // namespace emc

@@ -1,0 +1,117 @@
+#include "bench.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace emc::tools {
+namespace {
+
+struct Stats {
+  double median = 0, min = 0, max = 0;
+};
+
+Stats stats_of(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  s.min = v.front();
+  s.max = v.back();
+  return s;
+}
+
+struct LayerTimes {
+  format::LayerType type = format::LayerType::kInvalid;
+  std::string backend;
+  std::vector<double> us;
+};
+
+}  // namespace
+
+Status run_bench(interpreter::Interpreter& it, const BenchOptions& o) {
+  if (o.runs <= 0) return Error(Errc::kInvalidArgument, "--bench needs N > 0");
+  std::vector<LayerTimes> layers;
+  bool timed = false;
+  it.set_observer([&](const interpreter::LayerEvent& ev) {
+    if (!timed) return;
+    if (layers.size() <= ev.index) layers.resize(ev.index + 1);
+    LayerTimes& l = layers[ev.index];
+    l.type = ev.type;
+    l.backend = std::string(ev.backend);
+    l.us.push_back(std::chrono::duration<double, std::micro>(ev.host_time).count());
+  });
+  for (int i = 0; i < o.warmup; ++i)
+    if (Status s = it.run(); !s.ok()) return s;
+  timed = true;
+  std::vector<double> total_ms;
+  for (int i = 0; i < o.runs; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (Status s = it.run(); !s.ok()) return s;
+    total_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  it.set_observer({});
+
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const double peak_rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: KiB
+  std::error_code ec;
+  const auto file_bytes = std::filesystem::file_size(o.model_path, ec);
+  const double file_mib = ec ? 0.0 : static_cast<double>(file_bytes) / (1 << 20);
+  const double main_mib = static_cast<double>(it.main_memory().size()) / (1 << 20);
+  const double budget_mib = file_mib + main_mib + 2.0 + 8.0;
+  const Stats t = stats_of(total_ms);
+
+  if (o.json) {
+    nlohmann::json j;
+    j["model"] = o.model_path;
+    j["runs"] = o.runs;
+    j["warmup"] = o.warmup;
+    j["total_ms"] = {{"median", t.median}, {"min", t.min}, {"max", t.max}};
+    j["simulated_k210_us"] = static_cast<double>(it.total_simulated_cycles()) / 400.0;
+    j["peak_rss_mib"] = peak_rss_mib;
+    j["kmodel_mib"] = file_mib;
+    j["main_mem_mib"] = main_mib;
+    j["rss_budget_mib"] = budget_mib;
+    nlohmann::json arr = nlohmann::json::array();
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const Stats s = stats_of(layers[i].us);
+      arr.push_back({{"index", i},
+                     {"type", std::string(format::to_string(layers[i].type))},
+                     {"backend", layers[i].backend},
+                     {"median_us", s.median},
+                     {"min_us", s.min},
+                     {"max_us", s.max}});
+    }
+    j["layers"] = std::move(arr);
+    std::printf("%s\n", j.dump(1).c_str());
+    return {};
+  }
+  std::printf("%5s  %-34s %-9s %12s %12s\n", "layer", "type", "backend", "median us", "min us");
+  double sum_median = 0;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const Stats s = stats_of(layers[i].us);
+    sum_median += s.median;
+    std::printf("%5zu  %-34s %-9s %12.1f %12.1f\n", i,
+                std::string(format::to_string(layers[i].type)).c_str(), layers[i].backend.c_str(),
+                s.median, s.min);
+  }
+  std::printf("%5s  %-34s %-9s %12.1f\n", "sum", "", "", sum_median);
+  std::printf("total: median %.3f ms, min %.3f ms, max %.3f ms over %d runs (%d warm-up)\n",
+              t.median, t.min, t.max, o.runs, o.warmup);
+  std::printf(
+      "peak RSS: %.1f MiB (kmodel %.1f + main memory %.1f + KPU RAM 2 + 8 MiB = %.1f MiB)\n",
+      peak_rss_mib, file_mib, main_mib, budget_mib);
+  return {};
+}
+
+}  // namespace emc::tools
