@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "emc/accel_sim/kpu_cycle_model.h"
+#include "emc/format/kpu_cycle_model.h"
 #include "mac_kernels.h"
 #include "map_geometry.h"
 #include "output_stage.h"
@@ -190,7 +190,7 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
                       : options.max_isa == KernelIsa::kAvx2   ? GemmIsa::kAvx2
                                                               : GemmIsa::kAvx512Vnni;
   p->gemm_ = select_gemm(isa, &isa_name);
-  p->cycles_ = estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
+  p->cycles_ = format::estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
 
   // Scratch sizes.
   p->padded_w_ = p->in_w_ + 2 * p->pad_;

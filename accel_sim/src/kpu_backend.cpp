@@ -14,7 +14,8 @@ class KpuSimBackend final : public interpreter::Backend {
 
   std::string_view name() const override { return kKpuSimBackendName; }
 
-  bool supports(const format::Layer& layer) const override {
+  bool supports(const interpreter::LayerInfo& info) const override {
+    const format::Layer& layer = *info.layer;
     switch (layer.type) {
       case LayerType::kK210Conv:
         return std::holds_alternative<format::ConvBody>(layer.body);

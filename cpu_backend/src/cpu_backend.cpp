@@ -72,8 +72,8 @@ class CpuBackend final : public interpreter::Backend {
 
   std::string_view name() const override { return kCpuBackendName; }
 
-  bool supports(const format::Layer& layer) const override {
-    return find_kernel(layer.type) != nullptr;
+  bool supports(const interpreter::LayerInfo& info) const override {
+    return find_kernel(info.layer->type) != nullptr;
   }
 
   Result<std::unique_ptr<interpreter::PreparedLayer>> prepare(

@@ -3,16 +3,10 @@
 #include <cstdio>
 #include <limits>
 
+#include "emc/format/hex.h"
+
 namespace emc::cpu_backend::detail {
-namespace {
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-}  // namespace
+using format::hex;
 
 std::optional<std::uint64_t> checked_product(std::initializer_list<std::uint64_t> factors) {
   std::uint64_t p = 1;

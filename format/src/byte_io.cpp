@@ -5,16 +5,9 @@
 #include <cstring>
 #include <string>
 
+#include "emc/format/hex.h"
+
 namespace emc::format {
-namespace {
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-}  // namespace
 
 Status ByteReader::require(std::uint64_t bytes, std::string_view what) const {
   if (bytes <= remaining()) return ok_status();

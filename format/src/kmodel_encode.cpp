@@ -10,7 +10,6 @@
 namespace emc::format {
 namespace {
 
-using detail::hex;
 using detail::layer_ref;
 
 Status check_conv_blobs(const Kmodel& m, const ConvBody& c, std::size_t index, LayerType type) {

@@ -15,7 +15,6 @@
 namespace emc::format {
 namespace {
 
-using detail::hex;
 using detail::layer_ref;
 
 Error version_error(std::span<const std::uint8_t> data, std::uint32_t version) {

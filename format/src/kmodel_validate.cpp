@@ -11,12 +11,6 @@
 
 namespace emc::format::detail {
 
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 LayerRef layer_ref(std::size_t index, LayerType type) {
   return LayerRef{static_cast<std::int64_t>(index), "", std::string(to_string(type))};
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "emc/format/error.h"
+#include "emc/format/hex.h"
 #include "emc/format/kmodel_v3.h"
 
 namespace emc::format::detail {
@@ -12,9 +13,6 @@ namespace emc::format::detail {
 // Checks layer `index` of `model` (header already validated). Errors carry a byte offset and the
 // layer reference.
 Status validate_layer(const Kmodel& model, std::size_t index);
-
-// "0x1a4"
-std::string hex(std::uint64_t v);
 
 // LayerRef {index, "", type name}
 LayerRef layer_ref(std::size_t index, LayerType type);

@@ -50,14 +50,16 @@ Status add_footprint(const AddLike& b, Elem e, LayerFootprint& f) {
   const std::uint64_t n = mul(b.count, e.in);
   f.main_reads.push_back(at(b.main_mem_in_a_address, n, "main_mem_in_a_address", 4));
   f.main_reads.push_back(at(b.main_mem_in_b_address, n, "main_mem_in_b_address", 8));
-  f.main_writes.push_back(at(b.main_mem_out_address, mul(b.count, e.out), "main_mem_out_address",
-                             12));
+  f.main_writes.push_back(
+      at(b.main_mem_out_address, mul(b.count, e.out), "main_mem_out_address", 12));
   elementwise(f, e.in, e.out);
   f.work = mul(b.count, 3);
   return ok_status();
 }
 
-Status footprint(const AddBody& b, Elem e, LayerFootprint& f) { return add_footprint(b, e, f); }
+Status footprint(const AddBody& b, Elem e, LayerFootprint& f) {
+  return add_footprint(b, e, f);
+}
 Status footprint(const QuantizedAddBody& b, Elem e, LayerFootprint& f) {
   return add_footprint(b, e, f);
 }
@@ -69,7 +71,9 @@ Status footprint(const GlobalPoolBody& b, Elem e, LayerFootprint& f) {
   return ok_status();
 }
 
-std::uint64_t elements(const Shape3& s) { return mul(mul(s.width, s.height), s.channels); }
+std::uint64_t elements(const Shape3& s) {
+  return mul(mul(s.width, s.height), s.channels);
+}
 
 Status footprint(const Pool2dBody& b, Elem e, LayerFootprint& f) {
   const std::uint64_t out_n = elements(b.out_shape);
@@ -80,16 +84,14 @@ Status footprint(const Pool2dBody& b, Elem e, LayerFootprint& f) {
 }
 
 Status footprint(const QuantizeBody& b, Elem e, LayerFootprint& f) {
-  in_out(f, b.main_mem_in_address, mul(b.count, e.in), b.main_mem_out_address,
-         mul(b.count, e.out));
+  in_out(f, b.main_mem_in_address, mul(b.count, e.in), b.main_mem_out_address, mul(b.count, e.out));
   elementwise(f, e.in, e.out);
   f.work = b.count;
   return ok_status();
 }
 
 Status footprint(const RequantizeBody& b, Elem e, LayerFootprint& f) {
-  in_out(f, b.main_mem_in_address, mul(b.count, e.in), b.main_mem_out_address,
-         mul(b.count, e.out));
+  in_out(f, b.main_mem_in_address, mul(b.count, e.in), b.main_mem_out_address, mul(b.count, e.out));
   elementwise(f, e.in, e.out);
   f.work = b.count;
   return ok_status();
@@ -146,7 +148,8 @@ Status footprint(const ChannelwiseDequantizeBody& b, Elem e, LayerFootprint& f) 
 }
 
 Status footprint(const AddPaddingBody& b, Elem e, LayerFootprint& f) {
-  f.main_reads.push_back(at(b.main_mem_in_address, mul(b.channels, e.in), "main_mem_in_address", 4));
+  f.main_reads.push_back(
+      at(b.main_mem_in_address, mul(b.channels, e.in), "main_mem_in_address", 4));
   // Channel c lands at pixel (0,0) of a 4x4 map in the W <= 16 layout (kmodel_v3.md §5.3); the
   // following conv reads the whole map, so the whole map counts as written.
   f.kpu_writes.push_back(at(std::uint64_t{b.kpu_mem_out_address} * kKpuRowBytes,
@@ -217,15 +220,16 @@ Status conv_footprint(const ConvBody& b, std::uint64_t body_offset, LayerFootpri
   // rows of a map = ceil(C / group) * channel_switch_addr.
   const auto in_c = static_cast<std::uint64_t>(r.in_channels());
   const auto out_c = static_cast<std::uint64_t>(r.out_channels());
-  const std::uint64_t in_rows =
-      mul((in_c + r.coef_group - 1) / r.coef_group, static_cast<std::uint64_t>(r.channel_switch_addr));
+  const std::uint64_t in_rows = mul((in_c + r.coef_group - 1) / r.coef_group,
+                                    static_cast<std::uint64_t>(r.channel_switch_addr));
   const std::uint64_t out_rows = mul((out_c + r.wb_group - 1) / r.wb_group,
                                      static_cast<std::uint64_t>(r.wb_channel_switch_addr));
   // Both map addresses sit in register word 1 of the block at layer_offset.
   const std::uint64_t regs = b.layer_offset + 8 - body_offset;
   if (b.main_mem_out()) {
     const std::uint64_t n = static_cast<std::uint64_t>(r.dma_total_byte) + 1;
-    FootprintRange dma = at(b.main_mem_out_address, n, "main_mem_out_address (DMA, ceil(N/8)*8)", 4);
+    FootprintRange dma =
+        at(b.main_mem_out_address, n, "main_mem_out_address (DMA, ceil(N/8)*8)", 4);
     dma.touched = (n + 7) / 8 * 8;  // the SDK DMAs (dma_total_byte + 8) / 8 64-bit words
     f.main_writes.push_back(dma);
   }
@@ -253,9 +257,9 @@ template <class Body>
 Status footprint_as(const Layer& layer, Elem e, const char* body_name, LayerFootprint& f) {
   if constexpr (std::is_void_v<Body>) {  // kInvalid
     (void)e, (void)body_name, (void)f;
-    return Error(Errc::kUnsupportedLayer, "layer type " +
-                                              std::to_string(static_cast<std::uint32_t>(layer.type)) +
-                                              " is not a kmodel V3 type");
+    return Error(Errc::kUnsupportedLayer,
+                 "layer type " + std::to_string(static_cast<std::uint32_t>(layer.type)) +
+                     " is not a kmodel V3 type");
   } else {
     const Body* b = std::get_if<Body>(&layer.body);
     if (b == nullptr) {

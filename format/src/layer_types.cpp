@@ -18,7 +18,7 @@ std::span<const LayerType> all_layer_types() { return kAllTypes; }
 std::string_view to_string(LayerType type) {
   switch (type) {
 #define EMC_LAYER_TYPE(name, value, printable, ...) \
-  case LayerType::name:                        \
+  case LayerType::name:                             \
     return printable;
 #include "emc/format/layer_types.def"
 #undef EMC_LAYER_TYPE

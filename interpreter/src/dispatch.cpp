@@ -34,6 +34,7 @@ Result<std::vector<Binding>> bind_layers(const format::Kmodel& model, const Regi
   out.reserve(model.layers.size());
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     const format::Layer& layer = model.layers[i];
+    const LayerInfo info = layer_info(model, i);
     const std::string* forced = nullptr;
     if (auto it = policy.by_index.find(i); it != policy.by_index.end()) {
       forced = &it->second;
@@ -48,7 +49,7 @@ Result<std::vector<Binding>> bind_layers(const format::Kmodel& model, const Regi
                          "', which is not registered; registered: " + registry.names())
             .with_layer(layer_ref(model, i));
       }
-      if (!b->supports(layer)) {
+      if (!b->supports(info)) {
         return Error(Errc::kInvalidArgument,
                      "dispatch override names backend '" + *forced + "', which does not support it")
             .with_layer(layer_ref(model, i));
@@ -58,7 +59,7 @@ Result<std::vector<Binding>> bind_layers(const format::Kmodel& model, const Regi
     }
     Backend* chosen = nullptr;
     for (Backend* b : candidates) {
-      if (b->supports(layer)) {
+      if (b->supports(info)) {
         chosen = b;
         break;
       }

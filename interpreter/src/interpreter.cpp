@@ -75,12 +75,7 @@ Result<std::unique_ptr<Interpreter>> Interpreter::load_model(format::Kmodel mode
     const std::vector<detail::Binding>& bound = bindings.value();
     for (std::size_t i = 0; i < im.model.layers.size(); ++i) {
       Backend& backend = *bound[i].backend;
-      LayerInfo info;
-      info.index = i;
-      info.layer = &im.model.layers[i];
-      info.model = &im.model;
-      info.main_mem_bytes = im.main_mem.size();
-      info.kpu_mem_bytes = im.kpu_mem.size();
+      const LayerInfo info = layer_info(im.model, i);
       Result<std::unique_ptr<PreparedLayer>> prepared = Error(Errc::kInternal, "not prepared");
       try {
         prepared = backend.prepare(info);

@@ -4,18 +4,14 @@
 #include <cstdio>
 #include <string>
 
+#include "emc/format/hex.h"
 #include "emc/format/kpu_layout.h"
 
 namespace emc::interpreter::detail {
 namespace {
 
+using format::hex;
 using format::LayerType;
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 std::string show(const ByteRange& r) {
   return "[" + hex(r.start) + ", " + hex(r.end()) + ") (" + std::to_string(r.size) + " bytes)";

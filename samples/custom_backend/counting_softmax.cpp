@@ -57,9 +57,9 @@ class PreparedSoftmax : public interpreter::PreparedLayer {
 
 }  // namespace
 
-bool CountingSoftmaxBackend::supports(const format::Layer& layer) const {
-  return layer.type == format::LayerType::kSoftmax &&
-         std::holds_alternative<format::ChannelsBody>(layer.body);
+bool CountingSoftmaxBackend::supports(const interpreter::LayerInfo& info) const {
+  return info.layer->type == format::LayerType::kSoftmax &&
+         std::holds_alternative<format::ChannelsBody>(info.layer->body);
 }
 
 emc::Result<std::unique_ptr<interpreter::PreparedLayer>> CountingSoftmaxBackend::prepare(

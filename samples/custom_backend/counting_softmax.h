@@ -17,7 +17,7 @@ class CountingSoftmaxBackend : public emc::interpreter::Backend {
  public:
   std::string_view name() const override { return kCountingSoftmaxName; }
   // SOFTMAX layers only (with the body the format gives them).
-  bool supports(const emc::format::Layer& layer) const override;
+  bool supports(const emc::interpreter::LayerInfo& info) const override;
   // Checks the ranges once; the prepared layer then runs without re-validating the layout.
   emc::Result<std::unique_ptr<emc::interpreter::PreparedLayer>> prepare(
       const emc::interpreter::LayerInfo& info) override;

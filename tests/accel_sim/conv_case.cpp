@@ -32,7 +32,7 @@ cpu_backend::CpuBackendOptions cpu_options_from(const accel_sim::KpuSimOptions& 
 // must not depend on scratch left by the first).
 void prepare_and_run_twice(interpreter::Backend& backend, const format::Kmodel& model,
                            std::vector<std::uint8_t>& kpu, std::vector<std::uint8_t>& main) {
-  ASSERT_TRUE(backend.supports(model.layers[0])) << backend.name();
+  ASSERT_TRUE(backend.supports(interpreter::layer_info(model, 0))) << backend.name();
   interpreter::LayerInfo info;
   info.index = 0;
   info.layer = &model.layers[0];

@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "emc/accel_sim/kpu_cycle_model.h"
 #include "emc/format/kmodel_codec.h"
+#include "emc/format/kpu_cycle_model.h"
 #include "sim_harness.h"
 
 namespace emc::test {
@@ -24,7 +24,7 @@ constexpr SipeedRow kSipeed[] = {
 TEST(CycleModel, MatchesSipeedThroughputTable) {
   for (const auto& row : kSipeed) {
     const auto f = conv_fields(row.w, row.h, 128, 128, 3, 0, 0, 0);
-    const auto cost = accel_sim::estimate_kpu_conv(f, /*eight_bit=*/false, /*main_out=*/false);
+    const auto cost = format::estimate_kpu_conv(f, /*eight_bit=*/false, /*main_out=*/false);
     const double ms = static_cast<double>(cost.cycles) / 300e6 * 1e3;
     const double rel = ms / row.ms - 1.0;
     // Stated tolerance: 5% once W*H >= 2048 (the table's compute-bound regime), 25% below, where
@@ -48,7 +48,7 @@ TEST(CycleModel, MobileNetV1A075IsConsistentWithThe37msFigure) {
     if (layer.type != format::LayerType::kK210Conv) continue;
     const auto& body = std::get<format::ConvBody>(layer.body);
     cycles +=
-        accel_sim::estimate_kpu_conv(body.fields(), model->eight_bit_weights(), body.main_mem_out())
+        format::estimate_kpu_conv(body.fields(), model->eight_bit_weights(), body.main_mem_out())
             .cycles;
     ++convs;
   }

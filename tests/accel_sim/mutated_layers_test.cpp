@@ -29,7 +29,7 @@ Outcome run_on(interpreter::Backend& backend, const format::Kmodel& model,
   Outcome o;
   o.kpu = kpu;
   o.main = main;
-  if (!backend.supports(model.layers[0])) {
+  if (!backend.supports(interpreter::layer_info(model, 0))) {
     o.error = "not supported";
     return o;
   }

@@ -53,7 +53,8 @@ format::Layer conv_layer(const format::KpuLayerFields& f, std::vector<std::uint8
 Status run_one(const format::Kmodel& model, std::vector<std::uint8_t>& kpu,
                std::vector<std::uint8_t>& main, const accel_sim::KpuSimOptions& options) {
   auto backend = accel_sim::make_kpu_sim_backend(options);
-  if (!backend->supports(model.layers[0])) return Error(Errc::kNoBackend, "not supported");
+  if (!backend->supports(interpreter::layer_info(model, 0)))
+    return Error(Errc::kNoBackend, "not supported");
   interpreter::LayerInfo info;
   info.layer = &model.layers[0];
   info.model = &model;

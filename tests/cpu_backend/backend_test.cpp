@@ -20,7 +20,8 @@ TEST(CpuBackend, SupportsEveryTypeButInvalidAndQuantizedFullyConnected) {
   for (LayerType type : format::all_layer_types()) {
     format::Layer layer;
     layer.type = type;
-    EXPECT_EQ(backend->supports(layer), declined.count(type) == 0) << format::to_string(type);
+    EXPECT_EQ(backend->supports(info_for(layer, 0)), declined.count(type) == 0)
+        << format::to_string(type);
   }
 }
 

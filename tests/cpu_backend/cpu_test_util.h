@@ -77,7 +77,8 @@ inline Result<std::unique_ptr<interpreter::PreparedLayer>> prepare(
 inline Status prepare_and_run(const format::Layer& layer, Mem& mem,
                               const CpuBackendOptions& options = {}) {
   auto backend = make_cpu_backend(options);
-  if (!backend->supports(layer)) return Error(Errc::kUnsupportedLayer, "not supported");
+  if (!backend->supports(info_for(layer, mem.size())))
+    return Error(Errc::kUnsupportedLayer, "not supported");
   auto prepared = backend->prepare(info_for(layer, mem.size()));
   if (!prepared.ok()) return prepared.error();
   auto ctx = mem.ctx();

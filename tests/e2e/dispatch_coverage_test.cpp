@@ -92,10 +92,11 @@ TEST(DispatchCoverage, EveryImplementedV3TypeIsBound) {
   for (LayerType t : format::all_layer_types()) {
     const auto value = static_cast<std::uint32_t>(t);
     seen.insert(value);
-    const format::Layer layer{t, body_for(t)};
+    format::Kmodel model;
+    model.layers.push_back(format::Layer{t, body_for(t)});
     const interpreter::Backend* bound = nullptr;
     for (const auto& b : registry.backends()) {
-      if (b->supports(layer)) {
+      if (b->supports(interpreter::layer_info(model, 0))) {
         bound = b.get();
         break;
       }

@@ -721,7 +721,7 @@ class ThrowingBackend : public interpreter::Backend {
  public:
   explicit ThrowingBackend(bool in_prepare) : in_prepare_(in_prepare) {}
   std::string_view name() const override { return "thrower"; }
-  bool supports(const format::Layer&) const override { return true; }
+  bool supports(const interpreter::LayerInfo&) const override { return true; }
   Result<std::unique_ptr<interpreter::PreparedLayer>> prepare(
       const interpreter::LayerInfo&) override {
     if (in_prepare_) throw std::runtime_error("prepare exploded");

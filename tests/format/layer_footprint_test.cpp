@@ -12,7 +12,9 @@
 namespace emc::format {
 namespace {
 
-Layer layer(LayerType type, LayerBody body) { return Layer{type, std::move(body), 0, 0}; }
+Layer layer(LayerType type, LayerBody body) {
+  return Layer{type, std::move(body), 0, 0};
+}
 
 TEST(LayerFootprint, RemovePaddingReadsEverySixteenthByteOnly) {
   // SDK-C kpu_remove_padding: dest[c] = src[c * 16], c = 0..2: reads bytes 32, 48, 64, so the

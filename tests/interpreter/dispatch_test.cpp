@@ -51,6 +51,34 @@ TEST(Dispatch, FirstBackendInRegistryOrderWins) {
   EXPECT_FALSE((*interp)->plan()[0].overridden);
 }
 
+// supports() receives what prepare() receives: a backend can decline on the model header, e.g. a
+// backend without 16-bit weight support (header flags bit 0 clear = 16-bit, kmodel_v3.md §1).
+TEST(Dispatch, SupportsSeesTheModelHeaderAndCanDeclineSixteenBitWeights) {
+  TwoBackends t;
+  t.b->support_all();
+  std::vector<LayerInfo> seen;
+  EXPECT_CALL(*t.a, supports(_)).WillRepeatedly([&seen](const LayerInfo& info) {
+    seen.push_back(info);
+    return (info.model->header.flags & 1u) != 0;
+  });
+  format::Kmodel sixteen = fc_softmax_model();
+  sixteen.header.flags = 0;
+  auto on_b = Interpreter::load_model(sixteen, t.registry);
+  ASSERT_TRUE(on_b.ok()) << on_b.error().to_string();
+  EXPECT_EQ(backends_of(**on_b), (std::vector<std::string>{"b", "b"}));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].index, 1u);
+  EXPECT_EQ(seen[1].layer->type, LayerType::kSoftmax);
+  EXPECT_EQ(seen[1].main_mem_bytes, 48u);  // the header's main_mem_usage
+  EXPECT_EQ(seen[1].kpu_mem_bytes, 2u * 1024 * 1024);
+
+  format::Kmodel eight = fc_softmax_model();
+  eight.header.flags = 1;
+  auto on_a = Interpreter::load_model(eight, t.registry);
+  ASSERT_TRUE(on_a.ok()) << on_a.error().to_string();
+  EXPECT_EQ(backends_of(**on_a), (std::vector<std::string>{"a", "a"}));
+}
+
 TEST(Dispatch, PolicyOrderReplacesRegistryOrder) {
   TwoBackends t;
   t.a->support_all();

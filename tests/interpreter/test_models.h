@@ -126,14 +126,14 @@ class MockBackend : public Backend {
     });
   }
   std::string_view name() const override { return name_; }
-  MOCK_METHOD(bool, supports, (const format::Layer& layer), (const, override));
+  MOCK_METHOD(bool, supports, (const LayerInfo& info), (const, override));
   MOCK_METHOD((Result<std::unique_ptr<PreparedLayer>>), prepare, (const LayerInfo& info),
               (override));
 
   // supports() is true exactly for `types`.
   void support_types(std::vector<format::LayerType> types) {
-    ON_CALL(*this, supports).WillByDefault([types](const format::Layer& l) {
-      return std::find(types.begin(), types.end(), l.type) != types.end();
+    ON_CALL(*this, supports).WillByDefault([types](const LayerInfo& info) {
+      return std::find(types.begin(), types.end(), info.layer->type) != types.end();
     });
   }
   void support_all() { ON_CALL(*this, supports).WillByDefault(::testing::Return(true)); }

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "emc/converter/compare_metrics.h"
+#include "compare_metrics.h"
 
 namespace emc::compare {
 
@@ -33,15 +33,15 @@ struct LayerResult {
   std::string float_tensor;                 // float tensor it is compared with ("" if none)
   bool compared = false;                    // metrics below are valid
   std::string note;                         // why not compared / where the output was read
-  converter::TensorErrorAccumulator error;  // pooled over all images
+  TensorErrorAccumulator error;             // pooled over all images
   // --isolated: the same metrics when the layer is fed the float model's exact input (quantized
   // with the kmodel's parameters), i.e. the error this layer adds by itself.
   bool isolated_compared = false;
-  converter::TensorErrorAccumulator isolated;
+  TensorErrorAccumulator isolated;
   // --isolated, uint8 outputs: the float tensor rounded to the layer's own output grid, i.e. the
   // best SQNR any implementation of this layer can reach with these output parameters.
   bool rounding_compared = false;
-  converter::TensorErrorAccumulator rounding;
+  TensorErrorAccumulator rounding;
 };
 
 struct CompareResult {
@@ -51,7 +51,7 @@ struct CompareResult {
   std::vector<std::string> labels;  // may be empty (then "class <i>")
   std::vector<std::string> warnings;
   std::vector<ImageResult> images;
-  converter::AgreementSummary summary;
+  AgreementSummary summary;
   bool layers_requested = false;
   bool isolated_requested = false;
   double sqnr_threshold_db = 20.0;

@@ -97,7 +97,8 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
     // that is every layer of a valid model (kpu-sim keeps only what cpu declines).
     const interpreter::Backend* cpu = s->registry_->find(cpu_backend::kCpuBackendName);
     for (std::size_t i = 0; i < kmodel->layers.size(); ++i) {
-      if (cpu->supports(kmodel->layers[i])) policy.by_index[i] = cpu_backend::kCpuBackendName;
+      if (cpu->supports(interpreter::layer_info(*kmodel, i)))
+        policy.by_index[i] = cpu_backend::kCpuBackendName;
     }
   } else if (options.backend != "kpu") {
     return Error(Errc::kInvalidArgument,
@@ -402,12 +403,12 @@ Result<ImageResult> Session::evaluate(const InputItem& item) {
   img.label = item.label;
   img.float_out = float_out.data;
   img.quant_out = interp_->output(0);
-  img.float_top = converter::top_k(img.float_out, options_.top);
-  img.quant_top = converter::top_k(img.quant_out, options_.top);
-  img.top1_agree = converter::top1_agrees(img.float_out, img.quant_out).value();
-  img.top_k_overlap = converter::top_k_overlap(img.float_out, img.quant_out, options_.top).value();
-  img.mean_abs_dp = converter::mean_abs_error(img.float_out, img.quant_out).value();
-  img.max_abs_dp = converter::max_abs_error(img.float_out, img.quant_out).value();
+  img.float_top = top_k(img.float_out, options_.top);
+  img.quant_top = top_k(img.quant_out, options_.top);
+  img.top1_agree = top1_agrees(img.float_out, img.quant_out).value();
+  img.top_k_overlap = top_k_overlap(img.float_out, img.quant_out, options_.top).value();
+  img.mean_abs_dp = mean_abs_error(img.float_out, img.quant_out).value();
+  img.max_abs_dp = max_abs_error(img.float_out, img.quant_out).value();
 
   if (result_.layers_requested) compare_layers(float_tensors, false);
   if (options_.isolated) {

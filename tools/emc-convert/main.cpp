@@ -21,13 +21,13 @@
 #include <string>
 #include <vector>
 
-#include "emc/accel_sim/kpu_cycle_model.h"
 #include "emc/converter/convert.h"
 #include "emc/converter/image.h"
 #include "emc/converter/model_file.h"
 #include "emc/converter/model_json.h"
 #include "emc/format/file_io.h"
 #include "emc/format/kmodel_codec.h"
+#include "emc/format/kpu_cycle_model.h"
 #include "progress_bar.h"
 
 namespace fs = std::filesystem;
@@ -224,7 +224,7 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
     std::string cycles = "-";
     if (l.type == format::LayerType::kK210Conv) {
       const auto& body = std::get<format::ConvBody>(r.model.layers[i].body);
-      const auto c = accel_sim::estimate_kpu_conv(body.fields(), eight, body.main_mem_out());
+      const auto c = format::estimate_kpu_conv(body.fields(), eight, body.main_mem_out());
       kpu_cycles += c.cycles;
       cycles = std::to_string(c.cycles);
     }

@@ -112,11 +112,12 @@ Result<PreparedPtr> prepare_k210_remove_padding(const PrepareContext& ctx) {
   const std::string what = std::to_string(body->channels) + " channels";
   // The input is read at 16-byte steps: its last byte is 16 * (channels - 1) (the footprint).
   EMC_CPU_ASSIGN_OR_RETURN(const format::LayerFootprint fp, c.footprint());
-  EMC_CPU_ASSIGN_OR_RETURN(ByteRange in, c.range("main_mem_in_address", body->main_mem_in_address,
-                                                 fp.main_reads.at(0).size, 1,
-                                                 what + " at a 16-byte stride"));
-  EMC_CPU_ASSIGN_OR_RETURN(ByteRange out, c.range("main_mem_out_address", body->main_mem_out_address,
-                                                  fp.main_writes.at(0).size, 1, what));
+  EMC_CPU_ASSIGN_OR_RETURN(ByteRange in,
+                           c.range("main_mem_in_address", body->main_mem_in_address,
+                                   fp.main_reads.at(0).size, 1, what + " at a 16-byte stride"));
+  EMC_CPU_ASSIGN_OR_RETURN(ByteRange out,
+                           c.range("main_mem_out_address", body->main_mem_out_address,
+                                   fp.main_writes.at(0).size, 1, what));
   return PreparedPtr(std::make_unique<RemovePaddingLayer>(in, out, body->channels));
 }
 

@@ -21,7 +21,7 @@ struct ByteRange {
 
 // One range a layer touches, with the body field that places it (for error messages).
 struct FootprintRange : ByteRange {
-  std::string_view field;         // e.g. "main_mem_in_address", "image_src_addr (input map)"
+  std::string_view field;          // e.g. "main_mem_in_address", "image_src_addr (input map)"
   std::uint64_t field_offset = 0;  // byte offset of that field from the body start
   // Bytes the hardware moves when more than `size`: a K210_CONV's DMA copies whole 64-bit words
   // (ceil(N/8)*8 bytes, kmodel_v3.md §5.3), while its output is N bytes. 0 = same as size.

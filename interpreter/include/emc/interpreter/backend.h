@@ -73,13 +73,19 @@ class PreparedLayer {
   virtual format::MemRange output_range() const { return {}; }
 };
 
+// The LayerInfo the Interpreter passes to supports() and prepare() for layer `index` of `model`
+// (which must outlive it): main_mem_bytes = header main_mem_usage, kpu_mem_bytes = 2 MiB.
+LayerInfo layer_info(const format::Kmodel& model, std::size_t index);
+
 class Backend {
  public:
   virtual ~Backend() = default;
   // Unique name in a Registry ("kpu-sim", "cpu", ...).
   virtual std::string_view name() const = 0;
-  // Whether this backend can run this layer (may decline particular configurations).
-  virtual bool supports(const format::Layer& layer) const = 0;
+  // Whether this backend can run this layer (may decline particular configurations, e.g. 16-bit
+  // weights from info.model->header). Receives what prepare() receives, at bind time (memory not
+  // yet allocated; main_mem_bytes / kpu_mem_bytes already hold the sizes it will have).
+  virtual bool supports(const LayerInfo& info) const = 0;
   // Validates and precomputes; called once per layer at load, only if supports() was true.
   virtual Result<std::unique_ptr<PreparedLayer>> prepare(const LayerInfo& info) = 0;
 };

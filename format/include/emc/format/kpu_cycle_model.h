@@ -1,4 +1,6 @@
-// Per-layer K210 KPU cycle estimate (docs/kpu_simulator.md "Cycle model").
+// Per-layer K210 KPU cycle estimate (docs/kpu_simulator.md "Cycle model"). In format/ because it
+// needs only the registers: the kpu-sim backend reports it per layer and emc-convert --report uses
+// it without linking a backend.
 //
 // The KPU computes one 64-pixel slot of one image row for one output channel and one packed input
 // row (1, 2 or 4 channels per 64-byte row, §5.2) per cycle, with all k*k taps in parallel; weights
@@ -10,7 +12,7 @@
 
 #include "emc/format/kpu_regs.h"
 
-namespace emc::accel_sim {
+namespace emc::format {
 
 struct KpuCycleModel {
   double cycles_per_slot = 1.03;        // fitted: 3% pipeline overhead over 1 slot/cycle
@@ -31,4 +33,4 @@ struct KpuConvCost {
 KpuConvCost estimate_kpu_conv(const format::KpuLayerFields& fields, bool eight_bit_weights,
                               bool main_mem_out, const KpuCycleModel& model = {});
 
-}  // namespace emc::accel_sim
+}  // namespace emc::format

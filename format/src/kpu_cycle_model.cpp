@@ -1,8 +1,8 @@
-#include "emc/accel_sim/kpu_cycle_model.h"
+#include "emc/format/kpu_cycle_model.h"
 
 #include <cmath>
 
-namespace emc::accel_sim {
+namespace emc::format {
 
 KpuConvCost estimate_kpu_conv(const format::KpuLayerFields& f, bool eight_bit_weights,
                               bool main_mem_out, const KpuCycleModel& model) {
@@ -39,4 +39,4 @@ KpuConvCost estimate_kpu_conv(const format::KpuLayerFields& f, bool eight_bit_we
   return cost;
 }
 
-}  // namespace emc::accel_sim
+}  // namespace emc::format

@@ -17,7 +17,7 @@
 
 #include "emc/format/error.h"
 
-namespace emc::converter {
+namespace emc::compare {
 
 // Indices of the k largest values, largest first (ties: lower index first; NaN last). Returns
 // min(k, values.size()) indices.
@@ -92,4 +92,4 @@ struct AgreementSummary {
   double mean_abs_dp() const { return images ? sum_mean_abs_dp / double(images) : 0.0; }
 };
 
-}  // namespace emc::converter
+}  // namespace emc::compare

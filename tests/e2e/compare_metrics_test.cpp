@@ -1,6 +1,6 @@
 // Metric functions of emc-compare on constructed cases whose answers are computed by hand (the
 // arithmetic is written out next to each expectation).
-#include "emc/converter/compare_metrics.h"
+#include "compare_metrics.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-namespace emc::converter {
+namespace emc::compare {
 namespace {
 
 using V = std::vector<float>;
@@ -140,4 +140,4 @@ TEST(CompareAccumulator, PoolsLikeTheConcatenation) {
 }
 
 }  // namespace
-}  // namespace emc::converter
+}  // namespace emc::compare

@@ -1,4 +1,4 @@
-#include "emc/converter/compare_metrics.h"
+#include "compare_metrics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <numeric>
 #include <string>
 
-namespace emc::converter {
+namespace emc::compare {
 namespace {
 
 Status check_sizes(std::span<const float> reference, std::span<const float> test,
@@ -184,4 +184,4 @@ Status AgreementSummary::add(std::span<const float> reference, std::span<const f
   return ok_status();
 }
 
-}  // namespace emc::converter
+}  // namespace emc::compare
