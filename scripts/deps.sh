@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev
-          libstb-dev libbenchmark-dev libhdf5-dev clang-14 libclang-rt-14-dev)
+          libstb-dev libbenchmark-dev libhdf5-dev clang-14 libclang-rt-14-dev ccache)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -185,7 +185,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(RealModel{"ml5_darknet_tiny", PixelScale::kZeroOne},
                       RealModel{"neuralnetvis_cifar10", PixelScale::kZeroOne},
                       RealModel{"tupleblog_gender", PixelScale::kMinusOneOne}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace
 }  // namespace emc
