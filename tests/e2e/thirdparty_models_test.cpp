@@ -347,18 +347,11 @@ TEST(ThirdPartyMobilenetV2, ConvertsForK210AndCpuKeepsTop1OnKpuSimAndCpu) {
 // ---- (c) InceptionV3 is refused for the K210
 // -----------------------------------------------------
 
-TEST(ThirdPartyInceptionV3, K210ConversionFailsNamingTheFirstLayerAndWritesNothing) {
+TEST(ThirdPartyInceptionV3, K210ConversionFailsOnTheChipsSramNamingTheBiggestLayersAndWritesNothing) {
   EMC_THIRDPARTY_MODEL(dir, "inception_v3");
-  // model.json (read by hand): layer 1 is conv2d_1, Conv2D 3x3, strides 2, padding 'valid', on the
-  // 299x299x3 input. The KPU computes stride 2 exactly only with pad 1 on every side or TF 'same'
-  // on an even size (docs/converter_k210.md); 'valid' on 299 is neither, so no later layer
-  // (5x5, 1x7 and 7x1 kernels in the mixed blocks) is reached.
-  const json mj = read_json(dir + "/model.json");
-  const auto& l1 = mj.at("modelTopology").at("model_config").at("config").at("layers").at(1);
-  ASSERT_EQ(l1.at("name"), "conv2d_1");
-  ASSERT_EQ(l1.at("config").at("strides"), json::array({2, 2}));
-  ASSERT_EQ(l1.at("config").at("padding"), "valid");
-
+  // InceptionV3 holds 23.8 M weights (the published model size, ~95 MB as float32 shards): even at
+  // 8 bits they exceed the K210's 6 MiB of SRAM, a true limit of the chip, so the refusal must say
+  // so and name the layers that weigh most (mixed-block 1x1/3x3 convs of 1.5 MiB each).
   TempDir tmp("incv3");
   // One photo: emc-convert calibrates before it lowers, so each photo costs a float InceptionV3
   // run.
@@ -372,8 +365,8 @@ TEST(ThirdPartyInceptionV3, K210ConversionFailsNamingTheFirstLayerAndWritesNothi
                                                    "' --input-range 0,1 -o '" + out.string() + "'");
   std::printf("[ inception_v3 -p k210 ] exit %d: %s", r.status, r.text.c_str());
   EXPECT_EQ(r.status, 5) << r.text;  // 5 = unsupported model
-  EXPECT_THAT(r.text, testing::HasSubstr("layer 1 'conv2d_1' (Conv2D)"));
-  EXPECT_THAT(r.text, testing::HasSubstr("299x299"));
+  EXPECT_THAT(r.text, testing::HasSubstr("6 MiB of SRAM"));
+  EXPECT_THAT(r.text, testing::ContainsRegex("biggest layers: 'conv2d_[0-9]+' \\(Conv2D"));
   EXPECT_TRUE(fs::is_empty(out.parent_path())) << "emc-convert left files in " << out.parent_path();
 }
 
