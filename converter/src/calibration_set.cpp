@@ -43,8 +43,7 @@ std::vector<std::string> calibration_set_warnings(const std::vector<std::vector<
   }
   if (outputs > 1 && std::int64_t(n) < outputs) {
     w.push_back("calibration uses " + std::to_string(n) + (n == 1 ? " sample" : " samples") +
-                " for a model with " +
-                std::to_string(outputs) +
+                " for a model with " + std::to_string(outputs) +
                 " outputs: fewer samples than output classes cannot show every class's "
                 "activations; use at least one (better: several) per class");
   }

@@ -92,21 +92,22 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
   if (options.target == Target::kK210) {
     for (const LayerInfo& li : r.layers) {
       if (!format::is_emc_type(li.type)) continue;
-      const std::string who = "layer " + std::to_string(li.index) + " (" +
-                              std::string(format::to_string(li.type)) +
-                              (li.sources.empty() ? std::string() : ", from '" + li.sources.front() + "'") +
-                              ")";
+      const std::string who =
+          "layer " + std::to_string(li.index) + " (" + std::string(format::to_string(li.type)) +
+          (li.sources.empty() ? std::string() : ", from '" + li.sources.front() + "'") + ")";
       if (options.sdk_compatible) {
         return Error(Errc::kUnsupportedLayer,
-                     who + " is an EMC CPU layer type: the stock K210 SDK loader and MaixPy cannot "
-                           "run it, and --sdk-compatible was given")
+                     who +
+                         " is an EMC CPU layer type: the stock K210 SDK loader and MaixPy cannot "
+                         "run it, and --sdk-compatible was given")
             .with_layer(LayerRef{static_cast<std::int64_t>(li.index),
                                  li.sources.empty() ? "" : li.sources.front(),
                                  std::string(format::to_string(li.type))});
       }
-      lm.warnings.push_back(who + " runs as an EMC CPU layer type: EMC's runtime (emc-run) runs "
-                                  "it, the stock K210 SDK loader and MaixPy cannot "
-                                  "(--sdk-compatible makes this an error)");
+      lm.warnings.push_back(who +
+                            " runs as an EMC CPU layer type: EMC's runtime (emc-run) runs "
+                            "it, the stock K210 SDK loader and MaixPy cannot "
+                            "(--sdk-compatible makes this an error)");
     }
   }
   m.header.layers_length = static_cast<std::uint32_t>(m.layers.size());
@@ -186,8 +187,8 @@ Result<ConvertResult> convert_impl(const Graph& graph,
         return dry.error();
     }
   }
-  auto ranges = calibrate(exec.value(), samples, options.calibration, options.progress,
-                          options.threads);
+  auto ranges =
+      calibrate(exec.value(), samples, options.calibration, options.progress, options.threads);
   if (!ranges.ok()) return ranges.error();
   auto r = convert_calibrated_impl(exec->graph(), ranges.value(), options);
   if (!r.ok()) return r;

@@ -47,8 +47,8 @@ struct Forms {
   // 3x3 'same' conv reads it as Keras's zero padding; otherwise it holds what a conv computed.
   std::int32_t pad_h = 0, pad_w = 0;
   bool pad_zero = false;
-  int main_q = -1;                      // uint8 CHW in main memory
-  int main_f = -1;                      // float32 CHW in main memory
+  int main_q = -1;  // uint8 CHW in main memory
+  int main_f = -1;  // float32 CHW in main memory
   bool has_q = false;
   QuantParam q;
   // Main-memory data is a CHW map of this [H, W, C] shape while the tensor is its row-major NHWC
@@ -322,8 +322,8 @@ void Lowerer::ensure_small_kpu(TensorId t, const Node& ctx) {
   const QuantParam q = quant_of(t);
   if (q.zero_point != 0) {  // depends on the calibrated range: not a structural error
     fail(Errc::kQuantization,
-         "a 3x3 conv on the " + std::to_string(s.h()) + "x" + std::to_string(s.w()) +
-             " map '" + g_.tensor(t).name +
+         "a 3x3 conv on the " + std::to_string(s.h()) + "x" + std::to_string(s.w()) + " map '" +
+             g_.tensor(t).name +
              "' (under the KPU's 4x4) runs on the map zero-padded to 4x4, which needs real 0 at "
              "code 0; this map has negative values (zero point " +
              std::to_string(q.zero_point) + "): a ReLU-family activation before it would fit",
@@ -369,9 +369,9 @@ void Lowerer::ensure_main_q(TensorId t, const Node& ctx) {
     const int full = dma_map(t, h, w, ctx);
     const std::uint64_t add = f.sub == Sub::kRightTopShift ? std::uint64_t(w) + 1 : 0;
     f.main_q = pick(full, add, ts.c(), h, w, sub ? 2 : 1, ts.h(), ts.w(), ctx,
-                    std::string(sub ? "stride-2 sampling" : "crop") + " of '" +
-                        g_.tensor(t).name + "' (" + std::to_string(ts.h()) + "x" +
-                        std::to_string(ts.w()) + ", under the KPU's 4x4) on the CPU",
+                    std::string(sub ? "stride-2 sampling" : "crop") + " of '" + g_.tensor(t).name +
+                        "' (" + std::to_string(ts.h()) + "x" + std::to_string(ts.w()) +
+                        ", under the KPU's 4x4) on the CPU",
                     quant_of(t));
     return;
   }
@@ -955,8 +955,7 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
   // a 3x3 'same' conv on the map zero-padded to 4x4 (its outputs in the top-left corner read
   // exactly Keras's zero padding). Either way its output stays padded / pending.
   enum class SmallMode { kNone, kKeepSub, kPadded } small_mode = SmallMode::kNone;
-  const bool model_input =
-      std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end();
+  const bool model_input = std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end();
   if (small(ins) && !model_input) {
     if (c.stride_h != 1 || pool) {
       fail(Errc::kInvalidLayerConfig,
@@ -970,7 +969,8 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
       p.in_w = fin.full_w;
       small_mode = SmallMode::kKeepSub;
       note = "1x1 conv at full resolution " + std::to_string(p.in_h) + "x" +
-             std::to_string(p.in_w) + " (the stride-2 sampling, which commutes with it, stays "
+             std::to_string(p.in_w) +
+             " (the stride-2 sampling, which commutes with it, stays "
              "pending: the sampled map is under the KPU's 4x4)";
     } else {
       if (!(k == 1 && fin.kpu >= 0 && fin.pad_h > 0)) ensure_small_kpu(tin, c);
@@ -978,8 +978,7 @@ void Lowerer::lower_kpu_conv(const std::vector<int>& nodes) {
       p.in_w = fin.pad_w;
       small_mode = SmallMode::kPadded;
       note = std::to_string(H) + "x" + std::to_string(W) + " map computed on a " +
-             std::to_string(p.in_h) + "x" + std::to_string(p.in_w) +
-             " KPU map (top-left corner)" +
+             std::to_string(p.in_h) + "x" + std::to_string(p.in_w) + " KPU map (top-left corner)" +
              (k == 3 ? ", the rest zero: Keras's zero padding" : "");
     }
     p.in_buf = fin.kpu;

@@ -417,7 +417,6 @@ void encode_upload(const UploadBody& b, ByteWriter& w) {
   w.write_u32(b.channels);
 }
 
-
 // ---- EMC types (emc_layers.h) ----
 Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
   const std::uint64_t start = r.position();
@@ -443,9 +442,10 @@ Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
   R32(depth_multiplier);
   // The fields that size the trailing arrays are checked here, so that a zero reads as itself and
   // not as a body-size disagreement.
-  const std::pair<std::uint32_t, const char*> sizing[] = {
-      {b.in_channels, "in_channels"},   {b.out_channels, "out_channels"},
-      {b.kernel_width, "kernel_width"}, {b.kernel_height, "kernel_height"}};
+  const std::pair<std::uint32_t, const char*> sizing[] = {{b.in_channels, "in_channels"},
+                                                          {b.out_channels, "out_channels"},
+                                                          {b.kernel_width, "kernel_width"},
+                                                          {b.kernel_height, "kernel_height"}};
   const std::uint64_t offsets[] = {20, 32, 36, 40};
   for (int i = 0; i < 4; ++i) {
     if (sizing[i].first == 0) {
@@ -456,11 +456,13 @@ Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
   return ok_status();
 }
 void write_geometry(const EmcConvGeometry& g, ByteWriter& w) {
-  for (std::uint32_t v :
-       {g.flags, g.main_mem_in_address, g.main_mem_out_address, g.in_width, g.in_height,
-        g.in_channels, g.out_width, g.out_height, g.out_channels, g.kernel_width, g.kernel_height,
-        g.stride_width, g.stride_height, g.dilation_width, g.dilation_height, g.pad_left,
-        g.pad_right, g.pad_top, g.pad_bottom, g.depth_multiplier}) {
+  for (std::uint32_t v : {g.flags,         g.main_mem_in_address, g.main_mem_out_address,
+                          g.in_width,      g.in_height,           g.in_channels,
+                          g.out_width,     g.out_height,          g.out_channels,
+                          g.kernel_width,  g.kernel_height,       g.stride_width,
+                          g.stride_height, g.dilation_width,      g.dilation_height,
+                          g.pad_left,      g.pad_right,           g.pad_top,
+                          g.pad_bottom,    g.depth_multiplier}) {
     w.write_u32(v);
   }
 }
@@ -469,7 +471,9 @@ bool emc_depthwise(LayerType t) {
   return t == LayerType::kEmcDepthwiseConv2d || t == LayerType::kEmcDepthwiseConv2dF32;
 }
 
-std::uint64_t pad4(std::uint64_t n) { return (n + 3) / 4 * 4; }
+std::uint64_t pad4(std::uint64_t n) {
+  return (n + 3) / 4 * 4;
+}
 
 Result<LayerBody> decode_emc_conv_int8(LayerType t, ByteReader& r) {
   EmcConv2dInt8Body b;

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "emc/format/kpu_layout.h"
@@ -312,7 +312,6 @@ Status LayerChecker::ranges() const {
   return ok_status();
 }
 
-
 // EMC convolutions (emc_layers.h): geometry, per-type parameters, main-memory ranges.
 Status LayerChecker::emc_conv(const EmcConvGeometry& g, std::uint64_t elem_bytes) const {
   const LayerType t = layer_.type;
@@ -348,8 +347,8 @@ Status LayerChecker::emc_conv(const EmcConvGeometry& g, std::uint64_t elem_bytes
   // One axis: padding below the dilated kernel extent, output extent from the formula.
   auto axis = [&](const char* name, std::uint64_t off, std::uint32_t in, std::uint32_t out,
                   std::uint32_t k, std::uint32_t s, std::uint32_t d, std::uint32_t p0,
-                  std::uint32_t p1, std::uint64_t p0_off, const char* p0_name, const char* p1_name)
-      -> Status {
+                  std::uint32_t p1, std::uint64_t p0_off, const char* p0_name,
+                  const char* p1_name) -> Status {
     const std::uint64_t extent = std::uint64_t{d} * (k - 1) + 1;
     if (p0 >= extent || p1 >= extent) {
       return fail(p0 >= extent ? p0_off : p0_off + 4,
@@ -397,36 +396,40 @@ Status LayerChecker::emc_conv_int8(const EmcConv2dInt8Body& b) const {
   EMC_TRY(int8_field(88, "act_min", b.act_min));
   EMC_TRY(int8_field(92, "act_max", b.act_max));
   if (b.act_min > b.act_max) {
-    return fail(88, "act_min " + std::to_string(b.act_min) + " exceeds act_max " +
-                        std::to_string(b.act_max), Errc::kInvalidLayerConfig);
+    return fail(
+        88,
+        "act_min " + std::to_string(b.act_min) + " exceeds act_max " + std::to_string(b.act_max),
+        Errc::kInvalidLayerConfig);
   }
   const bool depthwise = layer_.type == LayerType::kEmcDepthwiseConv2d;
-  const std::uint64_t taps = std::uint64_t{b.geo.kernel_width} * b.geo.kernel_height *
-                             (depthwise ? 1 : b.geo.in_channels);
+  const std::uint64_t taps =
+      std::uint64_t{b.geo.kernel_width} * b.geo.kernel_height * (depthwise ? 1 : b.geo.in_channels);
   const std::uint64_t oc = b.geo.out_channels;
   const std::uint64_t bias_at = 96 + (b.weights.size() + 3) / 4 * 4;
   // |x - zp| <= 255 and |w| <= 128: the int32 accumulator is exact while
   // taps * 32640 + |bias| <= 2^31 - 1.
   constexpr std::int64_t kAccMax = 2147483647;
   for (std::uint64_t o = 0; o < oc; ++o) {
-    const std::int64_t bound = static_cast<std::int64_t>(std::min<std::uint64_t>(taps, 1u << 20)) *
-                                   32640 +
-                               std::abs(static_cast<std::int64_t>(b.bias[o]));
+    const std::int64_t bound =
+        static_cast<std::int64_t>(std::min<std::uint64_t>(taps, 1u << 20)) * 32640 +
+        std::abs(static_cast<std::int64_t>(b.bias[o]));
     if (bound > kAccMax) {
-      return fail(bias_at + 4 * o, "channel " + std::to_string(o) + ": " + std::to_string(taps) +
-                                       " taps x 255 x 128 + |bias " + std::to_string(b.bias[o]) +
-                                       "| can overflow the int32 accumulator",
+      return fail(bias_at + 4 * o,
+                  "channel " + std::to_string(o) + ": " + std::to_string(taps) +
+                      " taps x 255 x 128 + |bias " + std::to_string(b.bias[o]) +
+                      "| can overflow the int32 accumulator",
                   Errc::kInvalidLayerConfig);
     }
     if (b.multiplier[o] < 0) {
-      return fail(bias_at + 4 * (oc + o), "multiplier[" + std::to_string(o) + "] " +
-                                              std::to_string(b.multiplier[o]) + " is negative",
+      return fail(bias_at + 4 * (oc + o),
+                  "multiplier[" + std::to_string(o) + "] " + std::to_string(b.multiplier[o]) +
+                      " is negative",
                   Errc::kInvalidLayerConfig);
     }
     if (b.shift[o] < -31 || b.shift[o] > 30) {
-      return fail(bias_at + 4 * (2 * oc + o), "shift[" + std::to_string(o) + "] " +
-                                                  std::to_string(b.shift[o]) +
-                                                  " is outside [-31, 30]",
+      return fail(bias_at + 4 * (2 * oc + o),
+                  "shift[" + std::to_string(o) + "] " + std::to_string(b.shift[o]) +
+                      " is outside [-31, 30]",
                   Errc::kInvalidLayerConfig);
     }
   }
@@ -436,15 +439,17 @@ Status LayerChecker::emc_conv_int8(const EmcConv2dInt8Body& b) const {
 Status LayerChecker::emc_conv_f32(const EmcConv2dF32Body& b) const {
   EMC_TRY(emc_conv(b.geo, 4));
   if (std::isnan(b.act_min) || std::isnan(b.act_max) || b.act_min > b.act_max) {
-    return fail(80, "act_min " + std::to_string(b.act_min) + " / act_max " +
-                        std::to_string(b.act_max) + " are NaN or out of order",
+    return fail(80,
+                "act_min " + std::to_string(b.act_min) + " / act_max " + std::to_string(b.act_max) +
+                    " are NaN or out of order",
                 Errc::kInvalidLayerConfig);
   }
   for (std::size_t k = 0; k < b.weights.size(); ++k) {
     EMC_TRY(finite(88 + 4 * k, "weight", b.weights[k]));
   }
   const std::uint64_t bias_at = 88 + 4 * b.weights.size();
-  for (std::size_t k = 0; k < b.bias.size(); ++k) EMC_TRY(finite(bias_at + 4 * k, "bias", b.bias[k]));
+  for (std::size_t k = 0; k < b.bias.size(); ++k)
+    EMC_TRY(finite(bias_at + 4 * k, "bias", b.bias[k]));
   return ok_status();
 }
 
@@ -463,8 +468,8 @@ Status LayerChecker::emc_quantize(const EmcQuantizeInt8Body& b) const {
     return fail(20, "zero_point " + std::to_string(b.zero_point) + " is outside [-128, 127]",
                 Errc::kInvalidLayerConfig);
   }
-  EMC_TRY(main(4, "main_mem_in_address", b.main_mem_in_address,
-               (quantize ? 4ull : 1ull) * b.count));
+  EMC_TRY(
+      main(4, "main_mem_in_address", b.main_mem_in_address, (quantize ? 4ull : 1ull) * b.count));
   return main(8, "main_mem_out_address", b.main_mem_out_address,
               (quantize ? 1ull : 4ull) * b.count);
 }

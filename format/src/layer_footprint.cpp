@@ -201,8 +201,7 @@ Status footprint(const EmcConv2dF32Body& b, Elem e, LayerFootprint& f) {
   return emc_conv_footprint(b.geo, b.weights.size(), e, f);
 }
 Status footprint(const EmcQuantizeInt8Body& b, Elem e, LayerFootprint& f) {
-  in_out(f, b.main_mem_in_address, mul(b.count, e.in), b.main_mem_out_address,
-         mul(b.count, e.out));
+  in_out(f, b.main_mem_in_address, mul(b.count, e.in), b.main_mem_out_address, mul(b.count, e.out));
   elementwise(f, e.in, e.out);
   f.work = b.count;
   return ok_status();

@@ -13,7 +13,9 @@ constexpr std::array kAllTypes = {
 
 }  // namespace
 
-std::span<const LayerType> all_layer_types() { return kAllTypes; }
+std::span<const LayerType> all_layer_types() {
+  return kAllTypes;
+}
 
 std::string_view to_string(LayerType type) {
   switch (type) {

@@ -87,17 +87,17 @@ std::vector<std::uint8_t> reference(const Case& c) {
               const std::int64_t y = std::int64_t{oy} * g.stride_height + ky * g.dilation_height;
               const std::int64_t x = std::int64_t{ox} * g.stride_width + kx * g.dilation_width;
               const std::int32_t v = padded[((first + i) * ph + y) * pw + x];
-              const std::int32_t w = c.b.weights[((std::size_t{o} * count + i) * kh + ky) * kw + kx];
+              const std::int32_t w =
+                  c.b.weights[((std::size_t{o} * count + i) * kh + ky) * kw + kx];
               sum += std::int64_t{v - c.b.input_zero_point} * w;
             }
           }
         }
         sum += c.b.bias[o];
         EXPECT_LE(std::llabs(sum), 2147483647LL);
-        out[(std::size_t{o} * g.out_height + oy) * g.out_width + ox] =
-            static_cast<std::uint8_t>(ref_requant(static_cast<std::int32_t>(sum), c.b.multiplier[o],
-                                                  c.b.shift[o], c.b.output_zero_point,
-                                                  c.b.act_min, c.b.act_max));
+        out[(std::size_t{o} * g.out_height + oy) * g.out_width + ox] = static_cast<std::uint8_t>(
+            ref_requant(static_cast<std::int32_t>(sum), c.b.multiplier[o], c.b.shift[o],
+                        c.b.output_zero_point, c.b.act_min, c.b.act_max));
       }
     }
   }
@@ -161,8 +161,8 @@ void run_case(const Case& c, const std::string& label) {
   const std::size_t out_n = std::size_t{g.out_width} * g.out_height * g.out_channels;
   const std::size_t mem_n = g.main_mem_out_address + out_n + 3;
   const auto expect = reference(c);
-  const format::Layer layer = make_layer(
-      c.depthwise ? LayerType::kEmcDepthwiseConv2d : LayerType::kEmcConv2d, c.b);
+  const format::Layer layer =
+      make_layer(c.depthwise ? LayerType::kEmcDepthwiseConv2d : LayerType::kEmcConv2d, c.b);
   std::vector<std::uint8_t> results[2];
   for (int isa = 0; isa < 2; ++isa) {
     CpuBackendOptions opt;
@@ -223,8 +223,9 @@ TEST(EmcConv2dInt8, HandComputed1x1AndPadding) {
 TEST(EmcConv2dInt8, PrepareRejectsBadFields) {
   std::mt19937 rng(7);
   Case c = random_case(rng, false, 0);
-  const std::size_t mem_n = c.b.geo.main_mem_out_address +
-                            std::size_t{c.b.geo.out_width} * c.b.geo.out_height * c.b.geo.out_channels;
+  const std::size_t mem_n = c.b.geo.main_mem_out_address + std::size_t{c.b.geo.out_width} *
+                                                               c.b.geo.out_height *
+                                                               c.b.geo.out_channels;
   auto expect_error = [&](Case bad, const std::string& needle) {
     const format::Layer layer = make_layer(LayerType::kEmcConv2d, bad.b);
     auto p = prepare(layer, mem_n);

@@ -1,12 +1,12 @@
 // emc-compare --dataset on a constructed dataset whose answers are known by hand.
 //
-// The model (written here as a TF.js layers model.json): input [4, 4, 3] (the KPU's smallest map) (x = pixel / 255) ->
-// Conv2D 1x1 with the identity kernel -> GlobalAveragePooling2D -> Dense(3) with kernel 4·I and
-// softmax. For an image of one colour (r, g, b) the output is softmax(4·(r, g, b) / 255), so the
-// top-1 is the largest channel and the ranking follows the channels. Every image below has
-// margins of >= 60/255·4 ≈ 0.94 between its logits, far above 8-bit rounding, so the kmodel ranks
-// the classes as the float model does: both accuracies are the hand-counted ones and their
-// difference is 0.
+// The model (written here as a TF.js layers model.json): input [4, 4, 3] (the KPU's smallest map)
+// (x = pixel / 255) -> Conv2D 1x1 with the identity kernel -> GlobalAveragePooling2D -> Dense(3)
+// with kernel 4·I and softmax. For an image of one colour (r, g, b) the output is softmax(4·(r, g,
+// b) / 255), so the top-1 is the largest channel and the ranking follows the channels. Every image
+// below has margins of >= 60/255·4 ≈ 0.94 between its logits, far above 8-bit rounding, so the
+// kmodel ranks the classes as the float model does: both accuracies are the hand-counted ones and
+// their difference is 0.
 //
 // Dataset (ImageFolder layout, labels.txt = red, green, blue):
 //   red/   (255, 0, 0)  (200, 60, 0)  (40, 230, 0)   <- the last one is green: top-1 wrong,
@@ -64,8 +64,8 @@ std::string write_model(const fs::path& dir) {
                          "input"));
   layers.push_back(
       layer("GlobalAveragePooling2D", "gap", {{"data_format", "channels_last"}}, "conv"));
-  layers.push_back(
-      layer("Dense", "dense", {{"units", 3}, {"activation", "softmax"}, {"use_bias", false}}, "gap"));
+  layers.push_back(layer("Dense", "dense",
+                         {{"units", 3}, {"activation", "softmax"}, {"use_bias", false}}, "gap"));
   json topology = {{"class_name", "Model"},
                    {"config",
                     {{"name", "colours"},
@@ -76,9 +76,8 @@ std::string write_model(const fs::path& dir) {
                   {"weights",
                    {{{"name", "conv/kernel"}, {"shape", {1, 1, 3, 3}}, {"dtype", "float32"}},
                     {{"name", "dense/kernel"}, {"shape", {3, 3}}, {"dtype", "float32"}}}}};
-  json model = {{"format", "layers-model"},
-                {"modelTopology", topology},
-                {"weightsManifest", {weights}}};
+  json model = {
+      {"format", "layers-model"}, {"modelTopology", topology}, {"weightsManifest", {weights}}};
   std::ofstream(dir / "model.json") << model.dump(1);
   std::vector<float> w;
   for (int i = 0; i < 3; ++i)
@@ -103,9 +102,9 @@ class CompareDataset : public ::testing::Test {
     write_ppm(tmp_ / "calib" / "c.ppm", 10, 10, 250);
     write_ppm(tmp_ / "calib" / "d.ppm", 128, 128, 128);
     kmodel_ = (tmp_ / "colours.kmodel").string();
-    const auto conv = emc::test::run_tool(
-        "emc-convert", "'" + model_ + "' -p k210 --input-range 0,1 --dataset '" +
-                           (tmp_ / "calib").string() + "' -o '" + kmodel_ + "'");
+    const auto conv = emc::test::run_tool("emc-convert",
+                                          "'" + model_ + "' -p k210 --input-range 0,1 --dataset '" +
+                                              (tmp_ / "calib").string() + "' -o '" + kmodel_ + "'");
     ASSERT_EQ(conv.status, 0) << conv.text;
 
     ds_ = tmp_ / "ds";
@@ -121,8 +120,8 @@ class CompareDataset : public ::testing::Test {
     if (!HasFailure()) fs::remove_all(tmp_, ec);
   }
   json compare_json(const std::string& extra) {
-    const auto r = emc::test::run_tool("emc-compare", "'" + model_ + "' '" + kmodel_ +
-                                                          "' --top 2 --json " + extra,
+    const auto r = emc::test::run_tool("emc-compare",
+                                       "'" + model_ + "' '" + kmodel_ + "' --top 2 --json " + extra,
                                        /*stderr_too=*/false);
     EXPECT_EQ(r.status, 0) << r.text;
     return json::parse(r.text, nullptr, false);
@@ -197,8 +196,8 @@ TEST_F(CompareDataset, ClassMapMapsFolderNamesToOutputs) {
   std::ofstream(tmp_ / "map.txt") << "# folder index\nn00_red 0\nn01_green,1\nn02_blue\t2\n";
   std::ofstream(tmp_ / "map.json") << R"({"n00_red": 0, "n01_green": 1, "n02_blue": 2})";
   for (const char* map : {"map.txt", "map.json"}) {
-    const json j =
-        compare_json("--dataset '" + ds2.string() + "' --class-map '" + (tmp_ / map).string() + "'");
+    const json j = compare_json("--dataset '" + ds2.string() + "' --class-map '" +
+                                (tmp_ / map).string() + "'");
     ASSERT_FALSE(j.is_discarded()) << map;
     EXPECT_EQ(j["summary"]["float_top1_correct"].get<int>(), 2) << map;
     EXPECT_EQ(j["summary"]["quant_top1_correct"].get<int>(), 2) << map;

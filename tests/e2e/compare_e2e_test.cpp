@@ -13,8 +13,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -467,18 +467,26 @@ TEST(CompareStride2, SymmetricAndPadAfterDepthwiseLayersReachTheirRoundingFloor)
                                : json::array({json::array({0, 1}), json::array({0, 1})});
     mb.layer("ZeroPadding2D", "pad", {{"padding", pad}});
     mb.layer("DepthwiseConv2D", "dw",
-             {{"kernel_size", {3, 3}}, {"strides", {2, 2}}, {"padding", "valid"},
-              {"depth_multiplier", 1}, {"use_bias", true}, {"activation", "relu"}});
+             {{"kernel_size", {3, 3}},
+              {"strides", {2, 2}},
+              {"padding", "valid"},
+              {"depth_multiplier", 1},
+              {"use_bias", true},
+              {"activation", "relu"}});
     mb.layer("Conv2D", "pw",
-             {{"filters", 4}, {"kernel_size", {1, 1}}, {"strides", {1, 1}}, {"padding", "valid"},
-              {"use_bias", true}, {"activation", "linear"}});
+             {{"filters", 4},
+              {"kernel_size", {1, 1}},
+              {"strides", {1, 1}},
+              {"padding", "valid"},
+              {"use_bias", true},
+              {"activation", "linear"}});
     mb.weight("dw/depthwise_kernel", {3, 3, 3, 1}, randn(27));
     mb.weight("dw/bias", {3}, randn(3));
     mb.weight("pw/kernel", {1, 1, 3, 4}, randn(12));
     mb.weight("pw/bias", {4}, randn(4));
-    const fs::path tmp = fs::temp_directory_path() /
-                         ("emc_compare_stride2_" + std::to_string(::getpid()) +
-                          (symmetric ? "_sym" : "_after"));
+    const fs::path tmp =
+        fs::temp_directory_path() /
+        ("emc_compare_stride2_" + std::to_string(::getpid()) + (symmetric ? "_sym" : "_after"));
     fs::create_directories(tmp);
     const std::string model_json = (tmp / "model.json").string();
     std::ofstream(model_json) << mb.text();
@@ -509,10 +517,10 @@ TEST(CompareStride2, SymmetricAndPadAfterDepthwiseLayersReachTheirRoundingFloor)
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     ASSERT_TRUE(emc::format::write_file_atomically(args[1], r->bytes).ok());
     const std::string& map = r->sidecar_json;
-    ASSERT_TRUE(emc::format::write_file_atomically(
-                    args[1] + ".map.json",
-                    {reinterpret_cast<const std::uint8_t*>(map.data()), map.size()})
-                    .ok());
+    ASSERT_TRUE(
+        emc::format::write_file_atomically(
+            args[1] + ".map.json", {reinterpret_cast<const std::uint8_t*>(map.data()), map.size()})
+            .ok());
     // The map says which pixels of the depthwise layer's full-resolution map are the tensor's.
     const json mj = json::parse(map);
     ASSERT_TRUE(mj["layers"][0].contains("sampling")) << mj["layers"][0].dump();

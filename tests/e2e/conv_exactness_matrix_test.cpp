@@ -39,12 +39,18 @@ using Json = nlohmann::json;
 enum class Pad { kSame, kValid, kZp11, kZp01, kZp10, kZp22 };
 const char* pad_name(Pad p) {
   switch (p) {
-    case Pad::kSame: return "same";
-    case Pad::kValid: return "valid";
-    case Pad::kZp11: return "zeropad(1,1)";
-    case Pad::kZp01: return "zeropad(0,1)";
-    case Pad::kZp10: return "zeropad(1,0)";
-    case Pad::kZp22: return "zeropad(2,2)";
+    case Pad::kSame:
+      return "same";
+    case Pad::kValid:
+      return "valid";
+    case Pad::kZp11:
+      return "zeropad(1,1)";
+    case Pad::kZp01:
+      return "zeropad(0,1)";
+    case Pad::kZp10:
+      return "zeropad(1,0)";
+    case Pad::kZp22:
+      return "zeropad(2,2)";
   }
   return "?";
 }
@@ -115,8 +121,10 @@ ModelBuilder build(const Case& c, std::mt19937& rng) {
     mb.layer("ZeroPadding2D", "pad", {{"padding", Json::array({{a, b}, {a, b}})}});
   }
   const int cout = c.dw ? kC : kF;
-  Json cfg = {{"kernel_size", {c.k, c.k}}, {"strides", {c.stride, c.stride}},
-              {"padding", padding},        {"use_bias", true},
+  Json cfg = {{"kernel_size", {c.k, c.k}},
+              {"strides", {c.stride, c.stride}},
+              {"padding", padding},
+              {"use_bias", true},
               {"activation", "relu"}};
   if (c.dw) {
     cfg["depth_multiplier"] = 1;
@@ -131,8 +139,12 @@ ModelBuilder build(const Case& c, std::mt19937& rng) {
   mb.weight("t/bias", {cout}, randn(rng, std::size_t(cout), 0.1f));
   if (c.consumer) {
     mb.layer("Conv2D", "pw",
-             {{"filters", kF}, {"kernel_size", {1, 1}}, {"strides", {1, 1}}, {"padding", "valid"},
-              {"use_bias", true}, {"activation", "linear"}});
+             {{"filters", kF},
+              {"kernel_size", {1, 1}},
+              {"strides", {1, 1}},
+              {"padding", "valid"},
+              {"use_bias", true},
+              {"activation", "linear"}});
     mb.weight("pw/kernel", {1, 1, cout, kF}, randn(rng, std::size_t(cout * kF), 0.5f));
     mb.weight("pw/bias", {kF}, randn(rng, kF, 0.1f));
   }
@@ -174,7 +186,8 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
     return out;
   }
   interpreter::DispatchPolicy policy;
-  if (all_cpu) policy.order = {cpu_backend::kCpuBackendName, std::string(accel_sim::kKpuSimBackendName)};
+  if (all_cpu)
+    policy.order = {cpu_backend::kCpuBackendName, std::string(accel_sim::kKpuSimBackendName)};
   auto interp = interpreter::Interpreter::load(r.bytes, reg, policy);
   if (!interp.ok()) {
     out.error = interp.error().to_string();
@@ -232,7 +245,8 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
       if (!e.output.empty() && e.output.size() == bytes.size()) {
         auto mem = in.main_memory().all();
         const auto off = std::size_t(e.output.data() - mem.data());
-        if (off + bytes.size() <= mem.size()) std::copy(bytes.begin(), bytes.end(), mem.begin() + off);
+        if (off + bytes.size() <= mem.size())
+          std::copy(bytes.begin(), bytes.end(), mem.begin() + off);
       }
     }
   });
@@ -374,10 +388,11 @@ TEST(ConvExactnessMatrix, EveryFormIsExactOrRefusedNamingTheLayer) {
         }
     }
   }
-  std::printf("  conv exactness matrix: %zu of %zu cases run%s: %d converted (all within 3 dB of "
-              "their floor), %d refused naming the layer\n",
-              run.size(), cases.size(), full ? "" : " (EMC_CONV_MATRIX_FULL=1 for all)", converted,
-              refused);
+  std::printf(
+      "  conv exactness matrix: %zu of %zu cases run%s: %d converted (all within 3 dB of "
+      "their floor), %d refused naming the layer\n",
+      run.size(), cases.size(), full ? "" : " (EMC_CONV_MATRIX_FULL=1 for all)", converted,
+      refused);
   std::map<std::string, int> why;
   for (const auto& f : refused_forms) ++why[f.substr(f.find(": ") + 2, 90)];
   for (const auto& [w, n] : why) std::printf("    refused x%d: %s\n", n, w.c_str());

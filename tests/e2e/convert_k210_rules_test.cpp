@@ -109,8 +109,8 @@ struct Builder {
       n.mean.push_back(u(rng) - 0.5f);
       n.variance.push_back(u(rng));
     }
-    n.source = SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name,
-                           "BatchNormalization"};
+    n.source =
+        SourceLayer{static_cast<std::int64_t>(g.nodes.size() + 1), name, "BatchNormalization"};
     n.source_layers = {name};
     n.output = g.add_tensor(name, g.shape(in));
     g.nodes.push_back(n);
@@ -312,10 +312,10 @@ TEST(ConvertK210Rules, MapsUnder4x4RunOnThePaddedKpuMapExactly) {
   // remain): the same bound as the exact stride-2 forms. The KPU never computes a map under 4x4.
   Builder b;
   auto t = b.input(8, 8, 4);
-  t = b.conv(t, "c_s2", 3, 2, kSame, 8, false);           // 4x4
-  t = b.conv(t, "dw_s2", 3, 2, kSame, 0, true);           // 2x2 (left-top sampling pending)
-  t = b.conv(t, "pw_small", 1, 1, kNone, 8, false);       // 2x2
-  t = b.conv(t, "dw_small", 3, 1, kSame, 0, true);        // 2x2
+  t = b.conv(t, "c_s2", 3, 2, kSame, 8, false);      // 4x4
+  t = b.conv(t, "dw_s2", 3, 2, kSame, 0, true);      // 2x2 (left-top sampling pending)
+  t = b.conv(t, "pw_small", 1, 1, kNone, 8, false);  // 2x2
+  t = b.conv(t, "dw_small", 3, 1, kSame, 0, true);   // 2x2
   t = b.conv(t, "pw_out", 1, 1, kNone, 6, false, Activation{});
   const Graph g = b.finish(t);
   ConvertOptions opt;

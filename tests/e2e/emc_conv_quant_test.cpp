@@ -63,7 +63,8 @@ TEST(EmcConvQuant, QuantizedConvWithinHalfStepOfFloat) {
     g.dilation_width = uni(1, 2), g.dilation_height = 1;
     const std::uint32_t ew = g.dilation_width * (g.kernel_width - 1) + 1;
     const std::uint32_t eh = g.kernel_height;
-    g.pad_left = (ew - 1) / 2, g.pad_right = ew / 2, g.pad_top = (eh - 1) / 2, g.pad_bottom = eh / 2;
+    g.pad_left = (ew - 1) / 2, g.pad_right = ew / 2, g.pad_top = (eh - 1) / 2,
+    g.pad_bottom = eh / 2;
     g.in_width = uni(1, 12), g.in_height = uni(1, 12);
     g.in_width = std::max(g.in_width, ew - g.pad_left - g.pad_right);
     g.in_channels = uni(1, 18);
@@ -98,14 +99,13 @@ TEST(EmcConvQuant, QuantizedConvWithinHalfStepOfFloat) {
             for (std::uint32_t ky = 0; ky < g.kernel_height; ++ky) {
               for (std::uint32_t kx = 0; kx < g.kernel_width; ++kx) {
                 const long y = long(oy * g.stride_height) - long(g.pad_top) + long(ky);
-                const long x = long(ox * g.stride_width) - long(g.pad_left) +
-                               long(kx * g.dilation_width);
+                const long x =
+                    long(ox * g.stride_width) - long(g.pad_left) + long(kx * g.dilation_width);
                 if (y < 0 || x < 0 || y >= long(g.in_height) || x >= long(g.in_width)) continue;
                 const double xv =
                     in_q.dequantize(xq[((ic0 + i) * g.in_height + y) * g.in_width + x]);
-                const double wv =
-                    wq[o * per + (i * g.kernel_height + ky) * g.kernel_width + kx] *
-                    qconv_w->weight_scale[o];
+                const double wv = wq[o * per + (i * g.kernel_height + ky) * g.kernel_width + kx] *
+                                  qconv_w->weight_scale[o];
                 s += xv * wv;
               }
             }
@@ -121,7 +121,8 @@ TEST(EmcConvQuant, QuantizedConvWithinHalfStepOfFloat) {
     auto qc = quantize_conv_int8(c, in_q, out_q);
     ASSERT_TRUE(qc.ok()) << qc.error().message();
     format::Layer layer;
-    layer.type = c.depthwise ? format::LayerType::kEmcDepthwiseConv2d : format::LayerType::kEmcConv2d;
+    layer.type =
+        c.depthwise ? format::LayerType::kEmcDepthwiseConv2d : format::LayerType::kEmcConv2d;
     auto body = qc->body;
     body.geo.main_mem_in_address = 0;
     body.geo.main_mem_out_address = static_cast<std::uint32_t>(in_n);

@@ -67,10 +67,10 @@ TEST_P(FashionAccuracy, KmodelKeepsTheFloatAccuracyOnTestImages) {
       "emc-convert", "'" + kModel + "/model.json' -p " + GetParam() +
                          " --input-range 0,1 --dataset '" + kModel + "/calib' -o '" + kmodel + "'");
   ASSERT_EQ(conv.status, 0) << conv.text;
-  const auto cmp = emc::test::run_tool("emc-compare", "'" + kModel + "/model.json' '" + kmodel +
-                                                          "' --json --dataset '" + kModel +
-                                                          "/test_subset'",
-                                       /*stderr_too=*/false);
+  const auto cmp = emc::test::run_tool(
+      "emc-compare",
+      "'" + kModel + "/model.json' '" + kmodel + "' --json --dataset '" + kModel + "/test_subset'",
+      /*stderr_too=*/false);
   ASSERT_EQ(cmp.status, 0);
   const json j = json::parse(cmp.text, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << cmp.text.substr(0, 400);

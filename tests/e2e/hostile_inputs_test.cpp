@@ -37,7 +37,6 @@ using test::CommandOutput;
 using test::run_tool;
 using testing::HasSubstr;
 
-
 std::string q(const std::string& s) {
   return "'" + s + "'";
 }

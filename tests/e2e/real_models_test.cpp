@@ -140,8 +140,8 @@ TEST_P(RealModels, FloatEqualsTfjsAndBothTargetsKeepTop1) {
           for (int xx = 0; xx < is.w(); ++xx)
             for (int c = 0; c < is.c(); ++c) {
               const float v = x[(std::size_t(y) * is.w() + xx) * is.c() + c];
-              const double p = rm.scale == PixelScale::kMinusOneOne ? (v / 2.0 + 0.5) * 255.0
-                                                                    : v * 255.0;
+              const double p =
+                  rm.scale == PixelScale::kMinusOneOne ? (v / 2.0 + 0.5) * 255.0 : v * 255.0;
               bytes[(std::size_t(c) * is.h() + y) * is.w() + xx] =
                   static_cast<std::uint8_t>(std::clamp(std::lround(p), 0L, 255L));
             }
@@ -169,23 +169,24 @@ TEST_P(RealModels, FloatEqualsTfjsAndBothTargetsKeepTop1) {
         std::snprintf(gap, sizeof gap, " (gap %.3f)", logit_gap(pf));
         tie_names += " " + in_files[i].filename().string() + gap;
       } else {
-        ADD_FAILURE() << in_files[i].filename() << ": top-1 " << argmax(pq) << " instead of TF.js's "
-                      << argmax(pf) << " (logit gap " << logit_gap(pf) << ")";
+        ADD_FAILURE() << in_files[i].filename() << ": top-1 " << argmax(pq)
+                      << " instead of TF.js's " << argmax(pf) << " (logit gap " << logit_gap(pf)
+                      << ")";
       }
     }
-    std::printf("  %s -p %s: top-1 kept %d/%zu (near-ties flipped: %d%s), mean |dp| %.5f, %zu "
-                "layers\n",
-                rm.name, tname, kept, samples.size(), ties, tie_names.c_str(),
-                sum_dp / double(samples.size()), r->layers.size());
+    std::printf(
+        "  %s -p %s: top-1 kept %d/%zu (near-ties flipped: %d%s), mean |dp| %.5f, %zu "
+        "layers\n",
+        rm.name, tname, kept, samples.size(), ties, tie_names.c_str(),
+        sum_dp / double(samples.size()), r->layers.size());
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shared, RealModels,
-    ::testing::Values(RealModel{"ml5_darknet_tiny", PixelScale::kZeroOne},
-                      RealModel{"neuralnetvis_cifar10", PixelScale::kZeroOne},
-                      RealModel{"tupleblog_gender", PixelScale::kMinusOneOne}),
-    [](const auto& p) { return std::string(p.param.name); });
+INSTANTIATE_TEST_SUITE_P(Shared, RealModels,
+                         ::testing::Values(RealModel{"ml5_darknet_tiny", PixelScale::kZeroOne},
+                                           RealModel{"neuralnetvis_cifar10", PixelScale::kZeroOne},
+                                           RealModel{"tupleblog_gender", PixelScale::kMinusOneOne}),
+                         [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace
 }  // namespace emc

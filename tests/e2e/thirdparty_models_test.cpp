@@ -347,7 +347,8 @@ TEST(ThirdPartyMobilenetV2, ConvertsForK210AndCpuKeepsTop1OnKpuSimAndCpu) {
 // ---- (c) InceptionV3 is refused for the K210
 // -----------------------------------------------------
 
-TEST(ThirdPartyInceptionV3, K210ConversionFailsOnTheChipsSramNamingTheBiggestLayersAndWritesNothing) {
+TEST(ThirdPartyInceptionV3,
+     K210ConversionFailsOnTheChipsSramNamingTheBiggestLayersAndWritesNothing) {
   EMC_THIRDPARTY_MODEL(dir, "inception_v3");
   // InceptionV3 holds 23.8 M weights (the published model size, ~95 MB as float32 shards): even at
   // 8 bits they exceed the K210's 6 MiB of SRAM, a true limit of the chip, so the refusal must say

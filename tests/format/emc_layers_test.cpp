@@ -234,7 +234,8 @@ TEST(EmcLayerTypes, RejectsBadFloatAndQuantizeFields) {
   put_u32(bad_act, kBody + 80, 0x41000000u);  // act_min 8 > act_max 6
   expect_rejected(bad_act, "out of order");
 
-  const auto q = encode(one_layer(LayerType::kEmcQuantizeInt8, EmcQuantizeInt8Body{0, 0, 64, 16, 0.5f, 0}));
+  const auto q =
+      encode(one_layer(LayerType::kEmcQuantizeInt8, EmcQuantizeInt8Body{0, 0, 64, 16, 0.5f, 0}));
   ASSERT_TRUE(parse_kmodel(q).ok());
   auto zero_scale = q;
   put_u32(zero_scale, kBody + 16, 0);
@@ -243,7 +244,8 @@ TEST(EmcLayerTypes, RejectsBadFloatAndQuantizeFields) {
   put_u32(zp, kBody + 20, 200);
   expect_rejected(zp, "zero_point 200");
   auto range = q;
-  put_u32(range, kBody + 12, 20);  // 20 floats = 80 bytes from 0 exceeds 128? no: 80 <= 128; out 64+20
+  put_u32(range, kBody + 12,
+          20);  // 20 floats = 80 bytes from 0 exceeds 128? no: 80 <= 128; out 64+20
   put_u32(range, kBody + 8, 120);
   expect_rejected(range, "main_mem_out_address");
 }

@@ -203,9 +203,9 @@ std::string render_html(const CompareResult& r) {
     auto acc = [&](const std::string& what, std::size_t f, std::size_t q) {
       const double d = 100.0 * (double(q) - double(f)) / n;
       os << "<tr><th class=\"l\">" << what << " float / quantized (difference)</th><td>"
-         << fmt("%.2f %%", 100.0 * f / n) << " / " << fmt("%.2f %%", 100.0 * q / n) << " (<span class=\""
-         << (d < 0 ? "neg" : "pos") << "\">" << fmt("%+.2f points", d) << "</span>, " << s.labelled
-         << " labelled)</td></tr>";
+         << fmt("%.2f %%", 100.0 * f / n) << " / " << fmt("%.2f %%", 100.0 * q / n)
+         << " (<span class=\"" << (d < 0 ? "neg" : "pos") << "\">" << fmt("%+.2f points", d)
+         << "</span>, " << s.labelled << " labelled)</td></tr>";
     };
     acc("top-1 accuracy", s.float_top1_correct, s.quant_top1_correct);
     acc("top-" + std::to_string(s.k) + " accuracy", s.float_top_k_correct, s.quant_top_k_correct);

@@ -85,8 +85,7 @@ json to_json(const CompareResult& r) {
     sum["top1_accuracy_difference"] = (double(s.quant_top1_correct) - s.float_top1_correct) / n;
     sum["float_top_k_accuracy"] = s.float_top_k_correct / n;
     sum["quant_top_k_accuracy"] = s.quant_top_k_correct / n;
-    sum["top_k_accuracy_difference"] =
-        (double(s.quant_top_k_correct) - s.float_top_k_correct) / n;
+    sum["top_k_accuracy_difference"] = (double(s.quant_top_k_correct) - s.float_top_k_correct) / n;
   }
   j["summary"] = std::move(sum);
 

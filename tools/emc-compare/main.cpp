@@ -65,7 +65,8 @@ static int run(int argc, char** argv) {
   CLI::App app{
       "emc-compare: run the float model and the kmodel on the same inputs and compare them\n"
       "(top-k side by side, agreement over a dataset, per-layer SQNR)."};
-  app.add_option("model_json", opt.model_json, "the float model: TF.js model.json, Keras .h5 or .keras")
+  app.add_option("model_json", opt.model_json,
+                 "the float model: TF.js model.json, Keras .h5 or .keras")
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("kmodel", opt.kmodel, "kmodel V3 converted from it (emc-convert)")
@@ -182,10 +183,10 @@ static int run(int argc, char** argv) {
   };
   emc::compare::Progress progress(inputs->size(), stderr);
   const bool show_progress = !quiet && inputs->size() > 1;
-  auto outcomes = emc::compare::evaluate_parallel(
-      workers, *inputs, is_fatal, [&](std::size_t done, const std::string& item) {
-        if (show_progress) progress.update(done, item);
-      });
+  auto outcomes = emc::compare::evaluate_parallel(workers, *inputs, is_fatal,
+                                                  [&](std::size_t done, const std::string& item) {
+                                                    if (show_progress) progress.update(done, item);
+                                                  });
   if (show_progress) progress.finish();
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     auto& o = outcomes[i];

@@ -289,8 +289,8 @@ Result<std::vector<InputItem>> Session::collect_inputs() {
       if (!cm.ok()) return std::move(cm).error();
       class_map = std::move(cm).value();
     }
-    auto ds = list_dataset(options_.dataset, result_.labels, &warning,
-                           class_map ? &*class_map : nullptr);
+    auto ds =
+        list_dataset(options_.dataset, result_.labels, &warning, class_map ? &*class_map : nullptr);
     if (!ds.ok()) return std::move(ds).error();
     if (!warning.empty()) result_.warnings.push_back(warning);
     // A label past the last output can never be predicted: that is a wrong mapping, not a miss.
@@ -485,9 +485,10 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
         return m;
       }
       m.step = step, m.off = off;
-      m.how = step == 1 ? std::string("map under 4x4 held padded on the KPU: its corner compared")
-                        : std::string("full-resolution KPU map (stride 2 done by the next layer): ") +
-                              (off ? "odd" : "even") + " rows/columns compared";
+      m.how = step == 1
+                  ? std::string("map under 4x4 held padded on the KPU: its corner compared")
+                  : std::string("full-resolution KPU map (stride 2 done by the next layer): ") +
+                        (off ? "odd" : "even") + " rows/columns compared";
     } else if (m.kc == m.c && m.kh == m.h && m.kw == m.w) {
     } else if (m.kc == m.c && m.h == 1 && m.w == 1 && m.kh == 4 && m.kw == 4) {
       m.how = "1x1 map padded to 4x4 on the KPU: pixel (0,0) compared";

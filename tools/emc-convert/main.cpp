@@ -258,10 +258,11 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
               }()
                   .c_str());
   if (!r.calibration.empty()) {
-    std::printf("\ncalibration (range chosen per tensor, and the share of the calibration values "
-                "it clips)\n");
-    std::printf("%-36s %12s %12s %12s %12s %9s\n", "tensor", "min", "max", "seen min",
-                "seen max", "clipped");
+    std::printf(
+        "\ncalibration (range chosen per tensor, and the share of the calibration values "
+        "it clips)\n");
+    std::printf("%-36s %12s %12s %12s %12s %9s\n", "tensor", "min", "max", "seen min", "seen max",
+                "clipped");
     for (const auto& c : r.calibration) {
       std::printf("%-36s %12.6g %12.6g %12.6g %12.6g %8.4f%%\n", c.tensor.c_str(), c.min, c.max,
                   c.observed_min, c.observed_max, 100.0 * c.clipped_fraction);
@@ -273,7 +274,8 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
 }  // namespace
 
 static int run(int argc, char** argv) {
-  CLI::App app{"emc-convert: TF.js model.json / Keras .h5 / .keras -> kmodel V3 for the Kendryte K210"};
+  CLI::App app{
+      "emc-convert: TF.js model.json / Keras .h5 / .keras -> kmodel V3 for the Kendryte K210"};
   std::string model_path, platform = "k210", out_path, dataset, quant = "minmax",
                           input_range = "0,1", dense = "auto";
   bool per_channel = false, bgr = false, report = false, approx = false, quantized_add = false;

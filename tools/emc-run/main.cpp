@@ -28,6 +28,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench.h"
 #include "emc/accel_sim/kpu_backend.h"
 #include "emc/converter/image.h"
 #include "emc/converter/sidecar_map.h"
@@ -36,7 +37,6 @@
 #include "emc/format/kmodel_codec.h"
 #include "emc/format/kpu_layout.h"
 #include "emc/interpreter/interpreter.h"
-#include "bench.h"
 
 namespace {
 

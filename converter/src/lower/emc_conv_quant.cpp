@@ -94,8 +94,8 @@ Result<Int8ConvResult> quantize_conv_int8(const FloatConv& c, const Int8Quant& i
       noise += (q * ws - w[k]) * (q * ws - w[k]);
     }
     if (sig > 0) {
-      r.worst_weight_sqnr_db = std::min(
-          r.worst_weight_sqnr_db, noise > 0 ? 10 * std::log10(sig / noise) : 1e9);
+      r.worst_weight_sqnr_db =
+          std::min(r.worst_weight_sqnr_db, noise > 0 ? 10 * std::log10(sig / noise) : 1e9);
     }
     const double acc_scale = in.scale * ws;
     const double bq = std::round(static_cast<double>(c.bias[o]) / acc_scale);

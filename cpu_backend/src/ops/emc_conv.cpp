@@ -65,12 +65,12 @@ Result<Conv> check_geometry(LayerChecker& c, const EmcConvGeometry& g, bool dept
                    " does not fit in_channels " + std::to_string(g.in_channels) +
                    " / out_channels " + std::to_string(g.out_channels));
   }
-  Conv v{{g.in_width, g.out_width, g.kernel_width, g.stride_width, g.dilation_width, g.pad_left},
-         {g.in_height, g.out_height, g.kernel_height, g.stride_height, g.dilation_height,
-          g.pad_top},
-         g.in_channels,
-         g.out_channels,
-         depthwise ? std::int64_t{g.depth_multiplier} : 0};
+  Conv v{
+      {g.in_width, g.out_width, g.kernel_width, g.stride_width, g.dilation_width, g.pad_left},
+      {g.in_height, g.out_height, g.kernel_height, g.stride_height, g.dilation_height, g.pad_top},
+      g.in_channels,
+      g.out_channels,
+      depthwise ? std::int64_t{g.depth_multiplier} : 0};
   auto axis_ok = [&](const Axis& a, std::int64_t pad_end, const char* name) -> Status {
     const std::int64_t extent = a.dilation * (a.kernel - 1) + 1;
     const std::int64_t padded = a.in + a.pad + pad_end;
@@ -142,7 +142,8 @@ __attribute__((target("avx2"))) std::int32_t hsum(__m256i v) {
 // _mm256_madd_epi16 (|x - zp| <= 255, |w| <= 128: each pair sum fits int32 exactly).
 __attribute__((target("avx2"))) void conv_int8_avx2(const Conv& v, const Int8Params& p,
                                                     const std::vector<std::int16_t>& w16,
-                                                    std::int64_t kpad, std::vector<std::int16_t>& col,
+                                                    std::int64_t kpad,
+                                                    std::vector<std::int16_t>& col,
                                                     const std::uint8_t* in, std::uint8_t* out) {
   const std::int64_t in_plane = v.x.in * v.y.in;
   const std::int64_t out_plane = v.x.out * v.y.out;
@@ -174,14 +175,18 @@ __attribute__((target("avx2"))) void conv_int8_avx2(const Conv& v, const Int8Par
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
         for (std::int64_t k = 0; k < kpad; k += 16) {
           const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k));
-          a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, _mm256_loadu_si256(
-                                                             reinterpret_cast<const __m256i*>(w0 + k))));
-          a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, _mm256_loadu_si256(
-                                                             reinterpret_cast<const __m256i*>(w0 + kpad + k))));
-          a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, _mm256_loadu_si256(
-                                                             reinterpret_cast<const __m256i*>(w0 + 2 * kpad + k))));
-          a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, _mm256_loadu_si256(
-                                                             reinterpret_cast<const __m256i*>(w0 + 3 * kpad + k))));
+          a0 = _mm256_add_epi32(
+              a0,
+              _mm256_madd_epi16(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + k))));
+          a1 = _mm256_add_epi32(
+              a1, _mm256_madd_epi16(
+                      x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + kpad + k))));
+          a2 = _mm256_add_epi32(
+              a2, _mm256_madd_epi16(
+                      x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + 2 * kpad + k))));
+          a3 = _mm256_add_epi32(
+              a3, _mm256_madd_epi16(
+                      x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + 3 * kpad + k))));
         }
         const std::int32_t acc[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
         for (int j = 0; j < 4; ++j) {
@@ -230,7 +235,8 @@ __attribute__((target("avx2"))) void depthwise_int8_avx2(const Conv& v, const In
     for (std::int64_t y = 0; y < v.y.in; ++y) {
       std::int16_t* dst = padded.data() + (y + v.y.pad) * pw + v.x.pad;
       for (std::int64_t x = 0; x < v.x.in; ++x) {
-        dst[x] = static_cast<std::int16_t>(static_cast<std::int8_t>(plane[y * v.x.in + x]) - p.in_zp);
+        dst[x] =
+            static_cast<std::int16_t>(static_cast<std::int8_t>(plane[y * v.x.in + x]) - p.in_zp);
       }
     }
     for (std::int64_t m = 0; m < v.mult; ++m) {
@@ -251,15 +257,15 @@ __attribute__((target("avx2"))) void depthwise_int8_avx2(const Conv& v, const In
               const __m256i xv = _mm256_cvtepi16_epi32(
                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + ox)));
               __m256i* a = reinterpret_cast<__m256i*>(acc.data() + ox);
-              _mm256_storeu_si256(a, _mm256_add_epi32(_mm256_loadu_si256(a),
-                                                      _mm256_mullo_epi32(xv, wv)));
+              _mm256_storeu_si256(
+                  a, _mm256_add_epi32(_mm256_loadu_si256(a), _mm256_mullo_epi32(xv, wv)));
             }
           }
         }
         std::uint8_t* dst = out + (o * v.y.out + oy) * v.x.out;
         for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
-          dst[ox] = static_cast<std::uint8_t>(emc_requantize(
-              acc[ox] + p.bias[o], p.multiplier[o], p.shift[o], p.out_zp, p.lo, p.hi));
+          dst[ox] = static_cast<std::uint8_t>(emc_requantize(acc[ox] + p.bias[o], p.multiplier[o],
+                                                             p.shift[o], p.out_zp, p.lo, p.hi));
         }
       }
     }
@@ -298,7 +304,9 @@ class ConvInt8Layer final : public interpreter::PreparedLayer {
     conv_int8_scalar(v_, p_, in, out);
     return ok_status();
   }
-  format::MemRange output_range() const override { return out_.mem_range(); }
+  format::MemRange output_range() const override {
+    return out_.mem_range();
+  }
 
  private:
   Conv v_;
@@ -312,28 +320,27 @@ class ConvInt8Layer final : public interpreter::PreparedLayer {
 
 Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise) {
   LayerChecker c(ctx.info);
-  EMC_CPU_ASSIGN_OR_RETURN(const format::EmcConv2dInt8Body* b,
-                           c.body<format::EmcConv2dInt8Body>());
+  EMC_CPU_ASSIGN_OR_RETURN(const format::EmcConv2dInt8Body* b, c.body<format::EmcConv2dInt8Body>());
   EMC_CPU_ASSIGN_OR_RETURN(Conv v, check_geometry(c, b->geo, depthwise));
   const auto& g = b->geo;
-  EMC_CPU_ASSIGN_OR_RETURN(
-      ByteRange in, c.range("main_mem_in_address", g.main_mem_in_address,
-                            checked_product({g.in_width, g.in_height, g.in_channels}), 1,
-                            "in_width x in_height x in_channels"));
-  EMC_CPU_ASSIGN_OR_RETURN(
-      ByteRange out, c.range("main_mem_out_address", g.main_mem_out_address,
-                             checked_product({g.out_width, g.out_height, g.out_channels}), 1,
-                             "out_width x out_height x out_channels"));
+  EMC_CPU_ASSIGN_OR_RETURN(ByteRange in,
+                           c.range("main_mem_in_address", g.main_mem_in_address,
+                                   checked_product({g.in_width, g.in_height, g.in_channels}), 1,
+                                   "in_width x in_height x in_channels"));
+  EMC_CPU_ASSIGN_OR_RETURN(ByteRange out,
+                           c.range("main_mem_out_address", g.main_mem_out_address,
+                                   checked_product({g.out_width, g.out_height, g.out_channels}), 1,
+                                   "out_width x out_height x out_channels"));
   const std::uint64_t oc = g.out_channels;
   if (b->weights.size() != format::emc_conv_weight_count(g, depthwise) || b->bias.size() != oc ||
       b->multiplier.size() != oc || b->shift.size() != oc) {
     return c.error("weights/bias/multiplier/shift sizes do not match the geometry");
   }
-  for (auto [name, val] : {std::pair<const char*, std::int32_t>{"input_zero_point",
-                                                                 b->input_zero_point},
-                           {"output_zero_point", b->output_zero_point},
-                           {"act_min", b->act_min},
-                           {"act_max", b->act_max}}) {
+  for (auto [name, val] :
+       {std::pair<const char*, std::int32_t>{"input_zero_point", b->input_zero_point},
+        {"output_zero_point", b->output_zero_point},
+        {"act_min", b->act_min},
+        {"act_max", b->act_max}}) {
     if (val < -128 || val > 127) {
       return c.error(std::string(name) + " " + std::to_string(val) + " is outside [-128, 127]");
     }
@@ -351,8 +358,10 @@ Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise)
                      " outside [0, 2^31) / [-31, 30]");
     }
   }
-  Int8Params p{b->input_zero_point, b->output_zero_point, b->act_min, b->act_max,
-               b->weights,          b->bias,              b->multiplier, b->shift};
+  Int8Params p{b->input_zero_point, b->output_zero_point,
+               b->act_min,          b->act_max,
+               b->weights,          b->bias,
+               b->multiplier,       b->shift};
   const bool avx2 = ctx.options.emc_isa == EmcKernelIsa::kBest && emc_avx2_available();
   return PreparedPtr(std::make_unique<ConvInt8Layer>(v, std::move(p), in, out, avx2));
 }
@@ -412,14 +421,14 @@ Result<PreparedPtr> prepare_conv_f32(const PrepareContext& ctx, bool depthwise) 
   EMC_CPU_ASSIGN_OR_RETURN(const format::EmcConv2dF32Body* b, c.body<format::EmcConv2dF32Body>());
   EMC_CPU_ASSIGN_OR_RETURN(Conv v, check_geometry(c, b->geo, depthwise));
   const auto& g = b->geo;
-  EMC_CPU_ASSIGN_OR_RETURN(
-      ByteRange in, c.range("main_mem_in_address", g.main_mem_in_address,
-                            checked_product({g.in_width, g.in_height, g.in_channels}), 4,
-                            "in_width x in_height x in_channels"));
-  EMC_CPU_ASSIGN_OR_RETURN(
-      ByteRange out, c.range("main_mem_out_address", g.main_mem_out_address,
-                             checked_product({g.out_width, g.out_height, g.out_channels}), 4,
-                             "out_width x out_height x out_channels"));
+  EMC_CPU_ASSIGN_OR_RETURN(ByteRange in,
+                           c.range("main_mem_in_address", g.main_mem_in_address,
+                                   checked_product({g.in_width, g.in_height, g.in_channels}), 4,
+                                   "in_width x in_height x in_channels"));
+  EMC_CPU_ASSIGN_OR_RETURN(ByteRange out,
+                           c.range("main_mem_out_address", g.main_mem_out_address,
+                                   checked_product({g.out_width, g.out_height, g.out_channels}), 4,
+                                   "out_width x out_height x out_channels"));
   if (b->weights.size() != format::emc_conv_weight_count(g, depthwise) ||
       b->bias.size() != g.out_channels) {
     return c.error("weights/bias sizes do not match the geometry");
