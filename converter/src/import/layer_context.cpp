@@ -38,14 +38,7 @@ Node LayerContext::new_node(NodeKind kind) const {
 TensorId LayerContext::emit(Node node, const std::string& activation_name) {
   const bool softmax = activation_name == "softmax";
   node.output = graph_.add_tensor(softmax ? output_name_ + "/pre_softmax" : output_name_, {});
-  auto shape = infer_shape(graph_, node);
-  if (!shape.ok()) {
-    Error e = shape.error();
-    throw ErrorException(std::move(e).with_layer(ref()));
-  }
-  graph_.tensors[static_cast<std::size_t>(node.output)].shape = *shape;
-  const TensorId out = node.output;
-  graph_.nodes.push_back(std::move(node));
+  const TensorId out = append_inferred(std::move(node));
   if (!softmax) return out;
   Node sm = new_node(NodeKind::kSoftmax);
   sm.inputs = {out};
@@ -55,6 +48,10 @@ TensorId LayerContext::emit(Node node, const std::string& activation_name) {
 
 TensorId LayerContext::emit_internal(Node node, const std::string& suffix) {
   node.output = graph_.add_tensor(output_name_ + "/" + suffix, {});
+  return append_inferred(std::move(node));
+}
+
+TensorId LayerContext::append_inferred(Node node) {
   auto shape = infer_shape(graph_, node);
   if (!shape.ok()) {
     Error e = shape.error();

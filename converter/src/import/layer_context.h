@@ -61,6 +61,8 @@ class LayerContext {
   }
 
  private:
+  // Infers node.output's shape (errors name this layer), stores it and appends the node.
+  TensorId append_inferred(Node node);
   const std::string* find_weight_key(std::initializer_list<const char*> roles, int index) const;
 
   Graph& graph_;
