@@ -148,3 +148,38 @@ TEST(EmcInspect, KmodelV4IsNamed) {
 }
 
 }  // namespace
+
+namespace {
+
+// The EMC int8 chain seed (fuzz/seeds/make_kmodel_seeds.py, laid out by hand from
+// docs/format.md): every new type is shown with its parameters and main-memory accesses.
+TEST(EmcInspect, ShowsEmcInt8Types) {
+  const std::string seed =
+      "'" + std::string(EMC_SOURCE_DIR) + "/fuzz/seeds/kmodel/emc_int8_ops_chain.kmodel'";
+  const RunResult r = run_inspect(seed + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["layers"].size(), 8u);
+  EXPECT_EQ(j["layers"][1]["type"], "EMC_MAX_POOL2D_INT8");
+  EXPECT_EQ(j["layers"][1]["params"]["kernel"], "3x3");
+  EXPECT_EQ(j["layers"][1]["params"]["padding_ltrb"], "0,0,1,1");
+  EXPECT_EQ(j["layers"][2]["params"]["multiplier"], 0x60000000);
+  EXPECT_EQ(j["layers"][3]["params"]["op"], "add");
+  EXPECT_EQ(j["layers"][3]["params"]["broadcast"], "per_channel");
+  EXPECT_EQ(j["layers"][3]["params"]["out_q"]["shift"], -18);
+  EXPECT_EQ(j["layers"][4]["type"], "EMC_LUT_INT8");
+  EXPECT_EQ(j["layers"][5]["params"]["padding_ltrb"], "1,0,-1,0");
+  EXPECT_EQ(j["layers"][6]["params"]["mode"], "half_pixel");
+  EXPECT_EQ(j["layers"][7]["params"]["inputs"][1]["multiplier"], 1431655765);
+  const RunResult d = run_inspect(seed + " --layer 4 --json");
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  const auto l = nlohmann::json::parse(d.out);
+  ASSERT_EQ(l["body"]["table"].size(), 256u);
+  EXPECT_EQ(l["body"]["table"][0], 127);  // table[i] = 127 - i
+  const RunResult t = run_inspect(seed);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("EMC_CONCAT_INT8"), std::string::npos);
+  EXPECT_NE(t.out.find("cannot run this file"), std::string::npos);
+}
+
+}  // namespace

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "emc/format/kmodel_codec.h"
+#include "emc/format/layer_footprint.h"
 #include "format_test_util.h"
 
 namespace emc::format {
@@ -346,6 +347,43 @@ TEST(EmcInt8Layers, RejectsBadLutPadCropResizeFields) {
                        {20, 0, "channels is 0"},
                        {28, 0, "out_height is 0"},
                        {32, 3, "mode 3 is not"}});
+}
+
+TEST(EmcInt8Layers, FootprintsByHand) {
+  Layer l;
+  l.type = LayerType::kEmcElementwiseInt8;
+  l.body = elementwise();
+  auto f = layer_footprint(l);
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->main_reads.size(), 2u);
+  EXPECT_EQ(f->main_reads[1].start, 64u);
+  EXPECT_EQ(f->main_reads[1].size, 40u);  // 4 channels x plane 10
+  EXPECT_EQ(f->main_writes[0].start, 128u);
+  EXPECT_EQ(f->overlap, OverlapRule::kForwardElementwise);
+  auto e = elementwise();
+  e.broadcast = 1;  // b is read for every channel: no in-place output over it
+  l.body = e;
+  f = layer_footprint(l);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->main_reads[1].size, 4u);
+  EXPECT_EQ(f->overlap, OverlapRule::kNone);
+  l.type = LayerType::kEmcConcatInt8;
+  l.body = concat();
+  f = layer_footprint(l);
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->main_reads.size(), 2u);
+  EXPECT_EQ(f->main_reads[0].size, 12u);  // 2 channels x plane 6
+  EXPECT_EQ(f->main_reads[1].start, 40u);
+  EXPECT_EQ(f->main_reads[1].size, 18u);
+  EXPECT_EQ(f->main_reads[1].field_offset, 40u);
+  EXPECT_EQ(f->main_writes[0].size, 30u);
+  EXPECT_EQ(f->overlap, OverlapRule::kConcat);
+  l.type = LayerType::kEmcResizeNearestInt8;
+  l.body = resize();
+  f = layer_footprint(l);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->main_reads[0].size, 12u);
+  EXPECT_EQ(f->main_writes[0].size, 48u);
 }
 
 }  // namespace

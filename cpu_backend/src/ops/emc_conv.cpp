@@ -89,6 +89,42 @@ Result<Conv> check_geometry(LayerChecker& c, const EmcConvGeometry& g, bool dept
   return v;
 }
 
+bool per_channel_ok(const format::EmcConv2dInt8Body& b, std::uint64_t oc) {
+  return b.bias.size() == oc && b.multiplier.size() == oc && b.shift.size() == oc;
+}
+bool per_channel_ok(const format::EmcConv2dF32Body& b, std::uint64_t oc) {
+  return b.bias.size() == oc;
+}
+
+template <class Body>
+struct CheckedConv {
+  const Body* body;
+  Conv v;
+  ByteRange in, out;
+};
+
+// What the int8 and the float prepare share: the body type, the geometry, the input and output
+// ranges of `elem_bytes`-byte elements, and the array lengths the geometry implies.
+template <class Body>
+Result<CheckedConv<Body>> check_conv(LayerChecker& c, bool depthwise, std::uint64_t elem_bytes) {
+  EMC_CPU_ASSIGN_OR_RETURN(const Body* b, c.body<Body>());
+  EMC_CPU_ASSIGN_OR_RETURN(Conv v, check_geometry(c, b->geo, depthwise));
+  const auto& g = b->geo;
+  EMC_CPU_ASSIGN_OR_RETURN(
+      ByteRange in, c.range("main_mem_in_address", g.main_mem_in_address,
+                            checked_product({g.in_width, g.in_height, g.in_channels}), elem_bytes,
+                            "in_width x in_height x in_channels"));
+  EMC_CPU_ASSIGN_OR_RETURN(ByteRange out,
+                           c.range("main_mem_out_address", g.main_mem_out_address,
+                                   checked_product({g.out_width, g.out_height, g.out_channels}),
+                                   elem_bytes, "out_width x out_height x out_channels"));
+  if (b->weights.size() != format::emc_conv_weight_count(g, depthwise) ||
+      !per_channel_ok(*b, g.out_channels)) {
+    return c.error("weights or per-channel array sizes do not match the geometry");
+  }
+  return CheckedConv<Body>{b, v, in, out};
+}
+
 // ---- int8 -------------------------------------------------------------------------------------
 
 struct Int8Params {
@@ -320,22 +356,10 @@ class ConvInt8Layer final : public interpreter::PreparedLayer {
 
 Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise) {
   LayerChecker c(ctx.info);
-  EMC_CPU_ASSIGN_OR_RETURN(const format::EmcConv2dInt8Body* b, c.body<format::EmcConv2dInt8Body>());
-  EMC_CPU_ASSIGN_OR_RETURN(Conv v, check_geometry(c, b->geo, depthwise));
-  const auto& g = b->geo;
-  EMC_CPU_ASSIGN_OR_RETURN(ByteRange in,
-                           c.range("main_mem_in_address", g.main_mem_in_address,
-                                   checked_product({g.in_width, g.in_height, g.in_channels}), 1,
-                                   "in_width x in_height x in_channels"));
-  EMC_CPU_ASSIGN_OR_RETURN(ByteRange out,
-                           c.range("main_mem_out_address", g.main_mem_out_address,
-                                   checked_product({g.out_width, g.out_height, g.out_channels}), 1,
-                                   "out_width x out_height x out_channels"));
-  const std::uint64_t oc = g.out_channels;
-  if (b->weights.size() != format::emc_conv_weight_count(g, depthwise) || b->bias.size() != oc ||
-      b->multiplier.size() != oc || b->shift.size() != oc) {
-    return c.error("weights/bias/multiplier/shift sizes do not match the geometry");
-  }
+  EMC_CPU_ASSIGN_OR_RETURN(auto checked, check_conv<format::EmcConv2dInt8Body>(c, depthwise, 1));
+  const format::EmcConv2dInt8Body* b = checked.body;
+  const Conv& v = checked.v;
+  const std::uint64_t oc = b->geo.out_channels;
   for (auto [name, val] :
        {std::pair<const char*, std::int32_t>{"input_zero_point", b->input_zero_point},
         {"output_zero_point", b->output_zero_point},
@@ -363,7 +387,8 @@ Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise)
                b->weights,          b->bias,
                b->multiplier,       b->shift};
   const bool avx2 = ctx.options.emc_isa == EmcKernelIsa::kBest && emc_avx2_available();
-  return PreparedPtr(std::make_unique<ConvInt8Layer>(v, std::move(p), in, out, avx2));
+  return PreparedPtr(
+      std::make_unique<ConvInt8Layer>(v, std::move(p), checked.in, checked.out, avx2));
 }
 
 // ---- float ------------------------------------------------------------------------------------
@@ -418,25 +443,12 @@ class ConvF32Layer final : public interpreter::PreparedLayer {
 
 Result<PreparedPtr> prepare_conv_f32(const PrepareContext& ctx, bool depthwise) {
   LayerChecker c(ctx.info);
-  EMC_CPU_ASSIGN_OR_RETURN(const format::EmcConv2dF32Body* b, c.body<format::EmcConv2dF32Body>());
-  EMC_CPU_ASSIGN_OR_RETURN(Conv v, check_geometry(c, b->geo, depthwise));
-  const auto& g = b->geo;
-  EMC_CPU_ASSIGN_OR_RETURN(ByteRange in,
-                           c.range("main_mem_in_address", g.main_mem_in_address,
-                                   checked_product({g.in_width, g.in_height, g.in_channels}), 4,
-                                   "in_width x in_height x in_channels"));
-  EMC_CPU_ASSIGN_OR_RETURN(ByteRange out,
-                           c.range("main_mem_out_address", g.main_mem_out_address,
-                                   checked_product({g.out_width, g.out_height, g.out_channels}), 4,
-                                   "out_width x out_height x out_channels"));
-  if (b->weights.size() != format::emc_conv_weight_count(g, depthwise) ||
-      b->bias.size() != g.out_channels) {
-    return c.error("weights/bias sizes do not match the geometry");
-  }
+  EMC_CPU_ASSIGN_OR_RETURN(auto checked, check_conv<format::EmcConv2dF32Body>(c, depthwise, 4));
+  const format::EmcConv2dF32Body* b = checked.body;
   if (std::isnan(b->act_min) || std::isnan(b->act_max) || b->act_min > b->act_max) {
     return c.error("act_min/act_max are NaN or out of order");
   }
-  return PreparedPtr(std::make_unique<ConvF32Layer>(v, *b, in, out));
+  return PreparedPtr(std::make_unique<ConvF32Layer>(checked.v, *b, checked.in, checked.out));
 }
 
 }  // namespace

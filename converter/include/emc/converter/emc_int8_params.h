@@ -1,0 +1,45 @@
+// The quantization fields of EMC's int8 pools, elementwise ops, concat and lookup table
+// (format/emc_layers.h; formulas in docs/cpu_target.md), built from the float parameters a
+// lowering knows: each tensor's int8 scale and zero point (int8_quant_from_range) and the fused
+// activation as a real clamp. Addresses and shapes stay the caller's; errors name the reason and
+// the caller adds the layer.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "emc/converter/emc_conv_quant.h"
+
+namespace emc::converter {
+
+// Real clamp bounds of no fused activation.
+inline constexpr double kNoClamp = 1e300;
+
+// Max / average pool: multiplier = in.scale / out.scale (2^30, shift 1 when the scales are equal,
+// the identity), zero points, act_min/act_max = the int8 codes of [act_min, act_max].
+Status set_pool_int8_params(const Int8Quant& in, const Int8Quant& out, double act_min,
+                            double act_max, format::EmcPool2dInt8Body& body);
+
+// Elementwise (TFLite int8 ADD/SUB/MUL/MAXIMUM/MINIMUM): add/sub/max/min rescale both inputs to
+// twice_max = 2 * max(a.scale, b.scale) with left_shift 20 (input multipliers a.scale / twice_max,
+// b.scale / twice_max <= 1/2; output twice_max / (2^20 * out.scale)); mul: output multiplier
+// a.scale * b.scale / out.scale. `average` (Keras Average of two inputs) halves the output
+// multiplier of an add. body.op must be set; the rest of the quantization fields are filled.
+Status set_elementwise_int8_params(const Int8Quant& a, const Int8Quant& b, const Int8Quant& out,
+                                   double act_min, double act_max, bool average,
+                                   format::EmcElementwiseInt8Body& body);
+
+// Concat: input k is requantized by ins[k].scale / out.scale (an identity copy when the parameters
+// are equal). body.inputs must already hold ins.size() entries (addresses and channels).
+Status set_concat_int8_params(const std::vector<Int8Quant>& ins, const Int8Quant& out,
+                              format::EmcConcatInt8Body& body);
+
+// LUT: table[q + 128] = clamp(round_half_away(f((q - in.zp) * in.scale) / out.scale) + out.zp,
+// -128, 127) for every int8 code q. Fails when f gives NaN for some code.
+Status set_lut_int8_table(const std::function<double(double)>& f, const Int8Quant& in,
+                          const Int8Quant& out, format::EmcLutInt8Body& body);
+
+// The int8 code of a real value under `q`, clamped to [-128, 127]; +-kNoClamp give -128 / 127.
+std::int32_t int8_code(const Int8Quant& q, double real);
+
+}  // namespace emc::converter
