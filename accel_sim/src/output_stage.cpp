@@ -28,6 +28,38 @@ ActivationStage::ActivationStage(const format::KpuActivationTable& table,
   simd_ = sorted_ && options.max_isa == KernelIsa::kAvx512Vnni &&
           __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #endif
+  if (!simd_) return;
+  // The segments of a sorted table that can decide an output; dropping the others changes no
+  // output. The chosen segment is the last qualifying one, and qualifying starts form a prefix:
+  // * a segment followed by one with the same start is never chosen;
+  // * a constant segment (y_mul 0: the product is 0, both carry shifts give 0, y = bias) after a
+  //   kept constant segment with the same clamped bias gives that segment's output: the earlier
+  //   one qualifies whenever it does, and nothing kept in between exists.
+  // Segment 0 is always kept (it is also the answer when nothing qualifies).
+  auto constant = [&](std::size_t i) { return y_mul_[i] == 0; };
+  auto clamped = [&](std::size_t i) { return std::clamp<std::int64_t>(bias_[i], 0, 255); };
+  std::array<std::size_t, 16> keep{};
+  std::size_t m = 0;
+  keep[m++] = 0;
+  for (std::size_t i = 1; i < 16; ++i) {
+    if (i + 1 < 16 && x_start_[i + 1] == x_start_[i]) continue;
+    const std::size_t last = keep[m - 1];
+    if (constant(i) && constant(last) && clamped(i) == clamped(last)) continue;
+    keep[m++] = i;
+  }
+  simd_count_ = 1;
+  while (simd_count_ < static_cast<int>(m)) simd_count_ *= 2;
+  for (std::size_t j = 0; j < 16; ++j) {
+    if (j < m) {
+      simd_table_.x_start[j] = x_start_[keep[j]];
+      simd_table_.y_mul[j] = y_mul_[keep[j]];
+      simd_table_.shift[j] = shift_[keep[j]];
+      simd_table_.bias[j] = bias_[keep[j]];
+    } else {  // padding: a start above every 36-bit bn never qualifies
+      simd_table_.x_start[j] = std::int64_t{1} << 62;
+      simd_table_.y_mul[j] = simd_table_.shift[j] = simd_table_.bias[j] = 0;
+    }
+  }
 }
 
 namespace {
@@ -86,6 +118,7 @@ __attribute__((target("avx512f"))) inline __m512i wrap36v(__m512i v) {
 struct SimdTable {
   __m512i xs_lo, xs_hi, ym_lo, ym_hi, sh_lo, sh_hi, bi_lo, bi_hi;
   __m512i cterm, mul, shift, add;
+  int count;  // table entries, a power of two <= 16
 };
 
 // Lanes whose segment start x qualifies for bn b under the selection rule.
@@ -103,7 +136,7 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const Simd
   const __m512i b =
       wrap36v(_mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, t.mul), t.shift), t.add));
   __m512i pos = zero;
-  for (int step : {8, 4, 2, 1}) {
+  for (int step = t.count / 2; step >= 1; step /= 2) {
     const __m512i probe = _mm512_add_epi64(pos, _mm512_set1_epi64(step - 1));
     const __mmask8 m = qualifies<kStrict>(_mm512_permutex2var_epi64(t.xs_lo, probe, t.xs_hi), b);
     pos = _mm512_mask_add_epi64(pos, m, pos, _mm512_set1_epi64(step));
@@ -146,21 +179,20 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const Simd
 // All n elements, the last n % 8 with masked loads and a masked byte store.
 template <bool kStrict, bool kBanker>
 __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
-    const std::int64_t* x_start, const std::int64_t* y_mul, const std::uint32_t* shift,
-    const std::int64_t* bias, const std::int32_t* lo, const std::int32_t* hi,
+    const std::int64_t* x_start, const std::int64_t* y_mul, const std::int64_t* shift,
+    const std::int64_t* bias, int count, const std::int32_t* lo, const std::int32_t* hi,
     const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
     std::uint8_t* out) {
-  alignas(64) std::int64_t sh64[16];
-  for (int s = 0; s < 16; ++s) sh64[s] = shift[s];
   SimdTable t;
-  t.xs_lo = _mm512_loadu_si512(x_start);
-  t.xs_hi = _mm512_loadu_si512(x_start + 8);
-  t.ym_lo = _mm512_loadu_si512(y_mul);
-  t.ym_hi = _mm512_loadu_si512(y_mul + 8);
-  t.sh_lo = _mm512_load_si512(sh64);
-  t.sh_hi = _mm512_load_si512(sh64 + 8);
-  t.bi_lo = _mm512_loadu_si512(bias);
-  t.bi_hi = _mm512_loadu_si512(bias + 8);
+  t.xs_lo = _mm512_load_si512(x_start);
+  t.xs_hi = _mm512_load_si512(x_start + 8);
+  t.ym_lo = _mm512_load_si512(y_mul);
+  t.ym_hi = _mm512_load_si512(y_mul + 8);
+  t.sh_lo = _mm512_load_si512(shift);
+  t.sh_hi = _mm512_load_si512(shift + 8);
+  t.bi_lo = _mm512_load_si512(bias);
+  t.bi_hi = _mm512_load_si512(bias + 8);
+  t.count = count;
   t.cterm = _mm512_set1_epi64(cterm);
   t.mul = _mm512_set1_epi64(bn.mul);
   t.shift = _mm512_set1_epi64(bn.shift);
@@ -208,15 +240,21 @@ void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const 
   const auto* bi = bias_.data();
 #ifdef EMC_ACCEL_X86
   if (simd_) {
+    const SimdSegments& st = simd_table_;
+    const int m = simd_count_;
     std::size_t done;
     if (strict_ && banker_)
-      done = bn_act_avx512<true, true>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512<true, true>(st.x_start, st.y_mul, st.shift, st.bias, m, lo, hi, xterm,
+                                       cterm, bn, n, out);
     else if (strict_)
-      done = bn_act_avx512<true, false>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512<true, false>(st.x_start, st.y_mul, st.shift, st.bias, m, lo, hi, xterm,
+                                        cterm, bn, n, out);
     else if (banker_)
-      done = bn_act_avx512<false, true>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512<false, true>(st.x_start, st.y_mul, st.shift, st.bias, m, lo, hi, xterm,
+                                        cterm, bn, n, out);
     else
-      done = bn_act_avx512<false, false>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512<false, false>(st.x_start, st.y_mul, st.shift, st.bias, m, lo, hi,
+                                         xterm, cterm, bn, n, out);
     lo += done;
     if (hi != nullptr) hi += done;
     xterm += done;

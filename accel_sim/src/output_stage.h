@@ -35,6 +35,13 @@ class ActivationStage {
   bool strict_ = false;
   bool banker_ = false;
   bool simd_ = false;  // AVX-512 path: sorted table, max_isa kAvx512Vnni, CPU has AVX-512F/DQ
+  // The AVX-512 path's table: the sorted segments that can decide an output (see the constructor),
+  // padded to a power of two `simd_count_` with starts no bn reaches.
+  struct alignas(64) SimdSegments {
+    std::int64_t x_start[16], y_mul[16], shift[16], bias[16];
+  };
+  SimdSegments simd_table_{};
+  int simd_count_ = 16;
 };
 
 // Output size of `pool_type` (0..9) on `in` pixels (§6.5; floor for the strided types).
