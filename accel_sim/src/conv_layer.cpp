@@ -125,6 +125,8 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::vector<std::uint8_t> wq_packed_;
   std::vector<std::ptrdiff_t> quad_offsets_;  // per k-group, bytes
   QuadGemmFn quad_gemm_ = nullptr;
+  DepthwiseFn depthwise_fn_ = nullptr;
+  bool small_dw_weights_ = false;  // every depthwise weight <= 32767
 
   // Precomputed KPU RAM offsets of line 0 of each input / output channel (lines follow at the
   // map's line_stride).
@@ -137,12 +139,12 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::size_t slack_count_ = 0;  // int16 elements read past the planes (zeroed per run)
   std::size_t chan_sum_at_ = 0;  // int32, normal: sum over channels of the padded input
   std::size_t xterm_at_ = 0;     // int64, (arg_x * sum_x) >> shr_x per output pixel / row
-  std::size_t acc_lo_at_ = 0, acc_hi_at_ = 0, win_sum_at_ = 0;  // int32
+  std::size_t acc_lo_at_ = 0, acc_hi_at_ = 0;  // int32
   std::size_t act_out_at_ = 0;  // uint8 [oc][in_h][in_w] after activation
   std::size_t pooled_at_ = 0;   // uint8 [oc][out_h][out_w] (unused for pool 0)
   // Pointers into the arena, valid during run().
   std::int16_t* input_ = nullptr;
-  std::int32_t *chan_sum_ = nullptr, *acc_lo_ = nullptr, *acc_hi_ = nullptr, *win_sum_ = nullptr;
+  std::int32_t *chan_sum_ = nullptr, *acc_lo_ = nullptr, *acc_hi_ = nullptr;
   std::int64_t* xterm_ = nullptr;
   std::uint8_t *act_out_ = nullptr, *pooled_ = nullptr;
 };
@@ -253,6 +255,7 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
                                                               : GemmIsa::kAvx512Vnni;
   p->gemm_ = select_gemm(isa, &isa_name);
   p->quad_gemm_ = select_quad_gemm(isa, &isa_name);
+  p->depthwise_fn_ = select_depthwise(isa, &isa_name);
   p->cycles_ = format::estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
 
   p->in_line0_.resize(p->in_c_);
@@ -266,13 +269,12 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   p->plane_pixels_ = p->padded_w_ * p->padded_h_;
   const std::size_t in_pixels = std::size_t{p->in_w_} * p->in_h_;
   ArenaLayout layout;
-  if (p->depthwise_) {
-    p->input_count_ = std::size_t{p->in_c_} * p->plane_pixels_;
+  if (p->depthwise_) {  // uint8 planes [c][plane] (int16 units), one channel's acc and xterm
+    p->input_count_ = (std::size_t{p->in_c_} * p->plane_pixels_ + 1) / 2;
     p->slack_count_ = kInputSlack;
     p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
-    p->acc_lo_at_ = layout.add<std::int32_t>(round_up(p->in_w_, kPixelBlock));
-    p->win_sum_at_ = layout.add<std::int32_t>(round_up(p->in_w_, kPixelBlock));
-    p->xterm_at_ = layout.add<std::int64_t>(p->in_w_);
+    p->acc_lo_at_ = layout.add<std::int32_t>(in_pixels);
+    p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
   } else if (p->quads_path_) {
     p->input_count_ = p->quads_ * p->plane_pixels_ * 2;  // int16 units: 4 bytes per pixel
     p->slack_count_ = 2 * kQuadSlack;
@@ -340,6 +342,7 @@ void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
   if (depthwise_) {
     w_dw_.resize(std::size_t{out_c_} * kk);
     for (std::size_t i = 0; i < w_dw_.size(); ++i) w_dw_[i] = weight(i);
+    small_dw_weights_ = std::all_of(w_dw_.begin(), w_dw_.end(), [](std::int32_t w) { return w <= 32767; });
     tap_offsets_.clear();
     for (std::uint32_t ky = 0; ky < k_; ++ky)
       for (std::uint32_t kx = 0; kx < k_; ++kx)
@@ -412,14 +415,21 @@ void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
 // Reads the input map from KPU RAM into padded int16 planes (pad_value around 3x3 inputs).
 void PreparedConv::gather_input(const std::uint8_t* src) {
   const std::size_t pw = padded_w_;
-  if (depthwise_) {
+  if (depthwise_) {  // uint8 planes
+    auto* planes = reinterpret_cast<std::uint8_t*>(input_);
     for (std::uint32_t c = 0; c < in_c_; ++c) {
-      std::int16_t* plane = input_ + std::size_t{c} * plane_pixels_;
-      if (pad_ != 0) std::fill(plane, plane + plane_pixels_, pad_value_);
+      std::uint8_t* plane = planes + std::size_t{c} * plane_pixels_;
+      if (pad_ != 0) {  // the border rows and columns
+        std::fill(plane, plane + pw, pad_value_);
+        std::fill(plane + (padded_h_ - 1) * pw, plane + plane_pixels_, pad_value_);
+        for (std::uint32_t y = 0; y < in_h_; ++y) {
+          plane[(y + 1) * pw] = pad_value_;
+          plane[(y + 1) * pw + pw - 1] = pad_value_;
+        }
+      }
       for (std::uint32_t y = 0; y < in_h_; ++y) {
-        const std::uint8_t* line = src + in_line0_[c] + y * in_geo_.line_stride;
-        std::int16_t* dst = plane + (y + pad_) * pw + pad_;
-        for (std::uint32_t x = 0; x < in_w_; ++x) dst[x] = line[x];
+        std::memcpy(plane + (y + pad_) * pw + pad_, src + in_line0_[c] + y * in_geo_.line_stride,
+                    in_w_);
       }
     }
     return;
@@ -608,15 +618,23 @@ void PreparedConv::conv_normal() {
 void PreparedConv::conv_depthwise() {
   const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
   const std::size_t taps = std::size_t{k_} * k_;
+  DepthwisePlane d;
+  d.padded_w = padded_w_;
+  d.w = in_w_;
+  d.h = in_h_;
+  d.offsets = tap_offsets_.data();
+  d.taps = taps;
+  d.small_weights = small_dw_weights_;
+  d.arg_x = arg_x_;
+  d.shr_x = shr_x_;
+  d.acc = acc_lo_;
+  d.xterm = xterm_;
+  const auto* planes = reinterpret_cast<const std::uint8_t*>(input_);
   for (std::uint32_t c = 0; c < in_c_; ++c) {
-    const std::int16_t* plane = input_ + std::size_t{c} * plane_pixels_;
-    for (std::uint32_t y = 0; y < in_h_; ++y) {
-      depthwise_row(plane + std::size_t{y} * padded_w_, tap_offsets_.data(),
-                    w_dw_.data() + c * taps, taps, in_w_, acc_lo_, win_sum_);
-      for (std::uint32_t x = 0; x < in_w_; ++x) xterm_[x] = (arg_x_ * win_sum_[x]) >> shr_x_;
-      act_.run(acc_lo_, nullptr, xterm_, cterm_[c], bn_[c], in_w_,
-               act_out_ + c * in_pixels + std::size_t{y} * in_w_);
-    }
+    d.plane = planes + std::size_t{c} * plane_pixels_;
+    d.weights = w_dw_.data() + c * taps;
+    depthwise_fn_(d);
+    act_.run(acc_lo_, nullptr, xterm_, cterm_[c], bn_[c], in_pixels, act_out_ + c * in_pixels);
   }
 }
 
@@ -639,7 +657,6 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
   xterm_ = reinterpret_cast<std::int64_t*>(base + xterm_at_);
   acc_lo_ = reinterpret_cast<std::int32_t*>(base + acc_lo_at_);
   acc_hi_ = reinterpret_cast<std::int32_t*>(base + acc_hi_at_);
-  win_sum_ = reinterpret_cast<std::int32_t*>(base + win_sum_at_);
   act_out_ = base + act_out_at_;
   pooled_ = base + pooled_at_;
   // The kernels read up to a pixel block past the last plane: keep that slack defined (zero).

@@ -76,7 +76,73 @@ void quad_gemm_portable(const QuadGemm& g) {
   }
 }
 
+void depthwise_portable(const DepthwisePlane& d) {
+  for (std::size_t y = 0; y < d.h; ++y) {
+    const std::uint8_t* row = d.plane + y * d.padded_w;
+    std::int32_t* acc = d.acc + y * d.w;
+    std::int64_t* xt = d.xterm + y * d.w;
+    for (std::size_t x = 0; x < d.w; ++x) {
+      std::int32_t a = 0, s = 0;
+      for (std::size_t t = 0; t < d.taps; ++t) {
+        const std::int32_t v = row[x + d.offsets[t]];
+        a += d.weights[t] * v;
+        s += v;
+      }
+      acc[x] = a;
+      xt[x] = (d.arg_x * s) >> d.shr_x;
+    }
+  }
+}
+
 #ifdef EMC_ACCEL_X86
+// GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// 16 pixels per step (masked at the row end, nothing is read past it); the Σx term with
+// vpmuldq (arg_x is 24-bit and Σx <= 255*9: both fit int32, the product is exact).
+template <bool kSmall>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_avx512_t(
+    const DepthwisePlane& d) {
+  __m512i w[9];
+  for (std::size_t t = 0; t < d.taps; ++t) {
+    w[t] = _mm512_set1_epi32(kSmall ? (d.weights[t] & 0xffff) : d.weights[t]);
+  }
+  const __m512i arg_x = _mm512_set1_epi64(d.arg_x);
+  const __m128i shr = _mm_cvtsi32_si128(static_cast<int>(d.shr_x));
+  for (std::size_t y = 0; y < d.h; ++y) {
+    const std::uint8_t* row = d.plane + y * d.padded_w;
+    std::int32_t* acc = d.acc + y * d.w;
+    std::int64_t* xt = d.xterm + y * d.w;
+    for (std::size_t x = 0; x < d.w; x += 16) {
+      const __mmask16 m =
+          d.w - x >= 16 ? static_cast<__mmask16>(0xffff)
+                        : static_cast<__mmask16>((1u << (d.w - x)) - 1);
+      __m512i a = _mm512_setzero_si512(), s = a;
+      for (std::size_t t = 0; t < d.taps; ++t) {
+        const __m512i v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, row + x + d.offsets[t]));
+        // kSmall: v's high int16 halves are 0, so pmaddwd gives v * w exactly.
+        a = _mm512_add_epi32(a, kSmall ? _mm512_madd_epi16(v, w[t]) : _mm512_mullo_epi32(v, w[t]));
+        s = _mm512_add_epi32(s, v);
+      }
+      _mm512_mask_storeu_epi32(acc + x, m, a);
+      const __m512i s_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(s));
+      const __m512i s_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1));
+      const __m512i x_lo = _mm512_sra_epi64(_mm512_mul_epi32(s_lo, arg_x), shr);
+      const __m512i x_hi = _mm512_sra_epi64(_mm512_mul_epi32(s_hi, arg_x), shr);
+      _mm512_mask_storeu_epi64(xt + x, static_cast<__mmask8>(m), x_lo);
+      _mm512_mask_storeu_epi64(xt + x + 8, static_cast<__mmask8>(m >> 8), x_hi);
+    }
+  }
+}
+
+void depthwise_avx512(const DepthwisePlane& d) {
+  if (d.small_weights) {
+    depthwise_avx512_t<true>(d);
+  } else {
+    depthwise_avx512_t<false>(d);
+  }
+}
+
 // AVX2 has no exact u8 x s8 dot (pmaddubsw saturates at int16), so quads are widened to int16 and
 // multiplied with pmaddwd: 4 pixels per ymm as (x0w0+x1w1, x2w2+x3w3) pairs, added at the end.
 __attribute__((target("avx2"))) void quad_gemm_avx2(const QuadGemm& g) {
@@ -208,6 +274,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemm_vnni(const Pair
     }
   }
 }
+#pragma GCC diagnostic pop
 #endif
 
 }  // namespace
@@ -250,21 +317,19 @@ QuadGemmFn select_quad_gemm(GemmIsa max_isa, const char** name) {
   return quad_gemm_portable;
 }
 
-void depthwise_row(const std::int16_t* plane, const std::ptrdiff_t* offsets,
-                   const std::int32_t* weights, std::size_t taps, std::size_t n, std::int32_t* acc,
-                   std::int32_t* sum) {
-  for (std::size_t x = 0; x < n; ++x) {
-    acc[x] = 0;
-    sum[x] = 0;
+DepthwiseFn select_depthwise(GemmIsa max_isa, const char** name) {
+#ifdef EMC_ACCEL_X86
+  __builtin_cpu_init();
+  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+    *name = "avx512";
+    return depthwise_avx512;
   }
-  for (std::size_t t = 0; t < taps; ++t) {
-    const std::int16_t* row = plane + offsets[t];
-    const std::int32_t w = weights[t];
-    for (std::size_t x = 0; x < n; ++x) {
-      acc[x] += w * row[x];
-      sum[x] += row[x];
-    }
-  }
+#else
+  (void)max_isa;
+#endif
+  *name = "portable";
+  return depthwise_portable;
 }
 
 }  // namespace emc::accel_sim::detail

@@ -61,10 +61,23 @@ struct QuadGemm {
 using QuadGemmFn = void (*)(const QuadGemm& g);
 QuadGemmFn select_quad_gemm(GemmIsa max_isa, const char** name);
 
-// Depthwise: for one channel, acc[x] = sum_t w[t] * row_t[x] and sum[x] = sum_t row_t[x] for
-// x < n, where row_t = plane + offsets[t]. Weights may be up to 65535: 255*65535*9 < 2^31.
-void depthwise_row(const std::int16_t* plane, const std::ptrdiff_t* offsets,
-                   const std::int32_t* weights, std::size_t taps, std::size_t n, std::int32_t* acc,
-                   std::int32_t* sum);
+// Depthwise 1x1/3x3 over one whole channel: for each output pixel (y, x) of the w x h map,
+// acc = sum_t w[t] * plane[y*padded_w + x + offsets[t]] and
+// xterm = (arg_x * sum_t plane[...]) >> shr_x (the window's Σx term of §6.1).
+// Weights may be up to 65535 (255*65535*9 < 2^31); outputs are dense [h][w].
+struct DepthwisePlane {
+  const std::uint8_t* plane = nullptr;  // padded input plane (uint8)
+  std::size_t padded_w = 0, w = 0, h = 0;
+  const std::ptrdiff_t* offsets = nullptr;  // per tap, from pixel (0, 0)
+  std::size_t taps = 0;
+  const std::int32_t* weights = nullptr;
+  bool small_weights = false;  // every weight <= 32767 (the pmaddwd form is exact)
+  std::int64_t arg_x = 0;      // sign-extended 24-bit
+  std::uint32_t shr_x = 0;
+  std::int32_t* acc = nullptr;
+  std::int64_t* xterm = nullptr;
+};
+using DepthwiseFn = void (*)(const DepthwisePlane& d);
+DepthwiseFn select_depthwise(GemmIsa max_isa, const char** name);
 
 }  // namespace emc::accel_sim::detail
