@@ -5,33 +5,9 @@
 #include <limits>
 #include <vector>
 
-namespace emc::converter {
+#include "activations.h"
 
-double activation_value(const Activation& act, double x) {
-  switch (act.kind) {
-    case ActivationKind::kLinear:
-      return x;
-    case ActivationKind::kRelu:
-      if (x >= act.max_value) return act.max_value;
-      if (x >= act.threshold) return x;
-      return act.alpha * (x - act.threshold);
-    case ActivationKind::kSigmoid:
-      return 1.0 / (1.0 + std::exp(-x));
-    case ActivationKind::kHardSigmoid:
-      return std::clamp(act.alpha * x + 0.5, 0.0, 1.0);
-    case ActivationKind::kTanh:
-      return std::tanh(x);
-    case ActivationKind::kElu:
-      return x > 0 ? x : act.alpha * (std::exp(x) - 1.0);
-    case ActivationKind::kSelu:
-      return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * (std::exp(x) - 1.0));
-    case ActivationKind::kSwish:
-      return x / (1.0 + std::exp(-x));
-    case ActivationKind::kAffine:
-      return act.alpha * x + act.offset;
-  }
-  return x;
-}
+namespace emc::converter {
 
 namespace {
 
@@ -164,29 +140,12 @@ class Fitter {
 };
 
 bool is_piecewise_linear(const Activation& a) {
-  return a.kind == ActivationKind::kLinear || a.kind == ActivationKind::kRelu ||
-         a.kind == ActivationKind::kHardSigmoid || a.kind == ActivationKind::kAffine;
+  return detail::activation_info(a.kind).piecewise_linear;
 }
 
 // Real-valued breakpoints of the activation (kinks, discontinuities, the swish minimum).
 std::vector<double> kinks_of(const Activation& a) {
-  switch (a.kind) {
-    case ActivationKind::kRelu: {
-      std::vector<double> k{a.threshold};
-      if (std::isfinite(a.max_value)) k.push_back(a.max_value);
-      return k;
-    }
-    case ActivationKind::kHardSigmoid:
-      if (a.alpha > 0) return {-0.5 / a.alpha, 0.5 / a.alpha};
-      return {};
-    case ActivationKind::kElu:
-    case ActivationKind::kSelu:
-      return {0.0};
-    case ActivationKind::kSwish:
-      return {-1.2784645427610738};
-    default:
-      return {};
-  }
+  return detail::activation_info(a.kind).kinks(a);
 }
 
 // The points the error check visits: x(i) = lo + span·i / n (integer division), i = 0..n. With

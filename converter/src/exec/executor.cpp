@@ -1,7 +1,7 @@
 #include <algorithm>
 
 #include "emc/converter/float_executor.h"
-#include "kernels.h"
+#include "nodes/node_kind.h"
 
 namespace emc::converter {
 
@@ -37,79 +37,15 @@ Result<std::vector<Tensor>> FloatExecutor::run(const std::vector<Tensor>& inputs
                                              std::to_string(inputs[i].data.size()) + " values)");
     t[static_cast<std::size_t>(graph_.inputs[i])] = inputs[i];
   }
+  std::vector<const Tensor*> ins;
   for (std::size_t ni = 0; ni < graph_.nodes.size(); ++ni) {
     const Node& n = graph_.nodes[ni];
-    const Tensor& x = t[static_cast<std::size_t>(n.inputs[0])];
+    ins.clear();
+    for (TensorId id : n.inputs) ins.push_back(&t[static_cast<std::size_t>(id)]);
     Tensor& y = t[static_cast<std::size_t>(n.output)];
     y.shape = graph_.shape(n.output);
     y.data.assign(static_cast<std::size_t>(y.shape.num_elements()), 0.0f);
-    switch (n.kind) {
-      case NodeKind::kConv2D:
-        detail::conv2d_f32(n, x.shape, x.data.data(), y.shape, y.data.data());
-        break;
-      case NodeKind::kDepthwiseConv2D:
-        detail::depthwise_conv2d_f32(n, x.shape, x.data.data(), y.shape, y.data.data());
-        break;
-      case NodeKind::kDense:
-        detail::dense_f32(n, x.shape, x.data.data(), y.data.data());
-        break;
-      case NodeKind::kBatchNorm:
-        detail::batch_norm_f32(n, x.shape, x.data.data(), y.data.data());
-        break;
-      case NodeKind::kZeroPad:
-        detail::zero_pad_f32(n, x.shape, x.data.data(), y.shape, y.data.data());
-        break;
-      case NodeKind::kMaxPool:
-      case NodeKind::kAvgPool:
-        detail::pool2d_f32(n, x.shape, x.data.data(), y.shape, y.data.data());
-        break;
-      case NodeKind::kGlobalAvgPool:
-      case NodeKind::kGlobalMaxPool:
-        detail::global_pool_f32(n, x.shape, x.data.data(), y.data.data());
-        break;
-      case NodeKind::kConcat: {
-        std::vector<const float*> ins;
-        std::vector<const Shape*> shapes;
-        for (TensorId id : n.inputs) {
-          ins.push_back(t[static_cast<std::size_t>(id)].data.data());
-          shapes.push_back(&t[static_cast<std::size_t>(id)].shape);
-        }
-        detail::concat_f32(n, ins, shapes, y.shape, y.data.data());
-        break;
-      }
-      case NodeKind::kAdd:
-      case NodeKind::kMultiply:
-      case NodeKind::kSubtract:
-      case NodeKind::kMaximum:
-      case NodeKind::kMinimum:
-      case NodeKind::kAverage: {
-        std::vector<const float*> ins;
-        for (TensorId id : n.inputs) ins.push_back(t[static_cast<std::size_t>(id)].data.data());
-        detail::merge_f32(n, ins, y.shape.num_elements(), y.data.data());
-        break;
-      }
-      case NodeKind::kPRelu:
-        detail::prelu_f32(n, x.data.data(), y.shape.num_elements(), y.data.data());
-        break;
-      case NodeKind::kUpSample:
-        detail::upsample_f32(n, x.shape, x.data.data(), y.shape, y.data.data());
-        break;
-      case NodeKind::kCrop:
-        detail::crop_f32(n, x.shape, x.data.data(), y.shape, y.data.data());
-        break;
-      case NodeKind::kActivation:
-        y.data = x.data;
-        detail::activate_inplace(n.activation, y.data.data(), y.shape.num_elements());
-        break;
-      case NodeKind::kSoftmax:
-        detail::softmax_f32(x.shape, x.data.data(), y.data.data());
-        break;
-      case NodeKind::kFlatten:
-      case NodeKind::kReshape:
-      case NodeKind::kIdentity:
-        y.data = x.data;
-        break;
-    }
+    detail::node_kind_info(n.kind).run(detail::KernelArgs{n, ins, y});
     if (!options.keep_all_tensors)
       for (TensorId id : n.inputs)
         if (last_use_[static_cast<std::size_t>(id)] == static_cast<int>(ni))

@@ -1,6 +1,7 @@
 #include "emc/converter/graph.h"
 
 #include <cstdio>
+#include <iterator>
 #include <set>
 
 namespace emc::converter {
@@ -15,81 +16,21 @@ std::string to_string(const Shape& shape) {
 }
 
 const char* to_string(NodeKind kind) {
-  switch (kind) {
-    case NodeKind::kConv2D:
-      return "Conv2D";
-    case NodeKind::kDepthwiseConv2D:
-      return "DepthwiseConv2D";
-    case NodeKind::kDense:
-      return "Dense";
-    case NodeKind::kBatchNorm:
-      return "BatchNorm";
-    case NodeKind::kZeroPad:
-      return "ZeroPad";
-    case NodeKind::kMaxPool:
-      return "MaxPool";
-    case NodeKind::kAvgPool:
-      return "AvgPool";
-    case NodeKind::kGlobalAvgPool:
-      return "GlobalAvgPool";
-    case NodeKind::kGlobalMaxPool:
-      return "GlobalMaxPool";
-    case NodeKind::kConcat:
-      return "Concat";
-    case NodeKind::kAdd:
-      return "Add";
-    case NodeKind::kActivation:
-      return "Activation";
-    case NodeKind::kSoftmax:
-      return "Softmax";
-    case NodeKind::kFlatten:
-      return "Flatten";
-    case NodeKind::kReshape:
-      return "Reshape";
-    case NodeKind::kIdentity:
-      return "Identity";
-    case NodeKind::kMultiply:
-      return "Multiply";
-    case NodeKind::kSubtract:
-      return "Subtract";
-    case NodeKind::kMaximum:
-      return "Maximum";
-    case NodeKind::kMinimum:
-      return "Minimum";
-    case NodeKind::kAverage:
-      return "Average";
-    case NodeKind::kPRelu:
-      return "PReLU";
-    case NodeKind::kUpSample:
-      return "UpSample";
-    case NodeKind::kCrop:
-      return "Crop";
-  }
-  return "Unknown";
+  static constexpr const char* kNames[] = {
+#define EMC_NODE_KIND(id, name, inputs, infer, run) name,
+#include "emc/converter/node_kinds.def"
+  };
+  const auto i = static_cast<std::size_t>(kind);
+  return i < std::size(kNames) ? kNames[i] : "Unknown";
 }
 
 const char* to_string(ActivationKind kind) {
-  switch (kind) {
-    case ActivationKind::kLinear:
-      return "linear";
-    case ActivationKind::kRelu:
-      return "relu";
-    case ActivationKind::kSigmoid:
-      return "sigmoid";
-    case ActivationKind::kHardSigmoid:
-      return "hard_sigmoid";
-    case ActivationKind::kTanh:
-      return "tanh";
-    case ActivationKind::kElu:
-      return "elu";
-    case ActivationKind::kSelu:
-      return "selu";
-    case ActivationKind::kSwish:
-      return "swish";
-    case ActivationKind::kAffine:
-      return "affine";
-  }
-  return "unknown";
+  static constexpr const char* kNames[] = {
+#define EMC_ACTIVATION(id, name, impl) name,
+#include "emc/converter/activations.def"
+  };
+  const auto i = static_cast<std::size_t>(kind);
+  return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
 Activation make_relu(float max_value, double alpha, float threshold) {

@@ -133,42 +133,7 @@ bool Hdf5File::has_attribute(const std::string& path, const std::string& attr) c
 
 std::string Hdf5File::string_attribute(const std::string& path, const std::string& attr,
                                        std::size_t max_bytes) const {
-  const std::string where = path + "' attribute '" + attr;
-  H5Id obj = open_object(path);
-  H5Id a(H5Aopen(obj.get(), attr.c_str(), H5P_DEFAULT), H5Aclose);
-  if (!a.valid()) fail(where, "does not exist or cannot be opened");
-  H5Id type(H5Aget_type(a.get()), H5Tclose);
-  H5Id space(H5Aget_space(a.get()), H5Sclose);
-  if (!type.valid() || !space.valid()) fail(where, "has a damaged type or dataspace");
-  if (H5Tget_class(type.get()) != H5T_STRING) fail(where, "is not a string");
-  if (H5Sget_simple_extent_npoints(space.get()) != 1)
-    fail(where, "is not a single string (a scalar)");
-  const htri_t vlen = H5Tis_variable_str(type.get());
-  if (vlen < 0) fail(where, "has a damaged string type");
-  if (vlen) {
-    H5Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
-    if (!mem.valid() || H5Tset_size(mem.get(), H5T_VARIABLE) < 0 ||
-        H5Tset_cset(mem.get(), H5Tget_cset(type.get())) < 0)
-      fail(where, "cannot set up a string read");
-    char* p = nullptr;
-    if (H5Aread(a.get(), mem.get(), &p) < 0) fail(where, "cannot be read (damaged file?)");
-    if (!p) return {};
-    const std::size_t n = strnlen(p, max_bytes + 1);
-    std::string s(p, std::min(n, max_bytes));
-    H5free_memory(p);
-    if (n > max_bytes)
-      fail(where, "is longer than the limit of " + std::to_string(max_bytes) + " bytes");
-    return s;
-  }
-  const std::size_t size = H5Tget_size(type.get());
-  if (size == 0 || size > max_bytes)
-    fail(where,
-         "has " + std::to_string(size) + " bytes; the limit is " + std::to_string(max_bytes));
-  std::vector<char> buf(size);
-  H5Id mem(H5Tcopy(type.get()), H5Tclose);
-  if (!mem.valid()) fail(where, "cannot set up a string read");
-  if (H5Aread(a.get(), mem.get(), buf.data()) < 0) fail(where, "cannot be read (damaged file?)");
-  return trim_fixed(buf.data(), size, H5Tget_strpad(type.get()));
+  return read_strings(path, attr, true, 1, max_bytes).at(0);
 }
 
 std::vector<std::string> Hdf5File::string_list_attribute(const std::string& path,
@@ -186,18 +151,26 @@ std::vector<std::string> Hdf5File::string_list_attribute(const std::string& path
       fail(path + "' attribute '" + attr, "does not exist");
     return all;
   }
+  return read_strings(path, attr, false, max_items, 4096);
+}
+
+std::vector<std::string> Hdf5File::read_strings(const std::string& path, const std::string& attr,
+                                                bool scalar, std::size_t max_items,
+                                                std::size_t max_len) const {
   const std::string where = path + "' attribute '" + attr;
   H5Id obj = open_object(path);
   H5Id a(H5Aopen(obj.get(), attr.c_str(), H5P_DEFAULT), H5Aclose);
-  if (!a.valid()) fail(where, "cannot be opened");
+  if (!a.valid()) fail(where, "does not exist or cannot be opened");
   H5Id type(H5Aget_type(a.get()), H5Tclose);
   H5Id space(H5Aget_space(a.get()), H5Sclose);
   if (!type.valid() || !space.valid()) fail(where, "has a damaged type or dataspace");
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   if (n < 0) fail(where, "has a damaged dataspace");
-  if (n == 0) return {};  // h5py stores an empty list as an empty float64 array
-  if (H5Tget_class(type.get()) != H5T_STRING) fail(where, "is not a list of strings");
-  if (H5Sget_simple_extent_ndims(space.get()) > 1) fail(where, "is not a 1-D list");
+  if (n == 0 && !scalar) return {};  // h5py stores an empty list as an empty float64 array
+  if (H5Tget_class(type.get()) != H5T_STRING)
+    fail(where, scalar ? "is not a string" : "is not a list of strings");
+  if (scalar && n != 1) fail(where, "is not a single string (a scalar)");
+  if (!scalar && H5Sget_simple_extent_ndims(space.get()) > 1) fail(where, "is not a 1-D list");
   if (static_cast<std::uint64_t>(n) > max_items)
     fail(where, "has " + std::to_string(n) + " entries; the limit is " + std::to_string(max_items));
   const auto count = static_cast<std::size_t>(n);
@@ -210,26 +183,31 @@ std::vector<std::string> Hdf5File::string_list_attribute(const std::string& path
         H5Tset_cset(mem.get(), H5Tget_cset(type.get())) < 0)
       fail(where, "cannot set up a string read");
     std::vector<char*> ptrs(count, nullptr);
-    if (H5Aread(a.get(), mem.get(), ptrs.data()) < 0) fail(where, "cannot be read");
+    if (H5Aread(a.get(), mem.get(), ptrs.data()) < 0) fail(where, "cannot be read (damaged file?)");
     bool too_long = false;
     for (char* p : ptrs) {
       if (!p) {
         out.emplace_back();
         continue;
       }
-      const std::size_t len = strnlen(p, 4097);
-      too_long |= len > 4096;
-      out.emplace_back(p, std::min<std::size_t>(len, 4096));
+      const std::size_t len = strnlen(p, max_len + 1);
+      too_long |= len > max_len;
+      out.emplace_back(p, std::min(len, max_len));
     }
     H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
-    if (too_long) fail(where, "has an entry longer than 4096 bytes");
+    if (too_long)
+      fail(where, "has a string of more than " + std::to_string(max_len) + " bytes (the limit is " +
+                      std::to_string(max_len) + ")");
     return out;
   }
   const std::size_t size = H5Tget_size(type.get());
-  if (size == 0 || size > 4096) fail(where, "has strings of " + std::to_string(size) + " bytes");
+  if (size == 0 || size > max_len)
+    fail(where, "has strings of " + std::to_string(size) + " bytes; the limit is " +
+                    std::to_string(max_len));
   std::vector<char> buf(size * count);
   H5Id mem(H5Tcopy(type.get()), H5Tclose);
-  if (!mem.valid() || H5Aread(a.get(), mem.get(), buf.data()) < 0) fail(where, "cannot be read");
+  if (!mem.valid()) fail(where, "cannot set up a string read");
+  if (H5Aread(a.get(), mem.get(), buf.data()) < 0) fail(where, "cannot be read (damaged file?)");
   const H5T_str_t pad = H5Tget_strpad(type.get());
   for (std::size_t i = 0; i < count; ++i) out.push_back(trim_fixed(&buf[i * size], size, pad));
   return out;

@@ -88,6 +88,11 @@ class Hdf5File {
  private:
   Hdf5File(H5Id file, std::string name) : file_(std::move(file)), name_(std::move(name)) {}
   H5Id open_object(const std::string& path) const;
+  // The strings of attribute `attr` (fixed or variable length): exactly one when `scalar`, else a
+  // 1-D list of at most `max_items`; each at most `max_len` bytes.
+  std::vector<std::string> read_strings(const std::string& path, const std::string& attr,
+                                        bool scalar, std::size_t max_items,
+                                        std::size_t max_len) const;
 
   H5Id file_;
   std::string name_;

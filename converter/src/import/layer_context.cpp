@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "activations.h"
+
 namespace emc::converter::detail {
 
 LayerContext::LayerContext(Graph& graph, const Model& model, const KerasLayer& layer,
@@ -140,37 +142,20 @@ std::string LayerContext::read_activation(std::initializer_list<const char*> key
 
 bool LayerContext::parse_activation(const std::string& name, Activation& out) const {
   out = Activation{};
-  if (name == "linear" || name == "identity" || name == "None") return true;
-  if (name == "relu") {
-    out = make_relu();
-  } else if (name == "relu6") {
-    out = make_relu(6.0f);
-  } else if (name == "leaky_relu") {
-    out = make_relu(std::numeric_limits<float>::infinity(), 0.2f);  // tf.nn / keras.activations
-  } else if (name == "sigmoid") {
-    out.kind = ActivationKind::kSigmoid;
-  } else if (name == "hard_sigmoid") {
-    out.kind = ActivationKind::kHardSigmoid;
+  if (name == "softmax") return false;
+  for (const ActivationSpelling& s : activation_spellings()) {
+    if (name != s.name) continue;
+    out = s.activation;
     // Keras 3 changed hard_sigmoid to relu6(x + 3) / 6; Keras 2 and TF.js use 0.2 x + 0.5.
-    out.alpha = model_.keras_version.rfind("3.", 0) == 0 ? 1.0f / 6.0f : 0.2f;
-  } else if (name == "tanh") {
-    out.kind = ActivationKind::kTanh;
-  } else if (name == "elu") {
-    out.kind = ActivationKind::kElu;
-    out.alpha = 1.0f;
-  } else if (name == "selu") {
-    out.kind = ActivationKind::kSelu;
-  } else if (name == "swish" || name == "silu") {
-    out.kind = ActivationKind::kSwish;
-  } else if (name == "softmax") {
-    return false;
-  } else {
-    fail(Errc::kInvalidLayerConfig,
-         "activation '" + name +
-             "' is not supported; supported: linear, relu, relu6, leaky_relu, sigmoid, "
-             "hard_sigmoid, tanh, softmax, elu, selu, swish");
+    if (out.kind == ActivationKind::kHardSigmoid && model_.keras_version.rfind("3.", 0) == 0)
+      out.alpha = 1.0f / 6.0f;
+    return true;
   }
-  return true;
+  std::string supported;
+  for (const ActivationSpelling& s : activation_spellings())
+    supported += std::string(supported.empty() ? "" : ", ") + s.name;
+  fail(Errc::kInvalidLayerConfig,
+       "activation '" + name + "' is not supported; supported: " + supported + ", softmax");
 }
 
 bool parse_padding_mode(const LayerContext& ctx, const char* key, bool default_same) {

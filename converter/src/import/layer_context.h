@@ -83,37 +83,9 @@ Importer find_importer(const std::string& class_name);
 // Whether `class_name` is a TensorLayer spelling (attribute names differ).
 bool is_tensorlayer_class(const std::string& class_name);
 
-// Importers (one per Keras class family).
-void import_conv2d(LayerContext& ctx);
-void import_depthwise_conv2d(LayerContext& ctx);
-void import_dense(LayerContext& ctx);
-void import_batch_norm(LayerContext& ctx);
-void import_zero_padding(LayerContext& ctx);
-void import_max_pool(LayerContext& ctx);
-void import_avg_pool(LayerContext& ctx);
-void import_global_avg_pool(LayerContext& ctx);
-void import_global_max_pool(LayerContext& ctx);
-void import_concat(LayerContext& ctx);
-void import_add(LayerContext& ctx);
-void import_activation(LayerContext& ctx);
-void import_relu(LayerContext& ctx);
-void import_leaky_relu(LayerContext& ctx);
-void import_softmax(LayerContext& ctx);
-void import_flatten(LayerContext& ctx);
-void import_reshape(LayerContext& ctx);
-void import_dropout(LayerContext& ctx);
-void import_separable_conv2d(LayerContext& ctx);
-void import_upsampling2d(LayerContext& ctx);
-void import_cropping2d(LayerContext& ctx);
-void import_multiply(LayerContext& ctx);
-void import_subtract(LayerContext& ctx);
-void import_maximum(LayerContext& ctx);
-void import_minimum(LayerContext& ctx);
-void import_average(LayerContext& ctx);
-void import_prelu(LayerContext& ctx);
-void import_elu(LayerContext& ctx);
-void import_rescaling(LayerContext& ctx);
-void import_inference_identity(LayerContext& ctx);
+// The importers named in keras_classes.def (one per Keras class family).
+#define EMC_KERAS_CLASS(class_name, importer, dialect) void importer(LayerContext& ctx);
+#include "keras_classes.def"
 // A nested model's input or output (KerasLayer::alias): a kIdentity node.
 void import_alias(LayerContext& ctx);
 

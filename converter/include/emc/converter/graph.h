@@ -65,50 +65,23 @@ struct TensorInfo {
   Shape shape;
 };
 
+// The node kinds, one row each in node_kinds.def (inputs and attributes of each are listed
+// there).
 enum class NodeKind {
-  kConv2D,           // inputs {x[H,W,Cin]}; kernel, bias, stride, dilation, pad, activation
-  kDepthwiseConv2D,  // inputs {x[H,W,C]}; depth_multiplier; kernel, bias, stride, dilation, pad
-  kDense,            // inputs {x[..., in]}; kernel, bias, units (= filters), activation
-  kBatchNorm,        // inputs {x[..., C]}; y = gamma*(x-mean)/sqrt(var+epsilon)+beta, activation
-  kZeroPad,          // inputs {x[H,W,C]}; pad (zeros)
-  kMaxPool,          // inputs {x[H,W,C]}; pool window kernel_h/w, stride, pad, pool_pad_mode
-  kAvgPool,          // same attributes as kMaxPool
-  kGlobalAvgPool,    // inputs {x[H,W,C]}; output [C], or [1,1,C] when keepdims
-  kGlobalMaxPool,    // same as kGlobalAvgPool
-  kConcat,           // inputs {a, b, ...}; axis (per-sample, >= 0)
-  kAdd,              // inputs {a, b, ...} of equal shape; activation (after fusion)
-  kActivation,       // inputs {x}; elementwise `activation`
-  kSoftmax,          // inputs {x}; softmax over `axis` (per-sample, >= 0; the last axis today)
-  kFlatten,          // inputs {x}; output [num_elements] in row-major (NHWC) order
-  kReshape,          // inputs {x}; output shape = the output tensor's shape (row-major)
-  kIdentity,         // inputs {x}; Dropout and friends at inference; removed by passes
-  // Elementwise merges of >= 2 inputs of equal shape, evaluated left to right in float32 as
-  // tfjs-layers does (Subtract: exactly 2 inputs; Average: sum, then times float32(1/n)).
-  kMultiply,
-  kSubtract,
-  kMaximum,
-  kMinimum,
-  kAverage,
-  kPRelu,     // inputs {x}; y = x < 0 ? alpha*x : x, alpha = `kernel` expanded to x's shape
-  kUpSample,  // inputs {x[H,W,C]}; nearest: output [H*stride_h, W*stride_w, C], each pixel repeated
-  kCrop,      // inputs {x[H,W,C]}; removes `pad` rows/columns (top, bottom, left, right)
+#define EMC_NODE_KIND(id, name, inputs, infer, run) id,
+#include "emc/converter/node_kinds.def"
 };
 
 // "Conv2D", "DepthwiseConv2D", ...
 const char* to_string(NodeKind kind);
 
+// The elementwise activations, one row each in activations.def (the formula of each is there).
 enum class ActivationKind {
-  kLinear,       // y = x
-  kRelu,         // Keras ReLU, general form (see Activation)
-  kSigmoid,      // y = 1 / (1 + exp(-x))
-  kHardSigmoid,  // y = clamp(alpha*x + 0.5, 0, 1); alpha = 0.2 (Keras 2 / TF.js) or 1/6 (Keras 3)
-  kTanh,         // y = tanh(x)
-  kElu,          // y = x > 0 ? x : alpha*(exp(x)-1)
-  kSelu,         // y = 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772*(exp(x)-1))
-  kSwish,        // y = x * sigmoid(x)
-  kAffine,       // y = float(x * float(alpha)) + float(offset): Keras Rescaling (two float32 ops)
+#define EMC_ACTIVATION(id, name, impl) id,
+#include "emc/converter/activations.def"
 };
 
+// "linear", "relu", ...
 const char* to_string(ActivationKind kind);
 
 // An elementwise activation. For kRelu (Keras ReLU / LeakyReLU / 'relu' / 'relu6'):

@@ -1,4 +1,5 @@
-// Conv2D, DepthwiseConv2D and Dense: direct loops (no im2col), in TF.js's own summation order and
+// Conv2D, DepthwiseConv2D and Dense: their shape rules and float kernels. The kernels are direct
+// loops (no im2col), in TF.js's own summation order and
 // rounding so that the executor reproduces what a user's TF.js model computes, not just a close
 // value. tfjs-backend-cpu accumulates a conv output over (ky, kx, ci) into a Float32Array with
 // `y += x * w`, evaluated in double: the product of two floats is exact in double, the sum is
@@ -17,7 +18,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels.h"
+#include "nodes/node_kind.h"
 
 // The inner loops vectorize 4 doubles wide with AVX2; the default clone runs anywhere.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
@@ -46,8 +47,50 @@ inline void add_bias(float* o, const float* bias, int n) {
 }
 }  // namespace
 
-EMC_EXEC_CLONES void conv2d_f32(const Node& n, const Shape& in_shape, const float* in,
-                                const Shape& out_shape, float* out) {
+Result<Shape> infer_conv2d(const Graph& g, const Node& node) {
+  const Shape& in = g.shape(node.inputs[0]);
+  EMC_TRY(expect_rank(node, in, 3));
+  if (node.filters < 1) return node_error(node, Errc::kInvalidLayerConfig, "filters must be >= 1");
+  EMC_TRY(expect_size(node, node.kernel,
+                      std::int64_t{node.kernel_h} * node.kernel_w * in.c() * node.filters,
+                      "kernel [kh, kw, cin, cout]", false));
+  EMC_TRY(expect_size(node, node.bias, node.filters, "bias", true));
+  return window_shape(g, node, node.filters);
+}
+
+Result<Shape> infer_depthwise_conv2d(const Graph& g, const Node& node) {
+  const Shape& in = g.shape(node.inputs[0]);
+  EMC_TRY(expect_rank(node, in, 3));
+  if (node.depth_multiplier < 1)
+    return node_error(node, Errc::kInvalidLayerConfig, "depth_multiplier must be >= 1");
+  const std::int64_t out_c = std::int64_t{in.c()} * node.depth_multiplier;
+  if (out_c >= (std::int64_t{1} << 31))
+    return node_error(node, Errc::kShapeMismatch, "too many output channels");
+  EMC_TRY(expect_size(node, node.kernel, std::int64_t{node.kernel_h} * node.kernel_w * out_c,
+                      "depthwise kernel [kh, kw, c, m]", false));
+  EMC_TRY(expect_size(node, node.bias, out_c, "bias", true));
+  return window_shape(g, node, static_cast<std::int32_t>(out_c));
+}
+
+Result<Shape> infer_dense(const Graph& g, const Node& node) {
+  const Shape& in = g.shape(node.inputs[0]);
+  if (in.rank() < 1)
+    return node_error(node, Errc::kShapeMismatch, "Dense needs an input of rank >= 1");
+  if (node.filters < 1) return node_error(node, Errc::kInvalidLayerConfig, "units must be >= 1");
+  EMC_TRY(expect_size(node, node.kernel, std::int64_t{in.c()} * node.filters, "kernel [in, units]",
+                      false));
+  EMC_TRY(expect_size(node, node.bias, node.filters, "bias", true));
+  Shape out = in;
+  out.dims.back() = node.filters;
+  return out;
+}
+
+EMC_EXEC_CLONES void conv2d_f32(const KernelArgs& args) {
+  const Node& n = args.node;
+  const Shape& in_shape = args.in().shape;
+  const Shape& out_shape = args.output.shape;
+  const float* in = args.in().data.data();
+  float* out = args.output.data.data();
   const int ih = in_shape.h(), iw = in_shape.w(), cin = in_shape.c();
   const int oh = out_shape.h(), ow = out_shape.w(), cout = out_shape.c();
   const int kh = n.kernel_h, kw = n.kernel_w;
@@ -93,8 +136,12 @@ EMC_EXEC_CLONES void conv2d_f32(const Node& n, const Shape& in_shape, const floa
   }
 }
 
-EMC_EXEC_CLONES void depthwise_conv2d_f32(const Node& n, const Shape& in_shape, const float* in,
-                                          const Shape& out_shape, float* out) {
+EMC_EXEC_CLONES void depthwise_conv2d_f32(const KernelArgs& args) {
+  const Node& n = args.node;
+  const Shape& in_shape = args.in().shape;
+  const Shape& out_shape = args.output.shape;
+  const float* in = args.in().data.data();
+  float* out = args.output.data.data();
   const int ih = in_shape.h(), iw = in_shape.w(), c = in_shape.c();
   const int oh = out_shape.h(), ow = out_shape.w(), cout = out_shape.c();
   const int m = n.depth_multiplier;
@@ -127,7 +174,11 @@ EMC_EXEC_CLONES void depthwise_conv2d_f32(const Node& n, const Shape& in_shape, 
   }
 }
 
-EMC_EXEC_CLONES void dense_f32(const Node& n, const Shape& in_shape, const float* in, float* out) {
+EMC_EXEC_CLONES void dense_f32(const KernelArgs& args) {
+  const Node& n = args.node;
+  const Shape& in_shape = args.in().shape;
+  const float* in = args.in().data.data();
+  float* out = args.output.data.data();
   const int k = in_shape.c();
   const int units = n.filters;
   const std::int64_t rows = in_shape.num_elements() / k;
