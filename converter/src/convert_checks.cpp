@@ -70,11 +70,8 @@ Status check_tensor_budget(const Graph& graph) {
   return ok_status();
 }
 
-std::uint64_t weight_budget_bytes(Target target) {
-  return target == Target::kK210 ? kK210SramBytes : kCpuModelBytes;
-}
-
 Status check_weight_budget(const Graph& graph, const ConvertOptions& options) {
+  if (options.target == nullptr) return Error(Errc::kInvalidArgument, "no conversion target given");
   // A lower bound of the kmodel's weight bytes: every kernel element stored once with the
   // narrowest encoding the options allow. When even that does not fit, no lowering can.
   const std::uint64_t per = options.weight_bits == 16 ? 2 : 1;
@@ -85,7 +82,7 @@ Status check_weight_budget(const Graph& graph, const ConvertOptions& options) {
     total += b;
     if (b) by_size.push_back({b, &n});
   }
-  const std::uint64_t budget = weight_budget_bytes(options.target);
+  const std::uint64_t budget = options.target->limit_bytes;
   if (total <= budget) return ok_status();
   std::sort(by_size.begin(), by_size.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -95,12 +92,11 @@ Status check_weight_budget(const Graph& graph, const ConvertOptions& options) {
     biggest += (i ? ", " : "") + std::string("'") + n.source.name + "' (" + n.source.class_name +
                ", " + mib(by_size[i].first) + ")";
   }
-  return Error(Errc::kMainOutOfMemory,
-               "the model's weights need at least " + mib(total) + " at " +
-                   std::to_string(options.weight_bits) + " bits, more than the " +
-                   (options.target == Target::kK210 ? "K210's 6 MiB of SRAM"
-                                                    : "cpu target's limit of 64 MiB per kmodel") +
-                   "; the biggest layers: " + biggest);
+  return Error(Errc::kMainOutOfMemory, "the model's weights need at least " + mib(total) + " at " +
+                                           std::to_string(options.weight_bits) +
+                                           " bits, more than the " +
+                                           std::string(options.target->weight_budget_text) +
+                                           "; the biggest layers: " + biggest);
 }
 
 Status check_samples(const Graph& graph, const std::vector<std::vector<Tensor>>& samples) {

@@ -8,7 +8,7 @@
 #include "emc/converter/sidecar_map.h"
 #include "emc/format/kmodel_codec.h"
 #include "emc/format/kpu_layout.h"
-#include "k210_lower.h"
+#include "lower/lowered.h"
 
 namespace emc::converter {
 namespace {
@@ -17,6 +17,7 @@ using detail::Mem;
 
 Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vector<Range>& ranges,
                                               const ConvertOptions& options) {
+  if (options.target == nullptr) return Error(Errc::kInvalidArgument, "no conversion target given");
   if (options.weight_bits != 8 && options.weight_bits != 16) {
     return Error(Errc::kInvalidArgument, "weight bits must be 8 or 16");
   }
@@ -87,9 +88,10 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
         static_cast<std::uint32_t>(lm.buffers[static_cast<std::size_t>(o.buffer)].address),
         o.bytes});
   }
-  // EMC layer types on the K210 target: named, and an error when the user asked for a file the
-  // vendor runtime loads.
-  if (options.target == Target::kK210) {
+  // EMC layer types on a target whose stock runtime cannot run them (k210): named, and an error
+  // when the user asked for a file the vendor runtime loads.
+  const Target& target = *options.target;
+  if (target.emc_types_need_emc_runtime) {
     for (const LayerInfo& li : r.layers) {
       if (!format::is_emc_type(li.type)) continue;
       const std::string who =
@@ -116,12 +118,12 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
   if (!bytes.ok()) return std::move(bytes).error().prefix("encoding the kmodel: ");
   r.bytes = std::move(bytes).value();
   r.warnings = std::move(lm.warnings);
-  // The K210 keeps the kmodel and its main-memory buffers in its 6 MiB of general SRAM, next to
-  // the firmware (the SDK's own code and heap; MaixPy takes more). Past 5 MiB it will not load.
-  constexpr std::uint64_t kK210ModelBudget = 5u << 20;
+  // The target's memory budget (k210: the kmodel and its main-memory buffers share the SRAM with
+  // the firmware; cpu: the loader's cap on the kmodel).
   const std::uint64_t resident = r.bytes.size() + r.main_mem_bytes;
-  const std::uint64_t limit = options.target == Target::kK210 ? kK210SramBytes : kCpuModelBytes;
-  if ((options.target == Target::kK210 ? resident : r.bytes.size()) > limit) {
+  const std::uint64_t limit = target.limit_bytes;
+  const std::string title(target.title);
+  if ((target.limit_includes_main_memory ? resident : r.bytes.size()) > limit) {
     std::vector<const LayerInfo*> big;
     for (const auto& l : r.layers) big.push_back(&l);
     std::sort(big.begin(), big.end(), [](const LayerInfo* a, const LayerInfo* b) {
@@ -135,22 +137,21 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
                std::string(format::to_string(big[i]->type)) + " '" + src + "' (" +
                std::to_string(big[i]->weight_bytes) + " bytes)";
     }
-    return Error(
-        Errc::kMainOutOfMemory,
-        "the kmodel (" + std::to_string(r.bytes.size()) + " bytes)" +
-            (options.target == Target::kK210
-                 ? " and its main memory (" + std::to_string(r.main_mem_bytes) +
-                       " bytes) do not fit the K210's " + std::to_string(limit) + " bytes of SRAM"
-                 : std::string(" exceeds the cpu target's limit of ") + std::to_string(limit) +
-                       " bytes (what emc-run loads)") +
-            "; the biggest layers: " + names +
-            (options.target == Target::kK210 ? "; try --dense kpu or a smaller model" : ""));
+    return Error(Errc::kMainOutOfMemory,
+                 "the kmodel (" + std::to_string(r.bytes.size()) + " bytes)" +
+                     (target.limit_includes_main_memory
+                          ? " and its main memory (" + std::to_string(r.main_mem_bytes) +
+                                " bytes) do not fit the " + title + "'s " + std::to_string(limit) +
+                                " bytes of SRAM"
+                          : " exceeds the " + title + "'s limit of " + std::to_string(limit) +
+                                " bytes (what emc-run loads)") +
+                     "; the biggest layers: " + names + std::string(target.oversize_hint));
   }
-  if (options.target == Target::kK210 && resident > kK210ModelBudget) {
+  if (target.warn_bytes > 0 && resident > target.warn_bytes) {
     r.warnings.push_back(
         "the kmodel (" + std::to_string(r.bytes.size()) + " bytes) and its main memory (" +
         std::to_string(r.main_mem_bytes) + " bytes) take " + std::to_string(resident) +
-        " bytes of the K210's " + std::to_string(kK210SramBytes) +
+        " bytes of the " + title + "'s " + std::to_string(limit) +
         " bytes of SRAM, which also hold the firmware: it will most likely not fit; put large "
         "Dense layers on the KPU (--dense kpu) or reduce the model");
   }
@@ -163,6 +164,7 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
 Result<ConvertResult> convert_impl(const Graph& graph,
                                    const std::vector<std::vector<Tensor>>& samples,
                                    const ConvertOptions& options) {
+  if (options.target == nullptr) return Error(Errc::kInvalidArgument, "no conversion target given");
   if (options.weight_bits != 8 && options.weight_bits != 16) {
     return Error(Errc::kInvalidArgument, "weight bits must be 8 or 16");
   }

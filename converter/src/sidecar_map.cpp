@@ -210,7 +210,7 @@ std::string write_map_json(const ConvertResult& r, const ConvertOptions& o) {
   j["format"] = "emc-kmodel-map";
   j["version"] = 1;
   j["kmodel"] = {{"bytes", r.bytes.size()}, {"fnv1a64", format::fnv1a64_hex(r.bytes)}};
-  j["target"] = o.target == Target::kK210 ? "k210" : "cpu";
+  j["target"] = std::string(o.target->name);
   j["weight_bits"] = o.weight_bits;
   j["per_channel"] = o.per_channel;
   j["input"] = {{"type", r.input_is_uint8 ? "uint8" : "float32"},

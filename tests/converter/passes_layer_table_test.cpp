@@ -34,14 +34,14 @@ ModelBuilder pad_conv_bn_relu_pool() {
 TEST(LayerTable, K210LongestMatchTakesPadConvBnReluPool) {
   auto g = pad_conv_bn_relu_pool().graph();
   ASSERT_TRUE(g.ok()) << g.error().to_string();
-  auto m = match_graph(*g, Platform::kK210);
+  auto m = match_graph(*g, *Target::kK210->layers);
   ASSERT_TRUE(m.ok()) << m.error().to_string();
   ASSERT_EQ(m->size(), 4u);
-  EXPECT_EQ((*m)[0].target, "kpu_conv");
+  EXPECT_EQ((*m)[0].name, "kpu_conv");
   EXPECT_EQ((*m)[0].nodes, (std::vector<int>{0, 1, 2, 3, 4}));
-  EXPECT_EQ((*m)[1].target, "flatten");
-  EXPECT_EQ((*m)[2].target, "fully_connected");
-  EXPECT_EQ((*m)[3].target, "softmax");
+  EXPECT_EQ((*m)[1].name, "flatten");
+  EXPECT_EQ((*m)[2].name, "fully_connected");
+  EXPECT_EQ((*m)[3].name, "softmax");
 }
 
 TEST(LayerTable, WorksOnTheFusedGraphToo) {
@@ -49,9 +49,9 @@ TEST(LayerTable, WorksOnTheFusedGraphToo) {
   ASSERT_TRUE(g.ok());
   auto f = optimize_graph(*g);
   ASSERT_TRUE(f.ok());
-  auto m = match_graph(*f, Platform::kK210);
+  auto m = match_graph(*f, *Target::kK210->layers);
   ASSERT_TRUE(m.ok());
-  EXPECT_EQ((*m)[0].target, "kpu_conv");
+  EXPECT_EQ((*m)[0].name, "kpu_conv");
   EXPECT_EQ((*m)[0].nodes, (std::vector<int>{0, 1}));  // fused conv + pool
 }
 
@@ -65,18 +65,18 @@ TEST(LayerTable, ABranchStopsTheChain) {
       .layer("Add", "add", Json::object(), {"conv", "relu"});
   auto g = b.graph();
   ASSERT_TRUE(g.ok());
-  auto m = match_layer(*g, 0, Platform::kK210);
+  auto m = match_layer(*g, 0, *Target::kK210->layers);
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->nodes, (std::vector<int>{0}));
-  auto cpu = match_graph(*g, Platform::kCpu);
+  auto cpu = match_graph(*g, generic_cpu_layer_table());
   ASSERT_TRUE(cpu.ok());
   EXPECT_EQ(cpu->size(), 3u);
-  EXPECT_EQ((*cpu)[0].target, "conv2d");
+  EXPECT_EQ((*cpu)[0].name, "conv2d");
 }
 
 TEST(LayerTable, TablesAreDataWithAnEntryForEveryNodeKind) {
-  for (Platform p : {Platform::kK210, Platform::kCpu}) {
-    auto t = layer_table(p);
+  for (const LayerTable* table : {Target::kK210->layers, &generic_cpu_layer_table()}) {
+    const auto& t = table->rules;
     ASSERT_FALSE(t.empty());
     for (int k = 0; k <= static_cast<int>(NodeKind::kIdentity); ++k) {
       bool starts = false;

@@ -65,7 +65,8 @@ bool load_sample(const SampleSpec& s, Sample& out) {
   return !out.inputs.empty();
 }
 
-Result<ConvertResult> convert_sample(const SampleSpec& s, const Sample& sample, Target target) {
+Result<ConvertResult> convert_sample(const SampleSpec& s, const Sample& sample,
+                                     const Target* target) {
   ConvertOptions opt;
   opt.target = target;
   opt.preprocess.scale = s.scale;
@@ -331,7 +332,7 @@ TEST(CpuTargetLowering, FiveByFiveConvFailsNamingTheLayerOnBothTargets) {
   t = b.conv(t, "conv5x5", 5, 8, Padding4{2, 2, 2, 2});
   const Graph g = b.finish(t);
   const auto calib = ramp_inputs(g.shape(g.inputs[0]), 1);
-  for (Target target : {Target::kK210, Target::kCpu}) {
+  for (const Target* target : {Target::kK210, Target::kCpu}) {
     ConvertOptions opt;
     opt.target = target;
     opt.preprocess.scale = PixelScale::kZeroOne;

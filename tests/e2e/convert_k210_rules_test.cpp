@@ -321,13 +321,13 @@ TEST(ConvertK210Rules, MapsUnder4x4RunOnThePaddedKpuMapExactly) {
   ConvertOptions opt;
   opt.weight_bits = 16;
   opt.per_channel = true;
-  for (const Target target : {Target::kK210, Target::kCpu}) {
+  for (const Target* target : {Target::kK210, Target::kCpu}) {
     opt.target = target;
     ConvertResult r;
     const auto s = run_case(g, opt, &r);
     EXPECT_LE(s.max_err_lsb, kExactTolLsb);
     std::printf("  maps under 4x4 (%s): max error %.2f output LSB\n",
-                target == Target::kK210 ? "k210" : "cpu", s.max_err_lsb);
+                std::string(target->name).c_str(), s.max_err_lsb);
     for (const auto& l : r.model.layers) {
       if (l.type != format::LayerType::kK210Conv || target != Target::kK210) continue;
       const auto f = std::get<format::ConvBody>(l.body).fields();

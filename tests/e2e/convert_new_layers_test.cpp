@@ -125,7 +125,7 @@ Graph conv_up_conv(bool rescale_first) {
 
 TEST(ConvertNewLayers, UpSamplingAndSeparableConvLowerOnBothTargets) {
   const Graph g = conv_up_conv(false);
-  for (Target t : {Target::kK210, Target::kCpu}) {
+  for (const Target* t : {Target::kK210, Target::kCpu}) {
     ConvertOptions opt;
     opt.target = t;
     const auto o = convert_and_run(g, opt, 1.0 / 255.0);
@@ -134,7 +134,7 @@ TEST(ConvertNewLayers, UpSamplingAndSeparableConvLowerOnBothTargets) {
     // conv + the separable conv's depthwise and pointwise parts.
     EXPECT_EQ(count_type(o.result, format::LayerType::kK210Conv), 3);
     std::printf("  conv/upsample/separable (%s): max error %.2f output LSB\n",
-                t == Target::kK210 ? "k210" : "cpu", o.max_err_lsb);
+                std::string(t->name).c_str(), o.max_err_lsb);
   }
 }
 
@@ -201,7 +201,7 @@ TEST(ConvertNewLayers, LayersV3CannotRunAreRefusedNamingLayerAndRemedy) {
     if (!c.two_inputs) b.outputs({"after", "b"});
     auto g = b.graph();
     ASSERT_TRUE(g.ok()) << g.error().to_string();
-    for (Target t : {Target::kK210, Target::kCpu}) {
+    for (const Target* t : {Target::kK210, Target::kCpu}) {
       ConvertOptions opt;
       opt.target = t;
       auto r = convert(*g, {}, opt);

@@ -111,8 +111,9 @@ TEST_P(RealModels, FloatEqualsTfjsAndBothTargetsKeepTop1) {
     samples.push_back({t});
   }
 
-  for (const Target target : {Target::kK210, Target::kCpu}) {
-    const char* tname = target == Target::kK210 ? "k210" : "cpu";
+  for (const Target* target : {Target::kK210, Target::kCpu}) {
+    const std::string tname_s(target->name);
+    const char* tname = tname_s.c_str();
     SCOPED_TRACE(tname);
     ConvertOptions opt;  // default quantization flags
     opt.target = target;

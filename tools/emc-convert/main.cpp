@@ -282,7 +282,8 @@ static int run(int argc, char** argv) {
   bool sdk_compatible = false;
   int weight_bits = 8;
   app.add_option("model", model_path, "model.json (TF.js layers), Keras .h5 or .keras")->required();
-  app.add_option("-p,--platform", platform, "k210 | cpu")->check(CLI::IsMember({"k210", "cpu"}));
+  app.add_option("-p,--platform", platform, target_names())
+      ->check(CLI::IsMember(target_name_list()));
   app.add_option("-o,--output", out_path,
                  "output kmodel (default: <model>.kmodel next to model.json)");
   app.add_option("--dataset", dataset, "calibration folder: images and/or .f32 input tensors");
@@ -362,7 +363,11 @@ static int run(int argc, char** argv) {
   auto samples = load_dataset(*files, graph.value(), pre.value());
   if (!samples.ok()) return fail(samples.error());
   ConvertOptions opt;
-  opt.target = platform == "cpu" ? Target::kCpu : Target::kK210;
+  opt.target = find_target(platform);
+  if (opt.target == nullptr) {
+    return fail(Error(Errc::kInvalidArgument,
+                      "unknown platform '" + platform + "' (" + target_names() + ")"));
+  }
   opt.calibration = quant == "kld"          ? CalibrationMethod::kKld
                     : quant == "mse"        ? CalibrationMethod::kMse
                     : quant == "percentile" ? CalibrationMethod::kPercentile

@@ -35,6 +35,7 @@
 #include "emc/accel_sim/kpu_backend.h"
 #include "emc/converter/image.h"
 #include "emc/converter/sidecar_map.h"
+#include "emc/converter/target.h"
 #include "emc/cpu_backend/cpu_backend.h"
 #include "emc/format/file_io.h"
 #include "emc/format/kmodel_codec.h"
@@ -99,8 +100,11 @@ Result<Preference> choose_backend(const Options& opt) {
       if (!bytes.ok()) return std::move(bytes).error();
       EMC_TRY(emc::converter::check_map_matches(*map, *bytes, opt.model));
       for (const auto& w : map->warnings) std::cerr << "emc-run: warning: " << w << "\n";
-      if (map->target == "cpu")
-        return Preference{emc::cpu_backend::kCpuBackendName, map_path + " has target \"cpu\""};
+      // The target's own backend when it is not the default (the cpu target: "cpu").
+      const auto* target = emc::converter::find_target(map->target);
+      if (target != nullptr && target->default_backend != emc::accel_sim::kKpuSimBackendName)
+        return Preference{std::string(target->default_backend),
+                          map_path + " has target \"" + map->target + "\""};
     }
   }
   return Preference{std::string(emc::accel_sim::kKpuSimBackendName), "default"};

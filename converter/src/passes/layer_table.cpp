@@ -1,4 +1,5 @@
-// THE layer tables. Edit rules here only.
+// Matching of layer tables (layer_table.h). Each target's table is in its own file
+// (src/lower/<name>_target.cpp); the generic CPU table, not yet lowered by any target, is here.
 #include "emc/converter/layer_table.h"
 
 #include <algorithm>
@@ -8,57 +9,33 @@ namespace emc::converter {
 namespace {
 
 using K = NodeKind;
-const PatternStep kOptPad{{K::kZeroPad}, true};
-const PatternStep kOptBn{{K::kBatchNorm}, true};
-const PatternStep kOptAct{{K::kActivation}, true};
-
-// K210: a KPU conv layer is [pad] conv/depthwise [BN] [activation] [pool] (the KPU has conv, BN,
-// activation and a pooling stage in one layer). Everything else runs on the CPU side of the
-// kmodel.
-const std::vector<LayerRule> kK210Table = {
-    {"kpu_conv",
-     {kOptPad,
-      {{K::kConv2D, K::kDepthwiseConv2D}, false},
-      kOptBn,
-      kOptAct,
-      {{K::kMaxPool, K::kAvgPool}, true}}},
-    {"fully_connected", {{{K::kDense}, false}, kOptAct}},
-    {"global_average_pool2d", {{{K::kGlobalAvgPool}, false}}},
-    {"global_max_pool2d", {{{K::kGlobalMaxPool}, false}}},
-    {"max_pool2d", {kOptPad, {{K::kMaxPool}, false}}},
-    {"average_pool2d", {kOptPad, {{K::kAvgPool}, false}}},
-    {"add", {{{K::kAdd}, false}, kOptAct}},
-    {"concat", {{{K::kConcat}, false}}},
-    {"softmax", {{{K::kSoftmax}, false}}},
-    {"flatten", {{{K::kFlatten}, false}}},
-    {"reshape", {{{K::kReshape}, false}}},
-    {"identity", {{{K::kIdentity}, false}}},
-    {"batch_norm", {{{K::kBatchNorm}, false}, kOptAct}},
-    {"activation", {{{K::kActivation}, false}}},
-    {"zero_pad", {{{K::kZeroPad}, false}}},
-    {"upsample", {{{K::kUpSample}, false}}},
-};
 
 // Generic CPU target: conv-like layers absorb BN and activation; everything else is 1:1.
-const std::vector<LayerRule> kCpuTable = {
-    {"conv2d", {kOptPad, {{K::kConv2D}, false}, kOptBn, kOptAct}},
-    {"depthwise_conv2d", {kOptPad, {{K::kDepthwiseConv2D}, false}, kOptBn, kOptAct}},
-    {"fully_connected", {{{K::kDense}, false}, kOptBn, kOptAct}},
-    {"max_pool2d", {kOptPad, {{K::kMaxPool}, false}}},
-    {"average_pool2d", {kOptPad, {{K::kAvgPool}, false}}},
-    {"global_average_pool2d", {{{K::kGlobalAvgPool}, false}}},
-    {"global_max_pool2d", {{{K::kGlobalMaxPool}, false}}},
-    {"add", {{{K::kAdd}, false}, kOptAct}},
-    {"concat", {{{K::kConcat}, false}}},
-    {"softmax", {{{K::kSoftmax}, false}}},
-    {"flatten", {{{K::kFlatten}, false}}},
-    {"reshape", {{{K::kReshape}, false}}},
-    {"identity", {{{K::kIdentity}, false}}},
-    {"batch_norm", {{{K::kBatchNorm}, false}, kOptAct}},
-    {"activation", {{{K::kActivation}, false}}},
-    {"zero_pad", {{{K::kZeroPad}, false}}},
-    {"upsample", {{{K::kUpSample}, false}}},
-};
+const LayerTable kGenericCpuTable = {
+    "CPU",
+    {
+        {"conv2d",
+         {maybe({K::kZeroPad}), one_of({K::kConv2D}), maybe({K::kBatchNorm}),
+          maybe({K::kActivation})}},
+        {"depthwise_conv2d",
+         {maybe({K::kZeroPad}), one_of({K::kDepthwiseConv2D}), maybe({K::kBatchNorm}),
+          maybe({K::kActivation})}},
+        {"fully_connected", {one_of({K::kDense}), maybe({K::kBatchNorm}), maybe({K::kActivation})}},
+        {"max_pool2d", {maybe({K::kZeroPad}), one_of({K::kMaxPool})}},
+        {"average_pool2d", {maybe({K::kZeroPad}), one_of({K::kAvgPool})}},
+        {"global_average_pool2d", {one_of({K::kGlobalAvgPool})}},
+        {"global_max_pool2d", {one_of({K::kGlobalMaxPool})}},
+        {"add", {one_of({K::kAdd}), maybe({K::kActivation})}},
+        {"concat", {one_of({K::kConcat})}},
+        {"softmax", {one_of({K::kSoftmax})}},
+        {"flatten", {one_of({K::kFlatten})}},
+        {"reshape", {one_of({K::kReshape})}},
+        {"identity", {one_of({K::kIdentity})}},
+        {"batch_norm", {one_of({K::kBatchNorm}), maybe({K::kActivation})}},
+        {"activation", {one_of({K::kActivation})}},
+        {"zero_pad", {one_of({K::kZeroPad})}},
+        {"upsample", {one_of({K::kUpSample})}},
+    }};
 
 // Next node of a chain: the sole reader of `node`'s output, reading only that tensor.
 int chain_next(const Graph& g, int node) {
@@ -124,43 +101,41 @@ std::string no_rule_reason(NodeKind k) {
 
 }  // namespace
 
-std::span<const LayerRule> layer_table(Platform platform) {
-  return platform == Platform::kK210 ? std::span<const LayerRule>(kK210Table)
-                                     : std::span<const LayerRule>(kCpuTable);
+const LayerTable& generic_cpu_layer_table() {
+  return kGenericCpuTable;
 }
 
-std::optional<LayerMatch> match_layer(const Graph& graph, int start, Platform platform) {
+std::optional<LayerMatch> match_layer(const Graph& graph, int start, const LayerTable& table) {
   if (start < 0 || static_cast<std::size_t>(start) >= graph.nodes.size()) return std::nullopt;
-  auto table = layer_table(platform);
+  const auto& rules = table.rules;
   std::optional<LayerMatch> best;
-  for (std::size_t ri = 0; ri < table.size(); ++ri) {
-    auto m = match_rule(graph, table[ri], 0, start);
+  for (std::size_t ri = 0; ri < rules.size(); ++ri) {
+    auto m = match_rule(graph, rules[ri], 0, start);
     // The match must start at `start` (a rule whose leading steps are all skipped does not).
     if (!m || m->empty() || m->front() != start) continue;
     if (!best || m->size() > best->nodes.size())
-      best = LayerMatch{ri, table[ri].target, std::move(*m)};
+      best = LayerMatch{ri, rules[ri].name, std::move(*m)};
   }
   return best;
 }
 
-Result<std::vector<LayerMatch>> match_graph(const Graph& graph, Platform platform) {
+Result<std::vector<LayerMatch>> match_graph(const Graph& graph, const LayerTable& table) {
   std::vector<LayerMatch> out;
   std::vector<bool> covered(graph.nodes.size(), false);
   for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
     if (covered[i]) continue;
-    auto m = match_layer(graph, static_cast<int>(i), platform);
+    auto m = match_layer(graph, static_cast<int>(i), table);
     if (!m) {
       std::string targets;
-      for (const auto& r : layer_table(platform))
-        targets += std::string(targets.empty() ? "" : ", ") + std::string(r.target);
+      for (const auto& r : table.rules)
+        targets += std::string(targets.empty() ? "" : ", ") + std::string(r.name);
       if (auto why = no_rule_reason(graph.nodes[i].kind); !why.empty())
         return Error(Errc::kUnsupportedLayer,
                      std::string(to_string(graph.nodes[i].kind)) + " cannot be converted: " + why)
             .with_layer(graph.nodes[i].layer_ref());
       return Error(Errc::kUnsupportedLayer,
-                   std::string("no ") + (platform == Platform::kK210 ? "K210" : "CPU") +
-                       " layer rule starts with a " + to_string(graph.nodes[i].kind) +
-                       " node; platform layers: " + targets)
+                   "no " + std::string(table.platform) + " layer rule starts with a " +
+                       to_string(graph.nodes[i].kind) + " node; platform layers: " + targets)
           .with_layer(graph.nodes[i].layer_ref());
     }
     for (int n : m->nodes) covered[static_cast<std::size_t>(n)] = true;

@@ -2,7 +2,7 @@
 //
 //   auto model = load_tfjs_model("model.json");            // model_json.h
 //   auto graph = build_graph(*model);
-//   ConvertOptions opt;  opt.target = Target::kK210;
+//   ConvertOptions opt;  opt.target = find_target("k210");   // target.h
 //   auto result = convert(*graph, calibration_samples, opt);   // Result<ConvertResult>
 //   write_file_atomically("out.kmodel", result->bytes);
 //
@@ -18,13 +18,14 @@
 //    REQUANTIZE), global pools, max pool (uint8), average pool (float), softmax, flatten,
 //    elementwise activations on uint8 (REQUANTIZE tables); QUANTIZE / DEQUANTIZE / K210_UPLOAD and
 //    KPU->main DMA are inserted where a tensor changes representation.
-//  * Target::kCpu: V3 has no CPU convolution type, so a conv is still a K210_CONV layer (the
-//    architecture-neutral integer conv+BN+activation+pool of §6): on the "cpu" target the map
-//    size limits that come only from the chip (H <= 256, W <= 512, maps >= 4x4) are not applied;
-//    the register-field limits (H <= 512, W <= 1024, <= 1024 channels, 1x1/3x3 kernels) and the
-//    2 MiB KPU RAM (15-bit row addresses) still are. The kmodel runs every layer on the "cpu"
-//    backend, whose K210_CONV/K210_UPLOAD kernels are the spec's reference arithmetic (bit-exact
-//    with kpu-sim). Everything else is identical; the sidecar map says target "cpu".
+//  * -p cpu (src/lower/cpu_kpu_target.cpp): V3 has no CPU convolution type, so a conv is still a
+//    K210_CONV layer (the architecture-neutral integer conv+BN+activation+pool of §6): on the
+//    "cpu" target the map size limits that come only from the chip (H <= 256, W <= 512, maps >=
+//    4x4) are not applied; the register-field limits (H <= 512, W <= 1024, <= 1024 channels,
+//    1x1/3x3 kernels) and the 2 MiB KPU RAM (15-bit row addresses) still are. The kmodel runs
+//    every layer on the "cpu" backend, whose K210_CONV/K210_UPLOAD kernels are the spec's
+//    reference arithmetic (bit-exact with kpu-sim). Everything else is identical; the sidecar
+//    map says target "cpu".
 #pragma once
 
 #include <cstdint>
@@ -37,12 +38,12 @@
 #include "emc/converter/float_executor.h"
 #include "emc/converter/graph.h"
 #include "emc/converter/image.h"
+#include "emc/converter/target.h"
 #include "emc/format/error.h"
 #include "emc/format/kmodel_v3.h"
 
 namespace emc::converter {
 
-enum class Target { kK210, kCpu };
 // Where a Dense layer (or a 1x1 conv on a 1x1 map) runs on k210: kCpu = float
 // FULLY_CONNECTED (exact); kKpu = the vendor's 4x4-padded 1x1 KPU conv (quantized weights, a
 // quarter of the bytes); kAuto = the KPU when the float weights would exceed 1 MiB and the layer
@@ -50,7 +51,7 @@ enum class Target { kK210, kCpu };
 enum class DensePlacement { kAuto, kCpu, kKpu };
 
 struct ConvertOptions {
-  Target target = Target::kK210;
+  const Target* target = Target::kK210;  // never null (find_target, target.h)
   CalibrationMethod calibration = CalibrationMethod::kMinMax;
   // Per-output-channel weight scales, folded into the BN stage (free on the K210). Default: a
   // trained MobileNetV2's depthwise convs have channels at 0 dB with one scale per layer

@@ -1,0 +1,357 @@
+// The Lowerer core: buffers, tensor representations and their conversions, address fix-ups, the
+// dispatch of matches to their jobs, and the LowerFn lower_with_table (lowerer.h).
+#include "lower/lowerer.h"
+
+#include <algorithm>
+
+#include "emc/format/kpu_layout.h"
+
+namespace emc::converter::detail {
+
+using format::LayerType;
+
+// Rows of a W x H KPU map before channel c0 (c0 a multiple of the channels sharing a row).
+std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0) {
+  const auto l = format::kpu_row_layout(static_cast<std::uint32_t>(w));
+  return std::uint64_t(c0) / l.groups * l.row_len * std::uint64_t(h);
+}
+
+[[noreturn]] void fail(Errc code, const std::string& msg, const Node& node) {
+  throw ErrorException(Error(code, msg).with_layer(node.layer_ref()));
+}
+
+bool relu_family(const Activation& a, bool& relu6) {
+  relu6 = a.is_relu6();
+  return a.is_plain_relu() || a.is_relu6();
+}
+
+void Lowerer::enable_dma(TensorId t, const Node& ctx) {
+  const Shape& s = g_.shape(t);
+  forms_[static_cast<std::size_t>(t)].main_q = dma_map(t, s.h(), s.w(), ctx);
+}
+
+int Lowerer::dma_map(TensorId t, std::int32_t h, std::int32_t w, const Node& ctx) {
+  Forms& f = forms_[static_cast<std::size_t>(t)];
+  if (f.kpu_writer < 0) {
+    fail(Errc::kUnsupportedLayer,
+         "reads the model input from main memory, but a KPU-first kmodel receives its input in KPU "
+         "RAM only; every reader of the input must be a KPU convolution",
+         ctx);
+  }
+  const Shape& s = g_.shape(t);
+  const std::uint64_t plane = std::uint64_t(h) * std::uint64_t(w);
+  const int buf = main_buffer(plane * std::uint64_t(s.c()), ctx.layer_ref());
+  // Each part of a split conv sends its channel slice to its place in the dense CHW copy.
+  std::vector<std::pair<int, std::int32_t>> writers = f.writer_parts;
+  if (writers.empty()) writers.emplace_back(f.kpu_writer, 0);
+  for (const auto& [writer, c0] : writers) {
+    auto& L = out_.layers[static_cast<std::size_t>(writer)];
+    auto& body = std::get<format::ConvBody>(L.layer.body);
+    body.flags |= format::kLayerFlagMainMemOut;
+    auto fields = body.fields();
+    fields.send_data_out = 1;
+    body.layer_words = format::pack_kpu_layer(fields);
+    L.fixups.push_back(
+        fix(buf, &format::ConvBody::main_mem_out_address, plane * std::uint64_t(c0)));
+    L.main_out = buf;
+  }
+  use(buf, f.kpu_writer);
+  return buf;
+}
+
+int Lowerer::pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t in_h,
+                  std::int32_t in_w, std::int32_t stride, std::int32_t out_h, std::int32_t out_w,
+                  const Node& ctx, const std::string& note, const QuantParam& q) {
+  format::Pool2dBody b;
+  b.in_shape = {std::uint32_t(in_w), std::uint32_t(in_h), std::uint32_t(c)};
+  b.out_shape = {std::uint32_t(out_w), std::uint32_t(out_h), std::uint32_t(c)};
+  b.kernel_width = b.kernel_height = 1;
+  b.stride_width = b.stride_height = std::uint32_t(stride);
+  const int ob =
+      main_buffer(std::uint64_t(out_h) * std::uint64_t(out_w) * std::uint64_t(c), ctx.layer_ref());
+  LayerInfo info;
+  info.note = note;
+  info.in_shape = {in_h, in_w, c};
+  info.out_shape = {out_h, out_w, c};
+  info.out_scale = q.scale;
+  info.out_bias = q.bias();
+  add_layer(LayerType::kQuantizedMaxPool2d, b, info,
+            {fix(in_buf, &format::Pool2dBody::main_mem_in_address, in_add),
+             fix(ob, &format::Pool2dBody::main_mem_out_address)});
+  out_.layers.back().main_in = in_buf;
+  out_.layers.back().main_out = ob;
+  return ob;
+}
+
+void Lowerer::ensure_small_kpu(TensorId t, const Node& ctx) {
+  Forms& f = forms_[static_cast<std::size_t>(t)];
+  if (f.kpu >= 0 && f.pad_h > 0 && f.pad_zero) return;
+  const Shape& s = g_.shape(t);
+  const QuantParam q = quant_of(t);
+  if (q.zero_point != 0) {  // depends on the calibrated range: not a structural error
+    fail(Errc::kQuantization,
+         "a 3x3 conv on the " + std::to_string(s.h()) + "x" + std::to_string(s.w()) + " map '" +
+             g_.tensor(t).name +
+             "' (under the KPU's 4x4) runs on the map zero-padded to 4x4, which needs real 0 at "
+             "code 0; this map has negative values (zero point " +
+             std::to_string(q.zero_point) + "): a ReLU-family activation before it would fit",
+         ctx);
+  }
+  ensure_main_q(t, ctx);
+  const std::int32_t ph = std::max(s.h(), 4), pw = std::max(s.w(), 4);
+  const int padded = pick(f.main_q, 0, s.c(), s.h(), s.w(), 1, ph, pw, ctx,
+                          "zero-pad '" + g_.tensor(t).name + "' to " + std::to_string(ph) + "x" +
+                              std::to_string(pw) + " for the KPU (its minimum map)",
+                          q);
+  format::UploadBody b;
+  b.width = std::uint32_t(pw);
+  b.height = std::uint32_t(ph);
+  b.channels = std::uint32_t(s.c());
+  const int kb = kpu_map_buffer(ph, pw, s.c(), ctx.layer_ref());
+  LayerInfo info;
+  info.note = "upload the zero-padded '" + g_.tensor(t).name + "' to KPU RAM";
+  info.in_shape = info.out_shape = {ph, pw, s.c()};
+  add_layer(LayerType::kK210Upload, b, info,
+            {fix(padded, &format::UploadBody::main_mem_in_address),
+             fix(kb, &format::UploadBody::kpu_mem_out_address)});
+  out_.layers.back().main_in = padded;
+  out_.layers.back().kpu_out = kb;
+  f.kpu = kb;
+  f.kpu_writer = -2;
+  f.writer_parts.clear();
+  f.sub = Sub::kNone;
+  f.pad_h = ph;
+  f.pad_w = pw;
+  f.pad_zero = true;
+}
+
+void Lowerer::ensure_main_q(TensorId t, const Node& ctx) {
+  Forms& f = forms_[static_cast<std::size_t>(t)];
+  if (f.main_q >= 0) return;
+  const Shape& ts = g_.shape(t);
+  if (f.kpu >= 0 && f.kpu_writer >= 0 && (f.pad_h > 0 || (f.sub != Sub::kNone && small(ts)))) {
+    // A map under 4x4: DMA the stored map (padded, or at full resolution with the stride 2
+    // pending) and pick the tensor's pixels on the CPU (the KPU cannot write it smaller).
+    const bool sub = f.sub != Sub::kNone;
+    const std::int32_t h = sub ? f.full_h : f.pad_h, w = sub ? f.full_w : f.pad_w;
+    const int full = dma_map(t, h, w, ctx);
+    const std::uint64_t add = f.sub == Sub::kRightTopShift ? std::uint64_t(w) + 1 : 0;
+    f.main_q = pick(full, add, ts.c(), h, w, sub ? 2 : 1, ts.h(), ts.w(), ctx,
+                    std::string(sub ? "stride-2 sampling" : "crop") + " of '" + g_.tensor(t).name +
+                        "' (" + std::to_string(ts.h()) + "x" + std::to_string(ts.w()) +
+                        ", under the KPU's 4x4) on the CPU",
+                    quant_of(t));
+    return;
+  }
+  if (f.sub != Sub::kNone) materialize_subsample(t, ctx);
+  if (f.kpu >= 0) {
+    enable_dma(t, ctx);
+    return;
+  }
+  if (f.main_f >= 0) {
+    const QuantParam q = quant_of(t);
+    format::QuantizeBody b;
+    b.count = static_cast<std::uint32_t>(count(t));
+    b.scale = static_cast<float>(q.scale);
+    b.bias = static_cast<float>(q.bias());
+    const int ob = main_buffer(b.count, ctx.layer_ref());
+    LayerInfo info;
+    info.note = "quantize '" + g_.tensor(t).name + "'";
+    info.out_shape = g_.shape(t).dims;
+    info.out_scale = q.scale;
+    info.out_bias = q.bias();
+    const int in = f.main_f;
+    add_layer(LayerType::kQuantize, b, info,
+              {fix(in, &format::QuantizeBody::main_mem_in_address),
+               fix(ob, &format::QuantizeBody::main_mem_out_address)});
+    out_.layers.back().main_in = in;
+    out_.layers.back().main_out = ob;
+    f.main_q = ob;
+    return;
+  }
+  throw ErrorException(Error(Errc::kInternal, "tensor '" + g_.tensor(t).name + "' has no value")
+                           .with_layer(ctx.layer_ref()));
+}
+
+void Lowerer::ensure_main_f(TensorId t, const Node& ctx) {
+  Forms& f = forms_[static_cast<std::size_t>(t)];
+  if (f.main_f >= 0) return;
+  ensure_main_q(t, ctx);
+  const QuantParam q = quant_of(t);
+  format::DequantizeBody b;
+  b.count = static_cast<std::uint32_t>(count(t));
+  b.scale = static_cast<float>(q.scale);
+  b.bias = static_cast<float>(q.bias());
+  const int ob = main_buffer(std::uint64_t{b.count} * 4, ctx.layer_ref());
+  LayerInfo info;
+  info.note = "dequantize '" + g_.tensor(t).name + "'";
+  info.out_shape = g_.shape(t).dims;
+  const int in = f.main_q;
+  add_layer(LayerType::kDequantize, b, info,
+            {fix(in, &format::QuantizeBody::main_mem_in_address),
+             fix(ob, &format::QuantizeBody::main_mem_out_address)});
+  out_.layers.back().main_in = in;
+  out_.layers.back().main_out = ob;
+  f.main_f = ob;
+}
+
+void Lowerer::ensure_kpu(TensorId t, const Node& ctx) {
+  Forms& f = forms_[static_cast<std::size_t>(t)];
+  if (f.kpu >= 0) return;
+  const Shape& s = g_.shape(t);
+  if (s.rank() != 3 || !f.chw_of.empty() || f.hwc_input) {
+    fail(Errc::kUnsupportedLayer,
+         "input " + to_string(s) + " cannot be uploaded to KPU RAM: the KPU takes [H, W, C] maps",
+         ctx);
+  }
+  ensure_main_q(t, ctx);
+  format::UploadBody b;
+  b.width = static_cast<std::uint32_t>(s.w());
+  b.height = static_cast<std::uint32_t>(s.h());
+  b.channels = static_cast<std::uint32_t>(s.c());
+  const int kb = kpu_map_buffer(s.h(), s.w(), s.c(), ctx.layer_ref());
+  LayerInfo info;
+  info.note = "upload '" + g_.tensor(t).name + "' to KPU RAM";
+  info.in_shape = info.out_shape = s.dims;
+  const int in = f.main_q;
+  add_layer(LayerType::kK210Upload, b, info,
+            {fix(in, &format::UploadBody::main_mem_in_address),
+             fix(kb, &format::UploadBody::kpu_mem_out_address)});
+  out_.layers.back().main_in = in;
+  out_.layers.back().kpu_out = kb;
+  f.kpu = kb;
+  f.kpu_writer = -2;  // written by an upload: its main copy already exists
+}
+
+Node Lowerer::with_activation(const LayerMatch& m) const {
+  Node merged = first(m);
+  if (m.nodes.size() > 1) {
+    const Node& a = node(m.nodes[1]);
+    if (!merged.activation.is_linear())
+      fail(Errc::kUnsupportedLayer, "two activations in a row", a);
+    merged.activation = a.activation;
+    merged.output = a.output;
+  }
+  return merged;
+}
+
+void Lowerer::lower_unit(const LayerMatch& m) {
+  const Node& f = first(m);
+  if (f.output == rescaled_input_) {  // folded into the input preprocessing
+    forms_[static_cast<std::size_t>(f.output)] = forms_[static_cast<std::size_t>(f.inputs[0])];
+    return;
+  }
+  const LowerRule job = table_.rules.at(m.rule).lower;
+  if (job == nullptr)
+    fail(Errc::kUnsupportedLayer, "'" + std::string(m.name) + "' has no kmodel V3 lowering", f);
+  (this->*job)(m);
+}
+
+LoweredModel Lowerer::run() {
+  if (g_.inputs.size() != 1) {
+    throw ErrorException(Error(
+        Errc::kUnsupportedLayer,
+        "kmodel V3 has exactly one input; this model has " + std::to_string(g_.inputs.size())));
+  }
+  auto matches = value_or_throw(match_graph(g_, table_));
+  const TensorId input = g_.inputs[0];
+  const Shape& is = g_.shape(input);
+  out_.input_shape = is.dims;
+  // KPU-first when the first unit is a conv that stays on the KPU (not the 1x1-on-1x1 FC form).
+  // A leading Rescaling (x*scale + offset, scale > 0) read only by that conv is folded into the
+  // input preprocessing: the conv reads the raw input map (exact: it is the same affine map).
+  std::size_t first_unit = 0;
+  if (matches.size() > 1 && matches[0].nodes.size() == 1) {
+    const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
+    const auto readers = g_.consumers(r.output);
+    if (r.kind == NodeKind::kActivation && r.activation.kind == ActivationKind::kAffine &&
+        r.activation.alpha > 0 && r.inputs[0] == input && readers.size() == 1 &&
+        readers[0] == matches[1].nodes.front() &&
+        std::find(g_.outputs.begin(), g_.outputs.end(), r.output) == g_.outputs.end())
+      first_unit = 1;
+  }
+  bool kpu_first = false;
+  if (matches.size() > first_unit &&
+      table_.rules[matches[first_unit].rule].lower == &Lowerer::lower_kpu_conv && is.rank() == 3 &&
+      !(is.h() == 1 && is.w() == 1)) {
+    kpu_first = true;
+  }
+  if (kpu_first && first_unit == 1) {
+    const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
+    rescaled_input_ = r.output;
+    in_scale_ = r.activation.alpha;
+    in_offset_ = r.activation.offset;
+  }
+  kpu_input_ = kpu_first;
+  out_.input_is_uint8 = kpu_first;
+  Forms& fi = forms_[static_cast<std::size_t>(input)];
+  LayerRef in_ref{std::nullopt, g_.tensor(input).name, "InputLayer"};
+  if (kpu_first) {
+    fi.kpu = kpu_map_buffer(is.h(), is.w(), is.c(), in_ref);
+    fi.kpu_writer = -1;
+    use(fi.kpu, 0);
+  } else {
+    fi.main_f = main_buffer(static_cast<std::uint64_t>(is.num_elements()) * 4, in_ref);
+    fi.hwc_input = is.rank() == 3;
+    use(fi.main_f, 0);
+  }
+  for (const auto& m : matches) lower_unit(m);
+  // Outputs: float32 in main memory.
+  for (TensorId t : g_.outputs) {
+    const Node* prod = nullptr;
+    const int p = g_.producer(t);
+    if (p >= 0) prod = &g_.nodes[static_cast<std::size_t>(p)];
+    Node dummy;
+    dummy.source.name = g_.tensor(t).name;
+    ensure_main_f(t, prod ? *prod : dummy);
+    if (!forms_[static_cast<std::size_t>(t)].chw_of.empty()) {
+      out_.warnings.push_back("output '" + g_.tensor(t).name +
+                              "' is a flattened map stored channel-planar (CHW)");
+    }
+    LoweredOutput o;
+    o.buffer = forms_[static_cast<std::size_t>(t)].main_f;
+    o.bytes = static_cast<std::uint32_t>(count(t) * 4);
+    out_.outputs.push_back(o);
+  }
+  if (out_.layers.empty()) {
+    throw ErrorException(Error(Errc::kUnsupportedLayer, "the model has no layer to run"));
+  }
+  const int last = step() - 1;
+  for (const auto& o : out_.outputs) use(o.buffer, last);
+  const LayerType t0 = out_.layers.front().layer.type;
+  if (t0 != LayerType::kK210Conv && t0 != LayerType::kFullyConnected) {
+    const auto& src = out_.layers.front().info.sources;
+    throw ErrorException(
+        Error(Errc::kUnsupportedLayer,
+              "the K210 runtime starts a kmodel only with K210_CONV or FULLY_CONNECTED; this "
+              "model's first layer would be " +
+                  std::string(format::to_string(t0)) +
+                  (src.empty() ? std::string() : " (from '" + src.front() + "')") +
+                  ": put a Conv2D/DepthwiseConv2D or a Dense first")
+            .with_layer(
+                LayerRef{0, src.empty() ? "" : src.front(), std::string(format::to_string(t0))}));
+  }
+  return std::move(out_);
+}
+
+Result<LoweredModel> lower_with_table(const Graph& graph, const std::vector<Range>& ranges,
+                                      const ConvertOptions& options) {
+  if (ranges.size() != graph.tensors.size()) {
+    return Error(Errc::kInternal, "lower_graph: one range per tensor expected");
+  }
+  try {
+    Lowerer l(graph, ranges, options);
+    return l.run();
+  } catch (const ErrorException& e) {
+    return e.error();
+  }
+}
+
+Result<LoweredModel> lower_graph(const Graph& graph, const std::vector<Range>& ranges,
+                                 const ConvertOptions& options) {
+  if (options.target == nullptr || options.target->lower == nullptr)
+    return Error(Errc::kInvalidArgument, "no conversion target given");
+  return options.target->lower(graph, ranges, options);
+}
+
+}  // namespace emc::converter::detail

@@ -1,0 +1,254 @@
+// Internal: the Lowerer, which turns the matches of a target's layer table into kmodel V3 layers.
+// Its core (lowerer.cpp) owns the buffers, each tensor's representations (KPU map, uint8 / float
+// main memory, pending stride-2 sampling, padding) and the address fix-ups; each job is a member
+// defined in its own file: kpu_conv.cpp (K210_CONV incl. channel splits and stride-2 grouping),
+// dense.cpp (Dense on the CPU or the KPU), cpu_layers.cpp (pools, add, concat, softmax, ...).
+// The target (options.target, target.h) supplies the rule table binding rules to these jobs and
+// the limits the jobs check; no job asks which target it is.
+// See convert.h for what runs where and docs/converter_k210.md for the derivations.
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "emc/converter/convert.h"
+#include "emc/converter/layer_table.h"
+#include "emc/converter/quantize.h"
+#include "emc/format/kpu_layout.h"
+#include "lower/lowered.h"
+
+namespace emc::converter::detail {
+
+// Pending 2x subsampling of a KPU map stored at full resolution (stride-2 convs whose sampling
+// is done by the consumer, see convert.h).
+enum class Sub { kNone, kLeftTop, kRightTopShift };
+
+// Representations of one graph tensor that exist so far.
+struct Forms {
+  int kpu = -1;         // KPU buffer with the stored map
+  int kpu_writer = -1;  // lowered K210_CONV layer that writes it (-1: the model input)
+  // A conv split by output channels (more than the KPU's 1024 per layer): (layer, first channel)
+  // of every part; kpu_writer is the last part.
+  std::vector<std::pair<int, std::int32_t>> writer_parts;
+  Sub sub = Sub::kNone;
+  std::int32_t full_h = 0, full_w = 0;  // stored map size when sub != kNone
+  // A map under the target's minimum KPU map (k210: 4x4) held at the top-left of a pad_h x pad_w
+  // KPU map (0: not padded). pad_zero: the rest of that map holds code 0 (real 0 when the zero
+  // point is 0), so a 3x3 'same' conv reads it as Keras's zero padding; otherwise it holds what a
+  // conv computed.
+  std::int32_t pad_h = 0, pad_w = 0;
+  bool pad_zero = false;
+  int main_q = -1;  // uint8 CHW in main memory
+  int main_f = -1;  // float32 CHW in main memory
+  bool has_q = false;
+  QuantParam q;
+  // Main-memory data is a CHW map of this [H, W, C] shape while the tensor is its row-major NHWC
+  // flatten (Flatten/Reshape aliases). Empty: the data is in the tensor's own order.
+  std::vector<std::int32_t> chw_of;
+  bool hwc_input = false;  // graph input of a float-first model: NHWC order as the user holds it
+};
+
+// Rows of a W x H KPU map before channel c0 (c0 a multiple of the channels sharing a row).
+std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0);
+// Throws the error (caught by lower_with_table) naming the node's source layer.
+[[noreturn]] void fail(Errc code, const std::string& msg, const Node& node);
+// relu or relu6 (sets `relu6`).
+bool relu_family(const Activation& a, bool& relu6);
+
+// The kmodel V3 layer table binding rules to the jobs below (lower/k210_target.cpp; the cpu
+// target uses it too).
+extern const LayerTable kKmodelV3Layers;
+
+class Lowerer {
+ public:
+  // options.target must be set and its `layers` table must bind Lowerer jobs.
+  Lowerer(const Graph& g, const std::vector<Range>& ranges, const ConvertOptions& o)
+      : g_(g),
+        ranges_(ranges),
+        opt_(o),
+        target_(*o.target),
+        table_(*o.target->layers),
+        forms_(g.tensors.size()) {}
+
+  LoweredModel run();
+
+  // ---- the jobs a layer table binds its rules to (LowerRule) ----
+  // [pad] conv/depthwise [BN] [activation] [pool] as K210_CONV (kpu_conv.cpp).
+  void lower_kpu_conv(const LayerMatch& m);
+  // Dense [activation]: float FULLY_CONNECTED or the KPU form (dense.cpp).
+  void lower_fully_connected(const LayerMatch& m);
+  // CPU-side layers (cpu_layers.cpp).
+  void lower_global_avg_pool(const LayerMatch& m) { lower_global_pool(first(m), false); }
+  void lower_global_max_pool(const LayerMatch& m) { lower_global_pool(first(m), true); }
+  void lower_max_pool(const LayerMatch& m) { emit_max_pool(lone_pool(m)); }
+  void lower_avg_pool(const LayerMatch& m) { emit_avg_pool(lone_pool(m)); }
+  void lower_add(const LayerMatch& m) { emit_add(with_activation(m)); }
+  void lower_concat(const LayerMatch& m);
+  void lower_softmax(const LayerMatch& m);
+  void lower_upsample(const LayerMatch& m);
+  // Flatten / Reshape / Identity: no data movement.
+  void lower_alias(const LayerMatch& m);
+  void lower_activation(const LayerMatch& m);
+  void lower_batch_norm(const LayerMatch& m) { emit_batch_norm(with_activation(m)); }
+
+ private:
+  // ---- buffers and layers ----
+  int new_buffer(Mem mem, std::uint64_t bytes, std::uint32_t rows, const LayerRef& owner) {
+    Buffer b;
+    b.mem = mem;
+    b.bytes = bytes;
+    b.rows = rows;
+    b.owner = owner;
+    out_.buffers.push_back(b);
+    return static_cast<int>(out_.buffers.size()) - 1;
+  }
+  int step() const { return static_cast<int>(out_.layers.size()); }
+  void use(int buf, int at) {
+    auto& b = out_.buffers[static_cast<std::size_t>(buf)];
+    b.first = std::min(b.first, at);
+    b.last = std::max(b.last, at);
+  }
+  int kpu_map_buffer(std::int32_t h, std::int32_t w, std::int32_t c, const LayerRef& owner,
+                     std::uint32_t extra_rows = 0) {
+    const auto rows = static_cast<std::uint32_t>(
+        format::kpu_map_rows(static_cast<std::uint32_t>(w), static_cast<std::uint32_t>(h),
+                             static_cast<std::uint32_t>(c)));
+    return new_buffer(Mem::kKpu, std::uint64_t{rows} * 64, rows + extra_rows, owner);
+  }
+  int main_buffer(std::uint64_t bytes, const LayerRef& owner) {
+    return new_buffer(Mem::kMain, bytes, 0, owner);
+  }
+  // Appends a layer; `reads`/`writes` get their lifetimes extended to this step.
+  int add_layer(format::LayerType type, format::LayerBody body, LayerInfo info,
+                std::vector<Fixup> fix) {
+    LoweredLayer l;
+    l.layer.type = type;
+    l.layer.body = std::move(body);
+    info.index = out_.layers.size();
+    info.type = type;
+    info.on_kpu = format::is_k210_type(type);
+    l.info = std::move(info);
+    for (const Fixup& f : fix) use(f.buffer, step());
+    l.fixups = std::move(fix);
+    out_.layers.push_back(std::move(l));
+    return static_cast<int>(out_.layers.size()) - 1;
+  }
+
+  // ---- quantization of tensors ----
+  QuantParam quant_of(TensorId t) {
+    Forms& f = forms_[static_cast<std::size_t>(t)];
+    if (!f.has_q) {
+      const Range r = ranges_.at(static_cast<std::size_t>(t));
+      auto p = quant_param_from_range(r.min, r.max);
+      if (!p.ok()) {
+        throw ErrorException(std::move(p).error().prefix("tensor '" + g_.tensor(t).name + "': "));
+      }
+      f.q = p.value();
+      f.has_q = true;
+    }
+    return f.q;
+  }
+  std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
+
+  // ---- representation changes ----
+  void ensure_main_q(TensorId t, const Node& ctx);
+  void ensure_main_f(TensorId t, const Node& ctx);
+  void ensure_kpu(TensorId t, const Node& ctx);
+  void materialize_subsample(TensorId t, const Node& ctx);
+  void enable_dma(TensorId t, const Node& ctx);
+  // DMAs t's stored KPU map (h x w, all channels) to a new main buffer as dense CHW; returns it.
+  int dma_map(TensorId t, std::int32_t h, std::int32_t w, const Node& ctx);
+  // CPU QUANTIZED_MAX_POOL2D with a 1x1 window: out(c, y, x) = in(c, s·y, s·x) of an in_h x in_w
+  // CHW map starting `in_add` bytes into `in_buf`, and code 0 where that lies outside the map
+  // (the SDK's empty window). Samples, crops and zero-pads uint8 maps exactly.
+  int pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t in_h, std::int32_t in_w,
+           std::int32_t stride, std::int32_t out_h, std::int32_t out_w, const Node& ctx,
+           const std::string& note, const QuantParam& q);
+  // Under the smallest map the target's KPU computes (Target::min_map; k210: 4, cpu: 1).
+  bool small(const Shape& s) const { return s.h() < target_.min_map || s.w() < target_.min_map; }
+  // t (a map under 4x4) as a zero-padded 4x4 KPU map (pad_zero), through main memory.
+  void ensure_small_kpu(TensorId t, const Node& ctx);
+
+  // ---- units ----
+  const Node& node(int i) const { return g_.nodes[static_cast<std::size_t>(i)]; }
+  const Node& first(const LayerMatch& m) const { return node(m.nodes.front()); }
+  // An Add / BatchNormalization matched with a following Activation: one node with that
+  // activation.
+  Node with_activation(const LayerMatch& m) const;
+  // Runs the job its rule binds (or fails naming a rule without one).
+  void lower_unit(const LayerMatch& m);
+  void lower_dense_like(const Node& node, const std::vector<float>& kernel_in_units,
+                        const std::vector<float>& bias, std::int32_t units, Activation act,
+                        TensorId in, TensorId out, const std::vector<std::string>& sources);
+  // The vendor form of a dense layer on the KPU: K210_ADD_PADDING puts the n inputs at pixel
+  // (0,0) of a 4x4 map, a 1x1 K210_CONV computes it (DMA'd out), K210_REMOVE_PADDING keeps pixel
+  // (0,0) of each output channel. `weights` are [units][n] in stored input order.
+  void lower_dense_kpu(const Node& node, std::vector<float> weights, const std::vector<float>& bias,
+                       std::int32_t units, Activation act, TensorId in, TensorId out,
+                       const std::vector<std::string>& sources, bool permuted);
+  // The pool of a max_pool2d / average_pool2d match (a ZeroPadding2D must have been merged).
+  const Node& lone_pool(const LayerMatch& m) const;
+  void emit_max_pool(const Node& n);
+  void emit_avg_pool(const Node& n);
+  // A pool left over from a KPU conv unit (not fused into the K210_CONV).
+  void emit_pool(const Node& n);
+  void lower_global_pool(const Node& n, bool max);
+  void emit_add(const Node& n);
+  // Two uint8 inputs -> QUANTIZED_ADD (the SDK's integer add); false (nothing emitted) when the
+  // float path must be used instead.
+  bool lower_quantized_add(const Node& n);
+  void emit_batch_norm(const Node& n);
+  void quantize_float_output(TensorId t, int main_f, const Node& n, const Activation& act,
+                             const std::vector<std::string>& sources);
+
+  // K210_CONV emission. `in_map` = stored input buffer and its dims; returns the layer index.
+  struct ConvPlan {
+    std::int32_t in_h = 0, in_w = 0, in_c = 0, out_h = 0, out_w = 0, out_c = 0;
+    std::int32_t kernel = 1;
+    bool depthwise = false;
+    int pool_type = 0;
+    std::uint64_t src_shift_rows = 0;
+    int in_buf = -1;
+    std::vector<float> weights;  // OIHW / [c][ky][kx]
+    std::vector<float> bias;
+    std::vector<double> in_mean;  // calibrated input mean per channel (bias correction); or empty
+    QuantParam in_q, out_q;
+    Activation act;
+    std::uint32_t out_extra_rows = 0;
+    std::vector<std::string> sources;
+    std::string note;
+    const Node* node = nullptr;
+  };
+  // Emits `p` as one K210_CONV, or as several over slices of the output channels when there are
+  // more than the KPU's 1024 (the parts share the input and write their slices of one output
+  // map). Returns the last layer's index; split_parts_ lists every part.
+  int emit_kpu_conv(const ConvPlan& p, int& out_buf);
+  // One K210_CONV into `out_buf` (allocated if -1), its output `out_rows` rows into it and its
+  // input `in_rows` rows into p.in_buf.
+  int emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t in_rows,
+                          std::uint64_t out_rows);
+  void check_kpu_geometry(const ConvPlan& p);
+  // A stride-2 conv whose full-resolution output does not fit in KPU RAM beside its input and its
+  // sampled output: computed in groups of output channels, each group's full map sampled at once
+  // into its slice of the sampled map (which is then stored without a pending sampling).
+  // Returns false (emitting nothing) when it fits without grouping.
+  bool emit_sampled_in_groups(const ConvPlan& p, Sub sub, TensorId out);
+  std::vector<std::pair<int, std::int32_t>> split_parts_;
+
+  const Graph& g_;
+  const std::vector<Range>& ranges_;
+  const ConvertOptions& opt_;
+  const Target& target_;
+  const LayerTable& table_;
+  std::vector<Forms> forms_;
+  LoweredModel out_;
+  bool kpu_input_ = false;
+  // A leading Rescaling folded into the input preprocessing (see run()): its output tensor, scale
+  // and offset.
+  TensorId rescaled_input_ = kNoTensor;
+  double in_scale_ = 1.0, in_offset_ = 0.0;
+};
+
+}  // namespace emc::converter::detail
