@@ -34,6 +34,14 @@ std::uint32_t kpu_pool_output_extent(std::uint32_t pool_type, std::uint32_t in) 
 
 namespace {
 
+// The `channels` field of the bodies that have no other field to check, or nullptr.
+const std::uint32_t* channels_field(const LayerBody& body) {
+  if (const auto* b = std::get_if<ChannelsBody>(&body)) return &b->channels;
+  if (const auto* b = std::get_if<AddPaddingBody>(&body)) return &b->channels;
+  if (const auto* b = std::get_if<RemovePaddingBody>(&body)) return &b->channels;
+  return nullptr;
+}
+
 // Collects the checks of one layer; every failure names the field, value and bound.
 class LayerChecker {
  public:
@@ -182,8 +190,9 @@ Status LayerChecker::run() {
     EMC_TRY(positive(12, "count", b->count));
     return ranges();
   }
-  if (const auto* b = std::get_if<ChannelsBody>(&body)) {
-    EMC_TRY(positive(12, "channels", b->channels));
+  // SOFTMAX / L2_NORMALIZATION / LOGISTIC and the K210 padding layers: `channels` at offset 12.
+  if (const std::uint32_t* channels = channels_field(body)) {
+    EMC_TRY(positive(12, "channels", *channels));
     return ranges();
   }
   if (const auto* b = std::get_if<ConcatBody>(&body)) {
@@ -222,14 +231,6 @@ Status LayerChecker::run() {
       EMC_TRY(finite(20 + 8 * k, "scale", b->params[k].scale));
       EMC_TRY(finite(24 + 8 * k, "bias", b->params[k].bias));
     }
-    return ranges();
-  }
-  if (const auto* b = std::get_if<AddPaddingBody>(&body)) {
-    EMC_TRY(positive(12, "channels", b->channels));
-    return ranges();
-  }
-  if (const auto* b = std::get_if<RemovePaddingBody>(&body)) {
-    EMC_TRY(positive(12, "channels", b->channels));
     return ranges();
   }
   if (const auto* b = std::get_if<UploadBody>(&body)) {

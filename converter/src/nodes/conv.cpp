@@ -86,11 +86,7 @@ Result<Shape> infer_dense(const Graph& g, const Node& node) {
 }
 
 EMC_EXEC_CLONES void conv2d_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const Shape& out_shape = args.output.shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   const int ih = in_shape.h(), iw = in_shape.w(), cin = in_shape.c();
   const int oh = out_shape.h(), ow = out_shape.w(), cout = out_shape.c();
   const int kh = n.kernel_h, kw = n.kernel_w;
@@ -137,11 +133,7 @@ EMC_EXEC_CLONES void conv2d_f32(const KernelArgs& args) {
 }
 
 EMC_EXEC_CLONES void depthwise_conv2d_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const Shape& out_shape = args.output.shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   const int ih = in_shape.h(), iw = in_shape.w(), c = in_shape.c();
   const int oh = out_shape.h(), ow = out_shape.w(), cout = out_shape.c();
   const int m = n.depth_multiplier;
@@ -175,10 +167,7 @@ EMC_EXEC_CLONES void depthwise_conv2d_f32(const KernelArgs& args) {
 }
 
 EMC_EXEC_CLONES void dense_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   const int k = in_shape.c();
   const int units = n.filters;
   const std::int64_t rows = in_shape.num_elements() / k;

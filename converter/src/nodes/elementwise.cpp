@@ -53,10 +53,7 @@ Result<Shape> infer_prelu(const Graph& g, const Node& node) {
 }
 
 void batch_norm_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   // tfjs-backend-cpu BatchNorm: offset + (x - mean) * scale / sqrt(variance + epsilon), in double,
   // rounded once.
   const int c = in_shape.c();

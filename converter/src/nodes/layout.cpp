@@ -77,11 +77,7 @@ Result<Shape> infer_reshape(const Graph& g, const Node& node) {
 }
 
 void zero_pad_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const Shape& out_shape = args.output.shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   const int c = in_shape.c();
   std::fill(out, out + out_shape.num_elements(), 0.0f);
   for (int y = 0; y < in_shape.h(); ++y) {
@@ -93,11 +89,7 @@ void zero_pad_f32(const KernelArgs& args) {
 }
 
 void crop_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const Shape& out_shape = args.output.shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   const int c = in_shape.c();
   for (int y = 0; y < out_shape.h(); ++y)
     std::memcpy(out + static_cast<std::int64_t>(y) * out_shape.w() * c,

@@ -21,6 +21,18 @@ struct KernelArgs {
   const Tensor& in(std::size_t i = 0) const { return *inputs[i]; }
 };
 
+// A one-input kernel's view: `const auto [n, in_shape, in, out_shape, out] = unary(args);`
+struct UnaryView {
+  const Node& n;
+  const Shape& in_shape;
+  const float* in;
+  const Shape& out_shape;
+  float* out;
+};
+inline UnaryView unary(const KernelArgs& a) {
+  return {a.node, a.in().shape, a.in().data.data(), a.output.shape, a.output.data.data()};
+}
+
 enum class NodeInputs { kOne, kMany };
 using ShapeRule = Result<Shape> (*)(const Graph&, const Node&);
 using FloatKernel = void (*)(const KernelArgs&);

@@ -24,11 +24,7 @@ Result<Shape> infer_global_pool(const Graph& g, const Node& node) {
 }
 
 void pool2d_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const Shape& out_shape = args.output.shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   const int ih = in_shape.h(), iw = in_shape.w(), c = in_shape.c();
   const int oh = out_shape.h(), ow = out_shape.w();
   const bool is_max = n.kind == NodeKind::kMaxPool;
@@ -70,10 +66,7 @@ void pool2d_f32(const KernelArgs& args) {
 }
 
 void global_pool_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   const int c = in_shape.c();
   const std::int64_t pixels = std::int64_t{in_shape.h()} * in_shape.w();
   if (n.kind == NodeKind::kGlobalMaxPool) {

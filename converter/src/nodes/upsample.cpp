@@ -18,11 +18,7 @@ Result<Shape> infer_upsample(const Graph& g, const Node& node) {
 }
 
 void upsample_f32(const KernelArgs& args) {
-  const Node& n = args.node;
-  const Shape& in_shape = args.in().shape;
-  const Shape& out_shape = args.output.shape;
-  const float* in = args.in().data.data();
-  float* out = args.output.data.data();
+  const auto [n, in_shape, in, out_shape, out] = unary(args);
   // resizeNearestNeighbor to an integer multiple (align_corners and half_pixel_centers false):
   // source = floor(dst / size), i.e. each pixel repeated.
   const int c = in_shape.c();

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "emc/format/error.h"
+#include "emc/format/kpu_activation_modes.h"
 #include "emc/interpreter/backend.h"
 #include "emc/interpreter/registry.h"
 
@@ -20,24 +21,9 @@ namespace emc::accel_sim {
 
 inline constexpr std::string_view kKpuSimBackendName = "kpu-sim";
 
-// How the activation stage rounds `(bn - x_start) * y_mul` right by `shift_number` (§6.4, §9.2).
-enum class ActivationRounding {
-  // kendryte-standalone-sdk `kpu_carry_shift` / nncase v0.1 `CarryShift`, taken literally:
-  // v >>= s-1; then +1 (v >= 0) or -1 (v < 0) after a further >>1 when the dropped bit is set.
-  // Round-half-up for non-negative products (the only case for tables with y_mul >= 0).
-  kSdkCarryShift,
-  // nncase v0.2 / v1.9 `carry_shift<int64_t, true>` ("banker"), including its sign quirk:
-  // frac > half adds sign(v), frac == half rounds to even, frac < half truncates (floor).
-  kNn02Banker,
-};
-
-// Which of the 16 activation segments a BN value uses (§6.4, §9.1). Both pick the highest-numbered
-// segment that qualifies (so equal x_starts resolve to the later segment); if none qualifies,
-// segment 0 is used.
-enum class SegmentSelection {
-  kStartLessOrEqual,   // nncase v0.1: last segment with x_start <= bn
-  kStartStrictlyLess,  // nncase v0.2/v1.9: last segment with x_start < bn
-};
+// The two contested readings of the activation stage (format/kpu_activation_modes.h).
+using ActivationRounding = format::KpuActivationRounding;
+using SegmentSelection = format::KpuSegmentSelection;
 
 // Highest x86 instruction set the convolution kernels may use (results are identical for all;
 // lower settings exist for tests and benchmarks). Unsupported sets fall back to the next lower.

@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "emc/format/error.h"
+#include "emc/format/kpu_activation_modes.h"
 #include "emc/cpu_backend/emc_arithmetic.h"
 #include "emc/interpreter/backend.h"
 #include "emc/interpreter/registry.h"
@@ -34,23 +35,10 @@ enum class QuantizeRounding {
   kTruncate,       // (int) conversion, toward zero: Maix-EMC's older kpu.c copy (EMC-KPU).
 };
 
-// How the K210_CONV activation stage rounds `(bn - x_start) * y_mul` right by `shift_number`
-// (kmodel_v3.md §6.4, §9.2). Same meaning and default as accel_sim::ActivationRounding.
-enum class ActivationRounding {
-  // kendryte-standalone-sdk `kpu_carry_shift` / nncase v0.1 `CarryShift`, literally:
-  // v >>= s-1; then (v >> 1) + 1 (v >= 0) or (v >> 1) - 1 (v < 0) when the dropped bit is set.
-  kSdkCarryShift,
-  // nncase v0.2 / v1.9 `carry_shift<int64_t, true>` ("banker"), sign quirk included:
-  // frac < half -> floor, frac > half -> floor + sign(v), frac == half -> to even.
-  kNn02Banker,
-};
-
-// Which of the 16 activation segments a BN value uses (§6.4, §9.1): the highest-numbered one that
-// qualifies, segment 0 if none does. Same meaning and default as accel_sim::SegmentSelection.
-enum class SegmentSelection {
-  kStartLessOrEqual,   // nncase v0.1: last segment with x_start <= bn
-  kStartStrictlyLess,  // nncase v0.2/v1.9: last segment with x_start < bn
-};
+// The K210_CONV activation stage's two contested readings (format/kpu_activation_modes.h; the
+// same types as accel_sim::ActivationRounding / SegmentSelection).
+using ActivationRounding = format::KpuActivationRounding;
+using SegmentSelection = format::KpuSegmentSelection;
 
 struct CpuBackendOptions {
   QuantizeRounding quantize_rounding = QuantizeRounding::kRoundHalfAway;
