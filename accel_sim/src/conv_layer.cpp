@@ -500,19 +500,19 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
     return;
   }
   // Sum over channels of the padded input (pad taps read pad_value).
-  const std::int32_t border = pad_ != 0 ? static_cast<std::int32_t>(pad_value_) * in_c_ : 0;
-  std::fill(chan_sum_, chan_sum_ + plane_pixels_, border);
-  for (std::uint32_t c = 0; c < in_c_; ++c) {
-    for (std::uint32_t y = 0; y < in_h_; ++y) {
-      const std::uint8_t* line = src + in_line0_[c] + std::uint64_t{y} * in_geo_.line_stride;
-      std::int32_t* cs = chan_sum_ + (y + pad_) * pw + pad_;
-      for (std::uint32_t x = 0; x < in_w_; ++x) cs[x] += line[x];
-    }
+  // (Locals, so the loops do not reload members through the int32 stores and vectorise.)
+  const std::size_t w = in_w_, h = in_h_, p = pad_, stride = in_geo_.line_stride;
+  std::int32_t* const sums = chan_sum_;
+  const std::int32_t border = p != 0 ? static_cast<std::int32_t>(pad_value_) * in_c_ : 0;
+  std::fill(sums, sums + plane_pixels_, border);
+  if (p != 0) {
+    for (std::size_t y = 0; y < h; ++y) std::fill_n(sums + (y + p) * pw + p, w, 0);
   }
-  if (pad_ != 0) {
-    for (std::uint32_t y = 0; y < in_h_; ++y) {
-      std::int32_t* cs = chan_sum_ + (y + pad_) * pw + pad_;
-      for (std::uint32_t x = 0; x < in_w_; ++x) cs[x] -= border;
+  for (std::uint32_t c = 0; c < in_c_; ++c) {
+    const std::uint8_t* line = src + in_line0_[c];
+    for (std::size_t y = 0; y < h; ++y, line += stride) {
+      std::int32_t* cs = sums + (y + p) * pw + p;
+      for (std::size_t x = 0; x < w; ++x) cs[x] += line[x];
     }
   }
   sum_x_terms();

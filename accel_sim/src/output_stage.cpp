@@ -4,6 +4,10 @@
 
 #include "fixed_point.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define EMC_ACCEL_X86 1
 #include <immintrin.h>
@@ -342,10 +346,65 @@ std::uint32_t pool_output_size(std::uint32_t in, std::int64_t pool_type) {
   }
 }
 
+namespace {
+
+// The stride-2 pools 1 (max 2x2), 2 (mean 2x2, floor), 5 and 6 (tap (2y, 2x) / (2y, 2x + 1)) of one
+// output row, 16 outputs per SSE2 step (SSE2 is part of x86-64); returns how many were done. Reads
+// stay inside the two input rows.
+std::uint32_t pool2_row_sse2(const std::uint8_t* r0, const std::uint8_t* r1, std::uint32_t in_w,
+                             std::uint32_t ow, std::int64_t pool_type, std::uint8_t* out) {
+  std::uint32_t ox = 0;
+#if defined(__SSE2__)
+  const __m128i even = _mm_set1_epi16(0x00ff);
+  const std::uint32_t dx = pool_type == 6 ? 1 : 0;
+  for (; ox + 16 <= ow && 2 * ox + 32 + dx <= in_w; ox += 16) {
+    auto load = [&](const std::uint8_t* r, std::uint32_t at) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + at));
+    };
+    const std::uint32_t x = 2 * ox + dx;
+    const __m128i a0 = load(r0, x), a1 = load(r0, x + 16);
+    __m128i lo, hi;
+    if (pool_type == 5 || pool_type == 6) {
+      lo = _mm_and_si128(a0, even);
+      hi = _mm_and_si128(a1, even);
+    } else {
+      const __m128i b0 = load(r1, x), b1 = load(r1, x + 16);
+      if (pool_type == 1) {
+        const __m128i m0 = _mm_max_epu8(a0, b0), m1 = _mm_max_epu8(a1, b1);
+        lo = _mm_max_epi16(_mm_and_si128(m0, even), _mm_srli_epi16(m0, 8));
+        hi = _mm_max_epi16(_mm_and_si128(m1, even), _mm_srli_epi16(m1, 8));
+      } else {
+        auto sum4 = [&](__m128i a, __m128i b) {
+          const __m128i s = _mm_add_epi16(_mm_add_epi16(_mm_and_si128(a, even), _mm_srli_epi16(a, 8)),
+                                          _mm_add_epi16(_mm_and_si128(b, even), _mm_srli_epi16(b, 8)));
+          return _mm_srli_epi16(s, 2);
+        };
+        lo = sum4(a0, b0);
+        hi = sum4(a1, b1);
+      }
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + ox), _mm_packus_epi16(lo, hi));
+  }
+#else
+  (void)r0, (void)r1, (void)in_w, (void)ow, (void)pool_type, (void)out;
+#endif
+  return ox;
+}
+
+}  // namespace
+
 void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
                 std::int64_t pool_type, std::uint8_t* out) {
   const std::uint32_t oh = pool_output_size(in_h, pool_type);
   const std::uint32_t ow = pool_output_size(in_w, pool_type);
+  std::uint32_t start = 0;  // first output column the scalar loops below compute
+  if (pool_type == 1 || pool_type == 2 || pool_type == 5 || pool_type == 6) {
+    // All rows share the same split: the vector part of row 0 tells where the tail starts.
+    for (std::uint32_t oy = 0; oy < oh; ++oy) {
+      const std::uint8_t* r0 = in + std::size_t{2 * oy} * in_w;
+      start = pool2_row_sse2(r0, r0 + in_w, in_w, ow, pool_type, out + std::size_t{oy} * ow);
+    }
+  }
   auto at = [&](std::uint32_t y, std::uint32_t x) -> std::uint32_t { return in[y * in_w + x]; };
   switch (pool_type) {
     case 0:
@@ -355,7 +414,7 @@ void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
     case 3: {  // max k x k stride k; floor sizes keep every tap inside
       const std::uint32_t k = pool_type == 1 ? 2 : 4;
       for (std::uint32_t oy = 0; oy < oh; ++oy) {
-        for (std::uint32_t ox = 0; ox < ow; ++ox) {
+        for (std::uint32_t ox = start; ox < ow; ++ox) {
           std::uint32_t m = 0;
           for (std::uint32_t ky = 0; ky < k; ++ky)
             for (std::uint32_t kx = 0; kx < k; ++kx) m = std::max(m, at(oy * k + ky, ox * k + kx));
@@ -368,7 +427,7 @@ void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
     case 4: {  // mean k x k stride k, floor division
       const std::uint32_t k = pool_type == 2 ? 2 : 4;
       for (std::uint32_t oy = 0; oy < oh; ++oy) {
-        for (std::uint32_t ox = 0; ox < ow; ++ox) {
+        for (std::uint32_t ox = start; ox < ow; ++ox) {
           std::uint32_t s = 0;
           for (std::uint32_t ky = 0; ky < k; ++ky)
             for (std::uint32_t kx = 0; kx < k; ++kx) s += at(oy * k + ky, ox * k + kx);
@@ -383,7 +442,7 @@ void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
       const std::uint32_t s = pool_type == 7 ? 4 : 2;
       const std::uint32_t dx = pool_type == 6 ? 1 : 0;
       for (std::uint32_t oy = 0; oy < oh; ++oy) {
-        for (std::uint32_t ox = 0; ox < ow; ++ox) {
+        for (std::uint32_t ox = start; ox < ow; ++ox) {
           const std::uint32_t x = ox * s + dx;
           out[oy * ow + ox] = x < in_w ? static_cast<std::uint8_t>(at(oy * s, x)) : 0;
         }
