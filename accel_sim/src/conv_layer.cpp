@@ -249,6 +249,28 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->bn_[o] = ChannelBn{bn.norm_mul, bn.norm_add, bn.norm_shift};
   }
 
+  // When no input can take the accumulator or bn of any channel out of 36 bits, the output
+  // stage may skip its wraps (bounds: |sum w*x| <= 255*wmax*K, the quad GEMM's x - 128 form
+  // <= 128*255*K more, |arg_x term| <= |arg_x|*255*K + 1, the channel constant).
+  {
+    const std::int64_t taps = static_cast<std::int64_t>(per_oc);
+    const std::int64_t wmax = p->sixteen_bit_ ? 65535 : 255;
+    std::int64_t cmax = 0;
+    for (std::int64_t c : p->cterm_) cmax = std::max(cmax, c < 0 ? -c : c);
+    const std::int64_t arg_x_abs = f.arg_x < 0 ? -f.arg_x : f.arg_x;
+    const std::int64_t acc_bound =
+        255 * wmax * taps + 128 * 255 * taps + arg_x_abs * 255 * taps + 1 + cmax;
+    constexpr std::int64_t kLimit = std::int64_t{1} << 35;
+    bool no_wrap = acc_bound < kLimit;
+    for (const ChannelBn& bn : p->bn_) {
+      if (!no_wrap) break;
+      const std::int64_t mul_abs = bn.mul < 0 ? -bn.mul : bn.mul;
+      const std::int64_t add_abs = bn.add < 0 ? -bn.add : bn.add;
+      no_wrap = ((acc_bound * mul_abs) >> bn.shift) + 1 + add_abs < kLimit;
+    }
+    p->act_.set_no_wrap(no_wrap);
+  }
+
   const char* isa_name = nullptr;
   const GemmIsa isa = options.max_isa == KernelIsa::kPortable ? GemmIsa::kPortable
                       : options.max_isa == KernelIsa::kAvx2   ? GemmIsa::kAvx2
@@ -279,8 +301,10 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->input_count_ = p->quads_ * p->plane_pixels_ * 2;  // int16 units: 4 bytes per pixel
     p->slack_count_ = 2 * kQuadSlack;
     p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
-    if (p->arg_x_ != 0) p->chan_sum_at_ = layout.add<std::int32_t>(p->plane_pixels_);
-    p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
+    if (p->arg_x_ != 0) {
+      p->chan_sum_at_ = layout.add<std::int32_t>(p->plane_pixels_);
+      p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
+    }
     const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
     p->acc_lo_at_ =
         layout.add<std::int32_t>(round_up(p->out_c_, kOutBlock) * round_up(n, kQuadPixelBlock));
@@ -495,10 +519,7 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
                       in_w_, plane + 4 * ((y + pad_) * pw + pad_));
     }
   }
-  if (arg_x_ == 0) {
-    std::fill(xterm_, xterm_ + std::size_t{in_w_} * in_h_, std::int64_t{0});
-    return;
-  }
+  if (arg_x_ == 0) return;  // no arg_x term (the output stage gets no xterm)
   // Sum over channels of the padded input (pad taps read pad_value).
   // (Locals, so the loops do not reload members through the int32 stores and vectorise.)
   const std::size_t w = in_w_, h = in_h_, p = pad_, stride = in_geo_.line_stride;
@@ -555,8 +576,9 @@ void PreparedConv::conv_quads() {
     g.acc_stride = stride;
     quad_gemm_(g);
     for (std::uint32_t o = 0; o < out_c_; ++o) {
-      act_.run(acc_lo_ + std::size_t{o} * stride, nullptr, xterm_ + first_pixel, cterm_[o], bn_[o],
-               n, act_out_ + std::size_t{o} * in_pixels + first_pixel);
+      act_.run(acc_lo_ + std::size_t{o} * stride, nullptr,
+               arg_x_ != 0 ? xterm_ + first_pixel : nullptr, cterm_[o], bn_[o], n,
+               act_out_ + std::size_t{o} * in_pixels + first_pixel);
     }
   };
   if (k_ == 1) {
@@ -634,7 +656,8 @@ void PreparedConv::conv_depthwise() {
     d.plane = planes + std::size_t{c} * plane_pixels_;
     d.weights = w_dw_.data() + c * taps;
     depthwise_fn_(d);
-    act_.run(acc_lo_, nullptr, xterm_, cterm_[c], bn_[c], in_pixels, act_out_ + c * in_pixels);
+    act_.run(acc_lo_, nullptr, arg_x_ != 0 ? xterm_ : nullptr, cterm_[c], bn_[c], in_pixels,
+             act_out_ + c * in_pixels);
   }
 }
 

@@ -89,7 +89,7 @@ void bn_act_loop(const std::int64_t* x_start, const std::int64_t* y_mul, const s
   for (std::size_t i = 0; i < n; ++i) {
     std::int64_t value = lo[i];
     if (hi != nullptr) value += std::int64_t{hi[i]} * 256;
-    const std::int64_t acc = wrap36(value + xterm[i] + cterm);
+    const std::int64_t acc = wrap36(value + (xterm != nullptr ? xterm[i] : 0) + cterm);
     // acc is 36-bit and norm_mul 24-bit: the product fits in 60 bits.
     const std::int64_t b = wrap36(((acc * bn.mul) >> bn.shift) + bn.add);
     std::size_t seg = 0;
@@ -150,14 +150,17 @@ __attribute__((target("avx512f"))) inline __m512i lookup(__m512i lo, __m512i hi,
 }
 
 // kNonneg (every product >= 0, SimdSegments::nonneg): both roundings are one add and a shift.
-template <bool kStrict, bool kBanker, bool kNonneg>
+// kWrap false: the layer's bounds show acc and bn never leave 36 bits (ActivationStage::
+// set_no_wrap), so the wraps are identities and skipped. kXterm false: no arg_x term.
+template <bool kStrict, bool kBanker, bool kNonneg, bool kWrap, bool kXterm>
 __attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const SimdTable& t,
                                                                       __m512i value,
                                                                       __m512i xterm) {
   const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
-  const __m512i acc = wrap36v(_mm512_add_epi64(_mm512_add_epi64(value, xterm), t.cterm));
-  const __m512i b =
-      wrap36v(_mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, t.mul), t.shift), t.add));
+  __m512i acc = _mm512_add_epi64(kXterm ? _mm512_add_epi64(value, xterm) : value, t.cterm);
+  if (kWrap) acc = wrap36v(acc);
+  __m512i b = _mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, t.mul), t.shift), t.add);
+  if (kWrap) b = wrap36v(b);
   __m512i seg;
   if (t.count <= 8) {
     // Qualifying starts form a prefix and segment 0 is the answer when none qualifies, so the
@@ -223,7 +226,7 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const Simd
 }
 
 // All n elements, the last n % 8 with masked loads and a masked byte store.
-template <bool kStrict, bool kBanker, bool kNonneg>
+template <bool kStrict, bool kBanker, bool kNonneg, bool kWrap, bool kXterm>
 __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
     const SimdSegments& seg, const std::int32_t* lo, const std::int32_t* hi,
     const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
@@ -257,8 +260,8 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
           _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + i)));
       value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
     }
-    const __m512i y =
-        bn_act_vec<kStrict, kBanker, kNonneg>(t, value, _mm512_loadu_si512(xterm + i));
+    const __m512i xt = kXterm ? _mm512_loadu_si512(xterm + i) : _mm512_setzero_si512();
+    const __m512i y = bn_act_vec<kStrict, kBanker, kNonneg, kWrap, kXterm>(t, value, xt);
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi64_epi8(y));
   }
   if (i < n) {
@@ -271,22 +274,39 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
           _mm512_cvtepi32_epi64(_mm512_castsi512_si256(_mm512_maskz_loadu_epi32(m16, hi + i)));
       value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
     }
-    const __m512i y =
-        bn_act_vec<kStrict, kBanker, kNonneg>(t, value, _mm512_maskz_loadu_epi64(m8, xterm + i));
+    const __m512i xt = kXterm ? _mm512_maskz_loadu_epi64(m8, xterm + i) : _mm512_setzero_si512();
+    const __m512i y = bn_act_vec<kStrict, kBanker, kNonneg, kWrap, kXterm>(t, value, xt);
     _mm512_mask_cvtepi64_storeu_epi8(out + i, m8, y);
     i = n;
   }
   return i;
 }
 
+template <bool kStrict, bool kBanker, bool kNonneg>
+std::size_t bn_act_avx512_x(bool wrap, const SimdSegments& seg, const std::int32_t* lo,
+                            const std::int32_t* hi, const std::int64_t* xterm, std::int64_t cterm,
+                            const ChannelBn& bn, std::size_t n, std::uint8_t* out) {
+  if (wrap) {
+    return xterm != nullptr ? bn_act_avx512<kStrict, kBanker, kNonneg, true, true>(
+                                  seg, lo, hi, xterm, cterm, bn, n, out)
+                            : bn_act_avx512<kStrict, kBanker, kNonneg, true, false>(
+                                  seg, lo, hi, xterm, cterm, bn, n, out);
+  }
+  return xterm != nullptr ? bn_act_avx512<kStrict, kBanker, kNonneg, false, true>(
+                                seg, lo, hi, xterm, cterm, bn, n, out)
+                          : bn_act_avx512<kStrict, kBanker, kNonneg, false, false>(
+                                seg, lo, hi, xterm, cterm, bn, n, out);
+}
+
 template <bool kStrict, bool kBanker>
-std::size_t bn_act_avx512_any(const SimdSegments& seg, const std::int32_t* lo,
+std::size_t bn_act_avx512_any(bool wrap, const SimdSegments& seg, const std::int32_t* lo,
                               const std::int32_t* hi, const std::int64_t* xterm,
                               std::int64_t cterm, const ChannelBn& bn, std::size_t n,
                               std::uint8_t* out) {
-  return seg.nonneg
-             ? bn_act_avx512<kStrict, kBanker, true>(seg, lo, hi, xterm, cterm, bn, n, out)
-             : bn_act_avx512<kStrict, kBanker, false>(seg, lo, hi, xterm, cterm, bn, n, out);
+  return seg.nonneg ? bn_act_avx512_x<kStrict, kBanker, true>(wrap, seg, lo, hi, xterm, cterm,
+                                                              bn, n, out)
+                    : bn_act_avx512_x<kStrict, kBanker, false>(wrap, seg, lo, hi, xterm, cterm,
+                                                               bn, n, out);
 }
 #pragma GCC diagnostic pop
 #endif
@@ -305,16 +325,16 @@ void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const 
     const SimdSegments& st = simd_table_;
     std::size_t done;
     if (strict_ && banker_)
-      done = bn_act_avx512_any<true, true>(st, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<true, true>(!no_wrap_, st, lo, hi, xterm, cterm, bn, n, out);
     else if (strict_)
-      done = bn_act_avx512_any<true, false>(st, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<true, false>(!no_wrap_, st, lo, hi, xterm, cterm, bn, n, out);
     else if (banker_)
-      done = bn_act_avx512_any<false, true>(st, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<false, true>(!no_wrap_, st, lo, hi, xterm, cterm, bn, n, out);
     else
-      done = bn_act_avx512_any<false, false>(st, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<false, false>(!no_wrap_, st, lo, hi, xterm, cterm, bn, n, out);
     lo += done;
     if (hi != nullptr) hi += done;
-    xterm += done;
+    if (xterm != nullptr) xterm += done;
     out += done;
     n -= done;
   }
