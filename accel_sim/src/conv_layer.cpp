@@ -94,6 +94,11 @@ class PreparedConv final : public interpreter::PreparedLayer {
   bool depthwise_ = false;
   bool sixteen_bit_ = false;
   bool quads_path_ = false;  // normal conv with 8-bit weights: the u8 x s8 quad GEMM
+  // Quad path, 1x1 with a select pool (5, 6, 7): only the pixels (s*y, s*x + dx) the pool keeps
+  // are computed (a 1x1 output pixel depends on its own input pixel only), on a cw_ x ch_ map.
+  bool subsample_ = false;
+  std::uint32_t sub_step_ = 1, sub_dx_ = 0;
+  std::uint32_t cw_ = 0, ch_ = 0;  // the map the quad path computes (in_w x in_h, or out_w x out_h)
   std::int64_t pool_type_ = 0;
   std::uint8_t pad_value_ = 0;
   std::int64_t arg_x_ = 0;
@@ -229,6 +234,12 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
                    " entries, the layer has " + std::to_string(p->out_c_) + " output channels");
   }
   p->quads_path_ = !p->depthwise_ && !p->sixteen_bit_;
+  p->subsample_ = p->quads_path_ && p->k_ == 1 &&
+                  (p->pool_type_ == 5 || p->pool_type_ == 6 || p->pool_type_ == 7);
+  p->sub_step_ = p->pool_type_ == 7 ? 4 : 2;
+  p->sub_dx_ = p->pool_type_ == 6 ? 1 : 0;
+  p->cw_ = p->subsample_ ? p->out_w_ : p->in_w_;
+  p->ch_ = p->subsample_ ? p->out_h_ : p->in_h_;
   p->prepare_weights(*body, !p->sixteen_bit_);
 
   // Constant per output channel: ((arg_w * sum_w) >> shr_w) + arg_add * g_ic.
@@ -249,6 +260,28 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->bn_[o] = ChannelBn{bn.norm_mul, bn.norm_add, bn.norm_shift};
   }
 
+  // When no input can take the accumulator or bn of any channel out of 36 bits, the output
+  // stage may skip its wraps (bounds: |sum w*x| <= 255*wmax*K, the quad GEMM's x - 128 form
+  // <= 128*255*K more, |arg_x term| <= |arg_x|*255*K + 1, the channel constant).
+  {
+    const std::int64_t taps = static_cast<std::int64_t>(per_oc);
+    const std::int64_t wmax = p->sixteen_bit_ ? 65535 : 255;
+    std::int64_t cmax = 0;
+    for (std::int64_t c : p->cterm_) cmax = std::max(cmax, c < 0 ? -c : c);
+    const std::int64_t arg_x_abs = f.arg_x < 0 ? -f.arg_x : f.arg_x;
+    const std::int64_t acc_bound =
+        255 * wmax * taps + 128 * 255 * taps + arg_x_abs * 255 * taps + 1 + cmax;
+    constexpr std::int64_t kLimit = std::int64_t{1} << 35;
+    bool no_wrap = acc_bound < kLimit;
+    for (const ChannelBn& bn : p->bn_) {
+      if (!no_wrap) break;
+      const std::int64_t mul_abs = bn.mul < 0 ? -bn.mul : bn.mul;
+      const std::int64_t add_abs = bn.add < 0 ? -bn.add : bn.add;
+      no_wrap = ((acc_bound * mul_abs) >> bn.shift) + 1 + add_abs < kLimit;
+    }
+    p->act_.set_no_wrap(no_wrap);
+  }
+
   const char* isa_name = nullptr;
   const GemmIsa isa = options.max_isa == KernelIsa::kPortable ? GemmIsa::kPortable
                       : options.max_isa == KernelIsa::kAvx2   ? GemmIsa::kAvx2
@@ -264,10 +297,12 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   for (std::uint32_t c = 0; c < p->out_c_; ++c) p->out_line0_[c] = p->out_geo_.line_offset(c, 0);
 
   // Scratch layout in the shared arena.
-  p->padded_w_ = p->in_w_ + 2 * p->pad_;
-  p->padded_h_ = p->in_h_ + 2 * p->pad_;
+  const std::uint32_t map_w = p->quads_path_ ? p->cw_ : p->in_w_;
+  const std::uint32_t map_h = p->quads_path_ ? p->ch_ : p->in_h_;
+  p->padded_w_ = map_w + 2 * p->pad_;
+  p->padded_h_ = map_h + 2 * p->pad_;
   p->plane_pixels_ = p->padded_w_ * p->padded_h_;
-  const std::size_t in_pixels = std::size_t{p->in_w_} * p->in_h_;
+  const std::size_t in_pixels = std::size_t{map_w} * map_h;
   ArenaLayout layout;
   if (p->depthwise_) {  // uint8 planes [c][plane] (int16 units), one channel's acc and xterm
     p->input_count_ = (std::size_t{p->in_c_} * p->plane_pixels_ + 1) / 2;
@@ -279,8 +314,10 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->input_count_ = p->quads_ * p->plane_pixels_ * 2;  // int16 units: 4 bytes per pixel
     p->slack_count_ = 2 * kQuadSlack;
     p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
-    if (p->arg_x_ != 0) p->chan_sum_at_ = layout.add<std::int32_t>(p->plane_pixels_);
-    p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
+    if (p->arg_x_ != 0) {
+      p->chan_sum_at_ = layout.add<std::int32_t>(p->plane_pixels_);
+      p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
+    }
     const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
     p->acc_lo_at_ =
         layout.add<std::int32_t>(round_up(p->out_c_, kOutBlock) * round_up(n, kQuadPixelBlock));
@@ -296,7 +333,9 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     if (p->sixteen_bit_) p->acc_hi_at_ = layout.add<std::int32_t>(acc_count);
   }
   p->act_out_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * in_pixels);
-  if (p->pool_type_ != 0) p->pooled_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * p->out_plane_);
+  if (p->pool_type_ != 0 && !p->subsample_) {
+    p->pooled_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * p->out_plane_);
+  }
   arena->reserve(layout.bytes());
   p->arena_ = std::move(arena);
   return std::unique_ptr<interpreter::PreparedLayer>(std::move(p));
@@ -354,7 +393,7 @@ void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
     // four channels 4q..4q+3 at tap (ky, kx).
     quads_ = (in_c_ + 3) / 4;
     kgroups_ = quads_ * kk;
-    const std::size_t pw = in_w_ + 2 * pad_, plane = pw * (in_h_ + 2 * pad_);
+    const std::size_t pw = cw_ + 2 * pad_, plane = pw * (ch_ + 2 * pad_);
     quad_offsets_.clear();
     for (std::size_t q = 0; q < quads_; ++q)
       for (std::uint32_t ky = 0; ky < k_; ++ky)
@@ -489,30 +528,45 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
     }
     const std::uint8_t* lines[4];
     for (std::uint32_t i = 0; i < 4; ++i) lines[i] = src + in_line0_[4 * q + std::min(i, real - 1)];
+    if (subsample_) {  // pixel (y, x) of the computed map is input (s*y, s*x + dx)
+      for (std::uint32_t y = 0; y < ch_; ++y) {
+        const std::size_t line = std::uint64_t{sub_step_} * y * in_geo_.line_stride + sub_dx_;
+        std::uint8_t* out = plane + 4 * std::size_t{y} * pw;
+        for (std::uint32_t x = 0; x < cw_; ++x) {
+          for (std::uint32_t i = 0; i < 4; ++i) {
+            out[4 * x + i] =
+                i < real ? static_cast<std::uint8_t>(lines[i][line + sub_step_ * x] ^ 0x80) : 0;
+          }
+        }
+      }
+      continue;
+    }
     for (std::uint32_t y = 0; y < in_h_; ++y) {
       const std::size_t line = std::uint64_t{y} * in_geo_.line_stride;
       interleave_quad(lines[0] + line, lines[1] + line, lines[2] + line, lines[3] + line, real,
                       in_w_, plane + 4 * ((y + pad_) * pw + pad_));
     }
   }
-  if (arg_x_ == 0) {
-    std::fill(xterm_, xterm_ + std::size_t{in_w_} * in_h_, std::int64_t{0});
-    return;
-  }
+  if (arg_x_ == 0) return;  // no arg_x term (the output stage gets no xterm)
   // Sum over channels of the padded input (pad taps read pad_value).
-  const std::int32_t border = pad_ != 0 ? static_cast<std::int32_t>(pad_value_) * in_c_ : 0;
-  std::fill(chan_sum_, chan_sum_ + plane_pixels_, border);
-  for (std::uint32_t c = 0; c < in_c_; ++c) {
-    for (std::uint32_t y = 0; y < in_h_; ++y) {
-      const std::uint8_t* line = src + in_line0_[c] + std::uint64_t{y} * in_geo_.line_stride;
-      std::int32_t* cs = chan_sum_ + (y + pad_) * pw + pad_;
-      for (std::uint32_t x = 0; x < in_w_; ++x) cs[x] += line[x];
-    }
+  // (Locals, so the loops do not reload members through the int32 stores and vectorise.)
+  const std::size_t w = cw_, h = ch_, p = pad_, stride = in_geo_.line_stride;
+  const std::size_t step = subsample_ ? sub_step_ : 1, dx = subsample_ ? sub_dx_ : 0;
+  std::int32_t* const sums = chan_sum_;
+  const std::int32_t border = p != 0 ? static_cast<std::int32_t>(pad_value_) * in_c_ : 0;
+  std::fill(sums, sums + plane_pixels_, border);
+  if (p != 0) {
+    for (std::size_t y = 0; y < h; ++y) std::fill_n(sums + (y + p) * pw + p, w, 0);
   }
-  if (pad_ != 0) {
-    for (std::uint32_t y = 0; y < in_h_; ++y) {
-      std::int32_t* cs = chan_sum_ + (y + pad_) * pw + pad_;
-      for (std::uint32_t x = 0; x < in_w_; ++x) cs[x] -= border;
+  for (std::uint32_t c = 0; c < in_c_; ++c) {
+    const std::uint8_t* line = src + in_line0_[c] + dx;
+    for (std::size_t y = 0; y < h; ++y, line += step * stride) {
+      std::int32_t* cs = sums + (y + p) * pw + p;
+      if (step == 1) {
+        for (std::size_t x = 0; x < w; ++x) cs[x] += line[x];
+      } else {
+        for (std::size_t x = 0; x < w; ++x) cs[x] += line[step * x];
+      }
     }
   }
   sum_x_terms();
@@ -522,15 +576,15 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
 void PreparedConv::sum_x_terms() {
   const std::size_t pw = padded_w_;
   if (k_ == 1) {
-    for (std::size_t i = 0; i < std::size_t{in_w_} * in_h_; ++i) xterm_[i] = (arg_x_ * chan_sum_[i]) >> shr_x_;
+    for (std::size_t i = 0; i < std::size_t{cw_} * ch_; ++i) xterm_[i] = (arg_x_ * chan_sum_[i]) >> shr_x_;
     return;
   }
-  for (std::uint32_t y = 0; y < in_h_; ++y) {
+  for (std::uint32_t y = 0; y < ch_; ++y) {
     const std::int32_t* r0 = chan_sum_ + y * pw;
     const std::int32_t* r1 = r0 + pw;
     const std::int32_t* r2 = r1 + pw;
-    std::int64_t* xt = xterm_ + std::size_t{y} * in_w_;
-    for (std::uint32_t x = 0; x < in_w_; ++x) {
+    std::int64_t* xt = xterm_ + std::size_t{y} * cw_;
+    for (std::uint32_t x = 0; x < cw_; ++x) {
       const std::int64_t s = std::int64_t{r0[x]} + r0[x + 1] + r0[x + 2] + r1[x] + r1[x + 1] +
                              r1[x + 2] + r2[x] + r2[x + 1] + r2[x + 2];
       xt[x] = (arg_x_ * s) >> shr_x_;
@@ -539,7 +593,7 @@ void PreparedConv::sum_x_terms() {
 }
 
 void PreparedConv::conv_quads() {
-  const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
+  const std::size_t in_pixels = std::size_t{cw_} * ch_;
   QuadGemm g;
   g.offsets = quad_offsets_.data();
   g.kgroups = kgroups_;
@@ -555,8 +609,9 @@ void PreparedConv::conv_quads() {
     g.acc_stride = stride;
     quad_gemm_(g);
     for (std::uint32_t o = 0; o < out_c_; ++o) {
-      act_.run(acc_lo_ + std::size_t{o} * stride, nullptr, xterm_ + first_pixel, cterm_[o], bn_[o],
-               n, act_out_ + std::size_t{o} * in_pixels + first_pixel);
+      act_.run(acc_lo_ + std::size_t{o} * stride, nullptr,
+               arg_x_ != 0 ? xterm_ + first_pixel : nullptr, cterm_[o], bn_[o], n,
+               act_out_ + std::size_t{o} * in_pixels + first_pixel);
     }
   };
   if (k_ == 1) {
@@ -634,7 +689,8 @@ void PreparedConv::conv_depthwise() {
     d.plane = planes + std::size_t{c} * plane_pixels_;
     d.weights = w_dw_.data() + c * taps;
     depthwise_fn_(d);
-    act_.run(acc_lo_, nullptr, xterm_, cterm_[c], bn_[c], in_pixels, act_out_ + c * in_pixels);
+    act_.run(acc_lo_, nullptr, arg_x_ != 0 ? xterm_ : nullptr, cterm_[c], bn_[c], in_pixels,
+             act_out_ + c * in_pixels);
   }
 }
 
@@ -676,7 +732,7 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
 
   const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
   const std::uint8_t* result = act_out_;
-  if (pool_type_ != 0) {
+  if (pool_type_ != 0 && !subsample_) {  // (subsample_: the computed map is the pooled one)
     for (std::uint32_t c = 0; c < out_c_; ++c) {
       pool_plane(act_out_ + c * in_pixels, in_h_, in_w_, pool_type_,
                  pooled_ + c * out_plane_);

@@ -4,6 +4,10 @@
 
 #include "fixed_point.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define EMC_ACCEL_X86 1
 #include <immintrin.h>
@@ -85,7 +89,7 @@ void bn_act_loop(const std::int64_t* x_start, const std::int64_t* y_mul, const s
   for (std::size_t i = 0; i < n; ++i) {
     std::int64_t value = lo[i];
     if (hi != nullptr) value += std::int64_t{hi[i]} * 256;
-    const std::int64_t acc = wrap36(value + xterm[i] + cterm);
+    const std::int64_t acc = wrap36(value + (xterm != nullptr ? xterm[i] : 0) + cterm);
     // acc is 36-bit and norm_mul 24-bit: the product fits in 60 bits.
     const std::int64_t b = wrap36(((acc * bn.mul) >> bn.shift) + bn.add);
     std::size_t seg = 0;
@@ -146,14 +150,17 @@ __attribute__((target("avx512f"))) inline __m512i lookup(__m512i lo, __m512i hi,
 }
 
 // kNonneg (every product >= 0, SimdSegments::nonneg): both roundings are one add and a shift.
-template <bool kStrict, bool kBanker, bool kNonneg>
+// kWrap false: the layer's bounds show acc and bn never leave 36 bits (ActivationStage::
+// set_no_wrap), so the wraps are identities and skipped. kXterm false: no arg_x term.
+template <bool kStrict, bool kBanker, bool kNonneg, bool kWrap, bool kXterm>
 __attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const SimdTable& t,
                                                                       __m512i value,
                                                                       __m512i xterm) {
   const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
-  const __m512i acc = wrap36v(_mm512_add_epi64(_mm512_add_epi64(value, xterm), t.cterm));
-  const __m512i b =
-      wrap36v(_mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, t.mul), t.shift), t.add));
+  __m512i acc = _mm512_add_epi64(kXterm ? _mm512_add_epi64(value, xterm) : value, t.cterm);
+  if (kWrap) acc = wrap36v(acc);
+  __m512i b = _mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, t.mul), t.shift), t.add);
+  if (kWrap) b = wrap36v(b);
   __m512i seg;
   if (t.count <= 8) {
     // Qualifying starts form a prefix and segment 0 is the answer when none qualifies, so the
@@ -219,7 +226,7 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const Simd
 }
 
 // All n elements, the last n % 8 with masked loads and a masked byte store.
-template <bool kStrict, bool kBanker, bool kNonneg>
+template <bool kStrict, bool kBanker, bool kNonneg, bool kWrap, bool kXterm>
 __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
     const SimdSegments& seg, const std::int32_t* lo, const std::int32_t* hi,
     const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
@@ -253,8 +260,8 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
           _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + i)));
       value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
     }
-    const __m512i y =
-        bn_act_vec<kStrict, kBanker, kNonneg>(t, value, _mm512_loadu_si512(xterm + i));
+    const __m512i xt = kXterm ? _mm512_loadu_si512(xterm + i) : _mm512_setzero_si512();
+    const __m512i y = bn_act_vec<kStrict, kBanker, kNonneg, kWrap, kXterm>(t, value, xt);
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi64_epi8(y));
   }
   if (i < n) {
@@ -267,22 +274,39 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
           _mm512_cvtepi32_epi64(_mm512_castsi512_si256(_mm512_maskz_loadu_epi32(m16, hi + i)));
       value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
     }
-    const __m512i y =
-        bn_act_vec<kStrict, kBanker, kNonneg>(t, value, _mm512_maskz_loadu_epi64(m8, xterm + i));
+    const __m512i xt = kXterm ? _mm512_maskz_loadu_epi64(m8, xterm + i) : _mm512_setzero_si512();
+    const __m512i y = bn_act_vec<kStrict, kBanker, kNonneg, kWrap, kXterm>(t, value, xt);
     _mm512_mask_cvtepi64_storeu_epi8(out + i, m8, y);
     i = n;
   }
   return i;
 }
 
+template <bool kStrict, bool kBanker, bool kNonneg>
+std::size_t bn_act_avx512_x(bool wrap, const SimdSegments& seg, const std::int32_t* lo,
+                            const std::int32_t* hi, const std::int64_t* xterm, std::int64_t cterm,
+                            const ChannelBn& bn, std::size_t n, std::uint8_t* out) {
+  if (wrap) {
+    return xterm != nullptr ? bn_act_avx512<kStrict, kBanker, kNonneg, true, true>(
+                                  seg, lo, hi, xterm, cterm, bn, n, out)
+                            : bn_act_avx512<kStrict, kBanker, kNonneg, true, false>(
+                                  seg, lo, hi, xterm, cterm, bn, n, out);
+  }
+  return xterm != nullptr ? bn_act_avx512<kStrict, kBanker, kNonneg, false, true>(
+                                seg, lo, hi, xterm, cterm, bn, n, out)
+                          : bn_act_avx512<kStrict, kBanker, kNonneg, false, false>(
+                                seg, lo, hi, xterm, cterm, bn, n, out);
+}
+
 template <bool kStrict, bool kBanker>
-std::size_t bn_act_avx512_any(const SimdSegments& seg, const std::int32_t* lo,
+std::size_t bn_act_avx512_any(bool wrap, const SimdSegments& seg, const std::int32_t* lo,
                               const std::int32_t* hi, const std::int64_t* xterm,
                               std::int64_t cterm, const ChannelBn& bn, std::size_t n,
                               std::uint8_t* out) {
-  return seg.nonneg
-             ? bn_act_avx512<kStrict, kBanker, true>(seg, lo, hi, xterm, cterm, bn, n, out)
-             : bn_act_avx512<kStrict, kBanker, false>(seg, lo, hi, xterm, cterm, bn, n, out);
+  return seg.nonneg ? bn_act_avx512_x<kStrict, kBanker, true>(wrap, seg, lo, hi, xterm, cterm,
+                                                              bn, n, out)
+                    : bn_act_avx512_x<kStrict, kBanker, false>(wrap, seg, lo, hi, xterm, cterm,
+                                                               bn, n, out);
 }
 #pragma GCC diagnostic pop
 #endif
@@ -301,16 +325,16 @@ void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const 
     const SimdSegments& st = simd_table_;
     std::size_t done;
     if (strict_ && banker_)
-      done = bn_act_avx512_any<true, true>(st, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<true, true>(!no_wrap_, st, lo, hi, xterm, cterm, bn, n, out);
     else if (strict_)
-      done = bn_act_avx512_any<true, false>(st, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<true, false>(!no_wrap_, st, lo, hi, xterm, cterm, bn, n, out);
     else if (banker_)
-      done = bn_act_avx512_any<false, true>(st, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<false, true>(!no_wrap_, st, lo, hi, xterm, cterm, bn, n, out);
     else
-      done = bn_act_avx512_any<false, false>(st, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<false, false>(!no_wrap_, st, lo, hi, xterm, cterm, bn, n, out);
     lo += done;
     if (hi != nullptr) hi += done;
-    xterm += done;
+    if (xterm != nullptr) xterm += done;
     out += done;
     n -= done;
   }
@@ -342,10 +366,65 @@ std::uint32_t pool_output_size(std::uint32_t in, std::int64_t pool_type) {
   }
 }
 
+namespace {
+
+// The stride-2 pools 1 (max 2x2), 2 (mean 2x2, floor), 5 and 6 (tap (2y, 2x) / (2y, 2x + 1)) of one
+// output row, 16 outputs per SSE2 step (SSE2 is part of x86-64); returns how many were done. Reads
+// stay inside the two input rows.
+std::uint32_t pool2_row_sse2(const std::uint8_t* r0, const std::uint8_t* r1, std::uint32_t in_w,
+                             std::uint32_t ow, std::int64_t pool_type, std::uint8_t* out) {
+  std::uint32_t ox = 0;
+#if defined(__SSE2__)
+  const __m128i even = _mm_set1_epi16(0x00ff);
+  const std::uint32_t dx = pool_type == 6 ? 1 : 0;
+  for (; ox + 16 <= ow && 2 * ox + 32 + dx <= in_w; ox += 16) {
+    auto load = [&](const std::uint8_t* r, std::uint32_t at) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + at));
+    };
+    const std::uint32_t x = 2 * ox + dx;
+    const __m128i a0 = load(r0, x), a1 = load(r0, x + 16);
+    __m128i lo, hi;
+    if (pool_type == 5 || pool_type == 6) {
+      lo = _mm_and_si128(a0, even);
+      hi = _mm_and_si128(a1, even);
+    } else {
+      const __m128i b0 = load(r1, x), b1 = load(r1, x + 16);
+      if (pool_type == 1) {
+        const __m128i m0 = _mm_max_epu8(a0, b0), m1 = _mm_max_epu8(a1, b1);
+        lo = _mm_max_epi16(_mm_and_si128(m0, even), _mm_srli_epi16(m0, 8));
+        hi = _mm_max_epi16(_mm_and_si128(m1, even), _mm_srli_epi16(m1, 8));
+      } else {
+        auto sum4 = [&](__m128i a, __m128i b) {
+          const __m128i s = _mm_add_epi16(_mm_add_epi16(_mm_and_si128(a, even), _mm_srli_epi16(a, 8)),
+                                          _mm_add_epi16(_mm_and_si128(b, even), _mm_srli_epi16(b, 8)));
+          return _mm_srli_epi16(s, 2);
+        };
+        lo = sum4(a0, b0);
+        hi = sum4(a1, b1);
+      }
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + ox), _mm_packus_epi16(lo, hi));
+  }
+#else
+  (void)r0, (void)r1, (void)in_w, (void)ow, (void)pool_type, (void)out;
+#endif
+  return ox;
+}
+
+}  // namespace
+
 void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
                 std::int64_t pool_type, std::uint8_t* out) {
   const std::uint32_t oh = pool_output_size(in_h, pool_type);
   const std::uint32_t ow = pool_output_size(in_w, pool_type);
+  std::uint32_t start = 0;  // first output column the scalar loops below compute
+  if (pool_type == 1 || pool_type == 2 || pool_type == 5 || pool_type == 6) {
+    // All rows share the same split: the vector part of row 0 tells where the tail starts.
+    for (std::uint32_t oy = 0; oy < oh; ++oy) {
+      const std::uint8_t* r0 = in + std::size_t{2 * oy} * in_w;
+      start = pool2_row_sse2(r0, r0 + in_w, in_w, ow, pool_type, out + std::size_t{oy} * ow);
+    }
+  }
   auto at = [&](std::uint32_t y, std::uint32_t x) -> std::uint32_t { return in[y * in_w + x]; };
   switch (pool_type) {
     case 0:
@@ -355,7 +434,7 @@ void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
     case 3: {  // max k x k stride k; floor sizes keep every tap inside
       const std::uint32_t k = pool_type == 1 ? 2 : 4;
       for (std::uint32_t oy = 0; oy < oh; ++oy) {
-        for (std::uint32_t ox = 0; ox < ow; ++ox) {
+        for (std::uint32_t ox = start; ox < ow; ++ox) {
           std::uint32_t m = 0;
           for (std::uint32_t ky = 0; ky < k; ++ky)
             for (std::uint32_t kx = 0; kx < k; ++kx) m = std::max(m, at(oy * k + ky, ox * k + kx));
@@ -368,7 +447,7 @@ void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
     case 4: {  // mean k x k stride k, floor division
       const std::uint32_t k = pool_type == 2 ? 2 : 4;
       for (std::uint32_t oy = 0; oy < oh; ++oy) {
-        for (std::uint32_t ox = 0; ox < ow; ++ox) {
+        for (std::uint32_t ox = start; ox < ow; ++ox) {
           std::uint32_t s = 0;
           for (std::uint32_t ky = 0; ky < k; ++ky)
             for (std::uint32_t kx = 0; kx < k; ++kx) s += at(oy * k + ky, ox * k + kx);
@@ -383,7 +462,7 @@ void pool_plane(const std::uint8_t* in, std::uint32_t in_h, std::uint32_t in_w,
       const std::uint32_t s = pool_type == 7 ? 4 : 2;
       const std::uint32_t dx = pool_type == 6 ? 1 : 0;
       for (std::uint32_t oy = 0; oy < oh; ++oy) {
-        for (std::uint32_t ox = 0; ox < ow; ++ox) {
+        for (std::uint32_t ox = start; ox < ow; ++ox) {
           const std::uint32_t x = ox * s + dx;
           out[oy * ow + ox] = x < in_w ? static_cast<std::uint8_t>(at(oy * s, x)) : 0;
         }

@@ -35,7 +35,11 @@ class ActivationStage {
   ActivationStage(const format::KpuActivationTable& table, const KpuSimOptions& options);
 
   // out[i] = clamp(act(bn(value[i])), 0, 255) with value[i] = lo[i] + 256*hi[i] (hi may be null)
-  // + xterm[i] + cterm, wrapped to 36 bits; bn wrapped to 36 bits.
+  // + xterm[i] (xterm may be null: 0) + cterm, wrapped to 36 bits; bn wrapped to 36 bits.
+  // The caller has proven that neither the accumulator nor bn of any channel can leave 36 bits,
+  // so the wraps may be skipped (the AVX-512 path does).
+  void set_no_wrap(bool v) { no_wrap_ = v; }
+
   void run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
            std::int64_t cterm, const ChannelBn& bn, std::size_t n, std::uint8_t* out) const;
 
@@ -47,6 +51,7 @@ class ActivationStage {
   bool sorted_ = false;  // x_start non-decreasing: the qualifying segments are a prefix
   bool strict_ = false;
   bool banker_ = false;
+  bool no_wrap_ = false;
   bool simd_ = false;  // AVX-512 path: sorted table, max_isa kAvx512Vnni, CPU has AVX-512F/DQ
   SimdSegments simd_table_{};
 };

@@ -213,6 +213,23 @@ std::vector<NamedCase> all_cases() {
       }
     }
   }
+  // 1x1 convs with the select pools (kpu-sim computes only the kept pixels there), odd and even
+  // widths, channel counts with and without a partial quad.
+  for (int pool : {5, 6, 7}) {
+    for (std::uint32_t w : {17u, 33u, 64u, 66u}) {
+      cases.push_back({"select_pool" + std::to_string(pool) + "_1x1_w" + std::to_string(w),
+                       [pool, w] {
+                         return ConvCase()
+                             .width(w)
+                             .height(w == 64 ? 8 : 9)
+                             .kernel(1)
+                             .in_channels(w % 2 == 0 ? 8 : 13)
+                             .out_channels(9)
+                             .pool(pool)
+                             .seed(static_cast<std::uint32_t>(6500 + pool * 100 + w));
+                       }});
+    }
+  }
   // Kernel variants (results must not depend on the instruction set).
   for (int isa = 0; isa < 3; ++isa) {
     cases.push_back(
