@@ -161,8 +161,9 @@ void run_one(const std::uint8_t* data, std::size_t size) {
   if (!ref.ok()) finding("float executor failed: " + ref.error().to_string());
   const std::vector<float>& want = ref->at(0).data;
 
-  for (Target target : {Target::kK210, Target::kCpu}) {
-    const char* name = target == Target::kK210 ? "k210" : "cpu";
+  for (const Target* target : targets()) {
+    const std::string target_name(target->name);
+    const char* name = target_name.c_str();
     ConvertOptions opt;
     opt.target = target;
     opt.threads = 1;

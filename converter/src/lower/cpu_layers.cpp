@@ -69,11 +69,7 @@ void Lowerer::emit_max_pool(const Node& n) {
   info.out_scale = q.scale;
   info.out_bias = q.bias();
   const int inb = forms_[static_cast<std::size_t>(in)].main_q;
-  add_layer(LayerType::kQuantizedMaxPool2d, b, info,
-            {fix(inb, &format::Pool2dBody::main_mem_in_address),
-             fix(ob, &format::Pool2dBody::main_mem_out_address)});
-  out_.layers.back().main_in = inb;
-  out_.layers.back().main_out = ob;
+  add_main_layer(LayerType::kQuantizedMaxPool2d, b, info, inb, ob);
   Forms& fo = forms_[static_cast<std::size_t>(n.output)];
   fo.main_q = ob;
   fo.q = q;  // max pooling keeps the quantization
@@ -98,11 +94,7 @@ void Lowerer::emit_avg_pool(const Node& n) {
   info.in_shape = s.dims;
   info.out_shape = os.dims;
   const int inb = forms_[static_cast<std::size_t>(in)].main_f;
-  add_layer(LayerType::kAveragePool2d, b, info,
-            {fix(inb, &format::Pool2dBody::main_mem_in_address),
-             fix(ob, &format::Pool2dBody::main_mem_out_address)});
-  out_.layers.back().main_in = inb;
-  out_.layers.back().main_out = ob;
+  add_main_layer(LayerType::kAveragePool2d, b, info, inb, ob);
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
 }
 
@@ -144,11 +136,7 @@ void Lowerer::lower_global_pool(const Node& n, bool max) {
   b.channels = std::uint32_t(s.c());
   const int ob = main_buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
   const int inb = forms_[static_cast<std::size_t>(in)].main_f;
-  add_layer(LayerType::kGlobalAveragePool2d, b, info,
-            {fix(inb, &format::GlobalPoolBody::main_mem_in_address),
-             fix(ob, &format::GlobalPoolBody::main_mem_out_address)});
-  out_.layers.back().main_in = inb;
-  out_.layers.back().main_out = ob;
+  add_main_layer(LayerType::kGlobalAveragePool2d, b, info, inb, ob);
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
 }
 
@@ -176,10 +164,7 @@ void Lowerer::quantize_float_output(TensorId t, int main_f, const Node& n, const
   if (relu6 && q.real_max() > 6.0) q = quant_param_from_range(0.0, 6.0).value();
   fo.q = q;
   fo.has_q = true;
-  format::QuantizeBody b;
-  b.count = static_cast<std::uint32_t>(count(t));
-  b.scale = static_cast<float>(q.scale);
-  b.bias = static_cast<float>(q.bias());
+  const format::QuantizeBody b = quantize_body(t, q);
   const int ob = main_buffer(b.count, n.layer_ref());
   LayerInfo info;
   info.sources = sources;
@@ -359,11 +344,7 @@ void Lowerer::lower_softmax(const LayerMatch& m) {
   info.in_shape = s.dims;
   info.out_shape = g_.shape(n.output).dims;
   const int inb = forms_[static_cast<std::size_t>(in)].main_f;
-  add_layer(LayerType::kSoftmax, b, info,
-            {fix(inb, &format::ChannelsBody::main_mem_in_address),
-             fix(ob, &format::ChannelsBody::main_mem_out_address)});
-  out_.layers.back().main_in = inb;
-  out_.layers.back().main_out = ob;
+  add_main_layer(LayerType::kSoftmax, b, info, inb, ob);
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
 }
 
@@ -412,11 +393,7 @@ void Lowerer::lower_upsample(const LayerMatch& m) {
   info.out_scale = q.scale;
   info.out_bias = q.bias();
   const int inb = fi.main_q;
-  add_layer(LayerType::kQuantizedResizeNearestNeighbor, b, info,
-            {fix(inb, &format::ResizeNearestBody::main_mem_in_address),
-             fix(ob, &format::ResizeNearestBody::main_mem_out_address)});
-  out_.layers.back().main_in = inb;
-  out_.layers.back().main_out = ob;
+  add_main_layer(LayerType::kQuantizedResizeNearestNeighbor, b, info, inb, ob);
   Forms& fo = forms_[static_cast<std::size_t>(n.output)];
   fo.main_q = ob;
   fo.q = q;  // nearest upsampling copies codes

@@ -100,11 +100,7 @@ void Lowerer::lower_dense_like(const Node& node, const std::vector<float>& kin,
   info.weight_bytes = (b.weights.size() + b.bias.size()) * 4;
   if (!map.empty()) info.note = "weights permuted to read the CHW input";
   const int inb = fi.main_f;
-  add_layer(LayerType::kFullyConnected, std::move(b), info,
-            {fix(inb, &format::FullyConnectedBody::main_mem_in_address),
-             fix(ob, &format::FullyConnectedBody::main_mem_out_address)});
-  out_.layers.back().main_in = inb;
-  out_.layers.back().main_out = ob;
+  add_main_layer(LayerType::kFullyConnected, std::move(b), info, inb, ob);
   int res = ob;
   if (logistic) {
     format::ChannelsBody lb;
@@ -167,14 +163,7 @@ void Lowerer::lower_dense_kpu(const Node& node, std::vector<float> weights,
   // Every part DMAs its 4x4 channels (16 bytes each, dense CHW) to its slice of one buffer.
   const int dma = main_buffer(std::uint64_t(units) * 16, node.layer_ref());
   for (const auto& [idx, c0] : parts) {
-    auto& L = out_.layers[static_cast<std::size_t>(idx)];
-    auto& cb = std::get<format::ConvBody>(L.layer.body);
-    cb.flags |= format::kLayerFlagMainMemOut;
-    auto fields = cb.fields();
-    fields.send_data_out = 1;
-    cb.layer_words = format::pack_kpu_layer(fields);
-    L.fixups.push_back(fix(dma, &format::ConvBody::main_mem_out_address, std::uint64_t(c0) * 16));
-    L.main_out = dma;
+    send_to_main(idx, dma, std::uint64_t(c0) * 16);
     use(dma, idx);
   }
   format::RemovePaddingBody rp;
@@ -187,11 +176,7 @@ void Lowerer::lower_dense_kpu(const Node& node, std::vector<float> weights,
   ri.out_shape = {units};
   ri.out_scale = p.out_q.scale;
   ri.out_bias = p.out_q.bias();
-  add_layer(LayerType::kK210RemovePadding, rp, ri,
-            {fix(dma, &format::RemovePaddingBody::main_mem_in_address),
-             fix(res, &format::RemovePaddingBody::main_mem_out_address)});
-  out_.layers.back().main_in = dma;
-  out_.layers.back().main_out = res;
+  add_main_layer(LayerType::kK210RemovePadding, rp, ri, dma, res);
   Forms& fo = forms_[static_cast<std::size_t>(out)];
   fo.main_q = res;
   fo.q = p.out_q;

@@ -44,19 +44,20 @@ int Lowerer::dma_map(TensorId t, std::int32_t h, std::int32_t w, const Node& ctx
   // Each part of a split conv sends its channel slice to its place in the dense CHW copy.
   std::vector<std::pair<int, std::int32_t>> writers = f.writer_parts;
   if (writers.empty()) writers.emplace_back(f.kpu_writer, 0);
-  for (const auto& [writer, c0] : writers) {
-    auto& L = out_.layers[static_cast<std::size_t>(writer)];
-    auto& body = std::get<format::ConvBody>(L.layer.body);
-    body.flags |= format::kLayerFlagMainMemOut;
-    auto fields = body.fields();
-    fields.send_data_out = 1;
-    body.layer_words = format::pack_kpu_layer(fields);
-    L.fixups.push_back(
-        fix(buf, &format::ConvBody::main_mem_out_address, plane * std::uint64_t(c0)));
-    L.main_out = buf;
-  }
+  for (const auto& [writer, c0] : writers) send_to_main(writer, buf, plane * std::uint64_t(c0));
   use(buf, f.kpu_writer);
   return buf;
+}
+
+void Lowerer::send_to_main(int layer, int buf, std::uint64_t add) {
+  auto& L = out_.layers[static_cast<std::size_t>(layer)];
+  auto& body = std::get<format::ConvBody>(L.layer.body);
+  body.flags |= format::kLayerFlagMainMemOut;
+  auto fields = body.fields();
+  fields.send_data_out = 1;
+  body.layer_words = format::pack_kpu_layer(fields);
+  L.fixups.push_back(fix(buf, &format::ConvBody::main_mem_out_address, add));
+  L.main_out = buf;
 }
 
 int Lowerer::pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t in_h,
@@ -155,10 +156,7 @@ void Lowerer::ensure_main_q(TensorId t, const Node& ctx) {
   }
   if (f.main_f >= 0) {
     const QuantParam q = quant_of(t);
-    format::QuantizeBody b;
-    b.count = static_cast<std::uint32_t>(count(t));
-    b.scale = static_cast<float>(q.scale);
-    b.bias = static_cast<float>(q.bias());
+    const format::QuantizeBody b = quantize_body(t, q);
     const int ob = main_buffer(b.count, ctx.layer_ref());
     LayerInfo info;
     info.note = "quantize '" + g_.tensor(t).name + "'";
@@ -166,11 +164,7 @@ void Lowerer::ensure_main_q(TensorId t, const Node& ctx) {
     info.out_scale = q.scale;
     info.out_bias = q.bias();
     const int in = f.main_f;
-    add_layer(LayerType::kQuantize, b, info,
-              {fix(in, &format::QuantizeBody::main_mem_in_address),
-               fix(ob, &format::QuantizeBody::main_mem_out_address)});
-    out_.layers.back().main_in = in;
-    out_.layers.back().main_out = ob;
+    add_main_layer(LayerType::kQuantize, b, info, in, ob);
     f.main_q = ob;
     return;
   }
@@ -183,20 +177,13 @@ void Lowerer::ensure_main_f(TensorId t, const Node& ctx) {
   if (f.main_f >= 0) return;
   ensure_main_q(t, ctx);
   const QuantParam q = quant_of(t);
-  format::DequantizeBody b;
-  b.count = static_cast<std::uint32_t>(count(t));
-  b.scale = static_cast<float>(q.scale);
-  b.bias = static_cast<float>(q.bias());
+  const format::DequantizeBody b = quantize_body(t, q);
   const int ob = main_buffer(std::uint64_t{b.count} * 4, ctx.layer_ref());
   LayerInfo info;
   info.note = "dequantize '" + g_.tensor(t).name + "'";
   info.out_shape = g_.shape(t).dims;
   const int in = f.main_q;
-  add_layer(LayerType::kDequantize, b, info,
-            {fix(in, &format::QuantizeBody::main_mem_in_address),
-             fix(ob, &format::QuantizeBody::main_mem_out_address)});
-  out_.layers.back().main_in = in;
-  out_.layers.back().main_out = ob;
+  add_main_layer(LayerType::kDequantize, b, info, in, ob);
   f.main_f = ob;
 }
 

@@ -136,6 +136,20 @@ class Lowerer {
     return static_cast<int>(out_.layers.size()) - 1;
   }
 
+  // A main-memory layer reading buffer `in` and writing buffer `out` (the Body's
+  // main_mem_in_address / main_mem_out_address), both recorded for the report.
+  template <class Body>
+  int add_main_layer(format::LayerType type, Body body, LayerInfo info, int in, int out) {
+    const int idx =
+        add_layer(type, std::move(body), std::move(info),
+                  {fix(in, &Body::main_mem_in_address), fix(out, &Body::main_mem_out_address)});
+    out_.layers.back().main_in = in;
+    out_.layers.back().main_out = out;
+    return idx;
+  }
+  // Makes K210_CONV layer `layer` also DMA its output map to main buffer `buf` (+ `add` bytes).
+  void send_to_main(int layer, int buf, std::uint64_t add);
+
   // ---- quantization of tensors ----
   QuantParam quant_of(TensorId t) {
     Forms& f = forms_[static_cast<std::size_t>(t)];
@@ -151,6 +165,14 @@ class Lowerer {
     return f.q;
   }
   std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
+  // QUANTIZE / DEQUANTIZE of all of t with q (addresses patched later).
+  format::QuantizeBody quantize_body(TensorId t, const QuantParam& q) const {
+    format::QuantizeBody b;
+    b.count = static_cast<std::uint32_t>(count(t));
+    b.scale = static_cast<float>(q.scale);
+    b.bias = static_cast<float>(q.bias());
+    return b;
+  }
 
   // ---- representation changes ----
   void ensure_main_q(TensorId t, const Node& ctx);
