@@ -15,6 +15,7 @@
 #include "emc/converter/layer_table.h"
 #include "emc/converter/quantize.h"
 #include "emc/format/kpu_layout.h"
+#include "lower/cpu_target.h"
 
 namespace emc::converter::detail {
 namespace {
@@ -1984,6 +1985,7 @@ LoweredModel Lowerer::run() {
 
 Result<LoweredModel> lower_graph(const Graph& graph, const std::vector<Range>& ranges,
                                  const ConvertOptions& options) {
+  if (options.target == Target::kCpu) return lower_cpu_graph(graph, ranges, options);
   if (ranges.size() != graph.tensors.size()) {
     return Error(Errc::kInternal, "lower_graph: one range per tensor expected");
   }
