@@ -20,7 +20,8 @@ Result<Graph> split_cpu_activations(Graph graph);
 // one per TensorId); Conv2D / DepthwiseConv2D / Dense / BatchNormalization / average pools as
 // EMC_CONV2D / EMC_DEPTHWISE_CONV2D, activations as 256-entry REQUANTIZE tables, concat and
 // nearest upsampling as byte copies, everything else through EMC_DEQUANTIZE_INT8 -> the V3 float
-// layer -> EMC_QUANTIZE_INT8. All buffers are Mem::kMain.
+// layer -> EMC_QUANTIZE_INT8. Input: uint8 CHW pixels (stored as p - 128) when the first layer is
+// a conv, else float32 NHWC. All buffers are Mem::kMain.
 Result<LoweredModel> lower_cpu_graph(const Graph& graph, const std::vector<Range>& ranges,
                                      const ConvertOptions& options);
 
