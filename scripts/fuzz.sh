@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 600 s; fuzz_model_json,
 #                                                        fuzz_kmodel_parser, fuzz_keras_h5,
-#                                                        fuzz_keras_zip)
+#                                                        fuzz_keras_zip, fuzz_convert)
 #   EMC_FUZZ_BUILD=<dir>  build directory (default: build/fuzz-clang)
 #   EMC_FUZZ_JOBS=<n>     parallel build jobs (default: 2)
 #   EMC_FUZZ_REPLAY=1     only replay the seeds and the kept corpus (-runs=0), no fresh fuzzing
@@ -19,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_model_json fuzz_kmodel_parser fuzz_keras_h5 fuzz_keras_zip)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_model_json fuzz_kmodel_parser fuzz_keras_h5 fuzz_keras_zip fuzz_convert)
 BUILD=${EMC_FUZZ_BUILD:-$ROOT/build/fuzz-clang}
 JOBS=${EMC_FUZZ_JOBS:-2}
 SHARED=${EMC_SHARED_DIR:-$ROOT/../shared}
@@ -71,6 +71,11 @@ for target in "${TARGETS[@]}"; do
       cp "$ROOT"/tests/data/keras/*.keras "$run/seeds/"
       envs=(ASAN_OPTIONS=allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$ROOT/fuzz/lsan_hdf5.supp)
       flags+=(-max_len=262144 -malloc_limit_mb=4194304)
+      ;;
+    fuzz_convert)
+      # Any bytes are a model (fuzz/gen/model_gen.h); the committed inputs are past findings.
+      cp "$ROOT"/fuzz/seeds/convert/* "$run/seeds/"
+      flags+=(-max_len=2048 -malloc_limit_mb=2048 -timeout=60)
       ;;
     fuzz_kmodel_parser)
       cp "$SHARED"/kmodels/*.kmodel "$run/seeds/"

@@ -7,9 +7,13 @@
 #include <vector>
 
 #include "emc/format/kpu_cycle_model.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "mac_kernels.h"
 #include "map_geometry.h"
 #include "output_stage.h"
+#include "scratch_arena.h"
 
 namespace emc::accel_sim::detail {
 namespace {
@@ -27,10 +31,42 @@ Error invalid(const std::string& what) {
   return Error(Errc::kInvalidModel, what);
 }
 
+// out[4x + i] = line_i[x] - 128 as int8 for i < real, 0 for the phantom channels i >= real.
+void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::uint8_t* l2,
+                     const std::uint8_t* l3, std::uint32_t real, std::uint32_t n,
+                     std::uint8_t* out) {
+  std::uint32_t x = 0;
+#if defined(__SSE2__)
+  if (real == 4) {  // SSE2 is part of x86-64: 16 pixels per step, two unpack levels
+    const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+    for (; x + 16 <= n; x += 16) {
+      auto load = [&](const std::uint8_t* l) {
+        return _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), flip);
+      };
+      const __m128i a = load(l0), b = load(l1), c = load(l2), d = load(l3);
+      const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+      const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+      auto* o = reinterpret_cast<__m128i*>(out + 4 * x);
+      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+    }
+  }
+#endif
+  const std::uint8_t* lines[4] = {l0, l1, l2, l3};
+  for (; x < n; ++x) {
+    for (std::uint32_t i = 0; i < 4; ++i) {
+      out[4 * x + i] = i < real ? static_cast<std::uint8_t>(lines[i][x] ^ 0x80) : 0;
+    }
+  }
+}
+
 class PreparedConv final : public interpreter::PreparedLayer {
  public:
   static Result<std::unique_ptr<interpreter::PreparedLayer>> make(
-      const interpreter::LayerInfo& info, const KpuSimOptions& options);
+      const interpreter::LayerInfo& info, const KpuSimOptions& options,
+      std::shared_ptr<ScratchArena> arena);
 
   Status run(interpreter::ExecContext& ctx) override;
   std::uint64_t simulated_cycles() const override { return cycles_; }
@@ -46,7 +82,10 @@ class PreparedConv final : public interpreter::PreparedLayer {
   Status check_ranges(const interpreter::LayerInfo& info) const;
   void prepare_weights(const ConvBody& body, bool eight_bit);
   void gather_input(const std::uint8_t* src);
+  void gather_quads(const std::uint8_t* src);
+  void sum_x_terms();
   void conv_normal();
+  void conv_quads();
   void conv_depthwise();
 
   // Shapes.
@@ -54,6 +93,7 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::uint32_t k_ = 1, pad_ = 0;
   bool depthwise_ = false;
   bool sixteen_bit_ = false;
+  bool quads_path_ = false;  // normal conv with 8-bit weights: the u8 x s8 quad GEMM
   std::int64_t pool_type_ = 0;
   std::uint8_t pad_value_ = 0;
   std::int64_t arg_x_ = 0;
@@ -78,18 +118,40 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::vector<ChannelBn> bn_;
   ActivationStage act_;
   GemmFn gemm_ = nullptr;
+  // Quad path (8-bit normal convs): weights in place (1x1, IC % 4 == 0) or packed [oc][kg][4].
+  std::size_t quads_ = 0, kgroups_ = 0;  // ceil(in_c / 4), quads_ * k * k
+  const std::uint8_t* wq_ = nullptr;
+  std::size_t wq_stride_ = 0;
+  std::vector<std::uint8_t> wq_packed_;
+  std::vector<std::ptrdiff_t> quad_offsets_;  // per k-group, bytes
+  QuadGemmFn quad_gemm_ = nullptr;
+  DepthwiseFn depthwise_fn_ = nullptr;
+  bool small_dw_weights_ = false;  // every depthwise weight <= 32767
 
-  // Scratch reused by every run (one run at a time).
-  std::vector<std::int16_t> input_;     // normal: [pair][plane][2]; depthwise: [c][plane]
-  std::vector<std::int32_t> chan_sum_;  // normal: sum over channels of the padded input
-  std::vector<std::int64_t> xterm_;     // (arg_x * sum_x) >> shr_x per output pixel / row
-  std::vector<std::int32_t> acc_lo_, acc_hi_, win_sum_;
-  std::vector<std::uint8_t> act_out_;  // [oc][in_h][in_w] after activation
-  std::vector<std::uint8_t> pooled_;   // [oc][out_h][out_w] (unused for pool 0)
+  // Precomputed KPU RAM offsets of line 0 of each input / output channel (lines follow at the
+  // map's line_stride).
+  std::vector<std::uint64_t> in_line0_, out_line0_;
+
+  // Scratch: offsets into the model's shared arena (one layer runs at a time), set at prepare.
+  std::shared_ptr<ScratchArena> arena_;
+  std::size_t input_at_ = 0;     // int16, normal: [pair][plane][2]; depthwise: [c][plane]
+  std::size_t input_count_ = 0;  // int16 elements of valid planes (slack follows)
+  std::size_t slack_count_ = 0;  // int16 elements read past the planes (zeroed per run)
+  std::size_t chan_sum_at_ = 0;  // int32, normal: sum over channels of the padded input
+  std::size_t xterm_at_ = 0;     // int64, (arg_x * sum_x) >> shr_x per output pixel / row
+  std::size_t acc_lo_at_ = 0, acc_hi_at_ = 0;  // int32
+  std::size_t act_out_at_ = 0;  // uint8 [oc][in_h][in_w] after activation
+  std::size_t pooled_at_ = 0;   // uint8 [oc][out_h][out_w] (unused for pool 0)
+  // Pointers into the arena, valid during run().
+  std::int16_t* input_ = nullptr;
+  std::int32_t *chan_sum_ = nullptr, *acc_lo_ = nullptr, *acc_hi_ = nullptr;
+  std::int64_t* xterm_ = nullptr;
+  std::uint8_t *act_out_ = nullptr, *pooled_ = nullptr;
 };
 
 Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
-    const interpreter::LayerInfo& info, const KpuSimOptions& options) {
+    const interpreter::LayerInfo& info, const KpuSimOptions& options,
+    std::shared_ptr<ScratchArena> arena) {
   const auto* body = std::get_if<ConvBody>(&info.layer->body);
   if (body == nullptr) return Error(Errc::kInternal, "K210_CONV layer without a conv body");
   if (info.model == nullptr) {
@@ -166,6 +228,7 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     return invalid("batch-norm table has " + std::to_string(body->bn_words.size()) +
                    " entries, the layer has " + std::to_string(p->out_c_) + " output channels");
   }
+  p->quads_path_ = !p->depthwise_ && !p->sixteen_bit_;
   p->prepare_weights(*body, !p->sixteen_bit_);
 
   // Constant per output channel: ((arg_w * sum_w) >> shr_w) + arg_add * g_ic.
@@ -181,6 +244,7 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
                                : body->weights[idx];
     }
     p->cterm_[o] = ((f.arg_w * sum_w) >> f.shr_w) + f.arg_add * g_ic;
+    if (p->quads_path_) p->cterm_[o] += 128 * sum_w;  // the quad GEMM multiplies x - 128
     const auto bn = format::unpack_kpu_batchnorm(body->bn_words[o]);
     p->bn_[o] = ChannelBn{bn.norm_mul, bn.norm_add, bn.norm_shift};
   }
@@ -190,29 +254,51 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
                       : options.max_isa == KernelIsa::kAvx2   ? GemmIsa::kAvx2
                                                               : GemmIsa::kAvx512Vnni;
   p->gemm_ = select_gemm(isa, &isa_name);
+  p->quad_gemm_ = select_quad_gemm(isa, &isa_name);
+  p->depthwise_fn_ = select_depthwise(isa, &isa_name);
   p->cycles_ = format::estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
 
-  // Scratch sizes.
+  p->in_line0_.resize(p->in_c_);
+  for (std::uint32_t c = 0; c < p->in_c_; ++c) p->in_line0_[c] = p->in_geo_.line_offset(c, 0);
+  p->out_line0_.resize(p->out_c_);
+  for (std::uint32_t c = 0; c < p->out_c_; ++c) p->out_line0_[c] = p->out_geo_.line_offset(c, 0);
+
+  // Scratch layout in the shared arena.
   p->padded_w_ = p->in_w_ + 2 * p->pad_;
   p->padded_h_ = p->in_h_ + 2 * p->pad_;
   p->plane_pixels_ = p->padded_w_ * p->padded_h_;
   const std::size_t in_pixels = std::size_t{p->in_w_} * p->in_h_;
-  if (p->depthwise_) {
-    p->input_.assign(std::size_t{p->in_c_} * p->plane_pixels_ + kInputSlack, 0);
-    p->acc_lo_.assign(round_up(p->in_w_, kPixelBlock), 0);
-    p->win_sum_.assign(round_up(p->in_w_, kPixelBlock), 0);
-    p->xterm_.assign(p->in_w_, 0);
-  } else {
-    p->input_.assign(p->in_pairs_ * p->plane_pixels_ * 2 + 2 * kInputSlack, 0);
-    p->chan_sum_.assign(p->plane_pixels_, 0);
-    p->xterm_.assign(in_pixels, 0);
+  ArenaLayout layout;
+  if (p->depthwise_) {  // uint8 planes [c][plane] (int16 units), one channel's acc and xterm
+    p->input_count_ = (std::size_t{p->in_c_} * p->plane_pixels_ + 1) / 2;
+    p->slack_count_ = kInputSlack;
+    p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
+    p->acc_lo_at_ = layout.add<std::int32_t>(in_pixels);
+    p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
+  } else if (p->quads_path_) {
+    p->input_count_ = p->quads_ * p->plane_pixels_ * 2;  // int16 units: 4 bytes per pixel
+    p->slack_count_ = 2 * kQuadSlack;
+    p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
+    if (p->arg_x_ != 0) p->chan_sum_at_ = layout.add<std::int32_t>(p->plane_pixels_);
+    p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
     const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
-    const std::size_t stride = round_up(n, kPixelBlock);
-    p->acc_lo_.assign(p->oblocks_ * kOutBlock * stride, 0);
-    if (p->sixteen_bit_) p->acc_hi_.assign(p->acc_lo_.size(), 0);
+    p->acc_lo_at_ =
+        layout.add<std::int32_t>(round_up(p->out_c_, kOutBlock) * round_up(n, kQuadPixelBlock));
+  } else {
+    p->input_count_ = p->in_pairs_ * p->plane_pixels_ * 2;
+    p->slack_count_ = 2 * kInputSlack;
+    p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
+    p->chan_sum_at_ = layout.add<std::int32_t>(p->plane_pixels_);
+    p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
+    const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
+    const std::size_t acc_count = p->oblocks_ * kOutBlock * round_up(n, kPixelBlock);
+    p->acc_lo_at_ = layout.add<std::int32_t>(acc_count);
+    if (p->sixteen_bit_) p->acc_hi_at_ = layout.add<std::int32_t>(acc_count);
   }
-  p->act_out_.assign(std::size_t{p->out_c_} * in_pixels, 0);
-  if (p->pool_type_ != 0) p->pooled_.assign(std::size_t{p->out_c_} * p->out_plane_, 0);
+  p->act_out_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * in_pixels);
+  if (p->pool_type_ != 0) p->pooled_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * p->out_plane_);
+  arena->reserve(layout.bytes());
+  p->arena_ = std::move(arena);
   return std::unique_ptr<interpreter::PreparedLayer>(std::move(p));
 }
 
@@ -256,10 +342,37 @@ void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
   if (depthwise_) {
     w_dw_.resize(std::size_t{out_c_} * kk);
     for (std::size_t i = 0; i < w_dw_.size(); ++i) w_dw_[i] = weight(i);
+    small_dw_weights_ = std::all_of(w_dw_.begin(), w_dw_.end(), [](std::int32_t w) { return w <= 32767; });
     tap_offsets_.clear();
     for (std::uint32_t ky = 0; ky < k_; ++ky)
       for (std::uint32_t kx = 0; kx < k_; ++kx)
         tap_offsets_.push_back(ky * (in_w_ + 2 * pad_) + kx);
+    return;
+  }
+  if (quads_path_) {
+    // k-groups are ordered (input quad, ky, kx); the weight word of k-group g of row o is the
+    // four channels 4q..4q+3 at tap (ky, kx).
+    quads_ = (in_c_ + 3) / 4;
+    kgroups_ = quads_ * kk;
+    const std::size_t pw = in_w_ + 2 * pad_, plane = pw * (in_h_ + 2 * pad_);
+    quad_offsets_.clear();
+    for (std::size_t q = 0; q < quads_; ++q)
+      for (std::uint32_t ky = 0; ky < k_; ++ky)
+        for (std::uint32_t kx = 0; kx < k_; ++kx)
+          quad_offsets_.push_back(static_cast<std::ptrdiff_t>(4 * (q * plane + ky * pw + kx)));
+    if (k_ == 1 && in_c_ % 4 == 0) {  // the kmodel's [oc][ic] bytes are already that layout
+      wq_ = body.weights.data();
+      wq_stride_ = in_c_;
+      return;
+    }
+    wq_stride_ = 4 * kgroups_;
+    wq_packed_.assign(std::size_t{out_c_} * wq_stride_, 0);
+    for (std::uint32_t o = 0; o < out_c_; ++o)
+      for (std::uint32_t ic = 0; ic < in_c_; ++ic)
+        for (std::size_t t = 0; t < kk; ++t)
+          wq_packed_[o * wq_stride_ + 4 * ((ic / 4) * kk + t) + ic % 4] =
+              body.weights[(std::size_t{o} * in_c_ + ic) * kk + t];
+    wq_ = wq_packed_.data();
     return;
   }
   // Pair rows are ordered (input pair, ky, kx); weights [ob][pair-row][8] with the odd partner of
@@ -302,21 +415,28 @@ void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
 // Reads the input map from KPU RAM into padded int16 planes (pad_value around 3x3 inputs).
 void PreparedConv::gather_input(const std::uint8_t* src) {
   const std::size_t pw = padded_w_;
-  if (depthwise_) {
+  if (depthwise_) {  // uint8 planes
+    auto* planes = reinterpret_cast<std::uint8_t*>(input_);
     for (std::uint32_t c = 0; c < in_c_; ++c) {
-      std::int16_t* plane = input_.data() + std::size_t{c} * plane_pixels_;
-      if (pad_ != 0) std::fill(plane, plane + plane_pixels_, pad_value_);
+      std::uint8_t* plane = planes + std::size_t{c} * plane_pixels_;
+      if (pad_ != 0) {  // the border rows and columns
+        std::fill(plane, plane + pw, pad_value_);
+        std::fill(plane + (padded_h_ - 1) * pw, plane + plane_pixels_, pad_value_);
+        for (std::uint32_t y = 0; y < in_h_; ++y) {
+          plane[(y + 1) * pw] = pad_value_;
+          plane[(y + 1) * pw + pw - 1] = pad_value_;
+        }
+      }
       for (std::uint32_t y = 0; y < in_h_; ++y) {
-        const std::uint8_t* line = src + in_geo_.line_offset(c, y);
-        std::int16_t* dst = plane + (y + pad_) * pw + pad_;
-        for (std::uint32_t x = 0; x < in_w_; ++x) dst[x] = line[x];
+        std::memcpy(plane + (y + pad_) * pw + pad_, src + in_line0_[c] + y * in_geo_.line_stride,
+                    in_w_);
       }
     }
     return;
   }
-  std::fill(chan_sum_.begin(), chan_sum_.end(), 0);
+  std::fill(chan_sum_, chan_sum_ + plane_pixels_, 0);
   for (std::size_t ip = 0; ip < in_pairs_; ++ip) {
-    std::int16_t* pair_plane = input_.data() + ip * plane_pixels_ * 2;
+    std::int16_t* pair_plane = input_ + ip * plane_pixels_ * 2;
     for (std::uint32_t half = 0; half < 2; ++half) {
       const std::uint32_t c = static_cast<std::uint32_t>(2 * ip + half);
       if (c >= in_c_) {  // phantom partner of an odd last channel: weight 0, value 0
@@ -328,10 +448,10 @@ void PreparedConv::gather_input(const std::uint8_t* src) {
         for (std::size_t i = 0; i < plane_pixels_; ++i) chan_sum_[i] += pad_value_;
       }
       for (std::uint32_t y = 0; y < in_h_; ++y) {
-        const std::uint8_t* line = src + in_geo_.line_offset(c, y);
+        const std::uint8_t* line = src + in_line0_[c] + y * in_geo_.line_stride;
         const std::size_t row = (y + pad_) * pw + pad_;
         std::int16_t* dst = pair_plane + 2 * row + half;
-        std::int32_t* cs = chan_sum_.data() + row;
+        std::int32_t* cs = chan_sum_ + row;
         for (std::uint32_t x = 0; x < in_w_; ++x) {
           dst[2 * x] = line[x];
           cs[x] += line[x] - (pad_ != 0 ? pad_value_ : 0);
@@ -350,6 +470,106 @@ void PreparedConv::gather_input(const std::uint8_t* src) {
   }
 }
 
+// Reads the input map from KPU RAM into interleaved int8 quads x - 128 (pad_value - 128 around 3x3
+// inputs, 0 for the phantom channels past IC), and the per-pixel sum_x terms.
+void PreparedConv::gather_quads(const std::uint8_t* src) {
+  const std::size_t pw = padded_w_;
+  auto* planes = reinterpret_cast<std::uint8_t*>(input_);
+  const std::uint8_t pad = static_cast<std::uint8_t>(pad_value_ ^ 0x80);
+  for (std::size_t q = 0; q < quads_; ++q) {
+    std::uint8_t* plane = planes + 4 * q * plane_pixels_;
+    const std::uint32_t real = std::min<std::uint32_t>(4, in_c_ - static_cast<std::uint32_t>(4 * q));
+    if (pad_ != 0 || real < 4) {
+      std::uint8_t border[4];
+      for (std::uint32_t i = 0; i < 4; ++i) border[i] = i < real ? pad : 0;
+      std::uint32_t word;
+      std::memcpy(&word, border, 4);
+      auto* words = reinterpret_cast<std::uint32_t*>(plane);
+      std::fill(words, words + plane_pixels_, word);
+    }
+    const std::uint8_t* lines[4];
+    for (std::uint32_t i = 0; i < 4; ++i) lines[i] = src + in_line0_[4 * q + std::min(i, real - 1)];
+    for (std::uint32_t y = 0; y < in_h_; ++y) {
+      const std::size_t line = std::uint64_t{y} * in_geo_.line_stride;
+      interleave_quad(lines[0] + line, lines[1] + line, lines[2] + line, lines[3] + line, real,
+                      in_w_, plane + 4 * ((y + pad_) * pw + pad_));
+    }
+  }
+  if (arg_x_ == 0) {
+    std::fill(xterm_, xterm_ + std::size_t{in_w_} * in_h_, std::int64_t{0});
+    return;
+  }
+  // Sum over channels of the padded input (pad taps read pad_value).
+  const std::int32_t border = pad_ != 0 ? static_cast<std::int32_t>(pad_value_) * in_c_ : 0;
+  std::fill(chan_sum_, chan_sum_ + plane_pixels_, border);
+  for (std::uint32_t c = 0; c < in_c_; ++c) {
+    for (std::uint32_t y = 0; y < in_h_; ++y) {
+      const std::uint8_t* line = src + in_line0_[c] + std::uint64_t{y} * in_geo_.line_stride;
+      std::int32_t* cs = chan_sum_ + (y + pad_) * pw + pad_;
+      for (std::uint32_t x = 0; x < in_w_; ++x) cs[x] += line[x];
+    }
+  }
+  if (pad_ != 0) {
+    for (std::uint32_t y = 0; y < in_h_; ++y) {
+      std::int32_t* cs = chan_sum_ + (y + pad_) * pw + pad_;
+      for (std::uint32_t x = 0; x < in_w_; ++x) cs[x] -= border;
+    }
+  }
+  sum_x_terms();
+}
+
+// sum_x of each output pixel's window (pad taps included) from chan_sum_, then the arg_x term.
+void PreparedConv::sum_x_terms() {
+  const std::size_t pw = padded_w_;
+  if (k_ == 1) {
+    for (std::size_t i = 0; i < std::size_t{in_w_} * in_h_; ++i) xterm_[i] = (arg_x_ * chan_sum_[i]) >> shr_x_;
+    return;
+  }
+  for (std::uint32_t y = 0; y < in_h_; ++y) {
+    const std::int32_t* r0 = chan_sum_ + y * pw;
+    const std::int32_t* r1 = r0 + pw;
+    const std::int32_t* r2 = r1 + pw;
+    std::int64_t* xt = xterm_ + std::size_t{y} * in_w_;
+    for (std::uint32_t x = 0; x < in_w_; ++x) {
+      const std::int64_t s = std::int64_t{r0[x]} + r0[x + 1] + r0[x + 2] + r1[x] + r1[x + 1] +
+                             r1[x + 2] + r2[x] + r2[x + 1] + r2[x + 2];
+      xt[x] = (arg_x_ * s) >> shr_x_;
+    }
+  }
+}
+
+void PreparedConv::conv_quads() {
+  const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
+  QuadGemm g;
+  g.offsets = quad_offsets_.data();
+  g.kgroups = kgroups_;
+  g.weights = wq_;
+  g.w_stride = wq_stride_;
+  g.out_c = out_c_;
+  g.acc = acc_lo_;
+  const auto* planes = reinterpret_cast<const std::uint8_t*>(input_);
+  auto run_tile = [&](std::size_t first_pixel, std::size_t n, const std::uint8_t* base) {
+    const std::size_t stride = round_up(n, kQuadPixelBlock);
+    g.base = base;
+    g.n = n;
+    g.acc_stride = stride;
+    quad_gemm_(g);
+    for (std::uint32_t o = 0; o < out_c_; ++o) {
+      act_.run(acc_lo_ + std::size_t{o} * stride, nullptr, xterm_ + first_pixel, cterm_[o], bn_[o],
+               n, act_out_ + std::size_t{o} * in_pixels + first_pixel);
+    }
+  };
+  if (k_ == 1) {
+    for (std::size_t p0 = 0; p0 < in_pixels; p0 += kRowTile) {
+      run_tile(p0, std::min(kRowTile, in_pixels - p0), planes + 4 * p0);
+    }
+    return;
+  }
+  for (std::uint32_t y = 0; y < in_h_; ++y) {
+    run_tile(std::size_t{y} * in_w_, in_w_, planes + 4 * std::size_t{y} * padded_w_);
+  }
+}
+
 void PreparedConv::conv_normal() {
   const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
   PairGemm g;
@@ -358,21 +578,21 @@ void PreparedConv::conv_normal() {
   g.oblocks = oblocks_;
   auto post = [&](std::size_t first_pixel, std::size_t n, std::size_t stride) {
     for (std::uint32_t o = 0; o < out_c_; ++o) {
-      const std::int32_t* lo = acc_lo_.data() + std::size_t{o} * stride;
-      const std::int32_t* hi = sixteen_bit_ ? acc_hi_.data() + std::size_t{o} * stride : nullptr;
-      act_.run(lo, hi, xterm_.data() + first_pixel, cterm_[o], bn_[o], n,
-               act_out_.data() + std::size_t{o} * in_pixels + first_pixel);
+      const std::int32_t* lo = acc_lo_ + std::size_t{o} * stride;
+      const std::int32_t* hi = sixteen_bit_ ? acc_hi_ + std::size_t{o} * stride : nullptr;
+      act_.run(lo, hi, xterm_ + first_pixel, cterm_[o], bn_[o], n,
+               act_out_ + std::size_t{o} * in_pixels + first_pixel);
     }
   };
   auto gemm = [&](std::size_t n, std::size_t stride) {
     g.n = n;
     g.acc_stride = stride;
     g.weights = w_lo_.data();
-    g.acc = acc_lo_.data();
+    g.acc = acc_lo_;
     gemm_(g);
     if (sixteen_bit_) {
       g.weights = w_hi_.data();
-      g.acc = acc_hi_.data();
+      g.acc = acc_hi_;
       gemm_(g);
     }
   };
@@ -381,7 +601,7 @@ void PreparedConv::conv_normal() {
     for (std::size_t p0 = 0; p0 < in_pixels; p0 += kRowTile) {
       const std::size_t n = std::min(kRowTile, in_pixels - p0);
       const std::size_t stride = round_up(n, kPixelBlock);
-      g.base = input_.data() + 2 * p0;
+      g.base = input_ + 2 * p0;
       gemm(n, stride);
       post(p0, n, stride);
     }
@@ -389,7 +609,7 @@ void PreparedConv::conv_normal() {
   }
   const std::size_t stride = round_up(in_w_, kPixelBlock);
   for (std::uint32_t y = 0; y < in_h_; ++y) {
-    g.base = input_.data() + 2 * std::size_t{y} * padded_w_;
+    g.base = input_ + 2 * std::size_t{y} * padded_w_;
     gemm(in_w_, stride);
     post(std::size_t{y} * in_w_, in_w_, stride);
   }
@@ -398,15 +618,23 @@ void PreparedConv::conv_normal() {
 void PreparedConv::conv_depthwise() {
   const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
   const std::size_t taps = std::size_t{k_} * k_;
+  DepthwisePlane d;
+  d.padded_w = padded_w_;
+  d.w = in_w_;
+  d.h = in_h_;
+  d.offsets = tap_offsets_.data();
+  d.taps = taps;
+  d.small_weights = small_dw_weights_;
+  d.arg_x = arg_x_;
+  d.shr_x = shr_x_;
+  d.acc = acc_lo_;
+  d.xterm = xterm_;
+  const auto* planes = reinterpret_cast<const std::uint8_t*>(input_);
   for (std::uint32_t c = 0; c < in_c_; ++c) {
-    const std::int16_t* plane = input_.data() + std::size_t{c} * plane_pixels_;
-    for (std::uint32_t y = 0; y < in_h_; ++y) {
-      depthwise_row(plane + std::size_t{y} * padded_w_, tap_offsets_.data(),
-                    w_dw_.data() + c * taps, taps, in_w_, acc_lo_.data(), win_sum_.data());
-      for (std::uint32_t x = 0; x < in_w_; ++x) xterm_[x] = (arg_x_ * win_sum_[x]) >> shr_x_;
-      act_.run(acc_lo_.data(), nullptr, xterm_.data(), cterm_[c], bn_[c], in_w_,
-               act_out_.data() + c * in_pixels + std::size_t{y} * in_w_);
-    }
+    d.plane = planes + std::size_t{c} * plane_pixels_;
+    d.weights = w_dw_.data() + c * taps;
+    depthwise_fn_(d);
+    act_.run(acc_lo_, nullptr, xterm_, cterm_[c], bn_[c], in_pixels, act_out_ + c * in_pixels);
   }
 }
 
@@ -423,27 +651,43 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
     main = *m;
   }
 
-  gather_input(in->data());
-  if (depthwise_) {
-    conv_depthwise();
+  std::uint8_t* base = arena_->data();
+  input_ = reinterpret_cast<std::int16_t*>(base + input_at_);
+  chan_sum_ = reinterpret_cast<std::int32_t*>(base + chan_sum_at_);
+  xterm_ = reinterpret_cast<std::int64_t*>(base + xterm_at_);
+  acc_lo_ = reinterpret_cast<std::int32_t*>(base + acc_lo_at_);
+  acc_hi_ = reinterpret_cast<std::int32_t*>(base + acc_hi_at_);
+  act_out_ = base + act_out_at_;
+  pooled_ = base + pooled_at_;
+  // The kernels read up to a pixel block past the last plane: keep that slack defined (zero).
+  std::fill(input_ + input_count_, input_ + input_count_ + slack_count_, std::int16_t{0});
+
+  if (quads_path_) {
+    gather_quads(in->data());
+    conv_quads();
   } else {
-    conv_normal();
+    gather_input(in->data());
+    if (depthwise_) {
+      conv_depthwise();
+    } else {
+      conv_normal();
+    }
   }
 
   const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
-  const std::uint8_t* result = act_out_.data();
+  const std::uint8_t* result = act_out_;
   if (pool_type_ != 0) {
     for (std::uint32_t c = 0; c < out_c_; ++c) {
-      pool_plane(act_out_.data() + c * in_pixels, in_h_, in_w_, pool_type_,
-                 pooled_.data() + c * out_plane_);
+      pool_plane(act_out_ + c * in_pixels, in_h_, in_w_, pool_type_,
+                 pooled_ + c * out_plane_);
     }
-    result = pooled_.data();
+    result = pooled_;
   }
   // Write-back in the row layout: only the W_out bytes of each line are written.
   std::uint8_t* dst = out->data();
   for (std::uint32_t c = 0; c < out_c_; ++c) {
     for (std::uint32_t y = 0; y < out_h_; ++y) {
-      std::memcpy(dst + out_geo_.line_offset(c, y),
+      std::memcpy(dst + out_line0_[c] + y * out_geo_.line_stride,
                   result + c * out_plane_ + std::size_t{y} * out_w_, out_w_);
     }
   }
@@ -455,9 +699,10 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
 
 }  // namespace
 
-Result<std::unique_ptr<interpreter::PreparedLayer>> prepare_conv(const interpreter::LayerInfo& info,
-                                                                 const KpuSimOptions& options) {
-  return PreparedConv::make(info, options);
+Result<std::unique_ptr<interpreter::PreparedLayer>> prepare_conv(
+    const interpreter::LayerInfo& info, const KpuSimOptions& options,
+    std::shared_ptr<ScratchArena> arena) {
+  return PreparedConv::make(info, options, std::move(arena));
 }
 
 }  // namespace emc::accel_sim::detail

@@ -5,10 +5,13 @@
 
 #include "emc/accel_sim/kpu_backend.h"
 #include "emc/interpreter/backend.h"
+#include "scratch_arena.h"
 
 namespace emc::accel_sim::detail {
 
-Result<std::unique_ptr<interpreter::PreparedLayer>> prepare_conv(const interpreter::LayerInfo& info,
-                                                                 const KpuSimOptions& options);
+// `arena` is the scratch shared by the layers of info.model (see scratch_arena.h).
+Result<std::unique_ptr<interpreter::PreparedLayer>> prepare_conv(
+    const interpreter::LayerInfo& info, const KpuSimOptions& options,
+    std::shared_ptr<ScratchArena> arena);
 
 }  // namespace emc::accel_sim::detail

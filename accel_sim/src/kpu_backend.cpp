@@ -35,7 +35,7 @@ class KpuSimBackend final : public interpreter::Backend {
     if (info.layer == nullptr) return Error(Errc::kInvalidArgument, "prepare without a layer");
     switch (info.layer->type) {
       case LayerType::kK210Conv:
-        return detail::prepare_conv(info, options_);
+        return detail::prepare_conv(info, options_, arenas_.for_model(info.model));
       case LayerType::kK210Upload:
         return detail::prepare_upload(info);
       case LayerType::kK210AddPadding:
@@ -49,6 +49,7 @@ class KpuSimBackend final : public interpreter::Backend {
 
  private:
   KpuSimOptions options_;
+  detail::ArenaPool arenas_;  // one conv scratch per model
 };
 
 }  // namespace

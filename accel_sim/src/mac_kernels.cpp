@@ -1,5 +1,8 @@
 #include "mac_kernels.h"
 
+#include <algorithm>
+#include <cstring>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define EMC_ACCEL_X86 1
 #include <immintrin.h>
@@ -33,7 +36,176 @@ void gemm_portable(const PairGemm& g) {
   }
 }
 
+// The 8 weight rows of output block ob (the last block repeats the last row: nothing is read past
+// the weights, the extra results are ignored).
+inline void block_rows(const QuadGemm& g, std::size_t ob, const std::uint8_t* rows[kOutBlock]) {
+  for (std::size_t j = 0; j < kOutBlock; ++j) {
+    rows[j] = g.weights + std::min(ob * kOutBlock + j, g.out_c - 1) * g.w_stride;
+  }
+}
+
+inline std::uint32_t load_u32(const std::uint8_t* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+void quad_gemm_portable(const QuadGemm& g) {
+  const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
+  const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
+  for (std::size_t ob = 0; ob < oblocks; ++ob) {
+    const std::uint8_t* rows[kOutBlock];
+    block_rows(g, ob, rows);
+    for (std::size_t n0 = 0; n0 < n_round; n0 += kQuadPixelBlock) {
+      std::int32_t a[kOutBlock][kQuadPixelBlock] = {};
+      for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+        const auto* x = reinterpret_cast<const std::int8_t*>(g.base + g.offsets[kg] + 4 * n0);
+        for (std::size_t o = 0; o < kOutBlock; ++o) {
+          const std::uint8_t* w = rows[o] + 4 * kg;
+          const std::int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+          for (std::size_t j = 0; j < kQuadPixelBlock; ++j) {
+            a[o][j] += w0 * x[4 * j] + w1 * x[4 * j + 1] + w2 * x[4 * j + 2] + w3 * x[4 * j + 3];
+          }
+        }
+      }
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        std::int32_t* dst = g.acc + (ob * kOutBlock + o) * g.acc_stride + n0;
+        for (std::size_t j = 0; j < kQuadPixelBlock; ++j) dst[j] = a[o][j];
+      }
+    }
+  }
+}
+
+void depthwise_portable(const DepthwisePlane& d) {
+  for (std::size_t y = 0; y < d.h; ++y) {
+    const std::uint8_t* row = d.plane + y * d.padded_w;
+    std::int32_t* acc = d.acc + y * d.w;
+    std::int64_t* xt = d.xterm + y * d.w;
+    for (std::size_t x = 0; x < d.w; ++x) {
+      std::int32_t a = 0, s = 0;
+      for (std::size_t t = 0; t < d.taps; ++t) {
+        const std::int32_t v = row[x + d.offsets[t]];
+        a += d.weights[t] * v;
+        s += v;
+      }
+      acc[x] = a;
+      xt[x] = (d.arg_x * s) >> d.shr_x;
+    }
+  }
+}
+
 #ifdef EMC_ACCEL_X86
+// GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// 16 pixels per step (masked at the row end, nothing is read past it); the Σx term with
+// vpmuldq (arg_x is 24-bit and Σx <= 255*9: both fit int32, the product is exact).
+template <bool kSmall>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_avx512_t(
+    const DepthwisePlane& d) {
+  __m512i w[9];
+  for (std::size_t t = 0; t < d.taps; ++t) {
+    w[t] = _mm512_set1_epi32(kSmall ? (d.weights[t] & 0xffff) : d.weights[t]);
+  }
+  const __m512i arg_x = _mm512_set1_epi64(d.arg_x);
+  const __m128i shr = _mm_cvtsi32_si128(static_cast<int>(d.shr_x));
+  for (std::size_t y = 0; y < d.h; ++y) {
+    const std::uint8_t* row = d.plane + y * d.padded_w;
+    std::int32_t* acc = d.acc + y * d.w;
+    std::int64_t* xt = d.xterm + y * d.w;
+    for (std::size_t x = 0; x < d.w; x += 16) {
+      const __mmask16 m =
+          d.w - x >= 16 ? static_cast<__mmask16>(0xffff)
+                        : static_cast<__mmask16>((1u << (d.w - x)) - 1);
+      __m512i a = _mm512_setzero_si512(), s = a;
+      for (std::size_t t = 0; t < d.taps; ++t) {
+        const __m512i v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, row + x + d.offsets[t]));
+        // kSmall: v's high int16 halves are 0, so pmaddwd gives v * w exactly.
+        a = _mm512_add_epi32(a, kSmall ? _mm512_madd_epi16(v, w[t]) : _mm512_mullo_epi32(v, w[t]));
+        s = _mm512_add_epi32(s, v);
+      }
+      _mm512_mask_storeu_epi32(acc + x, m, a);
+      const __m512i s_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(s));
+      const __m512i s_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1));
+      const __m512i x_lo = _mm512_sra_epi64(_mm512_mul_epi32(s_lo, arg_x), shr);
+      const __m512i x_hi = _mm512_sra_epi64(_mm512_mul_epi32(s_hi, arg_x), shr);
+      _mm512_mask_storeu_epi64(xt + x, static_cast<__mmask8>(m), x_lo);
+      _mm512_mask_storeu_epi64(xt + x + 8, static_cast<__mmask8>(m >> 8), x_hi);
+    }
+  }
+}
+
+void depthwise_avx512(const DepthwisePlane& d) {
+  if (d.small_weights) {
+    depthwise_avx512_t<true>(d);
+  } else {
+    depthwise_avx512_t<false>(d);
+  }
+}
+
+// AVX2 has no exact u8 x s8 dot (pmaddubsw saturates at int16), so quads are widened to int16 and
+// multiplied with pmaddwd: 4 pixels per ymm as (x0w0+x1w1, x2w2+x3w3) pairs, added at the end.
+__attribute__((target("avx2"))) void quad_gemm_avx2(const QuadGemm& g) {
+  const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
+  const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
+  for (std::size_t ob = 0; ob < oblocks; ++ob) {
+    const std::uint8_t* rows[kOutBlock];
+    block_rows(g, ob, rows);
+    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
+    for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
+      __m256i lo[kOutBlock], hi[kOutBlock];  // pixels n0..n0+3 and n0+4..n0+7
+      for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm256_setzero_si256();
+      for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+        const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
+        const __m256i x0 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp)));
+        const __m256i x1 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp + 16)));
+        for (std::size_t o = 0; o < kOutBlock; ++o) {
+          const __m256i w = _mm256_cvtepu8_epi16(
+              _mm_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg))));
+          lo[o] = _mm256_add_epi32(lo[o], _mm256_madd_epi16(x0, w));
+          hi[o] = _mm256_add_epi32(hi[o], _mm256_madd_epi16(x1, w));
+        }
+      }
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        // hadd per 128-bit lane gives (p0, p1, p4, p5 | p2, p3, p6, p7).
+        const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[o], hi[o]), 0xd8);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + o * g.acc_stride + n0), s);
+      }
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni(const QuadGemm& g) {
+  const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
+  const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
+  for (std::size_t ob = 0; ob < oblocks; ++ob) {
+    const std::uint8_t* rows[kOutBlock];
+    block_rows(g, ob, rows);
+    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
+    // 32 pixels x 8 output channels per step: vpdpbusd does 4 MACs per int32 lane.
+    for (std::size_t n0 = 0; n0 < n_round; n0 += 32) {
+      __m512i lo[kOutBlock], hi[kOutBlock];
+      for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm512_setzero_si512();
+      for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+        const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
+        const __m512i x0 = _mm512_loadu_si512(xp);
+        const __m512i x1 = _mm512_loadu_si512(xp + 64);
+        for (std::size_t o = 0; o < kOutBlock; ++o) {
+          const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
+          lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
+          hi[o] = _mm512_dpbusd_epi32(hi[o], w, x1);
+        }
+      }
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);
+        _mm512_storeu_si512(acc + o * g.acc_stride + n0 + 16, hi[o]);
+      }
+    }
+  }
+}
+
 __attribute__((target("avx2"))) void gemm_avx2(const PairGemm& g) {
   const std::size_t n_round = (g.n + kPixelBlock - 1) / kPixelBlock * kPixelBlock;
   for (std::size_t ob = 0; ob < g.oblocks; ++ob) {
@@ -102,6 +274,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemm_vnni(const Pair
     }
   }
 }
+#pragma GCC diagnostic pop
 #endif
 
 }  // namespace
@@ -125,21 +298,38 @@ GemmFn select_gemm(GemmIsa max_isa, const char** name) {
   return gemm_portable;
 }
 
-void depthwise_row(const std::int16_t* plane, const std::ptrdiff_t* offsets,
-                   const std::int32_t* weights, std::size_t taps, std::size_t n, std::int32_t* acc,
-                   std::int32_t* sum) {
-  for (std::size_t x = 0; x < n; ++x) {
-    acc[x] = 0;
-    sum[x] = 0;
+QuadGemmFn select_quad_gemm(GemmIsa max_isa, const char** name) {
+#ifdef EMC_ACCEL_X86
+  __builtin_cpu_init();
+  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
+    *name = "avx512-vnni";
+    return quad_gemm_vnni;
   }
-  for (std::size_t t = 0; t < taps; ++t) {
-    const std::int16_t* row = plane + offsets[t];
-    const std::int32_t w = weights[t];
-    for (std::size_t x = 0; x < n; ++x) {
-      acc[x] += w * row[x];
-      sum[x] += row[x];
-    }
+  if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
+    *name = "avx2";
+    return quad_gemm_avx2;
   }
+#else
+  (void)max_isa;
+#endif
+  *name = "portable";
+  return quad_gemm_portable;
+}
+
+DepthwiseFn select_depthwise(GemmIsa max_isa, const char** name) {
+#ifdef EMC_ACCEL_X86
+  __builtin_cpu_init();
+  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+    *name = "avx512";
+    return depthwise_avx512;
+  }
+#else
+  (void)max_isa;
+#endif
+  *name = "portable";
+  return depthwise_portable;
 }
 
 }  // namespace emc::accel_sim::detail

@@ -37,10 +37,47 @@ enum class GemmIsa { kPortable, kAvx2, kAvx512Vnni };
 // ("avx512-vnni", "avx2", "portable").
 GemmFn select_gemm(GemmIsa max_isa, const char** name);
 
-// Depthwise: for one channel, acc[x] = sum_t w[t] * row_t[x] and sum[x] = sum_t row_t[x] for
-// x < n, where row_t = plane + offsets[t]. Weights may be up to 65535: 255*65535*9 < 2^31.
-void depthwise_row(const std::int16_t* plane, const std::ptrdiff_t* offsets,
-                   const std::int32_t* weights, std::size_t taps, std::size_t n, std::int32_t* acc,
-                   std::int32_t* sum);
+// 8-bit weights: a GEMM over *quads* of input channels with x86 vpdpbusd's operands, u8 x s8.
+// The input is stored as interleaved bytes (x[4i][p]-128, ..., x[4i+3][p]-128) as int8 (0 for the
+// phantom channels past IC); weights stay uint8, four consecutive k-entries in one 32-bit word
+// (for a 1x1 layer with IC % 4 == 0 that is the kmodel's own [oc][ic] blob, used in place).
+// The caller adds 128 * sum(w) back. |sum| <= 255*128*9*1024 < 2^31: int32 is exact.
+inline constexpr std::size_t kQuadPixelBlock = 32;  // pixels per inner step (acc_stride multiple)
+inline constexpr std::size_t kQuadSlack = 64;       // pixels (4 bytes each) readable past the planes
+
+struct QuadGemm {
+  const std::uint8_t* base = nullptr;       // interleaved int8 quads
+  const std::ptrdiff_t* offsets = nullptr;  // per k-group: byte offset of pixel 0 from base
+  std::size_t kgroups = 0;
+  const std::uint8_t* weights = nullptr;  // row o at weights + o * w_stride, 4 bytes per k-group
+  std::size_t w_stride = 0;
+  std::size_t out_c = 0;        // rows; blocks of 8, the last one repeats row out_c - 1
+  std::size_t n = 0;            // pixels; up to round_up(n, 32) are computed
+  std::int32_t* acc = nullptr;  // [round_up(out_c, 8)][acc_stride]
+  std::size_t acc_stride = 0;   // multiple of kQuadPixelBlock, >= n
+};
+
+// acc[o][p] = sum_g  sum_i w[o][4g+i] * x_g[p][i]  for every o < out_c and p < round_up(n, 32).
+using QuadGemmFn = void (*)(const QuadGemm& g);
+QuadGemmFn select_quad_gemm(GemmIsa max_isa, const char** name);
+
+// Depthwise 1x1/3x3 over one whole channel: for each output pixel (y, x) of the w x h map,
+// acc = sum_t w[t] * plane[y*padded_w + x + offsets[t]] and
+// xterm = (arg_x * sum_t plane[...]) >> shr_x (the window's Σx term of §6.1).
+// Weights may be up to 65535 (255*65535*9 < 2^31); outputs are dense [h][w].
+struct DepthwisePlane {
+  const std::uint8_t* plane = nullptr;  // padded input plane (uint8)
+  std::size_t padded_w = 0, w = 0, h = 0;
+  const std::ptrdiff_t* offsets = nullptr;  // per tap, from pixel (0, 0)
+  std::size_t taps = 0;
+  const std::int32_t* weights = nullptr;
+  bool small_weights = false;  // every weight <= 32767 (the pmaddwd form is exact)
+  std::int64_t arg_x = 0;      // sign-extended 24-bit
+  std::uint32_t shr_x = 0;
+  std::int32_t* acc = nullptr;
+  std::int64_t* xterm = nullptr;
+};
+using DepthwiseFn = void (*)(const DepthwisePlane& d);
+DepthwiseFn select_depthwise(GemmIsa max_isa, const char** name);
 
 }  // namespace emc::accel_sim::detail

@@ -28,6 +28,49 @@ ActivationStage::ActivationStage(const format::KpuActivationTable& table,
   simd_ = sorted_ && options.max_isa == KernelIsa::kAvx512Vnni &&
           __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #endif
+  if (!simd_) return;
+  // The segments of a sorted table that can decide an output; dropping the others changes no
+  // output. The chosen segment is the last qualifying one, and qualifying starts form a prefix:
+  // * a segment followed by one with the same start is never chosen;
+  // * a constant segment (y_mul 0: the product is 0, both carry shifts give 0, y = bias) after a
+  //   kept constant segment with the same clamped bias gives that segment's output: the earlier
+  //   one qualifies whenever it does, and nothing kept in between exists.
+  // Segment 0 is always kept (it is also the answer when nothing qualifies).
+  auto constant = [&](std::size_t i) { return y_mul_[i] == 0; };
+  auto clamped = [&](std::size_t i) { return std::clamp<std::int64_t>(bias_[i], 0, 255); };
+  std::array<std::size_t, 16> keep{};
+  std::size_t m = 0;
+  keep[m++] = 0;
+  for (std::size_t i = 1; i < 16; ++i) {
+    if (i + 1 < 16 && x_start_[i + 1] == x_start_[i]) continue;
+    const std::size_t last = keep[m - 1];
+    if (constant(i) && constant(last) && clamped(i) == clamped(last)) continue;
+    keep[m++] = i;
+  }
+  SimdSegments& t = simd_table_;
+  t.count = 1;
+  while (t.count < static_cast<int>(m)) t.count *= 2;
+  t.used = static_cast<int>(m);
+  // Products are never negative when every kept y_mul is >= 0 and segment 0 starts at the lowest
+  // 36-bit value: the chosen segment has x_start <= bn, or it is segment 0 with bn == x_start.
+  t.nonneg = x_start_[0] == -(std::int64_t{1} << 35);
+  for (std::size_t j = 0; j < 16; ++j) {
+    if (j < m) {
+      t.x_start[j] = x_start_[keep[j]];
+      t.y_mul[j] = y_mul_[keep[j]];
+      t.shift[j] = shift_[keep[j]];
+      t.bias[j] = bias_[keep[j]];
+      if (t.y_mul[j] < 0) t.nonneg = false;
+    } else {  // padding: a start above every 36-bit bn never qualifies
+      t.x_start[j] = std::int64_t{1} << 62;
+      t.y_mul[j] = t.shift[j] = t.bias[j] = 0;
+    }
+    const std::int64_t sh = t.shift[j];
+    const bool rounds = sh >= 1 && sh <= 62;
+    const std::int64_t half = rounds ? std::int64_t{1} << (sh - 1) : 0;
+    t.round_add[j] = !rounds ? 0 : banker_ ? half - 1 : half;
+    t.odd[j] = rounds && banker_ ? 1 : 0;
+  }
 }
 
 namespace {
@@ -84,8 +127,11 @@ __attribute__((target("avx512f"))) inline __m512i wrap36v(__m512i v) {
 // defines them (a shift count ≥ 64 fills with the sign, as the scalar code's
 // min(·, 63) does).
 struct SimdTable {
-  __m512i xs_lo, xs_hi, ym_lo, ym_hi, sh_lo, sh_hi, bi_lo, bi_hi;
+  __m512i xs_lo, xs_hi, ym_lo, ym_hi, sh_lo, sh_hi, bi_lo, bi_hi, ra_lo, ra_hi, od_lo, od_hi;
+  __m512i xs_b[8];  // x_start[j] broadcast, for the linear count (count <= 8)
   __m512i cterm, mul, shift, add;
+  int count;  // table entries, a power of two <= 16
+  int used;   // entries before the padding
 };
 
 // Lanes whose segment start x qualifies for bn b under the selection rule.
@@ -94,7 +140,13 @@ __attribute__((target("avx512f"))) inline __mmask8 qualifies(__m512i x, __m512i 
   return kStrict ? _mm512_cmplt_epi64_mask(x, b) : _mm512_cmple_epi64_mask(x, b);
 }
 
-template <bool kStrict, bool kBanker>
+// Entry idx of a 16-entry table held in two registers.
+__attribute__((target("avx512f"))) inline __m512i lookup(__m512i lo, __m512i hi, __m512i idx) {
+  return _mm512_permutex2var_epi64(lo, idx, hi);
+}
+
+// kNonneg (every product >= 0, SimdSegments::nonneg): both roundings are one add and a shift.
+template <bool kStrict, bool kBanker, bool kNonneg>
 __attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const SimdTable& t,
                                                                       __m512i value,
                                                                       __m512i xterm) {
@@ -102,65 +154,92 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512i bn_act_vec(const Simd
   const __m512i acc = wrap36v(_mm512_add_epi64(_mm512_add_epi64(value, xterm), t.cterm));
   const __m512i b =
       wrap36v(_mm512_add_epi64(_mm512_srav_epi64(_mm512_mullo_epi64(acc, t.mul), t.shift), t.add));
-  __m512i pos = zero;
-  for (int step : {8, 4, 2, 1}) {
-    const __m512i probe = _mm512_add_epi64(pos, _mm512_set1_epi64(step - 1));
-    const __mmask8 m = qualifies<kStrict>(_mm512_permutex2var_epi64(t.xs_lo, probe, t.xs_hi), b);
-    pos = _mm512_mask_add_epi64(pos, m, pos, _mm512_set1_epi64(step));
+  __m512i seg;
+  if (t.count <= 8) {
+    // Qualifying starts form a prefix and segment 0 is the answer when none qualifies, so the
+    // segment is the number of qualifying starts among entries 1..used-1.
+    seg = zero;
+    for (int j = 1; j < t.used; ++j) {
+      seg = _mm512_mask_add_epi64(seg, qualifies<kStrict>(t.xs_b[j], b), seg, one);
+    }
+  } else {  // binary search over the 16 starts: probes at pos + 7, + 3, + 1, + 0, then one more
+    __m512i pos = zero;
+    for (int step = t.count / 2; step >= 1; step /= 2) {
+      const __m512i probe = _mm512_add_epi64(pos, _mm512_set1_epi64(step - 1));
+      const __mmask8 m = qualifies<kStrict>(lookup(t.xs_lo, t.xs_hi, probe), b);
+      pos = _mm512_mask_add_epi64(pos, m, pos, _mm512_set1_epi64(step));
+    }
+    const __mmask8 last = qualifies<kStrict>(lookup(t.xs_lo, t.xs_hi, pos), b);
+    const __m512i count = _mm512_mask_add_epi64(pos, last, pos, one);
+    seg = _mm512_max_epi64(_mm512_sub_epi64(count, one), zero);
   }
-  const __mmask8 last = qualifies<kStrict>(_mm512_permutex2var_epi64(t.xs_lo, pos, t.xs_hi), b);
-  const __m512i count = _mm512_mask_add_epi64(pos, last, pos, one);
-  const __m512i seg = _mm512_max_epi64(_mm512_sub_epi64(count, one), zero);
-  const __m512i sx = _mm512_permutex2var_epi64(t.xs_lo, seg, t.xs_hi);
-  const __m512i sm = _mm512_permutex2var_epi64(t.ym_lo, seg, t.ym_hi);
-  const __m512i ss = _mm512_permutex2var_epi64(t.sh_lo, seg, t.sh_hi);
-  const __m512i sb = _mm512_permutex2var_epi64(t.bi_lo, seg, t.bi_hi);
+  const __m512i sx = lookup(t.xs_lo, t.xs_hi, seg);
+  const __m512i sm = lookup(t.ym_lo, t.ym_hi, seg);
+  const __m512i ss = lookup(t.sh_lo, t.sh_hi, seg);
+  const __m512i sb = lookup(t.bi_lo, t.bi_hi, seg);
   const __m512i v = _mm512_mullo_epi64(_mm512_sub_epi64(b, sx), sm);
-  const __mmask8 neg = _mm512_cmplt_epi64_mask(v, zero);
-  const __mmask8 no_shift = _mm512_cmpeq_epi64_mask(ss, zero);
   __m512i r;
-  if (kBanker) {
-    const __m512i integral = _mm512_srav_epi64(v, ss);
-    const __m512i frac = _mm512_and_si512(v, _mm512_sub_epi64(_mm512_sllv_epi64(one, ss), one));
-    const __m512i half = _mm512_sllv_epi64(one, _mm512_sub_epi64(ss, one));
-    const __mmask8 gt = _mm512_cmpgt_epi64_mask(frac, half);
-    const __mmask8 eq = _mm512_cmpeq_epi64_mask(frac, half);
-    const __mmask8 odd = _mm512_test_epi64_mask(integral, one);
-    const __mmask8 inc = gt | (eq & odd);
-    r = _mm512_mask_add_epi64(integral, inc & ~neg, integral, one);
-    r = _mm512_mask_sub_epi64(r, inc & neg, r, one);
-    const __mmask8 big = _mm512_cmpge_epi64_mask(ss, _mm512_set1_epi64(63));
-    r = _mm512_mask_blend_epi64(big, r, _mm512_maskz_mov_epi64(neg, _mm512_set1_epi64(-2)));
+  if (kNonneg) {
+    // 0 <= v < 2^53: v + round_add + 1 cannot overflow; a shift >= 64 gives 0, as the scalar
+    // code's floor definition does.
+    __m512i sum = _mm512_add_epi64(v, lookup(t.ra_lo, t.ra_hi, seg));
+    if (kBanker) {
+      sum = _mm512_add_epi64(
+          sum, _mm512_and_si512(_mm512_srav_epi64(v, ss), lookup(t.od_lo, t.od_hi, seg)));
+    }
+    r = _mm512_srav_epi64(sum, ss);
   } else {
-    const __m512i tt = _mm512_srav_epi64(v, _mm512_sub_epi64(ss, one));
-    const __m512i h = _mm512_srai_epi64(tt, 1);
-    const __mmask8 odd = _mm512_test_epi64_mask(tt, one);
-    const __mmask8 tneg = _mm512_cmplt_epi64_mask(tt, zero);
-    r = _mm512_mask_add_epi64(h, odd & ~tneg, h, one);
-    r = _mm512_mask_sub_epi64(r, odd & tneg, r, one);
+    // Both carry shifts literally, with per-lane variable shifts and masks exactly as
+    // fixed_point.h defines them (a shift count >= 64 fills with the sign, as min(., 63) does).
+    const __mmask8 neg = _mm512_cmplt_epi64_mask(v, zero);
+    const __mmask8 no_shift = _mm512_cmpeq_epi64_mask(ss, zero);
+    if (kBanker) {
+      const __m512i integral = _mm512_srav_epi64(v, ss);
+      const __m512i frac = _mm512_and_si512(v, _mm512_sub_epi64(_mm512_sllv_epi64(one, ss), one));
+      const __m512i half = _mm512_sllv_epi64(one, _mm512_sub_epi64(ss, one));
+      const __mmask8 gt = _mm512_cmpgt_epi64_mask(frac, half);
+      const __mmask8 eq = _mm512_cmpeq_epi64_mask(frac, half);
+      const __mmask8 odd = _mm512_test_epi64_mask(integral, one);
+      const __mmask8 inc = gt | (eq & odd);
+      r = _mm512_mask_add_epi64(integral, inc & ~neg, integral, one);
+      r = _mm512_mask_sub_epi64(r, inc & neg, r, one);
+      const __mmask8 big = _mm512_cmpge_epi64_mask(ss, _mm512_set1_epi64(63));
+      r = _mm512_mask_blend_epi64(big, r, _mm512_maskz_mov_epi64(neg, _mm512_set1_epi64(-2)));
+    } else {
+      const __m512i tt = _mm512_srav_epi64(v, _mm512_sub_epi64(ss, one));
+      const __m512i h = _mm512_srai_epi64(tt, 1);
+      const __mmask8 odd = _mm512_test_epi64_mask(tt, one);
+      const __mmask8 tneg = _mm512_cmplt_epi64_mask(tt, zero);
+      r = _mm512_mask_add_epi64(h, odd & ~tneg, h, one);
+      r = _mm512_mask_sub_epi64(r, odd & tneg, r, one);
+    }
+    r = _mm512_mask_blend_epi64(no_shift, r, v);
   }
-  r = _mm512_mask_blend_epi64(no_shift, r, v);
   return _mm512_max_epi64(_mm512_min_epi64(_mm512_add_epi64(r, sb), _mm512_set1_epi64(255)), zero);
 }
 
 // All n elements, the last n % 8 with masked loads and a masked byte store.
-template <bool kStrict, bool kBanker>
+template <bool kStrict, bool kBanker, bool kNonneg>
 __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
-    const std::int64_t* x_start, const std::int64_t* y_mul, const std::uint32_t* shift,
-    const std::int64_t* bias, const std::int32_t* lo, const std::int32_t* hi,
+    const SimdSegments& seg, const std::int32_t* lo, const std::int32_t* hi,
     const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
     std::uint8_t* out) {
-  alignas(64) std::int64_t sh64[16];
-  for (int s = 0; s < 16; ++s) sh64[s] = shift[s];
   SimdTable t;
-  t.xs_lo = _mm512_loadu_si512(x_start);
-  t.xs_hi = _mm512_loadu_si512(x_start + 8);
-  t.ym_lo = _mm512_loadu_si512(y_mul);
-  t.ym_hi = _mm512_loadu_si512(y_mul + 8);
-  t.sh_lo = _mm512_load_si512(sh64);
-  t.sh_hi = _mm512_load_si512(sh64 + 8);
-  t.bi_lo = _mm512_loadu_si512(bias);
-  t.bi_hi = _mm512_loadu_si512(bias + 8);
+  t.xs_lo = _mm512_load_si512(seg.x_start);
+  t.xs_hi = _mm512_load_si512(seg.x_start + 8);
+  t.ym_lo = _mm512_load_si512(seg.y_mul);
+  t.ym_hi = _mm512_load_si512(seg.y_mul + 8);
+  t.sh_lo = _mm512_load_si512(seg.shift);
+  t.sh_hi = _mm512_load_si512(seg.shift + 8);
+  t.bi_lo = _mm512_load_si512(seg.bias);
+  t.bi_hi = _mm512_load_si512(seg.bias + 8);
+  t.ra_lo = _mm512_load_si512(seg.round_add);
+  t.ra_hi = _mm512_load_si512(seg.round_add + 8);
+  t.od_lo = _mm512_load_si512(seg.odd);
+  t.od_hi = _mm512_load_si512(seg.odd + 8);
+  for (int j = 0; j < 8; ++j) t.xs_b[j] = _mm512_set1_epi64(seg.x_start[j]);
+  t.count = seg.count;
+  t.used = seg.used;
   t.cterm = _mm512_set1_epi64(cterm);
   t.mul = _mm512_set1_epi64(bn.mul);
   t.shift = _mm512_set1_epi64(bn.shift);
@@ -174,7 +253,8 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
           _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + i)));
       value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
     }
-    const __m512i y = bn_act_vec<kStrict, kBanker>(t, value, _mm512_loadu_si512(xterm + i));
+    const __m512i y =
+        bn_act_vec<kStrict, kBanker, kNonneg>(t, value, _mm512_loadu_si512(xterm + i));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi64_epi8(y));
   }
   if (i < n) {
@@ -188,11 +268,21 @@ __attribute__((target("avx512f,avx512dq"))) std::size_t bn_act_avx512(
       value = _mm512_add_epi64(value, _mm512_slli_epi64(h, 8));
     }
     const __m512i y =
-        bn_act_vec<kStrict, kBanker>(t, value, _mm512_maskz_loadu_epi64(m8, xterm + i));
+        bn_act_vec<kStrict, kBanker, kNonneg>(t, value, _mm512_maskz_loadu_epi64(m8, xterm + i));
     _mm512_mask_cvtepi64_storeu_epi8(out + i, m8, y);
     i = n;
   }
   return i;
+}
+
+template <bool kStrict, bool kBanker>
+std::size_t bn_act_avx512_any(const SimdSegments& seg, const std::int32_t* lo,
+                              const std::int32_t* hi, const std::int64_t* xterm,
+                              std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+                              std::uint8_t* out) {
+  return seg.nonneg
+             ? bn_act_avx512<kStrict, kBanker, true>(seg, lo, hi, xterm, cterm, bn, n, out)
+             : bn_act_avx512<kStrict, kBanker, false>(seg, lo, hi, xterm, cterm, bn, n, out);
 }
 #pragma GCC diagnostic pop
 #endif
@@ -208,15 +298,16 @@ void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const 
   const auto* bi = bias_.data();
 #ifdef EMC_ACCEL_X86
   if (simd_) {
+    const SimdSegments& st = simd_table_;
     std::size_t done;
     if (strict_ && banker_)
-      done = bn_act_avx512<true, true>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<true, true>(st, lo, hi, xterm, cterm, bn, n, out);
     else if (strict_)
-      done = bn_act_avx512<true, false>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<true, false>(st, lo, hi, xterm, cterm, bn, n, out);
     else if (banker_)
-      done = bn_act_avx512<false, true>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<false, true>(st, lo, hi, xterm, cterm, bn, n, out);
     else
-      done = bn_act_avx512<false, false>(xs, ym, sh, bi, lo, hi, xterm, cterm, bn, n, out);
+      done = bn_act_avx512_any<false, false>(st, lo, hi, xterm, cterm, bn, n, out);
     lo += done;
     if (hi != nullptr) hi += done;
     xterm += done;

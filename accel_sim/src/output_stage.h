@@ -16,6 +16,19 @@ struct ChannelBn {
   std::uint32_t shift = 0;  // 0..15
 };
 
+// The AVX-512 path's table: the sorted segments that can decide an output (see ActivationStage's
+// constructor), padded to a power of two `count` with starts no bn reaches.
+struct alignas(64) SimdSegments {
+  std::int64_t x_start[16], y_mul[16], shift[16], bias[16];
+  // Rounding of a non-negative product v by shift s as (v + round_add + ((v >> s) & odd)) >> s:
+  // banker: round_add = 2^(s-1) - 1, odd = 1; SDK: round_add = 2^(s-1), odd = 0 (both 0 for s = 0
+  // and s >= 63, where the shift alone is exact).
+  std::int64_t round_add[16], odd[16];
+  int count = 16;      // entries used (a power of two)
+  int used = 16;       // entries before the padding
+  bool nonneg = false;  // every product (bn - x_start) * y_mul is >= 0 (see the constructor)
+};
+
 // The layer's 16-segment activation table, decoded once at prepare.
 class ActivationStage {
  public:
@@ -35,6 +48,7 @@ class ActivationStage {
   bool strict_ = false;
   bool banker_ = false;
   bool simd_ = false;  // AVX-512 path: sorted table, max_isa kAvx512Vnni, CPU has AVX-512F/DQ
+  SimdSegments simd_table_{};
 };
 
 // Output size of `pool_type` (0..9) on `in` pixels (§6.5; floor for the strided types).

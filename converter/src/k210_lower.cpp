@@ -308,6 +308,10 @@ int Lowerer::pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t
   info.out_shape = {out_h, out_w, c};
   info.out_scale = q.scale;
   info.out_bias = q.bias();
+  // The layer's footprint is the whole input extent from its (shifted) start address: the
+  // buffer must cover it, or the planner may place another buffer inside the extent.
+  auto& ib = out_.buffers[static_cast<std::size_t>(in_buf)];
+  ib.bytes = std::max(ib.bytes, in_add + std::uint64_t(in_h) * std::uint64_t(in_w) * std::uint64_t(c));
   add_layer(LayerType::kQuantizedMaxPool2d, b, info,
             {fix(in_buf, &format::Pool2dBody::main_mem_in_address, in_add),
              fix(ob, &format::Pool2dBody::main_mem_out_address)});

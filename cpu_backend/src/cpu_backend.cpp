@@ -57,6 +57,13 @@ constexpr std::array kKernels{
     KernelEntry{LayerType::kEmcDepthwiseConv2dF32, &detail::prepare_emc_depthwise_conv2d_f32},
     KernelEntry{LayerType::kEmcQuantizeInt8, &detail::prepare_emc_quantize_int8},
     KernelEntry{LayerType::kEmcDequantizeInt8, &detail::prepare_emc_dequantize_int8},
+    KernelEntry{LayerType::kEmcMaxPool2dInt8, &detail::prepare_emc_max_pool2d_int8},
+    KernelEntry{LayerType::kEmcAveragePool2dInt8, &detail::prepare_emc_average_pool2d_int8},
+    KernelEntry{LayerType::kEmcElementwiseInt8, &detail::prepare_emc_elementwise_int8},
+    KernelEntry{LayerType::kEmcConcatInt8, &detail::prepare_emc_concat_int8},
+    KernelEntry{LayerType::kEmcLutInt8, &detail::prepare_emc_lut_int8},
+    KernelEntry{LayerType::kEmcPadCropInt8, &detail::prepare_emc_pad_crop_int8},
+    KernelEntry{LayerType::kEmcResizeNearestInt8, &detail::prepare_emc_resize_nearest_int8},
 };
 
 PrepareFn find_kernel(LayerType type) {

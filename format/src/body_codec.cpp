@@ -571,6 +571,187 @@ void encode_emc_quantize(const EmcQuantizeInt8Body& b, ByteWriter& w) {
   w.write_i32(b.zero_point);
 }
 
+// ---- EMC int8 pools, elementwise, concat, LUT, pad/crop, resize (emc_layers.h) ----
+Result<LayerBody> decode_emc_pool(ByteReader& r) {
+  EmcPool2dInt8Body b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(in_width);
+  R32(in_height);
+  R32(channels);
+  R32(out_width);
+  R32(out_height);
+  R32(kernel_width);
+  R32(kernel_height);
+  R32(stride_width);
+  R32(stride_height);
+  R32(pad_left);
+  R32(pad_right);
+  R32(pad_top);
+  R32(pad_bottom);
+  RI32(input_zero_point);
+  RI32(output_zero_point);
+  RI32(multiplier);
+  RI32(shift);
+  RI32(act_min);
+  RI32(act_max);
+  return LayerBody{b};
+}
+void encode_emc_pool(const EmcPool2dInt8Body& b, ByteWriter& w) {
+  for (std::uint32_t v :
+       {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width, b.in_height, b.channels,
+        b.out_width, b.out_height, b.kernel_width, b.kernel_height, b.stride_width, b.stride_height,
+        b.pad_left, b.pad_right, b.pad_top, b.pad_bottom}) {
+    w.write_u32(v);
+  }
+  for (std::int32_t v :
+       {b.input_zero_point, b.output_zero_point, b.multiplier, b.shift, b.act_min, b.act_max}) {
+    w.write_i32(v);
+  }
+}
+
+Result<LayerBody> decode_emc_elementwise(ByteReader& r) {
+  EmcElementwiseInt8Body b;
+  R32(flags);
+  R32(main_mem_in_a_address);
+  R32(main_mem_in_b_address);
+  R32(main_mem_out_address);
+  R32(op);
+  R32(broadcast);
+  R32(channels);
+  R32(plane);
+  RI32(left_shift);
+  RI32(a_zero_point);
+  RI32(a_multiplier);
+  RI32(a_shift);
+  RI32(b_zero_point);
+  RI32(b_multiplier);
+  RI32(b_shift);
+  RI32(out_zero_point);
+  RI32(out_multiplier);
+  RI32(out_shift);
+  RI32(act_min);
+  RI32(act_max);
+  return LayerBody{b};
+}
+void encode_emc_elementwise(const EmcElementwiseInt8Body& b, ByteWriter& w) {
+  for (std::uint32_t v : {b.flags, b.main_mem_in_a_address, b.main_mem_in_b_address,
+                          b.main_mem_out_address, b.op, b.broadcast, b.channels, b.plane}) {
+    w.write_u32(v);
+  }
+  for (std::int32_t v :
+       {b.left_shift, b.a_zero_point, b.a_multiplier, b.a_shift, b.b_zero_point, b.b_multiplier,
+        b.b_shift, b.out_zero_point, b.out_multiplier, b.out_shift, b.act_min, b.act_max}) {
+    w.write_i32(v);
+  }
+}
+
+Result<LayerBody> decode_emc_concat(ByteReader& r) {
+  EmcConcatInt8Body b;
+  std::uint32_t input_count = 0;
+  R32(flags);
+  R32(main_mem_out_address);
+  R32(plane);
+  RI32(output_zero_point);
+  const std::uint64_t count_at = r.position();
+  EMC_TRY(r.read_u32(input_count, "input_count"));
+  if (input_count == 0) {
+    return Error(Errc::kInvalidModel, "input_count is 0 (must be >= 1)").at_offset(count_at);
+  }
+  EMC_TRY(require_array(r, input_count, kEmcConcatInputBytes,
+                        "EMC_CONCAT_INT8 input_count " + std::to_string(input_count)));
+  b.inputs.resize(input_count);
+  for (EmcConcatInput& in : b.inputs) {
+    EMC_TRY(r.read_u32(in.main_mem_address, "inputs.main_mem_address"));
+    EMC_TRY(r.read_u32(in.channels, "inputs.channels"));
+    EMC_TRY(r.read_i32(in.zero_point, "inputs.zero_point"));
+    EMC_TRY(r.read_i32(in.multiplier, "inputs.multiplier"));
+    EMC_TRY(r.read_i32(in.shift, "inputs.shift"));
+  }
+  return LayerBody{std::move(b)};
+}
+Status encode_emc_concat(const EmcConcatInt8Body& b, ByteWriter& w) {
+  EMC_TRY(count_fits(b.inputs.size(), "EMC_CONCAT_INT8 input_count"));
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.plane);
+  w.write_i32(b.output_zero_point);
+  w.write_u32(static_cast<std::uint32_t>(b.inputs.size()));
+  for (const EmcConcatInput& in : b.inputs) {
+    w.write_u32(in.main_mem_address);
+    w.write_u32(in.channels);
+    w.write_i32(in.zero_point);
+    w.write_i32(in.multiplier);
+    w.write_i32(in.shift);
+  }
+  return ok_status();
+}
+
+Result<LayerBody> decode_emc_lut(ByteReader& r) {
+  EmcLutInt8Body b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(count);
+  std::vector<std::uint8_t> raw(256);
+  EMC_TRY(r.read_bytes(raw, "table"));
+  for (std::size_t i = 0; i < 256; ++i) b.table[i] = static_cast<std::int8_t>(raw[i]);
+  return LayerBody{b};
+}
+void encode_emc_lut(const EmcLutInt8Body& b, ByteWriter& w) {
+  w.write_u32(b.flags);
+  w.write_u32(b.main_mem_in_address);
+  w.write_u32(b.main_mem_out_address);
+  w.write_u32(b.count);
+  for (std::int8_t v : b.table) w.write_u8(static_cast<std::uint8_t>(v));
+}
+
+Result<LayerBody> decode_emc_pad_crop(ByteReader& r) {
+  EmcPadCropInt8Body b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(in_width);
+  R32(in_height);
+  R32(channels);
+  R32(out_width);
+  R32(out_height);
+  RI32(pad_left);
+  RI32(pad_right);
+  RI32(pad_top);
+  RI32(pad_bottom);
+  RI32(fill);
+  return LayerBody{b};
+}
+void encode_emc_pad_crop(const EmcPadCropInt8Body& b, ByteWriter& w) {
+  for (std::uint32_t v : {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width,
+                          b.in_height, b.channels, b.out_width, b.out_height}) {
+    w.write_u32(v);
+  }
+  for (std::int32_t v : {b.pad_left, b.pad_right, b.pad_top, b.pad_bottom, b.fill}) w.write_i32(v);
+}
+
+Result<LayerBody> decode_emc_resize(ByteReader& r) {
+  EmcResizeNearestInt8Body b;
+  R32(flags);
+  R32(main_mem_in_address);
+  R32(main_mem_out_address);
+  R32(in_width);
+  R32(in_height);
+  R32(channels);
+  R32(out_width);
+  R32(out_height);
+  R32(mode);
+  return LayerBody{b};
+}
+void encode_emc_resize(const EmcResizeNearestInt8Body& b, ByteWriter& w) {
+  for (std::uint32_t v : {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width,
+                          b.in_height, b.channels, b.out_width, b.out_height, b.mode}) {
+    w.write_u32(v);
+  }
+}
+
 #undef R32
 #undef RI32
 #undef RF32
@@ -643,6 +824,19 @@ std::uint32_t body_fixed_bytes(LayerType type) {
     case LayerType::kEmcQuantizeInt8:
     case LayerType::kEmcDequantizeInt8:
       return 24;
+    case LayerType::kEmcMaxPool2dInt8:
+    case LayerType::kEmcAveragePool2dInt8:
+      return 88;
+    case LayerType::kEmcElementwiseInt8:
+      return 80;
+    case LayerType::kEmcConcatInt8:
+      return static_cast<std::uint32_t>(kEmcConcatInt8FixedBytes);
+    case LayerType::kEmcLutInt8:
+      return 272;
+    case LayerType::kEmcPadCropInt8:
+      return 52;
+    case LayerType::kEmcResizeNearestInt8:
+      return 36;
   }
   return 0;
 }
@@ -705,6 +899,19 @@ Result<LayerBody> decode_body(LayerType type, ByteReader& r) {
     case LayerType::kEmcQuantizeInt8:
     case LayerType::kEmcDequantizeInt8:
       return decode_emc_quantize(r);
+    case LayerType::kEmcMaxPool2dInt8:
+    case LayerType::kEmcAveragePool2dInt8:
+      return decode_emc_pool(r);
+    case LayerType::kEmcElementwiseInt8:
+      return decode_emc_elementwise(r);
+    case LayerType::kEmcConcatInt8:
+      return decode_emc_concat(r);
+    case LayerType::kEmcLutInt8:
+      return decode_emc_lut(r);
+    case LayerType::kEmcPadCropInt8:
+      return decode_emc_pad_crop(r);
+    case LayerType::kEmcResizeNearestInt8:
+      return decode_emc_resize(r);
   }
   return Error(Errc::kUnsupportedLayer, "unsupported layer type 0 (INVALID)")
       .at_offset(r.position());
@@ -801,6 +1008,30 @@ Status encode_body(LayerType type, const LayerBody& body, ByteWriter& w) {
       EMC_TRY(expect_alternative<EmcQuantizeInt8Body>(type, body));
       encode_emc_quantize(std::get<EmcQuantizeInt8Body>(body), w);
       return ok_status();
+    case LayerType::kEmcMaxPool2dInt8:
+    case LayerType::kEmcAveragePool2dInt8:
+      EMC_TRY(expect_alternative<EmcPool2dInt8Body>(type, body));
+      encode_emc_pool(std::get<EmcPool2dInt8Body>(body), w);
+      return ok_status();
+    case LayerType::kEmcElementwiseInt8:
+      EMC_TRY(expect_alternative<EmcElementwiseInt8Body>(type, body));
+      encode_emc_elementwise(std::get<EmcElementwiseInt8Body>(body), w);
+      return ok_status();
+    case LayerType::kEmcConcatInt8:
+      EMC_TRY(expect_alternative<EmcConcatInt8Body>(type, body));
+      return encode_emc_concat(std::get<EmcConcatInt8Body>(body), w);
+    case LayerType::kEmcLutInt8:
+      EMC_TRY(expect_alternative<EmcLutInt8Body>(type, body));
+      encode_emc_lut(std::get<EmcLutInt8Body>(body), w);
+      return ok_status();
+    case LayerType::kEmcPadCropInt8:
+      EMC_TRY(expect_alternative<EmcPadCropInt8Body>(type, body));
+      encode_emc_pad_crop(std::get<EmcPadCropInt8Body>(body), w);
+      return ok_status();
+    case LayerType::kEmcResizeNearestInt8:
+      EMC_TRY(expect_alternative<EmcResizeNearestInt8Body>(type, body));
+      encode_emc_resize(std::get<EmcResizeNearestInt8Body>(body), w);
+      return ok_status();
   }
   return Error(Errc::kUnsupportedLayer, "cannot encode layer type INVALID (0)");
 }
@@ -817,6 +1048,9 @@ std::uint64_t body_content_bytes(LayerType type, const LayerBody& body) {
   }
   if (const auto* c = std::get_if<EmcConv2dF32Body>(&body)) {
     n += 4ull * (c->weights.size() + c->geo.out_channels);
+  }
+  if (const auto* c = std::get_if<EmcConcatInt8Body>(&body)) {
+    n += kEmcConcatInputBytes * c->inputs.size();  // the fixed part holds input_count
   }
   return n;
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "emc/format/kmodel_codec.h"
 #include "emc/format/kpu_layout.h"
 #include "emc/format/layer_footprint.h"
 
@@ -36,8 +37,8 @@ namespace {
 // Collects the checks of one layer; every failure names the field, value and bound.
 class LayerChecker {
  public:
-  LayerChecker(const Kmodel& m, std::size_t index)
-      : m_(m), layer_(m.layers[index]), index_(index) {}
+  LayerChecker(const Layer& layer, std::uint64_t main_mem_bytes, std::size_t index)
+      : main_mem_bytes_(main_mem_bytes), layer_(layer), index_(index) {}
 
   Error fail(std::uint64_t field_offset, const std::string& msg,
              Errc code = Errc::kInvalidModel) const {
@@ -49,7 +50,7 @@ class LayerChecker {
   // [address, address + bytes) must lie inside [0, main_mem_usage).
   Status main(std::uint64_t field_offset, std::string_view field, std::uint64_t address,
               std::uint64_t bytes) const {
-    const std::uint64_t limit = m_.header.main_mem_usage;
+    const std::uint64_t limit = main_mem_bytes_;
     if (address > limit || bytes > limit - address) {
       return fail(field_offset, std::string(field) + " " + hex(address) + " + " +
                                     std::to_string(bytes) + " bytes exceeds main_mem_usage " +
@@ -103,8 +104,20 @@ class LayerChecker {
   Status emc_conv_int8(const EmcConv2dInt8Body& b) const;
   Status emc_conv_f32(const EmcConv2dF32Body& b) const;
   Status emc_quantize(const EmcQuantizeInt8Body& b) const;
+  Status emc_pool(const EmcPool2dInt8Body& b) const;
+  Status emc_elementwise(const EmcElementwiseInt8Body& b) const;
+  Status emc_concat(const EmcConcatInt8Body& b) const;
+  Status emc_lut(const EmcLutInt8Body& b) const;
+  Status emc_pad_crop(const EmcPadCropInt8Body& b) const;
+  Status emc_resize(const EmcResizeNearestInt8Body& b) const;
+  // Field checks of the EMC int8 types; each names the field and its bound.
+  Status reserved_flags(std::uint32_t flags) const;
+  Status int8_value(std::uint64_t off, const std::string& field, std::int32_t v) const;
+  Status clamp_pair(std::uint64_t off, std::int32_t lo, std::int32_t hi) const;
+  Status multiplier_shift(std::uint64_t off, const std::string& name, std::int32_t m,
+                          std::int32_t s, std::int32_t shift_min, std::int32_t shift_max) const;
 
-  const Kmodel& m_;
+  std::uint64_t main_mem_bytes_;
   const Layer& layer_;
   std::size_t index_;
 };
@@ -116,6 +129,12 @@ Status LayerChecker::run() {
   if (const auto* b = std::get_if<EmcConv2dInt8Body>(&body)) return emc_conv_int8(*b);
   if (const auto* b = std::get_if<EmcConv2dF32Body>(&body)) return emc_conv_f32(*b);
   if (const auto* b = std::get_if<EmcQuantizeInt8Body>(&body)) return emc_quantize(*b);
+  if (const auto* b = std::get_if<EmcPool2dInt8Body>(&body)) return emc_pool(*b);
+  if (const auto* b = std::get_if<EmcElementwiseInt8Body>(&body)) return emc_elementwise(*b);
+  if (const auto* b = std::get_if<EmcConcatInt8Body>(&body)) return emc_concat(*b);
+  if (const auto* b = std::get_if<EmcLutInt8Body>(&body)) return emc_lut(*b);
+  if (const auto* b = std::get_if<EmcPadCropInt8Body>(&body)) return emc_pad_crop(*b);
+  if (const auto* b = std::get_if<EmcResizeNearestInt8Body>(&body)) return emc_resize(*b);
   if (const auto* b = std::get_if<AddBody>(&body)) {
     EMC_TRY(positive(16, "count", b->count));
     return ranges();
@@ -474,10 +493,225 @@ Status LayerChecker::emc_quantize(const EmcQuantizeInt8Body& b) const {
               (quantize ? 1ull : 4ull) * b.count);
 }
 
+Status LayerChecker::reserved_flags(std::uint32_t flags) const {
+  if (flags != 0) {
+    return fail(0, "flags " + hex(flags) + " has reserved bits set (must be 0)",
+                Errc::kInvalidLayerConfig);
+  }
+  return ok_status();
+}
+
+Status LayerChecker::int8_value(std::uint64_t off, const std::string& field, std::int32_t v) const {
+  if (v < -128 || v > 127) {
+    return fail(off, field + " " + std::to_string(v) + " is outside [-128, 127]",
+                Errc::kInvalidLayerConfig);
+  }
+  return ok_status();
+}
+
+// act_min at `off`, act_max at off + 4.
+Status LayerChecker::clamp_pair(std::uint64_t off, std::int32_t lo, std::int32_t hi) const {
+  EMC_TRY(int8_value(off, "act_min", lo));
+  EMC_TRY(int8_value(off + 4, "act_max", hi));
+  if (lo > hi) {
+    return fail(off, "act_min " + std::to_string(lo) + " exceeds act_max " + std::to_string(hi),
+                Errc::kInvalidLayerConfig);
+  }
+  return ok_status();
+}
+
+// A Q31 multiplier at `off` and its shift at off + 4.
+Status LayerChecker::multiplier_shift(std::uint64_t off, const std::string& name, std::int32_t m,
+                                      std::int32_t s, std::int32_t shift_min,
+                                      std::int32_t shift_max) const {
+  if (m < 0) {
+    return fail(off, name + "multiplier " + std::to_string(m) + " is negative",
+                Errc::kInvalidLayerConfig);
+  }
+  if (s < shift_min || s > shift_max) {
+    return fail(off + 4,
+                name + "shift " + std::to_string(s) + " is outside [" + std::to_string(shift_min) +
+                    ", " + std::to_string(shift_max) + "]",
+                Errc::kInvalidLayerConfig);
+  }
+  return ok_status();
+}
+
+Status LayerChecker::emc_pool(const EmcPool2dInt8Body& b) const {
+  EMC_TRY(reserved_flags(b.flags));
+  EMC_TRY(positive(12, "in_width", b.in_width));
+  EMC_TRY(positive(16, "in_height", b.in_height));
+  EMC_TRY(positive(20, "channels", b.channels));
+  EMC_TRY(positive(24, "out_width", b.out_width));
+  EMC_TRY(positive(28, "out_height", b.out_height));
+  EMC_TRY(positive(32, "kernel_width", b.kernel_width));
+  EMC_TRY(positive(36, "kernel_height", b.kernel_height));
+  EMC_TRY(positive(40, "stride_width", b.stride_width));
+  EMC_TRY(positive(44, "stride_height", b.stride_height));
+  if (std::uint64_t{b.kernel_width} * b.kernel_height > (1u << 23)) {
+    return fail(32, "kernel " + std::to_string(b.kernel_width) + "x" +
+                        std::to_string(b.kernel_height) +
+                        " has more than 2^23 taps (the int32 window sum could overflow)");
+  }
+  auto axis = [&](const char* name, std::uint64_t out_off, std::uint32_t in, std::uint32_t out,
+                  std::uint32_t k, std::uint32_t s, std::uint32_t p0, std::uint32_t p1,
+                  std::uint64_t p0_off, const char* p0_name, const char* p1_name) -> Status {
+    if (p0 >= k || p1 >= k) {
+      return fail(p0 >= k ? p0_off : p0_off + 4,
+                  std::string(p0 >= k ? p0_name : p1_name) + " " +
+                      std::to_string(p0 >= k ? p0 : p1) + " is not smaller than kernel_" + name +
+                      " " + std::to_string(k) + " (a window would hold only padding)");
+    }
+    const std::uint64_t padded = std::uint64_t{in} + p0 + p1;
+    const std::uint64_t expect = padded < k ? 0 : (padded - k) / s + 1;
+    if (expect != out) {
+      return fail(out_off, std::string("out_") + name + " " + std::to_string(out) +
+                               " differs from (" + std::to_string(in) + " + " + std::to_string(p0) +
+                               " + " + std::to_string(p1) + " - " + std::to_string(k) + ") / " +
+                               std::to_string(s) + " + 1 = " + std::to_string(expect));
+    }
+    return ok_status();
+  };
+  EMC_TRY(axis("width", 24, b.in_width, b.out_width, b.kernel_width, b.stride_width, b.pad_left,
+               b.pad_right, 48, "pad_left", "pad_right"));
+  EMC_TRY(axis("height", 28, b.in_height, b.out_height, b.kernel_height, b.stride_height, b.pad_top,
+               b.pad_bottom, 56, "pad_top", "pad_bottom"));
+  EMC_TRY(int8_value(64, "input_zero_point", b.input_zero_point));
+  EMC_TRY(int8_value(68, "output_zero_point", b.output_zero_point));
+  EMC_TRY(multiplier_shift(72, "", b.multiplier, b.shift, -31, 30));
+  EMC_TRY(clamp_pair(80, b.act_min, b.act_max));
+  return ranges();
+}
+
+Status LayerChecker::emc_elementwise(const EmcElementwiseInt8Body& b) const {
+  EMC_TRY(reserved_flags(b.flags));
+  if (b.op > static_cast<std::uint32_t>(EmcElementwiseOp::kMin)) {
+    return fail(
+        16, "op " + std::to_string(b.op) + " is not 0 (add), 1 (sub), 2 (mul), 3 (max) or 4 (min)",
+        Errc::kInvalidLayerConfig);
+  }
+  if (b.broadcast > static_cast<std::uint32_t>(EmcBroadcast::kScalar)) {
+    return fail(20,
+                "broadcast " + std::to_string(b.broadcast) +
+                    " is not 0 (same shape), 1 (per channel) or 2 (scalar)",
+                Errc::kInvalidLayerConfig);
+  }
+  EMC_TRY(positive(24, "channels", b.channels));
+  EMC_TRY(positive(28, "plane", b.plane));
+  EMC_TRY(int8_value(36, "a_zero_point", b.a_zero_point));
+  EMC_TRY(int8_value(48, "b_zero_point", b.b_zero_point));
+  EMC_TRY(int8_value(60, "out_zero_point", b.out_zero_point));
+  if (b.op == static_cast<std::uint32_t>(EmcElementwiseOp::kMul)) {
+    // The product (a - a_zp)(b - b_zp) is requantized directly: the input rescales are unused.
+    const std::pair<std::int32_t, const char*> unused[] = {{b.left_shift, "left_shift"},
+                                                           {b.a_multiplier, "a_multiplier"},
+                                                           {b.a_shift, "a_shift"},
+                                                           {b.b_multiplier, "b_multiplier"},
+                                                           {b.b_shift, "b_shift"}};
+    const std::uint64_t offs[] = {32, 40, 44, 52, 56};
+    for (int i = 0; i < 5; ++i) {
+      if (unused[i].first != 0) {
+        return fail(offs[i],
+                    std::string(unused[i].second) + " " + std::to_string(unused[i].first) +
+                        " must be 0 for op mul",
+                    Errc::kInvalidLayerConfig);
+      }
+    }
+  } else {
+    if (b.left_shift < 0 || b.left_shift > 22) {
+      return fail(32, "left_shift " + std::to_string(b.left_shift) + " is outside [0, 22]",
+                  Errc::kInvalidLayerConfig);
+    }
+    // Input multipliers below 1 (shift <= 0) keep |a'|, |b'| < 255 * 2^22 < 2^30: the sum fits.
+    EMC_TRY(multiplier_shift(40, "a_", b.a_multiplier, b.a_shift, -31, 0));
+    EMC_TRY(multiplier_shift(52, "b_", b.b_multiplier, b.b_shift, -31, 0));
+  }
+  EMC_TRY(multiplier_shift(64, "out_", b.out_multiplier, b.out_shift, -31, 30));
+  EMC_TRY(clamp_pair(72, b.act_min, b.act_max));
+  return ranges();
+}
+
+Status LayerChecker::emc_concat(const EmcConcatInt8Body& b) const {
+  EMC_TRY(reserved_flags(b.flags));
+  EMC_TRY(positive(8, "plane", b.plane));
+  EMC_TRY(int8_value(12, "output_zero_point", b.output_zero_point));
+  EMC_TRY(positive(16, "input_count", b.inputs.size()));
+  for (std::size_t k = 0; k < b.inputs.size(); ++k) {
+    const EmcConcatInput& in = b.inputs[k];
+    const std::uint64_t at = 20 + 20 * k;
+    const std::string name = "inputs[" + std::to_string(k) + "].";
+    if (in.channels == 0) return fail(at + 4, name + "channels is 0 (must be >= 1)");
+    EMC_TRY(int8_value(at + 8, name + "zero_point", in.zero_point));
+    EMC_TRY(multiplier_shift(at + 12, name, in.multiplier, in.shift, -31, 30));
+  }
+  return ranges();
+}
+
+Status LayerChecker::emc_lut(const EmcLutInt8Body& b) const {
+  EMC_TRY(reserved_flags(b.flags));
+  EMC_TRY(positive(12, "count", b.count));
+  return ranges();
+}
+
+Status LayerChecker::emc_pad_crop(const EmcPadCropInt8Body& b) const {
+  EMC_TRY(reserved_flags(b.flags));
+  EMC_TRY(positive(12, "in_width", b.in_width));
+  EMC_TRY(positive(16, "in_height", b.in_height));
+  EMC_TRY(positive(20, "channels", b.channels));
+  EMC_TRY(positive(24, "out_width", b.out_width));
+  EMC_TRY(positive(28, "out_height", b.out_height));
+  auto axis = [&](const char* name, std::uint64_t out_off, std::int64_t in, std::int64_t out,
+                  std::int64_t p0, std::int64_t p1, std::uint64_t p0_off, const char* p0_name,
+                  const char* p1_name) -> Status {
+    if (-p0 >= in || -p1 >= in) {
+      return fail(-p0 >= in ? p0_off : p0_off + 4, std::string(-p0 >= in ? p0_name : p1_name) +
+                                                       " " + std::to_string(-p0 >= in ? p0 : p1) +
+                                                       " crops the whole input " + name + " " +
+                                                       std::to_string(in));
+    }
+    if (in + p0 + p1 != out) {
+      return fail(out_off, std::string("out_") + name + " " + std::to_string(out) +
+                               " differs from " + std::to_string(in) + " + " + std::to_string(p0) +
+                               " + " + std::to_string(p1) + " = " + std::to_string(in + p0 + p1));
+    }
+    return ok_status();
+  };
+  EMC_TRY(axis("width", 24, b.in_width, b.out_width, b.pad_left, b.pad_right, 32, "pad_left",
+               "pad_right"));
+  EMC_TRY(axis("height", 28, b.in_height, b.out_height, b.pad_top, b.pad_bottom, 40, "pad_top",
+               "pad_bottom"));
+  EMC_TRY(int8_value(48, "fill", b.fill));
+  return ranges();
+}
+
+Status LayerChecker::emc_resize(const EmcResizeNearestInt8Body& b) const {
+  EMC_TRY(reserved_flags(b.flags));
+  EMC_TRY(positive(12, "in_width", b.in_width));
+  EMC_TRY(positive(16, "in_height", b.in_height));
+  EMC_TRY(positive(20, "channels", b.channels));
+  EMC_TRY(positive(24, "out_width", b.out_width));
+  EMC_TRY(positive(28, "out_height", b.out_height));
+  if (b.mode > static_cast<std::uint32_t>(EmcResizeMode::kAlignCorners)) {
+    return fail(32,
+                "mode " + std::to_string(b.mode) +
+                    " is not 0 (asymmetric), 1 (half pixel) or 2 (align corners)",
+                Errc::kInvalidLayerConfig);
+  }
+  return ranges();
+}
+
 }  // namespace
 
 Status validate_layer(const Kmodel& model, std::size_t index) {
-  return LayerChecker(model, index).run();
+  return LayerChecker(model.layers[index], model.header.main_mem_usage, index).run();
 }
 
 }  // namespace emc::format::detail
+
+namespace emc::format {
+
+Status validate_layer(const Layer& layer, std::uint64_t main_mem_bytes) {
+  return detail::LayerChecker(layer, main_mem_bytes, 0).run();
+}
+
+}  // namespace emc::format

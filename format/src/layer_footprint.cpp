@@ -207,6 +207,63 @@ Status footprint(const EmcQuantizeInt8Body& b, Elem e, LayerFootprint& f) {
   return ok_status();
 }
 
+// EMC int8 pools, elementwise, concat, LUT, pad/crop, resize (emc_layers.h): all CHW int8.
+Status footprint(const EmcPool2dInt8Body& b, Elem e, LayerFootprint& f) {
+  const std::uint64_t out_n = mul(mul(b.out_width, b.out_height), b.channels);
+  in_out(f, b.main_mem_in_address, mul(mul(mul(b.in_width, b.in_height), b.channels), e.in),
+         b.main_mem_out_address, mul(out_n, e.out));
+  f.work = mul(out_n, mul(b.kernel_width, b.kernel_height));
+  return ok_status();
+}
+Status footprint(const EmcElementwiseInt8Body& b, Elem e, LayerFootprint& f) {
+  const std::uint64_t n = mul(b.channels, b.plane);
+  const auto bc = static_cast<EmcBroadcast>(b.broadcast);
+  const std::uint64_t nb = bc == EmcBroadcast::kPerChannel ? b.channels
+                           : bc == EmcBroadcast::kScalar   ? 1
+                                                           : n;  // kNone (and invalid values)
+  f.main_reads.push_back(at(b.main_mem_in_a_address, mul(n, e.in), "main_mem_in_a_address", 4));
+  f.main_reads.push_back(at(b.main_mem_in_b_address, mul(nb, e.in), "main_mem_in_b_address", 8));
+  f.main_writes.push_back(at(b.main_mem_out_address, mul(n, e.out), "main_mem_out_address", 12));
+  // Same shapes: element i is read before it is written. A broadcast b is read for every
+  // channel, so an output over it would clobber it.
+  if (nb == n) elementwise(f, e.in, e.out);
+  f.work = mul(n, 3);
+  return ok_status();
+}
+Status footprint(const EmcConcatInt8Body& b, Elem /*bytes*/, LayerFootprint& f) {
+  std::uint64_t total = 0;
+  for (std::size_t k = 0; k < b.inputs.size(); ++k) {
+    const std::uint64_t n = mul(b.inputs[k].channels, b.plane);
+    f.main_reads.push_back(
+        at(b.inputs[k].main_mem_address, n, "inputs.main_mem_address", 20 + 20 * k));
+    total = total + n < total ? UINT64_MAX / 2 : total + n;
+  }
+  f.main_writes.push_back(at(b.main_mem_out_address, total, "main_mem_out_address", 4));
+  f.overlap = OverlapRule::kConcat;  // an input at its own slot is requantized in place
+  f.work = total;
+  return ok_status();
+}
+Status footprint(const EmcLutInt8Body& b, Elem e, LayerFootprint& f) {
+  in_out(f, b.main_mem_in_address, mul(b.count, e.in), b.main_mem_out_address, mul(b.count, e.out));
+  elementwise(f, e.in, e.out);
+  f.work = b.count;
+  return ok_status();
+}
+Status footprint(const EmcPadCropInt8Body& b, Elem e, LayerFootprint& f) {
+  const std::uint64_t out_n = mul(mul(b.out_width, b.out_height), b.channels);
+  in_out(f, b.main_mem_in_address, mul(mul(mul(b.in_width, b.in_height), b.channels), e.in),
+         b.main_mem_out_address, mul(out_n, e.out));
+  f.work = out_n;
+  return ok_status();
+}
+Status footprint(const EmcResizeNearestInt8Body& b, Elem e, LayerFootprint& f) {
+  const std::uint64_t out_n = mul(mul(b.out_width, b.out_height), b.channels);
+  in_out(f, b.main_mem_in_address, mul(mul(mul(b.in_width, b.in_height), b.channels), e.in),
+         b.main_mem_out_address, mul(out_n, e.out));
+  f.work = out_n;
+  return ok_status();
+}
+
 // `body_offset`: where the body starts in the file; the register block is elsewhere in it.
 Status conv_footprint(const ConvBody& b, std::uint64_t body_offset, LayerFootprint& f) {
   const KpuLayerFields r = b.fields();

@@ -9,6 +9,9 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kmodel")
 
 EMC_CONV2D, EMC_DW, EMC_F32, EMC_DW_F32 = 0x454D0001, 0x454D0002, 0x454D0003, 0x454D0004
 EMC_Q, EMC_DQ = 0x454D0010, 0x454D0011
+EMC_MAXPOOL, EMC_AVGPOOL = 0x454D0020, 0x454D0021
+EMC_ELTWISE, EMC_CONCAT, EMC_LUT, EMC_PADCROP, EMC_RESIZE = (0x454D0030, 0x454D0031, 0x454D0032,
+                                                              0x454D0033, 0x454D0034)
 
 
 def u32(*v):
@@ -66,6 +69,25 @@ def main():
     g = geometry(0, 64, 4, 4, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)
     body = g + struct.pack("<2f", -1e30, 1e30) + struct.pack("<9f", *[0.1] * 9) + struct.pack("<f", 0)
     seeds["emc_depthwise_f32_3x3"] = kmodel([(EMC_DW_F32, body)], [(64, 64)], 128)
+    # int8 chain: quantize 6x6x2 float at 0 -> int8 at 288; max pool 3x3 stride 2 pads r1 b1
+    # (identity requantization) -> 3x3x2 at 360; average pool 2x2 stride 1 pads r1 b1 (M = 0.75)
+    # -> 380; add of the max pool and a per-channel b (2 bytes at 400) -> 402; LUT -> 420; pad
+    # left 1 / crop right 1 -> 440; half-pixel resize to 6x6x2 -> 460; concat of the max pool
+    # (identity) and the LUT output (requantized) -> 4x3x3 at 540.
+    pool_max = u32(0, 288, 360, 6, 6, 2, 3, 3, 3, 3, 2, 2, 0, 1, 0, 1) + i32(-4, -4, 1 << 30, 1, -128, 127)
+    pool_avg = u32(0, 360, 380, 3, 3, 2, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1) + i32(-4, 3, 0x60000000, 0, -128, 127)
+    add = (u32(0, 360, 400, 402, 0, 1, 2, 9) + i32(20, -4, 1 << 30, 0, 5, 1 << 30, -1, 0, 1 << 30, -18)
+           + i32(-128, 127))
+    lut = u32(0, 402, 420, 18) + bytes((127 - i) & 0xFF for i in range(256))
+    padcrop = u32(0, 420, 440, 3, 3, 2, 3, 3) + i32(1, -1, 0, 0, -4)
+    resize = u32(0, 440, 460, 3, 3, 2, 6, 6, 1)
+    concat = (u32(0, 540, 9) + i32(-4) + u32(2) + u32(360, 2) + i32(-4, 1 << 30, 1)
+              + u32(420, 2) + i32(7, 1431655765, 0))
+    seeds["emc_int8_ops_chain"] = kmodel(
+        [(EMC_Q, u32(0, 0, 288, 72) + struct.pack("<f", 0.05) + i32(-4)),
+         (EMC_MAXPOOL, pool_max), (EMC_AVGPOOL, pool_avg), (EMC_ELTWISE, add), (EMC_LUT, lut),
+         (EMC_PADCROP, padcrop), (EMC_RESIZE, resize), (EMC_CONCAT, concat)],
+        [(540, 36), (460, 72)], 576)
     for name, data in seeds.items():
         with open(os.path.join(OUT, name + ".kmodel"), "wb") as f:
             f.write(data)

@@ -129,6 +129,13 @@ void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
     if (negative_bn_ ? uni(0, 3) != 0 : uni(0, 5) == 0) mul = -mul;
     bn.norm_mul = static_cast<std::int32_t>(mul);
     bn.norm_shift = static_cast<std::uint32_t>(bn_shift_ ? *bn_shift_ : uni(0, 15));
+    if (relu_table_) {  // BN range ~2000 per channel, so the linear segment spans few 2^e steps
+      const auto [mn, mx] = std::minmax_element(acc.begin() + o * plane, acc.begin() + (o + 1) * plane);
+      const double range = static_cast<double>(std::max<std::int64_t>(1, *mx - *mn));
+      bn.norm_shift = 15;
+      bn.norm_mul = static_cast<std::int32_t>(
+          std::clamp<double>(std::round(32768.0 * 2000.0 / range), 1, (1 << 23) - 1));
+    }
     std::vector<std::int64_t> pre;
     for (std::size_t i = 0; i < plane; ++i) {
       pre.push_back(cpu_backend::k210_batch_norm(acc[o * plane + i], bn));
@@ -163,7 +170,7 @@ void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
     const std::int64_t next = i + 1 < 16 ? t[i + 1].x_start : top + 1;
     const std::int64_t span = std::max<std::int64_t>(1, next - t[i].x_start);
     std::int64_t mul = uni(1, 32767);
-    if (negative_act_ ? uni(0, 1) == 0 : uni(0, 7) == 0) mul = -mul;
+    if (!positive_act_ && (negative_act_ ? uni(0, 1) == 0 : uni(0, 7) == 0)) mul = -mul;
     int shift = act_shift_ ? *act_shift_ : 0;
     if (!act_shift_) {
       const double ratio = static_cast<double>(span) * static_cast<double>(std::abs(mul)) / 200.0;
@@ -172,6 +179,23 @@ void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
     t[i].y_mul = static_cast<std::int32_t>(mul);
     t[i].shift_number = static_cast<std::uint32_t>(std::clamp(shift, 0, 255));
     t[i].result_bias = static_cast<std::uint8_t>(mul < 0 ? uni(128, 255) : uni(0, 128));
+  }
+  if (relu_table_) {
+    const std::int64_t lo = all_bn[all_bn.size() / 5], hi = all_bn[all_bn.size() * 4 / 5];
+    const double span = static_cast<double>(std::max<std::int64_t>(1, hi - lo));
+    const int e = std::max(1, static_cast<int>(std::ceil(std::log2(span / 255.0))));
+    const int k = static_cast<int>(uni(0, 14));
+    t = format::KpuActivationTable{};
+    t[0].x_start = -(std::int64_t{1} << 35);
+    t[1].x_start = lo;
+    t[1].y_mul = std::int32_t{1} << k;
+    t[1].shift_number = static_cast<std::uint32_t>(k + e);
+    t[2].x_start = std::max(lo + 1, hi);
+    t[2].result_bias = 255;
+    for (std::size_t i = 3; i < 16; ++i) {
+      t[i].x_start = (std::int64_t{1} << 35) - 17 + static_cast<std::int64_t>(i);
+      t[i].result_bias = 255;
+    }
   }
   body.act_words = format::pack_kpu_activation(t);
 }

@@ -99,6 +99,18 @@ class ConvCase {
     negative_act_ = v;
     return *this;
   }
+  // Only non-negative activation slopes (the output stage's non-negative-product form).
+  ConvCase& positive_act_mul(bool v = true) {
+    positive_act_ = v;
+    return *this;
+  }
+  // A ReLU6-shaped table as emc-convert writes it: segment 0 constant 0 from -2^35, one linear
+  // segment with y_mul = 2^k over the middle BN values (so rounding ties are frequent), then
+  // constant 255, and 13 more constant-255 segments at the top of the 36-bit range.
+  ConvCase& relu_table(bool v = true) {
+    relu_table_ = v;
+    return *this;
+  }
   ConvCase& equal_starts(bool v = true) {
     equal_starts_ = v;
     return *this;
@@ -131,6 +143,7 @@ class ConvCase {
   std::uint32_t seed_ = 1;
   std::optional<int> shr_x_, shr_w_, bn_shift_, act_shift_;
   bool negative_bn_ = false, negative_act_ = false, equal_starts_ = false;
+  bool positive_act_ = false, relu_table_ = false;
   std::uint32_t src_row_ = 0;
   accel_sim::KpuSimOptions options_;
 

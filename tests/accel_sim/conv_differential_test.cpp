@@ -177,6 +177,42 @@ std::vector<NamedCase> all_cases() {
                        }});
     }
   }
+  // ReLU6-shaped tables (rounding ties on purpose) and tables with only non-negative slopes, on
+  // each conv form, under both selection rules x both roundings.
+  for (int sel = 0; sel < 2; ++sel) {
+    for (int rnd = 0; rnd < 2; ++rnd) {
+      for (int form = 0; form < 3; ++form) {
+        for (int relu = 0; relu < 2; ++relu) {
+          const std::string name = std::string(relu ? "relu6_table_" : "positive_slopes_") +
+                                   (form == 0 ? "1x1_" : form == 1 ? "3x3_" : "dw3x3_") +
+                                   (sel ? "strict" : "le") + (rnd ? "_banker" : "_sdk");
+          cases.push_back({name, [sel, rnd, form, relu] {
+                             KpuSimOptions o;
+                             o.selection = sel ? SegmentSelection::kStartStrictlyLess
+                                               : SegmentSelection::kStartLessOrEqual;
+                             o.rounding = rnd ? ActivationRounding::kNn02Banker
+                                              : ActivationRounding::kSdkCarryShift;
+                             ConvCase c;
+                             c.width(form == 2 ? 30 : 17)
+                                 .height(9)
+                                 .in_channels(form == 0 ? 16 : 6)
+                                 .out_channels(form == 2 ? 6 : 11)
+                                 .kernel(form == 0 ? 1 : 3)
+                                 .depthwise(form == 2)
+                                 .options(o)
+                                 .seed(static_cast<std::uint32_t>(6100 + sel * 100 + rnd * 10 +
+                                                                  form * 2 + relu));
+                             if (relu) {
+                               c.relu_table();
+                             } else {
+                               c.positive_act_mul();
+                             }
+                             return c;
+                           }});
+        }
+      }
+    }
+  }
   // Kernel variants (results must not depend on the instruction set).
   for (int isa = 0; isa < 3; ++isa) {
     cases.push_back(

@@ -72,6 +72,19 @@ format::LayerBody body_for(LayerType t) {
     case LayerType::kEmcQuantizeInt8:
     case LayerType::kEmcDequantizeInt8:
       return format::EmcQuantizeInt8Body{};
+    case LayerType::kEmcMaxPool2dInt8:
+    case LayerType::kEmcAveragePool2dInt8:
+      return format::EmcPool2dInt8Body{};
+    case LayerType::kEmcElementwiseInt8:
+      return format::EmcElementwiseInt8Body{};
+    case LayerType::kEmcConcatInt8:
+      return format::EmcConcatInt8Body{};
+    case LayerType::kEmcLutInt8:
+      return format::EmcLutInt8Body{};
+    case LayerType::kEmcPadCropInt8:
+      return format::EmcPadCropInt8Body{};
+    case LayerType::kEmcResizeNearestInt8:
+      return format::EmcResizeNearestInt8Body{};
     case LayerType::kInvalid:
       break;
   }

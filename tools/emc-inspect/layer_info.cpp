@@ -259,6 +259,85 @@ LayerInfo describe_layer(const Kmodel& m, std::size_t index) {
            std::uint64_t{fbytes(quantize)} * eq->count);
     b.write("main_mem_out_address", eq->main_mem_out_address,
             std::uint64_t{fbytes(!quantize)} * eq->count);
+  } else if (const auto* ep = std::get_if<EmcPool2dInt8Body>(&l.body)) {
+    p["in"] = shape(ep->in_width, ep->in_height, ep->channels);
+    p["out"] = shape(ep->out_width, ep->out_height, ep->channels);
+    p["kernel"] = std::to_string(ep->kernel_width) + "x" + std::to_string(ep->kernel_height);
+    p["stride"] = std::to_string(ep->stride_width) + "x" + std::to_string(ep->stride_height);
+    p["padding_ltrb"] = std::to_string(ep->pad_left) + "," + std::to_string(ep->pad_top) + "," +
+                        std::to_string(ep->pad_right) + "," + std::to_string(ep->pad_bottom);
+    p["input_zero_point"] = ep->input_zero_point;
+    p["output_zero_point"] = ep->output_zero_point;
+    p["multiplier"] = ep->multiplier;
+    p["shift"] = ep->shift;
+    p["act_clamp"] = std::to_string(ep->act_min) + ".." + std::to_string(ep->act_max);
+    b.read("main_mem_in_address", ep->main_mem_in_address,
+           std::uint64_t{ep->in_width} * ep->in_height * ep->channels);
+    b.write("main_mem_out_address", ep->main_mem_out_address,
+            std::uint64_t{ep->out_width} * ep->out_height * ep->channels);
+  } else if (const auto* ew = std::get_if<EmcElementwiseInt8Body>(&l.body)) {
+    static const char* const kOps[] = {"add", "sub", "mul", "max", "min"};
+    static const char* const kBroadcast[] = {"none", "per_channel", "scalar"};
+    const std::uint64_t n = std::uint64_t{ew->channels} * ew->plane;
+    const std::uint64_t nb = ew->broadcast == 1 ? ew->channels : ew->broadcast == 2 ? 1 : n;
+    p["op"] = ew->op < 5 ? kOps[ew->op] : "unknown";
+    p["broadcast"] = ew->broadcast < 3 ? kBroadcast[ew->broadcast] : "unknown";
+    p["channels"] = ew->channels;
+    p["plane"] = ew->plane;
+    p["left_shift"] = ew->left_shift;
+    p["a"] = {
+        {"zero_point", ew->a_zero_point}, {"multiplier", ew->a_multiplier}, {"shift", ew->a_shift}};
+    p["b"] = {
+        {"zero_point", ew->b_zero_point}, {"multiplier", ew->b_multiplier}, {"shift", ew->b_shift}};
+    p["out_q"] = {{"zero_point", ew->out_zero_point},
+                  {"multiplier", ew->out_multiplier},
+                  {"shift", ew->out_shift}};
+    p["act_clamp"] = std::to_string(ew->act_min) + ".." + std::to_string(ew->act_max);
+    b.read("main_mem_in_a_address", ew->main_mem_in_a_address, n);
+    b.read("main_mem_in_b_address", ew->main_mem_in_b_address, nb);
+    b.write("main_mem_out_address", ew->main_mem_out_address, n);
+  } else if (const auto* ec = std::get_if<EmcConcatInt8Body>(&l.body)) {
+    std::uint64_t total = 0;
+    p["plane"] = ec->plane;
+    p["input_count"] = ec->inputs.size();
+    p["output_zero_point"] = ec->output_zero_point;
+    ordered_json ins = ordered_json::array();
+    for (const EmcConcatInput& in : ec->inputs) {
+      const std::uint64_t n = std::uint64_t{in.channels} * ec->plane;
+      ins.push_back({{"channels", in.channels},
+                     {"zero_point", in.zero_point},
+                     {"multiplier", in.multiplier},
+                     {"shift", in.shift}});
+      b.read("inputs.main_mem_address", in.main_mem_address, n);
+      total += n;
+    }
+    p["inputs"] = ins;
+    b.write("main_mem_out_address", ec->main_mem_out_address, total);
+  } else if (const auto* lt = std::get_if<EmcLutInt8Body>(&l.body)) {
+    p["count"] = lt->count;
+    p["table[-128,0,127]"] = std::to_string(lt->table[0]) + "," + std::to_string(lt->table[128]) +
+                             "," + std::to_string(lt->table[255]);
+    b.read("main_mem_in_address", lt->main_mem_in_address, lt->count);
+    b.write("main_mem_out_address", lt->main_mem_out_address, lt->count);
+  } else if (const auto* pc = std::get_if<EmcPadCropInt8Body>(&l.body)) {
+    p["in"] = shape(pc->in_width, pc->in_height, pc->channels);
+    p["out"] = shape(pc->out_width, pc->out_height, pc->channels);
+    p["padding_ltrb"] = std::to_string(pc->pad_left) + "," + std::to_string(pc->pad_top) + "," +
+                        std::to_string(pc->pad_right) + "," + std::to_string(pc->pad_bottom);
+    p["fill"] = pc->fill;
+    b.read("main_mem_in_address", pc->main_mem_in_address,
+           std::uint64_t{pc->in_width} * pc->in_height * pc->channels);
+    b.write("main_mem_out_address", pc->main_mem_out_address,
+            std::uint64_t{pc->out_width} * pc->out_height * pc->channels);
+  } else if (const auto* rn = std::get_if<EmcResizeNearestInt8Body>(&l.body)) {
+    static const char* const kModes[] = {"asymmetric", "half_pixel", "align_corners"};
+    p["in"] = shape(rn->in_width, rn->in_height, rn->channels);
+    p["out"] = shape(rn->out_width, rn->out_height, rn->channels);
+    p["mode"] = rn->mode < 3 ? kModes[rn->mode] : "unknown";
+    b.read("main_mem_in_address", rn->main_mem_in_address,
+           std::uint64_t{rn->in_width} * rn->in_height * rn->channels);
+    b.write("main_mem_out_address", rn->main_mem_out_address,
+            std::uint64_t{rn->out_width} * rn->out_height * rn->channels);
   }
   if (is_emc_type(t)) p["emc_type"] = true;
   return info;
@@ -345,6 +424,10 @@ ordered_json layer_detail(const Kmodel& m, std::size_t index) {
           for (const ChannelQuant& q : bd.params)
             ps.push_back({{"scale", q.scale}, {"bias", q.bias}});
           body["params"] = ps;
+        } else if constexpr (std::is_same_v<T, EmcLutInt8Body>) {
+          body["main_mem_in_address"] = bd.main_mem_in_address;
+          body["main_mem_out_address"] = bd.main_mem_out_address;
+          body["table"] = bd.table;
         } else if constexpr (std::is_same_v<T, RequantizeBody>) {
           body["main_mem_in_address"] = bd.main_mem_in_address;
           body["main_mem_out_address"] = bd.main_mem_out_address;

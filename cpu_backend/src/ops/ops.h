@@ -52,5 +52,15 @@ Result<PreparedPtr> prepare_emc_depthwise_conv2d_f32(const PrepareContext& ctx);
 // emc_quantize.cpp
 Result<PreparedPtr> prepare_emc_quantize_int8(const PrepareContext& ctx);
 Result<PreparedPtr> prepare_emc_dequantize_int8(const PrepareContext& ctx);
+// emc_pool.cpp
+Result<PreparedPtr> prepare_emc_max_pool2d_int8(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_emc_average_pool2d_int8(const PrepareContext& ctx);
+// emc_elementwise.cpp
+Result<PreparedPtr> prepare_emc_elementwise_int8(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_emc_lut_int8(const PrepareContext& ctx);
+// emc_movement.cpp
+Result<PreparedPtr> prepare_emc_concat_int8(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_emc_pad_crop_int8(const PrepareContext& ctx);
+Result<PreparedPtr> prepare_emc_resize_nearest_int8(const PrepareContext& ctx);
 
 }  // namespace emc::cpu_backend::detail

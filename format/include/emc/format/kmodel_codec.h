@@ -29,6 +29,12 @@ Result<Kmodel> parse_kmodel(std::span<const std::uint8_t> data, const ParseLimit
 // Reads `path` and parses it; errors carry the file name.
 Result<Kmodel> load_kmodel_file(const std::string& path, const ParseLimits& limits = {});
 
+// The parser's semantic checks of one layer built in memory (a backend's prepare, a converter's
+// self-check), against a main memory of `main_mem_bytes`: the same code parse_kmodel runs per
+// layer. Errors name the field and its bound; byte offsets count from layer.body_offset. K210_CONV
+// is checked without its register blobs' file offsets (use parse_kmodel for those).
+Status validate_layer(const Layer& layer, std::uint64_t main_mem_bytes);
+
 enum class EncodeLayout {
   // Our canonical layout: every body's end padded to 8, conv argument 8, weights 128, BN 128,
   // activation table 256 (nncase v0.1's alignments, accepted by the K210 SDK loader).

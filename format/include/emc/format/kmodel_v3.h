@@ -275,7 +275,9 @@ using LayerBody =
     std::variant<ConvBody, AddBody, QuantizedAddBody, GlobalPoolBody, Pool2dBody, QuantizeBody,
                  RequantizeBody, ChannelsBody, ConcatBody, FullyConnectedBody, FlattenBody,
                  ResizeNearestBody, ChannelwiseDequantizeBody, AddPaddingBody, RemovePaddingBody,
-                 UploadBody, EmcConv2dInt8Body, EmcConv2dF32Body, EmcQuantizeInt8Body>;
+                 UploadBody, EmcConv2dInt8Body, EmcConv2dF32Body, EmcQuantizeInt8Body,
+                 EmcPool2dInt8Body, EmcElementwiseInt8Body, EmcConcatInt8Body, EmcLutInt8Body,
+                 EmcPadCropInt8Body, EmcResizeNearestInt8Body>;
 
 struct Layer {
   LayerType type = LayerType::kInvalid;
