@@ -149,6 +149,12 @@ class CpuLowerer {
   // clamp applies (the float form is dropped).
   void finish_float(TensorId t, int f_buf, const Activation& act);
 
+  // EMC_MAX_POOL2D_INT8 / EMC_AVERAGE_POOL2D_INT8 over the valid taps (padding is no tap).
+  void emit_pool(const Node& n, bool average, std::int32_t kh, std::int32_t kw, std::int32_t sh,
+                 std::int32_t sw, const Padding4& pad, const std::string& note);
+  // EMC_ELEMENTWISE_INT8 add of two same-shape int8 tensors; false when it cannot (then float).
+  bool emit_add_int8(const Node& n, const Activation& act, TensorId out);
+
   void lower_unit(const LayerMatch& m);
   void lower_conv(const std::vector<int>& nodes);
   void lower_dense(const std::vector<int>& nodes);
@@ -734,42 +740,121 @@ void CpuLowerer::lower_activation(const Node& n) {
   form(n.output).hwc = form(in).hwc;
 }
 
-void CpuLowerer::lower_max_pool(const Node& n) {
+void CpuLowerer::emit_pool(const Node& n, bool average, std::int32_t kh, std::int32_t kw,
+                           std::int32_t sh, std::int32_t sw, const Padding4& pad,
+                           const std::string& note) {
   const TensorId in = n.inputs[0];
   const Shape& s = g_.shape(in);
   const Shape& os = g_.shape(n.output);
-  if (n.pool_pad_mode == PoolPadMode::kZeros && !n.pad.is_zero() &&
-      ranges_.at(std::size_t(in)).min < 0) {
-    fail(Errc::kUnsupportedLayer,
-         "max pooling over explicit zero padding of a tensor with negative values (the float max "
-         "pool ignores padded taps; exact only when the input is never negative)",
-         n);
-  }
-  require_chw(in, n);
-  const Int8Quant q = quant_of(in);
-  ensure_f(in, n);
-  format::Pool2dBody b;
-  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
-  b.out_shape = {std::uint32_t(os.w()), std::uint32_t(os.h()), std::uint32_t(os.c())};
-  b.kernel_width = std::uint32_t(n.kernel_w);
-  b.kernel_height = std::uint32_t(n.kernel_h);
-  b.stride_width = std::uint32_t(n.stride_w);
-  b.stride_height = std::uint32_t(n.stride_h);
-  b.padding_width = std::uint32_t(n.pad.left);
-  b.padding_height = std::uint32_t(n.pad.top);
-  const int ob = buffer(std::uint64_t(os.num_elements()) * 4, n.layer_ref());
+  ensure_q(in, n);
+  const Int8Quant qi = quant_of(in);
+  if (!average) form(n.output).quant = qi;  // the max keeps the codes: M = 1, exact
+  const Int8Quant qo = quant_of(n.output);
+  format::EmcPool2dInt8Body b;
+  b.in_width = std::uint32_t(s.w());
+  b.in_height = std::uint32_t(s.h());
+  b.channels = std::uint32_t(s.c());
+  b.out_width = std::uint32_t(os.rank() == 3 ? os.w() : 1);
+  b.out_height = std::uint32_t(os.rank() == 3 ? os.h() : 1);
+  b.kernel_width = std::uint32_t(kw);
+  b.kernel_height = std::uint32_t(kh);
+  b.stride_width = std::uint32_t(sw);
+  b.stride_height = std::uint32_t(sh);
+  b.pad_left = std::uint32_t(pad.left);
+  b.pad_right = std::uint32_t(pad.right);
+  b.pad_top = std::uint32_t(pad.top);
+  b.pad_bottom = std::uint32_t(pad.bottom);
+  b.input_zero_point = qi.zero_point;
+  b.output_zero_point = qo.zero_point;
+  auto st = quantize_multiplier(qi.scale / qo.scale, b.multiplier, b.shift);
+  if (!st.ok()) throw ErrorException(std::move(st).error().with_layer(n.layer_ref()));
+  const int ob = buffer(std::uint64_t(os.num_elements()), n.layer_ref());
   LayerInfo info;
   info.sources = sources_of(n);
   info.in_shape = s.dims;
   info.out_shape = os.dims;
-  info.note = "float (no int8 max pool type yet); requantized with the input's parameters: exact";
-  const int ib = form(in).f;
-  add(LayerType::kMaxPool2d, b, info,
-      {fix(ib, &format::Pool2dBody::main_mem_in_address),
-       fix(ob, &format::Pool2dBody::main_mem_out_address)},
+  info.note = note + " (" + quant_note(qo) + ")";
+  const int ib = form(in).q;
+  add(average ? LayerType::kEmcAveragePool2dInt8 : LayerType::kEmcMaxPool2dInt8, b, info,
+      {fix(ib, &format::EmcPool2dInt8Body::main_mem_in_address),
+       fix(ob, &format::EmcPool2dInt8Body::main_mem_out_address)},
       ib, ob);
-  form(n.output).f = ob;
-  form(n.output).quant = q;  // max keeps the codes
+  form(n.output).q = ob;
+}
+
+bool CpuLowerer::emit_add_int8(const Node& n, const Activation& act, TensorId out) {
+  if (n.inputs.size() != 2) return false;
+  for (TensorId t : n.inputs) {
+    ensure_q(t, n);
+    if (form(t).hwc != form(n.inputs[0]).hwc || form(t).chw_of != form(n.inputs[0]).chw_of)
+      fail(Errc::kUnsupportedLayer, "adds tensors stored in different orders (NHWC / CHW)", n);
+  }
+  const Int8Quant qa = quant_of(n.inputs[0]), qb = quant_of(n.inputs[1]);
+  Int8Quant qo = quant_of(out);
+  if (!act.is_linear()) {  // the clamp at real 0 (and the max value)
+    const Range& r = ranges_.at(std::size_t(out));
+    double hi = std::max(r.max, 1e-6);
+    if (std::isfinite(act.max_value)) hi = std::min<double>(hi, act.max_value);
+    qo = int8_quant_from_range(0.0, hi).value();
+    form(out).quant = qo;
+  }
+  // TFLite's int8 add: both inputs to units of 2*max(s_a, s_b) / 2^20, summed exactly in int32.
+  constexpr int kLeftShift = 20;
+  const double twice_max = 2.0 * std::max(qa.scale, qb.scale);
+  format::EmcElementwiseInt8Body b;
+  b.op = static_cast<std::uint32_t>(format::EmcElementwiseOp::kAdd);
+  b.broadcast = static_cast<std::uint32_t>(format::EmcBroadcast::kNone);
+  b.channels = 1;
+  b.plane = static_cast<std::uint32_t>(count(out));
+  b.left_shift = kLeftShift;
+  b.a_zero_point = qa.zero_point;
+  b.b_zero_point = qb.zero_point;
+  b.out_zero_point = qo.zero_point;
+  if (!quantize_multiplier(qa.scale / twice_max, b.a_multiplier, b.a_shift).ok() ||
+      !quantize_multiplier(qb.scale / twice_max, b.b_multiplier, b.b_shift).ok() ||
+      !quantize_multiplier(twice_max / (double(1 << kLeftShift) * qo.scale), b.out_multiplier,
+                           b.out_shift)
+           .ok() ||
+      b.a_shift > 0 || b.b_shift > 0)
+    return false;
+  auto code = [&](double real) {
+    return static_cast<std::int32_t>(
+        std::clamp(std::round(real / qo.scale) + qo.zero_point, -128.0, 127.0));
+  };
+  if (!act.is_linear()) {
+    b.act_min = code(0.0);
+    if (std::isfinite(act.max_value)) b.act_max = code(act.max_value);
+  }
+  const int ob = buffer(std::uint64_t(count(out)), n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.out_shape = g_.shape(out).dims;
+  info.note = "int8 add (" + quant_note(qo) +
+              (act.is_linear() ? "" : "; " + to_string(act) + " as the clamp") + ")";
+  const int ia = form(n.inputs[0]).q, ib = form(n.inputs[1]).q;
+  add(LayerType::kEmcElementwiseInt8, b, info,
+      {fix(ia, &format::EmcElementwiseInt8Body::main_mem_in_a_address),
+       fix(ib, &format::EmcElementwiseInt8Body::main_mem_in_b_address),
+       fix(ob, &format::EmcElementwiseInt8Body::main_mem_out_address)},
+      ia, ob);
+  form(out).q = ob;
+  form(out).hwc = form(n.inputs[0]).hwc;
+  form(out).chw_of = form(n.inputs[0]).chw_of;
+  return true;
+}
+
+void CpuLowerer::lower_max_pool(const Node& n) {
+  const TensorId in = n.inputs[0];
+  if (n.pool_pad_mode == PoolPadMode::kZeros && !n.pad.is_zero() &&
+      ranges_.at(std::size_t(in)).min < 0) {
+    fail(Errc::kUnsupportedLayer,
+         "max pooling over explicit zero padding of a tensor with negative values (the int8 max "
+         "pool ignores padded taps; exact only when the input is never negative)",
+         n);
+  }
+  require_chw(in, n);
+  emit_pool(n, false, n.kernel_h, n.kernel_w, n.stride_h, n.stride_w, n.pad,
+            "int8 max pool (codes kept: exact)");
 }
 
 void CpuLowerer::lower_avg_pool(const Node& n) {
@@ -811,6 +896,11 @@ void CpuLowerer::lower_avg_pool(const Node& n) {
          "average pooling over explicit zero padding with a window of " + std::to_string(taps) +
              " taps",
          n);
+  }
+  if (taps <= (1u << 23)) {  // Keras 'same': the mean of the valid taps
+    emit_pool(n, true, n.kernel_h, n.kernel_w, n.stride_h, n.stride_w, n.pad,
+              "int8 average pool over the valid taps");
+    return;
   }
   ensure_f(in, n);
   format::Pool2dBody b;
@@ -858,6 +948,10 @@ void CpuLowerer::lower_global_pool(const Node& n, bool max) {
               sources_of(n), "global average pool as an HxW depthwise conv");
     return;
   }
+  if (max && taps <= (1u << 23)) {
+    emit_pool(n, false, s.h(), s.w(), 1, 1, Padding4{}, "int8 global max pool (codes kept: exact)");
+    return;
+  }
   const Int8Quant q = quant_of(in);
   ensure_f(in, n);
   format::GlobalPoolBody b;
@@ -882,6 +976,7 @@ void CpuLowerer::lower_add(const Node& n, const Activation& act, TensorId out) {
   if (!is_clamp(act))
     fail(Errc::kUnsupportedLayer,
          "activation " + to_string(act) + " fused into an Add (-p cpu: clamps only)", n);
+  if (emit_add_int8(n, act, out)) return;
   for (TensorId t : n.inputs) {
     ensure_f(t, n);
     if (form(t).hwc != form(n.inputs[0]).hwc || form(t).chw_of != form(n.inputs[0]).chw_of)
