@@ -47,6 +47,8 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
   if (!kplan.ok()) return kplan.error();
   const MainPlan mplan = plan_main_memory(mreq, 8);
   ConvertResult r;
+  for (const auto& q : mreq) r.main_mem_sum_bytes += (q.bytes + 7) / 8 * 8;
+  r.main_mem_first_fit_bytes = plan_main_memory_in_order(mreq, 8).total_bytes;
   for (std::size_t i = 0; i < kpu_ids.size(); ++i)
     lm.buffers[static_cast<std::size_t>(kpu_ids[i])].address = kplan->start_rows[i];
   for (std::size_t i = 0; i < main_ids.size(); ++i)
@@ -174,6 +176,10 @@ Result<ConvertResult> convert_impl(const Graph& graph,
   EMC_TRY(check_samples(graph, samples));
   auto opt = optimize_graph(graph);
   if (!opt.ok()) return opt.error();
+  if (options.target->prepare_graph) {  // e.g. cpu: calibrate what its int8 layers write
+    opt = options.target->prepare_graph(std::move(opt).value());
+    if (!opt.ok()) return opt.error();
+  }
   auto exec = FloatExecutor::create(opt.value());
   if (!exec.ok()) return exec.error();
   // Structural problems (a kernel size, a stride, channel counts, KPU RAM) do not depend on the

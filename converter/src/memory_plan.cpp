@@ -102,17 +102,13 @@ Result<KpuPlan> plan_kpu_memory(const std::vector<KpuBufferRequest>& requests) {
   return plan;
 }
 
-MainPlan plan_main_memory(const std::vector<MainBufferRequest>& requests, std::uint64_t alignment) {
+namespace {
+
+MainPlan place_in_order(const std::vector<MainBufferRequest>& requests, std::uint64_t alignment,
+                        const std::vector<std::size_t>& order) {
   MainPlan plan;
   plan.offsets.assign(requests.size(), 0);
   auto aligned = [&](std::uint64_t b) { return (b + alignment - 1) / alignment * alignment; };
-  std::vector<std::size_t> order(requests.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    const auto sa = aligned(requests[a].bytes), sb = aligned(requests[b].bytes);
-    if (sa != sb) return sa > sb;
-    return requests[a].first_step < requests[b].first_step;
-  });
   std::vector<std::size_t> placed;
   for (std::size_t idx : order) {
     const auto& r = requests[idx];
@@ -134,6 +130,27 @@ MainPlan plan_main_memory(const std::vector<MainBufferRequest>& requests, std::u
     placed.push_back(idx);
   }
   return plan;
+}
+
+}  // namespace
+
+MainPlan plan_main_memory(const std::vector<MainBufferRequest>& requests, std::uint64_t alignment) {
+  auto aligned = [&](std::uint64_t b) { return (b + alignment - 1) / alignment * alignment; };
+  std::vector<std::size_t> order(requests.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto sa = aligned(requests[a].bytes), sb = aligned(requests[b].bytes);
+    if (sa != sb) return sa > sb;
+    return requests[a].first_step < requests[b].first_step;
+  });
+  return place_in_order(requests, alignment, order);
+}
+
+MainPlan plan_main_memory_in_order(const std::vector<MainBufferRequest>& requests,
+                                   std::uint64_t alignment) {
+  std::vector<std::size_t> order(requests.size());
+  std::iota(order.begin(), order.end(), 0);
+  return place_in_order(requests, alignment, order);
 }
 
 }  // namespace emc::converter

@@ -109,6 +109,18 @@ Result<std::unique_ptr<Interpreter>> Interpreter::load_model(format::Kmodel mode
                         static_cast<std::uint32_t>(f.in_height()),
                         static_cast<std::uint32_t>(f.in_width())};
       im.input.bytes = std::size_t{im.input.shape[0]} * im.input.shape[1] * im.input.shape[2];
+    } else if (first.type == format::LayerType::kEmcConv2d ||
+               first.type == format::LayerType::kEmcDepthwiseConv2d) {
+      // uint8 CHW pixels, stored as the int8 codes p - 128 (docs/cpu_target.md).
+      const auto& g = std::get<format::EmcConv2dInt8Body>(first.body).geo;
+      im.input.type = ElementType::kUint8;
+      im.input.shape = {g.in_channels, g.in_height, g.in_width};
+      im.input.bytes = std::size_t{g.in_channels} * g.in_height * g.in_width;
+    } else if (first.type == format::LayerType::kEmcQuantizeInt8) {
+      const auto& q = std::get<format::EmcQuantizeInt8Body>(first.body);
+      im.input.type = ElementType::kFloat32;
+      im.input.shape = {q.count};
+      im.input.bytes = std::size_t{q.count} * 4;
     } else {  // FULLY_CONNECTED, enforced by check_model
       const auto& fc = std::get<format::FullyConnectedBody>(first.body);
       im.input.type = ElementType::kFloat32;
@@ -181,10 +193,23 @@ Status Interpreter::place_input() {
     if (!s.ok()) return std::move(s).error().with_layer(detail::layer_ref(im.model, 0));
     return ok_status();
   }
-  const auto& fc = std::get<format::FullyConnectedBody>(first.body);
-  auto dst = main_memory().at(fc.main_mem_in_address, bytes.size());
+  const bool pixels = first.type == format::LayerType::kEmcConv2d ||
+                      first.type == format::LayerType::kEmcDepthwiseConv2d;
+  std::uint32_t address = 0;
+  if (pixels)
+    address = std::get<format::EmcConv2dInt8Body>(first.body).geo.main_mem_in_address;
+  else if (first.type == format::LayerType::kEmcQuantizeInt8)
+    address = std::get<format::EmcQuantizeInt8Body>(first.body).main_mem_in_address;
+  else
+    address = std::get<format::FullyConnectedBody>(first.body).main_mem_in_address;
+  auto dst = main_memory().at(address, bytes.size());
   if (!dst.ok()) return std::move(dst).error().with_layer(detail::layer_ref(im.model, 0));
-  std::memcpy(dst->data(), bytes.data(), bytes.size());
+  if (pixels) {  // pixel p -> int8 code p - 128 (the byte with its top bit flipped)
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+      (*dst)[i] = static_cast<std::uint8_t>(bytes[i] ^ 0x80u);
+  } else {
+    std::memcpy(dst->data(), bytes.data(), bytes.size());
+  }
   return ok_status();
 }
 

@@ -91,7 +91,9 @@ std::string input_rule_message(LayerType first) {
   return "the model input cannot be fed to a first layer of type " +
          std::string(format::to_string(first)) +
          ": the K210 SDK (kpu_run_kmodel) accepts only K210_CONV (uint8 CHW into KPU RAM) or "
-         "FULLY_CONNECTED (float32 into main memory) as the first layer and returns -1 otherwise";
+         "FULLY_CONNECTED (float32 into main memory) as the first layer and returns -1 otherwise "
+         "(EMC's runtime also takes EMC_CONV2D / EMC_DEPTHWISE_CONV2D: uint8 CHW pixels, and "
+         "EMC_QUANTIZE_INT8: float32)";
 }
 
 }  // namespace
@@ -118,7 +120,9 @@ Result<std::vector<Diagnostic>> check_model(const format::Kmodel& model,
   const format::Layer& first = model.layers.front();
   if (first.type == LayerType::kK210Conv) {
     kpu_written.add(access.front().kpu_reads.front());
-  } else if (first.type == LayerType::kFullyConnected) {
+  } else if (first.type == LayerType::kFullyConnected || first.type == LayerType::kEmcConv2d ||
+             first.type == LayerType::kEmcDepthwiseConv2d ||
+             first.type == LayerType::kEmcQuantizeInt8) {
     main_written.add(access.front().main_reads.front());
   } else {
     return Error(Errc::kInvalidModel, input_rule_message(first.type))

@@ -91,5 +91,18 @@ TEST(PlanMain, HandExampleReusesDeadBuffers) {
   EXPECT_EQ(p.total_bytes, 144u);
 }
 
+TEST(PlanMain, FirstFitInOrderAndGreedyBySizeDifferByHand) {
+  // A(0..1, 16) B(1..2, 64) C(2..3, 64): in order, A at 0, B at 16 (A is live), C at 80 (B is
+  // live at [16, 80), C does not fit in A's 16 bytes below it) -> 144. Greedy by size places B
+  // at 0, C at 64, A at 64 (its lifetime does not meet C's) -> 128.
+  const std::vector<MainBufferRequest> r = {{16, 0, 1}, {64, 1, 2}, {64, 2, 3}};
+  const auto in_order = plan_main_memory_in_order(r, 8);
+  EXPECT_EQ(in_order.offsets, (std::vector<std::uint64_t>{0, 16, 80}));
+  EXPECT_EQ(in_order.total_bytes, 144u);
+  const auto greedy = plan_main_memory(r, 8);
+  EXPECT_EQ(greedy.offsets, (std::vector<std::uint64_t>{64, 0, 64}));
+  EXPECT_EQ(greedy.total_bytes, 128u);
+}
+
 }  // namespace
 }  // namespace emc::converter

@@ -21,7 +21,7 @@ TEST(Targets, FoundByNameAndUnknownNamesAreNull) {
   EXPECT_EQ(ConvertOptions{}.target, Target::kK210);
 }
 
-TEST(Targets, K210LimitsAreTheChipsAndCpuLimitsTheRegisterFields) {
+TEST(Targets, K210LimitsAreTheChipsAndCpuHasNone) {
   const Target& k = *Target::kK210;
   EXPECT_EQ(k.min_map, 4);
   EXPECT_EQ(k.max_map_h, 256);
@@ -31,10 +31,12 @@ TEST(Targets, K210LimitsAreTheChipsAndCpuLimitsTheRegisterFields) {
   EXPECT_TRUE(k.dense_on_kpu);
   EXPECT_EQ(k.default_backend, "kpu-sim");
   const Target& c = *Target::kCpu;
-  EXPECT_EQ(c.min_map, 1);
-  EXPECT_EQ(c.max_map_h, 512);
-  EXPECT_EQ(c.max_map_w, 1024);
+  // No KPU: EMC's own CPU layer types, any map size (docs/cpu_target.md).
+  EXPECT_EQ(c.max_map_h, 0);
+  EXPECT_EQ(c.max_map_w, 0);
   EXPECT_FALSE(c.dense_on_kpu);
+  EXPECT_FALSE(c.emc_types_need_emc_runtime);
+  EXPECT_NE(c.prepare_graph, nullptr);
   EXPECT_EQ(c.default_backend, "cpu");
 }
 

@@ -1,11 +1,13 @@
 // End to end for `emc-convert -p cpu` and for "kpu-sim and the cpu backend compute the same":
-//  * every sample converts with Target::kCpu, passes the verifying parser, loads into an
-//    Interpreter whose registry holds ONLY the cpu backend (so every layer, K210_CONV included,
-//    runs on cpu), and keeps the float executor's top-1 on the sample inputs (except where
-//    sample_models.h documents that a sample does not);
+//  * every sample converts with Target::kCpu into EMC's int8 layer types (no K210 layer), passes
+//    the verifying parser, loads into an Interpreter whose registry holds ONLY the cpu backend,
+//    and keeps the float executor's top-1 on the sample inputs (except where sample_models.h
+//    documents that a sample does not);
 //  * every sample's k210 kmodel gives byte-identical memories (outputs, all of main memory and
 //    the 2 MiB KPU RAM) when its K210 layers run on kpu-sim and when every layer runs on cpu;
-//  * emc-run picks cpu for a -p cpu kmodel from its .map.json and says so in --profile.
+//  * emc-run picks cpu for a -p cpu kmodel from its .map.json and says so in --profile;
+//  * hand-built graphs: a 5x5 conv fails on k210 and is an EMC_CONV2D on cpu; Dense is an int8
+//    1x1 EMC_CONV2D on cpu; maps under the KPU's 4x4 convert on cpu.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -99,11 +101,13 @@ TEST_P(CpuTarget, ConvertsVerifiesRunsOnlyOnCpuAndKeepsTop1) {
     EXPECT_EQ(p.backend, "cpu") << "layer " << p.index;
     k210_layers += format::is_k210_type(p.type) ? 1 : 0;
   }
+  EXPECT_EQ(k210_layers, 0u) << "-p cpu emits EMC layer types only";
+  EXPECT_TRUE(parsed->has_emc_layers());
 
   int agree = 0;
   double max_dp = 0, conv_ms = 0;
   (*interp)->set_observer([&](const interpreter::LayerEvent& e) {
-    if (e.type == format::LayerType::kK210Conv)
+    if (e.type == format::LayerType::kEmcConv2d || e.type == format::LayerType::kEmcDepthwiseConv2d)
       conv_ms += std::chrono::duration<double, std::milli>(e.host_time).count();
   });
   for (std::size_t i = 0; i < sample.inputs.size(); ++i) {
@@ -120,13 +124,13 @@ TEST_P(CpuTarget, ConvertsVerifiesRunsOnlyOnCpuAndKeepsTop1) {
       md = std::max(md, std::fabs(double(got[k]) - double(want[k])));
     max_dp = std::max(max_dp, md);
     const std::size_t tg = argmax(got), tw = argmax(want);
-    agree += tg == tw;
+    agree += tg == tw || got[tg] == got[tw];  // an exact tie in the kmodel output keeps top-1
     std::printf(
         "[ %s cpu-only case %zu ] top-1 float %zu (p=%.4f) kmodel %zu (p=%.4f) max|dp| %.5f\n",
         s.name, i, tw, double(want[tw]), tg, double(got[tg]), md);
   }
   std::printf(
-      "[ %s cpu-only ] %zu layers (%zu K210), top-1 agreement %d/%zu, max |dp| %.5f, K210_CONV "
+      "[ %s cpu-only ] %zu layers (%zu K210), top-1 agreement %d/%zu, max |dp| %.5f, EMC conv "
       "host time %.1f ms per inference\n",
       s.name, (*interp)->plan().size(), k210_layers, agree, sample.inputs.size(), max_dp,
       conv_ms / double(sample.inputs.size()));
@@ -326,30 +330,33 @@ std::vector<std::vector<Tensor>> ramp_inputs(const Shape& s, int n) {
   return out;
 }
 
-TEST(CpuTargetLowering, FiveByFiveConvFailsNamingTheLayerOnBothTargets) {
+TEST(CpuTargetLowering, FiveByFiveConvFailsOnK210AndIsAnEmcConvOnCpu) {
   TinyGraph b;
   auto t = b.input(16, 16, 3);
   t = b.conv(t, "conv5x5", 5, 8, Padding4{2, 2, 2, 2});
   const Graph g = b.finish(t);
   const auto calib = ramp_inputs(g.shape(g.inputs[0]), 1);
-  for (const Target* target : {Target::kK210, Target::kCpu}) {
-    ConvertOptions opt;
-    opt.target = target;
-    opt.preprocess.scale = PixelScale::kZeroOne;
-    auto r = convert(g, calib, opt);
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().code(), Errc::kInvalidLayerConfig);
-    const std::string e = r.error().to_string();
-    EXPECT_THAT(e, testing::HasSubstr("'conv5x5' (Conv2D)"));
-    EXPECT_THAT(e, testing::HasSubstr("kernel_size [5,5] is not supported"));
-    if (target == Target::kCpu) {
-      // No V3 CPU convolution exists to fall back to, and the message says so.
-      EXPECT_THAT(e, testing::HasSubstr("kmodel V3 has no CPU convolution layer"));
-    }
-  }
+  ConvertOptions opt;
+  opt.preprocess.scale = PixelScale::kZeroOne;
+  auto k = convert(g, calib, opt);
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.error().code(), Errc::kInvalidLayerConfig);
+  EXPECT_THAT(k.error().to_string(), testing::HasSubstr("'conv5x5' (Conv2D)"));
+  EXPECT_THAT(k.error().to_string(), testing::HasSubstr("kernel_size [5,5] is not supported"));
+  opt.target = Target::kCpu;
+  auto r = convert(g, calib, opt);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_FALSE(r->model.layers.empty());
+  EXPECT_EQ(r->model.layers.front().type, format::LayerType::kEmcConv2d);
+  EXPECT_EQ(std::get<format::EmcConv2dInt8Body>(r->model.layers.front().body).geo.kernel_width, 5u);
+  interpreter::Registry cpu_only;
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(cpu_only).ok());
+  auto interp = interpreter::Interpreter::load(r->bytes, cpu_only);
+  ASSERT_TRUE(interp.ok()) << interp.error().to_string();
+  ASSERT_TRUE((*interp)->run().ok());
 }
 
-TEST(CpuTargetLowering, DenseIsACpuLayerAndTheModelRunsOnlyOnCpu) {
+TEST(CpuTargetLowering, DenseIsAnInt8EmcConvAndTheModelRunsOnlyOnCpu) {
   TinyGraph b;
   auto t = b.input(6, 6, 2);
   t = b.conv(t, "c1", 3, 4, Padding4{1, 1, 1, 1});
@@ -360,13 +367,13 @@ TEST(CpuTargetLowering, DenseIsACpuLayerAndTheModelRunsOnlyOnCpu) {
   ConvertOptions opt;
   opt.target = Target::kCpu;
   opt.preprocess.scale = PixelScale::kZeroOne;
-  opt.dense = DensePlacement::kKpu;  // the vendor KPU form is for k210 only: cpu keeps the FC
+  opt.dense = DensePlacement::kKpu;  // ignored on cpu: Dense is an int8 1x1 EMC_CONV2D there
   auto r = convert(g, samples, opt);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   bool has_fc = false;
   for (const auto& l : r->layers) {
     if (!l.sources.empty() && l.sources.front() == "fc") {
-      EXPECT_EQ(l.type, format::LayerType::kFullyConnected);
+      EXPECT_EQ(l.type, format::LayerType::kEmcConv2d);
       EXPECT_FALSE(l.on_kpu);
       has_fc = true;
     }
@@ -395,13 +402,13 @@ TEST(CpuTargetLowering, DenseIsACpuLayerAndTheModelRunsOnlyOnCpu) {
       range = std::max(range, std::fabs(double(want->at(0).data[k])));
       err = std::max(err, std::fabs(double(got[k]) - double(want->at(0).data[k])));
     }
-    // uint8 conv feeding a float FC: a few percent of the output magnitude.
+    // int8 conv feeding an int8 dense: a few percent of the output magnitude.
     EXPECT_LE(err, 0.05 * range + 1e-3) << "max |err| " << err << " of range " << range;
   }
 }
 
 TEST(CpuTargetLowering, ChipOnlyMapLimitsAreLiftedOnCpu) {
-  // A 3x3 map is below the KPU's 4x4 minimum: an error on k210, a K210_CONV on cpu that runs on
+  // A 3x3 map is below the KPU's 4x4 minimum: an error on k210, an EMC_CONV2D on cpu that runs on
   // the cpu backend alone.
   TinyGraph b;
   auto t = b.input(3, 3, 2);
@@ -428,11 +435,11 @@ TEST(CpuTargetLowering, ChipOnlyMapLimitsAreLiftedOnCpu) {
 using test::run_tool;
 using ToolOutput = test::CommandOutput;
 
-// The backend column of each K210 row of emc-run's --profile table.
-std::vector<std::string> k210_backends(const std::string& profile) {
+// The backend column of each row of emc-run's --profile table whose type starts with `prefix`.
+std::vector<std::string> backends_of(const std::string& profile, const std::string& prefix) {
   std::vector<std::string> out;
   std::size_t at = 0;
-  while ((at = profile.find(" K210_", at)) != std::string::npos) {
+  while ((at = profile.find(prefix, at)) != std::string::npos) {
     const std::size_t type_end = profile.find(' ', at + 1);
     const std::size_t b0 = profile.find_first_not_of(' ', type_end);
     const std::size_t b1 = profile.find(' ', b0);
@@ -460,21 +467,22 @@ TEST(CpuTargetEmcRun, MapTargetCpuPrefersCpuAndBackendFlagOverrides) {
   ASSERT_EQ(by_map.status, 0) << by_map.text;
   EXPECT_THAT(by_map.text, testing::HasSubstr("backend preference: cpu first (" + km +
                                               ".map.json has target \"cpu\")"));
-  auto rows = k210_backends(by_map.text);
+  EXPECT_TRUE(backends_of(by_map.text, " K210_").empty()) << by_map.text;
+  auto rows = backends_of(by_map.text, " EMC_");
   ASSERT_FALSE(rows.empty()) << by_map.text;
   for (const auto& b : rows) EXPECT_EQ(b, "cpu") << by_map.text;
 
   const ToolOutput forced = run_tool("emc-run", "'" + km + "'" + image + " --backend kpu-sim");
   ASSERT_EQ(forced.status, 0) << forced.text;
   EXPECT_THAT(forced.text, testing::HasSubstr("backend preference: kpu-sim first (--backend"));
-  for (const auto& b : k210_backends(forced.text)) EXPECT_EQ(b, "kpu-sim") << forced.text;
+  // kpu-sim runs no EMC type: those layers stay on cpu.
+  for (const auto& b : backends_of(forced.text, " EMC_")) EXPECT_EQ(b, "cpu") << forced.text;
 
   // The same top-5 lines either way (the outputs are byte-identical).
   auto top = [](const std::string& t) { return t.substr(0, t.find("backend preference")); };
   EXPECT_EQ(top(by_map.text), top(forced.text));
 
-  // emc-compare --backend cpu runs every layer, K210_CONV included, on cpu, and its quantized
-  // top-k equals the default (kpu-sim) run's.
+  // emc-compare runs every layer on cpu with or without --backend cpu, with the same top-k.
   const std::string f32 = "'" + dir + "/inputs/" +
                           fs::directory_iterator(dir + "/inputs")->path().filename().string() + "'";
   const std::string cmp_args =
@@ -484,15 +492,15 @@ TEST(CpuTargetEmcRun, MapTargetCpuPrefersCpuAndBackendFlagOverrides) {
   ASSERT_EQ(cmp_cpu.status, 0) << cmp_cpu.text;
   ASSERT_EQ(cmp_kpu.status, 0) << cmp_kpu.text;
   const auto jc = nlohmann::json::parse(cmp_cpu.text), jk = nlohmann::json::parse(cmp_kpu.text);
-  int k210_on_cpu = 0, k210_on_sim = 0;
+  int emc_on_cpu = 0, emc_default = 0;
   for (const auto& l : jc["layers"]) {
     EXPECT_EQ(l["backend"], "cpu") << l.dump();
-    k210_on_cpu += l["type"] == "K210_CONV";
+    emc_on_cpu += l["type"] == "EMC_CONV2D";
   }
   for (const auto& l : jk["layers"])
-    k210_on_sim += l["type"] == "K210_CONV" && l["backend"] == "kpu-sim";
-  EXPECT_GT(k210_on_cpu, 0);
-  EXPECT_EQ(k210_on_sim, k210_on_cpu);
+    emc_default += l["type"] == "EMC_CONV2D" && l["backend"] == "cpu";
+  EXPECT_GT(emc_on_cpu, 0);
+  EXPECT_EQ(emc_default, emc_on_cpu);
   EXPECT_EQ(jc["images"][0]["quant_top"], jk["images"][0]["quant_top"]);
 
   // Without a map the default is kpu-sim; --backend cpu moves the K210 layers to cpu.
@@ -500,7 +508,7 @@ TEST(CpuTargetEmcRun, MapTargetCpuPrefersCpuAndBackendFlagOverrides) {
   const ToolOutput plain = run_tool("emc-run", "'" + km + "'" + image);
   EXPECT_THAT(plain.text, testing::HasSubstr("backend preference: kpu-sim first (default)"));
   const ToolOutput flag = run_tool("emc-run", "'" + km + "'" + image + " --backend cpu");
-  for (const auto& b : k210_backends(flag.text)) EXPECT_EQ(b, "cpu") << flag.text;
+  for (const auto& b : backends_of(flag.text, " EMC_")) EXPECT_EQ(b, "cpu") << flag.text;
   EXPECT_EQ(run_tool("emc-run", "'" + km + "' --backend gpu" + image).status, 2);
   // A map that is not JSON is ignored with a warning; target "k210" keeps the default.
   for (const std::string& text :

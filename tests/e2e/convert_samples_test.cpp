@@ -65,7 +65,9 @@ Accuracy run_and_compare(const SampleSpec& s, const ConvertOptions& opt, const G
     const auto t_got = std::max_element(got.begin(), got.end()) - got.begin();
     const auto t_want = std::max_element(want.begin(), want.end()) - want.begin();
     ++acc.cases;
-    acc.top1_equal += t_got == t_want;
+    // An exact tie in the kmodel's output between its argmax and the float top-1 (equal int8
+    // logits give equal probabilities; argmax takes the lower index) keeps the top-1.
+    acc.top1_equal += t_got == t_want || got[std::size_t(t_got)] == got[std::size_t(t_want)];
     acc.max_dp = std::max(acc.max_dp, md);
     std::printf("[ %s %s case %zu ] top-1 float %td (p=%.4f) kmodel %td (p=%.4f)  max|dp| %.5f\n",
                 s.name, std::string(opt.target->name).c_str(), i, t_want,

@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "emc/interpreter/interpreter.h"
 #include "interpreter/test_models.h"
 
@@ -124,7 +127,84 @@ TEST(Input, OtherFirstLayerIsALoadErrorQuotingTheSdkRule) {
             "layer 0 (DEQUANTIZE): the model input cannot be fed to a first layer of type "
             "DEQUANTIZE: the K210 SDK (kpu_run_kmodel) accepts only K210_CONV (uint8 CHW into KPU "
             "RAM) or FULLY_CONNECTED (float32 into main memory) as the first layer and returns -1 "
-            "otherwise");
+            "otherwise (EMC's runtime also takes EMC_CONV2D / EMC_DEPTHWISE_CONV2D: uint8 CHW "
+            "pixels, and EMC_QUANTIZE_INT8: float32)");
+}
+
+// docs/cpu_target.md "Input": a first EMC int8 conv takes uint8 CHW pixels p, stored at its input
+// address as the int8 code p - 128 (byte p ^ 0x80); a first EMC_QUANTIZE_INT8 takes float32.
+TEST(Input, EmcConvFirstTakesUint8PixelsStoredAsPMinus128) {
+  Registry registry;
+  auto b = std::make_unique<NiceMockBackend>("cpu");
+  b->support_all();
+  ASSERT_TRUE(registry.add(std::move(b)).ok());
+  format::Layer conv;
+  conv.type = LayerType::kEmcDepthwiseConv2d;
+  format::EmcConv2dInt8Body body;
+  auto& g = body.geo;
+  g.main_mem_in_address = 8;
+  g.main_mem_out_address = 40;
+  g.in_width = g.out_width = 3;
+  g.in_height = g.out_height = 2;
+  g.in_channels = g.out_channels = 2;
+  g.kernel_width = g.kernel_height = g.stride_width = g.stride_height = 1;
+  g.dilation_width = g.dilation_height = 1;
+  body.weights = {1, 1};
+  body.bias = {0, 0};
+  body.multiplier = {1 << 30, 1 << 30};
+  body.shift = {1, 1};
+  conv.body = body;
+  format::Layer deq;
+  deq.type = LayerType::kEmcDequantizeInt8;
+  format::EmcQuantizeInt8Body q;
+  q.main_mem_in_address = 40;
+  q.main_mem_out_address = 56;
+  q.count = 12;
+  deq.body = q;
+  auto it = Interpreter::load_model(make_model(104, {conv, deq}, {{56, 48}}), registry);
+  ASSERT_TRUE(it.ok()) << it.error().to_string();
+  EXPECT_EQ((*it)->input_info(0).type, ElementType::kUint8);
+  EXPECT_EQ((*it)->input_info(0).shape, (std::vector<std::uint32_t>{2, 2, 3}));
+  EXPECT_EQ((*it)->input_info(0).bytes, 12u);
+  const std::vector<std::uint8_t> px = {0, 1, 127, 128, 129, 255, 10, 20, 30, 200, 250, 64};
+  ASSERT_TRUE((*it)->set_input(0, px).ok());
+  ASSERT_TRUE((*it)->run().ok());
+  const auto mem = (*it)->main_memory().all();
+  for (std::size_t i = 0; i < px.size(); ++i) {
+    const int code = int(px[i]) - 128;  // by hand: p - 128 as two's complement
+    EXPECT_EQ(mem[8 + i], static_cast<std::uint8_t>(code & 0xff)) << "pixel " << i;
+  }
+}
+
+TEST(Input, EmcQuantizeFirstTakesFloat32) {
+  Registry registry;
+  auto b = std::make_unique<NiceMockBackend>("cpu");
+  b->support_all();
+  ASSERT_TRUE(registry.add(std::move(b)).ok());
+  format::Layer qz;
+  qz.type = LayerType::kEmcQuantizeInt8;
+  format::EmcQuantizeInt8Body q;
+  q.main_mem_in_address = 16;
+  q.main_mem_out_address = 0;
+  q.count = 3;
+  q.scale = 0.5f;
+  qz.body = q;
+  format::Layer deq;
+  deq.type = LayerType::kEmcDequantizeInt8;
+  q.main_mem_in_address = 0;
+  q.main_mem_out_address = 32;
+  deq.body = q;
+  auto it = Interpreter::load_model(make_model(48, {qz, deq}, {{32, 12}}), registry);
+  ASSERT_TRUE(it.ok()) << it.error().to_string();
+  EXPECT_EQ((*it)->input_info(0).type, ElementType::kFloat32);
+  EXPECT_EQ((*it)->input_info(0).shape, (std::vector<std::uint32_t>{3}));
+  const float v[3] = {1.5f, -2.0f, 0.25f};
+  std::vector<std::uint8_t> bytes(12);
+  std::memcpy(bytes.data(), v, 12);
+  ASSERT_TRUE((*it)->set_input(0, bytes).ok());
+  ASSERT_TRUE((*it)->run().ok());
+  const auto mem = (*it)->main_memory().all();
+  EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), mem.begin() + 16));
 }
 
 }  // namespace

@@ -245,7 +245,14 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
   std::printf("\nfile size        %zu bytes\n", file_size);
   std::printf("KPU RAM peak     %llu bytes of 2097152\n",
               static_cast<unsigned long long>(r.kpu_peak_bytes));
-  std::printf("main memory      %u bytes\n", r.main_mem_bytes);
+  std::printf(
+      "main memory      %u bytes (liveness plan, greedy by size; first fit in layer order "
+      "%llu, no sharing %llu)\n",
+      r.main_mem_bytes, static_cast<unsigned long long>(r.main_mem_first_fit_bytes),
+      static_cast<unsigned long long>(r.main_mem_sum_bytes));
+  std::uint64_t weights = 0;
+  for (const auto& l : r.layers) weights += l.weight_bytes;
+  std::printf("weights          %llu bytes\n", static_cast<unsigned long long>(weights));
   std::printf(
       "KPU time (est.)  %.3f ms at 400 MHz (%llu cycles; accel_sim cycle model, CPU layers "
       "not included)\n",

@@ -18,14 +18,17 @@
 //    REQUANTIZE), global pools, max pool (uint8), average pool (float), softmax, flatten,
 //    elementwise activations on uint8 (REQUANTIZE tables); QUANTIZE / DEQUANTIZE / K210_UPLOAD and
 //    KPU->main DMA are inserted where a tensor changes representation.
-//  * -p cpu (src/lower/cpu_kpu_target.cpp): V3 has no CPU convolution type, so a conv is still a
-//    K210_CONV layer (the architecture-neutral integer conv+BN+activation+pool of §6): on the
-//    "cpu" target the map size limits that come only from the chip (H <= 256, W <= 512, maps >=
-//    4x4) are not applied; the register-field limits (H <= 512, W <= 1024, <= 1024 channels,
-//    1x1/3x3 kernels) and the 2 MiB KPU RAM (15-bit row addresses) still are. The kmodel runs
-//    every layer on the "cpu" backend, whose K210_CONV/K210_UPLOAD kernels are the spec's
-//    reference arithmetic (bit-exact with kpu-sim). Everything else is identical; the sidecar
-//    map says target "cpu".
+//  * -p cpu (src/lower/cpu_target.cpp, docs/cpu_target.md): a generic MCU with no KPU limit.
+//    Every tensor is int8 asymmetric CHW in main memory; Conv2D / DepthwiseConv2D (any kernel,
+//    stride, dilation, padding; BN folded; ReLU/ReLU6 as the clamp), Dense, BatchNormalization
+//    and average pools are EMC_CONV2D / EMC_DEPTHWISE_CONV2D (int8 per-channel weights); max and
+//    'same' average pools EMC_MAX/AVERAGE_POOL2D_INT8, a two-input Add EMC_ELEMENTWISE_INT8;
+//    other activations are 256-entry REQUANTIZE tables on the int8 codes; concat and nearest
+//    upsampling copy int8 bytes; softmax and wider adds run as the V3 float layer between
+//    EMC_DEQUANTIZE_INT8 and EMC_QUANTIZE_INT8. An image input is uint8 CHW raw pixels (the
+//    runtime stores p - 128; the preprocessing is folded into the first conv), any other input
+//    float32 (EMC_QUANTIZE_INT8 first). The sidecar map says target "cpu"; the stock K210 runtime
+//    cannot run these files.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +50,7 @@ namespace emc::converter {
 // Where a Dense layer (or a 1x1 conv on a 1x1 map) runs on k210: kCpu = float
 // FULLY_CONNECTED (exact); kKpu = the vendor's 4x4-padded 1x1 KPU conv (quantized weights, a
 // quarter of the bytes); kAuto = the KPU when the float weights would exceed 1 MiB and the layer
-// has at most 1024 inputs. The cpu target always uses FULLY_CONNECTED.
+// has at most 1024 inputs. The cpu target ignores it (Dense is an int8 EMC_CONV2D there).
 enum class DensePlacement { kAuto, kCpu, kKpu };
 
 struct ConvertOptions {
@@ -124,6 +127,10 @@ struct ConvertResult {
   std::string sidecar_json;  // <out>.map.json contents
   std::uint64_t kpu_peak_bytes = 0;
   std::uint32_t main_mem_bytes = 0;
+  // The same buffers without sharing (sum of their sizes) and placed first-fit in creation order:
+  // baselines for main_mem_bytes (liveness + greedy-by-size plan) in the report.
+  std::uint64_t main_mem_sum_bytes = 0;
+  std::uint64_t main_mem_first_fit_bytes = 0;
   // Input contract of the kmodel: uint8 CHW [C,H,W] for a KPU-first model, float32 otherwise.
   bool input_is_uint8 = true;
   std::vector<std::int32_t> input_shape;  // graph input shape [H, W, C] or [N]

@@ -52,6 +52,12 @@ struct MainPlan {
 MainPlan plan_main_memory(const std::vector<MainBufferRequest>& requests,
                           std::uint64_t alignment = 8);
 
+// The baseline the greedy plan is compared with (report, docs/cpu_target.md): first fit in
+// request order (each buffer at the lowest offset free of every placed buffer whose lifetime
+// intersects its own, in the order the lowering created them), same alignment.
+MainPlan plan_main_memory_in_order(const std::vector<MainBufferRequest>& requests,
+                                   std::uint64_t alignment = 8);
+
 // True when two requests' lifetimes intersect (inclusive steps).
 inline bool lifetimes_overlap(std::int32_t a0, std::int32_t a1, std::int32_t b0, std::int32_t b1) {
   return a0 <= b1 && b0 <= a1;

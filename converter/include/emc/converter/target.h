@@ -39,6 +39,9 @@ struct Target {
   const LayerTable* layers = nullptr;
   // The lowering entry point (detail::lower_with_table runs `layers` through the Lowerer).
   LowerFn lower = nullptr;
+  // Optional: rewrites the optimized graph before calibration (nullptr: none). cpu splits the
+  // activations its int8 layers cannot fuse into their own nodes, so that they are calibrated.
+  Result<Graph> (*prepare_graph)(Graph graph) = nullptr;
 
   // K210_CONV map limits: the smallest map H/W the target computes (smaller maps are padded to
   // it) and the largest input map.

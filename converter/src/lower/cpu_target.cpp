@@ -1,0 +1,1354 @@
+// The -p cpu lowering (cpu_target.h; docs/cpu_target.md "The -p cpu lowering").
+#include "cpu_target.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <iomanip>
+#include <optional>
+#include <sstream>
+
+#include "emc/converter/activation_fit.h"
+#include "emc/converter/emc_conv_quant.h"
+#include "emc/converter/layer_table.h"
+#include "emc/format/emc_layers.h"
+#include "lower/targets.h"
+
+namespace emc::converter::detail {
+namespace {
+
+using format::LayerType;
+
+// Activations an int8 layer applies as its output clamp.
+bool is_clamp(const Activation& a) {
+  return a.is_linear() ||
+         (a.kind == ActivationKind::kRelu && a.alpha == 0.0 && a.threshold == 0.0f);
+}
+
+[[noreturn]] void fail(Errc code, const std::string& msg, const Node& node) {
+  throw ErrorException(Error(code, msg).with_layer(node.layer_ref()));
+}
+
+template <class Body, class Field>
+Fixup fix(int buffer, Field Body::*member) {
+  return Fixup{buffer, 0, [member](format::Layer& l, std::uint64_t a) {
+                 std::get<Body>(l.body).*member = static_cast<Field>(a);
+               }};
+}
+Fixup fix_geo(int buffer, bool in) {
+  return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
+                 auto& g = std::get<format::EmcConv2dInt8Body>(l.body).geo;
+                 (in ? g.main_mem_in_address : g.main_mem_out_address) = std::uint32_t(a);
+               }};
+}
+
+// The accumulator bound the parser enforces (docs/cpu_target.md): taps * 255 * 128 + |bias|.
+constexpr std::uint64_t kMaxInt8Taps = 65000;
+
+// Representations of one graph tensor that exist so far (all CHW in main memory).
+struct Form {
+  int q = -1;  // int8 buffer
+  int f = -1;  // float32 buffer
+  std::optional<Int8Quant> quant;
+  // The model input as uint8 pixels p stored as int8 p - 128: real = (p - mean[c]) / stdv[c].
+  int pixel = -1;
+  std::vector<double> mean, stdv;
+  // The data is a CHW map of this [H, W, C] shape while the tensor is its NHWC flatten.
+  std::vector<std::int32_t> chw_of;
+  // A rank-3 tensor stored in NHWC order (the float input of a model whose first layer is not a
+  // conv, as the user holds it, and what elementwise layers make of it).
+  bool hwc = false;
+};
+
+class CpuLowerer {
+ public:
+  CpuLowerer(const Graph& g, const std::vector<Range>& r, const ConvertOptions& o)
+      : g_(g), ranges_(r), opt_(o), forms_(g.tensors.size()) {}
+  LoweredModel run();
+
+ private:
+  Form& form(TensorId t) { return forms_[static_cast<std::size_t>(t)]; }
+  std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
+  int buffer(std::uint64_t bytes, const LayerRef& owner) {
+    Buffer b;
+    b.mem = Mem::kMain;
+    b.bytes = bytes;
+    b.owner = owner;
+    out_.buffers.push_back(b);
+    return static_cast<int>(out_.buffers.size()) - 1;
+  }
+  int step() const { return static_cast<int>(out_.layers.size()); }
+  void use(int buf, int at) {
+    auto& b = out_.buffers[static_cast<std::size_t>(buf)];
+    b.first = std::min(b.first, at);
+    b.last = std::max(b.last, at);
+  }
+  // Appends a layer reading `in` and writing `out` (buffer ids, -1: none) with its fixups.
+  void add(LayerType type, format::LayerBody body, LayerInfo info, std::vector<Fixup> fixups,
+           int in, int out) {
+    LoweredLayer l;
+    l.layer.type = type;
+    l.layer.body = std::move(body);
+    info.index = out_.layers.size();
+    info.type = type;
+    info.on_kpu = false;
+    l.info = std::move(info);
+    for (const Fixup& f : fixups) use(f.buffer, step());
+    l.fixups = std::move(fixups);
+    l.main_in = in;
+    l.main_out = out;
+    out_.layers.push_back(std::move(l));
+  }
+  static std::vector<std::string> sources_of(const Node& n) {
+    return n.source_layers.empty() ? std::vector<std::string>{n.source.name} : n.source_layers;
+  }
+
+  Int8Quant quant_of(TensorId t) {
+    Form& f = form(t);
+    if (!f.quant) {
+      const Range& r = ranges_.at(static_cast<std::size_t>(t));
+      auto q = int8_quant_from_range(r.min, r.max);
+      if (!q.ok())
+        throw ErrorException(std::move(q).error().prefix("tensor '" + g_.tensor(t).name + "': "));
+      f.quant = q.value();
+    }
+    return *f.quant;
+  }
+  static std::string quant_note(const Int8Quant& q) {
+    std::ostringstream s;
+    s << "int8 scale " << q.scale << " zero point " << q.zero_point;
+    return s.str();
+  }
+
+  void ensure_q(TensorId t, const Node& ctx);
+  void ensure_f(TensorId t, const Node& ctx);
+  // Fails naming `n` when t is a map stored in NHWC order (which the spatial layers cannot read).
+  void require_chw(TensorId t, const Node& n) {
+    if (form(t).hwc)
+      fail(Errc::kUnsupportedLayer,
+           "reads the model input as a map, but this model's input is float32 NHWC (its first "
+           "layer is not a convolution, so -p cpu takes the input as the user holds it): put a "
+           "Conv2D first",
+           n);
+  }
+  // EMC int8 convolution of `fc` reading buffer `in_buf` (quantization `in_q`) into a new buffer
+  // holding `out` (quantization `out_q`); returns the output buffer.
+  // `in_mean` (optional, per input channel, real units): bias correction of the weight rounding
+  // (as the k210 lowering: the expected output error sum (w_q - w) * E[x] is subtracted).
+  int emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
+                TensorId out, const Node& n, std::vector<std::string> sources, std::string note,
+                const std::vector<double>& in_mean = {});
+  // A per-channel affine y = a[c]*x + b[c] (clamped) on an int8 tensor as a 1x1 depthwise conv.
+  void emit_affine(TensorId in, TensorId out, const std::vector<float>& a,
+                   const std::vector<float>& b, const Activation& clamp, const Node& n,
+                   const std::string& note);
+  // A 256-entry table on int8 codes: out = q_out(fn(deq_in(q))).
+  int emit_table(int in_buf, std::uint64_t n, const Int8Quant& qi, const Int8Quant& qo,
+                 const std::function<double(double)>& fn, const Node& ctx,
+                 std::vector<std::string> sources, std::string note, std::vector<int32_t> shape);
+  // Float result `f_buf` of tensor t with a clamp activation: quantized right away so that the
+  // clamp applies (the float form is dropped).
+  void finish_float(TensorId t, int f_buf, const Activation& act);
+
+  // EMC_MAX_POOL2D_INT8 / EMC_AVERAGE_POOL2D_INT8 over the valid taps (padding is no tap).
+  void emit_pool(const Node& n, bool average, std::int32_t kh, std::int32_t kw, std::int32_t sh,
+                 std::int32_t sw, const Padding4& pad, const std::string& note);
+  // EMC_ELEMENTWISE_INT8 add of two same-shape int8 tensors; false when it cannot (then float).
+  bool emit_add_int8(const Node& n, const Activation& act, TensorId out);
+
+  void lower_unit(const LayerMatch& m);
+  void lower_conv(const std::vector<int>& nodes);
+  void lower_dense(const std::vector<int>& nodes);
+  void lower_batch_norm(const Node& n, const Activation& act, TensorId out);
+  void lower_activation(const Node& n);
+  void lower_max_pool(const Node& n);
+  void lower_avg_pool(const Node& n);
+  void lower_global_pool(const Node& n, bool max);
+  void lower_add(const Node& n, const Activation& act, TensorId out);
+  void lower_concat(const Node& n);
+  void lower_softmax(const Node& n);
+  void lower_upsample(const Node& n);
+  void lower_alias(const Node& n);
+
+  // Weights of a conv/depthwise node as the EMC layout ([oc][ic][kh][kw] / [oc][kh][kw]).
+  std::vector<float> emc_weights(const Node& c, std::int32_t cin) const;
+
+  const Graph& g_;
+  const std::vector<Range>& ranges_;
+  const ConvertOptions& opt_;
+  std::vector<Form> forms_;
+  LoweredModel out_;
+};
+
+// ---- representation changes ----------------------------------------------------------------
+
+void CpuLowerer::ensure_q(TensorId t, const Node& ctx) {
+  Form& f = form(t);
+  if (f.q >= 0) return;
+  const Shape& s = g_.shape(t);
+  if (f.pixel >= 0) {
+    // Pixels -> the tensor's int8 grid: a 1x1 depthwise conv, real = (p - mean) / std.
+    const Int8Quant q = quant_of(t);
+    const std::int32_t c = s.c();
+    std::vector<float> a(static_cast<std::size_t>(c)), b(a.size());
+    double msum = 0;
+    for (double m : f.mean) msum += m;
+    const std::int32_t zx = std::clamp<std::int32_t>(std::lround(msum / c), 0, 255);
+    FloatConv fc;
+    fc.geo.in_height = fc.geo.out_height = std::uint32_t(s.h());
+    fc.geo.in_width = fc.geo.out_width = std::uint32_t(s.w());
+    fc.geo.in_channels = fc.geo.out_channels = std::uint32_t(c);
+    fc.geo.kernel_width = fc.geo.kernel_height = 1;
+    fc.geo.stride_width = fc.geo.stride_height = 1;
+    fc.geo.dilation_width = fc.geo.dilation_height = 1;
+    fc.depthwise = true;
+    fc.weights.resize(a.size());
+    fc.bias.resize(a.size());
+    for (int i = 0; i < c; ++i) {
+      fc.weights[i] = static_cast<float>(1.0 / f.stdv[i]);
+      fc.bias[i] = static_cast<float>((zx - f.mean[i]) / f.stdv[i]);
+    }
+    Int8Quant in_q;
+    in_q.scale = 1.0;
+    in_q.zero_point = zx - 128;
+    f.q = emit_conv(std::move(fc), f.pixel, in_q, q, t, ctx, {},
+                    "input pixels (stored as p - 128) to '" + g_.tensor(t).name + "'");
+    return;
+  }
+  if (f.f >= 0) {
+    const Int8Quant q = quant_of(t);
+    format::EmcQuantizeInt8Body b;
+    b.count = static_cast<std::uint32_t>(count(t));
+    b.scale = static_cast<float>(q.scale);
+    b.zero_point = q.zero_point;
+    const int ob = buffer(b.count, ctx.layer_ref());
+    LayerInfo info;
+    info.note = "quantize '" + g_.tensor(t).name + "' (" + quant_note(q) + ")";
+    info.out_shape = s.dims;
+    const int in = f.f;
+    add(LayerType::kEmcQuantizeInt8, b, info,
+        {fix(in, &format::EmcQuantizeInt8Body::main_mem_in_address),
+         fix(ob, &format::EmcQuantizeInt8Body::main_mem_out_address)},
+        in, ob);
+    f.q = ob;
+    return;
+  }
+  throw ErrorException(Error(Errc::kInternal, "tensor '" + g_.tensor(t).name + "' has no value")
+                           .with_layer(ctx.layer_ref()));
+}
+
+void CpuLowerer::ensure_f(TensorId t, const Node& ctx) {
+  Form& f = form(t);
+  if (f.f >= 0) return;
+  ensure_q(t, ctx);
+  const Int8Quant q = quant_of(t);
+  format::EmcQuantizeInt8Body b;
+  b.count = static_cast<std::uint32_t>(count(t));
+  b.scale = static_cast<float>(q.scale);
+  b.zero_point = q.zero_point;
+  const int ob = buffer(std::uint64_t{b.count} * 4, ctx.layer_ref());
+  LayerInfo info;
+  info.note = "dequantize '" + g_.tensor(t).name + "'";
+  info.out_shape = g_.shape(t).dims;
+  const int in = f.q;
+  add(LayerType::kEmcDequantizeInt8, b, info,
+      {fix(in, &format::EmcQuantizeInt8Body::main_mem_in_address),
+       fix(ob, &format::EmcQuantizeInt8Body::main_mem_out_address)},
+      in, ob);
+  f.f = ob;
+}
+
+void CpuLowerer::finish_float(TensorId t, int f_buf, const Activation& act) {
+  Form& f = form(t);
+  f.f = f_buf;
+  if (act.is_linear()) return;
+  // The clamp: quantize at once onto a grid whose lowest code is real 0 (and whose top is at most
+  // the max value); the unclamped float form is not kept.
+  const Range& r = ranges_.at(static_cast<std::size_t>(t));
+  double hi = std::max(r.max, 1e-6);
+  if (std::isfinite(act.max_value)) hi = std::min<double>(hi, act.max_value);
+  f.quant = int8_quant_from_range(0.0, hi).value();
+  const Node* prod = g_.producer(t) >= 0 ? &g_.nodes[std::size_t(g_.producer(t))] : nullptr;
+  Node dummy;
+  ensure_q(t, prod ? *prod : dummy);
+  out_.layers.back().info.note += "; " + to_string(act) + " as the int8 clamp";
+  f.f = -1;
+}
+
+int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
+                          TensorId out, const Node& n, std::vector<std::string> sources,
+                          std::string note, const std::vector<double>& in_mean) {
+  auto& g = fc.geo;
+  const auto dil_h = g.dilation_height * (g.kernel_height - 1) + 1;
+  const auto dil_w = g.dilation_width * (g.kernel_width - 1) + 1;
+  if (g.pad_top >= dil_h || g.pad_bottom >= dil_h || g.pad_left >= dil_w || g.pad_right >= dil_w) {
+    fail(Errc::kUnsupportedLayer,
+         "padding (top " + std::to_string(g.pad_top) + ", bottom " + std::to_string(g.pad_bottom) +
+             ", left " + std::to_string(g.pad_left) + ", right " + std::to_string(g.pad_right) +
+             ") not smaller than the " + std::to_string(dil_h) + "x" + std::to_string(dil_w) +
+             " kernel window: EMC convolutions have no window of only padding",
+         n);
+  }
+  const std::uint64_t taps = format::emc_conv_weight_count(g, fc.depthwise) / g.out_channels;
+  if (taps > kMaxInt8Taps) {
+    fail(Errc::kUnsupportedLayer,
+         std::to_string(taps) + " taps per output: more than the int8 accumulator bound (" +
+             std::to_string(kMaxInt8Taps) + ")",
+         n);
+  }
+  auto r = quantize_conv_int8(fc, in_q, out_q);
+  if (!r.ok()) throw ErrorException(std::move(r).error().with_layer(n.layer_ref()));
+  format::EmcConv2dInt8Body body = std::move(r->body);
+  if (opt_.bias_correction && in_mean.size() == g.in_channels) {
+    // Share of the outputs at which tap t of an axis reads inside the input (not padding).
+    auto inside = [](std::uint32_t out_n, std::uint32_t in_n, std::uint32_t stride,
+                     std::uint32_t pad, std::uint32_t dil, std::uint32_t tap) {
+      std::uint32_t k = 0;
+      for (std::uint32_t o = 0; o < out_n; ++o) {
+        const std::int64_t at = std::int64_t(o) * stride - pad + std::int64_t(tap) * dil;
+        k += at >= 0 && at < std::int64_t(in_n);
+      }
+      return double(k) / double(out_n);
+    };
+    const std::uint32_t kh = g.kernel_height, kw = g.kernel_width;
+    std::vector<double> fy(kh), fx(kw);
+    for (std::uint32_t t = 0; t < kh; ++t)
+      fy[t] = inside(g.out_height, g.in_height, g.stride_height, g.pad_top, g.dilation_height, t);
+    for (std::uint32_t t = 0; t < kw; ++t)
+      fx[t] = inside(g.out_width, g.in_width, g.stride_width, g.pad_left, g.dilation_width, t);
+    const std::uint64_t oc = g.out_channels, per = fc.weights.size() / oc, kk = kh * kw;
+    for (std::uint64_t o = 0; o < oc; ++o) {
+      double corr = 0;
+      for (std::uint64_t t = 0; t < per; ++t) {
+        const std::uint64_t ic = fc.depthwise ? o / g.depth_multiplier : t / kk;
+        const std::uint64_t tap = t % kk;
+        const double w_hat = r->weight_scale[o] * double(body.weights[o * per + t]);
+        corr +=
+            (w_hat - double(fc.weights[o * per + t])) * in_mean[ic] * fy[tap / kw] * fx[tap % kw];
+      }
+      const double q = std::round(corr / (in_q.scale * r->weight_scale[o]));
+      const double nb = double(body.bias[o]) - q;
+      if (std::fabs(nb) + double(per) * 32640.0 <= 2147483647.0)
+        body.bias[o] = static_cast<std::int32_t>(nb);
+    }
+  }
+  const std::uint64_t oc = body.geo.out_channels;
+  const std::uint64_t out_bytes =
+      std::uint64_t(body.geo.out_height) * body.geo.out_width * body.geo.out_channels;
+  const int ob = buffer(out_bytes, n.layer_ref());
+  LayerInfo info;
+  info.sources = std::move(sources);
+  info.in_shape = {std::int32_t(g.in_height), std::int32_t(g.in_width),
+                   std::int32_t(g.in_channels)};
+  info.out_shape = {std::int32_t(body.geo.out_height), std::int32_t(body.geo.out_width),
+                    std::int32_t(oc)};
+  info.weight_bytes = (body.weights.size() + 3) / 4 * 4 + oc * 12;
+  {
+    std::ostringstream s;
+    s << (note.empty() ? "" : note + "; ") << g.kernel_height << "x" << g.kernel_width;
+    if (g.stride_height != 1 || g.stride_width != 1)
+      s << " stride " << g.stride_height << "x" << g.stride_width;
+    if (g.dilation_height != 1 || g.dilation_width != 1)
+      s << " dilation " << g.dilation_height << "x" << g.dilation_width;
+    s << ", " << quant_note(out_q);
+    if (r->worst_weight_sqnr_db < 1e8)
+      s << ", worst weight SQNR " << std::fixed << std::setprecision(1) << r->worst_weight_sqnr_db
+        << " dB";
+    info.note = s.str();
+  }
+  if (out != kNoTensor) {
+    form(out).quant = out_q;
+    form(out).q = ob;
+  }
+  add(fc.depthwise ? LayerType::kEmcDepthwiseConv2d : LayerType::kEmcConv2d, std::move(body),
+      std::move(info), {fix_geo(in_buf, true), fix_geo(ob, false)}, in_buf, ob);
+  return ob;
+}
+
+void CpuLowerer::emit_affine(TensorId in, TensorId out, const std::vector<float>& a,
+                             const std::vector<float>& b, const Activation& clamp, const Node& n,
+                             const std::string& note) {
+  ensure_q(in, n);
+  const Shape& s = g_.shape(in);
+  const Form& fi = form(in);
+  FloatConv fc;
+  // Rank 3: a CHW map; otherwise a vector, one "channel" per stored element.
+  const bool map = s.rank() == 3 && fi.chw_of.empty() && !fi.hwc;
+  const std::int32_t c = map ? s.c() : static_cast<std::int32_t>(count(in));
+  fc.geo.in_height = fc.geo.out_height = map ? std::uint32_t(s.h()) : 1u;
+  fc.geo.in_width = fc.geo.out_width = map ? std::uint32_t(s.w()) : 1u;
+  fc.geo.in_channels = fc.geo.out_channels = std::uint32_t(c);
+  fc.geo.kernel_width = fc.geo.kernel_height = 1;
+  fc.geo.stride_width = fc.geo.stride_height = 1;
+  fc.geo.dilation_width = fc.geo.dilation_height = 1;
+  fc.depthwise = true;
+  fc.weights.resize(static_cast<std::size_t>(c));
+  fc.bias.resize(fc.weights.size());
+  const std::int32_t pc = static_cast<std::int32_t>(a.size());  // parameter channels (last axis)
+  for (std::int32_t j = 0; j < c; ++j) {
+    std::int32_t k = j;
+    if (!map) {
+      std::int32_t logical = j;  // stored element j holds element `logical` of the tensor
+      if (!fi.chw_of.empty()) {
+        const auto& d = fi.chw_of;
+        const std::int32_t hw = d[0] * d[1], ch = j / hw, p = j % hw;
+        logical = p * d[2] + ch;
+      }
+      k = logical % pc;
+    }
+    fc.weights[std::size_t(j)] = a[std::size_t(k)];
+    fc.bias[std::size_t(j)] = b[std::size_t(k)];
+  }
+  if (!clamp.is_linear()) {
+    fc.act_min = 0;
+    if (std::isfinite(clamp.max_value)) fc.act_max = clamp.max_value;
+  }
+  const int ib = form(in).q;
+  emit_conv(std::move(fc), ib, quant_of(in), quant_of(out), out, n, sources_of(n), note);
+  form(out).chw_of = fi.chw_of;
+  form(out).hwc = fi.hwc;
+}
+
+int CpuLowerer::emit_table(int in_buf, std::uint64_t n, const Int8Quant& qi, const Int8Quant& qo,
+                           const std::function<double(double)>& fn, const Node& ctx,
+                           std::vector<std::string> sources, std::string note,
+                           std::vector<int32_t> shape) {
+  format::RequantizeBody b;
+  b.count = static_cast<std::uint32_t>(n);
+  for (int v = 0; v < 256; ++v) {
+    const int code = v < 128 ? v : v - 256;  // the byte as int8
+    const double y = fn(qi.dequantize(code));
+    double q = std::isnan(y) ? qo.zero_point : std::round(y / qo.scale) + qo.zero_point;
+    q = std::clamp(q, -128.0, 127.0);
+    b.table[std::size_t(v)] = static_cast<std::uint8_t>(static_cast<std::int32_t>(q) & 0xff);
+  }
+  const int ob = buffer(n, ctx.layer_ref());
+  LayerInfo info;
+  info.sources = std::move(sources);
+  info.note = note + " as a 256-entry int8 table (" + quant_note(qo) + ")";
+  info.in_shape = shape;
+  info.out_shape = std::move(shape);
+  info.weight_bytes = 256;
+  add(LayerType::kRequantize, b, info,
+      {fix(in_buf, &format::RequantizeBody::main_mem_in_address),
+       fix(ob, &format::RequantizeBody::main_mem_out_address)},
+      in_buf, ob);
+  return ob;
+}
+
+// ---- units ------------------------------------------------------------------------------------
+
+std::vector<float> CpuLowerer::emc_weights(const Node& c, std::int32_t cin) const {
+  const std::int32_t kh = c.kernel_h, kw = c.kernel_w, kk = kh * kw;
+  std::vector<float> w;
+  if (c.kind == NodeKind::kDepthwiseConv2D) {
+    const std::int32_t m = c.depth_multiplier, oc = cin * m;
+    w.resize(static_cast<std::size_t>(oc) * kk);
+    // Keras [kh][kw][cin][m]; output channel ch*m + j reads input channel ch.
+    for (std::int32_t ch = 0; ch < cin; ++ch)
+      for (std::int32_t j = 0; j < m; ++j)
+        for (std::int32_t t = 0; t < kk; ++t)
+          w[std::size_t(ch * m + j) * kk + t] = c.kernel[(std::size_t(t) * cin + ch) * m + j];
+  } else {
+    const std::int32_t oc = c.filters;
+    w.resize(static_cast<std::size_t>(oc) * cin * kk);
+    for (std::int32_t o = 0; o < oc; ++o)
+      for (std::int32_t i = 0; i < cin; ++i)
+        for (std::int32_t t = 0; t < kk; ++t)
+          w[(std::size_t(o) * cin + i) * kk + t] = c.kernel[(std::size_t(t) * cin + i) * oc + o];
+  }
+  return w;
+}
+
+void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
+  const Node *pad = nullptr, *conv = nullptr, *bn = nullptr, *actn = nullptr;
+  for (int i : nodes) {
+    const Node& n = g_.nodes[std::size_t(i)];
+    if (n.kind == NodeKind::kZeroPad)
+      pad = &n;
+    else if (n.kind == NodeKind::kBatchNorm)
+      bn = &n;
+    else if (n.kind == NodeKind::kActivation)
+      actn = &n;
+    else
+      conv = &n;
+  }
+  const Node& c = *conv;
+  if (bn && !c.activation.is_linear()) {
+    // conv(activation) -> BN: the conv alone, then the BN as its own affine layer.
+    std::vector<int> first, rest;
+    for (int i : nodes) {
+      const NodeKind k = g_.nodes[std::size_t(i)].kind;
+      (k == NodeKind::kBatchNorm || k == NodeKind::kActivation ? rest : first).push_back(i);
+    }
+    lower_conv(first);
+    lower_unit(LayerMatch{0, "batch_norm", rest});
+    return;
+  }
+  const TensorId tin = pad ? pad->inputs[0] : c.inputs[0];
+  const Shape& ins = g_.shape(tin);
+  if (ins.rank() != 3) fail(Errc::kShapeMismatch, "expects a [H, W, C] input", c);
+  const std::int32_t cin = ins.c();
+  const bool dw = c.kind == NodeKind::kDepthwiseConv2D;
+  const std::int32_t cout = dw ? cin * c.depth_multiplier : c.filters;
+  std::vector<float> w = emc_weights(c, cin);
+  std::vector<float> b(std::size_t(cout), 0.0f);
+  if (c.has_bias()) b = c.bias;
+  Activation act = c.activation;
+  TensorId out = c.output;
+  std::vector<std::string> sources;
+  for (int i : nodes) {
+    const Node& n = g_.nodes[std::size_t(i)];
+    if (n.source_layers.empty()) sources.push_back(n.source.name);
+    sources.insert(sources.end(), n.source_layers.begin(), n.source_layers.end());
+  }
+  if (bn) {
+    const std::size_t per = w.size() / std::size_t(cout);
+    for (std::int32_t o = 0; o < cout; ++o) {
+      const double s = bn->gamma[o] / std::sqrt(double(bn->variance[o]) + bn->epsilon);
+      for (std::size_t i = 0; i < per; ++i) w[o * per + i] = float(w[o * per + i] * s);
+      b[o] = float((b[o] - bn->mean[o]) * s + bn->beta[o]);
+    }
+    act = bn->activation;
+    out = bn->output;
+  }
+  if (actn) {
+    if (!act.is_linear()) fail(Errc::kUnsupportedLayer, "two activations in a row", *actn);
+    act = actn->activation;
+    out = actn->output;
+  }
+  if (!is_clamp(act)) {
+    fail(Errc::kUnsupportedLayer,
+         "activation " + to_string(act) +
+             " fused into a convolution: -p cpu applies only linear/ReLU/ReLU6 as the int8 clamp; "
+             "convert() splits other activations off (split_cpu_activations) so that their input "
+             "is calibrated",
+         c);
+  }
+  FloatConv fc;
+  auto& g = fc.geo;
+  g.in_height = std::uint32_t(ins.h());
+  g.in_width = std::uint32_t(ins.w());
+  g.in_channels = std::uint32_t(cin);
+  const Shape& os = g_.shape(c.output);
+  g.out_height = std::uint32_t(os.h());
+  g.out_width = std::uint32_t(os.w());
+  g.out_channels = std::uint32_t(cout);
+  g.kernel_height = std::uint32_t(c.kernel_h);
+  g.kernel_width = std::uint32_t(c.kernel_w);
+  g.stride_height = std::uint32_t(c.stride_h);
+  g.stride_width = std::uint32_t(c.stride_w);
+  g.dilation_height = std::uint32_t(c.dilation_h);
+  g.dilation_width = std::uint32_t(c.dilation_w);
+  Padding4 pd = c.pad;
+  if (pad) {
+    pd.top += pad->pad.top;
+    pd.bottom += pad->pad.bottom;
+    pd.left += pad->pad.left;
+    pd.right += pad->pad.right;
+  }
+  g.pad_top = std::uint32_t(pd.top);
+  g.pad_bottom = std::uint32_t(pd.bottom);
+  g.pad_left = std::uint32_t(pd.left);
+  g.pad_right = std::uint32_t(pd.right);
+  g.depth_multiplier = dw ? std::uint32_t(c.depth_multiplier) : 1u;
+  fc.depthwise = dw;
+  if (!act.is_linear()) {
+    fc.act_min = 0;
+    if (std::isfinite(act.max_value)) fc.act_max = act.max_value;
+  }
+  require_chw(tin, c);
+  Form& fi = form(tin);
+  Int8Quant in_q;
+  int in_buf = -1;
+  std::string note;
+  if (fi.pixel >= 0 && fi.q < 0) {
+    // The model input: real = (p - mean_c) / std_c folded into the weights (w / std_c) and the
+    // bias (sum of w / std_c * (zx - mean_c)); the conv reads p - 128 with zero point zx - 128.
+    double msum = 0;
+    for (double m : fi.mean) msum += m;
+    const std::int32_t zx = std::clamp<std::int32_t>(std::lround(msum / cin), 0, 255);
+    in_q.scale = 1.0;
+    in_q.zero_point = zx - 128;
+    const std::size_t per = w.size() / std::size_t(cout);
+    const std::size_t kk = std::size_t(c.kernel_h) * std::size_t(c.kernel_w);
+    bool inexact = false;
+    for (std::int32_t o = 0; o < cout; ++o) {
+      double add = 0;
+      for (std::size_t t = 0; t < per; ++t) {
+        const std::size_t ic = dw ? std::size_t(o / c.depth_multiplier) : t / kk;
+        float& wv = w[o * per + t];
+        wv = float(wv / fi.stdv[ic]);
+        add += double(wv) * (zx - fi.mean[ic]);
+        if (std::fabs(zx - fi.mean[ic]) > 1e-9) inexact = true;
+      }
+      b[o] = float(b[o] + add);
+    }
+    if (inexact && !pd.is_zero()) {
+      out_.warnings.push_back("layer '" + c.source.name + "' (" + c.source.class_name +
+                              "): the input normalization has no integer pixel value for 0.0; "
+                              "its zero padding reads pixel " +
+                              std::to_string(zx) + " (border error <= 0.5/std)");
+    }
+    in_buf = fi.pixel;
+    note = "reads the input pixels (stored as p - 128), normalization folded in";
+  } else {
+    ensure_q(tin, c);
+    in_q = quant_of(tin);
+    in_buf = fi.q;
+  }
+  fc.weights = std::move(w);
+  fc.bias = std::move(b);
+  const bool pixels = fi.pixel >= 0 && in_buf == fi.pixel;
+  emit_conv(std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
+            pixels ? std::vector<double>{} : ranges_.at(std::size_t(tin)).channel_mean);
+}
+
+void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
+  const Node& d = g_.nodes[std::size_t(nodes.front())];
+  Activation act = d.activation;
+  TensorId out = d.output;
+  std::vector<float> w = d.kernel;  // [in][units]
+  std::vector<float> b = d.has_bias() ? d.bias : std::vector<float>(std::size_t(d.filters), 0.f);
+  std::vector<std::string> src = sources_of(d);
+  const std::int32_t units = d.filters;
+  for (std::size_t i = 1; i < nodes.size(); ++i) {
+    const Node& n = g_.nodes[std::size_t(nodes[i])];
+    if (n.kind == NodeKind::kBatchNorm) {
+      if (!act.is_linear()) {  // Dense(activation) -> BN: the BN on its own
+        lower_dense({nodes.front()});
+        std::vector<int> rest(nodes.begin() + std::ptrdiff_t(i), nodes.end());
+        lower_unit(LayerMatch{0, "batch_norm", rest});
+        return;
+      }
+      const std::size_t n_in = w.size() / std::size_t(units);
+      for (std::int32_t o = 0; o < units; ++o) {
+        const double s = n.gamma[o] / std::sqrt(double(n.variance[o]) + n.epsilon);
+        for (std::size_t k = 0; k < n_in; ++k) w[k * units + o] = float(w[k * units + o] * s);
+        b[o] = float((b[o] - n.mean[o]) * s + n.beta[o]);
+      }
+      act = n.activation;
+    } else {
+      if (!act.is_linear()) fail(Errc::kUnsupportedLayer, "two activations in a row", n);
+      act = n.activation;
+    }
+    out = n.output;
+    src.push_back(n.source.name);
+  }
+  if (!is_clamp(act)) {
+    fail(Errc::kUnsupportedLayer,
+         "activation " + to_string(act) +
+             " fused into a dense layer: -p cpu applies only linear/ReLU/ReLU6 as the int8 clamp",
+         d);
+  }
+  const TensorId in = d.inputs[0];
+  const Shape& is = g_.shape(in);
+  ensure_q(in, d);
+  const Form& fi = form(in);
+  FloatConv fc;
+  auto& g = fc.geo;
+  std::int32_t n_in = is.c();
+  std::string note = "dense as a 1x1 conv";
+  if (is.rank() == 3) require_chw(in, d);
+  if (is.rank() == 3 && fi.chw_of.empty()) {  // applied to the last axis of a map: a 1x1 conv
+    g.in_height = g.out_height = std::uint32_t(is.h());
+    g.in_width = g.out_width = std::uint32_t(is.w());
+  } else if (is.rank() == 1) {
+    g.in_height = g.out_height = g.in_width = g.out_width = 1;
+  } else {
+    fail(Errc::kUnsupportedLayer,
+         "Dense on a " + to_string(is) + " tensor: -p cpu runs Dense on vectors and [H, W, C] maps",
+         d);
+  }
+  g.in_channels = std::uint32_t(n_in);
+  g.out_channels = std::uint32_t(units);
+  g.kernel_width = g.kernel_height = g.stride_width = g.stride_height = 1;
+  g.dilation_width = g.dilation_height = 1;
+  // Stored input order: CHW of chw_of when the vector is a flatten of a map (Keras flattens NHWC).
+  std::vector<std::int32_t> logical(static_cast<std::size_t>(n_in));
+  for (std::int32_t i = 0; i < n_in; ++i) logical[std::size_t(i)] = i;
+  if (!fi.chw_of.empty()) {
+    const std::int32_t H = fi.chw_of[0], W = fi.chw_of[1], C = fi.chw_of[2];
+    for (std::int32_t ch = 0; ch < C; ++ch)
+      for (std::int32_t y = 0; y < H; ++y)
+        for (std::int32_t x = 0; x < W; ++x)
+          logical[std::size_t((ch * H + y) * W + x)] = (y * W + x) * C + ch;
+    note += "; weights permuted to read the CHW input";
+  }
+  fc.weights.resize(std::size_t(n_in) * units);
+  for (std::int32_t o = 0; o < units; ++o)
+    for (std::int32_t i = 0; i < n_in; ++i)
+      fc.weights[std::size_t(o) * n_in + i] = w[std::size_t(logical[std::size_t(i)]) * units + o];
+  fc.bias = std::move(b);
+  if (!act.is_linear()) {
+    fc.act_min = 0;
+    if (std::isfinite(act.max_value)) fc.act_max = act.max_value;
+  }
+  std::vector<double> mean;  // per stored input element / channel
+  const auto& cm = ranges_.at(std::size_t(in)).channel_mean;
+  if (cm.size() == std::size_t(n_in)) {
+    mean.resize(cm.size());
+    for (std::int32_t i = 0; i < n_in; ++i)
+      mean[std::size_t(i)] = cm[std::size_t(logical[std::size_t(i)])];
+  }
+  emit_conv(std::move(fc), fi.q, quant_of(in), quant_of(out), out, d, src, note, mean);
+}
+
+void CpuLowerer::lower_batch_norm(const Node& n, const Activation& act, TensorId out) {
+  if (!is_clamp(act))
+    fail(Errc::kUnsupportedLayer,
+         "activation " + to_string(act) + " fused into a BatchNormalization (-p cpu: clamps only)",
+         n);
+  std::vector<float> a(n.gamma.size()), b(n.gamma.size());
+  for (std::size_t c = 0; c < a.size(); ++c) {
+    const double s = n.gamma[c] / std::sqrt(double(n.variance[c]) + n.epsilon);
+    a[c] = float(s);
+    b[c] = float(n.beta[c] - n.mean[c] * s);
+  }
+  emit_affine(n.inputs[0], out, a, b, act, n, "batch norm as a 1x1 depthwise conv");
+}
+
+void CpuLowerer::lower_activation(const Node& n) {
+  const TensorId in = n.inputs[0];
+  Form& fi = form(in);
+  const Activation& a = n.activation;
+  if (fi.pixel >= 0 && fi.q < 0 && a.kind == ActivationKind::kAffine && a.alpha > 0) {
+    // A Rescaling of the input pixels folds into the pixel mapping when the new mean is a pixel:
+    // real*s + o = (p - (mean - o*std/s)) / (std/s).
+    std::vector<double> mean = fi.mean, stdv = fi.stdv;
+    double msum = 0;
+    for (std::size_t c = 0; c < mean.size(); ++c) {
+      mean[c] -= a.offset * stdv[c] / a.alpha;
+      stdv[c] /= a.alpha;
+      msum += mean[c];
+    }
+    const double zx = std::round(msum / double(mean.size()));
+    if (zx >= 0 && zx <= 255) {
+      Form& fo = form(n.output);
+      fo.pixel = fi.pixel;
+      fo.mean = std::move(mean);
+      fo.stdv = std::move(stdv);
+      return;
+    }
+  }
+  ensure_q(in, n);
+  const int ob = emit_table(
+      form(in).q, std::uint64_t(count(in)), quant_of(in), quant_of(n.output),
+      [&](double x) { return activation_value(a, x); }, n, sources_of(n), to_string(a),
+      g_.shape(n.output).dims);
+  form(n.output).q = ob;
+  form(n.output).chw_of = form(in).chw_of;
+  form(n.output).hwc = form(in).hwc;
+}
+
+void CpuLowerer::emit_pool(const Node& n, bool average, std::int32_t kh, std::int32_t kw,
+                           std::int32_t sh, std::int32_t sw, const Padding4& pad,
+                           const std::string& note) {
+  const TensorId in = n.inputs[0];
+  const Shape& s = g_.shape(in);
+  const Shape& os = g_.shape(n.output);
+  ensure_q(in, n);
+  const Int8Quant qi = quant_of(in);
+  if (!average) form(n.output).quant = qi;  // the max keeps the codes: M = 1, exact
+  const Int8Quant qo = quant_of(n.output);
+  format::EmcPool2dInt8Body b;
+  b.in_width = std::uint32_t(s.w());
+  b.in_height = std::uint32_t(s.h());
+  b.channels = std::uint32_t(s.c());
+  b.out_width = std::uint32_t(os.rank() == 3 ? os.w() : 1);
+  b.out_height = std::uint32_t(os.rank() == 3 ? os.h() : 1);
+  b.kernel_width = std::uint32_t(kw);
+  b.kernel_height = std::uint32_t(kh);
+  b.stride_width = std::uint32_t(sw);
+  b.stride_height = std::uint32_t(sh);
+  b.pad_left = std::uint32_t(pad.left);
+  b.pad_right = std::uint32_t(pad.right);
+  b.pad_top = std::uint32_t(pad.top);
+  b.pad_bottom = std::uint32_t(pad.bottom);
+  b.input_zero_point = qi.zero_point;
+  b.output_zero_point = qo.zero_point;
+  auto st = quantize_multiplier(qi.scale / qo.scale, b.multiplier, b.shift);
+  if (!st.ok()) throw ErrorException(std::move(st).error().with_layer(n.layer_ref()));
+  const int ob = buffer(std::uint64_t(os.num_elements()), n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.in_shape = s.dims;
+  info.out_shape = os.dims;
+  info.note = note + " (" + quant_note(qo) + ")";
+  const int ib = form(in).q;
+  add(average ? LayerType::kEmcAveragePool2dInt8 : LayerType::kEmcMaxPool2dInt8, b, info,
+      {fix(ib, &format::EmcPool2dInt8Body::main_mem_in_address),
+       fix(ob, &format::EmcPool2dInt8Body::main_mem_out_address)},
+      ib, ob);
+  form(n.output).q = ob;
+}
+
+bool CpuLowerer::emit_add_int8(const Node& n, const Activation& act, TensorId out) {
+  if (n.inputs.size() != 2) return false;
+  for (TensorId t : n.inputs) {
+    ensure_q(t, n);
+    if (form(t).hwc != form(n.inputs[0]).hwc || form(t).chw_of != form(n.inputs[0]).chw_of)
+      fail(Errc::kUnsupportedLayer, "adds tensors stored in different orders (NHWC / CHW)", n);
+  }
+  const Int8Quant qa = quant_of(n.inputs[0]), qb = quant_of(n.inputs[1]);
+  Int8Quant qo = quant_of(out);
+  if (!act.is_linear()) {  // the clamp at real 0 (and the max value)
+    const Range& r = ranges_.at(std::size_t(out));
+    double hi = std::max(r.max, 1e-6);
+    if (std::isfinite(act.max_value)) hi = std::min<double>(hi, act.max_value);
+    qo = int8_quant_from_range(0.0, hi).value();
+    form(out).quant = qo;
+  }
+  // TFLite's int8 add: both inputs to units of 2*max(s_a, s_b) / 2^20, summed exactly in int32.
+  constexpr int kLeftShift = 20;
+  const double twice_max = 2.0 * std::max(qa.scale, qb.scale);
+  format::EmcElementwiseInt8Body b;
+  b.op = static_cast<std::uint32_t>(format::EmcElementwiseOp::kAdd);
+  b.broadcast = static_cast<std::uint32_t>(format::EmcBroadcast::kNone);
+  b.channels = 1;
+  b.plane = static_cast<std::uint32_t>(count(out));
+  b.left_shift = kLeftShift;
+  b.a_zero_point = qa.zero_point;
+  b.b_zero_point = qb.zero_point;
+  b.out_zero_point = qo.zero_point;
+  if (!quantize_multiplier(qa.scale / twice_max, b.a_multiplier, b.a_shift).ok() ||
+      !quantize_multiplier(qb.scale / twice_max, b.b_multiplier, b.b_shift).ok() ||
+      !quantize_multiplier(twice_max / (double(1 << kLeftShift) * qo.scale), b.out_multiplier,
+                           b.out_shift)
+           .ok() ||
+      b.a_shift > 0 || b.b_shift > 0)
+    return false;
+  auto code = [&](double real) {
+    return static_cast<std::int32_t>(
+        std::clamp(std::round(real / qo.scale) + qo.zero_point, -128.0, 127.0));
+  };
+  if (!act.is_linear()) {
+    b.act_min = code(0.0);
+    if (std::isfinite(act.max_value)) b.act_max = code(act.max_value);
+  }
+  const int ob = buffer(std::uint64_t(count(out)), n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.out_shape = g_.shape(out).dims;
+  info.note = "int8 add (" + quant_note(qo) +
+              (act.is_linear() ? "" : "; " + to_string(act) + " as the clamp") + ")";
+  const int ia = form(n.inputs[0]).q, ib = form(n.inputs[1]).q;
+  add(LayerType::kEmcElementwiseInt8, b, info,
+      {fix(ia, &format::EmcElementwiseInt8Body::main_mem_in_a_address),
+       fix(ib, &format::EmcElementwiseInt8Body::main_mem_in_b_address),
+       fix(ob, &format::EmcElementwiseInt8Body::main_mem_out_address)},
+      ia, ob);
+  form(out).q = ob;
+  form(out).hwc = form(n.inputs[0]).hwc;
+  form(out).chw_of = form(n.inputs[0]).chw_of;
+  return true;
+}
+
+void CpuLowerer::lower_max_pool(const Node& n) {
+  const TensorId in = n.inputs[0];
+  if (n.pool_pad_mode == PoolPadMode::kZeros && !n.pad.is_zero() &&
+      ranges_.at(std::size_t(in)).min < 0) {
+    fail(Errc::kUnsupportedLayer,
+         "max pooling over explicit zero padding of a tensor with negative values (the int8 max "
+         "pool ignores padded taps; exact only when the input is never negative)",
+         n);
+  }
+  require_chw(in, n);
+  emit_pool(n, false, n.kernel_h, n.kernel_w, n.stride_h, n.stride_w, n.pad,
+            "int8 max pool (codes kept: exact)");
+}
+
+void CpuLowerer::lower_avg_pool(const Node& n) {
+  const TensorId in = n.inputs[0];
+  const Shape& s = g_.shape(in);
+  const Shape& os = g_.shape(n.output);
+  require_chw(in, n);
+  const bool all_inside = n.pad.is_zero() || n.pool_pad_mode == PoolPadMode::kZeros;
+  const std::uint64_t taps = std::uint64_t(n.kernel_h) * std::uint64_t(n.kernel_w);
+  if (all_inside && taps <= kMaxInt8Taps) {
+    // Every window has kh*kw taps (padding counts as zeros): a depthwise conv of 1/(kh*kw),
+    // exact in int8 (the weights quantize to 127 each).
+    ensure_q(in, n);
+    FloatConv fc;
+    auto& g = fc.geo;
+    g.in_height = std::uint32_t(s.h());
+    g.in_width = std::uint32_t(s.w());
+    g.in_channels = g.out_channels = std::uint32_t(s.c());
+    g.out_height = std::uint32_t(os.h());
+    g.out_width = std::uint32_t(os.w());
+    g.kernel_height = std::uint32_t(n.kernel_h);
+    g.kernel_width = std::uint32_t(n.kernel_w);
+    g.stride_height = std::uint32_t(n.stride_h);
+    g.stride_width = std::uint32_t(n.stride_w);
+    g.dilation_height = g.dilation_width = 1;
+    g.pad_top = std::uint32_t(n.pad.top);
+    g.pad_bottom = std::uint32_t(n.pad.bottom);
+    g.pad_left = std::uint32_t(n.pad.left);
+    g.pad_right = std::uint32_t(n.pad.right);
+    fc.depthwise = true;
+    fc.weights.assign(std::size_t(s.c()) * taps, float(1.0 / double(taps)));
+    fc.bias.assign(std::size_t(s.c()), 0.0f);
+    emit_conv(std::move(fc), form(in).q, quant_of(in), quant_of(n.output), n.output, n,
+              sources_of(n), "average pool as a depthwise conv");
+    return;
+  }
+  if (n.pool_pad_mode == PoolPadMode::kZeros) {
+    fail(Errc::kUnsupportedLayer,
+         "average pooling over explicit zero padding with a window of " + std::to_string(taps) +
+             " taps",
+         n);
+  }
+  if (taps <= (1u << 23)) {  // Keras 'same': the mean of the valid taps
+    emit_pool(n, true, n.kernel_h, n.kernel_w, n.stride_h, n.stride_w, n.pad,
+              "int8 average pool over the valid taps");
+    return;
+  }
+  ensure_f(in, n);
+  format::Pool2dBody b;
+  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
+  b.out_shape = {std::uint32_t(os.w()), std::uint32_t(os.h()), std::uint32_t(os.c())};
+  b.kernel_width = std::uint32_t(n.kernel_w);
+  b.kernel_height = std::uint32_t(n.kernel_h);
+  b.stride_width = std::uint32_t(n.stride_w);
+  b.stride_height = std::uint32_t(n.stride_h);
+  b.padding_width = std::uint32_t(n.pad.left);
+  b.padding_height = std::uint32_t(n.pad.top);
+  const int ob = buffer(std::uint64_t(os.num_elements()) * 4, n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.in_shape = s.dims;
+  info.out_shape = os.dims;
+  info.note = "float ('same' windows average the real pixels only)";
+  const int ib = form(in).f;
+  add(LayerType::kAveragePool2d, b, info,
+      {fix(ib, &format::Pool2dBody::main_mem_in_address),
+       fix(ob, &format::Pool2dBody::main_mem_out_address)},
+      ib, ob);
+  form(n.output).f = ob;
+}
+
+void CpuLowerer::lower_global_pool(const Node& n, bool max) {
+  const TensorId in = n.inputs[0];
+  const Shape& s = g_.shape(in);
+  if (s.rank() != 3) fail(Errc::kShapeMismatch, "expects a [H, W, C] input", n);
+  require_chw(in, n);
+  const std::uint64_t taps = std::uint64_t(s.h()) * std::uint64_t(s.w());
+  if (!max && taps <= kMaxInt8Taps) {
+    ensure_q(in, n);
+    FloatConv fc;
+    auto& g = fc.geo;
+    g.in_height = g.kernel_height = std::uint32_t(s.h());
+    g.in_width = g.kernel_width = std::uint32_t(s.w());
+    g.in_channels = g.out_channels = std::uint32_t(s.c());
+    g.out_height = g.out_width = 1;
+    g.stride_height = g.stride_width = g.dilation_height = g.dilation_width = 1;
+    fc.depthwise = true;
+    fc.weights.assign(std::size_t(s.c()) * taps, float(1.0 / double(taps)));
+    fc.bias.assign(std::size_t(s.c()), 0.0f);
+    emit_conv(std::move(fc), form(in).q, quant_of(in), quant_of(n.output), n.output, n,
+              sources_of(n), "global average pool as an HxW depthwise conv");
+    return;
+  }
+  if (max && taps <= (1u << 23)) {
+    emit_pool(n, false, s.h(), s.w(), 1, 1, Padding4{}, "int8 global max pool (codes kept: exact)");
+    return;
+  }
+  const Int8Quant q = quant_of(in);
+  ensure_f(in, n);
+  format::GlobalPoolBody b;
+  b.kernel_size = std::uint32_t(taps);
+  b.channels = std::uint32_t(s.c());
+  const int ob = buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.in_shape = s.dims;
+  info.out_shape = g_.shape(n.output).dims;
+  info.note = max ? "float; requantized with the input's parameters: exact" : "float";
+  const int ib = form(in).f;
+  add(max ? LayerType::kGlobalMaxPool2d : LayerType::kGlobalAveragePool2d, b, info,
+      {fix(ib, &format::GlobalPoolBody::main_mem_in_address),
+       fix(ob, &format::GlobalPoolBody::main_mem_out_address)},
+      ib, ob);
+  form(n.output).f = ob;
+  if (max) form(n.output).quant = q;
+}
+
+void CpuLowerer::lower_add(const Node& n, const Activation& act, TensorId out) {
+  if (!is_clamp(act))
+    fail(Errc::kUnsupportedLayer,
+         "activation " + to_string(act) + " fused into an Add (-p cpu: clamps only)", n);
+  if (emit_add_int8(n, act, out)) return;
+  for (TensorId t : n.inputs) {
+    ensure_f(t, n);
+    if (form(t).hwc != form(n.inputs[0]).hwc || form(t).chw_of != form(n.inputs[0]).chw_of)
+      fail(Errc::kUnsupportedLayer, "adds tensors stored in different orders (NHWC / CHW)", n);
+  }
+  const auto cnt = static_cast<std::uint32_t>(count(out));
+  int acc = form(n.inputs[0]).f;
+  for (std::size_t i = 1; i < n.inputs.size(); ++i) {
+    format::AddBody b;
+    b.count = cnt;
+    const int ob = buffer(std::uint64_t(cnt) * 4, n.layer_ref());
+    LayerInfo info;
+    info.sources = sources_of(n);
+    info.out_shape = g_.shape(out).dims;
+    info.note = "float (no int8 add type yet)";
+    const int bb = form(n.inputs[i]).f;
+    add(LayerType::kAdd, b, info,
+        {fix(acc, &format::AddBody::main_mem_in_a_address),
+         fix(bb, &format::AddBody::main_mem_in_b_address),
+         fix(ob, &format::AddBody::main_mem_out_address)},
+        acc, ob);
+    acc = ob;
+  }
+  form(out).hwc = form(n.inputs[0]).hwc;
+  form(out).chw_of = form(n.inputs[0]).chw_of;
+  finish_float(out, acc, act);
+}
+
+void CpuLowerer::lower_concat(const Node& n) {
+  const Shape& os = g_.shape(n.output);
+  if (n.axis != os.rank() - 1) {
+    fail(Errc::kUnsupportedLayer,
+         "concatenation on axis " + std::to_string(n.axis) +
+             ": only the channel (last) axis maps to consecutive CHW blocks",
+         n);
+  }
+  const Int8Quant q = quant_of(n.output);
+  std::vector<int> parts;
+  for (TensorId t : n.inputs) {
+    ensure_q(t, n);
+    if (os.rank() == 3) require_chw(t, n);
+    if (os.rank() == 1 && !form(t).chw_of.empty())
+      fail(Errc::kUnsupportedLayer, "concatenation of a flattened map", n);
+    const Int8Quant qi = quant_of(t);
+    int buf = form(t).q;
+    if (!(qi == q)) {
+      buf = emit_table(
+          buf, std::uint64_t(count(t)), qi, q, [](double x) { return x; }, n, sources_of(n),
+          "requantize '" + g_.tensor(t).name + "' to the concat's grid", g_.shape(t).dims);
+    }
+    parts.push_back(buf);
+  }
+  format::ConcatBody b;
+  std::vector<Fixup> fixups;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    b.inputs.push_back(format::MemRange{0, static_cast<std::uint32_t>(count(n.inputs[i]))});
+    fixups.push_back({parts[i], 0, [i](format::Layer& l, std::uint64_t a) {
+                        std::get<format::ConcatBody>(l.body).inputs[i].start = std::uint32_t(a);
+                      }});
+  }
+  const int ob = buffer(std::uint64_t(os.num_elements()), n.layer_ref());
+  fixups.push_back(fix(ob, &format::ConcatBody::main_mem_out_address));
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.out_shape = os.dims;
+  info.note = "int8 byte copy (" + quant_note(q) + ")";
+  add(LayerType::kConcat, b, info, std::move(fixups), -1, ob);
+  form(n.output).q = ob;
+}
+
+void CpuLowerer::lower_softmax(const Node& n) {
+  const TensorId in = n.inputs[0];
+  const Shape& s = g_.shape(in);
+  if (!(s.rank() == 1 || (s.rank() == 3 && s.h() == 1 && s.w() == 1)) || n.axis != s.rank() - 1) {
+    fail(Errc::kUnsupportedLayer,
+         "softmax over " + to_string(s) + ": the CPU SOFTMAX layer works on a vector", n);
+  }
+  ensure_f(in, n);
+  format::ChannelsBody b;
+  b.channels = static_cast<std::uint32_t>(s.c());
+  const int ob = buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.in_shape = s.dims;
+  info.out_shape = g_.shape(n.output).dims;
+  const int ib = form(in).f;
+  add(LayerType::kSoftmax, b, info,
+      {fix(ib, &format::ChannelsBody::main_mem_in_address),
+       fix(ob, &format::ChannelsBody::main_mem_out_address)},
+      ib, ob);
+  form(n.output).f = ob;
+}
+
+void CpuLowerer::lower_upsample(const Node& n) {
+  const TensorId in = n.inputs[0];
+  const Shape& s = g_.shape(in);
+  const Shape& os = g_.shape(n.output);
+  require_chw(in, n);
+  ensure_q(in, n);
+  // The runtime's float index rule must repeat every pixel exactly (as on k210).
+  for (int axis = 0; axis < 2; ++axis) {
+    const std::uint32_t i = std::uint32_t(axis ? s.w() : s.h()),
+                        o = std::uint32_t(axis ? os.w() : os.h());
+    const std::uint32_t size = std::uint32_t(axis ? n.stride_w : n.stride_h);
+    const float scale = static_cast<float>(i) / static_cast<float>(o);
+    for (std::uint32_t k = 0; k < o; ++k) {
+      const float f = std::floor(static_cast<float>(k) * scale);
+      if (std::min(f, static_cast<float>(i - 1)) != static_cast<float>(k / size))
+        fail(Errc::kUnsupportedLayer,
+             "UpSampling2D size " + std::to_string(size) + " on " + std::to_string(i) +
+                 " pixels: the runtime's float index rule does not repeat every pixel exactly",
+             n);
+    }
+  }
+  format::ResizeNearestBody b;
+  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
+  b.out_width = std::uint32_t(os.w());
+  b.out_height = std::uint32_t(os.h());
+  const int ob = buffer(std::uint64_t(os.num_elements()), n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.in_shape = s.dims;
+  info.out_shape = os.dims;
+  info.note = "int8 byte copy";
+  const int ib = form(in).q;
+  add(LayerType::kQuantizedResizeNearestNeighbor, b, info,
+      {fix(ib, &format::ResizeNearestBody::main_mem_in_address),
+       fix(ob, &format::ResizeNearestBody::main_mem_out_address)},
+      ib, ob);
+  form(n.output).q = ob;
+  form(n.output).quant = quant_of(in);
+}
+
+// Flatten / Reshape / Identity: no data movement; a flattened map records its CHW order.
+void CpuLowerer::lower_alias(const Node& n) {
+  const TensorId in = n.inputs[0];
+  if (form(in).pixel >= 0 && n.kind != NodeKind::kIdentity) ensure_q(in, n);
+  Form f = form(in);
+  if (n.kind != NodeKind::kIdentity) {
+    const Shape& is = g_.shape(in);
+    const Shape& os = g_.shape(n.output);
+    const bool trivial_in = is.rank() == 1 || (is.rank() == 3 && is.h() == 1 && is.w() == 1);
+    const bool trivial_out = os.rank() == 1 || (os.rank() == 3 && os.h() == 1 && os.w() == 1);
+    if (os.rank() == 1 && is.rank() == 3 && !trivial_in) {
+      if (f.hwc)
+        f.hwc = false;  // NHWC data is the flatten's own order
+      else if (f.chw_of.empty())
+        f.chw_of = is.dims;
+    } else if (!(trivial_in && trivial_out) && !(is == os)) {
+      fail(Errc::kUnsupportedLayer,
+           "reshape " + to_string(is) + " -> " + to_string(os) +
+               " is not supported (only flatten and [C] <-> [1,1,C])",
+           n);
+    }
+  }
+  f.quant = quant_of(in);  // same values, same grid
+  form(n.output) = f;
+}
+
+void CpuLowerer::lower_unit(const LayerMatch& m) {
+  const Node& first = g_.nodes[std::size_t(m.nodes.front())];
+  const std::string target(m.name);
+  // A trailing Activation that is not a clamp runs as its own table (the unit before it writes
+  // its calibrated input).
+  if (m.nodes.size() > 1 && target != "activation") {
+    const Node& last = g_.nodes[std::size_t(m.nodes.back())];
+    if (last.kind == NodeKind::kActivation && !is_clamp(last.activation)) {
+      LayerMatch head = m;
+      head.nodes.pop_back();
+      lower_unit(head);
+      return lower_activation(last);
+    }
+  }
+  if (target == "conv2d" || target == "depthwise_conv2d") return lower_conv(m.nodes);
+  if (target == "fully_connected") return lower_dense(m.nodes);
+  // BatchNorm / Add matched with a following Activation.
+  Activation act = first.activation;
+  TensorId out = first.output;
+  if (m.nodes.size() > 1) {
+    const Node& a = g_.nodes[std::size_t(m.nodes[1])];
+    if (!act.is_linear()) fail(Errc::kUnsupportedLayer, "two activations in a row", a);
+    act = a.activation;
+    out = a.output;
+  }
+  if (target == "batch_norm") return lower_batch_norm(first, act, out);
+  if (target == "add") return lower_add(first, act, out);
+  if (target == "activation") return lower_activation(first);
+  if (target == "max_pool2d" || target == "average_pool2d") {
+    if (m.nodes.size() > 1 || first.kind == NodeKind::kZeroPad)
+      fail(Errc::kUnsupportedLayer,
+           "a ZeroPadding2D before pooling must be merged by the front-end passes", first);
+    return target == "max_pool2d" ? lower_max_pool(first) : lower_avg_pool(first);
+  }
+  if (target == "global_average_pool2d") return lower_global_pool(first, false);
+  if (target == "global_max_pool2d") return lower_global_pool(first, true);
+  if (target == "concat") return lower_concat(first);
+  if (target == "softmax") return lower_softmax(first);
+  if (target == "upsample") return lower_upsample(first);
+  if (target == "flatten" || target == "reshape" || target == "identity") return lower_alias(first);
+  fail(Errc::kUnsupportedLayer,
+       "'" + target + "' has no -p cpu lowering (a ZeroPadding2D must be followed by a conv)",
+       first);
+}
+
+LoweredModel CpuLowerer::run() {
+  if (g_.inputs.size() != 1) {
+    throw ErrorException(Error(
+        Errc::kUnsupportedLayer,
+        "kmodel V3 has exactly one input; this model has " + std::to_string(g_.inputs.size())));
+  }
+  auto matches = value_or_throw(match_graph(g_, generic_cpu_layer_table()));
+  const TensorId input = g_.inputs[0];
+  const Shape& is = g_.shape(input);
+  out_.input_shape = is.dims;
+  Form& fi = form(input);
+  const LayerRef in_ref{std::nullopt, g_.tensor(input).name, "InputLayer"};
+  // An image whose first layer is a conv (after an optional Rescaling) takes pixels; any other
+  // input is float32 as the user holds it (NHWC), as on k210.
+  bool conv_first = false;
+  if (is.rank() == 3 && !matches.empty()) {
+    std::size_t k = 0;
+    const Node& r = g_.nodes[std::size_t(matches[0].nodes[0])];
+    if (matches.size() > 1 && matches[0].name == "activation" &&
+        r.activation.kind == ActivationKind::kAffine && r.activation.alpha > 0)
+      k = 1;
+    const Node& c = g_.nodes[std::size_t(matches[k].nodes[0])];
+    const bool reads = k == 0 ? c.inputs[0] == input : c.inputs[0] == r.output;
+    conv_first = reads && (matches[k].name == "conv2d" || matches[k].name == "depthwise_conv2d");
+  }
+  if (conv_first) {
+    // An image: uint8 CHW pixels p, stored by the runtime as the int8 code p - 128; real =
+    // (p - mean_c) / std_c per the preprocessing (as the k210 target's uint8 input).
+    out_.input_is_uint8 = true;
+    fi.pixel = buffer(std::uint64_t(is.num_elements()), in_ref);
+    use(fi.pixel, 0);
+    const auto& pre = opt_.preprocess;
+    const std::int32_t c = is.c();
+    const bool uniform = pre.mean[0] == pre.mean[1] && pre.mean[1] == pre.mean[2] &&
+                         pre.std[0] == pre.std[1] && pre.std[1] == pre.std[2];
+    if (pre.scale == PixelScale::kMeanStd && c != 3 && !uniform)
+      throw ErrorException(Error(Errc::kInvalidLayerConfig,
+                                 "the input has " + std::to_string(c) +
+                                     " channels but --input-range gives 3 different per-channel "
+                                     "mean/std values: give one mean and one std for all"));
+    for (std::int32_t i = 0; i < c; ++i) {
+      const int j = c == 3 ? i : 0;
+      double m = 0, s = 1;
+      switch (pre.scale) {
+        case PixelScale::kZeroOne:
+          s = 255;
+          break;
+        case PixelScale::kMinusOneOne:
+          m = s = 127.5;
+          break;
+        case PixelScale::kRaw:
+          break;
+        case PixelScale::kMeanStd:
+          m = pre.mean[j];
+          s = pre.std[j];
+          break;
+      }
+      fi.mean.push_back(m);
+      fi.stdv.push_back(s);
+    }
+  } else {
+    out_.input_is_uint8 = false;
+    fi.f = buffer(std::uint64_t(is.num_elements()) * 4, in_ref);
+    fi.hwc = is.rank() == 3;
+    use(fi.f, 0);
+  }
+  for (const auto& m : matches) lower_unit(m);
+  for (TensorId t : g_.outputs) {
+    const int p = g_.producer(t);
+    Node dummy;
+    dummy.source.name = g_.tensor(t).name;
+    ensure_f(t, p >= 0 ? g_.nodes[std::size_t(p)] : dummy);
+    if (!form(t).chw_of.empty())
+      out_.warnings.push_back("output '" + g_.tensor(t).name +
+                              "' is a flattened map stored channel-planar (CHW)");
+    LoweredOutput o;
+    o.buffer = form(t).f;
+    o.bytes = static_cast<std::uint32_t>(count(t) * 4);
+    out_.outputs.push_back(o);
+  }
+  if (out_.layers.empty())
+    throw ErrorException(Error(Errc::kUnsupportedLayer, "the model has no layer to run"));
+  const int last = step() - 1;
+  for (const auto& o : out_.outputs) use(o.buffer, last);
+  // The runtime places the input where the first layer reads it.
+  const LoweredLayer& L0 = out_.layers.front();
+  const int in_buf = out_.input_is_uint8 ? fi.pixel : fi.f;
+  const LayerType t0 = L0.layer.type;
+  const bool ok0 =
+      L0.main_in == in_buf &&
+      (out_.input_is_uint8 ? (t0 == LayerType::kEmcConv2d || t0 == LayerType::kEmcDepthwiseConv2d)
+                           : t0 == LayerType::kEmcQuantizeInt8);
+  if (!ok0) {
+    throw ErrorException(
+        Error(Errc::kUnsupportedLayer, std::string("-p cpu: the first layer would be ") +
+                                           std::string(format::to_string(t0)) +
+                                           ", which does not take the model input"));
+  }
+  return std::move(out_);
+}
+
+}  // namespace
+
+Result<Graph> split_cpu_activations(Graph g) {
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size());
+  for (Node& n : g.nodes) {
+    const bool host = n.kind == NodeKind::kConv2D || n.kind == NodeKind::kDepthwiseConv2D ||
+                      n.kind == NodeKind::kDense || n.kind == NodeKind::kBatchNorm ||
+                      n.kind == NodeKind::kAdd;
+    if (!host || is_clamp(n.activation)) {
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    const TensorId out = n.output;
+    const TensorId pre = g.add_tensor(g.tensor(out).name + "/pre_activation", g.shape(out));
+    Node a;
+    a.kind = NodeKind::kActivation;
+    a.inputs = {pre};
+    a.output = out;
+    a.activation = n.activation;
+    a.source = n.source;
+    n.output = pre;
+    n.activation = Activation{};
+    nodes.push_back(std::move(n));
+    nodes.push_back(std::move(a));
+  }
+  g.nodes = std::move(nodes);
+  EMC_TRY(validate_graph(g));
+  return g;
+}
+
+Result<LoweredModel> lower_cpu_graph(const Graph& graph, const std::vector<Range>& ranges,
+                                     const ConvertOptions& options) {
+  if (ranges.size() != graph.tensors.size())
+    return Error(Errc::kInternal, "lower_cpu_graph: one range per tensor expected");
+  try {
+    CpuLowerer l(graph, ranges, options);
+    return l.run();
+  } catch (const ErrorException& e) {
+    return e.error();
+  }
+}
+
+// The target description (target.h): registered in targets.def.
+const Target kCpuTarget = {
+    .name = "cpu",
+    .title = "cpu target",
+    .default_backend = "cpu",
+    .layers = &generic_cpu_layer_table(),
+    .lower = &lower_cpu_graph,
+    .prepare_graph = &split_cpu_activations,
+    .min_map = 1,
+    .max_map_h = 0,  // no KPU: no map limit
+    .max_map_w = 0,
+    .conv_refusal_note = "",
+    .dense_on_kpu = false,
+    .emc_types_need_emc_runtime = false,  // EMC's own runtime is this target's runtime
+    .limit_bytes = kCpuModelBytes,        // the loader's cap
+    .limit_includes_main_memory = false,
+    .warn_bytes = 0,
+    .weight_budget_text = "cpu target's limit of 64 MiB per kmodel",
+    .oversize_hint = "",
+};
+
+}  // namespace emc::converter::detail
+
+namespace emc::converter {
+const Target* const Target::kCpu = &detail::kCpuTarget;
+}  // namespace emc::converter
