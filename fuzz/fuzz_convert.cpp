@@ -1,6 +1,6 @@
 // libFuzzer harness for the whole pipeline: bytes -> generated TF.js model (fuzz/gen/model_gen.h:
-// valid by construction) -> load_tfjs_model_from_memory -> build_graph -> convert (calibrated on the
-// generated image) for k210 and cpu -> parse_kmodel -> the interpreter on kpu-sim and on cpu.
+// valid by construction) -> load_tfjs_model_from_memory -> build_graph -> convert (calibrated on
+// the generated image) for k210 and cpu -> parse_kmodel -> the interpreter on kpu-sim and on cpu.
 //
 // Oracles (any violation aborts, which libFuzzer records as a crash):
 //  * the generated model imports and runs in the float executor (the generator only makes models
@@ -26,6 +26,7 @@
 #include "emc/converter/convert.h"
 #include "emc/converter/float_executor.h"
 #include "emc/converter/model_json.h"
+#include "emc/converter/sidecar_map.h"
 #include "emc/cpu_backend/cpu_backend.h"
 #include "emc/format/kmodel_codec.h"
 #include "emc/interpreter/interpreter.h"
@@ -55,9 +56,10 @@ void debug(const std::string& s) {
 // Errors about one layer must name it (the tools print the layer index, name and class).
 void check_conversion_error(const Error& e, const char* target) {
   if (e.message().empty()) finding(std::string(target) + ": conversion error without a message");
-  const bool about_layer = e.code() == Errc::kUnsupportedLayer ||
-                           e.code() == Errc::kInvalidLayerConfig;
-  if (about_layer && !e.layer()) finding(std::string(target) + ": " + e.to_string() + " names no layer");
+  const bool about_layer =
+      e.code() == Errc::kUnsupportedLayer || e.code() == Errc::kInvalidLayerConfig;
+  if (about_layer && !e.layer())
+    finding(std::string(target) + ": " + e.to_string() + " names no layer");
   debug(std::string(target) + " refused: " + e.to_string());
 }
 
@@ -86,13 +88,15 @@ struct RunOutput {
 RunOutput run_kmodel(const ConvertResult& r, const std::vector<std::uint8_t>& input,
                      bool prefer_cpu, const char* target) {
   interpreter::Registry reg;
-  if (!accel_sim::register_kpu_sim_backend(reg).ok() || !cpu_backend::register_cpu_backend(reg).ok())
+  if (!accel_sim::register_kpu_sim_backend(reg).ok() ||
+      !cpu_backend::register_cpu_backend(reg).ok())
     finding("backend registration failed");
   interpreter::DispatchPolicy policy;
   if (prefer_cpu) policy.order = {cpu_backend::kCpuBackendName};
   const std::string where = std::string(target) + (prefer_cpu ? " on cpu" : " on kpu-sim");
   auto interp = interpreter::Interpreter::load(r.bytes, reg, policy);
-  if (!interp.ok()) finding(where + ": the converted kmodel does not load: " + interp.error().to_string());
+  if (!interp.ok())
+    finding(where + ": the converted kmodel does not load: " + interp.error().to_string());
   if (auto st = (*interp)->set_input(0, input); !st.ok())
     finding(where + ": set_input: " + st.error().to_string());
   if (auto st = (*interp)->run(); !st.ok()) finding(where + ": run: " + st.error().to_string());
@@ -121,7 +125,8 @@ void check_accuracy(const std::vector<float>& got, const std::vector<float>& wan
   for (const auto& l : r.layers) steps += l.out_scale.value_or(0.0);
   const double tol = 0.25 * std::max(scale, 1e-3) + 2 * steps;
   debug(std::string(target) + ": max |kmodel - float| " + std::to_string(err) + " (scale " +
-        std::to_string(scale) + ", steps " + std::to_string(steps) + ", tolerance " + std::to_string(tol) + ")");
+        std::to_string(scale) + ", steps " + std::to_string(steps) + ", tolerance " +
+        std::to_string(tol) + ")");
   if (err > tol)
     finding(std::string(target) + ": output " + std::to_string(worst) + " is " +
             std::to_string(got[worst]) + ", float " + std::to_string(want[worst]) + " (|err| " +
@@ -129,16 +134,18 @@ void check_accuracy(const std::vector<float>& got, const std::vector<float>& wan
             std::to_string(r.layers.size()) + " kmodel layers)");
 }
 
-// EMC_FUZZ_SAVE=<dir> (triage): the generated model.json, its shard and the input image as a PGM/PPM
-// go to <dir>, to be converted and compared with the tools.
+// EMC_FUZZ_SAVE=<dir> (triage): the generated model.json, its shard and the input image as a
+// PGM/PPM go to <dir>, to be converted and compared with the tools.
 void save(const emc::fuzz::GeneratedModel& g, const std::string& dir) {
   std::ofstream(dir + "/model.json") << g.model_json;
   std::ofstream(dir + "/group1-shard1of1.bin", std::ios::binary)
-      .write(reinterpret_cast<const char*>(g.shard.data()), static_cast<std::streamsize>(g.shard.size()));
+      .write(reinterpret_cast<const char*>(g.shard.data()),
+             static_cast<std::streamsize>(g.shard.size()));
   if (g.channels == 1 || g.channels == 3) {
     std::ofstream img(dir + (g.channels == 1 ? "/input.pgm" : "/input.ppm"), std::ios::binary);
     img << (g.channels == 1 ? "P5\n" : "P6\n") << g.width << " " << g.height << "\n255\n";
-    img.write(reinterpret_cast<const char*>(g.pixels.data()), static_cast<std::streamsize>(g.pixels.size()));
+    img.write(reinterpret_cast<const char*>(g.pixels.data()),
+              static_cast<std::streamsize>(g.pixels.size()));
   }
 }
 
@@ -151,7 +158,8 @@ void run_one(const std::uint8_t* data, std::size_t size) {
     return g.shard;
   };
   auto model = load_tfjs_model_from_memory(g.model_json, reader);
-  if (!model.ok()) finding("generated model rejected by the importer: " + model.error().to_string());
+  if (!model.ok())
+    finding("generated model rejected by the importer: " + model.error().to_string());
   auto graph = build_graph(*model);
   if (!graph.ok()) finding("generated model rejected by build_graph: " + graph.error().to_string());
 
@@ -173,8 +181,10 @@ void run_one(const std::uint8_t* data, std::size_t size) {
       continue;
     }
     auto parsed = format::parse_kmodel(r->bytes);
-    if (!parsed.ok()) finding(std::string(name) + ": emitted kmodel does not parse: " + parsed.error().to_string());
-    if (parsed->layers.size() != r->layers.size()) finding(std::string(name) + ": layer count differs from the report");
+    if (!parsed.ok())
+      finding(std::string(name) + ": emitted kmodel does not parse: " + parsed.error().to_string());
+    if (parsed->layers.size() != r->layers.size())
+      finding(std::string(name) + ": layer count differs from the report");
     const auto in = kmodel_input(g, input, *r);
     const RunOutput sim = run_kmodel(*r, in, false, name);
     const RunOutput cpu = run_kmodel(*r, in, true, name);
@@ -182,11 +192,18 @@ void run_one(const std::uint8_t* data, std::size_t size) {
     // A map output is CHW in main memory (docs/format.md), the float executor's HWC.
     std::vector<float> got = sim.values;
     const Shape& os = ref->at(0).shape;
-    if (os.rank() == 3 && got.size() == want.size()) {
+    // -p cpu keeps a float NHWC input's order through elementwise layers; the sidecar says so.
+    auto map = parse_map(r->sidecar_json, "<sidecar>");
+    if (!map.ok())
+      finding(std::string(name) + ": sidecar does not parse: " + map.error().to_string());
+    const MapLayer* last = map->layer(r->layers.size() - 1);
+    const bool nhwc = last && last->layout == "NHWC";
+    if (os.rank() == 3 && !nhwc && got.size() == want.size()) {
       const int H = os.h(), W = os.w(), C = os.c();
       for (int c = 0; c < C; ++c)
         for (int p = 0; p < H * W; ++p)
-          got[static_cast<std::size_t>(p) * C + c] = sim.values[static_cast<std::size_t>(c) * H * W + p];
+          got[static_cast<std::size_t>(p) * C + c] =
+              sim.values[static_cast<std::size_t>(c) * H * W + p];
     }
     check_accuracy(got, want, *r, name);
   }

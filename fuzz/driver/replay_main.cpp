@@ -23,7 +23,8 @@ namespace {
 bool run_file(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   if (!f) return false;
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(f)),
+                                std::istreambuf_iterator<char>());
   std::vector<std::uint8_t> exact(bytes.begin(), bytes.end());
   LLVMFuzzerTestOneInput(exact.data(), exact.size());
   return true;
@@ -85,7 +86,8 @@ int main(int argc, char** argv) {
     for (auto& b : buf) b = static_cast<std::uint8_t>(next() >> 24);
     if (!keep.empty()) {
       std::ofstream(keep, std::ios::binary | std::ios::trunc)
-          .write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+          .write(reinterpret_cast<const char*>(buf.data()),
+                 static_cast<std::streamsize>(buf.size()));
     }
     LLVMFuzzerTestOneInput(buf.data(), buf.size());
   }

@@ -72,11 +72,12 @@ class Builder {
                        {"output_layers", {{tensors_.back().name, 0, 0}}}}},
                      {"keras_version", "tfjs-layers 4.22.0"},
                      {"backend", "tensor_flow.js"}};
-    json model = {{"format", "layers-model"},
-                  {"generatedBy", "emc fuzz_convert"},
-                  {"convertedBy", nullptr},
-                  {"modelTopology", topology},
-                  {"weightsManifest", {{{"paths", {"group1-shard1of1.bin"}}, {"weights", manifest_}}}}};
+    json model = {
+        {"format", "layers-model"},
+        {"generatedBy", "emc fuzz_convert"},
+        {"convertedBy", nullptr},
+        {"modelTopology", topology},
+        {"weightsManifest", {{{"paths", {"group1-shard1of1.bin"}}, {"weights", manifest_}}}}};
     g.model_json = model.dump();
     g.shard.resize(weights_.size() * 4);
     for (std::size_t i = 0; i < weights_.size(); ++i) {
@@ -96,8 +97,8 @@ class Builder {
 
   std::string fresh(const char* kind) { return std::string(kind) + "_" + std::to_string(next_++); }
 
-  void add_weights(const std::string& layer, const char* field, std::vector<int> shape,
-                   float scale, float offset = 0.0f) {
+  void add_weights(const std::string& layer, const char* field, std::vector<int> shape, float scale,
+                   float offset = 0.0f) {
     std::size_t n = 1;
     for (int d : shape) n *= static_cast<std::size_t>(d);
     manifest_.push_back({{"name", layer + "/" + field}, {"shape", shape}, {"dtype", "float32"}});
@@ -110,10 +111,8 @@ class Builder {
     config["trainable"] = true;
     json inbound = json::array();
     for (const auto& in : inputs) inbound.push_back({in, 0, 0, json::object()});
-    layers_.push_back({{"name", name},
-                       {"class_name", cls},
-                       {"config", config},
-                       {"inbound_nodes", {inbound}}});
+    layers_.push_back(
+        {{"name", name}, {"class_name", cls}, {"config", config}, {"inbound_nodes", {inbound}}});
     out.name = name;
     summary_ += std::string(cls) + " " + name + " -> [" + std::to_string(out.h) + "," +
                 std::to_string(out.w) + "," + std::to_string(out.c) + "] " + config.dump() + "\n";
@@ -146,7 +145,8 @@ class Builder {
       if (stride == 2 && (in.h % 2 != 0 || in.w % 2 != 0)) stride = 1;
       if (stride == 2) same = true;
     }
-    const int oh = out_size(in.h, kh, stride, dil, same), ow = out_size(in.w, kw, stride, dil, same);
+    const int oh = out_size(in.h, kh, stride, dil, same),
+              ow = out_size(in.w, kw, stride, dil, same);
     if (oh <= 0 || ow <= 0) return;
     const std::string name = fresh(depthwise ? "dw" : "conv");
     const bool bias = ch_.pick(4) != 0;
@@ -180,8 +180,8 @@ class Builder {
     add_weights(name, "beta", {in.c}, 0.5f);
     add_weights(name, "moving_mean", {in.c}, 0.5f);
     add_weights(name, "moving_variance", {in.c}, 0.5f, 1.0f);  // 0.5..1.5
-    emit(name, "BatchNormalization", {{"axis", -1}, {"epsilon", 0.001}, {"center", true},
-                                      {"scale", true}, {"momentum", 0.99}},
+    emit(name, "BatchNormalization",
+         {{"axis", -1}, {"epsilon", 0.001}, {"center", true}, {"scale", true}, {"momentum", 0.99}},
          {in.name}, in);
   }
 
@@ -194,7 +194,9 @@ class Builder {
     if (oh <= 0 || ow <= 0) return;
     const bool max = ch_.flip();
     emit(fresh(max ? "maxpool" : "avgpool"), max ? "MaxPooling2D" : "AveragePooling2D",
-         {{"pool_size", {k, k}}, {"strides", {stride, stride}}, {"padding", same ? "same" : "valid"},
+         {{"pool_size", {k, k}},
+          {"strides", {stride, stride}},
+          {"padding", same ? "same" : "valid"},
           {"data_format", "channels_last"}},
          {in.name}, {"", oh, ow, in.c});
   }
@@ -206,7 +208,8 @@ class Builder {
       emit(fresh("lrelu"), "LeakyReLU", {{"alpha", 0.05 * (1 + ch_.pick(6))}}, {in.name}, in);
       return;
     }
-    static const char* kActs[] = {"relu", "relu6", "sigmoid", "tanh", "elu", "swish", "hard_sigmoid", "selu"};
+    static const char* kActs[] = {"relu", "relu6", "sigmoid",      "tanh",
+                                  "elu",  "swish", "hard_sigmoid", "selu"};
     emit(fresh("act"), "Activation", {{"activation", kActs[ch_.pick(8)]}}, {in.name}, in);
   }
 
@@ -222,7 +225,8 @@ class Builder {
   void merge() {
     const Tensor in = cur();
     if (ch_.flip()) {
-      const Tensor* other = earlier([&](const Tensor& t) { return t.h == in.h && t.w == in.w && t.c == in.c; });
+      const Tensor* other =
+          earlier([&](const Tensor& t) { return t.h == in.h && t.w == in.w && t.c == in.c; });
       if (!other) return;
       emit(fresh("add"), "Add", json::object(), {in.name, other->name}, in);
     } else {
@@ -253,14 +257,24 @@ class Builder {
   void step() {
     if (cur().rank1()) return;
     switch (ch_.pick(10)) {
-      case 0: case 1: case 2: return conv(false);
-      case 3: return conv(true);
-      case 4: return batch_norm();
-      case 5: return pool();
-      case 6: return standalone_activation();
-      case 7: return merge();
-      case 8: return zero_pad();
-      default: return upsample();
+      case 0:
+      case 1:
+      case 2:
+        return conv(false);
+      case 3:
+        return conv(true);
+      case 4:
+        return batch_norm();
+      case 5:
+        return pool();
+      case 6:
+        return standalone_activation();
+      case 7:
+        return merge();
+      case 8:
+        return zero_pad();
+      default:
+        return upsample();
     }
   }
 

@@ -1257,6 +1257,13 @@ LoweredModel CpuLowerer::run() {
     if (!form(t).chw_of.empty())
       out_.warnings.push_back("output '" + g_.tensor(t).name +
                               "' is a flattened map stored channel-planar (CHW)");
+    if (form(t).hwc && g_.shape(t).rank() == 3) {  // say so in the sidecar (tools assume CHW)
+      for (auto it = out_.layers.rbegin(); it != out_.layers.rend(); ++it)
+        if (it->main_out == form(t).f) {
+          it->info.layout = "NHWC";
+          break;
+        }
+    }
     LoweredOutput o;
     o.buffer = form(t).f;
     o.bytes = static_cast<std::uint32_t>(count(t) * 4);

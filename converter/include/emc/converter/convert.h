@@ -106,6 +106,9 @@ struct LayerInfo {
   std::int32_t sample_offset = 0;
   // The tensor (a map under the KPU's 4x4) is the top-left corner of the larger stored map.
   bool padded_map = false;
+  // Element order of a map output in main memory when it is not the usual CHW: "NHWC" (-p cpu,
+  // elementwise layers on a float NHWC input). Empty: CHW for a map (or not a map).
+  std::string layout;
 };
 
 // What calibration did to one tensor of the optimized graph (one per Keras layer output that
