@@ -116,6 +116,17 @@ class LayerChecker {
   Status emc_elementwise(const EmcElementwiseInt8Body& b) const;
   Status emc_concat(const EmcConcatInt8Body& b) const;
   Status emc_lut(const EmcLutInt8Body& b) const;
+  // The head the int8 pool, pad/crop and resize bodies share: flags, then in w/h, channels and
+  // out w/h at offsets 12..28, each at least 1.
+  template <typename Body>
+  Status emc_map_head(const Body& b) const {
+    EMC_TRY(reserved_flags(b.flags));
+    EMC_TRY(positive(12, "in_width", b.in_width));
+    EMC_TRY(positive(16, "in_height", b.in_height));
+    EMC_TRY(positive(20, "channels", b.channels));
+    EMC_TRY(positive(24, "out_width", b.out_width));
+    return positive(28, "out_height", b.out_height);
+  }
   Status emc_pad_crop(const EmcPadCropInt8Body& b) const;
   Status emc_resize(const EmcResizeNearestInt8Body& b) const;
   // Field checks of the EMC int8 types; each names the field and its bound.
@@ -539,12 +550,7 @@ Status LayerChecker::multiplier_shift(std::uint64_t off, const std::string& name
 }
 
 Status LayerChecker::emc_pool(const EmcPool2dInt8Body& b) const {
-  EMC_TRY(reserved_flags(b.flags));
-  EMC_TRY(positive(12, "in_width", b.in_width));
-  EMC_TRY(positive(16, "in_height", b.in_height));
-  EMC_TRY(positive(20, "channels", b.channels));
-  EMC_TRY(positive(24, "out_width", b.out_width));
-  EMC_TRY(positive(28, "out_height", b.out_height));
+  EMC_TRY(emc_map_head(b));
   EMC_TRY(positive(32, "kernel_width", b.kernel_width));
   EMC_TRY(positive(36, "kernel_height", b.kernel_height));
   EMC_TRY(positive(40, "stride_width", b.stride_width));
@@ -655,12 +661,7 @@ Status LayerChecker::emc_lut(const EmcLutInt8Body& b) const {
 }
 
 Status LayerChecker::emc_pad_crop(const EmcPadCropInt8Body& b) const {
-  EMC_TRY(reserved_flags(b.flags));
-  EMC_TRY(positive(12, "in_width", b.in_width));
-  EMC_TRY(positive(16, "in_height", b.in_height));
-  EMC_TRY(positive(20, "channels", b.channels));
-  EMC_TRY(positive(24, "out_width", b.out_width));
-  EMC_TRY(positive(28, "out_height", b.out_height));
+  EMC_TRY(emc_map_head(b));
   auto axis = [&](const char* name, std::uint64_t out_off, std::int64_t in, std::int64_t out,
                   std::int64_t p0, std::int64_t p1, std::uint64_t p0_off, const char* p0_name,
                   const char* p1_name) -> Status {
@@ -686,12 +687,7 @@ Status LayerChecker::emc_pad_crop(const EmcPadCropInt8Body& b) const {
 }
 
 Status LayerChecker::emc_resize(const EmcResizeNearestInt8Body& b) const {
-  EMC_TRY(reserved_flags(b.flags));
-  EMC_TRY(positive(12, "in_width", b.in_width));
-  EMC_TRY(positive(16, "in_height", b.in_height));
-  EMC_TRY(positive(20, "channels", b.channels));
-  EMC_TRY(positive(24, "out_width", b.out_width));
-  EMC_TRY(positive(28, "out_height", b.out_height));
+  EMC_TRY(emc_map_head(b));
   if (b.mode > static_cast<std::uint32_t>(EmcResizeMode::kAlignCorners)) {
     return fail(32,
                 "mode " + std::to_string(b.mode) +
