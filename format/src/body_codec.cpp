@@ -2,9 +2,14 @@
 
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 
 namespace emc::format::detail {
 namespace {
+
+// Selects a body struct's fixed_bytes/decode/encode overload.
+template <class T>
+using Tag = std::type_identity<T>;
 
 // Every body starts with the same three words in most structs; helpers keep the pairs short.
 #define R32(field) EMC_TRY(r.read_u32(b.field, #field))
@@ -56,7 +61,10 @@ Status require_array(ByteReader& r, std::uint64_t elements, std::uint64_t elem_b
 }
 
 // ---- K210_CONV head (blobs handled by the parser/encoder) ----
-Result<LayerBody> decode_conv(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<ConvBody>) {
+  return static_cast<std::uint32_t>(kConvBodyFixedBytes);
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<ConvBody>) {
   ConvBody b;
   R32(flags);
   R32(main_mem_out_address);
@@ -66,17 +74,21 @@ Result<LayerBody> decode_conv(ByteReader& r) {
   R32(act_offset);
   return LayerBody{std::move(b)};
 }
-void encode_conv(const ConvBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const ConvBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.layer_offset);
   w.write_u32(b.weights_offset);
   w.write_u32(b.bn_offset);
   w.write_u32(b.act_offset);
+  return ok_status();
 }
 
 // ---- ADD ----
-Result<LayerBody> decode_add(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<AddBody>) {
+  return 20;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<AddBody>) {
   AddBody b;
   R32(flags);
   R32(main_mem_in_a_address);
@@ -85,16 +97,20 @@ Result<LayerBody> decode_add(ByteReader& r) {
   R32(count);
   return LayerBody{b};
 }
-void encode_add(const AddBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const AddBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_a_address);
   w.write_u32(b.main_mem_in_b_address);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.count);
+  return ok_status();
 }
 
 // ---- QUANTIZED_ADD ----
-Result<LayerBody> decode_quantized_add(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<QuantizedAddBody>) {
+  return 56;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<QuantizedAddBody>) {
   QuantizedAddBody b;
   R32(flags);
   R32(main_mem_in_a_address);
@@ -112,7 +128,7 @@ Result<LayerBody> decode_quantized_add(ByteReader& r) {
   RI32(out_shift);
   return LayerBody{b};
 }
-void encode_quantized_add(const QuantizedAddBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const QuantizedAddBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_a_address);
   w.write_u32(b.main_mem_in_b_address);
@@ -122,10 +138,14 @@ void encode_quantized_add(const QuantizedAddBody& b, ByteWriter& w) {
                          b.in_b_shift, b.out_offset, b.out_mul, b.out_shift}) {
     w.write_i32(v);
   }
+  return ok_status();
 }
 
 // ---- GLOBAL_*_POOL2D ----
-Result<LayerBody> decode_global_pool(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<GlobalPoolBody>) {
+  return 20;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<GlobalPoolBody>) {
   GlobalPoolBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -134,19 +154,23 @@ Result<LayerBody> decode_global_pool(ByteReader& r) {
   R32(channels);
   return LayerBody{b};
 }
-void encode_global_pool(const GlobalPoolBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const GlobalPoolBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.kernel_size);
   w.write_u32(b.channels);
+  return ok_status();
 }
 
 // ---- *_POOL2D: 60 bytes; + 4-byte act for the float types 7 and 9 ----
 bool pool_has_act(LayerType t) {
   return t == LayerType::kMaxPool2d || t == LayerType::kAveragePool2d;
 }
-Result<LayerBody> decode_pool2d(LayerType t, ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType t, Tag<Pool2dBody>) {
+  return pool_has_act(t) ? 64 : 60;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<Pool2dBody>) {
   Pool2dBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -162,7 +186,7 @@ Result<LayerBody> decode_pool2d(LayerType t, ByteReader& r) {
   if (pool_has_act(t)) EMC_TRY(read_act(r, b.act));
   return LayerBody{b};
 }
-void encode_pool2d(LayerType t, const Pool2dBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const Pool2dBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
@@ -173,10 +197,14 @@ void encode_pool2d(LayerType t, const Pool2dBody& b, ByteWriter& w) {
     w.write_u32(v);
   }
   if (pool_has_act(t)) w.write_u32(static_cast<std::uint32_t>(b.act));
+  return ok_status();
 }
 
 // ---- QUANTIZE / DEQUANTIZE ----
-Result<LayerBody> decode_quantize(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<QuantizeBody>) {
+  return 24;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<QuantizeBody>) {
   QuantizeBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -186,17 +214,21 @@ Result<LayerBody> decode_quantize(ByteReader& r) {
   RF32(bias);
   return LayerBody{b};
 }
-void encode_quantize(const QuantizeBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const QuantizeBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.count);
   w.write_f32(b.scale);
   w.write_f32(b.bias);
+  return ok_status();
 }
 
 // ---- REQUANTIZE ----
-Result<LayerBody> decode_requantize(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<RequantizeBody>) {
+  return 272;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<RequantizeBody>) {
   RequantizeBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -205,16 +237,20 @@ Result<LayerBody> decode_requantize(ByteReader& r) {
   EMC_TRY(r.read_bytes(b.table, "table"));
   return LayerBody{b};
 }
-void encode_requantize(const RequantizeBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const RequantizeBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.count);
   w.write_bytes(b.table);
+  return ok_status();
 }
 
 // ---- L2_NORMALIZATION / SOFTMAX / LOGISTIC ----
-Result<LayerBody> decode_channels(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<ChannelsBody>) {
+  return 16;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<ChannelsBody>) {
   ChannelsBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -222,15 +258,19 @@ Result<LayerBody> decode_channels(ByteReader& r) {
   R32(channels);
   return LayerBody{b};
 }
-void encode_channels(const ChannelsBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const ChannelsBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.channels);
+  return ok_status();
 }
 
 // ---- CONCAT: 12 + 8n ----
-Result<LayerBody> decode_concat(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<ConcatBody>) {
+  return 12;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<ConcatBody>) {
   ConcatBody b;
   std::uint32_t input_count = 0;
   R32(flags);
@@ -244,7 +284,7 @@ Result<LayerBody> decode_concat(ByteReader& r) {
   }
   return LayerBody{std::move(b)};
 }
-Status encode_concat(const ConcatBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const ConcatBody& b, ByteWriter& w) {
   EMC_TRY(count_fits(b.inputs.size(), "CONCAT input_count"));
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_out_address);
@@ -257,7 +297,10 @@ Status encode_concat(const ConcatBody& b, ByteWriter& w) {
 }
 
 // ---- FULLY_CONNECTED: 24 + 4*(in*out + out) ----
-Result<LayerBody> decode_fully_connected(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<FullyConnectedBody>) {
+  return 24;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<FullyConnectedBody>) {
   FullyConnectedBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -276,7 +319,7 @@ Result<LayerBody> decode_fully_connected(ByteReader& r) {
   for (float& v : b.bias) EMC_TRY(r.read_f32(v, "bias"));
   return LayerBody{std::move(b)};
 }
-Status encode_fully_connected(const FullyConnectedBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const FullyConnectedBody& b, ByteWriter& w) {
   if (b.weights.size() != std::uint64_t{b.in_channels} * b.out_channels ||
       b.bias.size() != b.out_channels) {
     return Error(Errc::kInvalidArgument, "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
@@ -296,7 +339,10 @@ Status encode_fully_connected(const FullyConnectedBody& b, ByteWriter& w) {
 }
 
 // ---- (QUANTIZED_)TENSORFLOW_FLATTEN ----
-Result<LayerBody> decode_flatten(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<FlattenBody>) {
+  return 24;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<FlattenBody>) {
   FlattenBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -304,15 +350,19 @@ Result<LayerBody> decode_flatten(ByteReader& r) {
   EMC_TRY(read_shape(r, b.shape, "shape"));
   return LayerBody{b};
 }
-void encode_flatten(const FlattenBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const FlattenBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
   write_shape(w, b.shape);
+  return ok_status();
 }
 
 // ---- (QUANTIZED_)RESIZE_NEAREST_NEIGHBOR ----
-Result<LayerBody> decode_resize(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<ResizeNearestBody>) {
+  return 36;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<ResizeNearestBody>) {
   ResizeNearestBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -323,7 +373,7 @@ Result<LayerBody> decode_resize(ByteReader& r) {
   R32(align_corners);
   return LayerBody{b};
 }
-void encode_resize(const ResizeNearestBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const ResizeNearestBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
@@ -331,10 +381,15 @@ void encode_resize(const ResizeNearestBody& b, ByteWriter& w) {
   w.write_u32(b.out_width);
   w.write_u32(b.out_height);
   w.write_u32(b.align_corners);
+  return ok_status();
 }
 
 // ---- CHANNELWISE_DEQUANTIZE: 20 + 8C ----
-Result<LayerBody> decode_channelwise_dequantize(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<ChannelwiseDequantizeBody>) {
+  return 20;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r,
+                         Tag<ChannelwiseDequantizeBody>) {
   ChannelwiseDequantizeBody b;
   std::uint32_t channels = 0;
   R32(flags);
@@ -351,7 +406,7 @@ Result<LayerBody> decode_channelwise_dequantize(ByteReader& r) {
   }
   return LayerBody{std::move(b)};
 }
-Status encode_channelwise_dequantize(const ChannelwiseDequantizeBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const ChannelwiseDequantizeBody& b, ByteWriter& w) {
   EMC_TRY(count_fits(b.params.size(), "CHANNELWISE_DEQUANTIZE channels"));
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
@@ -366,7 +421,10 @@ Status encode_channelwise_dequantize(const ChannelwiseDequantizeBody& b, ByteWri
 }
 
 // ---- K210_ADD_PADDING ----
-Result<LayerBody> decode_add_padding(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<AddPaddingBody>) {
+  return 16;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<AddPaddingBody>) {
   AddPaddingBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -374,15 +432,19 @@ Result<LayerBody> decode_add_padding(ByteReader& r) {
   R32(channels);
   return LayerBody{b};
 }
-void encode_add_padding(const AddPaddingBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const AddPaddingBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.kpu_mem_out_address);
   w.write_u32(b.channels);
+  return ok_status();
 }
 
 // ---- K210_REMOVE_PADDING ----
-Result<LayerBody> decode_remove_padding(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<RemovePaddingBody>) {
+  return 16;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<RemovePaddingBody>) {
   RemovePaddingBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -390,15 +452,19 @@ Result<LayerBody> decode_remove_padding(ByteReader& r) {
   R32(channels);
   return LayerBody{b};
 }
-void encode_remove_padding(const RemovePaddingBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const RemovePaddingBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.channels);
+  return ok_status();
 }
 
 // ---- K210_UPLOAD ----
-Result<LayerBody> decode_upload(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<UploadBody>) {
+  return 24;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<UploadBody>) {
   UploadBody b;
   R32(flags);
   R32(main_mem_in_address);
@@ -408,13 +474,14 @@ Result<LayerBody> decode_upload(ByteReader& r) {
   R32(channels);
   return LayerBody{b};
 }
-void encode_upload(const UploadBody& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const UploadBody& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.kpu_mem_out_address);
   w.write_u32(b.width);
   w.write_u32(b.height);
   w.write_u32(b.channels);
+  return ok_status();
 }
 
 // ---- EMC types (emc_layers.h) ----
@@ -475,7 +542,10 @@ std::uint64_t pad4(std::uint64_t n) {
   return (n + 3) / 4 * 4;
 }
 
-Result<LayerBody> decode_emc_conv_int8(LayerType t, ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcConv2dInt8Body>) {
+  return static_cast<std::uint32_t>(kEmcConv2dInt8FixedBytes);
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcConv2dInt8Body>) {
   EmcConv2dInt8Body b;
   EMC_TRY(read_geometry(r, b.geo));
   RI32(input_zero_point);
@@ -510,7 +580,7 @@ Status check_emc_arrays(LayerType t, const EmcConvGeometry& g, std::size_t weigh
   }
   return ok_status();
 }
-Status encode_emc_conv_int8(LayerType t, const EmcConv2dInt8Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcConv2dInt8Body& b, ByteWriter& w) {
   EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(),
                            {b.bias.size(), b.multiplier.size(), b.shift.size()}));
   write_geometry(b.geo, w);
@@ -525,7 +595,10 @@ Status encode_emc_conv_int8(LayerType t, const EmcConv2dInt8Body& b, ByteWriter&
   return ok_status();
 }
 
-Result<LayerBody> decode_emc_conv_f32(LayerType t, ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcConv2dF32Body>) {
+  return static_cast<std::uint32_t>(kEmcConv2dF32FixedBytes);
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcConv2dF32Body>) {
   EmcConv2dF32Body b;
   EMC_TRY(read_geometry(r, b.geo));
   RF32(act_min);
@@ -542,7 +615,7 @@ Result<LayerBody> decode_emc_conv_f32(LayerType t, ByteReader& r) {
   for (float& v : b.bias) EMC_TRY(r.read_f32(v, "bias"));
   return LayerBody{std::move(b)};
 }
-Status encode_emc_conv_f32(LayerType t, const EmcConv2dF32Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcConv2dF32Body& b, ByteWriter& w) {
   EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(), {b.bias.size()}));
   write_geometry(b.geo, w);
   w.write_f32(b.act_min);
@@ -552,7 +625,10 @@ Status encode_emc_conv_f32(LayerType t, const EmcConv2dF32Body& b, ByteWriter& w
   return ok_status();
 }
 
-Result<LayerBody> decode_emc_quantize(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcQuantizeInt8Body>) {
+  return 24;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcQuantizeInt8Body>) {
   EmcQuantizeInt8Body b;
   R32(flags);
   R32(main_mem_in_address);
@@ -562,17 +638,21 @@ Result<LayerBody> decode_emc_quantize(ByteReader& r) {
   RI32(zero_point);
   return LayerBody{b};
 }
-void encode_emc_quantize(const EmcQuantizeInt8Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcQuantizeInt8Body& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.count);
   w.write_f32(b.scale);
   w.write_i32(b.zero_point);
+  return ok_status();
 }
 
 // ---- EMC int8 pools, elementwise, concat, LUT, pad/crop, resize (emc_layers.h) ----
-Result<LayerBody> decode_emc_pool(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcPool2dInt8Body>) {
+  return 88;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcPool2dInt8Body>) {
   EmcPool2dInt8Body b;
   R32(flags);
   R32(main_mem_in_address);
@@ -598,7 +678,7 @@ Result<LayerBody> decode_emc_pool(ByteReader& r) {
   RI32(act_max);
   return LayerBody{b};
 }
-void encode_emc_pool(const EmcPool2dInt8Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcPool2dInt8Body& b, ByteWriter& w) {
   for (std::uint32_t v :
        {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width, b.in_height, b.channels,
         b.out_width, b.out_height, b.kernel_width, b.kernel_height, b.stride_width, b.stride_height,
@@ -609,9 +689,13 @@ void encode_emc_pool(const EmcPool2dInt8Body& b, ByteWriter& w) {
        {b.input_zero_point, b.output_zero_point, b.multiplier, b.shift, b.act_min, b.act_max}) {
     w.write_i32(v);
   }
+  return ok_status();
 }
 
-Result<LayerBody> decode_emc_elementwise(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcElementwiseInt8Body>) {
+  return 80;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcElementwiseInt8Body>) {
   EmcElementwiseInt8Body b;
   R32(flags);
   R32(main_mem_in_a_address);
@@ -635,7 +719,7 @@ Result<LayerBody> decode_emc_elementwise(ByteReader& r) {
   RI32(act_max);
   return LayerBody{b};
 }
-void encode_emc_elementwise(const EmcElementwiseInt8Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcElementwiseInt8Body& b, ByteWriter& w) {
   for (std::uint32_t v : {b.flags, b.main_mem_in_a_address, b.main_mem_in_b_address,
                           b.main_mem_out_address, b.op, b.broadcast, b.channels, b.plane}) {
     w.write_u32(v);
@@ -645,9 +729,13 @@ void encode_emc_elementwise(const EmcElementwiseInt8Body& b, ByteWriter& w) {
         b.b_shift, b.out_zero_point, b.out_multiplier, b.out_shift, b.act_min, b.act_max}) {
     w.write_i32(v);
   }
+  return ok_status();
 }
 
-Result<LayerBody> decode_emc_concat(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcConcatInt8Body>) {
+  return static_cast<std::uint32_t>(kEmcConcatInt8FixedBytes);
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcConcatInt8Body>) {
   EmcConcatInt8Body b;
   std::uint32_t input_count = 0;
   R32(flags);
@@ -671,7 +759,7 @@ Result<LayerBody> decode_emc_concat(ByteReader& r) {
   }
   return LayerBody{std::move(b)};
 }
-Status encode_emc_concat(const EmcConcatInt8Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcConcatInt8Body& b, ByteWriter& w) {
   EMC_TRY(count_fits(b.inputs.size(), "EMC_CONCAT_INT8 input_count"));
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_out_address);
@@ -688,7 +776,10 @@ Status encode_emc_concat(const EmcConcatInt8Body& b, ByteWriter& w) {
   return ok_status();
 }
 
-Result<LayerBody> decode_emc_lut(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcLutInt8Body>) {
+  return 272;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcLutInt8Body>) {
   EmcLutInt8Body b;
   R32(flags);
   R32(main_mem_in_address);
@@ -699,15 +790,19 @@ Result<LayerBody> decode_emc_lut(ByteReader& r) {
   for (std::size_t i = 0; i < 256; ++i) b.table[i] = static_cast<std::int8_t>(raw[i]);
   return LayerBody{b};
 }
-void encode_emc_lut(const EmcLutInt8Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcLutInt8Body& b, ByteWriter& w) {
   w.write_u32(b.flags);
   w.write_u32(b.main_mem_in_address);
   w.write_u32(b.main_mem_out_address);
   w.write_u32(b.count);
   for (std::int8_t v : b.table) w.write_u8(static_cast<std::uint8_t>(v));
+  return ok_status();
 }
 
-Result<LayerBody> decode_emc_pad_crop(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcPadCropInt8Body>) {
+  return 52;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcPadCropInt8Body>) {
   EmcPadCropInt8Body b;
   R32(flags);
   R32(main_mem_in_address);
@@ -724,15 +819,20 @@ Result<LayerBody> decode_emc_pad_crop(ByteReader& r) {
   RI32(fill);
   return LayerBody{b};
 }
-void encode_emc_pad_crop(const EmcPadCropInt8Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcPadCropInt8Body& b, ByteWriter& w) {
   for (std::uint32_t v : {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width,
                           b.in_height, b.channels, b.out_width, b.out_height}) {
     w.write_u32(v);
   }
   for (std::int32_t v : {b.pad_left, b.pad_right, b.pad_top, b.pad_bottom, b.fill}) w.write_i32(v);
+  return ok_status();
 }
 
-Result<LayerBody> decode_emc_resize(ByteReader& r) {
+std::uint32_t fixed_bytes(LayerType, Tag<EmcResizeNearestInt8Body>) {
+  return 36;
+}
+Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r,
+                         Tag<EmcResizeNearestInt8Body>) {
   EmcResizeNearestInt8Body b;
   R32(flags);
   R32(main_mem_in_address);
@@ -745,295 +845,76 @@ Result<LayerBody> decode_emc_resize(ByteReader& r) {
   R32(mode);
   return LayerBody{b};
 }
-void encode_emc_resize(const EmcResizeNearestInt8Body& b, ByteWriter& w) {
+Status encode([[maybe_unused]] LayerType t, const EmcResizeNearestInt8Body& b, ByteWriter& w) {
   for (std::uint32_t v : {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width,
                           b.in_height, b.channels, b.out_width, b.out_height, b.mode}) {
     w.write_u32(v);
   }
+  return ok_status();
 }
 
 #undef R32
 #undef RI32
 #undef RF32
 
+// INVALID (body struct `void` in the .def) has no body to read or write.
+std::uint32_t fixed_bytes(LayerType, Tag<void>) {
+  return 0;
+}
+Result<LayerBody> decode(LayerType, ByteReader& r, Tag<void>) {
+  return Error(Errc::kUnsupportedLayer, "unsupported layer type 0 (INVALID)")
+      .at_offset(r.position());
+}
+
 template <class T>
-Status expect_alternative(LayerType type, const LayerBody& body) {
-  if (std::holds_alternative<T>(body)) return ok_status();
-  return Error(Errc::kInvalidArgument, "layer type " + std::string(to_string(type)) +
-                                           " does not match its body (variant index " +
-                                           std::to_string(body.index()) + ")");
+Status encode_alternative(LayerType type, const LayerBody& body, ByteWriter& w) {
+  if constexpr (std::is_void_v<T>) {
+    return Error(Errc::kUnsupportedLayer, "cannot encode layer type INVALID (0)");
+  } else {
+    if (!std::holds_alternative<T>(body)) {
+      return Error(Errc::kInvalidArgument, "layer type " + std::string(to_string(type)) +
+                                               " does not match its body (variant index " +
+                                               std::to_string(body.index()) + ")");
+    }
+    return encode(type, std::get<T>(body), w);
+  }
 }
 
 }  // namespace
 
+// The switches below are generated from layer_types.def: each row's body struct selects the
+// fixed_bytes/decode/encode overloads above, so a new type with an existing body is one .def row.
 std::uint32_t body_fixed_bytes(LayerType type) {
   switch (type) {
-    case LayerType::kInvalid:
-      return 0;
-    case LayerType::kAdd:
-      return 20;
-    case LayerType::kQuantizedAdd:
-      return 56;
-    case LayerType::kGlobalMaxPool2d:
-    case LayerType::kQuantizedGlobalMaxPool2d:
-    case LayerType::kGlobalAveragePool2d:
-    case LayerType::kQuantizedGlobalAveragePool2d:
-      return 20;
-    case LayerType::kMaxPool2d:
-    case LayerType::kAveragePool2d:
-      return 64;
-    case LayerType::kQuantizedMaxPool2d:
-    case LayerType::kQuantizedAveragePool2d:
-      return 60;
-    case LayerType::kQuantize:
-    case LayerType::kDequantize:
-      return 24;
-    case LayerType::kRequantize:
-      return 272;
-    case LayerType::kL2Normalization:
-    case LayerType::kSoftmax:
-    case LayerType::kLogistic:
-      return 16;
-    case LayerType::kConcat:
-    case LayerType::kQuantizedConcat:
-      return 12;
-    case LayerType::kFullyConnected:
-    case LayerType::kQuantizedFullyConnected:
-      return 24;
-    case LayerType::kTensorflowFlatten:
-    case LayerType::kQuantizedTensorflowFlatten:
-      return 24;
-    case LayerType::kResizeNearestNeighbor:
-    case LayerType::kQuantizedResizeNearestNeighbor:
-      return 36;
-    case LayerType::kChannelwiseDequantize:
-      return 20;
-    case LayerType::kK210Conv:
-      return static_cast<std::uint32_t>(kConvBodyFixedBytes);
-    case LayerType::kK210AddPadding:
-    case LayerType::kK210RemovePadding:
-      return 16;
-    case LayerType::kK210Upload:
-      return 24;
-    case LayerType::kEmcConv2d:
-    case LayerType::kEmcDepthwiseConv2d:
-      return static_cast<std::uint32_t>(kEmcConv2dInt8FixedBytes);
-    case LayerType::kEmcConv2dF32:
-    case LayerType::kEmcDepthwiseConv2dF32:
-      return static_cast<std::uint32_t>(kEmcConv2dF32FixedBytes);
-    case LayerType::kEmcQuantizeInt8:
-    case LayerType::kEmcDequantizeInt8:
-      return 24;
-    case LayerType::kEmcMaxPool2dInt8:
-    case LayerType::kEmcAveragePool2dInt8:
-      return 88;
-    case LayerType::kEmcElementwiseInt8:
-      return 80;
-    case LayerType::kEmcConcatInt8:
-      return static_cast<std::uint32_t>(kEmcConcatInt8FixedBytes);
-    case LayerType::kEmcLutInt8:
-      return 272;
-    case LayerType::kEmcPadCropInt8:
-      return 52;
-    case LayerType::kEmcResizeNearestInt8:
-      return 36;
+#define EMC_LAYER_TYPE(enumerator, value, printable, Body, ...) \
+  case LayerType::enumerator:                                   \
+    return fixed_bytes(type, Tag<Body>{});
+#include "emc/format/layer_types.def"
+#undef EMC_LAYER_TYPE
   }
   return 0;
 }
 
 Result<LayerBody> decode_body(LayerType type, ByteReader& r) {
   switch (type) {
-    case LayerType::kInvalid:
-      break;
-    case LayerType::kAdd:
-      return decode_add(r);
-    case LayerType::kQuantizedAdd:
-      return decode_quantized_add(r);
-    case LayerType::kGlobalMaxPool2d:
-    case LayerType::kQuantizedGlobalMaxPool2d:
-    case LayerType::kGlobalAveragePool2d:
-    case LayerType::kQuantizedGlobalAveragePool2d:
-      return decode_global_pool(r);
-    case LayerType::kMaxPool2d:
-    case LayerType::kQuantizedMaxPool2d:
-    case LayerType::kAveragePool2d:
-    case LayerType::kQuantizedAveragePool2d:
-      return decode_pool2d(type, r);
-    case LayerType::kQuantize:
-    case LayerType::kDequantize:
-      return decode_quantize(r);
-    case LayerType::kRequantize:
-      return decode_requantize(r);
-    case LayerType::kL2Normalization:
-    case LayerType::kSoftmax:
-    case LayerType::kLogistic:
-      return decode_channels(r);
-    case LayerType::kConcat:
-    case LayerType::kQuantizedConcat:
-      return decode_concat(r);
-    case LayerType::kFullyConnected:
-    case LayerType::kQuantizedFullyConnected:
-      return decode_fully_connected(r);
-    case LayerType::kTensorflowFlatten:
-    case LayerType::kQuantizedTensorflowFlatten:
-      return decode_flatten(r);
-    case LayerType::kResizeNearestNeighbor:
-    case LayerType::kQuantizedResizeNearestNeighbor:
-      return decode_resize(r);
-    case LayerType::kChannelwiseDequantize:
-      return decode_channelwise_dequantize(r);
-    case LayerType::kK210Conv:
-      return decode_conv(r);
-    case LayerType::kK210AddPadding:
-      return decode_add_padding(r);
-    case LayerType::kK210RemovePadding:
-      return decode_remove_padding(r);
-    case LayerType::kK210Upload:
-      return decode_upload(r);
-    case LayerType::kEmcConv2d:
-    case LayerType::kEmcDepthwiseConv2d:
-      return decode_emc_conv_int8(type, r);
-    case LayerType::kEmcConv2dF32:
-    case LayerType::kEmcDepthwiseConv2dF32:
-      return decode_emc_conv_f32(type, r);
-    case LayerType::kEmcQuantizeInt8:
-    case LayerType::kEmcDequantizeInt8:
-      return decode_emc_quantize(r);
-    case LayerType::kEmcMaxPool2dInt8:
-    case LayerType::kEmcAveragePool2dInt8:
-      return decode_emc_pool(r);
-    case LayerType::kEmcElementwiseInt8:
-      return decode_emc_elementwise(r);
-    case LayerType::kEmcConcatInt8:
-      return decode_emc_concat(r);
-    case LayerType::kEmcLutInt8:
-      return decode_emc_lut(r);
-    case LayerType::kEmcPadCropInt8:
-      return decode_emc_pad_crop(r);
-    case LayerType::kEmcResizeNearestInt8:
-      return decode_emc_resize(r);
+#define EMC_LAYER_TYPE(enumerator, value, printable, Body, ...) \
+  case LayerType::enumerator:                                   \
+    return decode(type, r, Tag<Body>{});
+#include "emc/format/layer_types.def"
+#undef EMC_LAYER_TYPE
   }
-  return Error(Errc::kUnsupportedLayer, "unsupported layer type 0 (INVALID)")
-      .at_offset(r.position());
+  return decode(type, r, Tag<void>{});
 }
 
 Status encode_body(LayerType type, const LayerBody& body, ByteWriter& w) {
   switch (type) {
-    case LayerType::kInvalid:
-      break;
-    case LayerType::kAdd:
-      EMC_TRY(expect_alternative<AddBody>(type, body));
-      encode_add(std::get<AddBody>(body), w);
-      return ok_status();
-    case LayerType::kQuantizedAdd:
-      EMC_TRY(expect_alternative<QuantizedAddBody>(type, body));
-      encode_quantized_add(std::get<QuantizedAddBody>(body), w);
-      return ok_status();
-    case LayerType::kGlobalMaxPool2d:
-    case LayerType::kQuantizedGlobalMaxPool2d:
-    case LayerType::kGlobalAveragePool2d:
-    case LayerType::kQuantizedGlobalAveragePool2d:
-      EMC_TRY(expect_alternative<GlobalPoolBody>(type, body));
-      encode_global_pool(std::get<GlobalPoolBody>(body), w);
-      return ok_status();
-    case LayerType::kMaxPool2d:
-    case LayerType::kQuantizedMaxPool2d:
-    case LayerType::kAveragePool2d:
-    case LayerType::kQuantizedAveragePool2d:
-      EMC_TRY(expect_alternative<Pool2dBody>(type, body));
-      encode_pool2d(type, std::get<Pool2dBody>(body), w);
-      return ok_status();
-    case LayerType::kQuantize:
-    case LayerType::kDequantize:
-      EMC_TRY(expect_alternative<QuantizeBody>(type, body));
-      encode_quantize(std::get<QuantizeBody>(body), w);
-      return ok_status();
-    case LayerType::kRequantize:
-      EMC_TRY(expect_alternative<RequantizeBody>(type, body));
-      encode_requantize(std::get<RequantizeBody>(body), w);
-      return ok_status();
-    case LayerType::kL2Normalization:
-    case LayerType::kSoftmax:
-    case LayerType::kLogistic:
-      EMC_TRY(expect_alternative<ChannelsBody>(type, body));
-      encode_channels(std::get<ChannelsBody>(body), w);
-      return ok_status();
-    case LayerType::kConcat:
-    case LayerType::kQuantizedConcat:
-      EMC_TRY(expect_alternative<ConcatBody>(type, body));
-      return encode_concat(std::get<ConcatBody>(body), w);
-    case LayerType::kFullyConnected:
-    case LayerType::kQuantizedFullyConnected:
-      EMC_TRY(expect_alternative<FullyConnectedBody>(type, body));
-      return encode_fully_connected(std::get<FullyConnectedBody>(body), w);
-    case LayerType::kTensorflowFlatten:
-    case LayerType::kQuantizedTensorflowFlatten:
-      EMC_TRY(expect_alternative<FlattenBody>(type, body));
-      encode_flatten(std::get<FlattenBody>(body), w);
-      return ok_status();
-    case LayerType::kResizeNearestNeighbor:
-    case LayerType::kQuantizedResizeNearestNeighbor:
-      EMC_TRY(expect_alternative<ResizeNearestBody>(type, body));
-      encode_resize(std::get<ResizeNearestBody>(body), w);
-      return ok_status();
-    case LayerType::kChannelwiseDequantize:
-      EMC_TRY(expect_alternative<ChannelwiseDequantizeBody>(type, body));
-      return encode_channelwise_dequantize(std::get<ChannelwiseDequantizeBody>(body), w);
-    case LayerType::kK210Conv:
-      EMC_TRY(expect_alternative<ConvBody>(type, body));
-      encode_conv(std::get<ConvBody>(body), w);
-      return ok_status();
-    case LayerType::kK210AddPadding:
-      EMC_TRY(expect_alternative<AddPaddingBody>(type, body));
-      encode_add_padding(std::get<AddPaddingBody>(body), w);
-      return ok_status();
-    case LayerType::kK210RemovePadding:
-      EMC_TRY(expect_alternative<RemovePaddingBody>(type, body));
-      encode_remove_padding(std::get<RemovePaddingBody>(body), w);
-      return ok_status();
-    case LayerType::kK210Upload:
-      EMC_TRY(expect_alternative<UploadBody>(type, body));
-      encode_upload(std::get<UploadBody>(body), w);
-      return ok_status();
-    case LayerType::kEmcConv2d:
-    case LayerType::kEmcDepthwiseConv2d:
-      EMC_TRY(expect_alternative<EmcConv2dInt8Body>(type, body));
-      return encode_emc_conv_int8(type, std::get<EmcConv2dInt8Body>(body), w);
-    case LayerType::kEmcConv2dF32:
-    case LayerType::kEmcDepthwiseConv2dF32:
-      EMC_TRY(expect_alternative<EmcConv2dF32Body>(type, body));
-      return encode_emc_conv_f32(type, std::get<EmcConv2dF32Body>(body), w);
-    case LayerType::kEmcQuantizeInt8:
-    case LayerType::kEmcDequantizeInt8:
-      EMC_TRY(expect_alternative<EmcQuantizeInt8Body>(type, body));
-      encode_emc_quantize(std::get<EmcQuantizeInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcMaxPool2dInt8:
-    case LayerType::kEmcAveragePool2dInt8:
-      EMC_TRY(expect_alternative<EmcPool2dInt8Body>(type, body));
-      encode_emc_pool(std::get<EmcPool2dInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcElementwiseInt8:
-      EMC_TRY(expect_alternative<EmcElementwiseInt8Body>(type, body));
-      encode_emc_elementwise(std::get<EmcElementwiseInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcConcatInt8:
-      EMC_TRY(expect_alternative<EmcConcatInt8Body>(type, body));
-      return encode_emc_concat(std::get<EmcConcatInt8Body>(body), w);
-    case LayerType::kEmcLutInt8:
-      EMC_TRY(expect_alternative<EmcLutInt8Body>(type, body));
-      encode_emc_lut(std::get<EmcLutInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcPadCropInt8:
-      EMC_TRY(expect_alternative<EmcPadCropInt8Body>(type, body));
-      encode_emc_pad_crop(std::get<EmcPadCropInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcResizeNearestInt8:
-      EMC_TRY(expect_alternative<EmcResizeNearestInt8Body>(type, body));
-      encode_emc_resize(std::get<EmcResizeNearestInt8Body>(body), w);
-      return ok_status();
+#define EMC_LAYER_TYPE(enumerator, value, printable, Body, ...) \
+  case LayerType::enumerator:                                   \
+    return encode_alternative<Body>(type, body, w);
+#include "emc/format/layer_types.def"
+#undef EMC_LAYER_TYPE
   }
-  return Error(Errc::kUnsupportedLayer, "cannot encode layer type INVALID (0)");
+  return encode_alternative<void>(type, body, w);
 }
 
 std::uint64_t body_content_bytes(LayerType type, const LayerBody& body) {
