@@ -1,5 +1,6 @@
 #include "body_codec.h"
 
+#include <array>
 #include <initializer_list>
 #include <string>
 #include <type_traits>
@@ -11,155 +12,245 @@ namespace {
 template <class T>
 using Tag = std::type_identity<T>;
 
-// Every body starts with the same three words in most structs; helpers keep the pairs short.
-#define R32(field) EMC_TRY(r.read_u32(b.field, #field))
-#define RI32(field) EMC_TRY(r.read_i32(b.field, #field))
-#define RF32(field) EMC_TRY(r.read_f32(b.field, #field))
-
-Status read_shape(ByteReader& r, Shape3& s, const char* what) {
-  EMC_TRY(r.read_u32(s.width, what));
-  EMC_TRY(r.read_u32(s.height, what));
-  return r.read_u32(s.channels, what);
-}
-void write_shape(ByteWriter& w, const Shape3& s) {
-  w.write_u32(s.width);
-  w.write_u32(s.height);
-  w.write_u32(s.channels);
+std::uint64_t pad4(std::uint64_t n) {
+  return (n + 3) / 4 * 4;
 }
 
-Status read_act(ByteReader& r, CpuActivation& act) {
-  std::uint32_t v = 0;
-  const std::uint64_t at = r.position();
-  EMC_TRY(r.read_u32(v, "act"));
-  if (v > 2) {
-    return Error(Errc::kInvalidLayerConfig,
-                 "act " + std::to_string(v) + " is not one of 0 (linear), 1 (relu), 2 (relu6)")
-        .at_offset(at);
+// One field list per body drives both directions: `fields(io, type, body)` is written once per body
+// struct, and BodyReader fills the body from the file while BodyWriter writes a const body. Each
+// field goes through io.u32/i32/f32 with its name (for error messages); what only one direction
+// does (range checks before an allocation, size checks before a write) sits under Io::kReads.
+class BodyReader {
+ public:
+  static constexpr bool kReads = true;
+  template <class T>
+  using Ref = T&;
+
+  explicit BodyReader(ByteReader& r) : r_(r) {}
+  ByteReader& bytes() { return r_; }
+
+  Status u32(std::uint32_t& v, const char* name) { return r_.read_u32(v, name); }
+  Status i32(std::int32_t& v, const char* name) { return r_.read_i32(v, name); }
+  Status f32(float& v, const char* name) { return r_.read_f32(v, name); }
+  Status shape(Shape3& s, const char* name) {
+    EMC_TRY(r_.read_u32(s.width, name));
+    EMC_TRY(r_.read_u32(s.height, name));
+    return r_.read_u32(s.channels, name);
   }
-  act = static_cast<CpuActivation>(v);
+  Status act(CpuActivation& act, const char* name) {
+    std::uint32_t v = 0;
+    const std::uint64_t at = r_.position();
+    EMC_TRY(r_.read_u32(v, name));
+    if (v > 2) {
+      return Error(Errc::kInvalidLayerConfig,
+                   "act " + std::to_string(v) + " is not one of 0 (linear), 1 (relu), 2 (relu6)")
+          .at_offset(at);
+    }
+    act = static_cast<CpuActivation>(v);
+    return ok_status();
+  }
+  template <class Byte, std::size_t N>
+  Status table(std::array<Byte, N>& t, const char* name) {
+    std::array<std::uint8_t, N> raw{};
+    EMC_TRY(r_.read_bytes(raw, name));
+    for (std::size_t i = 0; i < N; ++i) t[i] = static_cast<Byte>(raw[i]);
+    return ok_status();
+  }
+  // int8 blob of n bytes, zero-padded to a multiple of 4 in the file.
+  Status int8_blob(std::vector<std::int8_t>& v, std::uint64_t n, const std::string& what) {
+    EMC_TRY(require_array(pad4(n), 1, what));
+    std::vector<std::uint8_t> raw(n);
+    EMC_TRY(r_.read_bytes(raw, "weights"));
+    v.assign(raw.begin(), raw.end());  // uint8 -> int8: two's complement (C++20)
+    return r_.skip(pad4(n) - n, "weights padding");
+  }
+  // The count of a trailing array stored in the body: read here, used by resize().
+  template <class T>
+  Status count(const std::vector<T>&, const char*) {
+    return ok_status();
+  }
+  // Checks that n items of elem_bytes each are present before allocating them.
+  template <class T>
+  Status resize(std::vector<T>& v, std::uint64_t n, std::uint64_t elem_bytes,
+                const std::string& what) {
+    EMC_TRY(require_array(n, elem_bytes, what));
+    v.resize(n);
+    return ok_status();
+  }
+  Status require_array(std::uint64_t elements, std::uint64_t elem_bytes, const std::string& what) {
+    if (elements > r_.remaining() / elem_bytes) {
+      return Error(Errc::kInvalidModel,
+                   what + ": " + std::to_string(elements) + " x " + std::to_string(elem_bytes) +
+                       " bytes do not fit in the " + std::to_string(r_.remaining()) +
+                       " bytes left in the body")
+          .at_offset(r_.position());
+    }
+    return ok_status();
+  }
+
+ private:
+  ByteReader& r_;
+};
+
+class BodyWriter {
+ public:
+  static constexpr bool kReads = false;
+  template <class T>
+  using Ref = const T&;
+
+  // Writes to `w`, or only counts the bytes when `w` is null (see bytes()).
+  explicit BodyWriter(ByteWriter* w) : w_(w) {}
+  std::uint64_t bytes() const { return n_; }
+
+  Status u32(std::uint32_t v, const char*) {
+    n_ += 4;
+    if (w_ != nullptr) w_->write_u32(v);
+    return ok_status();
+  }
+  Status i32(std::int32_t v, const char* name) { return u32(static_cast<std::uint32_t>(v), name); }
+  Status f32(float v, const char*) {
+    n_ += 4;
+    if (w_ != nullptr) w_->write_f32(v);
+    return ok_status();
+  }
+  Status shape(const Shape3& s, const char* name) {
+    for (std::uint32_t v : {s.width, s.height, s.channels}) EMC_TRY(u32(v, name));
+    return ok_status();
+  }
+  Status act(CpuActivation act, const char* name) {
+    return u32(static_cast<std::uint32_t>(act), name);
+  }
+  template <class Byte, std::size_t N>
+  Status table(const std::array<Byte, N>& t, const char*) {
+    return raw_bytes(t.data(), N, 0);
+  }
+  Status int8_blob(const std::vector<std::int8_t>& v, std::uint64_t, const std::string&) {
+    return raw_bytes(v.data(), v.size(), pad4(v.size()) - v.size());
+  }
+  template <class T>
+  Status count(const std::vector<T>& v, const char* what) {
+    if (v.size() > 0xffffffffu) {
+      return Error(Errc::kInvalidArgument, std::string(what) + " " + std::to_string(v.size()) +
+                                               " does not fit a uint32 field");
+    }
+    return ok_status();
+  }
+  template <class T>
+  Status resize(const std::vector<T>&, std::uint64_t, std::uint64_t, const std::string&) {
+    return ok_status();
+  }
+
+ private:
+  template <class Byte>
+  Status raw_bytes(const Byte* p, std::size_t n, std::uint64_t zeros) {
+    n_ += n + zeros;
+    if (w_ != nullptr) {
+      for (std::size_t i = 0; i < n; ++i) w_->write_u8(static_cast<std::uint8_t>(p[i]));
+      w_->write_zeros(zeros);
+    }
+    return ok_status();
+  }
+
+  ByteWriter* w_;
+  std::uint64_t n_ = 0;
+};
+
+// The count word of a trailing array: the vector's size when writing, filled in when reading.
+template <class Io, class T>
+std::uint32_t stored_count(const std::vector<T>& v) {
+  return Io::kReads ? 0 : static_cast<std::uint32_t>(v.size());
+}
+
+#define F(kind, field) EMC_TRY(io.kind(b.field, #field))
+
+// flags, main_mem_in_address, main_mem_out_address: the first three words of most bodies.
+template <class Io, class B>
+Status in_out_head(Io& io, B& b) {
+  F(u32, flags);
+  F(u32, main_mem_in_address);
+  F(u32, main_mem_out_address);
   return ok_status();
 }
 
-Status count_fits(std::uint64_t n, const char* what) {
-  if (n > 0xffffffffu) {
-    return Error(Errc::kInvalidArgument,
-                 std::string(what) + " " + std::to_string(n) + " does not fit a uint32 field");
-  }
+// The EMC int8 map layers (pools, pad/crop, resize) continue the head with the five map
+// dimensions (in_width, in_height, channels, out_width, out_height).
+template <class Io, class B>
+Status emc_map_head(Io& io, B& b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, in_width);
+  F(u32, in_height);
+  F(u32, channels);
+  F(u32, out_width);
+  F(u32, out_height);
   return ok_status();
 }
 
-// Checks that `elements` items of `elem_bytes` each are present in r before allocating.
-Status require_array(ByteReader& r, std::uint64_t elements, std::uint64_t elem_bytes,
-                     const std::string& what) {
-  if (elements > r.remaining() / elem_bytes) {
-    return Error(Errc::kInvalidModel, what + ": " + std::to_string(elements) + " x " +
-                                          std::to_string(elem_bytes) + " bytes do not fit in the " +
-                                          std::to_string(r.remaining()) + " bytes left in the body")
-        .at_offset(r.position());
-  }
+// REQUANTIZE and EMC_LUT_INT8: the head, an element count and a 256-entry table.
+template <class Io, class B>
+Status table_body(Io& io, B& b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, count);
+  F(table, table);
+  return ok_status();
+}
+
+// FULLY_CONNECTED and EMC_CONV2D_F32 end with their float weights, then the float bias.
+template <class Io, class B>
+Status float_weights_bias(Io& io, B& b) {
+  for (auto& v : b.weights) EMC_TRY(io.f32(v, "weights"));
+  for (auto& v : b.bias) EMC_TRY(io.f32(v, "bias"));
   return ok_status();
 }
 
 // ---- K210_CONV head (blobs handled by the parser/encoder) ----
-std::uint32_t fixed_bytes(LayerType, Tag<ConvBody>) {
-  return static_cast<std::uint32_t>(kConvBodyFixedBytes);
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<ConvBody>) {
-  ConvBody b;
-  R32(flags);
-  R32(main_mem_out_address);
-  R32(layer_offset);
-  R32(weights_offset);
-  R32(bn_offset);
-  R32(act_offset);
-  return LayerBody{std::move(b)};
-}
-Status encode([[maybe_unused]] LayerType t, const ConvBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.layer_offset);
-  w.write_u32(b.weights_offset);
-  w.write_u32(b.bn_offset);
-  w.write_u32(b.act_offset);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ConvBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_out_address);
+  F(u32, layer_offset);
+  F(u32, weights_offset);
+  F(u32, bn_offset);
+  F(u32, act_offset);
   return ok_status();
 }
 
 // ---- ADD ----
-std::uint32_t fixed_bytes(LayerType, Tag<AddBody>) {
-  return 20;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<AddBody>) {
-  AddBody b;
-  R32(flags);
-  R32(main_mem_in_a_address);
-  R32(main_mem_in_b_address);
-  R32(main_mem_out_address);
-  R32(count);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const AddBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_a_address);
-  w.write_u32(b.main_mem_in_b_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<AddBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_a_address);
+  F(u32, main_mem_in_b_address);
+  F(u32, main_mem_out_address);
+  F(u32, count);
   return ok_status();
 }
 
 // ---- QUANTIZED_ADD ----
-std::uint32_t fixed_bytes(LayerType, Tag<QuantizedAddBody>) {
-  return 56;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<QuantizedAddBody>) {
-  QuantizedAddBody b;
-  R32(flags);
-  R32(main_mem_in_a_address);
-  R32(main_mem_in_b_address);
-  R32(main_mem_out_address);
-  R32(count);
-  RI32(in_a_offset);
-  RI32(in_a_mul);
-  RI32(in_a_shift);
-  RI32(in_b_offset);
-  RI32(in_b_mul);
-  RI32(in_b_shift);
-  RI32(out_offset);
-  RI32(out_mul);
-  RI32(out_shift);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const QuantizedAddBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_a_address);
-  w.write_u32(b.main_mem_in_b_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  for (std::int32_t v : {b.in_a_offset, b.in_a_mul, b.in_a_shift, b.in_b_offset, b.in_b_mul,
-                         b.in_b_shift, b.out_offset, b.out_mul, b.out_shift}) {
-    w.write_i32(v);
-  }
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<QuantizedAddBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_a_address);
+  F(u32, main_mem_in_b_address);
+  F(u32, main_mem_out_address);
+  F(u32, count);
+  F(i32, in_a_offset);
+  F(i32, in_a_mul);
+  F(i32, in_a_shift);
+  F(i32, in_b_offset);
+  F(i32, in_b_mul);
+  F(i32, in_b_shift);
+  F(i32, out_offset);
+  F(i32, out_mul);
+  F(i32, out_shift);
   return ok_status();
 }
 
 // ---- GLOBAL_*_POOL2D ----
-std::uint32_t fixed_bytes(LayerType, Tag<GlobalPoolBody>) {
-  return 20;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<GlobalPoolBody>) {
-  GlobalPoolBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(kernel_size);
-  R32(channels);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const GlobalPoolBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.kernel_size);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<GlobalPoolBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, kernel_size);
+  F(u32, channels);
   return ok_status();
 }
 
@@ -167,346 +258,178 @@ Status encode([[maybe_unused]] LayerType t, const GlobalPoolBody& b, ByteWriter&
 bool pool_has_act(LayerType t) {
   return t == LayerType::kMaxPool2d || t == LayerType::kAveragePool2d;
 }
-std::uint32_t fixed_bytes(LayerType t, Tag<Pool2dBody>) {
-  return pool_has_act(t) ? 64 : 60;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<Pool2dBody>) {
-  Pool2dBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  EMC_TRY(read_shape(r, b.in_shape, "in_shape"));
-  EMC_TRY(read_shape(r, b.out_shape, "out_shape"));
-  R32(kernel_width);
-  R32(kernel_height);
-  R32(stride_width);
-  R32(stride_height);
-  R32(padding_width);
-  R32(padding_height);
-  if (pool_has_act(t)) EMC_TRY(read_act(r, b.act));
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const Pool2dBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  write_shape(w, b.in_shape);
-  write_shape(w, b.out_shape);
-  for (std::uint32_t v : {b.kernel_width, b.kernel_height, b.stride_width, b.stride_height,
-                          b.padding_width, b.padding_height}) {
-    w.write_u32(v);
-  }
-  if (pool_has_act(t)) w.write_u32(static_cast<std::uint32_t>(b.act));
+template <class Io>
+Status fields(Io& io, LayerType t, typename Io::template Ref<Pool2dBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(shape, in_shape);
+  F(shape, out_shape);
+  F(u32, kernel_width);
+  F(u32, kernel_height);
+  F(u32, stride_width);
+  F(u32, stride_height);
+  F(u32, padding_width);
+  F(u32, padding_height);
+  if (pool_has_act(t)) F(act, act);
   return ok_status();
 }
 
 // ---- QUANTIZE / DEQUANTIZE ----
-std::uint32_t fixed_bytes(LayerType, Tag<QuantizeBody>) {
-  return 24;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<QuantizeBody>) {
-  QuantizeBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(count);
-  RF32(scale);
-  RF32(bias);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const QuantizeBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  w.write_f32(b.scale);
-  w.write_f32(b.bias);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<QuantizeBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, count);
+  F(f32, scale);
+  F(f32, bias);
   return ok_status();
 }
 
 // ---- REQUANTIZE ----
-std::uint32_t fixed_bytes(LayerType, Tag<RequantizeBody>) {
-  return 272;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<RequantizeBody>) {
-  RequantizeBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(count);
-  EMC_TRY(r.read_bytes(b.table, "table"));
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const RequantizeBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  w.write_bytes(b.table);
-  return ok_status();
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<RequantizeBody> b) {
+  return table_body(io, b);
 }
 
 // ---- L2_NORMALIZATION / SOFTMAX / LOGISTIC ----
-std::uint32_t fixed_bytes(LayerType, Tag<ChannelsBody>) {
-  return 16;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<ChannelsBody>) {
-  ChannelsBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(channels);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const ChannelsBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ChannelsBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, channels);
   return ok_status();
 }
 
 // ---- CONCAT: 12 + 8n ----
-std::uint32_t fixed_bytes(LayerType, Tag<ConcatBody>) {
-  return 12;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<ConcatBody>) {
-  ConcatBody b;
-  std::uint32_t input_count = 0;
-  R32(flags);
-  R32(main_mem_out_address);
-  EMC_TRY(r.read_u32(input_count, "input_count"));
-  EMC_TRY(require_array(r, input_count, 8, "CONCAT input_count " + std::to_string(input_count)));
-  b.inputs.resize(input_count);
-  for (MemRange& m : b.inputs) {
-    EMC_TRY(r.read_u32(m.start, "inputs_mem.start"));
-    EMC_TRY(r.read_u32(m.size, "inputs_mem.size"));
-  }
-  return LayerBody{std::move(b)};
-}
-Status encode([[maybe_unused]] LayerType t, const ConcatBody& b, ByteWriter& w) {
-  EMC_TRY(count_fits(b.inputs.size(), "CONCAT input_count"));
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(static_cast<std::uint32_t>(b.inputs.size()));
-  for (const MemRange& m : b.inputs) {
-    w.write_u32(m.start);
-    w.write_u32(m.size);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ConcatBody> b) {
+  EMC_TRY(io.count(b.inputs, "CONCAT input_count"));
+  std::uint32_t input_count = stored_count<Io>(b.inputs);
+  F(u32, flags);
+  F(u32, main_mem_out_address);
+  EMC_TRY(io.u32(input_count, "input_count"));
+  EMC_TRY(io.resize(b.inputs, input_count, 8, "CONCAT input_count " + std::to_string(input_count)));
+  for (auto& m : b.inputs) {
+    EMC_TRY(io.u32(m.start, "inputs_mem.start"));
+    EMC_TRY(io.u32(m.size, "inputs_mem.size"));
   }
   return ok_status();
 }
 
 // ---- FULLY_CONNECTED: 24 + 4*(in*out + out) ----
-std::uint32_t fixed_bytes(LayerType, Tag<FullyConnectedBody>) {
-  return 24;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<FullyConnectedBody>) {
-  FullyConnectedBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_channels);
-  R32(out_channels);
-  EMC_TRY(read_act(r, b.act));
-  // in*out < 2^64 for 32-bit operands, and in*out + out <= 2^64 - 2^32: no overflow.
-  const std::uint64_t elements = std::uint64_t{b.in_channels} * b.out_channels + b.out_channels;
-  EMC_TRY(require_array(r, elements, 4,
-                        "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
-                            std::to_string(b.out_channels) + " weights + bias"));
-  b.weights.resize(std::uint64_t{b.in_channels} * b.out_channels);
-  for (float& v : b.weights) EMC_TRY(r.read_f32(v, "weights"));
-  b.bias.resize(b.out_channels);
-  for (float& v : b.bias) EMC_TRY(r.read_f32(v, "bias"));
-  return LayerBody{std::move(b)};
-}
-Status encode([[maybe_unused]] LayerType t, const FullyConnectedBody& b, ByteWriter& w) {
-  if (b.weights.size() != std::uint64_t{b.in_channels} * b.out_channels ||
-      b.bias.size() != b.out_channels) {
-    return Error(Errc::kInvalidArgument, "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
-                                             std::to_string(b.out_channels) + " has " +
-                                             std::to_string(b.weights.size()) + " weights and " +
-                                             std::to_string(b.bias.size()) + " biases");
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<FullyConnectedBody> b) {
+  if constexpr (!Io::kReads) {
+    if (b.weights.size() != std::uint64_t{b.in_channels} * b.out_channels ||
+        b.bias.size() != b.out_channels) {
+      return Error(Errc::kInvalidArgument, "FULLY_CONNECTED " + std::to_string(b.in_channels) +
+                                               "x" + std::to_string(b.out_channels) + " has " +
+                                               std::to_string(b.weights.size()) + " weights and " +
+                                               std::to_string(b.bias.size()) + " biases");
+    }
   }
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.in_channels);
-  w.write_u32(b.out_channels);
-  w.write_u32(static_cast<std::uint32_t>(b.act));
-  for (float v : b.weights) w.write_f32(v);
-  for (float v : b.bias) w.write_f32(v);
-  return ok_status();
+  EMC_TRY(in_out_head(io, b));
+  F(u32, in_channels);
+  F(u32, out_channels);
+  F(act, act);
+  if constexpr (Io::kReads) {
+    // in*out < 2^64 for 32-bit operands, and in*out + out <= 2^64 - 2^32: no overflow.
+    const std::uint64_t weights = std::uint64_t{b.in_channels} * b.out_channels;
+    EMC_TRY(io.require_array(weights + b.out_channels, 4,
+                             "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
+                                 std::to_string(b.out_channels) + " weights + bias"));
+    b.weights.resize(weights);
+    b.bias.resize(b.out_channels);
+  }
+  return float_weights_bias(io, b);
 }
 
 // ---- (QUANTIZED_)TENSORFLOW_FLATTEN ----
-std::uint32_t fixed_bytes(LayerType, Tag<FlattenBody>) {
-  return 24;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<FlattenBody>) {
-  FlattenBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  EMC_TRY(read_shape(r, b.shape, "shape"));
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const FlattenBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  write_shape(w, b.shape);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<FlattenBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(shape, shape);
   return ok_status();
 }
 
 // ---- (QUANTIZED_)RESIZE_NEAREST_NEIGHBOR ----
-std::uint32_t fixed_bytes(LayerType, Tag<ResizeNearestBody>) {
-  return 36;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<ResizeNearestBody>) {
-  ResizeNearestBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  EMC_TRY(read_shape(r, b.in_shape, "in_shape"));
-  R32(out_width);
-  R32(out_height);
-  R32(align_corners);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const ResizeNearestBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  write_shape(w, b.in_shape);
-  w.write_u32(b.out_width);
-  w.write_u32(b.out_height);
-  w.write_u32(b.align_corners);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ResizeNearestBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(shape, in_shape);
+  F(u32, out_width);
+  F(u32, out_height);
+  F(u32, align_corners);
   return ok_status();
 }
 
 // ---- CHANNELWISE_DEQUANTIZE: 20 + 8C ----
-std::uint32_t fixed_bytes(LayerType, Tag<ChannelwiseDequantizeBody>) {
-  return 20;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r,
-                         Tag<ChannelwiseDequantizeBody>) {
-  ChannelwiseDequantizeBody b;
-  std::uint32_t channels = 0;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  EMC_TRY(r.read_u32(channels, "channels"));
-  R32(channel_size);
-  EMC_TRY(
-      require_array(r, channels, 8, "CHANNELWISE_DEQUANTIZE channels " + std::to_string(channels)));
-  b.params.resize(channels);
-  for (ChannelQuant& q : b.params) {
-    EMC_TRY(r.read_f32(q.scale, "scale"));
-    EMC_TRY(r.read_f32(q.bias, "bias"));
-  }
-  return LayerBody{std::move(b)};
-}
-Status encode([[maybe_unused]] LayerType t, const ChannelwiseDequantizeBody& b, ByteWriter& w) {
-  EMC_TRY(count_fits(b.params.size(), "CHANNELWISE_DEQUANTIZE channels"));
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(static_cast<std::uint32_t>(b.params.size()));
-  w.write_u32(b.channel_size);
-  for (const ChannelQuant& q : b.params) {
-    w.write_f32(q.scale);
-    w.write_f32(q.bias);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ChannelwiseDequantizeBody> b) {
+  EMC_TRY(io.count(b.params, "CHANNELWISE_DEQUANTIZE channels"));
+  std::uint32_t channels = stored_count<Io>(b.params);
+  EMC_TRY(in_out_head(io, b));
+  EMC_TRY(io.u32(channels, "channels"));
+  F(u32, channel_size);
+  EMC_TRY(io.resize(b.params, channels, 8,
+                    "CHANNELWISE_DEQUANTIZE channels " + std::to_string(channels)));
+  for (auto& q : b.params) {
+    EMC_TRY(io.f32(q.scale, "scale"));
+    EMC_TRY(io.f32(q.bias, "bias"));
   }
   return ok_status();
 }
 
 // ---- K210_ADD_PADDING ----
-std::uint32_t fixed_bytes(LayerType, Tag<AddPaddingBody>) {
-  return 16;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<AddPaddingBody>) {
-  AddPaddingBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(kpu_mem_out_address);
-  R32(channels);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const AddPaddingBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.kpu_mem_out_address);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<AddPaddingBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_address);
+  F(u32, kpu_mem_out_address);
+  F(u32, channels);
   return ok_status();
 }
 
 // ---- K210_REMOVE_PADDING ----
-std::uint32_t fixed_bytes(LayerType, Tag<RemovePaddingBody>) {
-  return 16;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<RemovePaddingBody>) {
-  RemovePaddingBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(channels);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const RemovePaddingBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<RemovePaddingBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, channels);
   return ok_status();
 }
 
 // ---- K210_UPLOAD ----
-std::uint32_t fixed_bytes(LayerType, Tag<UploadBody>) {
-  return 24;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<UploadBody>) {
-  UploadBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(kpu_mem_out_address);
-  R32(width);
-  R32(height);
-  R32(channels);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const UploadBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.kpu_mem_out_address);
-  w.write_u32(b.width);
-  w.write_u32(b.height);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<UploadBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_address);
+  F(u32, kpu_mem_out_address);
+  F(u32, width);
+  F(u32, height);
+  F(u32, channels);
   return ok_status();
 }
 
-// ---- EMC types (emc_layers.h) ----
-Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
-  const std::uint64_t start = r.position();
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_width);
-  R32(in_height);
-  R32(in_channels);
-  R32(out_width);
-  R32(out_height);
-  R32(out_channels);
-  R32(kernel_width);
-  R32(kernel_height);
-  R32(stride_width);
-  R32(stride_height);
-  R32(dilation_width);
-  R32(dilation_height);
-  R32(pad_left);
-  R32(pad_right);
-  R32(pad_top);
-  R32(pad_bottom);
-  R32(depth_multiplier);
+// ---- EMC conv types (emc_layers.h) ----
+template <class Io>
+Status geometry(Io& io, typename Io::template Ref<EmcConvGeometry> b) {
+  std::uint64_t start = 0;
+  if constexpr (Io::kReads) start = io.bytes().position();
+  EMC_TRY(in_out_head(io, b));
+  F(u32, in_width);
+  F(u32, in_height);
+  F(u32, in_channels);
+  F(u32, out_width);
+  F(u32, out_height);
+  F(u32, out_channels);
+  F(u32, kernel_width);
+  F(u32, kernel_height);
+  F(u32, stride_width);
+  F(u32, stride_height);
+  F(u32, dilation_width);
+  F(u32, dilation_height);
+  F(u32, pad_left);
+  F(u32, pad_right);
+  F(u32, pad_top);
+  F(u32, pad_bottom);
+  F(u32, depth_multiplier);
   // The fields that size the trailing arrays are checked here, so that a zero reads as itself and
   // not as a body-size disagreement.
   const std::pair<std::uint32_t, const char*> sizing[] = {{b.in_channels, "in_channels"},
@@ -514,7 +437,7 @@ Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
                                                           {b.kernel_width, "kernel_width"},
                                                           {b.kernel_height, "kernel_height"}};
   const std::uint64_t offsets[] = {20, 32, 36, 40};
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; Io::kReads && i < 4; ++i) {
     if (sizing[i].first == 0) {
       return Error(Errc::kInvalidModel, std::string(sizing[i].second) + " is 0 (must be >= 1)")
           .at_offset(start + offsets[i]);
@@ -522,51 +445,11 @@ Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
   }
   return ok_status();
 }
-void write_geometry(const EmcConvGeometry& g, ByteWriter& w) {
-  for (std::uint32_t v : {g.flags,         g.main_mem_in_address, g.main_mem_out_address,
-                          g.in_width,      g.in_height,           g.in_channels,
-                          g.out_width,     g.out_height,          g.out_channels,
-                          g.kernel_width,  g.kernel_height,       g.stride_width,
-                          g.stride_height, g.dilation_width,      g.dilation_height,
-                          g.pad_left,      g.pad_right,           g.pad_top,
-                          g.pad_bottom,    g.depth_multiplier}) {
-    w.write_u32(v);
-  }
-}
 
 bool emc_depthwise(LayerType t) {
   return t == LayerType::kEmcDepthwiseConv2d || t == LayerType::kEmcDepthwiseConv2dF32;
 }
 
-std::uint64_t pad4(std::uint64_t n) {
-  return (n + 3) / 4 * 4;
-}
-
-std::uint32_t fixed_bytes(LayerType, Tag<EmcConv2dInt8Body>) {
-  return static_cast<std::uint32_t>(kEmcConv2dInt8FixedBytes);
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcConv2dInt8Body>) {
-  EmcConv2dInt8Body b;
-  EMC_TRY(read_geometry(r, b.geo));
-  RI32(input_zero_point);
-  RI32(output_zero_point);
-  RI32(act_min);
-  RI32(act_max);
-  const std::uint64_t nw = emc_conv_weight_count(b.geo, emc_depthwise(t));
-  const std::uint64_t oc = b.geo.out_channels;
-  const std::string what = std::string(to_string(t)) + " " + std::to_string(oc) + " channels";
-  EMC_TRY(require_array(r, pad4(nw), 1, what + ": weights"));
-  std::vector<std::uint8_t> raw(nw);
-  EMC_TRY(r.read_bytes(raw, "weights"));
-  b.weights.assign(raw.begin(), raw.end());  // uint8 -> int8: two's complement (C++20)
-  EMC_TRY(r.skip(pad4(nw) - nw, "weights padding"));
-  EMC_TRY(require_array(r, oc, 12, what + ": bias, multiplier, shift"));
-  for (auto* v : {&b.bias, &b.multiplier, &b.shift}) {
-    v->resize(oc);
-    for (std::int32_t& x : *v) EMC_TRY(r.read_i32(x, "per-channel array"));
-  }
-  return LayerBody{std::move(b)};
-}
 Status check_emc_arrays(LayerType t, const EmcConvGeometry& g, std::size_t weights,
                         std::initializer_list<std::size_t> per_channel) {
   const std::uint64_t nw = emc_conv_weight_count(g, emc_depthwise(t));
@@ -580,282 +463,176 @@ Status check_emc_arrays(LayerType t, const EmcConvGeometry& g, std::size_t weigh
   }
   return ok_status();
 }
-Status encode([[maybe_unused]] LayerType t, const EmcConv2dInt8Body& b, ByteWriter& w) {
-  EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(),
-                           {b.bias.size(), b.multiplier.size(), b.shift.size()}));
-  write_geometry(b.geo, w);
-  for (std::int32_t v : {b.input_zero_point, b.output_zero_point, b.act_min, b.act_max}) {
-    w.write_i32(v);
-  }
-  for (std::int8_t v : b.weights) w.write_u8(static_cast<std::uint8_t>(v));
-  for (std::uint64_t k = b.weights.size(); k < pad4(b.weights.size()); ++k) w.write_u8(0);
-  for (const auto* v : {&b.bias, &b.multiplier, &b.shift}) {
-    for (std::int32_t x : *v) w.write_i32(x);
-  }
-  return ok_status();
-}
 
-std::uint32_t fixed_bytes(LayerType, Tag<EmcConv2dF32Body>) {
-  return static_cast<std::uint32_t>(kEmcConv2dF32FixedBytes);
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcConv2dF32Body>) {
-  EmcConv2dF32Body b;
-  EMC_TRY(read_geometry(r, b.geo));
-  RF32(act_min);
-  RF32(act_max);
+template <class Io>
+Status fields(Io& io, LayerType t, typename Io::template Ref<EmcConv2dInt8Body> b) {
+  if constexpr (!Io::kReads) {
+    EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(),
+                             {b.bias.size(), b.multiplier.size(), b.shift.size()}));
+  }
+  EMC_TRY(geometry(io, b.geo));
+  F(i32, input_zero_point);
+  F(i32, output_zero_point);
+  F(i32, act_min);
+  F(i32, act_max);
   const std::uint64_t nw = emc_conv_weight_count(b.geo, emc_depthwise(t));
   const std::uint64_t oc = b.geo.out_channels;
-  // nw + oc < 2^65 cannot overflow: both are < 2^64 / 2 for 32-bit factors (checked in count).
-  EMC_TRY(require_array(r, nw + oc, 4,
-                        std::string(to_string(t)) + " " + std::to_string(nw) + " weights + " +
-                            std::to_string(oc) + " bias"));
-  b.weights.resize(nw);
-  for (float& v : b.weights) EMC_TRY(r.read_f32(v, "weights"));
-  b.bias.resize(oc);
-  for (float& v : b.bias) EMC_TRY(r.read_f32(v, "bias"));
-  return LayerBody{std::move(b)};
-}
-Status encode([[maybe_unused]] LayerType t, const EmcConv2dF32Body& b, ByteWriter& w) {
-  EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(), {b.bias.size()}));
-  write_geometry(b.geo, w);
-  w.write_f32(b.act_min);
-  w.write_f32(b.act_max);
-  for (float v : b.weights) w.write_f32(v);
-  for (float v : b.bias) w.write_f32(v);
+  const std::string what = std::string(to_string(t)) + " " + std::to_string(oc) + " channels";
+  EMC_TRY(io.int8_blob(b.weights, nw, what + ": weights"));
+  if constexpr (Io::kReads) {
+    EMC_TRY(io.require_array(oc, 12, what + ": bias, multiplier, shift"));
+    for (auto* v : {&b.bias, &b.multiplier, &b.shift}) v->resize(oc);
+  }
+  for (auto* v : {&b.bias, &b.multiplier, &b.shift}) {
+    for (auto& x : *v) EMC_TRY(io.i32(x, "per-channel array"));
+  }
   return ok_status();
 }
 
-std::uint32_t fixed_bytes(LayerType, Tag<EmcQuantizeInt8Body>) {
-  return 24;
+template <class Io>
+Status fields(Io& io, LayerType t, typename Io::template Ref<EmcConv2dF32Body> b) {
+  if constexpr (!Io::kReads) EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(), {b.bias.size()}));
+  EMC_TRY(geometry(io, b.geo));
+  F(f32, act_min);
+  F(f32, act_max);
+  if constexpr (Io::kReads) {
+    const std::uint64_t nw = emc_conv_weight_count(b.geo, emc_depthwise(t));
+    const std::uint64_t oc = b.geo.out_channels;
+    // nw + oc < 2^65 cannot overflow: both are < 2^64 / 2 for 32-bit factors (checked in count).
+    EMC_TRY(io.require_array(nw + oc, 4,
+                             std::string(to_string(t)) + " " + std::to_string(nw) + " weights + " +
+                                 std::to_string(oc) + " bias"));
+    b.weights.resize(nw);
+    b.bias.resize(oc);
+  }
+  return float_weights_bias(io, b);
 }
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcQuantizeInt8Body>) {
-  EmcQuantizeInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(count);
-  RF32(scale);
-  RI32(zero_point);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const EmcQuantizeInt8Body& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  w.write_f32(b.scale);
-  w.write_i32(b.zero_point);
+
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcQuantizeInt8Body> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, count);
+  F(f32, scale);
+  F(i32, zero_point);
   return ok_status();
 }
 
 // ---- EMC int8 pools, elementwise, concat, LUT, pad/crop, resize (emc_layers.h) ----
-std::uint32_t fixed_bytes(LayerType, Tag<EmcPool2dInt8Body>) {
-  return 88;
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcPool2dInt8Body> b) {
+  EMC_TRY(emc_map_head(io, b));
+  F(u32, kernel_width);
+  F(u32, kernel_height);
+  F(u32, stride_width);
+  F(u32, stride_height);
+  F(u32, pad_left);
+  F(u32, pad_right);
+  F(u32, pad_top);
+  F(u32, pad_bottom);
+  F(i32, input_zero_point);
+  F(i32, output_zero_point);
+  F(i32, multiplier);
+  F(i32, shift);
+  F(i32, act_min);
+  F(i32, act_max);
+  return ok_status();
 }
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcPool2dInt8Body>) {
-  EmcPool2dInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_width);
-  R32(in_height);
-  R32(channels);
-  R32(out_width);
-  R32(out_height);
-  R32(kernel_width);
-  R32(kernel_height);
-  R32(stride_width);
-  R32(stride_height);
-  R32(pad_left);
-  R32(pad_right);
-  R32(pad_top);
-  R32(pad_bottom);
-  RI32(input_zero_point);
-  RI32(output_zero_point);
-  RI32(multiplier);
-  RI32(shift);
-  RI32(act_min);
-  RI32(act_max);
-  return LayerBody{b};
+
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcElementwiseInt8Body> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_a_address);
+  F(u32, main_mem_in_b_address);
+  F(u32, main_mem_out_address);
+  F(u32, op);
+  F(u32, broadcast);
+  F(u32, channels);
+  F(u32, plane);
+  F(i32, left_shift);
+  F(i32, a_zero_point);
+  F(i32, a_multiplier);
+  F(i32, a_shift);
+  F(i32, b_zero_point);
+  F(i32, b_multiplier);
+  F(i32, b_shift);
+  F(i32, out_zero_point);
+  F(i32, out_multiplier);
+  F(i32, out_shift);
+  F(i32, act_min);
+  F(i32, act_max);
+  return ok_status();
 }
-Status encode([[maybe_unused]] LayerType t, const EmcPool2dInt8Body& b, ByteWriter& w) {
-  for (std::uint32_t v :
-       {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width, b.in_height, b.channels,
-        b.out_width, b.out_height, b.kernel_width, b.kernel_height, b.stride_width, b.stride_height,
-        b.pad_left, b.pad_right, b.pad_top, b.pad_bottom}) {
-    w.write_u32(v);
+
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcConcatInt8Body> b) {
+  EMC_TRY(io.count(b.inputs, "EMC_CONCAT_INT8 input_count"));
+  std::uint32_t input_count = stored_count<Io>(b.inputs);
+  F(u32, flags);
+  F(u32, main_mem_out_address);
+  F(u32, plane);
+  F(i32, output_zero_point);
+  if constexpr (Io::kReads) {
+    const std::uint64_t count_at = io.bytes().position();
+    EMC_TRY(io.u32(input_count, "input_count"));
+    if (input_count == 0) {
+      return Error(Errc::kInvalidModel, "input_count is 0 (must be >= 1)").at_offset(count_at);
+    }
+  } else {
+    EMC_TRY(io.u32(input_count, "input_count"));
   }
-  for (std::int32_t v :
-       {b.input_zero_point, b.output_zero_point, b.multiplier, b.shift, b.act_min, b.act_max}) {
-    w.write_i32(v);
+  EMC_TRY(io.resize(b.inputs, input_count, kEmcConcatInputBytes,
+                    "EMC_CONCAT_INT8 input_count " + std::to_string(input_count)));
+  for (auto& in : b.inputs) {
+    EMC_TRY(io.u32(in.main_mem_address, "inputs.main_mem_address"));
+    EMC_TRY(io.u32(in.channels, "inputs.channels"));
+    EMC_TRY(io.i32(in.zero_point, "inputs.zero_point"));
+    EMC_TRY(io.i32(in.multiplier, "inputs.multiplier"));
+    EMC_TRY(io.i32(in.shift, "inputs.shift"));
   }
   return ok_status();
 }
 
-std::uint32_t fixed_bytes(LayerType, Tag<EmcElementwiseInt8Body>) {
-  return 80;
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcLutInt8Body> b) {
+  return table_body(io, b);
 }
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcElementwiseInt8Body>) {
-  EmcElementwiseInt8Body b;
-  R32(flags);
-  R32(main_mem_in_a_address);
-  R32(main_mem_in_b_address);
-  R32(main_mem_out_address);
-  R32(op);
-  R32(broadcast);
-  R32(channels);
-  R32(plane);
-  RI32(left_shift);
-  RI32(a_zero_point);
-  RI32(a_multiplier);
-  RI32(a_shift);
-  RI32(b_zero_point);
-  RI32(b_multiplier);
-  RI32(b_shift);
-  RI32(out_zero_point);
-  RI32(out_multiplier);
-  RI32(out_shift);
-  RI32(act_min);
-  RI32(act_max);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const EmcElementwiseInt8Body& b, ByteWriter& w) {
-  for (std::uint32_t v : {b.flags, b.main_mem_in_a_address, b.main_mem_in_b_address,
-                          b.main_mem_out_address, b.op, b.broadcast, b.channels, b.plane}) {
-    w.write_u32(v);
-  }
-  for (std::int32_t v :
-       {b.left_shift, b.a_zero_point, b.a_multiplier, b.a_shift, b.b_zero_point, b.b_multiplier,
-        b.b_shift, b.out_zero_point, b.out_multiplier, b.out_shift, b.act_min, b.act_max}) {
-    w.write_i32(v);
-  }
+
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcPadCropInt8Body> b) {
+  EMC_TRY(emc_map_head(io, b));
+  F(i32, pad_left);
+  F(i32, pad_right);
+  F(i32, pad_top);
+  F(i32, pad_bottom);
+  F(i32, fill);
   return ok_status();
 }
 
-std::uint32_t fixed_bytes(LayerType, Tag<EmcConcatInt8Body>) {
-  return static_cast<std::uint32_t>(kEmcConcatInt8FixedBytes);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcResizeNearestInt8Body> b) {
+  EMC_TRY(emc_map_head(io, b));
+  F(u32, mode);
+  return ok_status();
 }
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcConcatInt8Body>) {
-  EmcConcatInt8Body b;
-  std::uint32_t input_count = 0;
-  R32(flags);
-  R32(main_mem_out_address);
-  R32(plane);
-  RI32(output_zero_point);
-  const std::uint64_t count_at = r.position();
-  EMC_TRY(r.read_u32(input_count, "input_count"));
-  if (input_count == 0) {
-    return Error(Errc::kInvalidModel, "input_count is 0 (must be >= 1)").at_offset(count_at);
-  }
-  EMC_TRY(require_array(r, input_count, kEmcConcatInputBytes,
-                        "EMC_CONCAT_INT8 input_count " + std::to_string(input_count)));
-  b.inputs.resize(input_count);
-  for (EmcConcatInput& in : b.inputs) {
-    EMC_TRY(r.read_u32(in.main_mem_address, "inputs.main_mem_address"));
-    EMC_TRY(r.read_u32(in.channels, "inputs.channels"));
-    EMC_TRY(r.read_i32(in.zero_point, "inputs.zero_point"));
-    EMC_TRY(r.read_i32(in.multiplier, "inputs.multiplier"));
-    EMC_TRY(r.read_i32(in.shift, "inputs.shift"));
-  }
+
+#undef F
+
+template <class B>
+Result<LayerBody> decode(LayerType t, ByteReader& r, Tag<B>) {
+  B b;
+  BodyReader io(r);
+  EMC_TRY(fields<BodyReader>(io, t, b));
   return LayerBody{std::move(b)};
 }
-Status encode([[maybe_unused]] LayerType t, const EmcConcatInt8Body& b, ByteWriter& w) {
-  EMC_TRY(count_fits(b.inputs.size(), "EMC_CONCAT_INT8 input_count"));
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.plane);
-  w.write_i32(b.output_zero_point);
-  w.write_u32(static_cast<std::uint32_t>(b.inputs.size()));
-  for (const EmcConcatInput& in : b.inputs) {
-    w.write_u32(in.main_mem_address);
-    w.write_u32(in.channels);
-    w.write_i32(in.zero_point);
-    w.write_i32(in.multiplier);
-    w.write_i32(in.shift);
-  }
-  return ok_status();
-}
 
-std::uint32_t fixed_bytes(LayerType, Tag<EmcLutInt8Body>) {
-  return 272;
+// The fixed part of a body is what its field list writes with every trailing array empty, so
+// the sizes the parser checks cannot drift from the codec.
+template <class B>
+std::uint32_t fixed_bytes(LayerType t, Tag<B>) {
+  BodyWriter io(nullptr);
+  (void)fields<BodyWriter>(io, t, B{});  // counting an empty body cannot fail
+  return static_cast<std::uint32_t>(io.bytes());
 }
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcLutInt8Body>) {
-  EmcLutInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(count);
-  std::vector<std::uint8_t> raw(256);
-  EMC_TRY(r.read_bytes(raw, "table"));
-  for (std::size_t i = 0; i < 256; ++i) b.table[i] = static_cast<std::int8_t>(raw[i]);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const EmcLutInt8Body& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  for (std::int8_t v : b.table) w.write_u8(static_cast<std::uint8_t>(v));
-  return ok_status();
-}
-
-std::uint32_t fixed_bytes(LayerType, Tag<EmcPadCropInt8Body>) {
-  return 52;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r, Tag<EmcPadCropInt8Body>) {
-  EmcPadCropInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_width);
-  R32(in_height);
-  R32(channels);
-  R32(out_width);
-  R32(out_height);
-  RI32(pad_left);
-  RI32(pad_right);
-  RI32(pad_top);
-  RI32(pad_bottom);
-  RI32(fill);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const EmcPadCropInt8Body& b, ByteWriter& w) {
-  for (std::uint32_t v : {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width,
-                          b.in_height, b.channels, b.out_width, b.out_height}) {
-    w.write_u32(v);
-  }
-  for (std::int32_t v : {b.pad_left, b.pad_right, b.pad_top, b.pad_bottom, b.fill}) w.write_i32(v);
-  return ok_status();
-}
-
-std::uint32_t fixed_bytes(LayerType, Tag<EmcResizeNearestInt8Body>) {
-  return 36;
-}
-Result<LayerBody> decode([[maybe_unused]] LayerType t, ByteReader& r,
-                         Tag<EmcResizeNearestInt8Body>) {
-  EmcResizeNearestInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_width);
-  R32(in_height);
-  R32(channels);
-  R32(out_width);
-  R32(out_height);
-  R32(mode);
-  return LayerBody{b};
-}
-Status encode([[maybe_unused]] LayerType t, const EmcResizeNearestInt8Body& b, ByteWriter& w) {
-  for (std::uint32_t v : {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width,
-                          b.in_height, b.channels, b.out_width, b.out_height, b.mode}) {
-    w.write_u32(v);
-  }
-  return ok_status();
-}
-
-#undef R32
-#undef RI32
-#undef RF32
 
 // INVALID (body struct `void` in the .def) has no body to read or write.
 std::uint32_t fixed_bytes(LayerType, Tag<void>) {
@@ -876,14 +653,15 @@ Status encode_alternative(LayerType type, const LayerBody& body, ByteWriter& w) 
                                                " does not match its body (variant index " +
                                                std::to_string(body.index()) + ")");
     }
-    return encode(type, std::get<T>(body), w);
+    BodyWriter io(&w);
+    return fields<BodyWriter>(io, type, std::get<T>(body));
   }
 }
 
 }  // namespace
 
-// The switches below are generated from layer_types.def: each row's body struct selects the
-// fixed_bytes/decode/encode overloads above, so a new type with an existing body is one .def row.
+// The switches below are generated from layer_types.def: each row's body struct selects its
+// field list above, so a new type with an existing body is one .def row.
 std::uint32_t body_fixed_bytes(LayerType type) {
   switch (type) {
 #define EMC_LAYER_TYPE(enumerator, value, printable, Body, ...) \
@@ -918,22 +696,13 @@ Status encode_body(LayerType type, const LayerBody& body, ByteWriter& w) {
 }
 
 std::uint64_t body_content_bytes(LayerType type, const LayerBody& body) {
-  std::uint64_t n = body_fixed_bytes(type);
-  if (const auto* c = std::get_if<ConcatBody>(&body)) n += 8ull * c->inputs.size();
-  if (const auto* f = std::get_if<FullyConnectedBody>(&body)) {
-    n += 4ull * (std::uint64_t{f->in_channels} * f->out_channels + f->out_channels);
-  }
-  if (const auto* d = std::get_if<ChannelwiseDequantizeBody>(&body)) n += 8ull * d->params.size();
-  if (const auto* c = std::get_if<EmcConv2dInt8Body>(&body)) {
-    n += pad4(c->weights.size()) + 12ull * c->geo.out_channels;
-  }
-  if (const auto* c = std::get_if<EmcConv2dF32Body>(&body)) {
-    n += 4ull * (c->weights.size() + c->geo.out_channels);
-  }
-  if (const auto* c = std::get_if<EmcConcatInt8Body>(&body)) {
-    n += kEmcConcatInputBytes * c->inputs.size();  // the fixed part holds input_count
-  }
-  return n;
+  return std::visit(
+      [type](const auto& b) -> std::uint64_t {
+        BodyWriter io(nullptr);
+        (void)fields<BodyWriter>(io, type, b);  // bodies here were decoded or encoded already
+        return io.bytes();
+      },
+      body);
 }
 
 }  // namespace emc::format::detail
