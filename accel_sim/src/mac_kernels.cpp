@@ -114,9 +114,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_avx512_t(
     std::int32_t* acc = d.acc + y * d.w;
     std::int64_t* xt = d.xterm + y * d.w;
     for (std::size_t x = 0; x < d.w; x += 16) {
-      const __mmask16 m =
-          d.w - x >= 16 ? static_cast<__mmask16>(0xffff)
-                        : static_cast<__mmask16>((1u << (d.w - x)) - 1);
+      const __mmask16 m = d.w - x >= 16 ? static_cast<__mmask16>(0xffff)
+                                        : static_cast<__mmask16>((1u << (d.w - x)) - 1);
       __m512i a = _mm512_setzero_si512(), s = a;
       for (std::size_t t = 0; t < d.taps; ++t) {
         const __m512i v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, row + x + d.offsets[t]));
@@ -162,8 +161,8 @@ __attribute__((target("avx2"))) void quad_gemm_avx2(const QuadGemm& g) {
         const __m256i x1 =
             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp + 16)));
         for (std::size_t o = 0; o < kOutBlock; ++o) {
-          const __m256i w = _mm256_cvtepu8_epi16(
-              _mm_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg))));
+          const __m256i w =
+              _mm256_cvtepu8_epi16(_mm_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg))));
           lo[o] = _mm256_add_epi32(lo[o], _mm256_madd_epi16(x0, w));
           hi[o] = _mm256_add_epi32(hi[o], _mm256_madd_epi16(x1, w));
         }
@@ -279,57 +278,24 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemm_vnni(const Pair
 
 }  // namespace
 
-GemmFn select_gemm(GemmIsa max_isa, const char** name) {
+MacKernels select_mac_kernels(GemmIsa max_isa) {
+  MacKernels k{gemm_portable, quad_gemm_portable, depthwise_portable, "portable"};
 #ifdef EMC_ACCEL_X86
   __builtin_cpu_init();
-  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
-    *name = "avx512-vnni";
-    return gemm_vnni;
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vnni")) {
+    k = {gemm_vnni, quad_gemm_vnni, depthwise_portable, "avx512-vnni"};
+  } else if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
+    k = {gemm_avx2, quad_gemm_avx2, depthwise_portable, "avx2"};
   }
-  if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
-    *name = "avx2";
-    return gemm_avx2;
+  // The depthwise kernel needs AVX-512 VL rather than VNNI.
+  if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vl")) {
+    k.depthwise = depthwise_avx512;
   }
 #else
   (void)max_isa;
 #endif
-  *name = "portable";
-  return gemm_portable;
-}
-
-QuadGemmFn select_quad_gemm(GemmIsa max_isa, const char** name) {
-#ifdef EMC_ACCEL_X86
-  __builtin_cpu_init();
-  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
-    *name = "avx512-vnni";
-    return quad_gemm_vnni;
-  }
-  if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
-    *name = "avx2";
-    return quad_gemm_avx2;
-  }
-#else
-  (void)max_isa;
-#endif
-  *name = "portable";
-  return quad_gemm_portable;
-}
-
-DepthwiseFn select_depthwise(GemmIsa max_isa, const char** name) {
-#ifdef EMC_ACCEL_X86
-  __builtin_cpu_init();
-  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
-    *name = "avx512";
-    return depthwise_avx512;
-  }
-#else
-  (void)max_isa;
-#endif
-  *name = "portable";
-  return depthwise_portable;
+  return k;
 }
 
 }  // namespace emc::accel_sim::detail
