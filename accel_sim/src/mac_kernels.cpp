@@ -205,73 +205,82 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni(const
   }
 }
 
-__attribute__((target("avx2"))) void gemm_avx2(const PairGemm& g) {
-  const std::size_t n_round = (g.n + kPixelBlock - 1) / kPixelBlock * kPixelBlock;
-  for (std::size_t ob = 0; ob < g.oblocks; ++ob) {
-    const std::int32_t* wb = g.weights + ob * g.kpairs * kOutBlock;
-    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
-    // 8 pixels x 8 output channels per step: 8 accumulators + input + broadcast in 16 ymm.
-    for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
-      __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-              a7 = a0;
-      for (std::size_t kp = 0; kp < g.kpairs; ++kp) {
-        const __m256i x =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.base + g.offsets[kp] + 2 * n0));
-        const std::int32_t* w = wb + kp * kOutBlock;
-        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, _mm256_set1_epi32(w[0])));
-        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, _mm256_set1_epi32(w[1])));
-        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, _mm256_set1_epi32(w[2])));
-        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, _mm256_set1_epi32(w[3])));
-        a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(x, _mm256_set1_epi32(w[4])));
-        a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(x, _mm256_set1_epi32(w[5])));
-        a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(x, _mm256_set1_epi32(w[6])));
-        a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(x, _mm256_set1_epi32(w[7])));
-      }
-      const std::size_t s = g.acc_stride;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 0 * s + n0), a0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 1 * s + n0), a1);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 2 * s + n0), a2);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 3 * s + n0), a3);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 4 * s + n0), a4);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 5 * s + n0), a5);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 6 * s + n0), a6);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 7 * s + n0), a7);
+__attribute__((target("avx2"))) void gemm_avx2_block(const PairGemm& g, const std::int32_t* wb,
+                                                     std::int32_t* acc, std::size_t n_round) {
+  // 8 pixels x 8 output channels per step: 8 accumulators + input + broadcast in 16 ymm.
+  for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+            a7 = a0;
+    for (std::size_t kp = 0; kp < g.kpairs; ++kp) {
+      const __m256i x =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.base + g.offsets[kp] + 2 * n0));
+      const std::int32_t* w = wb + kp * kOutBlock;
+      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, _mm256_set1_epi32(w[0])));
+      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, _mm256_set1_epi32(w[1])));
+      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, _mm256_set1_epi32(w[2])));
+      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, _mm256_set1_epi32(w[3])));
+      a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(x, _mm256_set1_epi32(w[4])));
+      a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(x, _mm256_set1_epi32(w[5])));
+      a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(x, _mm256_set1_epi32(w[6])));
+      a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(x, _mm256_set1_epi32(w[7])));
     }
+    const std::size_t s = g.acc_stride;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 0 * s + n0), a0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 1 * s + n0), a1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 2 * s + n0), a2);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 3 * s + n0), a3);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 4 * s + n0), a4);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 5 * s + n0), a5);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 6 * s + n0), a6);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 7 * s + n0), a7);
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemm_vnni(const PairGemm& g) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemm_vnni_block(const PairGemm& g,
+                                                                            const std::int32_t* wb,
+                                                                            std::int32_t* acc,
+                                                                            std::size_t n_round) {
+  // 16 pixels x 8 output channels per step; vpdpwssd = pmaddwd + add in one instruction.
+  for (std::size_t n0 = 0; n0 < n_round; n0 += 16) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+            a7 = a0;
+    for (std::size_t kp = 0; kp < g.kpairs; ++kp) {
+      const __m512i x = _mm512_loadu_si512(g.base + g.offsets[kp] + 2 * n0);
+      const std::int32_t* w = wb + kp * kOutBlock;
+      a0 = _mm512_dpwssd_epi32(a0, x, _mm512_set1_epi32(w[0]));
+      a1 = _mm512_dpwssd_epi32(a1, x, _mm512_set1_epi32(w[1]));
+      a2 = _mm512_dpwssd_epi32(a2, x, _mm512_set1_epi32(w[2]));
+      a3 = _mm512_dpwssd_epi32(a3, x, _mm512_set1_epi32(w[3]));
+      a4 = _mm512_dpwssd_epi32(a4, x, _mm512_set1_epi32(w[4]));
+      a5 = _mm512_dpwssd_epi32(a5, x, _mm512_set1_epi32(w[5]));
+      a6 = _mm512_dpwssd_epi32(a6, x, _mm512_set1_epi32(w[6]));
+      a7 = _mm512_dpwssd_epi32(a7, x, _mm512_set1_epi32(w[7]));
+    }
+    const std::size_t s = g.acc_stride;
+    _mm512_storeu_si512(acc + 0 * s + n0, a0);
+    _mm512_storeu_si512(acc + 1 * s + n0, a1);
+    _mm512_storeu_si512(acc + 2 * s + n0, a2);
+    _mm512_storeu_si512(acc + 3 * s + n0, a3);
+    _mm512_storeu_si512(acc + 4 * s + n0, a4);
+    _mm512_storeu_si512(acc + 5 * s + n0, a5);
+    _mm512_storeu_si512(acc + 6 * s + n0, a6);
+    _mm512_storeu_si512(acc + 7 * s + n0, a7);
+  }
+}
+
+// The vector GEMMs compute one block of kOutBlock output channels per call.
+template <void (*Block)(const PairGemm&, const std::int32_t*, std::int32_t*, std::size_t)>
+void for_each_out_block(const PairGemm& g) {
   const std::size_t n_round = (g.n + kPixelBlock - 1) / kPixelBlock * kPixelBlock;
   for (std::size_t ob = 0; ob < g.oblocks; ++ob) {
-    const std::int32_t* wb = g.weights + ob * g.kpairs * kOutBlock;
-    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
-    // 16 pixels x 8 output channels per step; vpdpwssd = pmaddwd + add in one instruction.
-    for (std::size_t n0 = 0; n0 < n_round; n0 += 16) {
-      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-              a7 = a0;
-      for (std::size_t kp = 0; kp < g.kpairs; ++kp) {
-        const __m512i x = _mm512_loadu_si512(g.base + g.offsets[kp] + 2 * n0);
-        const std::int32_t* w = wb + kp * kOutBlock;
-        a0 = _mm512_dpwssd_epi32(a0, x, _mm512_set1_epi32(w[0]));
-        a1 = _mm512_dpwssd_epi32(a1, x, _mm512_set1_epi32(w[1]));
-        a2 = _mm512_dpwssd_epi32(a2, x, _mm512_set1_epi32(w[2]));
-        a3 = _mm512_dpwssd_epi32(a3, x, _mm512_set1_epi32(w[3]));
-        a4 = _mm512_dpwssd_epi32(a4, x, _mm512_set1_epi32(w[4]));
-        a5 = _mm512_dpwssd_epi32(a5, x, _mm512_set1_epi32(w[5]));
-        a6 = _mm512_dpwssd_epi32(a6, x, _mm512_set1_epi32(w[6]));
-        a7 = _mm512_dpwssd_epi32(a7, x, _mm512_set1_epi32(w[7]));
-      }
-      const std::size_t s = g.acc_stride;
-      _mm512_storeu_si512(acc + 0 * s + n0, a0);
-      _mm512_storeu_si512(acc + 1 * s + n0, a1);
-      _mm512_storeu_si512(acc + 2 * s + n0, a2);
-      _mm512_storeu_si512(acc + 3 * s + n0, a3);
-      _mm512_storeu_si512(acc + 4 * s + n0, a4);
-      _mm512_storeu_si512(acc + 5 * s + n0, a5);
-      _mm512_storeu_si512(acc + 6 * s + n0, a6);
-      _mm512_storeu_si512(acc + 7 * s + n0, a7);
-    }
+    Block(g, g.weights + ob * g.kpairs * kOutBlock, g.acc + ob * kOutBlock * g.acc_stride, n_round);
   }
+}
+void gemm_avx2(const PairGemm& g) {
+  for_each_out_block<gemm_avx2_block>(g);
+}
+void gemm_vnni(const PairGemm& g) {
+  for_each_out_block<gemm_vnni_block>(g);
 }
 #pragma GCC diagnostic pop
 #endif
