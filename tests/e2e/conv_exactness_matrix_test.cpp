@@ -67,12 +67,15 @@ struct Case {
   Pad pad = Pad::kSame;
   int n = 16;
   bool consumer = false;
+  bool producer = false;  // a 3x3 'same' KPU conv 'pre' before the conv under test
+  bool leaky = false;     // a LeakyReLU(0.1) 'lr' after it instead of its ReLU
   const converter::Target* target = converter::Target::kK210;
   std::string name() const {
-    return std::string(dw ? "DepthwiseConv2D" : "Conv2D") + " " + std::to_string(kh) + "x" +
-           std::to_string(kw) + (dil > 1 ? " d" + std::to_string(dil) : "") + " s" +
-           std::to_string(stride) + " " + pad_name(pad) + " " + std::to_string(n) + "x" +
-           std::to_string(n) + (consumer ? " +1x1" : "") + " " + std::string(target->name);
+    return std::string(producer ? "3x3+" : "") + (dw ? "DepthwiseConv2D" : "Conv2D") + " " +
+           std::to_string(kh) + "x" + std::to_string(kw) +
+           (dil > 1 ? " d" + std::to_string(dil) : "") + " s" + std::to_string(stride) + " " +
+           pad_name(pad) + " " + std::to_string(n) + "x" + std::to_string(n) +
+           (leaky ? " +leaky" : "") + (consumer ? " +1x1" : "") + " " + std::string(target->name);
   }
   // A kernel the KPU has (1x1, 3x3, no dilation).
   bool kpu_kernel() const { return kh == kw && (kh == 1 || kh == 3) && dil == 1; }
@@ -168,6 +171,17 @@ ModelBuilder build(const Case& c, std::mt19937& rng) {
   constexpr int kC = 3, kF = 4;
   ModelBuilder mb;
   mb.input("in", {c.n, c.n, kC});
+  if (c.producer) {
+    mb.layer("Conv2D", "pre",
+             {{"filters", kC},
+              {"kernel_size", {3, 3}},
+              {"strides", {1, 1}},
+              {"padding", "same"},
+              {"use_bias", true},
+              {"activation", "relu"}});
+    mb.weight("pre/kernel", {3, 3, kC, kC}, randn(rng, std::size_t(9 * kC * kC), 0.4f));
+    mb.weight("pre/bias", {kC}, randn(rng, kC, 0.1f));
+  }
   std::string padding = c.pad == Pad::kSame ? "same" : "valid";
   if (c.pad != Pad::kSame && c.pad != Pad::kValid) {
     const int a = c.pad == Pad::kZp11 ? 1 : c.pad == Pad::kZp01 ? 0 : c.pad == Pad::kZp10 ? 1 : 2;
@@ -180,7 +194,7 @@ ModelBuilder build(const Case& c, std::mt19937& rng) {
               {"padding", padding},
               {"dilation_rate", {c.dil, c.dil}},
               {"use_bias", true},
-              {"activation", "relu"}};
+              {"activation", c.leaky ? "linear" : "relu"}};
   const int kk = c.kh * c.kw;
   // (Larger kernels: weights scaled to keep the output spread of a 3x3.)
   const float ws = c.kpu_kernel() ? 1.0f : 3.0f / std::sqrt(float(kk));
@@ -195,6 +209,7 @@ ModelBuilder build(const Case& c, std::mt19937& rng) {
     mb.weight("t/kernel", {c.kh, c.kw, kC, kF}, randn(rng, std::size_t(kk * kC * kF), 0.4f * ws));
   }
   mb.weight("t/bias", {cout}, randn(rng, std::size_t(cout), 0.1f));
+  if (c.leaky) mb.layer("LeakyReLU", "lr", {{"alpha", 0.1}});
   if (c.consumer) {
     mb.layer("Conv2D", "pw",
              {{"filters", kF},
@@ -220,7 +235,7 @@ struct LayerStats {
 // A compared K210_CONV layer (or an EMC int8 conv of the CPU fallback: int8 CHW in main memory):
 // the float tensor it stands for and where its pixels are.
 struct Mapped {
-  bool int8 = false;
+  bool main = false, int8 = false;  // a CHW map in main memory (int8 or uint8 codes)
   std::size_t layer = 0;
   converter::TensorId tensor = converter::kNoTensor;
   std::uint32_t kh = 0, kw = 0, kc = 0, step = 1, off = 0, dst_row = 0;
@@ -259,11 +274,14 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
   std::vector<Mapped> maps;
   for (std::size_t i = 0; i < r.layers.size(); ++i) {
     const auto& li = r.layers[i];
-    if (li.out_int8 && !li.sources.empty() && li.out_scale &&
+    // A CPU conv's own output (int8), or the table applying its activation (uint8).
+    if (!li.sources.empty() && li.out_scale &&
         (li.type == format::LayerType::kEmcConv2d ||
-         li.type == format::LayerType::kEmcDepthwiseConv2d)) {
+         li.type == format::LayerType::kEmcDepthwiseConv2d ||
+         li.type == format::LayerType::kRequantize)) {
       Mapped m;
-      m.int8 = true;
+      m.main = true;
+      m.int8 = li.out_int8;
       m.layer = i;
       m.tensor = g.find_tensor(li.sources.back());
       if (m.tensor == converter::kNoTensor) continue;
@@ -294,12 +312,24 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
     out.stats[i].name = li.sources.back();
   }
   std::vector<converter::Tensor> all, all_w;
+  // What the isolated run fed the consumer 'pw' (the conv under test's output, dequantized, HWC):
+  // pw's floor is its float output from that input, rounded to its grid (the input's own
+  // rounding is part of an isolated layer's error). pw is computed here by hand from its
+  // weights: a linear 1x1 conv.
+  std::vector<double> fed;
+  const converter::Node* pw = nullptr;
+  for (const auto& n : g.nodes)
+    if (n.source.name == "pw") pw = &n;
+  auto feeds_pw = [&](converter::TensorId t) {
+    const std::string& nm = g.tensor(t).name;
+    return nm == "t" || nm == "lr";
+  };
   in.set_observer([&](const interpreter::LayerEvent& e) {
     for (const Mapped& m : maps) {
       if (m.layer != e.index) continue;
       const auto& ft = all.at(std::size_t(m.tensor));
       const auto& s = g.shape(m.tensor);
-      if (m.int8) {
+      if (m.main) {
         const auto& fw = all_w.at(std::size_t(m.tensor));
         auto mem = in.main_memory().all();
         const auto off = std::size_t(e.output.data() - mem.data());
@@ -307,7 +337,12 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
           return;
         LayerStats& st = out.stats[m.layer];
         auto code_of = [&](double v) {
-          return std::clamp(std::round((v - m.bias) / m.scale), -128.0, 127.0);
+          return std::clamp(std::round((v - m.bias) / m.scale), m.int8 ? -128.0 : 0.0,
+                            m.int8 ? 127.0 : 255.0);
+        };
+        auto byte_of = [&](double code) {
+          return m.int8 ? static_cast<std::uint8_t>(static_cast<std::int8_t>(code))
+                        : static_cast<std::uint8_t>(code);
         };
         for (int c = 0; c < s.c(); ++c)
           for (int y = 0; y < s.h(); ++y)
@@ -315,12 +350,16 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
               const std::size_t fi = (std::size_t(y) * s.w() + x) * s.c() + c;
               const double ref = ft.data[fi];
               const std::size_t at = (std::size_t(c) * s.h() + y) * s.w() + x;
-              const double got = static_cast<std::int8_t>(mem[off + at]) * m.scale + m.bias;
+              const double got = (m.int8 ? double(static_cast<std::int8_t>(mem[off + at]))
+                                         : double(mem[off + at])) *
+                                     m.scale +
+                                 m.bias;
               const double best = code_of(fw.data[fi]) * m.scale + m.bias;
               st.sig += ref * ref;
               st.err += (got - ref) * (got - ref);
               st.round_err += (best - ref) * (best - ref);
-              mem[off + at] = static_cast<std::uint8_t>(static_cast<std::int8_t>(code_of(ref)));
+              mem[off + at] = byte_of(code_of(ref));
+              if (feeds_pw(m.tensor)) fed[fi] = code_of(ref) * m.scale + m.bias;
             }
         continue;
       }
@@ -328,18 +367,31 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
       if (!format::kpu_download(in.kpu_memory().all(), m.dst_row, m.kw, m.kh, m.kc, bytes).ok())
         return;
       LayerStats& st = out.stats[m.layer];
+      const bool is_pw = pw != nullptr && pw->output == m.tensor &&
+                         fed.size() == std::size_t(s.h()) * s.w() * pw->kernel.size() / s.c();
       for (int c = 0; c < s.c(); ++c)
         for (int y = 0; y < s.h(); ++y)
           for (int x = 0; x < s.w(); ++x) {
-            const double ref = ft.data[(std::size_t(y) * s.w() + x) * s.c() + c];
+            const std::size_t fi = (std::size_t(y) * s.w() + x) * s.c() + c;
+            const double ref = ft.data[fi];
             const std::size_t at = (std::size_t(c) * m.kh + y * m.step + m.off) * m.kw +
                                    std::size_t(x) * m.step + m.off;
             const double got = bytes[at] * m.scale + m.bias;
             const double code = std::clamp(std::round((ref - m.bias) / m.scale), 0.0, 255.0);
+            double best = code * m.scale + m.bias;
+            if (is_pw) {  // from the rounded input
+              const std::size_t cin = pw->kernel.size() / std::size_t(s.c());
+              double v = pw->has_bias() ? pw->bias[std::size_t(c)] : 0.0;
+              for (std::size_t i = 0; i < cin; ++i)
+                v += double(pw->kernel[i * std::size_t(s.c()) + std::size_t(c)]) *
+                     fed[(std::size_t(y) * s.w() + x) * cin + i];
+              best = std::clamp(std::round((v - m.bias) / m.scale), 0.0, 255.0) * m.scale + m.bias;
+            }
             st.sig += ref * ref;
             st.err += (got - ref) * (got - ref);
-            st.round_err += (code * m.scale + m.bias - ref) * (code * m.scale + m.bias - ref);
+            st.round_err += (best - ref) * (best - ref);
             bytes[at] = static_cast<std::uint8_t>(code);  // the next layer reads the reference
+            if (feeds_pw(m.tensor) && fi < fed.size()) fed[fi] = code * m.scale + m.bias;
           }
       (void)format::kpu_upload(bytes, m.kw, m.kh, m.kc, in.kpu_memory().all(), m.dst_row);
       if (!e.output.empty() && e.output.size() == bytes.size()) {
@@ -358,6 +410,12 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
       return out;
     }
     all = std::move(f).value();
+    fed.assign(all.size() > 0 && g.find_tensor("lr") != converter::kNoTensor
+                   ? all.at(std::size_t(g.find_tensor("lr"))).data.size()
+               : g.find_tensor("t") != converter::kNoTensor
+                   ? all.at(std::size_t(g.find_tensor("t"))).data.size()
+                   : 0,
+               0.0);
     auto fw = converter::run_float(gw, {t}, converter::RunOptions{true});
     if (!fw.ok()) {
       out.error = fw.error().to_string();
@@ -444,6 +502,107 @@ std::vector<Case> all_cases() {
   return v;
 }
 
+struct Tally {
+  int converted = 0, refused = 0, on_cpu = 0;
+  std::vector<std::string> refused_forms;
+};
+
+// Builds, converts and checks one case (see the file comment).
+void check_case(const Case& c, Tally& tally) {
+  SCOPED_TRACE(c.name());
+  std::mt19937 rng(1234);
+  const ModelBuilder mb = build(c, rng);
+  auto g = mb.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  std::vector<converter::Tensor> inputs;
+  std::vector<std::vector<converter::Tensor>> samples;
+  for (int i = 0; i < 2; ++i) {
+    converter::Tensor t;
+    t.shape = g->shape(g->inputs[0]);
+    t.data.resize(std::size_t(t.shape.num_elements()));
+    for (auto& x : t.data) x = static_cast<float>(rng() % 256) / 255.0f;  // the pixel grid
+    inputs.push_back(t);
+    samples.push_back({t});
+  }
+  converter::ConvertOptions opt;
+  opt.target = c.target;
+  opt.weight_bits = 16;
+  opt.per_channel = true;
+  auto r = converter::convert(*g, samples, opt);
+  if (!r.ok()) {
+    ++tally.refused;
+    const Error& e = r.error();
+    // A refusal names the Keras layer (the conv or its padding) and is never a crash.
+    ASSERT_TRUE(e.layer().has_value()) << e.to_string();
+    EXPECT_TRUE(e.layer()->name == "t" || e.layer()->name == "pad" || e.layer()->name == "pw")
+        << e.to_string();
+    EXPECT_FALSE(documented_exact(c)) << "a documented exact form was refused: " << e.to_string();
+    // What the KPU cannot run goes to the CPU: only forms EMC's convolution has no window for
+    // remain refused.
+    EXPECT_FALSE(cpu_form_exists(c))
+        << "a form the CPU fallback runs was refused: " << e.to_string();
+    tally.refused_forms.push_back(c.name() + ": " + e.message());
+    return;
+  }
+  ++tally.converted;
+  // A conv the KPU cannot run is an EMC layer of its own, named in a warning (the stock SDK and
+  // MaixPy cannot run it), and --sdk-compatible refuses it naming the layer.
+  bool fallback = false;
+  for (const auto& l : r->layers) fallback |= !l.off_kpu_reason.empty();
+  if (!c.kpu_kernel()) {
+    EXPECT_TRUE(fallback) << "a kernel the KPU lacks did not go to the CPU";
+  }
+  if (fallback) {
+    ++tally.on_cpu;
+    bool named = false;
+    for (const auto& w : r->warnings)
+      named |= w.find("'t' (" + std::string(c.dw ? "DepthwiseConv2D" : "Conv2D") + ")") !=
+                   std::string::npos &&
+               w.find("MaixPy") != std::string::npos;
+    EXPECT_TRUE(named) << "no warning names the CPU layer 't'";
+    converter::ConvertOptions sdk = opt;
+    sdk.sdk_compatible = true;
+    auto rs = converter::convert(*g, samples, sdk);
+    ASSERT_FALSE(rs.ok()) << "--sdk-compatible accepted an EMC layer";
+    EXPECT_EQ(rs.error().code(), Errc::kUnsupportedLayer);
+    ASSERT_TRUE(rs.error().layer().has_value()) << rs.error().to_string();
+    EXPECT_EQ(rs.error().layer()->name, "t") << rs.error().to_string();
+    EXPECT_NE(rs.error().message().find("--sdk-compatible"), std::string::npos);
+  }
+  // Converted: nothing approximated unless a warning names the layer (the CPU-fallback
+  // warning is not one: that layer is checked like any other).
+  bool approx_warned = false;
+  for (const auto& w : r->warnings)
+    approx_warned |= (w.find("'t'") != std::string::npos || w.find("'pad'") != std::string::npos) &&
+                     w.find("an EMC layer type") == std::string::npos;
+  const converter::Graph gw = int8_weights(*g);
+  const RunOut kpu = run_isolated(*r, *g, gw, inputs, false);
+  const RunOut cpu = run_isolated(*r, *g, gw, inputs, true);
+  ASSERT_TRUE(kpu.error.empty()) << kpu.error;
+  ASSERT_TRUE(cpu.error.empty()) << cpu.error;
+  EXPECT_EQ(kpu.output, cpu.output) << "kpu-sim and cpu outputs differ";
+  ASSERT_FALSE(kpu.stats.empty());
+  bool saw_t = false;
+  for (const auto& [idx, st] : kpu.stats) {
+    saw_t |= st.name == "t" || st.name == "lr";
+    if (st.sig == 0) continue;
+    const double sq = st.sqnr(), fl = st.floor();
+    if (!approx_warned) {
+      EXPECT_GE(sq, fl - 3.0) << "layer " << idx << " '" << st.name << "': isolated " << sq
+                              << " dB, rounding floor " << fl << " dB";
+    }
+    EXPECT_NEAR(cpu.stats.at(idx).sqnr(), sq, 1e-9);
+  }
+  EXPECT_TRUE(saw_t) << "the conv under test was not compared";
+  // Without a consumer the model output is the conv's own (after any sampler): the same error.
+  if (!c.consumer && !approx_warned) {
+    for (const auto& [idx, st] : kpu.stats)
+      if (st.name == "t" || st.name == "lr") {
+        EXPECT_GE(kpu.final_out.sqnr(), st.floor() - 3.0) << "model output vs float output";
+      }
+  }
+}
+
 TEST(ConvExactnessMatrix, EveryFormIsExactOrRefusedNamingTheLayer) {
   const bool full = std::getenv("EMC_CONV_MATRIX_FULL") != nullptr;
   const auto cases = all_cases();
@@ -461,111 +620,41 @@ TEST(ConvExactnessMatrix, EveryFormIsExactOrRefusedNamingTheLayer) {
         ((c.stride == 1 && c.n == 16 && c.consumer) || (c.stride == 2 && c.n == 17 && !c.consumer));
     if (full || i % 53 == 0 || mobilenet || fallback) run.push_back(c);
   }
-  int converted = 0, refused = 0, on_cpu = 0;
-  std::vector<std::string> refused_forms;
-  for (const Case& c : run) {
-    SCOPED_TRACE(c.name());
-    std::mt19937 rng(1234);
-    const ModelBuilder mb = build(c, rng);
-    auto g = mb.graph();
-    ASSERT_TRUE(g.ok()) << g.error().to_string();
-    std::vector<converter::Tensor> inputs;
-    std::vector<std::vector<converter::Tensor>> samples;
-    for (int i = 0; i < 2; ++i) {
-      converter::Tensor t;
-      t.shape = g->shape(g->inputs[0]);
-      t.data.resize(std::size_t(t.shape.num_elements()));
-      for (auto& x : t.data) x = static_cast<float>(rng() % 256) / 255.0f;  // the pixel grid
-      inputs.push_back(t);
-      samples.push_back({t});
-    }
-    converter::ConvertOptions opt;
-    opt.target = c.target;
-    opt.weight_bits = 16;
-    opt.per_channel = true;
-    auto r = converter::convert(*g, samples, opt);
-    if (!r.ok()) {
-      ++refused;
-      const Error& e = r.error();
-      // A refusal names the Keras layer (the conv or its padding) and is never a crash.
-      ASSERT_TRUE(e.layer().has_value()) << e.to_string();
-      EXPECT_TRUE(e.layer()->name == "t" || e.layer()->name == "pad" || e.layer()->name == "pw")
-          << e.to_string();
-      EXPECT_FALSE(documented_exact(c)) << "a documented exact form was refused: " << e.to_string();
-      // What the KPU cannot run goes to the CPU: only forms EMC's convolution has no window for
-      // remain refused.
-      EXPECT_FALSE(cpu_form_exists(c))
-          << "a form the CPU fallback runs was refused: " << e.to_string();
-      refused_forms.push_back(c.name() + ": " + e.message());
-      continue;
-    }
-    ++converted;
-    // A conv the KPU cannot run is an EMC layer of its own, named in a warning (the stock SDK and
-    // MaixPy cannot run it), and --sdk-compatible refuses it naming the layer.
-    bool fallback = false;
-    for (const auto& l : r->layers) fallback |= !l.off_kpu_reason.empty();
-    if (!c.kpu_kernel()) {
-      EXPECT_TRUE(fallback) << "a kernel the KPU lacks did not go to the CPU";
-    }
-    if (fallback) {
-      ++on_cpu;
-      bool named = false;
-      for (const auto& w : r->warnings)
-        named |= w.find("'t' (" + std::string(c.dw ? "DepthwiseConv2D" : "Conv2D") + ")") !=
-                     std::string::npos &&
-                 w.find("MaixPy") != std::string::npos;
-      EXPECT_TRUE(named) << "no warning names the CPU layer 't'";
-      converter::ConvertOptions sdk = opt;
-      sdk.sdk_compatible = true;
-      auto rs = converter::convert(*g, samples, sdk);
-      ASSERT_FALSE(rs.ok()) << "--sdk-compatible accepted an EMC layer";
-      EXPECT_EQ(rs.error().code(), Errc::kUnsupportedLayer);
-      ASSERT_TRUE(rs.error().layer().has_value()) << rs.error().to_string();
-      EXPECT_EQ(rs.error().layer()->name, "t") << rs.error().to_string();
-      EXPECT_NE(rs.error().message().find("--sdk-compatible"), std::string::npos);
-    }
-    // Converted: nothing approximated unless a warning names the layer (the CPU-fallback
-    // warning is not one: that layer is checked like any other).
-    bool approx_warned = false;
-    for (const auto& w : r->warnings)
-      approx_warned |=
-          (w.find("'t'") != std::string::npos || w.find("'pad'") != std::string::npos) &&
-          w.find("an EMC layer type") == std::string::npos;
-    const converter::Graph gw = int8_weights(*g);
-    const RunOut kpu = run_isolated(*r, *g, gw, inputs, false);
-    const RunOut cpu = run_isolated(*r, *g, gw, inputs, true);
-    ASSERT_TRUE(kpu.error.empty()) << kpu.error;
-    ASSERT_TRUE(cpu.error.empty()) << cpu.error;
-    EXPECT_EQ(kpu.output, cpu.output) << "kpu-sim and cpu outputs differ";
-    ASSERT_FALSE(kpu.stats.empty());
-    bool saw_t = false;
-    for (const auto& [idx, st] : kpu.stats) {
-      saw_t |= st.name == "t";
-      if (st.sig == 0) continue;
-      const double sq = st.sqnr(), fl = st.floor();
-      if (!approx_warned) {
-        EXPECT_GE(sq, fl - 3.0) << "layer " << idx << " '" << st.name << "': isolated " << sq
-                                << " dB, rounding floor " << fl << " dB";
-      }
-      EXPECT_NEAR(cpu.stats.at(idx).sqnr(), sq, 1e-9);
-    }
-    EXPECT_TRUE(saw_t) << "the conv under test was not compared";
-    // Without a consumer the model output is the conv's own (after any sampler): the same error.
-    if (!c.consumer && !approx_warned) {
-      for (const auto& [idx, st] : kpu.stats)
-        if (st.name == "t") {
-          EXPECT_GE(kpu.final_out.sqnr(), st.floor() - 3.0) << "model output vs float output";
-        }
-    }
-  }
+  Tally t;
+  for (const Case& c : run) check_case(c, t);
   std::printf(
       "  conv exactness matrix: %zu of %zu cases run%s: %d converted (all within 3 dB of "
       "their floor; %d with the conv on the CPU), %d refused naming the layer\n",
-      run.size(), cases.size(), full ? "" : " (EMC_CONV_MATRIX_FULL=1 for all)", converted, on_cpu,
-      refused);
+      run.size(), cases.size(), full ? "" : " (EMC_CONV_MATRIX_FULL=1 for all)", t.converted,
+      t.on_cpu, t.refused);
   std::map<std::string, int> why;
-  for (const auto& f : refused_forms) ++why[f.substr(f.find(": ") + 2, 90)];
+  for (const auto& f : t.refused_forms) ++why[f.substr(f.find(": ") + 2, 90)];
   for (const auto& [w, n] : why) std::printf("    refused x%d: %s\n", n, w.c_str());
+}
+
+// A conv the KPU cannot run between two KPU convs (uint8 KPU map -> int8 on the CPU -> uint8
+// KPU map): each CPU kernel form, a stride-2 5x5 and a 5x5 with a LeakyReLU (applied by the
+// int8 -> uint8 table), each layer within 3 dB of its floor against the float executor.
+TEST(ConvExactnessMatrix, CpuConvBetweenKpuConvs) {
+  struct Kernel {
+    int kh, kw, dil, stride;
+    bool leaky;
+  };
+  Tally t;
+  for (bool dw : {false, true})
+    for (const Kernel& k :
+         {Kernel{5, 5, 1, 1, false}, Kernel{7, 7, 1, 1, false}, Kernel{1, 3, 1, 1, false},
+          Kernel{3, 1, 1, 1, false}, Kernel{3, 3, 2, 1, false}, Kernel{5, 5, 1, 2, false},
+          Kernel{5, 5, 1, 1, true}}) {
+      Case c;
+      c.dw = dw, c.kh = k.kh, c.kw = k.kw, c.dil = k.dil, c.stride = k.stride, c.leaky = k.leaky;
+      c.pad = Pad::kSame, c.n = 16, c.producer = true, c.consumer = true;
+      check_case(c, t);
+    }
+  EXPECT_EQ(t.refused, 0);
+  EXPECT_EQ(t.on_cpu, 14);
+  std::printf("  CPU conv between KPU convs: %d cases converted, %d with the conv on the CPU\n",
+              t.converted, t.on_cpu);
 }
 
 }  // namespace
