@@ -12,7 +12,8 @@
 // output rounding) and run on the interpreter with kpu-sim and with the cpu backend. Every
 // compared layer's isolated SQNR (its input = the float model's tensor quantized with the
 // kmodel's own parameters, injected into KPU RAM as emc-compare --isolated does) must be within
-// 3 dB of its rounding floor (the float tensor rounded to the layer's own uint8 grid), and both
+// 3 dB of its rounding floor (the float tensor rounded to the layer's own uint8 grid; for the 1x1
+// consumer, its float output from the rounded input the run fed it, rounded), and both
 // backends must give byte-identical outputs. A form the target cannot run exactly must be an
 // error naming the Keras layer (or a warning naming it); the forms docs/converter_k210.md lists
 // as exact must convert. The default run takes a deterministic sample of the product;

@@ -420,8 +420,8 @@ TEST(CpuTargetLowering, DenseIsAnInt8EmcConvAndTheModelRunsOnlyOnCpu) {
 }
 
 TEST(CpuTargetLowering, ChipOnlyMapLimitsAreLiftedOnCpu) {
-  // A 3x3 map is below the KPU's 4x4 minimum: an error on k210, an EMC_CONV2D on cpu that runs on
-  // the cpu backend alone.
+  // A 3x3 map is below the KPU's 4x4 minimum: on k210 the CPU fallback (an error with
+  // --sdk-compatible), an EMC_CONV2D on cpu that runs on the cpu backend alone.
   TinyGraph b;
   auto t = b.input(3, 3, 2);
   t = b.conv(t, "small", 3, 4, Padding4{1, 1, 1, 1});
@@ -430,8 +430,14 @@ TEST(CpuTargetLowering, ChipOnlyMapLimitsAreLiftedOnCpu) {
   ConvertOptions opt;
   opt.preprocess.scale = PixelScale::kZeroOne;
   auto chip = convert(g, samples, opt);
+  ASSERT_TRUE(chip.ok()) << chip.error().to_string();
+  EXPECT_EQ(chip->model.layers.front().type, format::LayerType::kEmcConv2d);
+  opt.sdk_compatible = true;
+  chip = convert(g, samples, opt);
   ASSERT_FALSE(chip.ok());
   EXPECT_THAT(chip.error().to_string(), testing::HasSubstr("'small' (Conv2D)"));
+  EXPECT_THAT(chip.error().to_string(), testing::HasSubstr("outside the KPU's range"));
+  opt.sdk_compatible = false;
   opt.target = Target::kCpu;
   auto r = convert(g, samples, opt);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
