@@ -144,65 +144,72 @@ void depthwise_avx512(const DepthwisePlane& d) {
 
 // AVX2 has no exact u8 x s8 dot (pmaddubsw saturates at int16), so quads are widened to int16 and
 // multiplied with pmaddwd: 4 pixels per ymm as (x0w0+x1w1, x2w2+x3w3) pairs, added at the end.
-__attribute__((target("avx2"))) void quad_gemm_avx2(const QuadGemm& g) {
-  const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
-  const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
-  for (std::size_t ob = 0; ob < oblocks; ++ob) {
-    const std::uint8_t* rows[kOutBlock];
-    block_rows(g, ob, rows);
-    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
-    for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
-      __m256i lo[kOutBlock], hi[kOutBlock];  // pixels n0..n0+3 and n0+4..n0+7
-      for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm256_setzero_si256();
-      for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
-        const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
-        const __m256i x0 =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp)));
-        const __m256i x1 =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp + 16)));
-        for (std::size_t o = 0; o < kOutBlock; ++o) {
-          const __m256i w =
-              _mm256_cvtepu8_epi16(_mm_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg))));
-          lo[o] = _mm256_add_epi32(lo[o], _mm256_madd_epi16(x0, w));
-          hi[o] = _mm256_add_epi32(hi[o], _mm256_madd_epi16(x1, w));
-        }
-      }
+__attribute__((target("avx2"))) void quad_gemm_avx2_block(const QuadGemm& g,
+                                                          const std::uint8_t* const* rows,
+                                                          std::int32_t* acc, std::size_t n_round) {
+  for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
+    __m256i lo[kOutBlock], hi[kOutBlock];  // pixels n0..n0+3 and n0+4..n0+7
+    for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm256_setzero_si256();
+    for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+      const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
+      const __m256i x0 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp)));
+      const __m256i x1 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp + 16)));
       for (std::size_t o = 0; o < kOutBlock; ++o) {
-        // hadd per 128-bit lane gives (p0, p1, p4, p5 | p2, p3, p6, p7).
-        const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[o], hi[o]), 0xd8);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + o * g.acc_stride + n0), s);
+        const __m256i w =
+            _mm256_cvtepu8_epi16(_mm_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg))));
+        lo[o] = _mm256_add_epi32(lo[o], _mm256_madd_epi16(x0, w));
+        hi[o] = _mm256_add_epi32(hi[o], _mm256_madd_epi16(x1, w));
       }
+    }
+    for (std::size_t o = 0; o < kOutBlock; ++o) {
+      // hadd per 128-bit lane gives (p0, p1, p4, p5 | p2, p3, p6, p7).
+      const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[o], hi[o]), 0xd8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + o * g.acc_stride + n0), s);
     }
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni(const QuadGemm& g) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni_block(
+    const QuadGemm& g, const std::uint8_t* const* rows, std::int32_t* acc, std::size_t n_round) {
+  // 32 pixels x 8 output channels per step: vpdpbusd does 4 MACs per int32 lane.
+  for (std::size_t n0 = 0; n0 < n_round; n0 += 32) {
+    __m512i lo[kOutBlock], hi[kOutBlock];
+    for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm512_setzero_si512();
+    for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+      const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
+      const __m512i x0 = _mm512_loadu_si512(xp);
+      const __m512i x1 = _mm512_loadu_si512(xp + 64);
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
+        lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
+        hi[o] = _mm512_dpbusd_epi32(hi[o], w, x1);
+      }
+    }
+    for (std::size_t o = 0; o < kOutBlock; ++o) {
+      _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);
+      _mm512_storeu_si512(acc + o * g.acc_stride + n0 + 16, hi[o]);
+    }
+  }
+}
+
+// The vector quad GEMMs compute one block of kOutBlock output rows per call.
+template <void (*Block)(const QuadGemm&, const std::uint8_t* const*, std::int32_t*, std::size_t)>
+void for_each_quad_block(const QuadGemm& g) {
   const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
   const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
   for (std::size_t ob = 0; ob < oblocks; ++ob) {
     const std::uint8_t* rows[kOutBlock];
     block_rows(g, ob, rows);
-    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
-    // 32 pixels x 8 output channels per step: vpdpbusd does 4 MACs per int32 lane.
-    for (std::size_t n0 = 0; n0 < n_round; n0 += 32) {
-      __m512i lo[kOutBlock], hi[kOutBlock];
-      for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm512_setzero_si512();
-      for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
-        const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
-        const __m512i x0 = _mm512_loadu_si512(xp);
-        const __m512i x1 = _mm512_loadu_si512(xp + 64);
-        for (std::size_t o = 0; o < kOutBlock; ++o) {
-          const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
-          lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
-          hi[o] = _mm512_dpbusd_epi32(hi[o], w, x1);
-        }
-      }
-      for (std::size_t o = 0; o < kOutBlock; ++o) {
-        _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);
-        _mm512_storeu_si512(acc + o * g.acc_stride + n0 + 16, hi[o]);
-      }
-    }
+    Block(g, rows, g.acc + ob * kOutBlock * g.acc_stride, n_round);
   }
+}
+void quad_gemm_avx2(const QuadGemm& g) {
+  for_each_quad_block<quad_gemm_avx2_block>(g);
+}
+void quad_gemm_vnni(const QuadGemm& g) {
+  for_each_quad_block<quad_gemm_vnni_block>(g);
 }
 
 __attribute__((target("avx2"))) void gemm_avx2_block(const PairGemm& g, const std::int32_t* wb,
