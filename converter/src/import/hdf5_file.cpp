@@ -29,7 +29,10 @@ std::string trim_fixed(const char* p, std::size_t n, H5T_str_t pad) {
 
 void silence_hdf5() {
   // HDF5 prints its error stack to stderr by default; every failure becomes one emc::Error.
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  // Debian's libhdf5 is built thread-safe, where the default error stack (and so this
+  // setting) is per thread: once per thread, not once per file.
+  thread_local bool silenced = false;
+  if (!silenced) silenced = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
 }
 
 std::uint64_t le_u(const std::uint8_t* p, int n) {
