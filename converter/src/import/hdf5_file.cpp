@@ -94,6 +94,11 @@ Hdf5File Hdf5File::open_memory(const std::vector<std::uint8_t>& bytes, std::stri
   if (!looks_like_hdf5(bytes.data(), bytes.size()))
     throw bad("not an HDF5 file (no HDF5 signature)");
   check_global_heaps(bytes, display_name);
+  const std::optional<H5ImageLayout> layout = read_h5_layout(bytes);
+  if (!layout)
+    throw bad(
+        "HDF5 object '/': the superblock is damaged or uses address sizes other than 2, 4 "
+        "or 8 bytes");
   H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!fapl.valid() || H5Pset_fapl_core(fapl.get(), 1 << 16, /*backing_store=*/0) < 0 ||
       H5Pset_file_image(fapl.get(), const_cast<std::uint8_t*>(bytes.data()), bytes.size()) < 0)
@@ -102,12 +107,28 @@ Hdf5File Hdf5File::open_memory(const std::vector<std::uint8_t>& bytes, std::stri
   H5Id file(H5Fopen("emc_in_memory.h5", H5F_ACC_RDONLY, fapl.get()), H5Fclose);
   if (!file.valid())
     throw bad("HDF5 object '/': the file is damaged or truncated (HDF5 cannot open it)");
-  return Hdf5File(std::move(file), std::move(display_name));
+  return Hdf5File(std::move(file), std::move(display_name), bytes, *layout);
+}
+
+void Hdf5File::check_header(const std::string& path) const {
+  H5O_info_t info;
+  // H5O_INFO_BASIC reads the header's message list but decodes no attribute (the number of
+  // attributes, H5O_INFO_NUM_ATTRS, would).
+  if (H5Oget_info_by_name2(file_.get(), path.empty() ? "/" : path.c_str(), &info, H5O_INFO_BASIC,
+                           H5P_DEFAULT) < 0)
+    fail(path.empty() ? "/" : path, "cannot be opened (damaged file?)");
+  if (checked_.count(info.addr)) return;
+  const std::string why = check_h5_object_header(image_, layout_, info.addr);
+  if (!why.empty())
+    fail(path.empty() ? "/" : path,
+         "the object header at address " + std::to_string(info.addr) + " is damaged: " + why);
+  checked_.insert(info.addr);
 }
 
 bool Hdf5File::exists(const std::string& path) const {
   std::string prefix;
   for (const std::string& part : split_path(path)) {
+    check_header(prefix);  // the group whose links H5Lexists decodes
     prefix += "/" + part;
     if (H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
     if (H5Oexists_by_name(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
@@ -117,6 +138,7 @@ bool Hdf5File::exists(const std::string& path) const {
 
 H5Id Hdf5File::open_object(const std::string& path) const {
   if (!exists(path)) fail(path, "does not exist");
+  check_header(path);
   H5Id obj(H5Oopen(file_.get(), path.c_str(), H5P_DEFAULT), H5Oclose);
   if (!obj.valid()) fail(path, "cannot be opened (damaged file?)");
   return obj;
@@ -125,12 +147,14 @@ H5Id Hdf5File::open_object(const std::string& path) const {
 bool Hdf5File::is_group(const std::string& path) const {
   if (!exists(path)) return false;
   H5O_info_t info;
-  if (H5Oget_info_by_name(file_.get(), path.c_str(), &info, H5P_DEFAULT) < 0) return false;
+  if (H5Oget_info_by_name2(file_.get(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+    return false;
   return info.type == H5O_TYPE_GROUP;
 }
 
 bool Hdf5File::has_attribute(const std::string& path, const std::string& attr) const {
   if (!exists(path)) return false;
+  check_header(path);
   return H5Aexists_by_name(file_.get(), path.c_str(), attr.c_str(), H5P_DEFAULT) > 0;
 }
 
@@ -236,6 +260,7 @@ herr_t collect_child(hid_t, const char* name, const H5L_info_t*, void* data) {
 
 std::vector<std::string> Hdf5File::children(const std::string& path, std::size_t max_items) const {
   if (!is_group(path)) fail(path, exists(path) ? "is not a group" : "does not exist");
+  check_header(path);
   H5Id group(H5Gopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Gclose);
   if (!group.valid()) fail(path, "cannot be opened as a group");
   ChildList list{{}, max_items};
@@ -248,6 +273,7 @@ std::vector<std::string> Hdf5File::children(const std::string& path, std::size_t
 
 H5FloatData Hdf5File::read_floats(const std::string& path, std::uint64_t max_values) const {
   if (!exists(path)) fail(path, "does not exist");
+  check_header(path);
   H5Id ds(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.valid()) fail(path, "is not a dataset (or cannot be opened)");
   H5Id type(H5Dget_type(ds.get()), H5Tclose);
