@@ -99,6 +99,10 @@ Hdf5File Hdf5File::open_memory(const std::vector<std::uint8_t>& bytes, std::stri
     throw bad(
         "HDF5 object '/': the superblock is damaged or uses address sizes other than 2, 4 "
         "or 8 bytes");
+  // libhdf5 loads the root group's header when it opens the file: check it first.
+  if (const std::string why = check_h5_object_header(bytes, *layout, layout->root); !why.empty())
+    throw bad("HDF5 object '/': the object header at address " + std::to_string(layout->root) +
+              " is damaged: " + why);
   H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!fapl.valid() || H5Pset_fapl_core(fapl.get(), 1 << 16, /*backing_store=*/0) < 0 ||
       H5Pset_file_image(fapl.get(), const_cast<std::uint8_t*>(bytes.data()), bytes.size()) < 0)
@@ -107,30 +111,31 @@ Hdf5File Hdf5File::open_memory(const std::vector<std::uint8_t>& bytes, std::stri
   H5Id file(H5Fopen("emc_in_memory.h5", H5F_ACC_RDONLY, fapl.get()), H5Fclose);
   if (!file.valid())
     throw bad("HDF5 object '/': the file is damaged or truncated (HDF5 cannot open it)");
-  return Hdf5File(std::move(file), std::move(display_name), bytes, *layout);
+  Hdf5File f(std::move(file), std::move(display_name), bytes, *layout);
+  f.checked_.insert(layout->root);
+  return f;
 }
 
-void Hdf5File::check_header(const std::string& path) const {
-  H5O_info_t info;
-  // H5O_INFO_BASIC reads the header's message list but decodes no attribute (the number of
-  // attributes, H5O_INFO_NUM_ATTRS, would).
-  if (H5Oget_info_by_name2(file_.get(), path.empty() ? "/" : path.c_str(), &info, H5O_INFO_BASIC,
-                           H5P_DEFAULT) < 0)
-    fail(path.empty() ? "/" : path, "cannot be opened (damaged file?)");
-  if (checked_.count(info.addr)) return;
-  const std::string why = check_h5_object_header(image_, layout_, info.addr);
+void Hdf5File::check_header(const std::string& path, haddr_t addr) const {
+  if (checked_.count(addr)) return;
+  const std::string why = check_h5_object_header(image_, layout_, addr);
   if (!why.empty())
-    fail(path.empty() ? "/" : path,
-         "the object header at address " + std::to_string(info.addr) + " is damaged: " + why);
-  checked_.insert(info.addr);
+    fail(path, "the object header at address " + std::to_string(addr) + " is damaged: " + why);
+  checked_.insert(addr);
 }
 
 bool Hdf5File::exists(const std::string& path) const {
+  // Each component: the link in its (already checked) parent group, then the header it points
+  // to is checked from the image before libhdf5 loads it (H5Lget_info reads only the link).
   std::string prefix;
   for (const std::string& part : split_path(path)) {
-    check_header(prefix);  // the group whose links H5Lexists decodes
     prefix += "/" + part;
     if (H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    H5L_info_t link;
+    if (H5Lget_info(file_.get(), prefix.c_str(), &link, H5P_DEFAULT) < 0 ||
+        link.type != H5L_TYPE_HARD)
+      return false;  // soft and external links: Keras writes none
+    check_header(prefix, link.u.address);
     if (H5Oexists_by_name(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
   }
   return true;
@@ -138,7 +143,6 @@ bool Hdf5File::exists(const std::string& path) const {
 
 H5Id Hdf5File::open_object(const std::string& path) const {
   if (!exists(path)) fail(path, "does not exist");
-  check_header(path);
   H5Id obj(H5Oopen(file_.get(), path.c_str(), H5P_DEFAULT), H5Oclose);
   if (!obj.valid()) fail(path, "cannot be opened (damaged file?)");
   return obj;
@@ -154,7 +158,6 @@ bool Hdf5File::is_group(const std::string& path) const {
 
 bool Hdf5File::has_attribute(const std::string& path, const std::string& attr) const {
   if (!exists(path)) return false;
-  check_header(path);
   return H5Aexists_by_name(file_.get(), path.c_str(), attr.c_str(), H5P_DEFAULT) > 0;
 }
 
@@ -260,7 +263,6 @@ herr_t collect_child(hid_t, const char* name, const H5L_info_t*, void* data) {
 
 std::vector<std::string> Hdf5File::children(const std::string& path, std::size_t max_items) const {
   if (!is_group(path)) fail(path, exists(path) ? "is not a group" : "does not exist");
-  check_header(path);
   H5Id group(H5Gopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Gclose);
   if (!group.valid()) fail(path, "cannot be opened as a group");
   ChildList list{{}, max_items};
@@ -273,7 +275,6 @@ std::vector<std::string> Hdf5File::children(const std::string& path, std::size_t
 
 H5FloatData Hdf5File::read_floats(const std::string& path, std::uint64_t max_values) const {
   if (!exists(path)) fail(path, "does not exist");
-  check_header(path);
   H5Id ds(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.valid()) fail(path, "is not a dataset (or cannot be opened)");
   H5Id type(H5Dget_type(ds.get()), H5Tclose);

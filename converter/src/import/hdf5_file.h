@@ -94,9 +94,9 @@ class Hdf5File {
   Hdf5File(H5Id file, std::string name, std::vector<std::uint8_t> image, H5ImageLayout layout)
       : file_(std::move(file)), name_(std::move(name)), image_(std::move(image)), layout_(layout) {}
   H5Id open_object(const std::string& path) const;
-  // Bounds-checks the header of the existing object at `path` (once per object) before libhdf5
-  // decodes its messages; fails naming the object otherwise.
-  void check_header(const std::string& path) const;
+  // Bounds-checks the object header at relative address `addr` (once per address), the object
+  // at `path`, before libhdf5 loads it; fails naming the object otherwise.
+  void check_header(const std::string& path, haddr_t addr) const;
   // The strings of attribute `attr` (fixed or variable length): exactly one when `scalar`, else a
   // 1-D list of at most `max_items`; each at most `max_len` bytes.
   std::vector<std::string> read_strings(const std::string& path, const std::string& attr,

@@ -184,15 +184,23 @@ std::optional<H5ImageLayout> read_h5_layout(const std::vector<std::uint8_t>& ima
     H5ImageLayout l;
     // libhdf5 takes the superblock's own position as the base address (a user block precedes).
     l.base = at;
+    std::uint64_t root_at = 0;  // where the root object header address is stored
     if (p[8] <= 1) {
       l.offset_size = p[13];
       l.length_size = p[14];
+      // base, free-space, end-of-file and driver addresses, then the root symbol table entry
+      // (link name offset, object header address)
+      root_at = (p[8] == 0 ? 24 : 28) + 5 * static_cast<std::uint64_t>(l.offset_size);
     } else {
       l.offset_size = p[9];
       l.length_size = p[10];
+      // base, superblock extension and end-of-file addresses, then the root's
+      root_at = 12 + 3 * static_cast<std::uint64_t>(l.offset_size);
     }
     auto ok = [](int n) { return n == 2 || n == 4 || n == 8; };
     if (!ok(l.offset_size) || !ok(l.length_size)) return std::nullopt;
+    if (at + root_at + l.offset_size > image.size()) return std::nullopt;
+    l.root = le(p + root_at, l.offset_size);
     return l;
   }
   return std::nullopt;

@@ -25,6 +25,7 @@ struct H5ImageLayout {
   std::uint64_t base = 0;  // absolute offset of address 0
   int offset_size = 8;     // "size of offsets" (addresses), bytes
   int length_size = 8;     // "size of lengths", bytes
+  std::uint64_t root = 0;  // relative address of the root group's object header
 };
 
 // Reads the superblock at the first HDF5 signature; nullopt when it is not one this check knows
