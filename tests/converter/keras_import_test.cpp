@@ -354,6 +354,29 @@ TEST(KerasMalformed, GlobalHeapThatHangsLibhdf5IsRefused) {
       << m.error().to_string();
 }
 
+// fuzz_keras_h5 finding 2 (fuzz/README.md): a mutated Keras 3 legacy .h5 whose root attribute
+// 'keras_version' (attribute message, version 1, 72 bytes, at offset 904: chunk 1 of the root
+// object header, address 96, continued at 800) declares a dataspace field of 4104 bytes instead
+// of 8. libhdf5 1.10.8 decodes the message without bounds and reads the attribute's data from
+// past the chunk (ASan: heap overflow / use-after-free in H5O__msg_iterate_real under
+// H5Aexists_by_name). Per the HDF5 format spec the fields take 8 (header) + 16 (name
+// "keras_version\0" padded to 8) + 24 (vlen string datatype, 20 bytes, padded) + 4104 = 4152
+// bytes of a 72-byte message (values read with h5debug). Refused before libhdf5 decodes it.
+TEST(KerasMalformed, AttributeRunningPastItsMessageIsRefusedBeforeLibhdf5DecodesIt) {
+  const std::string path = fixture("fuzz_attr_overflow.h5");
+  auto m = load_model(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code(), Errc::kInvalidModel);
+  const std::string text = m.error().to_string();
+  EXPECT_NE(text.find(path), std::string::npos) << text;
+  EXPECT_NE(text.find("HDF5 object '/'"), std::string::npos) << text;
+  EXPECT_NE(text.find("object header at address 96 is damaged: message 2 (type 12) in chunk 1 "
+                      "at offset 904 declares name, datatype and dataspace fields of 4152 bytes "
+                      "in a message of 72"),
+            std::string::npos)
+      << text;
+}
+
 TEST(KerasMalformed, WeightsOnlyMessageSuggestsTheArchitectureFile) {
   auto m = load_model(fixture("weights_only.h5"));
   ASSERT_FALSE(m.ok());

@@ -29,7 +29,10 @@ std::string trim_fixed(const char* p, std::size_t n, H5T_str_t pad) {
 
 void silence_hdf5() {
   // HDF5 prints its error stack to stderr by default; every failure becomes one emc::Error.
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  // Debian's libhdf5 is built thread-safe, where the default error stack (and so this
+  // setting) is per thread: once per thread, not once per file.
+  thread_local bool silenced = false;
+  if (!silenced) silenced = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
 }
 
 std::uint64_t le_u(const std::uint8_t* p, int n) {
@@ -91,6 +94,15 @@ Hdf5File Hdf5File::open_memory(const std::vector<std::uint8_t>& bytes, std::stri
   if (!looks_like_hdf5(bytes.data(), bytes.size()))
     throw bad("not an HDF5 file (no HDF5 signature)");
   check_global_heaps(bytes, display_name);
+  const std::optional<H5ImageLayout> layout = read_h5_layout(bytes);
+  if (!layout)
+    throw bad(
+        "HDF5 object '/': the superblock is damaged or uses address sizes other than 2, 4 "
+        "or 8 bytes");
+  // libhdf5 loads the root group's header when it opens the file: check it first.
+  if (const std::string why = check_h5_object_header(bytes, *layout, layout->root); !why.empty())
+    throw bad("HDF5 object '/': the object header at address " + std::to_string(layout->root) +
+              " is damaged: " + why);
   H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!fapl.valid() || H5Pset_fapl_core(fapl.get(), 1 << 16, /*backing_store=*/0) < 0 ||
       H5Pset_file_image(fapl.get(), const_cast<std::uint8_t*>(bytes.data()), bytes.size()) < 0)
@@ -99,14 +111,31 @@ Hdf5File Hdf5File::open_memory(const std::vector<std::uint8_t>& bytes, std::stri
   H5Id file(H5Fopen("emc_in_memory.h5", H5F_ACC_RDONLY, fapl.get()), H5Fclose);
   if (!file.valid())
     throw bad("HDF5 object '/': the file is damaged or truncated (HDF5 cannot open it)");
-  return Hdf5File(std::move(file), std::move(display_name));
+  Hdf5File f(std::move(file), std::move(display_name), bytes, *layout);
+  f.checked_.insert(layout->root);
+  return f;
+}
+
+void Hdf5File::check_header(const std::string& path, haddr_t addr) const {
+  if (checked_.count(addr)) return;
+  const std::string why = check_h5_object_header(image_, layout_, addr);
+  if (!why.empty())
+    fail(path, "the object header at address " + std::to_string(addr) + " is damaged: " + why);
+  checked_.insert(addr);
 }
 
 bool Hdf5File::exists(const std::string& path) const {
+  // Each component: the link in its (already checked) parent group, then the header it points
+  // to is checked from the image before libhdf5 loads it (H5Lget_info reads only the link).
   std::string prefix;
   for (const std::string& part : split_path(path)) {
     prefix += "/" + part;
     if (H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    H5L_info_t link;
+    if (H5Lget_info(file_.get(), prefix.c_str(), &link, H5P_DEFAULT) < 0 ||
+        link.type != H5L_TYPE_HARD)
+      return false;  // soft and external links: Keras writes none
+    check_header(prefix, link.u.address);
     if (H5Oexists_by_name(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
   }
   return true;
@@ -122,7 +151,8 @@ H5Id Hdf5File::open_object(const std::string& path) const {
 bool Hdf5File::is_group(const std::string& path) const {
   if (!exists(path)) return false;
   H5O_info_t info;
-  if (H5Oget_info_by_name(file_.get(), path.c_str(), &info, H5P_DEFAULT) < 0) return false;
+  if (H5Oget_info_by_name2(file_.get(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+    return false;
   return info.type == H5O_TYPE_GROUP;
 }
 

@@ -4,17 +4,22 @@
 // ("<file>: HDF5 object '/model_weights/conv2d': ..."); HDF5's own error stack printing is
 // switched off. Objects are addressed by absolute paths ("/a/b"); every lookup checks each path
 // component exists (H5Lexists) before opening, so a missing object is a clear error, not an HDF5
-// trace. Sizes are bounded by the caller's limits before anything is allocated.
+// trace. Sizes are bounded by the caller's limits before anything is allocated. Before libhdf5
+// decodes an object's attributes, links or dataset type (a group's members, an attribute
+// lookup, a dataset open), that object's header is bounds-checked from the image bytes
+// (hdf5_header_check.h): libhdf5 1.10 decodes those messages without bounds checks.
 #pragma once
 
 #include <hdf5.h>
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "emc/format/error.h"
+#include "hdf5_header_check.h"
 
 namespace emc::converter::detail {
 
@@ -86,8 +91,12 @@ class Hdf5File {
   [[noreturn]] void fail(const std::string& path, const std::string& message) const;
 
  private:
-  Hdf5File(H5Id file, std::string name) : file_(std::move(file)), name_(std::move(name)) {}
+  Hdf5File(H5Id file, std::string name, std::vector<std::uint8_t> image, H5ImageLayout layout)
+      : file_(std::move(file)), name_(std::move(name)), image_(std::move(image)), layout_(layout) {}
   H5Id open_object(const std::string& path) const;
+  // Bounds-checks the object header at relative address `addr` (once per address), the object
+  // at `path`, before libhdf5 loads it; fails naming the object otherwise.
+  void check_header(const std::string& path, haddr_t addr) const;
   // The strings of attribute `attr` (fixed or variable length): exactly one when `scalar`, else a
   // 1-D list of at most `max_items`; each at most `max_len` bytes.
   std::vector<std::string> read_strings(const std::string& path, const std::string& attr,
@@ -96,6 +105,9 @@ class Hdf5File {
 
   H5Id file_;
   std::string name_;
+  std::vector<std::uint8_t> image_;  // the bytes libhdf5 reads, for check_header
+  H5ImageLayout layout_;
+  mutable std::set<haddr_t> checked_;
 };
 
 // The first bytes of every HDF5 file (at offset 0, 512, 1024, ... when a user block precedes it).

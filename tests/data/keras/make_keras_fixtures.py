@@ -44,7 +44,8 @@ Malformed (each test expects an error naming the file and the object):
                            model.weights.h5
   bad_truncated.keras      the first half of shapes_cnn_k3.keras
   bad_orphan_group.keras   an extra weight group layers/dense_7 that no layer claims
-Not written by this script: fuzz_hang_global_heap.h5, the fuzz_keras_h5 input that hangs libhdf5
+Not written by this script: fuzz_hang_global_heap.h5, fuzz_attr_overflow.h5 and
+fuzz_huge_header_chunk.h5, fuzz_keras_h5 inputs that hang or overrun libhdf5
 (see fuzz/README.md).
 """
 import io
