@@ -1,9 +1,32 @@
 #include <algorithm>
 
 #include "emc/converter/float_executor.h"
+#include "exec/fast_kernels.h"
 #include "nodes/node_kind.h"
 
 namespace emc::converter {
+
+namespace detail {
+// kFast: the ISA and, per node, the packed weights of a Conv2D / Dense (empty otherwise).
+struct FastPlan {
+  FloatIsa isa = FloatIsa::kPortable;
+  std::vector<PackedGemm> packs;
+};
+}  // namespace detail
+
+const char* to_string(FloatIsa isa) {
+  switch (isa) {
+    case FloatIsa::kAvx512:
+      return "avx512";
+    case FloatIsa::kAvx2:
+      return "avx2";
+    case FloatIsa::kPortable:
+      break;
+  }
+  return "portable";
+}
+
+FloatIsa FloatExecutor::isa() const { return fast_ ? fast_->isa : FloatIsa::kPortable; }
 
 FloatExecutor::FloatExecutor(Graph graph) : graph_(std::move(graph)) {
   last_use_.assign(graph_.tensors.size(), -1);
@@ -14,9 +37,23 @@ FloatExecutor::FloatExecutor(Graph graph) : graph_(std::move(graph)) {
     last_use_[static_cast<std::size_t>(t)] = static_cast<int>(graph_.nodes.size());
 }
 
-Result<FloatExecutor> FloatExecutor::create(Graph graph) {
+Result<FloatExecutor> FloatExecutor::create(Graph graph, FloatMode mode, FloatIsa max_isa) {
   EMC_TRY(validate_graph(graph));
-  return FloatExecutor(std::move(graph));
+  FloatExecutor ex(std::move(graph));
+  if (mode == FloatMode::kFast) {
+    auto plan = std::make_shared<detail::FastPlan>();
+    plan->isa = detail::supported_float_isa(max_isa);
+    plan->packs.resize(ex.graph_.nodes.size());
+    for (std::size_t i = 0; i < ex.graph_.nodes.size(); ++i) {
+      const Node& n = ex.graph_.nodes[i];
+      if (n.kind != NodeKind::kConv2D && n.kind != NodeKind::kDense) continue;
+      const int k = static_cast<int>(n.kernel.size() / static_cast<std::size_t>(n.filters));
+      plan->packs[i] = detail::pack_gemm(plan->isa, n.kernel.data(), k, n.filters,
+                                         n.has_bias() ? n.bias.data() : nullptr);
+    }
+    ex.fast_ = std::move(plan);
+  }
+  return ex;
 }
 
 Result<std::vector<Tensor>> FloatExecutor::run(const std::vector<Tensor>& inputs,
@@ -45,7 +82,14 @@ Result<std::vector<Tensor>> FloatExecutor::run(const std::vector<Tensor>& inputs
     Tensor& y = t[static_cast<std::size_t>(n.output)];
     y.shape = graph_.shape(n.output);
     y.data.assign(static_cast<std::size_t>(y.shape.num_elements()), 0.0f);
-    detail::node_kind_info(n.kind).run(detail::KernelArgs{n, ins, y});
+    if (fast_ && n.kind == NodeKind::kConv2D)
+      detail::conv2d_fast(n, fast_->packs[ni], *ins[0], y);
+    else if (fast_ && n.kind == NodeKind::kDense)
+      detail::dense_fast(n, fast_->packs[ni], *ins[0], y);
+    else if (fast_ && n.kind == NodeKind::kDepthwiseConv2D)
+      detail::depthwise_fast(fast_->isa, n, *ins[0], y);
+    else
+      detail::node_kind_info(n.kind).run(detail::KernelArgs{n, ins, y});
     if (!options.keep_all_tensors)
       for (TensorId id : n.inputs)
         if (last_use_[static_cast<std::size_t>(id)] == static_cast<int>(ni))
