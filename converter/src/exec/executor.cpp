@@ -14,8 +14,9 @@ constexpr std::size_t kSpareBuffers = 4;
 constexpr std::size_t kSpareMinFloats = 4096;
 thread_local std::vector<std::vector<float>> t_spare;
 
-// A zero-filled buffer of n floats, from the spares when one is large enough (the smallest such).
-std::vector<float> take_buffer(std::size_t n) {
+// A buffer of n floats (zero-filled when `zero`; else what the spare held), from the spares when
+// one is large enough (the smallest such).
+std::vector<float> take_buffer(std::size_t n, bool zero) {
   std::size_t best = t_spare.size();
   for (std::size_t i = 0; i < t_spare.size(); ++i)
     if (t_spare[i].capacity() >= n &&
@@ -26,7 +27,10 @@ std::vector<float> take_buffer(std::size_t n) {
     v = std::move(t_spare[best]);
     t_spare.erase(t_spare.begin() + static_cast<std::ptrdiff_t>(best));
   }
-  v.assign(n, 0.0f);
+  if (zero)
+    v.assign(n, 0.0f);
+  else
+    v.resize(n);
   return v;
 }
 
@@ -119,7 +123,10 @@ Result<std::vector<Tensor>> FloatExecutor::run(const std::vector<Tensor>& inputs
     for (TensorId id : n.inputs) ins.push_back(&t[static_cast<std::size_t>(id)]);
     Tensor& y = t[static_cast<std::size_t>(n.output)];
     y.shape = graph_.shape(n.output);
-    y.data = take_buffer(static_cast<std::size_t>(y.shape.num_elements()));
+    // The fast kernels write every output element; the exact ones expect zeros.
+    const bool fast_kernel = fast_ && (n.kind == NodeKind::kConv2D || n.kind == NodeKind::kDense ||
+                                       n.kind == NodeKind::kDepthwiseConv2D);
+    y.data = take_buffer(static_cast<std::size_t>(y.shape.num_elements()), !fast_kernel);
     if (fast_ && n.kind == NodeKind::kConv2D)
       detail::conv2d_fast(n, fast_->packs[ni], *ins[0], y);
     else if (fast_ && n.kind == NodeKind::kDense)

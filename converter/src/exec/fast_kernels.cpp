@@ -211,8 +211,30 @@ GemmIsa gemm_isa(FloatIsa isa) {
 
 // activation_inplace() with the ReLU / ReLU6 loops in a vectorizable form (same results, NaN
 // included: relu maps it to 0, relu6 keeps it, as std::max/std::min there do).
+#ifdef EMC_FAST_X86
+// relu: max(x, 0) returns its second operand for NaN (0, as x > 0 ? x : 0); relu6:
+// min(6, max(0, x)) returns x for NaN (NaN, as std::min(std::max(x, 0), 6)).
+__attribute__((target("avx512f"))) void clamp_avx512(float* d, std::int64_t n, bool six) {
+  const __m512 zero = _mm512_setzero_ps(), six_v = _mm512_set1_ps(6.0f);
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const std::int64_t left = n - i;
+    const __mmask16 m =
+        left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+    const __m512 x = _mm512_maskz_loadu_ps(m, d + i);
+    const __m512 y = six ? _mm512_min_ps(six_v, _mm512_max_ps(zero, x)) : _mm512_max_ps(x, zero);
+    _mm512_mask_storeu_ps(d + i, m, y);
+  }
+}
+#endif
+
 void activate_fast(const Activation& act, float* d, std::int64_t n) {
   if (act.is_linear()) return;
+#ifdef EMC_FAST_X86
+  if ((act.is_plain_relu() || act.is_relu6()) && __builtin_cpu_supports("avx512f")) {
+    clamp_avx512(d, n, act.is_relu6());
+    return;
+  }
+#endif
   if (act.is_plain_relu()) {
     for (std::int64_t i = 0; i < n; ++i) d[i] = d[i] > 0.0f ? d[i] : 0.0f;
   } else if (act.is_relu6()) {
