@@ -15,8 +15,8 @@ namespace {
 
 using detail::Mem;
 
-Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vector<Range>& ranges,
-                                              const ConvertOptions& options) {
+// What both entry points check before any work: options, weight values and the size budgets.
+Status check_model_and_options(const Graph& graph, const ConvertOptions& options) {
   if (options.target == nullptr) return Error(Errc::kInvalidArgument, "no conversion target given");
   if (options.weight_bits != 8 && options.weight_bits != 16) {
     return Error(Errc::kInvalidArgument, "weight bits must be 8 or 16");
@@ -24,6 +24,12 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
   EMC_TRY(check_weight_values(graph));
   EMC_TRY(check_tensor_budget(graph));
   EMC_TRY(check_weight_budget(graph, options));
+  return ok_status();
+}
+
+Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vector<Range>& ranges,
+                                              const ConvertOptions& options) {
+  EMC_TRY(check_model_and_options(graph, options));
   auto lowered = detail::lower_graph(graph, ranges, options);
   if (!lowered.ok()) return lowered.error();
   detail::LoweredModel& lm = lowered.value();
@@ -166,13 +172,7 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
 Result<ConvertResult> convert_impl(const Graph& graph,
                                    const std::vector<std::vector<Tensor>>& samples,
                                    const ConvertOptions& options) {
-  if (options.target == nullptr) return Error(Errc::kInvalidArgument, "no conversion target given");
-  if (options.weight_bits != 8 && options.weight_bits != 16) {
-    return Error(Errc::kInvalidArgument, "weight bits must be 8 or 16");
-  }
-  EMC_TRY(check_weight_values(graph));
-  EMC_TRY(check_tensor_budget(graph));
-  EMC_TRY(check_weight_budget(graph, options));
+  EMC_TRY(check_model_and_options(graph, options));
   EMC_TRY(check_samples(graph, samples));
   auto opt = optimize_graph(graph);
   if (!opt.ok()) return opt.error();
