@@ -89,9 +89,9 @@ bool random_conv(Case& c, std::mt19937& rng, bool depthwise) {
     n.filters = rng() % 4 == 0 ? r(1, 8) : r(1, 72);
     cout = n.filters;
   }
-  n.kernel = uniform(rng, static_cast<std::size_t>(n.kernel_h * n.kernel_w) *
-                              (depthwise ? cout : cin * cout),
-                     -1.0f, 1.0f);
+  n.kernel = uniform(
+      rng, static_cast<std::size_t>(n.kernel_h * n.kernel_w) * (depthwise ? cout : cin * cout),
+      -1.0f, 1.0f);
   if (rng() % 2) n.bias = uniform(rng, static_cast<std::size_t>(cout), -1.0f, 1.0f);
   n.activation = pick_activation(rng);
   c.what = std::string(to_string(n.kind)) + " in " + to_string(in) + " k" +
@@ -113,8 +113,8 @@ Case dense_case(std::mt19937& rng, int rows, int k, int units) {
   n.kernel = uniform(rng, static_cast<std::size_t>(k) * units, -1.0f, 1.0f);
   n.bias = uniform(rng, static_cast<std::size_t>(units), -1.0f, 1.0f);
   n.activation = pick_activation(rng);
-  c.what = "Dense [" + std::to_string(rows) + ", " + std::to_string(k) + "] -> " +
-           std::to_string(units);
+  c.what =
+      "Dense [" + std::to_string(rows) + ", " + std::to_string(k) + "] -> " + std::to_string(units);
   const Shape in = rows == 1 ? Shape{{k}} : Shape{{rows, k}};
   EXPECT_TRUE(finish(c, std::move(n), in, rng));
   return c;
@@ -201,9 +201,8 @@ std::size_t check_case(const Case& c) {
       const double bound = 2.0 * (terms[i] + 2) * std::ldexp(mag[i], -24) +
                            std::ldexp(std::fabs(double{e[i]}), -22) + 1e-30;
       if (!(std::fabs(double{f[i]} - double{e[i]}) <= bound) && ++failures <= 5)
-        ADD_FAILURE() << "element " << i << ": fast " << f[i] << ", exact " << e[i]
-                      << ", bound " << bound << " (Σ|x·w| " << mag[i] << ", " << terms[i]
-                      << " terms)";
+        ADD_FAILURE() << "element " << i << ": fast " << f[i] << ", exact " << e[i] << ", bound "
+                      << bound << " (Σ|x·w| " << mag[i] << ", " << terms[i] << " terms)";
     }
     compared += e.size();
   }
@@ -251,13 +250,13 @@ TEST(ExecFast, BlockEdges) {
     n.kernel = uniform(rng, static_cast<std::size_t>(k * k * in.c() * filters), -1.0f, 1.0f);
     n.bias = uniform(rng, static_cast<std::size_t>(filters), -1.0f, 1.0f);
     n.activation = make_relu(6.0f);
-    c.what = "Conv2D " + to_string(in) + " k" + std::to_string(k) + " -> " +
-             std::to_string(filters);
+    c.what =
+        "Conv2D " + to_string(in) + " k" + std::to_string(k) + " -> " + std::to_string(filters);
     EXPECT_TRUE(finish(c, std::move(n), in, rng));
     return c;
   };
-  check_case(conv(Shape{{20, 20, 300}}, 1, 1, 40, {}));       // in place, k 300, 400 pixels
-  check_case(conv(Shape{{17, 15, 300}}, 1, 2, 33, {}));       // 1x1 stride 2: im2col
+  check_case(conv(Shape{{20, 20, 300}}, 1, 1, 40, {}));           // in place, k 300, 400 pixels
+  check_case(conv(Shape{{17, 15, 300}}, 1, 2, 33, {}));           // 1x1 stride 2: im2col
   check_case(conv(Shape{{16, 16, 64}}, 3, 1, 65, {1, 1, 1, 1}));  // k 576
   check_case(conv(Shape{{31, 9, 3}}, 3, 2, 32, {0, 1, 0, 1}));    // MobileNet's first layer form
   check_case(dense_case(rng, 1, 1024, 1000));

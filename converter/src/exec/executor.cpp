@@ -68,7 +68,9 @@ const char* to_string(FloatIsa isa) {
   return "portable";
 }
 
-FloatIsa FloatExecutor::isa() const { return fast_ ? fast_->isa : FloatIsa::kPortable; }
+FloatIsa FloatExecutor::isa() const {
+  return fast_ ? fast_->isa : FloatIsa::kPortable;
+}
 
 FloatExecutor::FloatExecutor(Graph graph) : graph_(std::move(graph)) {
   last_use_.assign(graph_.tensors.size(), -1);

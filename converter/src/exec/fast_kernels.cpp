@@ -29,8 +29,8 @@ AlignedFloats::AlignedFloats(std::size_t n) : n_(n) {
 
 namespace {
 
-constexpr int kKc = 256;                   // k per block: a [kKc][nr] panel slice stays in L1
-constexpr std::int64_t kMc = 240;          // output pixels per block (multiple of 12 and 6)
+constexpr int kKc = 256;                         // k per block: a [kKc][nr] panel slice stays in L1
+constexpr std::int64_t kMc = 240;                // output pixels per block (multiple of 12 and 6)
 constexpr std::int64_t kIm2colFloats = 1 << 19;  // im2col scratch bound (2 MiB)
 
 // c[0..MR)[0..nvalid) = (accumulate ? c : bias) + a[0..MR)[0..kc) x b[0..kc)[0..nr)
@@ -49,7 +49,9 @@ inline V4 load4(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store4(float* p, V4 v) { std::memcpy(p, &v, sizeof v); }
+inline void store4(float* p, V4 v) {
+  std::memcpy(p, &v, sizeof v);
+}
 
 template <int MR>
 void micro_portable(const float* a, std::int64_t lda, const float* b, int kc, float* c,
@@ -105,8 +107,8 @@ constexpr auto kPortableTable = make_table<PortableK>(std::make_index_sequence<4
 template <int MR>
 __attribute__((target("avx2,fma"))) void micro_avx2(const float* a, std::int64_t lda,
                                                     const float* b, int kc, float* c,
-                                                    std::int64_t ldc, const float* bias,
-                                                    int nvalid, bool accumulate) {
+                                                    std::int64_t ldc, const float* bias, int nvalid,
+                                                    bool accumulate) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nvalid), lane);
   const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nvalid - 8), lane);
@@ -159,8 +161,9 @@ __attribute__((target("avx512f"))) void micro_avx512(const float* a, std::int64_
                                                      std::int64_t ldc, const float* bias,
                                                      int nvalid, bool accumulate) {
   const auto mask = [](int v) {
-    return v >= 16 ? static_cast<__mmask16>(0xffff)
-                   : v <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << v) - 1);
+    return v >= 16  ? static_cast<__mmask16>(0xffff)
+           : v <= 0 ? static_cast<__mmask16>(0)
+                    : static_cast<__mmask16>((1u << v) - 1);
   };
   const __mmask16 m0 = mask(nvalid), m1 = mask(nvalid - 16);
   __m512 c0[MR], c1[MR];
@@ -346,8 +349,7 @@ __attribute__((target("avx512f"))) void dw_pixel_avx512(const DwTaps& t, const f
 FloatIsa supported_float_isa(FloatIsa max) {
 #ifdef EMC_FAST_X86
   if (max == FloatIsa::kAvx512 && __builtin_cpu_supports("avx512f")) return FloatIsa::kAvx512;
-  if (max != FloatIsa::kPortable && __builtin_cpu_supports("avx2") &&
-      __builtin_cpu_supports("fma"))
+  if (max != FloatIsa::kPortable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return FloatIsa::kAvx2;
 #endif
   (void)max;
