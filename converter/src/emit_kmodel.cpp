@@ -102,8 +102,28 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
   if (target.emc_types_need_emc_runtime) {
     for (const LayerInfo& li : r.layers) {
       if (!format::is_emc_type(li.type)) continue;
+      const std::string type(format::to_string(li.type));
+      if (li.off_kpu_layer) {  // a Keras layer the KPU cannot run exactly (Lowerer fallback)
+        const Error at = Error(Errc::kUnsupportedLayer, "").with_layer(*li.off_kpu_layer);
+        if (options.sdk_compatible) {
+          return Error(Errc::kUnsupportedLayer,
+                       li.off_kpu_reason + "; its CPU form (" + type +
+                           ") is an EMC layer type, which the stock K210 SDK loader and MaixPy "
+                           "cannot run, and --sdk-compatible was given: " +
+                           li.off_kpu_change +
+                           ", or convert without --sdk-compatible and run "
+                           "the kmodel with EMC's runtime")
+              .with_layer(*li.off_kpu_layer);
+        }
+        lm.warnings.push_back(at.to_string() + "runs on the CPU as kmodel layer " +
+                              std::to_string(li.index) + " (" + type +
+                              ", an EMC layer type): " + li.off_kpu_reason +
+                              ". EMC's runtime (emc-run) runs it; the stock K210 SDK loader and "
+                              "MaixPy cannot (--sdk-compatible makes this an error)");
+        continue;
+      }
       const std::string who =
-          "layer " + std::to_string(li.index) + " (" + std::string(format::to_string(li.type)) +
+          "layer " + std::to_string(li.index) + " (" + type +
           (li.sources.empty() ? std::string() : ", from '" + li.sources.front() + "'") + ")";
       if (options.sdk_compatible) {
         return Error(Errc::kUnsupportedLayer,
@@ -111,8 +131,7 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
                          " is an EMC CPU layer type: the stock K210 SDK loader and MaixPy cannot "
                          "run it, and --sdk-compatible was given")
             .with_layer(LayerRef{static_cast<std::int64_t>(li.index),
-                                 li.sources.empty() ? "" : li.sources.front(),
-                                 std::string(format::to_string(li.type))});
+                                 li.sources.empty() ? "" : li.sources.front(), type});
       }
       lm.warnings.push_back(who +
                             " runs as an EMC CPU layer type: EMC's runtime (emc-run) runs "
