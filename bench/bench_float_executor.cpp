@@ -1,7 +1,8 @@
 // Float reference executor speed: Keras MobileNet v1 alpha 1.0 @ 224 built programmatically
 // (same topology as keras.applications.MobileNet, random weights), unfused and after
 // optimize_graph(); and the mobilenet_v1_025 sample model loaded from samples/models/.
-// Figures are recorded in docs/converter_frontend.md.
+// Figures are recorded in docs/performance.md. Fast/N: FloatMode::kFast at FloatIsa N
+// (2 avx512, 1 avx2, 0 portable).
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -125,8 +126,9 @@ std::vector<Tensor> image_input(const Graph& g) {
   return {t};
 }
 
-void run_bench(benchmark::State& state, Graph graph) {
-  auto ex = FloatExecutor::create(std::move(graph));
+void run_bench(benchmark::State& state, Graph graph, FloatMode mode = FloatMode::kExact,
+               FloatIsa isa = FloatIsa::kAvx512) {
+  auto ex = FloatExecutor::create(std::move(graph), mode, isa);
   if (!ex.ok()) {
     state.SkipWithError(ex.error().to_string().c_str());
     return;
@@ -146,6 +148,12 @@ void BM_MobileNetV1_a100_224_Optimized(benchmark::State& state) {
   if (!g.ok()) return state.SkipWithError(g.error().to_string().c_str());
   run_bench(state, std::move(*g));
 }
+// The fast float32 path (what calibration and emc-compare use), at each instruction set.
+void BM_MobileNetV1_a100_224_Fast(benchmark::State& state) {
+  auto g = optimize_graph(MobileNetBuilder(1.0f).build());
+  if (!g.ok()) return state.SkipWithError(g.error().to_string().c_str());
+  run_bench(state, std::move(*g), FloatMode::kFast, static_cast<FloatIsa>(state.range(0)));
+}
 void BM_SampleMobileNetV1_a025(benchmark::State& state) {
   auto m =
       load_tfjs_model(std::string(EMC_SOURCE_DIR) + "/samples/models/mobilenet_v1_025/model.json");
@@ -157,6 +165,11 @@ void BM_SampleMobileNetV1_a025(benchmark::State& state) {
 
 BENCHMARK(BM_MobileNetV1_a100_224)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MobileNetV1_a100_224_Optimized)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MobileNetV1_a100_224_Fast)
+    ->Arg(static_cast<int>(FloatIsa::kAvx512))
+    ->Arg(static_cast<int>(FloatIsa::kAvx2))
+    ->Arg(static_cast<int>(FloatIsa::kPortable))
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SampleMobileNetV1_a025)->Unit(benchmark::kMillisecond);
 
 }  // namespace

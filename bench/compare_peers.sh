@@ -99,6 +99,32 @@ for a in 1.0 0.75; do
     printf "%-16s %14.2f %14s %14s %14s %10s %10s\n" "MobileNet v1 $a" "$e" - - - - -
   fi
 done
+# The float executor (bench_float_executor, built with -DEMC_BUILD_BENCH=ON): the same Keras
+# MobileNet v1 1.0 topology with random weights, fused as calibration runs it; median wall ms.
+FLOAT_BENCH="$BUILD/bench/bench_float_executor"
+float_ms() {  # benchmark name regex -> median ms
+  "$FLOAT_BENCH" --benchmark_filter="$1" --benchmark_repetitions="$2" --benchmark_min_time=0.01 \
+    --benchmark_report_aggregates_only=true --benchmark_format=json 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys
+b=[x for x in json.load(sys.stdin)["benchmarks"] if x.get("aggregate_name")=="median"]
+print(b[0]["real_time"])'
+}
+if [ -x "$FLOAT_BENCH" ]; then
+  printf "%-34s %14s %14s %10s\n" "float executor" "EMC ms" "ort f32 ms" "EMC/f32"
+  for v in "fast avx512:BM_MobileNetV1_a100_224_Fast/2\$:$RUNS" "fast avx2:BM_MobileNetV1_a100_224_Fast/1\$:$RUNS" \
+           "exact (TF.js):BM_MobileNetV1_a100_224_Optimized\$:5"; do
+    IFS=: read -r label re reps <<<"$v"
+    e=$(float_ms "$re" "$reps")
+    if [ $PEER = 1 ]; then
+      f=$(ort_ms mobilenet_v1_1.0_f32)
+      printf "%-34s %14.2f %14.2f %10.2f\n" "MobileNet v1 1.0 $label" "$e" "$f" "$(awk -v a="$e" -v b="$f" 'BEGIN { print a / b }')"
+    else
+      printf "%-34s %14.2f %14s %10s\n" "MobileNet v1 1.0 $label" "$e" - -
+    fi
+  done
+else
+  echo "float executor: $FLOAT_BENCH not built (configure with -DEMC_BUILD_BENCH=ON)"
+fi
 "$BUILD/bin/emc-run" "$WORK/mnv1_1.0.kmodel" --input "$WORK/calib1/calib_000.png" --bench 3 --warmup 1 |
   grep "peak RSS" | sed 's/^/MobileNet v1 1.0 emc-run /'
 

@@ -199,7 +199,7 @@ Result<ConvertResult> convert_impl(const Graph& graph,
     opt = options.target->prepare_graph(std::move(opt).value());
     if (!opt.ok()) return opt.error();
   }
-  auto exec = FloatExecutor::create(opt.value());
+  auto exec = FloatExecutor::create(std::move(opt).value(), options.float_mode);
   if (!exec.ok()) return exec.error();
   // Structural problems (a kernel size, a stride, channel counts, KPU RAM) do not depend on the
   // ranges: lower once with placeholder ranges so that they are reported before a long

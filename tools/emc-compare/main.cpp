@@ -110,6 +110,9 @@ static int run(int argc, char** argv) {
                "input (quantized with the kmodel's parameters) in a second kmodel run");
   app.add_option("--sqnr-threshold", opt.sqnr_threshold_db,
                  "SQNR in dB under which a layer is flagged (default 20)");
+  app.add_flag("--exact-float", opt.exact_float,
+               "float reference with TF.js's exact arithmetic (bit for bit; slower; default: the "
+               "SIMD float32 executor, which differs from it by float rounding only)");
   app.add_flag("--json", json, "print JSON on stdout instead of tables");
   app.add_option("--report", report, "write a self-contained HTML report to this file");
   app.add_flag("-q,--quiet", quiet, "no progress on stderr");

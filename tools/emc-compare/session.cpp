@@ -81,7 +81,9 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
                  "model input shape " + converter::to_string(in_shape) + " is not [H, W, C] or [N]")
         .in_file(options.model_json);
   }
-  auto exec = converter::FloatExecutor::create(std::move(graph).value());
+  auto exec = converter::FloatExecutor::create(
+      std::move(graph).value(),
+      options.exact_float ? converter::FloatMode::kExact : converter::FloatMode::kFast);
   if (!exec.ok()) return std::move(exec).error();
   s->executor_ = std::make_unique<converter::FloatExecutor>(std::move(exec).value());
 

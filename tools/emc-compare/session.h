@@ -40,6 +40,9 @@ struct Options {
   // output parameters, so the next layer is fed the float model's exact input (implies layers).
   bool isolated = false;
   double sqnr_threshold_db = 20.0;
+  // The float reference: the SIMD float32 executor by default, or with exact_float the one that
+  // reproduces TF.js's arithmetic bit for bit (--exact-float; see float_executor.h).
+  bool exact_float = false;
 };
 
 class Session {

@@ -2,7 +2,8 @@
 //
 //   emc-convert model.json -p k210 --dataset images/ [-o out.kmodel] [--quant minmax|kld|mse]
 //               [--per-channel] [--input-range 0,1|-1,1|0,255|mean=R,G,B:std=R,G,B] [--bgr]
-//               [--weights-bits 8|16] [--report] [--approx-stride2] [--threads N] [--quiet]
+//               [--weights-bits 8|16] [--report] [--approx-stride2] [--threads N] [--exact-float]
+//               [--quiet]
 //
 // Calibration needs sample inputs: --dataset DIR with images (png, jpg, bmp, ppm, pgm, tga, gif;
 // resized to the model input) and/or raw float32 tensors (*.f32, already preprocessed, exactly the
@@ -338,6 +339,10 @@ static int run(int argc, char** argv) {
                  "calibration threads, one sample each (default 0: one per hardware thread); the "
                  "result does not depend on it")
       ->check(CLI::NonNegativeNumber);
+  bool exact_float = false;
+  app.add_flag("--exact-float", exact_float,
+               "calibrate with the float executor that reproduces TF.js's arithmetic bit for bit "
+               "(slower; default: the SIMD float32 executor, which differs by float rounding)");
   bool quiet = false;
   app.add_flag("--quiet", quiet, "no calibration progress bar (it is shown only on a terminal)");
   try {
@@ -402,6 +407,7 @@ static int run(int argc, char** argv) {
                                : DensePlacement::kAuto;
   opt.preprocess = pre.value();
   opt.threads = threads;
+  opt.float_mode = exact_float ? FloatMode::kExact : FloatMode::kFast;
   tools::ProgressBar bar(!quiet, opt.calibration == CalibrationMethod::kMinMax ? 1 : 2);
   opt.progress = bar.callback();
   auto result = convert(graph.value(), samples.value(), opt);

@@ -81,6 +81,10 @@ struct ConvertOptions {
   Preprocess preprocess;
   CalibrationProgress progress;  // optional
   int threads = 0;               // calibration threads (0: one per hardware thread)
+  // The float executor calibration runs (float_executor.h): kFast (SIMD float32) by default;
+  // kExact reproduces TF.js's arithmetic bit for bit (emc-convert --exact-float). The ranges
+  // differ by float32 accumulation rounding only.
+  FloatMode float_mode = FloatMode::kFast;
 };
 
 // One kmodel layer, for the report and the sidecar map.
