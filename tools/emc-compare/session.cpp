@@ -449,10 +449,12 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
     m.why = "float tensor '" + l.float_tensor + "' not in the float graph";
     return m;
   }
-  m.is_u8 = sl->dtype.empty() ? writes_uint8(type) : sl->dtype == "uint8";
+  m.is_i8 = sl->dtype == "int8";
+  m.is_u8 = sl->dtype.empty() ? writes_uint8(type) : sl->dtype == "uint8" || m.is_i8;
   if (m.is_u8) {
     if (sl->quant.empty()) {
-      m.why = "uint8 output without quantization parameters in the map";
+      m.why = std::string(m.is_i8 ? "int8" : "uint8") +
+              " output without quantization parameters in the map";
       return m;
     }
     m.quant = sl->quant;
@@ -521,7 +523,8 @@ Result<std::vector<float>> Session::kmodel_values(const LayerMap& m, const Captu
     }
     for (std::size_t k = 0; k < kv.size(); ++k) {
       const AffineQuant& q = m.quant[per_channel > 1 ? k / plane : 0];
-      kv[k] = static_cast<float>(cap.bytes[k] * q.scale + q.bias);
+      const int code = m.is_i8 ? int(static_cast<std::int8_t>(cap.bytes[k])) : int(cap.bytes[k]);
+      kv[k] = static_cast<float>(code * q.scale + q.bias);
     }
   } else {
     if (cap.bytes.size() % 4 != 0) {
@@ -592,7 +595,10 @@ void Session::inject_reference(const interpreter::LayerEvent& e) {
     if (m.is_u8) {
       const AffineQuant& q = m.quant[m.quant.size() > 1 ? k / per_q : 0];
       const double code = std::round((double(v) - q.bias) / q.scale);  // half away from zero
-      bytes[k] = static_cast<std::uint8_t>(std::clamp(code, 0.0, 255.0));
+      bytes[k] =
+          m.is_i8
+              ? static_cast<std::uint8_t>(static_cast<std::int8_t>(std::clamp(code, -128.0, 127.0)))
+              : static_cast<std::uint8_t>(std::clamp(code, 0.0, 255.0));
     } else {
       std::memcpy(&bytes[k * 4], &v, 4);
     }
@@ -657,8 +663,8 @@ void Session::compare_layers(const std::vector<converter::Tensor>& all_float, bo
         std::vector<float> rv(fv.size());
         for (std::size_t k = 0; k < fv.size(); ++k) {
           const AffineQuant& q = m.quant[m.quant.size() > 1 ? k / per_q : 0];
-          const double code =
-              std::clamp(std::round((double(fv[k]) - q.bias) / q.scale), 0.0, 255.0);
+          const double code = std::clamp(std::round((double(fv[k]) - q.bias) / q.scale),
+                                         m.is_i8 ? -128.0 : 0.0, m.is_i8 ? 127.0 : 255.0);
           rv[k] = static_cast<float>(code * q.scale + q.bias);
         }
         if (l.rounding.add(fv, rv).ok()) l.rounding_compared = true;

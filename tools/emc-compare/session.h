@@ -27,7 +27,7 @@ struct Options {
   std::vector<std::string> input_f32;
   std::string dataset;
   std::string labels;
-  std::string class_map;  // --class-map: dataset subfolder name -> output index
+  std::string class_map;        // --class-map: dataset subfolder name -> output index
   std::string backend = "kpu";  // "kpu" or "cpu"
   std::optional<std::pair<double, double>> input_range;
   // --input-range mean=R,G,B:std=R,G,B: x = (p - mean[c]) / std[c].
@@ -81,6 +81,7 @@ class Session {
     std::string why;  // when !ok: why the layer has no comparable float counterpart
     converter::TensorId tensor = converter::kNoTensor;
     bool is_u8 = false;
+    bool is_i8 = false;  // with is_u8: the bytes are int8 codes (the sidecar's "dtype": "int8")
     std::vector<AffineQuant> quant;  // uint8 outputs: 1 or one per channel
     // Feature maps: float HWC (h, w, c) vs kmodel CHW (kc, kh, kw); float pixel (y, x) is kmodel
     // pixel (y·step + off, x·step + off).
