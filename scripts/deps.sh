@@ -4,7 +4,10 @@
 set -euo pipefail
 
 packages=(cmake g++ make libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev libgmock-dev
-          libstb-dev libbenchmark-dev libhdf5-dev clang-14 libclang-rt-14-dev ccache)
+          libstb-dev libbenchmark-dev libhdf5-dev clang-14 libclang-rt-14-dev ccache
+          # Real photos (not code): the nsfwjs models' calibration set (samples/tfjs/thirdparty.js
+          # copies them to build/thirdparty/<model>/calib/; tests/e2e/thirdparty_models_test.cpp).
+          darknet python-matplotlib-data python3-skimage)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

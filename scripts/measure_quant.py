@@ -32,6 +32,9 @@ SETTINGS = {
     'per-channel mse': ['--per-channel', '--quant', 'mse'],
     'per-channel percentile': ['--per-channel', '--quant', 'percentile'],
     'per-channel kld': ['--per-channel', '--quant', 'kld'],
+    # Cross-layer equalization (--cle), with both weight granularities.
+    'per-layer minmax cle': ['--per-layer', '--quant', 'minmax', '--cle'],
+    'per-channel minmax cle': ['--per-channel', '--quant', 'minmax', '--cle'],
 }
 
 
@@ -58,10 +61,11 @@ def models():
         if os.path.exists(f'{SHARED}/{name}/model.json'):
             out[name] = dict(json=f'{SHARED}/{name}/model.json', range=None,
                              f32=glob.glob(f'{SHARED}/{name}/inputs/*.f32'))
+    # nsfwjs: calibrated on calib/ (Debian photos), evaluated on all its test photos.
     nsfw = os.path.join(THIRD, 'mobilenet_v2')
     if os.path.exists(f'{nsfw}/model.json'):
-        out['nsfwjs_mobilenet_v2'] = dict(json=f'{nsfw}/model.json', range=None,
-                                          f32=glob.glob(f'{nsfw}/inputs/*.f32'))
+        out['nsfwjs_mobilenet_v2'] = dict(json=f'{nsfw}/model.json', range='0,1', calib_dir=f'{nsfw}/calib',
+                                          eval_f32=glob.glob(f'{nsfw}/inputs/*.f32'))
     return out
 
 
@@ -82,6 +86,10 @@ def measure(name, m, flags, tmp, target):
         for f in c:
             os.symlink(f, os.path.join(calib, os.path.basename(f)))
         for f in e:
+            compare_inputs += ['--input-f32', f]
+    elif 'eval_f32' in m:
+        calib = m['calib_dir']
+        for f in sorted(m['eval_f32']):
             compare_inputs += ['--input-f32', f]
     else:
         calib = m['calib_dir']

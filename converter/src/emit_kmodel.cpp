@@ -195,6 +195,10 @@ Result<ConvertResult> convert_impl(const Graph& graph,
   EMC_TRY(check_samples(graph, samples));
   auto opt = optimize_graph(graph);
   if (!opt.ok()) return opt.error();
+  if (options.equalize) {
+    opt = equalize_cross_layer(std::move(opt).value());
+    if (!opt.ok()) return opt.error();
+  }
   if (options.target->prepare_graph) {  // e.g. cpu: calibrate what its int8 layers write
     opt = options.target->prepare_graph(std::move(opt).value());
     if (!opt.ok()) return opt.error();

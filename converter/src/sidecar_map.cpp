@@ -213,6 +213,7 @@ std::string write_map_json(const ConvertResult& r, const ConvertOptions& o) {
   j["target"] = std::string(o.target->name);
   j["weight_bits"] = o.weight_bits;
   j["per_channel"] = o.per_channel;
+  j["cross_layer_equalization"] = o.equalize;
   j["input"] = {{"type", r.input_is_uint8 ? "uint8" : "float32"},
                 {"layout", r.input_is_uint8 ? "CHW" : "NHWC"},
                 {"shape", r.input_shape}};

@@ -27,6 +27,25 @@ const kPackage = 'nsfwjs';
 const kPackageDir = path.join(__dirname, 'node_modules', kPackage);
 const kImagesDir = path.resolve(__dirname, '..', 'images');
 const kPhotos = ['astronaut', 'chelsea', 'coffee', 'rocket'];       // samples/images/<name>_224.png
+// More test photos: real photos already preprocessed as 224x224x3 RGB float32 NHWC, x = pixel / 255
+// (the nsfwjs models' own preprocessing), from ../shared/models/ml5_darknet_tiny/inputs (ml5-library
+// demo photos, MIT, and darknet's dog.jpg; see shared/models/SOURCES.md). EMC_SHARED_DIR overrides
+// the location of shared/ (default: beside the repository, as for the C++ tests).
+const kSharedDir = process.env.EMC_SHARED_DIR || path.resolve(__dirname, '..', '..', '..', 'shared');
+const kTensorPhotosDir = path.join(kSharedDir, 'models', 'ml5_darknet_tiny', 'inputs');
+const kTensorPhotos = ['darknet_dog', 'ml5lib_bird', 'ml5lib_cat', 'ml5lib_kitten', 'ml5lib_turtle',
+  'onlab_muggcomp'];
+// The calibration photos: real photos from Debian packages, none of them a test photo (darknet's
+// dog.jpg is darknet_dog above, skimage's chelsea/coffee/astronaut/rocket are samples/images), copied
+// as they are (any size; emc-convert resizes) to OUT_DIR/<model>/calib/<package>_<file>. A missing
+// package is an error naming it (scripts/deps.sh installs them).
+const kCalibPhotos = [
+  ['darknet', '/usr/share/darknet/data', ['eagle.jpg', 'giraffe.jpg', 'horses.jpg', 'kite.jpg', 'person.jpg', 'scream.jpg']],
+  ['python-matplotlib-data', '/usr/share/matplotlib/mpl-data/sample_data', ['grace_hopper.jpg']],
+  ['python3-skimage', '/usr/lib/python3/dist-packages/skimage/data',
+    ['motorcycle_left.png', 'hubble_deep_field.jpg', 'ihc.png', 'retina.jpg']],
+];
+const kCalibPrefix = {'darknet': 'darknet', 'python-matplotlib-data': 'mpl', 'python3-skimage': 'skimage'};
 // The two photos whose per-layer outputs are recorded for mobilenet_v2.
 const kLayerPhotos = ['chelsea', 'coffee'];
 const kLayerStride = 10;  // record every 10th layer (model.layers index 10, 20, ...)
@@ -40,6 +59,8 @@ const kHashedFiles = [
   path.join(__dirname, 'lib', 'reference.js'),
   path.join(__dirname, 'lib', 'png.js'),
   ...kPhotos.map((p) => path.join(kImagesDir, `${p}_224.png`)),
+  ...kTensorPhotos.map((p) => path.join(kTensorPhotosDir, `${p}.f32`)),
+  ...kCalibPhotos.flatMap(([, dir, files]) => files.map((f) => path.join(dir, f))),
 ];
 
 // The class names in output order, from the package itself (dist/cjs/nsfw_classes.js).
@@ -59,6 +80,49 @@ function packageVersion() {
   const have = JSON.parse(fs.readFileSync(pkgJson, 'utf8')).version;
   if (have !== want) throw new Error(`${kPackage} ${have} is installed, package.json pins ${want}: run 'npm ci'`);
   return have;
+}
+
+function checkInputFiles() {
+  for (const [pkg, dir, files] of kCalibPhotos) {
+    for (const f of files) {
+      const file = path.join(dir, f);
+      if (!fs.existsSync(file)) throw new Error(`${file} is missing: install the Debian package ${pkg} (scripts/deps.sh)`);
+    }
+  }
+  for (const p of kTensorPhotos) {
+    const file = path.join(kTensorPhotosDir, `${p}.f32`);
+    if (!fs.existsSync(file)) throw new Error(`${file} is missing (shared/ beside the repository, or EMC_SHARED_DIR)`);
+  }
+}
+
+// Copies the calibration photos to dir/calib/. Returns their names there.
+function copyCalibPhotos(dir) {
+  const out = path.join(dir, 'calib');
+  rmrf(out);
+  fs.mkdirSync(out, {recursive: true});
+  const names = [];
+  for (const [pkg, src, files] of kCalibPhotos) {
+    for (const f of files) {
+      const name = `${kCalibPrefix[pkg]}_${f}`;
+      fs.copyFileSync(path.join(src, f), path.join(out, name));
+      names.push({file: `calib/${name}`, debian_package: pkg, source: path.join(src, f)});
+    }
+  }
+  return names;
+}
+
+// A shared/ input tensor: 224x224x3 float32, every value in [0, 1].
+function readTensorPhoto(name) {
+  const file = path.join(kTensorPhotosDir, `${name}.f32`);
+  const buf = fs.readFileSync(file);
+  const n = 224 * 224 * 3;
+  if (buf.length !== n * 4) throw new Error(`${file}: ${buf.length} bytes, want ${n * 4} (224x224x3 float32)`);
+  const t = new Float32Array(n);
+  for (let i = 0; i < n; ++i) {
+    t[i] = buf.readFloatLE(i * 4);
+    if (!(t[i] >= 0 && t[i] <= 1)) throw new Error(`${file}: value ${t[i]} at ${i} is outside [0, 1]`);
+  }
+  return t;
 }
 
 function stampFor(version) {
@@ -130,6 +194,20 @@ function edgePad(img, before, after) {
     }
   }
   return {width: size, height: size, rgb};
+}
+
+// edgePad for a float HWC tensor of `channels` channels.
+function edgePadTensor(t, width, channels, before, after) {
+  const size = width + before + after;
+  const out = new Float32Array(size * size * channels);
+  const clamp = (v) => Math.min(Math.max(v, 0), width - 1);
+  for (let y = 0; y < size; ++y) {
+    for (let x = 0; x < size; ++x) {
+      const src = (clamp(y - before) * width + clamp(x - before)) * channels;
+      for (let c = 0; c < channels; ++c) out[(y * size + x) * channels + c] = t[src + c];
+    }
+  }
+  return out;
 }
 
 // The layers recorded per case: model.layers[i] for i = 10, 20, ... and the output layer.
@@ -249,9 +327,14 @@ async function makeMobilenetV2(outDir, source) {
     return {name: p, image: `images/${file}`, tensor: preprocess(img.rgb, 255, 0),
       layers: kLayerPhotos.includes(p) ? filter : false};
   });
+  for (const p of kTensorPhotos) {
+    cases.push({name: p, image: `shared/models/ml5_darknet_tiny/inputs/${p}.f32`, tensor: readTensorPhoto(p), layers: false});
+  }
+  const calib = copyCalibPhotos(dir);
   return writeRefsOnePass(model, dir, cases,
     {formula: 'x = pixel / 255', divisor: 255, offset: 0, channel_order: 'RGB', input_dtype: 'float32'},
-    {source: {...source, path: 'dist/models/mobilenet_v2', files}, labels: labels(),
+    {source: {...source, path: 'dist/models/mobilenet_v2', files}, labels: labels(), calibration: calib,
+      calibration_note: 'calib/ holds real photos from Debian packages, none of them a case below: calibrate on it, evaluate on the cases',
       layer_selection: `every ${kLayerStride}th entry of model.layers, the output layer, and the logits`},
     {checkPredict: true});
 }
@@ -260,16 +343,26 @@ async function makeInceptionV3(outDir, source) {
   const dir = path.join(outDir, 'inception_v3');
   const files = extractModel('inception_v3', dir);
   const model = await loadModel(dir);
-  const img = edgePad(readPngRgb(path.join(kImagesDir, 'chelsea_224.png')), kInceptionPad.before, kInceptionPad.after);
   fs.mkdirSync(path.join(dir, 'images'), {recursive: true});
-  writePngRgb(path.join(dir, 'images', 'chelsea_299.png'), img.width, img.height, img.rgb);
-  const cases = [{name: 'chelsea_299', image: 'images/chelsea_299.png', tensor: preprocess(img.rgb, 255, 0),
-    layers: everyNth(model)}];
+  // Every test photo at 299x299: the 224x224 photo padded by replicating its edge pixels. Per-layer
+  // outputs for chelsea only (each case is one InceptionV3 pass of TF.js's pure-JS backend).
+  const cases = kPhotos.map((p) => {
+    const img = edgePad(readPngRgb(path.join(kImagesDir, `${p}_224.png`)), kInceptionPad.before, kInceptionPad.after);
+    writePngRgb(path.join(dir, 'images', `${p}_299.png`), img.width, img.height, img.rgb);
+    return {name: `${p}_299`, image: `images/${p}_299.png`, tensor: preprocess(img.rgb, 255, 0),
+      layers: p === 'chelsea' ? everyNth(model) : false};
+  });
+  for (const p of kTensorPhotos) {
+    cases.push({name: `${p}_299`, image: `shared/models/ml5_darknet_tiny/inputs/${p}.f32, edge-padded`,
+      tensor: edgePadTensor(readTensorPhoto(p), 224, 3, kInceptionPad.before, kInceptionPad.after), layers: false});
+  }
+  const calib = copyCalibPhotos(dir);
   return writeRefsOnePass(model, dir, cases,
     {formula: 'x = pixel / 255', divisor: 255, offset: 0, channel_order: 'RGB', input_dtype: 'float32'},
-    {source: {...source, path: 'dist/models/inception_v3', files}, labels: labels(),
-      image_note: `images/chelsea_299.png = samples/images/chelsea_224.png padded by replicating edge pixels ` +
-        `(${kInceptionPad.before} before, ${kInceptionPad.after} after, both axes); no resampling`,
+    {source: {...source, path: 'dist/models/inception_v3', files}, labels: labels(), calibration: calib,
+      calibration_note: 'calib/ holds real photos from Debian packages, none of them a case below: calibrate on it, evaluate on the cases',
+      image_note: `every case = a 224x224 test photo (samples/images/<name>_224.png or a shared/ input tensor) ` +
+        `padded by replicating edge pixels (${kInceptionPad.before} before, ${kInceptionPad.after} after, both axes); no resampling`,
       layer_selection: `every ${kLayerStride}th entry of model.layers, the output layer, and the logits`},
     {checkPredict: false});  // a second InceptionV3 pass would double the TF.js time
 }
@@ -287,6 +380,7 @@ async function main() {
   await tf.ready();
   if (tf.getBackend() !== 'cpu') throw new Error(`backend is ${tf.getBackend()}, want cpu`);
   const version = packageVersion();
+  checkInputFiles();
   const stamp = stampFor(version);
   if (!force && stampMatches(outDir, stamp)) {
     console.log(`thirdparty: ${outDir} is up to date (${kPackage} ${version})`);

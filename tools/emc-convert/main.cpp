@@ -316,6 +316,12 @@ static int run(int argc, char** argv) {
   app.add_flag("--no-bias-correction", no_bias_correction,
                "keep the conv biases as they are (default: subtract the mean output error of "
                "the quantized weights, estimated on the calibration data)");
+  bool cle = false, no_cle = false;
+  app.add_flag("--cle", cle,
+               "cross-layer equalization (Nagel et al. 2019) before calibration: rescales the "
+               "channels of conv/depthwise/dense pairs with linear, ReLU or LeakyReLU between "
+               "them (exact; ReLU6 pairs are left alone)");
+  app.add_flag("--no-cle", no_cle, "no cross-layer equalization (the default)");
   app.add_option("--input-range", input_range,
                  "pixel preprocessing: 0,1 | -1,1 | 0,255 | mean=R,G,B:std=R,G,B (pixel units)");
   app.add_flag("--bgr", bgr, "the model takes BGR channel order");
@@ -398,6 +404,10 @@ static int run(int argc, char** argv) {
   if (per_layer) opt.per_channel = false;
   if (per_channel) opt.per_channel = true;
   opt.bias_correction = !no_bias_correction;
+  if (cle && no_cle)
+    return fail(Error(Errc::kInvalidArgument, "--cle and --no-cle exclude each other"));
+  if (cle) opt.equalize = true;
+  if (no_cle) opt.equalize = false;
   opt.weight_bits = weight_bits;
   opt.approx_stride2 = approx;
   opt.quantized_add = quantized_add;

@@ -63,6 +63,10 @@ struct ConvertOptions {
   // Bias correction of KPU convs: subtract the mean output error of the quantized weights,
   // estimated with the calibration data's input means (k210_conv_args.h).
   bool bias_correction = true;
+  // Cross-layer equalization (passes.h equalize_cross_layer) before calibration: exact pairs
+  // only (linear / ReLU / LeakyReLU between them; ReLU6 pairs are left alone). Off by default
+  // (docs/accuracy.md: measured per model).
+  bool equalize = false;
   std::int32_t weight_bits = 8;  // 8 or 16
   bool approx_stride2 = false;   // allow inexact stride-2 forms (warning names the layer)
   DensePlacement dense = DensePlacement::kAuto;

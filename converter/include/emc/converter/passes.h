@@ -9,6 +9,9 @@
 // output, so no observable tensor disappears that someone else reads.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "emc/converter/graph.h"
 #include "emc/format/error.h"
 
@@ -35,5 +38,23 @@ Result<Graph> fuse_activations(Graph graph);
 
 // remove_identities, merge_zero_padding, fold_batch_norm, fuse_activations, in that order.
 Result<Graph> optimize_graph(Graph graph);
+
+// Cross-layer equalization (Nagel et al. 2019, "Data-Free Quantization", section 4.1), for
+// optimize_graph's output. For each pair A -> B of Conv2D / DepthwiseConv2D / Dense where B reads
+// A's output (directly or through max/average pools) and nothing else does, output channel c of A
+// and input channel c of B are rescaled by s_c = sqrt(r1_c / r2_c) (r1_c = max |A's weights of
+// channel c|, r2_c = max |B's weights reading channel c|):  A_c /= s_c, bias_A_c /= s_c, B_.c *=
+// s_c, so both ranges become sqrt(r1_c r2_c). Exact (up to float rounding) when A's activation is
+// positively homogeneous, f(x / s) = f(x) / s for s > 0: linear, ReLU, LeakyReLU. ReLU6 (and any
+// clip or threshold) is not, for any s != 1: such pairs are left as they are and listed in
+// `report->skipped`. Sweeps over all pairs until no scale differs from 1 by more than 1e-4 (at
+// most 50 sweeps; chains converge). A channel whose weights are all zero on either side keeps s
+// = 1.
+struct EqualizeReport {
+  std::size_t pairs = 0;             // pairs equalized
+  int sweeps = 0;                    // sweeps run
+  std::vector<std::string> skipped;  // "'a' -> 'b' (relu6 between them)"
+};
+Result<Graph> equalize_cross_layer(Graph graph, EqualizeReport* report = nullptr);
 
 }  // namespace emc::converter
