@@ -145,8 +145,8 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::size_t chan_sum_at_ = 0;  // int32, normal: sum over channels of the padded input
   std::size_t xterm_at_ = 0;     // int64, (arg_x * sum_x) >> shr_x per output pixel / row
   std::size_t acc_lo_at_ = 0, acc_hi_at_ = 0;  // int32
-  std::size_t act_out_at_ = 0;  // uint8 [oc][in_h][in_w] after activation
-  std::size_t pooled_at_ = 0;   // uint8 [oc][out_h][out_w] (unused for pool 0)
+  std::size_t act_out_at_ = 0;                 // uint8 [oc][in_h][in_w] after activation
+  std::size_t pooled_at_ = 0;                  // uint8 [oc][out_h][out_w] (unused for pool 0)
   // Pointers into the arena, valid during run().
   std::int16_t* input_ = nullptr;
   std::int32_t *chan_sum_ = nullptr, *acc_lo_ = nullptr, *acc_hi_ = nullptr;
@@ -282,13 +282,13 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->act_.set_no_wrap(no_wrap);
   }
 
-  const char* isa_name = nullptr;
   const GemmIsa isa = options.max_isa == KernelIsa::kPortable ? GemmIsa::kPortable
                       : options.max_isa == KernelIsa::kAvx2   ? GemmIsa::kAvx2
                                                               : GemmIsa::kAvx512Vnni;
-  p->gemm_ = select_gemm(isa, &isa_name);
-  p->quad_gemm_ = select_quad_gemm(isa, &isa_name);
-  p->depthwise_fn_ = select_depthwise(isa, &isa_name);
+  const MacKernels kernels = select_mac_kernels(isa);
+  p->gemm_ = kernels.gemm;
+  p->quad_gemm_ = kernels.quad_gemm;
+  p->depthwise_fn_ = kernels.depthwise;
   p->cycles_ = format::estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
 
   p->in_line0_.resize(p->in_c_);
@@ -381,7 +381,8 @@ void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
   if (depthwise_) {
     w_dw_.resize(std::size_t{out_c_} * kk);
     for (std::size_t i = 0; i < w_dw_.size(); ++i) w_dw_[i] = weight(i);
-    small_dw_weights_ = std::all_of(w_dw_.begin(), w_dw_.end(), [](std::int32_t w) { return w <= 32767; });
+    small_dw_weights_ =
+        std::all_of(w_dw_.begin(), w_dw_.end(), [](std::int32_t w) { return w <= 32767; });
     tap_offsets_.clear();
     for (std::uint32_t ky = 0; ky < k_; ++ky)
       for (std::uint32_t kx = 0; kx < k_; ++kx)
@@ -517,7 +518,8 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
   const std::uint8_t pad = static_cast<std::uint8_t>(pad_value_ ^ 0x80);
   for (std::size_t q = 0; q < quads_; ++q) {
     std::uint8_t* plane = planes + 4 * q * plane_pixels_;
-    const std::uint32_t real = std::min<std::uint32_t>(4, in_c_ - static_cast<std::uint32_t>(4 * q));
+    const std::uint32_t real =
+        std::min<std::uint32_t>(4, in_c_ - static_cast<std::uint32_t>(4 * q));
     if (pad_ != 0 || real < 4) {
       std::uint8_t border[4];
       for (std::uint32_t i = 0; i < 4; ++i) border[i] = i < real ? pad : 0;
@@ -576,7 +578,8 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
 void PreparedConv::sum_x_terms() {
   const std::size_t pw = padded_w_;
   if (k_ == 1) {
-    for (std::size_t i = 0; i < std::size_t{cw_} * ch_; ++i) xterm_[i] = (arg_x_ * chan_sum_[i]) >> shr_x_;
+    for (std::size_t i = 0; i < std::size_t{cw_} * ch_; ++i)
+      xterm_[i] = (arg_x_ * chan_sum_[i]) >> shr_x_;
     return;
   }
   for (std::uint32_t y = 0; y < ch_; ++y) {
@@ -734,8 +737,7 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
   const std::uint8_t* result = act_out_;
   if (pool_type_ != 0 && !subsample_) {  // (subsample_: the computed map is the pooled one)
     for (std::uint32_t c = 0; c < out_c_; ++c) {
-      pool_plane(act_out_ + c * in_pixels, in_h_, in_w_, pool_type_,
-                 pooled_ + c * out_plane_);
+      pool_plane(act_out_ + c * in_pixels, in_h_, in_w_, pool_type_, pooled_ + c * out_plane_);
     }
     result = pooled_;
   }

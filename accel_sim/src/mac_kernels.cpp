@@ -114,9 +114,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_avx512_t(
     std::int32_t* acc = d.acc + y * d.w;
     std::int64_t* xt = d.xterm + y * d.w;
     for (std::size_t x = 0; x < d.w; x += 16) {
-      const __mmask16 m =
-          d.w - x >= 16 ? static_cast<__mmask16>(0xffff)
-                        : static_cast<__mmask16>((1u << (d.w - x)) - 1);
+      const __mmask16 m = d.w - x >= 16 ? static_cast<__mmask16>(0xffff)
+                                        : static_cast<__mmask16>((1u << (d.w - x)) - 1);
       __m512i a = _mm512_setzero_si512(), s = a;
       for (std::size_t t = 0; t < d.taps; ++t) {
         const __m512i v = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, row + x + d.offsets[t]));
@@ -145,191 +144,174 @@ void depthwise_avx512(const DepthwisePlane& d) {
 
 // AVX2 has no exact u8 x s8 dot (pmaddubsw saturates at int16), so quads are widened to int16 and
 // multiplied with pmaddwd: 4 pixels per ymm as (x0w0+x1w1, x2w2+x3w3) pairs, added at the end.
-__attribute__((target("avx2"))) void quad_gemm_avx2(const QuadGemm& g) {
+__attribute__((target("avx2"))) void quad_gemm_avx2_block(const QuadGemm& g,
+                                                          const std::uint8_t* const* rows,
+                                                          std::int32_t* acc, std::size_t n_round) {
+  for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
+    __m256i lo[kOutBlock], hi[kOutBlock];  // pixels n0..n0+3 and n0+4..n0+7
+    for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm256_setzero_si256();
+    for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+      const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
+      const __m256i x0 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp)));
+      const __m256i x1 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp + 16)));
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        const __m256i w =
+            _mm256_cvtepu8_epi16(_mm_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg))));
+        lo[o] = _mm256_add_epi32(lo[o], _mm256_madd_epi16(x0, w));
+        hi[o] = _mm256_add_epi32(hi[o], _mm256_madd_epi16(x1, w));
+      }
+    }
+    for (std::size_t o = 0; o < kOutBlock; ++o) {
+      // hadd per 128-bit lane gives (p0, p1, p4, p5 | p2, p3, p6, p7).
+      const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[o], hi[o]), 0xd8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + o * g.acc_stride + n0), s);
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni_block(
+    const QuadGemm& g, const std::uint8_t* const* rows, std::int32_t* acc, std::size_t n_round) {
+  // 32 pixels x 8 output channels per step: vpdpbusd does 4 MACs per int32 lane.
+  for (std::size_t n0 = 0; n0 < n_round; n0 += 32) {
+    __m512i lo[kOutBlock], hi[kOutBlock];
+    for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm512_setzero_si512();
+    for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+      const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
+      const __m512i x0 = _mm512_loadu_si512(xp);
+      const __m512i x1 = _mm512_loadu_si512(xp + 64);
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
+        lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
+        hi[o] = _mm512_dpbusd_epi32(hi[o], w, x1);
+      }
+    }
+    for (std::size_t o = 0; o < kOutBlock; ++o) {
+      _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);
+      _mm512_storeu_si512(acc + o * g.acc_stride + n0 + 16, hi[o]);
+    }
+  }
+}
+
+// The vector quad GEMMs compute one block of kOutBlock output rows per call.
+template <void (*Block)(const QuadGemm&, const std::uint8_t* const*, std::int32_t*, std::size_t)>
+void for_each_quad_block(const QuadGemm& g) {
   const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
   const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
   for (std::size_t ob = 0; ob < oblocks; ++ob) {
     const std::uint8_t* rows[kOutBlock];
     block_rows(g, ob, rows);
-    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
-    for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
-      __m256i lo[kOutBlock], hi[kOutBlock];  // pixels n0..n0+3 and n0+4..n0+7
-      for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm256_setzero_si256();
-      for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
-        const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
-        const __m256i x0 =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp)));
-        const __m256i x1 =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xp + 16)));
-        for (std::size_t o = 0; o < kOutBlock; ++o) {
-          const __m256i w = _mm256_cvtepu8_epi16(
-              _mm_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg))));
-          lo[o] = _mm256_add_epi32(lo[o], _mm256_madd_epi16(x0, w));
-          hi[o] = _mm256_add_epi32(hi[o], _mm256_madd_epi16(x1, w));
-        }
-      }
-      for (std::size_t o = 0; o < kOutBlock; ++o) {
-        // hadd per 128-bit lane gives (p0, p1, p4, p5 | p2, p3, p6, p7).
-        const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[o], hi[o]), 0xd8);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + o * g.acc_stride + n0), s);
-      }
+    Block(g, rows, g.acc + ob * kOutBlock * g.acc_stride, n_round);
+  }
+}
+void quad_gemm_avx2(const QuadGemm& g) {
+  for_each_quad_block<quad_gemm_avx2_block>(g);
+}
+void quad_gemm_vnni(const QuadGemm& g) {
+  for_each_quad_block<quad_gemm_vnni_block>(g);
+}
+
+__attribute__((target("avx2"))) void gemm_avx2_block(const PairGemm& g, const std::int32_t* wb,
+                                                     std::int32_t* acc, std::size_t n_round) {
+  // 8 pixels x 8 output channels per step: 8 accumulators + input + broadcast in 16 ymm.
+  for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+            a7 = a0;
+    for (std::size_t kp = 0; kp < g.kpairs; ++kp) {
+      const __m256i x =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.base + g.offsets[kp] + 2 * n0));
+      const std::int32_t* w = wb + kp * kOutBlock;
+      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, _mm256_set1_epi32(w[0])));
+      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, _mm256_set1_epi32(w[1])));
+      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, _mm256_set1_epi32(w[2])));
+      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, _mm256_set1_epi32(w[3])));
+      a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(x, _mm256_set1_epi32(w[4])));
+      a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(x, _mm256_set1_epi32(w[5])));
+      a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(x, _mm256_set1_epi32(w[6])));
+      a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(x, _mm256_set1_epi32(w[7])));
     }
+    const std::size_t s = g.acc_stride;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 0 * s + n0), a0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 1 * s + n0), a1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 2 * s + n0), a2);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 3 * s + n0), a3);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 4 * s + n0), a4);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 5 * s + n0), a5);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 6 * s + n0), a6);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 7 * s + n0), a7);
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni(const QuadGemm& g) {
-  const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
-  const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
-  for (std::size_t ob = 0; ob < oblocks; ++ob) {
-    const std::uint8_t* rows[kOutBlock];
-    block_rows(g, ob, rows);
-    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
-    // 32 pixels x 8 output channels per step: vpdpbusd does 4 MACs per int32 lane.
-    for (std::size_t n0 = 0; n0 < n_round; n0 += 32) {
-      __m512i lo[kOutBlock], hi[kOutBlock];
-      for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm512_setzero_si512();
-      for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
-        const std::uint8_t* xp = g.base + g.offsets[kg] + 4 * n0;
-        const __m512i x0 = _mm512_loadu_si512(xp);
-        const __m512i x1 = _mm512_loadu_si512(xp + 64);
-        for (std::size_t o = 0; o < kOutBlock; ++o) {
-          const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
-          lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
-          hi[o] = _mm512_dpbusd_epi32(hi[o], w, x1);
-        }
-      }
-      for (std::size_t o = 0; o < kOutBlock; ++o) {
-        _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);
-        _mm512_storeu_si512(acc + o * g.acc_stride + n0 + 16, hi[o]);
-      }
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemm_vnni_block(const PairGemm& g,
+                                                                            const std::int32_t* wb,
+                                                                            std::int32_t* acc,
+                                                                            std::size_t n_round) {
+  // 16 pixels x 8 output channels per step; vpdpwssd = pmaddwd + add in one instruction.
+  for (std::size_t n0 = 0; n0 < n_round; n0 += 16) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+            a7 = a0;
+    for (std::size_t kp = 0; kp < g.kpairs; ++kp) {
+      const __m512i x = _mm512_loadu_si512(g.base + g.offsets[kp] + 2 * n0);
+      const std::int32_t* w = wb + kp * kOutBlock;
+      a0 = _mm512_dpwssd_epi32(a0, x, _mm512_set1_epi32(w[0]));
+      a1 = _mm512_dpwssd_epi32(a1, x, _mm512_set1_epi32(w[1]));
+      a2 = _mm512_dpwssd_epi32(a2, x, _mm512_set1_epi32(w[2]));
+      a3 = _mm512_dpwssd_epi32(a3, x, _mm512_set1_epi32(w[3]));
+      a4 = _mm512_dpwssd_epi32(a4, x, _mm512_set1_epi32(w[4]));
+      a5 = _mm512_dpwssd_epi32(a5, x, _mm512_set1_epi32(w[5]));
+      a6 = _mm512_dpwssd_epi32(a6, x, _mm512_set1_epi32(w[6]));
+      a7 = _mm512_dpwssd_epi32(a7, x, _mm512_set1_epi32(w[7]));
     }
+    const std::size_t s = g.acc_stride;
+    _mm512_storeu_si512(acc + 0 * s + n0, a0);
+    _mm512_storeu_si512(acc + 1 * s + n0, a1);
+    _mm512_storeu_si512(acc + 2 * s + n0, a2);
+    _mm512_storeu_si512(acc + 3 * s + n0, a3);
+    _mm512_storeu_si512(acc + 4 * s + n0, a4);
+    _mm512_storeu_si512(acc + 5 * s + n0, a5);
+    _mm512_storeu_si512(acc + 6 * s + n0, a6);
+    _mm512_storeu_si512(acc + 7 * s + n0, a7);
   }
 }
 
-__attribute__((target("avx2"))) void gemm_avx2(const PairGemm& g) {
+// The vector GEMMs compute one block of kOutBlock output channels per call.
+template <void (*Block)(const PairGemm&, const std::int32_t*, std::int32_t*, std::size_t)>
+void for_each_out_block(const PairGemm& g) {
   const std::size_t n_round = (g.n + kPixelBlock - 1) / kPixelBlock * kPixelBlock;
   for (std::size_t ob = 0; ob < g.oblocks; ++ob) {
-    const std::int32_t* wb = g.weights + ob * g.kpairs * kOutBlock;
-    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
-    // 8 pixels x 8 output channels per step: 8 accumulators + input + broadcast in 16 ymm.
-    for (std::size_t n0 = 0; n0 < n_round; n0 += 8) {
-      __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-              a7 = a0;
-      for (std::size_t kp = 0; kp < g.kpairs; ++kp) {
-        const __m256i x =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.base + g.offsets[kp] + 2 * n0));
-        const std::int32_t* w = wb + kp * kOutBlock;
-        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, _mm256_set1_epi32(w[0])));
-        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, _mm256_set1_epi32(w[1])));
-        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, _mm256_set1_epi32(w[2])));
-        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, _mm256_set1_epi32(w[3])));
-        a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(x, _mm256_set1_epi32(w[4])));
-        a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(x, _mm256_set1_epi32(w[5])));
-        a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(x, _mm256_set1_epi32(w[6])));
-        a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(x, _mm256_set1_epi32(w[7])));
-      }
-      const std::size_t s = g.acc_stride;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 0 * s + n0), a0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 1 * s + n0), a1);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 2 * s + n0), a2);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 3 * s + n0), a3);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 4 * s + n0), a4);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 5 * s + n0), a5);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 6 * s + n0), a6);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + 7 * s + n0), a7);
-    }
+    Block(g, g.weights + ob * g.kpairs * kOutBlock, g.acc + ob * kOutBlock * g.acc_stride, n_round);
   }
 }
-
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemm_vnni(const PairGemm& g) {
-  const std::size_t n_round = (g.n + kPixelBlock - 1) / kPixelBlock * kPixelBlock;
-  for (std::size_t ob = 0; ob < g.oblocks; ++ob) {
-    const std::int32_t* wb = g.weights + ob * g.kpairs * kOutBlock;
-    std::int32_t* acc = g.acc + ob * kOutBlock * g.acc_stride;
-    // 16 pixels x 8 output channels per step; vpdpwssd = pmaddwd + add in one instruction.
-    for (std::size_t n0 = 0; n0 < n_round; n0 += 16) {
-      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-              a7 = a0;
-      for (std::size_t kp = 0; kp < g.kpairs; ++kp) {
-        const __m512i x = _mm512_loadu_si512(g.base + g.offsets[kp] + 2 * n0);
-        const std::int32_t* w = wb + kp * kOutBlock;
-        a0 = _mm512_dpwssd_epi32(a0, x, _mm512_set1_epi32(w[0]));
-        a1 = _mm512_dpwssd_epi32(a1, x, _mm512_set1_epi32(w[1]));
-        a2 = _mm512_dpwssd_epi32(a2, x, _mm512_set1_epi32(w[2]));
-        a3 = _mm512_dpwssd_epi32(a3, x, _mm512_set1_epi32(w[3]));
-        a4 = _mm512_dpwssd_epi32(a4, x, _mm512_set1_epi32(w[4]));
-        a5 = _mm512_dpwssd_epi32(a5, x, _mm512_set1_epi32(w[5]));
-        a6 = _mm512_dpwssd_epi32(a6, x, _mm512_set1_epi32(w[6]));
-        a7 = _mm512_dpwssd_epi32(a7, x, _mm512_set1_epi32(w[7]));
-      }
-      const std::size_t s = g.acc_stride;
-      _mm512_storeu_si512(acc + 0 * s + n0, a0);
-      _mm512_storeu_si512(acc + 1 * s + n0, a1);
-      _mm512_storeu_si512(acc + 2 * s + n0, a2);
-      _mm512_storeu_si512(acc + 3 * s + n0, a3);
-      _mm512_storeu_si512(acc + 4 * s + n0, a4);
-      _mm512_storeu_si512(acc + 5 * s + n0, a5);
-      _mm512_storeu_si512(acc + 6 * s + n0, a6);
-      _mm512_storeu_si512(acc + 7 * s + n0, a7);
-    }
-  }
+void gemm_avx2(const PairGemm& g) {
+  for_each_out_block<gemm_avx2_block>(g);
+}
+void gemm_vnni(const PairGemm& g) {
+  for_each_out_block<gemm_vnni_block>(g);
 }
 #pragma GCC diagnostic pop
 #endif
 
 }  // namespace
 
-GemmFn select_gemm(GemmIsa max_isa, const char** name) {
+MacKernels select_mac_kernels(GemmIsa max_isa) {
+  MacKernels k{gemm_portable, quad_gemm_portable, depthwise_portable, "portable"};
 #ifdef EMC_ACCEL_X86
   __builtin_cpu_init();
-  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
-    *name = "avx512-vnni";
-    return gemm_vnni;
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vnni")) {
+    k = {gemm_vnni, quad_gemm_vnni, depthwise_portable, "avx512-vnni"};
+  } else if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
+    k = {gemm_avx2, quad_gemm_avx2, depthwise_portable, "avx2"};
   }
-  if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
-    *name = "avx2";
-    return gemm_avx2;
+  // The depthwise kernel needs AVX-512 VL rather than VNNI.
+  if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vl")) {
+    k.depthwise = depthwise_avx512;
   }
 #else
   (void)max_isa;
 #endif
-  *name = "portable";
-  return gemm_portable;
-}
-
-QuadGemmFn select_quad_gemm(GemmIsa max_isa, const char** name) {
-#ifdef EMC_ACCEL_X86
-  __builtin_cpu_init();
-  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
-    *name = "avx512-vnni";
-    return quad_gemm_vnni;
-  }
-  if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
-    *name = "avx2";
-    return quad_gemm_avx2;
-  }
-#else
-  (void)max_isa;
-#endif
-  *name = "portable";
-  return quad_gemm_portable;
-}
-
-DepthwiseFn select_depthwise(GemmIsa max_isa, const char** name) {
-#ifdef EMC_ACCEL_X86
-  __builtin_cpu_init();
-  if (max_isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
-    *name = "avx512";
-    return depthwise_avx512;
-  }
-#else
-  (void)max_isa;
-#endif
-  *name = "portable";
-  return depthwise_portable;
+  return k;
 }
 
 }  // namespace emc::accel_sim::detail

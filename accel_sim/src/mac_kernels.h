@@ -33,17 +33,13 @@ using GemmFn = void (*)(const PairGemm& g);
 
 enum class GemmIsa { kPortable, kAvx2, kAvx512Vnni };
 
-// The best variant not above `max_isa` that this CPU supports; `name` receives its name
-// ("avx512-vnni", "avx2", "portable").
-GemmFn select_gemm(GemmIsa max_isa, const char** name);
-
 // 8-bit weights: a GEMM over *quads* of input channels with x86 vpdpbusd's operands, u8 x s8.
 // The input is stored as interleaved bytes (x[4i][p]-128, ..., x[4i+3][p]-128) as int8 (0 for the
 // phantom channels past IC); weights stay uint8, four consecutive k-entries in one 32-bit word
 // (for a 1x1 layer with IC % 4 == 0 that is the kmodel's own [oc][ic] blob, used in place).
 // The caller adds 128 * sum(w) back. |sum| <= 255*128*9*1024 < 2^31: int32 is exact.
 inline constexpr std::size_t kQuadPixelBlock = 32;  // pixels per inner step (acc_stride multiple)
-inline constexpr std::size_t kQuadSlack = 64;       // pixels (4 bytes each) readable past the planes
+inline constexpr std::size_t kQuadSlack = 64;  // pixels (4 bytes each) readable past the planes
 
 struct QuadGemm {
   const std::uint8_t* base = nullptr;       // interleaved int8 quads
@@ -59,7 +55,6 @@ struct QuadGemm {
 
 // acc[o][p] = sum_g  sum_i w[o][4g+i] * x_g[p][i]  for every o < out_c and p < round_up(n, 32).
 using QuadGemmFn = void (*)(const QuadGemm& g);
-QuadGemmFn select_quad_gemm(GemmIsa max_isa, const char** name);
 
 // Depthwise 1x1/3x3 over one whole channel: for each output pixel (y, x) of the w x h map,
 // acc = sum_t w[t] * plane[y*padded_w + x + offsets[t]] and
@@ -78,6 +73,15 @@ struct DepthwisePlane {
   std::int64_t* xterm = nullptr;
 };
 using DepthwiseFn = void (*)(const DepthwisePlane& d);
-DepthwiseFn select_depthwise(GemmIsa max_isa, const char** name);
+
+// The best variant of each kernel not above `max_isa` that this CPU supports (every variant gives
+// the same bytes); `name` is the GEMMs' level ("avx512-vnni", "avx2", "portable").
+struct MacKernels {
+  GemmFn gemm;
+  QuadGemmFn quad_gemm;
+  DepthwiseFn depthwise;
+  const char* name;
+};
+MacKernels select_mac_kernels(GemmIsa max_isa);
 
 }  // namespace emc::accel_sim::detail

@@ -15,8 +15,8 @@ namespace {
 
 using detail::Mem;
 
-Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vector<Range>& ranges,
-                                              const ConvertOptions& options) {
+// What both entry points check before any work: options, weight values and the size budgets.
+Status check_model_and_options(const Graph& graph, const ConvertOptions& options) {
   if (options.target == nullptr) return Error(Errc::kInvalidArgument, "no conversion target given");
   if (options.weight_bits != 8 && options.weight_bits != 16) {
     return Error(Errc::kInvalidArgument, "weight bits must be 8 or 16");
@@ -24,6 +24,12 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
   EMC_TRY(check_weight_values(graph));
   EMC_TRY(check_tensor_budget(graph));
   EMC_TRY(check_weight_budget(graph, options));
+  return ok_status();
+}
+
+Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vector<Range>& ranges,
+                                              const ConvertOptions& options) {
+  EMC_TRY(check_model_and_options(graph, options));
   auto lowered = detail::lower_graph(graph, ranges, options);
   if (!lowered.ok()) return lowered.error();
   detail::LoweredModel& lm = lowered.value();
@@ -96,8 +102,28 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
   if (target.emc_types_need_emc_runtime) {
     for (const LayerInfo& li : r.layers) {
       if (!format::is_emc_type(li.type)) continue;
+      const std::string type(format::to_string(li.type));
+      if (li.off_kpu_layer) {  // a Keras layer the KPU cannot run exactly (Lowerer fallback)
+        const Error at = Error(Errc::kUnsupportedLayer, "").with_layer(*li.off_kpu_layer);
+        if (options.sdk_compatible) {
+          return Error(Errc::kUnsupportedLayer,
+                       li.off_kpu_reason + "; its CPU form (" + type +
+                           ") is an EMC layer type, which the stock K210 SDK loader and MaixPy "
+                           "cannot run, and --sdk-compatible was given: " +
+                           li.off_kpu_change +
+                           ", or convert without --sdk-compatible and run "
+                           "the kmodel with EMC's runtime")
+              .with_layer(*li.off_kpu_layer);
+        }
+        lm.warnings.push_back(at.to_string() + "runs on the CPU as kmodel layer " +
+                              std::to_string(li.index) + " (" + type +
+                              ", an EMC layer type): " + li.off_kpu_reason +
+                              ". EMC's runtime (emc-run) runs it; the stock K210 SDK loader and "
+                              "MaixPy cannot (--sdk-compatible makes this an error)");
+        continue;
+      }
       const std::string who =
-          "layer " + std::to_string(li.index) + " (" + std::string(format::to_string(li.type)) +
+          "layer " + std::to_string(li.index) + " (" + type +
           (li.sources.empty() ? std::string() : ", from '" + li.sources.front() + "'") + ")";
       if (options.sdk_compatible) {
         return Error(Errc::kUnsupportedLayer,
@@ -105,8 +131,7 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
                          " is an EMC CPU layer type: the stock K210 SDK loader and MaixPy cannot "
                          "run it, and --sdk-compatible was given")
             .with_layer(LayerRef{static_cast<std::int64_t>(li.index),
-                                 li.sources.empty() ? "" : li.sources.front(),
-                                 std::string(format::to_string(li.type))});
+                                 li.sources.empty() ? "" : li.sources.front(), type});
       }
       lm.warnings.push_back(who +
                             " runs as an EMC CPU layer type: EMC's runtime (emc-run) runs "
@@ -166,13 +191,7 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
 Result<ConvertResult> convert_impl(const Graph& graph,
                                    const std::vector<std::vector<Tensor>>& samples,
                                    const ConvertOptions& options) {
-  if (options.target == nullptr) return Error(Errc::kInvalidArgument, "no conversion target given");
-  if (options.weight_bits != 8 && options.weight_bits != 16) {
-    return Error(Errc::kInvalidArgument, "weight bits must be 8 or 16");
-  }
-  EMC_TRY(check_weight_values(graph));
-  EMC_TRY(check_tensor_budget(graph));
-  EMC_TRY(check_weight_budget(graph, options));
+  EMC_TRY(check_model_and_options(graph, options));
   EMC_TRY(check_samples(graph, samples));
   auto opt = optimize_graph(graph);
   if (!opt.ok()) return opt.error();

@@ -251,6 +251,8 @@ std::string write_map_json(const ConvertResult& r, const ConvertOptions& o) {
     if (!l.in_shape.empty()) e["in_shape"] = l.in_shape;
     if (!l.out_shape.empty()) e["out_shape"] = l.out_shape;
     if (l.out_scale) e["quant"] = {{"scale", *l.out_scale}, {"bias", *l.out_bias}};
+    if (l.out_int8) e["dtype"] = "int8";  // real = (the byte as int8) * scale + bias
+    if (!l.off_kpu_reason.empty()) e["off_kpu"] = l.off_kpu_reason;
     if (!l.layout.empty()) e["layout"] = l.layout;
     if (!l.dtype.empty()) e["dtype"] = l.dtype;
     if (l.float_tensor) e["tensor"] = *l.float_tensor;

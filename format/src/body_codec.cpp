@@ -1,445 +1,435 @@
 #include "body_codec.h"
 
+#include <array>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 
 namespace emc::format::detail {
 namespace {
 
-// Every body starts with the same three words in most structs; helpers keep the pairs short.
-#define R32(field) EMC_TRY(r.read_u32(b.field, #field))
-#define RI32(field) EMC_TRY(r.read_i32(b.field, #field))
-#define RF32(field) EMC_TRY(r.read_f32(b.field, #field))
+// Selects a body struct's fixed_bytes/decode/encode overload.
+template <class T>
+using Tag = std::type_identity<T>;
 
-Status read_shape(ByteReader& r, Shape3& s, const char* what) {
-  EMC_TRY(r.read_u32(s.width, what));
-  EMC_TRY(r.read_u32(s.height, what));
-  return r.read_u32(s.channels, what);
-}
-void write_shape(ByteWriter& w, const Shape3& s) {
-  w.write_u32(s.width);
-  w.write_u32(s.height);
-  w.write_u32(s.channels);
+std::uint64_t pad4(std::uint64_t n) {
+  return (n + 3) / 4 * 4;
 }
 
-Status read_act(ByteReader& r, CpuActivation& act) {
-  std::uint32_t v = 0;
-  const std::uint64_t at = r.position();
-  EMC_TRY(r.read_u32(v, "act"));
-  if (v > 2) {
-    return Error(Errc::kInvalidLayerConfig,
-                 "act " + std::to_string(v) + " is not one of 0 (linear), 1 (relu), 2 (relu6)")
-        .at_offset(at);
+// One field list per body drives both directions: `fields(io, type, body)` is written once per body
+// struct, and BodyReader fills the body from the file while BodyWriter writes a const body. Each
+// field goes through io.u32/i32/f32 with its name (for error messages); what only one direction
+// does (range checks before an allocation, size checks before a write) sits under Io::kReads.
+class BodyReader {
+ public:
+  static constexpr bool kReads = true;
+  template <class T>
+  using Ref = T&;
+
+  explicit BodyReader(ByteReader& r) : r_(r) {}
+  ByteReader& bytes() { return r_; }
+
+  Status u32(std::uint32_t& v, const char* name) { return r_.read_u32(v, name); }
+  Status i32(std::int32_t& v, const char* name) { return r_.read_i32(v, name); }
+  Status f32(float& v, const char* name) { return r_.read_f32(v, name); }
+  Status shape(Shape3& s, const char* name) {
+    EMC_TRY(r_.read_u32(s.width, name));
+    EMC_TRY(r_.read_u32(s.height, name));
+    return r_.read_u32(s.channels, name);
   }
-  act = static_cast<CpuActivation>(v);
+  Status act(CpuActivation& act, const char* name) {
+    std::uint32_t v = 0;
+    const std::uint64_t at = r_.position();
+    EMC_TRY(r_.read_u32(v, name));
+    if (v > 2) {
+      return Error(Errc::kInvalidLayerConfig,
+                   "act " + std::to_string(v) + " is not one of 0 (linear), 1 (relu), 2 (relu6)")
+          .at_offset(at);
+    }
+    act = static_cast<CpuActivation>(v);
+    return ok_status();
+  }
+  template <class Byte, std::size_t N>
+  Status table(std::array<Byte, N>& t, const char* name) {
+    std::array<std::uint8_t, N> raw{};
+    EMC_TRY(r_.read_bytes(raw, name));
+    for (std::size_t i = 0; i < N; ++i) t[i] = static_cast<Byte>(raw[i]);
+    return ok_status();
+  }
+  // int8 blob of n bytes, zero-padded to a multiple of 4 in the file.
+  Status int8_blob(std::vector<std::int8_t>& v, std::uint64_t n, const std::string& what) {
+    EMC_TRY(require_array(pad4(n), 1, what));
+    std::vector<std::uint8_t> raw(n);
+    EMC_TRY(r_.read_bytes(raw, "weights"));
+    v.assign(raw.begin(), raw.end());  // uint8 -> int8: two's complement (C++20)
+    return r_.skip(pad4(n) - n, "weights padding");
+  }
+  // The count of a trailing array stored in the body: read here, used by resize().
+  template <class T>
+  Status count(const std::vector<T>&, const char*) {
+    return ok_status();
+  }
+  // Checks that n items of elem_bytes each are present before allocating them.
+  template <class T>
+  Status resize(std::vector<T>& v, std::uint64_t n, std::uint64_t elem_bytes,
+                const std::string& what) {
+    EMC_TRY(require_array(n, elem_bytes, what));
+    v.resize(n);
+    return ok_status();
+  }
+  Status require_array(std::uint64_t elements, std::uint64_t elem_bytes, const std::string& what) {
+    if (elements > r_.remaining() / elem_bytes) {
+      return Error(Errc::kInvalidModel,
+                   what + ": " + std::to_string(elements) + " x " + std::to_string(elem_bytes) +
+                       " bytes do not fit in the " + std::to_string(r_.remaining()) +
+                       " bytes left in the body")
+          .at_offset(r_.position());
+    }
+    return ok_status();
+  }
+
+ private:
+  ByteReader& r_;
+};
+
+class BodyWriter {
+ public:
+  static constexpr bool kReads = false;
+  template <class T>
+  using Ref = const T&;
+
+  // Writes to `w`, or only counts the bytes when `w` is null (see bytes()).
+  explicit BodyWriter(ByteWriter* w) : w_(w) {}
+  std::uint64_t bytes() const { return n_; }
+
+  Status u32(std::uint32_t v, const char*) {
+    n_ += 4;
+    if (w_ != nullptr) w_->write_u32(v);
+    return ok_status();
+  }
+  Status i32(std::int32_t v, const char* name) { return u32(static_cast<std::uint32_t>(v), name); }
+  Status f32(float v, const char*) {
+    n_ += 4;
+    if (w_ != nullptr) w_->write_f32(v);
+    return ok_status();
+  }
+  Status shape(const Shape3& s, const char* name) {
+    for (std::uint32_t v : {s.width, s.height, s.channels}) EMC_TRY(u32(v, name));
+    return ok_status();
+  }
+  Status act(CpuActivation act, const char* name) {
+    return u32(static_cast<std::uint32_t>(act), name);
+  }
+  template <class Byte, std::size_t N>
+  Status table(const std::array<Byte, N>& t, const char*) {
+    return raw_bytes(t.data(), N, 0);
+  }
+  Status int8_blob(const std::vector<std::int8_t>& v, std::uint64_t, const std::string&) {
+    return raw_bytes(v.data(), v.size(), pad4(v.size()) - v.size());
+  }
+  template <class T>
+  Status count(const std::vector<T>& v, const char* what) {
+    if (v.size() > 0xffffffffu) {
+      return Error(Errc::kInvalidArgument, std::string(what) + " " + std::to_string(v.size()) +
+                                               " does not fit a uint32 field");
+    }
+    return ok_status();
+  }
+  template <class T>
+  Status resize(const std::vector<T>&, std::uint64_t, std::uint64_t, const std::string&) {
+    return ok_status();
+  }
+
+ private:
+  template <class Byte>
+  Status raw_bytes(const Byte* p, std::size_t n, std::uint64_t zeros) {
+    n_ += n + zeros;
+    if (w_ != nullptr) {
+      for (std::size_t i = 0; i < n; ++i) w_->write_u8(static_cast<std::uint8_t>(p[i]));
+      w_->write_zeros(zeros);
+    }
+    return ok_status();
+  }
+
+  ByteWriter* w_;
+  std::uint64_t n_ = 0;
+};
+
+// The count word of a trailing array: the vector's size when writing, filled in when reading.
+template <class Io, class T>
+std::uint32_t stored_count(const std::vector<T>& v) {
+  return Io::kReads ? 0 : static_cast<std::uint32_t>(v.size());
+}
+
+#define F(kind, field) EMC_TRY(io.kind(b.field, #field))
+
+// flags, main_mem_in_address, main_mem_out_address: the first three words of most bodies.
+template <class Io, class B>
+Status in_out_head(Io& io, B& b) {
+  F(u32, flags);
+  F(u32, main_mem_in_address);
+  F(u32, main_mem_out_address);
   return ok_status();
 }
 
-Status count_fits(std::uint64_t n, const char* what) {
-  if (n > 0xffffffffu) {
-    return Error(Errc::kInvalidArgument,
-                 std::string(what) + " " + std::to_string(n) + " does not fit a uint32 field");
-  }
+// The EMC int8 map layers (pools, pad/crop, resize) continue the head with the five map
+// dimensions (in_width, in_height, channels, out_width, out_height).
+template <class Io, class B>
+Status emc_map_head(Io& io, B& b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, in_width);
+  F(u32, in_height);
+  F(u32, channels);
+  F(u32, out_width);
+  F(u32, out_height);
   return ok_status();
 }
 
-// Checks that `elements` items of `elem_bytes` each are present in r before allocating.
-Status require_array(ByteReader& r, std::uint64_t elements, std::uint64_t elem_bytes,
-                     const std::string& what) {
-  if (elements > r.remaining() / elem_bytes) {
-    return Error(Errc::kInvalidModel, what + ": " + std::to_string(elements) + " x " +
-                                          std::to_string(elem_bytes) + " bytes do not fit in the " +
-                                          std::to_string(r.remaining()) + " bytes left in the body")
-        .at_offset(r.position());
-  }
+// REQUANTIZE and EMC_LUT_INT8: the head, an element count and a 256-entry table.
+template <class Io, class B>
+Status table_body(Io& io, B& b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, count);
+  F(table, table);
+  return ok_status();
+}
+
+// FULLY_CONNECTED and EMC_CONV2D_F32 end with their float weights, then the float bias.
+template <class Io, class B>
+Status float_weights_bias(Io& io, B& b) {
+  for (auto& v : b.weights) EMC_TRY(io.f32(v, "weights"));
+  for (auto& v : b.bias) EMC_TRY(io.f32(v, "bias"));
   return ok_status();
 }
 
 // ---- K210_CONV head (blobs handled by the parser/encoder) ----
-Result<LayerBody> decode_conv(ByteReader& r) {
-  ConvBody b;
-  R32(flags);
-  R32(main_mem_out_address);
-  R32(layer_offset);
-  R32(weights_offset);
-  R32(bn_offset);
-  R32(act_offset);
-  return LayerBody{std::move(b)};
-}
-void encode_conv(const ConvBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.layer_offset);
-  w.write_u32(b.weights_offset);
-  w.write_u32(b.bn_offset);
-  w.write_u32(b.act_offset);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ConvBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_out_address);
+  F(u32, layer_offset);
+  F(u32, weights_offset);
+  F(u32, bn_offset);
+  F(u32, act_offset);
+  return ok_status();
 }
 
 // ---- ADD ----
-Result<LayerBody> decode_add(ByteReader& r) {
-  AddBody b;
-  R32(flags);
-  R32(main_mem_in_a_address);
-  R32(main_mem_in_b_address);
-  R32(main_mem_out_address);
-  R32(count);
-  return LayerBody{b};
-}
-void encode_add(const AddBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_a_address);
-  w.write_u32(b.main_mem_in_b_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<AddBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_a_address);
+  F(u32, main_mem_in_b_address);
+  F(u32, main_mem_out_address);
+  F(u32, count);
+  return ok_status();
 }
 
 // ---- QUANTIZED_ADD ----
-Result<LayerBody> decode_quantized_add(ByteReader& r) {
-  QuantizedAddBody b;
-  R32(flags);
-  R32(main_mem_in_a_address);
-  R32(main_mem_in_b_address);
-  R32(main_mem_out_address);
-  R32(count);
-  RI32(in_a_offset);
-  RI32(in_a_mul);
-  RI32(in_a_shift);
-  RI32(in_b_offset);
-  RI32(in_b_mul);
-  RI32(in_b_shift);
-  RI32(out_offset);
-  RI32(out_mul);
-  RI32(out_shift);
-  return LayerBody{b};
-}
-void encode_quantized_add(const QuantizedAddBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_a_address);
-  w.write_u32(b.main_mem_in_b_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  for (std::int32_t v : {b.in_a_offset, b.in_a_mul, b.in_a_shift, b.in_b_offset, b.in_b_mul,
-                         b.in_b_shift, b.out_offset, b.out_mul, b.out_shift}) {
-    w.write_i32(v);
-  }
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<QuantizedAddBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_a_address);
+  F(u32, main_mem_in_b_address);
+  F(u32, main_mem_out_address);
+  F(u32, count);
+  F(i32, in_a_offset);
+  F(i32, in_a_mul);
+  F(i32, in_a_shift);
+  F(i32, in_b_offset);
+  F(i32, in_b_mul);
+  F(i32, in_b_shift);
+  F(i32, out_offset);
+  F(i32, out_mul);
+  F(i32, out_shift);
+  return ok_status();
 }
 
 // ---- GLOBAL_*_POOL2D ----
-Result<LayerBody> decode_global_pool(ByteReader& r) {
-  GlobalPoolBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(kernel_size);
-  R32(channels);
-  return LayerBody{b};
-}
-void encode_global_pool(const GlobalPoolBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.kernel_size);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<GlobalPoolBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, kernel_size);
+  F(u32, channels);
+  return ok_status();
 }
 
 // ---- *_POOL2D: 60 bytes; + 4-byte act for the float types 7 and 9 ----
 bool pool_has_act(LayerType t) {
   return t == LayerType::kMaxPool2d || t == LayerType::kAveragePool2d;
 }
-Result<LayerBody> decode_pool2d(LayerType t, ByteReader& r) {
-  Pool2dBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  EMC_TRY(read_shape(r, b.in_shape, "in_shape"));
-  EMC_TRY(read_shape(r, b.out_shape, "out_shape"));
-  R32(kernel_width);
-  R32(kernel_height);
-  R32(stride_width);
-  R32(stride_height);
-  R32(padding_width);
-  R32(padding_height);
-  if (pool_has_act(t)) EMC_TRY(read_act(r, b.act));
-  return LayerBody{b};
-}
-void encode_pool2d(LayerType t, const Pool2dBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  write_shape(w, b.in_shape);
-  write_shape(w, b.out_shape);
-  for (std::uint32_t v : {b.kernel_width, b.kernel_height, b.stride_width, b.stride_height,
-                          b.padding_width, b.padding_height}) {
-    w.write_u32(v);
-  }
-  if (pool_has_act(t)) w.write_u32(static_cast<std::uint32_t>(b.act));
+template <class Io>
+Status fields(Io& io, LayerType t, typename Io::template Ref<Pool2dBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(shape, in_shape);
+  F(shape, out_shape);
+  F(u32, kernel_width);
+  F(u32, kernel_height);
+  F(u32, stride_width);
+  F(u32, stride_height);
+  F(u32, padding_width);
+  F(u32, padding_height);
+  if (pool_has_act(t)) F(act, act);
+  return ok_status();
 }
 
 // ---- QUANTIZE / DEQUANTIZE ----
-Result<LayerBody> decode_quantize(ByteReader& r) {
-  QuantizeBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(count);
-  RF32(scale);
-  RF32(bias);
-  return LayerBody{b};
-}
-void encode_quantize(const QuantizeBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  w.write_f32(b.scale);
-  w.write_f32(b.bias);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<QuantizeBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, count);
+  F(f32, scale);
+  F(f32, bias);
+  return ok_status();
 }
 
 // ---- REQUANTIZE ----
-Result<LayerBody> decode_requantize(ByteReader& r) {
-  RequantizeBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(count);
-  EMC_TRY(r.read_bytes(b.table, "table"));
-  return LayerBody{b};
-}
-void encode_requantize(const RequantizeBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  w.write_bytes(b.table);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<RequantizeBody> b) {
+  return table_body(io, b);
 }
 
 // ---- L2_NORMALIZATION / SOFTMAX / LOGISTIC ----
-Result<LayerBody> decode_channels(ByteReader& r) {
-  ChannelsBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(channels);
-  return LayerBody{b};
-}
-void encode_channels(const ChannelsBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ChannelsBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, channels);
+  return ok_status();
 }
 
 // ---- CONCAT: 12 + 8n ----
-Result<LayerBody> decode_concat(ByteReader& r) {
-  ConcatBody b;
-  std::uint32_t input_count = 0;
-  R32(flags);
-  R32(main_mem_out_address);
-  EMC_TRY(r.read_u32(input_count, "input_count"));
-  EMC_TRY(require_array(r, input_count, 8, "CONCAT input_count " + std::to_string(input_count)));
-  b.inputs.resize(input_count);
-  for (MemRange& m : b.inputs) {
-    EMC_TRY(r.read_u32(m.start, "inputs_mem.start"));
-    EMC_TRY(r.read_u32(m.size, "inputs_mem.size"));
-  }
-  return LayerBody{std::move(b)};
-}
-Status encode_concat(const ConcatBody& b, ByteWriter& w) {
-  EMC_TRY(count_fits(b.inputs.size(), "CONCAT input_count"));
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(static_cast<std::uint32_t>(b.inputs.size()));
-  for (const MemRange& m : b.inputs) {
-    w.write_u32(m.start);
-    w.write_u32(m.size);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ConcatBody> b) {
+  EMC_TRY(io.count(b.inputs, "CONCAT input_count"));
+  std::uint32_t input_count = stored_count<Io>(b.inputs);
+  F(u32, flags);
+  F(u32, main_mem_out_address);
+  EMC_TRY(io.u32(input_count, "input_count"));
+  EMC_TRY(io.resize(b.inputs, input_count, 8, "CONCAT input_count " + std::to_string(input_count)));
+  for (auto& m : b.inputs) {
+    EMC_TRY(io.u32(m.start, "inputs_mem.start"));
+    EMC_TRY(io.u32(m.size, "inputs_mem.size"));
   }
   return ok_status();
 }
 
 // ---- FULLY_CONNECTED: 24 + 4*(in*out + out) ----
-Result<LayerBody> decode_fully_connected(ByteReader& r) {
-  FullyConnectedBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_channels);
-  R32(out_channels);
-  EMC_TRY(read_act(r, b.act));
-  // in*out < 2^64 for 32-bit operands, and in*out + out <= 2^64 - 2^32: no overflow.
-  const std::uint64_t elements = std::uint64_t{b.in_channels} * b.out_channels + b.out_channels;
-  EMC_TRY(require_array(r, elements, 4,
-                        "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
-                            std::to_string(b.out_channels) + " weights + bias"));
-  b.weights.resize(std::uint64_t{b.in_channels} * b.out_channels);
-  for (float& v : b.weights) EMC_TRY(r.read_f32(v, "weights"));
-  b.bias.resize(b.out_channels);
-  for (float& v : b.bias) EMC_TRY(r.read_f32(v, "bias"));
-  return LayerBody{std::move(b)};
-}
-Status encode_fully_connected(const FullyConnectedBody& b, ByteWriter& w) {
-  if (b.weights.size() != std::uint64_t{b.in_channels} * b.out_channels ||
-      b.bias.size() != b.out_channels) {
-    return Error(Errc::kInvalidArgument, "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
-                                             std::to_string(b.out_channels) + " has " +
-                                             std::to_string(b.weights.size()) + " weights and " +
-                                             std::to_string(b.bias.size()) + " biases");
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<FullyConnectedBody> b) {
+  if constexpr (!Io::kReads) {
+    if (b.weights.size() != std::uint64_t{b.in_channels} * b.out_channels ||
+        b.bias.size() != b.out_channels) {
+      return Error(Errc::kInvalidArgument, "FULLY_CONNECTED " + std::to_string(b.in_channels) +
+                                               "x" + std::to_string(b.out_channels) + " has " +
+                                               std::to_string(b.weights.size()) + " weights and " +
+                                               std::to_string(b.bias.size()) + " biases");
+    }
   }
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.in_channels);
-  w.write_u32(b.out_channels);
-  w.write_u32(static_cast<std::uint32_t>(b.act));
-  for (float v : b.weights) w.write_f32(v);
-  for (float v : b.bias) w.write_f32(v);
-  return ok_status();
+  EMC_TRY(in_out_head(io, b));
+  F(u32, in_channels);
+  F(u32, out_channels);
+  F(act, act);
+  if constexpr (Io::kReads) {
+    // in*out < 2^64 for 32-bit operands, and in*out + out <= 2^64 - 2^32: no overflow.
+    const std::uint64_t weights = std::uint64_t{b.in_channels} * b.out_channels;
+    EMC_TRY(io.require_array(weights + b.out_channels, 4,
+                             "FULLY_CONNECTED " + std::to_string(b.in_channels) + "x" +
+                                 std::to_string(b.out_channels) + " weights + bias"));
+    b.weights.resize(weights);
+    b.bias.resize(b.out_channels);
+  }
+  return float_weights_bias(io, b);
 }
 
 // ---- (QUANTIZED_)TENSORFLOW_FLATTEN ----
-Result<LayerBody> decode_flatten(ByteReader& r) {
-  FlattenBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  EMC_TRY(read_shape(r, b.shape, "shape"));
-  return LayerBody{b};
-}
-void encode_flatten(const FlattenBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  write_shape(w, b.shape);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<FlattenBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(shape, shape);
+  return ok_status();
 }
 
 // ---- (QUANTIZED_)RESIZE_NEAREST_NEIGHBOR ----
-Result<LayerBody> decode_resize(ByteReader& r) {
-  ResizeNearestBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  EMC_TRY(read_shape(r, b.in_shape, "in_shape"));
-  R32(out_width);
-  R32(out_height);
-  R32(align_corners);
-  return LayerBody{b};
-}
-void encode_resize(const ResizeNearestBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  write_shape(w, b.in_shape);
-  w.write_u32(b.out_width);
-  w.write_u32(b.out_height);
-  w.write_u32(b.align_corners);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ResizeNearestBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(shape, in_shape);
+  F(u32, out_width);
+  F(u32, out_height);
+  F(u32, align_corners);
+  return ok_status();
 }
 
 // ---- CHANNELWISE_DEQUANTIZE: 20 + 8C ----
-Result<LayerBody> decode_channelwise_dequantize(ByteReader& r) {
-  ChannelwiseDequantizeBody b;
-  std::uint32_t channels = 0;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  EMC_TRY(r.read_u32(channels, "channels"));
-  R32(channel_size);
-  EMC_TRY(
-      require_array(r, channels, 8, "CHANNELWISE_DEQUANTIZE channels " + std::to_string(channels)));
-  b.params.resize(channels);
-  for (ChannelQuant& q : b.params) {
-    EMC_TRY(r.read_f32(q.scale, "scale"));
-    EMC_TRY(r.read_f32(q.bias, "bias"));
-  }
-  return LayerBody{std::move(b)};
-}
-Status encode_channelwise_dequantize(const ChannelwiseDequantizeBody& b, ByteWriter& w) {
-  EMC_TRY(count_fits(b.params.size(), "CHANNELWISE_DEQUANTIZE channels"));
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(static_cast<std::uint32_t>(b.params.size()));
-  w.write_u32(b.channel_size);
-  for (const ChannelQuant& q : b.params) {
-    w.write_f32(q.scale);
-    w.write_f32(q.bias);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<ChannelwiseDequantizeBody> b) {
+  EMC_TRY(io.count(b.params, "CHANNELWISE_DEQUANTIZE channels"));
+  std::uint32_t channels = stored_count<Io>(b.params);
+  EMC_TRY(in_out_head(io, b));
+  EMC_TRY(io.u32(channels, "channels"));
+  F(u32, channel_size);
+  EMC_TRY(io.resize(b.params, channels, 8,
+                    "CHANNELWISE_DEQUANTIZE channels " + std::to_string(channels)));
+  for (auto& q : b.params) {
+    EMC_TRY(io.f32(q.scale, "scale"));
+    EMC_TRY(io.f32(q.bias, "bias"));
   }
   return ok_status();
 }
 
 // ---- K210_ADD_PADDING ----
-Result<LayerBody> decode_add_padding(ByteReader& r) {
-  AddPaddingBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(kpu_mem_out_address);
-  R32(channels);
-  return LayerBody{b};
-}
-void encode_add_padding(const AddPaddingBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.kpu_mem_out_address);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<AddPaddingBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_address);
+  F(u32, kpu_mem_out_address);
+  F(u32, channels);
+  return ok_status();
 }
 
 // ---- K210_REMOVE_PADDING ----
-Result<LayerBody> decode_remove_padding(ByteReader& r) {
-  RemovePaddingBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(channels);
-  return LayerBody{b};
-}
-void encode_remove_padding(const RemovePaddingBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<RemovePaddingBody> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, channels);
+  return ok_status();
 }
 
 // ---- K210_UPLOAD ----
-Result<LayerBody> decode_upload(ByteReader& r) {
-  UploadBody b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(kpu_mem_out_address);
-  R32(width);
-  R32(height);
-  R32(channels);
-  return LayerBody{b};
-}
-void encode_upload(const UploadBody& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.kpu_mem_out_address);
-  w.write_u32(b.width);
-  w.write_u32(b.height);
-  w.write_u32(b.channels);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<UploadBody> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_address);
+  F(u32, kpu_mem_out_address);
+  F(u32, width);
+  F(u32, height);
+  F(u32, channels);
+  return ok_status();
 }
 
-// ---- EMC types (emc_layers.h) ----
-Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
-  const std::uint64_t start = r.position();
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_width);
-  R32(in_height);
-  R32(in_channels);
-  R32(out_width);
-  R32(out_height);
-  R32(out_channels);
-  R32(kernel_width);
-  R32(kernel_height);
-  R32(stride_width);
-  R32(stride_height);
-  R32(dilation_width);
-  R32(dilation_height);
-  R32(pad_left);
-  R32(pad_right);
-  R32(pad_top);
-  R32(pad_bottom);
-  R32(depth_multiplier);
+// ---- EMC conv types (emc_layers.h) ----
+template <class Io>
+Status geometry(Io& io, typename Io::template Ref<EmcConvGeometry> b) {
+  std::uint64_t start = 0;
+  if constexpr (Io::kReads) start = io.bytes().position();
+  EMC_TRY(in_out_head(io, b));
+  F(u32, in_width);
+  F(u32, in_height);
+  F(u32, in_channels);
+  F(u32, out_width);
+  F(u32, out_height);
+  F(u32, out_channels);
+  F(u32, kernel_width);
+  F(u32, kernel_height);
+  F(u32, stride_width);
+  F(u32, stride_height);
+  F(u32, dilation_width);
+  F(u32, dilation_height);
+  F(u32, pad_left);
+  F(u32, pad_right);
+  F(u32, pad_top);
+  F(u32, pad_bottom);
+  F(u32, depth_multiplier);
   // The fields that size the trailing arrays are checked here, so that a zero reads as itself and
   // not as a body-size disagreement.
   const std::pair<std::uint32_t, const char*> sizing[] = {{b.in_channels, "in_channels"},
@@ -447,7 +437,7 @@ Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
                                                           {b.kernel_width, "kernel_width"},
                                                           {b.kernel_height, "kernel_height"}};
   const std::uint64_t offsets[] = {20, 32, 36, 40};
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; Io::kReads && i < 4; ++i) {
     if (sizing[i].first == 0) {
       return Error(Errc::kInvalidModel, std::string(sizing[i].second) + " is 0 (must be >= 1)")
           .at_offset(start + offsets[i]);
@@ -455,48 +445,11 @@ Status read_geometry(ByteReader& r, EmcConvGeometry& b) {
   }
   return ok_status();
 }
-void write_geometry(const EmcConvGeometry& g, ByteWriter& w) {
-  for (std::uint32_t v : {g.flags,         g.main_mem_in_address, g.main_mem_out_address,
-                          g.in_width,      g.in_height,           g.in_channels,
-                          g.out_width,     g.out_height,          g.out_channels,
-                          g.kernel_width,  g.kernel_height,       g.stride_width,
-                          g.stride_height, g.dilation_width,      g.dilation_height,
-                          g.pad_left,      g.pad_right,           g.pad_top,
-                          g.pad_bottom,    g.depth_multiplier}) {
-    w.write_u32(v);
-  }
-}
 
 bool emc_depthwise(LayerType t) {
   return t == LayerType::kEmcDepthwiseConv2d || t == LayerType::kEmcDepthwiseConv2dF32;
 }
 
-std::uint64_t pad4(std::uint64_t n) {
-  return (n + 3) / 4 * 4;
-}
-
-Result<LayerBody> decode_emc_conv_int8(LayerType t, ByteReader& r) {
-  EmcConv2dInt8Body b;
-  EMC_TRY(read_geometry(r, b.geo));
-  RI32(input_zero_point);
-  RI32(output_zero_point);
-  RI32(act_min);
-  RI32(act_max);
-  const std::uint64_t nw = emc_conv_weight_count(b.geo, emc_depthwise(t));
-  const std::uint64_t oc = b.geo.out_channels;
-  const std::string what = std::string(to_string(t)) + " " + std::to_string(oc) + " channels";
-  EMC_TRY(require_array(r, pad4(nw), 1, what + ": weights"));
-  std::vector<std::uint8_t> raw(nw);
-  EMC_TRY(r.read_bytes(raw, "weights"));
-  b.weights.assign(raw.begin(), raw.end());  // uint8 -> int8: two's complement (C++20)
-  EMC_TRY(r.skip(pad4(nw) - nw, "weights padding"));
-  EMC_TRY(require_array(r, oc, 12, what + ": bias, multiplier, shift"));
-  for (auto* v : {&b.bias, &b.multiplier, &b.shift}) {
-    v->resize(oc);
-    for (std::int32_t& x : *v) EMC_TRY(r.read_i32(x, "per-channel array"));
-  }
-  return LayerBody{std::move(b)};
-}
 Status check_emc_arrays(LayerType t, const EmcConvGeometry& g, std::size_t weights,
                         std::initializer_list<std::size_t> per_channel) {
   const std::uint64_t nw = emc_conv_weight_count(g, emc_depthwise(t));
@@ -510,549 +463,246 @@ Status check_emc_arrays(LayerType t, const EmcConvGeometry& g, std::size_t weigh
   }
   return ok_status();
 }
-Status encode_emc_conv_int8(LayerType t, const EmcConv2dInt8Body& b, ByteWriter& w) {
-  EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(),
-                           {b.bias.size(), b.multiplier.size(), b.shift.size()}));
-  write_geometry(b.geo, w);
-  for (std::int32_t v : {b.input_zero_point, b.output_zero_point, b.act_min, b.act_max}) {
-    w.write_i32(v);
-  }
-  for (std::int8_t v : b.weights) w.write_u8(static_cast<std::uint8_t>(v));
-  for (std::uint64_t k = b.weights.size(); k < pad4(b.weights.size()); ++k) w.write_u8(0);
-  for (const auto* v : {&b.bias, &b.multiplier, &b.shift}) {
-    for (std::int32_t x : *v) w.write_i32(x);
-  }
-  return ok_status();
-}
 
-Result<LayerBody> decode_emc_conv_f32(LayerType t, ByteReader& r) {
-  EmcConv2dF32Body b;
-  EMC_TRY(read_geometry(r, b.geo));
-  RF32(act_min);
-  RF32(act_max);
+template <class Io>
+Status fields(Io& io, LayerType t, typename Io::template Ref<EmcConv2dInt8Body> b) {
+  if constexpr (!Io::kReads) {
+    EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(),
+                             {b.bias.size(), b.multiplier.size(), b.shift.size()}));
+  }
+  EMC_TRY(geometry(io, b.geo));
+  F(i32, input_zero_point);
+  F(i32, output_zero_point);
+  F(i32, act_min);
+  F(i32, act_max);
   const std::uint64_t nw = emc_conv_weight_count(b.geo, emc_depthwise(t));
   const std::uint64_t oc = b.geo.out_channels;
-  // nw + oc < 2^65 cannot overflow: both are < 2^64 / 2 for 32-bit factors (checked in count).
-  EMC_TRY(require_array(r, nw + oc, 4,
-                        std::string(to_string(t)) + " " + std::to_string(nw) + " weights + " +
-                            std::to_string(oc) + " bias"));
-  b.weights.resize(nw);
-  for (float& v : b.weights) EMC_TRY(r.read_f32(v, "weights"));
-  b.bias.resize(oc);
-  for (float& v : b.bias) EMC_TRY(r.read_f32(v, "bias"));
-  return LayerBody{std::move(b)};
-}
-Status encode_emc_conv_f32(LayerType t, const EmcConv2dF32Body& b, ByteWriter& w) {
-  EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(), {b.bias.size()}));
-  write_geometry(b.geo, w);
-  w.write_f32(b.act_min);
-  w.write_f32(b.act_max);
-  for (float v : b.weights) w.write_f32(v);
-  for (float v : b.bias) w.write_f32(v);
+  const std::string what = std::string(to_string(t)) + " " + std::to_string(oc) + " channels";
+  EMC_TRY(io.int8_blob(b.weights, nw, what + ": weights"));
+  if constexpr (Io::kReads) {
+    EMC_TRY(io.require_array(oc, 12, what + ": bias, multiplier, shift"));
+    for (auto* v : {&b.bias, &b.multiplier, &b.shift}) v->resize(oc);
+  }
+  for (auto* v : {&b.bias, &b.multiplier, &b.shift}) {
+    for (auto& x : *v) EMC_TRY(io.i32(x, "per-channel array"));
+  }
   return ok_status();
 }
 
-Result<LayerBody> decode_emc_quantize(ByteReader& r) {
-  EmcQuantizeInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(count);
-  RF32(scale);
-  RI32(zero_point);
-  return LayerBody{b};
+template <class Io>
+Status fields(Io& io, LayerType t, typename Io::template Ref<EmcConv2dF32Body> b) {
+  if constexpr (!Io::kReads) EMC_TRY(check_emc_arrays(t, b.geo, b.weights.size(), {b.bias.size()}));
+  EMC_TRY(geometry(io, b.geo));
+  F(f32, act_min);
+  F(f32, act_max);
+  if constexpr (Io::kReads) {
+    const std::uint64_t nw = emc_conv_weight_count(b.geo, emc_depthwise(t));
+    const std::uint64_t oc = b.geo.out_channels;
+    // nw + oc < 2^65 cannot overflow: both are < 2^64 / 2 for 32-bit factors (checked in count).
+    EMC_TRY(io.require_array(nw + oc, 4,
+                             std::string(to_string(t)) + " " + std::to_string(nw) + " weights + " +
+                                 std::to_string(oc) + " bias"));
+    b.weights.resize(nw);
+    b.bias.resize(oc);
+  }
+  return float_weights_bias(io, b);
 }
-void encode_emc_quantize(const EmcQuantizeInt8Body& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  w.write_f32(b.scale);
-  w.write_i32(b.zero_point);
+
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcQuantizeInt8Body> b) {
+  EMC_TRY(in_out_head(io, b));
+  F(u32, count);
+  F(f32, scale);
+  F(i32, zero_point);
+  return ok_status();
 }
 
 // ---- EMC int8 pools, elementwise, concat, LUT, pad/crop, resize (emc_layers.h) ----
-Result<LayerBody> decode_emc_pool(ByteReader& r) {
-  EmcPool2dInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_width);
-  R32(in_height);
-  R32(channels);
-  R32(out_width);
-  R32(out_height);
-  R32(kernel_width);
-  R32(kernel_height);
-  R32(stride_width);
-  R32(stride_height);
-  R32(pad_left);
-  R32(pad_right);
-  R32(pad_top);
-  R32(pad_bottom);
-  RI32(input_zero_point);
-  RI32(output_zero_point);
-  RI32(multiplier);
-  RI32(shift);
-  RI32(act_min);
-  RI32(act_max);
-  return LayerBody{b};
-}
-void encode_emc_pool(const EmcPool2dInt8Body& b, ByteWriter& w) {
-  for (std::uint32_t v :
-       {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width, b.in_height, b.channels,
-        b.out_width, b.out_height, b.kernel_width, b.kernel_height, b.stride_width, b.stride_height,
-        b.pad_left, b.pad_right, b.pad_top, b.pad_bottom}) {
-    w.write_u32(v);
-  }
-  for (std::int32_t v :
-       {b.input_zero_point, b.output_zero_point, b.multiplier, b.shift, b.act_min, b.act_max}) {
-    w.write_i32(v);
-  }
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcPool2dInt8Body> b) {
+  EMC_TRY(emc_map_head(io, b));
+  F(u32, kernel_width);
+  F(u32, kernel_height);
+  F(u32, stride_width);
+  F(u32, stride_height);
+  F(u32, pad_left);
+  F(u32, pad_right);
+  F(u32, pad_top);
+  F(u32, pad_bottom);
+  F(i32, input_zero_point);
+  F(i32, output_zero_point);
+  F(i32, multiplier);
+  F(i32, shift);
+  F(i32, act_min);
+  F(i32, act_max);
+  return ok_status();
 }
 
-Result<LayerBody> decode_emc_elementwise(ByteReader& r) {
-  EmcElementwiseInt8Body b;
-  R32(flags);
-  R32(main_mem_in_a_address);
-  R32(main_mem_in_b_address);
-  R32(main_mem_out_address);
-  R32(op);
-  R32(broadcast);
-  R32(channels);
-  R32(plane);
-  RI32(left_shift);
-  RI32(a_zero_point);
-  RI32(a_multiplier);
-  RI32(a_shift);
-  RI32(b_zero_point);
-  RI32(b_multiplier);
-  RI32(b_shift);
-  RI32(out_zero_point);
-  RI32(out_multiplier);
-  RI32(out_shift);
-  RI32(act_min);
-  RI32(act_max);
-  return LayerBody{b};
-}
-void encode_emc_elementwise(const EmcElementwiseInt8Body& b, ByteWriter& w) {
-  for (std::uint32_t v : {b.flags, b.main_mem_in_a_address, b.main_mem_in_b_address,
-                          b.main_mem_out_address, b.op, b.broadcast, b.channels, b.plane}) {
-    w.write_u32(v);
-  }
-  for (std::int32_t v :
-       {b.left_shift, b.a_zero_point, b.a_multiplier, b.a_shift, b.b_zero_point, b.b_multiplier,
-        b.b_shift, b.out_zero_point, b.out_multiplier, b.out_shift, b.act_min, b.act_max}) {
-    w.write_i32(v);
-  }
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcElementwiseInt8Body> b) {
+  F(u32, flags);
+  F(u32, main_mem_in_a_address);
+  F(u32, main_mem_in_b_address);
+  F(u32, main_mem_out_address);
+  F(u32, op);
+  F(u32, broadcast);
+  F(u32, channels);
+  F(u32, plane);
+  F(i32, left_shift);
+  F(i32, a_zero_point);
+  F(i32, a_multiplier);
+  F(i32, a_shift);
+  F(i32, b_zero_point);
+  F(i32, b_multiplier);
+  F(i32, b_shift);
+  F(i32, out_zero_point);
+  F(i32, out_multiplier);
+  F(i32, out_shift);
+  F(i32, act_min);
+  F(i32, act_max);
+  return ok_status();
 }
 
-Result<LayerBody> decode_emc_concat(ByteReader& r) {
-  EmcConcatInt8Body b;
-  std::uint32_t input_count = 0;
-  R32(flags);
-  R32(main_mem_out_address);
-  R32(plane);
-  RI32(output_zero_point);
-  const std::uint64_t count_at = r.position();
-  EMC_TRY(r.read_u32(input_count, "input_count"));
-  if (input_count == 0) {
-    return Error(Errc::kInvalidModel, "input_count is 0 (must be >= 1)").at_offset(count_at);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcConcatInt8Body> b) {
+  EMC_TRY(io.count(b.inputs, "EMC_CONCAT_INT8 input_count"));
+  std::uint32_t input_count = stored_count<Io>(b.inputs);
+  F(u32, flags);
+  F(u32, main_mem_out_address);
+  F(u32, plane);
+  F(i32, output_zero_point);
+  if constexpr (Io::kReads) {
+    const std::uint64_t count_at = io.bytes().position();
+    EMC_TRY(io.u32(input_count, "input_count"));
+    if (input_count == 0) {
+      return Error(Errc::kInvalidModel, "input_count is 0 (must be >= 1)").at_offset(count_at);
+    }
+  } else {
+    EMC_TRY(io.u32(input_count, "input_count"));
   }
-  EMC_TRY(require_array(r, input_count, kEmcConcatInputBytes,
-                        "EMC_CONCAT_INT8 input_count " + std::to_string(input_count)));
-  b.inputs.resize(input_count);
-  for (EmcConcatInput& in : b.inputs) {
-    EMC_TRY(r.read_u32(in.main_mem_address, "inputs.main_mem_address"));
-    EMC_TRY(r.read_u32(in.channels, "inputs.channels"));
-    EMC_TRY(r.read_i32(in.zero_point, "inputs.zero_point"));
-    EMC_TRY(r.read_i32(in.multiplier, "inputs.multiplier"));
-    EMC_TRY(r.read_i32(in.shift, "inputs.shift"));
-  }
-  return LayerBody{std::move(b)};
-}
-Status encode_emc_concat(const EmcConcatInt8Body& b, ByteWriter& w) {
-  EMC_TRY(count_fits(b.inputs.size(), "EMC_CONCAT_INT8 input_count"));
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.plane);
-  w.write_i32(b.output_zero_point);
-  w.write_u32(static_cast<std::uint32_t>(b.inputs.size()));
-  for (const EmcConcatInput& in : b.inputs) {
-    w.write_u32(in.main_mem_address);
-    w.write_u32(in.channels);
-    w.write_i32(in.zero_point);
-    w.write_i32(in.multiplier);
-    w.write_i32(in.shift);
+  EMC_TRY(io.resize(b.inputs, input_count, kEmcConcatInputBytes,
+                    "EMC_CONCAT_INT8 input_count " + std::to_string(input_count)));
+  for (auto& in : b.inputs) {
+    EMC_TRY(io.u32(in.main_mem_address, "inputs.main_mem_address"));
+    EMC_TRY(io.u32(in.channels, "inputs.channels"));
+    EMC_TRY(io.i32(in.zero_point, "inputs.zero_point"));
+    EMC_TRY(io.i32(in.multiplier, "inputs.multiplier"));
+    EMC_TRY(io.i32(in.shift, "inputs.shift"));
   }
   return ok_status();
 }
 
-Result<LayerBody> decode_emc_lut(ByteReader& r) {
-  EmcLutInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(count);
-  std::vector<std::uint8_t> raw(256);
-  EMC_TRY(r.read_bytes(raw, "table"));
-  for (std::size_t i = 0; i < 256; ++i) b.table[i] = static_cast<std::int8_t>(raw[i]);
-  return LayerBody{b};
-}
-void encode_emc_lut(const EmcLutInt8Body& b, ByteWriter& w) {
-  w.write_u32(b.flags);
-  w.write_u32(b.main_mem_in_address);
-  w.write_u32(b.main_mem_out_address);
-  w.write_u32(b.count);
-  for (std::int8_t v : b.table) w.write_u8(static_cast<std::uint8_t>(v));
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcLutInt8Body> b) {
+  return table_body(io, b);
 }
 
-Result<LayerBody> decode_emc_pad_crop(ByteReader& r) {
-  EmcPadCropInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_width);
-  R32(in_height);
-  R32(channels);
-  R32(out_width);
-  R32(out_height);
-  RI32(pad_left);
-  RI32(pad_right);
-  RI32(pad_top);
-  RI32(pad_bottom);
-  RI32(fill);
-  return LayerBody{b};
-}
-void encode_emc_pad_crop(const EmcPadCropInt8Body& b, ByteWriter& w) {
-  for (std::uint32_t v : {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width,
-                          b.in_height, b.channels, b.out_width, b.out_height}) {
-    w.write_u32(v);
-  }
-  for (std::int32_t v : {b.pad_left, b.pad_right, b.pad_top, b.pad_bottom, b.fill}) w.write_i32(v);
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcPadCropInt8Body> b) {
+  EMC_TRY(emc_map_head(io, b));
+  F(i32, pad_left);
+  F(i32, pad_right);
+  F(i32, pad_top);
+  F(i32, pad_bottom);
+  F(i32, fill);
+  return ok_status();
 }
 
-Result<LayerBody> decode_emc_resize(ByteReader& r) {
-  EmcResizeNearestInt8Body b;
-  R32(flags);
-  R32(main_mem_in_address);
-  R32(main_mem_out_address);
-  R32(in_width);
-  R32(in_height);
-  R32(channels);
-  R32(out_width);
-  R32(out_height);
-  R32(mode);
-  return LayerBody{b};
-}
-void encode_emc_resize(const EmcResizeNearestInt8Body& b, ByteWriter& w) {
-  for (std::uint32_t v : {b.flags, b.main_mem_in_address, b.main_mem_out_address, b.in_width,
-                          b.in_height, b.channels, b.out_width, b.out_height, b.mode}) {
-    w.write_u32(v);
-  }
+template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcResizeNearestInt8Body> b) {
+  EMC_TRY(emc_map_head(io, b));
+  F(u32, mode);
+  return ok_status();
 }
 
-#undef R32
-#undef RI32
-#undef RF32
+#undef F
+
+template <class B>
+Result<LayerBody> decode(LayerType t, ByteReader& r, Tag<B>) {
+  B b;
+  BodyReader io(r);
+  EMC_TRY(fields<BodyReader>(io, t, b));
+  return LayerBody{std::move(b)};
+}
+
+// The fixed part of a body is what its field list writes with every trailing array empty, so
+// the sizes the parser checks cannot drift from the codec.
+template <class B>
+std::uint32_t fixed_bytes(LayerType t, Tag<B>) {
+  BodyWriter io(nullptr);
+  (void)fields<BodyWriter>(io, t, B{});  // counting an empty body cannot fail
+  return static_cast<std::uint32_t>(io.bytes());
+}
+
+// INVALID (body struct `void` in the .def) has no body to read or write.
+std::uint32_t fixed_bytes(LayerType, Tag<void>) {
+  return 0;
+}
+Result<LayerBody> decode(LayerType, ByteReader& r, Tag<void>) {
+  return Error(Errc::kUnsupportedLayer, "unsupported layer type 0 (INVALID)")
+      .at_offset(r.position());
+}
 
 template <class T>
-Status expect_alternative(LayerType type, const LayerBody& body) {
-  if (std::holds_alternative<T>(body)) return ok_status();
-  return Error(Errc::kInvalidArgument, "layer type " + std::string(to_string(type)) +
-                                           " does not match its body (variant index " +
-                                           std::to_string(body.index()) + ")");
+Status encode_alternative(LayerType type, const LayerBody& body, ByteWriter& w) {
+  if constexpr (std::is_void_v<T>) {
+    return Error(Errc::kUnsupportedLayer, "cannot encode layer type INVALID (0)");
+  } else {
+    if (!std::holds_alternative<T>(body)) {
+      return Error(Errc::kInvalidArgument, "layer type " + std::string(to_string(type)) +
+                                               " does not match its body (variant index " +
+                                               std::to_string(body.index()) + ")");
+    }
+    BodyWriter io(&w);
+    return fields<BodyWriter>(io, type, std::get<T>(body));
+  }
 }
 
 }  // namespace
 
+// The switches below are generated from layer_types.def: each row's body struct selects its
+// field list above, so a new type with an existing body is one .def row.
 std::uint32_t body_fixed_bytes(LayerType type) {
   switch (type) {
-    case LayerType::kInvalid:
-      return 0;
-    case LayerType::kAdd:
-      return 20;
-    case LayerType::kQuantizedAdd:
-      return 56;
-    case LayerType::kGlobalMaxPool2d:
-    case LayerType::kQuantizedGlobalMaxPool2d:
-    case LayerType::kGlobalAveragePool2d:
-    case LayerType::kQuantizedGlobalAveragePool2d:
-      return 20;
-    case LayerType::kMaxPool2d:
-    case LayerType::kAveragePool2d:
-      return 64;
-    case LayerType::kQuantizedMaxPool2d:
-    case LayerType::kQuantizedAveragePool2d:
-      return 60;
-    case LayerType::kQuantize:
-    case LayerType::kDequantize:
-      return 24;
-    case LayerType::kRequantize:
-      return 272;
-    case LayerType::kL2Normalization:
-    case LayerType::kSoftmax:
-    case LayerType::kLogistic:
-      return 16;
-    case LayerType::kConcat:
-    case LayerType::kQuantizedConcat:
-      return 12;
-    case LayerType::kFullyConnected:
-    case LayerType::kQuantizedFullyConnected:
-      return 24;
-    case LayerType::kTensorflowFlatten:
-    case LayerType::kQuantizedTensorflowFlatten:
-      return 24;
-    case LayerType::kResizeNearestNeighbor:
-    case LayerType::kQuantizedResizeNearestNeighbor:
-      return 36;
-    case LayerType::kChannelwiseDequantize:
-      return 20;
-    case LayerType::kK210Conv:
-      return static_cast<std::uint32_t>(kConvBodyFixedBytes);
-    case LayerType::kK210AddPadding:
-    case LayerType::kK210RemovePadding:
-      return 16;
-    case LayerType::kK210Upload:
-      return 24;
-    case LayerType::kEmcConv2d:
-    case LayerType::kEmcDepthwiseConv2d:
-      return static_cast<std::uint32_t>(kEmcConv2dInt8FixedBytes);
-    case LayerType::kEmcConv2dF32:
-    case LayerType::kEmcDepthwiseConv2dF32:
-      return static_cast<std::uint32_t>(kEmcConv2dF32FixedBytes);
-    case LayerType::kEmcQuantizeInt8:
-    case LayerType::kEmcDequantizeInt8:
-      return 24;
-    case LayerType::kEmcMaxPool2dInt8:
-    case LayerType::kEmcAveragePool2dInt8:
-      return 88;
-    case LayerType::kEmcElementwiseInt8:
-      return 80;
-    case LayerType::kEmcConcatInt8:
-      return static_cast<std::uint32_t>(kEmcConcatInt8FixedBytes);
-    case LayerType::kEmcLutInt8:
-      return 272;
-    case LayerType::kEmcPadCropInt8:
-      return 52;
-    case LayerType::kEmcResizeNearestInt8:
-      return 36;
+#define EMC_LAYER_TYPE(enumerator, value, printable, Body, ...) \
+  case LayerType::enumerator:                                   \
+    return fixed_bytes(type, Tag<Body>{});
+#include "emc/format/layer_types.def"
+#undef EMC_LAYER_TYPE
   }
   return 0;
 }
 
 Result<LayerBody> decode_body(LayerType type, ByteReader& r) {
   switch (type) {
-    case LayerType::kInvalid:
-      break;
-    case LayerType::kAdd:
-      return decode_add(r);
-    case LayerType::kQuantizedAdd:
-      return decode_quantized_add(r);
-    case LayerType::kGlobalMaxPool2d:
-    case LayerType::kQuantizedGlobalMaxPool2d:
-    case LayerType::kGlobalAveragePool2d:
-    case LayerType::kQuantizedGlobalAveragePool2d:
-      return decode_global_pool(r);
-    case LayerType::kMaxPool2d:
-    case LayerType::kQuantizedMaxPool2d:
-    case LayerType::kAveragePool2d:
-    case LayerType::kQuantizedAveragePool2d:
-      return decode_pool2d(type, r);
-    case LayerType::kQuantize:
-    case LayerType::kDequantize:
-      return decode_quantize(r);
-    case LayerType::kRequantize:
-      return decode_requantize(r);
-    case LayerType::kL2Normalization:
-    case LayerType::kSoftmax:
-    case LayerType::kLogistic:
-      return decode_channels(r);
-    case LayerType::kConcat:
-    case LayerType::kQuantizedConcat:
-      return decode_concat(r);
-    case LayerType::kFullyConnected:
-    case LayerType::kQuantizedFullyConnected:
-      return decode_fully_connected(r);
-    case LayerType::kTensorflowFlatten:
-    case LayerType::kQuantizedTensorflowFlatten:
-      return decode_flatten(r);
-    case LayerType::kResizeNearestNeighbor:
-    case LayerType::kQuantizedResizeNearestNeighbor:
-      return decode_resize(r);
-    case LayerType::kChannelwiseDequantize:
-      return decode_channelwise_dequantize(r);
-    case LayerType::kK210Conv:
-      return decode_conv(r);
-    case LayerType::kK210AddPadding:
-      return decode_add_padding(r);
-    case LayerType::kK210RemovePadding:
-      return decode_remove_padding(r);
-    case LayerType::kK210Upload:
-      return decode_upload(r);
-    case LayerType::kEmcConv2d:
-    case LayerType::kEmcDepthwiseConv2d:
-      return decode_emc_conv_int8(type, r);
-    case LayerType::kEmcConv2dF32:
-    case LayerType::kEmcDepthwiseConv2dF32:
-      return decode_emc_conv_f32(type, r);
-    case LayerType::kEmcQuantizeInt8:
-    case LayerType::kEmcDequantizeInt8:
-      return decode_emc_quantize(r);
-    case LayerType::kEmcMaxPool2dInt8:
-    case LayerType::kEmcAveragePool2dInt8:
-      return decode_emc_pool(r);
-    case LayerType::kEmcElementwiseInt8:
-      return decode_emc_elementwise(r);
-    case LayerType::kEmcConcatInt8:
-      return decode_emc_concat(r);
-    case LayerType::kEmcLutInt8:
-      return decode_emc_lut(r);
-    case LayerType::kEmcPadCropInt8:
-      return decode_emc_pad_crop(r);
-    case LayerType::kEmcResizeNearestInt8:
-      return decode_emc_resize(r);
+#define EMC_LAYER_TYPE(enumerator, value, printable, Body, ...) \
+  case LayerType::enumerator:                                   \
+    return decode(type, r, Tag<Body>{});
+#include "emc/format/layer_types.def"
+#undef EMC_LAYER_TYPE
   }
-  return Error(Errc::kUnsupportedLayer, "unsupported layer type 0 (INVALID)")
-      .at_offset(r.position());
+  return decode(type, r, Tag<void>{});
 }
 
 Status encode_body(LayerType type, const LayerBody& body, ByteWriter& w) {
   switch (type) {
-    case LayerType::kInvalid:
-      break;
-    case LayerType::kAdd:
-      EMC_TRY(expect_alternative<AddBody>(type, body));
-      encode_add(std::get<AddBody>(body), w);
-      return ok_status();
-    case LayerType::kQuantizedAdd:
-      EMC_TRY(expect_alternative<QuantizedAddBody>(type, body));
-      encode_quantized_add(std::get<QuantizedAddBody>(body), w);
-      return ok_status();
-    case LayerType::kGlobalMaxPool2d:
-    case LayerType::kQuantizedGlobalMaxPool2d:
-    case LayerType::kGlobalAveragePool2d:
-    case LayerType::kQuantizedGlobalAveragePool2d:
-      EMC_TRY(expect_alternative<GlobalPoolBody>(type, body));
-      encode_global_pool(std::get<GlobalPoolBody>(body), w);
-      return ok_status();
-    case LayerType::kMaxPool2d:
-    case LayerType::kQuantizedMaxPool2d:
-    case LayerType::kAveragePool2d:
-    case LayerType::kQuantizedAveragePool2d:
-      EMC_TRY(expect_alternative<Pool2dBody>(type, body));
-      encode_pool2d(type, std::get<Pool2dBody>(body), w);
-      return ok_status();
-    case LayerType::kQuantize:
-    case LayerType::kDequantize:
-      EMC_TRY(expect_alternative<QuantizeBody>(type, body));
-      encode_quantize(std::get<QuantizeBody>(body), w);
-      return ok_status();
-    case LayerType::kRequantize:
-      EMC_TRY(expect_alternative<RequantizeBody>(type, body));
-      encode_requantize(std::get<RequantizeBody>(body), w);
-      return ok_status();
-    case LayerType::kL2Normalization:
-    case LayerType::kSoftmax:
-    case LayerType::kLogistic:
-      EMC_TRY(expect_alternative<ChannelsBody>(type, body));
-      encode_channels(std::get<ChannelsBody>(body), w);
-      return ok_status();
-    case LayerType::kConcat:
-    case LayerType::kQuantizedConcat:
-      EMC_TRY(expect_alternative<ConcatBody>(type, body));
-      return encode_concat(std::get<ConcatBody>(body), w);
-    case LayerType::kFullyConnected:
-    case LayerType::kQuantizedFullyConnected:
-      EMC_TRY(expect_alternative<FullyConnectedBody>(type, body));
-      return encode_fully_connected(std::get<FullyConnectedBody>(body), w);
-    case LayerType::kTensorflowFlatten:
-    case LayerType::kQuantizedTensorflowFlatten:
-      EMC_TRY(expect_alternative<FlattenBody>(type, body));
-      encode_flatten(std::get<FlattenBody>(body), w);
-      return ok_status();
-    case LayerType::kResizeNearestNeighbor:
-    case LayerType::kQuantizedResizeNearestNeighbor:
-      EMC_TRY(expect_alternative<ResizeNearestBody>(type, body));
-      encode_resize(std::get<ResizeNearestBody>(body), w);
-      return ok_status();
-    case LayerType::kChannelwiseDequantize:
-      EMC_TRY(expect_alternative<ChannelwiseDequantizeBody>(type, body));
-      return encode_channelwise_dequantize(std::get<ChannelwiseDequantizeBody>(body), w);
-    case LayerType::kK210Conv:
-      EMC_TRY(expect_alternative<ConvBody>(type, body));
-      encode_conv(std::get<ConvBody>(body), w);
-      return ok_status();
-    case LayerType::kK210AddPadding:
-      EMC_TRY(expect_alternative<AddPaddingBody>(type, body));
-      encode_add_padding(std::get<AddPaddingBody>(body), w);
-      return ok_status();
-    case LayerType::kK210RemovePadding:
-      EMC_TRY(expect_alternative<RemovePaddingBody>(type, body));
-      encode_remove_padding(std::get<RemovePaddingBody>(body), w);
-      return ok_status();
-    case LayerType::kK210Upload:
-      EMC_TRY(expect_alternative<UploadBody>(type, body));
-      encode_upload(std::get<UploadBody>(body), w);
-      return ok_status();
-    case LayerType::kEmcConv2d:
-    case LayerType::kEmcDepthwiseConv2d:
-      EMC_TRY(expect_alternative<EmcConv2dInt8Body>(type, body));
-      return encode_emc_conv_int8(type, std::get<EmcConv2dInt8Body>(body), w);
-    case LayerType::kEmcConv2dF32:
-    case LayerType::kEmcDepthwiseConv2dF32:
-      EMC_TRY(expect_alternative<EmcConv2dF32Body>(type, body));
-      return encode_emc_conv_f32(type, std::get<EmcConv2dF32Body>(body), w);
-    case LayerType::kEmcQuantizeInt8:
-    case LayerType::kEmcDequantizeInt8:
-      EMC_TRY(expect_alternative<EmcQuantizeInt8Body>(type, body));
-      encode_emc_quantize(std::get<EmcQuantizeInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcMaxPool2dInt8:
-    case LayerType::kEmcAveragePool2dInt8:
-      EMC_TRY(expect_alternative<EmcPool2dInt8Body>(type, body));
-      encode_emc_pool(std::get<EmcPool2dInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcElementwiseInt8:
-      EMC_TRY(expect_alternative<EmcElementwiseInt8Body>(type, body));
-      encode_emc_elementwise(std::get<EmcElementwiseInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcConcatInt8:
-      EMC_TRY(expect_alternative<EmcConcatInt8Body>(type, body));
-      return encode_emc_concat(std::get<EmcConcatInt8Body>(body), w);
-    case LayerType::kEmcLutInt8:
-      EMC_TRY(expect_alternative<EmcLutInt8Body>(type, body));
-      encode_emc_lut(std::get<EmcLutInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcPadCropInt8:
-      EMC_TRY(expect_alternative<EmcPadCropInt8Body>(type, body));
-      encode_emc_pad_crop(std::get<EmcPadCropInt8Body>(body), w);
-      return ok_status();
-    case LayerType::kEmcResizeNearestInt8:
-      EMC_TRY(expect_alternative<EmcResizeNearestInt8Body>(type, body));
-      encode_emc_resize(std::get<EmcResizeNearestInt8Body>(body), w);
-      return ok_status();
+#define EMC_LAYER_TYPE(enumerator, value, printable, Body, ...) \
+  case LayerType::enumerator:                                   \
+    return encode_alternative<Body>(type, body, w);
+#include "emc/format/layer_types.def"
+#undef EMC_LAYER_TYPE
   }
-  return Error(Errc::kUnsupportedLayer, "cannot encode layer type INVALID (0)");
+  return encode_alternative<void>(type, body, w);
 }
 
 std::uint64_t body_content_bytes(LayerType type, const LayerBody& body) {
-  std::uint64_t n = body_fixed_bytes(type);
-  if (const auto* c = std::get_if<ConcatBody>(&body)) n += 8ull * c->inputs.size();
-  if (const auto* f = std::get_if<FullyConnectedBody>(&body)) {
-    n += 4ull * (std::uint64_t{f->in_channels} * f->out_channels + f->out_channels);
-  }
-  if (const auto* d = std::get_if<ChannelwiseDequantizeBody>(&body)) n += 8ull * d->params.size();
-  if (const auto* c = std::get_if<EmcConv2dInt8Body>(&body)) {
-    n += pad4(c->weights.size()) + 12ull * c->geo.out_channels;
-  }
-  if (const auto* c = std::get_if<EmcConv2dF32Body>(&body)) {
-    n += 4ull * (c->weights.size() + c->geo.out_channels);
-  }
-  if (const auto* c = std::get_if<EmcConcatInt8Body>(&body)) {
-    n += kEmcConcatInputBytes * c->inputs.size();  // the fixed part holds input_count
-  }
-  return n;
+  return std::visit(
+      [type](const auto& b) -> std::uint64_t {
+        BodyWriter io(nullptr);
+        (void)fields<BodyWriter>(io, type, b);  // bodies here were decoded or encoded already
+        return io.bytes();
+      },
+      body);
 }
 
 }  // namespace emc::format::detail

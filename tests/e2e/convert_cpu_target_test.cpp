@@ -6,8 +6,9 @@
 //  * every sample's k210 kmodel gives byte-identical memories (outputs, all of main memory and
 //    the 2 MiB KPU RAM) when its K210 layers run on kpu-sim and when every layer runs on cpu;
 //  * emc-run picks cpu for a -p cpu kmodel from its .map.json and says so in --profile;
-//  * hand-built graphs: a 5x5 conv fails on k210 and is an EMC_CONV2D on cpu; Dense is an int8
-//    1x1 EMC_CONV2D on cpu; maps under the KPU's 4x4 convert on cpu.
+//  * hand-built graphs: a 5x5 conv is an EMC_CONV2D on cpu and on k210 (there with a warning,
+//    an error with --sdk-compatible); Dense is an int8 1x1 EMC_CONV2D on cpu; maps under the
+//    KPU's 4x4 convert on cpu.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -330,7 +331,7 @@ std::vector<std::vector<Tensor>> ramp_inputs(const Shape& s, int n) {
   return out;
 }
 
-TEST(CpuTargetLowering, FiveByFiveConvFailsOnK210AndIsAnEmcConvOnCpu) {
+TEST(CpuTargetLowering, FiveByFiveConvIsAnEmcConvOnK210WithAWarningAndOnCpu) {
   TinyGraph b;
   auto t = b.input(16, 16, 3);
   t = b.conv(t, "conv5x5", 5, 8, Padding4{2, 2, 2, 2});
@@ -338,11 +339,22 @@ TEST(CpuTargetLowering, FiveByFiveConvFailsOnK210AndIsAnEmcConvOnCpu) {
   const auto calib = ramp_inputs(g.shape(g.inputs[0]), 1);
   ConvertOptions opt;
   opt.preprocess.scale = PixelScale::kZeroOne;
+  // k210: the KPU's CPU fallback, named in a warning; --sdk-compatible refuses it.
   auto k = convert(g, calib, opt);
-  ASSERT_FALSE(k.ok());
-  EXPECT_EQ(k.error().code(), Errc::kInvalidLayerConfig);
-  EXPECT_THAT(k.error().to_string(), testing::HasSubstr("'conv5x5' (Conv2D)"));
-  EXPECT_THAT(k.error().to_string(), testing::HasSubstr("kernel_size [5,5] is not supported"));
+  ASSERT_TRUE(k.ok()) << k.error().to_string();
+  EXPECT_EQ(k->model.layers.front().type, format::LayerType::kEmcConv2d);
+  bool warned = false;
+  for (const auto& w : k->warnings)
+    warned |= w.find("'conv5x5' (Conv2D)") != std::string::npos &&
+              w.find("kernel_size [5,5] is not supported") != std::string::npos;
+  EXPECT_TRUE(warned);
+  opt.sdk_compatible = true;
+  auto ks = convert(g, calib, opt);
+  ASSERT_FALSE(ks.ok());
+  EXPECT_EQ(ks.error().code(), Errc::kUnsupportedLayer);
+  EXPECT_THAT(ks.error().to_string(), testing::HasSubstr("'conv5x5' (Conv2D)"));
+  EXPECT_THAT(ks.error().to_string(), testing::HasSubstr("kernel_size [5,5] is not supported"));
+  opt.sdk_compatible = false;
   opt.target = Target::kCpu;
   auto r = convert(g, calib, opt);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
@@ -408,8 +420,8 @@ TEST(CpuTargetLowering, DenseIsAnInt8EmcConvAndTheModelRunsOnlyOnCpu) {
 }
 
 TEST(CpuTargetLowering, ChipOnlyMapLimitsAreLiftedOnCpu) {
-  // A 3x3 map is below the KPU's 4x4 minimum: an error on k210, an EMC_CONV2D on cpu that runs on
-  // the cpu backend alone.
+  // A 3x3 map is below the KPU's 4x4 minimum: on k210 the CPU fallback (an error with
+  // --sdk-compatible), an EMC_CONV2D on cpu that runs on the cpu backend alone.
   TinyGraph b;
   auto t = b.input(3, 3, 2);
   t = b.conv(t, "small", 3, 4, Padding4{1, 1, 1, 1});
@@ -418,8 +430,14 @@ TEST(CpuTargetLowering, ChipOnlyMapLimitsAreLiftedOnCpu) {
   ConvertOptions opt;
   opt.preprocess.scale = PixelScale::kZeroOne;
   auto chip = convert(g, samples, opt);
+  ASSERT_TRUE(chip.ok()) << chip.error().to_string();
+  EXPECT_EQ(chip->model.layers.front().type, format::LayerType::kEmcConv2d);
+  opt.sdk_compatible = true;
+  chip = convert(g, samples, opt);
   ASSERT_FALSE(chip.ok());
   EXPECT_THAT(chip.error().to_string(), testing::HasSubstr("'small' (Conv2D)"));
+  EXPECT_THAT(chip.error().to_string(), testing::HasSubstr("outside the KPU's range"));
+  opt.sdk_compatible = false;
   opt.target = Target::kCpu;
   auto r = convert(g, samples, opt);
   ASSERT_TRUE(r.ok()) << r.error().to_string();

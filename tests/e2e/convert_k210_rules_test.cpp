@@ -556,24 +556,38 @@ TEST(ConvertK210Rules, ResidualAddRunsAsQuantizedAdd) {
   EXPECT_LE(fadd, 1);  // at most the final DEQUANTIZE of the model output
 }
 
-TEST(ConvertK210Rules, FiveByFiveConvFailsNamingTheLayer) {
+TEST(ConvertK210Rules, FiveByFiveConvRunsOnTheCpuOrFailsWithSdkCompatible) {
   Builder b;
   auto t = b.input(16, 16, 3);
   t = b.conv(t, "conv5x5", 5, 1, Padding4{2, 2, 2, 2}, 8, false);
   const Graph g = b.finish(t);
   std::vector<std::vector<std::uint8_t>> px;
   std::vector<std::vector<Tensor>> calib{{pixel_inputs(g.shape(g.inputs[0]), 1, px)[0]}};
-  auto r = convert(g, calib, ConvertOptions{});
+  // Default: an EMC_CONV2D on the CPU, named in a warning.
+  auto k = convert(g, calib, ConvertOptions{});
+  ASSERT_TRUE(k.ok()) << k.error().to_string();
+  EXPECT_EQ(k->model.layers.front().type, format::LayerType::kEmcConv2d);
+  EXPECT_EQ(k->layers.front().off_kpu_layer->name, "conv5x5");
+  std::string warnings;
+  for (const auto& w : k->warnings) warnings += w + "\n";
+  EXPECT_NE(warnings.find("'conv5x5' (Conv2D)"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("MaixPy"), std::string::npos) << warnings;
+  // --sdk-compatible: an error naming the layer, why and what to change.
+  ConvertOptions sdk;
+  sdk.sdk_compatible = true;
+  auto r = convert(g, calib, sdk);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), Errc::kInvalidLayerConfig);
+  EXPECT_EQ(r.error().code(), Errc::kUnsupportedLayer);
   const std::string s = r.error().to_string();
+  EXPECT_NE(s.find("use 1x1 or 3x3 kernels"), std::string::npos) << s;
   EXPECT_NE(s.find("conv5x5"), std::string::npos) << s;
   EXPECT_NE(s.find("Conv2D"), std::string::npos) << s;
   EXPECT_NE(s.find("[5,5]"), std::string::npos) << s;
 }
 
 TEST(ConvertK210Rules, StructuralErrorsComeBeforeCalibration) {
-  // The 5x5 kernel is reported without running a single calibration sample.
+  // The 5x5 kernel under --sdk-compatible is reported without running a single calibration
+  // sample.
   Builder b;
   auto t = b.input(16, 16, 3);
   t = b.conv(t, "conv5x5", 5, 1, Padding4{2, 2, 2, 2}, 8, false);
@@ -583,13 +597,14 @@ TEST(ConvertK210Rules, StructuralErrorsComeBeforeCalibration) {
   for (auto& in : pixel_inputs(g.shape(g.inputs[0]), 3, px)) calib.push_back({in});
   int calibrated = 0;
   ConvertOptions opt;
+  opt.sdk_compatible = true;
   opt.progress = [&](std::size_t, std::size_t, int) {
     ++calibrated;
     return true;
   };
   auto r = convert(g, calib, opt);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), Errc::kInvalidLayerConfig);
+  EXPECT_EQ(r.error().code(), Errc::kUnsupportedLayer);
   EXPECT_EQ(calibrated, 0);
   // Control: the same model with a 3x3 kernel calibrates (the counter does count).
   Builder b3;

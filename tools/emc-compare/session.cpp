@@ -450,11 +450,11 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
     m.why = "float tensor '" + l.float_tensor + "' not in the float graph";
     return m;
   }
-  m.is_s8 = sl->dtype == "int8";
-  m.is_u8 = sl->dtype.empty() ? writes_uint8(type) : (sl->dtype == "uint8" || m.is_s8);
+  m.is_i8 = sl->dtype == "int8";
+  m.is_u8 = sl->dtype.empty() ? writes_uint8(type) : (sl->dtype == "uint8" || m.is_i8);
   if (m.is_u8) {
     if (sl->quant.empty()) {
-      m.why = std::string(m.is_s8 ? "int8" : "uint8") +
+      m.why = std::string(m.is_i8 ? "int8" : "uint8") +
               " output without quantization parameters in the map";
       return m;
     }
@@ -632,13 +632,13 @@ void Session::inject_reference(const interpreter::LayerEvent& e) {
 }
 
 double Session::dequant(const LayerMap& m, const AffineQuant& q, std::uint8_t b) {
-  const double code = m.is_s8 ? double(static_cast<std::int8_t>(b)) : double(b);
+  const double code = m.is_i8 ? double(static_cast<std::int8_t>(b)) : double(b);
   return code * q.scale + q.bias;
 }
 
 std::uint8_t Session::quant_byte(const LayerMap& m, const AffineQuant& q, double v) {
   const double code = std::round((v - q.bias) / q.scale);  // half away from zero
-  if (m.is_s8)
+  if (m.is_i8)
     return static_cast<std::uint8_t>(static_cast<std::int32_t>(std::clamp(code, -128.0, 127.0)));
   return static_cast<std::uint8_t>(std::clamp(code, 0.0, 255.0));
 }

@@ -81,7 +81,7 @@ class Session {
     std::string why;  // when !ok: why the layer has no comparable float counterpart
     converter::TensorId tensor = converter::kNoTensor;
     bool is_u8 = false;              // a quantized (one byte per value) output
-    bool is_s8 = false;              // ... whose codes are int8 (-p cpu), not uint8
+    bool is_i8 = false;              // ... whose codes are int8 (-p cpu), not uint8
     std::vector<AffineQuant> quant;  // quantized outputs: 1 or one per channel
     // Feature maps: float HWC (h, w, c) vs kmodel CHW (kc, kh, kw); float pixel (y, x) is kmodel
     // pixel (y·step + off, x·step + off).

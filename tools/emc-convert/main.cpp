@@ -238,9 +238,17 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
       src += buf;
     }
     std::printf("%-4zu %-28s %-4s %-15s %-15s %-13s %-19s %9llu %10s  %s\n", i,
-                std::string(format::to_string(l.type)).c_str(), l.on_kpu ? "KPU" : "CPU",
+                std::string(format::to_string(l.type)).c_str(),
+                l.on_kpu                   ? "KPU"
+                : l.off_kpu_reason.empty() ? "CPU"
+                                           : "CPU*",
                 dims(l.in_shape).c_str(), dims(l.out_shape).c_str(), rows.c_str(), mem.c_str(),
                 static_cast<unsigned long long>(l.weight_bytes), cycles.c_str(), src.c_str());
+  }
+  for (const auto& l : r.layers) {
+    if (l.off_kpu_reason.empty()) continue;
+    std::printf("CPU* layer %zu: off the KPU (%s), an EMC layer type: %s\n", l.index,
+                l.off_kpu_layer ? l.off_kpu_layer->name.c_str() : "?", l.off_kpu_reason.c_str());
   }
   std::printf("\nfile size        %zu bytes\n", file_size);
   std::printf("KPU RAM peak     %llu bytes of 2097152\n",

@@ -52,6 +52,7 @@ const Target kK210Target = {
     .conv_refusal_note = "",
     .dense_on_kpu = true,
     .emc_types_need_emc_runtime = true,
+    .cpu_conv_fallback = true,
     // The kmodel and its main-memory buffers share the 6 MiB of general SRAM with the firmware
     // (the SDK's own code and heap; MaixPy takes more). Past 5 MiB it will not load.
     .limit_bytes = kK210SramBytes,

@@ -57,6 +57,200 @@ void Lowerer::check_kpu_geometry(const ConvPlan& p) {
   }
 }
 
+Lowerer::ConvUnit Lowerer::conv_unit(const std::vector<int>& nodes) const {
+  ConvUnit u;
+  for (int i : nodes) {
+    const Node& n = node(i);
+    switch (n.kind) {
+      case NodeKind::kZeroPad:
+        u.pad = &n;
+        break;
+      case NodeKind::kConv2D:
+      case NodeKind::kDepthwiseConv2D:
+        u.conv = &n;
+        break;
+      case NodeKind::kBatchNorm:
+        u.bn = &n;
+        break;
+      case NodeKind::kActivation:
+        u.act = &n;
+        break;
+      default:
+        u.pool = &n;
+        break;
+    }
+  }
+  return u;
+}
+
+QuantParam Lowerer::peek_quant(TensorId t) const {
+  const Forms& f = forms_[static_cast<std::size_t>(t)];
+  if (f.has_q) return f.q;
+  const Range r = ranges_.at(static_cast<std::size_t>(t));
+  auto p = quant_param_from_range(r.min, r.max);
+  return p.ok() ? p.value() : QuantParam{};
+}
+
+std::optional<Lowerer::KpuRefusal> Lowerer::kpu_conv_refusal(const ConvUnit& u) const {
+  const Node& c = *u.conv;
+  const TensorId tin = u.pad ? u.pad->inputs[0] : c.inputs[0];
+  const Shape& ins = g_.shape(tin);
+  if (ins.rank() != 3) return std::nullopt;  // lower_kpu_conv's error
+  auto refuse = [](Errc code, std::string why, std::string change) {
+    return std::optional<KpuRefusal>(KpuRefusal{code, std::move(why), std::move(change)});
+  };
+  const auto dims = [](std::int32_t a, std::int32_t b) {
+    return std::to_string(a) + "x" + std::to_string(b);
+  };
+  if (c.kernel_h != c.kernel_w || (c.kernel_h != 1 && c.kernel_h != 3)) {
+    return refuse(Errc::kInvalidLayerConfig,
+                  "kernel_size [" + std::to_string(c.kernel_h) + "," + std::to_string(c.kernel_w) +
+                      "] is not supported: the KPU runs 1x1 and 3x3 kernels",
+                  "use 1x1 or 3x3 kernels (a 5x5 is two stacked 3x3 convs, a 7x7 three)");
+  }
+  if (c.dilation_h != 1 || c.dilation_w != 1) {
+    return refuse(Errc::kInvalidLayerConfig, "dilation_rate must be 1 on the KPU",
+                  "use dilation_rate 1 (a larger kernel or stacked 3x3 convs)");
+  }
+  Padding4 pd = c.pad;
+  if (u.pad) {
+    pd.top += u.pad->pad.top;
+    pd.bottom += u.pad->pad.bottom;
+    pd.left += u.pad->pad.left;
+    pd.right += u.pad->pad.right;
+  }
+  const std::int32_t k = c.kernel_h, H = ins.h(), W = ins.w();
+  const bool dw = c.kind == NodeKind::kDepthwiseConv2D && c.depth_multiplier == 1;
+  // 1x1 on a 1x1 map: the dense form on the CPU (lower_kpu_conv).
+  if (!dw && k == 1 && H == 1 && W == 1 && c.stride_h == 1 && c.stride_w == 1 && !u.pool &&
+      pd.is_zero())
+    return std::nullopt;
+  const std::string pads = "(top " + std::to_string(pd.top) + ", bottom " +
+                           std::to_string(pd.bottom) + ", left " + std::to_string(pd.left) +
+                           ", right " + std::to_string(pd.right) + ")";
+  if (c.stride_h != c.stride_w || (c.stride_h != 1 && c.stride_h != 2)) {
+    return refuse(Errc::kInvalidLayerConfig,
+                  "strides [" + std::to_string(c.stride_h) + "," + std::to_string(c.stride_w) +
+                      "]: the KPU supports 1 and 2",
+                  "use equal strides of 1 or 2");
+  }
+  const bool sym1 = pd.top == 1 && pd.bottom == 1 && pd.left == 1 && pd.right == 1;
+  const bool after1 = pd.top == 0 && pd.bottom == 1 && pd.left == 0 && pd.right == 1;
+  if (k == 1 && !pd.is_zero()) {
+    return refuse(Errc::kInvalidLayerConfig,
+                  "a 1x1 conv with zero padding is not supported on the KPU",
+                  "remove the padding before the 1x1 conv");
+  }
+  if (c.stride_h == 1) {
+    if (k == 3 && !sym1) {
+      return refuse(Errc::kInvalidLayerConfig,
+                    "3x3 stride-1 conv with padding " + pads +
+                        ": the KPU always pads 1 pixel on every side; use padding='same'",
+                    "use padding='same' (1 pixel on every side)");
+    }
+  } else {
+    const bool even = H % 2 == 0 && W % 2 == 0;
+    const bool valid_odd = k == 3 && pd.is_zero() && H % 2 == 1 && W % 2 == 1;
+    if (k == 1 || sym1) {
+      if (!even) {
+        return refuse(Errc::kInvalidLayerConfig,
+                      "stride 2 on an odd-sized map " + dims(H, W) +
+                          ": Keras keeps ceil(n/2) rows, the KPU's 2x2 sampling floor(n/2)",
+                      "give the stride-2 conv an even-sized input map");
+      }
+    } else if (!((after1 && even) || valid_odd)) {
+      return refuse(Errc::kInvalidLayerConfig,
+                    "stride-2 conv with padding " + pads + " on a " + dims(H, W) +
+                        " map cannot be computed exactly on the KPU (supported: pad 1 on every "
+                        "side, TF 'same' on even sizes, or 'valid' 3x3 on odd sizes)",
+                    "use pad 1 on every side, TF 'same' on an even-sized map or 'valid' on an "
+                    "odd-sized one");
+    }
+  }
+  // The chip's limits (check_kpu_geometry) on what lower_kpu_conv would emit.
+  const bool model_input = std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end();
+  const std::int32_t cin = ins.c();
+  if (!dw && cin > 1024) {
+    return refuse(
+        Errc::kInvalidLayerConfig,
+        std::to_string(cin) + " input channels: a KPU layer sums at most 1024 input channels",
+        "reduce the input channels of this layer to 1024");
+  }
+  const std::string range =
+      "H " + std::to_string(target_.min_map) + ".." + std::to_string(target_.max_map_h) + ", W " +
+      std::to_string(target_.min_map) + ".." + std::to_string(target_.max_map_w);
+  if (H > target_.max_map_h || W > target_.max_map_w || (model_input && small(ins))) {
+    return refuse(Errc::kInvalidLayerConfig,
+                  "input map " + dims(H, W) + " (HxW) is outside the KPU's range: " + range,
+                  "give the conv an input map within " + range);
+  }
+  if (small(ins) && !model_input) {
+    if (c.stride_h != 1 || u.pool) {
+      return refuse(Errc::kInvalidLayerConfig,
+                    "stride 2 or a fused pooling on the " + dims(H, W) +
+                        " map (under the KPU's 4x4) is not supported: the KPU computes at least "
+                        "4x4 outputs; a stride-1 conv fits",
+                    "use a stride-1 conv without pooling on maps under 4x4");
+    }
+    const Forms& fin = forms_[static_cast<std::size_t>(tin)];
+    const bool keep_sub = k == 1 && fin.kpu >= 0 && fin.sub != Sub::kNone;
+    const bool padded = fin.kpu >= 0 && fin.pad_h > 0 && (k == 1 || fin.pad_zero);
+    if (!keep_sub && !padded && peek_quant(tin).zero_point != 0) {
+      return refuse(Errc::kQuantization,
+                    "a " + dims(k, k) + " conv on the " + dims(H, W) +
+                        " map (under the KPU's 4x4) runs on the map zero-padded to 4x4, which "
+                        "needs real 0 at code 0; this map has negative values (zero point " +
+                        std::to_string(peek_quant(tin).zero_point) + ")",
+                    "put a ReLU-family activation before it");
+    }
+  }
+  return std::nullopt;
+}
+
+void Lowerer::input_normalization(std::int32_t cin, const Node& c, TensorId tin,
+                                  std::vector<double>& mean, std::vector<double>& stdv) const {
+  // Per-channel (mean, std) of real = (pixel - mean) / std. Uniform ranges apply to any channel
+  // count; explicit per-channel mean/std needs 3 values for 3 channels (or equal values).
+  const auto& pre = opt_.preprocess;
+  mean.assign(static_cast<std::size_t>(cin), 0.0);
+  stdv.assign(static_cast<std::size_t>(cin), 1.0);
+  const bool uniform_mean_std = pre.mean[0] == pre.mean[1] && pre.mean[1] == pre.mean[2] &&
+                                pre.std[0] == pre.std[1] && pre.std[1] == pre.std[2];
+  if (pre.scale == PixelScale::kMeanStd && cin != 3 && !uniform_mean_std)
+    fail(Errc::kInvalidLayerConfig,
+         "the input has " + std::to_string(cin) +
+             " channels but --input-range gives 3 different per-channel mean/std values: "
+             "give one mean and one std for all channels",
+         c);
+  for (int i = 0; i < cin; ++i) {
+    const int j = cin == 3 ? i : 0;
+    switch (pre.scale) {
+      case PixelScale::kZeroOne:
+        mean[i] = 0;
+        stdv[i] = 255;
+        break;
+      case PixelScale::kMinusOneOne:
+        mean[i] = 127.5;
+        stdv[i] = 127.5;
+        break;
+      case PixelScale::kRaw:
+        mean[i] = 0;
+        stdv[i] = 1;
+        break;
+      case PixelScale::kMeanStd:
+        mean[i] = pre.mean[j];
+        stdv[i] = pre.std[j];
+        break;
+    }
+  }
+  if (tin == rescaled_input_) {  // real*s + o = (pixel - (mean - o*std/s)) / (std/s)
+    for (int i = 0; i < cin; ++i) {
+      mean[i] -= in_offset_ * stdv[i] / in_scale_;
+      stdv[i] /= in_scale_;
+    }
+  }
+}
+
 int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
   constexpr std::int32_t kMaxChannels = 1024;
   split_parts_.clear();
@@ -297,33 +491,12 @@ void Lowerer::materialize_subsample(TensorId t, const Node& ctx) {
 
 void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
   const std::vector<int>& nodes = unit.nodes;
-  const Node* pad = nullptr;
-  const Node* conv = nullptr;
-  const Node* bn = nullptr;
-  const Node* actn = nullptr;
-  const Node* pool = nullptr;
-  for (int i : nodes) {
-    const Node& n = g_.nodes[static_cast<std::size_t>(i)];
-    switch (n.kind) {
-      case NodeKind::kZeroPad:
-        pad = &n;
-        break;
-      case NodeKind::kConv2D:
-      case NodeKind::kDepthwiseConv2D:
-        conv = &n;
-        break;
-      case NodeKind::kBatchNorm:
-        bn = &n;
-        break;
-      case NodeKind::kActivation:
-        actn = &n;
-        break;
-      default:
-        pool = &n;
-        break;
-    }
-  }
-  const Node& c = *conv;
+  const ConvUnit u = conv_unit(nodes);
+  const Node* pad = u.pad;
+  const Node* bn = u.bn;
+  const Node* actn = u.act;
+  const Node* pool = u.pool;
+  const Node& c = *u.conv;
   if (bn && !c.activation.is_linear()) {
     // conv(activation) -> BatchNormalization: the KPU applies its BN stage before the activation,
     // so the BN cannot be fused. The conv runs alone; the BN (with any activation after it) is a
@@ -344,6 +517,10 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
     if (pool_node >= 0) emit_pool(node(pool_node));
     return;
   }
+  if (const auto r = kpu_conv_refusal(u)) {
+    if (target_.cpu_conv_fallback) return lower_conv_on_cpu(u, nodes, *r);
+    fail(r->code, r->why + std::string(target_.conv_refusal_note), c);
+  }
   std::vector<std::string> sources;
   for (int i : nodes) {
     const auto& sl = g_.nodes[static_cast<std::size_t>(i)].source_layers;
@@ -360,17 +537,6 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
   const std::int32_t cin = ins.c();
   const std::int32_t cout =
       c.kind == NodeKind::kDepthwiseConv2D ? cin * c.depth_multiplier : c.filters;
-  // What the target cannot fall back to (-p cpu: kmodel V3's only conv is K210_CONV).
-  const std::string no_cpu_conv(target_.conv_refusal_note);
-  if (c.kernel_h != c.kernel_w || (c.kernel_h != 1 && c.kernel_h != 3)) {
-    fail(Errc::kInvalidLayerConfig,
-         "kernel_size [" + std::to_string(c.kernel_h) + "," + std::to_string(c.kernel_w) +
-             "] is not supported: the KPU runs 1x1 and 3x3 kernels" + no_cpu_conv,
-         c);
-  }
-  if (c.dilation_h != 1 || c.dilation_w != 1) {
-    fail(Errc::kInvalidLayerConfig, "dilation_rate must be 1 on the KPU" + no_cpu_conv, c);
-  }
   Padding4 pd = c.pad;
   if (pad) {
     pd.top += pad->pad.top;
@@ -446,37 +612,12 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
   const std::int32_t H = ins.h(), W = ins.w();
   Sub sub = Sub::kNone;
   std::string note;
-  if (c.stride_h != c.stride_w || (c.stride_h != 1 && c.stride_h != 2)) {
-    fail(Errc::kInvalidLayerConfig,
-         "strides [" + std::to_string(c.stride_h) + "," + std::to_string(c.stride_w) +
-             "]: the KPU supports 1 and 2" + no_cpu_conv,
-         c);
-  }
   const bool sym1 = pd.top == 1 && pd.bottom == 1 && pd.left == 1 && pd.right == 1;
   const bool after1 = pd.top == 0 && pd.bottom == 1 && pd.left == 0 && pd.right == 1;
-  if (k == 1 && !pd.is_zero()) {
-    fail(Errc::kInvalidLayerConfig, "a 1x1 conv with zero padding is not supported on the KPU", c);
-  }
-  if (c.stride_h == 1) {
-    if (k == 3 && !sym1) {
-      fail(Errc::kInvalidLayerConfig,
-           "3x3 stride-1 conv with padding (top " + std::to_string(pd.top) + ", bottom " +
-               std::to_string(pd.bottom) + ", left " + std::to_string(pd.left) + ", right " +
-               std::to_string(pd.right) +
-               "): the KPU always pads 1 pixel on every side; use "
-               "padding='same'",
-           c);
-    }
-  } else {
+  if (c.stride_h != 1) {  // the stride-2 forms kpu_conv_refusal admits
     const bool even = H % 2 == 0 && W % 2 == 0;
     const bool valid_odd = k == 3 && pd.is_zero() && H % 2 == 1 && W % 2 == 1;
     if (k == 1 || sym1) {
-      if (!even) {
-        fail(Errc::kInvalidLayerConfig,
-             "stride 2 on an odd-sized map " + std::to_string(H) + "x" + std::to_string(W) +
-                 ": Keras keeps ceil(n/2) rows, the KPU's 2x2 sampling floor(n/2)",
-             c);
-      }
       sub = Sub::kLeftTop;
       note = "stride 2: full-resolution conv, left-top sampling";
     } else if ((after1 && even) || valid_odd) {
@@ -494,14 +635,6 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
         note = valid_odd ? "stride 2 (valid, odd size): full-resolution conv, odd rows/cols sampled"
                          : "stride 2 (pad after): full-resolution conv, odd rows/cols sampled";
       }
-    } else {
-      fail(Errc::kInvalidLayerConfig,
-           "stride-2 conv with padding (top " + std::to_string(pd.top) + ", bottom " +
-               std::to_string(pd.bottom) + ", left " + std::to_string(pd.left) + ", right " +
-               std::to_string(pd.right) + ") on a " + std::to_string(H) + "x" + std::to_string(W) +
-               " map cannot be computed exactly on the KPU (supported: pad 1 on every side, TF "
-               "'same' on even sizes, or 'valid' 3x3 on odd sizes)",
-           c);
     }
   }
 
@@ -524,13 +657,6 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
   enum class SmallMode { kNone, kKeepSub, kPadded } small_mode = SmallMode::kNone;
   const bool model_input = std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end();
   if (small(ins) && !model_input) {
-    if (c.stride_h != 1 || pool) {
-      fail(Errc::kInvalidLayerConfig,
-           "stride 2 or a fused pooling on the " + std::to_string(H) + "x" + std::to_string(W) +
-               " map (under the KPU's 4x4) is not supported: the KPU computes at least 4x4 "
-               "outputs; a stride-1 conv fits",
-           c);
-    }
     if (k == 1 && fin.kpu >= 0 && fin.sub != Sub::kNone) {
       p.in_h = fin.full_h;
       p.in_w = fin.full_w;
@@ -573,45 +699,8 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
   // nearest integer to the mean as the code padded taps read.
   if (kpu_input_ && (tin == rescaled_input_ ||
                      std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end())) {
-    // Per-channel (mean, std) of real = (pixel - mean) / std. Uniform ranges apply to any channel
-    // count; explicit per-channel mean/std needs 3 values for 3 channels (or equal values).
-    const auto& pre = opt_.preprocess;
-    std::vector<double> mean(static_cast<std::size_t>(cin)), stdv(static_cast<std::size_t>(cin));
-    const bool uniform_mean_std = pre.mean[0] == pre.mean[1] && pre.mean[1] == pre.mean[2] &&
-                                  pre.std[0] == pre.std[1] && pre.std[1] == pre.std[2];
-    if (pre.scale == PixelScale::kMeanStd && cin != 3 && !uniform_mean_std)
-      fail(Errc::kInvalidLayerConfig,
-           "the input has " + std::to_string(cin) +
-               " channels but --input-range gives 3 different per-channel mean/std values: "
-               "give one mean and one std for all channels",
-           c);
-    for (int i = 0; i < cin; ++i) {
-      const int j = cin == 3 ? i : 0;
-      switch (pre.scale) {
-        case PixelScale::kZeroOne:
-          mean[i] = 0;
-          stdv[i] = 255;
-          break;
-        case PixelScale::kMinusOneOne:
-          mean[i] = 127.5;
-          stdv[i] = 127.5;
-          break;
-        case PixelScale::kRaw:
-          mean[i] = 0;
-          stdv[i] = 1;
-          break;
-        case PixelScale::kMeanStd:
-          mean[i] = pre.mean[j];
-          stdv[i] = pre.std[j];
-          break;
-      }
-    }
-    if (tin == rescaled_input_) {  // real*s + o = (pixel - (mean - o*std/s)) / (std/s)
-      for (int i = 0; i < cin; ++i) {
-        mean[i] -= in_offset_ * stdv[i] / in_scale_;
-        stdv[i] /= in_scale_;
-      }
-    }
+    std::vector<double> mean, stdv;
+    input_normalization(cin, c, tin, mean, stdv);
     double msum = 0;
     for (int i = 0; i < cin; ++i) msum += mean[i];
     const auto zx = static_cast<std::int32_t>(std::lround(msum / cin));
@@ -662,7 +751,8 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
     if (zero_pad && pool->kernel_h == 4 && pool->kernel_w == 4 && pool->stride_h == 4 &&
         pool->stride_w == 4)
       pt = is_max ? 3 : 4;
-    if (pt > 0) {
+    // (An output under the KPU's minimum map leaves the pool to the CPU.)
+    if (pt > 0 && std::min(H, W) / (pt >= 3 ? 4 : 2) >= target_.min_map) {
       const int win = pt >= 3 ? 4 : 2;
       p.pool_type = pt;
       p.out_h = H / win;

@@ -154,6 +154,24 @@ void Lowerer::ensure_main_q(TensorId t, const Node& ctx) {
     enable_dma(t, ctx);
     return;
   }
+  if (f.raw_pixels) {
+    fail(Errc::kUnsupportedLayer,
+         "reads the model input, which this kmodel receives as raw pixels for its first "
+         "convolution; every reader of the input must be a convolution",
+         ctx);
+  }
+  if (f.main_i8 >= 0) {  // an int8 form of the same grid (code + 128, exact)
+    LayerInfo info;
+    info.note = "'" + g_.tensor(t).name + "' back to uint8 from the CPU's int8 (code + 128, exact)";
+    info.in_shape = info.out_shape = g_.shape(t).dims;
+    const QuantParam q = quant_of(t);
+    info.out_scale = q.scale;
+    info.out_bias = q.bias();
+    std::array<std::uint8_t, 256> flip{};
+    for (int v = 0; v < 256; ++v) flip[std::size_t(v)] = static_cast<std::uint8_t>(v ^ 0x80);
+    f.main_q = byte_table(f.main_i8, std::uint64_t(count(t)), flip, info, ctx);
+    return;
+  }
   if (f.main_f >= 0) {
     const QuantParam q = quant_of(t);
     const format::QuantizeBody b = quantize_body(t, q);
@@ -195,6 +213,11 @@ void Lowerer::ensure_kpu(TensorId t, const Node& ctx) {
     fail(Errc::kUnsupportedLayer,
          "input " + to_string(s) + " cannot be uploaded to KPU RAM: the KPU takes [H, W, C] maps",
          ctx);
+  }
+  if (f.raw_pixels && f.main_q < 0) {  // a KPU conv reading the raw pixels as well: p itself
+    f.raw_pixels = false;
+    ensure_main_q(t, ctx);
+    f.raw_pixels = true;
   }
   ensure_main_q(t, ctx);
   format::UploadBody b;
@@ -263,25 +286,35 @@ LoweredModel Lowerer::run() {
       first_unit = 1;
   }
   bool kpu_first = false;
+  // A first conv the KPU cannot run (Target::cpu_conv_fallback): the raw pixels in main memory,
+  // stored as p - 128 for its EMC convolution (the runtime's input rule for that first layer).
+  bool pixels_first = false;
   if (matches.size() > first_unit &&
       table_.rules[matches[first_unit].rule].lower == &Lowerer::lower_kpu_conv && is.rank() == 3 &&
       !(is.h() == 1 && is.w() == 1)) {
-    kpu_first = true;
+    if (target_.cpu_conv_fallback && kpu_conv_refusal(conv_unit(matches[first_unit].nodes)))
+      pixels_first = true;
+    else
+      kpu_first = true;
   }
-  if (kpu_first && first_unit == 1) {
+  if ((kpu_first || pixels_first) && first_unit == 1) {
     const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
     rescaled_input_ = r.output;
     in_scale_ = r.activation.alpha;
     in_offset_ = r.activation.offset;
   }
-  kpu_input_ = kpu_first;
-  out_.input_is_uint8 = kpu_first;
+  kpu_input_ = kpu_first || pixels_first;
+  out_.input_is_uint8 = kpu_input_;
   Forms& fi = forms_[static_cast<std::size_t>(input)];
   LayerRef in_ref{std::nullopt, g_.tensor(input).name, "InputLayer"};
   if (kpu_first) {
     fi.kpu = kpu_map_buffer(is.h(), is.w(), is.c(), in_ref);
     fi.kpu_writer = -1;
     use(fi.kpu, 0);
+  } else if (pixels_first) {
+    fi.main_i8 = main_buffer(static_cast<std::uint64_t>(is.num_elements()), in_ref);
+    fi.raw_pixels = true;
+    use(fi.main_i8, 0);
   } else {
     fi.main_f = main_buffer(static_cast<std::uint64_t>(is.num_elements()) * 4, in_ref);
     fi.hwc_input = is.rank() == 3;
@@ -311,7 +344,9 @@ LoweredModel Lowerer::run() {
   const int last = step() - 1;
   for (const auto& o : out_.outputs) use(o.buffer, last);
   const LayerType t0 = out_.layers.front().layer.type;
-  if (t0 != LayerType::kK210Conv && t0 != LayerType::kFullyConnected) {
+  const bool emc_first = pixels_first && out_.layers.front().main_in == fi.main_i8 &&
+                         (t0 == LayerType::kEmcConv2d || t0 == LayerType::kEmcDepthwiseConv2d);
+  if (t0 != LayerType::kK210Conv && t0 != LayerType::kFullyConnected && !emc_first) {
     const auto& src = out_.layers.front().info.sources;
     throw ErrorException(
         Error(Errc::kUnsupportedLayer,

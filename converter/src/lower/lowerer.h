@@ -9,6 +9,8 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +44,13 @@ struct Forms {
   bool pad_zero = false;
   int main_q = -1;  // uint8 CHW in main memory
   int main_f = -1;  // float32 CHW in main memory
+  // int8 CHW in main memory, the form EMC CPU layers read and write (-p k210's CPU fallback): the
+  // codes q - 128 of the uint8 form, quantization (q.scale, q.zero_point - 128). The uint8 and int8
+  // forms convert into each other exactly (one byte table each way).
+  int main_i8 = -1;
+  // The model input held as raw pixels p stored as p - 128 in main_i8 (a kmodel whose first layer
+  // is a CPU-fallback conv); only convolutions read it (the preprocessing folds into them).
+  bool raw_pixels = false;
   bool has_q = false;
   QuantParam q;
   // Main-memory data is a CHW map of this [H, W, C] shape while the tensor is its row-major NHWC
@@ -73,6 +82,16 @@ class Lowerer {
         forms_(g.tensors.size()) {}
 
   LoweredModel run();
+
+  // Why a conv unit cannot run exactly on the KPU (nothing: it can), and what would let it.
+  struct KpuRefusal {
+    Errc code = Errc::kInvalidLayerConfig;
+    std::string why, change;
+  };
+  // The nodes of a [pad] conv [BN] [activation] [pool] match.
+  struct ConvUnit {
+    const Node *pad = nullptr, *conv = nullptr, *bn = nullptr, *act = nullptr, *pool = nullptr;
+  };
 
   // ---- the jobs a layer table binds its rules to (LowerRule) ----
   // [pad] conv/depthwise [BN] [activation] [pool] as K210_CONV (kpu_conv.cpp).
@@ -173,6 +192,26 @@ class Lowerer {
     b.bias = static_cast<float>(q.bias());
     return b;
   }
+
+  // ---- the CPU fallback of convolutions (cpu_conv_fallback.cpp) ----
+  // (kpu_conv.cpp) The nodes of a conv unit; the checks of lower_kpu_conv's KPU forms, made
+  // before anything is emitted.
+  ConvUnit conv_unit(const std::vector<int>& nodes) const;
+  std::optional<KpuRefusal> kpu_conv_refusal(const ConvUnit& u) const;
+  // The conv unit as an EMC_CONV2D / EMC_DEPTHWISE_CONV2D on int8 in main memory (then any pool on
+  // the CPU), named as off the KPU for `r` (Target::cpu_conv_fallback).
+  void lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes, const KpuRefusal& r);
+  // t as int8 in main memory (Forms::main_i8), from its uint8 form.
+  void ensure_main_i8(TensorId t, const Node& ctx);
+  // A V3 REQUANTIZE (256-entry byte table) of `n` bytes of buffer `in` into a new buffer.
+  int byte_table(int in, std::uint64_t n, const std::array<std::uint8_t, 256>& table,
+                 LayerInfo info, const Node& ctx);
+  // The per-channel (mean, std) of real = (pixel - mean) / std of the raw pixel input (the
+  // preprocessing, with a folded leading Rescaling) for a conv `c` reading it with `cin` channels.
+  void input_normalization(std::int32_t cin, const Node& c, TensorId tin, std::vector<double>& mean,
+                           std::vector<double>& stdv) const;
+  // The quantization quant_of(t) gives, without caching it.
+  QuantParam peek_quant(TensorId t) const;
 
   // ---- representation changes ----
   void ensure_main_q(TensorId t, const Node& ctx);

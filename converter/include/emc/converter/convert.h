@@ -109,6 +109,14 @@ struct LayerInfo {
   // Element order of a map output in main memory when it is not the usual CHW: "NHWC" (-p cpu,
   // elementwise layers on a float NHWC input). Empty: CHW for a map (or not a map).
   std::string layout;
+  // -p k210: a Keras layer the KPU cannot run exactly, placed on the CPU as an EMC layer type
+  // (empty reason: not such a layer): the Keras layer, why it left the KPU and what would put it
+  // back (emc_types_need_emc_runtime names it in a warning, or an error with sdk_compatible).
+  std::optional<LayerRef> off_kpu_layer;
+  std::string off_kpu_reason, off_kpu_change;
+  // The output is int8 codes (real = q8 * out_scale + out_bias, q8 the byte as a signed value),
+  // not uint8: EMC int8 layers of the -p k210 CPU fallback.
+  bool out_int8 = false;
   // -p cpu states what each layer writes: "int8" (out_scale/out_bias then map the signed code q
   // to real = q*scale + bias), "float32", or empty (the reader infers it from the type: uint8 for
   // the K210/V3 quantized types). float_tensor: the graph tensor the output holds (an empty

@@ -54,6 +54,9 @@ struct Target {
   // EMC's own CPU layer types are named in a warning (an error with --sdk-compatible): the
   // platform's stock runtime cannot run them.
   bool emc_types_need_emc_runtime = false;
+  // A convolution the KPU cannot run exactly (kernel, dilation, padding form, map or channel
+  // limits) runs on the CPU as EMC_CONV2D / EMC_DEPTHWISE_CONV2D instead of being refused.
+  bool cpu_conv_fallback = false;
 
   // Memory: the kmodel (with its main memory when `limit_includes_main_memory`) must fit
   // `limit_bytes`; above `warn_bytes` (0: never) a warning says it will most likely not load.

@@ -1,0 +1,213 @@
+// The CPU fallback of convolutions the KPU cannot run exactly (Target::cpu_conv_fallback, -p
+// k210): the conv unit becomes EMC's int8 EMC_CONV2D / EMC_DEPTHWISE_CONV2D (the -p cpu layer,
+// lower/emc_conv_layer.h) on int8 CHW maps in main memory.
+//
+// The boundary is exact both ways. A K210 tensor is uint8 with an integer zero point z
+// (real = (q - z)·s, QuantParam); its int8 form is the same grid shifted by 128: q8 = q - 128 with
+// zero point z - 128 (in -128..127 since z is in 0..255), real = (q8 - (z - 128))·s. One V3
+// REQUANTIZE byte table (v -> v ^ 0x80, a layer the stock SDK runs) converts either way, and the
+// EMC conv writes its output directly on the int8 form of the tensor's own uint8 grid. So no
+// tensor is requantized: the only roundings are the conv's own (int8 per-channel weights, the
+// output rounding), as on -p cpu. docs/converter_k210.md "Convolutions on the CPU".
+#include <cmath>
+
+#include "emc/converter/activation_fit.h"
+#include "emc/format/emc_layers.h"
+#include "lower/emc_conv_layer.h"
+#include "lower/lowerer.h"
+
+namespace emc::converter::detail {
+namespace {
+
+std::array<std::uint8_t, 256> flip_table() {
+  std::array<std::uint8_t, 256> t{};
+  for (int v = 0; v < 256; ++v) t[std::size_t(v)] = static_cast<std::uint8_t>(v ^ 0x80);
+  return t;
+}
+
+Int8Quant int8_form(const QuantParam& q) {
+  return Int8Quant{q.scale, q.zero_point - 128};
+}
+
+}  // namespace
+
+using format::LayerType;
+
+int Lowerer::byte_table(int in, std::uint64_t n, const std::array<std::uint8_t, 256>& table,
+                        LayerInfo info, const Node& ctx) {
+  format::RequantizeBody b;
+  b.count = static_cast<std::uint32_t>(n);
+  b.table = table;
+  const int ob = main_buffer(n, ctx.layer_ref());
+  info.weight_bytes = 256;
+  return add_main_layer(LayerType::kRequantize, b, std::move(info), in, ob), ob;
+}
+
+void Lowerer::ensure_main_i8(TensorId t, const Node& ctx) {
+  Forms& f = forms_[static_cast<std::size_t>(t)];
+  if (f.main_i8 >= 0) return;
+  ensure_main_q(t, ctx);
+  LayerInfo info;
+  info.note = "'" + g_.tensor(t).name + "' as int8 for the CPU (code - 128, exact)";
+  info.in_shape = info.out_shape = g_.shape(t).dims;
+  const QuantParam q = quant_of(t);
+  info.out_scale = q.scale;
+  info.out_bias = -double(q.zero_point - 128) * q.scale;
+  info.out_int8 = true;
+  f.main_i8 = byte_table(f.main_q, std::uint64_t(count(t)), flip_table(), info, ctx);
+}
+
+void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes,
+                                const KpuRefusal& r) {
+  const Node& c = *u.conv;
+  const TensorId tin = u.pad ? u.pad->inputs[0] : c.inputs[0];
+  const Shape& ins = g_.shape(tin);
+  const std::int32_t cin = ins.c();
+  const bool dw = c.kind == NodeKind::kDepthwiseConv2D;
+  const std::int32_t cout = dw ? cin * c.depth_multiplier : c.filters;
+  std::vector<float> w = emc_conv_weights(c, cin);
+  std::vector<float> b(static_cast<std::size_t>(cout), 0.0f);
+  if (c.has_bias()) b = c.bias;
+  std::vector<std::string> sources;
+  for (int i : nodes) {
+    if (&node(i) == u.pool) continue;  // the pool is its own layer
+    const auto& sl = node(i).source_layers;
+    if (sl.empty()) sources.push_back(node(i).source.name);
+    sources.insert(sources.end(), sl.begin(), sl.end());
+  }
+  Activation act = c.activation;
+  if (u.bn) {  // (lower_kpu_conv split conv(activation) -> BN off before)
+    const std::size_t per = w.size() / static_cast<std::size_t>(cout);
+    for (std::int32_t o = 0; o < cout; ++o) {
+      const double s = u.bn->gamma[o] / std::sqrt(double(u.bn->variance[o]) + u.bn->epsilon);
+      for (std::size_t i = 0; i < per; ++i) w[o * per + i] = float(w[o * per + i] * s);
+      b[o] = float((b[o] - u.bn->mean[o]) * s + u.bn->beta[o]);
+    }
+    act = u.bn->activation;
+  }
+  if (u.act) {
+    if (!act.is_linear()) fail(Errc::kUnsupportedLayer, "two activations in a row", *u.act);
+    act = u.act->activation;
+  }
+  const TensorId out = (u.act ? u.act : u.bn ? u.bn : &c)->output;
+  const QuantParam qo = quant_of(out);
+  Padding4 pd = c.pad;
+  if (u.pad) {
+    pd.top += u.pad->pad.top;
+    pd.bottom += u.pad->pad.bottom;
+    pd.left += u.pad->pad.left;
+    pd.right += u.pad->pad.right;
+  }
+  FloatConv fc = float_conv_geometry(c, ins, g_.shape(c.output), pd);
+  // The output: a clamp (linear, ReLU, ReLU6) is the conv's own; a leaky ReLU is applied by the
+  // byte table that takes the int8 pre-activation (its range follows from the output's: the
+  // negative side divided by alpha) to the output's uint8 grid. Other activations have no
+  // calibrated pre-activation range on this target.
+  const bool clamp = act.is_linear() || (act.kind == ActivationKind::kRelu && act.alpha == 0.0 &&
+                                         act.threshold == 0.0f);
+  const bool leaky = !clamp && act.is_leaky_relu() && act.alpha > 0.0 && act.alpha < 1.0;
+  Int8Quant out_q = int8_form(qo);
+  if (clamp) {
+    if (!act.is_linear()) {
+      fc.act_min = 0;
+      if (std::isfinite(act.max_value)) fc.act_max = act.max_value;
+    }
+  } else if (leaky) {
+    const Range& rr = ranges_.at(static_cast<std::size_t>(out));
+    auto q = int8_quant_from_range(std::min(rr.min, 0.0) / act.alpha, rr.max);
+    if (!q.ok()) throw ErrorException(std::move(q).error().with_layer(c.layer_ref()));
+    out_q = q.value();
+  } else {
+    fail(Errc::kUnsupportedLayer,
+         "runs on the CPU (" + r.why + "), where the activation " + to_string(act) +
+             " cannot be fused: EMC convolutions apply linear, ReLU, ReLU6 and leaky ReLU; put "
+             "this activation in its own Activation layer after a linear conv, or " +
+             r.change,
+         c);
+  }
+  Forms& fi = forms_[static_cast<std::size_t>(tin)];
+  Int8Quant in_q;
+  int in_buf = -1;
+  std::string note = "on the CPU: " + r.why;
+  std::vector<double> in_mean;
+  if (fi.raw_pixels) {
+    // The model input: real = (p - mean_c) / std_c folded into the weights (w / std_c) and the
+    // bias (sum of w / std_c * (zx - mean_c)); the conv reads p - 128 with zero point zx - 128.
+    std::vector<double> mean, stdv;
+    input_normalization(cin, c, tin, mean, stdv);
+    double msum = 0;
+    for (double m : mean) msum += m;
+    const std::int32_t zx = std::clamp<std::int32_t>(std::int32_t(std::lround(msum / cin)), 0, 255);
+    in_q.scale = 1.0;
+    in_q.zero_point = zx - 128;
+    const std::size_t per = w.size() / std::size_t(cout);
+    const std::size_t kk = std::size_t(c.kernel_h) * std::size_t(c.kernel_w);
+    bool inexact = false;
+    for (std::int32_t o = 0; o < cout; ++o) {
+      double add = 0;
+      for (std::size_t t = 0; t < per; ++t) {
+        const std::size_t ic = dw ? std::size_t(o / c.depth_multiplier) : t / kk;
+        float& wv = w[o * per + t];
+        wv = float(wv / stdv[ic]);
+        add += double(wv) * (zx - mean[ic]);
+        if (std::fabs(zx - mean[ic]) > 1e-9) inexact = true;
+      }
+      b[o] = float(b[o] + add);
+    }
+    if (inexact && !pd.is_zero()) {
+      out_.warnings.push_back("layer '" + c.source.name + "' (" + c.source.class_name +
+                              "): the input normalization has no integer pixel value for 0.0; "
+                              "its zero padding reads pixel " +
+                              std::to_string(zx) + " (border error <= 0.5/std)");
+    }
+    in_buf = fi.main_i8;
+    note += "; reads the input pixels (stored as p - 128), normalization folded in";
+  } else {
+    ensure_main_i8(tin, c);
+    in_q = int8_form(quant_of(tin));
+    in_buf = fi.main_i8;
+    if (opt_.bias_correction) in_mean = ranges_.at(static_cast<std::size_t>(tin)).channel_mean;
+  }
+  fc.weights = std::move(w);
+  fc.bias = std::move(b);
+  EmcConvLayer l = make_emc_conv(fc, in_q, out_q, c, sources, note, in_mean);
+  const auto& geo = l.body.geo;
+  const int ob =
+      main_buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, c.layer_ref());
+  LayerInfo info = std::move(l.info);
+  info.out_int8 = true;
+  if (clamp) {  // (otherwise it writes the pre-activation, which is no graph tensor)
+    info.out_scale = out_q.scale;
+    info.out_bias = -double(out_q.zero_point) * out_q.scale;
+  }
+  info.off_kpu_layer = c.layer_ref();
+  info.off_kpu_reason = r.why;
+  info.off_kpu_change = r.change;
+  add_layer(l.type, std::move(l.body), std::move(info),
+            {fix_emc_conv(in_buf, true), fix_emc_conv(ob, false)});
+  out_.layers.back().main_in = in_buf;
+  out_.layers.back().main_out = ob;
+  Forms& fo = forms_[static_cast<std::size_t>(out)];
+  fo.q = qo;
+  fo.has_q = true;
+  if (clamp) {
+    fo.main_i8 = ob;
+  } else {
+    std::array<std::uint8_t, 256> table{};
+    for (int v = 0; v < 256; ++v) {
+      const int code = v < 128 ? v : v - 256;
+      table[std::size_t(v)] =
+          static_cast<std::uint8_t>(qo.quantize(activation_value(act, out_q.dequantize(code))));
+    }
+    LayerInfo ti;
+    ti.sources = sources;
+    ti.note = to_string(act) + " of the CPU conv's int8 output, to uint8 (256-entry table)";
+    ti.in_shape = ti.out_shape = g_.shape(out).dims;
+    ti.out_scale = qo.scale;
+    ti.out_bias = qo.bias();
+    fo.main_q = byte_table(ob, std::uint64_t(count(out)), table, ti, c);
+  }
+  if (u.pool) emit_pool(*u.pool);
+}
+
+}  // namespace emc::converter::detail

@@ -1,0 +1,53 @@
+// Internal: one EMC int8 convolution layer (EMC_CONV2D / EMC_DEPTHWISE_CONV2D) as both lowerings
+// emit it: -p cpu for every convolution, -p k210 for the convolutions the KPU cannot run exactly
+// (its CPU fallback). The quantization itself is emc_conv_quant.h; this adds what a lowering
+// needs around it: the Keras node -> FloatConv geometry and weights, the checks that name the
+// layer, the bias correction of the weight rounding and the layer's report note.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "emc/converter/convert.h"
+#include "emc/converter/emc_conv_quant.h"
+#include "emc/converter/graph.h"
+#include "lower/lowered.h"
+
+namespace emc::converter::detail {
+
+// The accumulator bound the parser enforces (docs/cpu_target.md): taps * 255 * 128 + |bias|.
+inline constexpr std::uint64_t kMaxInt8Taps = 65000;
+
+// Weights of a Conv2D / DepthwiseConv2D node in the EMC layout: regular [oc][ic][kh][kw] from
+// Keras [kh][kw][ic][oc]; depthwise [oc][kh][kw] from Keras [kh][kw][cin][m] (output channel
+// ch*m + j reads input channel ch).
+std::vector<float> emc_conv_weights(const Node& c, std::int32_t cin);
+
+// The geometry of conv node `c` reading an [H, W, C] `in` map and writing `out`, with `pad` (the
+// node's own padding plus any merged ZeroPadding2D). Weights, bias and clamp stay empty.
+FloatConv float_conv_geometry(const Node& c, const Shape& in, const Shape& out,
+                              const Padding4& pad);
+
+// A quantized EMC convolution ready to append: type, body (addresses 0) and report info.
+struct EmcConvLayer {
+  format::LayerType type = format::LayerType::kEmcConv2d;
+  format::EmcConv2dInt8Body body;
+  LayerInfo info;  // sources, shapes, weight bytes, note
+};
+
+// Quantizes `fc` (input `in_q`, output `out_q`) naming node `n` in every error: padding not
+// smaller than the kernel window, more taps than the accumulator bound, quantization failures.
+// `in_mean` (per input channel, real units; empty: none): bias correction of the weight rounding
+// (the expected output error sum (w_q - w) * E[x], counting only the taps inside the input, is
+// subtracted). `note` is prefixed to the note describing the kernel and quantization.
+EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int8Quant& out_q,
+                           const Node& n, std::vector<std::string> sources, const std::string& note,
+                           const std::vector<double>& in_mean);
+
+// The fixup of an EMC convolution's input (in = true) or output main-memory address.
+Fixup fix_emc_conv(int buffer, bool in);
+
+// "int8 scale S zero point Z" for notes.
+std::string int8_quant_note(const Int8Quant& q);
+
+}  // namespace emc::converter::detail
