@@ -449,6 +449,7 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   Int8Quant in_q;
   int in_buf = -1;
   std::string note;
+  auto& g = fc.geo;
   const auto win_h = std::int32_t(g.dilation_height * (g.kernel_height - 1) + 1);
   const auto win_w = std::int32_t(g.dilation_width * (g.kernel_width - 1) + 1);
   const bool explicit_pad =
