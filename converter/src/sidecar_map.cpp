@@ -172,6 +172,17 @@ Result<KmodelMap> parse_map_impl(std::string_view text, const std::string& path)
       l.type = optional_string(e, "type");
       if (const json* s = find_key(e, "sources")) l.source_layers = strings(*s);
       l.float_tensor = optional_string(e, "tensor");
+      l.float_tensor_stated = e.contains("tensor") && e["tensor"].is_string();
+      if (const json* ms = find_key(e, "map_shape")) {
+        if (!ms->is_array() || ms->size() != 3)
+          return bad(path, where + ".map_shape must be [H, W, C]");
+        for (const auto& d : *ms) {
+          if (!d.is_number_unsigned() || d.get<std::uint64_t>() < 1 ||
+              d.get<std::uint64_t>() > (1u << 24))
+            return bad(path, where + ".map_shape must hold 3 sizes in 1..2^24");
+          l.map_shape.push_back(d.get<std::uint32_t>());
+        }
+      }
       l.dtype = optional_string(e, "dtype");
       l.layout = optional_string(e, "layout");
       if (const json* q = find_key(e, "quant")) {
@@ -244,6 +255,9 @@ std::string write_map_json(const ConvertResult& r, const ConvertOptions& o) {
     if (l.out_int8) e["dtype"] = "int8";  // real = (the byte as int8) * scale + bias
     if (!l.off_kpu_reason.empty()) e["off_kpu"] = l.off_kpu_reason;
     if (!l.layout.empty()) e["layout"] = l.layout;
+    if (!l.dtype.empty()) e["dtype"] = l.dtype;
+    if (l.float_tensor) e["tensor"] = *l.float_tensor;
+    if (!l.map_shape.empty()) e["map_shape"] = l.map_shape;
     if (l.kpu_in_row) e["kpu_in_row"] = *l.kpu_in_row;
     if (l.kpu_out_row) e["kpu_out_row"] = *l.kpu_out_row;
     if (l.main_in) e["main_in"] = *l.main_in;

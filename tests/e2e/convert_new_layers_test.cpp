@@ -135,7 +135,10 @@ TEST(ConvertNewLayers, UpSamplingAndSeparableConvLowerOnBothTargets) {
     opt.target = t;
     const auto o = convert_and_run(g, opt, 1.0 / 255.0);
     EXPECT_LE(o.max_err_lsb, kTolLsb);
-    EXPECT_EQ(count_type(o.result, format::LayerType::kQuantizedResizeNearestNeighbor), 1);
+    EXPECT_EQ(count_type(o.result, t == Target::kK210
+                                       ? format::LayerType::kQuantizedResizeNearestNeighbor
+                                       : format::LayerType::kEmcResizeNearestInt8),
+              1);
     // conv + the separable conv's depthwise and pointwise parts.
     if (t == Target::kK210) {
       EXPECT_EQ(count_type(o.result, format::LayerType::kK210Conv), 3);
@@ -181,7 +184,7 @@ TEST(ConvertNewLayers, RescalingAfterALinearConvIsFusedIntoItsKpuActivation) {
   EXPECT_EQ(count_type(o.result, format::LayerType::kRequantize), 0);
 }
 
-TEST(ConvertNewLayers, LayersV3CannotRunAreRefusedNamingLayerAndRemedy) {
+TEST(ConvertNewLayers, LayersV3CannotRunAreRefusedOnK210NamingLayerAndRemedy) {
   struct Case {
     const char* cls;
     Json config;
@@ -189,8 +192,8 @@ TEST(ConvertNewLayers, LayersV3CannotRunAreRefusedNamingLayerAndRemedy) {
     const char* remedy;
   };
   const std::vector<Case> cases = {
-      {"Multiply", Json::object(), true, "int8 CPU layer types"},
-      {"Maximum", Json::object(), true, "int8 CPU layer types"},
+      {"Multiply", Json::object(), true, "-p cpu converts it (EMC_ELEMENTWISE_INT8)"},
+      {"Maximum", Json::object(), true, "-p cpu converts it (EMC_ELEMENTWISE_INT8)"},
       {"Cropping2D", {{"cropping", 1}}, false, "crop the input before the model"},
   };
   for (const auto& c : cases) {
@@ -211,7 +214,8 @@ TEST(ConvertNewLayers, LayersV3CannotRunAreRefusedNamingLayerAndRemedy) {
     if (!c.two_inputs) b.outputs({"after", "b"});
     auto g = b.graph();
     ASSERT_TRUE(g.ok()) << g.error().to_string();
-    for (const Target* t : {Target::kK210, Target::kCpu}) {
+    // -p cpu converts these (tests/e2e/cpu_int8_forms_test.cpp).
+    for (const Target* t : {Target::kK210}) {
       ConvertOptions opt;
       opt.target = t;
       auto r = convert(*g, {}, opt);

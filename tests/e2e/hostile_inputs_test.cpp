@@ -625,8 +625,22 @@ TEST(HostileMap, MismatchedBrokenAndHostileMaps) {
     int run_code, cmp_code;
     std::string needle;
   };
+  // -p cpu records layer 1's own int8 "quant": drop it, so that an inserted one is the only one
+  // (JSON objects keep the last of duplicate keys).
+  std::string base = good_map;
+  {
+    const auto at = base.find("\"index\": 1,");
+    const auto qs = base.find("\"quant\": {", at);
+    const auto qe = base.find('}', qs);
+    const auto next = base.find("\"index\": 2,", at);
+    if (at != std::string::npos && qs != std::string::npos && qe != std::string::npos &&
+        qs < next) {
+      const auto comma = base.find(',', qe);
+      base.erase(qs, (comma == std::string::npos ? qe : comma) + 1 - qs);
+    }
+  }
   auto replaced = [&](const std::string& from, const std::string& to) {
-    std::string t = good_map;
+    std::string t = base;
     const auto at = t.find(from);
     EXPECT_NE(at, std::string::npos) << from;
     if (at != std::string::npos) t.replace(at, from.size(), to);

@@ -233,7 +233,7 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
         if (const SidecarLayer* sl = s->sidecar_->layer(p.index)) {
           l.source_layers = sl->source_layers;
           l.float_tensor = sl->float_tensor;
-          if (l.float_tensor.empty() && !l.source_layers.empty()) {
+          if (!sl->float_tensor_stated && !l.source_layers.empty()) {
             l.float_tensor = l.source_layers.back();
             // A Dense with activation='softmax' is two kmodel layers (FULLY_CONNECTED, SOFTMAX)
             // with the same source; the first one produces the graph's "<layer>/pre_softmax".
@@ -443,7 +443,8 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
     return m;
   }
   if (l.float_tensor.empty()) {
-    m.why = "no float counterpart";
+    m.why = sl->float_tensor_stated ? "no float counterpart (an intermediate value)"
+                                    : "no float counterpart";
     return m;
   }
   m.tensor = g.find_tensor(l.float_tensor);
@@ -452,7 +453,7 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
     return m;
   }
   m.is_i8 = sl->dtype == "int8";
-  m.is_u8 = sl->dtype.empty() ? writes_uint8(type) : sl->dtype == "uint8" || m.is_i8;
+  m.is_u8 = sl->dtype.empty() ? writes_uint8(type) : (sl->dtype == "uint8" || m.is_i8);
   if (m.is_u8) {
     if (sl->quant.empty()) {
       m.why = std::string(m.is_i8 ? "int8" : "uint8") +
@@ -463,9 +464,18 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
   }
   const converter::Shape& fs = g.shape(m.tensor);
   const bool chw = sl->layout.empty() ? true : sl->layout == "CHW";
-  if (fs.rank() == 3 && chw) {
+  // A vector stored as the CHW planes of a map (-p cpu after a Flatten): compared as that map
+  // (the float vector is the map's HWC flatten).
+  const bool flat_map = chw && fs.rank() == 1 && sl->map_shape.size() == 3 &&
+                        std::uint64_t(sl->map_shape[0]) * sl->map_shape[1] * sl->map_shape[2] ==
+                            std::uint64_t(fs.num_elements());
+  if ((fs.rank() == 3 && chw) || flat_map) {
     m.spatial = true;
-    m.h = std::size_t(fs.dims[0]), m.w = std::size_t(fs.dims[1]), m.c = std::size_t(fs.dims[2]);
+    if (flat_map) {
+      m.h = sl->map_shape[0], m.w = sl->map_shape[1], m.c = sl->map_shape[2];
+    } else {
+      m.h = std::size_t(fs.dims[0]), m.w = std::size_t(fs.dims[1]), m.c = std::size_t(fs.dims[2]);
+    }
     // The kmodel map size: K210 registers for a conv, else the float shape.
     m.kc = m.c, m.kh = m.h, m.kw = m.w;
     if (type == LayerType::kK210Conv) {
@@ -523,11 +533,9 @@ Result<std::vector<float>> Session::kmodel_values(const LayerMap& m, const Captu
     if (per_channel > 1 && plane * per_channel != cap.bytes.size()) {
       return Error(Errc::kInvalidArgument, "per-channel parameters do not divide the output size");
     }
-    for (std::size_t k = 0; k < kv.size(); ++k) {
-      const AffineQuant& q = m.quant[per_channel > 1 ? k / plane : 0];
-      const int code = m.is_i8 ? int(static_cast<std::int8_t>(cap.bytes[k])) : int(cap.bytes[k]);
-      kv[k] = static_cast<float>(code * q.scale + q.bias);
-    }
+    for (std::size_t k = 0; k < kv.size(); ++k)
+      kv[k] =
+          static_cast<float>(dequant(m, m.quant[per_channel > 1 ? k / plane : 0], cap.bytes[k]));
   } else {
     if (cap.bytes.size() % 4 != 0) {
       return Error(Errc::kInvalidArgument,
@@ -595,12 +603,7 @@ void Session::inject_reference(const interpreter::LayerEvent& e) {
   auto put = [&](std::size_t k, float v) {
     if (k >= total) return;
     if (m.is_u8) {
-      const AffineQuant& q = m.quant[m.quant.size() > 1 ? k / per_q : 0];
-      const double code = std::round((double(v) - q.bias) / q.scale);  // half away from zero
-      bytes[k] =
-          m.is_i8
-              ? static_cast<std::uint8_t>(static_cast<std::int8_t>(std::clamp(code, -128.0, 127.0)))
-              : static_cast<std::uint8_t>(std::clamp(code, 0.0, 255.0));
+      bytes[k] = quant_byte(m, m.quant[m.quant.size() > 1 ? k / per_q : 0], v);
     } else {
       std::memcpy(&bytes[k * 4], &v, 4);
     }
@@ -628,6 +631,18 @@ void Session::inject_reference(const interpreter::LayerEvent& e) {
       std::memcpy(mem.data() + off, bytes.data(), bytes.size());  // (for a conv: its DMA copy)
     }
   }
+}
+
+double Session::dequant(const LayerMap& m, const AffineQuant& q, std::uint8_t b) {
+  const double code = m.is_i8 ? double(static_cast<std::int8_t>(b)) : double(b);
+  return code * q.scale + q.bias;
+}
+
+std::uint8_t Session::quant_byte(const LayerMap& m, const AffineQuant& q, double v) {
+  const double code = std::round((v - q.bias) / q.scale);  // half away from zero
+  if (m.is_i8)
+    return static_cast<std::uint8_t>(static_cast<std::int32_t>(std::clamp(code, -128.0, 127.0)));
+  return static_cast<std::uint8_t>(std::clamp(code, 0.0, 255.0));
 }
 
 void Session::compare_layers(const std::vector<converter::Tensor>& all_float, bool isolated) {
@@ -660,14 +675,12 @@ void Session::compare_layers(const std::vector<converter::Tensor>& all_float, bo
     if (isolated) {
       if (l.isolated.add(fv, *kv).ok()) l.isolated_compared = true;
       if (m.is_u8) {
-        // The floor: the float tensor rounded to the layer's own uint8 grid (no other error).
+        // The floor: the float tensor rounded to the layer's own code grid (no other error).
         const std::size_t per_q = m.quant.size() > 1 ? fv.size() / m.quant.size() : fv.size();
         std::vector<float> rv(fv.size());
         for (std::size_t k = 0; k < fv.size(); ++k) {
           const AffineQuant& q = m.quant[m.quant.size() > 1 ? k / per_q : 0];
-          const double code = std::clamp(std::round((double(fv[k]) - q.bias) / q.scale),
-                                         m.is_i8 ? -128.0 : 0.0, m.is_i8 ? 127.0 : 255.0);
-          rv[k] = static_cast<float>(code * q.scale + q.bias);
+          rv[k] = static_cast<float>(dequant(m, q, quant_byte(m, q, fv[k])));
         }
         if (l.rounding.add(fv, rv).ok()) l.rounding_compared = true;
       }

@@ -83,9 +83,9 @@ class Session {
     bool ok = false;
     std::string why;  // when !ok: why the layer has no comparable float counterpart
     converter::TensorId tensor = converter::kNoTensor;
-    bool is_u8 = false;
-    bool is_i8 = false;  // with is_u8: the bytes are int8 codes (the sidecar's "dtype": "int8")
-    std::vector<AffineQuant> quant;  // uint8 outputs: 1 or one per channel
+    bool is_u8 = false;              // a quantized (one byte per value) output
+    bool is_i8 = false;              // ... whose codes are int8 (-p cpu), not uint8
+    std::vector<AffineQuant> quant;  // quantized outputs: 1 or one per channel
     // Feature maps: float HWC (h, w, c) vs kmodel CHW (kc, kh, kw); float pixel (y, x) is kmodel
     // pixel (y·step + off, x·step + off).
     bool spatial = false;
@@ -93,6 +93,10 @@ class Session {
     std::string how;  // note on a non-trivial correspondence
   };
   LayerMap map_layer(std::size_t i) const;
+  // The real value of byte b of a quantized output, and the byte of real v (rounded half away
+  // from zero, clamped to the code range).
+  static double dequant(const LayerMap& m, const AffineQuant& q, std::uint8_t b);
+  static std::uint8_t quant_byte(const LayerMap& m, const AffineQuant& q, double v);
   // A layer's captured output as real values at the compared positions (CHW for maps).
   Result<std::vector<float>> kmodel_values(const LayerMap& m, const Captured& cap) const;
   // The float reference in the same order.

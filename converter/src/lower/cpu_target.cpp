@@ -9,6 +9,7 @@
 
 #include "emc/converter/activation_fit.h"
 #include "emc/converter/emc_conv_quant.h"
+#include "emc/converter/emc_int8_params.h"
 #include "emc/converter/layer_table.h"
 #include "emc/format/emc_layers.h"
 #include "lower/emc_conv_layer.h"
@@ -140,8 +141,24 @@ class CpuLowerer {
   // EMC_MAX_POOL2D_INT8 / EMC_AVERAGE_POOL2D_INT8 over the valid taps (padding is no tap).
   void emit_pool(const Node& n, bool average, std::int32_t kh, std::int32_t kw, std::int32_t sh,
                  std::int32_t sw, const Padding4& pad, const std::string& note);
-  // EMC_ELEMENTWISE_INT8 add of two same-shape int8 tensors; false when it cannot (then float).
-  bool emit_add_int8(const Node& n, const Activation& act, TensorId out);
+  // EMC_ELEMENTWISE_INT8 `op` (average: an add with the output multiplier halved) of n's two
+  // same-shape int8 inputs into `out`, with a clamp activation; false when the parameters do not
+  // fit the type (then the caller falls back or refuses).
+  bool emit_elementwise_int8(const Node& n, format::EmcElementwiseOp op, bool average,
+                             const Activation& act, TensorId out);
+  // EMC_PAD_CROP_INT8 of n's input by (top, bottom, left, right): positive pads with real 0 (the
+  // zero point), negative crops.
+  void emit_pad_crop(const Node& n, std::int32_t top, std::int32_t bottom, std::int32_t left,
+                     std::int32_t right, const std::string& note);
+  // The same on an int8 CHW buffer of shape `s` [H, W, C] with zero point `zp`; returns the new
+  // buffer (the caller records what it holds).
+  int emit_pad_crop_buffer(int in_buf, const Shape& s, std::int32_t zp, const Padding4& pads,
+                           const Node& ctx, std::vector<std::string> sources,
+                           const std::string& note);
+
+  // States in every layer's LayerInfo what its output buffer holds (the sidecar's dtype, quant,
+  // tensor, layout and map_shape), from the representations the lowering recorded.
+  void describe_outputs();
 
   void lower_unit(const LayerMatch& m);
   void lower_conv(const std::vector<int>& nodes);
@@ -152,6 +169,7 @@ class CpuLowerer {
   void lower_avg_pool(const Node& n);
   void lower_global_pool(const Node& n, bool max);
   void lower_add(const Node& n, const Activation& act, TensorId out);
+  void lower_elementwise(const Node& n, const Activation& act, TensorId out);
   void lower_concat(const Node& n);
   void lower_softmax(const Node& n);
   void lower_upsample(const Node& n);
@@ -431,7 +449,12 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   Int8Quant in_q;
   int in_buf = -1;
   std::string note;
-  if (fi.pixel >= 0 && fi.q < 0) {
+  auto& g = fc.geo;
+  const auto win_h = std::int32_t(g.dilation_height * (g.kernel_height - 1) + 1);
+  const auto win_w = std::int32_t(g.dilation_width * (g.kernel_width - 1) + 1);
+  const bool explicit_pad =
+      pd.top >= win_h || pd.bottom >= win_h || pd.left >= win_w || pd.right >= win_w;
+  if (fi.pixel >= 0 && fi.q < 0 && !explicit_pad) {
     // The model input: real = (p - mean_c) / std_c folded into the weights (w / std_c) and the
     // bias (sum of w / std_c * (zx - mean_c)); the conv reads p - 128 with zero point zx - 128.
     double msum = 0;
@@ -465,6 +488,15 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
     ensure_q(tin, c);
     in_q = quant_of(tin);
     in_buf = fi.q;
+  }
+  if (explicit_pad) {
+    // Some outputs see only padding (e.g. ZeroPadding2D(1) before a 1x3 conv): the EMC conv has
+    // no such window, so the padding becomes its own EMC_PAD_CROP_INT8 (fill = real 0, exact).
+    in_buf = emit_pad_crop_buffer(in_buf, ins, in_q.zero_point, pd, c, sources,
+                                  "the conv's zero padding (it has windows of only padding)");
+    g.in_height = std::uint32_t(ins.h() + pd.top + pd.bottom);
+    g.in_width = std::uint32_t(ins.w() + pd.left + pd.right);
+    g.pad_top = g.pad_bottom = g.pad_left = g.pad_right = 0;
   }
   fc.weights = std::move(w);
   fc.bias = std::move(b);
@@ -652,54 +684,45 @@ void CpuLowerer::emit_pool(const Node& n, bool average, std::int32_t kh, std::in
   form(n.output).q = ob;
 }
 
-bool CpuLowerer::emit_add_int8(const Node& n, const Activation& act, TensorId out) {
+bool CpuLowerer::emit_elementwise_int8(const Node& n, format::EmcElementwiseOp op, bool average,
+                                       const Activation& act, TensorId out) {
   if (n.inputs.size() != 2) return false;
   for (TensorId t : n.inputs) {
     ensure_q(t, n);
     if (form(t).hwc != form(n.inputs[0]).hwc || form(t).chw_of != form(n.inputs[0]).chw_of)
-      fail(Errc::kUnsupportedLayer, "adds tensors stored in different orders (NHWC / CHW)", n);
+      fail(Errc::kUnsupportedLayer,
+           "combines tensors stored in different orders (NHWC / CHW / a flattened map)", n);
   }
+  if (!(g_.shape(n.inputs[0]) == g_.shape(n.inputs[1])) ||
+      !(g_.shape(out) == g_.shape(n.inputs[0])))
+    fail(Errc::kUnsupportedLayer,
+         "elementwise inputs " + to_string(g_.shape(n.inputs[0])) + " and " +
+             to_string(g_.shape(n.inputs[1])) + ": -p cpu combines tensors of the same shape",
+         n);
   const Int8Quant qa = quant_of(n.inputs[0]), qb = quant_of(n.inputs[1]);
   Int8Quant qo = quant_of(out);
+  double lo = -kNoClamp, hi = kNoClamp;
   if (!act.is_linear()) {  // the clamp at real 0 (and the max value)
     const Range& r = ranges_.at(std::size_t(out));
-    double hi = std::max(r.max, 1e-6);
-    if (std::isfinite(act.max_value)) hi = std::min<double>(hi, act.max_value);
-    qo = int8_quant_from_range(0.0, hi).value();
+    double top = std::max(r.max, 1e-6);
+    if (std::isfinite(act.max_value)) top = std::min<double>(top, act.max_value);
+    qo = int8_quant_from_range(0.0, top).value();
     form(out).quant = qo;
+    lo = 0.0;
+    if (std::isfinite(act.max_value)) hi = act.max_value;
   }
-  // TFLite's int8 add: both inputs to units of 2*max(s_a, s_b) / 2^20, summed exactly in int32.
-  constexpr int kLeftShift = 20;
-  const double twice_max = 2.0 * std::max(qa.scale, qb.scale);
   format::EmcElementwiseInt8Body b;
-  b.op = static_cast<std::uint32_t>(format::EmcElementwiseOp::kAdd);
+  b.op = static_cast<std::uint32_t>(op);
   b.broadcast = static_cast<std::uint32_t>(format::EmcBroadcast::kNone);
   b.channels = 1;
   b.plane = static_cast<std::uint32_t>(count(out));
-  b.left_shift = kLeftShift;
-  b.a_zero_point = qa.zero_point;
-  b.b_zero_point = qb.zero_point;
-  b.out_zero_point = qo.zero_point;
-  if (!quantize_multiplier(qa.scale / twice_max, b.a_multiplier, b.a_shift).ok() ||
-      !quantize_multiplier(qb.scale / twice_max, b.b_multiplier, b.b_shift).ok() ||
-      !quantize_multiplier(twice_max / (double(1 << kLeftShift) * qo.scale), b.out_multiplier,
-                           b.out_shift)
-           .ok() ||
-      b.a_shift > 0 || b.b_shift > 0)
-    return false;
-  auto code = [&](double real) {
-    return static_cast<std::int32_t>(
-        std::clamp(std::round(real / qo.scale) + qo.zero_point, -128.0, 127.0));
-  };
-  if (!act.is_linear()) {
-    b.act_min = code(0.0);
-    if (std::isfinite(act.max_value)) b.act_max = code(act.max_value);
-  }
+  if (!set_elementwise_int8_params(qa, qb, qo, lo, hi, average, b).ok()) return false;
+  static constexpr const char* kOpName[] = {"add", "subtract", "multiply", "maximum", "minimum"};
   const int ob = buffer(std::uint64_t(count(out)), n.layer_ref());
   LayerInfo info;
   info.sources = sources_of(n);
   info.out_shape = g_.shape(out).dims;
-  info.note = "int8 add (" + quant_note(qo) +
+  info.note = std::string("int8 ") + (average ? "average" : kOpName[b.op]) + " (" + quant_note(qo) +
               (act.is_linear() ? "" : "; " + to_string(act) + " as the clamp") + ")";
   const int ia = form(n.inputs[0]).q, ib = form(n.inputs[1]).q;
   add(LayerType::kEmcElementwiseInt8, b, info,
@@ -711,6 +734,89 @@ bool CpuLowerer::emit_add_int8(const Node& n, const Activation& act, TensorId ou
   form(out).hwc = form(n.inputs[0]).hwc;
   form(out).chw_of = form(n.inputs[0]).chw_of;
   return true;
+}
+
+void CpuLowerer::lower_elementwise(const Node& n, const Activation& act, TensorId out) {
+  using Op = format::EmcElementwiseOp;
+  if (!is_clamp(act))
+    fail(Errc::kUnsupportedLayer,
+         "activation " + to_string(act) + " fused into an elementwise layer (-p cpu: clamps only)",
+         n);
+  Op op = Op::kAdd;
+  bool average = false;
+  switch (n.kind) {
+    case NodeKind::kSubtract:
+      op = Op::kSub;
+      break;
+    case NodeKind::kMultiply:
+      op = Op::kMul;
+      break;
+    case NodeKind::kMaximum:
+      op = Op::kMax;
+      break;
+    case NodeKind::kMinimum:
+      op = Op::kMin;
+      break;
+    case NodeKind::kAverage:
+      average = true;
+      break;
+    default:
+      fail(Errc::kInternal, "not an elementwise node", n);
+  }
+  if (n.inputs.size() != 2)
+    fail(Errc::kUnsupportedLayer,
+         std::string(to_string(n.kind)) + " of " + std::to_string(n.inputs.size()) +
+             " inputs: -p cpu's int8 elementwise layer takes two (chain two-input layers)",
+         n);
+  if (!emit_elementwise_int8(n, op, average, act, out))
+    fail(Errc::kUnsupportedLayer,
+         "the int8 requantization of this " + std::string(to_string(n.kind)) +
+             " does not fit EMC_ELEMENTWISE_INT8 (input and output scales too far apart)",
+         n);
+}
+
+int CpuLowerer::emit_pad_crop_buffer(int in_buf, const Shape& s, std::int32_t zp, const Padding4& p,
+                                     const Node& ctx, std::vector<std::string> sources,
+                                     const std::string& note) {
+  const std::int64_t oh = std::int64_t(s.h()) + p.top + p.bottom,
+                     ow = std::int64_t(s.w()) + p.left + p.right;
+  if (oh < 1 || ow < 1) fail(Errc::kShapeMismatch, "crops the whole map", ctx);
+  format::EmcPadCropInt8Body b;
+  b.in_width = std::uint32_t(s.w());
+  b.in_height = std::uint32_t(s.h());
+  b.channels = std::uint32_t(s.c());
+  b.out_width = std::uint32_t(ow);
+  b.out_height = std::uint32_t(oh);
+  b.pad_top = p.top;
+  b.pad_bottom = p.bottom;
+  b.pad_left = p.left;
+  b.pad_right = p.right;
+  b.fill = zp;
+  const int ob =
+      buffer(std::uint64_t(oh) * std::uint64_t(ow) * std::uint64_t(s.c()), ctx.layer_ref());
+  LayerInfo info;
+  info.sources = std::move(sources);
+  info.in_shape = s.dims;
+  info.out_shape = {std::int32_t(oh), std::int32_t(ow), s.c()};
+  info.note = note + " (int8 codes kept: exact)";
+  add(LayerType::kEmcPadCropInt8, b, info,
+      {fix(in_buf, &format::EmcPadCropInt8Body::main_mem_in_address),
+       fix(ob, &format::EmcPadCropInt8Body::main_mem_out_address)},
+      in_buf, ob);
+  return ob;
+}
+
+void CpuLowerer::emit_pad_crop(const Node& n, std::int32_t top, std::int32_t bottom,
+                               std::int32_t left, std::int32_t right, const std::string& note) {
+  const TensorId in = n.inputs[0];
+  const Shape& s = g_.shape(in);
+  if (s.rank() != 3) fail(Errc::kShapeMismatch, "expects a [H, W, C] input", n);
+  require_chw(in, n);
+  ensure_q(in, n);
+  const Int8Quant q = quant_of(in);
+  form(n.output).quant = q;  // the codes are kept; the fill is real 0
+  form(n.output).q = emit_pad_crop_buffer(
+      form(in).q, s, q.zero_point, Padding4{top, bottom, left, right}, n, sources_of(n), note);
 }
 
 void CpuLowerer::lower_max_pool(const Node& n) {
@@ -846,7 +952,7 @@ void CpuLowerer::lower_add(const Node& n, const Activation& act, TensorId out) {
   if (!is_clamp(act))
     fail(Errc::kUnsupportedLayer,
          "activation " + to_string(act) + " fused into an Add (-p cpu: clamps only)", n);
-  if (emit_add_int8(n, act, out)) return;
+  if (emit_elementwise_int8(n, format::EmcElementwiseOp::kAdd, false, act, out)) return;
   for (TensorId t : n.inputs) {
     ensure_f(t, n);
     if (form(t).hwc != form(n.inputs[0]).hwc || form(t).chw_of != form(n.inputs[0]).chw_of)
@@ -883,37 +989,41 @@ void CpuLowerer::lower_concat(const Node& n) {
              ": only the channel (last) axis maps to consecutive CHW blocks",
          n);
   }
+  if (os.rank() != 3 && os.rank() != 1)
+    fail(Errc::kUnsupportedLayer, "concatenation of " + to_string(os) + " tensors", n);
   const Int8Quant q = quant_of(n.output);
-  std::vector<int> parts;
+  const std::uint64_t plane = os.rank() == 3 ? std::uint64_t(os.h()) * std::uint64_t(os.w()) : 1;
+  format::EmcConcatInt8Body b;
+  b.plane = static_cast<std::uint32_t>(plane);
+  std::vector<Int8Quant> qs;
+  std::vector<Fixup> fixups;
   for (TensorId t : n.inputs) {
     ensure_q(t, n);
     if (os.rank() == 3) require_chw(t, n);
     if (os.rank() == 1 && !form(t).chw_of.empty())
       fail(Errc::kUnsupportedLayer, "concatenation of a flattened map", n);
-    const Int8Quant qi = quant_of(t);
-    int buf = form(t).q;
-    if (!(qi == q)) {
-      buf = emit_table(
-          buf, std::uint64_t(count(t)), qi, q, [](double x) { return x; }, n, sources_of(n),
-          "requantize '" + g_.tensor(t).name + "' to the concat's grid", g_.shape(t).dims);
-    }
-    parts.push_back(buf);
-  }
-  format::ConcatBody b;
-  std::vector<Fixup> fixups;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    b.inputs.push_back(format::MemRange{0, static_cast<std::uint32_t>(count(n.inputs[i]))});
-    fixups.push_back({parts[i], 0, [i](format::Layer& l, std::uint64_t a) {
-                        std::get<format::ConcatBody>(l.body).inputs[i].start = std::uint32_t(a);
+    format::EmcConcatInput ci;
+    ci.channels = static_cast<std::uint32_t>(std::uint64_t(count(t)) / plane);
+    b.inputs.push_back(ci);
+    qs.push_back(quant_of(t));
+    const std::size_t i = b.inputs.size() - 1;
+    fixups.push_back({form(t).q, 0, [i](format::Layer& l, std::uint64_t a) {
+                        std::get<format::EmcConcatInt8Body>(l.body).inputs[i].main_mem_address =
+                            std::uint32_t(a);
                       }});
   }
+  if (auto st = set_concat_int8_params(qs, q, b); !st.ok())
+    throw ErrorException(std::move(st).error().with_layer(n.layer_ref()));
+  bool copy = true;
+  for (const Int8Quant& qi : qs) copy = copy && qi == q;
   const int ob = buffer(std::uint64_t(os.num_elements()), n.layer_ref());
-  fixups.push_back(fix(ob, &format::ConcatBody::main_mem_out_address));
+  fixups.push_back(fix(ob, &format::EmcConcatInt8Body::main_mem_out_address));
   LayerInfo info;
   info.sources = sources_of(n);
   info.out_shape = os.dims;
-  info.note = "int8 byte copy (" + quant_note(q) + ")";
-  add(LayerType::kConcat, b, info, std::move(fixups), -1, ob);
+  info.note = std::string(copy ? "int8 byte copy" : "int8, each input requantized") + " (" +
+              quant_note(q) + ")";
+  add(LayerType::kEmcConcatInt8, b, info, std::move(fixups), -1, ob);
   form(n.output).q = ob;
 }
 
@@ -940,41 +1050,34 @@ void CpuLowerer::lower_softmax(const Node& n) {
   form(n.output).f = ob;
 }
 
+// UpSampling2D (nearest, integer factors f): EMC_RESIZE_NEAREST_INT8 in its asymmetric mode,
+// src = floor(o * in / out) = o / f exactly (integer arithmetic); the codes are kept.
 void CpuLowerer::lower_upsample(const Node& n) {
   const TensorId in = n.inputs[0];
   const Shape& s = g_.shape(in);
   const Shape& os = g_.shape(n.output);
   require_chw(in, n);
   ensure_q(in, n);
-  // The runtime's float index rule must repeat every pixel exactly (as on k210).
-  for (int axis = 0; axis < 2; ++axis) {
-    const std::uint32_t i = std::uint32_t(axis ? s.w() : s.h()),
-                        o = std::uint32_t(axis ? os.w() : os.h());
-    const std::uint32_t size = std::uint32_t(axis ? n.stride_w : n.stride_h);
-    const float scale = static_cast<float>(i) / static_cast<float>(o);
-    for (std::uint32_t k = 0; k < o; ++k) {
-      const float f = std::floor(static_cast<float>(k) * scale);
-      if (std::min(f, static_cast<float>(i - 1)) != static_cast<float>(k / size))
-        fail(Errc::kUnsupportedLayer,
-             "UpSampling2D size " + std::to_string(size) + " on " + std::to_string(i) +
-                 " pixels: the runtime's float index rule does not repeat every pixel exactly",
-             n);
-    }
-  }
-  format::ResizeNearestBody b;
-  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
+  if (os.h() != s.h() * n.stride_h || os.w() != s.w() * n.stride_w)
+    fail(Errc::kInternal, "upsampled shape is not the input times the size", n);
+  format::EmcResizeNearestInt8Body b;
+  b.in_width = std::uint32_t(s.w());
+  b.in_height = std::uint32_t(s.h());
+  b.channels = std::uint32_t(s.c());
   b.out_width = std::uint32_t(os.w());
   b.out_height = std::uint32_t(os.h());
+  b.mode = static_cast<std::uint32_t>(format::EmcResizeMode::kAsymmetric);
   const int ob = buffer(std::uint64_t(os.num_elements()), n.layer_ref());
   LayerInfo info;
   info.sources = sources_of(n);
   info.in_shape = s.dims;
   info.out_shape = os.dims;
-  info.note = "int8 byte copy";
+  info.note = "int8 nearest " + std::to_string(n.stride_h) + "x" + std::to_string(n.stride_w) +
+              " (codes kept: exact)";
   const int ib = form(in).q;
-  add(LayerType::kQuantizedResizeNearestNeighbor, b, info,
-      {fix(ib, &format::ResizeNearestBody::main_mem_in_address),
-       fix(ob, &format::ResizeNearestBody::main_mem_out_address)},
+  add(LayerType::kEmcResizeNearestInt8, b, info,
+      {fix(ib, &format::EmcResizeNearestInt8Body::main_mem_in_address),
+       fix(ob, &format::EmcResizeNearestInt8Body::main_mem_out_address)},
       ib, ob);
   form(n.output).q = ob;
   form(n.output).quant = quant_of(in);
@@ -1045,10 +1148,52 @@ void CpuLowerer::lower_unit(const LayerMatch& m) {
   if (target == "concat") return lower_concat(first);
   if (target == "softmax") return lower_softmax(first);
   if (target == "upsample") return lower_upsample(first);
+  if (target == "elementwise") return lower_elementwise(first, act, out);
+  if (target == "zero_pad") {  // a ZeroPadding2D no conv absorbed
+    const Padding4& p = first.pad;
+    return emit_pad_crop(first, p.top, p.bottom, p.left, p.right, "zero padding");
+  }
+  if (target == "crop") {
+    const Padding4& p = first.pad;
+    return emit_pad_crop(first, -p.top, -p.bottom, -p.left, -p.right, "crop");
+  }
   if (target == "flatten" || target == "reshape" || target == "identity") return lower_alias(first);
-  fail(Errc::kUnsupportedLayer,
-       "'" + target + "' has no -p cpu lowering (a ZeroPadding2D must be followed by a conv)",
-       first);
+  fail(Errc::kUnsupportedLayer, "'" + target + "' has no -p cpu lowering", first);
+}
+
+void CpuLowerer::describe_outputs() {
+  // The first tensor (in id order: a producer's before its aliases) held by each buffer.
+  std::vector<TensorId> int8_of(out_.buffers.size(), kNoTensor), f32_of(int8_of);
+  for (std::size_t t = forms_.size(); t-- > 0;) {
+    const Form& f = forms_[t];
+    if (f.q >= 0) int8_of[std::size_t(f.q)] = TensorId(t);
+    if (f.f >= 0) f32_of[std::size_t(f.f)] = TensorId(t);
+  }
+  for (LoweredLayer& l : out_.layers) {
+    LayerInfo& info = l.info;
+    info.float_tensor = "";  // stated for every layer: an intermediate value has none
+    if (l.main_out < 0) continue;
+    const auto b = std::size_t(l.main_out);
+    const TensorId t = int8_of[b] != kNoTensor ? int8_of[b] : f32_of[b];
+    if (t == kNoTensor) continue;
+    const Form& f = form(t);
+    info.float_tensor = g_.tensor(t).name;
+    if (int8_of[b] == t) {
+      const Int8Quant q = quant_of(t);
+      info.dtype = "int8";
+      info.out_int8 = true;
+      info.out_scale = q.scale;
+      info.out_bias = -double(q.zero_point) * q.scale;
+    } else {
+      info.dtype = "float32";
+    }
+    if (f.hwc && g_.shape(t).rank() == 3) {
+      info.layout = "NHWC";  // tools assume CHW for a map
+    } else if (!f.chw_of.empty()) {
+      info.layout = "CHW";
+      info.map_shape = f.chw_of;
+    }
+  }
 }
 
 LoweredModel CpuLowerer::run() {
@@ -1126,13 +1271,6 @@ LoweredModel CpuLowerer::run() {
     if (!form(t).chw_of.empty())
       out_.warnings.push_back("output '" + g_.tensor(t).name +
                               "' is a flattened map stored channel-planar (CHW)");
-    if (form(t).hwc && g_.shape(t).rank() == 3) {  // say so in the sidecar (tools assume CHW)
-      for (auto it = out_.layers.rbegin(); it != out_.layers.rend(); ++it)
-        if (it->main_out == form(t).f) {
-          it->info.layout = "NHWC";
-          break;
-        }
-    }
     LoweredOutput o;
     o.buffer = form(t).f;
     o.bytes = static_cast<std::uint32_t>(count(t) * 4);
@@ -1140,6 +1278,7 @@ LoweredModel CpuLowerer::run() {
   }
   if (out_.layers.empty())
     throw ErrorException(Error(Errc::kUnsupportedLayer, "the model has no layer to run"));
+  describe_outputs();
   const int last = step() - 1;
   for (const auto& o : out_.outputs) use(o.buffer, last);
   // The runtime places the input where the first layer reads it.

@@ -35,6 +35,10 @@ const LayerTable kGenericCpuTable = {
         {"activation", {one_of({K::kActivation})}},
         {"zero_pad", {one_of({K::kZeroPad})}},
         {"upsample", {one_of({K::kUpSample})}},
+        {"elementwise",
+         {one_of({K::kSubtract, K::kMultiply, K::kMaximum, K::kMinimum, K::kAverage}),
+          maybe({K::kActivation})}},
+        {"crop", {one_of({K::kCrop})}},
     }};
 
 // Next node of a chain: the sole reader of `node`'s output, reading only that tensor.
@@ -85,15 +89,15 @@ std::string no_rule_reason(NodeKind k) {
     case K::kMinimum:
     case K::kAverage:
       return "kmodel V3 has no elementwise " + std::string(to_string(k)) +
-             " layer (only ADD / QUANTIZED_ADD); it converts once EMC's own int8 CPU layer "
-             "types (the generic-CPU-target issue) cover it, or replace the layer";
+             " layer (only ADD / QUANTIZED_ADD); -p cpu converts it (EMC_ELEMENTWISE_INT8), or "
+             "replace the layer";
     case K::kPRelu:
       return "kmodel V3 has no PReLU layer (its activation tables are per tensor, PReLU's "
              "slope is per element); it converts once EMC's own CPU layer types cover it, or "
              "use LeakyReLU / ReLU";
     case K::kCrop:
-      return "kmodel V3 has no crop/slice layer; it converts once EMC's own CPU layer types "
-             "cover it, or crop the input before the model";
+      return "kmodel V3 has no crop/slice layer; -p cpu converts it (EMC_PAD_CROP_INT8), or "
+             "crop the input before the model";
     default:
       return "";
   }

@@ -125,6 +125,15 @@ struct LayerInfo {
   // The output is int8 codes (real = q8 * out_scale + out_bias, q8 the byte as a signed value),
   // not uint8: EMC int8 layers of the -p k210 CPU fallback.
   bool out_int8 = false;
+  // -p cpu states what each layer writes: "int8" (out_scale/out_bias then map the signed code q
+  // to real = q*scale + bias), "float32", or empty (the reader infers it from the type: uint8 for
+  // the K210/V3 quantized types). float_tensor: the graph tensor the output holds (an empty
+  // string: none, e.g. a float value before its clamp); nullopt: not stated (readers take the
+  // last source layer's tensor). map_shape: [H, W, C] of a vector stored as the CHW planes of
+  // that map (a Flatten of a map and the layers after it); layout is "CHW" then.
+  std::string dtype;
+  std::optional<std::string> float_tensor;
+  std::vector<std::int32_t> map_shape;
 };
 
 // What calibration did to one tensor of the optimized graph (one per Keras layer output that

@@ -12,7 +12,9 @@
 //   kmodel {bytes, fnv1a64},
 //   input {type, layout, shape, preprocess {scale zero_one|minus_one_one|raw|mean_std, order
 //          rgb|bgr, mean[3]?, std[3]?}, quant? [{scale, bias}...]},
-//   layers [{index, type, placement, sources[], quant? {scale, bias}, dtype?, layout?, ...}],
+//   layers [{index, type, placement, sources[], quant? {scale, bias}, dtype? uint8|int8|float32,
+//            tensor? (the graph tensor it writes; "" none), layout? CHW|NHWC, map_shape? [H,W,C],
+//            ...}] — an int8 layer's quant maps the signed code: real = q*scale + bias,
 //   outputs, main_mem_usage, kpu_peak_bytes, warnings.
 #pragma once
 
@@ -40,9 +42,11 @@ struct MapLayer {
   std::string type;                        // "K210_CONV" (informational; the kmodel is the truth)
   std::vector<std::string> source_layers;  // Keras layers fused into this layer, in order
   std::string float_tensor;                // float-graph tensor its output corresponds to ("")
-  std::string dtype;                       // "uint8" / "float32" / "" (unknown)
-  std::string layout;                      // "CHW" / "HWC" / "" (unknown)
-  std::vector<MapQuant> quant;             // uint8 outputs: 1 (per tensor) or C (per channel)
+  bool float_tensor_stated = false;        // "tensor" given (an empty one: no counterpart)
+  std::string dtype;                       // "uint8" / "int8" / "float32" / "" (unknown)
+  std::string layout;                      // "CHW" / "NHWC" / "" (unknown)
+  std::vector<std::uint32_t> map_shape;    // [H, W, C]: a vector stored as that map's CHW planes
+  std::vector<MapQuant> quant;             // quantized outputs: 1 (per tensor) or C (per channel)
   // "sampling": a full-resolution map whose consumer does the stride-2 sampling holds the
   // tensor's pixel (y, x) at (y·step + offset, x·step + offset). 0: not stated (the map is the
   // tensor itself). Step 1, offset 0: the tensor is the top-left corner of a larger (padded) map.
