@@ -85,7 +85,7 @@ class CpuTarget : public testing::TestWithParam<SampleSpec> {};
 TEST_P(CpuTarget, ConvertsVerifiesRunsOnlyOnCpuAndKeepsTop1) {
   const SampleSpec& s = GetParam();
   Sample sample;
-  if (!load_sample(s, sample)) GTEST_SKIP() << "sample not available: " << s.name;
+  if (!load_sample(s, sample)) GTEST_FAIL() << "sample not available: " << s.name;
   auto r = convert_sample(s, sample, Target::kCpu);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_NE(r->sidecar_json.find("\"target\": \"cpu\""), std::string::npos)
@@ -143,7 +143,7 @@ TEST_P(CpuTarget, ConvertsVerifiesRunsOnlyOnCpuAndKeepsTop1) {
 TEST_P(CpuTarget, KpuSimAndCpuGiveIdenticalBytesOnTheK210Kmodel) {
   const SampleSpec& s = GetParam();
   Sample sample;
-  if (!load_sample(s, sample)) GTEST_SKIP() << "sample not available: " << s.name;
+  if (!load_sample(s, sample)) GTEST_FAIL() << "sample not available: " << s.name;
   auto r = convert_sample(s, sample, Target::kK210);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
 
@@ -193,7 +193,7 @@ TEST_P(CpuTarget, KpuSimAndCpuGiveIdenticalBytesOnTheK210Kmodel) {
 // RAM, on a fixed pseudo-random input.
 TEST(CpuTargetSharedKmodels, KpuSimAndCpuGiveIdenticalBytes) {
   const fs::path dir = fs::path(EMC_SHARED_DIR) / "kmodels";
-  if (!fs::exists(dir)) GTEST_SKIP() << "no " << dir;
+  if (!fs::exists(dir)) GTEST_FAIL() << "no " << dir;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().extension() == ".kmodel") files.push_back(e.path());
@@ -469,7 +469,7 @@ std::vector<std::string> backends_of(const std::string& profile, const std::stri
 
 TEST(CpuTargetEmcRun, MapTargetCpuPrefersCpuAndBackendFlagOverrides) {
   const std::string dir = e2e::model_dir("shapes_cnn");
-  if (!fs::exists(dir + "/model.json")) GTEST_SKIP() << "shapes_cnn sample not present";
+  if (!fs::exists(dir + "/model.json")) GTEST_FAIL() << "shapes_cnn sample not present";
   const fs::path tmp = fs::temp_directory_path() / ("emc_cpu_target_" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);

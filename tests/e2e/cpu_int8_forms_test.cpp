@@ -172,9 +172,11 @@ TEST(CpuInt8Forms, ElementwiseMergesAreEmcElementwiseInt8) {
     mb.layer(cls, "m", Json::object(), {"a", "b"});
     conv(mb, rng, "after", 1, 4, 2, "m");
     const Checked c = convert_isolated(mb, 8, 8, 3);
-    for (const auto& l : c.r.layers)
-      if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == "m")
+    for (const auto& l : c.r.layers) {
+      if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == "m") {
         EXPECT_EQ(l.type, format::LayerType::kEmcElementwiseInt8);
+      }
+    }
     expect_at_input_floor(c, "a", "b", "m", op);
   }
 }
@@ -188,9 +190,11 @@ TEST(CpuInt8Forms, ElementwiseWithReluTakesItAsTheClamp) {
   mb.layer("Subtract", "m", Json::object(), {"a", "b"});
   mb.layer("Activation", "r", {{"activation", "relu"}}, {"m"});
   const Checked c = convert_isolated(mb, 6, 6, 2);
-  for (const auto& l : c.r.layers)
-    if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == "r")
+  for (const auto& l : c.r.layers) {
+    if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == "r") {
       EXPECT_EQ(l.type, format::LayerType::kEmcElementwiseInt8);
+    }
+  }
   expect_at_input_floor(c, "a", "b", "r", [](double x, double y) { return std::max(x - y, 0.0); });
 }
 
