@@ -131,35 +131,9 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   std::string note = "on the CPU: " + r.why;
   std::vector<double> in_mean;
   if (fi.raw_pixels) {
-    // The model input: real = (p - mean_c) / std_c folded into the weights (w / std_c) and the
-    // bias (sum of w / std_c * (zx - mean_c)); the conv reads p - 128 with zero point zx - 128.
     std::vector<double> mean, stdv;
     input_normalization(cin, c, tin, mean, stdv);
-    double msum = 0;
-    for (double m : mean) msum += m;
-    const std::int32_t zx = std::clamp<std::int32_t>(std::int32_t(std::lround(msum / cin)), 0, 255);
-    in_q.scale = 1.0;
-    in_q.zero_point = zx - 128;
-    const std::size_t per = w.size() / std::size_t(cout);
-    const std::size_t kk = std::size_t(c.kernel_h) * std::size_t(c.kernel_w);
-    bool inexact = false;
-    for (std::int32_t o = 0; o < cout; ++o) {
-      double add = 0;
-      for (std::size_t t = 0; t < per; ++t) {
-        const std::size_t ic = dw ? std::size_t(o / c.depth_multiplier) : t / kk;
-        float& wv = w[o * per + t];
-        wv = float(wv / stdv[ic]);
-        add += double(wv) * (zx - mean[ic]);
-        if (std::fabs(zx - mean[ic]) > 1e-9) inexact = true;
-      }
-      b[o] = float(b[o] + add);
-    }
-    if (inexact && !pd.is_zero()) {
-      out_.warnings.push_back("layer '" + c.source.name + "' (" + c.source.class_name +
-                              "): the input normalization has no integer pixel value for 0.0; "
-                              "its zero padding reads pixel " +
-                              std::to_string(zx) + " (border error <= 0.5/std)");
-    }
+    in_q = fold_input_normalization(c, dw, cin, mean, stdv, !pd.is_zero(), w, b, out_.warnings);
     in_buf = fi.main_i8;
     note += "; reads the input pixels (stored as p - 128), normalization folded in";
   } else {

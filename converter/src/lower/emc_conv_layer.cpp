@@ -1,6 +1,7 @@
 // One EMC int8 convolution layer as the lowerings emit it (emc_conv_layer.h).
 #include "lower/emc_conv_layer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -155,6 +156,40 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
       << " dB";
   info.note = s.str();
   return out;
+}
+
+Int8Quant fold_input_normalization(const Node& c, bool dw, std::int32_t cin,
+                                   const std::vector<double>& mean, const std::vector<double>& stdv,
+                                   bool padded, std::vector<float>& w, std::vector<float>& b,
+                                   std::vector<std::string>& warnings) {
+  double msum = 0;
+  for (double m : mean) msum += m;
+  const std::int32_t zx = std::clamp<std::int32_t>(std::int32_t(std::lround(msum / cin)), 0, 255);
+  const std::size_t cout = b.size();
+  const std::size_t per = w.size() / cout;
+  const std::size_t kk = std::size_t(c.kernel_h) * std::size_t(c.kernel_w);
+  bool inexact = false;
+  for (std::size_t o = 0; o < cout; ++o) {
+    double add = 0;
+    for (std::size_t t = 0; t < per; ++t) {
+      const std::size_t ic = dw ? o / std::size_t(c.depth_multiplier) : t / kk;
+      float& wv = w[o * per + t];
+      wv = float(wv / stdv[ic]);
+      add += double(wv) * (zx - mean[ic]);
+      if (std::fabs(zx - mean[ic]) > 1e-9) inexact = true;
+    }
+    b[o] = float(b[o] + add);
+  }
+  if (inexact && padded) {
+    warnings.push_back("layer '" + c.source.name + "' (" + c.source.class_name +
+                       "): the input normalization has no integer pixel value for 0.0; its zero "
+                       "padding reads pixel " +
+                       std::to_string(zx) + " (border error <= 0.5/std)");
+  }
+  Int8Quant q;
+  q.scale = 1.0;
+  q.zero_point = zx - 128;
+  return q;
 }
 
 }  // namespace emc::converter::detail

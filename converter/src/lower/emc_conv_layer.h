@@ -44,6 +44,16 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
                            const Node& n, std::vector<std::string> sources, const std::string& note,
                            const std::vector<double>& in_mean);
 
+// A first CPU conv reading the model input's pixels: real = (p - mean_c) / std_c is folded into
+// the weights (w / std_c) and the bias (+ sum of w / std_c * (zx - mean_c)), and the conv reads
+// p - 128 with zero point zx - 128 (zx: the mean rounded to a pixel). `w` is in the EMC layout of
+// node `c` (`dw`: depthwise). Returns the input quantization; when no integer pixel is 0.0 and
+// the conv is `padded`, a warning (its zero padding reads pixel zx) goes to `warnings`.
+Int8Quant fold_input_normalization(const Node& c, bool dw, std::int32_t cin,
+                                   const std::vector<double>& mean, const std::vector<double>& stdv,
+                                   bool padded, std::vector<float>& w, std::vector<float>& b,
+                                   std::vector<std::string>& warnings);
+
 // The fixup of an EMC convolution's input (in = true) or output main-memory address.
 Fixup fix_emc_conv(int buffer, bool in);
 
