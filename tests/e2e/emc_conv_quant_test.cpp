@@ -153,5 +153,30 @@ TEST(EmcConvQuant, QuantizedConvWithinHalfStepOfFloat) {
   EXPECT_GT(checked, 2000);
 }
 
+// A dead channel (weights ~1e-12) with a large bias, as a BatchNormalization shift leaves it
+// (axelerate's YOLOv2 MobileNet conv1): at amax / 127 the bias would be ~3e19 accumulator units.
+// The weight scale grows until the bias fits; the bias then still reads back as 1000 within half
+// an accumulator unit, and the live channel keeps its own scale.
+TEST(EmcConvQuant, DeadChannelWithLargeBiasFitsTheAccumulator) {
+  FloatConv c;
+  auto& g = c.geo;
+  g.kernel_width = g.kernel_height = g.stride_width = g.stride_height = 1;
+  g.dilation_width = g.dilation_height = g.depth_multiplier = 1;
+  g.in_width = g.in_height = g.out_width = g.out_height = 2;
+  g.in_channels = 1;
+  g.out_channels = 2;
+  c.weights = {1e-12f, 0.5f};
+  c.bias = {1000.0f, 0.25f};
+  const Int8Quant in_q = int8_quant_from_range(0.0, 1.0).value();  // scale 1/255
+  auto r = quantize_conv_int8(c, in_q, int8_quant_from_range(0.0, 1100.0).value());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  const double acc0 = in_q.scale * r->weight_scale[0];
+  EXPECT_LE(std::fabs(double(r->body.bias[0])) + 32640.0, 2147483647.0);
+  EXPECT_NEAR(r->body.bias[0] * acc0, 1000.0, 0.5 * acc0 + 1e-9);
+  EXPECT_EQ(r->body.weights[0], 0);
+  EXPECT_DOUBLE_EQ(r->weight_scale[1], 0.5 / 127.0);
+  EXPECT_EQ(r->body.weights[1], 127);
+}
+
 }  // namespace
 }  // namespace emc::converter

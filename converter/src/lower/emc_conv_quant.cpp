@@ -84,7 +84,14 @@ Result<Int8ConvResult> quantize_conv_int8(const FloatConv& c, const Int8Quant& i
       if (!std::isfinite(w[k])) return Error(Errc::kInvalidArgument, "a weight is not finite");
       amax = std::max(amax, std::fabs(static_cast<double>(w[k])));
     }
-    const double ws = amax > 0 ? amax / 127.0 : 1.0;
+    // The accumulator holds the bias plus taps * 255 * 128 at most. A bias that dwarfs the
+    // weights (a dead channel: weights ~0, a large BatchNormalization shift) would not fit at
+    // amax / 127, so the scale grows until it does; the weights' share of such an output is then
+    // below taps * 64 / 2^31 of the bias, far under one output step.
+    const double taps = static_cast<double>(per);
+    const double room = 2147483647.0 - taps * 32640.0 - 1.0;
+    double ws = amax > 0 ? amax / 127.0 : 1.0;
+    if (room > 0) ws = std::max(ws, std::fabs(static_cast<double>(c.bias[o])) / (in.scale * room));
     r.weight_scale[o] = ws;
     double sig = 0, noise = 0;
     for (std::uint64_t k = 0; k < per; ++k) {
@@ -99,12 +106,11 @@ Result<Int8ConvResult> quantize_conv_int8(const FloatConv& c, const Int8Quant& i
     }
     const double acc_scale = in.scale * ws;
     const double bq = std::round(static_cast<double>(c.bias[o]) / acc_scale);
-    const double taps = static_cast<double>(per);
     if (!std::isfinite(bq) || std::fabs(bq) + taps * 32640.0 > 2147483647.0) {
-      return Error(Errc::kInvalidArgument,
-                   "channel " + std::to_string(o) + ": bias " + std::to_string(c.bias[o]) +
-                       " in accumulator units (" + std::to_string(bq) + ") with " +
-                       std::to_string(per) + " taps does not fit the int32 accumulator");
+      return Error(Errc::kQuantization, "channel " + std::to_string(o) + ": bias " +
+                                            std::to_string(c.bias[o]) + " in accumulator units (" +
+                                            std::to_string(bq) + ") with " + std::to_string(per) +
+                                            " taps does not fit the int32 accumulator");
     }
     b.bias[o] = static_cast<std::int32_t>(bq);
     EMC_TRY(quantize_multiplier(acc_scale / out.scale, b.multiplier[o], b.shift[o]));

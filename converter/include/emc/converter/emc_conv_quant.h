@@ -52,9 +52,10 @@ struct Int8ConvResult {
   double worst_weight_sqnr_db = 0;   // the worst channel's weight quantization SQNR
 };
 
-// Weights: per output channel, scale_w = max|w| / 127 (an all-zero channel: 1), w_q = round(w /
-// scale_w) in [-127, 127]. Bias: round(b / (in.scale * scale_w)) (rejected when it does not fit the
-// accumulator bound the parser enforces). Multiplier: in.scale * scale_w / out.scale. Clamp:
+// Weights: per output channel, scale_w = max|w| / 127 (an all-zero channel: 1), raised where needed
+// so that the bias fits the accumulator bound the parser enforces (a dead channel with a large
+// bias), w_q = round(w / scale_w) in [-127, 127]. Bias: round(b / (in.scale * scale_w)) (rejected
+// when it still does not fit: too many taps). Multiplier: in.scale * scale_w / out.scale. Clamp:
 // the int8 codes of act_min/act_max intersected with [-128, 127]. Errors name the reason; the
 // caller adds the layer.
 Result<Int8ConvResult> quantize_conv_int8(const FloatConv& conv, const Int8Quant& in,
