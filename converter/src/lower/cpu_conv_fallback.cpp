@@ -93,10 +93,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   const QuantParam qo = quant_of(out);
   Padding4 pd = c.pad;
   if (u.pad) {
-    pd.top += u.pad->pad.top;
-    pd.bottom += u.pad->pad.bottom;
-    pd.left += u.pad->pad.left;
-    pd.right += u.pad->pad.right;
+    pd += u.pad->pad;
   }
   FloatConv fc = float_conv_geometry(c, ins, g_.shape(c.output), pd);
   // The output: a clamp (linear, ReLU, ReLU6) is the conv's own; a leaky ReLU is applied by the

@@ -434,10 +434,7 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   }
   Padding4 pd = c.pad;
   if (pad) {
-    pd.top += pad->pad.top;
-    pd.bottom += pad->pad.bottom;
-    pd.left += pad->pad.left;
-    pd.right += pad->pad.right;
+    pd += pad->pad;
   }
   FloatConv fc = float_conv_geometry(c, ins, g_.shape(c.output), pd);
   if (!act.is_linear()) {

@@ -114,10 +114,7 @@ std::optional<Lowerer::KpuRefusal> Lowerer::kpu_conv_refusal(const ConvUnit& u) 
   }
   Padding4 pd = c.pad;
   if (u.pad) {
-    pd.top += u.pad->pad.top;
-    pd.bottom += u.pad->pad.bottom;
-    pd.left += u.pad->pad.left;
-    pd.right += u.pad->pad.right;
+    pd += u.pad->pad;
   }
   const std::int32_t k = c.kernel_h, H = ins.h(), W = ins.w();
   const bool dw = c.kind == NodeKind::kDepthwiseConv2D && c.depth_multiplier == 1;
@@ -539,10 +536,7 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
       c.kind == NodeKind::kDepthwiseConv2D ? cin * c.depth_multiplier : c.filters;
   Padding4 pd = c.pad;
   if (pad) {
-    pd.top += pad->pad.top;
-    pd.bottom += pad->pad.bottom;
-    pd.left += pad->pad.left;
-    pd.right += pad->pad.right;
+    pd += pad->pad;
   }
   // Weights in KPU order, BN folded, activation composed.
   const std::int32_t k = c.kernel_h;

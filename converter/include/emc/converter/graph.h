@@ -121,6 +121,11 @@ struct Padding4 {
   std::int32_t top = 0, bottom = 0, left = 0, right = 0;
   bool is_zero() const { return top == 0 && bottom == 0 && left == 0 && right == 0; }
   bool operator==(const Padding4&) const = default;
+  // Adds another padding side by side (a merged ZeroPadding2D on top of a conv's own padding).
+  Padding4& operator+=(const Padding4& o) {
+    top += o.top, bottom += o.bottom, left += o.left, right += o.right;
+    return *this;
+  }
 };
 
 // How the padded border takes part in a pooling window.
