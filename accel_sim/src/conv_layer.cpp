@@ -280,6 +280,7 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
       no_wrap = ((acc_bound * mul_abs) >> bn.shift) + 1 + add_abs < kLimit;
     }
     p->act_.set_no_wrap(no_wrap);
+    if (no_wrap) p->act_.enable_int32(acc_bound);
   }
 
   const GemmIsa isa = options.max_isa == KernelIsa::kPortable ? GemmIsa::kPortable

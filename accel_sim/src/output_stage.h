@@ -24,9 +24,20 @@ struct alignas(64) SimdSegments {
   // banker: round_add = 2^(s-1) - 1, odd = 1; SDK: round_add = 2^(s-1), odd = 0 (both 0 for s = 0
   // and s >= 63, where the shift alone is exact).
   std::int64_t round_add[16], odd[16];
-  int count = 16;      // entries used (a power of two)
-  int used = 16;       // entries before the padding
+  int count = 16;       // entries used (a power of two)
+  int used = 16;        // entries before the padding
   bool nonneg = false;  // every product (bn - x_start) * y_mul is >= 0 (see the constructor)
+};
+
+// The 32-bit form of a SimdSegments table (ActivationStage::enable_int32): bn is clamped to
+// [lb, hb] (which selects the same segment and output), and to x_end = x_start + cap within the
+// segment, where cap is the first offset at which the segment's output reaches 255 (larger ones
+// give 255 as well), so the offset, product, rounding and bias all stay inside int32 and run on
+// 16 lanes. y_mul and shift are reduced by their common powers of two (exact).
+struct alignas(64) Int32Segments {
+  std::int32_t x_start[16], x_end[16], y_mul[16], shift[16], round_add[16], odd[16], bias[16];
+  std::int64_t lb = 0, hb = 0;  // bn clamp (inside int32)
+  int used = 1;                 // entries 0..used-1 (segment 0 is constant)
 };
 
 // The layer's 16-segment activation table, decoded once at prepare.
@@ -40,6 +51,12 @@ class ActivationStage {
   // so the wraps may be skipped (the AVX-512 path does).
   void set_no_wrap(bool v) { no_wrap_ = v; }
 
+  // Lets run() use the 16-lane int32 form when the layer's accumulator bound |acc| <= acc_bound
+  // (lo + 256*hi + xterm + cterm) is below 2^31, the wraps are skipped (set_no_wrap(true) first)
+  // and the table allows it (every product non-negative, segment 0 constant, starts and the
+  // saturating offsets inside int32). Returns whether it does; results are the same bytes.
+  bool enable_int32(std::int64_t acc_bound);
+
   void run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
            std::int64_t cterm, const ChannelBn& bn, std::size_t n, std::uint8_t* out) const;
 
@@ -52,8 +69,10 @@ class ActivationStage {
   bool strict_ = false;
   bool banker_ = false;
   bool no_wrap_ = false;
-  bool simd_ = false;  // AVX-512 path: sorted table, max_isa kAvx512Vnni, CPU has AVX-512F/DQ
+  bool simd_ = false;   // AVX-512 path: sorted table, max_isa kAvx512Vnni, CPU has AVX-512F/DQ
+  bool int32_ = false;  // the 16-lane int32 form (enable_int32)
   SimdSegments simd_table_{};
+  Int32Segments int32_table_{};
 };
 
 // Output size of `pool_type` (0..9) on `in` pixels (§6.5; floor for the strided types).
