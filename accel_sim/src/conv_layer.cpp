@@ -31,6 +31,31 @@ Error invalid(const std::string& what) {
   return Error(Errc::kInvalidModel, what);
 }
 
+// memcpy of one map line (7..224 bytes in MobileNet), inlined: overlapping 16/8/4-byte moves
+// instead of a library call per line (tens of thousands of lines per inference).
+inline void copy_line(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
+  auto move = [&](std::size_t at, auto word) {
+    std::memcpy(&word, src + at, sizeof(word));
+    std::memcpy(dst + at, &word, sizeof(word));
+  };
+  struct Block16 {
+    std::uint64_t a, b;
+  };
+  if (n >= 16) {
+    std::size_t i = 0;
+    for (; i + 16 < n; i += 16) move(i, Block16{});
+    move(n - 16, Block16{});
+  } else if (n >= 8) {
+    move(0, std::uint64_t{});
+    move(n - 8, std::uint64_t{});
+  } else if (n >= 4) {
+    move(0, std::uint32_t{});
+    move(n - 4, std::uint32_t{});
+  } else {
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
 // out[4x + i] = line_i[x] - 128 as int8 for i < real, 0 for the phantom channels i >= real.
 void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::uint8_t* l2,
                      const std::uint8_t* l3, std::uint32_t real, std::uint32_t n,
@@ -52,6 +77,16 @@ void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::
       _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
       _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
     }
+    for (; x + 8 <= n; x += 8) {  // the 8-pixel rest of a 56-, 28- or 14-wide line
+      auto load = [&](const std::uint8_t* l) {
+        return _mm_xor_si128(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(l + x)), flip);
+      };
+      const __m128i ab = _mm_unpacklo_epi8(load(l0), load(l1));
+      const __m128i cd = _mm_unpacklo_epi8(load(l2), load(l3));
+      auto* o = reinterpret_cast<__m128i*>(out + 4 * x);
+      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab, cd));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab, cd));
+    }
   }
 #endif
   const std::uint8_t* lines[4] = {l0, l1, l2, l3};
@@ -60,6 +95,40 @@ void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::
       out[4 * x + i] = i < real ? static_cast<std::uint8_t>(lines[i][x] ^ 0x80) : 0;
     }
   }
+}
+
+// The same for every second pixel: out[4x + i] = line_i[2x + dx] - 128 for x < n (lines of
+// in_w valid bytes; reads stay inside them). Returns how many pixels were done (the caller
+// finishes the rest); only for real == 4.
+std::uint32_t interleave_quad_step2(const std::uint8_t* l0, const std::uint8_t* l1,
+                                    const std::uint8_t* l2, const std::uint8_t* l3,
+                                    std::uint32_t dx, std::uint32_t n, std::uint32_t in_w,
+                                    std::uint8_t* out) {
+  std::uint32_t x = 0;
+#if defined(__SSE2__)
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+  const __m128i even = _mm_set1_epi16(0x00ff);
+  for (; x + 16 <= n && 2 * x + 32 <= in_w; x += 16) {
+    auto load = [&](const std::uint8_t* l) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + 2 * x));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + 2 * x + 16));
+      const __m128i lo = dx != 0 ? _mm_srli_epi16(a, 8) : _mm_and_si128(a, even);
+      const __m128i hi = dx != 0 ? _mm_srli_epi16(b, 8) : _mm_and_si128(b, even);
+      return _mm_xor_si128(_mm_packus_epi16(lo, hi), flip);
+    };
+    const __m128i a = load(l0), b = load(l1), c = load(l2), d = load(l3);
+    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+    const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+    auto* o = reinterpret_cast<__m128i*>(out + 4 * x);
+    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+  }
+#else
+  (void)l0, (void)l1, (void)l2, (void)l3, (void)dx, (void)n, (void)in_w, (void)out;
+#endif
+  return x;
 }
 
 class PreparedConv final : public interpreter::PreparedLayer {
@@ -469,8 +538,8 @@ void PreparedConv::gather_input(const std::uint8_t* src) {
         }
       }
       for (std::uint32_t y = 0; y < in_h_; ++y) {
-        std::memcpy(plane + (y + pad_) * pw + pad_, src + in_line0_[c] + y * in_geo_.line_stride,
-                    in_w_);
+        copy_line(plane + (y + pad_) * pw + pad_, src + in_line0_[c] + y * in_geo_.line_stride,
+                  in_w_);
       }
     }
     return;
@@ -533,9 +602,15 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
     for (std::uint32_t i = 0; i < 4; ++i) lines[i] = src + in_line0_[4 * q + std::min(i, real - 1)];
     if (subsample_) {  // pixel (y, x) of the computed map is input (s*y, s*x + dx)
       for (std::uint32_t y = 0; y < ch_; ++y) {
-        const std::size_t line = std::uint64_t{sub_step_} * y * in_geo_.line_stride + sub_dx_;
+        const std::size_t row = std::uint64_t{sub_step_} * y * in_geo_.line_stride;
+        const std::size_t line = row + sub_dx_;
         std::uint8_t* out = plane + 4 * std::size_t{y} * pw;
-        for (std::uint32_t x = 0; x < cw_; ++x) {
+        std::uint32_t x = 0;
+        if (real == 4 && sub_step_ == 2) {
+          x = interleave_quad_step2(lines[0] + row, lines[1] + row, lines[2] + row, lines[3] + row,
+                                    sub_dx_, cw_, in_w_, out);
+        }
+        for (; x < cw_; ++x) {
           for (std::uint32_t i = 0; i < 4; ++i) {
             out[4 * x + i] =
                 i < real ? static_cast<std::uint8_t>(lines[i][line + sub_step_ * x] ^ 0x80) : 0;
@@ -746,8 +821,8 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
   std::uint8_t* dst = out->data();
   for (std::uint32_t c = 0; c < out_c_; ++c) {
     for (std::uint32_t y = 0; y < out_h_; ++y) {
-      std::memcpy(dst + out_line0_[c] + y * out_geo_.line_stride,
-                  result + c * out_plane_ + std::size_t{y} * out_w_, out_w_);
+      copy_line(dst + out_line0_[c] + y * out_geo_.line_stride,
+                result + c * out_plane_ + std::size_t{y} * out_w_, out_w_);
     }
   }
   // The DMA download: dense CHW of exactly W_out*H_out*C_out bytes (the SDK's DMA rounds the
