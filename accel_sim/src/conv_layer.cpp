@@ -312,41 +312,48 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   p->prepare_weights(*body, !p->sixteen_bit_);
 
   // Constant per output channel: ((arg_w * sum_w) >> shr_w) + arg_add * g_ic.
+  // And a bound on each channel's accumulator, for the output stage: with S = sum of the window's
+  // x, acc = sum w*x + floor(arg_x*S / 2^shr_x) + constant = sum (w*2^shr_x + arg_x)*x / 2^shr_x
+  // (minus < 1) + constant, and every x is in [0, 255], so |acc - constant| <= 255 * max(sum of
+  // the positive coefficients, -sum of the negative ones) / 2^shr_x + 1. (x - 128 and arg_x
+  // nearly cancel in asymmetric quantization, so this is far below 255 * max w * taps.)
   const std::int64_t g_ic = p->depthwise_ ? 1 : p->in_c_;
   p->cterm_.resize(p->out_c_);
   p->bn_.resize(p->out_c_);
   const std::size_t per_oc = (p->depthwise_ ? 1 : std::size_t{p->in_c_}) * kk;
+  std::vector<std::int64_t> acc_abs(p->out_c_);
   for (std::uint32_t o = 0; o < p->out_c_; ++o) {
-    std::int64_t sum_w = 0;
+    std::int64_t sum_w = 0, pos = 0, neg = 0;
     for (std::size_t i = 0; i < per_oc; ++i) {
       const std::size_t idx = o * per_oc + i;
-      sum_w += p->sixteen_bit_ ? (body->weights[2 * idx] | (body->weights[2 * idx + 1] << 8))
-                               : body->weights[idx];
+      const std::int64_t w = p->sixteen_bit_
+                                 ? (body->weights[2 * idx] | (body->weights[2 * idx + 1] << 8))
+                                 : body->weights[idx];
+      sum_w += w;
+      const std::int64_t coef = w * (std::int64_t{1} << p->shr_x_) + p->arg_x_;
+      (coef > 0 ? pos : neg) += coef;
     }
-    p->cterm_[o] = ((f.arg_w * sum_w) >> f.shr_w) + f.arg_add * g_ic;
+    const std::int64_t constant = ((f.arg_w * sum_w) >> f.shr_w) + f.arg_add * g_ic;
+    acc_abs[o] =
+        ((255 * std::max(pos, -neg)) >> p->shr_x_) + 1 + (constant < 0 ? -constant : constant);
+    p->cterm_[o] = constant;
     if (p->quads_path_) p->cterm_[o] += 128 * sum_w;  // the quad GEMM multiplies x - 128
     const auto bn = format::unpack_kpu_batchnorm(body->bn_words[o]);
     p->bn_[o] = ChannelBn{bn.norm_mul, bn.norm_add, bn.norm_shift};
   }
 
   // When no input can take the accumulator or bn of any channel out of 36 bits, the output
-  // stage may skip its wraps (bounds: |sum w*x| <= 255*wmax*K, the quad GEMM's x - 128 form
-  // <= 128*255*K more, |arg_x term| <= |arg_x|*255*K + 1, the channel constant).
+  // stage may skip its wraps; when no accumulator leaves int32 either, it may use its int32 form.
   {
-    const std::int64_t taps = static_cast<std::int64_t>(per_oc);
-    const std::int64_t wmax = p->sixteen_bit_ ? 65535 : 255;
-    std::int64_t cmax = 0;
-    for (std::int64_t c : p->cterm_) cmax = std::max(cmax, c < 0 ? -c : c);
-    const std::int64_t arg_x_abs = f.arg_x < 0 ? -f.arg_x : f.arg_x;
-    const std::int64_t acc_bound =
-        255 * wmax * taps + 128 * 255 * taps + arg_x_abs * 255 * taps + 1 + cmax;
     constexpr std::int64_t kLimit = std::int64_t{1} << 35;
-    bool no_wrap = acc_bound < kLimit;
-    for (const ChannelBn& bn : p->bn_) {
-      if (!no_wrap) break;
+    std::int64_t acc_bound = 0;
+    bool no_wrap = true;
+    for (std::uint32_t o = 0; o < p->out_c_ && no_wrap; ++o) {
+      const ChannelBn& bn = p->bn_[o];
+      acc_bound = std::max(acc_bound, acc_abs[o]);
       const std::int64_t mul_abs = bn.mul < 0 ? -bn.mul : bn.mul;
       const std::int64_t add_abs = bn.add < 0 ? -bn.add : bn.add;
-      no_wrap = ((acc_bound * mul_abs) >> bn.shift) + 1 + add_abs < kLimit;
+      no_wrap = acc_abs[o] < kLimit && ((acc_abs[o] * mul_abs) >> bn.shift) + 1 + add_abs < kLimit;
     }
     p->act_.set_no_wrap(no_wrap);
     if (no_wrap) p->act_.enable_int32(acc_bound);
