@@ -150,6 +150,21 @@ bool ActivationStage::enable_int32(std::int64_t acc_bound) {
     n.hb = std::int64_t{n.x_end[t.used - 1]} + 1;
     if (n.hb > kMax) return false;
   }
+  // One linear segment between constants: used 2 (ReLU) or 3 (ReLU6), segment 1 with y_mul > 0,
+  // segment 0 equal to segment 1's output at offset 0 (the bias: both roundings of 0 are 0), and
+  // segment 2 (if any) 255 and starting no earlier than the bn at which segment 1 saturates (a bn
+  // of segment 2 is then >= x_end[1] and segment 1 gives 255 there too).
+  const auto clamp8 = [](std::int64_t v) { return std::clamp<std::int64_t>(v, 0, 255); };
+  if ((n.used == 2 || n.used == 3) && n.y_mul[1] > 0 && n.bias[0] == clamp8(n.bias[1])) {
+    const bool top_ok =
+        n.used == 2 || (n.y_mul[2] == 0 && n.bias[2] == 255 &&
+                        std::int64_t{n.x_end[1]} <= std::int64_t{n.x_start[2]} + (strict_ ? 1 : 0));
+    if (top_ok) {
+      n.linear = true;
+      n.lb = n.x_start[1];
+      n.hb = n.x_end[1];
+    }
+  }
   int32_table_ = n;
   int32_ = true;
   return true;
@@ -393,6 +408,8 @@ struct Int32Regs {
   __m512i cterm, mul, add, lb, hb;
   __m128i shift;
   int used;
+  __m512i lin_xs, lin_ym, lin_ra, lin_od, lin_bias;  // segment 1 broadcast (Int32Segments::linear)
+  __m128i lin_sh;
 };
 
 // bn of the 8 elements at `at` (lanes masked by m8), clamped and narrowed to int32.
@@ -417,8 +434,16 @@ __attribute__((target("avx512f"))) inline __m256i bn_int32_half(const Int32Regs&
 }
 
 // The activation of 16 clamped bn values, as int32 >= 0 (vpmovusdb saturates the top at 255).
-template <bool kStrict, bool kBanker>
+template <bool kStrict, bool kBanker, bool kLinear>
 __attribute__((target("avx512f"))) inline __m512i act_int32(const Int32Regs& r, __m512i b) {
+  if (kLinear) {  // bn already clamped to segment 1's [x_start, x_end]
+    const __m512i v = _mm512_mullo_epi32(_mm512_sub_epi32(b, r.lin_xs), r.lin_ym);
+    __m512i sum = _mm512_add_epi32(v, r.lin_ra);
+    if (kBanker)
+      sum = _mm512_add_epi32(sum, _mm512_and_si512(_mm512_sra_epi32(v, r.lin_sh), r.lin_od));
+    const __m512i y = _mm512_add_epi32(_mm512_sra_epi32(sum, r.lin_sh), r.lin_bias);
+    return _mm512_max_epi32(y, _mm512_setzero_si512());
+  }
   const __m512i one = _mm512_set1_epi32(1);
   __m512i seg = _mm512_setzero_si512();
   for (int j = 1; j < r.used; ++j) {
@@ -441,12 +466,13 @@ __attribute__((target("avx512f"))) inline __m512i act_int32(const Int32Regs& r, 
   return _mm512_max_epi32(y, _mm512_setzero_si512());
 }
 
-template <bool kStrict, bool kBanker, bool kXterm>
-__attribute__((target("avx512f"))) void bn_act_int32(const Int32Segments& t, const std::int32_t* lo,
-                                                     const std::int32_t* hi,
-                                                     const std::int64_t* xterm, std::int64_t cterm,
-                                                     const ChannelBn& bn, std::size_t n,
-                                                     std::uint8_t* out) {
+template <bool kStrict, bool kBanker, bool kXterm, bool kLinear>
+__attribute__((target("avx512f"))) void bn_act_int32_t(const Int32Segments& t,
+                                                       const std::int32_t* lo,
+                                                       const std::int32_t* hi,
+                                                       const std::int64_t* xterm,
+                                                       std::int64_t cterm, const ChannelBn& bn,
+                                                       std::size_t n, std::uint8_t* out) {
   Int32Regs r;
   r.xs = _mm512_load_si512(t.x_start);
   r.xe = _mm512_load_si512(t.x_end);
@@ -463,13 +489,21 @@ __attribute__((target("avx512f"))) void bn_act_int32(const Int32Segments& t, con
   r.hb = _mm512_set1_epi64(t.hb);
   r.shift = _mm_cvtsi32_si128(static_cast<int>(bn.shift));
   r.used = t.used;
+  if (kLinear) {
+    r.lin_xs = _mm512_set1_epi32(t.x_start[1]);
+    r.lin_ym = _mm512_set1_epi32(t.y_mul[1]);
+    r.lin_ra = _mm512_set1_epi32(t.round_add[1]);
+    r.lin_od = _mm512_set1_epi32(t.odd[1]);
+    r.lin_bias = _mm512_set1_epi32(t.bias[1]);
+    r.lin_sh = _mm_cvtsi32_si128(t.shift[1]);
+  }
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512i b =
         _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, 0xff)),
                            bn_int32_half<kXterm>(r, lo, hi, xterm, i + 8, 0xff), 1);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
-                     _mm512_cvtusepi32_epi8(act_int32<kStrict, kBanker>(r, b)));
+                     _mm512_cvtusepi32_epi8(act_int32<kStrict, kBanker, kLinear>(r, b)));
   }
   if (i < n) {  // masked loads and store; the unused lanes compute on zeros
     const std::size_t rest = n - i;
@@ -479,7 +513,17 @@ __attribute__((target("avx512f"))) void bn_act_int32(const Int32Segments& t, con
         _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, m0)),
                            bn_int32_half<kXterm>(r, lo, hi, xterm, i + 8, m1), 1);
     _mm512_mask_cvtusepi32_storeu_epi8(out + i, static_cast<__mmask16>((1u << rest) - 1),
-                                       act_int32<kStrict, kBanker>(r, b));
+                                       act_int32<kStrict, kBanker, kLinear>(r, b));
+  }
+}
+template <bool kStrict, bool kBanker, bool kXterm>
+void bn_act_int32(const Int32Segments& t, const std::int32_t* lo, const std::int32_t* hi,
+                  const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+                  std::uint8_t* out) {
+  if (t.linear) {
+    bn_act_int32_t<kStrict, kBanker, kXterm, true>(t, lo, hi, xterm, cterm, bn, n, out);
+  } else {
+    bn_act_int32_t<kStrict, kBanker, kXterm, false>(t, lo, hi, xterm, cterm, bn, n, out);
   }
 }
 #pragma GCC diagnostic pop

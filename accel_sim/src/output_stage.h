@@ -38,6 +38,10 @@ struct alignas(64) Int32Segments {
   std::int32_t x_start[16], x_end[16], y_mul[16], shift[16], round_add[16], odd[16], bias[16];
   std::int64_t lb = 0, hb = 0;  // bn clamp (inside int32)
   int used = 1;                 // entries 0..used-1 (segment 0 is constant)
+  // The whole table is segment 1 on bn clamped to [x_start[1], x_end[1]] (ReLU, ReLU6: segment 0
+  // gives segment 1's output at its start, a constant segment 2 the 255 that segment 1 reaches
+  // by its start): lb/hb are that range and no segment is searched.
+  bool linear = false;
 };
 
 // The layer's 16-segment activation table, decoded once at prepare.
@@ -56,6 +60,8 @@ class ActivationStage {
   // and the table allows it (every product non-negative, segment 0 constant, starts and the
   // saturating offsets inside int32). Returns whether it does; results are the same bytes.
   bool enable_int32(std::int64_t acc_bound);
+  // Whether run() uses the int32 form's one-linear-segment case (Int32Segments::linear).
+  bool int32_linear() const { return int32_ && int32_table_.linear; }
 
   void run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
            std::int64_t cterm, const ChannelBn& bn, std::size_t n, std::uint8_t* out) const;

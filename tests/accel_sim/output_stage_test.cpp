@@ -56,14 +56,38 @@ format::KpuActivationTable random_nonneg_table(std::mt19937_64& rng, std::int64_
   return t;
 }
 
+// A ReLU / ReLU6 table as converters emit it: constant segment 0 equal to segment 1's bias,
+// linear segment 1, and (ReLU6) a constant 255 from a start near where segment 1 saturates
+// (a few bn either side of it, so both the one-linear-segment form and its refusal are hit).
+format::KpuActivationTable random_relu6_table(std::mt19937_64& rng, std::int64_t span) {
+  format::KpuActivationTable t{};
+  const bool relu6 = rng() % 4 != 0;
+  const auto y_mul = static_cast<std::int32_t>(rng() % 2 ? 1 << (rng() % 15) : 1 + rng() % 32767);
+  const auto shift = static_cast<std::uint32_t>(rng() % 2 ? 30 : rng() % 23);
+  const auto bias = static_cast<std::uint8_t>(rng() % 3 == 0 ? rng() % 256 : rng() % 8);
+  const std::int64_t x1 = static_cast<std::int64_t>(rng() % (2 * span + 1)) - span;
+  t[0] = {-(std::int64_t{1} << 35), 0, 0, bias};
+  t[1] = {x1, y_mul, shift, bias};
+  int used = 2;
+  if (relu6) {
+    const std::int64_t sat = ((std::int64_t{256 - bias} << shift) / y_mul);
+    const std::int64_t jitter = static_cast<std::int64_t>(rng() % 5) - 2;
+    t[2] = {x1 + std::max<std::int64_t>(1, sat + jitter), 0, static_cast<std::uint32_t>(rng() % 4),
+            255};
+    used = 3;
+  }
+  for (int i = used; i < 16; ++i) t[i] = t[used - 1];
+  return t;
+}
+
 // The portable stage and both AVX-512 forms agree byte for byte. (On a CPU without AVX-512 the
 // optimized stages fall back to the portable loop and the test compares it with itself.)
 TEST(OutputStage, OptimizedFormsMatchPortableLoop) {
   std::mt19937_64 rng(20261205);
-  int int32_tables = 0;
+  int int32_tables = 0, linear_tables = 0;
   for (int trial = 0; trial < 400; ++trial) {
     const std::int64_t span = std::int64_t{1} << (8 + rng() % 24);
-    const auto table = random_nonneg_table(rng, span);
+    const auto table = trial % 2 ? random_relu6_table(rng, span) : random_nonneg_table(rng, span);
     const auto rounding =
         rng() % 2 ? ActivationRounding::kNn02Banker : ActivationRounding::kSdkCarryShift;
     const auto selection =
@@ -72,7 +96,19 @@ TEST(OutputStage, OptimizedFormsMatchPortableLoop) {
     Stage wide(table, KernelIsa::kAvx512Vnni, rounding, selection);
     Stage narrow(table, KernelIsa::kAvx512Vnni, rounding, selection);
     // Accumulators up to the bound; bn = (acc * mul >> shift) + add spans the table's starts.
-    const std::int64_t acc_bound = std::int64_t{1} << (10 + rng() % 21);  // < 2^31
+    // Every other ReLU6 trial puts bn = acc on the table's edges (each start and the bn where
+    // segment 1 saturates, +-3), where an off-by-one in a clamp shows.
+    const bool edges = trial % 4 == 1;
+    std::vector<std::int64_t> edge_points;
+    if (edges) {
+      edge_points = {table[1].x_start, table[2].x_start};
+      for (std::int64_t b = table[1].x_start; b < table[2].x_start;
+           b += 1 + (table[2].x_start - b) / 2)
+        edge_points.push_back(b);  // down to the last bn before segment 2
+    }
+    std::int64_t acc_bound = std::int64_t{1} << (10 + rng() % 21);  // < 2^31
+    for (std::int64_t e : edge_points) acc_bound = std::max(acc_bound, (e < 0 ? -e : e) + 4);
+    if (acc_bound >= (std::int64_t{1} << 31)) continue;
     ChannelBn bn;
     bn.mul = static_cast<std::int64_t>(rng() % (1 << 23)) - (rng() % 4 == 0 ? (1 << 22) : 0);
     bn.shift = static_cast<std::uint32_t>(rng() % 16);
@@ -81,13 +117,15 @@ TEST(OutputStage, OptimizedFormsMatchPortableLoop) {
     auto abs64 = [](std::int64_t v) { return v < 0 ? -v : v; };
     while (((acc_bound * abs64(bn.mul)) >> bn.shift) + 1 + abs64(bn.add) >= (std::int64_t{1} << 35))
       bn.mul /= 2;
+    if (edges) bn = ChannelBn{1, 0, 0};
     for (Stage* s : {&wide, &narrow}) s->stage.set_no_wrap(true);
     if (narrow.stage.enable_int32(acc_bound)) ++int32_tables;
+    if (narrow.stage.int32_linear()) ++linear_tables;
 
     const std::size_t n = 1 + rng() % 300;
     std::vector<std::int32_t> lo(n), hi(n);
     std::vector<std::int64_t> xterm(n);
-    const bool with_hi = rng() % 4 == 0, with_xterm = rng() % 2 == 0;
+    bool with_hi = rng() % 4 == 0, with_xterm = rng() % 2 == 0;
     // acc = lo + 256 hi + xterm + cterm stays within acc_bound: each term within a quarter.
     const std::int64_t q = acc_bound / 4;
     std::uniform_int_distribution<std::int64_t> term(-q, q);
@@ -96,7 +134,15 @@ TEST(OutputStage, OptimizedFormsMatchPortableLoop) {
       hi[i] = static_cast<std::int32_t>(term(rng) / 256);
       xterm[i] = term(rng);
     }
-    const std::int64_t cterm = term(rng);
+    std::int64_t cterm = term(rng);
+    if (edges) {  // acc = lo alone, on the edge points
+      for (std::size_t i = 0; i < n; ++i) {
+        lo[i] = static_cast<std::int32_t>(edge_points[rng() % edge_points.size()] +
+                                          static_cast<std::int64_t>(rng() % 7) - 3);
+      }
+      with_hi = with_xterm = false;
+      cterm = 0;
+    }
     std::vector<std::uint8_t> a(n), b(n), c(n);
     const std::int32_t* h = with_hi ? hi.data() : nullptr;
     const std::int64_t* x = with_xterm ? xterm.data() : nullptr;
@@ -113,6 +159,7 @@ TEST(OutputStage, OptimizedFormsMatchPortableLoop) {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) {
     // The int32 form must actually have run on a good share of the tables.
     EXPECT_GT(int32_tables, 100);
+    EXPECT_GT(linear_tables, 50);
   }
 #endif
 }
