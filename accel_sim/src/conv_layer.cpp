@@ -221,6 +221,10 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::int32_t *chan_sum_ = nullptr, *acc_lo_ = nullptr, *acc_hi_ = nullptr;
   std::int64_t* xterm_ = nullptr;
   std::uint8_t *act_out_ = nullptr, *pooled_ = nullptr;
+  // The output stage writes its bytes straight into the output map's lines in KPU RAM (no pool
+  // to apply, no DMA copy of the dense result, an output stage that can lay out rows).
+  bool direct_ = false;
+  std::uint8_t* kpu_out_ = nullptr;  // the output map in KPU RAM, valid during run()
 };
 
 Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
@@ -409,7 +413,9 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->acc_lo_at_ = layout.add<std::int32_t>(acc_count);
     if (p->sixteen_bit_) p->acc_hi_at_ = layout.add<std::int32_t>(acc_count);
   }
-  p->act_out_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * in_pixels);
+  p->direct_ =
+      (p->quads_path_ || p->depthwise_) && (p->pool_type_ == 0 || p->subsample_) && !p->main_out_;
+  if (!p->direct_) p->act_out_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * in_pixels);
   if (p->pool_type_ != 0 && !p->subsample_) {
     p->pooled_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * p->out_plane_);
   }
@@ -694,10 +700,18 @@ void PreparedConv::conv_quads() {
     g.n = n;
     g.acc_stride = stride;
     quad_gemm_(g);
+    const std::int64_t* xt = arg_x_ != 0 ? xterm_ + first_pixel : nullptr;
+    const OutRows rows{cw_, first_pixel % cw_, out_geo_.line_stride};
+    const std::size_t first_row = first_pixel / cw_;
     for (std::uint32_t o = 0; o < out_c_; ++o) {
-      act_.run(acc_lo_ + std::size_t{o} * stride, nullptr,
-               arg_x_ != 0 ? xterm_ + first_pixel : nullptr, cterm_[o], bn_[o], n,
-               act_out_ + std::size_t{o} * in_pixels + first_pixel);
+      const std::int32_t* acc = acc_lo_ + std::size_t{o} * stride;
+      if (direct_) {
+        act_.run_rows(acc, xt, cterm_[o], bn_[o], n, rows,
+                      kpu_out_ + out_line0_[o] + first_row * out_geo_.line_stride);
+      } else {
+        act_.run(acc, nullptr, xt, cterm_[o], bn_[o], n,
+                 act_out_ + std::size_t{o} * in_pixels + first_pixel);
+      }
     }
   };
   if (k_ == 1) {
@@ -775,8 +789,13 @@ void PreparedConv::conv_depthwise() {
     d.plane = planes + std::size_t{c} * plane_pixels_;
     d.weights = w_dw_.data() + c * taps;
     depthwise_fn_(d);
-    act_.run(acc_lo_, nullptr, arg_x_ != 0 ? xterm_ : nullptr, cterm_[c], bn_[c], in_pixels,
-             act_out_ + c * in_pixels);
+    const std::int64_t* xt = arg_x_ != 0 ? xterm_ : nullptr;
+    if (direct_) {
+      act_.run_rows(acc_lo_, xt, cterm_[c], bn_[c], in_pixels,
+                    OutRows{in_w_, 0, out_geo_.line_stride}, kpu_out_ + out_line0_[c]);
+    } else {
+      act_.run(acc_lo_, nullptr, xt, cterm_[c], bn_[c], in_pixels, act_out_ + c * in_pixels);
+    }
   }
 }
 
@@ -800,6 +819,7 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
   acc_lo_ = reinterpret_cast<std::int32_t*>(base + acc_lo_at_);
   acc_hi_ = reinterpret_cast<std::int32_t*>(base + acc_hi_at_);
   act_out_ = base + act_out_at_;
+  kpu_out_ = out->data();
   pooled_ = base + pooled_at_;
   // The kernels read up to a pixel block past the last plane: keep that slack defined (zero).
   std::fill(input_ + input_count_, input_ + input_count_ + slack_count_, std::int16_t{0});
@@ -824,6 +844,7 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
     }
     result = pooled_;
   }
+  if (direct_) return ok_status();  // the output stage wrote the lines already
   // Write-back in the row layout: only the W_out bytes of each line are written.
   std::uint8_t* dst = out->data();
   for (std::uint32_t c = 0; c < out_c_; ++c) {

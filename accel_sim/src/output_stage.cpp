@@ -466,13 +466,38 @@ __attribute__((target("avx512f"))) inline __m512i act_int32(const Int32Regs& r, 
   return _mm512_max_epi32(y, _mm512_setzero_si512());
 }
 
+// n elements of one output row (the int32 form's inner loop).
 template <bool kStrict, bool kBanker, bool kXterm, bool kLinear>
-__attribute__((target("avx512f"))) void bn_act_int32_t(const Int32Segments& t,
-                                                       const std::int32_t* lo,
-                                                       const std::int32_t* hi,
-                                                       const std::int64_t* xterm,
-                                                       std::int64_t cterm, const ChannelBn& bn,
-                                                       std::size_t n, std::uint8_t* out) {
+__attribute__((target("avx512f"))) inline void int32_piece(const Int32Regs& r,
+                                                           const std::int32_t* lo,
+                                                           const std::int32_t* hi,
+                                                           const std::int64_t* xterm, std::size_t n,
+                                                           std::uint8_t* out) {
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i b =
+        _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, 0xff)),
+                           bn_int32_half<kXterm>(r, lo, hi, xterm, i + 8, 0xff), 1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm512_cvtusepi32_epi8(act_int32<kStrict, kBanker, kLinear>(r, b)));
+  }
+  if (i < n) {  // masked loads and store; the unused lanes compute on zeros
+    const std::size_t rest = n - i;
+    const auto m0 = static_cast<__mmask8>(rest >= 8 ? 0xffu : (1u << rest) - 1);
+    const auto m1 = static_cast<__mmask8>(rest <= 8 ? 0u : (1u << (rest - 8)) - 1);
+    const __m512i b =
+        _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, m0)),
+                           bn_int32_half<kXterm>(r, lo, hi, xterm, i + 8, m1), 1);
+    _mm512_mask_cvtusepi32_storeu_epi8(out + i, static_cast<__mmask16>((1u << rest) - 1),
+                                       act_int32<kStrict, kBanker, kLinear>(r, b));
+  }
+}
+
+template <bool kStrict, bool kBanker, bool kXterm, bool kLinear>
+__attribute__((target("avx512f"))) void bn_act_int32_t(
+    const Int32Segments& t, const std::int32_t* lo, const std::int32_t* hi,
+    const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+    std::uint8_t* out, const OutRows& rows) {
   Int32Regs r;
   r.xs = _mm512_load_si512(t.x_start);
   r.xe = _mm512_load_si512(t.x_end);
@@ -497,39 +522,73 @@ __attribute__((target("avx512f"))) void bn_act_int32_t(const Int32Segments& t,
     r.lin_bias = _mm512_set1_epi32(t.bias[1]);
     r.lin_sh = _mm_cvtsi32_si128(t.shift[1]);
   }
-  std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512i b =
-        _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, 0xff)),
-                           bn_int32_half<kXterm>(r, lo, hi, xterm, i + 8, 0xff), 1);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
-                     _mm512_cvtusepi32_epi8(act_int32<kStrict, kBanker, kLinear>(r, b)));
-  }
-  if (i < n) {  // masked loads and store; the unused lanes compute on zeros
-    const std::size_t rest = n - i;
-    const auto m0 = static_cast<__mmask8>(rest >= 8 ? 0xffu : (1u << rest) - 1);
-    const auto m1 = static_cast<__mmask8>(rest <= 8 ? 0u : (1u << (rest - 8)) - 1);
-    const __m512i b =
-        _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, m0)),
-                           bn_int32_half<kXterm>(r, lo, hi, xterm, i + 8, m1), 1);
-    _mm512_mask_cvtusepi32_storeu_epi8(out + i, static_cast<__mmask16>((1u << rest) - 1),
-                                       act_int32<kStrict, kBanker, kLinear>(r, b));
+  // Element i goes to column (first_x + i) % row_w of row (first_x + i) / row_w, rows `stride`
+  // bytes apart from out (one piece per row).
+  std::size_t done = 0, x = rows.first_x;
+  while (done < n) {
+    const std::size_t len = std::min(n - done, rows.row_w - x);
+    int32_piece<kStrict, kBanker, kXterm, kLinear>(r, lo + done,
+                                                   hi != nullptr ? hi + done : nullptr,
+                                                   kXterm ? xterm + done : nullptr, len, out + x);
+    done += len;
+    x = 0;
+    out += rows.stride;
   }
 }
 template <bool kStrict, bool kBanker, bool kXterm>
 void bn_act_int32(const Int32Segments& t, const std::int32_t* lo, const std::int32_t* hi,
                   const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
-                  std::uint8_t* out) {
+                  std::uint8_t* out, const OutRows& rows) {
   if (t.linear) {
-    bn_act_int32_t<kStrict, kBanker, kXterm, true>(t, lo, hi, xterm, cterm, bn, n, out);
+    bn_act_int32_t<kStrict, kBanker, kXterm, true>(t, lo, hi, xterm, cterm, bn, n, out, rows);
   } else {
-    bn_act_int32_t<kStrict, kBanker, kXterm, false>(t, lo, hi, xterm, cterm, bn, n, out);
+    bn_act_int32_t<kStrict, kBanker, kXterm, false>(t, lo, hi, xterm, cterm, bn, n, out, rows);
   }
 }
 #pragma GCC diagnostic pop
 #endif
 
 }  // namespace
+
+void ActivationStage::run_int32(const std::int32_t* lo, const std::int32_t* hi,
+                                const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn,
+                                std::size_t n, std::uint8_t* out, const OutRows& rows) const {
+#ifdef EMC_ACCEL_X86
+  const Int32Segments& it = int32_table_;
+  const bool x = xterm != nullptr;
+  if (strict_ && banker_)
+    x ? bn_act_int32<true, true, true>(it, lo, hi, xterm, cterm, bn, n, out, rows)
+      : bn_act_int32<true, true, false>(it, lo, hi, xterm, cterm, bn, n, out, rows);
+  else if (strict_)
+    x ? bn_act_int32<true, false, true>(it, lo, hi, xterm, cterm, bn, n, out, rows)
+      : bn_act_int32<true, false, false>(it, lo, hi, xterm, cterm, bn, n, out, rows);
+  else if (banker_)
+    x ? bn_act_int32<false, true, true>(it, lo, hi, xterm, cterm, bn, n, out, rows)
+      : bn_act_int32<false, true, false>(it, lo, hi, xterm, cterm, bn, n, out, rows);
+  else
+    x ? bn_act_int32<false, false, true>(it, lo, hi, xterm, cterm, bn, n, out, rows)
+      : bn_act_int32<false, false, false>(it, lo, hi, xterm, cterm, bn, n, out, rows);
+#else
+  (void)lo, (void)hi, (void)xterm, (void)cterm, (void)bn, (void)n, (void)out, (void)rows;
+#endif
+}
+
+void ActivationStage::run_rows(const std::int32_t* lo, const std::int64_t* xterm,
+                               std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+                               const OutRows& rows, std::uint8_t* out) const {
+  if (int32_) {
+    run_int32(lo, nullptr, xterm, cterm, bn, n, out, rows);
+    return;
+  }
+  std::size_t done = 0, x = rows.first_x;
+  while (done < n) {
+    const std::size_t len = std::min(n - done, rows.row_w - x);
+    run(lo + done, nullptr, xterm != nullptr ? xterm + done : nullptr, cterm, bn, len, out + x);
+    done += len;
+    x = 0;
+    out += rows.stride;
+  }
+}
 
 void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
                           std::int64_t cterm, const ChannelBn& bn, std::size_t n,
@@ -540,20 +599,7 @@ void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const 
   const auto* bi = bias_.data();
 #ifdef EMC_ACCEL_X86
   if (int32_) {
-    const Int32Segments& it = int32_table_;
-    const bool x = xterm != nullptr;
-    if (strict_ && banker_)
-      x ? bn_act_int32<true, true, true>(it, lo, hi, xterm, cterm, bn, n, out)
-        : bn_act_int32<true, true, false>(it, lo, hi, xterm, cterm, bn, n, out);
-    else if (strict_)
-      x ? bn_act_int32<true, false, true>(it, lo, hi, xterm, cterm, bn, n, out)
-        : bn_act_int32<true, false, false>(it, lo, hi, xterm, cterm, bn, n, out);
-    else if (banker_)
-      x ? bn_act_int32<false, true, true>(it, lo, hi, xterm, cterm, bn, n, out)
-        : bn_act_int32<false, true, false>(it, lo, hi, xterm, cterm, bn, n, out);
-    else
-      x ? bn_act_int32<false, false, true>(it, lo, hi, xterm, cterm, bn, n, out)
-        : bn_act_int32<false, false, false>(it, lo, hi, xterm, cterm, bn, n, out);
+    run_int32(lo, hi, xterm, cterm, bn, n, out, OutRows{n, 0, 0});
     return;
   }
   if (simd_) {

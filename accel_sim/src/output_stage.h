@@ -44,6 +44,12 @@ struct alignas(64) Int32Segments {
   bool linear = false;
 };
 
+// Where run_rows puts its bytes: element i at column (first_x + i) % row_w of row
+// (first_x + i) / row_w, rows `stride` bytes apart (KPU RAM lines).
+struct OutRows {
+  std::size_t row_w = 0, first_x = 0, stride = 0;
+};
+
 // The layer's 16-segment activation table, decoded once at prepare.
 class ActivationStage {
  public:
@@ -65,8 +71,15 @@ class ActivationStage {
 
   void run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
            std::int64_t cterm, const ChannelBn& bn, std::size_t n, std::uint8_t* out) const;
+  // The same (hi null) with the n bytes laid out in rows (OutRows), e.g. straight into the
+  // output map's lines in KPU RAM; out is row 0's column 0.
+  void run_rows(const std::int32_t* lo, const std::int64_t* xterm, std::int64_t cterm,
+                const ChannelBn& bn, std::size_t n, const OutRows& rows, std::uint8_t* out) const;
 
  private:
+  void run_int32(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
+                 std::int64_t cterm, const ChannelBn& bn, std::size_t n, std::uint8_t* out,
+                 const OutRows& rows) const;
   std::array<std::int64_t, 16> x_start_{};
   std::array<std::int64_t, 16> y_mul_{};
   std::array<std::uint32_t, 16> shift_{};

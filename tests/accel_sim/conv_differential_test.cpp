@@ -217,22 +217,34 @@ std::vector<NamedCase> all_cases() {
   }
   // MobileNet's widths with whole quads of input channels (the gather's 16- and 8-pixel SIMD steps
   // and scalar rests), plain and with the stride-2 select pools (every second pixel).
+  // Without the DMA to main memory (every layer but a model's last), kpu-sim's output stage
+  // writes straight into the KPU RAM lines; the harness then compares KPU RAM.
   for (std::uint32_t w : {7u, 14u, 28u, 56u, 112u}) {
     for (int pool : {0, 5, 6}) {
       for (std::uint32_t k : {1u, 3u}) {
-        if (pool != 0 && k == 3) continue;
-        cases.push_back({"mobilenet_w" + std::to_string(w) + "_k" + std::to_string(k) + "_pool" +
-                             std::to_string(pool),
-                         [w, k, pool] {
-                           return ConvCase()
-                               .width(w)
-                               .height(4)
-                               .kernel(k)
-                               .in_channels(8)
-                               .out_channels(10)
-                               .pool(pool)
-                               .seed(static_cast<std::uint32_t>(9100 + w * 10 + k + pool * 3));
-                         }});
+        for (bool dw : {false, true}) {
+          for (bool main_out : {true, false}) {
+            if (pool != 0 && k == 3) continue;
+            if (dw && (k == 1 || pool != 0)) continue;
+            cases.push_back(
+                {"mobilenet_w" + std::to_string(w) + "_k" + std::to_string(k) + "_pool" +
+                     std::to_string(pool) + (dw ? "_dw" : "") + (main_out ? "" : "_kpu_out"),
+                 [w, k, pool, dw, main_out] {
+                   ConvCase c =
+                       ConvCase()
+                           .width(w)
+                           .height(4)
+                           .kernel(k)
+                           .in_channels(dw ? 10 : 8)
+                           .out_channels(10)
+                           .pool(pool)
+                           .main_out(main_out)
+                           .seed(static_cast<std::uint32_t>(9100 + w * 10 + k + pool * 3 +
+                                                            (dw ? 5 : 0) + (main_out ? 0 : 7)));
+                   return dw ? c.depthwise() : c;
+                 }});
+          }
+        }
       }
     }
   }
