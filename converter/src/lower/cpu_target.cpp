@@ -26,17 +26,6 @@ bool is_clamp(const Activation& a) {
          (a.kind == ActivationKind::kRelu && a.alpha == 0.0 && a.threshold == 0.0f);
 }
 
-[[noreturn]] void fail(Errc code, const std::string& msg, const Node& node) {
-  throw ErrorException(Error(code, msg).with_layer(node.layer_ref()));
-}
-
-template <class Body, class Field>
-Fixup fix(int buffer, Field Body::*member) {
-  return Fixup{buffer, 0, [member](format::Layer& l, std::uint64_t a) {
-                 std::get<Body>(l.body).*member = static_cast<Field>(a);
-               }};
-}
-
 // Representations of one graph tensor that exist so far (all CHW in main memory).
 struct Form {
   int q = -1;  // int8 buffer
@@ -52,7 +41,7 @@ struct Form {
   bool hwc = false;
 };
 
-class CpuLowerer {
+class CpuLowerer : LoweredBuilder {
  public:
   CpuLowerer(const Graph& g, const std::vector<Range>& r, const ConvertOptions& o)
       : g_(g), ranges_(r), opt_(o), forms_(g.tensors.size()) {}
@@ -61,35 +50,13 @@ class CpuLowerer {
  private:
   Form& form(TensorId t) { return forms_[static_cast<std::size_t>(t)]; }
   std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
-  int buffer(std::uint64_t bytes, const LayerRef& owner) {
-    Buffer b;
-    b.mem = Mem::kMain;
-    b.bytes = bytes;
-    b.owner = owner;
-    out_.buffers.push_back(b);
-    return static_cast<int>(out_.buffers.size()) - 1;
-  }
-  int step() const { return static_cast<int>(out_.layers.size()); }
-  void use(int buf, int at) {
-    auto& b = out_.buffers[static_cast<std::size_t>(buf)];
-    b.first = std::min(b.first, at);
-    b.last = std::max(b.last, at);
-  }
+  int buffer(std::uint64_t bytes, const LayerRef& owner) { return main_buffer(bytes, owner); }
   // Appends a layer reading `in` and writing `out` (buffer ids, -1: none) with its fixups.
   void add(LayerType type, format::LayerBody body, LayerInfo info, std::vector<Fixup> fixups,
            int in, int out) {
-    LoweredLayer l;
-    l.layer.type = type;
-    l.layer.body = std::move(body);
-    info.index = out_.layers.size();
-    info.type = type;
-    info.on_kpu = false;
-    l.info = std::move(info);
-    for (const Fixup& f : fixups) use(f.buffer, step());
-    l.fixups = std::move(fixups);
-    l.main_in = in;
-    l.main_out = out;
-    out_.layers.push_back(std::move(l));
+    add_layer(type, std::move(body), std::move(info), std::move(fixups));
+    out_.layers.back().main_in = in;
+    out_.layers.back().main_out = out;
   }
   static std::vector<std::string> sources_of(const Node& n) {
     return n.source_layers.empty() ? std::vector<std::string>{n.source.name} : n.source_layers;
@@ -179,7 +146,6 @@ class CpuLowerer {
   const std::vector<Range>& ranges_;
   const ConvertOptions& opt_;
   std::vector<Form> forms_;
-  LoweredModel out_;
 };
 
 // ---- representation changes ----------------------------------------------------------------
