@@ -2,6 +2,7 @@
 """Measures every quantization setting on every model (docs/accuracy.md, "Defaults"):
 
     scripts/measure_quant.py [--models a,b] [--settings s1,s2] [--out table.json] [--target k210]
+    scripts/measure_quant.py --markdown table.json | --gaps table.json
 
 For each model: convert with emc-convert on its CALIBRATION inputs, compare with emc-compare
 --layers --json on its EVALUATION inputs (never the same files), record the final layer's SQNR
@@ -161,6 +162,38 @@ def markdown(table):
     return 0
 
 
+def gaps(table, skip=('tiny_dense', 'mobilenet_v1_025')):
+    """Per model: the default's gap to the best setting; per setting: its worst gap over the
+    models (not those in `skip`: at the float rounding floor / untrained) and how many are more
+    than 1 dB behind. Final-layer SQNR, and the logits' where the model ends in a softmax."""
+    def val(r, key):
+        if 'error' in r:
+            return None
+        v = r.get(key)
+        return r.get('final_sqnr_db') if v is None and key == 'logit_sqnr_db' else v
+    for key in ('final_sqnr_db', 'logit_sqnr_db'):
+        print(f'== {key}')
+        for name, row in table.items():
+            d = val(row.get('default', {'error': 1}), key)
+            vals = [(val(r, key), s) for s, r in row.items() if val(r, key) is not None]
+            if d is None or not vals:
+                continue
+            best, sname = max(vals)
+            print(f'  {name:24s} default {d:7.2f}  best {best:7.2f} ({sname})  gap {best - d:5.2f}')
+        for sname in next(iter(table.values())):
+            g = []
+            for name, row in table.items():
+                vals = [val(r, key) for r in row.values() if val(r, key) is not None]
+                v = val(row.get(sname, {'error': 1}), key)
+                if name not in skip and v is not None:
+                    g.append((max(vals) - v, name))
+            if g:
+                w = max(g)
+                print(f'  {sname:24s} worst gap {w[0]:6.2f} ({w[1]}), {sum(x > 1 for x, _ in g)} of {len(g)} '
+                      'models more than 1 dB behind')
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--models')
@@ -168,9 +201,12 @@ def main():
     ap.add_argument('--target', default='k210')
     ap.add_argument('--out')
     ap.add_argument('--markdown', help='print the table of a saved --out file as Markdown and exit')
+    ap.add_argument('--gaps', help='print the gaps to the best setting of a saved --out file and exit')
     a = ap.parse_args()
     if a.markdown:
         return markdown(json.load(open(a.markdown)))
+    if a.gaps:
+        return gaps(json.load(open(a.gaps)))
     ms = models()
     names = a.models.split(',') if a.models else list(ms)
     sets = a.settings.split(',') if a.settings else (CPU_SETTINGS if a.target == 'cpu' else list(SETTINGS))
