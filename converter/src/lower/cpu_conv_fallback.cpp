@@ -25,10 +25,6 @@ std::array<std::uint8_t, 256> flip_table() {
   return t;
 }
 
-Int8Quant int8_form(const QuantParam& q) {
-  return Int8Quant{q.scale, q.zero_point - 128};
-}
-
 }  // namespace
 
 using format::LayerType;
