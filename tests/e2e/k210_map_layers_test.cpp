@@ -383,3 +383,69 @@ TEST(K210MapLayers, ZeroPaddingOfASignedMapIsEmcPadCropOnTheCpu) {
 
 }  // namespace
 }  // namespace emc
+
+namespace emc {
+namespace {
+
+// A CPU-fallback conv (5x5) reading the input of a KPU-first model: the input pixels are copied
+// out of KPU RAM by an identity 1x1 K210_CONV (exact) and the conv folds the preprocessing in.
+TEST(K210MapLayers, FallbackConvReadsTheInputOfAKpuFirstModel) {
+  std::mt19937 rng(7);
+  ModelBuilder mb;
+  mb.input("in", {8, 8, 3});
+  conv(mb, rng, "a", 3, 3, 4, "in");
+  conv(mb, rng, "b", 5, 3, 4, "in");
+  mb.layer("Add", "m", Json::object(), {"a", "b"});
+  conv(mb, rng, "after", 1, 4, 2, "m");
+  const Case t = convert_run(mb, 8, 8, 3);
+  ASSERT_FALSE(t.r.layers.empty());
+  EXPECT_EQ(t.r.model.layers.front().type, format::LayerType::kK210Conv);
+  EXPECT_EQ(count_type(t.r, format::LayerType::kEmcConv2d), 1u);
+  const Stat* s = stat_of(t, "b");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->type, "EMC_CONV2D");
+  // Its floor: the conv computed here with int8 per-channel weights (max |w| -> 127) on the exact
+  // input, rounded to the output grid. The pixel copy and the fold must add nothing to it.
+  const Node* b = nullptr;
+  for (const auto& n : t.g.nodes)
+    if (n.source.name == "b") b = &n;
+  ASSERT_TRUE(b);
+  std::vector<double> wq(b->kernel.size());
+  for (int o = 0; o < 4; ++o) {
+    double mx = 0;
+    for (int k = 0; k < 75; ++k) mx = std::max(mx, std::fabs(double(b->kernel[k * 4 + o])));
+    for (int k = 0; k < 75; ++k)
+      wq[k * 4 + o] = std::round(b->kernel[k * 4 + o] / (mx / 127)) * (mx / 127);
+  }
+  double sig = 0, err = 0;
+  for (const auto& x : t.inputs) {
+    auto f = run_float(t.g, {x}, RunOptions{true});
+    ASSERT_TRUE(f.ok());
+    const auto& fb = f->at(std::size_t(t.g.find_tensor("b"))).data;
+    for (int y = 0; y < 8; ++y)
+      for (int xx = 0; xx < 8; ++xx)
+        for (int o = 0; o < 4; ++o) {
+          double acc = b->bias[o];
+          for (int ky = 0; ky < 5; ++ky)
+            for (int kx = 0; kx < 5; ++kx) {
+              const int iy = y + ky - 2, ix = xx + kx - 2;
+              if (iy < 0 || iy >= 8 || ix < 0 || ix >= 8) continue;
+              for (int c = 0; c < 3; ++c)
+                acc += wq[((ky * 5 + kx) * 3 + c) * 4 + o] * x.data[(iy * 8 + ix) * 3 + c];
+            }
+          const double ref = fb[(y * 8 + xx) * 4 + o], best = s->grid.on(acc);
+          sig += ref * ref;
+          err += (best - ref) * (best - ref);
+        }
+  }
+  const double floor_w = 10 * std::log10(sig / std::max(err, 1e-30));
+  EXPECT_GE(s->sqnr(), floor_w - 3.0) << s->sqnr() << " vs " << floor_w;
+  std::printf(
+      "    %-22s %-4s isolated %6.2f dB, floor (int8 weights + output rounding) %6.2f dB, "
+      "output rounding alone %6.2f dB; output vs float %.1f dB\n",
+      s->type.c_str(), "b", s->sqnr(), floor_w, s->floor(), t.final_sqnr);
+  EXPECT_GE(t.final_sqnr, 30.0);
+}
+
+}  // namespace
+}  // namespace emc

@@ -207,6 +207,9 @@ class Lowerer {
   // The conv unit as an EMC_CONV2D / EMC_DEPTHWISE_CONV2D on int8 in main memory (then any pool on
   // the CPU), named as off the KPU for `r` (Target::cpu_conv_fallback).
   void lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes, const KpuRefusal& r);
+  // The KPU-first model input t (raw pixels in KPU RAM) also as raw pixels stored p - 128 in
+  // main memory (main_i8, raw_pixels), for a CPU conv reading it.
+  void pixels_to_main(TensorId t, const Node& ctx);
   // t as int8 in main memory (Forms::main_i8), from its uint8 form.
   void ensure_main_i8(TensorId t, const Node& ctx);
   // A V3 REQUANTIZE (256-entry byte table) of `n` bytes of buffer `in` into a new buffer.
