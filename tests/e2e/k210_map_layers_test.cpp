@@ -264,11 +264,9 @@ ModelBuilder merge_model(const std::string& cls, const std::string& act, std::mt
   return mb;
 }
 
-TEST(K210MapLayers, MultiplyMaximumMinimumRunAsEmcElementwiseOnTheCpu) {
+TEST(K210MapLayers, MultiplyRunsAsEmcElementwiseOnTheCpu) {
   const std::map<std::string, std::function<double(double, double)>> ops = {
-      {"Multiply", [](double x, double y) { return x * y; }},
-      {"Maximum", [](double x, double y) { return std::max(x, y); }},
-      {"Minimum", [](double x, double y) { return std::min(x, y); }}};
+      {"Multiply", [](double x, double y) { return x * y; }}};
   for (const auto& [cls, op] : ops) {
     SCOPED_TRACE(cls);
     std::mt19937 rng(3);
@@ -306,16 +304,21 @@ TEST(K210MapLayers, MultiplyMaximumMinimumRunAsEmcElementwiseOnTheCpu) {
   }
 }
 
-TEST(K210MapLayers, SubtractAndAverageRunAsStockFloatAddExactly) {
+TEST(K210MapLayers, SubtractAverageMaximumMinimumRunAsExactStockForms) {
   const std::map<std::string, std::function<double(double, double)>> ops = {
       {"Subtract", [](double x, double y) { return std::max(x - y, 0.0); }},
-      {"Average", [](double x, double y) { return std::max((x + y) / 2, 0.0); }}};
+      {"Average", [](double x, double y) { return std::max((x + y) / 2, 0.0); }},
+      {"Maximum", [](double x, double y) { return std::max(std::max(x, y), 0.0); }},
+      {"Minimum", [](double x, double y) { return std::max(std::min(x, y), 0.0); }}};
   for (const auto& [cls, op] : ops) {
     SCOPED_TRACE(cls);
     std::mt19937 rng(4);
     const Case t = convert_run(merge_model(cls, "relu", rng), 8, 8, 3);
     EXPECT_EQ(count_type(t.r, format::LayerType::kEmcElementwiseInt8), 0u);
-    EXPECT_GE(count_type(t.r, format::LayerType::kAdd), 1u);
+    const bool pick = cls == "Maximum" || cls == "Minimum";
+    EXPECT_GE(
+        count_type(t.r, pick ? format::LayerType::kQuantizedMaxPool2d : format::LayerType::kAdd),
+        1u);
     for (const auto& l : t.r.layers) EXPECT_TRUE(l.off_kpu_reason.empty()) << l.off_kpu_reason;
     // The inputs keep their own (coarser) steps through the float add: the output-only floor
     // is 10-13 dB out of reach here; the form itself must be exact on those inputs.
@@ -328,6 +331,19 @@ TEST(K210MapLayers, SubtractAndAverageRunAsStockFloatAddExactly) {
     sdk.sdk_compatible = true;
     auto r = convert(*g, samples_of(t.inputs), sdk);
     EXPECT_TRUE(r.ok()) << r.error().to_string();
+  }
+}
+
+TEST(K210MapLayers, LinearMaximumAndMinimumAreExactOnTheirInputGrids) {
+  const std::map<std::string, std::function<double(double, double)>> ops = {
+      {"Maximum", [](double x, double y) { return std::max(x, y); }},
+      {"Minimum", [](double x, double y) { return std::min(x, y); }}};
+  for (const auto& [cls, op] : ops) {
+    SCOPED_TRACE(cls);
+    std::mt19937 rng(3);
+    const Case t = convert_run(merge_model(cls, "", rng), 8, 8, 3);
+    for (const auto& l : t.r.layers) EXPECT_TRUE(l.off_kpu_reason.empty()) << l.off_kpu_reason;
+    expect_op_floor(t, "a", "b", "m", op, -1.0);
   }
 }
 

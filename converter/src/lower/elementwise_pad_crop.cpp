@@ -1,8 +1,9 @@
 // -p k210 jobs for Subtract / Multiply / Maximum / Minimum / Average, Cropping2D and a lone
 // ZeroPadding2D (lowerer.h). Where the stock SDK has an exact form it is used: a - b and
-// (a + b) / 2 as float ADD (one output rounding, as Add), a crop and a zero padding of a map whose
-// zero point is 0 as a 1x1 QUANTIZED_MAX_POOL2D (codes copied; an empty window writes code 0).
-// Multiply, Maximum, Minimum and a padding whose real 0 is not code 0 run on the CPU as EMC int8
+// (a + b) / 2 as float ADD (one output rounding, as Add), Maximum / Minimum as a 2x1
+// QUANTIZED_MAX_POOL2D over both inputs mapped onto the output grid, a crop and a zero padding of a
+// map whose zero point is 0 as a 1x1 QUANTIZED_MAX_POOL2D (codes copied; an empty window writes
+// code 0). Multiply and a padding whose real 0 is not code 0 run on the CPU as EMC int8
 // layers (emc_map_layers.h) on the int8 form of each uint8 tensor, as the conv fallback does
 // (cpu_conv_fallback.cpp): named as off the KPU, an error with --sdk-compatible.
 #include <cmath>
@@ -81,6 +82,8 @@ void Lowerer::lower_elementwise(const LayerMatch& m) {
   }
   if (n.kind == NodeKind::kSubtract) return emit_subtract(n, act, out, sources);
   if (n.kind == NodeKind::kAverage) return emit_average(n, act, out, sources);
+  if (n.kind == NodeKind::kMaximum || n.kind == NodeKind::kMinimum)
+    return emit_max_min(n, act, out, sources);
   emit_elementwise_on_cpu(n, act, out, sources);
 }
 
@@ -159,6 +162,77 @@ void Lowerer::emit_average(const Node& n, const Activation& act, TensorId out,
   fo.q = q;
   fo.has_q = true;
   fo.main_q = ob;
+  fo.chw_of = forms_[static_cast<std::size_t>(n.inputs[0])].chw_of;
+}
+
+void Lowerer::emit_max_min(const Node& n, const Activation& act, TensorId out,
+                           const std::vector<std::string>& sources) {
+  // Rounding is monotone: max(Q(a), Q(b)) = Q(max(a, b)) on one grid Q. Each input is mapped onto
+  // the output grid by a byte table (reversed, 255 - code, for a minimum: min = -max(-a, -b)),
+  // the two land as rows 0 and 1 of a 2 x count map, and a QUANTIZED_MAX_POOL2D with a 2x1 window
+  // takes the larger; a minimum's result is reversed back by one more table.
+  const bool minimum = n.kind == NodeKind::kMinimum;
+  const QuantParam q = clamped_quant(out, act);
+  const std::uint64_t cnt = std::uint64_t(count(out));
+  const int pair = main_buffer(2 * cnt, n.layer_ref());
+  for (std::size_t k = 0; k < 2; ++k) {
+    const TensorId t = n.inputs[k];
+    ensure_main_q(t, n);
+    const QuantParam qi = quant_of(t);
+    format::RequantizeBody b;
+    b.count = static_cast<std::uint32_t>(cnt);
+    for (int v = 0; v < 256; ++v) {
+      const std::int32_t c = q.quantize(qi.dequantize(v));
+      b.table[std::size_t(v)] = static_cast<std::uint8_t>(minimum ? 255 - c : c);
+    }
+    LayerInfo info;
+    info.sources = sources;
+    info.note = "'" + g_.tensor(t).name + "' on the output grid" + (minimum ? ", reversed" : "");
+    info.out_shape = g_.shape(out).dims;
+    info.float_tensor = "";
+    info.weight_bytes = 256;
+    const int ib = forms_[static_cast<std::size_t>(t)].main_q;
+    add_layer(LayerType::kRequantize, b, info,
+              {fix(ib, &format::RequantizeBody::main_mem_in_address),
+               fix(pair, &format::RequantizeBody::main_mem_out_address, k * cnt)});
+    out_.layers.back().main_in = ib;
+    out_.layers.back().main_out = pair;
+  }
+  format::Pool2dBody pb;
+  pb.in_shape = {std::uint32_t(cnt), 2, 1};
+  pb.out_shape = {std::uint32_t(cnt), 1, 1};
+  pb.kernel_width = 1;
+  pb.kernel_height = 2;
+  pb.stride_width = pb.stride_height = 1;
+  const int ob = main_buffer(cnt, n.layer_ref());
+  LayerInfo info;
+  info.sources = sources;
+  info.note = std::string(minimum ? "minimum" : "maximum") +
+              " as a 2x1 max pool over both inputs on the output grid (exact)";
+  info.out_shape = g_.shape(out).dims;
+  if (minimum) {
+    info.float_tensor = "";
+  } else {
+    info.out_scale = q.scale;
+    info.out_bias = q.bias();
+  }
+  add_main_layer(LayerType::kQuantizedMaxPool2d, pb, info, pair, ob);
+  int result = ob;
+  if (minimum) {
+    std::array<std::uint8_t, 256> rev{};
+    for (int v = 0; v < 256; ++v) rev[std::size_t(v)] = static_cast<std::uint8_t>(255 - v);
+    LayerInfo ri;
+    ri.sources = sources;
+    ri.note = "minimum: the codes reversed back (255 - v)";
+    ri.out_shape = g_.shape(out).dims;
+    ri.out_scale = q.scale;
+    ri.out_bias = q.bias();
+    result = byte_table(ob, cnt, rev, ri, n);
+  }
+  Forms& fo = forms_[static_cast<std::size_t>(out)];
+  fo.q = q;
+  fo.has_q = true;
+  fo.main_q = result;
   fo.chw_of = forms_[static_cast<std::size_t>(n.inputs[0])].chw_of;
 }
 

@@ -281,6 +281,9 @@ class Lowerer {
                      const std::vector<std::string>& sources);
   void emit_average(const Node& n, const Activation& act, TensorId out,
                     const std::vector<std::string>& sources);
+  // Maximum / Minimum: both inputs on the output grid (byte tables), a 2x1 QUANTIZED_MAX_POOL2D.
+  void emit_max_min(const Node& n, const Activation& act, TensorId out,
+                    const std::vector<std::string>& sources);
   // EMC_ELEMENTWISE_INT8 on the int8 forms of n's inputs, writing the int8 form of out's grid.
   void emit_elementwise_on_cpu(const Node& n, const Activation& act, TensorId out,
                                const std::vector<std::string>& sources);
