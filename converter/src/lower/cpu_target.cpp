@@ -125,7 +125,7 @@ class CpuLowerer {
   // (as the k210 lowering: the expected output error sum (w_q - w) * E[x] is subtracted).
   int emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                 TensorId out, const Node& n, std::vector<std::string> sources, std::string note,
-                const std::vector<double>& in_mean = {});
+                const std::vector<double>& in_mean = {}, const Padding4& in_pad = {});
   // A per-channel affine y = a[c]*x + b[c] (clamped) on an int8 tensor as a 1x1 depthwise conv.
   void emit_affine(TensorId in, TensorId out, const std::vector<float>& a,
                    const std::vector<float>& b, const Activation& clamp, const Node& n,
@@ -189,7 +189,15 @@ void CpuLowerer::ensure_q(TensorId t, const Node& ctx) {
   if (f.q >= 0) return;
   const Shape& s = g_.shape(t);
   if (f.pixel >= 0) {
-    // Pixels -> the tensor's int8 grid: a 1x1 depthwise conv, real = (p - mean) / std.
+    // Pixels -> the tensor's int8 grid: a 1x1 depthwise conv, real = (p - mean) / std. With one
+    // (mean, std) for all channels and an integer mean, that grid is the pixels' own (scale 1/std,
+    // zero point mean - 128): exact for every pixel, where a calibrated range narrower than
+    // 0..255 (a few dark images, a tiny map) would round the input.
+    if (!f.quant && !f.stdv.empty() && f.stdv[0] > 0 && f.mean[0] == std::round(f.mean[0]) &&
+        f.mean[0] >= 0 && f.mean[0] <= 255 &&
+        std::all_of(f.mean.begin(), f.mean.end(), [&](double m) { return m == f.mean[0]; }) &&
+        std::all_of(f.stdv.begin(), f.stdv.end(), [&](double v) { return v == f.stdv[0]; }))
+      f.quant = Int8Quant{1.0 / f.stdv[0], std::int32_t(f.mean[0]) - 128};
     const Int8Quant q = quant_of(t);
     const std::int32_t c = s.c();
     std::vector<float> a(static_cast<std::size_t>(c)), b(a.size());
@@ -279,9 +287,10 @@ void CpuLowerer::finish_float(TensorId t, int f_buf, const Activation& act) {
 
 int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                           TensorId out, const Node& n, std::vector<std::string> sources,
-                          std::string note, const std::vector<double>& in_mean) {
+                          std::string note, const std::vector<double>& in_mean,
+                          const Padding4& in_pad) {
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note,
-                                 opt_.bias_correction ? in_mean : std::vector<double>{});
+                                 opt_.bias_correction ? in_mean : std::vector<double>{}, in_pad);
   const auto& geo = l.body.geo;
   const int ob =
       buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, n.layer_ref());
@@ -474,7 +483,8 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   fc.bias = std::move(b);
   const bool pixels = fi.pixel >= 0 && in_buf == fi.pixel;
   emit_conv(std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
-            pixels ? std::vector<double>{} : ranges_.at(std::size_t(tin)).channel_mean);
+            pixels ? std::vector<double>{} : ranges_.at(std::size_t(tin)).channel_mean,
+            explicit_pad ? pd : Padding4{});
 }
 
 void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
