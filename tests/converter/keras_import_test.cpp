@@ -377,6 +377,41 @@ TEST(KerasMalformed, AttributeRunningPastItsMessageIsRefusedBeforeLibhdf5Decodes
       << text;
 }
 
+// fuzz_keras_h5 finding 4 (fuzz/README.md): a mutated Keras file whose global heap collection
+// (offset 2048, 4096 bytes, so ending at 6144) holds, after objects 1..6, a second object 1 at
+// offset 2808 declaring 3336 bytes: 2808 + 16 (object header) + 3336 = 6160, 16 bytes past the
+// collection (offsets and sizes read by hand with the GCOL layout of the HDF5 spec, IV.B).
+// libhdf5 1.10.8 keeps the later object 1 and, reading the variable-length model_config,
+// memcpys its 3336 bytes from past the heap block (ASan heap-buffer-overflow in H5HG_read).
+TEST(KerasMalformed, GlobalHeapObjectRunningPastItsCollectionIsRefused) {
+  const std::string path = fixture("fuzz_heap_object_overflow.h5");
+  auto m = load_model(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code(), Errc::kInvalidModel);
+  EXPECT_NE(m.error().to_string().find("HDF5 global heap collection at offset 2048 is damaged: "
+                                       "object 1 of 3336 bytes at offset 2808 runs past the "
+                                       "collection"),
+            std::string::npos)
+      << m.error().to_string();
+}
+
+// bad_vlen_length.h5 (patch_keras_fixtures.py): the weight_names value 'tiny_dense/dense_1/bias'
+// of model_weights/dense_1 declares 20 characters while its global heap object 4 holds 23.
+// libhdf5 1.10 copies the object's own size into a buffer sized from the declared length, so a
+// mismatch is refused before libhdf5 reads the value.
+TEST(KerasMalformed, VariableLengthValueWhoseHeapObjectDiffersIsRefused) {
+  const std::string path = fixture("bad_vlen_length.h5");
+  auto m = load_model(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code(), Errc::kInvalidModel);
+  const std::string text = m.error().to_string();
+  EXPECT_NE(text.find("HDF5 object '/model_weights/dense_1'"), std::string::npos) << text;
+  EXPECT_NE(text.find("(global heap object 4 at address 2048), whose 23 bytes are not the "
+                      "declared 20 values of 1 bytes"),
+            std::string::npos)
+      << text;
+}
+
 TEST(KerasMalformed, WeightsOnlyMessageSuggestsTheArchitectureFile) {
   auto m = load_model(fixture("weights_only.h5"));
   ASSERT_FALSE(m.ok());

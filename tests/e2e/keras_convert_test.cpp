@@ -63,7 +63,8 @@ TEST_F(KerasConvertTool, MalformedFilesExitWith4AndWriteNothing) {
   for (const char* f :
        {"bad_wrong_shape.h5", "bad_truncated.h5", "bad_not_hdf5.h5", "weights_only.h5",
         "bad_zip_bomb.keras", "bad_dotdot.keras", "bad_member_names.keras", "bad_truncated.keras",
-        "fuzz_attr_overflow.h5", "fuzz_hang_global_heap.h5", "fuzz_huge_header_chunk.h5"}) {
+        "fuzz_attr_overflow.h5", "fuzz_hang_global_heap.h5", "fuzz_huge_header_chunk.h5",
+        "fuzz_heap_object_overflow.h5", "bad_vlen_length.h5"}) {
     SCOPED_TRACE(f);
     const std::string model = src("tests/data/keras/") + f;
     const fs::path out = dir_ / (std::string(f) + ".kmodel");

@@ -1,6 +1,7 @@
 #include "hdf5_header_check.h"
 
 #include <cstring>
+#include <map>
 #include <set>
 
 // Layouts from the HDF5 File Format Specification (version 3.0): superblock (II.A), version 1
@@ -113,7 +114,46 @@ std::uint64_t dataspace_length(Span s, const H5ImageLayout& l, std::uint64_t& po
   return len;
 }
 
-std::string check_attribute(Span s, const H5ImageLayout& l) {
+// The variable-length values of an attribute (`points` elements of seq_len(4), collection
+// address, object index(4) at `data`): each non-empty one must name an object of a sound
+// collection holding exactly seq_len * base_elem bytes.
+std::string check_vlen_references(const std::vector<std::uint8_t>& image, const H5ImageLayout& l,
+                                  const std::uint8_t* data, std::uint64_t points,
+                                  std::uint64_t base_elem) {
+  const std::uint64_t elem = 4 + static_cast<std::uint64_t>(l.offset_size) + 4;
+  std::map<std::uint64_t, std::vector<H5HeapObject>> collections;
+  for (std::uint64_t i = 0; i < points; ++i) {
+    const std::uint8_t* e = data + i * elem;
+    const std::uint64_t seq_len = le(e, 4);
+    if (seq_len == 0) continue;  // libhdf5 reads nothing for an empty value
+    const std::uint64_t addr = le(e + 4, l.offset_size);
+    const std::uint64_t index = le(e + 4 + l.offset_size, 4);
+    const std::string value = "value " + std::to_string(i) + " (global heap object " +
+                              std::to_string(index) + " at address " + std::to_string(addr) + ")";
+    auto it = collections.find(addr);
+    if (it == collections.end()) {
+      std::vector<H5HeapObject> objects;
+      const bool in_file = addr <= image.size() && l.base <= image.size() - addr;
+      const auto walk =
+          in_file ? walk_h5_global_heap(image, l, l.base + addr, &objects) : std::nullopt;
+      if (!walk) return "has " + value + ", where the file holds no heap collection";
+      if (!walk->empty()) return "has " + value + ", whose collection " + *walk;
+      it = collections.emplace(addr, std::move(objects)).first;
+    }
+    const H5HeapObject* found = nullptr;
+    for (const H5HeapObject& o : it->second)
+      if (o.index == index) found = &o;
+    if (!found) return "has " + value + ", which its collection does not hold";
+    if (base_elem == 0 || seq_len > found->size / base_elem || seq_len * base_elem != found->size)
+      return "has " + value + ", whose " + std::to_string(found->size) +
+             " bytes are not the declared " + std::to_string(seq_len) + " values of " +
+             std::to_string(base_elem) + " bytes";
+  }
+  return {};
+}
+
+std::string check_attribute(Span s, const H5ImageLayout& l,
+                            const std::vector<std::uint8_t>& image) {
   if (s.n < 8) return "is shorter than an attribute header";
   const int version = s.p[0];
   if (version < 1 || version > 3) return "has attribute version " + std::to_string(version);
@@ -140,6 +180,11 @@ std::string check_attribute(Span s, const H5ImageLayout& l) {
   if (points != 0 && (elem > room || points > room / (elem ? elem : 1)))
     return "holds " + std::to_string(points) + " values of " + std::to_string(elem) + " bytes in " +
            std::to_string(room) + " bytes";
+  if ((s.p[dt_at] & 0x0F) == 9) {  // variable-length: its values live in global heaps
+    std::uint64_t base_elem = 0;
+    datatype_length({s.p + dt_at + 8, dt_len - 8}, l, base_elem, why, 1);
+    return check_vlen_references(image, l, s.p + data_at, points, base_elem);
+  }
   return {};
 }
 
@@ -206,6 +251,35 @@ std::optional<H5ImageLayout> read_h5_layout(const std::vector<std::uint8_t>& ima
   return std::nullopt;
 }
 
+std::optional<std::string> walk_h5_global_heap(const std::vector<std::uint8_t>& image,
+                                               const H5ImageLayout& l, std::uint64_t at,
+                                               std::vector<H5HeapObject>* objects) {
+  const std::uint8_t* b = image.data();
+  const std::uint64_t n = image.size();
+  // "GCOL", version 1, 3 reserved bytes, collection size (a length); then objects: index(2),
+  // reference count(2), 4 reserved bytes, size (a length), data padded to 8 bytes. Index 0 is
+  // the free space, whose size counts its header.
+  const std::uint64_t head = 8 + static_cast<std::uint64_t>(l.length_size);
+  if (at > n || n - at < head || std::memcmp(b + at, "GCOL", 4) != 0 || b[at + 4] != 1)
+    return std::nullopt;
+  const std::uint64_t size = le(b + at + 8, l.length_size);
+  if (size < head || size > n - at) return std::nullopt;
+  const std::uint64_t end = at + size;
+  std::uint64_t p = at + head;
+  while (end - p >= head) {  // libhdf5 takes a tail shorter than an object header as free space
+    const std::uint64_t index = le(b + p, 2);
+    const std::uint64_t obj = le(b + p + 8, l.length_size);
+    const std::uint64_t need = index > 0 ? (obj > size ? obj : head + align8(obj)) : obj;
+    if (need == 0 || need > end - p)
+      return "at offset " + std::to_string(at) + " is damaged: object " + std::to_string(index) +
+             " of " + std::to_string(obj) + " bytes at offset " + std::to_string(p) +
+             (need == 0 ? " is empty" : " runs past the collection");
+    if (index > 0 && objects) objects->push_back({index, obj});
+    p += need;
+  }
+  return std::string{};
+}
+
 std::string check_h5_object_header(const std::vector<std::uint8_t>& image, const H5ImageLayout& l,
                                    std::uint64_t addr) {
   const std::uint64_t size = image.size();
@@ -253,7 +327,8 @@ std::string check_h5_object_header(const std::vector<std::uint8_t>& image, const
       const bool shared = (mflags & 0x02) != 0;
       std::string why;
       if (type == 0x0C) {  // attribute
-        why = shared ? "is a shared attribute, which EMC does not read" : check_attribute(body, l);
+        why = shared ? "is a shared attribute, which EMC does not read"
+                     : check_attribute(body, l, image);
       } else if (type == 0x03 && !shared) {  // datatype
         std::uint64_t elem = 0;
         if (datatype_length(body, l, elem, why) == 0) why = "is " + why;

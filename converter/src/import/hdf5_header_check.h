@@ -10,7 +10,9 @@
 // chunks) and checks that every attribute, link, datatype and dataspace message decodes within its
 // bounds, with the datatype classes a Keras file uses (integer, float, string, bitfield,
 // variable-length string / sequence of those). Anything else is refused naming the object and the
-// message.
+// message. The global heap objects a variable-length attribute refers to must exist and hold
+// exactly the bytes the attribute declares: libhdf5 1.10 copies the object's own size into a
+// buffer sized by the declared length (H5T__conv_vlen).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,22 @@ struct H5ImageLayout {
 // Reads the superblock at the first HDF5 signature; nullopt when it is not one this check knows
 // (libhdf5 then refuses or reads the file itself; the caller refuses it).
 std::optional<H5ImageLayout> read_h5_layout(const std::vector<std::uint8_t>& image);
+
+// One object of a global heap collection ("GCOL", IV.B) as libhdf5 1.10's reader finds it.
+struct H5HeapObject {
+  std::uint64_t index = 0;
+  std::uint64_t size = 0;  // bytes of data after the object's header
+};
+
+// Walks the global heap collection at absolute offset `at` the way libhdf5 1.10 does
+// (H5HG__cache_heap_deserialize): nullopt when no collection libhdf5 could load is there (no
+// signature, or its declared size runs past the image: libhdf5's read then fails cleanly), ""
+// when every object lies inside the collection (filling `objects` if given), else what is wrong.
+// libhdf5 trusts these sizes: an object of size 0 makes its walk loop forever (finding 1), one
+// that runs past the collection makes H5HG_read memcpy past the heap block (finding 4).
+std::optional<std::string> walk_h5_global_heap(const std::vector<std::uint8_t>& image,
+                                               const H5ImageLayout& layout, std::uint64_t at,
+                                               std::vector<H5HeapObject>* objects = nullptr);
 
 // Checks the object header at relative address `addr`. Returns an empty string when it is
 // sound, else what is wrong ("attribute message 3 in chunk 1: its data runs 1656 bytes past the

@@ -44,9 +44,9 @@ Malformed (each test expects an error naming the file and the object):
                            model.weights.h5
   bad_truncated.keras      the first half of shapes_cnn_k3.keras
   bad_orphan_group.keras   an extra weight group layers/dense_7 that no layer claims
-Not written by this script: fuzz_hang_global_heap.h5, fuzz_attr_overflow.h5 and
-fuzz_huge_header_chunk.h5, fuzz_keras_h5 inputs that hang or overrun libhdf5
-(see fuzz/README.md).
+Not written by this script: fuzz_hang_global_heap.h5, fuzz_attr_overflow.h5,
+fuzz_huge_header_chunk.h5 and fuzz_heap_object_overflow.h5, fuzz_keras_h5 inputs that hang or
+overrun libhdf5 (see fuzz/README.md); bad_vlen_length.h5, written by patch_keras_fixtures.py.
 """
 import io
 import json
