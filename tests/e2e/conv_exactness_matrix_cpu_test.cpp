@@ -135,10 +135,8 @@ ModelBuilder build(const Case& c, std::mt19937& rng, bool q8 = false, Part part 
               {"padding", padding},
               {"use_bias", true},
               {"activation", linear ? "linear" : "relu"}};
-  const Json one = {{"kernel_size", {1, 1}},
-                    {"strides", {1, 1}},
-                    {"padding", "valid"},
-                    {"use_bias", true}};
+  const Json one = {
+      {"kernel_size", {1, 1}}, {"strides", {1, 1}}, {"padding", "valid"}, {"use_bias", true}};
   const auto taps = std::size_t(c.kh * c.kw);
   int cout = kF;
   if (c.kind == Kind::kDepthwise) {
@@ -314,7 +312,8 @@ TEST(ConvExactnessMatrixCpu, EveryFormConvertsWithin3dBOfItsRoundingFloor) {
         if (gi) {
           converter::Tensor m;
           m.shape = g->shape(tin);
-          const std::size_t ch = std::size_t(m.shape.c()), cnt = std::size_t(m.shape.num_elements());
+          const std::size_t ch = std::size_t(m.shape.c()),
+                            cnt = std::size_t(m.shape.num_elements());
           std::vector<double> mean(ch, 0.0);
           for (const auto& r : ref)
             for (std::size_t k = 0; k < cnt; ++k) mean[k % ch] += r.at(std::size_t(tin)).data[k];
@@ -349,7 +348,6 @@ TEST(ConvExactnessMatrixCpu, EveryFormConvertsWithin3dBOfItsRoundingFloor) {
           for (std::size_t k = 0; k < got.size(); ++k) {
             const double e = st.on_grid(got[k]) - want[k];
             ideal += e * e;
-
           }
         }
       }

@@ -44,7 +44,8 @@ ModelBuilder model() {
 // Pixels 40..200 only (no 0 or 255 in the calibration set).
 std::vector<Tensor> inputs() {
   std::vector<Tensor> v;
-  const float px[2][8] = {{40, 200, 90, 120, 60, 180, 100, 150}, {70, 160, 110, 50, 130, 80, 190, 45}};
+  const float px[2][8] = {{40, 200, 90, 120, 60, 180, 100, 150},
+                          {70, 160, 110, 50, 130, 80, 190, 45}};
   for (const auto& p : px) {
     Tensor t{Shape{{2, 2, 2}}, {}};
     for (float x : p) t.data.push_back(x / 255.0f);

@@ -22,7 +22,7 @@ namespace emc::testing {
 struct IsoLayer {
   std::string tensor, type;
   double sig = 0, err = 0, round_err = 0;
-  std::size_t n = 0;  // elements compared (over all inputs)
+  std::size_t n = 0;           // elements compared (over all inputs)
   double scale = 1, bias = 0;  // the output's int8 grid: real = code * scale + bias
   // `real` rounded to the grid (codes clamped to [-128, 127]).
   double on_grid(double real) const {

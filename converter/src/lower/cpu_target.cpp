@@ -13,6 +13,7 @@
 #include "emc/converter/layer_table.h"
 #include "emc/format/emc_layers.h"
 #include "lower/emc_conv_layer.h"
+#include "lower/prelu_slopes.h"
 #include "lower/targets.h"
 
 namespace emc::converter::detail {
@@ -174,6 +175,7 @@ class CpuLowerer {
   void lower_softmax(const Node& n);
   void lower_upsample(const Node& n);
   void lower_alias(const Node& n);
+  void lower_prelu(const Node& n);
 
   const Graph& g_;
   const std::vector<Range>& ranges_;
@@ -1140,7 +1142,38 @@ void CpuLowerer::lower_unit(const LayerMatch& m) {
     return emit_pad_crop(first, -p.top, -p.bottom, -p.left, -p.right, "crop");
   }
   if (target == "flatten" || target == "reshape" || target == "identity") return lower_alias(first);
+  if (target == "prelu") return lower_prelu(first);
   fail(Errc::kUnsupportedLayer, "'" + target + "' has no -p cpu lowering", first);
+}
+
+// PReLU as EMC_PRELU_INT8: one slope per channel of a CHW map (shared_axes over H and W), else
+// one per stored element.
+void CpuLowerer::lower_prelu(const Node& n) {
+  const TensorId in = n.inputs[0];
+  ensure_q(in, n);
+  const Form& fi = form(in);
+  const auto slopes = prelu_slopes(n.kernel, g_.shape(in), fi.chw_of, fi.hwc);
+  format::EmcPreluInt8Body b;
+  b.channels = std::uint32_t(slopes.size());
+  b.plane = std::uint32_t(std::uint64_t(count(in)) / slopes.size());
+  const Int8Quant qo = quant_of(n.output);
+  if (auto st = set_prelu_int8_params(slopes, quant_of(in), qo, b); !st.ok())
+    throw ErrorException(std::move(st).error().with_layer(n.layer_ref()));
+  const int ob = buffer(std::uint64_t(count(in)), n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.in_shape = info.out_shape = g_.shape(n.output).dims;
+  info.weight_bytes = 8 * std::uint64_t(b.channels);
+  info.note = "int8 PReLU, " + std::to_string(b.channels) +
+              (b.plane > 1 ? " per-channel" : " per-element") + " slopes (" + quant_note(qo) + ")";
+  const int ib = fi.q;
+  add(LayerType::kEmcPreluInt8, std::move(b), info,
+      {fix(ib, &format::EmcPreluInt8Body::main_mem_in_address),
+       fix(ob, &format::EmcPreluInt8Body::main_mem_out_address)},
+      ib, ob);
+  form(n.output).q = ob;
+  form(n.output).chw_of = fi.chw_of;
+  form(n.output).hwc = fi.hwc;
 }
 
 void CpuLowerer::describe_outputs() {

@@ -37,6 +37,7 @@ const LayerTable kKmodelV3Layers = {
         // A ZeroPadding2D the passes could not merge: no layer of its own (an error naming it).
         {"zero_pad", {one_of({K::kZeroPad})}},
         {"upsample", {one_of({K::kUpSample})}, &L::lower_upsample},
+        {"prelu", {one_of({K::kPRelu})}, &L::lower_prelu},
     }};
 
 const Target kK210Target = {

@@ -110,6 +110,7 @@ class Lowerer {
   // Flatten / Reshape / Identity: no data movement.
   void lower_alias(const LayerMatch& m);
   void lower_activation(const LayerMatch& m);
+  void lower_prelu(const LayerMatch& m);  // k210_prelu.cpp
   void lower_batch_norm(const LayerMatch& m) { emit_batch_norm(with_activation(m)); }
 
  private:
