@@ -64,6 +64,7 @@ constexpr std::array kKernels{
     KernelEntry{LayerType::kEmcLutInt8, &detail::prepare_emc_lut_int8},
     KernelEntry{LayerType::kEmcPadCropInt8, &detail::prepare_emc_pad_crop_int8},
     KernelEntry{LayerType::kEmcResizeNearestInt8, &detail::prepare_emc_resize_nearest_int8},
+    KernelEntry{LayerType::kEmcPreluInt8, &detail::prepare_emc_prelu_int8},
 };
 
 PrepareFn find_kernel(LayerType type) {

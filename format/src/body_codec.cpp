@@ -598,6 +598,36 @@ Status fields(Io& io, LayerType, typename Io::template Ref<EmcLutInt8Body> b) {
 }
 
 template <class Io>
+Status fields(Io& io, LayerType, typename Io::template Ref<EmcPreluInt8Body> b) {
+  if constexpr (!Io::kReads) {
+    if (b.neg_multiplier.size() != b.channels || b.neg_shift.size() != b.channels) {
+      return Error(Errc::kInvalidArgument, "EMC_PRELU_INT8: per-channel arrays of " +
+                                               std::to_string(b.neg_multiplier.size()) + " and " +
+                                               std::to_string(b.neg_shift.size()) +
+                                               " entries for " + std::to_string(b.channels) +
+                                               " channels");
+    }
+  }
+  EMC_TRY(in_out_head(io, b));
+  F(u32, channels);
+  F(u32, plane);
+  F(i32, input_zero_point);
+  F(i32, output_zero_point);
+  F(i32, pos_multiplier);
+  F(i32, pos_shift);
+  if constexpr (Io::kReads) {
+    EMC_TRY(io.require_array(
+        b.channels, 8,
+        "EMC_PRELU_INT8 " + std::to_string(b.channels) + " channels: neg_multiplier, neg_shift"));
+    b.neg_multiplier.resize(b.channels);
+    b.neg_shift.resize(b.channels);
+  }
+  for (auto& x : b.neg_multiplier) EMC_TRY(io.i32(x, "neg_multiplier"));
+  for (auto& x : b.neg_shift) EMC_TRY(io.i32(x, "neg_shift"));
+  return ok_status();
+}
+
+template <class Io>
 Status fields(Io& io, LayerType, typename Io::template Ref<EmcPadCropInt8Body> b) {
   EMC_TRY(emc_map_head(io, b));
   F(i32, pad_left);

@@ -116,6 +116,7 @@ class LayerChecker {
   Status emc_elementwise(const EmcElementwiseInt8Body& b) const;
   Status emc_concat(const EmcConcatInt8Body& b) const;
   Status emc_lut(const EmcLutInt8Body& b) const;
+  Status emc_prelu(const EmcPreluInt8Body& b) const;
   // The head the int8 pool, pad/crop and resize bodies share: flags, then in w/h, channels and
   // out w/h at offsets 12..28, each at least 1.
   template <typename Body>
@@ -152,6 +153,7 @@ Status LayerChecker::run() {
   if (const auto* b = std::get_if<EmcElementwiseInt8Body>(&body)) return emc_elementwise(*b);
   if (const auto* b = std::get_if<EmcConcatInt8Body>(&body)) return emc_concat(*b);
   if (const auto* b = std::get_if<EmcLutInt8Body>(&body)) return emc_lut(*b);
+  if (const auto* b = std::get_if<EmcPreluInt8Body>(&body)) return emc_prelu(*b);
   if (const auto* b = std::get_if<EmcPadCropInt8Body>(&body)) return emc_pad_crop(*b);
   if (const auto* b = std::get_if<EmcResizeNearestInt8Body>(&body)) return emc_resize(*b);
   if (const auto* b = std::get_if<AddBody>(&body)) {
@@ -657,6 +659,30 @@ Status LayerChecker::emc_concat(const EmcConcatInt8Body& b) const {
 Status LayerChecker::emc_lut(const EmcLutInt8Body& b) const {
   EMC_TRY(reserved_flags(b.flags));
   EMC_TRY(positive(12, "count", b.count));
+  return ranges();
+}
+
+Status LayerChecker::emc_prelu(const EmcPreluInt8Body& b) const {
+  EMC_TRY(reserved_flags(b.flags));
+  EMC_TRY(positive(12, "channels", b.channels));
+  EMC_TRY(positive(16, "plane", b.plane));
+  EMC_TRY(int8_value(20, "input_zero_point", b.input_zero_point));
+  EMC_TRY(int8_value(24, "output_zero_point", b.output_zero_point));
+  EMC_TRY(multiplier_shift(28, "pos_", b.pos_multiplier, b.pos_shift, -31, 30));
+  const std::uint64_t shifts = 36 + 4 * std::uint64_t{b.channels};
+  for (std::size_t c = 0; c < b.neg_multiplier.size() && c < b.neg_shift.size(); ++c) {
+    const std::string idx = "[" + std::to_string(c) + "]";
+    if (b.neg_multiplier[c] == INT32_MIN) {
+      return fail(36 + 4 * c, "neg_multiplier" + idx + " is -2^31 (|multiplier| must be < 2^31)",
+                  Errc::kInvalidLayerConfig);
+    }
+    if (b.neg_shift[c] < -31 || b.neg_shift[c] > 30) {
+      return fail(
+          shifts + 4 * c,
+          "neg_shift" + idx + " " + std::to_string(b.neg_shift[c]) + " is outside [-31, 30]",
+          Errc::kInvalidLayerConfig);
+    }
+  }
   return ranges();
 }
 

@@ -249,6 +249,13 @@ Status footprint(const EmcLutInt8Body& b, Elem e, LayerFootprint& f) {
   f.work = b.count;
   return ok_status();
 }
+Status footprint(const EmcPreluInt8Body& b, Elem e, LayerFootprint& f) {
+  const std::uint64_t n = mul(b.channels, b.plane);
+  in_out(f, b.main_mem_in_address, mul(n, e.in), b.main_mem_out_address, mul(n, e.out));
+  elementwise(f, e.in, e.out);
+  f.work = n;
+  return ok_status();
+}
 Status footprint(const EmcPadCropInt8Body& b, Elem e, LayerFootprint& f) {
   const std::uint64_t out_n = mul(mul(b.out_width, b.out_height), b.channels);
   in_out(f, b.main_mem_in_address, mul(mul(mul(b.in_width, b.in_height), b.channels), e.in),

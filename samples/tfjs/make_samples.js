@@ -26,6 +26,7 @@ const kSteps = {
   tiny_dense: () => require('./steps/tiny_dense').run(kModelsDir, kImagesDir),
   teachable_nested: () => require('./steps/teachable_nested').run(kModelsDir),
   layer_zoo: () => require('./steps/layer_zoo').run(kModelsDir),
+  prelu_small: () => require('./steps/prelu_small').run(kModelsDir),
   // Not part of the default set: needs Debian dataset-fashion-mnist (make it by name).
   fashion_cnn: (opts) => require('./steps/fashion_cnn').run(kModelsDir, kImagesDir, opts),
 };

@@ -22,6 +22,12 @@ namespace emc::testing {
 struct IsoLayer {
   std::string tensor, type;
   double sig = 0, err = 0, round_err = 0;
+  std::size_t n = 0;           // elements compared (over all inputs)
+  double scale = 1, bias = 0;  // the output's int8 grid: real = code * scale + bias
+  // `real` rounded to the grid (codes clamped to [-128, 127]).
+  double on_grid(double real) const {
+    return std::clamp(std::round((real - bias) / scale), -128.0, 127.0) * scale + bias;
+  }
   double sqnr() const { return 10 * std::log10(sig / std::max(err, 1e-30)); }
   double floor() const { return 10 * std::log10(sig / std::max(round_err, 1e-30)); }
 };
@@ -79,6 +85,8 @@ inline IsoResult run_cpu_isolated(const converter::ConvertResult& r, const conve
     }
     out.layers[i].tensor = *li.float_tensor;
     out.layers[i].type = std::string(format::to_string(li.type));
+    out.layers[i].scale = m.scale;
+    out.layers[i].bias = m.bias;
     maps[i] = std::move(m);
   }
   std::vector<converter::Tensor> all;
@@ -101,6 +109,7 @@ inline IsoResult run_cpu_isolated(const converter::ConvertResult& r, const conve
       const double code = std::clamp(std::round((ref - m.bias) / m.scale), -128.0, 127.0);
       const double rounded = code * m.scale + m.bias;
       st.sig += ref * ref;
+      ++st.n;
       st.err += (got - ref) * (got - ref);
       st.round_err += (rounded - ref) * (rounded - ref);
       mem[off + at] = static_cast<std::uint8_t>(static_cast<std::int32_t>(code));

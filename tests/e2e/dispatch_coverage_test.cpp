@@ -85,6 +85,8 @@ format::LayerBody body_for(LayerType t) {
       return format::EmcPadCropInt8Body{};
     case LayerType::kEmcResizeNearestInt8:
       return format::EmcResizeNearestInt8Body{};
+    case LayerType::kEmcPreluInt8:
+      return format::EmcPreluInt8Body{};
     case LayerType::kInvalid:
       break;
   }

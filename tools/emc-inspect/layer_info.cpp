@@ -319,6 +319,16 @@ LayerInfo describe_layer(const Kmodel& m, std::size_t index) {
                              "," + std::to_string(lt->table[255]);
     b.read("main_mem_in_address", lt->main_mem_in_address, lt->count);
     b.write("main_mem_out_address", lt->main_mem_out_address, lt->count);
+  } else if (const auto* pr = std::get_if<EmcPreluInt8Body>(&l.body)) {
+    const std::uint64_t n = std::uint64_t{pr->channels} * pr->plane;
+    p["channels"] = pr->channels;
+    p["plane"] = pr->plane;
+    p["input_zero_point"] = pr->input_zero_point;
+    p["output_zero_point"] = pr->output_zero_point;
+    p["pos_multiplier"] = pr->pos_multiplier;
+    p["pos_shift"] = pr->pos_shift;
+    b.read("main_mem_in_address", pr->main_mem_in_address, n);
+    b.write("main_mem_out_address", pr->main_mem_out_address, n);
   } else if (const auto* pc = std::get_if<EmcPadCropInt8Body>(&l.body)) {
     p["in"] = shape(pc->in_width, pc->in_height, pc->channels);
     p["out"] = shape(pc->out_width, pc->out_height, pc->channels);
@@ -424,6 +434,9 @@ ordered_json layer_detail(const Kmodel& m, std::size_t index) {
           for (const ChannelQuant& q : bd.params)
             ps.push_back({{"scale", q.scale}, {"bias", q.bias}});
           body["params"] = ps;
+        } else if constexpr (std::is_same_v<T, EmcPreluInt8Body>) {
+          body["neg_multiplier"] = bd.neg_multiplier;
+          body["neg_shift"] = bd.neg_shift;
         } else if constexpr (std::is_same_v<T, EmcLutInt8Body>) {
           body["main_mem_in_address"] = bd.main_mem_in_address;
           body["main_mem_out_address"] = bd.main_mem_out_address;

@@ -14,6 +14,7 @@
 #include "emc/format/emc_layers.h"
 #include "lower/emc_conv_layer.h"
 #include "lower/emc_map_layers.h"
+#include "lower/prelu_slopes.h"
 #include "lower/targets.h"
 #include "lower/v3_cpu_layers.h"
 
@@ -98,7 +99,7 @@ class CpuLowerer : LoweredBuilder {
   // (as the k210 lowering: the expected output error sum (w_q - w) * E[x] is subtracted).
   int emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                 TensorId out, const Node& n, std::vector<std::string> sources, std::string note,
-                const std::vector<double>& in_mean = {});
+                const std::vector<double>& in_mean = {}, const Padding4& in_pad = {});
   // A per-channel affine y = a[c]*x + b[c] (clamped) on an int8 tensor as a 1x1 depthwise conv.
   void emit_affine(TensorId in, TensorId out, const std::vector<float>& a,
                    const std::vector<float>& b, const Activation& clamp, const Node& n,
@@ -164,6 +165,7 @@ class CpuLowerer : LoweredBuilder {
   void lower_softmax_unit(const LayerMatch& m) { lower_softmax(first(m)); }
   void lower_upsample_unit(const LayerMatch& m) { lower_upsample(first(m)); }
   void lower_alias_unit(const LayerMatch& m) { lower_alias(first(m)); }
+  void lower_prelu_unit(const LayerMatch& m) { lower_prelu(first(m)); }
   // A ZeroPadding2D no conv absorbed.
   void lower_zero_pad_unit(const LayerMatch& m) {
     const Padding4& p = first(m).pad;
@@ -205,6 +207,7 @@ class CpuLowerer : LoweredBuilder {
   void lower_softmax(const Node& n);
   void lower_upsample(const Node& n);
   void lower_alias(const Node& n);
+  void lower_prelu(const Node& n);
 
   const Graph& g_;
   const std::vector<Range>& ranges_;
@@ -250,6 +253,7 @@ const std::vector<CpuRule> kCpuRules = {
        maybe({K::kActivation})}},
      &L::lower_elementwise_unit},
     {{"crop", {one_of({K::kCrop})}}, &L::lower_crop_unit},
+    {{"prelu", {one_of({K::kPRelu})}}, &L::lower_prelu_unit},
 };
 
 // ---- representation changes ----------------------------------------------------------------
@@ -259,7 +263,15 @@ void CpuLowerer::ensure_q(TensorId t, const Node& ctx) {
   if (f.q >= 0) return;
   const Shape& s = g_.shape(t);
   if (f.pixel >= 0) {
-    // Pixels -> the tensor's int8 grid: a 1x1 depthwise conv, real = (p - mean) / std.
+    // Pixels -> the tensor's int8 grid: a 1x1 depthwise conv, real = (p - mean) / std. With one
+    // (mean, std) for all channels and an integer mean, that grid is the pixels' own (scale 1/std,
+    // zero point mean - 128): exact for every pixel, where a calibrated range narrower than
+    // 0..255 (a few dark images, a tiny map) would round the input.
+    if (!f.quant && !f.stdv.empty() && f.stdv[0] > 0 && f.mean[0] == std::round(f.mean[0]) &&
+        f.mean[0] >= 0 && f.mean[0] <= 255 &&
+        std::all_of(f.mean.begin(), f.mean.end(), [&](double m) { return m == f.mean[0]; }) &&
+        std::all_of(f.stdv.begin(), f.stdv.end(), [&](double v) { return v == f.stdv[0]; }))
+      f.quant = Int8Quant{1.0 / f.stdv[0], std::int32_t(f.mean[0]) - 128};
     const Int8Quant q = quant_of(t);
     const std::int32_t c = s.c();
     std::vector<float> a(static_cast<std::size_t>(c)), b(a.size());
@@ -349,9 +361,10 @@ void CpuLowerer::finish_float(TensorId t, int f_buf, const Activation& act) {
 
 int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                           TensorId out, const Node& n, std::vector<std::string> sources,
-                          std::string note, const std::vector<double>& in_mean) {
+                          std::string note, const std::vector<double>& in_mean,
+                          const Padding4& in_pad) {
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note,
-                                 opt_.bias_correction ? in_mean : std::vector<double>{});
+                                 opt_.bias_correction ? in_mean : std::vector<double>{}, in_pad);
   const auto& geo = l.body.geo;
   const int ob =
       buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, n.layer_ref());
@@ -544,7 +557,8 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   fc.bias = std::move(b);
   const bool pixels = fi.pixel >= 0 && in_buf == fi.pixel;
   emit_conv(std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
-            pixels ? std::vector<double>{} : ranges_.at(std::size_t(tin)).channel_mean);
+            pixels ? std::vector<double>{} : ranges_.at(std::size_t(tin)).channel_mean,
+            explicit_pad ? pd : Padding4{});
 }
 
 void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
@@ -1085,6 +1099,36 @@ LayerMatch CpuLowerer::match_of(CpuJob job, std::vector<int> nodes) {
   for (std::size_t r = 0; r < kCpuRules.size(); ++r)
     if (kCpuRules[r].job == job) return LayerMatch{r, kCpuRules[r].rule.name, std::move(nodes)};
   throw ErrorException(Error(Errc::kInternal, "the cpu table binds no rule to this job"));
+}
+
+// PReLU as EMC_PRELU_INT8: one slope per channel of a CHW map (shared_axes over H and W), else
+// one per stored element.
+void CpuLowerer::lower_prelu(const Node& n) {
+  const TensorId in = n.inputs[0];
+  ensure_q(in, n);
+  const Form& fi = form(in);
+  const auto slopes = prelu_slopes(n.kernel, g_.shape(in), fi.chw_of, fi.hwc);
+  format::EmcPreluInt8Body b;
+  b.channels = std::uint32_t(slopes.size());
+  b.plane = std::uint32_t(std::uint64_t(count(in)) / slopes.size());
+  const Int8Quant qo = quant_of(n.output);
+  if (auto st = set_prelu_int8_params(slopes, quant_of(in), qo, b); !st.ok())
+    throw ErrorException(std::move(st).error().with_layer(n.layer_ref()));
+  const int ob = buffer(std::uint64_t(count(in)), n.layer_ref());
+  LayerInfo info;
+  info.sources = sources_of(n);
+  info.in_shape = info.out_shape = g_.shape(n.output).dims;
+  info.weight_bytes = 8 * std::uint64_t(b.channels);
+  info.note = "int8 PReLU, " + std::to_string(b.channels) +
+              (b.plane > 1 ? " per-channel" : " per-element") + " slopes (" + quant_note(qo) + ")";
+  const int ib = fi.q;
+  add(LayerType::kEmcPreluInt8, std::move(b), info,
+      {fix(ib, &format::EmcPreluInt8Body::main_mem_in_address),
+       fix(ob, &format::EmcPreluInt8Body::main_mem_out_address)},
+      ib, ob);
+  form(n.output).q = ob;
+  form(n.output).chw_of = fi.chw_of;
+  form(n.output).hwc = fi.hwc;
 }
 
 void CpuLowerer::describe_outputs() {

@@ -83,7 +83,7 @@ Fixup fix_emc_conv(int buffer, bool in) {
 
 EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int8Quant& out_q,
                            const Node& n, std::vector<std::string> sources, const std::string& note,
-                           const std::vector<double>& in_mean) {
+                           const std::vector<double>& in_mean, const Padding4& in_pad) {
   const auto& g = fc.geo;
   const auto dil_h = g.dilation_height * (g.kernel_height - 1) + 1;
   const auto dil_w = g.dilation_width * (g.kernel_width - 1) + 1;
@@ -108,22 +108,26 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
   out.body = std::move(r->body);
   format::EmcConv2dInt8Body& body = out.body;
   if (in_mean.size() == g.in_channels) {
-    // Share of the outputs at which tap t of an axis reads inside the input (not padding).
+    // Share of the outputs at which tap t of an axis reads inside the input (not padding, nor
+    // the explicit padding rows/columns [0, lo) and [in_n - hi, in_n)).
     auto inside = [](std::uint32_t out_n, std::uint32_t in_n, std::uint32_t stride,
-                     std::uint32_t pad, std::uint32_t dil, std::uint32_t tap) {
+                     std::uint32_t pad, std::uint32_t dil, std::uint32_t tap, std::int64_t lo,
+                     std::int64_t hi) {
       std::uint32_t k = 0;
       for (std::uint32_t o = 0; o < out_n; ++o) {
         const std::int64_t at = std::int64_t(o) * stride - pad + std::int64_t(tap) * dil;
-        k += at >= 0 && at < std::int64_t(in_n);
+        k += at >= lo && at < std::int64_t(in_n) - hi;
       }
       return double(k) / double(out_n);
     };
     const std::uint32_t kh = g.kernel_height, kw = g.kernel_width;
     std::vector<double> fy(kh), fx(kw);
     for (std::uint32_t t = 0; t < kh; ++t)
-      fy[t] = inside(g.out_height, g.in_height, g.stride_height, g.pad_top, g.dilation_height, t);
+      fy[t] = inside(g.out_height, g.in_height, g.stride_height, g.pad_top, g.dilation_height, t,
+                     in_pad.top, in_pad.bottom);
     for (std::uint32_t t = 0; t < kw; ++t)
-      fx[t] = inside(g.out_width, g.in_width, g.stride_width, g.pad_left, g.dilation_width, t);
+      fx[t] = inside(g.out_width, g.in_width, g.stride_width, g.pad_left, g.dilation_width, t,
+                     in_pad.left, in_pad.right);
     const std::uint64_t oc = g.out_channels, per = fc.weights.size() / oc, kk = kh * kw;
     for (std::uint64_t o = 0; o < oc; ++o) {
       double corr = 0;

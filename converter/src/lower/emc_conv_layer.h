@@ -40,10 +40,12 @@ struct EmcConvLayer {
 // smaller than the kernel window, more taps than the accumulator bound, quantization failures.
 // `in_mean` (per input channel, real units; empty: none): bias correction of the weight rounding
 // (the expected output error sum (w_q - w) * E[x], counting only the taps inside the input, is
-// subtracted). `note` is prefixed to the note describing the kernel and quantization.
+// subtracted). `in_pad`: rows/columns of fc's input that are explicit zero padding (a conv whose
+// padding became its own EMC_PAD_CROP_INT8), which are not inside the input either.
+// `note` is prefixed to the note describing the kernel and quantization.
 EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int8Quant& out_q,
                            const Node& n, std::vector<std::string> sources, const std::string& note,
-                           const std::vector<double>& in_mean);
+                           const std::vector<double>& in_mean, const Padding4& in_pad = {});
 
 // A first CPU conv reading the model input's pixels: real = (p - mean_c) / std_c is folded into
 // the weights (w / std_c) and the bias (+ sum of w / std_c * (zx - mean_c)), and the conv reads

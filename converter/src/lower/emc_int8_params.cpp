@@ -114,4 +114,26 @@ Status set_lut_int8_table(const std::function<double(double)>& f, const Int8Quan
   return ok_status();
 }
 
+Status set_prelu_int8_params(const std::vector<double>& alpha, const Int8Quant& in,
+                             const Int8Quant& out, format::EmcPreluInt8Body& body) {
+  if (alpha.size() != body.channels)
+    return Error(Errc::kInvalidArgument, std::to_string(alpha.size()) + " PReLU slopes for " +
+                                             std::to_string(body.channels) + " channels");
+  body.input_zero_point = in.zero_point;
+  body.output_zero_point = out.zero_point;
+  EMC_TRY(quantize_multiplier(in.scale / out.scale, body.pos_multiplier, body.pos_shift));
+  body.neg_multiplier.assign(alpha.size(), 0);
+  body.neg_shift.assign(alpha.size(), 0);
+  for (std::size_t c = 0; c < alpha.size(); ++c) {
+    if (!std::isfinite(alpha[c]))
+      return Error(Errc::kInvalidArgument, "PReLU slope " + std::to_string(c) + " is not finite");
+    if (alpha[c] == 0) continue;
+    std::int32_t m = 0, sh = 0;
+    EMC_TRY(quantize_multiplier(std::fabs(alpha[c]) * in.scale / out.scale, m, sh));
+    body.neg_multiplier[c] = alpha[c] < 0 ? -m : m;
+    body.neg_shift[c] = sh;
+  }
+  return ok_status();
+}
+
 }  // namespace emc::converter

@@ -42,6 +42,7 @@ const LayerTable kKmodelV3Layers = {
           maybe({K::kActivation})},
          &L::lower_elementwise},
         {"crop", {one_of({K::kCrop})}, &L::lower_crop},
+        {"prelu", {one_of({K::kPRelu})}, &L::lower_prelu},
     }};
 
 const Target kK210Target = {

@@ -108,6 +108,7 @@ class Lowerer : LoweredBuilder {
   // Flatten / Reshape / Identity: no data movement.
   void lower_alias(const LayerMatch& m);
   void lower_activation(const LayerMatch& m);
+  void lower_prelu(const LayerMatch& m);  // k210_prelu.cpp
   void lower_batch_norm(const LayerMatch& m) { emit_batch_norm(with_activation(m)); }
   // Subtract / Multiply / Maximum / Minimum / Average [activation], Cropping2D and a ZeroPadding2D
   // no conv absorbed: the stock V3 form where one is exact, else the EMC int8 layer on the CPU

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 
 #include "emc/converter/passes.h"
 #include "rewrite_util.h"
@@ -113,8 +114,25 @@ Result<Graph> fuse_activations(Graph g) {
   return finish(std::move(g));
 }
 
+Result<Graph> prelu_to_leaky_relu(Graph g) {
+  EMC_TRY(validate_graph(g));
+  for (Node& n : g.nodes) {
+    if (n.kind != NodeKind::kPRelu || n.kernel.empty()) continue;
+    const float a = n.kernel.front();
+    bool uniform = std::isfinite(a);
+    for (float v : n.kernel) uniform = uniform && v == a;
+    if (!uniform) continue;
+    n.kind = NodeKind::kActivation;
+    n.activation = make_relu(std::numeric_limits<float>::infinity(), double(a), 0.0f);
+    n.kernel.clear();
+  }
+  return finish(std::move(g));
+}
+
 Result<Graph> optimize_graph(Graph g) {
   auto r = remove_identities(std::move(g));
+  if (!r.ok()) return r;
+  r = prelu_to_leaky_relu(std::move(*r));
   if (!r.ok()) return r;
   r = merge_zero_padding(std::move(*r));
   if (!r.ok()) return r;

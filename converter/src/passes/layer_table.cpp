@@ -62,8 +62,8 @@ std::string no_rule_reason(NodeKind k) {
              "replace the layer";
     case K::kPRelu:
       return "kmodel V3 has no PReLU layer (its activation tables are per tensor, PReLU's "
-             "slope is per element); it converts once EMC's own CPU layer types cover it, or "
-             "use LeakyReLU / ReLU";
+             "slope is per channel or per element); -p cpu converts it (EMC_PRELU_INT8), or use "
+             "LeakyReLU / ReLU";
     case K::kCrop:
       return "kmodel V3 has no crop/slice layer; -p cpu converts it (EMC_PAD_CROP_INT8), or "
              "crop the input before the model";

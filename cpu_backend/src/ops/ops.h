@@ -58,6 +58,8 @@ Result<PreparedPtr> prepare_emc_average_pool2d_int8(const PrepareContext& ctx);
 // emc_elementwise.cpp
 Result<PreparedPtr> prepare_emc_elementwise_int8(const PrepareContext& ctx);
 Result<PreparedPtr> prepare_emc_lut_int8(const PrepareContext& ctx);
+// emc_prelu.cpp
+Result<PreparedPtr> prepare_emc_prelu_int8(const PrepareContext& ctx);
 // emc_movement.cpp
 Result<PreparedPtr> prepare_emc_concat_int8(const PrepareContext& ctx);
 Result<PreparedPtr> prepare_emc_pad_crop_int8(const PrepareContext& ctx);

@@ -39,6 +39,12 @@ Status set_concat_int8_params(const std::vector<Int8Quant>& ins, const Int8Quant
 Status set_lut_int8_table(const std::function<double(double)>& f, const Int8Quant& in,
                           const Int8Quant& out, format::EmcLutInt8Body& body);
 
+// PReLU: pos = in.scale / out.scale, neg[c] = alpha[c] * in.scale / out.scale (a negative slope
+// gives a negative multiplier; a slope whose |M| is below 2^-62 gives 0, as does slope 0).
+// body.channels must equal alpha.size(); the zero points and both rescales are filled.
+Status set_prelu_int8_params(const std::vector<double>& alpha, const Int8Quant& in,
+                             const Int8Quant& out, format::EmcPreluInt8Body& body);
+
 // The int8 code of a real value under `q`, clamped to [-128, 127]; +-kNoClamp give -128 / 127.
 std::int32_t int8_code(const Int8Quant& q, double real);
 

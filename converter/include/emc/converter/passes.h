@@ -36,7 +36,13 @@ Result<Graph> fold_batch_norm(Graph graph);
 // is linear becomes that node's activation.
 Result<Graph> fuse_activations(Graph graph);
 
-// remove_identities, merge_zero_padding, fold_batch_norm, fuse_activations, in that order.
+// A PReLU whose slope is the same for every element (alpha constant, e.g. shared over H, W and C,
+// or one channel) becomes an Activation leaky ReLU with that slope: the same function (TF.js
+// computes both as x < 0 ? alpha * x : x in float32), which fuses into a conv and a KPU table.
+Result<Graph> prelu_to_leaky_relu(Graph graph);
+
+// remove_identities, prelu_to_leaky_relu, merge_zero_padding, fold_batch_norm, fuse_activations,
+// in that order.
 Result<Graph> optimize_graph(Graph graph);
 
 // Cross-layer equalization (Nagel et al. 2019, "Data-Free Quantization", section 4.1), for

@@ -208,6 +208,30 @@ struct EmcResizeNearestInt8Body {
   bool operator==(const EmcResizeNearestInt8Body&) const = default;
 };
 
+// ---- EMC_PRELU_INT8: 36 + 8 * channels bytes -----------------------------------------------------
+// Keras PReLU on an int8 CHW tensor (channels x plane), one slope per channel (a per-element slope
+// is channels = elements, plane = 1). With d = x - input_zero_point and
+// R(v, m, s) = round_half_away(v * m / 2^(31 - s)) (exact, one rounding):
+//   out = clamp(R(d, pos_multiplier, pos_shift) + output_zero_point, -128, 127)     d >= 0
+//   out = clamp(R(d, neg_multiplier[c], neg_shift[c]) + output_zero_point, -128, 127)  d < 0
+// pos: s_x / s_y; neg[c]: alpha[c] * s_x / s_y, whose sign is the multiplier's (a negative slope
+// has a negative multiplier; |multiplier| < 2^31; 0 is slope 0).
+struct EmcPreluInt8Body {
+  std::uint32_t flags = 0;  // reserved, must be 0
+  std::uint32_t main_mem_in_address = 0;   // channels x plane int8
+  std::uint32_t main_mem_out_address = 0;  // channels x plane int8
+  std::uint32_t channels = 0;              // >= 1
+  std::uint32_t plane = 0;                 // elements per channel, >= 1
+  std::int32_t input_zero_point = 0;       // -128..127
+  std::int32_t output_zero_point = 0;      // -128..127
+  std::int32_t pos_multiplier = 1 << 30;   // 0..2^31-1
+  std::int32_t pos_shift = 1;              // -31..30
+  std::vector<std::int32_t> neg_multiplier;  // [channels], -(2^31-1)..2^31-1
+  std::vector<std::int32_t> neg_shift;       // [channels], -31..30
+  bool operator==(const EmcPreluInt8Body&) const = default;
+};
+inline constexpr std::size_t kEmcPreluInt8FixedBytes = 36;
+
 static_assert(std::is_trivially_copyable_v<EmcConvGeometry>);
 static_assert(sizeof(EmcConvGeometry) == kEmcConvGeometryBytes);
 static_assert(sizeof(EmcQuantizeInt8Body) == 24);

@@ -277,7 +277,7 @@ using LayerBody =
                  ResizeNearestBody, ChannelwiseDequantizeBody, AddPaddingBody, RemovePaddingBody,
                  UploadBody, EmcConv2dInt8Body, EmcConv2dF32Body, EmcQuantizeInt8Body,
                  EmcPool2dInt8Body, EmcElementwiseInt8Body, EmcConcatInt8Body, EmcLutInt8Body,
-                 EmcPadCropInt8Body, EmcResizeNearestInt8Body>;
+                 EmcPadCropInt8Body, EmcResizeNearestInt8Body, EmcPreluInt8Body>;
 
 struct Layer {
   LayerType type = LayerType::kInvalid;

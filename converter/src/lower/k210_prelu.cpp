@@ -1,0 +1,62 @@
+// -p k210: PReLU whose slope differs between channels or elements (a uniform slope is a leaky
+// ReLU, rewritten by prelu_to_leaky_relu and fused into a KPU activation table). kmodel V3 has no
+// such layer and a KPU table is per tensor, so it runs on the CPU as EMC_PRELU_INT8 between the
+// exact uint8 <-> int8 byte tables of the conv fallback (cpu_conv_fallback.cpp): no tensor is
+// requantized, the only rounding is the layer's own (docs/converter_k210.md).
+#include "emc/converter/emc_int8_params.h"
+#include "emc/format/emc_layers.h"
+#include "lower/lowerer.h"
+#include "lower/prelu_slopes.h"
+
+namespace emc::converter::detail {
+
+void Lowerer::lower_prelu(const LayerMatch& m) {
+  const Node& n = first(m);
+  const TensorId in = n.inputs[0], out = n.output;
+  ensure_main_i8(in, n);
+  const QuantParam qi = quant_of(in), qo = quant_of(out);
+  const Forms& fi = forms_[static_cast<std::size_t>(in)];
+  const auto slopes = prelu_slopes(n.kernel, g_.shape(in), fi.chw_of, fi.hwc_input);
+  format::EmcPreluInt8Body b;
+  b.channels = static_cast<std::uint32_t>(slopes.size());
+  b.plane = static_cast<std::uint32_t>(std::uint64_t(count(in)) / slopes.size());
+  const Int8Quant in8{qi.scale, qi.zero_point - 128}, out8{qo.scale, qo.zero_point - 128};
+  if (auto st = set_prelu_int8_params(slopes, in8, out8, b); !st.ok())
+    throw ErrorException(std::move(st).error().with_layer(n.layer_ref()));
+  const int ib = fi.main_i8;
+  const int ob = main_buffer(std::uint64_t(count(out)), n.layer_ref());
+  LayerInfo info;
+  info.sources = {n.source.name};
+  info.in_shape = info.out_shape = g_.shape(out).dims;
+  info.weight_bytes = 8 * std::uint64_t(b.channels);
+  info.note = "PReLU on the CPU (int8, " + std::to_string(b.channels) +
+              (b.plane > 1 ? " per-channel" : " per-element") + " slopes)";
+  info.out_int8 = true;
+  info.out_scale = qo.scale;
+  info.out_bias = -double(qo.zero_point - 128) * qo.scale;
+  info.off_kpu_layer = n.layer_ref();
+  info.off_kpu_reason =
+      "PReLU with slopes that differ between channels: kmodel V3 has no PReLU layer and a KPU "
+      "activation table is per tensor";
+  info.off_kpu_change =
+      "give the PReLU one slope for all channels (shared_axes over H, W and C: "
+      "a leaky ReLU, which a KPU activation table runs) or use LeakyReLU";
+  add_main_layer(format::LayerType::kEmcPreluInt8, std::move(b), std::move(info), ib, ob);
+  Forms& fo = forms_[static_cast<std::size_t>(out)];
+  fo.q = qo;
+  fo.has_q = true;
+  fo.main_i8 = ob;
+  fo.chw_of = fi.chw_of;
+  fo.hwc_input = fi.hwc_input;
+  std::array<std::uint8_t, 256> flip{};
+  for (int v = 0; v < 256; ++v) flip[std::size_t(v)] = static_cast<std::uint8_t>(v ^ 0x80);
+  LayerInfo ti;
+  ti.sources = {n.source.name};
+  ti.note = "'" + g_.tensor(out).name + "' back to uint8 (code + 128, exact)";
+  ti.in_shape = ti.out_shape = g_.shape(out).dims;
+  ti.out_scale = qo.scale;
+  ti.out_bias = qo.bias();
+  fo.main_q = byte_table(ob, std::uint64_t(count(out)), flip, ti, n);
+}
+
+}  // namespace emc::converter::detail
