@@ -13,6 +13,7 @@
 #include "emc/converter/layer_table.h"
 #include "emc/format/emc_layers.h"
 #include "lower/emc_conv_layer.h"
+#include "lower/emc_map_layers.h"
 #include "lower/targets.h"
 #include "lower/v3_cpu_layers.h"
 
@@ -741,35 +742,14 @@ bool CpuLowerer::emit_elementwise_int8(const Node& n, format::EmcElementwiseOp o
              to_string(g_.shape(n.inputs[1])) + ": -p cpu combines tensors of the same shape",
          n);
   const Int8Quant qa = quant_of(n.inputs[0]), qb = quant_of(n.inputs[1]);
-  Int8Quant qo = quant_of(out);
-  double lo = -kNoClamp, hi = kNoClamp;
-  if (!act.is_linear()) {  // the clamp at real 0 (and the max value)
-    const Range& r = ranges_.at(std::size_t(out));
-    double top = std::max(r.max, 1e-6);
-    if (std::isfinite(act.max_value)) top = std::min<double>(top, act.max_value);
-    qo = int8_quant_from_range(0.0, top).value();
-    form(out).quant = qo;
-    lo = 0.0;
-    if (std::isfinite(act.max_value)) hi = act.max_value;
-  }
-  format::EmcElementwiseInt8Body b;
-  b.op = static_cast<std::uint32_t>(op);
-  b.broadcast = static_cast<std::uint32_t>(format::EmcBroadcast::kNone);
-  b.channels = 1;
-  b.plane = static_cast<std::uint32_t>(count(out));
-  if (!set_elementwise_int8_params(qa, qb, qo, lo, hi, average, b).ok()) return false;
-  static constexpr const char* kOpName[] = {"add", "subtract", "multiply", "maximum", "minimum"};
+  const Int8Quant qo =
+      emc_elementwise_out_quant(quant_of(out), act, ranges_.at(std::size_t(out)));
+  if (!act.is_linear()) form(out).quant = qo;
+  auto l = make_emc_elementwise({op, average}, qa, qb, qo, act, g_.shape(out), sources_of(n));
+  if (!l) return false;
   const int ob = buffer(std::uint64_t(count(out)), n.layer_ref());
-  LayerInfo info;
-  info.sources = sources_of(n);
-  info.out_shape = g_.shape(out).dims;
-  info.note = std::string("int8 ") + (average ? "average" : kOpName[b.op]) + " (" + quant_note(qo) +
-              (act.is_linear() ? "" : "; " + to_string(act) + " as the clamp") + ")";
   const int ia = form(n.inputs[0]).q, ib = form(n.inputs[1]).q;
-  add(LayerType::kEmcElementwiseInt8, b, info,
-      {fix(ia, &format::EmcElementwiseInt8Body::main_mem_in_a_address),
-       fix(ib, &format::EmcElementwiseInt8Body::main_mem_in_b_address),
-       fix(ob, &format::EmcElementwiseInt8Body::main_mem_out_address)},
+  add(LayerType::kEmcElementwiseInt8, l->body, std::move(l->info), fix_emc_elementwise(ia, ib, ob),
       ia, ob);
   form(out).q = ob;
   form(out).hwc = form(n.inputs[0]).hwc;
@@ -778,38 +758,12 @@ bool CpuLowerer::emit_elementwise_int8(const Node& n, format::EmcElementwiseOp o
 }
 
 void CpuLowerer::lower_elementwise(const Node& n, const Activation& act, TensorId out) {
-  using Op = format::EmcElementwiseOp;
   if (!is_clamp(act))
     fail(Errc::kUnsupportedLayer,
          "activation " + to_string(act) + " fused into an elementwise layer (-p cpu: clamps only)",
          n);
-  Op op = Op::kAdd;
-  bool average = false;
-  switch (n.kind) {
-    case NodeKind::kSubtract:
-      op = Op::kSub;
-      break;
-    case NodeKind::kMultiply:
-      op = Op::kMul;
-      break;
-    case NodeKind::kMaximum:
-      op = Op::kMax;
-      break;
-    case NodeKind::kMinimum:
-      op = Op::kMin;
-      break;
-    case NodeKind::kAverage:
-      average = true;
-      break;
-    default:
-      fail(Errc::kInternal, "not an elementwise node", n);
-  }
-  if (n.inputs.size() != 2)
-    fail(Errc::kUnsupportedLayer,
-         std::string(to_string(n.kind)) + " of " + std::to_string(n.inputs.size()) +
-             " inputs: -p cpu's int8 elementwise layer takes two (chain two-input layers)",
-         n);
-  if (!emit_elementwise_int8(n, op, average, act, out))
+  const EmcElementwiseOp e = emc_elementwise_op(n, "cpu");
+  if (!emit_elementwise_int8(n, e.op, e.average, act, out))
     fail(Errc::kUnsupportedLayer,
          "the int8 requantization of this " + std::string(to_string(n.kind)) +
              " does not fit EMC_ELEMENTWISE_INT8 (input and output scales too far apart)",
@@ -819,31 +773,10 @@ void CpuLowerer::lower_elementwise(const Node& n, const Activation& act, TensorI
 int CpuLowerer::emit_pad_crop_buffer(int in_buf, const Shape& s, std::int32_t zp, const Padding4& p,
                                      const Node& ctx, std::vector<std::string> sources,
                                      const std::string& note) {
-  const std::int64_t oh = std::int64_t(s.h()) + p.top + p.bottom,
-                     ow = std::int64_t(s.w()) + p.left + p.right;
-  if (oh < 1 || ow < 1) fail(Errc::kShapeMismatch, "crops the whole map", ctx);
-  format::EmcPadCropInt8Body b;
-  b.in_width = std::uint32_t(s.w());
-  b.in_height = std::uint32_t(s.h());
-  b.channels = std::uint32_t(s.c());
-  b.out_width = std::uint32_t(ow);
-  b.out_height = std::uint32_t(oh);
-  b.pad_top = p.top;
-  b.pad_bottom = p.bottom;
-  b.pad_left = p.left;
-  b.pad_right = p.right;
-  b.fill = zp;
-  const int ob =
-      buffer(std::uint64_t(oh) * std::uint64_t(ow) * std::uint64_t(s.c()), ctx.layer_ref());
-  LayerInfo info;
-  info.sources = std::move(sources);
-  info.in_shape = s.dims;
-  info.out_shape = {std::int32_t(oh), std::int32_t(ow), s.c()};
-  info.note = note + " (int8 codes kept: exact)";
-  add(LayerType::kEmcPadCropInt8, b, info,
-      {fix(in_buf, &format::EmcPadCropInt8Body::main_mem_in_address),
-       fix(ob, &format::EmcPadCropInt8Body::main_mem_out_address)},
-      in_buf, ob);
+  EmcPadCropLayer l = make_emc_pad_crop(s, zp, p, ctx, std::move(sources), note);
+  const int ob = buffer(l.out_bytes, ctx.layer_ref());
+  add(LayerType::kEmcPadCropInt8, l.body, std::move(l.info), fix_emc_pad_crop(in_buf, ob), in_buf,
+      ob);
   return ob;
 }
 

@@ -109,6 +109,12 @@ class Lowerer : LoweredBuilder {
   void lower_alias(const LayerMatch& m);
   void lower_activation(const LayerMatch& m);
   void lower_batch_norm(const LayerMatch& m) { emit_batch_norm(with_activation(m)); }
+  // Subtract / Multiply / Maximum / Minimum / Average [activation], Cropping2D and a ZeroPadding2D
+  // no conv absorbed: the stock V3 form where one is exact, else the EMC int8 layer on the CPU
+  // (Target::cpu_conv_fallback; elementwise_pad_crop.cpp).
+  void lower_elementwise(const LayerMatch& m);
+  void lower_crop(const LayerMatch& m);
+  void lower_zero_pad(const LayerMatch& m);
 
  private:
   // ---- buffers and layers (new_buffer, add_layer, ...: LoweredBuilder) ----
@@ -154,6 +160,9 @@ class Lowerer : LoweredBuilder {
   // The conv unit as an EMC_CONV2D / EMC_DEPTHWISE_CONV2D on int8 in main memory (then any pool on
   // the CPU), named as off the KPU for `r` (Target::cpu_conv_fallback).
   void lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes, const KpuRefusal& r);
+  // The KPU-first model input t (raw pixels in KPU RAM) also as raw pixels stored p - 128 in
+  // main memory (main_i8, raw_pixels), for a CPU conv reading it.
+  void pixels_to_main(TensorId t, const Node& ctx);
   // t as int8 in main memory (Forms::main_i8), from its uint8 form.
   void ensure_main_i8(TensorId t, const Node& ctx);
   // A V3 REQUANTIZE (256-entry byte table) of `n` bytes of buffer `in` into a new buffer.
@@ -177,9 +186,11 @@ class Lowerer : LoweredBuilder {
   // CPU QUANTIZED_MAX_POOL2D with a 1x1 window: out(c, y, x) = in(c, s·y, s·x) of an in_h x in_w
   // CHW map starting `in_add` bytes into `in_buf`, and code 0 where that lies outside the map
   // (the SDK's empty window). Samples, crops and zero-pads uint8 maps exactly.
+  // `pad_top` / `pad_left`: the window origin is (s·y - pad_top, s·x - pad_left) (code 0 outside).
   int pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t in_h, std::int32_t in_w,
            std::int32_t stride, std::int32_t out_h, std::int32_t out_w, const Node& ctx,
-           const std::string& note, const QuantParam& q);
+           const std::string& note, const QuantParam& q, std::int32_t pad_top = 0,
+           std::int32_t pad_left = 0);
   // Under the smallest map the target's KPU computes (Target::min_map; k210: 4, cpu: 1).
   bool small(const Shape& s) const { return s.h() < target_.min_map || s.w() < target_.min_map; }
   // t (a map under 4x4) as a zero-padded 4x4 KPU map (pad_zero), through main memory.
@@ -214,6 +225,27 @@ class Lowerer : LoweredBuilder {
   // float path must be used instead.
   bool lower_quantized_add(const Node& n);
   void emit_batch_norm(const Node& n);
+  // The uint8 grid of t written by a layer with clamp activation `act` (linear, ReLU, ReLU6):
+  // quant_of(t), or from real 0 (zero point 0) when act clamps there, capped at 6 for ReLU6.
+  QuantParam clamped_quant(TensorId t, const Activation& act);
+  // (elementwise_pad_crop.cpp) The V3 float forms: a - b as a + DEQUANTIZE(b) with the scale and
+  // bias negated, (a + b) / 2 as the float sum QUANTIZEd on the output grid doubled.
+  void emit_subtract(const Node& n, const Activation& act, TensorId out,
+                     const std::vector<std::string>& sources);
+  void emit_average(const Node& n, const Activation& act, TensorId out,
+                    const std::vector<std::string>& sources);
+  // Maximum / Minimum: both inputs on the output grid (byte tables), a 2x1 QUANTIZED_MAX_POOL2D.
+  void emit_max_min(const Node& n, const Activation& act, TensorId out,
+                    const std::vector<std::string>& sources);
+  // EMC_ELEMENTWISE_INT8 on the int8 forms of n's inputs, writing the int8 form of out's grid.
+  void emit_elementwise_on_cpu(const Node& n, const Activation& act, TensorId out,
+                               const std::vector<std::string>& sources);
+  // The int8 form of n's map input padded / cropped by `p` as EMC_PAD_CROP_INT8, off the KPU
+  // for `why` (`change`: what would put it back).
+  void emit_pad_crop_on_cpu(const Node& n, const Padding4& p, const std::string& note,
+                            const std::string& why, const std::string& change);
+  // Fails naming n unless t is a CHW map in main memory (not a flattened map or NHWC input).
+  void require_map(TensorId t, const Node& n) const;
   void quantize_float_output(TensorId t, int main_f, const Node& n, const Activation& act,
                              const std::vector<std::string>& sources);
 
