@@ -285,10 +285,33 @@ class Builder {
     const bool first = ch_.flip();
     const Tensor* other =
         earlier([&](const Tensor& t) { return t.h == in.h && t.w == in.w && t.c == in.c; });
-    if (!other) return;
-    std::vector<std::string> inputs = {in.name, other->name};
+    // Without one, a residual branch: a 'same' 1x1 or 3x3 conv of the current tensor, merged
+    // with it (most merges in real models join such a branch).
+    const Tensor prior = other ? *other : in;
+    if (!other) branch_conv();
+    const Tensor now = cur();
+    std::vector<std::string> inputs = {now.name, prior.name};
     if (first) std::swap(inputs[0], inputs[1]);
-    emit(fresh(kNames[which]), kClasses[which], json::object(), inputs, in);
+    emit(fresh(kNames[which]), kClasses[which], json::object(), inputs, now);
+  }
+
+  void branch_conv() {
+    const Tensor in = cur();
+    const int k = ch_.flip() ? 3 : 1;
+    const bool bias = ch_.flip();
+    const std::string name = fresh("conv");
+    json cfg = {{"kernel_size", {k, k}},
+                {"strides", {1, 1}},
+                {"padding", "same"},
+                {"data_format", "channels_last"},
+                {"dilation_rate", {1, 1}},
+                {"activation", activation()},
+                {"use_bias", bias},
+                {"filters", in.c}};
+    add_weights(name, "kernel", {k, k, in.c, in.c},
+                1.5f / std::sqrt(static_cast<float>(k * k * in.c)));
+    if (bias) add_weights(name, "bias", {in.c}, 0.3f);
+    emit(name, "Conv2D", cfg, {in.name}, {"", in.h, in.w, in.c});
   }
 
   void crop() {
