@@ -131,7 +131,14 @@ class Builder {
     return in >= span ? (in - span) / stride + 1 : 0;
   }
 
-  void conv(bool depthwise) {
+  enum class ConvKind { kConv, kDepthwise, kSeparable };
+
+  void conv(bool depthwise) { conv_of(depthwise ? ConvKind::kDepthwise : ConvKind::kConv); }
+
+  // The byte reads of kConv and kDepthwise are those of the first generator (old seeds decode
+  // the same); kSeparable reads its depth multiplier and filters after them.
+  void conv_of(ConvKind kind) {
+    const bool depthwise = kind == ConvKind::kDepthwise;
     const Tensor in = cur();
     static const int kKernels[] = {1, 3, 3, 3, 1, 3, 1, 3, 5, 7, 2};
     int kh = kKernels[ch_.pick(11)];
@@ -148,7 +155,8 @@ class Builder {
     const int oh = out_size(in.h, kh, stride, dil, same),
               ow = out_size(in.w, kw, stride, dil, same);
     if (oh <= 0 || ow <= 0) return;
-    const std::string name = fresh(depthwise ? "dw" : "conv");
+    const std::string name =
+        fresh(kind == ConvKind::kSeparable ? "sep" : depthwise ? "dw" : "conv");
     const bool bias = ch_.pick(4) != 0;
     json cfg = {{"kernel_size", {kh, kw}},
                 {"strides", {stride, stride}},
@@ -159,7 +167,16 @@ class Builder {
                 {"use_bias", bias}};
     const float scale = 1.5f / std::sqrt(static_cast<float>(kh * kw * (depthwise ? 1 : in.c)));
     int oc;
-    if (depthwise) {
+    if (kind == ConvKind::kSeparable) {
+      // SeparableConv2D: depthwise (no bias) then a 1x1 conv over C * depth_multiplier channels.
+      const int mult = 1 + ch_.pick(3);
+      oc = 1 + ch_.pick(8);
+      cfg["depth_multiplier"] = mult;
+      cfg["filters"] = oc;
+      add_weights(name, "depthwise_kernel", {kh, kw, in.c, mult}, 1.5f / std::sqrt(static_cast<float>(kh * kw)));
+      add_weights(name, "pointwise_kernel", {1, 1, in.c * mult, oc},
+                  1.5f / std::sqrt(static_cast<float>(in.c * mult)));
+    } else if (depthwise) {
       const int mult = 1 + ch_.pick(2);
       cfg["depth_multiplier"] = mult;
       oc = in.c * mult;
@@ -170,7 +187,11 @@ class Builder {
       add_weights(name, "kernel", {kh, kw, in.c, oc}, scale);
     }
     if (bias) add_weights(name, "bias", {oc}, 0.3f);
-    emit(name, depthwise ? "DepthwiseConv2D" : "Conv2D", cfg, {in.name}, {"", oh, ow, oc});
+    emit(name,
+         kind == ConvKind::kSeparable ? "SeparableConv2D"
+         : depthwise                  ? "DepthwiseConv2D"
+                                      : "Conv2D",
+         cfg, {in.name}, {"", oh, ow, oc});
   }
 
   void batch_norm() {
@@ -254,9 +275,92 @@ class Builder {
          {in.name}, {"", in.h * 2, in.w * 2, in.c});
   }
 
+  // Subtract / Multiply / Maximum / Minimum / Average of the current tensor and an earlier one
+  // of the same shape, in either order.
+  void elementwise_merge() {
+    const Tensor in = cur();
+    static const char* kClasses[] = {"Subtract", "Multiply", "Maximum", "Minimum", "Average"};
+    static const char* kNames[] = {"sub", "mul", "max", "min", "avg"};
+    const int which = ch_.pick(5);
+    const bool first = ch_.flip();
+    const Tensor* other =
+        earlier([&](const Tensor& t) { return t.h == in.h && t.w == in.w && t.c == in.c; });
+    // Without one, a residual branch: a 'same' 1x1 or 3x3 conv of the current tensor, merged
+    // with it (most merges in real models join such a branch).
+    const Tensor prior = other ? *other : in;
+    if (!other) branch_conv();
+    const Tensor now = cur();
+    std::vector<std::string> inputs = {now.name, prior.name};
+    if (first) std::swap(inputs[0], inputs[1]);
+    emit(fresh(kNames[which]), kClasses[which], json::object(), inputs, now);
+  }
+
+  void branch_conv() {
+    const Tensor in = cur();
+    const int k = ch_.flip() ? 3 : 1;
+    const bool bias = ch_.flip();
+    const std::string name = fresh("conv");
+    json cfg = {{"kernel_size", {k, k}},
+                {"strides", {1, 1}},
+                {"padding", "same"},
+                {"data_format", "channels_last"},
+                {"dilation_rate", {1, 1}},
+                {"activation", activation()},
+                {"use_bias", bias},
+                {"filters", in.c}};
+    add_weights(name, "kernel", {k, k, in.c, in.c},
+                1.5f / std::sqrt(static_cast<float>(k * k * in.c)));
+    if (bias) add_weights(name, "bias", {in.c}, 0.3f);
+    emit(name, "Conv2D", cfg, {in.name}, {"", in.h, in.w, in.c});
+  }
+
+  void crop() {
+    const Tensor in = cur();
+    int t = ch_.pick(3), b = ch_.pick(3), l = ch_.pick(3), r = ch_.pick(3);
+    if (in.h - t - b < 1) t = b = 0;
+    if (in.w - l - r < 1) l = r = 0;
+    emit(fresh("crop"), "Cropping2D",
+         {{"cropping", {{t, b}, {l, r}}}, {"data_format", "channels_last"}}, {in.name},
+         {"", in.h - t - b, in.w - l - r, in.c});
+  }
+
+  // PReLU with a per-element alpha, or shared over H and W (per channel) as most models use it.
+  void prelu() {
+    const Tensor in = cur();
+    const bool shared = ch_.pick(3) != 0;
+    const std::string name = fresh("prelu");
+    json cfg = json::object();
+    if (shared) cfg["shared_axes"] = {1, 2};
+    add_weights(name, "alpha", shared ? std::vector<int>{1, 1, in.c} : std::vector<int>{in.h, in.w, in.c},
+                0.3f, 0.15f);  // -0.15..0.45
+    emit(name, "PReLU", cfg, {in.name}, in);
+  }
+
+  // The layer classes added after the first generator, chosen by a step byte of 200..255 (the
+  // old choices keep bytes 0..199, so an old seed whose step bytes are all under 200 decodes the
+  // same).
+  void newer_layer(int b) {
+    switch (b % 8) {
+      case 0:
+      case 1:
+        return elementwise_merge();
+      case 2:
+        return crop();
+      case 3:
+      case 4:
+        return conv_of(ConvKind::kSeparable);
+      case 5:
+        return prelu();
+      default:
+        return elementwise_merge();
+    }
+  }
+
   void step() {
     if (cur().rank1()) return;
-    switch (ch_.pick(10)) {
+    const int b = ch_.byte();
+    if (b >= 200) return newer_layer(b - 200);
+    switch (b % 10) {
       case 0:
       case 1:
       case 2:
