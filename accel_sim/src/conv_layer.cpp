@@ -199,6 +199,7 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::vector<std::uint8_t> wq_packed_;
   std::vector<std::ptrdiff_t> quad_offsets_;  // per k-group, bytes
   QuadGemmFn quad_gemm_ = nullptr;
+  QuadSumFn quad_sum_ = nullptr;  // null: Σx from the input map (gather_quads), else per tile
   DepthwiseFn depthwise_fn_ = nullptr;
   bool small_dw_weights_ = false;  // every depthwise weight <= 32767
 
@@ -369,6 +370,7 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   const MacKernels kernels = select_mac_kernels(isa);
   p->gemm_ = kernels.gemm;
   p->quad_gemm_ = kernels.quad_gemm;
+  p->quad_sum_ = kernels.quad_sum;
   p->depthwise_fn_ = kernels.depthwise;
   p->cycles_ = format::estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
 
@@ -638,7 +640,8 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
                       in_w_, plane + 4 * ((y + pad_) * pw + pad_));
     }
   }
-  if (arg_x_ == 0) return;  // no arg_x term (the output stage gets no xterm)
+  // No arg_x term (the output stage gets no xterm), or conv_quads sums the quads per tile.
+  if (arg_x_ == 0 || quad_sum_ != nullptr) return;
   // Sum over channels of the padded input (pad taps read pad_value).
   // (Locals, so the loops do not reload members through the int32 stores and vectorise.)
   const std::size_t w = cw_, h = ch_, p = pad_, stride = in_geo_.line_stride;
@@ -701,6 +704,15 @@ void PreparedConv::conv_quads() {
     g.acc_stride = stride;
     quad_gemm_(g);
     const std::int64_t* xt = arg_x_ != 0 ? xterm_ + first_pixel : nullptr;
+    if (arg_x_ != 0 && quad_sum_ != nullptr) {
+      // Σx = Σ(x - 128) over the same taps + 128·IC·k² (pad taps included, phantoms 0).
+      quad_sum_(g, chan_sum_);
+      const std::int64_t c = std::int64_t{128} * in_c_ * k_ * k_, a = arg_x_;
+      const std::uint32_t sh = shr_x_;
+      std::int64_t* out = xterm_ + first_pixel;
+      const std::int32_t* sums = chan_sum_;
+      for (std::size_t i = 0; i < n; ++i) out[i] = (a * (sums[i] + c)) >> sh;
+    }
     const OutRows rows{cw_, first_pixel % cw_, out_geo_.line_stride};
     const std::size_t first_row = first_pixel / cw_;
     for (std::uint32_t o = 0; o < out_c_; ++o) {

@@ -205,6 +205,23 @@ void for_each_quad_block(const QuadGemm& g) {
     Block(g, rows, g.acc + ob * kOutBlock * g.acc_stride, n_round);
   }
 }
+// Σ over k-groups of the four int8 lanes of each pixel: vpdpbusd with an all-ones u8 operand.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_sum_vnni(const QuadGemm& g,
+                                                                           std::int32_t* sums) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (std::size_t n0 = 0; n0 < g.n; n0 += 16) {
+    __m512i s = _mm512_setzero_si512();
+    for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+      s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(g.base + g.offsets[kg] + 4 * n0));
+    }
+    const std::size_t left = g.n - n0;
+    if (left >= 16) {
+      _mm512_storeu_si512(sums + n0, s);
+    } else {
+      _mm512_mask_storeu_epi32(sums + n0, static_cast<__mmask16>((1u << left) - 1), s);
+    }
+  }
+}
 void quad_gemm_avx2(const QuadGemm& g) {
   for_each_quad_block<quad_gemm_avx2_block>(g);
 }
@@ -295,14 +312,14 @@ void gemm_vnni(const PairGemm& g) {
 }  // namespace
 
 MacKernels select_mac_kernels(GemmIsa max_isa) {
-  MacKernels k{gemm_portable, quad_gemm_portable, depthwise_portable, "portable"};
+  MacKernels k{gemm_portable, quad_gemm_portable, nullptr, depthwise_portable, "portable"};
 #ifdef EMC_ACCEL_X86
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vnni")) {
-    k = {gemm_vnni, quad_gemm_vnni, depthwise_portable, "avx512-vnni"};
+    k = {gemm_vnni, quad_gemm_vnni, quad_sum_vnni, depthwise_portable, "avx512-vnni"};
   } else if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
-    k = {gemm_avx2, quad_gemm_avx2, depthwise_portable, "avx2"};
+    k = {gemm_avx2, quad_gemm_avx2, nullptr, depthwise_portable, "avx2"};
   }
   // The depthwise kernel needs AVX-512 VL rather than VNNI.
   if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vl")) {

@@ -56,6 +56,12 @@ struct QuadGemm {
 // acc[o][p] = sum_g  sum_i w[o][4g+i] * x_g[p][i]  for every o < out_c and p < round_up(n, 32).
 using QuadGemmFn = void (*)(const QuadGemm& g);
 
+// The window's Σ(x − 128) from the same quad planes (only base, offsets, kgroups, n are read):
+// sums[p] = sum_g sum_i x_g[p][i] (int8) for p < n, exactly n values written. Pad taps hold
+// pad_value − 128 and phantom channels 0, so Σx of §6.1 is sums[p] + 128·IC·k². |sums| <=
+// 128·4·9·kgroups < 2^31.
+using QuadSumFn = void (*)(const QuadGemm& g, std::int32_t* sums);
+
 // Depthwise 1x1/3x3 over one whole channel: for each output pixel (y, x) of the w x h map,
 // acc = sum_t w[t] * plane[y*padded_w + x + offsets[t]] and
 // xterm = (arg_x * sum_t plane[...]) >> shr_x (the window's Σx term of §6.1).
@@ -79,6 +85,9 @@ using DepthwiseFn = void (*)(const DepthwisePlane& d);
 struct MacKernels {
   GemmFn gemm;
   QuadGemmFn quad_gemm;
+  // AVX-512 VNNI only (vpdpbusd with an all-ones operand); nullptr otherwise, and the caller then
+  // sums the channels from the input map itself (the portable path).
+  QuadSumFn quad_sum;
   DepthwiseFn depthwise;
   const char* name;
 };
