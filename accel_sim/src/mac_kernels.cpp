@@ -192,12 +192,31 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni_block
       _mm512_storeu_si512(acc + o * g.acc_stride + n0 + 16, hi[o]);
     }
   }
+  if (n_round < g.n) {  // a last block of <= 16 pixels (the 7x7, 14x14 and 4x4 maps): half a step
+    const std::size_t n0 = n_round;
+    __m512i lo[kOutBlock];
+    for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = _mm512_setzero_si512();
+    for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+      const __m512i x0 = _mm512_loadu_si512(g.base + g.offsets[kg] + 4 * n0);
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
+        lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
+      }
+    }
+    for (std::size_t o = 0; o < kOutBlock; ++o)
+      _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);
+  }
 }
 
 // The vector quad GEMMs compute one block of kOutBlock output rows per call.
-template <void (*Block)(const QuadGemm&, const std::uint8_t* const*, std::int32_t*, std::size_t)>
+// kFullBlocks: when n % 32 is 1..16, `Block` is given n rounded down to 32 and computes the last
+// <= 16 pixels in one 16-pixel step itself; otherwise n is rounded up to 32.
+template <void (*Block)(const QuadGemm&, const std::uint8_t* const*, std::int32_t*, std::size_t),
+          bool kFullBlocks = false>
 void for_each_quad_block(const QuadGemm& g) {
-  const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
+  const std::size_t n_round = kFullBlocks && g.n % kQuadPixelBlock <= 16
+                                  ? g.n / kQuadPixelBlock * kQuadPixelBlock
+                                  : (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
   const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
   for (std::size_t ob = 0; ob < oblocks; ++ob) {
     const std::uint8_t* rows[kOutBlock];
@@ -207,7 +226,7 @@ void for_each_quad_block(const QuadGemm& g) {
 }
 // Σ over k-groups of the four int8 lanes of each pixel: vpdpbusd with an all-ones u8 operand.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_sum_vnni(const QuadGemm& g,
-                                                                           std::int32_t* sums) {
+                                                                          std::int32_t* sums) {
   const __m512i ones = _mm512_set1_epi8(1);
   for (std::size_t n0 = 0; n0 < g.n; n0 += 16) {
     __m512i s = _mm512_setzero_si512();
@@ -226,7 +245,7 @@ void quad_gemm_avx2(const QuadGemm& g) {
   for_each_quad_block<quad_gemm_avx2_block>(g);
 }
 void quad_gemm_vnni(const QuadGemm& g) {
-  for_each_quad_block<quad_gemm_vnni_block>(g);
+  for_each_quad_block<quad_gemm_vnni_block, true>(g);
 }
 
 __attribute__((target("avx2"))) void gemm_avx2_block(const PairGemm& g, const std::int32_t* wb,
