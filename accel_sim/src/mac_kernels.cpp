@@ -174,6 +174,12 @@ __attribute__((target("avx2"))) void quad_gemm_avx2_block(const QuadGemm& g,
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni_block(
     const QuadGemm& g, const std::uint8_t* const* rows, std::int32_t* acc, std::size_t n_round) {
   // 32 pixels x 8 output channels per step: vpdpbusd does 4 MACs per int32 lane.
+  std::int32_t row_add[kOutBlock] = {};
+  if (g.add_row != nullptr) {
+    const std::size_t first = static_cast<std::size_t>(acc - g.acc) / g.acc_stride;
+    for (std::size_t o = 0; o < kOutBlock; ++o)
+      row_add[o] = g.add_row[std::min(first + o, g.out_c - 1)];
+  }
   for (std::size_t n0 = 0; n0 < n_round; n0 += 32) {
     __m512i lo[kOutBlock], hi[kOutBlock];
     for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm512_setzero_si512();
@@ -185,6 +191,21 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni_block
         const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
         lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
         hi[o] = _mm512_dpbusd_epi32(hi[o], w, x1);
+      }
+    }
+    if (g.add_pixel != nullptr) {
+      const __m512i p0 = _mm512_loadu_si512(g.add_pixel + n0);
+      const __m512i p1 = _mm512_loadu_si512(g.add_pixel + n0 + 16);
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        lo[o] = _mm512_add_epi32(lo[o], p0);
+        hi[o] = _mm512_add_epi32(hi[o], p1);
+      }
+    }
+    if (g.add_row != nullptr) {
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        const __m512i r = _mm512_set1_epi32(row_add[o]);
+        lo[o] = _mm512_add_epi32(lo[o], r);
+        hi[o] = _mm512_add_epi32(hi[o], r);
       }
     }
     for (std::size_t o = 0; o < kOutBlock; ++o) {
@@ -202,6 +223,14 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni_block
         const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
         lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
       }
+    }
+    if (g.add_pixel != nullptr) {
+      const __m512i p0 = _mm512_loadu_si512(g.add_pixel + n0);
+      for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = _mm512_add_epi32(lo[o], p0);
+    }
+    if (g.add_row != nullptr) {
+      for (std::size_t o = 0; o < kOutBlock; ++o)
+        lo[o] = _mm512_add_epi32(lo[o], _mm512_set1_epi32(row_add[o]));
     }
     for (std::size_t o = 0; o < kOutBlock; ++o)
       _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);

@@ -51,6 +51,11 @@ struct QuadGemm {
   std::size_t n = 0;            // pixels; up to round_up(n, 32) are computed
   std::int32_t* acc = nullptr;  // [round_up(out_c, 8)][acc_stride]
   std::size_t acc_stride = 0;   // multiple of kQuadPixelBlock, >= n
+  // Optional, AVX-512 VNNI kernel only (the caller passes them only when quad_sum is set): added
+  // to every stored acc[o][p] with int32 wrap-around: add_pixel[p] (read for p < round_up(n, 32))
+  // and add_row[min(o, out_c - 1)].
+  const std::int32_t* add_pixel = nullptr;
+  const std::int32_t* add_row = nullptr;
 };
 
 // acc[o][p] = sum_g  sum_i w[o][4g+i] * x_g[p][i]  for every o < out_c and p < round_up(n, 32).
