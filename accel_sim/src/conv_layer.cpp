@@ -380,8 +380,9 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   p->quad_gemm_ = kernels.quad_gemm;
   p->quad_sum_ = kernels.quad_sum;
   p->depthwise_fn_ = kernels.depthwise;
-  p->fold_terms_ = p->quads_path_ && p->quad_sum_ != nullptr && no_wrap_all &&
-                   acc_bound_all < (std::int64_t{1} << 31);
+  p->fold_terms_ =
+      ((p->quads_path_ && p->quad_sum_ != nullptr) || (p->depthwise_ && kernels.depthwise_folds)) &&
+      no_wrap_all && acc_bound_all < (std::int64_t{1} << 31);
   if (p->fold_terms_) {
     p->cterm32_.resize(p->out_c_);
     for (std::uint32_t o = 0; o < p->out_c_; ++o)
@@ -829,13 +830,16 @@ void PreparedConv::conv_depthwise() {
   for (std::uint32_t c = 0; c < in_c_; ++c) {
     d.plane = planes + std::size_t{c} * plane_pixels_;
     d.weights = w_dw_.data() + c * taps;
+    d.fold = fold_terms_;
+    if (fold_terms_) d.cterm32 = cterm32_[c];
     depthwise_fn_(d);
-    const std::int64_t* xt = arg_x_ != 0 ? xterm_ : nullptr;
+    const std::int64_t* xt = arg_x_ != 0 && !fold_terms_ ? xterm_ : nullptr;
+    const std::int64_t ct = fold_terms_ ? 0 : cterm_[c];
     if (direct_) {
-      act_.run_rows(acc_lo_, xt, cterm_[c], bn_[c], in_pixels,
-                    OutRows{in_w_, 0, out_geo_.line_stride}, kpu_out_ + out_line0_[c]);
+      act_.run_rows(acc_lo_, xt, ct, bn_[c], in_pixels, OutRows{in_w_, 0, out_geo_.line_stride},
+                    kpu_out_ + out_line0_[c]);
     } else {
-      act_.run(acc_lo_, nullptr, xt, cterm_[c], bn_[c], in_pixels, act_out_ + c * in_pixels);
+      act_.run(acc_lo_, nullptr, xt, ct, bn_[c], in_pixels, act_out_ + c * in_pixels);
     }
   }
 }

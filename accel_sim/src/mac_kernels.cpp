@@ -108,6 +108,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_avx512_t(
     w[t] = _mm512_set1_epi32(kSmall ? (d.weights[t] & 0xffff) : d.weights[t]);
   }
   const __m512i arg_x = _mm512_set1_epi64(d.arg_x);
+  const __m512i cterm = _mm512_set1_epi32(d.cterm32);
   const __m128i shr = _mm_cvtsi32_si128(static_cast<int>(d.shr_x));
   for (std::size_t y = 0; y < d.h; ++y) {
     const std::uint8_t* row = d.plane + y * d.padded_w;
@@ -123,11 +124,18 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_avx512_t(
         a = _mm512_add_epi32(a, kSmall ? _mm512_madd_epi16(v, w[t]) : _mm512_mullo_epi32(v, w[t]));
         s = _mm512_add_epi32(s, v);
       }
-      _mm512_mask_storeu_epi32(acc + x, m, a);
       const __m512i s_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(s));
       const __m512i s_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1));
       const __m512i x_lo = _mm512_sra_epi64(_mm512_mul_epi32(s_lo, arg_x), shr);
       const __m512i x_hi = _mm512_sra_epi64(_mm512_mul_epi32(s_hi, arg_x), shr);
+      if (d.fold) {  // vpmovqd truncates: xterm mod 2^32
+        const __m512i x32 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(x_lo)),
+                                               _mm512_cvtepi64_epi32(x_hi), 1);
+        a = _mm512_add_epi32(_mm512_add_epi32(a, x32), cterm);
+        _mm512_mask_storeu_epi32(acc + x, m, a);
+        continue;
+      }
+      _mm512_mask_storeu_epi32(acc + x, m, a);
       _mm512_mask_storeu_epi64(xt + x, static_cast<__mmask8>(m), x_lo);
       _mm512_mask_storeu_epi64(xt + x + 8, static_cast<__mmask8>(m >> 8), x_hi);
     }
@@ -360,18 +368,19 @@ void gemm_vnni(const PairGemm& g) {
 }  // namespace
 
 MacKernels select_mac_kernels(GemmIsa max_isa) {
-  MacKernels k{gemm_portable, quad_gemm_portable, nullptr, depthwise_portable, "portable"};
+  MacKernels k{gemm_portable, quad_gemm_portable, nullptr, depthwise_portable, false, "portable"};
 #ifdef EMC_ACCEL_X86
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vnni")) {
-    k = {gemm_vnni, quad_gemm_vnni, quad_sum_vnni, depthwise_portable, "avx512-vnni"};
+    k = {gemm_vnni, quad_gemm_vnni, quad_sum_vnni, depthwise_portable, false, "avx512-vnni"};
   } else if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
-    k = {gemm_avx2, quad_gemm_avx2, nullptr, depthwise_portable, "avx2"};
+    k = {gemm_avx2, quad_gemm_avx2, nullptr, depthwise_portable, false, "avx2"};
   }
   // The depthwise kernel needs AVX-512 VL rather than VNNI.
   if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vl")) {
     k.depthwise = depthwise_avx512;
+    k.depthwise_folds = true;
   }
 #else
   (void)max_isa;

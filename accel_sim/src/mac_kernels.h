@@ -82,6 +82,10 @@ struct DepthwisePlane {
   std::uint32_t shr_x = 0;
   std::int32_t* acc = nullptr;
   std::int64_t* xterm = nullptr;
+  // Only for a kernel with MacKernels::depthwise_folds: acc gets xterm (as int32) + cterm32 added
+  // with int32 wrap-around and xterm is not written (the caller proved the sum fits int32).
+  bool fold = false;
+  std::int32_t cterm32 = 0;
 };
 using DepthwiseFn = void (*)(const DepthwisePlane& d);
 
@@ -94,6 +98,7 @@ struct MacKernels {
   // sums the channels from the input map itself (the portable path).
   QuadSumFn quad_sum;
   DepthwiseFn depthwise;
+  bool depthwise_folds;  // depthwise honours DepthwisePlane::fold (the AVX-512 kernel)
   const char* name;
 };
 MacKernels select_mac_kernels(GemmIsa max_isa);
