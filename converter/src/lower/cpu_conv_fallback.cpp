@@ -25,10 +25,6 @@ std::array<std::uint8_t, 256> flip_table() {
   return t;
 }
 
-Int8Quant int8_form(const QuantParam& q) {
-  return Int8Quant{q.scale, q.zero_point - 128};
-}
-
 }  // namespace
 
 using format::LayerType;
@@ -55,6 +51,40 @@ void Lowerer::ensure_main_i8(TensorId t, const Node& ctx) {
   info.out_bias = -double(q.zero_point - 128) * q.scale;
   info.out_int8 = true;
   f.main_i8 = byte_table(f.main_q, std::uint64_t(count(t)), flip_table(), info, ctx);
+}
+
+void Lowerer::pixels_to_main(TensorId t, const Node& ctx) {
+  // The KPU-first input map holds the raw pixels p: an identity 1x1 K210_CONV on the grid
+  // real = p (scale 1, zero point 0; its linear table reproduces every code, as the stride-2
+  // sampler's) DMAs them to main memory, and one byte table stores them as p - 128, the raw-pixel
+  // form the CPU conv folds the normalization into. The KPU readers keep the input buffer.
+  Forms& f = forms_[static_cast<std::size_t>(t)];
+  const Shape& s = g_.shape(t);
+  ConvPlan p;
+  p.node = &ctx;
+  p.in_h = p.out_h = s.h();
+  p.in_w = p.out_w = s.w();
+  p.in_c = p.out_c = s.c();
+  p.kernel = 1;
+  p.in_buf = f.kpu;
+  p.weights.assign(static_cast<std::size_t>(s.c()) * s.c(), 0.0f);
+  for (int c = 0; c < s.c(); ++c) p.weights[static_cast<std::size_t>(c) * s.c() + c] = 1.0f;
+  p.in_q = p.out_q = QuantParam{1.0, 0, 255};
+  p.note = "copy of the input pixels for the CPU (identity 1x1, exact)";
+  int ob = -1;
+  const int idx = emit_kpu_conv(p, ob);
+  const int kpu = f.kpu;
+  f.kpu_writer = idx;
+  f.writer_parts = split_parts_;
+  const int pixels = dma_map(t, s.h(), s.w(), ctx);
+  f.kpu = kpu;
+  f.kpu_writer = -1;
+  f.writer_parts.clear();
+  LayerInfo info;
+  info.note = "the input pixels p stored as p - 128 for the CPU (exact)";
+  info.in_shape = info.out_shape = s.dims;
+  f.main_i8 = byte_table(pixels, std::uint64_t(count(t)), flip_table(), info, ctx);
+  f.raw_pixels = true;
 }
 
 void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes,
@@ -123,6 +153,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
          c);
   }
   Forms& fi = forms_[static_cast<std::size_t>(tin)];
+  if (fi.kpu >= 0 && fi.kpu_writer == -1 && !fi.raw_pixels) pixels_to_main(tin, c);
   Int8Quant in_q;
   int in_buf = -1;
   std::string note = "on the CPU: " + r.why;

@@ -17,6 +17,10 @@ namespace {
 
 }  // namespace
 
+Int8Quant int8_form(const QuantParam& q) {
+  return Int8Quant{q.scale, q.zero_point - 128};
+}
+
 std::vector<float> emc_conv_weights(const Node& c, std::int32_t cin) {
   const std::int32_t kh = c.kernel_h, kw = c.kernel_w, kk = kh * kw;
   std::vector<float> w;

@@ -34,9 +34,14 @@ const LayerTable kKmodelV3Layers = {
         {"identity", {one_of({K::kIdentity})}, &L::lower_alias},
         {"batch_norm", {one_of({K::kBatchNorm}), maybe({K::kActivation})}, &L::lower_batch_norm},
         {"activation", {one_of({K::kActivation})}, &L::lower_activation},
-        // A ZeroPadding2D the passes could not merge: no layer of its own (an error naming it).
-        {"zero_pad", {one_of({K::kZeroPad})}},
+        // A ZeroPadding2D the passes could not merge into a conv or pool.
+        {"zero_pad", {one_of({K::kZeroPad})}, &L::lower_zero_pad},
         {"upsample", {one_of({K::kUpSample})}, &L::lower_upsample},
+        {"elementwise",
+         {one_of({K::kSubtract, K::kMultiply, K::kMaximum, K::kMinimum, K::kAverage}),
+          maybe({K::kActivation})},
+         &L::lower_elementwise},
+        {"crop", {one_of({K::kCrop})}, &L::lower_crop},
     }};
 
 const Target kK210Target = {

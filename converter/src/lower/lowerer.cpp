@@ -62,12 +62,15 @@ void Lowerer::send_to_main(int layer, int buf, std::uint64_t add) {
 
 int Lowerer::pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t in_h,
                   std::int32_t in_w, std::int32_t stride, std::int32_t out_h, std::int32_t out_w,
-                  const Node& ctx, const std::string& note, const QuantParam& q) {
+                  const Node& ctx, const std::string& note, const QuantParam& q,
+                  std::int32_t pad_top, std::int32_t pad_left) {
   format::Pool2dBody b;
   b.in_shape = {std::uint32_t(in_w), std::uint32_t(in_h), std::uint32_t(c)};
   b.out_shape = {std::uint32_t(out_w), std::uint32_t(out_h), std::uint32_t(c)};
   b.kernel_width = b.kernel_height = 1;
   b.stride_width = b.stride_height = std::uint32_t(stride);
+  b.padding_width = std::uint32_t(pad_left);
+  b.padding_height = std::uint32_t(pad_top);
   const int ob =
       main_buffer(std::uint64_t(out_h) * std::uint64_t(out_w) * std::uint64_t(c), ctx.layer_ref());
   LayerInfo info;

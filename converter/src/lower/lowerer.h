@@ -61,8 +61,6 @@ struct Forms {
 
 // Rows of a W x H KPU map before channel c0 (c0 a multiple of the channels sharing a row).
 std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0);
-// Throws the error (caught by lower_with_table) naming the node's source layer.
-[[noreturn]] void fail(Errc code, const std::string& msg, const Node& node);
 // relu or relu6 (sets `relu6`).
 bool relu_family(const Activation& a, bool& relu6);
 
@@ -70,7 +68,7 @@ bool relu_family(const Activation& a, bool& relu6);
 // target uses it too).
 extern const LayerTable kKmodelV3Layers;
 
-class Lowerer {
+class Lowerer : LoweredBuilder {
  public:
   // options.target must be set and its `layers` table must bind Lowerer jobs.
   Lowerer(const Graph& g, const std::vector<Range>& ranges, const ConvertOptions& o)
@@ -111,60 +109,21 @@ class Lowerer {
   void lower_alias(const LayerMatch& m);
   void lower_activation(const LayerMatch& m);
   void lower_batch_norm(const LayerMatch& m) { emit_batch_norm(with_activation(m)); }
+  // Subtract / Multiply / Maximum / Minimum / Average [activation], Cropping2D and a ZeroPadding2D
+  // no conv absorbed: the stock V3 form where one is exact, else the EMC int8 layer on the CPU
+  // (Target::cpu_conv_fallback; elementwise_pad_crop.cpp).
+  void lower_elementwise(const LayerMatch& m);
+  void lower_crop(const LayerMatch& m);
+  void lower_zero_pad(const LayerMatch& m);
 
  private:
-  // ---- buffers and layers ----
-  int new_buffer(Mem mem, std::uint64_t bytes, std::uint32_t rows, const LayerRef& owner) {
-    Buffer b;
-    b.mem = mem;
-    b.bytes = bytes;
-    b.rows = rows;
-    b.owner = owner;
-    out_.buffers.push_back(b);
-    return static_cast<int>(out_.buffers.size()) - 1;
-  }
-  int step() const { return static_cast<int>(out_.layers.size()); }
-  void use(int buf, int at) {
-    auto& b = out_.buffers[static_cast<std::size_t>(buf)];
-    b.first = std::min(b.first, at);
-    b.last = std::max(b.last, at);
-  }
+  // ---- buffers and layers (new_buffer, add_layer, ...: LoweredBuilder) ----
   int kpu_map_buffer(std::int32_t h, std::int32_t w, std::int32_t c, const LayerRef& owner,
                      std::uint32_t extra_rows = 0) {
     const auto rows = static_cast<std::uint32_t>(
         format::kpu_map_rows(static_cast<std::uint32_t>(w), static_cast<std::uint32_t>(h),
                              static_cast<std::uint32_t>(c)));
     return new_buffer(Mem::kKpu, std::uint64_t{rows} * 64, rows + extra_rows, owner);
-  }
-  int main_buffer(std::uint64_t bytes, const LayerRef& owner) {
-    return new_buffer(Mem::kMain, bytes, 0, owner);
-  }
-  // Appends a layer; `reads`/`writes` get their lifetimes extended to this step.
-  int add_layer(format::LayerType type, format::LayerBody body, LayerInfo info,
-                std::vector<Fixup> fix) {
-    LoweredLayer l;
-    l.layer.type = type;
-    l.layer.body = std::move(body);
-    info.index = out_.layers.size();
-    info.type = type;
-    info.on_kpu = format::is_k210_type(type);
-    l.info = std::move(info);
-    for (const Fixup& f : fix) use(f.buffer, step());
-    l.fixups = std::move(fix);
-    out_.layers.push_back(std::move(l));
-    return static_cast<int>(out_.layers.size()) - 1;
-  }
-
-  // A main-memory layer reading buffer `in` and writing buffer `out` (the Body's
-  // main_mem_in_address / main_mem_out_address), both recorded for the report.
-  template <class Body>
-  int add_main_layer(format::LayerType type, Body body, LayerInfo info, int in, int out) {
-    const int idx =
-        add_layer(type, std::move(body), std::move(info),
-                  {fix(in, &Body::main_mem_in_address), fix(out, &Body::main_mem_out_address)});
-    out_.layers.back().main_in = in;
-    out_.layers.back().main_out = out;
-    return idx;
   }
   // Makes K210_CONV layer `layer` also DMA its output map to main buffer `buf` (+ `add` bytes).
   void send_to_main(int layer, int buf, std::uint64_t add);
@@ -201,6 +160,9 @@ class Lowerer {
   // The conv unit as an EMC_CONV2D / EMC_DEPTHWISE_CONV2D on int8 in main memory (then any pool on
   // the CPU), named as off the KPU for `r` (Target::cpu_conv_fallback).
   void lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes, const KpuRefusal& r);
+  // The KPU-first model input t (raw pixels in KPU RAM) also as raw pixels stored p - 128 in
+  // main memory (main_i8, raw_pixels), for a CPU conv reading it.
+  void pixels_to_main(TensorId t, const Node& ctx);
   // t as int8 in main memory (Forms::main_i8), from its uint8 form.
   void ensure_main_i8(TensorId t, const Node& ctx);
   // A V3 REQUANTIZE (256-entry byte table) of `n` bytes of buffer `in` into a new buffer.
@@ -224,9 +186,11 @@ class Lowerer {
   // CPU QUANTIZED_MAX_POOL2D with a 1x1 window: out(c, y, x) = in(c, s·y, s·x) of an in_h x in_w
   // CHW map starting `in_add` bytes into `in_buf`, and code 0 where that lies outside the map
   // (the SDK's empty window). Samples, crops and zero-pads uint8 maps exactly.
+  // `pad_top` / `pad_left`: the window origin is (s·y - pad_top, s·x - pad_left) (code 0 outside).
   int pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t in_h, std::int32_t in_w,
            std::int32_t stride, std::int32_t out_h, std::int32_t out_w, const Node& ctx,
-           const std::string& note, const QuantParam& q);
+           const std::string& note, const QuantParam& q, std::int32_t pad_top = 0,
+           std::int32_t pad_left = 0);
   // Under the smallest map the target's KPU computes (Target::min_map; k210: 4, cpu: 1).
   bool small(const Shape& s) const { return s.h() < target_.min_map || s.w() < target_.min_map; }
   // t (a map under 4x4) as a zero-padded 4x4 KPU map (pad_zero), through main memory.
@@ -261,6 +225,27 @@ class Lowerer {
   // float path must be used instead.
   bool lower_quantized_add(const Node& n);
   void emit_batch_norm(const Node& n);
+  // The uint8 grid of t written by a layer with clamp activation `act` (linear, ReLU, ReLU6):
+  // quant_of(t), or from real 0 (zero point 0) when act clamps there, capped at 6 for ReLU6.
+  QuantParam clamped_quant(TensorId t, const Activation& act);
+  // (elementwise_pad_crop.cpp) The V3 float forms: a - b as a + DEQUANTIZE(b) with the scale and
+  // bias negated, (a + b) / 2 as the float sum QUANTIZEd on the output grid doubled.
+  void emit_subtract(const Node& n, const Activation& act, TensorId out,
+                     const std::vector<std::string>& sources);
+  void emit_average(const Node& n, const Activation& act, TensorId out,
+                    const std::vector<std::string>& sources);
+  // Maximum / Minimum: both inputs on the output grid (byte tables), a 2x1 QUANTIZED_MAX_POOL2D.
+  void emit_max_min(const Node& n, const Activation& act, TensorId out,
+                    const std::vector<std::string>& sources);
+  // EMC_ELEMENTWISE_INT8 on the int8 forms of n's inputs, writing the int8 form of out's grid.
+  void emit_elementwise_on_cpu(const Node& n, const Activation& act, TensorId out,
+                               const std::vector<std::string>& sources);
+  // The int8 form of n's map input padded / cropped by `p` as EMC_PAD_CROP_INT8, off the KPU
+  // for `why` (`change`: what would put it back).
+  void emit_pad_crop_on_cpu(const Node& n, const Padding4& p, const std::string& note,
+                            const std::string& why, const std::string& change);
+  // Fails naming n unless t is a CHW map in main memory (not a flattened map or NHWC input).
+  void require_map(TensorId t, const Node& n) const;
   void quantize_float_output(TensorId t, int main_f, const Node& n, const Activation& act,
                              const std::vector<std::string>& sources);
 
@@ -304,7 +289,6 @@ class Lowerer {
   const Target& target_;
   const LayerTable& table_;
   std::vector<Forms> forms_;
-  LoweredModel out_;
   bool kpu_input_ = false;
   // A leading Rescaling folded into the input preprocessing (see run()): its output tensor, scale
   // and offset.
