@@ -198,7 +198,12 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::size_t wq_stride_ = 0;
   std::vector<std::uint8_t> wq_packed_;
   std::vector<std::ptrdiff_t> quad_offsets_;  // per k-group, bytes
+  std::vector<std::int32_t> cterm32_;         // cterm_ as int32 (fold_terms_)
   QuadGemmFn quad_gemm_ = nullptr;
+  QuadSumFn quad_sum_ = nullptr;  // null: Σx from the input map (gather_quads), else per tile
+  // quad_sum_ set and every channel's acc + xterm + cterm provably inside int32: the GEMM adds the
+  // int32 xterm and cterm at its store (exact mod 2^32), the output stage gets neither.
+  bool fold_terms_ = false;
   DepthwiseFn depthwise_fn_ = nullptr;
   bool small_dw_weights_ = false;  // every depthwise weight <= 32767
 
@@ -348,6 +353,8 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
 
   // When no input can take the accumulator or bn of any channel out of 36 bits, the output
   // stage may skip its wraps; when no accumulator leaves int32 either, it may use its int32 form.
+  bool no_wrap_all = false;
+  std::int64_t acc_bound_all = 0;
   {
     constexpr std::int64_t kLimit = std::int64_t{1} << 35;
     std::int64_t acc_bound = 0;
@@ -361,6 +368,8 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     }
     p->act_.set_no_wrap(no_wrap);
     if (no_wrap) p->act_.enable_int32(acc_bound);
+    no_wrap_all = no_wrap;
+    acc_bound_all = acc_bound;
   }
 
   const GemmIsa isa = options.max_isa == KernelIsa::kPortable ? GemmIsa::kPortable
@@ -369,7 +378,16 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   const MacKernels kernels = select_mac_kernels(isa);
   p->gemm_ = kernels.gemm;
   p->quad_gemm_ = kernels.quad_gemm;
+  p->quad_sum_ = kernels.quad_sum;
   p->depthwise_fn_ = kernels.depthwise;
+  p->fold_terms_ =
+      ((p->quads_path_ && p->quad_sum_ != nullptr) || (p->depthwise_ && kernels.depthwise_folds)) &&
+      no_wrap_all && acc_bound_all < (std::int64_t{1} << 31);
+  if (p->fold_terms_) {
+    p->cterm32_.resize(p->out_c_);
+    for (std::uint32_t o = 0; o < p->out_c_; ++o)
+      p->cterm32_[o] = static_cast<std::int32_t>(static_cast<std::uint32_t>(p->cterm_[o]));
+  }
   p->cycles_ = format::estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
 
   p->in_line0_.resize(p->in_c_);
@@ -395,11 +413,12 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->input_count_ = p->quads_ * p->plane_pixels_ * 2;  // int16 units: 4 bytes per pixel
     p->slack_count_ = 2 * kQuadSlack;
     p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
-    if (p->arg_x_ != 0) {
-      p->chan_sum_at_ = layout.add<std::int32_t>(p->plane_pixels_);
+    const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
+    if (p->arg_x_ != 0) {  // (conv_quads sums a tile of up to round_up(n, 32) pixels into it)
+      p->chan_sum_at_ =
+          layout.add<std::int32_t>(std::max(p->plane_pixels_, round_up(n, kQuadPixelBlock)));
       p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
     }
-    const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
     p->acc_lo_at_ =
         layout.add<std::int32_t>(round_up(p->out_c_, kOutBlock) * round_up(n, kQuadPixelBlock));
   } else {
@@ -638,7 +657,8 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
                       in_w_, plane + 4 * ((y + pad_) * pw + pad_));
     }
   }
-  if (arg_x_ == 0) return;  // no arg_x term (the output stage gets no xterm)
+  // No arg_x term (the output stage gets no xterm), or conv_quads sums the quads per tile.
+  if (arg_x_ == 0 || quad_sum_ != nullptr) return;
   // Sum over channels of the padded input (pad taps read pad_value).
   // (Locals, so the loops do not reload members through the int32 stores and vectorise.)
   const std::size_t w = cw_, h = ch_, p = pad_, stride = in_geo_.line_stride;
@@ -699,17 +719,39 @@ void PreparedConv::conv_quads() {
     g.base = base;
     g.n = n;
     g.acc_stride = stride;
-    quad_gemm_(g);
     const std::int64_t* xt = arg_x_ != 0 ? xterm_ + first_pixel : nullptr;
+    if (arg_x_ != 0 && quad_sum_ != nullptr) {
+      // Σx = Σ(x - 128) over the same taps + 128·IC·k² (pad taps included, phantoms 0).
+      quad_sum_(g, chan_sum_);
+      const std::int64_t c = std::int64_t{128} * in_c_ * k_ * k_, a = arg_x_;
+      const std::uint32_t sh = shr_x_;
+      std::int32_t* sums = chan_sum_;
+      if (fold_terms_) {  // int32 xterm (mod 2^32), added by the GEMM
+        for (std::size_t i = 0; i < n; ++i) {
+          sums[i] =
+              static_cast<std::int32_t>(static_cast<std::uint32_t>((a * (sums[i] + c)) >> sh));
+        }
+      } else {
+        std::int64_t* out = xterm_ + first_pixel;
+        for (std::size_t i = 0; i < n; ++i) out[i] = (a * (sums[i] + c)) >> sh;
+      }
+    }
+    if (fold_terms_) {
+      g.add_pixel = arg_x_ != 0 ? chan_sum_ : nullptr;
+      g.add_row = cterm32_.data();
+      xt = nullptr;
+    }
+    quad_gemm_(g);
+    const std::int64_t ct_scale = fold_terms_ ? 0 : 1;
     const OutRows rows{cw_, first_pixel % cw_, out_geo_.line_stride};
     const std::size_t first_row = first_pixel / cw_;
     for (std::uint32_t o = 0; o < out_c_; ++o) {
       const std::int32_t* acc = acc_lo_ + std::size_t{o} * stride;
       if (direct_) {
-        act_.run_rows(acc, xt, cterm_[o], bn_[o], n, rows,
+        act_.run_rows(acc, xt, ct_scale * cterm_[o], bn_[o], n, rows,
                       kpu_out_ + out_line0_[o] + first_row * out_geo_.line_stride);
       } else {
-        act_.run(acc, nullptr, xt, cterm_[o], bn_[o], n,
+        act_.run(acc, nullptr, xt, ct_scale * cterm_[o], bn_[o], n,
                  act_out_ + std::size_t{o} * in_pixels + first_pixel);
       }
     }
@@ -788,13 +830,16 @@ void PreparedConv::conv_depthwise() {
   for (std::uint32_t c = 0; c < in_c_; ++c) {
     d.plane = planes + std::size_t{c} * plane_pixels_;
     d.weights = w_dw_.data() + c * taps;
+    d.fold = fold_terms_;
+    if (fold_terms_) d.cterm32 = cterm32_[c];
     depthwise_fn_(d);
-    const std::int64_t* xt = arg_x_ != 0 ? xterm_ : nullptr;
+    const std::int64_t* xt = arg_x_ != 0 && !fold_terms_ ? xterm_ : nullptr;
+    const std::int64_t ct = fold_terms_ ? 0 : cterm_[c];
     if (direct_) {
-      act_.run_rows(acc_lo_, xt, cterm_[c], bn_[c], in_pixels,
-                    OutRows{in_w_, 0, out_geo_.line_stride}, kpu_out_ + out_line0_[c]);
+      act_.run_rows(acc_lo_, xt, ct, bn_[c], in_pixels, OutRows{in_w_, 0, out_geo_.line_stride},
+                    kpu_out_ + out_line0_[c]);
     } else {
-      act_.run(acc_lo_, nullptr, xt, cterm_[c], bn_[c], in_pixels, act_out_ + c * in_pixels);
+      act_.run(acc_lo_, nullptr, xt, ct, bn_[c], in_pixels, act_out_ + c * in_pixels);
     }
   }
 }

@@ -108,6 +108,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_avx512_t(
     w[t] = _mm512_set1_epi32(kSmall ? (d.weights[t] & 0xffff) : d.weights[t]);
   }
   const __m512i arg_x = _mm512_set1_epi64(d.arg_x);
+  const __m512i cterm = _mm512_set1_epi32(d.cterm32);
   const __m128i shr = _mm_cvtsi32_si128(static_cast<int>(d.shr_x));
   for (std::size_t y = 0; y < d.h; ++y) {
     const std::uint8_t* row = d.plane + y * d.padded_w;
@@ -123,11 +124,18 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwise_avx512_t(
         a = _mm512_add_epi32(a, kSmall ? _mm512_madd_epi16(v, w[t]) : _mm512_mullo_epi32(v, w[t]));
         s = _mm512_add_epi32(s, v);
       }
-      _mm512_mask_storeu_epi32(acc + x, m, a);
       const __m512i s_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(s));
       const __m512i s_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1));
       const __m512i x_lo = _mm512_sra_epi64(_mm512_mul_epi32(s_lo, arg_x), shr);
       const __m512i x_hi = _mm512_sra_epi64(_mm512_mul_epi32(s_hi, arg_x), shr);
+      if (d.fold) {  // vpmovqd truncates: xterm mod 2^32
+        const __m512i x32 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(x_lo)),
+                                               _mm512_cvtepi64_epi32(x_hi), 1);
+        a = _mm512_add_epi32(_mm512_add_epi32(a, x32), cterm);
+        _mm512_mask_storeu_epi32(acc + x, m, a);
+        continue;
+      }
+      _mm512_mask_storeu_epi32(acc + x, m, a);
       _mm512_mask_storeu_epi64(xt + x, static_cast<__mmask8>(m), x_lo);
       _mm512_mask_storeu_epi64(xt + x + 8, static_cast<__mmask8>(m >> 8), x_hi);
     }
@@ -174,6 +182,12 @@ __attribute__((target("avx2"))) void quad_gemm_avx2_block(const QuadGemm& g,
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni_block(
     const QuadGemm& g, const std::uint8_t* const* rows, std::int32_t* acc, std::size_t n_round) {
   // 32 pixels x 8 output channels per step: vpdpbusd does 4 MACs per int32 lane.
+  std::int32_t row_add[kOutBlock] = {};
+  if (g.add_row != nullptr) {
+    const std::size_t first = static_cast<std::size_t>(acc - g.acc) / g.acc_stride;
+    for (std::size_t o = 0; o < kOutBlock; ++o)
+      row_add[o] = g.add_row[std::min(first + o, g.out_c - 1)];
+  }
   for (std::size_t n0 = 0; n0 < n_round; n0 += 32) {
     __m512i lo[kOutBlock], hi[kOutBlock];
     for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = hi[o] = _mm512_setzero_si512();
@@ -187,17 +201,59 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_gemm_vnni_block
         hi[o] = _mm512_dpbusd_epi32(hi[o], w, x1);
       }
     }
+    if (g.add_pixel != nullptr) {
+      const __m512i p0 = _mm512_loadu_si512(g.add_pixel + n0);
+      const __m512i p1 = _mm512_loadu_si512(g.add_pixel + n0 + 16);
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        lo[o] = _mm512_add_epi32(lo[o], p0);
+        hi[o] = _mm512_add_epi32(hi[o], p1);
+      }
+    }
+    if (g.add_row != nullptr) {
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        const __m512i r = _mm512_set1_epi32(row_add[o]);
+        lo[o] = _mm512_add_epi32(lo[o], r);
+        hi[o] = _mm512_add_epi32(hi[o], r);
+      }
+    }
     for (std::size_t o = 0; o < kOutBlock; ++o) {
       _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);
       _mm512_storeu_si512(acc + o * g.acc_stride + n0 + 16, hi[o]);
     }
   }
+  if (n_round < g.n) {  // a last block of <= 16 pixels (the 7x7, 14x14 and 4x4 maps): half a step
+    const std::size_t n0 = n_round;
+    __m512i lo[kOutBlock];
+    for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = _mm512_setzero_si512();
+    for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+      const __m512i x0 = _mm512_loadu_si512(g.base + g.offsets[kg] + 4 * n0);
+      for (std::size_t o = 0; o < kOutBlock; ++o) {
+        const __m512i w = _mm512_set1_epi32(static_cast<int>(load_u32(rows[o] + 4 * kg)));
+        lo[o] = _mm512_dpbusd_epi32(lo[o], w, x0);
+      }
+    }
+    if (g.add_pixel != nullptr) {
+      const __m512i p0 = _mm512_loadu_si512(g.add_pixel + n0);
+      for (std::size_t o = 0; o < kOutBlock; ++o) lo[o] = _mm512_add_epi32(lo[o], p0);
+    }
+    if (g.add_row != nullptr) {
+      for (std::size_t o = 0; o < kOutBlock; ++o)
+        lo[o] = _mm512_add_epi32(lo[o], _mm512_set1_epi32(row_add[o]));
+    }
+    for (std::size_t o = 0; o < kOutBlock; ++o)
+      _mm512_storeu_si512(acc + o * g.acc_stride + n0, lo[o]);
+  }
 }
 
 // The vector quad GEMMs compute one block of kOutBlock output rows per call.
-template <void (*Block)(const QuadGemm&, const std::uint8_t* const*, std::int32_t*, std::size_t)>
+// kFullBlocks: when n % 32 is 1..16, `Block` is given n rounded down to 32 and computes the last
+// <= 16 pixels in one 16-pixel step itself; otherwise n is rounded up to 32.
+template <void (*Block)(const QuadGemm&, const std::uint8_t* const*, std::int32_t*, std::size_t),
+          bool kFullBlocks = false>
 void for_each_quad_block(const QuadGemm& g) {
-  const std::size_t n_round = (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
+  const std::size_t n_round = kFullBlocks && g.n % kQuadPixelBlock <= 16
+                                  ? g.n / kQuadPixelBlock * kQuadPixelBlock
+                                  : (g.n + kQuadPixelBlock - 1) / kQuadPixelBlock * kQuadPixelBlock;
   const std::size_t oblocks = (g.out_c + kOutBlock - 1) / kOutBlock;
   for (std::size_t ob = 0; ob < oblocks; ++ob) {
     const std::uint8_t* rows[kOutBlock];
@@ -205,11 +261,28 @@ void for_each_quad_block(const QuadGemm& g) {
     Block(g, rows, g.acc + ob * kOutBlock * g.acc_stride, n_round);
   }
 }
+// Σ over k-groups of the four int8 lanes of each pixel: vpdpbusd with an all-ones u8 operand.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_sum_vnni(const QuadGemm& g,
+                                                                          std::int32_t* sums) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (std::size_t n0 = 0; n0 < g.n; n0 += 16) {
+    __m512i s = _mm512_setzero_si512();
+    for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
+      s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(g.base + g.offsets[kg] + 4 * n0));
+    }
+    const std::size_t left = g.n - n0;
+    if (left >= 16) {
+      _mm512_storeu_si512(sums + n0, s);
+    } else {
+      _mm512_mask_storeu_epi32(sums + n0, static_cast<__mmask16>((1u << left) - 1), s);
+    }
+  }
+}
 void quad_gemm_avx2(const QuadGemm& g) {
   for_each_quad_block<quad_gemm_avx2_block>(g);
 }
 void quad_gemm_vnni(const QuadGemm& g) {
-  for_each_quad_block<quad_gemm_vnni_block>(g);
+  for_each_quad_block<quad_gemm_vnni_block, true>(g);
 }
 
 __attribute__((target("avx2"))) void gemm_avx2_block(const PairGemm& g, const std::int32_t* wb,
@@ -295,18 +368,19 @@ void gemm_vnni(const PairGemm& g) {
 }  // namespace
 
 MacKernels select_mac_kernels(GemmIsa max_isa) {
-  MacKernels k{gemm_portable, quad_gemm_portable, depthwise_portable, "portable"};
+  MacKernels k{gemm_portable, quad_gemm_portable, nullptr, depthwise_portable, false, "portable"};
 #ifdef EMC_ACCEL_X86
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vnni")) {
-    k = {gemm_vnni, quad_gemm_vnni, depthwise_portable, "avx512-vnni"};
+    k = {gemm_vnni, quad_gemm_vnni, quad_sum_vnni, depthwise_portable, false, "avx512-vnni"};
   } else if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
-    k = {gemm_avx2, quad_gemm_avx2, depthwise_portable, "avx2"};
+    k = {gemm_avx2, quad_gemm_avx2, nullptr, depthwise_portable, false, "avx2"};
   }
   // The depthwise kernel needs AVX-512 VL rather than VNNI.
   if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vl")) {
     k.depthwise = depthwise_avx512;
+    k.depthwise_folds = true;
   }
 #else
   (void)max_isa;

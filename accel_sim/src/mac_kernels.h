@@ -51,10 +51,21 @@ struct QuadGemm {
   std::size_t n = 0;            // pixels; up to round_up(n, 32) are computed
   std::int32_t* acc = nullptr;  // [round_up(out_c, 8)][acc_stride]
   std::size_t acc_stride = 0;   // multiple of kQuadPixelBlock, >= n
+  // Optional, AVX-512 VNNI kernel only (the caller passes them only when quad_sum is set): added
+  // to every stored acc[o][p] with int32 wrap-around: add_pixel[p] (read for p < round_up(n, 32))
+  // and add_row[min(o, out_c - 1)].
+  const std::int32_t* add_pixel = nullptr;
+  const std::int32_t* add_row = nullptr;
 };
 
 // acc[o][p] = sum_g  sum_i w[o][4g+i] * x_g[p][i]  for every o < out_c and p < round_up(n, 32).
 using QuadGemmFn = void (*)(const QuadGemm& g);
+
+// The window's Σ(x − 128) from the same quad planes (only base, offsets, kgroups, n are read):
+// sums[p] = sum_g sum_i x_g[p][i] (int8) for p < n, exactly n values written. Pad taps hold
+// pad_value − 128 and phantom channels 0, so Σx of §6.1 is sums[p] + 128·IC·k². |sums| <=
+// 128·4·9·kgroups < 2^31.
+using QuadSumFn = void (*)(const QuadGemm& g, std::int32_t* sums);
 
 // Depthwise 1x1/3x3 over one whole channel: for each output pixel (y, x) of the w x h map,
 // acc = sum_t w[t] * plane[y*padded_w + x + offsets[t]] and
@@ -71,6 +82,10 @@ struct DepthwisePlane {
   std::uint32_t shr_x = 0;
   std::int32_t* acc = nullptr;
   std::int64_t* xterm = nullptr;
+  // Only for a kernel with MacKernels::depthwise_folds: acc gets xterm (as int32) + cterm32 added
+  // with int32 wrap-around and xterm is not written (the caller proved the sum fits int32).
+  bool fold = false;
+  std::int32_t cterm32 = 0;
 };
 using DepthwiseFn = void (*)(const DepthwisePlane& d);
 
@@ -79,7 +94,11 @@ using DepthwiseFn = void (*)(const DepthwisePlane& d);
 struct MacKernels {
   GemmFn gemm;
   QuadGemmFn quad_gemm;
+  // AVX-512 VNNI only (vpdpbusd with an all-ones operand); nullptr otherwise, and the caller then
+  // sums the channels from the input map itself (the portable path).
+  QuadSumFn quad_sum;
   DepthwiseFn depthwise;
+  bool depthwise_folds;  // depthwise honours DepthwisePlane::fold (the AVX-512 kernel)
   const char* name;
 };
 MacKernels select_mac_kernels(GemmIsa max_isa);

@@ -433,6 +433,26 @@ __attribute__((target("avx512f"))) inline __m256i bn_int32_half(const Int32Regs&
   return _mm512_cvtepi64_epi32(b);
 }
 
+// Clamped bn of the low 32 bits (sign-extended) of each 64-bit lane of x.
+__attribute__((target("avx512f"))) inline __m512i bn_clamped64(const Int32Regs& r, __m512i x) {
+  const __m512i b = _mm512_add_epi64(_mm512_sra_epi64(_mm512_mul_epi32(x, r.mul), r.shift), r.add);
+  return _mm512_min_epi64(_mm512_max_epi64(b, r.lb), r.hb);
+}
+
+// bn of the 16 elements at `at` (lanes outside m16 read 0) when there is no hi, no xterm and
+// cterm is 0 (the quad GEMM folded them in): vpmuldq on the even and odd int32 lanes in place
+// (it reads the low, sign-extended 32 bits of each 64-bit lane), no widening and narrowing.
+__attribute__((target("avx512f"))) inline __m512i bn_int32_plain(const Int32Regs& r,
+                                                                 const std::int32_t* lo,
+                                                                 std::size_t at, __mmask16 m16) {
+  const __m512i a = _mm512_maskz_loadu_epi32(m16, lo + at);
+
+  const __m512i even = bn_clamped64(r, a);
+  const __m512i odd = bn_clamped64(r, _mm512_srli_epi64(a, 32));
+  // clamped bn fits int32: the low halves are the values
+  return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
 // The activation of 16 clamped bn values, as int32 >= 0 (vpmovusdb saturates the top at 255).
 template <bool kStrict, bool kBanker, bool kLinear>
 __attribute__((target("avx512f"))) inline __m512i act_int32(const Int32Regs& r, __m512i b) {
@@ -467,13 +487,26 @@ __attribute__((target("avx512f"))) inline __m512i act_int32(const Int32Regs& r, 
 }
 
 // n elements of one output row (the int32 form's inner loop).
-template <bool kStrict, bool kBanker, bool kXterm, bool kLinear>
+template <bool kStrict, bool kBanker, bool kXterm, bool kLinear, bool kPlain = false>
 __attribute__((target("avx512f"))) inline void int32_piece(const Int32Regs& r,
                                                            const std::int32_t* lo,
                                                            const std::int32_t* hi,
                                                            const std::int64_t* xterm, std::size_t n,
                                                            std::uint8_t* out) {
   std::size_t i = 0;
+  if constexpr (kPlain) {
+    for (; i + 16 <= n; i += 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                       _mm512_cvtusepi32_epi8(act_int32<kStrict, kBanker, kLinear>(
+                           r, bn_int32_plain(r, lo, i, 0xffff))));
+    }
+    if (i < n) {
+      const auto m = static_cast<__mmask16>((1u << (n - i)) - 1);
+      _mm512_mask_cvtusepi32_storeu_epi8(
+          out + i, m, act_int32<kStrict, kBanker, kLinear>(r, bn_int32_plain(r, lo, i, m)));
+    }
+    return;
+  }
   for (; i + 16 <= n; i += 16) {
     const __m512i b =
         _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, 0xff)),
@@ -525,6 +558,17 @@ __attribute__((target("avx512f"))) void bn_act_int32_t(
   // Element i goes to column (first_x + i) % row_w of row (first_x + i) / row_w, rows `stride`
   // bytes apart from out (one piece per row).
   std::size_t done = 0, x = rows.first_x;
+  if (!kXterm && hi == nullptr && cterm == 0) {
+    while (done < n) {
+      const std::size_t len = std::min(n - done, rows.row_w - x);
+      int32_piece<kStrict, kBanker, false, kLinear, true>(r, lo + done, nullptr, nullptr, len,
+                                                          out + x);
+      done += len;
+      x = 0;
+      out += rows.stride;
+    }
+    return;
+  }
   while (done < n) {
     const std::size_t len = std::min(n - done, rows.row_w - x);
     int32_piece<kStrict, kBanker, kXterm, kLinear>(r, lo + done,
