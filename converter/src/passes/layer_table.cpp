@@ -1,5 +1,5 @@
 // Matching of layer tables (layer_table.h). Each target's table is in its own file
-// (src/lower/<name>_target.cpp); the generic CPU table, not yet lowered by any target, is here.
+// (src/lower/<name>_target.cpp); the generic CPU table (-p cpu, lower/cpu_target.cpp) is here.
 #include "emc/converter/layer_table.h"
 
 #include <algorithm>
@@ -80,24 +80,14 @@ std::optional<std::vector<int>> match_rule(const Graph& g, const LayerRule& r, s
   return best;
 }
 
-// Why a node kind has no layer rule on either platform, and what would make it convert.
+// Why a node kind has no layer rule, and what would make it convert (every other kind has a rule
+// in both tables: passes_layer_table_test).
 std::string no_rule_reason(NodeKind k) {
   switch (k) {
-    case K::kMultiply:
-    case K::kSubtract:
-    case K::kMaximum:
-    case K::kMinimum:
-    case K::kAverage:
-      return "kmodel V3 has no elementwise " + std::string(to_string(k)) +
-             " layer (only ADD / QUANTIZED_ADD); -p cpu converts it (EMC_ELEMENTWISE_INT8), or "
-             "replace the layer";
     case K::kPRelu:
       return "kmodel V3 has no PReLU layer (its activation tables are per tensor, PReLU's "
              "slope is per element); it converts once EMC's own CPU layer types cover it, or "
              "use LeakyReLU / ReLU";
-    case K::kCrop:
-      return "kmodel V3 has no crop/slice layer; -p cpu converts it (EMC_PAD_CROP_INT8), or "
-             "crop the input before the model";
     default:
       return "";
   }
