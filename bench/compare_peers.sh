@@ -81,9 +81,21 @@ if [ $PEER = 1 ] && [ ! -f "$WORK/onnx/mobilenet_v1_1.0_u8u8.onnx" ]; then
     PEER=0
   }
 fi
-[ $PEER = 1 ] && cp "$PERF_SHARED/bench_ort.js" "$WORK/ort/bench_ort.js"
+[ $PEER = 1 ] && cp "$PERF_SHARED/bench_ort.js" "$HERE/bench_ort_cpu.js" "$WORK/ort/"
 ort_ms() {  # model -> median ms, 1 thread
   (cd "$WORK/ort" && node bench_ort.js "$WORK/onnx/$1.onnx" 1 "$RUNS" 5) | sed -n 's/.*median=\([0-9.]*\).*/\1/p'
+}
+
+# CPU time per inference, median of per-run CPU times (emc-run --bench's thread CPU time;
+# bench_ort_cpu.js: process.cpuUsage around each run). On a loaded machine the wall medians
+# mostly measure the scheduler; CPU time is the steadier figure (both sides measured alike).
+emc_cpu_ms() {  # alpha
+  "$BUILD/bin/emc-run" "$WORK/mnv1_$1.kmodel" --input "$WORK/calib1/calib_000.png" --bench "$RUNS" \
+    --warmup 3 --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["cpu_ms"]["median"])'
+}
+ort_cpu_ms() {  # model
+  (cd "$WORK/ort" && node bench_ort_cpu.js "$WORK/onnx/$1.onnx" 1 "$RUNS" 5) |
+    sed -n 's/.*cpu_median=\([0-9.]*\).*/\1/p'
 }
 
 # --- One run: EMC and the peer back to back -----------------------------------------------------
@@ -93,12 +105,21 @@ for a in 1.0 0.75; do
   e=$(emc_ms $a)
   if [ $PEER = 1 ]; then
     u=$(ort_ms mobilenet_v1_${a}_u8u8); s=$(ort_ms mobilenet_v1_${a}_u8s8); f=$(ort_ms mobilenet_v1_${a}_f32)
-    printf "%-16s %14.2f %14.2f %14.2f %14.2f %10.1f %10.1f\n" "MobileNet v1 $a" "$e" "$u" "$s" "$f" \
+    printf "%-16s %14.2f %14.2f %14.2f %14.2f %10.2f %10.2f\n" "MobileNet v1 $a" "$e" "$u" "$s" "$f" \
       "$(awk -v a="$e" -v b="$u" 'BEGIN { print a / b }')" "$(awk -v a="$e" -v b="$s" 'BEGIN { print a / b }')"
   else
     printf "%-16s %14.2f %14s %14s %14s %10s %10s\n" "MobileNet v1 $a" "$e" - - - - -
   fi
 done
+if [ $PEER = 1 ]; then
+  echo "CPU time per inference (medians of per-run CPU time, the same $RUNS runs for both sides)"
+  printf "%-16s %14s %14s %14s %10s %10s\n" model "EMC kpu-sim ms" "ort u8u8 ms" "ort u8s8 ms" "EMC/u8u8" "EMC/u8s8"
+  for a in 1.0 0.75; do
+    e=$(emc_cpu_ms $a); u=$(ort_cpu_ms mobilenet_v1_${a}_u8u8); s=$(ort_cpu_ms mobilenet_v1_${a}_u8s8)
+    printf "%-16s %14.2f %14.2f %14.2f %10.2f %10.2f\n" "MobileNet v1 $a" "$e" "$u" "$s" \
+      "$(awk -v a="$e" -v b="$u" 'BEGIN { print a / b }')" "$(awk -v a="$e" -v b="$s" 'BEGIN { print a / b }')"
+  done
+fi
 # The float executor (bench_float_executor, built with -DEMC_BUILD_BENCH=ON): the same Keras
 # MobileNet v1 1.0 topology with random weights, fused as calibration runs it; median wall ms.
 FLOAT_BENCH="$BUILD/bench/bench_float_executor"
@@ -107,19 +128,24 @@ float_ms() {  # benchmark name regex -> median ms
     --benchmark_report_aggregates_only=true --benchmark_format=json 2>/dev/null |
     /usr/bin/python3 -c 'import json,sys
 b=[x for x in json.load(sys.stdin)["benchmarks"] if x.get("aggregate_name")=="median"]
-print(b[0]["real_time"])'
+print(b[0]["real_time"], b[0]["cpu_time"])'
 }
 if [ -x "$FLOAT_BENCH" ]; then
-  printf "%-34s %14s %14s %10s\n" "float executor" "EMC ms" "ort f32 ms" "EMC/f32"
+  fc=-
+  [ $PEER = 1 ] && fc=$(ort_cpu_ms mobilenet_v1_1.0_f32)
+  printf "%-34s %14s %14s %10s %14s %14s %10s\n" "float executor" "EMC ms" "ort f32 ms" "EMC/f32" \
+    "EMC CPU ms" "ort f32 CPU ms" "CPU ratio"
   for v in "fast avx512:BM_MobileNetV1_a100_224_Fast/2\$:$RUNS" "fast avx2:BM_MobileNetV1_a100_224_Fast/1\$:$RUNS" \
            "exact (TF.js):BM_MobileNetV1_a100_224_Optimized\$:5"; do
     IFS=: read -r label re reps <<<"$v"
-    e=$(float_ms "$re" "$reps")
+    read -r e ec <<<"$(float_ms "$re" "$reps")"
     if [ $PEER = 1 ]; then
       f=$(ort_ms mobilenet_v1_1.0_f32)
-      printf "%-34s %14.2f %14.2f %10.2f\n" "MobileNet v1 1.0 $label" "$e" "$f" "$(awk -v a="$e" -v b="$f" 'BEGIN { print a / b }')"
+      printf "%-34s %14.2f %14.2f %10.2f %14.2f %14.2f %10.2f\n" "MobileNet v1 1.0 $label" "$e" "$f" \
+        "$(awk -v a="$e" -v b="$f" 'BEGIN { print a / b }')" "$ec" "$fc" \
+        "$(awk -v a="$ec" -v b="$fc" 'BEGIN { print a / b }')"
     else
-      printf "%-34s %14.2f %14s %10s\n" "MobileNet v1 1.0 $label" "$e" - -
+      printf "%-34s %14.2f %14s %10s %14.2f %14s %10s\n" "MobileNet v1 1.0 $label" "$e" - - "$ec" - -
     fi
   done
 else

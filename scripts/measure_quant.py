@@ -2,6 +2,7 @@
 """Measures every quantization setting on every model (docs/accuracy.md, "Defaults"):
 
     scripts/measure_quant.py [--models a,b] [--settings s1,s2] [--out table.json] [--target k210]
+    scripts/measure_quant.py --markdown table.json | --gaps table.json
 
 For each model: convert with emc-convert on its CALIBRATION inputs, compare with emc-compare
 --layers --json on its EVALUATION inputs (never the same files), record the final layer's SQNR
@@ -22,20 +23,27 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(os.environ.get('EMC_BUILD_DIR', os.path.join(ROOT, 'build')), 'bin')
 SHARED = os.path.join(ROOT, '..', 'shared', 'models')
+SHARED_H5 = os.path.join(ROOT, '..', 'shared', 'models_h5')
 THIRD = os.environ.get('EMC_THIRDPARTY_DIR', os.path.join(ROOT, 'build', 'thirdparty'))
 SAMPLES = os.path.join(ROOT, 'samples', 'models')
 
 SETTINGS = {
+    # Whatever emc-convert does without flags.
+    'default': [],
     'per-layer minmax': ['--per-layer', '--quant', 'minmax'],
-    'per-layer mse': ['--per-layer', '--quant', 'mse'],
-    'per-channel minmax': ['--per-channel', '--quant', 'minmax'],
-    'per-channel mse': ['--per-channel', '--quant', 'mse'],
-    'per-channel percentile': ['--per-channel', '--quant', 'percentile'],
-    'per-channel kld': ['--per-channel', '--quant', 'kld'],
-    # Cross-layer equalization (--cle), with both weight granularities.
+    'per-channel minmax': ['--per-channel', '--quant', 'minmax'],  # every layer per channel
+    # Range methods with the default weight granularity.
+    'mse': ['--quant', 'mse'],
+    'percentile': ['--quant', 'percentile'],
+    'kld': ['--quant', 'kld'],
+    # Cross-layer equalization (--cle).
     'per-layer minmax cle': ['--per-layer', '--quant', 'minmax', '--cle'],
-    'per-channel minmax cle': ['--per-channel', '--quant', 'minmax', '--cle'],
+    'minmax cle': ['--quant', 'minmax', '--cle'],
+    'mse cle': ['--quant', 'mse', '--cle'],
+    'percentile cle': ['--quant', 'percentile', '--cle'],
 }
+# -p cpu has per-channel int8 weights only.
+CPU_SETTINGS = ['default', 'mse', 'percentile', 'kld', 'minmax cle', 'mse cle', 'percentile cle']
 
 
 def split_files(files):
@@ -54,18 +62,30 @@ def models():
                               calib_dir=f'{SAMPLES}/fashion_cnn/calib',
                               eval_dir=f'{SAMPLES}/fashion_cnn/test_subset')
     # Samples and real models with stored input tensors: split them.
-    for name in ['mobilenet_v1_025', 'functional_concat_add', 'tiny_dense', 'shapes_cnn_uint8']:
+    for name in ['mobilenet_v1_025', 'functional_concat_add', 'tiny_dense', 'shapes_cnn_uint8', 'layer_zoo',
+                 'teachable_nested']:
         out[name] = dict(json=f'{SAMPLES}/{name}/model.json', range=None,
                          f32=glob.glob(f'{SAMPLES}/{name}/inputs/*.f32'))
     for name in sorted(os.listdir(SHARED)) if os.path.isdir(SHARED) else []:
         if os.path.exists(f'{SHARED}/{name}/model.json'):
             out[name] = dict(json=f'{SHARED}/{name}/model.json', range=None,
                              f32=glob.glob(f'{SHARED}/{name}/inputs/*.f32'))
+    # Keras .h5 models with at least two stored inputs (deepmech_crop_detector has one: nothing to
+    # evaluate on that the calibration has not seen).
+    for name in sorted(os.listdir(SHARED_H5)) if os.path.isdir(SHARED_H5) else []:
+        f32 = glob.glob(f'{SHARED_H5}/{name}/inputs/*.f32')
+        if os.path.exists(f'{SHARED_H5}/{name}/model.h5') and len(f32) >= 2:
+            out[name] = dict(json=f'{SHARED_H5}/{name}/model.h5', range=None, f32=f32)
     # nsfwjs: calibrated on calib/ (Debian photos), evaluated on all its test photos.
     nsfw = os.path.join(THIRD, 'mobilenet_v2')
     if os.path.exists(f'{nsfw}/model.json'):
         out['nsfwjs_mobilenet_v2'] = dict(json=f'{nsfw}/model.json', range='0,1', calib_dir=f'{nsfw}/calib',
                                           eval_f32=glob.glob(f'{nsfw}/inputs/*.f32'))
+        # aXeleRate's YOLOv2 (MobileNet backbone, 224x224x3, no stored inputs): the same photos.
+        yolo = f'{SHARED_H5}/axelerate_yolov2_mbnet/model.h5'
+        if os.path.exists(yolo):
+            out['axelerate_yolov2_mbnet'] = dict(json=yolo, range='0,1', calib_dir=f'{nsfw}/calib',
+                                                 eval_f32=glob.glob(f'{nsfw}/inputs/*.f32'))
     return out
 
 
@@ -105,7 +125,11 @@ def measure(name, m, flags, tmp, target):
     j = json.loads(out)
     s = j['summary']
     last = [l for l in j.get('layers', []) if l.get('compared')]
+    # A softmax output's SQNR is set by the few images whose top probability is not near 1; the
+    # logits before it (the last compared non-softmax layer) are recorded too.
+    logits = [l for l in last if 'SOFTMAX' not in l.get('type', '')]
     res = {'final_sqnr_db': last[-1].get('sqnr_db') if last else None,
+           'logit_sqnr_db': logits[-1].get('sqnr_db') if logits and 'SOFTMAX' in last[-1].get('type', '') else None,
            'top1_agreement': s['top1_agreement'], 'images': s['images'],
            'mean_abs_dp': s['mean_abs_dp'], 'max_abs_dp': s['max_abs_dp']}
     if s.get('labelled'):
@@ -130,9 +154,43 @@ def markdown(table):
             cell = '-' if q is None else f'{q:.1f}'
             if q is not None and best is not None and q == best:
                 cell = f'**{cell}**'
+            if r.get('logit_sqnr_db') is not None:
+                cell += f" ({r['logit_sqnr_db']:.1f})"
             cell += f" / {round(r['top1_agreement'] * r['images'])}/{r['images']} / {r['mean_abs_dp']:.4f}"
             cells.append(cell)
         print(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return 0
+
+
+def gaps(table, skip=('tiny_dense', 'mobilenet_v1_025')):
+    """Per model: the default's gap to the best setting; per setting: its worst gap over the
+    models (not those in `skip`: at the float rounding floor / untrained) and how many are more
+    than 1 dB behind. Final-layer SQNR, and the logits' where the model ends in a softmax."""
+    def val(r, key):
+        if 'error' in r:
+            return None
+        v = r.get(key)
+        return r.get('final_sqnr_db') if v is None and key == 'logit_sqnr_db' else v
+    for key in ('final_sqnr_db', 'logit_sqnr_db'):
+        print(f'== {key}')
+        for name, row in table.items():
+            d = val(row.get('default', {'error': 1}), key)
+            vals = [(val(r, key), s) for s, r in row.items() if val(r, key) is not None]
+            if d is None or not vals:
+                continue
+            best, sname = max(vals)
+            print(f'  {name:24s} default {d:7.2f}  best {best:7.2f} ({sname})  gap {best - d:5.2f}')
+        for sname in next(iter(table.values())):
+            g = []
+            for name, row in table.items():
+                vals = [val(r, key) for r in row.values() if val(r, key) is not None]
+                v = val(row.get(sname, {'error': 1}), key)
+                if name not in skip and v is not None:
+                    g.append((max(vals) - v, name))
+            if g:
+                w = max(g)
+                print(f'  {sname:24s} worst gap {w[0]:6.2f} ({w[1]}), {sum(x > 1 for x, _ in g)} of {len(g)} '
+                      'models more than 1 dB behind')
     return 0
 
 
@@ -143,12 +201,15 @@ def main():
     ap.add_argument('--target', default='k210')
     ap.add_argument('--out')
     ap.add_argument('--markdown', help='print the table of a saved --out file as Markdown and exit')
+    ap.add_argument('--gaps', help='print the gaps to the best setting of a saved --out file and exit')
     a = ap.parse_args()
     if a.markdown:
         return markdown(json.load(open(a.markdown)))
+    if a.gaps:
+        return gaps(json.load(open(a.gaps)))
     ms = models()
     names = a.models.split(',') if a.models else list(ms)
-    sets = a.settings.split(',') if a.settings else list(SETTINGS)
+    sets = a.settings.split(',') if a.settings else (CPU_SETTINGS if a.target == 'cpu' else list(SETTINGS))
     table = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in names:
@@ -158,7 +219,9 @@ def main():
                 table[n][sname] = r
                 q = r.get('final_sqnr_db')
                 print(f'{n:24s} {sname:24s} ' + (f"error: {r['error']}" if 'error' in r else
-                      f"final SQNR {q if q is None else round(q, 2)} dB  top-1 agree {100 * r['top1_agreement']:.1f} %  "
+                      f"final SQNR {q if q is None else round(q, 2)} dB  " +
+                      (f"logits {round(r['logit_sqnr_db'], 2)} dB  " if r.get('logit_sqnr_db') is not None else '') +
+                      f"top-1 agree {100 * r['top1_agreement']:.1f} %  "
                       f"mean|dp| {r['mean_abs_dp']:.5f}  max|dp| {r['max_abs_dp']:.4f}" +
                       (f"  acc {100 * r['float_top1']:.2f}/{100 * r['quant_top1']:.2f}" if 'quant_top1' in r else '')),
                       flush=True)

@@ -31,6 +31,31 @@ Error invalid(const std::string& what) {
   return Error(Errc::kInvalidModel, what);
 }
 
+// memcpy of one map line (7..224 bytes in MobileNet), inlined: overlapping 16/8/4-byte moves
+// instead of a library call per line (tens of thousands of lines per inference).
+inline void copy_line(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
+  auto move = [&](std::size_t at, auto word) {
+    std::memcpy(&word, src + at, sizeof(word));
+    std::memcpy(dst + at, &word, sizeof(word));
+  };
+  struct Block16 {
+    std::uint64_t a, b;
+  };
+  if (n >= 16) {
+    std::size_t i = 0;
+    for (; i + 16 < n; i += 16) move(i, Block16{});
+    move(n - 16, Block16{});
+  } else if (n >= 8) {
+    move(0, std::uint64_t{});
+    move(n - 8, std::uint64_t{});
+  } else if (n >= 4) {
+    move(0, std::uint32_t{});
+    move(n - 4, std::uint32_t{});
+  } else {
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
 // out[4x + i] = line_i[x] - 128 as int8 for i < real, 0 for the phantom channels i >= real.
 void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::uint8_t* l2,
                      const std::uint8_t* l3, std::uint32_t real, std::uint32_t n,
@@ -52,6 +77,16 @@ void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::
       _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
       _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
     }
+    for (; x + 8 <= n; x += 8) {  // the 8-pixel rest of a 56-, 28- or 14-wide line
+      auto load = [&](const std::uint8_t* l) {
+        return _mm_xor_si128(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(l + x)), flip);
+      };
+      const __m128i ab = _mm_unpacklo_epi8(load(l0), load(l1));
+      const __m128i cd = _mm_unpacklo_epi8(load(l2), load(l3));
+      auto* o = reinterpret_cast<__m128i*>(out + 4 * x);
+      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab, cd));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab, cd));
+    }
   }
 #endif
   const std::uint8_t* lines[4] = {l0, l1, l2, l3};
@@ -60,6 +95,40 @@ void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::
       out[4 * x + i] = i < real ? static_cast<std::uint8_t>(lines[i][x] ^ 0x80) : 0;
     }
   }
+}
+
+// The same for every second pixel: out[4x + i] = line_i[2x + dx] - 128 for x < n (lines of
+// in_w valid bytes; reads stay inside them). Returns how many pixels were done (the caller
+// finishes the rest); only for real == 4.
+std::uint32_t interleave_quad_step2(const std::uint8_t* l0, const std::uint8_t* l1,
+                                    const std::uint8_t* l2, const std::uint8_t* l3,
+                                    std::uint32_t dx, std::uint32_t n, std::uint32_t in_w,
+                                    std::uint8_t* out) {
+  std::uint32_t x = 0;
+#if defined(__SSE2__)
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+  const __m128i even = _mm_set1_epi16(0x00ff);
+  for (; x + 16 <= n && 2 * x + 32 <= in_w; x += 16) {
+    auto load = [&](const std::uint8_t* l) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + 2 * x));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + 2 * x + 16));
+      const __m128i lo = dx != 0 ? _mm_srli_epi16(a, 8) : _mm_and_si128(a, even);
+      const __m128i hi = dx != 0 ? _mm_srli_epi16(b, 8) : _mm_and_si128(b, even);
+      return _mm_xor_si128(_mm_packus_epi16(lo, hi), flip);
+    };
+    const __m128i a = load(l0), b = load(l1), c = load(l2), d = load(l3);
+    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+    const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+    auto* o = reinterpret_cast<__m128i*>(out + 4 * x);
+    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+  }
+#else
+  (void)l0, (void)l1, (void)l2, (void)l3, (void)dx, (void)n, (void)in_w, (void)out;
+#endif
+  return x;
 }
 
 class PreparedConv final : public interpreter::PreparedLayer {
@@ -152,6 +221,10 @@ class PreparedConv final : public interpreter::PreparedLayer {
   std::int32_t *chan_sum_ = nullptr, *acc_lo_ = nullptr, *acc_hi_ = nullptr;
   std::int64_t* xterm_ = nullptr;
   std::uint8_t *act_out_ = nullptr, *pooled_ = nullptr;
+  // The output stage writes its bytes straight into the output map's lines in KPU RAM (no pool
+  // to apply, no DMA copy of the dense result, an output stage that can lay out rows).
+  bool direct_ = false;
+  std::uint8_t* kpu_out_ = nullptr;  // the output map in KPU RAM, valid during run()
 };
 
 Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
@@ -243,43 +316,51 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   p->prepare_weights(*body, !p->sixteen_bit_);
 
   // Constant per output channel: ((arg_w * sum_w) >> shr_w) + arg_add * g_ic.
+  // And a bound on each channel's accumulator, for the output stage: with S = sum of the window's
+  // x, acc = sum w*x + floor(arg_x*S / 2^shr_x) + constant = sum (w*2^shr_x + arg_x)*x / 2^shr_x
+  // (minus < 1) + constant, and every x is in [0, 255], so |acc - constant| <= 255 * max(sum of
+  // the positive coefficients, -sum of the negative ones) / 2^shr_x + 1. (x - 128 and arg_x
+  // nearly cancel in asymmetric quantization, so this is far below 255 * max w * taps.)
   const std::int64_t g_ic = p->depthwise_ ? 1 : p->in_c_;
   p->cterm_.resize(p->out_c_);
   p->bn_.resize(p->out_c_);
   const std::size_t per_oc = (p->depthwise_ ? 1 : std::size_t{p->in_c_}) * kk;
+  std::vector<std::int64_t> acc_abs(p->out_c_);
   for (std::uint32_t o = 0; o < p->out_c_; ++o) {
-    std::int64_t sum_w = 0;
+    std::int64_t sum_w = 0, pos = 0, neg = 0;
     for (std::size_t i = 0; i < per_oc; ++i) {
       const std::size_t idx = o * per_oc + i;
-      sum_w += p->sixteen_bit_ ? (body->weights[2 * idx] | (body->weights[2 * idx + 1] << 8))
-                               : body->weights[idx];
+      const std::int64_t w = p->sixteen_bit_
+                                 ? (body->weights[2 * idx] | (body->weights[2 * idx + 1] << 8))
+                                 : body->weights[idx];
+      sum_w += w;
+      const std::int64_t coef = w * (std::int64_t{1} << p->shr_x_) + p->arg_x_;
+      (coef > 0 ? pos : neg) += coef;
     }
-    p->cterm_[o] = ((f.arg_w * sum_w) >> f.shr_w) + f.arg_add * g_ic;
+    const std::int64_t constant = ((f.arg_w * sum_w) >> f.shr_w) + f.arg_add * g_ic;
+    acc_abs[o] =
+        ((255 * std::max(pos, -neg)) >> p->shr_x_) + 1 + (constant < 0 ? -constant : constant);
+    p->cterm_[o] = constant;
     if (p->quads_path_) p->cterm_[o] += 128 * sum_w;  // the quad GEMM multiplies x - 128
     const auto bn = format::unpack_kpu_batchnorm(body->bn_words[o]);
     p->bn_[o] = ChannelBn{bn.norm_mul, bn.norm_add, bn.norm_shift};
   }
 
   // When no input can take the accumulator or bn of any channel out of 36 bits, the output
-  // stage may skip its wraps (bounds: |sum w*x| <= 255*wmax*K, the quad GEMM's x - 128 form
-  // <= 128*255*K more, |arg_x term| <= |arg_x|*255*K + 1, the channel constant).
+  // stage may skip its wraps; when no accumulator leaves int32 either, it may use its int32 form.
   {
-    const std::int64_t taps = static_cast<std::int64_t>(per_oc);
-    const std::int64_t wmax = p->sixteen_bit_ ? 65535 : 255;
-    std::int64_t cmax = 0;
-    for (std::int64_t c : p->cterm_) cmax = std::max(cmax, c < 0 ? -c : c);
-    const std::int64_t arg_x_abs = f.arg_x < 0 ? -f.arg_x : f.arg_x;
-    const std::int64_t acc_bound =
-        255 * wmax * taps + 128 * 255 * taps + arg_x_abs * 255 * taps + 1 + cmax;
     constexpr std::int64_t kLimit = std::int64_t{1} << 35;
-    bool no_wrap = acc_bound < kLimit;
-    for (const ChannelBn& bn : p->bn_) {
-      if (!no_wrap) break;
+    std::int64_t acc_bound = 0;
+    bool no_wrap = true;
+    for (std::uint32_t o = 0; o < p->out_c_ && no_wrap; ++o) {
+      const ChannelBn& bn = p->bn_[o];
+      acc_bound = std::max(acc_bound, acc_abs[o]);
       const std::int64_t mul_abs = bn.mul < 0 ? -bn.mul : bn.mul;
       const std::int64_t add_abs = bn.add < 0 ? -bn.add : bn.add;
-      no_wrap = ((acc_bound * mul_abs) >> bn.shift) + 1 + add_abs < kLimit;
+      no_wrap = acc_abs[o] < kLimit && ((acc_abs[o] * mul_abs) >> bn.shift) + 1 + add_abs < kLimit;
     }
     p->act_.set_no_wrap(no_wrap);
+    if (no_wrap) p->act_.enable_int32(acc_bound);
   }
 
   const GemmIsa isa = options.max_isa == KernelIsa::kPortable ? GemmIsa::kPortable
@@ -332,7 +413,9 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->acc_lo_at_ = layout.add<std::int32_t>(acc_count);
     if (p->sixteen_bit_) p->acc_hi_at_ = layout.add<std::int32_t>(acc_count);
   }
-  p->act_out_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * in_pixels);
+  p->direct_ =
+      (p->quads_path_ || p->depthwise_) && (p->pool_type_ == 0 || p->subsample_) && !p->main_out_;
+  if (!p->direct_) p->act_out_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * in_pixels);
   if (p->pool_type_ != 0 && !p->subsample_) {
     p->pooled_at_ = layout.add<std::uint8_t>(std::size_t{p->out_c_} * p->out_plane_);
   }
@@ -468,8 +551,8 @@ void PreparedConv::gather_input(const std::uint8_t* src) {
         }
       }
       for (std::uint32_t y = 0; y < in_h_; ++y) {
-        std::memcpy(plane + (y + pad_) * pw + pad_, src + in_line0_[c] + y * in_geo_.line_stride,
-                    in_w_);
+        copy_line(plane + (y + pad_) * pw + pad_, src + in_line0_[c] + y * in_geo_.line_stride,
+                  in_w_);
       }
     }
     return;
@@ -532,9 +615,15 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
     for (std::uint32_t i = 0; i < 4; ++i) lines[i] = src + in_line0_[4 * q + std::min(i, real - 1)];
     if (subsample_) {  // pixel (y, x) of the computed map is input (s*y, s*x + dx)
       for (std::uint32_t y = 0; y < ch_; ++y) {
-        const std::size_t line = std::uint64_t{sub_step_} * y * in_geo_.line_stride + sub_dx_;
+        const std::size_t row = std::uint64_t{sub_step_} * y * in_geo_.line_stride;
+        const std::size_t line = row + sub_dx_;
         std::uint8_t* out = plane + 4 * std::size_t{y} * pw;
-        for (std::uint32_t x = 0; x < cw_; ++x) {
+        std::uint32_t x = 0;
+        if (real == 4 && sub_step_ == 2) {
+          x = interleave_quad_step2(lines[0] + row, lines[1] + row, lines[2] + row, lines[3] + row,
+                                    sub_dx_, cw_, in_w_, out);
+        }
+        for (; x < cw_; ++x) {
           for (std::uint32_t i = 0; i < 4; ++i) {
             out[4 * x + i] =
                 i < real ? static_cast<std::uint8_t>(lines[i][line + sub_step_ * x] ^ 0x80) : 0;
@@ -611,10 +700,18 @@ void PreparedConv::conv_quads() {
     g.n = n;
     g.acc_stride = stride;
     quad_gemm_(g);
+    const std::int64_t* xt = arg_x_ != 0 ? xterm_ + first_pixel : nullptr;
+    const OutRows rows{cw_, first_pixel % cw_, out_geo_.line_stride};
+    const std::size_t first_row = first_pixel / cw_;
     for (std::uint32_t o = 0; o < out_c_; ++o) {
-      act_.run(acc_lo_ + std::size_t{o} * stride, nullptr,
-               arg_x_ != 0 ? xterm_ + first_pixel : nullptr, cterm_[o], bn_[o], n,
-               act_out_ + std::size_t{o} * in_pixels + first_pixel);
+      const std::int32_t* acc = acc_lo_ + std::size_t{o} * stride;
+      if (direct_) {
+        act_.run_rows(acc, xt, cterm_[o], bn_[o], n, rows,
+                      kpu_out_ + out_line0_[o] + first_row * out_geo_.line_stride);
+      } else {
+        act_.run(acc, nullptr, xt, cterm_[o], bn_[o], n,
+                 act_out_ + std::size_t{o} * in_pixels + first_pixel);
+      }
     }
   };
   if (k_ == 1) {
@@ -692,8 +789,13 @@ void PreparedConv::conv_depthwise() {
     d.plane = planes + std::size_t{c} * plane_pixels_;
     d.weights = w_dw_.data() + c * taps;
     depthwise_fn_(d);
-    act_.run(acc_lo_, nullptr, arg_x_ != 0 ? xterm_ : nullptr, cterm_[c], bn_[c], in_pixels,
-             act_out_ + c * in_pixels);
+    const std::int64_t* xt = arg_x_ != 0 ? xterm_ : nullptr;
+    if (direct_) {
+      act_.run_rows(acc_lo_, xt, cterm_[c], bn_[c], in_pixels,
+                    OutRows{in_w_, 0, out_geo_.line_stride}, kpu_out_ + out_line0_[c]);
+    } else {
+      act_.run(acc_lo_, nullptr, xt, cterm_[c], bn_[c], in_pixels, act_out_ + c * in_pixels);
+    }
   }
 }
 
@@ -717,6 +819,7 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
   acc_lo_ = reinterpret_cast<std::int32_t*>(base + acc_lo_at_);
   acc_hi_ = reinterpret_cast<std::int32_t*>(base + acc_hi_at_);
   act_out_ = base + act_out_at_;
+  kpu_out_ = out->data();
   pooled_ = base + pooled_at_;
   // The kernels read up to a pixel block past the last plane: keep that slack defined (zero).
   std::fill(input_ + input_count_, input_ + input_count_ + slack_count_, std::int16_t{0});
@@ -741,12 +844,13 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
     }
     result = pooled_;
   }
+  if (direct_) return ok_status();  // the output stage wrote the lines already
   // Write-back in the row layout: only the W_out bytes of each line are written.
   std::uint8_t* dst = out->data();
   for (std::uint32_t c = 0; c < out_c_; ++c) {
     for (std::uint32_t y = 0; y < out_h_; ++y) {
-      std::memcpy(dst + out_line0_[c] + y * out_geo_.line_stride,
-                  result + c * out_plane_ + std::size_t{y} * out_w_, out_w_);
+      copy_line(dst + out_line0_[c] + y * out_geo_.line_stride,
+                result + c * out_plane_ + std::size_t{y} * out_w_, out_w_);
     }
   }
   // The DMA download: dense CHW of exactly W_out*H_out*C_out bytes (the SDK's DMA rounds the

@@ -77,6 +77,99 @@ ActivationStage::ActivationStage(const format::KpuActivationTable& table,
   }
 }
 
+bool ActivationStage::enable_int32(std::int64_t acc_bound) {
+  int32_ = false;
+  const SimdSegments& t = simd_table_;
+  if (!simd_ || !no_wrap_ || !t.nonneg || acc_bound >= (std::int64_t{1} << 31)) return false;
+  if (t.y_mul[0] != 0) return false;  // segment 0 (chosen when nothing qualifies) must be constant
+  constexpr std::int64_t kMin = INT32_MIN, kMax = INT32_MAX;
+  Int32Segments n{};
+  n.used = t.used;
+  auto out_of = [&](std::int64_t v, std::int64_t ym, std::int64_t sh) {
+    const std::int64_t p = v * ym;
+    return (banker_ ? carry_shift_banker(p, static_cast<std::uint32_t>(sh))
+                    : carry_shift_sdk(p, static_cast<std::uint32_t>(sh)));
+  };
+  for (int j = 0; j < t.used; ++j) {
+    std::int64_t ym = t.y_mul[j], sh = t.shift[j];
+    const std::int64_t bias = t.bias[j];
+    // Both roundings depend only on v / 2^shift, so common powers of two of y_mul and 2^shift
+    // cancel exactly (a ReLU6 table's y_mul 2^14 with shift 30 is y_mul 1, shift 16).
+    while (ym > 0 && sh > 0 && ym % 2 == 0) {
+      ym /= 2;
+      --sh;
+    }
+    const std::int64_t half = sh >= 1 ? std::int64_t{1} << (sh - 1) : 0;
+    const std::int64_t round_add = sh == 0 ? 0 : banker_ ? half - 1 : half;
+    const std::int64_t odd = sh >= 1 && banker_ ? 1 : 0;
+    n.x_start[j] = 0;
+    if (j > 0) {
+      if (t.x_start[j] <= kMin + 1 || t.x_start[j] >= kMax) return false;
+      n.x_start[j] = static_cast<std::int32_t>(t.x_start[j]);
+    }
+    if (ym == 0) {  // constant: the product is 0, both roundings of 0 are 0, y = bias
+      n.x_end[j] = n.x_start[j];
+      n.y_mul[j] = n.shift[j] = n.round_add[j] = n.odd[j] = 0;
+      n.bias[j] = static_cast<std::int32_t>(std::clamp<std::int64_t>(bias, 0, 255));
+      continue;
+    }
+    // ym > 0 (nonneg): the output is non-decreasing in the offset d >= 0; cap = the first d whose
+    // output reaches 255 (0 when the bias alone does), so min(d, cap) gives the same clamped byte.
+    if (sh > 30 || bias < -(std::int64_t{1} << 20) || bias > (std::int64_t{1} << 20)) return false;
+    std::int64_t cap = 0;
+    if (bias < 255) {
+      const std::int64_t need = 255 - bias;
+      std::int64_t hi = ((need + 1) << sh) / ym + 2;
+      if (out_of(hi, ym, sh) + bias < 255) return false;
+      std::int64_t lo = 0;  // out(lo) < 255 <= out(hi) unless lo is already the answer
+      if (out_of(0, ym, sh) + bias >= 255) {
+        hi = 0;
+      } else {
+        while (hi - lo > 1) {
+          const std::int64_t mid = lo + (hi - lo) / 2;
+          (out_of(mid, ym, sh) + bias >= 255 ? hi : lo) = mid;
+        }
+      }
+      cap = hi;
+    }
+    if (cap * ym + round_add + 1 > kMax || n.x_start[j] + cap >= kMax) return false;
+    n.x_end[j] = static_cast<std::int32_t>(n.x_start[j] + cap);
+    n.y_mul[j] = static_cast<std::int32_t>(ym);
+    n.shift[j] = static_cast<std::int32_t>(sh);
+    n.round_add[j] = static_cast<std::int32_t>(round_add);
+    n.odd[j] = static_cast<std::int32_t>(odd);
+    n.bias[j] = static_cast<std::int32_t>(bias);
+  }
+  for (int j = t.used; j < 16; ++j) {
+    n.x_start[j] = n.x_end[j] = n.y_mul[j] = n.shift[j] = n.round_add[j] = n.odd[j] = n.bias[j] = 0;
+  }
+  // bn below the first start of a later segment selects segment 0 (constant) whatever it is;
+  // bn past the last start + cap selects the last segment with an offset >= its cap.
+  if (t.used > 1) {
+    n.lb = std::int64_t{n.x_start[1]} - 1;
+    n.hb = std::int64_t{n.x_end[t.used - 1]} + 1;
+    if (n.hb > kMax) return false;
+  }
+  // One linear segment between constants: used 2 (ReLU) or 3 (ReLU6), segment 1 with y_mul > 0,
+  // segment 0 equal to segment 1's output at offset 0 (the bias: both roundings of 0 are 0), and
+  // segment 2 (if any) 255 and starting no earlier than the bn at which segment 1 saturates (a bn
+  // of segment 2 is then >= x_end[1] and segment 1 gives 255 there too).
+  const auto clamp8 = [](std::int64_t v) { return std::clamp<std::int64_t>(v, 0, 255); };
+  if ((n.used == 2 || n.used == 3) && n.y_mul[1] > 0 && n.bias[0] == clamp8(n.bias[1])) {
+    const bool top_ok =
+        n.used == 2 || (n.y_mul[2] == 0 && n.bias[2] == 255 &&
+                        std::int64_t{n.x_end[1]} <= std::int64_t{n.x_start[2]} + (strict_ ? 1 : 0));
+    if (top_ok) {
+      n.linear = true;
+      n.lb = n.x_start[1];
+      n.hb = n.x_end[1];
+    }
+  }
+  int32_table_ = n;
+  int32_ = true;
+  return true;
+}
+
 namespace {
 
 // The per-element stage, templated on the options so its loop has no option
@@ -300,18 +393,202 @@ std::size_t bn_act_avx512_x(bool wrap, const SimdSegments& seg, const std::int32
 
 template <bool kStrict, bool kBanker>
 std::size_t bn_act_avx512_any(bool wrap, const SimdSegments& seg, const std::int32_t* lo,
-                              const std::int32_t* hi, const std::int64_t* xterm,
-                              std::int64_t cterm, const ChannelBn& bn, std::size_t n,
-                              std::uint8_t* out) {
-  return seg.nonneg ? bn_act_avx512_x<kStrict, kBanker, true>(wrap, seg, lo, hi, xterm, cterm,
-                                                              bn, n, out)
-                    : bn_act_avx512_x<kStrict, kBanker, false>(wrap, seg, lo, hi, xterm, cterm,
-                                                               bn, n, out);
+                              const std::int32_t* hi, const std::int64_t* xterm, std::int64_t cterm,
+                              const ChannelBn& bn, std::size_t n, std::uint8_t* out) {
+  return seg.nonneg
+             ? bn_act_avx512_x<kStrict, kBanker, true>(wrap, seg, lo, hi, xterm, cterm, bn, n, out)
+             : bn_act_avx512_x<kStrict, kBanker, false>(wrap, seg, lo, hi, xterm, cterm, bn, n,
+                                                        out);
+}
+
+// The int32 form (Int32Segments): bn in 64-bit lanes (acc * norm_mul needs up to 55 bits; acc
+// fits int32, so vpmuldq is exact), clamped to [lb, hb] and narrowed; the rest on 16 int32 lanes.
+struct Int32Regs {
+  __m512i xs, xe, ym, sh, ra, od, bias, xs_b[16];
+  __m512i cterm, mul, add, lb, hb;
+  __m128i shift;
+  int used;
+  __m512i lin_xs, lin_ym, lin_ra, lin_od, lin_bias;  // segment 1 broadcast (Int32Segments::linear)
+  __m128i lin_sh;
+};
+
+// bn of the 8 elements at `at` (lanes masked by m8), clamped and narrowed to int32.
+template <bool kXterm>
+__attribute__((target("avx512f"))) inline __m256i bn_int32_half(const Int32Regs& r,
+                                                                const std::int32_t* lo,
+                                                                const std::int32_t* hi,
+                                                                const std::int64_t* xterm,
+                                                                std::size_t at, __mmask8 m8) {
+  const auto m16 = static_cast<__mmask16>(m8);
+  __m512i a = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(_mm512_maskz_loadu_epi32(m16, lo + at)));
+  if (hi != nullptr) {
+    const __m512i h =
+        _mm512_cvtepi32_epi64(_mm512_castsi512_si256(_mm512_maskz_loadu_epi32(m16, hi + at)));
+    a = _mm512_add_epi64(a, _mm512_slli_epi64(h, 8));
+  }
+  if (kXterm) a = _mm512_add_epi64(a, _mm512_maskz_loadu_epi64(m8, xterm + at));
+  a = _mm512_add_epi64(a, r.cterm);
+  __m512i b = _mm512_add_epi64(_mm512_sra_epi64(_mm512_mul_epi32(a, r.mul), r.shift), r.add);
+  b = _mm512_min_epi64(_mm512_max_epi64(b, r.lb), r.hb);
+  return _mm512_cvtepi64_epi32(b);
+}
+
+// The activation of 16 clamped bn values, as int32 >= 0 (vpmovusdb saturates the top at 255).
+template <bool kStrict, bool kBanker, bool kLinear>
+__attribute__((target("avx512f"))) inline __m512i act_int32(const Int32Regs& r, __m512i b) {
+  if (kLinear) {  // bn already clamped to segment 1's [x_start, x_end]
+    const __m512i v = _mm512_mullo_epi32(_mm512_sub_epi32(b, r.lin_xs), r.lin_ym);
+    __m512i sum = _mm512_add_epi32(v, r.lin_ra);
+    if (kBanker)
+      sum = _mm512_add_epi32(sum, _mm512_and_si512(_mm512_sra_epi32(v, r.lin_sh), r.lin_od));
+    const __m512i y = _mm512_add_epi32(_mm512_sra_epi32(sum, r.lin_sh), r.lin_bias);
+    return _mm512_max_epi32(y, _mm512_setzero_si512());
+  }
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512i seg = _mm512_setzero_si512();
+  for (int j = 1; j < r.used; ++j) {
+    const __mmask16 q =
+        kStrict ? _mm512_cmpgt_epi32_mask(b, r.xs_b[j]) : _mm512_cmpge_epi32_mask(b, r.xs_b[j]);
+    seg = _mm512_mask_add_epi32(seg, q, seg, one);
+  }
+  const __m512i s = _mm512_permutexvar_epi32(seg, r.sh);
+  // min(b, x_end) - x_start: in [0, cap] for a segment with y_mul > 0 (b >= x_start selected it)
+  const __m512i d = _mm512_sub_epi32(_mm512_min_epi32(b, _mm512_permutexvar_epi32(seg, r.xe)),
+                                     _mm512_permutexvar_epi32(seg, r.xs));
+  const __m512i v = _mm512_mullo_epi32(d, _mm512_permutexvar_epi32(seg, r.ym));
+  __m512i sum = _mm512_add_epi32(v, _mm512_permutexvar_epi32(seg, r.ra));
+  if (kBanker) {
+    sum = _mm512_add_epi32(
+        sum, _mm512_and_si512(_mm512_srav_epi32(v, s), _mm512_permutexvar_epi32(seg, r.od)));
+  }
+  const __m512i y =
+      _mm512_add_epi32(_mm512_srav_epi32(sum, s), _mm512_permutexvar_epi32(seg, r.bias));
+  return _mm512_max_epi32(y, _mm512_setzero_si512());
+}
+
+// n elements of one output row (the int32 form's inner loop).
+template <bool kStrict, bool kBanker, bool kXterm, bool kLinear>
+__attribute__((target("avx512f"))) inline void int32_piece(const Int32Regs& r,
+                                                           const std::int32_t* lo,
+                                                           const std::int32_t* hi,
+                                                           const std::int64_t* xterm, std::size_t n,
+                                                           std::uint8_t* out) {
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i b =
+        _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, 0xff)),
+                           bn_int32_half<kXterm>(r, lo, hi, xterm, i + 8, 0xff), 1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm512_cvtusepi32_epi8(act_int32<kStrict, kBanker, kLinear>(r, b)));
+  }
+  if (i < n) {  // masked loads and store; the unused lanes compute on zeros
+    const std::size_t rest = n - i;
+    const auto m0 = static_cast<__mmask8>(rest >= 8 ? 0xffu : (1u << rest) - 1);
+    const auto m1 = static_cast<__mmask8>(rest <= 8 ? 0u : (1u << (rest - 8)) - 1);
+    const __m512i b =
+        _mm512_inserti64x4(_mm512_castsi256_si512(bn_int32_half<kXterm>(r, lo, hi, xterm, i, m0)),
+                           bn_int32_half<kXterm>(r, lo, hi, xterm, i + 8, m1), 1);
+    _mm512_mask_cvtusepi32_storeu_epi8(out + i, static_cast<__mmask16>((1u << rest) - 1),
+                                       act_int32<kStrict, kBanker, kLinear>(r, b));
+  }
+}
+
+template <bool kStrict, bool kBanker, bool kXterm, bool kLinear>
+__attribute__((target("avx512f"))) void bn_act_int32_t(
+    const Int32Segments& t, const std::int32_t* lo, const std::int32_t* hi,
+    const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+    std::uint8_t* out, const OutRows& rows) {
+  Int32Regs r;
+  r.xs = _mm512_load_si512(t.x_start);
+  r.xe = _mm512_load_si512(t.x_end);
+  r.ym = _mm512_load_si512(t.y_mul);
+  r.sh = _mm512_load_si512(t.shift);
+  r.ra = _mm512_load_si512(t.round_add);
+  r.od = _mm512_load_si512(t.odd);
+  r.bias = _mm512_load_si512(t.bias);
+  for (int j = 0; j < 16; ++j) r.xs_b[j] = _mm512_set1_epi32(t.x_start[j]);
+  r.cterm = _mm512_set1_epi64(cterm);
+  r.mul = _mm512_set1_epi64(bn.mul);
+  r.add = _mm512_set1_epi64(bn.add);
+  r.lb = _mm512_set1_epi64(t.lb);
+  r.hb = _mm512_set1_epi64(t.hb);
+  r.shift = _mm_cvtsi32_si128(static_cast<int>(bn.shift));
+  r.used = t.used;
+  if (kLinear) {
+    r.lin_xs = _mm512_set1_epi32(t.x_start[1]);
+    r.lin_ym = _mm512_set1_epi32(t.y_mul[1]);
+    r.lin_ra = _mm512_set1_epi32(t.round_add[1]);
+    r.lin_od = _mm512_set1_epi32(t.odd[1]);
+    r.lin_bias = _mm512_set1_epi32(t.bias[1]);
+    r.lin_sh = _mm_cvtsi32_si128(t.shift[1]);
+  }
+  // Element i goes to column (first_x + i) % row_w of row (first_x + i) / row_w, rows `stride`
+  // bytes apart from out (one piece per row).
+  std::size_t done = 0, x = rows.first_x;
+  while (done < n) {
+    const std::size_t len = std::min(n - done, rows.row_w - x);
+    int32_piece<kStrict, kBanker, kXterm, kLinear>(r, lo + done,
+                                                   hi != nullptr ? hi + done : nullptr,
+                                                   kXterm ? xterm + done : nullptr, len, out + x);
+    done += len;
+    x = 0;
+    out += rows.stride;
+  }
+}
+template <bool kStrict, bool kBanker, bool kXterm>
+void bn_act_int32(const Int32Segments& t, const std::int32_t* lo, const std::int32_t* hi,
+                  const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+                  std::uint8_t* out, const OutRows& rows) {
+  if (t.linear) {
+    bn_act_int32_t<kStrict, kBanker, kXterm, true>(t, lo, hi, xterm, cterm, bn, n, out, rows);
+  } else {
+    bn_act_int32_t<kStrict, kBanker, kXterm, false>(t, lo, hi, xterm, cterm, bn, n, out, rows);
+  }
 }
 #pragma GCC diagnostic pop
 #endif
 
 }  // namespace
+
+void ActivationStage::run_int32(const std::int32_t* lo, const std::int32_t* hi,
+                                const std::int64_t* xterm, std::int64_t cterm, const ChannelBn& bn,
+                                std::size_t n, std::uint8_t* out, const OutRows& rows) const {
+#ifdef EMC_ACCEL_X86
+  const Int32Segments& it = int32_table_;
+  const bool x = xterm != nullptr;
+  if (strict_ && banker_)
+    x ? bn_act_int32<true, true, true>(it, lo, hi, xterm, cterm, bn, n, out, rows)
+      : bn_act_int32<true, true, false>(it, lo, hi, xterm, cterm, bn, n, out, rows);
+  else if (strict_)
+    x ? bn_act_int32<true, false, true>(it, lo, hi, xterm, cterm, bn, n, out, rows)
+      : bn_act_int32<true, false, false>(it, lo, hi, xterm, cterm, bn, n, out, rows);
+  else if (banker_)
+    x ? bn_act_int32<false, true, true>(it, lo, hi, xterm, cterm, bn, n, out, rows)
+      : bn_act_int32<false, true, false>(it, lo, hi, xterm, cterm, bn, n, out, rows);
+  else
+    x ? bn_act_int32<false, false, true>(it, lo, hi, xterm, cterm, bn, n, out, rows)
+      : bn_act_int32<false, false, false>(it, lo, hi, xterm, cterm, bn, n, out, rows);
+#else
+  (void)lo, (void)hi, (void)xterm, (void)cterm, (void)bn, (void)n, (void)out, (void)rows;
+#endif
+}
+
+void ActivationStage::run_rows(const std::int32_t* lo, const std::int64_t* xterm,
+                               std::int64_t cterm, const ChannelBn& bn, std::size_t n,
+                               const OutRows& rows, std::uint8_t* out) const {
+  if (int32_) {
+    run_int32(lo, nullptr, xterm, cterm, bn, n, out, rows);
+    return;
+  }
+  std::size_t done = 0, x = rows.first_x;
+  while (done < n) {
+    const std::size_t len = std::min(n - done, rows.row_w - x);
+    run(lo + done, nullptr, xterm != nullptr ? xterm + done : nullptr, cterm, bn, len, out + x);
+    done += len;
+    x = 0;
+    out += rows.stride;
+  }
+}
 
 void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const std::int64_t* xterm,
                           std::int64_t cterm, const ChannelBn& bn, std::size_t n,
@@ -321,6 +598,10 @@ void ActivationStage::run(const std::int32_t* lo, const std::int32_t* hi, const 
   const auto* sh = shift_.data();
   const auto* bi = bias_.data();
 #ifdef EMC_ACCEL_X86
+  if (int32_) {
+    run_int32(lo, hi, xterm, cterm, bn, n, out, OutRows{n, 0, 0});
+    return;
+  }
   if (simd_) {
     const SimdSegments& st = simd_table_;
     std::size_t done;
@@ -395,8 +676,9 @@ std::uint32_t pool2_row_sse2(const std::uint8_t* r0, const std::uint8_t* r1, std
         hi = _mm_max_epi16(_mm_and_si128(m1, even), _mm_srli_epi16(m1, 8));
       } else {
         auto sum4 = [&](__m128i a, __m128i b) {
-          const __m128i s = _mm_add_epi16(_mm_add_epi16(_mm_and_si128(a, even), _mm_srli_epi16(a, 8)),
-                                          _mm_add_epi16(_mm_and_si128(b, even), _mm_srli_epi16(b, 8)));
+          const __m128i s =
+              _mm_add_epi16(_mm_add_epi16(_mm_and_si128(a, even), _mm_srli_epi16(a, 8)),
+                            _mm_add_epi16(_mm_and_si128(b, even), _mm_srli_epi16(b, 8)));
           return _mm_srli_epi16(s, 2);
         };
         lo = sum4(a0, b0);

@@ -53,8 +53,11 @@ Result<KpuConvArgs> derive_kpu_conv_args(const KpuConvSpec& spec) {
     return Error(Errc::kInternal, "derive_kpu_conv_args: weight/bias size mismatch");
   }
   KpuConvArgs a;
-  auto wq = quantize_weights(spec.weights, spec.out_channels, spec.weight_bits, spec.per_channel,
-                             kpu_weight_qmax(spec.weight_bits, per_oc));
+  const std::int32_t qmax = kpu_weight_qmax(spec.weight_bits, per_oc);
+  auto wq = spec.per_channel && spec.auto_granularity
+                ? quantize_weights_auto(spec.weights, spec.out_channels, spec.weight_bits, qmax)
+                : quantize_weights(spec.weights, spec.out_channels, spec.weight_bits,
+                                   spec.per_channel, qmax);
   if (!wq.ok()) return wq.error();
   a.weights = std::move(wq).value();
 

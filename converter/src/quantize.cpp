@@ -150,4 +150,33 @@ Result<WeightQuant> quantize_weights(std::span<const float> weights, std::int32_
   return out;
 }
 
+double weight_relative_noise(std::span<const float> weights, const WeightQuant& q) {
+  const std::size_t channels = q.scales.size();
+  if (channels == 0 || weights.size() != q.codes.size()) return 0.0;
+  const std::size_t per = weights.size() / channels;
+  double total = 0.0;
+  for (std::size_t c = 0; c < channels; ++c) {
+    double sig = 0.0, noise = 0.0;
+    for (std::size_t i = 0; i < per; ++i) {
+      const double w = weights[c * per + i];
+      const double d = q.scales[c] * (double(q.codes[c * per + i]) - q.zero_point) - w;
+      sig += w * w;
+      noise += d * d;
+    }
+    if (sig > 0) total += noise / sig;
+  }
+  return total;
+}
+
+Result<WeightQuant> quantize_weights_auto(std::span<const float> weights, std::int32_t channels,
+                                          std::int32_t bits, std::int32_t qmax) {
+  auto pc = quantize_weights(weights, channels, bits, true, qmax);
+  if (!pc.ok()) return pc;
+  auto pl = quantize_weights(weights, channels, bits, false, qmax);
+  if (!pl.ok()) return pc;
+  if (weight_relative_noise(weights, pl.value()) < weight_relative_noise(weights, pc.value()))
+    return pl;
+  return pc;
+}
+
 }  // namespace emc::converter

@@ -184,7 +184,9 @@ std::vector<NamedCase> all_cases() {
       for (int form = 0; form < 3; ++form) {
         for (int relu = 0; relu < 2; ++relu) {
           const std::string name = std::string(relu ? "relu6_table_" : "positive_slopes_") +
-                                   (form == 0 ? "1x1_" : form == 1 ? "3x3_" : "dw3x3_") +
+                                   (form == 0   ? "1x1_"
+                                    : form == 1 ? "3x3_"
+                                                : "dw3x3_") +
                                    (sel ? "strict" : "le") + (rnd ? "_banker" : "_sdk");
           cases.push_back({name, [sel, rnd, form, relu] {
                              KpuSimOptions o;
@@ -213,21 +215,54 @@ std::vector<NamedCase> all_cases() {
       }
     }
   }
+  // MobileNet's widths with whole quads of input channels (the gather's 16- and 8-pixel SIMD steps
+  // and scalar rests), plain and with the stride-2 select pools (every second pixel).
+  // Without the DMA to main memory (every layer but a model's last), kpu-sim's output stage
+  // writes straight into the KPU RAM lines; the harness then compares KPU RAM.
+  for (std::uint32_t w : {7u, 14u, 28u, 56u, 112u}) {
+    for (int pool : {0, 5, 6}) {
+      for (std::uint32_t k : {1u, 3u}) {
+        for (bool dw : {false, true}) {
+          for (bool main_out : {true, false}) {
+            if (pool != 0 && k == 3) continue;
+            if (dw && (k == 1 || pool != 0)) continue;
+            cases.push_back(
+                {"mobilenet_w" + std::to_string(w) + "_k" + std::to_string(k) + "_pool" +
+                     std::to_string(pool) + (dw ? "_dw" : "") + (main_out ? "" : "_kpu_out"),
+                 [w, k, pool, dw, main_out] {
+                   ConvCase c =
+                       ConvCase()
+                           .width(w)
+                           .height(4)
+                           .kernel(k)
+                           .in_channels(dw ? 10 : 8)
+                           .out_channels(10)
+                           .pool(pool)
+                           .main_out(main_out)
+                           .seed(static_cast<std::uint32_t>(9100 + w * 10 + k + pool * 3 +
+                                                            (dw ? 5 : 0) + (main_out ? 0 : 7)));
+                   return dw ? c.depthwise() : c;
+                 }});
+          }
+        }
+      }
+    }
+  }
   // 1x1 convs with the select pools (kpu-sim computes only the kept pixels there), odd and even
   // widths, channel counts with and without a partial quad.
   for (int pool : {5, 6, 7}) {
     for (std::uint32_t w : {17u, 33u, 64u, 66u}) {
-      cases.push_back({"select_pool" + std::to_string(pool) + "_1x1_w" + std::to_string(w),
-                       [pool, w] {
-                         return ConvCase()
-                             .width(w)
-                             .height(w == 64 ? 8 : 9)
-                             .kernel(1)
-                             .in_channels(w % 2 == 0 ? 8 : 13)
-                             .out_channels(9)
-                             .pool(pool)
-                             .seed(static_cast<std::uint32_t>(6500 + pool * 100 + w));
-                       }});
+      cases.push_back(
+          {"select_pool" + std::to_string(pool) + "_1x1_w" + std::to_string(w), [pool, w] {
+             return ConvCase()
+                 .width(w)
+                 .height(w == 64 ? 8 : 9)
+                 .kernel(1)
+                 .in_channels(w % 2 == 0 ? 8 : 13)
+                 .out_channels(9)
+                 .pool(pool)
+                 .seed(static_cast<std::uint32_t>(6500 + pool * 100 + w));
+           }});
     }
   }
   // Kernel variants (results must not depend on the instruction set).

@@ -2,6 +2,8 @@
 // importer / executor tests. Values are written exactly as given (float32 little-endian).
 #pragma once
 
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "frontend_test_util.h"
@@ -81,6 +83,15 @@ class ModelBuilder {
   std::string last_;
   bool functional_ = false;
 };
+
+// n values uniform in [lo, hi) from mt19937(seed).
+inline std::vector<float> randv(std::size_t n, std::uint32_t seed, float lo = -1, float hi = 1) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
 
 // Runs a single-input graph on `values` and returns the (first) output's data.
 inline std::vector<float> run1(const Graph& g, std::vector<float> values) {

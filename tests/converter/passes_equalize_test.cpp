@@ -6,9 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "emc/converter/model_json.h"
@@ -22,14 +20,23 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using testing::ModelBuilder;
+using testing::randv;
+using testing::read_f32;
 using testing::run1;
 
-std::vector<float> randv(std::size_t n, std::uint32_t seed, float lo = -1, float hi = 1) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
+// optimize_graph, then equalize_cross_layer: the graph before and after, and the report.
+struct Equalized {
+  Graph before, after;
+  EqualizeReport rep;
+};
+void equalize(const Result<Graph>& g, Equalized& out) {
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  auto o = optimize_graph(*g);
+  ASSERT_TRUE(o.ok()) << o.error().to_string();
+  auto e = equalize_cross_layer(*o, &out.rep);
+  ASSERT_TRUE(e.ok()) << e.error().to_string();
+  out.before = std::move(*o);
+  out.after = std::move(*e);
 }
 
 // Max |a - b| relative to max |b|.
@@ -59,20 +66,15 @@ TEST(Equalize, HandComputedPairThroughRelu) {
       .weight("a/bias", {2}, {2, -1})
       .layer("Conv2D", "b", {{"filters", 1}, {"kernel_size", 1}, {"use_bias", false}})
       .weight("b/kernel", {1, 1, 2, 1}, {1, 4});
-  auto g = b.graph();
-  ASSERT_TRUE(g.ok()) << g.error().to_string();
-  auto o = optimize_graph(*g);
-  ASSERT_TRUE(o.ok());
-  EqualizeReport rep;
-  auto e = equalize_cross_layer(*o, &rep);
-  ASSERT_TRUE(e.ok()) << e.error().to_string();
-  EXPECT_EQ(rep.pairs, 1u);
-  EXPECT_TRUE(rep.skipped.empty());
-  EXPECT_EQ(node_named(*e, "a").kernel, (std::vector<float>{2, 2}));
-  EXPECT_EQ(node_named(*e, "a").bias, (std::vector<float>{1, -2}));
-  EXPECT_EQ(node_named(*e, "b").kernel, (std::vector<float>{2, 2}));
+  Equalized q;
+  ASSERT_NO_FATAL_FAILURE(equalize(b.graph(), q));
+  EXPECT_EQ(q.rep.pairs, 1u);
+  EXPECT_TRUE(q.rep.skipped.empty());
+  EXPECT_EQ(node_named(q.after, "a").kernel, (std::vector<float>{2, 2}));
+  EXPECT_EQ(node_named(q.after, "a").bias, (std::vector<float>{1, -2}));
+  EXPECT_EQ(node_named(q.after, "b").kernel, (std::vector<float>{2, 2}));
   for (float x : {-3.0f, 0.25f, 1.0f, 7.0f})  // 1 * relu(4x + 2) + 4 * relu(x - 1)
-    EXPECT_FLOAT_EQ(run1(*e, {x})[0], std::max(4 * x + 2, 0.0f) + 4 * std::max(x - 1, 0.0f));
+    EXPECT_FLOAT_EQ(run1(q.after, {x})[0], std::max(4 * x + 2, 0.0f) + 4 * std::max(x - 1, 0.0f));
 }
 
 // conv(relu) -> maxpool -> depthwise(leaky) -> conv(linear) -> conv(relu6) -> depthwise.
@@ -127,13 +129,10 @@ std::vector<double> in_ranges(const Node& n, std::size_t cin, std::size_t cout) 
 }
 
 TEST(Equalize, ChainRangesBecomeEqualAndOutputIsKept) {
-  auto g = chain().graph();
-  ASSERT_TRUE(g.ok()) << g.error().to_string();
-  auto o = optimize_graph(*g);
-  ASSERT_TRUE(o.ok()) << o.error().to_string();
-  EqualizeReport rep;
-  auto e = equalize_cross_layer(*o, &rep);
-  ASSERT_TRUE(e.ok()) << e.error().to_string();
+  Equalized q;
+  ASSERT_NO_FATAL_FAILURE(equalize(chain().graph(), q));
+  const Graph &o = q.before, &e = q.after;
+  const EqualizeReport& rep = q.rep;
   // c1 -> (p1) -> d1, d1 -> c2, c2 -> c3 equalized; c3 -> d2 has a ReLU6 between them.
   EXPECT_EQ(rep.pairs, 3u);
   ASSERT_EQ(rep.skipped.size(), 1u);
@@ -145,13 +144,13 @@ TEST(Equalize, ChainRangesBecomeEqualAndOutputIsKept) {
     std::size_t ch, b_cout;
   } pairs[] = {{"c1", "d1", 6, 6}, {"d1", "c2", 6, 5}, {"c2", "c3", 5, 4}};
   for (const auto& p : pairs) {
-    const auto r1 = out_ranges(node_named(*e, p.a), p.ch);
-    const auto r2 = in_ranges(node_named(*e, p.b), p.ch, p.b_cout);
+    const auto r1 = out_ranges(node_named(e, p.a), p.ch);
+    const auto r2 = in_ranges(node_named(e, p.b), p.ch, p.b_cout);
     for (std::size_t c = 0; c < p.ch; ++c)
       EXPECT_NEAR(r1[c] / r2[c], 1.0, 1e-3) << p.a << " -> " << p.b << " channel " << c;
     // ... and it changed something: before, the ranges differed by up to 3 decades.
-    const auto b1 = out_ranges(node_named(*o, p.a), p.ch);
-    const auto b2 = in_ranges(node_named(*o, p.b), p.ch, p.b_cout);
+    const auto b1 = out_ranges(node_named(o, p.a), p.ch);
+    const auto b2 = in_ranges(node_named(o, p.b), p.ch, p.b_cout);
     double worst = 0;
     for (std::size_t c = 0; c < p.ch; ++c)
       worst = std::max(worst, std::fabs(std::log10(b1[c] / b2[c])));
@@ -159,21 +158,13 @@ TEST(Equalize, ChainRangesBecomeEqualAndOutputIsKept) {
   }
   // The ReLU6 pair is untouched: c3 keeps its weights except for the c2 -> c3 scaling of its
   // INPUT channels, d2 keeps all of its weights.
-  EXPECT_EQ(node_named(*e, "d2").kernel, node_named(*o, "d2").kernel);
-  EXPECT_EQ(node_named(*e, "c3").bias, node_named(*o, "c3").bias);
+  EXPECT_EQ(node_named(e, "d2").kernel, node_named(o, "d2").kernel);
+  EXPECT_EQ(node_named(e, "c3").bias, node_named(o, "c3").bias);
   // Function preserved up to float rounding.
   for (std::uint32_t seed = 0; seed < 4; ++seed) {
     const auto x = randv(8 * 8 * 3, 200 + seed, -2, 2);
-    EXPECT_LE(rel_diff(run1(*e, x), run1(*o, x)), 1e-5) << "seed " << seed;
+    EXPECT_LE(rel_diff(run1(e, x), run1(o, x)), 1e-5) << "seed " << seed;
   }
-}
-
-std::vector<float> read_f32(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<float> v(raw.size() / 4);
-  std::memcpy(v.data(), raw.data(), v.size() * 4);
-  return v;
 }
 
 TEST(Equalize, RealDarknetTinyKeepsItsOutputsOnItsPhotos) {
@@ -184,19 +175,15 @@ TEST(Equalize, RealDarknetTinyKeepsItsOutputsOnItsPhotos) {
   ASSERT_TRUE(fs::exists(dir / "model.json")) << dir << " is missing (shared/ beside the repo)";
   auto model = load_tfjs_model((dir / "model.json").string());
   ASSERT_TRUE(model.ok()) << model.error().to_string();
-  auto g = build_graph(*model);
-  ASSERT_TRUE(g.ok()) << g.error().to_string();
-  auto o = optimize_graph(*g);
-  ASSERT_TRUE(o.ok()) << o.error().to_string();
-  EqualizeReport rep;
-  auto e = equalize_cross_layer(*o, &rep);
-  ASSERT_TRUE(e.ok()) << e.error().to_string();
+  Equalized q;
+  ASSERT_NO_FATAL_FAILURE(equalize(build_graph(*model), q));
+  const EqualizeReport& rep = q.rep;
   EXPECT_GE(rep.pairs, 10u);
   std::size_t inputs = 0;
   for (const auto& f : fs::directory_iterator(dir / "inputs")) {
-    const auto x = read_f32(f.path());
-    const auto want = read_f32(dir / "outputs" / f.path().filename());  // TF.js logits
-    const auto before = run1(*o, x), after = run1(*e, x);
+    const auto x = read_f32(f.path().string());
+    const auto want = read_f32((dir / "outputs" / f.path().filename()).string());  // TF.js logits
+    const auto before = run1(q.before, x), after = run1(q.after, x);
     ASSERT_EQ(after.size(), want.size());
     EXPECT_LE(rel_diff(after, before), 1e-5) << f.path();
     EXPECT_LE(rel_diff(after, want), 1e-5) << f.path();

@@ -13,15 +13,8 @@ namespace {
 using Json = nlohmann::json;
 using testing::max_abs_diff;
 using testing::ModelBuilder;
+using testing::randv;
 using testing::run1;
-
-std::vector<float> randv(std::size_t n, std::uint32_t seed, float lo = -1, float hi = 1) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 // pad -> conv(no bias) -> bn -> relu6 ; pad -> depthwise -> bn -> ReLU ; dropout ; dense+bn
 ModelBuilder mobilenet_like() {

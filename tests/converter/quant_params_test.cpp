@@ -120,5 +120,41 @@ TEST(QuantWeights, SixteenBitAndReducedQmax) {
   EXPECT_FALSE(quantize_weights(w, 7, 8, false, 255).ok());  // 300 % 7 != 0
 }
 
+TEST(QuantWeights, AutoKeepsAPerTensorGridPerLayer) {
+  // Every weight is a multiple of 0.01 in [-1.27, 1.28]: a model saved with per-tensor uint8
+  // weights (scale 0.01, zero point 127). Hand: one per-layer scale 2.55 / 255 = 0.01 with zero
+  // point 127 reproduces all six exactly (codes round(w / 0.01) + 127); per channel, channel 1
+  // gets a scale near 0.13 / 127 or 0.13 / 128 (zero point 127 and 128 tie), on which 0.07 and
+  // 0.02 fall between codes (e.g. 68.39 and 19.54 steps): ~4e-4 of error, a relative noise near
+  // 1e-5. The automatic choice keeps the per-layer grid.
+  std::vector<float> w{-1.27f, 0.5f, 1.28f, -0.13f, 0.07f, 0.02f};
+  auto pc = quantize_weights(w, 2, 8, true, 255);
+  ASSERT_TRUE(pc.ok());
+  EXPECT_LT(pc->scales[1], 0.0011);
+  EXPECT_GT(weight_relative_noise(w, pc.value()), 1e-6);
+  auto q = quantize_weights_auto(w, 2, 8, 255);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->zero_point, 127);
+  EXPECT_NEAR(q->scales[0], 0.01, 1e-9);
+  EXPECT_NEAR(q->scales[1], 0.01, 1e-9);
+  const std::vector<int> codes{0, 177, 255, 114, 134, 129};
+  for (std::size_t i = 0; i < w.size(); ++i) EXPECT_EQ(q->codes[i], codes[i]) << i;
+  EXPECT_LT(weight_relative_noise(w, q.value()), 1e-10);
+}
+
+TEST(QuantWeights, AutoKeepsPerChannelForChannelsOfDifferentSizes) {
+  // The per-channel example above: one per-layer scale (200 / 255) puts all of channel 1 on the
+  // zero point, relative noise 1 for that channel (hand: sum of w^2 over sum of w^2); per channel
+  // it is below 1e-4. The automatic choice is per channel: channel 1's scale is its own.
+  std::vector<float> w{-100.f, 50.f, 100.f, -0.01f, 0.005f, 0.01f};
+  auto pl = quantize_weights(w, 2, 8, false, 255);
+  ASSERT_TRUE(pl.ok());
+  EXPECT_NEAR(weight_relative_noise(w, pl.value()), 1.0, 1e-3);
+  auto q = quantize_weights_auto(w, 2, 8, 255);
+  ASSERT_TRUE(q.ok());
+  EXPECT_LT(q->scales[1], q->scales[0] / 1000);
+  EXPECT_LT(weight_relative_noise(w, q.value()), 1e-4);
+}
+
 }  // namespace
 }  // namespace emc::converter

@@ -309,8 +309,10 @@ static int run(int argc, char** argv) {
       ->check(CLI::IsMember({"minmax", "kld", "mse", "percentile"}));
   bool per_layer = false;
   app.add_flag("--per-channel", per_channel,
-               "per-output-channel weight scales (the default; on the K210 they fold into the "
-               "BN multipliers at no cost)");
+               "per-output-channel weight scales on every layer (default: per channel, except "
+               "where one per-layer scale quantizes a layer's weights with less error, e.g. "
+               "weights stored on a per-tensor grid; on the K210 per-channel scales fold into "
+               "the BN multipliers at no cost)");
   app.add_flag("--per-layer", per_layer, "one weight scale per layer (the old default)");
   bool no_bias_correction = false;
   app.add_flag("--no-bias-correction", no_bias_correction,
@@ -402,7 +404,10 @@ static int run(int argc, char** argv) {
     return fail(Error(Errc::kInvalidArgument, "--per-channel and --per-layer exclude each other"));
   }
   if (per_layer) opt.per_channel = false;
-  if (per_channel) opt.per_channel = true;
+  if (per_channel) {
+    opt.per_channel = true;
+    opt.auto_per_layer = false;
+  }
   opt.bias_correction = !no_bias_correction;
   if (cle && no_cle)
     return fail(Error(Errc::kInvalidArgument, "--cle and --no-cle exclude each other"));

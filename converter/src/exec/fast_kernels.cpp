@@ -461,17 +461,11 @@ void depthwise_fast(FloatIsa isa, const Node& n, const Tensor& in, Tensor& out) 
     float* row = out.data.data() + std::int64_t{oy} * ow * cout;
     for (int ox = 0; ox < ow; ++ox) {
       int taps = 0;
-      for (int ky = 0; ky < kh; ++ky) {
-        const int iy = oy * n.stride_h - n.pad.top + ky * n.dilation_h;
-        if (iy < 0 || iy >= ih) continue;
-        for (int kx = 0; kx < kw; ++kx) {
-          const int ix = ox * n.stride_w - n.pad.left + kx * n.dilation_w;
-          if (ix < 0 || ix >= iw) continue;
-          xs[taps] = in.data.data() + (std::int64_t{iy} * iw + ix) * c;
-          ws[taps] = n.kernel.data() + (std::int64_t{ky} * kw + kx) * cout;
-          ++taps;
-        }
-      }
+      for_each_conv_tap(n, oy, ox, ih, iw, [&](int ky, int kx, int iy, int ix) {
+        xs[taps] = in.data.data() + (std::int64_t{iy} * iw + ix) * c;
+        ws[taps] = n.kernel.data() + (std::int64_t{ky} * kw + kx) * cout;
+        ++taps;
+      });
       float* o = row + std::int64_t{ox} * cout;
       if (m == 1) {
         pixel(DwTaps{xs.data(), ws.data(), taps}, bias, c, o);

@@ -5,25 +5,9 @@
 
 #include "emc/converter/activation_fit.h"
 #include "lower/lowerer.h"
+#include "lower/v3_cpu_layers.h"
 
 namespace emc::converter::detail {
-namespace {
-
-// Geometry of a CPU pool layer (addresses are patched in by the memory plan).
-format::Pool2dBody pool2d_body(const Node& n, const Shape& s, const Shape& os) {
-  format::Pool2dBody b;
-  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
-  b.out_shape = {std::uint32_t(os.w()), std::uint32_t(os.h()), std::uint32_t(os.c())};
-  b.kernel_width = std::uint32_t(n.kernel_w);
-  b.kernel_height = std::uint32_t(n.kernel_h);
-  b.stride_width = std::uint32_t(n.stride_w);
-  b.stride_height = std::uint32_t(n.stride_h);
-  b.padding_width = std::uint32_t(n.pad.left);
-  b.padding_height = std::uint32_t(n.pad.top);
-  return b;
-}
-
-}  // namespace
 
 using format::LayerType;
 
@@ -275,12 +259,7 @@ void Lowerer::emit_add(const Node& n) {
 void Lowerer::lower_concat(const LayerMatch& m) {
   const Node& n = first(m);
   const Shape& os = g_.shape(n.output);
-  if (n.axis != os.rank() - 1) {
-    fail(Errc::kUnsupportedLayer,
-         "concatenation on axis " + std::to_string(n.axis) +
-             ": only the channel (last) axis maps to consecutive CHW blocks",
-         n);
-  }
+  check_concat_axis(n, os);
   const QuantParam q = quant_of(n.output);
   std::vector<int> parts;
   for (TensorId t : n.inputs) {
@@ -331,13 +310,8 @@ void Lowerer::lower_softmax(const LayerMatch& m) {
   const Node& n = first(m);
   const TensorId in = n.inputs[0];
   const Shape& s = g_.shape(in);
-  if (!(s.rank() == 1 || (s.rank() == 3 && s.h() == 1 && s.w() == 1)) || n.axis != s.rank() - 1) {
-    fail(Errc::kUnsupportedLayer,
-         "softmax over " + to_string(s) + ": the CPU SOFTMAX layer works on a vector", n);
-  }
+  const format::ChannelsBody b = softmax_body(n, s);
   ensure_main_f(in, n);
-  format::ChannelsBody b;
-  b.channels = static_cast<std::uint32_t>(s.c());
   const int ob = main_buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
   LayerInfo info;
   info.sources = {n.source.name};

@@ -15,6 +15,7 @@
 #include "lower/emc_conv_layer.h"
 #include "lower/emc_map_layers.h"
 #include "lower/targets.h"
+#include "lower/v3_cpu_layers.h"
 
 namespace emc::converter::detail {
 namespace {
@@ -25,17 +26,6 @@ using format::LayerType;
 bool is_clamp(const Activation& a) {
   return a.is_linear() ||
          (a.kind == ActivationKind::kRelu && a.alpha == 0.0 && a.threshold == 0.0f);
-}
-
-[[noreturn]] void fail(Errc code, const std::string& msg, const Node& node) {
-  throw ErrorException(Error(code, msg).with_layer(node.layer_ref()));
-}
-
-template <class Body, class Field>
-Fixup fix(int buffer, Field Body::*member) {
-  return Fixup{buffer, 0, [member](format::Layer& l, std::uint64_t a) {
-                 std::get<Body>(l.body).*member = static_cast<Field>(a);
-               }};
 }
 
 // Representations of one graph tensor that exist so far (all CHW in main memory).
@@ -53,7 +43,11 @@ struct Form {
   bool hwc = false;
 };
 
-class CpuLowerer {
+class CpuLowerer;
+// The job that lowers one match of the cpu table.
+using CpuJob = void (CpuLowerer::*)(const LayerMatch& match);
+
+class CpuLowerer : LoweredBuilder {
  public:
   CpuLowerer(const Graph& g, const std::vector<Range>& r, const ConvertOptions& o)
       : g_(g), ranges_(r), opt_(o), forms_(g.tensors.size()) {}
@@ -62,35 +56,13 @@ class CpuLowerer {
  private:
   Form& form(TensorId t) { return forms_[static_cast<std::size_t>(t)]; }
   std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
-  int buffer(std::uint64_t bytes, const LayerRef& owner) {
-    Buffer b;
-    b.mem = Mem::kMain;
-    b.bytes = bytes;
-    b.owner = owner;
-    out_.buffers.push_back(b);
-    return static_cast<int>(out_.buffers.size()) - 1;
-  }
-  int step() const { return static_cast<int>(out_.layers.size()); }
-  void use(int buf, int at) {
-    auto& b = out_.buffers[static_cast<std::size_t>(buf)];
-    b.first = std::min(b.first, at);
-    b.last = std::max(b.last, at);
-  }
+  int buffer(std::uint64_t bytes, const LayerRef& owner) { return main_buffer(bytes, owner); }
   // Appends a layer reading `in` and writing `out` (buffer ids, -1: none) with its fixups.
   void add(LayerType type, format::LayerBody body, LayerInfo info, std::vector<Fixup> fixups,
            int in, int out) {
-    LoweredLayer l;
-    l.layer.type = type;
-    l.layer.body = std::move(body);
-    info.index = out_.layers.size();
-    info.type = type;
-    info.on_kpu = false;
-    l.info = std::move(info);
-    for (const Fixup& f : fixups) use(f.buffer, step());
-    l.fixups = std::move(fixups);
-    l.main_in = in;
-    l.main_out = out;
-    out_.layers.push_back(std::move(l));
+    add_layer(type, std::move(body), std::move(info), std::move(fixups));
+    out_.layers.back().main_in = in;
+    out_.layers.back().main_out = out;
   }
   static std::vector<std::string> sources_of(const Node& n) {
     return n.source_layers.empty() ? std::vector<std::string>{n.source.name} : n.source_layers;
@@ -161,7 +133,65 @@ class CpuLowerer {
   // tensor, layout and map_shape), from the representations the lowering recorded.
   void describe_outputs();
 
+  // Runs the job the match's rule binds (kCpuRules), after splitting off a trailing activation
+  // that is not a clamp.
   void lower_unit(const LayerMatch& m);
+  // A match of the rule binding `job`, over `nodes`.
+  static LayerMatch match_of(CpuJob job, std::vector<int> nodes);
+
+ public:
+  // ---- the jobs kCpuRules binds its rules to ----
+  void lower_conv_unit(const LayerMatch& m) { lower_conv(m.nodes); }
+  void lower_dense_unit(const LayerMatch& m) { lower_dense(m.nodes); }
+  void lower_batch_norm_unit(const LayerMatch& m) {
+    const auto [act, out] = fused_activation(m);
+    lower_batch_norm(first(m), act, out);
+  }
+  void lower_add_unit(const LayerMatch& m) {
+    const auto [act, out] = fused_activation(m);
+    lower_add(first(m), act, out);
+  }
+  void lower_elementwise_unit(const LayerMatch& m) {
+    const auto [act, out] = fused_activation(m);
+    lower_elementwise(first(m), act, out);
+  }
+  void lower_activation_unit(const LayerMatch& m) { lower_activation(first(m)); }
+  void lower_max_pool_unit(const LayerMatch& m) { lower_max_pool(lone_pool(m)); }
+  void lower_avg_pool_unit(const LayerMatch& m) { lower_avg_pool(lone_pool(m)); }
+  void lower_global_avg_pool_unit(const LayerMatch& m) { lower_global_pool(first(m), false); }
+  void lower_global_max_pool_unit(const LayerMatch& m) { lower_global_pool(first(m), true); }
+  void lower_concat_unit(const LayerMatch& m) { lower_concat(first(m)); }
+  void lower_softmax_unit(const LayerMatch& m) { lower_softmax(first(m)); }
+  void lower_upsample_unit(const LayerMatch& m) { lower_upsample(first(m)); }
+  void lower_alias_unit(const LayerMatch& m) { lower_alias(first(m)); }
+  // A ZeroPadding2D no conv absorbed.
+  void lower_zero_pad_unit(const LayerMatch& m) {
+    const Padding4& p = first(m).pad;
+    emit_pad_crop(first(m), p.top, p.bottom, p.left, p.right, "zero padding");
+  }
+  void lower_crop_unit(const LayerMatch& m) {
+    const Padding4& p = first(m).pad;
+    emit_pad_crop(first(m), -p.top, -p.bottom, -p.left, -p.right, "crop");
+  }
+
+ private:
+  const Node& first(const LayerMatch& m) const { return g_.nodes[std::size_t(m.nodes.front())]; }
+  // The pool of a max_pool2d / average_pool2d match (a ZeroPadding2D must have been merged).
+  const Node& lone_pool(const LayerMatch& m) const {
+    if (m.nodes.size() > 1 || first(m).kind == NodeKind::kZeroPad)
+      fail(Errc::kUnsupportedLayer,
+           "a ZeroPadding2D before pooling must be merged by the front-end passes", first(m));
+    return first(m);
+  }
+  // The activation and output of a BatchNorm / Add / elementwise match, with a following
+  // Activation node when it has one.
+  std::pair<Activation, TensorId> fused_activation(const LayerMatch& m) const {
+    const Node& f = first(m);
+    if (m.nodes.size() == 1) return {f.activation, f.output};
+    const Node& a = g_.nodes[std::size_t(m.nodes[1])];
+    if (!f.activation.is_linear()) fail(Errc::kUnsupportedLayer, "two activations in a row", a);
+    return {a.activation, a.output};
+  }
   void lower_conv(const std::vector<int>& nodes);
   void lower_dense(const std::vector<int>& nodes);
   void lower_batch_norm(const Node& n, const Activation& act, TensorId out);
@@ -180,7 +210,46 @@ class CpuLowerer {
   const std::vector<Range>& ranges_;
   const ConvertOptions& opt_;
   std::vector<Form> forms_;
-  LoweredModel out_;
+};
+
+// -p cpu's layer table: conv-like layers absorb BN and activation; everything else is 1:1. Each
+// rule is bound to the CpuLowerer job that lowers it (longest match wins, layer_table.h).
+struct CpuRule {
+  LayerRule rule;
+  CpuJob job;
+};
+using K = NodeKind;
+using L = CpuLowerer;
+const std::vector<CpuRule> kCpuRules = {
+    {{"conv2d",
+      {maybe({K::kZeroPad}), one_of({K::kConv2D}), maybe({K::kBatchNorm}),
+       maybe({K::kActivation})}},
+     &L::lower_conv_unit},
+    {{"depthwise_conv2d",
+      {maybe({K::kZeroPad}), one_of({K::kDepthwiseConv2D}), maybe({K::kBatchNorm}),
+       maybe({K::kActivation})}},
+     &L::lower_conv_unit},
+    {{"fully_connected", {one_of({K::kDense}), maybe({K::kBatchNorm}), maybe({K::kActivation})}},
+     &L::lower_dense_unit},
+    {{"max_pool2d", {maybe({K::kZeroPad}), one_of({K::kMaxPool})}}, &L::lower_max_pool_unit},
+    {{"average_pool2d", {maybe({K::kZeroPad}), one_of({K::kAvgPool})}}, &L::lower_avg_pool_unit},
+    {{"global_average_pool2d", {one_of({K::kGlobalAvgPool})}}, &L::lower_global_avg_pool_unit},
+    {{"global_max_pool2d", {one_of({K::kGlobalMaxPool})}}, &L::lower_global_max_pool_unit},
+    {{"add", {one_of({K::kAdd}), maybe({K::kActivation})}}, &L::lower_add_unit},
+    {{"concat", {one_of({K::kConcat})}}, &L::lower_concat_unit},
+    {{"softmax", {one_of({K::kSoftmax})}}, &L::lower_softmax_unit},
+    {{"flatten", {one_of({K::kFlatten})}}, &L::lower_alias_unit},
+    {{"reshape", {one_of({K::kReshape})}}, &L::lower_alias_unit},
+    {{"identity", {one_of({K::kIdentity})}}, &L::lower_alias_unit},
+    {{"batch_norm", {one_of({K::kBatchNorm}), maybe({K::kActivation})}}, &L::lower_batch_norm_unit},
+    {{"activation", {one_of({K::kActivation})}}, &L::lower_activation_unit},
+    {{"zero_pad", {one_of({K::kZeroPad})}}, &L::lower_zero_pad_unit},
+    {{"upsample", {one_of({K::kUpSample})}}, &L::lower_upsample_unit},
+    {{"elementwise",
+      {one_of({K::kSubtract, K::kMultiply, K::kMaximum, K::kMinimum, K::kAverage}),
+       maybe({K::kActivation})}},
+     &L::lower_elementwise_unit},
+    {{"crop", {one_of({K::kCrop})}}, &L::lower_crop_unit},
 };
 
 // ---- representation changes ----------------------------------------------------------------
@@ -390,7 +459,7 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
       (k == NodeKind::kBatchNorm || k == NodeKind::kActivation ? rest : first).push_back(i);
     }
     lower_conv(first);
-    lower_unit(LayerMatch{0, "batch_norm", rest});
+    lower_unit(match_of(&CpuLowerer::lower_batch_norm_unit, rest));
     return;
   }
   const TensorId tin = pad ? pad->inputs[0] : c.inputs[0];
@@ -492,7 +561,7 @@ void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
       if (!act.is_linear()) {  // Dense(activation) -> BN: the BN on its own
         lower_dense({nodes.front()});
         std::vector<int> rest(nodes.begin() + std::ptrdiff_t(i), nodes.end());
-        lower_unit(LayerMatch{0, "batch_norm", rest});
+        lower_unit(match_of(&CpuLowerer::lower_batch_norm_unit, rest));
         return;
       }
       const std::size_t n_in = w.size() / std::size_t(units);
@@ -784,15 +853,7 @@ void CpuLowerer::lower_avg_pool(const Node& n) {
     return;
   }
   ensure_f(in, n);
-  format::Pool2dBody b;
-  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
-  b.out_shape = {std::uint32_t(os.w()), std::uint32_t(os.h()), std::uint32_t(os.c())};
-  b.kernel_width = std::uint32_t(n.kernel_w);
-  b.kernel_height = std::uint32_t(n.kernel_h);
-  b.stride_width = std::uint32_t(n.stride_w);
-  b.stride_height = std::uint32_t(n.stride_h);
-  b.padding_width = std::uint32_t(n.pad.left);
-  b.padding_height = std::uint32_t(n.pad.top);
+  const format::Pool2dBody b = pool2d_body(n, s, os);
   const int ob = buffer(std::uint64_t(os.num_elements()) * 4, n.layer_ref());
   LayerInfo info;
   info.sources = sources_of(n);
@@ -888,12 +949,7 @@ void CpuLowerer::lower_add(const Node& n, const Activation& act, TensorId out) {
 
 void CpuLowerer::lower_concat(const Node& n) {
   const Shape& os = g_.shape(n.output);
-  if (n.axis != os.rank() - 1) {
-    fail(Errc::kUnsupportedLayer,
-         "concatenation on axis " + std::to_string(n.axis) +
-             ": only the channel (last) axis maps to consecutive CHW blocks",
-         n);
-  }
+  check_concat_axis(n, os);
   if (os.rank() != 3 && os.rank() != 1)
     fail(Errc::kUnsupportedLayer, "concatenation of " + to_string(os) + " tensors", n);
   const Int8Quant q = quant_of(n.output);
@@ -935,13 +991,8 @@ void CpuLowerer::lower_concat(const Node& n) {
 void CpuLowerer::lower_softmax(const Node& n) {
   const TensorId in = n.inputs[0];
   const Shape& s = g_.shape(in);
-  if (!(s.rank() == 1 || (s.rank() == 3 && s.h() == 1 && s.w() == 1)) || n.axis != s.rank() - 1) {
-    fail(Errc::kUnsupportedLayer,
-         "softmax over " + to_string(s) + ": the CPU SOFTMAX layer works on a vector", n);
-  }
+  const format::ChannelsBody b = softmax_body(n, s);
   ensure_f(in, n);
-  format::ChannelsBody b;
-  b.channels = static_cast<std::uint32_t>(s.c());
   const int ob = buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
   LayerInfo info;
   info.sources = sources_of(n);
@@ -1015,11 +1066,10 @@ void CpuLowerer::lower_alias(const Node& n) {
 }
 
 void CpuLowerer::lower_unit(const LayerMatch& m) {
-  const Node& first = g_.nodes[std::size_t(m.nodes.front())];
-  const std::string target(m.name);
+  const CpuJob job = kCpuRules.at(m.rule).job;
   // A trailing Activation that is not a clamp runs as its own table (the unit before it writes
   // its calibrated input).
-  if (m.nodes.size() > 1 && target != "activation") {
+  if (m.nodes.size() > 1 && job != &CpuLowerer::lower_activation_unit) {
     const Node& last = g_.nodes[std::size_t(m.nodes.back())];
     if (last.kind == NodeKind::kActivation && !is_clamp(last.activation)) {
       LayerMatch head = m;
@@ -1028,42 +1078,13 @@ void CpuLowerer::lower_unit(const LayerMatch& m) {
       return lower_activation(last);
     }
   }
-  if (target == "conv2d" || target == "depthwise_conv2d") return lower_conv(m.nodes);
-  if (target == "fully_connected") return lower_dense(m.nodes);
-  // BatchNorm / Add matched with a following Activation.
-  Activation act = first.activation;
-  TensorId out = first.output;
-  if (m.nodes.size() > 1) {
-    const Node& a = g_.nodes[std::size_t(m.nodes[1])];
-    if (!act.is_linear()) fail(Errc::kUnsupportedLayer, "two activations in a row", a);
-    act = a.activation;
-    out = a.output;
-  }
-  if (target == "batch_norm") return lower_batch_norm(first, act, out);
-  if (target == "add") return lower_add(first, act, out);
-  if (target == "activation") return lower_activation(first);
-  if (target == "max_pool2d" || target == "average_pool2d") {
-    if (m.nodes.size() > 1 || first.kind == NodeKind::kZeroPad)
-      fail(Errc::kUnsupportedLayer,
-           "a ZeroPadding2D before pooling must be merged by the front-end passes", first);
-    return target == "max_pool2d" ? lower_max_pool(first) : lower_avg_pool(first);
-  }
-  if (target == "global_average_pool2d") return lower_global_pool(first, false);
-  if (target == "global_max_pool2d") return lower_global_pool(first, true);
-  if (target == "concat") return lower_concat(first);
-  if (target == "softmax") return lower_softmax(first);
-  if (target == "upsample") return lower_upsample(first);
-  if (target == "elementwise") return lower_elementwise(first, act, out);
-  if (target == "zero_pad") {  // a ZeroPadding2D no conv absorbed
-    const Padding4& p = first.pad;
-    return emit_pad_crop(first, p.top, p.bottom, p.left, p.right, "zero padding");
-  }
-  if (target == "crop") {
-    const Padding4& p = first.pad;
-    return emit_pad_crop(first, -p.top, -p.bottom, -p.left, -p.right, "crop");
-  }
-  if (target == "flatten" || target == "reshape" || target == "identity") return lower_alias(first);
-  fail(Errc::kUnsupportedLayer, "'" + target + "' has no -p cpu lowering", first);
+  (this->*job)(m);
+}
+
+LayerMatch CpuLowerer::match_of(CpuJob job, std::vector<int> nodes) {
+  for (std::size_t r = 0; r < kCpuRules.size(); ++r)
+    if (kCpuRules[r].job == job) return LayerMatch{r, kCpuRules[r].rule.name, std::move(nodes)};
+  throw ErrorException(Error(Errc::kInternal, "the cpu table binds no rule to this job"));
 }
 
 void CpuLowerer::describe_outputs() {
@@ -1108,6 +1129,7 @@ LoweredModel CpuLowerer::run() {
         "kmodel V3 has exactly one input; this model has " + std::to_string(g_.inputs.size())));
   }
   auto matches = value_or_throw(match_graph(g_, generic_cpu_layer_table()));
+  const auto job_of = [](const LayerMatch& m) { return kCpuRules.at(m.rule).job; };
   const TensorId input = g_.inputs[0];
   const Shape& is = g_.shape(input);
   out_.input_shape = is.dims;
@@ -1119,12 +1141,12 @@ LoweredModel CpuLowerer::run() {
   if (is.rank() == 3 && !matches.empty()) {
     std::size_t k = 0;
     const Node& r = g_.nodes[std::size_t(matches[0].nodes[0])];
-    if (matches.size() > 1 && matches[0].name == "activation" &&
+    if (matches.size() > 1 && job_of(matches[0]) == &CpuLowerer::lower_activation_unit &&
         r.activation.kind == ActivationKind::kAffine && r.activation.alpha > 0)
       k = 1;
     const Node& c = g_.nodes[std::size_t(matches[k].nodes[0])];
     const bool reads = k == 0 ? c.inputs[0] == input : c.inputs[0] == r.output;
-    conv_first = reads && (matches[k].name == "conv2d" || matches[k].name == "depthwise_conv2d");
+    conv_first = reads && job_of(matches[k]) == &CpuLowerer::lower_conv_unit;
   }
   if (conv_first) {
     // An image: uint8 CHW pixels p, stored by the runtime as the int8 code p - 128; real =
@@ -1271,4 +1293,13 @@ const Target kCpuTarget = {
 
 namespace emc::converter {
 const Target* const Target::kCpu = &detail::kCpuTarget;
+
+const LayerTable& generic_cpu_layer_table() {
+  static const LayerTable table = [] {
+    LayerTable t{"CPU", {}};
+    for (const detail::CpuRule& r : detail::kCpuRules) t.rules.push_back(r.rule);
+    return t;
+  }();
+  return table;
+}
 }  // namespace emc::converter

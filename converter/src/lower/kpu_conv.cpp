@@ -298,6 +298,7 @@ int Lowerer::emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t 
   spec.output = p.out_q;
   spec.weight_bits = opt_.weight_bits;
   spec.per_channel = opt_.per_channel;
+  spec.auto_granularity = opt_.auto_per_layer;
   spec.input_mean = p.in_mean;
   spec.in_h = p.in_h;
   spec.in_w = p.in_w;

@@ -3,6 +3,7 @@
 // addresses, which are patched after planning through the fixups (buffer id + setter).
 #pragma once
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <functional>
@@ -62,6 +63,64 @@ struct LoweredModel {
   std::vector<std::string> warnings;
   bool input_is_uint8 = true;
   std::vector<std::int32_t> input_shape;
+};
+
+// Throws the error (caught by the target's LowerFn) naming the node's source layer.
+[[noreturn]] void fail(Errc code, const std::string& msg, const Node& node);
+
+// What every lowering appends to: the LoweredModel being built, its buffers and layers, and the
+// lifetime of each buffer (the steps of its first and last use, from the layers' fixups).
+class LoweredBuilder {
+ protected:
+  // A new buffer of `bytes` (KPU: `rows` rows of 64 bytes, with any extra row read past the end).
+  int new_buffer(Mem mem, std::uint64_t bytes, std::uint32_t rows, const LayerRef& owner) {
+    Buffer b;
+    b.mem = mem;
+    b.bytes = bytes;
+    b.rows = rows;
+    b.owner = owner;
+    out_.buffers.push_back(b);
+    return static_cast<int>(out_.buffers.size()) - 1;
+  }
+  int main_buffer(std::uint64_t bytes, const LayerRef& owner) {
+    return new_buffer(Mem::kMain, bytes, 0, owner);
+  }
+  // The index the next layer gets.
+  int step() const { return static_cast<int>(out_.layers.size()); }
+  // Extends buffer `buf`'s lifetime to step `at`.
+  void use(int buf, int at) {
+    auto& b = out_.buffers[static_cast<std::size_t>(buf)];
+    b.first = std::min(b.first, at);
+    b.last = std::max(b.last, at);
+  }
+  // Appends a layer; the buffers its fixups name get their lifetimes extended to this step.
+  int add_layer(format::LayerType type, format::LayerBody body, LayerInfo info,
+                std::vector<Fixup> fix) {
+    LoweredLayer l;
+    l.layer.type = type;
+    l.layer.body = std::move(body);
+    info.index = out_.layers.size();
+    info.type = type;
+    info.on_kpu = format::is_k210_type(type);
+    l.info = std::move(info);
+    for (const Fixup& f : fix) use(f.buffer, step());
+    l.fixups = std::move(fix);
+    out_.layers.push_back(std::move(l));
+    return static_cast<int>(out_.layers.size()) - 1;
+  }
+  // A main-memory layer reading buffer `in` and writing buffer `out` (the Body's
+  // main_mem_in_address / main_mem_out_address), both recorded for the report.
+  template <class Body>
+  int add_main_layer(format::LayerType type, Body body, LayerInfo info, int in, int out) {
+    const int idx =
+        add_layer(type, std::move(body), std::move(info),
+                  {fix(in, &Body::main_mem_in_address), fix(out, &Body::main_mem_out_address)});
+    out_.layers.back().main_in = in;
+    out_.layers.back().main_out = out;
+    return idx;
+  }
+
+  LoweredModel out_;
 };
 
 // Lowers an optimized, calibrated graph for options.target (its LowerFn). `ranges` is indexed by

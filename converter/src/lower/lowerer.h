@@ -61,8 +61,6 @@ struct Forms {
 
 // Rows of a W x H KPU map before channel c0 (c0 a multiple of the channels sharing a row).
 std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0);
-// Throws the error (caught by lower_with_table) naming the node's source layer.
-[[noreturn]] void fail(Errc code, const std::string& msg, const Node& node);
 // relu or relu6 (sets `relu6`).
 bool relu_family(const Activation& a, bool& relu6);
 
@@ -70,7 +68,7 @@ bool relu_family(const Activation& a, bool& relu6);
 // target uses it too).
 extern const LayerTable kKmodelV3Layers;
 
-class Lowerer {
+class Lowerer : LoweredBuilder {
  public:
   // options.target must be set and its `layers` table must bind Lowerer jobs.
   Lowerer(const Graph& g, const std::vector<Range>& ranges, const ConvertOptions& o)
@@ -119,58 +117,13 @@ class Lowerer {
   void lower_zero_pad(const LayerMatch& m);
 
  private:
-  // ---- buffers and layers ----
-  int new_buffer(Mem mem, std::uint64_t bytes, std::uint32_t rows, const LayerRef& owner) {
-    Buffer b;
-    b.mem = mem;
-    b.bytes = bytes;
-    b.rows = rows;
-    b.owner = owner;
-    out_.buffers.push_back(b);
-    return static_cast<int>(out_.buffers.size()) - 1;
-  }
-  int step() const { return static_cast<int>(out_.layers.size()); }
-  void use(int buf, int at) {
-    auto& b = out_.buffers[static_cast<std::size_t>(buf)];
-    b.first = std::min(b.first, at);
-    b.last = std::max(b.last, at);
-  }
+  // ---- buffers and layers (new_buffer, add_layer, ...: LoweredBuilder) ----
   int kpu_map_buffer(std::int32_t h, std::int32_t w, std::int32_t c, const LayerRef& owner,
                      std::uint32_t extra_rows = 0) {
     const auto rows = static_cast<std::uint32_t>(
         format::kpu_map_rows(static_cast<std::uint32_t>(w), static_cast<std::uint32_t>(h),
                              static_cast<std::uint32_t>(c)));
     return new_buffer(Mem::kKpu, std::uint64_t{rows} * 64, rows + extra_rows, owner);
-  }
-  int main_buffer(std::uint64_t bytes, const LayerRef& owner) {
-    return new_buffer(Mem::kMain, bytes, 0, owner);
-  }
-  // Appends a layer; `reads`/`writes` get their lifetimes extended to this step.
-  int add_layer(format::LayerType type, format::LayerBody body, LayerInfo info,
-                std::vector<Fixup> fix) {
-    LoweredLayer l;
-    l.layer.type = type;
-    l.layer.body = std::move(body);
-    info.index = out_.layers.size();
-    info.type = type;
-    info.on_kpu = format::is_k210_type(type);
-    l.info = std::move(info);
-    for (const Fixup& f : fix) use(f.buffer, step());
-    l.fixups = std::move(fix);
-    out_.layers.push_back(std::move(l));
-    return static_cast<int>(out_.layers.size()) - 1;
-  }
-
-  // A main-memory layer reading buffer `in` and writing buffer `out` (the Body's
-  // main_mem_in_address / main_mem_out_address), both recorded for the report.
-  template <class Body>
-  int add_main_layer(format::LayerType type, Body body, LayerInfo info, int in, int out) {
-    const int idx =
-        add_layer(type, std::move(body), std::move(info),
-                  {fix(in, &Body::main_mem_in_address), fix(out, &Body::main_mem_out_address)});
-    out_.layers.back().main_in = in;
-    out_.layers.back().main_out = out;
-    return idx;
   }
   // Makes K210_CONV layer `layer` also DMA its output map to main buffer `buf` (+ `add` bytes).
   void send_to_main(int layer, int buf, std::uint64_t add);
@@ -336,7 +289,6 @@ class Lowerer {
   const Target& target_;
   const LayerTable& table_;
   std::vector<Forms> forms_;
-  LoweredModel out_;
   bool kpu_input_ = false;
   // A leading Rescaling folded into the input preprocessing (see run()): its output tensor, scale
   // and offset.

@@ -137,29 +137,26 @@ EMC_EXEC_CLONES void depthwise_conv2d_f32(const KernelArgs& args) {
   const int ih = in_shape.h(), iw = in_shape.w(), c = in_shape.c();
   const int oh = out_shape.h(), ow = out_shape.w(), cout = out_shape.c();
   const int m = n.depth_multiplier;
-  const int kh = n.kernel_h, kw = n.kernel_w;
+  const int kw = n.kernel_w;
+  // Locals, not the structured bindings: clang 14 (the fuzz build) cannot capture those.
+  const float* const src = in;
+  const float* const kernel = n.kernel.data();
   for (int oy = 0; oy < oh; ++oy) {
     for (int ox = 0; ox < ow; ++ox) {
       float* a = out + (static_cast<std::int64_t>(oy) * ow + ox) * cout;
       std::fill(a, a + cout, 0.0f);
-      for (int ky = 0; ky < kh; ++ky) {
-        const int iy = oy * n.stride_h - n.pad.top + ky * n.dilation_h;
-        if (iy < 0 || iy >= ih) continue;
-        for (int kx = 0; kx < kw; ++kx) {
-          const int ix = ox * n.stride_w - n.pad.left + kx * n.dilation_w;
-          if (ix < 0 || ix >= iw) continue;
-          const float* x = in + (static_cast<std::int64_t>(iy) * iw + ix) * c;
-          // Kernel [ky][kx][c][m] flattened is [ky][kx][c*m + j]: the output channel order.
-          const float* wk = n.kernel.data() + (static_cast<std::int64_t>(ky) * kw + kx) * cout;
-          if (m == 1) {
-            for (int ch = 0; ch < c; ++ch)
-              a[ch] = static_cast<float>(static_cast<double>(a[ch]) +
-                                         static_cast<double>(x[ch]) * wk[ch]);
-          } else {
-            for (int ch = 0; ch < c; ++ch) axpy_tfjs(a + ch * m, x[ch], wk + ch * m, m);
-          }
+      for_each_conv_tap(n, oy, ox, ih, iw, [&](int ky, int kx, int iy, int ix) {
+        const float* x = src + (static_cast<std::int64_t>(iy) * iw + ix) * c;
+        // Kernel [ky][kx][c][m] flattened is [ky][kx][c*m + j]: the output channel order.
+        const float* wk = kernel + (static_cast<std::int64_t>(ky) * kw + kx) * cout;
+        if (m == 1) {
+          for (int ch = 0; ch < c; ++ch)
+            a[ch] = static_cast<float>(static_cast<double>(a[ch]) +
+                                       static_cast<double>(x[ch]) * wk[ch]);
+        } else {
+          for (int ch = 0; ch < c; ++ch) axpy_tfjs(a + ch * m, x[ch], wk + ch * m, m);
         }
-      }
+      });
       add_bias(a, n.has_bias() ? n.bias.data() : nullptr, cout);
       activate_inplace(n.activation, a, cout);
     }

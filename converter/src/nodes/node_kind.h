@@ -33,6 +33,22 @@ inline UnaryView unary(const KernelArgs& a) {
   return {a.node, a.in().shape, a.in().data.data(), a.output.shape, a.output.data.data()};
 }
 
+// Calls fn(ky, kx, iy, ix) for each tap (ky, kx) of output pixel (oy, ox) of conv node `n`
+// (its kernel, strides, top/left padding and dilation) that lies inside an ih x iw input, in
+// row-major tap order: the order the float kernels accumulate in.
+template <class Fn>
+inline void for_each_conv_tap(const Node& n, int oy, int ox, int ih, int iw, Fn&& fn) {
+  for (int ky = 0; ky < n.kernel_h; ++ky) {
+    const int iy = oy * n.stride_h - n.pad.top + ky * n.dilation_h;
+    if (iy < 0 || iy >= ih) continue;
+    for (int kx = 0; kx < n.kernel_w; ++kx) {
+      const int ix = ox * n.stride_w - n.pad.left + kx * n.dilation_w;
+      if (ix < 0 || ix >= iw) continue;
+      fn(ky, kx, iy, ix);
+    }
+  }
+}
+
 enum class NodeInputs { kOne, kMany };
 using ShapeRule = Result<Shape> (*)(const Graph&, const Node&);
 using FloatKernel = void (*)(const KernelArgs&);

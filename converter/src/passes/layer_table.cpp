@@ -1,5 +1,5 @@
 // Matching of layer tables (layer_table.h). Each target's table is in its own file
-// (src/lower/<name>_target.cpp); the generic CPU table (-p cpu, lower/cpu_target.cpp) is here.
+// (src/lower/<name>_target.cpp).
 #include "emc/converter/layer_table.h"
 
 #include <algorithm>
@@ -9,37 +9,6 @@ namespace emc::converter {
 namespace {
 
 using K = NodeKind;
-
-// Generic CPU target: conv-like layers absorb BN and activation; everything else is 1:1.
-const LayerTable kGenericCpuTable = {
-    "CPU",
-    {
-        {"conv2d",
-         {maybe({K::kZeroPad}), one_of({K::kConv2D}), maybe({K::kBatchNorm}),
-          maybe({K::kActivation})}},
-        {"depthwise_conv2d",
-         {maybe({K::kZeroPad}), one_of({K::kDepthwiseConv2D}), maybe({K::kBatchNorm}),
-          maybe({K::kActivation})}},
-        {"fully_connected", {one_of({K::kDense}), maybe({K::kBatchNorm}), maybe({K::kActivation})}},
-        {"max_pool2d", {maybe({K::kZeroPad}), one_of({K::kMaxPool})}},
-        {"average_pool2d", {maybe({K::kZeroPad}), one_of({K::kAvgPool})}},
-        {"global_average_pool2d", {one_of({K::kGlobalAvgPool})}},
-        {"global_max_pool2d", {one_of({K::kGlobalMaxPool})}},
-        {"add", {one_of({K::kAdd}), maybe({K::kActivation})}},
-        {"concat", {one_of({K::kConcat})}},
-        {"softmax", {one_of({K::kSoftmax})}},
-        {"flatten", {one_of({K::kFlatten})}},
-        {"reshape", {one_of({K::kReshape})}},
-        {"identity", {one_of({K::kIdentity})}},
-        {"batch_norm", {one_of({K::kBatchNorm}), maybe({K::kActivation})}},
-        {"activation", {one_of({K::kActivation})}},
-        {"zero_pad", {one_of({K::kZeroPad})}},
-        {"upsample", {one_of({K::kUpSample})}},
-        {"elementwise",
-         {one_of({K::kSubtract, K::kMultiply, K::kMaximum, K::kMinimum, K::kAverage}),
-          maybe({K::kActivation})}},
-        {"crop", {one_of({K::kCrop})}},
-    }};
 
 // Next node of a chain: the sole reader of `node`'s output, reading only that tensor.
 int chain_next(const Graph& g, int node) {
@@ -94,10 +63,6 @@ std::string no_rule_reason(NodeKind k) {
 }
 
 }  // namespace
-
-const LayerTable& generic_cpu_layer_table() {
-  return kGenericCpuTable;
-}
 
 std::optional<LayerMatch> match_layer(const Graph& graph, int start, const LayerTable& table) {
   if (start < 0 || static_cast<std::size_t>(start) >= graph.nodes.size()) return std::nullopt;

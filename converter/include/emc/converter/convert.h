@@ -60,6 +60,10 @@ struct ConvertOptions {
   // trained MobileNetV2's depthwise convs have channels at 0 dB with one scale per layer
   // (docs/accuracy.md).
   bool per_channel = true;
+  // With per_channel, -p k210: a layer whose weights one per-layer scale quantizes with less
+  // relative noise keeps it (quantize_weights_auto; weights stored on one per-tensor grid).
+  // emc-convert --per-channel turns this off (every layer per channel).
+  bool auto_per_layer = true;
   // Bias correction of KPU convs: subtract the mean output error of the quantized weights,
   // estimated with the calibration data's input means (k210_conv_args.h).
   bool bias_correction = true;

@@ -57,6 +57,9 @@ struct KpuConvSpec {
   QuantParam output;            // uint8 output quantization (of the activation's result)
   std::int32_t weight_bits = 8;
   bool per_channel = false;
+  // With per_channel: keep one per-layer scale where it quantizes with less relative noise
+  // (quantize_weights_auto).
+  bool auto_granularity = false;
   // Bias correction (optional): the mean of the real input per input channel over the
   // calibration data ([in_channels]; empty = none), and the input map size (for the share of
   // output pixels whose 3x3 taps read padding instead of data).

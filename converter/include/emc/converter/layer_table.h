@@ -56,8 +56,9 @@ struct LayerTable {
   std::vector<LayerRule> rules;
 };
 
-// The rule table of the coming generic CPU target (EMC's own CPU layer types: conv-like layers
-// absorb BN and activation, everything else 1:1). Matching only: no target lowers with it yet.
+// The rule table of -p cpu (EMC's own CPU layer types: conv-like layers absorb BN and activation,
+// everything else 1:1). Its rules are bound to the cpu lowering's own jobs in
+// src/lower/cpu_target.cpp, so their `lower` (a Lowerer job) is nullptr here.
 const LayerTable& generic_cpu_layer_table();
 
 struct LayerMatch {

@@ -56,4 +56,16 @@ struct WeightQuant {
 Result<WeightQuant> quantize_weights(std::span<const float> weights, std::int32_t channels,
                                      std::int32_t bits, bool per_channel, std::int32_t qmax);
 
+// The relative quantization noise of `q` for `weights` (same layout as quantize_weights): the sum
+// over output channels of Σ(dequantized − w)² / Σw² (all-zero channels count 0), i.e. every
+// channel's noise-to-signal ratio counts equally, as each feeds its own output.
+double weight_relative_noise(std::span<const float> weights, const WeightQuant& q);
+
+// Per-channel scales unless one per-layer scale gives strictly less relative noise
+// (weight_relative_noise): weights that already lie on one grid per tensor (a model saved with
+// per-tensor weight quantization, e.g. TF.js uint8) are reproduced by that grid and re-rounded by
+// per-channel scales. Trained float weights almost always measure better per channel.
+Result<WeightQuant> quantize_weights_auto(std::span<const float> weights, std::int32_t channels,
+                                          std::int32_t bits, std::int32_t qmax);
+
 }  // namespace emc::converter
