@@ -1,5 +1,6 @@
 #include "emc/format/layer_footprint.h"
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <variant>
@@ -20,6 +21,10 @@ std::uint64_t mul(std::uint64_t a, std::uint64_t b) {
   // wrapping so an absurd product still fails the range checks.
   if (a != 0 && b > UINT64_MAX / a) return UINT64_MAX / 2;
   return a * b;
+}
+
+std::uint64_t add(std::uint64_t a, std::uint64_t b) {
+  return a + b < a || a + b > UINT64_MAX / 2 ? UINT64_MAX / 2 : a + b;
 }
 
 FootprintRange at(std::uint64_t start, std::uint64_t size, std::string_view field,
@@ -75,10 +80,48 @@ std::uint64_t elements(const Shape3& s) {
   return mul(mul(s.width, s.height), s.channels);
 }
 
+// The input indices one axis of a pool reads: the union of the windows [o*stride - padding,
+// + kernel) clipped to [0, in), o < out (kmodel_v3.md §5.3, kpu_quantized_max_pool2d). Windows
+// move right with o, so the first non-empty window holds the lowest index and the last one
+// starting inside the input the highest. Empty when no window reaches the input.
+struct AxisReach {
+  std::int64_t first = 0;
+  std::int64_t last = -1;
+  bool empty() const { return last < first; }
+};
+AxisReach pool_axis_reach(std::uint32_t out, std::uint32_t in, std::uint32_t kernel,
+                          std::uint32_t stride, std::uint32_t padding) {
+  AxisReach r;
+  if (out == 0 || in == 0 || kernel == 0 || stride == 0) return r;
+  const std::int64_t s = stride, p = padding, k = kernel, n = in;
+  const std::int64_t o_last = std::min<std::int64_t>(out - 1, (n - 1 + p) / s);
+  const std::int64_t end = o_last * s - p + k;  // one past the last window's last tap
+  if (end <= 0) return r;
+  const std::int64_t o_first = p >= k ? (p - k) / s + 1 : 0;  // first o with o*s - p + k > 0
+  if (o_first > o_last) return r;
+  r.first = std::max<std::int64_t>(o_first * s - p, 0);
+  r.last = std::min(end, n) - 1;
+  return r;
+}
+
 Status footprint(const Pool2dBody& b, Elem e, LayerFootprint& f) {
   const std::uint64_t out_n = elements(b.out_shape);
-  in_out(f, b.main_mem_in_address, mul(elements(b.in_shape), e.in), b.main_mem_out_address,
-         mul(out_n, e.out));
+  // Read extent: from the first to the last byte a window touches, not the whole declared
+  // in_shape from the start address (a 1x1 pool that crops from a shifted start, or samples every
+  // second pixel, never reads the declared extent's tail). Start stays at main_mem_in_address.
+  const AxisReach ys = pool_axis_reach(b.out_shape.height, b.in_shape.height, b.kernel_height,
+                                       b.stride_height, b.padding_height);
+  const AxisReach xs = pool_axis_reach(b.out_shape.width, b.in_shape.width, b.kernel_width,
+                                       b.stride_width, b.padding_width);
+  std::uint64_t in_bytes = 0;
+  if (out_n != 0 && !ys.empty() && !xs.empty()) {
+    const std::uint64_t w = b.in_shape.width;
+    const std::uint64_t last = add(add(mul(b.out_shape.channels - 1ull, mul(w, b.in_shape.height)),
+                                       mul(std::uint64_t(ys.last), w)),
+                                   std::uint64_t(xs.last));
+    in_bytes = mul(add(last, 1), e.in);
+  }
+  in_out(f, b.main_mem_in_address, in_bytes, b.main_mem_out_address, mul(out_n, e.out));
   f.work = mul(out_n, mul(b.kernel_width, b.kernel_height));
   return ok_status();
 }

@@ -31,6 +31,52 @@ TEST(LayerFootprint, RemovePaddingReadsEverySixteenthByteOnly) {
   EXPECT_TRUE(f->kpu_writes.empty());
 }
 
+Pool2dBody pool(std::uint32_t in, Shape3 in_shape, Shape3 out_shape, std::uint32_t stride,
+                std::uint32_t kernel = 1, std::uint32_t padding = 0) {
+  Pool2dBody b;
+  b.main_mem_in_address = in;
+  b.main_mem_out_address = 0x400;
+  b.in_shape = in_shape;
+  b.out_shape = out_shape;
+  b.kernel_width = b.kernel_height = kernel;
+  b.stride_width = b.stride_height = stride;
+  b.padding_width = b.padding_height = padding;
+  return b;
+}
+
+TEST(LayerFootprint, PoolReadsUpToItsLastWindowNotTheDeclaredExtent) {
+  const auto reads = [](const Pool2dBody& b) {
+    auto f = layer_footprint(layer(LayerType::kQuantizedMaxPool2d, b));
+    EXPECT_TRUE(f.ok()) << f.error().to_string();
+    return f.ok() ? ByteRange{f->main_reads.at(0).start, f->main_reads.at(0).size} : ByteRange{};
+  };
+  // Crop of a 6x5x2 map (W 5, plane 30) at 0x100 by top 1, left 2 to 3x2: the 1x1 pool starts at
+  // 0x100 + 1*5 + 2 = 0x107; its last tap is channel 1, row 2, column 1: 30 + 2*5 + 1 = 41, so
+  // it reads [0x107, 0x131), inside the map [0x100, 0x13c) (the declared 60 bytes from 0x107
+  // would run 7 bytes past it).
+  ByteRange r = reads(pool(0x107, {5, 6, 2}, {2, 3, 2}, 1));
+  EXPECT_EQ(r.start, 0x107u);
+  EXPECT_EQ(r.size, 42u);
+  // Stride-2 sampling of a 4x4x3 map from buffer + W + 1 to 2x2: taps (1 + 2y, 1 + 2x) are read
+  // as rows 0, 2 and columns 0, 2 of the shifted map: last = 2*16 + 2*4 + 2 = 42, 43 bytes.
+  r = reads(pool(0x105, {4, 4, 3}, {2, 2, 3}, 2));
+  EXPECT_EQ(r.size, 43u);
+  // Stride 3 over a width-5 map, out 3: windows 0, 3, 6 (outside): the last tap is column 3.
+  // One row, one channel: 4 bytes.
+  r = reads(pool(0, {5, 1, 1}, {3, 1, 1}, 3));
+  EXPECT_EQ(r.size, 4u);
+  // A 3x3 window with padding 1 over 4x4x1, out 4x4: windows reach row/column 3: all 16 bytes.
+  r = reads(pool(0, {4, 4, 1}, {4, 4, 1}, 1, 3, 1));
+  EXPECT_EQ(r.size, 16u);
+  // Every window in the padding (kernel 1, padding 2, out 1): nothing is read.
+  r = reads(pool(0, {4, 4, 1}, {1, 1, 1}, 1, 1, 2));
+  EXPECT_EQ(r.size, 0u);
+  // AVERAGE_POOL2D reads float32: the 2x2x1 map, 2x2 window, out 1x1: 4 floats.
+  auto f = layer_footprint(layer(LayerType::kAveragePool2d, pool(0, {2, 2, 1}, {1, 1, 1}, 2, 2)));
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->main_reads.at(0).size, 16u);
+}
+
 TEST(LayerFootprint, ElementSizesComeFromTheTypeRow) {
   // QUANTIZE (11): float32 in, uint8 out; DEQUANTIZE (12): the reverse; one body struct.
   auto q = layer_footprint(layer(LayerType::kQuantize, QuantizeBody{0, 0, 0x100, 10, 1.f, 0.f}));

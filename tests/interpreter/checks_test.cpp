@@ -169,6 +169,43 @@ TEST_F(Checks, ReadOfNeverWrittenMemoryIsADiagnostic) {
             "input nor an earlier layer fully wrote (reads zeros)");
 }
 
+// A 1x1 QUANTIZED_MAX_POOL2D reading a 4x4x2 CHW map (plane 16) from `start`.
+format::Layer pool_layer(std::uint32_t start, std::uint32_t out_addr, std::uint32_t out_hw,
+                         std::uint32_t stride) {
+  format::Pool2dBody b;
+  b.main_mem_in_address = start;
+  b.main_mem_out_address = out_addr;
+  b.in_shape = {4, 4, 2};
+  b.out_shape = {out_hw, out_hw, 2};
+  b.kernel_width = b.kernel_height = 1;
+  b.stride_width = b.stride_height = stride;
+  return {LayerType::kQuantizedMaxPool2d, b};
+}
+
+TEST_F(Checks, ShiftedPoolReadsOnlyItsWindows) {
+  // FULLY_CONNECTED writes 8 floats = 32 bytes at 16: the map [16, 48). A crop by top 1, left 1
+  // to 2x2 starts at 16 + 4 + 1 = 21 and last reads 21 + 16 + 4 + 1 = 42: [21, 43), written.
+  // (The declared extent, 32 bytes from 21, would end at 53, past the map.)
+  auto crop = load(make_model(56, {testing::fc_layer(0, 16, 4, 8), pool_layer(21, 48, 2, 1)},
+                              {{48, 8}}));
+  ASSERT_TRUE(crop.ok()) << crop.error().to_string();
+  EXPECT_TRUE((*crop)->diagnostics().empty());
+  // Stride-2 sampling from map + W + 1 = 21 to 2x2: taps 21 + {0, 2, 8, 10} + 16c, last 47.
+  auto sample = load(make_model(56, {testing::fc_layer(0, 16, 4, 8), pool_layer(21, 48, 2, 2)},
+                                {{48, 8}}));
+  ASSERT_TRUE(sample.ok()) << sample.error().to_string();
+  EXPECT_TRUE((*sample)->diagnostics().empty());
+  // The same crop when only 6 floats = 24 bytes [16, 40) were written: bytes 40..42 of channel 1's
+  // window are read and nothing wrote them.
+  auto bad = load(make_model(56, {testing::fc_layer(0, 16, 4, 6), pool_layer(21, 48, 2, 1)},
+                             {{48, 8}}));
+  ASSERT_TRUE(bad.ok()) << bad.error().to_string();
+  ASSERT_EQ((*bad)->diagnostics().size(), 1u);
+  EXPECT_EQ((*bad)->diagnostics()[0].to_string(),
+            "layer 1 (QUANTIZED_MAX_POOL2D): reads main memory [0x15, 0x2b) (22 bytes) that "
+            "neither the model input nor an earlier layer fully wrote (reads zeros)");
+}
+
 TEST_F(Checks, OutputBeyondMainMemory) {
   auto it = load(make_model(32, {testing::fc_layer(0, 16, 4, 4)}, {{16, 32}}));
   ASSERT_FALSE(it.ok());

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "emc/format/kpu_layout.h"
+#include "emc/format/layer_footprint.h"
 
 namespace emc::converter::detail {
 
@@ -79,11 +80,12 @@ int Lowerer::pick(int in_buf, std::uint64_t in_add, std::int32_t c, std::int32_t
   info.out_shape = {out_h, out_w, c};
   info.out_scale = q.scale;
   info.out_bias = q.bias();
-  // The layer's footprint is the whole input extent from its (shifted) start address: the
-  // buffer must cover it, or the planner may place another buffer inside the extent.
+  // The buffer must cover every byte the pool reads from its (shifted) start (its footprint: up
+  // to the last tap of its last window), or the planner may place another buffer there.
+  auto reads = format::layer_footprint(format::Layer{LayerType::kQuantizedMaxPool2d, b, 0, 0});
+  if (!reads.ok()) fail(Errc::kInternal, reads.error().to_string(), ctx);
   auto& ib = out_.buffers[static_cast<std::size_t>(in_buf)];
-  ib.bytes =
-      std::max(ib.bytes, in_add + std::uint64_t(in_h) * std::uint64_t(in_w) * std::uint64_t(c));
+  ib.bytes = std::max(ib.bytes, in_add + reads->main_reads.at(0).size);
   add_layer(LayerType::kQuantizedMaxPool2d, b, info,
             {fix(in_buf, &format::Pool2dBody::main_mem_in_address, in_add),
              fix(ob, &format::Pool2dBody::main_mem_out_address)});

@@ -49,29 +49,6 @@ std::optional<std::vector<int>> match_rule(const Graph& g, const LayerRule& r, s
   return best;
 }
 
-// Why a node kind has no layer rule on either platform, and what would make it convert.
-std::string no_rule_reason(NodeKind k) {
-  switch (k) {
-    case K::kMultiply:
-    case K::kSubtract:
-    case K::kMaximum:
-    case K::kMinimum:
-    case K::kAverage:
-      return "kmodel V3 has no elementwise " + std::string(to_string(k)) +
-             " layer (only ADD / QUANTIZED_ADD); -p cpu converts it (EMC_ELEMENTWISE_INT8), or "
-             "replace the layer";
-    case K::kPRelu:
-      return "kmodel V3 has no PReLU layer (its activation tables are per tensor, PReLU's "
-             "slope is per channel or per element); -p cpu converts it (EMC_PRELU_INT8), or use "
-             "LeakyReLU / ReLU";
-    case K::kCrop:
-      return "kmodel V3 has no crop/slice layer; -p cpu converts it (EMC_PAD_CROP_INT8), or "
-             "crop the input before the model";
-    default:
-      return "";
-  }
-}
-
 }  // namespace
 
 std::optional<LayerMatch> match_layer(const Graph& graph, int start, const LayerTable& table) {
@@ -98,10 +75,6 @@ Result<std::vector<LayerMatch>> match_graph(const Graph& graph, const LayerTable
       std::string targets;
       for (const auto& r : table.rules)
         targets += std::string(targets.empty() ? "" : ", ") + std::string(r.name);
-      if (auto why = no_rule_reason(graph.nodes[i].kind); !why.empty())
-        return Error(Errc::kUnsupportedLayer,
-                     std::string(to_string(graph.nodes[i].kind)) + " cannot be converted: " + why)
-            .with_layer(graph.nodes[i].layer_ref());
       return Error(Errc::kUnsupportedLayer,
                    "no " + std::string(table.platform) + " layer rule starts with a " +
                        to_string(graph.nodes[i].kind) + " node; platform layers: " + targets)

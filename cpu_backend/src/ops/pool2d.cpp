@@ -137,12 +137,15 @@ Result<PreparedPtr> prepare_pool2d(const PrepareContext& ctx, PoolKind kind) {
   EMC_TRY(c.positive("stride_height", body->stride_height));
   const format::Shape3& is = body->in_shape;
   const format::Shape3& os = body->out_shape;
+  // The input extent is what the windows read (layer_footprint): up to the last tap of the last
+  // channel, not the whole declared in_shape (a crop reads from a shifted start).
+  EMC_CPU_ASSIGN_OR_RETURN(const format::LayerFootprint fp, c.footprint());
   EMC_CPU_ASSIGN_OR_RETURN(
-      ByteRange in, c.range("main_mem_in_address", body->main_mem_in_address,
-                            checked_product({is.width, is.height, os.channels}), elem,
-                            "in_shape.width " + std::to_string(is.width) + " x in_shape.height " +
-                                std::to_string(is.height) + " x out_shape.channels " +
-                                std::to_string(os.channels)));
+      ByteRange in,
+      c.range("main_mem_in_address", body->main_mem_in_address, fp.main_reads.at(0).size, 1,
+              std::to_string(fp.main_reads.at(0).size) + " bytes read by the windows over in_shape " +
+                  std::to_string(is.width) + " x " + std::to_string(is.height) + " x " +
+                  std::to_string(os.channels)));
   EMC_CPU_ASSIGN_OR_RETURN(
       ByteRange out, c.range("main_mem_out_address", body->main_mem_out_address,
                              checked_product({os.width, os.height, os.channels}), elem,
