@@ -56,6 +56,19 @@ inline void copy_line(std::uint8_t* dst, const std::uint8_t* src, std::size_t n)
   }
 }
 
+#if defined(__SSE2__)
+// Interleaves 16 bytes of each of four lines into 64 bytes: out[4x + i] = line_i[x].
+inline void store_quad16(__m128i a, __m128i b, __m128i c, __m128i d, std::uint8_t* out) {
+  const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+  const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+  auto* o = reinterpret_cast<__m128i*>(out);
+  _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
+  _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+  _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+  _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+}
+#endif
+
 // out[4x + i] = line_i[x] - 128 as int8 for i < real, 0 for the phantom channels i >= real.
 void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::uint8_t* l2,
                      const std::uint8_t* l3, std::uint32_t real, std::uint32_t n,
@@ -69,13 +82,7 @@ void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::
         return _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), flip);
       };
       const __m128i a = load(l0), b = load(l1), c = load(l2), d = load(l3);
-      const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-      const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
-      auto* o = reinterpret_cast<__m128i*>(out + 4 * x);
-      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
-      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
-      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
-      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+      store_quad16(a, b, c, d, out + 4 * x);
     }
     for (; x + 8 <= n; x += 8) {  // the 8-pixel rest of a 56-, 28- or 14-wide line
       auto load = [&](const std::uint8_t* l) {
@@ -117,13 +124,7 @@ std::uint32_t interleave_quad_step2(const std::uint8_t* l0, const std::uint8_t* 
       return _mm_xor_si128(_mm_packus_epi16(lo, hi), flip);
     };
     const __m128i a = load(l0), b = load(l1), c = load(l2), d = load(l3);
-    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-    const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
-    auto* o = reinterpret_cast<__m128i*>(out + 4 * x);
-    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
-    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
-    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
-    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+    store_quad16(a, b, c, d, out + 4 * x);
   }
 #else
   (void)l0, (void)l1, (void)l2, (void)l3, (void)dx, (void)n, (void)in_w, (void)out;
