@@ -85,7 +85,9 @@ TEST(CpuConvInput, PaddedFirstConvReadsThePixelGrid) {
   const auto iso = emc::testing::run_cpu_isolated(*r, *g, inputs());
   ASSERT_TRUE(iso.error.empty()) << iso.error;
   for (const auto& [i, st] : iso.layers)
-    if (st.tensor == "in") EXPECT_LT(st.err, 1e-12) << "layer " << i;
+    if (st.tensor == "in") {
+      EXPECT_LT(st.err, 1e-12) << "layer " << i;
+    }
 }
 
 TEST(CpuConvInput, BiasCorrectionSkipsExplicitPadding) {
