@@ -315,8 +315,9 @@ TEST(ConvExactnessMatrixCpu, EveryFormConvertsWithin3dBOfItsRoundingFloor) {
           const std::size_t ch = std::size_t(m.shape.c()),
                             cnt = std::size_t(m.shape.num_elements());
           std::vector<double> mean(ch, 0.0);
-          for (const auto& r : ref)
-            for (std::size_t k = 0; k < cnt; ++k) mean[k % ch] += r.at(std::size_t(tin)).data[k];
+          for (const auto& sample : ref)
+            for (std::size_t k = 0; k < cnt; ++k)
+              mean[k % ch] += sample.at(std::size_t(tin)).data[k];
           for (auto& v : mean) v /= double(ref.size() * (cnt / ch));
           for (std::size_t k = 0; k < cnt; ++k) m.data.push_back(float(mean[k % ch]));
           std::mt19937 ra(1234), rb(1234);
