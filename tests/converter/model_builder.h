@@ -93,6 +93,31 @@ inline std::vector<float> randv(std::size_t n, std::uint32_t seed, float lo = -1
   return v;
 }
 
+// n values drawn from N(0, sd) by `rng`.
+inline std::vector<float> randn(std::mt19937& rng, std::size_t n, float sd) {
+  std::normal_distribution<float> d(0.0f, sd);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Adds Conv2D `name` (k x k, stride 1, 'same', bias, activation `act`) reading `from`, with
+// kernel ~ N(0, 0.5) and bias ~ N(0, 0.2) drawn from `rng`.
+inline void same_conv(ModelBuilder& mb, std::mt19937& rng, const std::string& name, int k, int cin,
+                      int filters, const std::string& from, const std::string& act = "linear") {
+  mb.layer("Conv2D", name,
+           {{"filters", filters},
+            {"kernel_size", {k, k}},
+            {"strides", {1, 1}},
+            {"padding", "same"},
+            {"use_bias", true},
+            {"activation", act}},
+           {from});
+  mb.weight(name + "/kernel", {k, k, cin, filters},
+            randn(rng, std::size_t(k * k * cin * filters), 0.5f));
+  mb.weight(name + "/bias", {filters}, randn(rng, std::size_t(filters), 0.2f));
+}
+
 // Runs a single-input graph on `values` and returns the (first) output's data.
 inline std::vector<float> run1(const Graph& g, std::vector<float> values) {
   Tensor t{g.shape(g.inputs[0]), std::move(values)};

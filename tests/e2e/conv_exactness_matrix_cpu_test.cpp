@@ -51,6 +51,7 @@ namespace emc {
 namespace {
 
 using converter::testing::ModelBuilder;
+using converter::testing::randn;
 using Json = nlohmann::json;
 
 enum class Pad { kSame, kValid, kZp11, kZp01, kZp10, kZp22 };
@@ -76,13 +77,6 @@ struct Case {
            std::to_string(n) + " cpu";
   }
 };
-
-std::vector<float> randn(std::mt19937& rng, std::size_t n, float sd) {
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 // -p cpu's weights are int8 symmetric per output channel (docs/cpu_target.md): w -> s·round(w/s),
 // s = max|w_channel| / 127, rounded half away from zero. `channels`: the kernel's last axis.

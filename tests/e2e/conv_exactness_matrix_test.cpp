@@ -41,6 +41,7 @@ namespace emc {
 namespace {
 
 using converter::testing::ModelBuilder;
+using converter::testing::randn;
 using Json = nlohmann::json;
 
 enum class Pad { kSame, kValid, kZp11, kZp01, kZp10, kZp22 };
@@ -159,13 +160,6 @@ bool documented_exact(const Case& c) {
   if (total == 1 && before == 0) return n % 2 == 0;
   if (total == 0) return n % 2 == 1;
   return false;
-}
-
-std::vector<float> randn(std::mt19937& rng, std::size_t n, float sd) {
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
 }
 
 ModelBuilder build(const Case& c, std::mt19937& rng) {

@@ -27,29 +27,8 @@ namespace {
 using namespace converter;
 using Json = nlohmann::json;
 using converter::testing::ModelBuilder;
-
-std::vector<float> randn(std::mt19937& rng, std::size_t n, float sd) {
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-// A conv of the input (kernel k, 'same', `filters`, linear) named `name`.
-void conv(ModelBuilder& mb, std::mt19937& rng, const std::string& name, int k, int cin, int filters,
-          const std::string& from, const std::string& act = "linear") {
-  mb.layer("Conv2D", name,
-           {{"filters", filters},
-            {"kernel_size", {k, k}},
-            {"strides", {1, 1}},
-            {"padding", "same"},
-            {"use_bias", true},
-            {"activation", act}},
-           {from});
-  mb.weight(name + "/kernel", {k, k, cin, filters},
-            randn(rng, std::size_t(k * k * cin * filters), 0.5f));
-  mb.weight(name + "/bias", {filters}, randn(rng, std::size_t(filters), 0.2f));
-}
+using converter::testing::randn;
+using converter::testing::same_conv;
 
 struct Checked {
   Graph g;
@@ -167,10 +146,10 @@ TEST(CpuInt8Forms, ElementwiseMergesAreEmcElementwiseInt8) {
     std::mt19937 rng(3);
     ModelBuilder mb;
     mb.input("in", {8, 8, 3});
-    conv(mb, rng, "a", 3, 3, 4, "in");
-    conv(mb, rng, "b", 1, 3, 4, "in");
+    same_conv(mb, rng, "a", 3, 3, 4, "in");
+    same_conv(mb, rng, "b", 1, 3, 4, "in");
     mb.layer(cls, "m", Json::object(), {"a", "b"});
-    conv(mb, rng, "after", 1, 4, 2, "m");
+    same_conv(mb, rng, "after", 1, 4, 2, "m");
     const Checked c = convert_isolated(mb, 8, 8, 3);
     for (const auto& l : c.r.layers) {
       if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == "m") {
@@ -185,8 +164,8 @@ TEST(CpuInt8Forms, ElementwiseWithReluTakesItAsTheClamp) {
   std::mt19937 rng(4);
   ModelBuilder mb;
   mb.input("in", {6, 6, 2});
-  conv(mb, rng, "a", 3, 2, 3, "in");
-  conv(mb, rng, "b", 3, 2, 3, "in");
+  same_conv(mb, rng, "a", 3, 2, 3, "in");
+  same_conv(mb, rng, "b", 3, 2, 3, "in");
   mb.layer("Subtract", "m", Json::object(), {"a", "b"});
   mb.layer("Activation", "r", {{"activation", "relu"}}, {"m"});
   const Checked c = convert_isolated(mb, 6, 6, 2);
@@ -202,7 +181,7 @@ TEST(CpuInt8Forms, CroppingAndLoneZeroPaddingArePadCropInt8AtTheirFloor) {
   std::mt19937 rng(5);
   ModelBuilder mb;
   mb.input("in", {9, 7, 3});
-  conv(mb, rng, "a", 3, 3, 4, "in", "relu");
+  same_conv(mb, rng, "a", 3, 3, 4, "in", "relu");
   mb.layer("Cropping2D", "crop", {{"cropping", Json::array({{1, 2}, {0, 3}})}}, {"a"});
   mb.layer("ZeroPadding2D", "pad", {{"padding", Json::array({{2, 0}, {1, 1}})}}, {"crop"});
   mb.layer("Activation", "sig", {{"activation", "sigmoid"}}, {"pad"});
@@ -215,11 +194,11 @@ TEST(CpuInt8Forms, ConcatAndUpsamplingAreEmcInt8Types) {
   std::mt19937 rng(6);
   ModelBuilder mb;
   mb.input("in", {8, 8, 3});
-  conv(mb, rng, "a", 3, 3, 4, "in", "relu");
-  conv(mb, rng, "b", 3, 3, 2, "in");
+  same_conv(mb, rng, "a", 3, 3, 4, "in", "relu");
+  same_conv(mb, rng, "b", 3, 3, 2, "in");
   mb.layer("Concatenate", "cat", {{"axis", -1}}, {"a", "b"});
   mb.layer("UpSampling2D", "up", {{"size", {2, 3}}}, {"cat"});
-  conv(mb, rng, "after", 3, 6, 2, "up");
+  same_conv(mb, rng, "after", 3, 6, 2, "up");
   const Checked c = convert_isolated(mb, 8, 8, 3);
   expect_layer(c, "EMC_CONCAT_INT8", "cat");
   expect_layer(c, "EMC_RESIZE_NEAREST_INT8", "up", 1e-9);

@@ -23,13 +23,7 @@ namespace {
 using namespace converter;
 using Json = nlohmann::json;
 using converter::testing::ModelBuilder;
-
-std::vector<float> randn(std::mt19937& rng, std::size_t n, float sd) {
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using converter::testing::randn;
 
 void conv(ModelBuilder& mb, std::mt19937& rng, const std::string& name, int k, int cin,
           int filters) {

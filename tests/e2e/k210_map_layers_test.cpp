@@ -33,28 +33,8 @@ namespace {
 using namespace converter;
 using Json = nlohmann::json;
 using converter::testing::ModelBuilder;
-
-std::vector<float> randn(std::mt19937& rng, std::size_t n, float sd) {
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-void conv(ModelBuilder& mb, std::mt19937& rng, const std::string& name, int k, int cin, int filters,
-          const std::string& from, const std::string& act = "linear") {
-  mb.layer("Conv2D", name,
-           {{"filters", filters},
-            {"kernel_size", {k, k}},
-            {"strides", {1, 1}},
-            {"padding", "same"},
-            {"use_bias", true},
-            {"activation", act}},
-           {from});
-  mb.weight(name + "/kernel", {k, k, cin, filters},
-            randn(rng, std::size_t(k * k * cin * filters), 0.5f));
-  mb.weight(name + "/bias", {filters}, randn(rng, std::size_t(filters), 0.2f));
-}
+using converter::testing::randn;
+using converter::testing::same_conv;
 
 // A compared layer: the graph tensor it writes in main memory and its grid.
 struct Grid {
@@ -255,15 +235,15 @@ std::size_t count_type(const ConvertResult& r, format::LayerType type) {
 ModelBuilder merge_model(const std::string& cls, const std::string& act, std::mt19937& rng) {
   ModelBuilder mb;
   mb.input("in", {8, 8, 3});
-  conv(mb, rng, "a", 3, 3, 4, "in");
-  conv(mb, rng, "b", 1, 3, 4, "in");
+  same_conv(mb, rng, "a", 3, 3, 4, "in");
+  same_conv(mb, rng, "b", 1, 3, 4, "in");
   mb.layer(cls, "m", Json::object(), {"a", "b"});
   std::string last = "m";
   if (!act.empty()) {
     mb.layer("Activation", "r", {{"activation", act}}, {"m"});
     last = "r";
   }
-  conv(mb, rng, "after", 1, 4, 2, last);
+  same_conv(mb, rng, "after", 1, 4, 2, last);
   return mb;
 }
 
@@ -354,7 +334,7 @@ TEST(K210MapLayers, CroppingAndZeroPaddingOfAReluMapAreStockMaxPoolCopiesAtTheFl
   std::mt19937 rng(5);
   ModelBuilder mb;
   mb.input("in", {9, 7, 3});
-  conv(mb, rng, "a", 3, 3, 4, "in", "relu");
+  same_conv(mb, rng, "a", 3, 3, 4, "in", "relu");
   mb.layer("Cropping2D", "crop", {{"cropping", Json::array({{1, 2}, {0, 3}})}}, {"a"});
   mb.layer("ZeroPadding2D", "pad", {{"padding", Json::array({{2, 0}, {1, 1}})}}, {"crop"});
   mb.layer("Activation", "sig", {{"activation", "sigmoid"}}, {"pad"});
@@ -379,7 +359,7 @@ TEST(K210MapLayers, ZeroPaddingOfASignedMapIsEmcPadCropOnTheCpu) {
   std::mt19937 rng(6);
   ModelBuilder mb;
   mb.input("in", {8, 8, 3});
-  conv(mb, rng, "a", 3, 3, 4, "in");  // linear: negative values, zero point > 0
+  same_conv(mb, rng, "a", 3, 3, 4, "in");  // linear: negative values, zero point > 0
   mb.layer("ZeroPadding2D", "pad", {{"padding", Json::array({{1, 2}, {0, 1}})}}, {"a"});
   mb.layer("Activation", "sig", {{"activation", "sigmoid"}}, {"pad"});
   const Case t = convert_run(mb, 8, 8, 3);
@@ -415,10 +395,10 @@ TEST(K210MapLayers, FallbackConvReadsTheInputOfAKpuFirstModel) {
   std::mt19937 rng(7);
   ModelBuilder mb;
   mb.input("in", {8, 8, 3});
-  conv(mb, rng, "a", 3, 3, 4, "in");
-  conv(mb, rng, "b", 5, 3, 4, "in");
+  same_conv(mb, rng, "a", 3, 3, 4, "in");
+  same_conv(mb, rng, "b", 5, 3, 4, "in");
   mb.layer("Add", "m", Json::object(), {"a", "b"});
-  conv(mb, rng, "after", 1, 4, 2, "m");
+  same_conv(mb, rng, "after", 1, 4, 2, "m");
   const Case t = convert_run(mb, 8, 8, 3);
   ASSERT_FALSE(t.r.layers.empty());
   EXPECT_EQ(t.r.model.layers.front().type, format::LayerType::kK210Conv);
