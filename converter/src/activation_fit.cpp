@@ -1,8 +1,11 @@
 #include "emc/converter/activation_fit.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "activations.h"
@@ -91,52 +94,90 @@ class Fitter {
     return s;
   }
 
-  // Max error of the best line on [a, b] (sampled), and the line itself.
+  // Max error of the best line on [a, b] (sampled), and the line itself. The minimax search of
+  // fit_activation asks for the same [a, b] again and again (each tolerance's cover repeats most
+  // of the previous one's bisection steps), so results are kept.
   double fit(std::int64_t a, std::int64_t b, Seg& out) const {
+    const auto [it, fresh] = fits_.try_emplace({a, b});
+    if (fresh) it->second.error = fit_uncached(a, b, it->second.seg);
+    out = it->second.seg;
+    return it->second.error;
+  }
+
+  const ActivationFitSpec& spec() const { return spec_; }
+
+ private:
+  double fit_uncached(std::int64_t a, std::int64_t b, Seg& out) const {
     constexpr int kN = 48;
     const double bias = bias_at(a);
-    std::vector<std::int64_t> xs;
-    std::vector<double> ys;
+    std::array<std::int64_t, kN> xs;
+    std::array<double, kN> ys;
+    std::size_t n = 0;
     for (int j = 0; j < kN; ++j) {
       const auto x = a + static_cast<std::int64_t>(std::llround(double(b - a) * j / (kN - 1)));
-      if (!xs.empty() && xs.back() == x) continue;
-      xs.push_back(x);
-      ys.push_back(gc(x));
+      if (n > 0 && xs[n - 1] == x) continue;
+      xs[n] = x;
+      ys[n++] = gc(x);
     }
     double mlo = 0, mhi = 0;
     bool first = true;
-    for (std::size_t j = 0; j < xs.size(); ++j) {
+    for (std::size_t j = 0; j < n; ++j) {
       if (xs[j] == a) continue;
       const double s = (ys[j] - bias) / double(xs[j] - a);
       mlo = first ? s : std::min(mlo, s);
       mhi = first ? s : std::max(mhi, s);
       first = false;
     }
-    auto err = [&](double m) {
-      double e = 0;
-      for (std::size_t j = 0; j < xs.size(); ++j)
-        e = std::max(e, std::fabs(bias + m * double(xs[j] - a) - ys[j]));
-      return e;
+    // The max deviation of the lines through (a, bias) with slopes m1 and m2, in one pass with
+    // four partial maxima each (the max does not depend on the order): the points are padded to
+    // a multiple of four with copies of the first.
+    std::array<double, kN> dx, yp;
+    const std::size_t n4 = (n + 3) / 4 * 4;
+    for (std::size_t j = 0; j < n4; ++j) {
+      dx[j] = double(xs[j < n ? j : 0] - a);
+      yp[j] = ys[j < n ? j : 0];
+    }
+    auto err2 = [&](double m1, double m2, double& e1, double& e2) {
+      double p1[4] = {0, 0, 0, 0}, p2[4] = {0, 0, 0, 0};
+      for (std::size_t j = 0; j < n4; j += 4) {
+        for (std::size_t k = 0; k < 4; ++k) {
+          p1[k] = std::max(p1[k], std::fabs(bias + m1 * dx[j + k] - yp[j + k]));
+          p2[k] = std::max(p2[k], std::fabs(bias + m2 * dx[j + k] - yp[j + k]));
+        }
+      }
+      e1 = std::max(std::max(p1[0], p1[1]), std::max(p1[2], p1[3]));
+      e2 = std::max(std::max(p2[0], p2[1]), std::max(p2[2], p2[3]));
     };
     for (int it = 0; it < 40 && !first; ++it) {
       const double m1 = mlo + (mhi - mlo) / 3, m2 = mhi - (mhi - mlo) / 3;
-      if (err(m1) <= err(m2))
+      double e1, e2;
+      err2(m1, m2, e1, e2);
+      if (e1 <= e2)
         mhi = m2;
       else
         mlo = m1;
     }
     out = line(a, first ? 0.0 : 0.5 * (mlo + mhi));
     double e = 0;
-    for (std::size_t j = 0; j < xs.size(); ++j)
+    for (std::size_t j = 0; j < n; ++j)
       for (bool bankers : {false, true})  // both documented rounding rules (§6.4)
         e = std::max(e, std::fabs(double(seg_eval(out, xs[j], bankers)) - ys[j]));
     return e;
   }
 
-  const ActivationFitSpec& spec() const { return spec_; }
+  struct PairHash {
+    std::size_t operator()(const std::pair<std::int64_t, std::int64_t>& p) const {
+      const auto a = static_cast<std::uint64_t>(p.first), b = static_cast<std::uint64_t>(p.second);
+      return std::hash<std::uint64_t>()(a * 0x9E3779B97F4A7C15ULL ^ b);
+    }
+  };
+  struct LineFit {
+    double error = 0;
+    Seg seg;
+  };
 
- private:
   ActivationFitSpec spec_;
+  mutable std::unordered_map<std::pair<std::int64_t, std::int64_t>, LineFit, PairHash> fits_;
 };
 
 bool is_piecewise_linear(const Activation& a) {
@@ -180,8 +221,16 @@ struct SampledPoints {
 // ·const, /const, +const, clamp — is a monotone rounding of a monotone function), the points split
 // into runs on which both outputs are constant; on a run |out − clamp(g)| and |out − t| are convex
 // functions of a monotone sequence, so their maxima are at the run's first and last point (a code
-// error of 1 is resolved by walking in from the ends while the points are ties). Every other point
-// (segment starts, negative slopes, smooth activations) is evaluated one by one.
+// error of 1 is resolved by walking in from the ends while the points are ties). A smooth
+// activation whose real function is monotone (sigmoid, tanh, selu, elu with alpha >= 0) gets the
+// same run split, with (c) holding up to the libm error: the computed g differs from a monotone
+// function by at most slack_ (smooth_slack), so an inner point of a run can exceed the error at
+// the run's ends by at most slack_, and its code can leave the ends' range only within slack_ of
+// a .5 boundary, where it counts as a tie. The runs whose end error comes within 2·slack_ of the
+// final maximum, and the runs with an end near a .5 boundary, are evaluated at every point. Every
+// other point (segment starts, negative slopes, swish, a slack too large for the tie tolerance) is
+// evaluated one by one; off the segment starts the segment is known, so a point there costs two
+// evaluations of it instead of four table searches.
 class TableCheck {
  public:
   TableCheck(const Fitter& f, const format::KpuActivationTable& table, const Activation& act)
@@ -190,6 +239,10 @@ class TableCheck {
     for (std::size_t i = 1; i < table.size(); ++i)
       if (!(table[i - 1].x_start < table[i].x_start)) sorted_ = false;
     piecewise_linear_ = is_piecewise_linear(act);
+    if (!piecewise_linear_ && detail::activation_info(act.kind).monotone(act)) {
+      slack_ = smooth_slack(f.spec());
+      smooth_runs_ = slack_ <= kMaxSmoothSlack;
+    }
   }
 
   void check_point(std::int64_t bn) {
@@ -208,7 +261,7 @@ class TableCheck {
 
   void check_points(const SampledPoints& pts) {
     const std::int64_t lo = pts.lo, hi = pts.lo + pts.span;
-    if (!piecewise_linear_ || !sorted_) {
+    if (!(piecewise_linear_ || smooth_runs_) || !sorted_) {
       for (std::int64_t i = 0; i <= pts.n; ++i) check_point(pts.at(i));
       return;
     }
@@ -249,6 +302,12 @@ class TableCheck {
         check_interval(a, b, pts);
       }
     }
+    // Inner points of the smooth runs that could hold the maximum error.
+    for (const DeferredRun& run : deferred_) {
+      if (run.end_error + 2 * slack_ < max_error_) continue;
+      for (std::int64_t i = run.i1 + 1; i < run.i2; ++i) check_point_on(pts.at(i), run.seg);
+    }
+    deferred_.clear();
   }
 
   double max_error_lsb() const { return max_error_; }
@@ -262,7 +321,22 @@ class TableCheck {
     return std::any_of(table_.begin(), table_.end(),
                        [bn](const auto& seg) { return seg.x_start == bn; });
   }
-  static bool is_tie(double ir) { return std::fabs(ir - std::floor(ir) - 0.5) < 1e-9; }
+  static bool is_tie(double ir) { return std::fabs(ir - std::floor(ir) - 0.5) < kTieTolerance; }
+
+  // A point off every segment start: both selection rules pick `seg`.
+  void check_point_on(std::int64_t bn, const Seg& seg) {
+    const double ir = f_.g(bn);
+    const double ideal = std::clamp(ir, 0.0, 255.0);
+    const std::int64_t t = code_of(ir);
+    const bool tie = is_tie(ir);
+    for (bool bankers : {false, true}) {
+      const std::int64_t out = seg_eval(seg, bn, bankers);
+      max_error_ = std::max(max_error_, std::fabs(double(out) - ideal));
+      std::int64_t ce = std::llabs(out - t);
+      if (tie && ce == 1) ce = 0;
+      max_code_error_ = std::max(max_code_error_, ce);
+    }
+  }
 
   // [a, b] holds no segment start (so both selection rules pick the same segment) and one branch
   // of the activation.
@@ -272,7 +346,7 @@ class TableCheck {
     const format::KpuActivationSegment* seg = nullptr;
     for (const auto& s : table_)
       if (s.x_start < a) seg = &s;
-    if (seg == nullptr || seg->y_mul < 0) {  // outputs not provably monotone: every point
+    if (seg == nullptr) {
       for (std::int64_t i = i1; i <= i2; ++i) check_point(pts.at(i));
       return;
     }
@@ -281,6 +355,10 @@ class TableCheck {
     g.mul = seg->y_mul;
     g.shift = seg->shift_number;
     g.bias = seg->result_bias;
+    if (g.mul < 0) {  // outputs not provably monotone: every point
+      for (std::int64_t i = i1; i <= i2; ++i) check_point_on(pts.at(i), g);
+      return;
+    }
     std::int64_t r = a;
     while (r <= b) {
       const std::int64_t ca = seg_eval(g, r, false), cb = seg_eval(g, r, true);
@@ -296,20 +374,28 @@ class TableCheck {
         }
         e = x;
       }
-      check_run(r, e, ca, cb, pts);
+      check_run(r, e, ca, cb, g, pts);
       r = e + 1;
     }
   }
 
   // Both outputs constant (ca: half away from zero, cb: banker's) and g monotone on [r, e].
-  void check_run(std::int64_t r, std::int64_t e, std::int64_t ca, std::int64_t cb,
+  void check_run(std::int64_t r, std::int64_t e, std::int64_t ca, std::int64_t cb, const Seg& seg,
                  const SampledPoints& pts) {
     const std::int64_t i1 = pts.first_at_or_above(r), i2 = pts.last_at_or_below(e);
     if (i1 > i2) return;
     const double ir1 = f_.g(pts.at(i1)), ir2 = f_.g(pts.at(i2));
-    for (std::int64_t c : {ca, cb}) {
+    if (smooth_runs_ && (is_tie(ir1) || is_tie(ir2))) {  // an end near a .5 boundary
+      for (std::int64_t i = i1; i <= i2; ++i) check_point_on(pts.at(i), seg);
+      return;
+    }
+    double end_error = 0;
+    for (std::int64_t c : {ca, cb})
       for (double ir : {ir1, ir2})
-        max_error_ = std::max(max_error_, std::fabs(double(c) - std::clamp(ir, 0.0, 255.0)));
+        end_error = std::max(end_error, std::fabs(double(c) - std::clamp(ir, 0.0, 255.0)));
+    max_error_ = std::max(max_error_, end_error);
+    if (smooth_runs_ && i2 - i1 > 1) deferred_.push_back({i1, i2, seg, end_error});
+    for (std::int64_t c : {ca, cb}) {
       const std::int64_t m = std::max(std::llabs(c - code_of(ir1)), std::llabs(c - code_of(ir2)));
       if (m != 1) {
         max_code_error_ = std::max(max_code_error_, m);
@@ -329,10 +415,32 @@ class TableCheck {
     }
   }
 
+  // How far the computed g of a monotone smooth activation can be from a monotone sequence, in
+  // output LSB: the libm functions (exp, tanh) are within a few ulp of the real value (glibc
+  // documents <= 2); kLibmError allows ~45 ulp of 1 per unit of the function's constants, divided
+  // by the output scale, and kCodeError ~100 ulp of |g| <= 512 for the scaling to codes.
+  static double smooth_slack(const ActivationFitSpec& s) {
+    constexpr double kLibmError = 1e-14, kCodeError = 1e-11;
+    return kLibmError * (2.0 + std::fabs(s.activation.alpha)) / s.output.scale + kCodeError;
+  }
+  // The run argument needs 2·slack_ below the tie tolerance; a larger slack (an output scale
+  // under ~1.5e-4) makes the check evaluate every point.
+  static constexpr double kTieTolerance = 1e-9;
+  static constexpr double kMaxSmoothSlack = 2e-10;
+
+  struct DeferredRun {
+    std::int64_t i1 = 0, i2 = 0;
+    Seg seg;
+    double end_error = 0;
+  };
+
   const Fitter& f_;
   const format::KpuActivationTable& table_;
   bool sorted_ = false;
   bool piecewise_linear_ = false;
+  bool smooth_runs_ = false;  // a monotone smooth activation with a small enough slack_
+  double slack_ = 0;
+  std::vector<DeferredRun> deferred_;
   double max_error_ = 0;
   std::int64_t max_code_error_ = 0;
 };

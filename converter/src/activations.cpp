@@ -21,6 +21,7 @@ struct LinearFn {
   static float tfjs(const Activation&, float x) { return x; }
   static double real(const Activation&, double x) { return x; }
   static std::vector<double> kinks(const Activation&) { return {}; }
+  static bool monotone(const Activation&) { return true; }
 };
 
 struct ReluFn {
@@ -41,6 +42,7 @@ struct ReluFn {
     if (std::isfinite(a.max_value)) k.push_back(a.max_value);
     return k;
   }
+  static bool monotone(const Activation& a) { return a.alpha >= 0; }
 };
 
 struct SigmoidFn {
@@ -51,6 +53,7 @@ struct SigmoidFn {
   }
   static double real(const Activation&, double x) { return 1.0 / (1.0 + std::exp(-x)); }
   static std::vector<double> kinks(const Activation&) { return {}; }
+  static bool monotone(const Activation&) { return true; }
 };
 
 struct HardSigmoidFn {
@@ -66,6 +69,7 @@ struct HardSigmoidFn {
     if (a.alpha > 0) return {-0.5 / a.alpha, 0.5 / a.alpha};
     return {};
   }
+  static bool monotone(const Activation&) { return true; }
 };
 
 struct TanhFn {
@@ -76,6 +80,7 @@ struct TanhFn {
   }
   static double real(const Activation&, double x) { return std::tanh(x); }
   static std::vector<double> kinks(const Activation&) { return {}; }
+  static bool monotone(const Activation&) { return true; }
 };
 
 struct EluFn {
@@ -88,6 +93,7 @@ struct EluFn {
     return x > 0 ? x : a.alpha * (std::exp(x) - 1.0);
   }
   static std::vector<double> kinks(const Activation&) { return {0.0}; }
+  static bool monotone(const Activation& a) { return a.alpha >= 0; }
 };
 
 struct SeluFn {
@@ -102,6 +108,7 @@ struct SeluFn {
     return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * (std::exp(x) - 1.0));
   }
   static std::vector<double> kinks(const Activation&) { return {0.0}; }
+  static bool monotone(const Activation&) { return true; }
 };
 
 struct SwishFn {
@@ -114,6 +121,7 @@ struct SwishFn {
   }
   static double real(const Activation&, double x) { return x / (1.0 + std::exp(-x)); }
   static std::vector<double> kinks(const Activation&) { return {-1.2784645427610738}; }  // minimum
+  static bool monotone(const Activation&) { return false; }
 };
 
 struct AffineFn {
@@ -124,11 +132,12 @@ struct AffineFn {
   }
   static double real(const Activation& a, double x) { return a.alpha * x + a.offset; }
   static std::vector<double> kinks(const Activation&) { return {}; }
+  static bool monotone(const Activation&) { return true; }
 };
 
 template <class F>
 constexpr ActivationInfo info_of() {
-  return ActivationInfo{&F::tfjs, &F::real, &F::kinks, F::kPiecewiseLinear};
+  return ActivationInfo{&F::tfjs, &F::real, &F::kinks, F::kPiecewiseLinear, &F::monotone};
 }
 
 constexpr ActivationInfo kInfos[] = {

@@ -17,6 +17,9 @@ struct ActivationInfo {
   // Its breakpoints: kinks, discontinuities, extrema where the slope changes sign.
   std::vector<double> (*kinks)(const Activation& a);
   bool piecewise_linear;  // exact with one table segment per linear piece
+  // Whether real() is monotone on the whole line for these parameters (the activation-table
+  // check then needs only the ends of a constant-output run, activation_fit.cpp).
+  bool (*monotone)(const Activation& a);
 };
 
 const ActivationInfo& activation_info(ActivationKind kind);

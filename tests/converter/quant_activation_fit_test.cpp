@@ -233,5 +233,96 @@ TEST(ActivationFit, ErrorCheckEqualsEveryPointScanOnRandomTables) {
   EXPECT_GT(ties, 1000);
 }
 
+// The smooth activations: the monotone ones (sigmoid, tanh, selu, elu with alpha >= 0) skip the
+// inner points of constant-output runs whose ends cannot hold the maximum; swish and a decreasing
+// elu are evaluated at every point. Both must equal the every-point scan exactly, on fitted tables
+// (exhaustive windows and sampled ones, several output ranges and bn scales, including an output
+// scale so small that the run shortcut is off) and on random tables.
+std::vector<Activation> smooth_activations() {
+  std::vector<Activation> out;
+  for (ActivationKind k : {ActivationKind::kSigmoid, ActivationKind::kTanh, ActivationKind::kSelu,
+                           ActivationKind::kSwish}) {
+    Activation a;
+    a.kind = k;
+    out.push_back(a);
+  }
+  for (double alpha : {1.0, 0.3, -0.5}) {
+    Activation a;
+    a.kind = ActivationKind::kElu;
+    a.alpha = alpha;
+    out.push_back(a);
+  }
+  return out;
+}
+
+TEST(ActivationFit, SmoothErrorCheckEqualsEveryPointScanOnFittedTables) {
+  int cases = 0;
+  for (Activation a : smooth_activations()) {
+    for (auto [omin, omax] : {std::pair{-1.0, 1.0}, {-0.3, 6.0}, {-0.01, 0.02}}) {
+      for (int p : {1, 8}) {
+        ActivationFitSpec s = spec(a, omin, omax, p);
+        auto f = fit_activation(s);
+        ASSERT_TRUE(f.ok());
+        const std::int64_t lo = f->domain_lo - 300, hi = f->domain_hi + 300;
+        for (std::int64_t samples : {std::int64_t{0}, std::int64_t{1} + (hi - lo) / 7}) {
+          if (samples == 0 && hi - lo > 400000) continue;  // the brute scan stays fast
+          const auto got = activation_table_error(s, f->table, lo, hi, samples);
+          const auto want = brute_error(s, f->table, lo, hi, samples);
+          EXPECT_EQ(got.max_error_lsb, want.err)
+              << to_string(a) << " [" << omin << ", " << omax << "] p=" << p << " n=" << samples;
+          EXPECT_EQ(got.max_code_error, want.code)
+              << to_string(a) << " [" << omin << ", " << omax << "] p=" << p << " n=" << samples;
+          ++cases;
+        }
+      }
+    }
+  }
+  EXPECT_GT(cases, 60);
+}
+
+TEST(ActivationFit, SmoothErrorCheckEqualsEveryPointScanOnRandomTables) {
+  std::mt19937_64 rng(51515);
+  auto uni = [&](std::int64_t a, std::int64_t b) {
+    return std::uniform_int_distribution<std::int64_t>(a, b)(rng);
+  };
+  // Fitted tables (fitting costs more than checking), then some segments moved: shifted starts,
+  // other slopes and biases.
+  std::vector<std::pair<ActivationFitSpec, ActivationFit>> fitted;
+  for (Activation a : smooth_activations()) {
+    for (int k = 0; k < 3; ++k) {
+      ActivationFitSpec s;
+      s.activation = a;
+      s.output = quant_param_from_range(-double(uni(0, 4)) / 4, double(uni(1, 8)) / 4).value();
+      s.bn_scale = s.output.scale * std::ldexp(1.0, -static_cast<int>(uni(0, 9)));
+      auto f = fit_activation(s);
+      ASSERT_TRUE(f.ok());
+      fitted.emplace_back(s, *f);
+    }
+  }
+  int nonzero_code_errors = 0;
+  for (int iter = 0; iter < 300; ++iter) {
+    const auto& [s, fit] = fitted[static_cast<std::size_t>(iter) % fitted.size()];
+    const ActivationFit* f = &fit;
+    format::KpuActivationTable t = f->table;
+    for (int i = 1; i < 16; ++i) {
+      if (uni(0, 3) != 0 || t[i].x_start > (std::int64_t{1} << 34)) continue;
+      const std::int64_t x = t[i].x_start + uni(-20, 20);
+      if (x > t[i - 1].x_start && (i == 15 || x < t[i + 1].x_start)) t[i].x_start = x;
+      t[i].y_mul = static_cast<std::int32_t>(std::max<std::int64_t>(0, t[i].y_mul + uni(-40, 40)));
+      t[i].result_bias = static_cast<std::uint8_t>(std::clamp<std::int64_t>(
+          t[i].result_bias + uni(-2, 2), 0, 255));
+    }
+    const std::int64_t lo = f->domain_lo - uni(0, 500), hi = f->domain_hi + uni(0, 500);
+    const std::int64_t samples = iter % 3 == 2 ? uni(100, 5000) : 0;
+    if (samples == 0 && hi - lo > 400000) continue;
+    const auto got = activation_table_error(s, t, lo, hi, samples);
+    const auto want = brute_error(s, t, lo, hi, samples);
+    ASSERT_EQ(got.max_error_lsb, want.err) << "iteration " << iter << " " << to_string(s.activation);
+    ASSERT_EQ(got.max_code_error, want.code) << "iteration " << iter;
+    if (want.code > 0) ++nonzero_code_errors;
+  }
+  EXPECT_GT(nonzero_code_errors, 50);
+}
+
 }  // namespace
 }  // namespace emc::converter
