@@ -12,6 +12,7 @@ EMC_Q, EMC_DQ = 0x454D0010, 0x454D0011
 EMC_MAXPOOL, EMC_AVGPOOL = 0x454D0020, 0x454D0021
 EMC_ELTWISE, EMC_CONCAT, EMC_LUT, EMC_PADCROP, EMC_RESIZE = (0x454D0030, 0x454D0031, 0x454D0032,
                                                               0x454D0033, 0x454D0034)
+EMC_PRELU = 0x454D0035
 
 
 def u32(*v):
@@ -88,6 +89,19 @@ def main():
          (EMC_MAXPOOL, pool_max), (EMC_AVGPOOL, pool_avg), (EMC_ELTWISE, add), (EMC_LUT, lut),
          (EMC_PADCROP, padcrop), (EMC_RESIZE, resize), (EMC_CONCAT, concat)],
         [(540, 36), (460, 72)], 576)
+    # PReLU: quantize 3x4x2 float at 0 -> int8 at 96; PReLU per channel (alpha 0.25 as 2^29 with
+    # shift 0, alpha -0.5 as -2^30 with shift 0; positive side 2^30 with shift 1 = identity) ->
+    # 120; a second one sharing one alpha over a plane of 24 (pos_shift -31..30 edges) -> 144;
+    # dequantize -> float at 168.
+    prelu = (u32(0, 96, 120, 2, 12) + i32(-4, 3, 1 << 30, 1)
+             + i32(1 << 29, -(1 << 30)) + i32(0, 0))
+    prelu_shared = (u32(0, 120, 144, 1, 24) + i32(3, -128, 0x7FFFFFFF, -31)
+                    + i32(-0x7FFFFFFF) + i32(30))
+    seeds["emc_prelu_chain"] = kmodel(
+        [(EMC_Q, u32(0, 0, 96, 24) + struct.pack("<f", 0.05) + i32(-4)),
+         (EMC_PRELU, prelu), (EMC_PRELU, prelu_shared),
+         (EMC_DQ, u32(0, 144, 168, 24) + struct.pack("<f", 0.1) + i32(-128))],
+        [(168, 96)], 264)
     for name, data in seeds.items():
         with open(os.path.join(OUT, name + ".kmodel"), "wb") as f:
             f.write(data)

@@ -59,9 +59,11 @@ Result<ActivationFit> fit_activation(const ActivationFitSpec& spec);
 // (|out − clamp(round(g), 0, 255)|, 1 at an exact .5 tie excused) of `table` under all four rule
 // combinations, over every integer bn in [lo, hi], or with 0 < samples < hi − lo over the points
 // lo + (hi − lo)·i / samples (integer division), i = 0..samples. Exact (the same maxima as
-// evaluating every point), but for piecewise-linear activations it evaluates only the ends of the
-// runs where the output is constant and the ideal monotone, so its cost does not grow with the
-// range (activation_fit.cpp, TableCheck).
+// evaluating every point), but for piecewise-linear activations, and for the smooth ones that are
+// monotone (sigmoid, tanh, selu, elu with alpha ≥ 0), it evaluates only the ends of the runs where
+// the output is constant and the ideal monotone (a smooth run also at every point when its ends
+// could hold the maximum within the libm error), so its cost barely grows with the range
+// (activation_fit.cpp, TableCheck).
 struct ActivationTableError {
   double max_error_lsb = 0;
   std::int64_t max_code_error = 0;
