@@ -309,15 +309,16 @@ TEST(ActivationFit, SmoothErrorCheckEqualsEveryPointScanOnRandomTables) {
       const std::int64_t x = t[i].x_start + uni(-20, 20);
       if (x > t[i - 1].x_start && (i == 15 || x < t[i + 1].x_start)) t[i].x_start = x;
       t[i].y_mul = static_cast<std::int32_t>(std::max<std::int64_t>(0, t[i].y_mul + uni(-40, 40)));
-      t[i].result_bias = static_cast<std::uint8_t>(std::clamp<std::int64_t>(
-          t[i].result_bias + uni(-2, 2), 0, 255));
+      t[i].result_bias = static_cast<std::uint8_t>(
+          std::clamp<std::int64_t>(t[i].result_bias + uni(-2, 2), 0, 255));
     }
     const std::int64_t lo = f->domain_lo - uni(0, 500), hi = f->domain_hi + uni(0, 500);
     const std::int64_t samples = iter % 3 == 2 ? uni(100, 5000) : 0;
     if (samples == 0 && hi - lo > 400000) continue;
     const auto got = activation_table_error(s, t, lo, hi, samples);
     const auto want = brute_error(s, t, lo, hi, samples);
-    ASSERT_EQ(got.max_error_lsb, want.err) << "iteration " << iter << " " << to_string(s.activation);
+    ASSERT_EQ(got.max_error_lsb, want.err)
+        << "iteration " << iter << " " << to_string(s.activation);
     ASSERT_EQ(got.max_code_error, want.code) << "iteration " << iter;
     if (want.code > 0) ++nonzero_code_errors;
   }

@@ -268,9 +268,9 @@ namespace {
 // docs/format.md) are valid files: they parse, are marked, and re-encode byte for byte.
 TEST(EmcLayerTypes, FuzzSeedsParse) {
   const std::string dir = std::string(EMC_SOURCE_DIR) + "/fuzz/seeds/kmodel/";
-  for (const char* name : {"emc_quantize_conv_dequantize", "emc_depthwise_7x1_dilated",
-                           "emc_conv2d_f32_5x5", "emc_depthwise_f32_3x3", "emc_int8_ops_chain",
-                           "emc_prelu_chain"}) {
+  for (const char* name :
+       {"emc_quantize_conv_dequantize", "emc_depthwise_7x1_dilated", "emc_conv2d_f32_5x5",
+        "emc_depthwise_f32_3x3", "emc_int8_ops_chain", "emc_prelu_chain"}) {
     SCOPED_TRACE(name);
     const auto bytes = test::read_bytes(dir + name + ".kmodel");
     ASSERT_FALSE(bytes.empty()) << "missing seed (run fuzz/seeds/make_kmodel_seeds.py)";
