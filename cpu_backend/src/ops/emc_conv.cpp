@@ -9,12 +9,25 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "emc_conv_kernels.h"
 #include "ops.h"
 
 namespace emc::cpu_backend {
+
+bool emc_kernel_isa_available(EmcKernelIsa isa) {
+  switch (isa) {
+    case EmcKernelIsa::kAvx2:
+      return emc_avx2_available();
+    case EmcKernelIsa::kAvx512Vnni:
+      return detail::emc_vnni_available();
+    default:
+      return true;
+  }
+}
 
 bool emc_avx2_available() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,18 +42,8 @@ namespace {
 
 using format::EmcConvGeometry;
 
-// One spatial axis: output o, tap k reads input o*stride - pad + k*dilation.
-struct Axis {
-  std::int64_t in, out, kernel, stride, dilation, pad;
-  std::int64_t at(std::int64_t o, std::int64_t k) const { return o * stride - pad + k * dilation; }
-};
-
-struct Conv {
-  Axis x, y;
-  std::int64_t in_c, out_c, mult;  // mult: depth multiplier (depthwise) or 0 (regular)
-  bool depthwise() const { return mult != 0; }
-  std::int64_t taps() const { return x.kernel * y.kernel * (depthwise() ? 1 : in_c); }
-};
+using Axis = ConvAxis;
+using Conv = ConvShape;
 
 // Re-checks the geometry (a hand-built layer never went through the parser).
 Result<Conv> check_geometry(LayerChecker& c, const EmcConvGeometry& g, bool depthwise) {
@@ -126,12 +129,6 @@ Result<CheckedConv<Body>> check_conv(LayerChecker& c, bool depthwise, std::uint6
 }
 
 // ---- int8 -------------------------------------------------------------------------------------
-
-struct Int8Params {
-  std::int32_t in_zp, out_zp, lo, hi;
-  std::vector<std::int8_t> weights;
-  std::vector<std::int32_t> bias, multiplier, shift;
-};
 
 // The definition: for every output, taps in any order (the int32 sum is exact).
 void conv_int8_scalar(const Conv& v, const Int8Params& p, const std::uint8_t* in,
@@ -309,11 +306,16 @@ __attribute__((target("avx2"))) void depthwise_int8_avx2(const Conv& v, const In
 }
 #endif
 
+// Which kernel a layer runs (EmcKernelIsa resolved against this CPU and shape).
+enum class ConvPath { kScalar, kAvx2, kVnni };
+
 class ConvInt8Layer final : public interpreter::PreparedLayer {
  public:
-  ConvInt8Layer(Conv v, Int8Params p, ByteRange in, ByteRange out, bool avx2)
-      : v_(v), p_(std::move(p)), in_(in), out_(out), avx2_(avx2) {
-    if (avx2_ && !v_.depthwise()) {
+  ConvInt8Layer(Conv v, Int8Params p, ByteRange in, ByteRange out, ConvPath path)
+      : v_(v), p_(std::move(p)), in_(in), out_(out), path_(path) {
+    if (path_ == ConvPath::kVnni) {
+      vnni_ = std::make_unique<VnniConv>(v_, p_);
+    } else if (path_ == ConvPath::kAvx2 && !v_.depthwise()) {
       kpad_ = (v_.taps() + 15) / 16 * 16;
       w16_.assign(static_cast<std::size_t>(v_.out_c * kpad_), 0);
       for (std::int64_t o = 0; o < v_.out_c; ++o) {
@@ -327,18 +329,23 @@ class ConvInt8Layer final : public interpreter::PreparedLayer {
   Status run(interpreter::ExecContext& ctx) override {
     EMC_CPU_ASSIGN_OR_RETURN(const std::uint8_t* in, fetch(ctx.main, in_));
     EMC_CPU_ASSIGN_OR_RETURN(std::uint8_t * out, fetch(ctx.main, out_));
+    switch (path_) {
+      case ConvPath::kVnni:
+        vnni_->run(in, out);
+        return ok_status();
 #if defined(__x86_64__)
-    if (avx2_) {
-      if (v_.depthwise()) {
-        depthwise_int8_avx2(v_, p_, s16_, t16_, acc_, in, out);
-      } else {
-        conv_int8_avx2(v_, p_, w16_, kpad_, s16_, in, out);
-      }
-      return ok_status();
-    }
+      case ConvPath::kAvx2:
+        if (v_.depthwise()) {
+          depthwise_int8_avx2(v_, p_, s16_, t16_, acc_, in, out);
+        } else {
+          conv_int8_avx2(v_, p_, w16_, kpad_, s16_, in, out);
+        }
+        return ok_status();
 #endif
-    conv_int8_scalar(v_, p_, in, out);
-    return ok_status();
+      default:
+        conv_int8_scalar(v_, p_, in, out);
+        return ok_status();
+    }
   }
   format::MemRange output_range() const override {
     return out_.mem_range();
@@ -348,11 +355,20 @@ class ConvInt8Layer final : public interpreter::PreparedLayer {
   Conv v_;
   Int8Params p_;
   ByteRange in_, out_;
-  bool avx2_;
+  ConvPath path_;
+  std::unique_ptr<VnniConv> vnni_;
   std::int64_t kpad_ = 0;
   std::vector<std::int16_t> w16_, s16_, t16_;
   std::vector<std::int32_t> acc_;
 };
+
+ConvPath choose_path(EmcKernelIsa isa, const Conv& v) {
+  if (isa == EmcKernelIsa::kScalar) return ConvPath::kScalar;
+  if (isa != EmcKernelIsa::kAvx2 && emc_vnni_available() && vnni_conv_fits(v)) {
+    return ConvPath::kVnni;
+  }
+  return emc_avx2_available() ? ConvPath::kAvx2 : ConvPath::kScalar;
+}
 
 Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise) {
   LayerChecker c(ctx.info);
@@ -386,9 +402,8 @@ Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise)
                b->act_min,          b->act_max,
                b->weights,          b->bias,
                b->multiplier,       b->shift};
-  const bool avx2 = ctx.options.emc_isa == EmcKernelIsa::kBest && emc_avx2_available();
-  return PreparedPtr(
-      std::make_unique<ConvInt8Layer>(v, std::move(p), checked.in, checked.out, avx2));
+  return PreparedPtr(std::make_unique<ConvInt8Layer>(v, std::move(p), checked.in, checked.out,
+                                                     choose_path(ctx.options.emc_isa, v)));
 }
 
 // ---- float ------------------------------------------------------------------------------------
