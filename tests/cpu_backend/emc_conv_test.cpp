@@ -130,6 +130,11 @@ Case random_case(std::mt19937& rng, bool depthwise, int variant) {
   if (variant == 6) g.pad_left = g.pad_right = g.pad_top = g.pad_bottom = 0;
   const int max_w = variant == 5 ? 70 : 13;  // several 16-output blocks per row, masked tails
   g.in_width = std::max<int>(uni(1, max_w), static_cast<int>(ew) - g.pad_left - g.pad_right);
+  if (variant == 5 && !depthwise && uni(0, 1) == 1) {  // whole 16-output rows: VNNI row windows
+    const int target = 16 * uni(1, 3);
+    g.in_width = std::max<int>(1, (target - 1) * static_cast<int>(g.stride_width) +
+                                      static_cast<int>(ew) - g.pad_left - g.pad_right);
+  }
   g.in_height = std::max<int>(uni(1, 13), static_cast<int>(eh) - g.pad_top - g.pad_bottom);
   g.in_width = std::max<std::uint32_t>(g.in_width, 1);
   g.in_height = std::max<std::uint32_t>(g.in_height, 1);

@@ -51,7 +51,10 @@ class VnniConv {
   std::vector<std::int32_t> wq_;    // packed weight quads (layout in the .cpp)
   std::vector<std::int32_t> corr_;  // bias - (in_zp + 128) * sum(w), per output channel (mod 2^32)
   std::size_t scratch_bytes_ = 0;
-  bool direct_ = false;  // regular 1x1, stride 1, no padding: quads straight from the planes
+  // How a regular conv gathers its input quads: straight from the CHW planes (1x1, stride 1,
+  // unpadded), by row windows of padded planes (output width a multiple of 16), or by im2col.
+  enum class Pack { kPlanes, kRows, kIm2col } pack_ = Pack::kIm2col;
+  std::size_t planes_bytes_ = 0;  // kRows: the padded planes before the quads in scratch
 };
 
 }  // namespace emc::cpu_backend::detail

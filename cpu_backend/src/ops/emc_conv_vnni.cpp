@@ -170,95 +170,148 @@ void pack_im2col(const ConvShape& v, std::int32_t in_zp, std::int64_t kgroups,
   }
 }
 
+// Eight accumulators (one per output channel of the block) times one x vector: named registers,
+// since GCC spills an unrolled array of them.
+struct Acc8 {
+  __m512i a0, a1, a2, a3, a4, a5, a6, a7;
+};
+
+EMC_VNNI inline Acc8 acc8_init(const std::int32_t* corr) {
+  return {_mm512_set1_epi32(corr[0]), _mm512_set1_epi32(corr[1]), _mm512_set1_epi32(corr[2]),
+          _mm512_set1_epi32(corr[3]), _mm512_set1_epi32(corr[4]), _mm512_set1_epi32(corr[5]),
+          _mm512_set1_epi32(corr[6]), _mm512_set1_epi32(corr[7])};
+}
+
 // out[o][p] per block of 32 pixels (outer) and 8 output channels: 16 accumulators, or 8 for a
-// last block of <= 16 pixels. wq: [out_c / 8][kgroups][8] quads, rows past out_c zero (computed,
-// not stored).
+// last block of <= 16 pixels. wq: [out_c / 8][kgroups][8] quads, rows past out_c zero
+// (computed, not stored).
 EMC_VNNI void gemm(const ConvShape& v, const Int8Params& p, const std::int32_t* wq,
                    const std::int32_t* corr, std::int64_t kgroups, const std::uint8_t* q,
                    std::uint8_t* out) {
   const std::int64_t n = v.x.out * v.y.out;
+#define EMC_DP(acc, x, j) acc = _mm512_dpbusd_epi32(acc, x, _mm512_set1_epi32(w[j]))
   for (std::int64_t p0 = 0; p0 < n; p0 += 32) {
     const std::uint8_t* xb = q + p0 * kgroups * 4;
     const bool half = n - p0 <= 16;
     for (std::int64_t o0 = 0; o0 < v.out_c; o0 += kRows) {
       const std::int32_t* wb = wq + o0 * kgroups;
-      const std::int64_t rows = std::min(kRows, v.out_c - o0);
-      __m512i lo[kRows], hi[kRows];
-      for (std::int64_t j = 0; j < kRows; ++j) lo[j] = hi[j] = _mm512_set1_epi32(corr[o0 + j]);
+      Acc8 lo = acc8_init(corr + o0), hi = lo;
       if (half) {
         for (std::int64_t g = 0; g < kgroups; ++g) {
           const __m512i x0 = _mm512_loadu_si512(xb + g * 128);
-          for (std::int64_t j = 0; j < kRows; ++j) {
-            lo[j] = _mm512_dpbusd_epi32(lo[j], x0, _mm512_set1_epi32(wb[g * kRows + j]));
-          }
+          const std::int32_t* w = wb + g * kRows;
+          EMC_DP(lo.a0, x0, 0), EMC_DP(lo.a1, x0, 1), EMC_DP(lo.a2, x0, 2), EMC_DP(lo.a3, x0, 3);
+          EMC_DP(lo.a4, x0, 4), EMC_DP(lo.a5, x0, 5), EMC_DP(lo.a6, x0, 6), EMC_DP(lo.a7, x0, 7);
         }
       } else {
         for (std::int64_t g = 0; g < kgroups; ++g) {
           const __m512i x0 = _mm512_loadu_si512(xb + g * 128);
           const __m512i x1 = _mm512_loadu_si512(xb + g * 128 + 64);
-          for (std::int64_t j = 0; j < kRows; ++j) {
-            const __m512i w = _mm512_set1_epi32(wb[g * kRows + j]);
-            lo[j] = _mm512_dpbusd_epi32(lo[j], x0, w);
-            hi[j] = _mm512_dpbusd_epi32(hi[j], x1, w);
-          }
+          const std::int32_t* w = wb + g * kRows;
+          EMC_DP(lo.a0, x0, 0), EMC_DP(hi.a0, x1, 0), EMC_DP(lo.a1, x0, 1), EMC_DP(hi.a1, x1, 1);
+          EMC_DP(lo.a2, x0, 2), EMC_DP(hi.a2, x1, 2), EMC_DP(lo.a3, x0, 3), EMC_DP(hi.a3, x1, 3);
+          EMC_DP(lo.a4, x0, 4), EMC_DP(hi.a4, x1, 4), EMC_DP(lo.a5, x0, 5), EMC_DP(hi.a5, x1, 5);
+          EMC_DP(lo.a6, x0, 6), EMC_DP(hi.a6, x1, 6), EMC_DP(lo.a7, x0, 7), EMC_DP(hi.a7, x1, 7);
         }
       }
-      for (std::int64_t j = 0; j < rows; ++j) {
+      const __m512i los[kRows] = {lo.a0, lo.a1, lo.a2, lo.a3, lo.a4, lo.a5, lo.a6, lo.a7};
+      const __m512i his[kRows] = {hi.a0, hi.a1, hi.a2, hi.a3, hi.a4, hi.a5, hi.a6, hi.a7};
+      for (std::int64_t j = 0; j < std::min(kRows, v.out_c - o0); ++j) {
         const Requant r = requant_for(p, o0 + j);
         std::uint8_t* dst = out + (o0 + j) * n + p0;
-        _mm_mask_storeu_epi8(dst, lanes_below(p0, n), requant16(lo[j], r));
-        if (!half) _mm_mask_storeu_epi8(dst + 16, lanes_below(p0 + 16, n), requant16(hi[j], r));
+        _mm_mask_storeu_epi8(dst, lanes_below(p0, n), requant16(los[j], r));
+        if (!half) _mm_mask_storeu_epi8(dst + 16, lanes_below(p0 + 16, n), requant16(his[j], r));
+      }
+    }
+  }
+#undef EMC_DP
+}
+
+// The vpermb index of a 64-byte row window: lane j's byte i is u[j * stride_x + i * dilation_x]
+// (vnni_conv_fits keeps it below 64).
+EMC_VNNI inline __m512i window_index(const ConvShape& v) {
+  alignas(64) std::uint8_t idx[64];
+  for (int b = 0; b < 64; ++b) {
+    idx[b] = static_cast<std::uint8_t>((b / 4) * v.x.stride + (b % 4) * v.x.dilation);
+  }
+  return _mm512_load_si512(idx);
+}
+
+// One CHW plane as u = x + 128 into the interior of a padded plane (pw wide; the caller filled
+// the border with zp + 128).
+EMC_VNNI void copy_plane(const ConvShape& v, std::int64_t pw, const std::uint8_t* src,
+                         std::uint8_t* u) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const std::int64_t w = v.x.in;
+  for (std::int64_t y = 0; y < v.y.in; ++y) {
+    std::uint8_t* dst = u + (y + v.y.pad) * pw + v.x.pad;
+    for (std::int64_t x = 0; x < w; x += 64) {
+      const std::int64_t left = std::min<std::int64_t>(w - x, 64);
+      const __mmask64 m = left == 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+      _mm512_mask_storeu_epi8(dst + x, m,
+                              _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + y * w + x), flip));
+    }
+  }
+}
+
+// A regular conv whose output rows are whole 16-pixel segments: the quads of each (ic, ky, quad
+// of kx) straight from the padded planes u (pw x ph each), one window + vpermb per 16 pixels.
+EMC_VNNI void pack_rows(const ConvShape& v, std::int64_t kgroups, std::int64_t pw, std::int64_t ph,
+                        const std::uint8_t* u, std::uint8_t* q) {
+  const __m512i idx = window_index(v);
+  const std::int64_t gx = (v.x.kernel + 3) / 4;
+  for (std::int64_t oy = 0; oy < v.y.out; ++oy) {
+    for (std::int64_t ox0 = 0; ox0 < v.x.out; ox0 += 16) {
+      const std::int64_t p0 = oy * v.x.out + ox0;
+      std::int64_t g = 0;
+      for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
+        for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
+          const std::uint8_t* row =
+              u + ic * ph * pw + (oy * v.y.stride + ky * v.y.dilation) * pw + ox0 * v.x.stride;
+          for (std::int64_t gi = 0; gi < gx; ++gi, ++g) {
+            _mm512_storeu_si512(
+                quad_at(q, kgroups, g, p0),
+                _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(row + 4 * gi * v.x.dilation)));
+          }
+        }
       }
     }
   }
 }
 
-// Depthwise, per input channel: the plane as u = x + 128 inside a border of zp + 128 (pw x ph,
-// filled once per run; each channel overwrites only the interior). Per output row and 16 outputs:
-// for each kernel row and quad of taps one 64-byte window, vpermb to (u[ox*sx + (4g+i)*dx])_i
-// per lane, one vpdpbusd. wq: [out_c][kernel_y][kgroups] quads.
+// Depthwise, per input channel: its padded u plane (border filled once per run, each channel
+// overwrites the interior). Per output row and 16 outputs: for each kernel row and quad of taps
+// one 64-byte window, vpermb, one vpdpbusd. wq: [out_c][kernel_y][kgroups] quads.
 EMC_VNNI void depthwise(const ConvShape& v, const Int8Params& p, const std::int32_t* wq,
                         const std::int32_t* corr, std::int64_t kgroups, std::int64_t pw,
                         std::int64_t ph, const std::uint8_t* in, std::uint8_t* u,
                         std::uint8_t* out) {
   std::memset(u, p.in_zp + 128, static_cast<std::size_t>(ph * pw + 64));
-  alignas(64) std::uint8_t idx_bytes[64];
-  for (int b = 0; b < 64; ++b) {
-    idx_bytes[b] = static_cast<std::uint8_t>((b / 4) * v.x.stride + (b % 4) * v.x.dilation);
-  }
-  const __m512i idx = _mm512_load_si512(idx_bytes);
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  const std::int64_t in_plane = v.x.in * v.y.in;
+  const __m512i idx = window_index(v);
+  // Locals: the byte stores below may alias anything reached through v.
+  const std::int64_t ow = v.x.out, oh = v.y.out, kh = v.y.kernel, mult = v.mult;
+  const std::int64_t row_step = v.y.stride * pw, ky_step = v.y.dilation * pw;
+  const std::int64_t sx = v.x.stride, gstep = 4 * v.x.dilation, in_plane = v.x.in * v.y.in;
   for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
-    for (std::int64_t y = 0; y < v.y.in; ++y) {
-      const std::uint8_t* src = in + ic * in_plane + y * v.x.in;
-      std::uint8_t* dst = u + (y + v.y.pad) * pw + v.x.pad;
-      for (std::int64_t x = 0; x < v.x.in; x += 64) {
-        const std::int64_t left = std::min<std::int64_t>(v.x.in - x, 64);
-        const __mmask64 m = left == 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
-        _mm512_mask_storeu_epi8(dst + x, m,
-                                _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + x), flip));
-      }
-    }
-    for (std::int64_t mi = 0; mi < v.mult; ++mi) {
-      const std::int64_t o = ic * v.mult + mi;
-      const std::int32_t* w = wq + o * v.y.kernel * kgroups;
+    copy_plane(v, pw, in + ic * in_plane, u);
+    for (std::int64_t mi = 0; mi < mult; ++mi) {
+      const std::int64_t o = ic * mult + mi;
+      const std::int32_t* w = wq + o * kh * kgroups;
       const Requant r = requant_for(p, o);
       const __m512i c = _mm512_set1_epi32(corr[o]);
-      for (std::int64_t oy = 0; oy < v.y.out; ++oy) {
-        std::uint8_t* dst = out + (o * v.y.out + oy) * v.x.out;
-        for (std::int64_t ox0 = 0; ox0 < v.x.out; ox0 += 16) {
+      std::uint8_t* dst = out + o * oh * ow;
+      for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
+        for (std::int64_t ox0 = 0; ox0 < ow; ox0 += 16) {
           __m512i acc = c;
-          for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
-            const std::uint8_t* row =
-                u + (oy * v.y.stride + ky * v.y.dilation) * pw + ox0 * v.x.stride;
+          const std::uint8_t* row = u + oy * row_step + ox0 * sx;
+          for (std::int64_t ky = 0; ky < kh; ++ky, row += ky_step) {
             for (std::int64_t g = 0; g < kgroups; ++g) {
-              const __m512i win = _mm512_loadu_si512(row + 4 * g * v.x.dilation);
-              acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(idx, win),
-                                        _mm512_set1_epi32(w[ky * kgroups + g]));
+              acc = _mm512_dpbusd_epi32(
+                  acc, _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(row + g * gstep)),
+                  _mm512_set1_epi32(w[ky * kgroups + g]));
             }
           }
-          _mm_mask_storeu_epi8(dst + ox0, lanes_below(ox0, v.x.out), requant16(acc, r));
+          _mm_mask_storeu_epi8(dst + ox0, lanes_below(ox0, ow), requant16(acc, r));
         }
       }
     }
@@ -279,14 +332,16 @@ VnniConv::VnniConv(const ConvShape& v, const Int8Params& p) : v_(v), p_(p) {
                                          static_cast<std::uint32_t>(p.in_zp + 128) *
                                              static_cast<std::uint32_t>(sum));
   }
+  // The padded plane the depthwise and the row-window kernels read.
+  pw_ = v.x.pad + v.x.in +
+        std::max<std::int64_t>(
+            0, (v.x.out - 1) * v.x.stride + v.x.dilation * (v.x.kernel - 1) + 1 - v.x.pad - v.x.in);
+  ph_ = v.y.pad + v.y.in +
+        std::max<std::int64_t>(
+            0, (v.y.out - 1) * v.y.stride + v.y.dilation * (v.y.kernel - 1) + 1 - v.y.pad - v.y.in);
+  const std::int64_t gx = (v.x.kernel + 3) / 4;
   if (v.depthwise()) {
-    kgroups_ = (v.x.kernel + 3) / 4;
-    pw_ = v.x.pad + v.x.in +
-          std::max<std::int64_t>(0, (v.x.out - 1) * v.x.stride + v.x.dilation * (v.x.kernel - 1) +
-                                        1 - v.x.pad - v.x.in);
-    ph_ = v.y.pad + v.y.in +
-          std::max<std::int64_t>(0, (v.y.out - 1) * v.y.stride + v.y.dilation * (v.y.kernel - 1) +
-                                        1 - v.y.pad - v.y.in);
+    kgroups_ = gx;
     wq_.resize(static_cast<std::size_t>(v.out_c * v.y.kernel * kgroups_));
     for (std::int64_t o = 0; o < v.out_c; ++o) {
       for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
@@ -297,20 +352,33 @@ VnniConv::VnniConv(const ConvShape& v, const Int8Params& p) : v_(v), p_(p) {
       }
     }
     scratch_bytes_ = static_cast<std::size_t>(ph_ * pw_ + 64);
-  } else {
-    kgroups_ = (taps + 3) / 4;
-    npad_ = round_up(v.x.out * v.y.out, 32);
-    direct_ = v.x.kernel == 1 && v.y.kernel == 1 && v.x.stride == 1 && v.y.stride == 1 &&
-              v.x.pad == 0 && v.y.pad == 0 && v.x.in == v.x.out && v.y.in == v.y.out;
-    wq_.assign(static_cast<std::size_t>(round_up(v.out_c, kRows) * kgroups_), 0);
-    for (std::int64_t o = 0; o < v.out_c; ++o) {
-      for (std::int64_t g = 0; g < kgroups_; ++g) {
-        wq_[((o / kRows) * kgroups_ + g) * kRows + o % kRows] =
-            quad(p.weights.data() + o * taps + 4 * g, taps - 4 * g);
-      }
-    }
-    scratch_bytes_ = static_cast<std::size_t>(kgroups_ * npad_ * 4);
+    scratch(scratch_bytes_);
+    return;
   }
+  npad_ = round_up(v.x.out * v.y.out, 32);
+  if (v.x.kernel == 1 && v.y.kernel == 1 && v.x.stride == 1 && v.y.stride == 1 && v.x.pad == 0 &&
+      v.y.pad == 0 && v.x.in == v.x.out && v.y.in == v.y.out) {
+    pack_ = Pack::kPlanes;
+  } else if (v.x.out % 16 == 0 && 15 * v.x.stride + 3 * v.x.dilation <= 63) {
+    pack_ = Pack::kRows;
+  } else {
+    pack_ = Pack::kIm2col;
+  }
+  // Quad g of output channel o: taps 4g..4g+3 of (ic, ky, kx), or for kRows the kx quad g % gx
+  // of kernel row (ic, ky) = g / gx (zero past the kernel).
+  kgroups_ = pack_ == Pack::kRows ? v.in_c * v.y.kernel * gx : (taps + 3) / 4;
+  wq_.assign(static_cast<std::size_t>(round_up(v.out_c, kRows) * kgroups_), 0);
+  for (std::int64_t o = 0; o < v.out_c; ++o) {
+    for (std::int64_t g = 0; g < kgroups_; ++g) {
+      wq_[((o / kRows) * kgroups_ + g) * kRows + o % kRows] =
+          pack_ == Pack::kRows
+              ? quad(p.weights.data() + o * taps + (g / gx) * v.x.kernel + 4 * (g % gx),
+                     v.x.kernel - 4 * (g % gx))
+              : quad(p.weights.data() + o * taps + 4 * g, taps - 4 * g);
+    }
+  }
+  planes_bytes_ = pack_ == Pack::kRows ? static_cast<std::size_t>(v.in_c * ph_ * pw_ + 64) : 0;
+  scratch_bytes_ = planes_bytes_ + static_cast<std::size_t>(kgroups_ * npad_ * 4);
   scratch(scratch_bytes_);
 }
 
@@ -321,12 +389,23 @@ void VnniConv::run(const std::uint8_t* in, std::uint8_t* out) const {
     depthwise(v_, p_, wq_.data(), corr_.data(), kgroups_, pw_, ph_, in, s, out);
     return;
   }
-  if (direct_) {
-    pack_planes(v_, kgroups_, npad_, in, s);
-  } else {
-    pack_im2col(v_, p_.in_zp, kgroups_, in, s);
+  std::uint8_t* q = s + planes_bytes_;
+  switch (pack_) {
+    case Pack::kPlanes:
+      pack_planes(v_, kgroups_, npad_, in, q);
+      break;
+    case Pack::kRows:
+      std::memset(s, p_.in_zp + 128, planes_bytes_);
+      for (std::int64_t ic = 0; ic < v_.in_c; ++ic) {
+        copy_plane(v_, pw_, in + ic * v_.x.in * v_.y.in, s + ic * ph_ * pw_);
+      }
+      pack_rows(v_, kgroups_, pw_, ph_, s, q);
+      break;
+    case Pack::kIm2col:
+      pack_im2col(v_, p_.in_zp, kgroups_, in, q);
+      break;
   }
-  gemm(v_, p_, wq_.data(), corr_.data(), kgroups_, s, out);
+  gemm(v_, p_, wq_.data(), corr_.data(), kgroups_, q, out);
 #else
   (void)in;
   (void)out;
