@@ -315,6 +315,7 @@ class ConvInt8Layer final : public interpreter::PreparedLayer {
       : v_(v), p_(std::move(p)), in_(in), out_(out), path_(path) {
     if (path_ == ConvPath::kVnni) {
       vnni_ = std::make_unique<VnniConv>(v_, p_);
+      p_.weights = {};  // packed in vnni_
     } else if (path_ == ConvPath::kAvx2 && !v_.depthwise()) {
       kpad_ = (v_.taps() + 15) / 16 * 16;
       w16_.assign(static_cast<std::size_t>(v_.out_c * kpad_), 0);

@@ -44,7 +44,7 @@ class VnniConv {
 
  private:
   ConvShape v_;
-  Int8Params p_;
+  Int8Params p_;                    // without the weights (packed in wq_)
   std::int64_t kgroups_ = 0;        // regular: ceil(taps / 4); depthwise: ceil(kernel_x / 4)
   std::int64_t npad_ = 0;           // regular: output pixels rounded up to 32
   std::int64_t pw_ = 0, ph_ = 0;    // depthwise: padded plane

@@ -322,7 +322,8 @@ EMC_VNNI void depthwise(const ConvShape& v, const Int8Params& p, const std::int3
 
 }  // namespace
 
-VnniConv::VnniConv(const ConvShape& v, const Int8Params& p) : v_(v), p_(p) {
+VnniConv::VnniConv(const ConvShape& v, const Int8Params& p)
+    : v_(v), p_{p.in_zp, p.out_zp, p.lo, p.hi, {}, p.bias, p.multiplier, p.shift} {
   const std::int64_t taps = v.taps();
   corr_.resize(static_cast<std::size_t>(round_up(v.out_c, kRows)), 0);
   for (std::int64_t o = 0; o < v.out_c; ++o) {
