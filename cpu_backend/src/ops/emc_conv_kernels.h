@@ -34,12 +34,14 @@ bool emc_vnni_available();
 // of four taps from one 64-byte window: 15 * stride_x + 3 * dilation_x <= 63).
 bool vnni_conv_fits(const ConvShape& v);
 
-// The AVX-512 VNNI convolution: weights packed once here, scratch shared per thread (grown at
-// construction, so run() allocates nothing unless it runs on another thread than prepare).
-// Same bytes as the scalar definition (see emc_conv_vnni.cpp for why).
-class VnniConv {
+// The packed int8 convolution: weights packed once here as int8 quads, input as uint8 quads
+// (x + 128), scratch shared per thread (grown at construction, so run() allocates nothing unless
+// it runs on another thread than prepare). `vnni`: the AVX-512 VNNI kernels (any shape that
+// vnni_conv_fits); otherwise AVX2 (regular convs only). Same bytes as the scalar definition (see
+// emc_conv_vnni.cpp for why).
+class PackedConv {
  public:
-  VnniConv(const ConvShape& v, const Int8Params& p);
+  PackedConv(const ConvShape& v, const Int8Params& p, bool vnni);
   void run(const std::uint8_t* in, std::uint8_t* out) const;
 
  private:
@@ -51,6 +53,7 @@ class VnniConv {
   std::vector<std::int32_t> wq_;    // packed weight quads (layout in the .cpp)
   std::vector<std::int32_t> corr_;  // bias - (in_zp + 128) * sum(w), per output channel (mod 2^32)
   std::size_t scratch_bytes_ = 0;
+  bool vnni_ = true;
   // How a regular conv gathers its input quads: straight from the CHW planes (1x1, stride 1,
   // unpadded), by row windows of padded planes (output width a multiple of 16), or by im2col.
   enum class Pack { kPlanes, kRows, kIm2col } pack_ = Pack::kIm2col;

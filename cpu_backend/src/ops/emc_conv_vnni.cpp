@@ -1,4 +1,5 @@
-// AVX-512 VNNI kernels of EMC_CONV2D / EMC_DEPTHWISE_CONV2D int8.
+// AVX-512 VNNI kernels of EMC_CONV2D / EMC_DEPTHWISE_CONV2D int8, and the AVX2 GEMM over the
+// same packed quads.
 //
 // The scalar loop computes acc = bias + sum over valid taps of w * (x - zp). Here vpdpbusd
 // multiplies u = x + 128 (the int8 code with its sign bit flipped, as uint8) by the int8 weight,
@@ -317,13 +318,112 @@ EMC_VNNI void depthwise(const ConvShape& v, const Int8Params& p, const std::int3
     }
   }
 }
+// ---- AVX2 (no VNNI): the same quads and corr, widened to int16 for pmaddwd -------------------
+
+// pack_planes without AVX-512 (a plain byte interleave; pixels past n are left as they are).
+void pack_planes_portable(const ConvShape& v, std::int64_t kgroups, const std::uint8_t* in,
+                          std::uint8_t* q) {
+  const std::int64_t n = v.x.in * v.y.in;
+  for (std::int64_t g = 0; g < kgroups; ++g) {
+    for (std::int64_t i = 0; i < 4; ++i) {
+      const std::int64_t ch = 4 * g + i;
+      for (std::int64_t p = 0; p < n; ++p) {
+        quad_at(q, kgroups, g, p)[i] =
+            ch < v.in_c ? static_cast<std::uint8_t>(in[ch * n + p] ^ 0x80) : std::uint8_t{0};
+      }
+    }
+  }
+}
+
+#define EMC_AVX2 __attribute__((target("avx2")))
+
+struct Requant8 {  // Requant on 8 lanes
+  __m256i mult, right, half, zp, lo, hi;
+};
+
+EMC_AVX2 inline Requant8 requant8_for(const Int8Params& p, std::int64_t o) {
+  const int right = 31 - p.shift[o];
+  return {_mm256_set1_epi64x(p.multiplier[o]),
+          _mm256_set1_epi64x(right),
+          _mm256_set1_epi64x(std::int64_t{1} << (right - 1)),
+          _mm256_set1_epi32(p.out_zp),
+          _mm256_set1_epi32(p.lo),
+          _mm256_set1_epi32(p.hi)};
+}
+
+// requant16 on 8 lanes (the cap by compare + blend, the sign by vpsignd: acc = 0 gives 0 either
+// way); the 8 codes in the low 8 bytes.
+EMC_AVX2 inline __m128i requant8(__m256i acc, const Requant8& r) {
+  const __m256i cap = _mm256_set1_epi64x(65535);
+  const __m256i a = _mm256_abs_epi32(acc);
+  __m256i ev = _mm256_mul_epu32(a, r.mult);
+  __m256i od = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), r.mult);
+  ev = _mm256_srlv_epi64(_mm256_add_epi64(ev, r.half), r.right);
+  od = _mm256_srlv_epi64(_mm256_add_epi64(od, r.half), r.right);
+  ev = _mm256_blendv_epi8(ev, cap, _mm256_cmpgt_epi64(ev, cap));
+  od = _mm256_blendv_epi8(od, cap, _mm256_cmpgt_epi64(od, cap));
+  __m256i q = _mm256_sign_epi32(_mm256_or_si256(ev, _mm256_slli_epi64(od, 32)), acc);
+  q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, r.zp), r.lo), r.hi);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  return _mm_packs_epi16(w, w);  // in [-128, 127] already: the packs are exact
+}
+
+// The GEMM per 8 pixels and 4 output channels: 8 pixels' quads widened to int16 (two ymm of 4
+// pixels), each weight quad broadcast and widened, pmaddwd gives (t0 + t1, t2 + t3) per pixel;
+// hadd + permute put the 8 pixel sums in order. Pair sums <= 2 * 255 * 128: exact, and the int32
+// adds wrap as in the VNNI kernel.
+EMC_AVX2 void gemm_avx2(const ConvShape& v, const Int8Params& p, const std::int32_t* wq,
+                        const std::int32_t* corr, std::int64_t kgroups, const std::uint8_t* q,
+                        std::uint8_t* out) {
+  const std::int64_t n = v.x.out * v.y.out;
+  for (std::int64_t ps = 0; ps < n; ps += 8) {
+    const std::uint8_t* xb = q + (ps / 32) * kgroups * 128 + (ps % 32) * 4;
+    const std::int64_t valid = std::min<std::int64_t>(n - ps, 8);
+    for (std::int64_t o0 = 0; o0 < v.out_c; o0 += 4) {
+      const std::int32_t* wb = wq + (o0 / kRows) * kgroups * kRows + o0 % kRows;
+      __m256i l0 = _mm256_setzero_si256(), l1 = l0, l2 = l0, l3 = l0;
+      __m256i h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+      for (std::int64_t g = 0; g < kgroups; ++g) {
+        const std::uint8_t* x = xb + g * 128;
+        const __m256i x0 =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+        const __m256i x1 =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16)));
+        const std::int32_t* w = wb + g * kRows;
+#define EMC_MADD(lo, hi, j)                                        \
+  {                                                                \
+    const __m256i wj = _mm256_cvtepi8_epi16(_mm_set1_epi32(w[j])); \
+    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(x0, wj));          \
+    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(x1, wj));          \
+  }
+        EMC_MADD(l0, h0, 0) EMC_MADD(l1, h1, 1) EMC_MADD(l2, h2, 2) EMC_MADD(l3, h3, 3)
+#undef EMC_MADD
+      }
+      const __m256i lo[4] = {l0, l1, l2, l3}, hi[4] = {h0, h1, h2, h3};
+      for (std::int64_t j = 0; j < std::min<std::int64_t>(4, v.out_c - o0); ++j) {
+        const __m256i sum =
+            _mm256_add_epi32(_mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[j], hi[j]), 0xd8),
+                             _mm256_set1_epi32(corr[o0 + j]));
+        const __m128i codes = requant8(sum, requant8_for(p, o0 + j));
+        std::uint8_t* dst = out + (o0 + j) * n + ps;
+        if (valid == 8) {
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), codes);
+        } else {
+          alignas(16) std::uint8_t tmp[16];
+          _mm_store_si128(reinterpret_cast<__m128i*>(tmp), codes);
+          std::memcpy(dst, tmp, static_cast<std::size_t>(valid));
+        }
+      }
+    }
+  }
+}
 #pragma GCC diagnostic pop
 #endif
 
 }  // namespace
 
-VnniConv::VnniConv(const ConvShape& v, const Int8Params& p)
-    : v_(v), p_{p.in_zp, p.out_zp, p.lo, p.hi, {}, p.bias, p.multiplier, p.shift} {
+PackedConv::PackedConv(const ConvShape& v, const Int8Params& p, bool vnni)
+    : v_(v), p_{p.in_zp, p.out_zp, p.lo, p.hi, {}, p.bias, p.multiplier, p.shift}, vnni_(vnni) {
   const std::int64_t taps = v.taps();
   corr_.resize(static_cast<std::size_t>(round_up(v.out_c, kRows)), 0);
   for (std::int64_t o = 0; o < v.out_c; ++o) {
@@ -360,7 +460,7 @@ VnniConv::VnniConv(const ConvShape& v, const Int8Params& p)
   if (v.x.kernel == 1 && v.y.kernel == 1 && v.x.stride == 1 && v.y.stride == 1 && v.x.pad == 0 &&
       v.y.pad == 0 && v.x.in == v.x.out && v.y.in == v.y.out) {
     pack_ = Pack::kPlanes;
-  } else if (v.x.out % 16 == 0 && 15 * v.x.stride + 3 * v.x.dilation <= 63) {
+  } else if (vnni && v.x.out % 16 == 0 && 15 * v.x.stride + 3 * v.x.dilation <= 63) {
     pack_ = Pack::kRows;
   } else {
     pack_ = Pack::kIm2col;
@@ -383,7 +483,7 @@ VnniConv::VnniConv(const ConvShape& v, const Int8Params& p)
   scratch(scratch_bytes_);
 }
 
-void VnniConv::run(const std::uint8_t* in, std::uint8_t* out) const {
+void PackedConv::run(const std::uint8_t* in, std::uint8_t* out) const {
 #if defined(__x86_64__)
   std::uint8_t* s = scratch(scratch_bytes_);
   if (v_.depthwise()) {
@@ -393,7 +493,11 @@ void VnniConv::run(const std::uint8_t* in, std::uint8_t* out) const {
   std::uint8_t* q = s + planes_bytes_;
   switch (pack_) {
     case Pack::kPlanes:
-      pack_planes(v_, kgroups_, npad_, in, q);
+      if (vnni_) {
+        pack_planes(v_, kgroups_, npad_, in, q);
+      } else {
+        pack_planes_portable(v_, kgroups_, in, q);
+      }
       break;
     case Pack::kRows:
       std::memset(s, p_.in_zp + 128, planes_bytes_);
@@ -406,7 +510,11 @@ void VnniConv::run(const std::uint8_t* in, std::uint8_t* out) const {
       pack_im2col(v_, p_.in_zp, kgroups_, in, q);
       break;
   }
-  gemm(v_, p_, wq_.data(), corr_.data(), kgroups_, q, out);
+  if (vnni_) {
+    gemm(v_, p_, wq_.data(), corr_.data(), kgroups_, q, out);
+  } else {
+    gemm_avx2(v_, p_, wq_.data(), corr_.data(), kgroups_, q, out);
+  }
 #else
   (void)in;
   (void)out;
