@@ -230,7 +230,8 @@ class ConvInt8Layer final : public interpreter::PreparedLayer {
  public:
   ConvInt8Layer(Conv v, Int8Params p, ByteRange in, ByteRange out, ConvPath path)
       : v_(v), p_(std::move(p)), in_(in), out_(out), path_(path) {
-    if (path_ == ConvPath::kVnni || (path_ == ConvPath::kAvx2 && !v_.depthwise())) {
+    if (path_ == ConvPath::kVnni ||
+        (path_ == ConvPath::kAvx2 && (!v_.depthwise() || avx2_depthwise_fits(v_)))) {
       packed_ = std::make_unique<PackedConv>(v_, p_, path_ == ConvPath::kVnni);
       p_.weights = {};  // packed in packed_
     }

@@ -34,10 +34,15 @@ bool emc_vnni_available();
 // of four taps from one 64-byte window: 15 * stride_x + 3 * dilation_x <= 63).
 bool vnni_conv_fits(const ConvShape& v);
 
+// Whether the AVX2 packed depthwise kernel covers this shape (horizontal stride 1, or 2 with
+// dilation 1: its tap pairs are two shifted loads or adjacent bytes).
+bool avx2_depthwise_fits(const ConvShape& v);
+
 // The packed int8 convolution: weights packed once here as int8 quads, input as uint8 quads
 // (x + 128), scratch shared per thread (grown at construction, so run() allocates nothing unless
 // it runs on another thread than prepare). `vnni`: the AVX-512 VNNI kernels (any shape that
-// vnni_conv_fits); otherwise AVX2 (regular convs only). Same bytes as the scalar definition (see
+// vnni_conv_fits); otherwise AVX2 (regular convs, depthwise where
+// avx2_depthwise_fits). Same bytes as the scalar definition (see
 // emc_conv_vnni.cpp for why).
 class PackedConv {
  public:

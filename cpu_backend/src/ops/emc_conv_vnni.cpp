@@ -28,6 +28,10 @@ bool emc_vnni_available() {
 #endif
 }
 
+bool avx2_depthwise_fits(const ConvShape& v) {
+  return v.x.stride == 1 || (v.x.stride == 2 && v.x.dilation == 1);
+}
+
 bool vnni_conv_fits(const ConvShape& v) {
   return !v.depthwise() || 15 * v.x.stride + 3 * v.x.dilation <= 63;
 }
@@ -417,6 +421,56 @@ EMC_AVX2 void gemm_avx2(const ConvShape& v, const Int8Params& p, const std::int3
     }
   }
 }
+
+// Depthwise without VNNI (avx2_depthwise_fits): the same padded u plane (copied with a plain
+// loop), 8 outputs per ymm, taps in pairs (kx, kx + 1) as int16 pairs for pmaddwd: stride 1
+// interleaves the two shifted rows, stride 2 (dilation 1) finds the pair adjacent in memory. An
+// odd last tap pairs with weight 0. wq: [out_c][kernel_y][pairs] int16 pairs.
+EMC_AVX2 void depthwise_avx2(const ConvShape& v, const Int8Params& p, const std::int32_t* wq,
+                             const std::int32_t* corr, std::int64_t pairs, std::int64_t pw,
+                             std::int64_t ph, const std::uint8_t* in, std::uint8_t* u,
+                             std::uint8_t* out) {
+  std::memset(u, p.in_zp + 128, static_cast<std::size_t>(ph * pw + 64));
+  const std::int64_t ow = v.x.out, oh = v.y.out, kh = v.y.kernel, mult = v.mult;
+  const std::int64_t row_step = v.y.stride * pw, ky_step = v.y.dilation * pw;
+  const std::int64_t sx = v.x.stride, dx = v.x.dilation, in_plane = v.x.in * v.y.in;
+  for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
+    for (std::int64_t y = 0; y < v.y.in; ++y) {
+      const std::uint8_t* src = in + ic * in_plane + y * v.x.in;
+      std::uint8_t* dst = u + (y + v.y.pad) * pw + v.x.pad;
+      for (std::int64_t x = 0; x < v.x.in; ++x) dst[x] = static_cast<std::uint8_t>(src[x] ^ 0x80);
+    }
+    for (std::int64_t mi = 0; mi < mult; ++mi) {
+      const std::int64_t o = ic * mult + mi;
+      const std::int32_t* w = wq + o * kh * pairs;
+      const Requant8 r = requant8_for(p, o);
+      const __m256i c = _mm256_set1_epi32(corr[o]);
+      std::uint8_t* dst = out + o * oh * ow;
+      for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
+        for (std::int64_t ox0 = 0; ox0 < ow; ox0 += 8) {
+          __m256i acc = c;
+          const std::uint8_t* row = u + oy * row_step + ox0 * sx;
+          for (std::int64_t ky = 0; ky < kh; ++ky, row += ky_step) {
+            for (std::int64_t kp = 0; kp < pairs; ++kp) {
+              const std::uint8_t* t = row + 2 * kp * dx;
+              const __m128i b =
+                  sx == 1
+                      ? _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t)),
+                                          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(t + dx)))
+                      : _mm_loadu_si128(reinterpret_cast<const __m128i*>(t));
+              acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepu8_epi16(b),
+                                                            _mm256_set1_epi32(w[ky * pairs + kp])));
+            }
+          }
+          alignas(16) std::uint8_t tmp[16];
+          _mm_store_si128(reinterpret_cast<__m128i*>(tmp), requant8(acc, r));
+          std::memcpy(dst + ox0, tmp,
+                      static_cast<std::size_t>(std::min<std::int64_t>(8, ow - ox0)));
+        }
+      }
+    }
+  }
+}
 #pragma GCC diagnostic pop
 #endif
 
@@ -441,6 +495,23 @@ PackedConv::PackedConv(const ConvShape& v, const Int8Params& p, bool vnni)
         std::max<std::int64_t>(
             0, (v.y.out - 1) * v.y.stride + v.y.dilation * (v.y.kernel - 1) + 1 - v.y.pad - v.y.in);
   const std::int64_t gx = (v.x.kernel + 3) / 4;
+  if (v.depthwise() && !vnni) {
+    kgroups_ = (v.x.kernel + 1) / 2;  // tap pairs
+    wq_.resize(static_cast<std::size_t>(v.out_c * v.y.kernel * kgroups_));
+    for (std::int64_t o = 0; o < v.out_c; ++o) {
+      for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
+        const std::int8_t* w = p.weights.data() + (o * v.y.kernel + ky) * v.x.kernel;
+        for (std::int64_t kp = 0; kp < kgroups_; ++kp) {
+          const std::int32_t hi = 2 * kp + 1 < v.x.kernel ? w[2 * kp + 1] : 0;
+          wq_[(o * v.y.kernel + ky) * kgroups_ + kp] = static_cast<std::int32_t>(
+              (static_cast<std::uint32_t>(hi) << 16) | static_cast<std::uint16_t>(w[2 * kp]));
+        }
+      }
+    }
+    scratch_bytes_ = static_cast<std::size_t>(ph_ * pw_ + 64);
+    scratch(scratch_bytes_);
+    return;
+  }
   if (v.depthwise()) {
     kgroups_ = gx;
     wq_.resize(static_cast<std::size_t>(v.out_c * v.y.kernel * kgroups_));
@@ -487,7 +558,11 @@ void PackedConv::run(const std::uint8_t* in, std::uint8_t* out) const {
 #if defined(__x86_64__)
   std::uint8_t* s = scratch(scratch_bytes_);
   if (v_.depthwise()) {
-    depthwise(v_, p_, wq_.data(), corr_.data(), kgroups_, pw_, ph_, in, s, out);
+    if (vnni_) {
+      depthwise(v_, p_, wq_.data(), corr_.data(), kgroups_, pw_, ph_, in, s, out);
+    } else {
+      depthwise_avx2(v_, p_, wq_.data(), corr_.data(), kgroups_, pw_, ph_, in, s, out);
+    }
     return;
   }
   std::uint8_t* q = s + planes_bytes_;
