@@ -341,33 +341,23 @@ void pack_planes_portable(const ConvShape& v, std::int64_t kgroups, const std::u
 
 #define EMC_AVX2 __attribute__((target("avx2")))
 
-struct Requant8 {  // Requant on 8 lanes
-  __m256i mult, right, half, zp, lo, hi;
-};
-
-EMC_AVX2 inline Requant8 requant8_for(const Int8Params& p, std::int64_t o) {
-  const int right = 31 - p.shift[o];
-  return {_mm256_set1_epi64x(p.multiplier[o]),
-          _mm256_set1_epi64x(right),
-          _mm256_set1_epi64x(std::int64_t{1} << (right - 1)),
-          _mm256_set1_epi32(p.out_zp),
-          _mm256_set1_epi32(p.lo),
-          _mm256_set1_epi32(p.hi)};
-}
-
-// requant16 on 8 lanes (the cap by compare + blend, the sign by vpsignd: acc = 0 gives 0 either
-// way); the 8 codes in the low 8 bytes.
-EMC_AVX2 inline __m128i requant8(__m256i acc, const Requant8& r) {
+// requant16 on 8 lanes for output channel o (the cap by compare + blend, the sign by vpsignd:
+// acc = 0 gives 0 either way); the 8 codes in the low 8 bytes. The broadcasts are loop-invariant
+// where it is inlined.
+EMC_AVX2 inline __m128i requant8(__m256i acc, const Int8Params& p, std::int64_t o) {
+  const std::int64_t right = 31 - p.shift[o];
+  const __m256i mult = _mm256_set1_epi64x(p.multiplier[o]), shift = _mm256_set1_epi64x(right);
+  const __m256i half = _mm256_set1_epi64x(std::int64_t{1} << (right - 1));
   const __m256i cap = _mm256_set1_epi64x(65535);
   const __m256i a = _mm256_abs_epi32(acc);
-  __m256i ev = _mm256_mul_epu32(a, r.mult);
-  __m256i od = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), r.mult);
-  ev = _mm256_srlv_epi64(_mm256_add_epi64(ev, r.half), r.right);
-  od = _mm256_srlv_epi64(_mm256_add_epi64(od, r.half), r.right);
+  __m256i ev = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_mul_epu32(a, mult), half), shift);
+  __m256i od = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), mult);
+  od = _mm256_srlv_epi64(_mm256_add_epi64(od, half), shift);
   ev = _mm256_blendv_epi8(ev, cap, _mm256_cmpgt_epi64(ev, cap));
   od = _mm256_blendv_epi8(od, cap, _mm256_cmpgt_epi64(od, cap));
   __m256i q = _mm256_sign_epi32(_mm256_or_si256(ev, _mm256_slli_epi64(od, 32)), acc);
-  q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, r.zp), r.lo), r.hi);
+  q = _mm256_add_epi32(q, _mm256_set1_epi32(p.out_zp));
+  q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(p.lo)), _mm256_set1_epi32(p.hi));
   const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
   return _mm_packs_epi16(w, w);  // in [-128, 127] already: the packs are exact
 }
@@ -408,7 +398,7 @@ EMC_AVX2 void gemm_avx2(const ConvShape& v, const Int8Params& p, const std::int3
         const __m256i sum =
             _mm256_add_epi32(_mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[j], hi[j]), 0xd8),
                              _mm256_set1_epi32(corr[o0 + j]));
-        const __m128i codes = requant8(sum, requant8_for(p, o0 + j));
+        const __m128i codes = requant8(sum, p, o0 + j);
         std::uint8_t* dst = out + (o0 + j) * n + ps;
         if (valid == 8) {
           _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), codes);
@@ -443,7 +433,6 @@ EMC_AVX2 void depthwise_avx2(const ConvShape& v, const Int8Params& p, const std:
     for (std::int64_t mi = 0; mi < mult; ++mi) {
       const std::int64_t o = ic * mult + mi;
       const std::int32_t* w = wq + o * kh * pairs;
-      const Requant8 r = requant8_for(p, o);
       const __m256i c = _mm256_set1_epi32(corr[o]);
       std::uint8_t* dst = out + o * oh * ow;
       for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
@@ -463,7 +452,7 @@ EMC_AVX2 void depthwise_avx2(const ConvShape& v, const Int8Params& p, const std:
             }
           }
           alignas(16) std::uint8_t tmp[16];
-          _mm_store_si128(reinterpret_cast<__m128i*>(tmp), requant8(acc, r));
+          _mm_store_si128(reinterpret_cast<__m128i*>(tmp), requant8(acc, p, o));
           std::memcpy(dst + ox0, tmp,
                       static_cast<std::size_t>(std::min<std::int64_t>(8, ow - ox0)));
         }
