@@ -284,44 +284,6 @@ EMC_VNNI void pack_rows(const ConvShape& v, std::int64_t kgroups, std::int64_t p
   }
 }
 
-// Depthwise, per input channel: its padded u plane (border filled once per run, each channel
-// overwrites the interior). Per output row and 16 outputs: for each kernel row and quad of taps
-// one 64-byte window, vpermb, one vpdpbusd. wq: [out_c][kernel_y][kgroups] quads.
-EMC_VNNI void depthwise(const ConvShape& v, const Int8Params& p, const std::int32_t* wq,
-                        const std::int32_t* corr, std::int64_t kgroups, std::int64_t pw,
-                        std::int64_t ph, const std::uint8_t* in, std::uint8_t* u,
-                        std::uint8_t* out) {
-  std::memset(u, p.in_zp + 128, static_cast<std::size_t>(ph * pw + 64));
-  const __m512i idx = window_index(v);
-  // Locals: the byte stores below may alias anything reached through v.
-  const std::int64_t ow = v.x.out, oh = v.y.out, kh = v.y.kernel, mult = v.mult;
-  const std::int64_t row_step = v.y.stride * pw, ky_step = v.y.dilation * pw;
-  const std::int64_t sx = v.x.stride, gstep = 4 * v.x.dilation, in_plane = v.x.in * v.y.in;
-  for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
-    copy_plane(v, pw, in + ic * in_plane, u);
-    for (std::int64_t mi = 0; mi < mult; ++mi) {
-      const std::int64_t o = ic * mult + mi;
-      const std::int32_t* w = wq + o * kh * kgroups;
-      const Requant r = requant_for(p, o);
-      const __m512i c = _mm512_set1_epi32(corr[o]);
-      std::uint8_t* dst = out + o * oh * ow;
-      for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
-        for (std::int64_t ox0 = 0; ox0 < ow; ox0 += 16) {
-          __m512i acc = c;
-          const std::uint8_t* row = u + oy * row_step + ox0 * sx;
-          for (std::int64_t ky = 0; ky < kh; ++ky, row += ky_step) {
-            for (std::int64_t g = 0; g < kgroups; ++g) {
-              acc = _mm512_dpbusd_epi32(
-                  acc, _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(row + g * gstep)),
-                  _mm512_set1_epi32(w[ky * kgroups + g]));
-            }
-          }
-          _mm_mask_storeu_epi8(dst + ox0, lanes_below(ox0, ow), requant16(acc, r));
-        }
-      }
-    }
-  }
-}
 // ---- AVX2 (no VNNI): the same quads and corr, widened to int16 for pmaddwd -------------------
 
 // pack_planes without AVX-512 (a plain byte interleave; pixels past n are left as they are).
@@ -341,13 +303,21 @@ void pack_planes_portable(const ConvShape& v, std::int64_t kgroups, const std::u
 
 #define EMC_AVX2 __attribute__((target("avx2")))
 
-// requant16 on 8 lanes for output channel o (the cap by compare + blend, the sign by vpsignd:
-// acc = 0 gives 0 either way); the 8 codes in the low 8 bytes. The broadcasts are loop-invariant
-// where it is inlined.
-EMC_AVX2 inline __m128i requant8(__m256i acc, const Int8Params& p, std::int64_t o) {
-  const std::int64_t right = 31 - p.shift[o];
-  const __m256i mult = _mm256_set1_epi64x(p.multiplier[o]), shift = _mm256_set1_epi64x(right);
-  const __m256i half = _mm256_set1_epi64x(std::int64_t{1} << (right - 1));
+// One output channel's emc_requantize constants as plain integers (AVX2 kernels keep them in
+// registers; the byte stores would make GCC reload them from Int8Params).
+struct Rq8 {
+  std::int64_t mult, right;
+  std::int32_t zp, lo, hi;
+};
+inline Rq8 rq8_for(const Int8Params& p, std::int64_t o) {
+  return {p.multiplier[o], 31 - p.shift[o], p.out_zp, p.lo, p.hi};
+}
+
+// requant16 on 8 lanes (the cap by compare + blend, the sign by vpsignd: acc = 0 gives 0 either
+// way); the 8 codes in the low 8 bytes.
+EMC_AVX2 inline __m128i requant8(__m256i acc, const Rq8& p) {
+  const __m256i mult = _mm256_set1_epi64x(p.mult), shift = _mm256_set1_epi64x(p.right);
+  const __m256i half = _mm256_set1_epi64x(std::int64_t{1} << (p.right - 1));
   const __m256i cap = _mm256_set1_epi64x(65535);
   const __m256i a = _mm256_abs_epi32(acc);
   __m256i ev = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_mul_epu32(a, mult), half), shift);
@@ -356,7 +326,7 @@ EMC_AVX2 inline __m128i requant8(__m256i acc, const Int8Params& p, std::int64_t 
   ev = _mm256_blendv_epi8(ev, cap, _mm256_cmpgt_epi64(ev, cap));
   od = _mm256_blendv_epi8(od, cap, _mm256_cmpgt_epi64(od, cap));
   __m256i q = _mm256_sign_epi32(_mm256_or_si256(ev, _mm256_slli_epi64(od, 32)), acc);
-  q = _mm256_add_epi32(q, _mm256_set1_epi32(p.out_zp));
+  q = _mm256_add_epi32(q, _mm256_set1_epi32(p.zp));
   q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(p.lo)), _mm256_set1_epi32(p.hi));
   const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
   return _mm_packs_epi16(w, w);  // in [-128, 127] already: the packs are exact
@@ -398,7 +368,7 @@ EMC_AVX2 void gemm_avx2(const ConvShape& v, const Int8Params& p, const std::int3
         const __m256i sum =
             _mm256_add_epi32(_mm256_permute4x64_epi64(_mm256_hadd_epi32(lo[j], hi[j]), 0xd8),
                              _mm256_set1_epi32(corr[o0 + j]));
-        const __m128i codes = requant8(sum, p, o0 + j);
+        const __m128i codes = requant8(sum, rq8_for(p, o0 + j));
         std::uint8_t* dst = out + (o0 + j) * n + ps;
         if (valid == 8) {
           _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), codes);
@@ -412,51 +382,113 @@ EMC_AVX2 void gemm_avx2(const ConvShape& v, const Int8Params& p, const std::int3
   }
 }
 
-// Depthwise without VNNI (avx2_depthwise_fits): the same padded u plane (copied with a plain
-// loop), 8 outputs per ymm, taps in pairs (kx, kx + 1) as int16 pairs for pmaddwd: stride 1
-// interleaves the two shifted rows, stride 2 (dilation 1) finds the pair adjacent in memory. An
-// odd last tap pairs with weight 0. wq: [out_c][kernel_y][pairs] int16 pairs.
-EMC_AVX2 void depthwise_avx2(const ConvShape& v, const Int8Params& p, const std::int32_t* wq,
-                             const std::int32_t* corr, std::int64_t pairs, std::int64_t pw,
-                             std::int64_t ph, const std::uint8_t* in, std::uint8_t* u,
-                             std::uint8_t* out) {
-  std::memset(u, p.in_zp + 128, static_cast<std::size_t>(ph * pw + 64));
-  const std::int64_t ow = v.x.out, oh = v.y.out, kh = v.y.kernel, mult = v.mult;
-  const std::int64_t row_step = v.y.stride * pw, ky_step = v.y.dilation * pw;
-  const std::int64_t sx = v.x.stride, dx = v.x.dilation, in_plane = v.x.in * v.y.in;
-  for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
-    for (std::int64_t y = 0; y < v.y.in; ++y) {
-      const std::uint8_t* src = in + ic * in_plane + y * v.x.in;
-      std::uint8_t* dst = u + (y + v.y.pad) * pw + v.x.pad;
-      for (std::int64_t x = 0; x < v.x.in; ++x) dst[x] = static_cast<std::uint8_t>(src[x] ^ 0x80);
-    }
-    for (std::int64_t mi = 0; mi < mult; ++mi) {
-      const std::int64_t o = ic * mult + mi;
-      const std::int32_t* w = wq + o * kh * pairs;
-      const __m256i c = _mm256_set1_epi32(corr[o]);
-      std::uint8_t* dst = out + o * oh * ow;
-      for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
-        for (std::int64_t ox0 = 0; ox0 < ow; ox0 += 8) {
-          __m256i acc = c;
-          const std::uint8_t* row = u + oy * row_step + ox0 * sx;
-          for (std::int64_t ky = 0; ky < kh; ++ky, row += ky_step) {
-            for (std::int64_t kp = 0; kp < pairs; ++kp) {
-              const std::uint8_t* t = row + 2 * kp * dx;
-              const __m128i b =
-                  sx == 1
-                      ? _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t)),
-                                          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(t + dx)))
-                      : _mm_loadu_si128(reinterpret_cast<const __m128i*>(t));
-              acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepu8_epi16(b),
-                                                            _mm256_set1_epi32(w[ky * pairs + kp])));
-            }
+// ---- depthwise ----------------------------------------------------------------------------------
+
+// What both depthwise channel kernels read: groups = tap quads (VNNI) or tap pairs (AVX2) per
+// kernel row, pw = the padded plane's width.
+struct DepthwiseArgs {
+  const ConvShape& v;
+  const Int8Params& p;
+  const std::int32_t* wq;
+  const std::int32_t* corr;
+  std::int64_t groups, pw;
+
+  // Output channel o's loop constants, copied out (the byte stores may alias *this).
+  struct Loop {
+    const std::int32_t* w;  // its [kernel_y][groups] weight words
+    std::int32_t corr;
+    std::int64_t ow, oh, kh, groups, row_step, ky_step, sx, dx;
+  };
+  Loop loop(std::int64_t o) const {
+    return {wq + o * v.y.kernel * groups,
+            corr[o],
+            v.x.out,
+            v.y.out,
+            v.y.kernel,
+            groups,
+            v.y.stride * pw,
+            v.y.dilation * pw,
+            v.x.stride,
+            v.x.dilation};
+  }
+};
+
+// The VNNI channel kernel: per 16 outputs, for each kernel row and quad of taps one 64-byte window,
+// vpermb, one vpdpbusd. wq: [out_c][kernel_y][kgroups] quads.
+struct VnniDepthwiseRow : DepthwiseArgs {
+  EMC_VNNI void copy(const std::uint8_t* src, std::uint8_t* u) const { copy_plane(v, pw, src, u); }
+  EMC_VNNI void channel(std::int64_t o, const std::uint8_t* u, std::uint8_t* dst) const {
+    const __m512i idx = window_index(v);
+    const Loop l = loop(o);
+    const Requant r = requant_for(p, o);
+    for (std::int64_t oy = 0; oy < l.oh; ++oy, dst += l.ow) {
+      for (std::int64_t ox0 = 0; ox0 < l.ow; ox0 += 16) {
+        __m512i acc = _mm512_set1_epi32(l.corr);
+        const std::uint8_t* t = u + oy * l.row_step + ox0 * l.sx;
+        for (std::int64_t ky = 0; ky < l.kh; ++ky, t += l.ky_step) {
+          for (std::int64_t g = 0; g < l.groups; ++g) {
+            acc = _mm512_dpbusd_epi32(
+                acc, _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(t + 4 * g * l.dx)),
+                _mm512_set1_epi32(l.w[ky * l.groups + g]));
           }
-          alignas(16) std::uint8_t tmp[16];
-          _mm_store_si128(reinterpret_cast<__m128i*>(tmp), requant8(acc, p, o));
-          std::memcpy(dst + ox0, tmp,
-                      static_cast<std::size_t>(std::min<std::int64_t>(8, ow - ox0)));
         }
+        _mm_mask_storeu_epi8(dst + ox0, lanes_below(ox0, l.ow), requant16(acc, r));
       }
+    }
+  }
+};
+
+// The AVX2 channel kernel (avx2_depthwise_fits): 8 outputs per ymm, taps in pairs (kx, kx + 1) as
+// int16 pairs for pmaddwd: stride 1 interleaves two shifted loads, stride 2 (dilation 1) finds the
+// pair adjacent in memory; an odd last tap pairs with weight 0. wq: [out_c][kernel_y][pairs] pairs.
+struct Avx2DepthwiseRow : DepthwiseArgs {
+  EMC_AVX2 void copy(const std::uint8_t* src, std::uint8_t* u) const {
+    const std::int64_t w = v.x.in, h = v.y.in;  // locals: the stores may alias v
+    u += v.y.pad * pw + v.x.pad;
+    for (std::int64_t y = 0; y < h; ++y, src += w, u += pw) {
+      for (std::int64_t x = 0; x < w; ++x) u[x] = static_cast<std::uint8_t>(src[x] ^ 0x80);
+    }
+  }
+  EMC_AVX2 void channel(std::int64_t o, const std::uint8_t* u, std::uint8_t* dst) const {
+    const Loop l = loop(o);
+    const Rq8 r = rq8_for(p, o);
+    for (std::int64_t oy = 0; oy < l.oh; ++oy, dst += l.ow) {
+      for (std::int64_t ox0 = 0; ox0 < l.ow; ox0 += 8) {
+        __m256i acc = _mm256_set1_epi32(l.corr);
+        const std::uint8_t* t = u + oy * l.row_step + ox0 * l.sx;
+        for (std::int64_t ky = 0; ky < l.kh; ++ky, t += l.ky_step) {
+          for (std::int64_t kp = 0; kp < l.groups; ++kp) {
+            const std::uint8_t* a = t + 2 * kp * l.dx;
+            const __m128i b =
+                l.sx == 1
+                    ? _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)),
+                                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + l.dx)))
+                    : _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+            acc = _mm256_add_epi32(acc,
+                                   _mm256_madd_epi16(_mm256_cvtepu8_epi16(b),
+                                                     _mm256_set1_epi32(l.w[ky * l.groups + kp])));
+          }
+        }
+        alignas(16) std::uint8_t tmp[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp), requant8(acc, r));
+        std::memcpy(dst + ox0, tmp,
+                    static_cast<std::size_t>(std::min<std::int64_t>(8, l.ow - ox0)));
+      }
+    }
+  }
+};
+
+// Depthwise, per input channel: its padded u plane (pw x ph; the border of zp + 128 filled once
+// per run, each channel overwrites the interior), then its output channels.
+template <class Kernel>
+void depthwise(const ConvShape& v, std::int64_t ph, std::int32_t in_zp, const Kernel& k,
+               const std::uint8_t* in, std::uint8_t* u, std::uint8_t* out) {
+  std::memset(u, in_zp + 128, static_cast<std::size_t>(ph * k.pw + 64));
+  const std::int64_t in_plane = v.x.in * v.y.in, out_plane = v.x.out * v.y.out;
+  for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
+    k.copy(in + ic * in_plane, u);
+    for (std::int64_t o = ic * v.mult; o < (ic + 1) * v.mult; ++o) {
+      k.channel(o, u, out + o * out_plane);
     }
   }
 }
@@ -548,9 +580,11 @@ void PackedConv::run(const std::uint8_t* in, std::uint8_t* out) const {
   std::uint8_t* s = scratch(scratch_bytes_);
   if (v_.depthwise()) {
     if (vnni_) {
-      depthwise(v_, p_, wq_.data(), corr_.data(), kgroups_, pw_, ph_, in, s, out);
+      const VnniDepthwiseRow k{{v_, p_, wq_.data(), corr_.data(), kgroups_, pw_}};
+      depthwise(v_, ph_, p_.in_zp, k, in, s, out);
     } else {
-      depthwise_avx2(v_, p_, wq_.data(), corr_.data(), kgroups_, pw_, ph_, in, s, out);
+      const Avx2DepthwiseRow k{{v_, p_, wq_.data(), corr_.data(), kgroups_, pw_}};
+      depthwise(v_, ph_, p_.in_zp, k, in, s, out);
     }
     return;
   }
