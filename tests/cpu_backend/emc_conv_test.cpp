@@ -232,6 +232,40 @@ TEST(EmcConv2dInt8, RandomizedAgainstSpecReference) {
   EXPECT_GT(unsaturated, 10000);  // the cases exercise the rounding, not only the clamps
 }
 
+// Maps of more than 2048 output pixels: the packed kernels pack and multiply them in passes of
+// 2048 (1x1 planes, whole 16-output rows, and the im2col with an odd width and padding).
+TEST(EmcConv2dInt8, LargeMapsInSeveralPasses) {
+  std::mt19937 rng(99);
+  struct Geo {
+    std::uint32_t w, h, in_c, out_c, k, s, pad;
+  };
+  int i = 0;
+  for (const Geo& t : {Geo{64, 50, 5, 9, 1, 1, 0}, Geo{64, 70, 3, 10, 3, 1, 1},
+                       Geo{47, 61, 2, 11, 3, 1, 1}, Geo{95, 97, 3, 4, 3, 2, 1}}) {
+    Case c = random_case(rng, false, 0);
+    auto& g = c.b.geo;
+    g.in_width = t.w, g.in_height = t.h, g.in_channels = t.in_c, g.out_channels = t.out_c;
+    g.kernel_width = g.kernel_height = t.k, g.stride_width = g.stride_height = t.s;
+    g.dilation_width = g.dilation_height = 1;
+    g.pad_left = g.pad_right = g.pad_top = g.pad_bottom = t.pad;
+    g.out_width = (t.w + 2 * t.pad - t.k) / t.s + 1;
+    g.out_height = (t.h + 2 * t.pad - t.k) / t.s + 1;
+    ASSERT_GT(g.out_width * g.out_height, 2048u);
+    g.main_mem_in_address = 3;
+    g.main_mem_out_address = 3 + t.w * t.h * t.in_c + 5;
+    std::uniform_int_distribution<int> byte(0, 255), weight(-128, 127);
+    c.input.resize(std::size_t{t.w} * t.h * t.in_c);
+    for (auto& x : c.input) x = static_cast<std::uint8_t>(byte(rng));
+    c.b.weights.resize(format::emc_conv_weight_count(g, false));
+    for (auto& w : c.b.weights) w = static_cast<std::int8_t>(weight(rng));
+    c.b.bias.resize(t.out_c, 1234);
+    c.b.multiplier.assign(t.out_c, 1518500250);
+    c.b.shift.assign(t.out_c, -8);
+    run_case(c, "large " + std::to_string(i++));
+    if (HasFatalFailure()) return;
+  }
+}
+
 TEST(EmcConv2dInt8, HandComputed1x1AndPadding) {
   // 2x1 input, 1 channel, values 10 and -20, zp 2; 3x1 kernel [1, 2, 3], pad l1 r1, stride 1:
   // x - zp = 8, -22; padding contributes 0.

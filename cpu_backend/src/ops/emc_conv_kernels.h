@@ -53,7 +53,7 @@ class PackedConv {
   ConvShape v_;
   Int8Params p_;                    // without the weights (packed in wq_)
   std::int64_t kgroups_ = 0;        // regular: ceil(taps / 4); depthwise: ceil(kernel_x / 4)
-  std::int64_t npad_ = 0;           // regular: output pixels rounded up to 32
+  std::int64_t chunk_ = 0;          // regular: output pixels per pack + GEMM pass (of 32s)
   std::int64_t pw_ = 0, ph_ = 0;    // depthwise: padded plane
   std::vector<std::int32_t> wq_;    // packed weight quads (layout in the .cpp)
   std::vector<std::int32_t> corr_;  // bias - (in_zp + 128) * sum(w), per output channel (mod 2^32)

@@ -112,23 +112,31 @@ inline std::uint8_t* quad_at(std::uint8_t* q, std::int64_t kgroups, std::int64_t
   return q + ((p / 32 * kgroups + g) * 32 + p % 32) * 4;
 }
 
+// The output pixels [first, first + count) that one pack + GEMM pass covers (first a multiple of
+// 32): scratch stays kChunk pixels of quads however large the map.
+struct Chunk {
+  std::int64_t first, count;
+};
+constexpr std::int64_t kChunk = 2048;
+
 // Regular 1x1 stride-1 unpadded conv: the quads straight from four CHW planes, 16 pixels at a
 // time (phantom channels 0).
-EMC_VNNI void pack_planes(const ConvShape& v, std::int64_t kgroups, std::int64_t npad,
-                          const std::uint8_t* in, std::uint8_t* q) {
+EMC_VNNI void pack_planes(const ConvShape& v, std::int64_t kgroups, Chunk c, const std::uint8_t* in,
+                          std::uint8_t* q) {
   const std::int64_t n = v.x.in * v.y.in;
+  in += c.first;
   const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
   for (std::int64_t g = 0; g < kgroups; ++g) {
-    for (std::int64_t p0 = 0; p0 < npad; p0 += 16) {
-      const __mmask16 m = lanes_below(p0, n);
-      __m128i c[4];
+    for (std::int64_t p0 = 0; p0 < c.count; p0 += 16) {
+      const __mmask16 m = lanes_below(p0, c.count);
+      __m128i x[4];
       for (int i = 0; i < 4; ++i) {
         const std::int64_t ch = 4 * g + i;
-        c[i] = ch < v.in_c ? _mm_xor_si128(_mm_maskz_loadu_epi8(m, in + ch * n + p0), flip)
+        x[i] = ch < v.in_c ? _mm_xor_si128(_mm_maskz_loadu_epi8(m, in + ch * n + p0), flip)
                            : _mm_setzero_si128();
       }
-      const __m128i ab_lo = _mm_unpacklo_epi8(c[0], c[1]), ab_hi = _mm_unpackhi_epi8(c[0], c[1]);
-      const __m128i cd_lo = _mm_unpacklo_epi8(c[2], c[3]), cd_hi = _mm_unpackhi_epi8(c[2], c[3]);
+      const __m128i ab_lo = _mm_unpacklo_epi8(x[0], x[1]), ab_hi = _mm_unpackhi_epi8(x[0], x[1]);
+      const __m128i cd_lo = _mm_unpacklo_epi8(x[2], x[3]), cd_hi = _mm_unpackhi_epi8(x[2], x[3]);
       __m128i* d = reinterpret_cast<__m128i*>(quad_at(q, kgroups, g, p0));
       _mm_storeu_si128(d, _mm_unpacklo_epi16(ab_lo, cd_lo));
       _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
@@ -140,8 +148,9 @@ EMC_VNNI void pack_planes(const ConvShape& v, std::int64_t kgroups, std::int64_t
 
 // Any other regular conv: im2col into the same layout, tap k = (ic, ky, kx) at quad k / 4, byte
 // k % 4; padding taps hold zp + 128. Per tap and output row the valid columns are one range.
-void pack_im2col(const ConvShape& v, std::int32_t in_zp, std::int64_t kgroups,
+void pack_im2col(const ConvShape& v, std::int32_t in_zp, std::int64_t kgroups, Chunk c,
                  const std::uint8_t* in, std::uint8_t* q) {
+  const std::int64_t end = c.first + c.count;
   const auto pad = static_cast<std::uint8_t>(in_zp + 128);
   const std::int64_t in_plane = v.x.in * v.y.in;
   std::int64_t k = 0;
@@ -155,20 +164,22 @@ void pack_im2col(const ConvShape& v, std::int32_t in_zp, std::int64_t kgroups,
         const std::int64_t hi = std::max(
             lo, std::min(v.x.out,
                          v.x.in - off <= 0 ? 0 : (v.x.in - off + v.x.stride - 1) / v.x.stride));
-        for (std::int64_t oy = 0; oy < v.y.out; ++oy) {
+        for (std::int64_t oy = c.first / v.x.out; oy * v.x.out < end; ++oy) {
           const std::int64_t iy = v.y.at(oy, ky);
           const bool row_ok = iy >= 0 && iy < v.y.in;
           const std::uint8_t* row = in + ic * in_plane + iy * v.x.in + off;
-          const std::int64_t p = oy * v.x.out;
-          std::int64_t ox = 0;
-          for (; ox < (row_ok ? lo : v.x.out); ++ox) {
+          const std::int64_t p = oy * v.x.out - c.first;  // chunk pixel of column 0
+          const std::int64_t xa = std::max<std::int64_t>(0, -p);
+          const std::int64_t xb = std::min(v.x.out, end - oy * v.x.out);
+          std::int64_t ox = xa;
+          for (; ox < std::min(xb, row_ok ? lo : xb); ++ox) {
             quad_at(q, kgroups, k / 4, p + ox)[k % 4] = pad;
           }
-          for (; ox < hi; ++ox) {
+          for (; ox < std::min(xb, hi); ++ox) {
             quad_at(q, kgroups, k / 4, p + ox)[k % 4] =
                 static_cast<std::uint8_t>(row[ox * v.x.stride] ^ 0x80);
           }
-          for (; ox < v.x.out; ++ox) quad_at(q, kgroups, k / 4, p + ox)[k % 4] = pad;
+          for (; ox < xb; ++ox) quad_at(q, kgroups, k / 4, p + ox)[k % 4] = pad;
         }
       }
     }
@@ -191,13 +202,14 @@ EMC_VNNI inline Acc8 acc8_init(const std::int32_t* corr) {
 // last block of <= 16 pixels. wq: [out_c / 8][kgroups][8] quads, rows past out_c zero
 // (computed, not stored).
 EMC_VNNI void gemm(const ConvShape& v, const Int8Params& p, const std::int32_t* wq,
-                   const std::int32_t* corr, std::int64_t kgroups, const std::uint8_t* q,
+                   const std::int32_t* corr, std::int64_t kgroups, Chunk c, const std::uint8_t* q,
                    std::uint8_t* out) {
-  const std::int64_t n = v.x.out * v.y.out;
+  const std::int64_t n = v.x.out * v.y.out, cn = c.count;
+  out += c.first;
 #define EMC_DP(acc, x, j) acc = _mm512_dpbusd_epi32(acc, x, _mm512_set1_epi32(w[j]))
-  for (std::int64_t p0 = 0; p0 < n; p0 += 32) {
+  for (std::int64_t p0 = 0; p0 < cn; p0 += 32) {
     const std::uint8_t* xb = q + p0 * kgroups * 4;
-    const bool half = n - p0 <= 16;
+    const bool half = cn - p0 <= 16;
     for (std::int64_t o0 = 0; o0 < v.out_c; o0 += kRows) {
       const std::int32_t* wb = wq + o0 * kgroups;
       Acc8 lo = acc8_init(corr + o0), hi = lo;
@@ -224,8 +236,8 @@ EMC_VNNI void gemm(const ConvShape& v, const Int8Params& p, const std::int32_t* 
       for (std::int64_t j = 0; j < std::min(kRows, v.out_c - o0); ++j) {
         const Requant r = requant_for(p, o0 + j);
         std::uint8_t* dst = out + (o0 + j) * n + p0;
-        _mm_mask_storeu_epi8(dst, lanes_below(p0, n), requant16(los[j], r));
-        if (!half) _mm_mask_storeu_epi8(dst + 16, lanes_below(p0 + 16, n), requant16(his[j], r));
+        _mm_mask_storeu_epi8(dst, lanes_below(p0, cn), requant16(los[j], r));
+        if (!half) _mm_mask_storeu_epi8(dst + 16, lanes_below(p0 + 16, cn), requant16(his[j], r));
       }
     }
   }
@@ -262,22 +274,20 @@ EMC_VNNI void copy_plane(const ConvShape& v, std::int64_t pw, const std::uint8_t
 // A regular conv whose output rows are whole 16-pixel segments: the quads of each (ic, ky, quad
 // of kx) straight from the padded planes u (pw x ph each), one window + vpermb per 16 pixels.
 EMC_VNNI void pack_rows(const ConvShape& v, std::int64_t kgroups, std::int64_t pw, std::int64_t ph,
-                        const std::uint8_t* u, std::uint8_t* q) {
+                        Chunk c, const std::uint8_t* u, std::uint8_t* q) {
   const __m512i idx = window_index(v);
   const std::int64_t gx = (v.x.kernel + 3) / 4;
-  for (std::int64_t oy = 0; oy < v.y.out; ++oy) {
-    for (std::int64_t ox0 = 0; ox0 < v.x.out; ox0 += 16) {
-      const std::int64_t p0 = oy * v.x.out + ox0;
-      std::int64_t g = 0;
-      for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
-        for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
-          const std::uint8_t* row =
-              u + ic * ph * pw + (oy * v.y.stride + ky * v.y.dilation) * pw + ox0 * v.x.stride;
-          for (std::int64_t gi = 0; gi < gx; ++gi, ++g) {
-            _mm512_storeu_si512(
-                quad_at(q, kgroups, g, p0),
-                _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(row + 4 * gi * v.x.dilation)));
-          }
+  for (std::int64_t p0 = 0; p0 < c.count; p0 += 16) {  // output width % 16 == 0: whole segments
+    const std::int64_t oy = (c.first + p0) / v.x.out, ox0 = (c.first + p0) % v.x.out;
+    std::int64_t g = 0;
+    for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
+      for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
+        const std::uint8_t* row =
+            u + ic * ph * pw + (oy * v.y.stride + ky * v.y.dilation) * pw + ox0 * v.x.stride;
+        for (std::int64_t gi = 0; gi < gx; ++gi, ++g) {
+          _mm512_storeu_si512(
+              quad_at(q, kgroups, g, p0),
+              _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(row + 4 * gi * v.x.dilation)));
         }
       }
     }
@@ -287,13 +297,14 @@ EMC_VNNI void pack_rows(const ConvShape& v, std::int64_t kgroups, std::int64_t p
 // ---- AVX2 (no VNNI): the same quads and corr, widened to int16 for pmaddwd -------------------
 
 // pack_planes without AVX-512 (a plain byte interleave; pixels past n are left as they are).
-void pack_planes_portable(const ConvShape& v, std::int64_t kgroups, const std::uint8_t* in,
+void pack_planes_portable(const ConvShape& v, std::int64_t kgroups, Chunk c, const std::uint8_t* in,
                           std::uint8_t* q) {
   const std::int64_t n = v.x.in * v.y.in;
+  in += c.first;
   for (std::int64_t g = 0; g < kgroups; ++g) {
     for (std::int64_t i = 0; i < 4; ++i) {
       const std::int64_t ch = 4 * g + i;
-      for (std::int64_t p = 0; p < n; ++p) {
+      for (std::int64_t p = 0; p < c.count; ++p) {
         quad_at(q, kgroups, g, p)[i] =
             ch < v.in_c ? static_cast<std::uint8_t>(in[ch * n + p] ^ 0x80) : std::uint8_t{0};
       }
@@ -337,12 +348,13 @@ EMC_AVX2 inline __m128i requant8(__m256i acc, const Rq8& p) {
 // hadd + permute put the 8 pixel sums in order. Pair sums <= 2 * 255 * 128: exact, and the int32
 // adds wrap as in the VNNI kernel.
 EMC_AVX2 void gemm_avx2(const ConvShape& v, const Int8Params& p, const std::int32_t* wq,
-                        const std::int32_t* corr, std::int64_t kgroups, const std::uint8_t* q,
-                        std::uint8_t* out) {
+                        const std::int32_t* corr, std::int64_t kgroups, Chunk c,
+                        const std::uint8_t* q, std::uint8_t* out) {
   const std::int64_t n = v.x.out * v.y.out;
-  for (std::int64_t ps = 0; ps < n; ps += 8) {
+  out += c.first;
+  for (std::int64_t ps = 0; ps < c.count; ps += 8) {
     const std::uint8_t* xb = q + (ps / 32) * kgroups * 128 + (ps % 32) * 4;
-    const std::int64_t valid = std::min<std::int64_t>(n - ps, 8);
+    const std::int64_t valid = std::min<std::int64_t>(c.count - ps, 8);
     for (std::int64_t o0 = 0; o0 < v.out_c; o0 += 4) {
       const std::int32_t* wb = wq + (o0 / kRows) * kgroups * kRows + o0 % kRows;
       __m256i l0 = _mm256_setzero_si256(), l1 = l0, l2 = l0, l3 = l0;
@@ -548,7 +560,7 @@ PackedConv::PackedConv(const ConvShape& v, const Int8Params& p, bool vnni)
     scratch(scratch_bytes_);
     return;
   }
-  npad_ = round_up(v.x.out * v.y.out, 32);
+  chunk_ = std::min(round_up(v.x.out * v.y.out, 32), kChunk);
   if (v.x.kernel == 1 && v.y.kernel == 1 && v.x.stride == 1 && v.y.stride == 1 && v.x.pad == 0 &&
       v.y.pad == 0 && v.x.in == v.x.out && v.y.in == v.y.out) {
     pack_ = Pack::kPlanes;
@@ -571,7 +583,7 @@ PackedConv::PackedConv(const ConvShape& v, const Int8Params& p, bool vnni)
     }
   }
   planes_bytes_ = pack_ == Pack::kRows ? static_cast<std::size_t>(v.in_c * ph_ * pw_ + 64) : 0;
-  scratch_bytes_ = planes_bytes_ + static_cast<std::size_t>(kgroups_ * npad_ * 4);
+  scratch_bytes_ = planes_bytes_ + static_cast<std::size_t>(kgroups_ * chunk_ * 4);
   scratch(scratch_bytes_);
 }
 
@@ -589,29 +601,35 @@ void PackedConv::run(const std::uint8_t* in, std::uint8_t* out) const {
     return;
   }
   std::uint8_t* q = s + planes_bytes_;
-  switch (pack_) {
-    case Pack::kPlanes:
-      if (vnni_) {
-        pack_planes(v_, kgroups_, npad_, in, q);
-      } else {
-        pack_planes_portable(v_, kgroups_, in, q);
-      }
-      break;
-    case Pack::kRows:
-      std::memset(s, p_.in_zp + 128, planes_bytes_);
-      for (std::int64_t ic = 0; ic < v_.in_c; ++ic) {
-        copy_plane(v_, pw_, in + ic * v_.x.in * v_.y.in, s + ic * ph_ * pw_);
-      }
-      pack_rows(v_, kgroups_, pw_, ph_, s, q);
-      break;
-    case Pack::kIm2col:
-      pack_im2col(v_, p_.in_zp, kgroups_, in, q);
-      break;
+  if (pack_ == Pack::kRows) {
+    std::memset(s, p_.in_zp + 128, planes_bytes_);
+    for (std::int64_t ic = 0; ic < v_.in_c; ++ic) {
+      copy_plane(v_, pw_, in + ic * v_.x.in * v_.y.in, s + ic * ph_ * pw_);
+    }
   }
-  if (vnni_) {
-    gemm(v_, p_, wq_.data(), corr_.data(), kgroups_, q, out);
-  } else {
-    gemm_avx2(v_, p_, wq_.data(), corr_.data(), kgroups_, q, out);
+  const std::int64_t n = v_.x.out * v_.y.out;
+  for (Chunk c{0, 0}; c.first < n; c.first += chunk_) {
+    c.count = std::min(chunk_, n - c.first);
+    switch (pack_) {
+      case Pack::kPlanes:
+        if (vnni_) {
+          pack_planes(v_, kgroups_, c, in, q);
+        } else {
+          pack_planes_portable(v_, kgroups_, c, in, q);
+        }
+        break;
+      case Pack::kRows:
+        pack_rows(v_, kgroups_, pw_, ph_, c, s, q);
+        break;
+      case Pack::kIm2col:
+        pack_im2col(v_, p_.in_zp, kgroups_, c, in, q);
+        break;
+    }
+    if (vnni_) {
+      gemm(v_, p_, wq_.data(), corr_.data(), kgroups_, c, q, out);
+    } else {
+      gemm_avx2(v_, p_, wq_.data(), corr_.data(), kgroups_, c, q, out);
+    }
   }
 #else
   (void)in;
