@@ -10,6 +10,7 @@
 // tensor is requantized: the only roundings are the conv's own (int8 per-channel weights, the
 // output rounding), as on -p cpu. docs/converter_k210.md "Convolutions on the CPU".
 #include <cmath>
+#include <limits>
 
 #include "emc/converter/activation_fit.h"
 #include "emc/format/emc_layers.h"
@@ -144,11 +145,16 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
     auto q = int8_quant_from_range(std::min(rr.min, 0.0) / act.alpha, rr.max);
     if (!q.ok()) throw ErrorException(std::move(q).error().with_layer(c.layer_ref()));
     out_q = q.value();
+  } else if (act.kind == ActivationKind::kSigmoid || act.kind == ActivationKind::kTanh) {
+    fc.weights = std::move(w);
+    fc.bias = std::move(b);
+    lower_conv_on_cpu_float(u, std::move(fc), act, tin, out, sources, r);
+    return;
   } else {
     fail(Errc::kUnsupportedLayer,
          "runs on the CPU (" + r.why + "), where the activation " + to_string(act) +
-             " cannot be fused: EMC convolutions apply linear, ReLU, ReLU6 and leaky ReLU; put "
-             "this activation in its own Activation layer after a linear conv, or " +
+             " cannot be fused: EMC convolutions apply linear, ReLU, ReLU6, leaky ReLU, sigmoid "
+             "and tanh; put this activation in its own Activation layer after a linear conv, or " +
              r.change,
          c);
   }
@@ -209,6 +215,100 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
     ti.out_bias = qo.bias();
     fo.main_q = byte_table(ob, std::uint64_t(count(out)), table, ti, c);
   }
+  if (u.pool) emit_pool(*u.pool);
+}
+
+void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Activation& act,
+                                      TensorId tin, TensorId out,
+                                      const std::vector<std::string>& sources, const KpuRefusal& r) {
+  const Node& c = *u.conv;
+  const Forms& fi = forms_[static_cast<std::size_t>(tin)];
+  if (fi.raw_pixels || (fi.kpu >= 0 && fi.kpu_writer == -1)) {
+    // The float conv would read the pixels, whose normalization cannot be folded into a zero
+    // padding that must read real 0 (the int8 conv has a zero point for that, a float one not).
+    fail(Errc::kUnsupportedLayer,
+         "runs on the CPU (" + r.why + ") with the activation " + to_string(act) +
+             ", which needs a float convolution, and reads the model input's raw pixels, whose "
+             "normalization it cannot fold exactly; put a 1x1 or 3x3 conv before it, or " +
+             r.change,
+         c);
+  }
+  check_emc_conv_window(fc.geo, c);
+  const bool tanh = act.kind == ActivationKind::kTanh;
+  if (tanh) {  // tanh(x) = 2·σ(2x) − 1 (the doubling is exact in float)
+    for (auto& v : fc.weights) v *= 2.0f;
+    for (auto& v : fc.bias) v *= 2.0f;
+  }
+  ensure_main_f(tin, c);
+  const int in_buf = forms_[static_cast<std::size_t>(tin)].main_f;
+  format::EmcConv2dF32Body body;
+  body.geo = fc.geo;
+  body.act_min = -std::numeric_limits<float>::infinity();
+  body.act_max = std::numeric_limits<float>::infinity();
+  body.weights = std::move(fc.weights);
+  body.bias = std::move(fc.bias);
+  const auto& geo = body.geo;
+  const std::uint64_t n = std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels;
+  const int cb = main_buffer(n * 4, c.layer_ref());
+  LayerInfo info;
+  info.sources = sources;
+  info.in_shape = {std::int32_t(geo.in_height), std::int32_t(geo.in_width),
+                   std::int32_t(geo.in_channels)};
+  info.out_shape = {std::int32_t(geo.out_height), std::int32_t(geo.out_width),
+                    std::int32_t(geo.out_channels)};
+  info.weight_bytes = (body.weights.size() + body.bias.size()) * 4;
+  info.note = "on the CPU: " + r.why + "; float " + std::to_string(geo.kernel_height) + "x" +
+              std::to_string(geo.kernel_width) + " conv" + (tanh ? " of 2x" : "") +
+              " (float weights: " + to_string(act) + " needs the unrounded pre-activation)";
+  info.off_kpu_layer = c.layer_ref();
+  info.off_kpu_reason = r.why;
+  info.off_kpu_change = r.change;
+  const auto fix_geo = [](int buffer, bool in) {
+    return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
+                   auto& g = std::get<format::EmcConv2dF32Body>(l.body).geo;
+                   (in ? g.main_mem_in_address : g.main_mem_out_address) = std::uint32_t(a);
+                 }};
+  };
+  add_layer(fc.depthwise ? LayerType::kEmcDepthwiseConv2dF32 : LayerType::kEmcConv2dF32,
+            std::move(body), std::move(info), {fix_geo(in_buf, true), fix_geo(cb, false)});
+  out_.layers.back().main_in = in_buf;
+  out_.layers.back().main_out = cb;
+
+  format::ChannelsBody lb;
+  lb.channels = static_cast<std::uint32_t>(n);
+  const int lo = main_buffer(n * 4, c.layer_ref());
+  LayerInfo li;
+  li.sources = sources;
+  li.note = tanh ? "sigmoid of 2x (tanh(x) = 2 sigmoid(2x) - 1, the affine map in the QUANTIZE)"
+                 : "sigmoid";
+  li.out_shape = g_.shape(out).dims;
+  add_layer(LayerType::kLogistic, lb, li,
+            {fix(cb, &format::ChannelsBody::main_mem_in_address),
+             fix(lo, &format::ChannelsBody::main_mem_out_address)});
+
+  // QUANTIZE: code = round((y - bias) / scale); for y = 2s - 1 that is round((s - (1 + bias) / 2)
+  // / (scale / 2)).
+  const QuantParam qo = quant_of(out);
+  format::QuantizeBody qb = quantize_body(out, qo);
+  if (tanh) {
+    qb.scale = static_cast<float>(qo.scale / 2);
+    qb.bias = static_cast<float>((1.0 + qo.bias()) / 2);
+  }
+  const int ob = main_buffer(qb.count, c.layer_ref());
+  LayerInfo qi;
+  qi.sources = sources;
+  qi.note = "quantize " + to_string(act) + " to uint8";
+  qi.out_shape = g_.shape(out).dims;
+  qi.out_scale = qo.scale;
+  qi.out_bias = qo.bias();
+  add_layer(LayerType::kQuantize, qb, qi,
+            {fix(lo, &format::QuantizeBody::main_mem_in_address),
+             fix(ob, &format::QuantizeBody::main_mem_out_address)});
+  Forms& fo = forms_[static_cast<std::size_t>(out)];
+  fo.q = qo;
+  fo.has_q = true;
+  fo.main_q = ob;
+  if (!tanh) fo.main_f = lo;  // the exact float sigmoid, for a float reader
   if (u.pool) emit_pool(*u.pool);
 }
 
