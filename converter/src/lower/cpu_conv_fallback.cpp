@@ -8,7 +8,9 @@
 // REQUANTIZE byte table (v -> v ^ 0x80, a layer the stock SDK runs) converts either way, and the
 // EMC conv writes its output directly on the int8 form of the tensor's own uint8 grid. So no
 // tensor is requantized: the only roundings are the conv's own (int8 per-channel weights, the
-// output rounding), as on -p cpu. docs/converter_k210.md "Convolutions on the CPU".
+// output rounding), as on -p cpu. A fused sigmoid/tanh, which an int8 pre-activation cannot carry
+// exactly, runs as a float EMC conv + LOGISTIC + QUANTIZE. docs/converter_k210.md "Convolutions
+// on the CPU".
 #include <cmath>
 #include <limits>
 
@@ -129,8 +131,8 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   FloatConv fc = float_conv_geometry(c, ins, g_.shape(c.output), pd);
   // The output: a clamp (linear, ReLU, ReLU6) is the conv's own; a leaky ReLU is applied by the
   // byte table that takes the int8 pre-activation (its range follows from the output's: the
-  // negative side divided by alpha) to the output's uint8 grid. Other activations have no
-  // calibrated pre-activation range on this target.
+  // negative side divided by alpha) to the output's uint8 grid; sigmoid/tanh run in float
+  // (lower_conv_on_cpu_float). Other activations have no calibrated pre-activation range here.
   const bool clamp = act.is_linear() || (act.kind == ActivationKind::kRelu && act.alpha == 0.0 &&
                                          act.threshold == 0.0f);
   const bool leaky = !clamp && act.is_leaky_relu() && act.alpha > 0.0 && act.alpha < 1.0;
