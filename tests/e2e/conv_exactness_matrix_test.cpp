@@ -577,6 +577,20 @@ double ideal_err(const converter::ConvertResult& r, const converter::Graph& g,
   return err;
 }
 
+// Two random inputs on the pixel grid (p / 255), as test inputs and as calibration samples.
+void pixel_inputs(const converter::Graph& g, std::mt19937& rng,
+                  std::vector<converter::Tensor>& inputs,
+                  std::vector<std::vector<converter::Tensor>>& samples) {
+  for (int i = 0; i < 2; ++i) {
+    converter::Tensor t;
+    t.shape = g.shape(g.inputs[0]);
+    t.data.resize(std::size_t(t.shape.num_elements()));
+    for (auto& x : t.data) x = static_cast<float>(rng() % 256) / 255.0f;
+    inputs.push_back(t);
+    samples.push_back({t});
+  }
+}
+
 // Builds, converts and checks one case (see the file comment).
 void check_case(const Case& c, Tally& tally) {
   SCOPED_TRACE(c.name());
@@ -586,14 +600,7 @@ void check_case(const Case& c, Tally& tally) {
   ASSERT_TRUE(g.ok()) << g.error().to_string();
   std::vector<converter::Tensor> inputs;
   std::vector<std::vector<converter::Tensor>> samples;
-  for (int i = 0; i < 2; ++i) {
-    converter::Tensor t;
-    t.shape = g->shape(g->inputs[0]);
-    t.data.resize(std::size_t(t.shape.num_elements()));
-    for (auto& x : t.data) x = static_cast<float>(rng() % 256) / 255.0f;  // the pixel grid
-    inputs.push_back(t);
-    samples.push_back({t});
-  }
+  pixel_inputs(*g, rng, inputs, samples);
   converter::ConvertOptions opt;
   opt.target = c.target;
   opt.weight_bits = 16;
@@ -827,14 +834,7 @@ TEST(ConvExactnessMatrix, KpuLeakyReluIsAtTheIdealInt8Floor) {
               ASSERT_TRUE(g.ok()) << g.error().to_string();
               std::vector<converter::Tensor> inputs;
               std::vector<std::vector<converter::Tensor>> samples;
-              for (int i = 0; i < 2; ++i) {
-                converter::Tensor t;
-                t.shape = g->shape(g->inputs[0]);
-                t.data.resize(std::size_t(t.shape.num_elements()));
-                for (auto& x : t.data) x = static_cast<float>(rng() % 256) / 255.0f;
-                inputs.push_back(t);
-                samples.push_back({t});
-              }
+              pixel_inputs(*g, rng, inputs, samples);
               converter::ConvertOptions opt;
               opt.target = converter::Target::kK210;
               opt.weight_bits = bits;

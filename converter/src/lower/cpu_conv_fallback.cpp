@@ -296,16 +296,8 @@ void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Act
     qb.scale = static_cast<float>(qo.scale / 2);
     qb.bias = static_cast<float>((1.0 + qo.bias()) / 2);
   }
-  const int ob = main_buffer(qb.count, c.layer_ref());
-  LayerInfo qi;
-  qi.sources = sources;
-  qi.note = "quantize " + to_string(act) + " to uint8";
-  qi.out_shape = g_.shape(out).dims;
-  qi.out_scale = qo.scale;
-  qi.out_bias = qo.bias();
-  add_layer(LayerType::kQuantize, qb, qi,
-            {fix(lo, &format::QuantizeBody::main_mem_in_address),
-             fix(ob, &format::QuantizeBody::main_mem_out_address)});
+  const int ob =
+      quantize_layer(lo, qb, out, qo, sources, "quantize " + to_string(act) + " to uint8", c);
   Forms& fo = forms_[static_cast<std::size_t>(out)];
   fo.q = qo;
   fo.has_q = true;

@@ -257,6 +257,10 @@ class Lowerer : LoweredBuilder {
   void require_map(TensorId t, const Node& n) const;
   void quantize_float_output(TensorId t, int main_f, const Node& n, const Activation& act,
                              const std::vector<std::string>& sources);
+  // A QUANTIZE `b` of the float buffer `main_f` into a new uint8 buffer standing for tensor t on
+  // grid q (report: sources, note); returns the buffer.
+  int quantize_layer(int main_f, const format::QuantizeBody& b, TensorId t, const QuantParam& q,
+                     const std::vector<std::string>& sources, std::string note, const Node& n);
 
   // K210_CONV emission. `in_map` = stored input buffer and its dims; returns the layer index.
   struct ConvPlan {
