@@ -762,7 +762,8 @@ TEST(ConvExactnessMatrix, CpuConvBetweenKpuConvs) {
 // the stock DEQUANTIZE and LOGISTIC + QUANTIZE layers, between two KPU convs. Every kernel form of
 // the CPU fallback, both activations, Conv2D and DepthwiseConv2D, within 3 dB of the rounding floor
 // against the float executor (check_case: also kpu-sim == cpu, the warning naming the layer, the
-// --sdk-compatible refusal). Reading the model input directly it stays an error naming the layer.
+// --sdk-compatible refusal); and as the first layer, on the raw pixels. With a nonzero input mean
+// and zero padding it stays an error naming the layer.
 TEST(ConvExactnessMatrix, CpuConvWithFusedSigmoidOrTanhIsExact) {
   struct Kernel {
     int kh, kw, dil, stride;
@@ -777,11 +778,19 @@ TEST(ConvExactnessMatrix, CpuConvWithFusedSigmoidOrTanhIsExact) {
         c.pad = Pad::kSame, c.n = 16, c.producer = true, c.consumer = true;
         check_case(c, t);
       }
+  // As the first layer it reads the raw pixels (as float, the 0..1 normalization folded into its
+  // weights: exact, zero padding reads pixel 0 = real 0).
+  for (const char* act : {"sigmoid", "tanh"})
+    for (bool dw : {false, true}) {
+      Case c;
+      c.dw = dw, c.kh = c.kw = 5, c.act = act, c.n = 16, c.consumer = true;
+      check_case(c, t);
+    }
   EXPECT_EQ(t.refused, 0);
-  EXPECT_EQ(t.on_cpu, 20);
-  std::printf("  CPU conv + sigmoid/tanh between KPU convs: %d cases converted\n", t.converted);
-  // The first layer: no exact float form reads the raw pixels (their normalization is folded into
-  // the int8 conv's zero point, which a float conv lacks); an error naming 't' and the way out.
+  EXPECT_EQ(t.on_cpu, 24);
+  std::printf("  CPU conv + sigmoid/tanh: %d cases converted\n", t.converted);
+  // With a nonzero input mean (-1..1) the padding of a float conv on the pixels is not real 0:
+  // an error naming 't' and the way out.
   Case c;
   c.kh = c.kw = 5, c.act = "sigmoid", c.n = 16;
   std::mt19937 rng(1234);
@@ -792,12 +801,14 @@ TEST(ConvExactnessMatrix, CpuConvWithFusedSigmoidOrTanhIsExact) {
   x.data.assign(std::size_t(x.shape.num_elements()), 0.5f);
   converter::ConvertOptions opt;
   opt.target = converter::Target::kK210;
+  opt.preprocess.scale = converter::PixelScale::kMinusOneOne;
   auto r = converter::convert(*g, {{x}}, opt);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), Errc::kUnsupportedLayer);
   ASSERT_TRUE(r.error().layer().has_value()) << r.error().to_string();
   EXPECT_EQ(r.error().layer()->name, "t");
-  EXPECT_NE(r.error().message().find("raw pixels"), std::string::npos) << r.error().to_string();
+  EXPECT_NE(r.error().message().find("nonzero input mean"), std::string::npos)
+      << r.error().to_string();
 }
 
 // A KPU conv with a fused LeakyReLU (alpha 0.1 and 0.3; the form of every darknet/YOLO-tiny

@@ -11,6 +11,7 @@
 // output rounding), as on -p cpu. A fused sigmoid/tanh, which an int8 pre-activation cannot carry
 // exactly, runs as a float EMC conv + LOGISTIC + QUANTIZE. docs/converter_k210.md "Convolutions
 // on the CPU".
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -147,7 +148,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
     auto q = int8_quant_from_range(std::min(rr.min, 0.0) / act.alpha, rr.max);
     if (!q.ok()) throw ErrorException(std::move(q).error().with_layer(c.layer_ref()));
     out_q = q.value();
-  } else if (act.kind == ActivationKind::kSigmoid || act.kind == ActivationKind::kTanh) {
+  } else if (float_cpu_conv(u)) {
     fc.weights = std::move(w);
     fc.bias = std::move(b);
     lower_conv_on_cpu_float(u, std::move(fc), act, tin, out, sources, r);
@@ -224,25 +225,66 @@ void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Act
                                       TensorId tin, TensorId out,
                                       const std::vector<std::string>& sources, const KpuRefusal& r) {
   const Node& c = *u.conv;
-  const Forms& fi = forms_[static_cast<std::size_t>(tin)];
-  if (fi.raw_pixels || (fi.kpu >= 0 && fi.kpu_writer == -1)) {
-    // The float conv would read the pixels, whose normalization cannot be folded into a zero
-    // padding that must read real 0 (the int8 conv has a zero point for that, a float one not).
-    fail(Errc::kUnsupportedLayer,
-         "runs on the CPU (" + r.why + ") with the activation " + to_string(act) +
-             ", which needs a float convolution, and reads the model input's raw pixels, whose "
-             "normalization it cannot fold exactly; put a 1x1 or 3x3 conv before it, or " +
-             r.change,
-         c);
-  }
   check_emc_conv_window(fc.geo, c);
+  Forms& fi = forms_[static_cast<std::size_t>(tin)];
+  if (fi.kpu >= 0 && fi.kpu_writer == -1 && !fi.raw_pixels) pixels_to_main(tin, c);
+  int in_buf = -1;
+  if (fi.raw_pixels) {
+    // The raw pixels p (stored p - 128) as float p (EMC dequantize, scale 1, zero point -128),
+    // the normalization real = (p - mean_c) / std_c folded into the float weights and bias. The
+    // zero padding then reads p = 0, i.e. real -mean_c / std_c: exact only for a zero mean.
+    const std::int32_t cin = std::int32_t(fc.geo.in_channels);
+    std::vector<double> mean, stdv;
+    input_normalization(cin, c, tin, mean, stdv);
+    const bool padded = fc.geo.pad_top + fc.geo.pad_bottom + fc.geo.pad_left + fc.geo.pad_right > 0;
+    if (padded && std::any_of(mean.begin(), mean.end(), [](double m) { return m != 0.0; })) {
+      fail(Errc::kUnsupportedLayer,
+           "runs on the CPU (" + r.why + ") with the activation " + to_string(act) +
+               ", which needs a float convolution; it reads the model input's raw pixels with "
+               "zero padding and a nonzero input mean (--input-range), and a float conv's "
+               "padding reads pixel 0, not real 0; use an input range with mean 0 (0,1 or 0,255), "
+               "a 1x1 or 3x3 conv before it, or " +
+               r.change,
+           c);
+    }
+    const std::size_t oc = fc.bias.size(), per = fc.weights.size() / oc;
+    const std::size_t kk = std::size_t(fc.geo.kernel_height) * fc.geo.kernel_width;
+    for (std::size_t o = 0; o < oc; ++o) {
+      double shift = 0;
+      for (std::size_t t = 0; t < per; ++t) {
+        const std::size_t ic = fc.depthwise ? o / fc.geo.depth_multiplier : t / kk;
+        const double w = double(fc.weights[o * per + t]) / stdv[ic];
+        shift += w * mean[ic];
+        fc.weights[o * per + t] = float(w);
+      }
+      fc.bias[o] = float(double(fc.bias[o]) - shift);
+    }
+    format::EmcQuantizeInt8Body d;
+    d.count = static_cast<std::uint32_t>(count(tin));
+    d.scale = 1.0f;
+    d.zero_point = -128;
+    in_buf = main_buffer(std::uint64_t{d.count} * 4, c.layer_ref());
+    LayerInfo di;
+    di.note = "the input pixels p (stored p - 128) as float for the CPU's float conv (exact)";
+    di.in_shape = di.out_shape = g_.shape(tin).dims;
+    di.off_kpu_layer = c.layer_ref();  // (an EMC layer: named with the conv it serves)
+    di.off_kpu_reason = r.why;
+    di.off_kpu_change = r.change;
+    add_layer(LayerType::kEmcDequantizeInt8, d, di,
+              {fix(fi.main_i8, &format::EmcQuantizeInt8Body::main_mem_in_address),
+               fix(in_buf, &format::EmcQuantizeInt8Body::main_mem_out_address)});
+    out_.layers.back().main_in = fi.main_i8;
+    out_.layers.back().main_out = in_buf;
+  }
   const bool tanh = act.kind == ActivationKind::kTanh;
   if (tanh) {  // tanh(x) = 2·σ(2x) − 1 (the doubling is exact in float)
     for (auto& v : fc.weights) v *= 2.0f;
     for (auto& v : fc.bias) v *= 2.0f;
   }
-  ensure_main_f(tin, c);
-  const int in_buf = forms_[static_cast<std::size_t>(tin)].main_f;
+  if (in_buf < 0) {
+    ensure_main_f(tin, c);
+    in_buf = forms_[static_cast<std::size_t>(tin)].main_f;
+  }
   format::EmcConv2dF32Body body;
   body.geo = fc.geo;
   body.act_min = -std::numeric_limits<float>::infinity();

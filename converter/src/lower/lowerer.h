@@ -162,6 +162,11 @@ class Lowerer : LoweredBuilder {
   // The conv unit as an EMC_CONV2D / EMC_DEPTHWISE_CONV2D on int8 in main memory (then any pool on
   // the CPU), named as off the KPU for `r` (Target::cpu_conv_fallback).
   void lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes, const KpuRefusal& r);
+  // The unit's activation is one the CPU fallback applies in float (sigmoid, tanh).
+  static bool float_cpu_conv(const ConvUnit& u) {
+    const ActivationKind k = (u.act ? u.act : u.bn ? u.bn : u.conv)->activation.kind;
+    return k == ActivationKind::kSigmoid || k == ActivationKind::kTanh;
+  }
   // The same with a fused sigmoid or tanh, which an int8 output cannot carry exactly: a float
   // EMC_CONV2D_F32 / EMC_DEPTHWISE_CONV2D_F32 on the dequantized input, the stock float LOGISTIC
   // (tanh(x) = 2·σ(2x) − 1: weights and bias doubled, the affine map folded into the QUANTIZE),
