@@ -307,6 +307,7 @@ void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Act
   info.off_kpu_layer = c.layer_ref();
   info.off_kpu_reason = r.why;
   info.off_kpu_change = r.change;
+  info.float_tensor = "";  // the pre-activation: no graph tensor
   const auto fix_geo = [](int buffer, bool in) {
     return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
                    auto& g = std::get<format::EmcConv2dF32Body>(l.body).geo;
@@ -326,6 +327,7 @@ void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Act
   li.note = tanh ? "sigmoid of 2x (tanh(x) = 2 sigmoid(2x) - 1, the affine map in the QUANTIZE)"
                  : "sigmoid";
   li.out_shape = g_.shape(out).dims;
+  if (tanh) li.float_tensor = "";  // sigmoid(2x): no graph tensor (a sigmoid's is the tensor)
   add_layer(LayerType::kLogistic, lb, li,
             {fix(cb, &format::ChannelsBody::main_mem_in_address),
              fix(lo, &format::ChannelsBody::main_mem_out_address)});
