@@ -495,8 +495,7 @@ ToolRun convert_and_compare(const emc::converter::testing::ModelBuilder& mb, con
   map = r->sidecar_json;
   if (!emc::format::write_file_atomically(args[1], r->bytes).ok() ||
       !emc::format::write_file_atomically(
-           args[1] + ".map.json",
-           {reinterpret_cast<const std::uint8_t*>(map.data()), map.size()})
+           args[1] + ".map.json", {reinterpret_cast<const std::uint8_t*>(map.data()), map.size()})
            .ok())
     return fail.err = "writing the kmodel", fail;
   for (const char* a : {"--layers", "--isolated", "--json", "-q"}) args.push_back(a);

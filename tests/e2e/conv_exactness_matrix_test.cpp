@@ -80,7 +80,8 @@ struct Case {
            (dil > 1 ? " d" + std::to_string(dil) : "") + " s" + std::to_string(stride) + " " +
            pad_name(pad) + " " + std::to_string(n) + "x" + std::to_string(n) +
            (leaky > 0 ? " +leaky" + std::to_string(leaky).substr(0, 3) : "") +
-           (act.empty() ? "" : " " + act) + (consumer ? " +1x1" : "") + " " + std::string(target->name);
+           (act.empty() ? "" : " " + act) + (consumer ? " +1x1" : "") + " " +
+           std::string(target->name);
   }
   // A kernel the KPU has (1x1, 3x3, no dilation).
   bool kpu_kernel() const { return kh == kw && (kh == 1 || kh == 3) && dil == 1; }
@@ -192,7 +193,9 @@ ModelBuilder build(const Case& c, std::mt19937& rng) {
               {"padding", padding},
               {"dilation_rate", {c.dil, c.dil}},
               {"use_bias", true},
-              {"activation", !c.act.empty() ? c.act : c.leaky > 0 ? "linear" : "relu"}};
+              {"activation", !c.act.empty() ? c.act
+                             : c.leaky > 0  ? "linear"
+                                            : "relu"}};
   const int kk = c.kh * c.kw;
   // (Larger kernels: weights scaled to keep the output spread of a 3x3.)
   const float ws = c.kpu_kernel() ? 1.0f : 3.0f / std::sqrt(float(kk));
@@ -747,7 +750,8 @@ TEST(ConvExactnessMatrix, CpuConvBetweenKpuConvs) {
           Kernel{3, 1, 1, 1, false}, Kernel{3, 3, 2, 1, false}, Kernel{5, 5, 1, 2, false},
           Kernel{5, 5, 1, 1, true}}) {
       Case c;
-      c.dw = dw, c.kh = k.kh, c.kw = k.kw, c.dil = k.dil, c.stride = k.stride, c.leaky = k.leaky ? 0.1 : 0.0;
+      c.dw = dw, c.kh = k.kh, c.kw = k.kw, c.dil = k.dil, c.stride = k.stride,
+      c.leaky = k.leaky ? 0.1 : 0.0;
       c.pad = Pad::kSame, c.n = 16, c.producer = true, c.consumer = true;
       check_case(c, t);
     }
@@ -854,7 +858,8 @@ TEST(ConvExactnessMatrix, KpuLeakyReluIsAtTheIdealInt8Floor) {
               ASSERT_TRUE(r.ok()) << r.error().to_string();
               ++tally.converted;
               for (const auto& w : r->warnings)
-                EXPECT_EQ(w.find("'lr'"), std::string::npos) << "a warning on the leaky layer: " << w;
+                EXPECT_EQ(w.find("'lr'"), std::string::npos)
+                    << "a warning on the leaky layer: " << w;
               const RunOut kpu = run_isolated(*r, *g, *g, inputs, false);
               const RunOut cpu = run_isolated(*r, *g, *g, inputs, true);
               ASSERT_TRUE(kpu.error.empty()) << kpu.error;
@@ -884,7 +889,8 @@ TEST(ConvExactnessMatrix, KpuLeakyReluIsAtTheIdealInt8Floor) {
                                     cnt = std::size_t(mean.shape.num_elements());
                   std::vector<double> m(ch, 0.0);
                   for (const auto& sm : ref)
-                    for (std::size_t i = 0; i < cnt; ++i) m[i % ch] += sm.at(std::size_t(tin)).data[i];
+                    for (std::size_t i = 0; i < cnt; ++i)
+                      m[i % ch] += sm.at(std::size_t(tin)).data[i];
                   for (std::size_t i = 0; i < cnt; ++i)
                     mean.data.push_back(float(m[i % ch] / double(ref.size() * (cnt / ch))));
                   converter::Graph diff = tail;
@@ -923,9 +929,10 @@ TEST(ConvExactnessMatrix, KpuLeakyReluIsAtTheIdealInt8Floor) {
               }
             }
   for (const auto& [bits, w] : worst)
-    std::printf("  k210 conv + LeakyReLU, %d-bit weights: %d layers, isolated SQNR minus the ideal "
-                "int8 floor >= %+.2f dB (%s)\n",
-                bits, layers / 2, w.first, w.second.c_str());
+    std::printf(
+        "  k210 conv + LeakyReLU, %d-bit weights: %d layers, isolated SQNR minus the ideal "
+        "int8 floor >= %+.2f dB (%s)\n",
+        bits, layers / 2, w.first, w.second.c_str());
 }
 
 }  // namespace

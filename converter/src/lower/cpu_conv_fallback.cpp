@@ -223,7 +223,8 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
 
 void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Activation& act,
                                       TensorId tin, TensorId out,
-                                      const std::vector<std::string>& sources, const KpuRefusal& r) {
+                                      const std::vector<std::string>& sources,
+                                      const KpuRefusal& r) {
   const Node& c = *u.conv;
   check_emc_conv_window(fc.geo, c);
   Forms& fi = forms_[static_cast<std::size_t>(tin)];

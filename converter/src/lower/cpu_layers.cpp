@@ -148,10 +148,9 @@ void Lowerer::quantize_float_output(TensorId t, int main_f, const Node& n, const
   if (relu6 && q.real_max() > 6.0) q = quant_param_from_range(0.0, 6.0).value();
   fo.q = q;
   fo.has_q = true;
-  fo.main_q = quantize_layer(main_f, quantize_body(t, q), t, q, sources,
-                             to_string(act) + " by quantizing to [0, " +
-                                 std::to_string(q.real_max()) + "]",
-                             n);
+  fo.main_q = quantize_layer(
+      main_f, quantize_body(t, q), t, q, sources,
+      to_string(act) + " by quantizing to [0, " + std::to_string(q.real_max()) + "]", n);
 }
 
 int Lowerer::quantize_layer(int main_f, const format::QuantizeBody& b, TensorId t,

@@ -171,8 +171,8 @@ class Lowerer : LoweredBuilder {
   // EMC_CONV2D_F32 / EMC_DEPTHWISE_CONV2D_F32 on the dequantized input, the stock float LOGISTIC
   // (tanh(x) = 2·σ(2x) − 1: weights and bias doubled, the affine map folded into the QUANTIZE),
   // QUANTIZE to the output's uint8 grid. `fc` holds the geometry, weights and bias (BN folded).
-  void lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Activation& act,
-                               TensorId tin, TensorId out, const std::vector<std::string>& sources,
+  void lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Activation& act, TensorId tin,
+                               TensorId out, const std::vector<std::string>& sources,
                                const KpuRefusal& r);
   // The KPU-first model input t (raw pixels in KPU RAM) also as raw pixels stored p - 128 in
   // main memory (main_i8, raw_pixels), for a CPU conv reading it.
