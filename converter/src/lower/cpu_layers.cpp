@@ -148,18 +148,25 @@ void Lowerer::quantize_float_output(TensorId t, int main_f, const Node& n, const
   if (relu6 && q.real_max() > 6.0) q = quant_param_from_range(0.0, 6.0).value();
   fo.q = q;
   fo.has_q = true;
-  const format::QuantizeBody b = quantize_body(t, q);
+  fo.main_q = quantize_layer(
+      main_f, quantize_body(t, q), t, q, sources,
+      to_string(act) + " by quantizing to [0, " + std::to_string(q.real_max()) + "]", n);
+}
+
+int Lowerer::quantize_layer(int main_f, const format::QuantizeBody& b, TensorId t,
+                            const QuantParam& q, const std::vector<std::string>& sources,
+                            std::string note, const Node& n) {
   const int ob = main_buffer(b.count, n.layer_ref());
   LayerInfo info;
   info.sources = sources;
-  info.note = to_string(act) + " by quantizing to [0, " + std::to_string(q.real_max()) + "]";
+  info.note = std::move(note);
   info.out_shape = g_.shape(t).dims;
   info.out_scale = q.scale;
   info.out_bias = q.bias();
   add_layer(LayerType::kQuantize, b, info,
             {fix(main_f, &format::QuantizeBody::main_mem_in_address),
              fix(ob, &format::QuantizeBody::main_mem_out_address)});
-  fo.main_q = ob;
+  return ob;
 }
 
 bool Lowerer::lower_quantized_add(const Node& n) {

@@ -297,7 +297,10 @@ LoweredModel Lowerer::run() {
   if (matches.size() > first_unit &&
       table_.rules[matches[first_unit].rule].lower == &Lowerer::lower_kpu_conv && is.rank() == 3 &&
       !(is.h() == 1 && is.w() == 1)) {
-    if (target_.cpu_conv_fallback && kpu_conv_refusal(conv_unit(matches[first_unit].nodes)))
+    const ConvUnit u = conv_unit(matches[first_unit].nodes);
+    // (A CPU conv with a fused sigmoid/tanh runs in float: it reads the pixels the KPU-first way,
+    // through an identity K210_CONV, so the kmodel still starts with one.)
+    if (target_.cpu_conv_fallback && kpu_conv_refusal(u) && !float_cpu_conv(u))
       pixels_first = true;
     else
       kpu_first = true;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "emc/converter/convert.h"
+#include "emc/converter/emc_conv_quant.h"
 #include "emc/converter/layer_table.h"
 #include "emc/converter/quantize.h"
 #include "emc/format/kpu_layout.h"
@@ -161,6 +162,18 @@ class Lowerer : LoweredBuilder {
   // The conv unit as an EMC_CONV2D / EMC_DEPTHWISE_CONV2D on int8 in main memory (then any pool on
   // the CPU), named as off the KPU for `r` (Target::cpu_conv_fallback).
   void lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes, const KpuRefusal& r);
+  // The unit's activation is one the CPU fallback applies in float (sigmoid, tanh).
+  static bool float_cpu_conv(const ConvUnit& u) {
+    const ActivationKind k = (u.act ? u.act : u.bn ? u.bn : u.conv)->activation.kind;
+    return k == ActivationKind::kSigmoid || k == ActivationKind::kTanh;
+  }
+  // The same with a fused sigmoid or tanh, which an int8 output cannot carry exactly: a float
+  // EMC_CONV2D_F32 / EMC_DEPTHWISE_CONV2D_F32 on the dequantized input, the stock float LOGISTIC
+  // (tanh(x) = 2·σ(2x) − 1: weights and bias doubled, the affine map folded into the QUANTIZE),
+  // QUANTIZE to the output's uint8 grid. `fc` holds the geometry, weights and bias (BN folded).
+  void lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Activation& act, TensorId tin,
+                               TensorId out, const std::vector<std::string>& sources,
+                               const KpuRefusal& r);
   // The KPU-first model input t (raw pixels in KPU RAM) also as raw pixels stored p - 128 in
   // main memory (main_i8, raw_pixels), for a CPU conv reading it.
   void pixels_to_main(TensorId t, const Node& ctx);
@@ -249,6 +262,10 @@ class Lowerer : LoweredBuilder {
   void require_map(TensorId t, const Node& n) const;
   void quantize_float_output(TensorId t, int main_f, const Node& n, const Activation& act,
                              const std::vector<std::string>& sources);
+  // A QUANTIZE `b` of the float buffer `main_f` into a new uint8 buffer standing for tensor t on
+  // grid q (report: sources, note); returns the buffer.
+  int quantize_layer(int main_f, const format::QuantizeBody& b, TensorId t, const QuantParam& q,
+                     const std::vector<std::string>& sources, std::string note, const Node& n);
 
   // K210_CONV emission. `in_map` = stored input buffer and its dims; returns the layer index.
   struct ConvPlan {
