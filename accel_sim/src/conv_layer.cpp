@@ -157,6 +157,8 @@ class PreparedConv final : public interpreter::PreparedLayer {
   void conv_normal();
   void conv_quads();
   void conv_depthwise();
+  void prepare_depthwise_lines();
+  void conv_depthwise_lines(const std::uint8_t* src);
 
   // Shapes.
   std::uint32_t in_w_ = 0, in_h_ = 0, in_c_ = 0, out_c_ = 0, out_w_ = 0, out_h_ = 0;
@@ -207,6 +209,11 @@ class PreparedConv final : public interpreter::PreparedLayer {
   bool fold_terms_ = false;
   DepthwiseFn depthwise_fn_ = nullptr;
   bool small_dw_weights_ = false;  // every depthwise weight <= 32767
+  // 8-bit 3x3 depthwise with folded terms whose input and output maps do not overlap: the kernel
+  // reads the input lines in KPU RAM (no padded copy) a chunk of rows at a time.
+  DepthwiseLinesFn dw_lines_fn_ = nullptr;
+  std::vector<std::uint32_t> dw_coef_;   // [c][ky] (DepthwiseLines::coef)
+  std::vector<std::uint8_t> dw_single_;  // [c] (DepthwiseLines::single)
 
   // Precomputed KPU RAM offsets of line 0 of each input / output channel (lines follow at the
   // map's line_stride).
@@ -389,6 +396,13 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     for (std::uint32_t o = 0; o < p->out_c_; ++o)
       p->cterm32_[o] = static_cast<std::int32_t>(static_cast<std::uint32_t>(p->cterm_[o]));
   }
+  const bool maps_apart = p->src_byte_ + p->in_geo_.extent() <= p->dst_byte_ ||
+                          p->dst_byte_ + p->out_geo_.extent() <= p->src_byte_;
+  if (p->depthwise_ && p->k_ == 3 && !p->sixteen_bit_ && p->fold_terms_ && maps_apart &&
+      kernels.depthwise_lines != nullptr) {
+    p->dw_lines_fn_ = kernels.depthwise_lines;
+    p->prepare_depthwise_lines();
+  }
   p->cycles_ = format::estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
 
   p->in_line0_.resize(p->in_c_);
@@ -404,7 +418,9 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   p->plane_pixels_ = p->padded_w_ * p->padded_h_;
   const std::size_t in_pixels = std::size_t{map_w} * map_h;
   ArenaLayout layout;
-  if (p->depthwise_) {  // uint8 planes [c][plane] (int16 units), one channel's acc and xterm
+  if (p->dw_lines_fn_ != nullptr) {  // no planes: the acc of one chunk of rows
+    p->acc_lo_at_ = layout.add<std::int32_t>(std::max<std::size_t>(kRowTile, p->in_w_));
+  } else if (p->depthwise_) {  // uint8 planes [c][plane] (int16 units), one channel's acc, xterm
     p->input_count_ = (std::size_t{p->in_c_} * p->plane_pixels_ + 1) / 2;
     p->slack_count_ = kInputSlack;
     p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
@@ -551,6 +567,28 @@ void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
                                                 (static_cast<std::uint32_t>(w1 >> 8) << 16));
         }
       }
+    }
+  }
+}
+
+void PreparedConv::prepare_depthwise_lines() {
+  dw_coef_.assign(std::size_t{in_c_} * 3, 0);
+  dw_single_.assign(in_c_, 0);
+  for (std::uint32_t c = 0; c < in_c_; ++c) {
+    const std::int32_t* w = w_dw_.data() + std::size_t{c} * 9;
+    bool single = shr_x_ == 0;
+    for (std::size_t t = 0; t < 9; ++t) {
+      const std::int64_t v = w[t] + arg_x_;
+      single = single && v >= -128 && v <= 127;
+    }
+    dw_single_[c] = single ? 1 : 0;
+    for (std::size_t ky = 0; ky < 3; ++ky) {
+      std::uint32_t word = 0;
+      for (std::size_t kx = 0; kx < 3; ++kx) {
+        const std::int64_t v = w[3 * ky + kx] + (single ? arg_x_ : -128);  // fits int8
+        word |= (static_cast<std::uint32_t>(v) & 0xff) << (8 * kx);
+      }
+      dw_coef_[3 * c + ky] = word;
     }
   }
 }
@@ -845,6 +883,38 @@ void PreparedConv::conv_depthwise() {
   }
 }
 
+void PreparedConv::conv_depthwise_lines(const std::uint8_t* src) {
+  const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
+  const std::size_t chunk = std::max<std::size_t>(1, kRowTile / in_w_);
+  DepthwiseLines d;
+  d.line_stride = in_geo_.line_stride;
+  d.w = in_w_;
+  d.h = in_h_;
+  d.pad = pad_value_;
+  d.arg_x = arg_x_;
+  d.shr_x = shr_x_;
+  d.acc = acc_lo_;
+  const OutRows rows{in_w_, 0, out_geo_.line_stride};
+  for (std::uint32_t c = 0; c < in_c_; ++c) {
+    d.line0 = src + in_line0_[c];
+    std::copy_n(dw_coef_.data() + 3 * std::size_t{c}, 3, d.coef);
+    d.single = dw_single_[c] != 0;
+    d.cterm32 = cterm32_[c];
+    for (std::size_t y0 = 0; y0 < in_h_; y0 += chunk) {
+      d.y0 = y0;
+      d.rows = std::min<std::size_t>(chunk, in_h_ - y0);
+      dw_lines_fn_(d);
+      const std::size_t n = d.rows * in_w_;
+      if (direct_) {
+        act_.run_rows(acc_lo_, nullptr, 0, bn_[c], n, rows,
+                      kpu_out_ + out_line0_[c] + y0 * out_geo_.line_stride);
+      } else {
+        act_.run(acc_lo_, nullptr, nullptr, 0, bn_[c], n, act_out_ + c * in_pixels + y0 * in_w_);
+      }
+    }
+  }
+}
+
 Status PreparedConv::run(interpreter::ExecContext& ctx) {
   // Every address this run touches, checked once.
   auto in = ctx.kpu.at(src_byte_, in_geo_.extent());
@@ -873,6 +943,8 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
   if (quads_path_) {
     gather_quads(in->data());
     conv_quads();
+  } else if (dw_lines_fn_ != nullptr) {
+    conv_depthwise_lines(in->data());
   } else {
     gather_input(in->data());
     if (depthwise_) {

@@ -248,6 +248,34 @@ std::vector<NamedCase> all_cases() {
       }
     }
   }
+  // 3x3 depthwise with MobileNet's arguments (shr_x 0, arg_x around -128: w + arg_x fits int8 for
+  // every weight at -128 only), maps taller than one row chunk of the kernel that reads KPU RAM
+  // lines, with pools (the dense path) and the DMA to main memory.
+  for (std::uint32_t w : {7u, 16u, 17u, 112u}) {
+    for (std::int64_t arg_x : {-128, -127, -131}) {
+      for (int pool : {0, 1, 5}) {
+        for (bool main_out : {false, true}) {
+          if (pool != 0 && !main_out && w != 17) continue;
+          cases.push_back({"dw_lines_w" + std::to_string(w) + "_argx" + std::to_string(-arg_x) +
+                               "_pool" + std::to_string(pool) + (main_out ? "" : "_kpu_out"),
+                           [w, arg_x, pool, main_out] {
+                             return ConvCase()
+                                 .width(w)
+                                 .height(w == 112 ? 11 : 70)
+                                 .kernel(3)
+                                 .in_channels(w == 112 ? 3 : 5)
+                                 .depthwise()
+                                 .shr_x(0)
+                                 .arg_x(arg_x)
+                                 .pool(pool)
+                                 .main_out(main_out)
+                                 .seed(static_cast<std::uint32_t>(9700 + w * 10 - arg_x * 3 + pool +
+                                                                  (main_out ? 0 : 50)));
+                           }});
+        }
+      }
+    }
+  }
   // 1x1 convs with the select pools (kpu-sim computes only the kept pixels there), odd and even
   // widths, channel counts with and without a partial quad.
   for (int pool : {5, 6, 7}) {
