@@ -75,7 +75,17 @@ void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::
                      std::uint8_t* out) {
   std::uint32_t x = 0;
 #if defined(__SSE2__)
-  if (real == 4) {  // SSE2 is part of x86-64: 16 pixels per step, two unpack levels
+  if (real < 4) {  // (a 3-channel RGB input): zero vectors for the phantom lines
+    const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+    auto load = [&](const std::uint8_t* l, std::uint32_t i) {
+      return i < real
+                 ? _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), flip)
+                 : _mm_setzero_si128();
+    };
+    for (; x + 16 <= n; x += 16) {
+      store_quad16(load(l0, 0), load(l1, 1), load(l2, 2), load(l3, 3), out + 4 * x);
+    }
+  } else {  // SSE2 is part of x86-64: 16 pixels per step, two unpack levels
     const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
     for (; x + 16 <= n; x += 16) {
       auto load = [&](const std::uint8_t* l) {
