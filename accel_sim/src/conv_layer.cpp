@@ -10,6 +10,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 #include "mac_kernels.h"
 #include "map_geometry.h"
 #include "output_stage.h"
@@ -142,6 +145,68 @@ std::uint32_t interleave_quad_step2(const std::uint8_t* l0, const std::uint8_t* 
   return x;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EMC_GATHER_AVX512 1
+// GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// interleave_quad and interleave_quad_step2 on AVX-512 BW + VBMI, 64 pixels per step with masked
+// loads and stores (nothing outside the n pixels is written, nothing outside the lines read):
+// out[4x + i] = line_i[step * x + dx] - 128 for i < real, 0 for i >= real; step 1 or 2 (for step
+// 2 the lines hold in_w valid bytes).
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void interleave_quad_avx512(
+    const std::uint8_t* const* lines, std::uint32_t real, std::uint32_t step, std::uint32_t dx,
+    std::uint32_t n, std::uint32_t in_w, std::uint8_t* out) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // step 2: byte j of the selection is byte 2j + dx of the 128 bytes a || b
+  alignas(64) std::uint8_t sel[64];
+  for (std::uint32_t j = 0; j < 64; ++j) sel[j] = static_cast<std::uint8_t>(2 * j + dx);
+  const __m512i sel_idx = _mm512_load_si512(sel);
+  auto bytes_mask = [](std::int64_t count) -> __mmask64 {
+    return count >= 64 ? ~__mmask64{0} : count <= 0 ? 0 : (__mmask64{1} << count) - 1;
+  };
+  for (std::uint32_t x = 0; x < n; x += 64) {
+    const std::uint32_t m = std::min<std::uint32_t>(64, n - x);
+    __m512i v[4];
+    for (std::uint32_t i = 0; i < 4; ++i) {
+      if (i >= real) {
+        v[i] = _mm512_setzero_si512();
+        continue;
+      }
+      if (step == 1) {
+        v[i] = _mm512_maskz_loadu_epi8(bytes_mask(m), lines[i] + x);
+      } else {
+        const std::int64_t at = 2 * std::int64_t{x};
+        const __m512i a = _mm512_maskz_loadu_epi8(bytes_mask(in_w - at), lines[i] + at);
+        const __m512i b = _mm512_maskz_loadu_epi8(bytes_mask(in_w - at - 64), lines[i] + at + 64);
+        v[i] = _mm512_permutex2var_epi8(a, sel_idx, b);
+      }
+      v[i] = _mm512_xor_si512(v[i], flip);
+    }
+    const __m512i ab_lo = _mm512_unpacklo_epi8(v[0], v[1]),
+                  ab_hi = _mm512_unpackhi_epi8(v[0], v[1]);
+    const __m512i cd_lo = _mm512_unpacklo_epi8(v[2], v[3]),
+                  cd_hi = _mm512_unpackhi_epi8(v[2], v[3]);
+    // Per 128-bit lane L: q0 = pixels 16L..16L+3, q1 = +4..7, q2 = +8..11, q3 = +12..15.
+    const __m512i q0 = _mm512_unpacklo_epi16(ab_lo, cd_lo),
+                  q1 = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+    const __m512i q2 = _mm512_unpacklo_epi16(ab_hi, cd_hi),
+                  q3 = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+    // 4x4 transpose of the 128-bit lanes: output k = lane k of q0, q1, q2, q3.
+    const __m512i t0 = _mm512_shuffle_i64x2(q0, q1, 0x44), t1 = _mm512_shuffle_i64x2(q2, q3, 0x44);
+    const __m512i t2 = _mm512_shuffle_i64x2(q0, q1, 0xee), t3 = _mm512_shuffle_i64x2(q2, q3, 0xee);
+    const __m512i o[4] = {_mm512_shuffle_i64x2(t0, t1, 0x88), _mm512_shuffle_i64x2(t0, t1, 0xdd),
+                          _mm512_shuffle_i64x2(t2, t3, 0x88), _mm512_shuffle_i64x2(t2, t3, 0xdd)};
+    for (std::uint32_t k = 0; k < 4; ++k) {
+      const std::int64_t left = 4 * std::int64_t{m} - 64 * std::int64_t{k};
+      if (left <= 0) break;
+      _mm512_mask_storeu_epi8(out + 4 * std::size_t{x} + 64 * k, bytes_mask(left), o[k]);
+    }
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
 class PreparedConv final : public interpreter::PreparedLayer {
  public:
   static Result<std::unique_ptr<interpreter::PreparedLayer>> make(
@@ -181,6 +246,7 @@ class PreparedConv final : public interpreter::PreparedLayer {
   bool subsample_ = false;
   std::uint32_t sub_step_ = 1, sub_dx_ = 0;
   std::uint32_t cw_ = 0, ch_ = 0;  // the map the quad path computes (in_w x in_h, or out_w x out_h)
+  bool gather_avx512_ = false;     // interleave_quad_avx512 (max_isa kAvx512Vnni, CPU has it)
   std::int64_t pool_type_ = 0;
   std::uint8_t pad_value_ = 0;
   std::int64_t arg_x_ = 0;
@@ -394,6 +460,11 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
                       : options.max_isa == KernelIsa::kAvx2   ? GemmIsa::kAvx2
                                                               : GemmIsa::kAvx512Vnni;
   const MacKernels kernels = select_mac_kernels(isa);
+#ifdef EMC_GATHER_AVX512
+  __builtin_cpu_init();
+  p->gather_avx512_ = isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vbmi");
+#endif
   p->gemm_ = kernels.gemm;
   p->quad_gemm_ = kernels.quad_gemm;
   p->quad_sum_ = kernels.quad_sum;
@@ -687,6 +758,14 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
         const std::size_t line = row + sub_dx_;
         std::uint8_t* out = plane + 4 * std::size_t{y} * pw;
         std::uint32_t x = 0;
+#ifdef EMC_GATHER_AVX512
+        if (gather_avx512_ && sub_step_ == 2) {
+          const std::uint8_t* at[4] = {lines[0] + line, lines[1] + line, lines[2] + line,
+                                       lines[3] + line};
+          interleave_quad_avx512(at, real, 2, 0, cw_, in_w_ - sub_dx_, out);
+          continue;
+        }
+#endif
         if (real == 4 && sub_step_ == 2) {
           x = interleave_quad_step2(lines[0] + row, lines[1] + row, lines[2] + row, lines[3] + row,
                                     sub_dx_, cw_, in_w_, out);
@@ -702,6 +781,14 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
     }
     for (std::uint32_t y = 0; y < in_h_; ++y) {
       const std::size_t line = std::uint64_t{y} * in_geo_.line_stride;
+#ifdef EMC_GATHER_AVX512
+      if (gather_avx512_) {
+        const std::uint8_t* at[4] = {lines[0] + line, lines[1] + line, lines[2] + line,
+                                     lines[3] + line};
+        interleave_quad_avx512(at, real, 1, 0, in_w_, in_w_, plane + 4 * ((y + pad_) * pw + pad_));
+        continue;
+      }
+#endif
       interleave_quad(lines[0] + line, lines[1] + line, lines[2] + line, lines[3] + line, real,
                       in_w_, plane + 4 * ((y + pad_) * pw + pad_));
     }
