@@ -151,6 +151,16 @@ void depthwise_avx512(const DepthwisePlane& d) {
   }
 }
 
+// The first min(left, 16) int32 lanes of v to p.
+__attribute__((target("avx512f"))) inline void store_i32x16(std::int32_t* p, std::size_t left,
+                                                            __m512i v) {
+  if (left >= 16) {
+    _mm512_storeu_si512(p, v);
+  } else {
+    _mm512_mask_storeu_epi32(p, static_cast<__mmask16>((1u << left) - 1), v);
+  }
+}
+
 // Byte 4i + j of a kernel row's vector: window byte i + j (input column x - 1 + i + j) for the
 // tap kx = j of pixel x + i; byte 3 (coefficient 0) repeats a window byte.
 constexpr std::array<std::uint8_t, 64> kDwTapIndex = [] {
@@ -214,13 +224,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"))) void 
                                     _mm512_cvtepi64_epi32(x_hi), 1));
         }
       }
-      a = _mm512_add_epi32(a, cterm);
-      const std::size_t left = d.w - x;
-      if (left >= 16) {
-        _mm512_storeu_si512(acc + x, a);
-      } else {
-        _mm512_mask_storeu_epi32(acc + x, static_cast<__mmask16>((1u << left) - 1), a);
-      }
+      store_i32x16(acc + x, d.w - x, _mm512_add_epi32(a, cterm));
     }
   }
 }
@@ -353,12 +357,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_sum_vnni(const 
     for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
       s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(g.base + g.offsets[kg] + 4 * n0));
     }
-    const std::size_t left = g.n - n0;
-    if (left >= 16) {
-      _mm512_storeu_si512(sums + n0, s);
-    } else {
-      _mm512_mask_storeu_epi32(sums + n0, static_cast<__mmask16>((1u << left) - 1), s);
-    }
+    store_i32x16(sums + n0, g.n - n0, s);
   }
 }
 void quad_gemm_avx2(const QuadGemm& g) {
