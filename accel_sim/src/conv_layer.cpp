@@ -230,10 +230,17 @@ class PreparedConv final : public interpreter::PreparedLayer {
   void gather_quads(const std::uint8_t* src);
   void sum_x_terms();
   void conv_normal();
-  void conv_quads();
+  // Thread-private scratch of task t of a channel-split run (task 0: the layer's own buffers).
+  struct Scratch {
+    std::int32_t* chan_sum;
+    std::int32_t* acc;
+  };
+  Scratch scratch(unsigned t) const;
+  void conv_quads(std::size_t o_begin, std::size_t o_end, const Scratch& s);
   void conv_depthwise();
   void prepare_depthwise_lines();
-  void conv_depthwise_lines(const std::uint8_t* src);
+  void conv_depthwise_lines(const std::uint8_t* src, std::uint32_t c_begin, std::uint32_t c_end,
+                            std::int32_t* acc);
 
   // Shapes.
   std::uint32_t in_w_ = 0, in_h_ = 0, in_c_ = 0, out_c_ = 0, out_w_ = 0, out_h_ = 0;
@@ -314,6 +321,12 @@ class PreparedConv final : public interpreter::PreparedLayer {
   // to apply, no DMA copy of the dense result, an output stage that can lay out rows).
   bool direct_ = false;
   std::uint8_t* kpu_out_ = nullptr;  // the output map in KPU RAM, valid during run()
+  // Channel-split runs (KpuSimOptions::threads): tasks_ > 1 splits the quad path (Σx per tile and
+  // folded terms, so the tasks share only the gathered input) or the depthwise line kernel; tasks
+  // 1.. have their own chan_sum / acc at private_at_ + (t - 1) * private_bytes_.
+  WorkerPool* workers_ = nullptr;
+  unsigned tasks_ = 1;
+  std::size_t private_at_ = 0, private_bytes_ = 0, private_sum_at_ = 0, private_acc_at_ = 0;
 };
 
 Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
@@ -529,6 +542,28 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     const std::size_t acc_count = p->oblocks_ * kOutBlock * round_up(n, kPixelBlock);
     p->acc_lo_at_ = layout.add<std::int32_t>(acc_count);
     if (p->sixteen_bit_) p->acc_hi_at_ = layout.add<std::int32_t>(acc_count);
+  }
+  const bool split_quads = p->quads_path_ && p->quad_sum_ != nullptr && p->fold_terms_;
+  if ((split_quads || p->dw_lines_fn_ != nullptr) && options.threads > 1) {
+    const std::size_t units = split_quads ? (p->out_c_ + kOutBlock - 1) / kOutBlock : p->in_c_;
+    p->tasks_ = static_cast<unsigned>(std::min<std::size_t>(options.threads, units));
+  }
+  if (p->tasks_ > 1) {  // the same chan_sum and acc sizes as above, per further task
+    ArenaLayout priv;
+    if (split_quads) {
+      const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
+      if (p->arg_x_ != 0) {
+        p->private_sum_at_ =
+            priv.add<std::int32_t>(std::max(p->plane_pixels_, round_up(n, kQuadPixelBlock)));
+      }
+      p->private_acc_at_ =
+          priv.add<std::int32_t>(round_up(p->out_c_, kOutBlock) * round_up(n, kQuadPixelBlock));
+    } else {
+      p->private_acc_at_ = priv.add<std::int32_t>(std::max<std::size_t>(kRowTile, p->in_w_));
+    }
+    p->private_bytes_ = priv.bytes();
+    p->private_at_ = layout.add<std::uint8_t>(p->private_bytes_ * (p->tasks_ - 1));
+    p->workers_ = arena->workers(options.threads);
   }
   p->direct_ =
       (p->quads_path_ || p->depthwise_) && (p->pool_type_ == 0 || p->subsample_) && !p->main_out_;
@@ -840,15 +875,24 @@ void PreparedConv::sum_x_terms() {
   }
 }
 
-void PreparedConv::conv_quads() {
+PreparedConv::Scratch PreparedConv::scratch(unsigned t) const {
+  if (t == 0) return {chan_sum_, acc_lo_};
+  std::uint8_t* base = arena_->data() + private_at_ + (t - 1) * private_bytes_;
+  return {reinterpret_cast<std::int32_t*>(base + private_sum_at_),
+          reinterpret_cast<std::int32_t*>(base + private_acc_at_)};
+}
+
+// Output channels [o_begin, o_end) (o_begin a multiple of kOutBlock).
+void PreparedConv::conv_quads(std::size_t o_begin, std::size_t o_end, const Scratch& s) {
   const std::size_t in_pixels = std::size_t{cw_} * ch_;
+  std::int32_t* const chan_sum = s.chan_sum;
   QuadGemm g;
   g.offsets = quad_offsets_.data();
   g.kgroups = kgroups_;
-  g.weights = wq_;
+  g.weights = wq_ + o_begin * wq_stride_;
   g.w_stride = wq_stride_;
-  g.out_c = out_c_;
-  g.acc = acc_lo_;
+  g.out_c = o_end - o_begin;
+  g.acc = s.acc;
   const auto* planes = reinterpret_cast<const std::uint8_t*>(input_);
   auto run_tile = [&](std::size_t first_pixel, std::size_t n, const std::uint8_t* base) {
     const std::size_t stride = round_up(n, kQuadPixelBlock);
@@ -858,10 +902,10 @@ void PreparedConv::conv_quads() {
     const std::int64_t* xt = arg_x_ != 0 ? xterm_ + first_pixel : nullptr;
     if (arg_x_ != 0 && quad_sum_ != nullptr) {
       // Σx = Σ(x - 128) over the same taps + 128·IC·k² (pad taps included, phantoms 0).
-      quad_sum_(g, chan_sum_);
+      quad_sum_(g, chan_sum);
       const std::int64_t c = std::int64_t{128} * in_c_ * k_ * k_, a = arg_x_;
       const std::uint32_t sh = shr_x_;
-      std::int32_t* sums = chan_sum_;
+      std::int32_t* sums = chan_sum;
       if (fold_terms_) {  // int32 xterm (mod 2^32), added by the GEMM
         for (std::size_t i = 0; i < n; ++i) {
           sums[i] =
@@ -873,16 +917,16 @@ void PreparedConv::conv_quads() {
       }
     }
     if (fold_terms_) {
-      g.add_pixel = arg_x_ != 0 ? chan_sum_ : nullptr;
-      g.add_row = cterm32_.data();
+      g.add_pixel = arg_x_ != 0 ? chan_sum : nullptr;
+      g.add_row = cterm32_.data() + o_begin;
       xt = nullptr;
     }
     quad_gemm_(g);
     const std::int64_t ct_scale = fold_terms_ ? 0 : 1;
     const OutRows rows{cw_, first_pixel % cw_, out_geo_.line_stride};
     const std::size_t first_row = first_pixel / cw_;
-    for (std::uint32_t o = 0; o < out_c_; ++o) {
-      const std::int32_t* acc = acc_lo_ + std::size_t{o} * stride;
+    for (std::size_t o = o_begin; o < o_end; ++o) {
+      const std::int32_t* acc = s.acc + (o - o_begin) * stride;
       if (direct_) {
         act_.run_rows(acc, xt, ct_scale * cterm_[o], bn_[o], n, rows,
                       kpu_out_ + out_line0_[o] + first_row * out_geo_.line_stride);
@@ -980,7 +1024,9 @@ void PreparedConv::conv_depthwise() {
   }
 }
 
-void PreparedConv::conv_depthwise_lines(const std::uint8_t* src) {
+// Channels [c_begin, c_end), the accumulators of a row chunk in acc.
+void PreparedConv::conv_depthwise_lines(const std::uint8_t* src, std::uint32_t c_begin,
+                                        std::uint32_t c_end, std::int32_t* acc) {
   const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
   const std::size_t chunk = std::max<std::size_t>(1, kRowTile / in_w_);
   DepthwiseLines d;
@@ -990,9 +1036,9 @@ void PreparedConv::conv_depthwise_lines(const std::uint8_t* src) {
   d.pad = pad_value_;
   d.arg_x = arg_x_;
   d.shr_x = shr_x_;
-  d.acc = acc_lo_;
+  d.acc = acc;
   const OutRows rows{in_w_, 0, out_geo_.line_stride};
-  for (std::uint32_t c = 0; c < in_c_; ++c) {
+  for (std::uint32_t c = c_begin; c < c_end; ++c) {
     d.line0 = src + in_line0_[c];
     std::copy_n(dw_coef_.data() + 3 * std::size_t{c}, 3, d.coef);
     d.single = dw_single_[c] != 0;
@@ -1003,10 +1049,10 @@ void PreparedConv::conv_depthwise_lines(const std::uint8_t* src) {
       dw_lines_fn_(d);
       const std::size_t n = d.rows * in_w_;
       if (direct_) {
-        act_.run_rows(acc_lo_, nullptr, 0, bn_[c], n, rows,
+        act_.run_rows(acc, nullptr, 0, bn_[c], n, rows,
                       kpu_out_ + out_line0_[c] + y0 * out_geo_.line_stride);
       } else {
-        act_.run(acc_lo_, nullptr, nullptr, 0, bn_[c], n, act_out_ + c * in_pixels + y0 * in_w_);
+        act_.run(acc, nullptr, nullptr, 0, bn_[c], n, act_out_ + c * in_pixels + y0 * in_w_);
       }
     }
   }
@@ -1039,9 +1085,24 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
 
   if (quads_path_) {
     gather_quads(in->data());
-    conv_quads();
+    if (tasks_ > 1) {  // whole output blocks per task
+      const std::size_t blocks = (out_c_ + kOutBlock - 1) / kOutBlock;
+      workers_->run(tasks_, [&](unsigned t) {
+        const std::size_t b0 = blocks * t / tasks_, b1 = blocks * (t + 1) / tasks_;
+        conv_quads(b0 * kOutBlock, std::min<std::size_t>(b1 * kOutBlock, out_c_), scratch(t));
+      });
+    } else {
+      conv_quads(0, out_c_, scratch(0));
+    }
   } else if (dw_lines_fn_ != nullptr) {
-    conv_depthwise_lines(in->data());
+    const std::uint8_t* src = in->data();
+    workers_ == nullptr
+        ? conv_depthwise_lines(src, 0, in_c_, acc_lo_)
+        : workers_->run(tasks_, [&](unsigned t) {
+            conv_depthwise_lines(src, static_cast<std::uint32_t>(std::size_t{in_c_} * t / tasks_),
+                                 static_cast<std::uint32_t>(std::size_t{in_c_} * (t + 1) / tasks_),
+                                 scratch(t).acc);
+          });
   } else {
     gather_input(in->data());
     if (depthwise_) {

@@ -276,6 +276,41 @@ std::vector<NamedCase> all_cases() {
       }
     }
   }
+  // Channel-split runs (KpuSimOptions::threads 2 and 3; 20 output channels: 3 uneven blocks of 8):
+  // the quad GEMM path (1x1, 1x1 + select pool, 3x3) and the depthwise line kernel, into KPU RAM
+  // and through the DMA.
+  for (unsigned threads : {2u, 3u}) {
+    for (std::uint32_t w : {7u, 28u, 112u}) {
+      for (int form = 0; form < 4; ++form) {
+        for (bool main_out : {false, true}) {
+          const char* names[] = {"1x1", "1x1_pool5", "3x3", "dw"};
+          cases.push_back(
+              {"threads" + std::to_string(threads) + "_w" + std::to_string(w) + "_" + names[form] +
+                   (main_out ? "" : "_kpu_out"),
+               [threads, w, form, main_out] {
+                 KpuSimOptions o;
+                 o.threads = threads;
+                 ConvCase c = ConvCase()
+                                  .width(w)
+                                  .height(w == 112 ? 4 : 9)
+                                  .kernel(form >= 2 ? 3 : 1)
+                                  .in_channels(form == 3 ? 9 : 12)
+                                  .out_channels(20)
+                                  .pool(form == 1 ? 5 : 0)
+                                  .main_out(main_out)
+                                  .shr_x(0)
+                                  .arg_x(-128)
+                                  .bn_shift(15)
+                                  .options(o)
+                                  .seed(static_cast<std::uint32_t>(9900 + threads * 1000 + w * 10 +
+                                                                   form * 2 + (main_out ? 1 : 0)));
+                 if (form == 3) c.depthwise();
+                 return c;
+               }});
+        }
+      }
+    }
+  }
   // 1x1 convs with the select pools (kpu-sim computes only the kept pixels there), odd and even
   // widths, channel counts with and without a partial quad.
   for (int pool : {5, 6, 7}) {
