@@ -588,7 +588,9 @@ TEST(CompareFloatCpuConv, TanhIsComparedOnItsQuantizedOutputOnly) {
   for (const json& l : j["layers"]) {
     SCOPED_TRACE(l.dump());
     const std::string type = l["type"];
-    if (type == "EMC_CONV2D_F32" || type == "LOGISTIC") EXPECT_FALSE(l["compared"].get<bool>());
+    if (type == "EMC_CONV2D_F32" || type == "LOGISTIC") {
+      EXPECT_FALSE(l["compared"].get<bool>());
+    }
     if (type == "QUANTIZE" && l["compared"].get<bool>() && l["float_tensor"] == "t") {
       quantize_t = true;
       ASSERT_TRUE(l.contains("isolated_sqnr_db") && l.contains("rounding_sqnr_db"));
