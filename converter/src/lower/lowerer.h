@@ -2,9 +2,10 @@
 // Its core (lowerer.cpp) owns the buffers, each tensor's representations (KPU map, uint8 / float
 // main memory, pending stride-2 sampling, padding) and the address fix-ups; each job is a member
 // defined in its own file: kpu_conv.cpp (K210_CONV incl. channel splits and stride-2 grouping),
-// dense.cpp (Dense on the CPU or the KPU), cpu_layers.cpp (pools, add, concat, softmax, ...).
-// The target (options.target, target.h) supplies the rule table binding rules to these jobs and
-// the limits the jobs check; no job asks which target it is.
+// dense.cpp (Dense on the CPU or the KPU), cpu_layers.cpp (pools, add, concat, softmax, ...). A
+// node kind's own lowering (lower/<kind>.cpp, kind_lowering.h) binds free functions that build
+// with the public part below. The target (options.target, target.h) supplies the rule table
+// binding rules to these jobs and the limits the jobs check; no job asks which target it is.
 // See convert.h for what runs where and docs/converter_k210.md for the derivations.
 #pragma once
 
@@ -19,6 +20,7 @@
 #include "emc/converter/layer_table.h"
 #include "emc/converter/quantize.h"
 #include "emc/format/kpu_layout.h"
+#include "lower/kind_lowering.h"
 #include "lower/lowered.h"
 
 namespace emc::converter::detail {
@@ -64,8 +66,7 @@ std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0);
 // relu or relu6 (sets `relu6`).
 bool relu_family(const Activation& a, bool& relu6);
 
-// The kmodel V3 layer table binding rules to the jobs below (lower/k210_target.cpp; the cpu
-// target uses it too).
+// The kmodel V3 layer table binding rules to the jobs below (lower/k210_target.cpp).
 extern const LayerTable kKmodelV3Layers;
 
 class Lowerer : LoweredBuilder {
@@ -104,7 +105,6 @@ class Lowerer : LoweredBuilder {
   void lower_add(const LayerMatch& m) { emit_add(with_activation(m)); }
   void lower_concat(const LayerMatch& m);
   void lower_softmax(const LayerMatch& m);
-  void lower_upsample(const LayerMatch& m);
   // Flatten / Reshape / Identity: no data movement.
   void lower_alias(const LayerMatch& m);
   void lower_activation(const LayerMatch& m);
@@ -116,6 +116,29 @@ class Lowerer : LoweredBuilder {
   void lower_elementwise(const LayerMatch& m);
   void lower_crop(const LayerMatch& m);
   void lower_zero_pad(const LayerMatch& m);
+
+  // ---- what a free job (lower/<kind>.cpp) builds with ----
+  const Graph& graph() const { return g_; }
+  Forms& forms(TensorId t) { return forms_[static_cast<std::size_t>(t)]; }
+  const Node& first(const LayerMatch& m) const { return node(m.nodes.front()); }
+  // The tensor's uint8 quantization (from its calibrated range, fixed on first use).
+  QuantParam quant_of(TensorId t) {
+    Forms& f = forms_[static_cast<std::size_t>(t)];
+    if (!f.has_q) {
+      const Range r = ranges_.at(static_cast<std::size_t>(t));
+      auto p = quant_param_from_range(r.min, r.max);
+      if (!p.ok()) {
+        throw ErrorException(std::move(p).error().prefix("tensor '" + g_.tensor(t).name + "': "));
+      }
+      f.q = p.value();
+      f.has_q = true;
+    }
+    return f.q;
+  }
+  // t as uint8 CHW in main memory (Forms::main_q), DMA'd / dequantized / sampled as needed.
+  void ensure_main_q(TensorId t, const Node& ctx);
+  using LoweredBuilder::add_main_layer;
+  using LoweredBuilder::main_buffer;
 
  private:
   // ---- buffers and layers (new_buffer, add_layer, ...: LoweredBuilder) ----
@@ -130,19 +153,6 @@ class Lowerer : LoweredBuilder {
   void send_to_main(int layer, int buf, std::uint64_t add);
 
   // ---- quantization of tensors ----
-  QuantParam quant_of(TensorId t) {
-    Forms& f = forms_[static_cast<std::size_t>(t)];
-    if (!f.has_q) {
-      const Range r = ranges_.at(static_cast<std::size_t>(t));
-      auto p = quant_param_from_range(r.min, r.max);
-      if (!p.ok()) {
-        throw ErrorException(std::move(p).error().prefix("tensor '" + g_.tensor(t).name + "': "));
-      }
-      f.q = p.value();
-      f.has_q = true;
-    }
-    return f.q;
-  }
   std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
   // QUANTIZE / DEQUANTIZE of all of t with q (addresses patched later).
   format::QuantizeBody quantize_body(TensorId t, const QuantParam& q) const {
@@ -177,7 +187,6 @@ class Lowerer : LoweredBuilder {
   QuantParam peek_quant(TensorId t) const;
 
   // ---- representation changes ----
-  void ensure_main_q(TensorId t, const Node& ctx);
   void ensure_main_f(TensorId t, const Node& ctx);
   void ensure_kpu(TensorId t, const Node& ctx);
   void materialize_subsample(TensorId t, const Node& ctx);
@@ -199,7 +208,6 @@ class Lowerer : LoweredBuilder {
 
   // ---- units ----
   const Node& node(int i) const { return g_.nodes[static_cast<std::size_t>(i)]; }
-  const Node& first(const LayerMatch& m) const { return node(m.nodes.front()); }
   // An Add / BatchNormalization matched with a following Activation: one node with that
   // activation.
   Node with_activation(const LayerMatch& m) const;
