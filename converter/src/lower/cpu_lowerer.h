@@ -161,7 +161,6 @@ class CpuLowerer : LoweredBuilder {
   void lower_concat_unit(const LayerMatch& m) { lower_concat(first(m)); }
   void lower_softmax_unit(const LayerMatch& m) { lower_softmax(first(m)); }
   void lower_alias_unit(const LayerMatch& m) { lower_alias(first(m)); }
-  void lower_prelu_unit(const LayerMatch& m) { lower_prelu(first(m)); }
   // A ZeroPadding2D no conv absorbed.
   void lower_zero_pad_unit(const LayerMatch& m) {
     const Padding4& p = first(m).pad;
@@ -201,7 +200,6 @@ class CpuLowerer : LoweredBuilder {
   void lower_concat(const Node& n);
   void lower_softmax(const Node& n);
   void lower_alias(const Node& n);
-  void lower_prelu(const Node& n);
 
   const Graph& g_;
   const std::vector<Range>& ranges_;

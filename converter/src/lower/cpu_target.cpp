@@ -16,7 +16,6 @@
 #include "lower/cpu_lowerer.h"
 #include "lower/emc_conv_layer.h"
 #include "lower/emc_map_layers.h"
-#include "lower/prelu_slopes.h"
 #include "lower/targets.h"
 #include "lower/v3_cpu_layers.h"
 
@@ -67,7 +66,6 @@ const std::vector<CpuRule> kCpuRules = with_kind_rules<CpuRule>(
            maybe({K::kActivation})}},
          &member_job<&L::lower_elementwise_unit>},
         {{"crop", {one_of({K::kCrop})}}, &member_job<&L::lower_crop_unit>},
-        {{"prelu", {one_of({K::kPRelu})}}, &member_job<&L::lower_prelu_unit>},
     },
     &KindLowering::emc_int8);
 
@@ -882,36 +880,6 @@ LayerMatch CpuLowerer::match_of(CpuJob job, std::vector<int> nodes) {
   for (std::size_t r = 0; r < kCpuRules.size(); ++r)
     if (kCpuRules[r].job == job) return LayerMatch{r, kCpuRules[r].rule.name, std::move(nodes)};
   throw ErrorException(Error(Errc::kInternal, "the cpu table binds no rule to this job"));
-}
-
-// PReLU as EMC_PRELU_INT8: one slope per channel of a CHW map (shared_axes over H and W), else
-// one per stored element.
-void CpuLowerer::lower_prelu(const Node& n) {
-  const TensorId in = n.inputs[0];
-  ensure_q(in, n);
-  const Form& fi = form(in);
-  const auto slopes = prelu_slopes(n.kernel, g_.shape(in), fi.chw_of, fi.hwc);
-  format::EmcPreluInt8Body b;
-  b.channels = std::uint32_t(slopes.size());
-  b.plane = std::uint32_t(std::uint64_t(count(in)) / slopes.size());
-  const Int8Quant qo = quant_of(n.output);
-  if (auto st = set_prelu_int8_params(slopes, quant_of(in), qo, b); !st.ok())
-    throw ErrorException(std::move(st).error().with_layer(n.layer_ref()));
-  const int ob = buffer(std::uint64_t(count(in)), n.layer_ref());
-  LayerInfo info;
-  info.sources = sources_of(n);
-  info.in_shape = info.out_shape = g_.shape(n.output).dims;
-  info.weight_bytes = 8 * std::uint64_t(b.channels);
-  info.note = "int8 PReLU, " + std::to_string(b.channels) +
-              (b.plane > 1 ? " per-channel" : " per-element") + " slopes (" + quant_note(qo) + ")";
-  const int ib = fi.q;
-  add(LayerType::kEmcPreluInt8, std::move(b), info,
-      {fix(ib, &format::EmcPreluInt8Body::main_mem_in_address),
-       fix(ob, &format::EmcPreluInt8Body::main_mem_out_address)},
-      ib, ob);
-  form(n.output).q = ob;
-  form(n.output).chw_of = fi.chw_of;
-  form(n.output).hwc = fi.hwc;
 }
 
 void CpuLowerer::describe_outputs() {

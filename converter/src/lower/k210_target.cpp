@@ -53,7 +53,6 @@ const LayerTable kKmodelV3Layers = {
               maybe({K::kActivation})},
              &member_job<&L::lower_elementwise>},
             {"crop", {one_of({K::kCrop})}, &member_job<&L::lower_crop>},
-            {"prelu", {one_of({K::kPRelu})}, &member_job<&L::lower_prelu>},
         },
         &KindLowering::kmodel_v3)};
 

@@ -108,7 +108,6 @@ class Lowerer : LoweredBuilder {
   // Flatten / Reshape / Identity: no data movement.
   void lower_alias(const LayerMatch& m);
   void lower_activation(const LayerMatch& m);
-  void lower_prelu(const LayerMatch& m);  // k210_prelu.cpp
   void lower_batch_norm(const LayerMatch& m) { emit_batch_norm(with_activation(m)); }
   // Subtract / Multiply / Maximum / Minimum / Average [activation], Cropping2D and a ZeroPadding2D
   // no conv absorbed: the stock V3 form where one is exact, else the EMC int8 layer on the CPU
@@ -135,8 +134,14 @@ class Lowerer : LoweredBuilder {
     }
     return f.q;
   }
+  std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
   // t as uint8 CHW in main memory (Forms::main_q), DMA'd / dequantized / sampled as needed.
   void ensure_main_q(TensorId t, const Node& ctx);
+  // t as int8 in main memory (Forms::main_i8), from its uint8 form.
+  void ensure_main_i8(TensorId t, const Node& ctx);
+  // A V3 REQUANTIZE (256-entry byte table) of `n` bytes of buffer `in` into a new buffer.
+  int byte_table(int in, std::uint64_t n, const std::array<std::uint8_t, 256>& table,
+                 LayerInfo info, const Node& ctx);
   using LoweredBuilder::add_main_layer;
   using LoweredBuilder::main_buffer;
 
@@ -153,7 +158,6 @@ class Lowerer : LoweredBuilder {
   void send_to_main(int layer, int buf, std::uint64_t add);
 
   // ---- quantization of tensors ----
-  std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
   // QUANTIZE / DEQUANTIZE of all of t with q (addresses patched later).
   format::QuantizeBody quantize_body(TensorId t, const QuantParam& q) const {
     format::QuantizeBody b;
@@ -174,11 +178,6 @@ class Lowerer : LoweredBuilder {
   // The KPU-first model input t (raw pixels in KPU RAM) also as raw pixels stored p - 128 in
   // main memory (main_i8, raw_pixels), for a CPU conv reading it.
   void pixels_to_main(TensorId t, const Node& ctx);
-  // t as int8 in main memory (Forms::main_i8), from its uint8 form.
-  void ensure_main_i8(TensorId t, const Node& ctx);
-  // A V3 REQUANTIZE (256-entry byte table) of `n` bytes of buffer `in` into a new buffer.
-  int byte_table(int in, std::uint64_t n, const std::array<std::uint8_t, 256>& table,
-                 LayerInfo info, const Node& ctx);
   // The per-channel (mean, std) of real = (pixel - mean) / std of the raw pixel input (the
   // preprocessing, with a folded leading Rescaling) for a conv `c` reading it with `cin` channels.
   void input_normalization(std::int32_t cin, const Node& c, TensorId tin, std::vector<double>& mean,
