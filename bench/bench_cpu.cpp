@@ -1,5 +1,7 @@
 // CPU backend kernels through prepare()/run() on a host buffer (no Interpreter):
-//   FULLY_CONNECTED 1024 -> 1000 (float, linear) and QUANTIZED_ADD over 112x112x32 uint8.
+//   FULLY_CONNECTED 1024 -> 1000 (float, linear), QUANTIZED_ADD over 112x112x32 uint8, and
+//   EMC_CONV2D / EMC_DEPTHWISE_CONV2D int8 layers of MobileNet v1 1.0 per kernel ISA (Arg: 0
+//   scalar, 1 AVX2, 2 AVX-512 VNNI; a path this CPU lacks runs the next one down).
 // Figures are recorded in docs/cpu_backend.md; nothing here is asserted.
 #include <benchmark/benchmark.h>
 
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "emc/cpu_backend/cpu_backend.h"
+#include "emc/format/emc_layers.h"
 #include "emc/format/kmodel_v3.h"
 #include "emc/interpreter/backend.h"
 
@@ -23,8 +26,8 @@ struct Bench {
   std::vector<std::uint8_t> kpu = std::vector<std::uint8_t>(64);
   std::unique_ptr<emc::interpreter::PreparedLayer> prepared;
 
-  bool prepare(benchmark::State& state) {
-    auto backend = emc::cpu_backend::make_cpu_backend();
+  bool prepare(benchmark::State& state, const emc::cpu_backend::CpuBackendOptions& opt = {}) {
+    auto backend = emc::cpu_backend::make_cpu_backend(opt);
     emc::interpreter::LayerInfo info;
     info.layer = &layer;
     info.main_mem_bytes = main.size();
@@ -106,6 +109,72 @@ void BM_QuantizedAdd112x112x32(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * std::int64_t{kCount} * 3);
 }
 BENCHMARK(BM_QuantizedAdd112x112x32)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+// One int8 conv of MobileNet v1 1.0 @224 with random codes (kernel k, stride s, 'same' padding
+// as Keras pads it: extra on the bottom/right).
+void emc_conv(benchmark::State& state, bool depthwise, std::uint32_t in_wh, std::uint32_t in_c,
+              std::uint32_t out_c, std::uint32_t k, std::uint32_t s) {
+  emc::format::EmcConv2dInt8Body body;
+  auto& g = body.geo;
+  g.in_width = g.in_height = in_wh;
+  g.in_channels = in_c;
+  g.out_channels = out_c;
+  g.out_width = g.out_height = (in_wh + s - 1) / s;
+  g.kernel_width = g.kernel_height = k;
+  g.stride_width = g.stride_height = s;
+  g.dilation_width = g.dilation_height = 1;
+  g.depth_multiplier = 1;
+  const std::uint32_t pad = (g.out_width - 1) * s + k - in_wh;
+  g.pad_left = g.pad_top = pad / 2;
+  g.pad_right = g.pad_bottom = pad - pad / 2;
+  const std::size_t in_n = std::size_t{in_wh} * in_wh * in_c;
+  g.main_mem_out_address = static_cast<std::uint32_t>(in_n);
+  std::mt19937 rng(3);
+  body.weights.resize(emc::format::emc_conv_weight_count(g, depthwise));
+  for (auto& w : body.weights) w = static_cast<std::int8_t>(rng() % 61) - 30;
+  body.input_zero_point = -5;
+  body.output_zero_point = -128;
+  body.act_min = -128;
+  body.act_max = 127;
+  body.bias.assign(out_c, 1000);
+  body.multiplier.assign(out_c, 1518500250);
+  body.shift.assign(out_c, -9);
+  Bench b;
+  b.layer.type = depthwise ? LayerType::kEmcDepthwiseConv2d : LayerType::kEmcConv2d;
+  b.layer.body = std::move(body);
+  b.main.resize(in_n + std::size_t{g.out_width} * g.out_height * out_c);
+  for (std::size_t i = 0; i < in_n; ++i) b.main[i] = static_cast<std::uint8_t>(rng());
+  emc::cpu_backend::CpuBackendOptions opt;
+  using emc::cpu_backend::EmcKernelIsa;
+  opt.emc_isa = state.range(0) == 0   ? EmcKernelIsa::kScalar
+                : state.range(0) == 1 ? EmcKernelIsa::kAvx2
+                                      : EmcKernelIsa::kAvx512Vnni;
+  if (!b.prepare(state, opt)) return;
+  b.run(state);
+  const std::int64_t macs =
+      std::int64_t{g.out_width} * g.out_height * out_c * k * k * (depthwise ? 1 : in_c);
+  state.SetItemsProcessed(state.iterations() * macs);
+}
+void BM_EmcConv3x3s2_224x3x32(benchmark::State& st) {  // the first layer
+  emc_conv(st, false, 224, 3, 32, 3, 2);
+}
+void BM_EmcConv1x1_56x128x128(benchmark::State& st) {
+  emc_conv(st, false, 56, 128, 128, 1, 1);
+}
+void BM_EmcConv1x1_14x512x512(benchmark::State& st) {
+  emc_conv(st, false, 14, 512, 512, 1, 1);
+}
+void BM_EmcDepthwise3x3_112x32(benchmark::State& st) {
+  emc_conv(st, true, 112, 32, 32, 3, 1);
+}
+void BM_EmcDepthwise3x3s2_56x128(benchmark::State& st) {
+  emc_conv(st, true, 56, 128, 128, 3, 2);
+}
+BENCHMARK(BM_EmcConv3x3s2_224x3x32)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EmcConv1x1_56x128x128)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EmcConv1x1_14x512x512)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EmcDepthwise3x3_112x32)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EmcDepthwise3x3s2_56x128)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # EMC against onnxruntime on the same MobileNet v1 (alpha 1.0 and 0.75, 224x224, 1000 classes,
 # the Keras topology), measured one after the other in this one run, 1 thread, medians; prints
-# the ratios. Figures from different runs on a shared machine are not comparable.
+# the ratios (kpu-sim, and the cpu backend on the -p cpu conversion, against onnxruntime). Figures
+# from different runs on a shared machine are not comparable.
 #
 #   bench/compare_peers.sh [BUILD_DIR=build] [WORK_DIR=BUILD_DIR/perf] [--scaling]
 #
@@ -54,6 +55,10 @@ convert() {  # alpha images -> prints seconds
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
+convert_cpu() {  # alpha: the same network for -p cpu (the cpu backend's int8 kernels)
+  "$BUILD/bin/emc-convert" "$WORK/mnv1_$1/model.json" --dataset "$WORK/calib8" --input-range -1,1 \
+    --quiet -p cpu -o "$WORK/mnv1_$1_cpu.kmodel" >"$WORK/convert_$1_cpu.log" 2>&1
+}
 emc_ms() {  # alpha -> median ms of emc-run --bench
   "$BUILD/bin/emc-run" "$WORK/mnv1_$1.kmodel" --input "$WORK/calib1/calib_000.png" --bench "$RUNS" \
     --warmup 3 --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["total_ms"]["median"])'
@@ -62,6 +67,7 @@ make_calib 1 && make_calib 8 || { echo "cannot write calibration images" >&2; ex
 for a in 1.0 0.75; do
   make_model $a || { echo "cannot build the TF.js MobileNet alpha $a (see $WORK/make_$a.log)" >&2; exit 1; }
   convert $a 8 >/dev/null || { echo "emc-convert failed (see $WORK/convert_${a}_8.log)" >&2; exit 1; }
+  convert_cpu $a || { echo "emc-convert -p cpu failed (see $WORK/convert_${a}_cpu.log)" >&2; exit 1; }
 done
 
 # --- Peer: onnxruntime-node ----------------------------------------------------------------------
@@ -89,8 +95,8 @@ ort_ms() {  # model -> median ms, 1 thread
 # CPU time per inference, median of per-run CPU times (emc-run --bench's thread CPU time;
 # bench_ort_cpu.js: process.cpuUsage around each run). On a loaded machine the wall medians
 # mostly measure the scheduler; CPU time is the steadier figure (both sides measured alike).
-emc_cpu_ms() {  # alpha
-  "$BUILD/bin/emc-run" "$WORK/mnv1_$1.kmodel" --input "$WORK/calib1/calib_000.png" --bench "$RUNS" \
+emc_cpu_ms() {  # alpha [kmodel suffix: _cpu for the -p cpu model]
+  "$BUILD/bin/emc-run" "$WORK/mnv1_$1${2:-}.kmodel" --input "$WORK/calib1/calib_000.png" --bench "$RUNS" \
     --warmup 3 --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["cpu_ms"]["median"])'
 }
 ort_cpu_ms() {  # model
@@ -113,11 +119,14 @@ for a in 1.0 0.75; do
 done
 if [ $PEER = 1 ]; then
   echo "CPU time per inference (medians of per-run CPU time, the same $RUNS runs for both sides)"
-  printf "%-16s %14s %14s %14s %10s %10s\n" model "EMC kpu-sim ms" "ort u8u8 ms" "ort u8s8 ms" "EMC/u8u8" "EMC/u8s8"
+  printf "%-16s %14s %14s %14s %10s %10s %14s %10s\n" model "EMC kpu-sim ms" "ort u8u8 ms" "ort u8s8 ms" \
+    "EMC/u8u8" "EMC/u8s8" "EMC cpu ms" "cpu/u8s8"
   for a in 1.0 0.75; do
     e=$(emc_cpu_ms $a); u=$(ort_cpu_ms mobilenet_v1_${a}_u8u8); s=$(ort_cpu_ms mobilenet_v1_${a}_u8s8)
-    printf "%-16s %14.2f %14.2f %14.2f %10.2f %10.2f\n" "MobileNet v1 $a" "$e" "$u" "$s" \
-      "$(awk -v a="$e" -v b="$u" 'BEGIN { print a / b }')" "$(awk -v a="$e" -v b="$s" 'BEGIN { print a / b }')"
+    c=$(emc_cpu_ms $a _cpu)
+    printf "%-16s %14.2f %14.2f %14.2f %10.2f %10.2f %14.2f %10.2f\n" "MobileNet v1 $a" "$e" "$u" "$s" \
+      "$(awk -v a="$e" -v b="$u" 'BEGIN { print a / b }')" "$(awk -v a="$e" -v b="$s" 'BEGIN { print a / b }')" \
+      "$c" "$(awk -v a="$c" -v b="$s" 'BEGIN { print a / b }')"
   done
 fi
 # The float executor (bench_float_executor, built with -DEMC_BUILD_BENCH=ON): the same Keras

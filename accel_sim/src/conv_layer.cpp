@@ -10,6 +10,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 #include "mac_kernels.h"
 #include "map_geometry.h"
 #include "output_stage.h"
@@ -75,7 +78,17 @@ void interleave_quad(const std::uint8_t* l0, const std::uint8_t* l1, const std::
                      std::uint8_t* out) {
   std::uint32_t x = 0;
 #if defined(__SSE2__)
-  if (real == 4) {  // SSE2 is part of x86-64: 16 pixels per step, two unpack levels
+  if (real < 4) {  // (a 3-channel RGB input): zero vectors for the phantom lines
+    const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+    auto load = [&](const std::uint8_t* l, std::uint32_t i) {
+      return i < real
+                 ? _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), flip)
+                 : _mm_setzero_si128();
+    };
+    for (; x + 16 <= n; x += 16) {
+      store_quad16(load(l0, 0), load(l1, 1), load(l2, 2), load(l3, 3), out + 4 * x);
+    }
+  } else {  // SSE2 is part of x86-64: 16 pixels per step, two unpack levels
     const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
     for (; x + 16 <= n; x += 16) {
       auto load = [&](const std::uint8_t* l) {
@@ -132,6 +145,68 @@ std::uint32_t interleave_quad_step2(const std::uint8_t* l0, const std::uint8_t* 
   return x;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EMC_GATHER_AVX512 1
+// GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// interleave_quad and interleave_quad_step2 on AVX-512 BW + VBMI, 64 pixels per step with masked
+// loads and stores (nothing outside the n pixels is written, nothing outside the lines read):
+// out[4x + i] = line_i[step * x + dx] - 128 for i < real, 0 for i >= real; step 1 or 2 (for step
+// 2 the lines hold in_w valid bytes).
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void interleave_quad_avx512(
+    const std::uint8_t* const* lines, std::uint32_t real, std::uint32_t step, std::uint32_t dx,
+    std::uint32_t n, std::uint32_t in_w, std::uint8_t* out) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  // step 2: byte j of the selection is byte 2j + dx of the 128 bytes a || b
+  alignas(64) std::uint8_t sel[64];
+  for (std::uint32_t j = 0; j < 64; ++j) sel[j] = static_cast<std::uint8_t>(2 * j + dx);
+  const __m512i sel_idx = _mm512_load_si512(sel);
+  auto bytes_mask = [](std::int64_t count) -> __mmask64 {
+    return count >= 64 ? ~__mmask64{0} : count <= 0 ? 0 : (__mmask64{1} << count) - 1;
+  };
+  for (std::uint32_t x = 0; x < n; x += 64) {
+    const std::uint32_t m = std::min<std::uint32_t>(64, n - x);
+    __m512i v[4];
+    for (std::uint32_t i = 0; i < 4; ++i) {
+      if (i >= real) {
+        v[i] = _mm512_setzero_si512();
+        continue;
+      }
+      if (step == 1) {
+        v[i] = _mm512_maskz_loadu_epi8(bytes_mask(m), lines[i] + x);
+      } else {
+        const std::int64_t at = 2 * std::int64_t{x};
+        const __m512i a = _mm512_maskz_loadu_epi8(bytes_mask(in_w - at), lines[i] + at);
+        const __m512i b = _mm512_maskz_loadu_epi8(bytes_mask(in_w - at - 64), lines[i] + at + 64);
+        v[i] = _mm512_permutex2var_epi8(a, sel_idx, b);
+      }
+      v[i] = _mm512_xor_si512(v[i], flip);
+    }
+    const __m512i ab_lo = _mm512_unpacklo_epi8(v[0], v[1]),
+                  ab_hi = _mm512_unpackhi_epi8(v[0], v[1]);
+    const __m512i cd_lo = _mm512_unpacklo_epi8(v[2], v[3]),
+                  cd_hi = _mm512_unpackhi_epi8(v[2], v[3]);
+    // Per 128-bit lane L: q0 = pixels 16L..16L+3, q1 = +4..7, q2 = +8..11, q3 = +12..15.
+    const __m512i q0 = _mm512_unpacklo_epi16(ab_lo, cd_lo),
+                  q1 = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+    const __m512i q2 = _mm512_unpacklo_epi16(ab_hi, cd_hi),
+                  q3 = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+    // 4x4 transpose of the 128-bit lanes: output k = lane k of q0, q1, q2, q3.
+    const __m512i t0 = _mm512_shuffle_i64x2(q0, q1, 0x44), t1 = _mm512_shuffle_i64x2(q2, q3, 0x44);
+    const __m512i t2 = _mm512_shuffle_i64x2(q0, q1, 0xee), t3 = _mm512_shuffle_i64x2(q2, q3, 0xee);
+    const __m512i o[4] = {_mm512_shuffle_i64x2(t0, t1, 0x88), _mm512_shuffle_i64x2(t0, t1, 0xdd),
+                          _mm512_shuffle_i64x2(t2, t3, 0x88), _mm512_shuffle_i64x2(t2, t3, 0xdd)};
+    for (std::uint32_t k = 0; k < 4; ++k) {
+      const std::int64_t left = 4 * std::int64_t{m} - 64 * std::int64_t{k};
+      if (left <= 0) break;
+      _mm512_mask_storeu_epi8(out + 4 * std::size_t{x} + 64 * k, bytes_mask(left), o[k]);
+    }
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
 class PreparedConv final : public interpreter::PreparedLayer {
  public:
   static Result<std::unique_ptr<interpreter::PreparedLayer>> make(
@@ -155,8 +230,17 @@ class PreparedConv final : public interpreter::PreparedLayer {
   void gather_quads(const std::uint8_t* src);
   void sum_x_terms();
   void conv_normal();
-  void conv_quads();
+  // Thread-private scratch of task t of a channel-split run (task 0: the layer's own buffers).
+  struct Scratch {
+    std::int32_t* chan_sum;
+    std::int32_t* acc;
+  };
+  Scratch scratch(unsigned t) const;
+  void conv_quads(std::size_t o_begin, std::size_t o_end, const Scratch& s);
   void conv_depthwise();
+  void prepare_depthwise_lines();
+  void conv_depthwise_lines(const std::uint8_t* src, std::uint32_t c_begin, std::uint32_t c_end,
+                            std::int32_t* acc);
 
   // Shapes.
   std::uint32_t in_w_ = 0, in_h_ = 0, in_c_ = 0, out_c_ = 0, out_w_ = 0, out_h_ = 0;
@@ -169,6 +253,7 @@ class PreparedConv final : public interpreter::PreparedLayer {
   bool subsample_ = false;
   std::uint32_t sub_step_ = 1, sub_dx_ = 0;
   std::uint32_t cw_ = 0, ch_ = 0;  // the map the quad path computes (in_w x in_h, or out_w x out_h)
+  bool gather_avx512_ = false;     // interleave_quad_avx512 (max_isa kAvx512Vnni, CPU has it)
   std::int64_t pool_type_ = 0;
   std::uint8_t pad_value_ = 0;
   std::int64_t arg_x_ = 0;
@@ -207,6 +292,11 @@ class PreparedConv final : public interpreter::PreparedLayer {
   bool fold_terms_ = false;
   DepthwiseFn depthwise_fn_ = nullptr;
   bool small_dw_weights_ = false;  // every depthwise weight <= 32767
+  // 8-bit 3x3 depthwise with folded terms whose input and output maps do not overlap: the kernel
+  // reads the input lines in KPU RAM (no padded copy) a chunk of rows at a time.
+  DepthwiseLinesFn dw_lines_fn_ = nullptr;
+  std::vector<std::uint32_t> dw_coef_;   // [c][ky] (DepthwiseLines::coef)
+  std::vector<std::uint8_t> dw_single_;  // [c] (DepthwiseLines::single)
 
   // Precomputed KPU RAM offsets of line 0 of each input / output channel (lines follow at the
   // map's line_stride).
@@ -231,6 +321,12 @@ class PreparedConv final : public interpreter::PreparedLayer {
   // to apply, no DMA copy of the dense result, an output stage that can lay out rows).
   bool direct_ = false;
   std::uint8_t* kpu_out_ = nullptr;  // the output map in KPU RAM, valid during run()
+  // Channel-split runs (KpuSimOptions::threads): tasks_ > 1 splits the quad path (Σx per tile and
+  // folded terms, so the tasks share only the gathered input) or the depthwise line kernel; tasks
+  // 1.. have their own chan_sum / acc at private_at_ + (t - 1) * private_bytes_.
+  WorkerPool* workers_ = nullptr;
+  unsigned tasks_ = 1;
+  std::size_t private_at_ = 0, private_bytes_ = 0, private_sum_at_ = 0, private_acc_at_ = 0;
 };
 
 Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
@@ -377,6 +473,11 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
                       : options.max_isa == KernelIsa::kAvx2   ? GemmIsa::kAvx2
                                                               : GemmIsa::kAvx512Vnni;
   const MacKernels kernels = select_mac_kernels(isa);
+#ifdef EMC_GATHER_AVX512
+  __builtin_cpu_init();
+  p->gather_avx512_ = isa == GemmIsa::kAvx512Vnni && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vbmi");
+#endif
   p->gemm_ = kernels.gemm;
   p->quad_gemm_ = kernels.quad_gemm;
   p->quad_sum_ = kernels.quad_sum;
@@ -388,6 +489,13 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->cterm32_.resize(p->out_c_);
     for (std::uint32_t o = 0; o < p->out_c_; ++o)
       p->cterm32_[o] = static_cast<std::int32_t>(static_cast<std::uint32_t>(p->cterm_[o]));
+  }
+  const bool maps_apart = p->src_byte_ + p->in_geo_.extent() <= p->dst_byte_ ||
+                          p->dst_byte_ + p->out_geo_.extent() <= p->src_byte_;
+  if (p->depthwise_ && p->k_ == 3 && !p->sixteen_bit_ && p->fold_terms_ && maps_apart &&
+      kernels.depthwise_lines != nullptr) {
+    p->dw_lines_fn_ = kernels.depthwise_lines;
+    p->prepare_depthwise_lines();
   }
   p->cycles_ = format::estimate_kpu_conv(f, !p->sixteen_bit_, p->main_out_).cycles;
 
@@ -404,7 +512,9 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   p->plane_pixels_ = p->padded_w_ * p->padded_h_;
   const std::size_t in_pixels = std::size_t{map_w} * map_h;
   ArenaLayout layout;
-  if (p->depthwise_) {  // uint8 planes [c][plane] (int16 units), one channel's acc and xterm
+  if (p->dw_lines_fn_ != nullptr) {  // no planes: the acc of one chunk of rows
+    p->acc_lo_at_ = layout.add<std::int32_t>(std::max<std::size_t>(kRowTile, p->in_w_));
+  } else if (p->depthwise_) {  // uint8 planes [c][plane] (int16 units), one channel's acc, xterm
     p->input_count_ = (std::size_t{p->in_c_} * p->plane_pixels_ + 1) / 2;
     p->slack_count_ = kInputSlack;
     p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
@@ -432,6 +542,28 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     const std::size_t acc_count = p->oblocks_ * kOutBlock * round_up(n, kPixelBlock);
     p->acc_lo_at_ = layout.add<std::int32_t>(acc_count);
     if (p->sixteen_bit_) p->acc_hi_at_ = layout.add<std::int32_t>(acc_count);
+  }
+  const bool split_quads = p->quads_path_ && p->quad_sum_ != nullptr && p->fold_terms_;
+  if ((split_quads || p->dw_lines_fn_ != nullptr) && options.threads > 1) {
+    const std::size_t units = split_quads ? (p->out_c_ + kOutBlock - 1) / kOutBlock : p->in_c_;
+    p->tasks_ = static_cast<unsigned>(std::min<std::size_t>(options.threads, units));
+  }
+  if (p->tasks_ > 1) {  // the same chan_sum and acc sizes as above, per further task
+    ArenaLayout priv;
+    if (split_quads) {
+      const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
+      if (p->arg_x_ != 0) {
+        p->private_sum_at_ =
+            priv.add<std::int32_t>(std::max(p->plane_pixels_, round_up(n, kQuadPixelBlock)));
+      }
+      p->private_acc_at_ =
+          priv.add<std::int32_t>(round_up(p->out_c_, kOutBlock) * round_up(n, kQuadPixelBlock));
+    } else {
+      p->private_acc_at_ = priv.add<std::int32_t>(std::max<std::size_t>(kRowTile, p->in_w_));
+    }
+    p->private_bytes_ = priv.bytes();
+    p->private_at_ = layout.add<std::uint8_t>(p->private_bytes_ * (p->tasks_ - 1));
+    p->workers_ = arena->workers(options.threads);
   }
   p->direct_ =
       (p->quads_path_ || p->depthwise_) && (p->pool_type_ == 0 || p->subsample_) && !p->main_out_;
@@ -555,6 +687,28 @@ void PreparedConv::prepare_weights(const ConvBody& body, bool eight_bit) {
   }
 }
 
+void PreparedConv::prepare_depthwise_lines() {
+  dw_coef_.assign(std::size_t{in_c_} * 3, 0);
+  dw_single_.assign(in_c_, 0);
+  for (std::uint32_t c = 0; c < in_c_; ++c) {
+    const std::int32_t* w = w_dw_.data() + std::size_t{c} * 9;
+    bool single = shr_x_ == 0;
+    for (std::size_t t = 0; t < 9; ++t) {
+      const std::int64_t v = w[t] + arg_x_;
+      single = single && v >= -128 && v <= 127;
+    }
+    dw_single_[c] = single ? 1 : 0;
+    for (std::size_t ky = 0; ky < 3; ++ky) {
+      std::uint32_t word = 0;
+      for (std::size_t kx = 0; kx < 3; ++kx) {
+        const std::int64_t v = w[3 * ky + kx] + (single ? arg_x_ : -128);  // fits int8
+        word |= (static_cast<std::uint32_t>(v) & 0xff) << (8 * kx);
+      }
+      dw_coef_[3 * c + ky] = word;
+    }
+  }
+}
+
 // Reads the input map from KPU RAM into padded int16 planes (pad_value around 3x3 inputs).
 void PreparedConv::gather_input(const std::uint8_t* src) {
   const std::size_t pw = padded_w_;
@@ -639,6 +793,14 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
         const std::size_t line = row + sub_dx_;
         std::uint8_t* out = plane + 4 * std::size_t{y} * pw;
         std::uint32_t x = 0;
+#ifdef EMC_GATHER_AVX512
+        if (gather_avx512_ && sub_step_ == 2) {
+          const std::uint8_t* at[4] = {lines[0] + line, lines[1] + line, lines[2] + line,
+                                       lines[3] + line};
+          interleave_quad_avx512(at, real, 2, 0, cw_, in_w_ - sub_dx_, out);
+          continue;
+        }
+#endif
         if (real == 4 && sub_step_ == 2) {
           x = interleave_quad_step2(lines[0] + row, lines[1] + row, lines[2] + row, lines[3] + row,
                                     sub_dx_, cw_, in_w_, out);
@@ -654,6 +816,14 @@ void PreparedConv::gather_quads(const std::uint8_t* src) {
     }
     for (std::uint32_t y = 0; y < in_h_; ++y) {
       const std::size_t line = std::uint64_t{y} * in_geo_.line_stride;
+#ifdef EMC_GATHER_AVX512
+      if (gather_avx512_) {
+        const std::uint8_t* at[4] = {lines[0] + line, lines[1] + line, lines[2] + line,
+                                     lines[3] + line};
+        interleave_quad_avx512(at, real, 1, 0, in_w_, in_w_, plane + 4 * ((y + pad_) * pw + pad_));
+        continue;
+      }
+#endif
       interleave_quad(lines[0] + line, lines[1] + line, lines[2] + line, lines[3] + line, real,
                       in_w_, plane + 4 * ((y + pad_) * pw + pad_));
     }
@@ -705,15 +875,24 @@ void PreparedConv::sum_x_terms() {
   }
 }
 
-void PreparedConv::conv_quads() {
+PreparedConv::Scratch PreparedConv::scratch(unsigned t) const {
+  if (t == 0) return {chan_sum_, acc_lo_};
+  std::uint8_t* base = arena_->data() + private_at_ + (t - 1) * private_bytes_;
+  return {reinterpret_cast<std::int32_t*>(base + private_sum_at_),
+          reinterpret_cast<std::int32_t*>(base + private_acc_at_)};
+}
+
+// Output channels [o_begin, o_end) (o_begin a multiple of kOutBlock).
+void PreparedConv::conv_quads(std::size_t o_begin, std::size_t o_end, const Scratch& s) {
   const std::size_t in_pixels = std::size_t{cw_} * ch_;
+  std::int32_t* const chan_sum = s.chan_sum;
   QuadGemm g;
   g.offsets = quad_offsets_.data();
   g.kgroups = kgroups_;
-  g.weights = wq_;
+  g.weights = wq_ + o_begin * wq_stride_;
   g.w_stride = wq_stride_;
-  g.out_c = out_c_;
-  g.acc = acc_lo_;
+  g.out_c = o_end - o_begin;
+  g.acc = s.acc;
   const auto* planes = reinterpret_cast<const std::uint8_t*>(input_);
   auto run_tile = [&](std::size_t first_pixel, std::size_t n, const std::uint8_t* base) {
     const std::size_t stride = round_up(n, kQuadPixelBlock);
@@ -723,10 +902,10 @@ void PreparedConv::conv_quads() {
     const std::int64_t* xt = arg_x_ != 0 ? xterm_ + first_pixel : nullptr;
     if (arg_x_ != 0 && quad_sum_ != nullptr) {
       // Σx = Σ(x - 128) over the same taps + 128·IC·k² (pad taps included, phantoms 0).
-      quad_sum_(g, chan_sum_);
+      quad_sum_(g, chan_sum);
       const std::int64_t c = std::int64_t{128} * in_c_ * k_ * k_, a = arg_x_;
       const std::uint32_t sh = shr_x_;
-      std::int32_t* sums = chan_sum_;
+      std::int32_t* sums = chan_sum;
       if (fold_terms_) {  // int32 xterm (mod 2^32), added by the GEMM
         for (std::size_t i = 0; i < n; ++i) {
           sums[i] =
@@ -738,16 +917,16 @@ void PreparedConv::conv_quads() {
       }
     }
     if (fold_terms_) {
-      g.add_pixel = arg_x_ != 0 ? chan_sum_ : nullptr;
-      g.add_row = cterm32_.data();
+      g.add_pixel = arg_x_ != 0 ? chan_sum : nullptr;
+      g.add_row = cterm32_.data() + o_begin;
       xt = nullptr;
     }
     quad_gemm_(g);
     const std::int64_t ct_scale = fold_terms_ ? 0 : 1;
     const OutRows rows{cw_, first_pixel % cw_, out_geo_.line_stride};
     const std::size_t first_row = first_pixel / cw_;
-    for (std::uint32_t o = 0; o < out_c_; ++o) {
-      const std::int32_t* acc = acc_lo_ + std::size_t{o} * stride;
+    for (std::size_t o = o_begin; o < o_end; ++o) {
+      const std::int32_t* acc = s.acc + (o - o_begin) * stride;
       if (direct_) {
         act_.run_rows(acc, xt, ct_scale * cterm_[o], bn_[o], n, rows,
                       kpu_out_ + out_line0_[o] + first_row * out_geo_.line_stride);
@@ -845,6 +1024,40 @@ void PreparedConv::conv_depthwise() {
   }
 }
 
+// Channels [c_begin, c_end), the accumulators of a row chunk in acc.
+void PreparedConv::conv_depthwise_lines(const std::uint8_t* src, std::uint32_t c_begin,
+                                        std::uint32_t c_end, std::int32_t* acc) {
+  const std::size_t in_pixels = std::size_t{in_w_} * in_h_;
+  const std::size_t chunk = std::max<std::size_t>(1, kRowTile / in_w_);
+  DepthwiseLines d;
+  d.line_stride = in_geo_.line_stride;
+  d.w = in_w_;
+  d.h = in_h_;
+  d.pad = pad_value_;
+  d.arg_x = arg_x_;
+  d.shr_x = shr_x_;
+  d.acc = acc;
+  const OutRows rows{in_w_, 0, out_geo_.line_stride};
+  for (std::uint32_t c = c_begin; c < c_end; ++c) {
+    d.line0 = src + in_line0_[c];
+    std::copy_n(dw_coef_.data() + 3 * std::size_t{c}, 3, d.coef);
+    d.single = dw_single_[c] != 0;
+    d.cterm32 = cterm32_[c];
+    for (std::size_t y0 = 0; y0 < in_h_; y0 += chunk) {
+      d.y0 = y0;
+      d.rows = std::min<std::size_t>(chunk, in_h_ - y0);
+      dw_lines_fn_(d);
+      const std::size_t n = d.rows * in_w_;
+      if (direct_) {
+        act_.run_rows(acc, nullptr, 0, bn_[c], n, rows,
+                      kpu_out_ + out_line0_[c] + y0 * out_geo_.line_stride);
+      } else {
+        act_.run(acc, nullptr, nullptr, 0, bn_[c], n, act_out_ + c * in_pixels + y0 * in_w_);
+      }
+    }
+  }
+}
+
 Status PreparedConv::run(interpreter::ExecContext& ctx) {
   // Every address this run touches, checked once.
   auto in = ctx.kpu.at(src_byte_, in_geo_.extent());
@@ -872,7 +1085,24 @@ Status PreparedConv::run(interpreter::ExecContext& ctx) {
 
   if (quads_path_) {
     gather_quads(in->data());
-    conv_quads();
+    if (tasks_ > 1) {  // whole output blocks per task
+      const std::size_t blocks = (out_c_ + kOutBlock - 1) / kOutBlock;
+      workers_->run(tasks_, [&](unsigned t) {
+        const std::size_t b0 = blocks * t / tasks_, b1 = blocks * (t + 1) / tasks_;
+        conv_quads(b0 * kOutBlock, std::min<std::size_t>(b1 * kOutBlock, out_c_), scratch(t));
+      });
+    } else {
+      conv_quads(0, out_c_, scratch(0));
+    }
+  } else if (dw_lines_fn_ != nullptr) {
+    const std::uint8_t* src = in->data();
+    workers_ == nullptr
+        ? conv_depthwise_lines(src, 0, in_c_, acc_lo_)
+        : workers_->run(tasks_, [&](unsigned t) {
+            conv_depthwise_lines(src, static_cast<std::uint32_t>(std::size_t{in_c_} * t / tasks_),
+                                 static_cast<std::uint32_t>(std::size_t{in_c_} * (t + 1) / tasks_),
+                                 scratch(t).acc);
+          });
   } else {
     gather_input(in->data());
     if (depthwise_) {

@@ -1,6 +1,7 @@
 #include "mac_kernels.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -150,6 +151,92 @@ void depthwise_avx512(const DepthwisePlane& d) {
   }
 }
 
+// The first min(left, 16) int32 lanes of v to p.
+__attribute__((target("avx512f"))) inline void store_i32x16(std::int32_t* p, std::size_t left,
+                                                            __m512i v) {
+  if (left >= 16) {
+    _mm512_storeu_si512(p, v);
+  } else {
+    _mm512_mask_storeu_epi32(p, static_cast<__mmask16>((1u << left) - 1), v);
+  }
+}
+
+// Byte 4i + j of a kernel row's vector: window byte i + j (input column x - 1 + i + j) for the
+// tap kx = j of pixel x + i; byte 3 (coefficient 0) repeats a window byte.
+constexpr std::array<std::uint8_t, 64> kDwTapIndex = [] {
+  std::array<std::uint8_t, 64> a{};
+  for (std::size_t i = 0; i < 16; ++i)
+    for (std::size_t j = 0; j < 4; ++j) a[4 * i + j] = static_cast<std::uint8_t>(i + j);
+  return a;
+}();
+
+// 16 pixels per step: per kernel row one masked 18-byte load of the window (bytes outside the map
+// take the pad value), one vpermb into the (x, x+1, x+2, -) quads of 16 pixels and one vpdpbusd
+// (two without kSingle: the coefficients and the ones for Σx).
+template <bool kSingle>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"))) void depthwise_lines_t(
+    const DepthwiseLines& d) {
+  const __m512i idx = _mm512_loadu_si512(kDwTapIndex.data());
+  const __m512i pad = _mm512_set1_epi8(static_cast<char>(d.pad));
+  const __m512i ones = _mm512_set1_epi32(0x00010101);
+  __m512i coef[3];
+  for (int r = 0; r < 3; ++r) coef[r] = _mm512_set1_epi32(static_cast<int>(d.coef[r]));
+  const __m512i cterm = _mm512_set1_epi32(d.cterm32);
+  // shr_x 0: Σ w x + arg_x Σx = Σ (w - 128) x + (128 + arg_x) Σx, mod 2^32.
+  const __m512i sx_mul = _mm512_set1_epi32(static_cast<std::int32_t>(128 + d.arg_x));
+  const __m512i arg_x = _mm512_set1_epi64(d.arg_x);
+  const __m128i shr = _mm_cvtsi32_si128(static_cast<int>(d.shr_x));
+  const auto base = reinterpret_cast<std::uintptr_t>(d.line0);
+  for (std::size_t r = 0; r < d.rows; ++r) {
+    const std::size_t y = d.y0 + r;  // input rows y - 1, y, y + 1
+    std::uintptr_t lines[3];
+    bool inside[3];
+    for (std::size_t ky = 0; ky < 3; ++ky) {
+      inside[ky] = y + ky >= 1 && y + ky <= d.h;
+      lines[ky] = base + (y + ky - 1) * d.line_stride - 1;  // column -1 (never read)
+    }
+    std::int32_t* acc = d.acc + r * d.w;
+    for (std::size_t x = 0; x < d.w; x += 16) {
+      // Window byte b is column x - 1 + b, read when 0 <= x - 1 + b < w (b < 18).
+      const std::size_t end = std::min<std::size_t>(18, d.w - x + 1);
+      __mmask64 m = (__mmask64{1} << end) - 1;
+      if (x == 0) m &= ~__mmask64{1};
+      __m512i a = _mm512_setzero_si512(), s = a;
+      for (std::size_t ky = 0; ky < 3; ++ky) {
+        const __m512i v = inside[ky] ? _mm512_mask_loadu_epi8(
+                                           pad, m, reinterpret_cast<const void*>(lines[ky] + x))
+                                     : pad;
+        const __m512i q = _mm512_permutexvar_epi8(idx, v);
+        a = _mm512_dpbusd_epi32(a, q, coef[ky]);
+        if (!kSingle) s = _mm512_dpbusd_epi32(s, q, ones);
+      }
+      if (!kSingle) {
+        if (d.shr_x == 0) {
+          a = _mm512_add_epi32(a, _mm512_mullo_epi32(s, sx_mul));
+        } else {  // 128 Σx, and the floor-shifted arg_x term in 64 bits, truncated (mod 2^32)
+          a = _mm512_add_epi32(a, _mm512_slli_epi32(s, 7));
+          const __m512i s_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(s));
+          const __m512i s_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1));
+          const __m512i x_lo = _mm512_sra_epi64(_mm512_mul_epi32(s_lo, arg_x), shr);
+          const __m512i x_hi = _mm512_sra_epi64(_mm512_mul_epi32(s_hi, arg_x), shr);
+          a = _mm512_add_epi32(
+              a, _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(x_lo)),
+                                    _mm512_cvtepi64_epi32(x_hi), 1));
+        }
+      }
+      store_i32x16(acc + x, d.w - x, _mm512_add_epi32(a, cterm));
+    }
+  }
+}
+
+void depthwise_lines_vnni(const DepthwiseLines& d) {
+  if (d.single) {
+    depthwise_lines_t<true>(d);
+  } else {
+    depthwise_lines_t<false>(d);
+  }
+}
+
 // AVX2 has no exact u8 x s8 dot (pmaddubsw saturates at int16), so quads are widened to int16 and
 // multiplied with pmaddwd: 4 pixels per ymm as (x0w0+x1w1, x2w2+x3w3) pairs, added at the end.
 __attribute__((target("avx2"))) void quad_gemm_avx2_block(const QuadGemm& g,
@@ -270,12 +357,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void quad_sum_vnni(const 
     for (std::size_t kg = 0; kg < g.kgroups; ++kg) {
       s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(g.base + g.offsets[kg] + 4 * n0));
     }
-    const std::size_t left = g.n - n0;
-    if (left >= 16) {
-      _mm512_storeu_si512(sums + n0, s);
-    } else {
-      _mm512_mask_storeu_epi32(sums + n0, static_cast<__mmask16>((1u << left) - 1), s);
-    }
+    store_i32x16(sums + n0, g.n - n0, s);
   }
 }
 void quad_gemm_avx2(const QuadGemm& g) {
@@ -368,14 +450,19 @@ void gemm_vnni(const PairGemm& g) {
 }  // namespace
 
 MacKernels select_mac_kernels(GemmIsa max_isa) {
-  MacKernels k{gemm_portable, quad_gemm_portable, nullptr, depthwise_portable, false, "portable"};
+  MacKernels k{gemm_portable, quad_gemm_portable, nullptr, depthwise_portable, false,
+               nullptr,       "portable"};
 #ifdef EMC_ACCEL_X86
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vnni")) {
-    k = {gemm_vnni, quad_gemm_vnni, quad_sum_vnni, depthwise_portable, false, "avx512-vnni"};
+    k = {gemm_vnni, quad_gemm_vnni, quad_sum_vnni, depthwise_portable,
+         false,     nullptr,        "avx512-vnni"};
+    if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi")) {
+      k.depthwise_lines = depthwise_lines_vnni;
+    }
   } else if (max_isa != GemmIsa::kPortable && __builtin_cpu_supports("avx2")) {
-    k = {gemm_avx2, quad_gemm_avx2, nullptr, depthwise_portable, false, "avx2"};
+    k = {gemm_avx2, quad_gemm_avx2, nullptr, depthwise_portable, false, nullptr, "avx2"};
   }
   // The depthwise kernel needs AVX-512 VL rather than VNNI.
   if (max_isa == GemmIsa::kAvx512Vnni && avx512 && __builtin_cpu_supports("avx512vl")) {

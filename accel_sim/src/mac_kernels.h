@@ -89,6 +89,27 @@ struct DepthwisePlane {
 };
 using DepthwiseFn = void (*)(const DepthwisePlane& d);
 
+// Depthwise 3x3 (pad 1) read straight from the input map's lines in KPU RAM, no padded copy: for
+// the output rows y0 .. y0 + rows - 1 of one w x h channel, acc[(y - y0) * w + x] =
+// sum_t w_t * x_t + ((arg_x * Σx) >> shr_x) + cterm32 with int32 wrap-around (the caller proved
+// the exact sum fits int32: the folded form of DepthwisePlane), taps outside the map reading
+// `pad`. Each kernel row's three taps are one u8 x s8 vpdpbusd group with these coefficients:
+// `single`: w_t + arg_x (shr_x is 0 and every one fits int8: one group per kernel row);
+// otherwise w_t - 128, and Σx from a second group of ones (Σ w x = Σ (w - 128) x + 128 Σx).
+struct DepthwiseLines {
+  const std::uint8_t* line0 = nullptr;  // the channel's line 0 (W bytes; lines at line_stride)
+  std::size_t line_stride = 0, w = 0, h = 0;
+  std::size_t y0 = 0, rows = 0;
+  std::uint8_t pad = 0;
+  std::uint32_t coef[3] = {};  // per kernel row: s8 coefficients of kx = 0, 1, 2 in bytes 0..2
+  bool single = false;
+  std::int64_t arg_x = 0;  // sign-extended 24-bit
+  std::uint32_t shr_x = 0;
+  std::int32_t cterm32 = 0;
+  std::int32_t* acc = nullptr;  // [rows][w]
+};
+using DepthwiseLinesFn = void (*)(const DepthwiseLines& d);
+
 // The best variant of each kernel not above `max_isa` that this CPU supports (every variant gives
 // the same bytes); `name` is the GEMMs' level ("avx512-vnni", "avx2", "portable").
 struct MacKernels {
@@ -98,7 +119,8 @@ struct MacKernels {
   // sums the channels from the input map itself (the portable path).
   QuadSumFn quad_sum;
   DepthwiseFn depthwise;
-  bool depthwise_folds;  // depthwise honours DepthwisePlane::fold (the AVX-512 kernel)
+  bool depthwise_folds;              // depthwise honours DepthwisePlane::fold (the AVX-512 kernel)
+  DepthwiseLinesFn depthwise_lines;  // AVX-512 VNNI + VBMI only; nullptr otherwise
   const char* name;
 };
 MacKernels select_mac_kernels(GemmIsa max_isa);

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <new>
 
+#include "worker_pool.h"
+
 namespace emc::accel_sim::detail {
 
 class ScratchArena {
@@ -19,16 +21,24 @@ class ScratchArena {
   // Makes the arena at least `bytes` long (at prepare; the contents are not kept).
   void reserve(std::size_t bytes) {
     if (bytes <= size_) return;
-    buffer_.reset(static_cast<std::uint8_t*>(::operator new(bytes, std::align_val_t{kAlign})));
+    buffer_.reset(static_cast<std::uint8_t*>(::operator new (bytes, std::align_val_t{kAlign})));
     size_ = bytes;
   }
   // Start of the arena (64-byte aligned); uninitialised, callers write before they read.
   std::uint8_t* data() const { return buffer_.get(); }
   std::size_t size() const { return size_; }
 
+  // The worker threads of the model's layers (KpuSimOptions::threads), made at the first prepare
+  // that asks for more than one; null for 1.
+  WorkerPool* workers(unsigned threads) {
+    if (threads > 1 && !workers_) workers_ = std::make_unique<WorkerPool>(threads - 1);
+    return workers_.get();
+  }
+
  private:
+  std::unique_ptr<WorkerPool> workers_;
   struct Free {
-    void operator()(std::uint8_t* p) const { ::operator delete(p, std::align_val_t{kAlign}); }
+    void operator()(std::uint8_t* p) const { ::operator delete (p, std::align_val_t{kAlign}); }
   };
   std::unique_ptr<std::uint8_t, Free> buffer_;
   std::size_t size_ = 0;

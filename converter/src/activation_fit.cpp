@@ -87,6 +87,25 @@ class Fitter {
     quantize_slope(m, s.mul, s.shift);
     return s;
   }
+  // Line of slope m through the ideal code at `a` with no offset: its integer bias is the code
+  // g(a) rounded towards the line's past (floor for m > 0, ceil for m < 0) and its start moves
+  // back by the bn units that fraction takes on the line (not below `min_x`), so the line passes
+  // g(a) within |m|/2 instead of up to 0.5 LSB off along the whole piece (which then adds to the
+  // output rounding: up to 1 LSB). For a piece whose ideal code is not an integer where it
+  // starts: the first linear piece at the bottom of the domain (a leaky ReLU's negative side
+  // when the output range covers the lowest reachable bn) or where it enters [0, 255].
+  Seg anchored_line(std::int64_t a, double m, std::int64_t min_x) const {
+    Seg s = line(a, m);
+    if (s.mul == 0) return s;
+    const double slope = std::ldexp(double(s.mul), -static_cast<int>(s.shift));
+    const double ga = g(a);
+    const double bias = std::clamp(m > 0 ? std::floor(ga) : std::ceil(ga), 0.0, 255.0);
+    const double back = std::round((ga - bias) / slope);
+    if (!(back > 0) || back > double(a - min_x)) return s;
+    s.x = a - static_cast<std::int64_t>(back);
+    s.bias = static_cast<std::int32_t>(bias);
+    return s;
+  }
   Seg constant(std::int64_t a, std::int32_t value) const {
     Seg s;
     s.x = a;
@@ -563,7 +582,10 @@ Result<ActivationFit> fit_activation(const ActivationFitSpec& spec) {
           continue;
         }
         if (a0 > p0) segs.push_back(f.constant(p0, f.bias_at(p0)));
-        segs.push_back(f.line(a0, m));
+        if (a0 > p0 || i == 0)  // (a kink start has an integer code: relu's, leaky's 0)
+          segs.push_back(f.anchored_line(a0, m, a0 > p0 ? p0 + 1 : kXMin + 1));
+        else
+          segs.push_back(f.line(a0, m));
       }
     } else {
       // Minimax: the smallest tolerance whose greedy cover fits the segment budget.

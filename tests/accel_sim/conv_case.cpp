@@ -78,6 +78,7 @@ void ConvCase::build() {
   const std::int64_t wmax = sixteen_ ? 65535 : 255;
   f.arg_x = std::clamp<std::int64_t>(-uni(0, wmax) * (std::int64_t{1} << f.shr_x) + uni(-99, 99),
                                      -(1 << 23), (1 << 23) - 1);
+  if (arg_x_) f.arg_x = *arg_x_;
   f.arg_w = std::clamp<std::int64_t>(-uni(0, 255) * (std::int64_t{1} << f.shr_w) + uni(-99, 99),
                                      -(1 << 23), (1 << 23) - 1);
   f.arg_add = uni(-static_cast<std::int64_t>(k_ * k_) * 255 * wmax, k_ * k_ * 255 * wmax);
@@ -130,7 +131,8 @@ void ConvCase::derive_bn_and_activation(std::mt19937& rng) {
     bn.norm_mul = static_cast<std::int32_t>(mul);
     bn.norm_shift = static_cast<std::uint32_t>(bn_shift_ ? *bn_shift_ : uni(0, 15));
     if (relu_table_) {  // BN range ~2000 per channel, so the linear segment spans few 2^e steps
-      const auto [mn, mx] = std::minmax_element(acc.begin() + o * plane, acc.begin() + (o + 1) * plane);
+      const auto [mn, mx] =
+          std::minmax_element(acc.begin() + o * plane, acc.begin() + (o + 1) * plane);
       const double range = static_cast<double>(std::max<std::int64_t>(1, *mx - *mn));
       bn.norm_shift = 15;
       bn.norm_mul = static_cast<std::int32_t>(

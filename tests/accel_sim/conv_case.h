@@ -79,6 +79,12 @@ class ConvCase {
     shr_x_ = v;
     return *this;
   }
+  // arg_x itself instead of a random zero-point-like value (e.g. -128 with shr_x 0, as
+  // emc-convert writes for inputs quantized around 128).
+  ConvCase& arg_x(std::int64_t v) {
+    arg_x_ = v;
+    return *this;
+  }
   ConvCase& shr_w(int v) {
     shr_w_ = v;
     return *this;
@@ -142,6 +148,7 @@ class ConvCase {
   bool sixteen_ = false, main_out_ = true;
   std::uint32_t seed_ = 1;
   std::optional<int> shr_x_, shr_w_, bn_shift_, act_shift_;
+  std::optional<std::int64_t> arg_x_;
   bool negative_bn_ = false, negative_act_ = false, equal_starts_ = false;
   bool positive_act_ = false, relu_table_ = false;
   std::uint32_t src_row_ = 0;

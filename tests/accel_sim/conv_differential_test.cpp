@@ -248,6 +248,69 @@ std::vector<NamedCase> all_cases() {
       }
     }
   }
+  // 3x3 depthwise with MobileNet's arguments (shr_x 0, arg_x around -128: w + arg_x fits int8 for
+  // every weight at -128 only), maps taller than one row chunk of the kernel that reads KPU RAM
+  // lines, with pools (the dense path) and the DMA to main memory.
+  for (std::uint32_t w : {7u, 16u, 17u, 112u}) {
+    for (std::int64_t arg_x : {-128, -127, -131}) {
+      for (int pool : {0, 1, 5}) {
+        for (bool main_out : {false, true}) {
+          if (pool != 0 && !main_out && w != 17) continue;
+          cases.push_back({"dw_lines_w" + std::to_string(w) + "_argx" + std::to_string(-arg_x) +
+                               "_pool" + std::to_string(pool) + (main_out ? "" : "_kpu_out"),
+                           [w, arg_x, pool, main_out] {
+                             return ConvCase()
+                                 .width(w)
+                                 .height(w == 112 ? 11 : 70)
+                                 .kernel(3)
+                                 .in_channels(w == 112 ? 3 : 5)
+                                 .depthwise()
+                                 .shr_x(0)
+                                 .arg_x(arg_x)
+                                 .pool(pool)
+                                 .main_out(main_out)
+                                 .seed(static_cast<std::uint32_t>(9700 + w * 10 - arg_x * 3 + pool +
+                                                                  (main_out ? 0 : 50)));
+                           }});
+        }
+      }
+    }
+  }
+  // Channel-split runs (KpuSimOptions::threads 2 and 3; 20 output channels: 3 uneven blocks of 8):
+  // the quad GEMM path (1x1, 1x1 + select pool, 3x3) and the depthwise line kernel, into KPU RAM
+  // and through the DMA.
+  for (unsigned threads : {2u, 3u}) {
+    for (std::uint32_t w : {7u, 28u, 112u}) {
+      for (int form = 0; form < 4; ++form) {
+        for (bool main_out : {false, true}) {
+          const char* names[] = {"1x1", "1x1_pool5", "3x3", "dw"};
+          cases.push_back(
+              {"threads" + std::to_string(threads) + "_w" + std::to_string(w) + "_" + names[form] +
+                   (main_out ? "" : "_kpu_out"),
+               [threads, w, form, main_out] {
+                 KpuSimOptions o;
+                 o.threads = threads;
+                 ConvCase c = ConvCase()
+                                  .width(w)
+                                  .height(w == 112 ? 4 : 9)
+                                  .kernel(form >= 2 ? 3 : 1)
+                                  .in_channels(form == 3 ? 9 : 12)
+                                  .out_channels(20)
+                                  .pool(form == 1 ? 5 : 0)
+                                  .main_out(main_out)
+                                  .shr_x(0)
+                                  .arg_x(-128)
+                                  .bn_shift(15)
+                                  .options(o)
+                                  .seed(static_cast<std::uint32_t>(9900 + threads * 1000 + w * 10 +
+                                                                   form * 2 + (main_out ? 1 : 0)));
+                 if (form == 3) c.depthwise();
+                 return c;
+               }});
+        }
+      }
+    }
+  }
   // 1x1 convs with the select pools (kpu-sim computes only the kept pixels there), odd and even
   // widths, channel counts with and without a partial quad.
   for (int pool : {5, 6, 7}) {

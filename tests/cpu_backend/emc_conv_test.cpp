@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "cpu_test_util.h"
@@ -115,19 +116,31 @@ Case random_case(std::mt19937& rng, bool depthwise, int variant) {
   g.stride_height = uni(1, 3);
   g.dilation_width = uni(1, 3);
   g.dilation_height = uni(1, 3);
+  if (variant == 5) g.stride_width = uni(1, 5);  // strides 4, 5 leave the VNNI depthwise window
+  if (variant == 6 && !depthwise) {  // pointwise: the VNNI kernel packs the planes directly
+    g.kernel_width = g.kernel_height = g.stride_width = g.stride_height = 1;
+    g.dilation_width = g.dilation_height = 1;
+  }
   const std::uint32_t ew = g.dilation_width * (g.kernel_width - 1) + 1;
   const std::uint32_t eh = g.dilation_height * (g.kernel_height - 1) + 1;
   g.pad_left = uni(0, ew - 1);
   g.pad_right = uni(0, ew - 1);
   g.pad_top = uni(0, eh - 1);
   g.pad_bottom = uni(0, eh - 1);
-  g.in_width = std::max<int>(uni(1, 13), static_cast<int>(ew) - g.pad_left - g.pad_right);
+  if (variant == 6) g.pad_left = g.pad_right = g.pad_top = g.pad_bottom = 0;
+  const int max_w = variant == 5 ? 70 : 13;  // several 16-output blocks per row, masked tails
+  g.in_width = std::max<int>(uni(1, max_w), static_cast<int>(ew) - g.pad_left - g.pad_right);
+  if (variant == 5 && !depthwise && uni(0, 1) == 1) {  // whole 16-output rows: VNNI row windows
+    const int target = 16 * uni(1, 3);
+    g.in_width = std::max<int>(1, (target - 1) * static_cast<int>(g.stride_width) +
+                                      static_cast<int>(ew) - g.pad_left - g.pad_right);
+  }
   g.in_height = std::max<int>(uni(1, 13), static_cast<int>(eh) - g.pad_top - g.pad_bottom);
   g.in_width = std::max<std::uint32_t>(g.in_width, 1);
   g.in_height = std::max<std::uint32_t>(g.in_height, 1);
   g.out_width = (g.in_width + g.pad_left + g.pad_right - ew) / g.stride_width + 1;
   g.out_height = (g.in_height + g.pad_top + g.pad_bottom - eh) / g.stride_height + 1;
-  g.in_channels = uni(1, 20);
+  g.in_channels = variant == 6 ? uni(1, 70) : uni(1, 20);
   g.depth_multiplier = depthwise ? uni(1, 3) : 1;
   g.out_channels = depthwise ? g.in_channels * g.depth_multiplier : uni(1, 21);
   g.main_mem_in_address = uni(0, 5);
@@ -163,28 +176,51 @@ void run_case(const Case& c, const std::string& label) {
   const auto expect = reference(c);
   const format::Layer layer =
       make_layer(c.depthwise ? LayerType::kEmcDepthwiseConv2d : LayerType::kEmcConv2d, c.b);
-  std::vector<std::uint8_t> results[2];
-  for (int isa = 0; isa < 2; ++isa) {
+  // Every path this machine can run, each forced, against the reference (hence each other).
+  for (auto [isa, name] :
+       {std::pair{EmcKernelIsa::kScalar, " scalar"}, std::pair{EmcKernelIsa::kAvx2, " avx2"},
+        std::pair{EmcKernelIsa::kAvx512Vnni, " avx512-vnni"}}) {
+    if (!emc_kernel_isa_available(isa)) continue;
     CpuBackendOptions opt;
-    opt.emc_isa = isa == 0 ? EmcKernelIsa::kScalar : EmcKernelIsa::kBest;
+    opt.emc_isa = isa;
     Mem mem(mem_n);
     mem.put_u8(g.main_mem_in_address, c.input);
     EMC_ASSERT_OK(prepare_and_run(layer, mem, opt));
-    results[isa] = mem.u8(g.main_mem_out_address, out_n);
-    ASSERT_EQ(results[isa], expect) << label << (isa ? " avx2" : " scalar");
+    ASSERT_EQ(mem.u8(g.main_mem_out_address, out_n), expect) << label << name;
     // Nothing past the output was touched.
     EXPECT_EQ(mem.u8(g.main_mem_out_address + out_n, 3), std::vector<std::uint8_t>(3, kFill));
   }
-  EXPECT_EQ(results[0], results[1]) << label;
+}
+
+// The VNNI path is offered exactly when the CPU has what it needs (so the randomized test really
+// forces it on such a machine).
+TEST(EmcConv2dInt8, IsaDetectionMatchesCpuinfo) {
+  std::ifstream f("/proc/cpuinfo");
+  ASSERT_TRUE(f) << "/proc/cpuinfo";
+  std::string line, flags;
+  while (std::getline(f, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      flags = line + " ";
+      break;
+    }
+  }
+  ASSERT_FALSE(flags.empty());
+  auto has = [&](const char* flag) {
+    return flags.find(" " + std::string(flag) + " ") != std::string::npos;
+  };
+  EXPECT_EQ(emc_kernel_isa_available(EmcKernelIsa::kAvx2), has("avx2"));
+  EXPECT_EQ(emc_kernel_isa_available(EmcKernelIsa::kAvx512Vnni),
+            has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512_vnni") &&
+                has("avx512vbmi"));
 }
 
 TEST(EmcConv2dInt8, RandomizedAgainstSpecReference) {
   ASSERT_TRUE(emc_avx2_available()) << "this machine has AVX2 (see /proc/cpuinfo)";
   std::mt19937 rng(20261205);
   int unsaturated = 0;
-  for (int i = 0; i < 400; ++i) {
+  for (int i = 0; i < 700; ++i) {
     const bool dw = i % 2 == 1;
-    const Case c = random_case(rng, dw, (i / 2) % 5);
+    const Case c = random_case(rng, dw, (i / 2) % 7);
     const std::string label = "case " + std::to_string(i);
     run_case(c, label);
     if (HasFatalFailure()) return;
@@ -194,6 +230,40 @@ TEST(EmcConv2dInt8, RandomizedAgainstSpecReference) {
     }
   }
   EXPECT_GT(unsaturated, 10000);  // the cases exercise the rounding, not only the clamps
+}
+
+// Maps of more than 2048 output pixels: the packed kernels pack and multiply them in passes of
+// 2048 (1x1 planes, whole 16-output rows, and the im2col with an odd width and padding).
+TEST(EmcConv2dInt8, LargeMapsInSeveralPasses) {
+  std::mt19937 rng(99);
+  struct Geo {
+    std::uint32_t w, h, in_c, out_c, k, s, pad;
+  };
+  int i = 0;
+  for (const Geo& t : {Geo{64, 50, 5, 9, 1, 1, 0}, Geo{64, 70, 3, 10, 3, 1, 1},
+                       Geo{47, 61, 2, 11, 3, 1, 1}, Geo{95, 97, 3, 4, 3, 2, 1}}) {
+    Case c = random_case(rng, false, 0);
+    auto& g = c.b.geo;
+    g.in_width = t.w, g.in_height = t.h, g.in_channels = t.in_c, g.out_channels = t.out_c;
+    g.kernel_width = g.kernel_height = t.k, g.stride_width = g.stride_height = t.s;
+    g.dilation_width = g.dilation_height = 1;
+    g.pad_left = g.pad_right = g.pad_top = g.pad_bottom = t.pad;
+    g.out_width = (t.w + 2 * t.pad - t.k) / t.s + 1;
+    g.out_height = (t.h + 2 * t.pad - t.k) / t.s + 1;
+    ASSERT_GT(g.out_width * g.out_height, 2048u);
+    g.main_mem_in_address = 3;
+    g.main_mem_out_address = 3 + t.w * t.h * t.in_c + 5;
+    std::uniform_int_distribution<int> byte(0, 255), weight(-128, 127);
+    c.input.resize(std::size_t{t.w} * t.h * t.in_c);
+    for (auto& x : c.input) x = static_cast<std::uint8_t>(byte(rng));
+    c.b.weights.resize(format::emc_conv_weight_count(g, false));
+    for (auto& w : c.b.weights) w = static_cast<std::int8_t>(weight(rng));
+    c.b.bias.resize(t.out_c, 1234);
+    c.b.multiplier.assign(t.out_c, 1518500250);
+    c.b.shift.assign(t.out_c, -8);
+    run_case(c, "large " + std::to_string(i++));
+    if (HasFatalFailure()) return;
+  }
 }
 
 TEST(EmcConv2dInt8, HandComputed1x1AndPadding) {

@@ -459,6 +459,49 @@ TEST_P(CompareE2e, BadInputsAreClearErrors) {
 // Tiny model: 16x16x3 pixels -> ZeroPadding2D -> depthwise 3x3 s2 valid -> 1x1 conv (which takes
 // the sampling); 16-bit weights so that only the form and the output rounding remain: both KPU
 // convs must be within 3 dB of their rounding floor, for both paddings.
+// Writes the 16x16x3-input model `mb` to `tmp`, converts it in process with `opt` on 4 random
+// pixel-grid inputs (also written as .f32), writes the kmodel and its map (`map`) and runs
+// emc-compare --layers --isolated --json on the same inputs.
+ToolRun convert_and_compare(const emc::converter::testing::ModelBuilder& mb, const fs::path& tmp,
+                            const emc::converter::ConvertOptions& opt, std::mt19937& rng,
+                            std::string& map) {
+  ToolRun fail;
+  fail.exit_code = -1;
+  fs::create_directories(tmp);
+  const std::string model_json = (tmp / "model.json").string();
+  std::ofstream(model_json) << mb.text();
+  const auto blob = mb.shards().at("w.bin");
+  std::ofstream((tmp / "w.bin").string(), std::ios::binary)
+      .write(reinterpret_cast<const char*>(blob.data()), std::streamsize(blob.size()));
+  auto model = emc::converter::load_tfjs_model(model_json);
+  if (!model.ok()) return fail.err = model.error().to_string(), fail;
+  auto graph = emc::converter::build_graph(*model);
+  if (!graph.ok()) return fail.err = graph.error().to_string(), fail;
+  // Inputs on the pixel grid (p / 255): the kmodel's uint8 input represents them exactly.
+  std::vector<std::vector<emc::converter::Tensor>> samples;
+  std::vector<std::string> args = {model_json, (tmp / "m.kmodel").string()};
+  for (int i = 0; i < 4; ++i) {
+    std::vector<float> x(16 * 16 * 3);
+    for (auto& v : x) v = static_cast<float>(rng() % 256) / 255.0f;
+    const std::string f = (tmp / ("x" + std::to_string(i) + ".f32")).string();
+    std::ofstream(f, std::ios::binary)
+        .write(reinterpret_cast<const char*>(x.data()), std::streamsize(x.size() * 4));
+    samples.push_back({{graph->shape(graph->inputs[0]), x}});
+    args.push_back("--input-f32");
+    args.push_back(f);
+  }
+  auto r = emc::converter::convert(*graph, samples, opt);
+  if (!r.ok()) return fail.err = r.error().to_string(), fail;
+  map = r->sidecar_json;
+  if (!emc::format::write_file_atomically(args[1], r->bytes).ok() ||
+      !emc::format::write_file_atomically(
+           args[1] + ".map.json", {reinterpret_cast<const std::uint8_t*>(map.data()), map.size()})
+           .ok())
+    return fail.err = "writing the kmodel", fail;
+  for (const char* a : {"--layers", "--isolated", "--json", "-q"}) args.push_back(a);
+  return run_compare(args, tmp);
+}
+
 TEST(CompareStride2, SymmetricAndPadAfterDepthwiseLayersReachTheirRoundingFloor) {
   for (const bool symmetric : {true, false}) {
     SCOPED_TRACE(symmetric ? "ZeroPadding2D((1,1),(1,1))" : "ZeroPadding2D((0,1),(0,1))");
@@ -496,49 +539,16 @@ TEST(CompareStride2, SymmetricAndPadAfterDepthwiseLayersReachTheirRoundingFloor)
     const fs::path tmp =
         fs::temp_directory_path() /
         ("emc_compare_stride2_" + std::to_string(::getpid()) + (symmetric ? "_sym" : "_after"));
-    fs::create_directories(tmp);
-    const std::string model_json = (tmp / "model.json").string();
-    std::ofstream(model_json) << mb.text();
-    const auto blob = mb.shards().at("w.bin");
-    std::ofstream((tmp / "w.bin").string(), std::ios::binary)
-        .write(reinterpret_cast<const char*>(blob.data()), std::streamsize(blob.size()));
-
-    auto model = emc::converter::load_tfjs_model(model_json);
-    ASSERT_TRUE(model.ok()) << model.error().to_string();
-    auto graph = emc::converter::build_graph(*model);
-    ASSERT_TRUE(graph.ok()) << graph.error().to_string();
-    // Inputs on the pixel grid (p / 255): the kmodel's uint8 input represents them exactly.
-    std::vector<std::vector<emc::converter::Tensor>> samples;
-    std::vector<std::string> args = {model_json, (tmp / "m.kmodel").string()};
-    for (int i = 0; i < 4; ++i) {
-      std::vector<float> x(16 * 16 * 3);
-      for (auto& v : x) v = static_cast<float>(rng() % 256) / 255.0f;
-      const std::string f = (tmp / ("x" + std::to_string(i) + ".f32")).string();
-      std::ofstream(f, std::ios::binary)
-          .write(reinterpret_cast<const char*>(x.data()), std::streamsize(x.size() * 4));
-      samples.push_back({{graph->shape(graph->inputs[0]), x}});
-      args.push_back("--input-f32");
-      args.push_back(f);
-    }
     emc::converter::ConvertOptions opt;
     opt.weight_bits = 16;
-    auto r = emc::converter::convert(*graph, samples, opt);
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    ASSERT_TRUE(emc::format::write_file_atomically(args[1], r->bytes).ok());
-    const std::string& map = r->sidecar_json;
-    ASSERT_TRUE(
-        emc::format::write_file_atomically(
-            args[1] + ".map.json", {reinterpret_cast<const std::uint8_t*>(map.data()), map.size()})
-            .ok());
+    std::string map;
+    const ToolRun run = convert_and_compare(mb, tmp, opt, rng, map);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
     // The map says which pixels of the depthwise layer's full-resolution map are the tensor's.
     const json mj = json::parse(map);
     ASSERT_TRUE(mj["layers"][0].contains("sampling")) << mj["layers"][0].dump();
     EXPECT_EQ(mj["layers"][0]["sampling"]["step"], 2);
     EXPECT_EQ(mj["layers"][0]["sampling"]["offset"], symmetric ? 0 : 1);
-
-    for (const char* a : {"--layers", "--isolated", "--json", "-q"}) args.push_back(a);
-    const ToolRun run = run_compare(args, tmp);
-    ASSERT_EQ(run.exit_code, 0) << run.err;
     const json j = json::parse(run.out);
     int convs = 0;
     for (const json& l : j["layers"]) {
@@ -553,6 +563,43 @@ TEST(CompareStride2, SymmetricAndPadAfterDepthwiseLayersReachTheirRoundingFloor)
     std::error_code ec;
     if (!::testing::Test::HasFailure()) fs::remove_all(tmp, ec);
   }
+}
+
+// A CPU-fallback conv with a fused tanh (float EMC conv + LOGISTIC of 2x + QUANTIZE, -p k210)
+// between two KPU convs: emc-compare compares its QUANTIZE output with the tanh tensor (46.6 dB
+// isolated; its output rounding alone is 55.8 dB, and the input's rounding passes through 100 taps
+// of N(0, 0.5) weights: ConvExactnessMatrix checks the layer against its ideal floor) and
+// leaves the pre-activation layers (no graph tensor) uncompared.
+TEST(CompareFloatCpuConv, TanhIsComparedOnItsQuantizedOutputOnly) {
+  std::mt19937 rng(11);
+  emc::converter::testing::ModelBuilder mb;
+  mb.input("in", {16, 16, 3});
+  emc::converter::testing::same_conv(mb, rng, "pre", 3, 3, 4, "in", "relu");
+  emc::converter::testing::same_conv(mb, rng, "t", 5, 4, 4, "pre", "tanh");
+  emc::converter::testing::same_conv(mb, rng, "pw", 1, 4, 4, "t");
+  const fs::path tmp =
+      fs::temp_directory_path() / ("emc_compare_tanh_" + std::to_string(::getpid()));
+  emc::converter::ConvertOptions opt;
+  std::string map;
+  const ToolRun run = convert_and_compare(mb, tmp, opt, rng, map);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const json j = json::parse(run.out);
+  bool quantize_t = false;
+  for (const json& l : j["layers"]) {
+    SCOPED_TRACE(l.dump());
+    const std::string type = l["type"];
+    if (type == "EMC_CONV2D_F32" || type == "LOGISTIC") {
+      EXPECT_FALSE(l["compared"].get<bool>());
+    }
+    if (type == "QUANTIZE" && l["compared"].get<bool>() && l["float_tensor"] == "t") {
+      quantize_t = true;
+      ASSERT_TRUE(l.contains("isolated_sqnr_db") && l.contains("rounding_sqnr_db"));
+      EXPECT_GE(l["isolated_sqnr_db"].get<double>(), 40.0);
+    }
+  }
+  EXPECT_TRUE(quantize_t) << "the tanh output was not compared";
+  std::error_code ec;
+  if (!::testing::Test::HasFailure()) fs::remove_all(tmp, ec);
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, CompareE2e,

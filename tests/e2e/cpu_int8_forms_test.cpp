@@ -16,7 +16,7 @@
 #include <random>
 
 #include "converter/model_builder.h"
-#include "cpu_isolated.h"
+#include "cpu_checked.h"
 #include "emc/converter/convert.h"
 #include "emc/converter/float_executor.h"
 #include "emc/format/kmodel_codec.h"
@@ -30,41 +30,9 @@ using converter::testing::ModelBuilder;
 using converter::testing::randn;
 using converter::testing::same_conv;
 
-struct Checked {
-  Graph g;
-  std::vector<Tensor> inputs;
-  ConvertResult r;
-  emc::testing::IsoResult iso;
-};
-
-// Converts for -p cpu (calibrated on the test inputs themselves) and runs isolated.
-Checked convert_isolated(const ModelBuilder& mb, int h, int w, int c) {
-  Checked out;
-  auto g = mb.graph();
-  EXPECT_TRUE(g.ok()) << g.error().to_string();
-  if (!g.ok()) return out;
-  std::mt19937 rng(77);
-  std::vector<Tensor> inputs;
-  std::vector<std::vector<Tensor>> samples;
-  for (int i = 0; i < 3; ++i) {
-    Tensor t{Shape{{h, w, c}}, {}};
-    for (int k = 0; k < h * w * c; ++k) t.data.push_back(float(rng() % 256) / 255.0f);
-    inputs.push_back(t);
-    samples.push_back({t});
-  }
-  ConvertOptions opt;
-  opt.target = Target::kCpu;
-  auto r = convert(*g, samples, opt);
-  EXPECT_TRUE(r.ok()) << r.error().to_string();
-  if (!r.ok()) return out;
-  EXPECT_TRUE(format::parse_kmodel(r->bytes).ok());
-  out.r = std::move(r).value();
-  out.iso = emc::testing::run_cpu_isolated(out.r, *g, inputs);
-  out.g = *g;
-  out.inputs = inputs;
-  EXPECT_TRUE(out.iso.error.empty()) << out.iso.error;
-  return out;
-}
+using Checked = emc::testing::CpuChecked;
+using emc::testing::int8_grid_of;
+using emc::testing::on_int8_grid;
 
 // The layer of `type` writing tensor `tensor`: found, compared, within `db` of its floor.
 void expect_layer(const Checked& c, const std::string& type, const std::string& tensor,
@@ -83,18 +51,6 @@ void expect_layer(const Checked& c, const std::string& type, const std::string& 
   EXPECT_TRUE(found) << "no compared int8 layer writes '" << tensor << "'";
 }
 
-// The int8 grid (scale, bias) the kmodel gives tensor `name` (the layer writing it).
-std::pair<double, double> grid_of(const Checked& c, const std::string& name) {
-  for (const auto& l : c.r.layers)
-    if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == name && l.out_scale)
-      return {*l.out_scale, *l.out_bias};
-  ADD_FAILURE() << "no int8 layer writes '" << name << "'";
-  return {1, 0};
-}
-double on_grid(double v, std::pair<double, double> q) {
-  return std::clamp(std::round((v - q.second) / q.first), -128.0, 127.0) * q.first + q.second;
-}
-
 // An elementwise layer of two int8 tensors cannot beat the float op of its inputs rounded to
 // their own grids, rounded again to the output grid: the input rounding passes straight through
 // (no averaging over taps as in a conv), so with input and output steps alike this floor is up to
@@ -103,7 +59,7 @@ double on_grid(double v, std::pair<double, double> q) {
 void expect_at_input_floor(const Checked& c, const std::string& a, const std::string& b,
                            const std::string& out,
                            const std::function<double(double, double)>& op) {
-  const auto qa = grid_of(c, a), qb = grid_of(c, b), qo = grid_of(c, out);
+  const auto qa = int8_grid_of(c.r, a), qb = int8_grid_of(c.r, b), qo = int8_grid_of(c.r, out);
   const TensorId ta = c.g.find_tensor(a), tb = c.g.find_tensor(b), to = c.g.find_tensor(out);
   ASSERT_TRUE(ta != kNoTensor && tb != kNoTensor && to != kNoTensor);
   double sig = 0, err = 0;
@@ -113,7 +69,7 @@ void expect_at_input_floor(const Checked& c, const std::string& a, const std::st
     const auto &fa = f->at(std::size_t(ta)).data, &fb = f->at(std::size_t(tb)).data,
                &fo = f->at(std::size_t(to)).data;
     for (std::size_t k = 0; k < fo.size(); ++k) {
-      const double best = on_grid(op(on_grid(fa[k], qa), on_grid(fb[k], qb)), qo);
+      const double best = on_int8_grid(op(on_int8_grid(fa[k], qa), on_int8_grid(fb[k], qb)), qo);
       sig += double(fo[k]) * fo[k];
       err += (best - fo[k]) * (best - fo[k]);
     }
@@ -150,7 +106,7 @@ TEST(CpuInt8Forms, ElementwiseMergesAreEmcElementwiseInt8) {
     same_conv(mb, rng, "b", 1, 3, 4, "in");
     mb.layer(cls, "m", Json::object(), {"a", "b"});
     same_conv(mb, rng, "after", 1, 4, 2, "m");
-    const Checked c = convert_isolated(mb, 8, 8, 3);
+    const Checked c = emc::testing::convert_cpu_isolated(mb, 8, 8, 3);
     for (const auto& l : c.r.layers) {
       if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == "m") {
         EXPECT_EQ(l.type, format::LayerType::kEmcElementwiseInt8);
@@ -168,7 +124,7 @@ TEST(CpuInt8Forms, ElementwiseWithReluTakesItAsTheClamp) {
   same_conv(mb, rng, "b", 3, 2, 3, "in");
   mb.layer("Subtract", "m", Json::object(), {"a", "b"});
   mb.layer("Activation", "r", {{"activation", "relu"}}, {"m"});
-  const Checked c = convert_isolated(mb, 6, 6, 2);
+  const Checked c = emc::testing::convert_cpu_isolated(mb, 6, 6, 2);
   for (const auto& l : c.r.layers) {
     if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == "r") {
       EXPECT_EQ(l.type, format::LayerType::kEmcElementwiseInt8);
@@ -185,7 +141,7 @@ TEST(CpuInt8Forms, CroppingAndLoneZeroPaddingArePadCropInt8AtTheirFloor) {
   mb.layer("Cropping2D", "crop", {{"cropping", Json::array({{1, 2}, {0, 3}})}}, {"a"});
   mb.layer("ZeroPadding2D", "pad", {{"padding", Json::array({{2, 0}, {1, 1}})}}, {"crop"});
   mb.layer("Activation", "sig", {{"activation", "sigmoid"}}, {"pad"});
-  const Checked c = convert_isolated(mb, 9, 7, 3);
+  const Checked c = emc::testing::convert_cpu_isolated(mb, 9, 7, 3);
   expect_layer(c, "EMC_PAD_CROP_INT8", "crop", 1e-9);
   expect_layer(c, "EMC_PAD_CROP_INT8", "pad", 1e-9);
 }
@@ -199,7 +155,7 @@ TEST(CpuInt8Forms, ConcatAndUpsamplingAreEmcInt8Types) {
   mb.layer("Concatenate", "cat", {{"axis", -1}}, {"a", "b"});
   mb.layer("UpSampling2D", "up", {{"size", {2, 3}}}, {"cat"});
   same_conv(mb, rng, "after", 3, 6, 2, "up");
-  const Checked c = convert_isolated(mb, 8, 8, 3);
+  const Checked c = emc::testing::convert_cpu_isolated(mb, 8, 8, 3);
   expect_layer(c, "EMC_CONCAT_INT8", "cat");
   expect_layer(c, "EMC_RESIZE_NEAREST_INT8", "up", 1e-9);
 }

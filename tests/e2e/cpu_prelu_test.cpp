@@ -12,7 +12,7 @@
 #include <random>
 
 #include "converter/model_builder.h"
-#include "cpu_isolated.h"
+#include "cpu_checked.h"
 #include "emc/converter/convert.h"
 #include "emc/converter/float_executor.h"
 #include "emc/format/kmodel_codec.h"
@@ -24,6 +24,8 @@ using namespace converter;
 using Json = nlohmann::json;
 using converter::testing::ModelBuilder;
 using converter::testing::randn;
+using emc::testing::int8_grid_of;
+using emc::testing::on_int8_grid;
 
 void conv(ModelBuilder& mb, std::mt19937& rng, const std::string& name, int k, int cin,
           int filters) {
@@ -39,57 +41,30 @@ void conv(ModelBuilder& mb, std::mt19937& rng, const std::string& name, int k, i
   mb.weight(name + "/bias", {filters}, randn(rng, std::size_t(filters), 0.2f));
 }
 
-std::pair<double, double> grid_of(const ConvertResult& r, const std::string& name) {
-  for (const auto& l : r.layers)
-    if (l.dtype == "int8" && l.float_tensor && *l.float_tensor == name && l.out_scale)
-      return {*l.out_scale, *l.out_bias};
-  ADD_FAILURE() << "no int8 layer writes '" << name << "'";
-  return {1, 0};
-}
-double on_grid(double v, std::pair<double, double> q) {
-  return std::clamp(std::round((v - q.second) / q.first), -128.0, 127.0) * q.first + q.second;
-}
-
 // Converts `mb` (input h x w x c) for -p cpu and checks the PReLU writing "p" against its floor;
 // `alpha(k)` is the slope of element k of the (HWC) tensor.
-void check_prelu(const ModelBuilder& mb, int h, int w, int c,
+void check_prelu(const ModelBuilder& mb, int h, int w, int c_in,
                  const std::function<double(std::size_t)>& alpha) {
-  auto g = mb.graph();
-  ASSERT_TRUE(g.ok()) << g.error().to_string();
-  std::mt19937 rng(77);
-  std::vector<Tensor> inputs;
-  std::vector<std::vector<Tensor>> samples;
-  for (int i = 0; i < 3; ++i) {
-    Tensor t{Shape{{h, w, c}}, {}};
-    for (int k = 0; k < h * w * c; ++k) t.data.push_back(float(rng() % 256) / 255.0f);
-    inputs.push_back(t);
-    samples.push_back({t});
-  }
-  ConvertOptions opt;
-  opt.target = Target::kCpu;
-  auto r = convert(*g, samples, opt);
-  ASSERT_TRUE(r.ok()) << r.error().to_string();
-  ASSERT_TRUE(format::parse_kmodel(r->bytes).ok());
+  const auto c = emc::testing::convert_cpu_isolated(mb, h, w, c_in);
+  if (c.r.bytes.empty()) return;  // the failure is reported
   int prelus = 0;
-  for (const auto& l : r->layers) prelus += l.type == format::LayerType::kEmcPreluInt8;
+  for (const auto& l : c.r.layers) prelus += l.type == format::LayerType::kEmcPreluInt8;
   EXPECT_EQ(prelus, 1);
-  const auto iso = emc::testing::run_cpu_isolated(*r, *g, inputs);
-  ASSERT_TRUE(iso.error.empty()) << iso.error;
-  const auto qa = grid_of(*r, "a"), qp = grid_of(*r, "p");
-  const TensorId ta = g->find_tensor("a"), tp = g->find_tensor("p");
+  const auto qa = int8_grid_of(c.r, "a"), qp = int8_grid_of(c.r, "p");
+  const TensorId ta = c.g.find_tensor("a"), tp = c.g.find_tensor("p");
   ASSERT_TRUE(ta != kNoTensor && tp != kNoTensor);
   double sig = 0, err = 0;
   int negative = 0;
-  for (const auto& t : inputs) {
-    auto f = run_float(*g, {t}, RunOptions{true});
+  for (const auto& t : c.inputs) {
+    auto f = run_float(c.g, {t}, RunOptions{true});
     ASSERT_TRUE(f.ok()) << f.error().to_string();
     const auto &fa = f->at(std::size_t(ta)).data, &fp = f->at(std::size_t(tp)).data;
     for (std::size_t k = 0; k < fp.size(); ++k) {
       // Keras PReLU: x < 0 ? alpha * x : x.
       EXPECT_FLOAT_EQ(fp[k], fa[k] < 0 ? float(alpha(k)) * fa[k] : fa[k]);
       negative += fa[k] < 0;
-      const double x = on_grid(fa[k], qa);
-      const double best = on_grid(x < 0 ? alpha(k) * x : x, qp);
+      const double x = on_int8_grid(fa[k], qa);
+      const double best = on_int8_grid(x < 0 ? alpha(k) * x : x, qp);
       sig += double(fp[k]) * fp[k];
       err += (best - fp[k]) * (best - fp[k]);
     }
@@ -97,7 +72,7 @@ void check_prelu(const ModelBuilder& mb, int h, int w, int c,
   EXPECT_GT(negative, 10);  // the negative branch is exercised
   const double floor_in = 10 * std::log10(sig / std::max(err, 1e-30));
   bool found = false;
-  for (const auto& [i, st] : iso.layers) {
+  for (const auto& [i, st] : c.iso.layers) {
     if (st.tensor != "p") continue;
     found = true;
     EXPECT_EQ(st.type, "EMC_PRELU_INT8");

@@ -88,6 +88,35 @@ TEST(EmcRun, DumpLayersWritesOneFilePerLayer) {
   fs::remove_all(dir);
 }
 
+// --threads N (channel-parallel kpu-sim) gives every layer's bytes exactly as the cpu backend's
+// K210 reference kernels do (an independent implementation of the same arithmetic).
+TEST(EmcRun, ThreadsKeepEveryLayerEqualToTheCpuBackend) {
+  const fs::path sim = temp_dir("threads_sim"), cpu = temp_dir("threads_cpu");
+  const std::string model = shared("maixemc_mbnetv1_a075.kmodel") + " --input " +
+                            shared("maixemc_mbnetv1_test_tiger224.bmp");
+  Output out = run_command(model + " --threads 3 --dump-layers '" + sim.string() + "'");
+  ASSERT_EQ(out.status, 0) << out.text;
+  out = run_command(model + " --backend cpu --dump-layers '" + cpu.string() + "'");
+  ASSERT_EQ(out.status, 0) << out.text;
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(cpu)) {
+    auto read = [](const fs::path& p) {
+      std::ifstream f(p, std::ios::binary);
+      return std::vector<char>((std::istreambuf_iterator<char>(f)),
+                               std::istreambuf_iterator<char>());
+    };
+    const fs::path other = sim / e.path().filename();
+    ASSERT_TRUE(fs::exists(other)) << other;
+    EXPECT_EQ(read(e.path()), read(other)) << e.path().filename();
+    ++files;
+  }
+  EXPECT_GT(files, 30u);
+  out = run_command(model + " --threads 0");
+  EXPECT_NE(out.status, 0);
+  fs::remove_all(sim);
+  fs::remove_all(cpu);
+}
+
 TEST(EmcRun, Errors) {
   Output out = run_command("/nonexistent/model.kmodel --features 1");
   EXPECT_EQ(out.status, 3) << out.text;  // exit_code_for(kIo)

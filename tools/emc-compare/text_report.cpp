@@ -136,7 +136,9 @@ std::string format_layer_table(const CompareResult& result) {
     os << "  isol. dB: the layer's own SQNR when fed the float model's exact input (quantized "
           "with the kmodel's parameters)\n"
           "  round dB: the float output merely rounded to the layer's uint8 output grid (the "
-          "best any implementation can do with that range)\n";
+          "best any implementation can do with that range from an exact input; the rounding of "
+          "a coarse input grid passes through the layer and can put an exact layer several dB "
+          "under it)\n";
   }
   os << "  " << pad_left("layer", 5) << "  " << pad_right("type", tw) << "  "
      << pad_right("backend", bw) << "  " << pad_left("cosine", 9) << "  " << pad_left("SQNR dB", 8)

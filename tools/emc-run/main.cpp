@@ -67,7 +67,8 @@ struct Options {
   std::string dump_dir;
   bool profile = false;
   std::vector<std::string> overrides;
-  std::string backend;  // "kpu-sim", "cpu", or empty (decided from the sidecar map)
+  std::string backend;   // "kpu-sim", "cpu", or empty (decided from the sidecar map)
+  unsigned threads = 1;  // kpu-sim threads per conv layer
   emc::tools::BenchOptions bench;
 };
 
@@ -359,7 +360,9 @@ void print_profile(const std::vector<ProfileRow>& rows) {
 
 int run(const Options& opt) {
   interp::Registry registry;
-  if (Status s = emc::accel_sim::register_kpu_sim_backend(registry); !s.ok())
+  emc::accel_sim::KpuSimOptions kpu_options;
+  kpu_options.threads = opt.threads;
+  if (Status s = emc::accel_sim::register_kpu_sim_backend(registry, kpu_options); !s.ok())
     return fail(s.error());
   if (Status s = emc::cpu_backend::register_cpu_backend(registry); !s.ok()) return fail(s.error());
 
@@ -486,6 +489,10 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", opt.bench.warmup, "untimed runs before --bench (default 3)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", opt.bench.json, "--bench results as JSON on stdout");
+  app.add_option("--threads", opt.threads,
+                 "kpu-sim threads per conv layer, channel-parallel (default 1; the same bytes for "
+                 "any N; --bench's cpu time counts the calling thread only)")
+      ->check(CLI::Range(1u, 256u));
   try {
     try {
       app.parse(argc, argv);

@@ -17,7 +17,7 @@ std::string to_string(const Shape& shape) {
 
 const char* to_string(NodeKind kind) {
   static constexpr const char* kNames[] = {
-#define EMC_NODE_KIND(id, name, inputs, infer, run) name,
+#define EMC_NODE_KIND(id, name, inputs, infer, run, lower) name,
 #include "emc/converter/node_kinds.def"
   };
   const auto i = static_cast<std::size_t>(kind);

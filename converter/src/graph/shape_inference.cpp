@@ -52,7 +52,7 @@ Result<std::int32_t> window_out(const Node& node, std::int32_t in, std::int32_t 
 }
 
 const NodeKindInfo kKinds[] = {
-#define EMC_NODE_KIND(id, name, inputs, infer, run) {NodeInputs::inputs, infer, run},
+#define EMC_NODE_KIND(id, name, inputs, infer, run, lower) {NodeInputs::inputs, infer, run},
 #include "emc/converter/node_kinds.def"
 };
 

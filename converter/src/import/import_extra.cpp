@@ -1,4 +1,4 @@
-// Importers of SeparableConv2D, UpSampling2D, Cropping2D, the elementwise merges (Multiply,
+// Importers of SeparableConv2D, Cropping2D, the elementwise merges (Multiply,
 // Subtract, Maximum, Minimum, Average), PReLU, ELU and Rescaling.
 #include <cmath>
 
@@ -8,14 +8,6 @@
 
 namespace emc::converter::detail {
 namespace {
-
-constexpr std::int64_t kMaxDim = 1 << 16;
-
-void require_rank3(const LayerContext& ctx) {
-  if (ctx.input_shape().rank() != 3)
-    ctx.fail(Errc::kShapeMismatch,
-             "needs a [H, W, C] input (rank 4 with batch), got " + to_string(ctx.input_shape()));
-}
 
 void import_merge(LayerContext& ctx, NodeKind kind) {
   ctx.config().check_known_keys({});
@@ -72,22 +64,6 @@ void import_separable_conv2d(LayerContext& ctx) {
   if (c.opt_bool("use_bias").value_or(true)) pw.bias = ctx.weight({"bias"}, 2, {filters});
   pw.inputs = {ctx.emit_internal(std::move(dw), "depthwise")};
   ctx.emit(std::move(pw), act);
-}
-
-void import_upsampling2d(LayerContext& ctx) {
-  const ConfigReader& c = ctx.config();
-  c.check_known_keys({"size", "data_format", "interpolation"});
-  ctx.expect_inputs(1);
-  require_rank3(ctx);
-  require_channels_last(ctx);
-  if (auto i = c.opt_string("interpolation"); i && *i != "nearest")
-    ctx.fail(Errc::kInvalidLayerConfig,
-             "interpolation '" + *i + "' is not supported; supported: 'nearest'");
-  Node n = ctx.new_node(NodeKind::kUpSample);
-  auto size = c.opt_int_tuple("size", 2, 1, kMaxDim).value_or(std::vector<std::int64_t>{2, 2});
-  n.stride_h = static_cast<std::int32_t>(size[0]);
-  n.stride_w = static_cast<std::int32_t>(size[1]);
-  ctx.emit(std::move(n));
 }
 
 void import_cropping2d(LayerContext& ctx) {

@@ -4,15 +4,8 @@
 namespace emc::converter::detail {
 namespace {
 
-constexpr std::int64_t kMaxDim = 1 << 16;
 constexpr std::int64_t kMaxWindow = std::int64_t{1} << 30;  // dilated kernel extent
 const std::vector<std::int64_t> kUnitStrides{1, 1};
-
-void require_rank3(const LayerContext& ctx) {
-  if (ctx.input_shape().rank() != 3)
-    ctx.fail(Errc::kShapeMismatch,
-             "needs a [H, W, C] input (rank 4 with batch), got " + to_string(ctx.input_shape()));
-}
 
 // kernel_size / filter_size, strides, dilation_rate, padding -> node fields (padding resolved).
 void read_window(LayerContext& ctx, Node& n, const std::vector<std::int64_t>& default_kernel,

@@ -178,6 +178,12 @@ void same_padding(std::int32_t in, std::int32_t k, std::int32_t s, std::int32_t 
   after = static_cast<std::int32_t>(total - total / 2);
 }
 
+void require_rank3(const LayerContext& ctx) {
+  if (ctx.input_shape().rank() != 3)
+    ctx.fail(Errc::kShapeMismatch,
+             "needs a [H, W, C] input (rank 4 with batch), got " + to_string(ctx.input_shape()));
+}
+
 void require_channels_last(const LayerContext& ctx) {
   auto f = ctx.config().opt_string("data_format");
   if (f && *f != "channels_last" && *f != "NHWC" && *f != "NWC")

@@ -89,7 +89,11 @@ bool is_tensorlayer_class(const std::string& class_name);
 // A nested model's input or output (KerasLayer::alias): a kIdentity node.
 void import_alias(LayerContext& ctx);
 
-// Shared attribute helpers (import_spatial.cpp).
+// Shared attribute helpers (layer_context.cpp).
+// The largest size, stride or padding a config may give.
+inline constexpr std::int64_t kMaxDim = 1 << 16;
+// Rejects an input that is not [H, W, C] (rank 4 with the batch).
+void require_rank3(const LayerContext& ctx);
 // 'same' / 'valid' (any case) -> true for same; anything else is an error.
 bool parse_padding_mode(const LayerContext& ctx, const char* key, bool default_same);
 // TF 'same' padding along one axis.

@@ -8,8 +8,12 @@
 // REQUANTIZE byte table (v -> v ^ 0x80, a layer the stock SDK runs) converts either way, and the
 // EMC conv writes its output directly on the int8 form of the tensor's own uint8 grid. So no
 // tensor is requantized: the only roundings are the conv's own (int8 per-channel weights, the
-// output rounding), as on -p cpu. docs/converter_k210.md "Convolutions on the CPU".
+// output rounding), as on -p cpu. A fused sigmoid/tanh, which an int8 pre-activation cannot carry
+// exactly, runs as a float EMC conv + LOGISTIC + QUANTIZE. docs/converter_k210.md "Convolutions
+// on the CPU".
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "emc/converter/activation_fit.h"
 #include "emc/format/emc_layers.h"
@@ -128,8 +132,8 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   FloatConv fc = float_conv_geometry(c, ins, g_.shape(c.output), pd);
   // The output: a clamp (linear, ReLU, ReLU6) is the conv's own; a leaky ReLU is applied by the
   // byte table that takes the int8 pre-activation (its range follows from the output's: the
-  // negative side divided by alpha) to the output's uint8 grid. Other activations have no
-  // calibrated pre-activation range on this target.
+  // negative side divided by alpha) to the output's uint8 grid; sigmoid/tanh run in float
+  // (lower_conv_on_cpu_float). Other activations have no calibrated pre-activation range here.
   const bool clamp = act.is_linear() || (act.kind == ActivationKind::kRelu && act.alpha == 0.0 &&
                                          act.threshold == 0.0f);
   const bool leaky = !clamp && act.is_leaky_relu() && act.alpha > 0.0 && act.alpha < 1.0;
@@ -144,11 +148,16 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
     auto q = int8_quant_from_range(std::min(rr.min, 0.0) / act.alpha, rr.max);
     if (!q.ok()) throw ErrorException(std::move(q).error().with_layer(c.layer_ref()));
     out_q = q.value();
+  } else if (float_cpu_conv(u)) {
+    fc.weights = std::move(w);
+    fc.bias = std::move(b);
+    lower_conv_on_cpu_float(u, std::move(fc), act, tin, out, sources, r);
+    return;
   } else {
     fail(Errc::kUnsupportedLayer,
          "runs on the CPU (" + r.why + "), where the activation " + to_string(act) +
-             " cannot be fused: EMC convolutions apply linear, ReLU, ReLU6 and leaky ReLU; put "
-             "this activation in its own Activation layer after a linear conv, or " +
+             " cannot be fused: EMC convolutions apply linear, ReLU, ReLU6, leaky ReLU, sigmoid "
+             "and tanh; put this activation in its own Activation layer after a linear conv, or " +
              r.change,
          c);
   }
@@ -209,6 +218,136 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
     ti.out_bias = qo.bias();
     fo.main_q = byte_table(ob, std::uint64_t(count(out)), table, ti, c);
   }
+  if (u.pool) emit_pool(*u.pool);
+}
+
+void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Activation& act,
+                                      TensorId tin, TensorId out,
+                                      const std::vector<std::string>& sources,
+                                      const KpuRefusal& r) {
+  const Node& c = *u.conv;
+  check_emc_conv_window(fc.geo, c);
+  Forms& fi = forms_[static_cast<std::size_t>(tin)];
+  if (fi.kpu >= 0 && fi.kpu_writer == -1 && !fi.raw_pixels) pixels_to_main(tin, c);
+  int in_buf = -1;
+  if (fi.raw_pixels) {
+    // The raw pixels p (stored p - 128) as float p (EMC dequantize, scale 1, zero point -128),
+    // the normalization real = (p - mean_c) / std_c folded into the float weights and bias. The
+    // zero padding then reads p = 0, i.e. real -mean_c / std_c: exact only for a zero mean.
+    const std::int32_t cin = std::int32_t(fc.geo.in_channels);
+    std::vector<double> mean, stdv;
+    input_normalization(cin, c, tin, mean, stdv);
+    const bool padded = fc.geo.pad_top + fc.geo.pad_bottom + fc.geo.pad_left + fc.geo.pad_right > 0;
+    if (padded && std::any_of(mean.begin(), mean.end(), [](double m) { return m != 0.0; })) {
+      fail(Errc::kUnsupportedLayer,
+           "runs on the CPU (" + r.why + ") with the activation " + to_string(act) +
+               ", which needs a float convolution; it reads the model input's raw pixels with "
+               "zero padding and a nonzero input mean (--input-range), and a float conv's "
+               "padding reads pixel 0, not real 0; use an input range with mean 0 (0,1 or 0,255), "
+               "a 1x1 or 3x3 conv before it, or " +
+               r.change,
+           c);
+    }
+    const std::size_t oc = fc.bias.size(), per = fc.weights.size() / oc;
+    const std::size_t kk = std::size_t(fc.geo.kernel_height) * fc.geo.kernel_width;
+    for (std::size_t o = 0; o < oc; ++o) {
+      double shift = 0;
+      for (std::size_t t = 0; t < per; ++t) {
+        const std::size_t ic = fc.depthwise ? o / fc.geo.depth_multiplier : t / kk;
+        const double w = double(fc.weights[o * per + t]) / stdv[ic];
+        shift += w * mean[ic];
+        fc.weights[o * per + t] = float(w);
+      }
+      fc.bias[o] = float(double(fc.bias[o]) - shift);
+    }
+    format::EmcQuantizeInt8Body d;
+    d.count = static_cast<std::uint32_t>(count(tin));
+    d.scale = 1.0f;
+    d.zero_point = -128;
+    in_buf = main_buffer(std::uint64_t{d.count} * 4, c.layer_ref());
+    LayerInfo di;
+    di.note = "the input pixels p (stored p - 128) as float for the CPU's float conv (exact)";
+    di.in_shape = di.out_shape = g_.shape(tin).dims;
+    di.off_kpu_layer = c.layer_ref();  // (an EMC layer: named with the conv it serves)
+    di.off_kpu_reason = r.why;
+    di.off_kpu_change = r.change;
+    add_layer(LayerType::kEmcDequantizeInt8, d, di,
+              {fix(fi.main_i8, &format::EmcQuantizeInt8Body::main_mem_in_address),
+               fix(in_buf, &format::EmcQuantizeInt8Body::main_mem_out_address)});
+    out_.layers.back().main_in = fi.main_i8;
+    out_.layers.back().main_out = in_buf;
+  }
+  const bool tanh = act.kind == ActivationKind::kTanh;
+  if (tanh) {  // tanh(x) = 2·σ(2x) − 1 (the doubling is exact in float)
+    for (auto& v : fc.weights) v *= 2.0f;
+    for (auto& v : fc.bias) v *= 2.0f;
+  }
+  if (in_buf < 0) {
+    ensure_main_f(tin, c);
+    in_buf = forms_[static_cast<std::size_t>(tin)].main_f;
+  }
+  format::EmcConv2dF32Body body;
+  body.geo = fc.geo;
+  body.act_min = -std::numeric_limits<float>::infinity();
+  body.act_max = std::numeric_limits<float>::infinity();
+  body.weights = std::move(fc.weights);
+  body.bias = std::move(fc.bias);
+  const auto& geo = body.geo;
+  const std::uint64_t n = std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels;
+  const int cb = main_buffer(n * 4, c.layer_ref());
+  LayerInfo info;
+  info.sources = sources;
+  info.in_shape = {std::int32_t(geo.in_height), std::int32_t(geo.in_width),
+                   std::int32_t(geo.in_channels)};
+  info.out_shape = {std::int32_t(geo.out_height), std::int32_t(geo.out_width),
+                    std::int32_t(geo.out_channels)};
+  info.weight_bytes = (body.weights.size() + body.bias.size()) * 4;
+  info.note = "on the CPU: " + r.why + "; float " + std::to_string(geo.kernel_height) + "x" +
+              std::to_string(geo.kernel_width) + " conv" + (tanh ? " of 2x" : "") +
+              " (float weights: " + to_string(act) + " needs the unrounded pre-activation)";
+  info.off_kpu_layer = c.layer_ref();
+  info.off_kpu_reason = r.why;
+  info.off_kpu_change = r.change;
+  info.float_tensor = "";  // the pre-activation: no graph tensor
+  const auto fix_geo = [](int buffer, bool in) {
+    return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
+                   auto& g = std::get<format::EmcConv2dF32Body>(l.body).geo;
+                   (in ? g.main_mem_in_address : g.main_mem_out_address) = std::uint32_t(a);
+                 }};
+  };
+  add_layer(fc.depthwise ? LayerType::kEmcDepthwiseConv2dF32 : LayerType::kEmcConv2dF32,
+            std::move(body), std::move(info), {fix_geo(in_buf, true), fix_geo(cb, false)});
+  out_.layers.back().main_in = in_buf;
+  out_.layers.back().main_out = cb;
+
+  format::ChannelsBody lb;
+  lb.channels = static_cast<std::uint32_t>(n);
+  const int lo = main_buffer(n * 4, c.layer_ref());
+  LayerInfo li;
+  li.sources = sources;
+  li.note = tanh ? "sigmoid of 2x (tanh(x) = 2 sigmoid(2x) - 1, the affine map in the QUANTIZE)"
+                 : "sigmoid";
+  li.out_shape = g_.shape(out).dims;
+  if (tanh) li.float_tensor = "";  // sigmoid(2x): no graph tensor (a sigmoid's is the tensor)
+  add_layer(LayerType::kLogistic, lb, li,
+            {fix(cb, &format::ChannelsBody::main_mem_in_address),
+             fix(lo, &format::ChannelsBody::main_mem_out_address)});
+
+  // QUANTIZE: code = round((y - bias) / scale); for y = 2s - 1 that is round((s - (1 + bias) / 2)
+  // / (scale / 2)).
+  const QuantParam qo = quant_of(out);
+  format::QuantizeBody qb = quantize_body(out, qo);
+  if (tanh) {
+    qb.scale = static_cast<float>(qo.scale / 2);
+    qb.bias = static_cast<float>((1.0 + qo.bias()) / 2);
+  }
+  const int ob =
+      quantize_layer(lo, qb, out, qo, sources, "quantize " + to_string(act) + " to uint8", c);
+  Forms& fo = forms_[static_cast<std::size_t>(out)];
+  fo.q = qo;
+  fo.has_q = true;
+  fo.main_q = ob;
+  if (!tanh) fo.main_f = lo;  // the exact float sigmoid, for a float reader
   if (u.pool) emit_pool(*u.pool);
 }
 

@@ -1,5 +1,5 @@
-// The CPU-side jobs: pools, add (float or QUANTIZED_ADD), concat, softmax, nearest upsampling,
-// flatten/reshape aliases, elementwise activations and batch norm on their own (lowerer.h).
+// The CPU-side jobs: pools, add (float or QUANTIZED_ADD), concat, softmax, flatten/reshape
+// aliases, elementwise activations and batch norm on their own (lowerer.h).
 #include <algorithm>
 #include <cmath>
 
@@ -148,18 +148,25 @@ void Lowerer::quantize_float_output(TensorId t, int main_f, const Node& n, const
   if (relu6 && q.real_max() > 6.0) q = quant_param_from_range(0.0, 6.0).value();
   fo.q = q;
   fo.has_q = true;
-  const format::QuantizeBody b = quantize_body(t, q);
+  fo.main_q = quantize_layer(
+      main_f, quantize_body(t, q), t, q, sources,
+      to_string(act) + " by quantizing to [0, " + std::to_string(q.real_max()) + "]", n);
+}
+
+int Lowerer::quantize_layer(int main_f, const format::QuantizeBody& b, TensorId t,
+                            const QuantParam& q, const std::vector<std::string>& sources,
+                            std::string note, const Node& n) {
   const int ob = main_buffer(b.count, n.layer_ref());
   LayerInfo info;
   info.sources = sources;
-  info.note = to_string(act) + " by quantizing to [0, " + std::to_string(q.real_max()) + "]";
+  info.note = std::move(note);
   info.out_shape = g_.shape(t).dims;
   info.out_scale = q.scale;
   info.out_bias = q.bias();
   add_layer(LayerType::kQuantize, b, info,
             {fix(main_f, &format::QuantizeBody::main_mem_in_address),
              fix(ob, &format::QuantizeBody::main_mem_out_address)});
-  fo.main_q = ob;
+  return ob;
 }
 
 bool Lowerer::lower_quantized_add(const Node& n) {
@@ -320,58 +327,6 @@ void Lowerer::lower_softmax(const LayerMatch& m) {
   const int inb = forms_[static_cast<std::size_t>(in)].main_f;
   add_main_layer(LayerType::kSoftmax, b, info, inb, ob);
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
-}
-
-// UpSampling2D (nearest, integer factors) as QUANTIZED_RESIZE_NEAREST_NEIGHBOR on the uint8 CHW
-// map: the output keeps the input's codes and quantization. The SDK's float index rule is
-// checked to give o / size for every output row and column (else the layer is refused).
-void Lowerer::lower_upsample(const LayerMatch& m) {
-  const Node& n = first(m);
-  const TensorId in = n.inputs[0];
-  const Shape& s = g_.shape(in);
-  const Shape& os = g_.shape(n.output);
-  ensure_main_q(in, n);
-  const Forms& fi = forms_[static_cast<std::size_t>(in)];
-  if (fi.hwc_input || !fi.chw_of.empty()) {
-    fail(Errc::kUnsupportedLayer,
-         "UpSampling2D of the model input or of a flattened map is not supported (the CPU "
-         "resize works on a channel-planar map): put a convolution before it",
-         n);
-  }
-  for (int axis = 0; axis < 2; ++axis) {
-    const std::uint32_t i = std::uint32_t(axis ? s.w() : s.h()),
-                        o = std::uint32_t(axis ? os.w() : os.h());
-    const std::uint32_t size = std::uint32_t(axis ? n.stride_w : n.stride_h);
-    const float scale = static_cast<float>(i) / static_cast<float>(o);
-    for (std::uint32_t k = 0; k < o; ++k) {
-      const float f = std::floor(static_cast<float>(k) * scale);
-      if (std::min(f, static_cast<float>(i - 1)) != static_cast<float>(k / size)) {
-        fail(Errc::kUnsupportedLayer,
-             "UpSampling2D size " + std::to_string(size) + " on " + std::to_string(i) +
-                 " pixels: the K210 runtime's float index rule does not repeat every pixel "
-                 "exactly",
-             n);
-      }
-    }
-  }
-  format::ResizeNearestBody b;
-  b.in_shape = {std::uint32_t(s.w()), std::uint32_t(s.h()), std::uint32_t(s.c())};
-  b.out_width = std::uint32_t(os.w());
-  b.out_height = std::uint32_t(os.h());
-  const int ob = main_buffer(static_cast<std::uint64_t>(os.num_elements()), n.layer_ref());
-  LayerInfo info;
-  info.sources = {n.source.name};
-  info.in_shape = s.dims;
-  info.out_shape = os.dims;
-  const QuantParam q = quant_of(in);
-  info.out_scale = q.scale;
-  info.out_bias = q.bias();
-  const int inb = fi.main_q;
-  add_main_layer(LayerType::kQuantizedResizeNearestNeighbor, b, info, inb, ob);
-  Forms& fo = forms_[static_cast<std::size_t>(n.output)];
-  fo.main_q = ob;
-  fo.q = q;  // nearest upsampling copies codes
-  fo.has_q = true;
 }
 
 // Flatten / Reshape / Identity: no data movement. A map flattened in Keras (NHWC) order is

@@ -1,4 +1,5 @@
-// The -p cpu lowering (cpu_target.h; docs/cpu_target.md "The -p cpu lowering").
+// The -p cpu target: its description, its layer table and the CpuLowerer's members (cpu_target.h,
+// cpu_lowerer.h; docs/cpu_target.md "The -p cpu lowering").
 #include "cpu_target.h"
 
 #include <algorithm>
@@ -12,9 +13,9 @@
 #include "emc/converter/emc_int8_params.h"
 #include "emc/converter/layer_table.h"
 #include "emc/format/emc_layers.h"
+#include "lower/cpu_lowerer.h"
 #include "lower/emc_conv_layer.h"
 #include "lower/emc_map_layers.h"
-#include "lower/prelu_slopes.h"
 #include "lower/targets.h"
 #include "lower/v3_cpu_layers.h"
 
@@ -23,238 +24,52 @@ namespace {
 
 using format::LayerType;
 
-// Activations an int8 layer applies as its output clamp.
-bool is_clamp(const Activation& a) {
-  return a.is_linear() ||
-         (a.kind == ActivationKind::kRelu && a.alpha == 0.0 && a.threshold == 0.0f);
-}
-
-// Representations of one graph tensor that exist so far (all CHW in main memory).
-struct Form {
-  int q = -1;  // int8 buffer
-  int f = -1;  // float32 buffer
-  std::optional<Int8Quant> quant;
-  // The model input as uint8 pixels p stored as int8 p - 128: real = (p - mean[c]) / stdv[c].
-  int pixel = -1;
-  std::vector<double> mean, stdv;
-  // The data is a CHW map of this [H, W, C] shape while the tensor is its NHWC flatten.
-  std::vector<std::int32_t> chw_of;
-  // A rank-3 tensor stored in NHWC order (the float input of a model whose first layer is not a
-  // conv, as the user holds it, and what elementwise layers make of it).
-  bool hwc = false;
-};
-
-class CpuLowerer;
-// The job that lowers one match of the cpu table.
-using CpuJob = void (CpuLowerer::*)(const LayerMatch& match);
-
-class CpuLowerer : LoweredBuilder {
- public:
-  CpuLowerer(const Graph& g, const std::vector<Range>& r, const ConvertOptions& o)
-      : g_(g), ranges_(r), opt_(o), forms_(g.tensors.size()) {}
-  LoweredModel run();
-
- private:
-  Form& form(TensorId t) { return forms_[static_cast<std::size_t>(t)]; }
-  std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
-  int buffer(std::uint64_t bytes, const LayerRef& owner) { return main_buffer(bytes, owner); }
-  // Appends a layer reading `in` and writing `out` (buffer ids, -1: none) with its fixups.
-  void add(LayerType type, format::LayerBody body, LayerInfo info, std::vector<Fixup> fixups,
-           int in, int out) {
-    add_layer(type, std::move(body), std::move(info), std::move(fixups));
-    out_.layers.back().main_in = in;
-    out_.layers.back().main_out = out;
-  }
-  static std::vector<std::string> sources_of(const Node& n) {
-    return n.source_layers.empty() ? std::vector<std::string>{n.source.name} : n.source_layers;
-  }
-
-  Int8Quant quant_of(TensorId t) {
-    Form& f = form(t);
-    if (!f.quant) {
-      const Range& r = ranges_.at(static_cast<std::size_t>(t));
-      auto q = int8_quant_from_range(r.min, r.max);
-      if (!q.ok())
-        throw ErrorException(std::move(q).error().prefix("tensor '" + g_.tensor(t).name + "': "));
-      f.quant = q.value();
-    }
-    return *f.quant;
-  }
-  static std::string quant_note(const Int8Quant& q) { return int8_quant_note(q); }
-
-  void ensure_q(TensorId t, const Node& ctx);
-  void ensure_f(TensorId t, const Node& ctx);
-  // Fails naming `n` when t is a map stored in NHWC order (which the spatial layers cannot read).
-  void require_chw(TensorId t, const Node& n) {
-    if (form(t).hwc)
-      fail(Errc::kUnsupportedLayer,
-           "reads the model input as a map, but this model's input is float32 NHWC (its first "
-           "layer is not a convolution, so -p cpu takes the input as the user holds it): put a "
-           "Conv2D first",
-           n);
-  }
-  // EMC int8 convolution of `fc` reading buffer `in_buf` (quantization `in_q`) into a new buffer
-  // holding `out` (quantization `out_q`); returns the output buffer.
-  // `in_mean` (optional, per input channel, real units): bias correction of the weight rounding
-  // (as the k210 lowering: the expected output error sum (w_q - w) * E[x] is subtracted).
-  int emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
-                TensorId out, const Node& n, std::vector<std::string> sources, std::string note,
-                const std::vector<double>& in_mean = {}, const Padding4& in_pad = {});
-  // A per-channel affine y = a[c]*x + b[c] (clamped) on an int8 tensor as a 1x1 depthwise conv.
-  void emit_affine(TensorId in, TensorId out, const std::vector<float>& a,
-                   const std::vector<float>& b, const Activation& clamp, const Node& n,
-                   const std::string& note);
-  // A 256-entry table on int8 codes: out = q_out(fn(deq_in(q))).
-  int emit_table(int in_buf, std::uint64_t n, const Int8Quant& qi, const Int8Quant& qo,
-                 const std::function<double(double)>& fn, const Node& ctx,
-                 std::vector<std::string> sources, std::string note, std::vector<int32_t> shape);
-  // Float result `f_buf` of tensor t with a clamp activation: quantized right away so that the
-  // clamp applies (the float form is dropped).
-  void finish_float(TensorId t, int f_buf, const Activation& act);
-
-  // EMC_MAX_POOL2D_INT8 / EMC_AVERAGE_POOL2D_INT8 over the valid taps (padding is no tap).
-  void emit_pool(const Node& n, bool average, std::int32_t kh, std::int32_t kw, std::int32_t sh,
-                 std::int32_t sw, const Padding4& pad, const std::string& note);
-  // EMC_ELEMENTWISE_INT8 `op` (average: an add with the output multiplier halved) of n's two
-  // same-shape int8 inputs into `out`, with a clamp activation; false when the parameters do not
-  // fit the type (then the caller falls back or refuses).
-  bool emit_elementwise_int8(const Node& n, format::EmcElementwiseOp op, bool average,
-                             const Activation& act, TensorId out);
-  // EMC_PAD_CROP_INT8 of n's input by (top, bottom, left, right): positive pads with real 0 (the
-  // zero point), negative crops.
-  void emit_pad_crop(const Node& n, std::int32_t top, std::int32_t bottom, std::int32_t left,
-                     std::int32_t right, const std::string& note);
-  // The same on an int8 CHW buffer of shape `s` [H, W, C] with zero point `zp`; returns the new
-  // buffer (the caller records what it holds).
-  int emit_pad_crop_buffer(int in_buf, const Shape& s, std::int32_t zp, const Padding4& pads,
-                           const Node& ctx, std::vector<std::string> sources,
-                           const std::string& note);
-
-  // States in every layer's LayerInfo what its output buffer holds (the sidecar's dtype, quant,
-  // tensor, layout and map_shape), from the representations the lowering recorded.
-  void describe_outputs();
-
-  // Runs the job the match's rule binds (kCpuRules), after splitting off a trailing activation
-  // that is not a clamp.
-  void lower_unit(const LayerMatch& m);
-  // A match of the rule binding `job`, over `nodes`.
-  static LayerMatch match_of(CpuJob job, std::vector<int> nodes);
-
- public:
-  // ---- the jobs kCpuRules binds its rules to ----
-  void lower_conv_unit(const LayerMatch& m) { lower_conv(m.nodes); }
-  void lower_dense_unit(const LayerMatch& m) { lower_dense(m.nodes); }
-  void lower_batch_norm_unit(const LayerMatch& m) {
-    const auto [act, out] = fused_activation(m);
-    lower_batch_norm(first(m), act, out);
-  }
-  void lower_add_unit(const LayerMatch& m) {
-    const auto [act, out] = fused_activation(m);
-    lower_add(first(m), act, out);
-  }
-  void lower_elementwise_unit(const LayerMatch& m) {
-    const auto [act, out] = fused_activation(m);
-    lower_elementwise(first(m), act, out);
-  }
-  void lower_activation_unit(const LayerMatch& m) { lower_activation(first(m)); }
-  void lower_max_pool_unit(const LayerMatch& m) { lower_max_pool(lone_pool(m)); }
-  void lower_avg_pool_unit(const LayerMatch& m) { lower_avg_pool(lone_pool(m)); }
-  void lower_global_avg_pool_unit(const LayerMatch& m) { lower_global_pool(first(m), false); }
-  void lower_global_max_pool_unit(const LayerMatch& m) { lower_global_pool(first(m), true); }
-  void lower_concat_unit(const LayerMatch& m) { lower_concat(first(m)); }
-  void lower_softmax_unit(const LayerMatch& m) { lower_softmax(first(m)); }
-  void lower_upsample_unit(const LayerMatch& m) { lower_upsample(first(m)); }
-  void lower_alias_unit(const LayerMatch& m) { lower_alias(first(m)); }
-  void lower_prelu_unit(const LayerMatch& m) { lower_prelu(first(m)); }
-  // A ZeroPadding2D no conv absorbed.
-  void lower_zero_pad_unit(const LayerMatch& m) {
-    const Padding4& p = first(m).pad;
-    emit_pad_crop(first(m), p.top, p.bottom, p.left, p.right, "zero padding");
-  }
-  void lower_crop_unit(const LayerMatch& m) {
-    const Padding4& p = first(m).pad;
-    emit_pad_crop(first(m), -p.top, -p.bottom, -p.left, -p.right, "crop");
-  }
-
- private:
-  const Node& first(const LayerMatch& m) const { return g_.nodes[std::size_t(m.nodes.front())]; }
-  // The pool of a max_pool2d / average_pool2d match (a ZeroPadding2D must have been merged).
-  const Node& lone_pool(const LayerMatch& m) const {
-    if (m.nodes.size() > 1 || first(m).kind == NodeKind::kZeroPad)
-      fail(Errc::kUnsupportedLayer,
-           "a ZeroPadding2D before pooling must be merged by the front-end passes", first(m));
-    return first(m);
-  }
-  // The activation and output of a BatchNorm / Add / elementwise match, with a following
-  // Activation node when it has one.
-  std::pair<Activation, TensorId> fused_activation(const LayerMatch& m) const {
-    const Node& f = first(m);
-    if (m.nodes.size() == 1) return {f.activation, f.output};
-    const Node& a = g_.nodes[std::size_t(m.nodes[1])];
-    if (!f.activation.is_linear()) fail(Errc::kUnsupportedLayer, "two activations in a row", a);
-    return {a.activation, a.output};
-  }
-  void lower_conv(const std::vector<int>& nodes);
-  void lower_dense(const std::vector<int>& nodes);
-  void lower_batch_norm(const Node& n, const Activation& act, TensorId out);
-  void lower_activation(const Node& n);
-  void lower_max_pool(const Node& n);
-  void lower_avg_pool(const Node& n);
-  void lower_global_pool(const Node& n, bool max);
-  void lower_add(const Node& n, const Activation& act, TensorId out);
-  void lower_elementwise(const Node& n, const Activation& act, TensorId out);
-  void lower_concat(const Node& n);
-  void lower_softmax(const Node& n);
-  void lower_upsample(const Node& n);
-  void lower_alias(const Node& n);
-  void lower_prelu(const Node& n);
-
-  const Graph& g_;
-  const std::vector<Range>& ranges_;
-  const ConvertOptions& opt_;
-  std::vector<Form> forms_;
-};
-
 // -p cpu's layer table: conv-like layers absorb BN and activation; everything else is 1:1. Each
-// rule is bound to the CpuLowerer job that lowers it (longest match wins, layer_table.h).
-struct CpuRule {
-  LayerRule rule;
-  CpuJob job;
-};
+// rule is bound to the CpuLowerer job that lowers it (longest match wins, layer_table.h). The cpu
+// target takes the emc_int8 style: after these rows, every node kind's own emc_int8 rules
+// (kind_lowering.h).
 using K = NodeKind;
 using L = CpuLowerer;
-const std::vector<CpuRule> kCpuRules = {
-    {{"conv2d",
-      {maybe({K::kZeroPad}), one_of({K::kConv2D}), maybe({K::kBatchNorm}),
-       maybe({K::kActivation})}},
-     &L::lower_conv_unit},
-    {{"depthwise_conv2d",
-      {maybe({K::kZeroPad}), one_of({K::kDepthwiseConv2D}), maybe({K::kBatchNorm}),
-       maybe({K::kActivation})}},
-     &L::lower_conv_unit},
-    {{"fully_connected", {one_of({K::kDense}), maybe({K::kBatchNorm}), maybe({K::kActivation})}},
-     &L::lower_dense_unit},
-    {{"max_pool2d", {maybe({K::kZeroPad}), one_of({K::kMaxPool})}}, &L::lower_max_pool_unit},
-    {{"average_pool2d", {maybe({K::kZeroPad}), one_of({K::kAvgPool})}}, &L::lower_avg_pool_unit},
-    {{"global_average_pool2d", {one_of({K::kGlobalAvgPool})}}, &L::lower_global_avg_pool_unit},
-    {{"global_max_pool2d", {one_of({K::kGlobalMaxPool})}}, &L::lower_global_max_pool_unit},
-    {{"add", {one_of({K::kAdd}), maybe({K::kActivation})}}, &L::lower_add_unit},
-    {{"concat", {one_of({K::kConcat})}}, &L::lower_concat_unit},
-    {{"softmax", {one_of({K::kSoftmax})}}, &L::lower_softmax_unit},
-    {{"flatten", {one_of({K::kFlatten})}}, &L::lower_alias_unit},
-    {{"reshape", {one_of({K::kReshape})}}, &L::lower_alias_unit},
-    {{"identity", {one_of({K::kIdentity})}}, &L::lower_alias_unit},
-    {{"batch_norm", {one_of({K::kBatchNorm}), maybe({K::kActivation})}}, &L::lower_batch_norm_unit},
-    {{"activation", {one_of({K::kActivation})}}, &L::lower_activation_unit},
-    {{"zero_pad", {one_of({K::kZeroPad})}}, &L::lower_zero_pad_unit},
-    {{"upsample", {one_of({K::kUpSample})}}, &L::lower_upsample_unit},
-    {{"elementwise",
-      {one_of({K::kSubtract, K::kMultiply, K::kMaximum, K::kMinimum, K::kAverage}),
-       maybe({K::kActivation})}},
-     &L::lower_elementwise_unit},
-    {{"crop", {one_of({K::kCrop})}}, &L::lower_crop_unit},
-    {{"prelu", {one_of({K::kPRelu})}}, &L::lower_prelu_unit},
-};
+const std::vector<CpuRule> kCpuRules = with_kind_rules<CpuRule>(
+    {
+        {{"conv2d",
+          {maybe({K::kZeroPad}), one_of({K::kConv2D}), maybe({K::kBatchNorm}),
+           maybe({K::kActivation})}},
+         &member_job<&L::lower_conv_unit>},
+        {{"depthwise_conv2d",
+          {maybe({K::kZeroPad}), one_of({K::kDepthwiseConv2D}), maybe({K::kBatchNorm}),
+           maybe({K::kActivation})}},
+         &member_job<&L::lower_conv_unit>},
+        {{"fully_connected",
+          {one_of({K::kDense}), maybe({K::kBatchNorm}), maybe({K::kActivation})}},
+         &member_job<&L::lower_dense_unit>},
+        {{"max_pool2d", {maybe({K::kZeroPad}), one_of({K::kMaxPool})}},
+         &member_job<&L::lower_max_pool_unit>},
+        {{"average_pool2d", {maybe({K::kZeroPad}), one_of({K::kAvgPool})}},
+         &member_job<&L::lower_avg_pool_unit>},
+        {{"global_average_pool2d", {one_of({K::kGlobalAvgPool})}},
+         &member_job<&L::lower_global_avg_pool_unit>},
+        {{"global_max_pool2d", {one_of({K::kGlobalMaxPool})}},
+         &member_job<&L::lower_global_max_pool_unit>},
+        {{"add", {one_of({K::kAdd}), maybe({K::kActivation})}}, &member_job<&L::lower_add_unit>},
+        {{"concat", {one_of({K::kConcat})}}, &member_job<&L::lower_concat_unit>},
+        {{"softmax", {one_of({K::kSoftmax})}}, &member_job<&L::lower_softmax_unit>},
+        {{"flatten", {one_of({K::kFlatten})}}, &member_job<&L::lower_alias_unit>},
+        {{"reshape", {one_of({K::kReshape})}}, &member_job<&L::lower_alias_unit>},
+        {{"identity", {one_of({K::kIdentity})}}, &member_job<&L::lower_alias_unit>},
+        {{"batch_norm", {one_of({K::kBatchNorm}), maybe({K::kActivation})}},
+         &member_job<&L::lower_batch_norm_unit>},
+        {{"activation", {one_of({K::kActivation})}}, &member_job<&L::lower_activation_unit>},
+        {{"zero_pad", {one_of({K::kZeroPad})}}, &member_job<&L::lower_zero_pad_unit>},
+        {{"elementwise",
+          {one_of({K::kSubtract, K::kMultiply, K::kMaximum, K::kMinimum, K::kAverage}),
+           maybe({K::kActivation})}},
+         &member_job<&L::lower_elementwise_unit>},
+        {{"crop", {one_of({K::kCrop})}}, &member_job<&L::lower_crop_unit>},
+    },
+    &KindLowering::emc_int8);
+
+}  // namespace
 
 // ---- representation changes ----------------------------------------------------------------
 
@@ -472,7 +287,7 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
       (k == NodeKind::kBatchNorm || k == NodeKind::kActivation ? rest : first).push_back(i);
     }
     lower_conv(first);
-    lower_unit(match_of(&CpuLowerer::lower_batch_norm_unit, rest));
+    lower_unit(match_of(&member_job<&CpuLowerer::lower_batch_norm_unit>, rest));
     return;
   }
   const TensorId tin = pad ? pad->inputs[0] : c.inputs[0];
@@ -575,7 +390,7 @@ void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
       if (!act.is_linear()) {  // Dense(activation) -> BN: the BN on its own
         lower_dense({nodes.front()});
         std::vector<int> rest(nodes.begin() + std::ptrdiff_t(i), nodes.end());
-        lower_unit(match_of(&CpuLowerer::lower_batch_norm_unit, rest));
+        lower_unit(match_of(&member_job<&CpuLowerer::lower_batch_norm_unit>, rest));
         return;
       }
       const std::size_t n_in = w.size() / std::size_t(units);
@@ -756,8 +571,7 @@ bool CpuLowerer::emit_elementwise_int8(const Node& n, format::EmcElementwiseOp o
              to_string(g_.shape(n.inputs[1])) + ": -p cpu combines tensors of the same shape",
          n);
   const Int8Quant qa = quant_of(n.inputs[0]), qb = quant_of(n.inputs[1]);
-  const Int8Quant qo =
-      emc_elementwise_out_quant(quant_of(out), act, ranges_.at(std::size_t(out)));
+  const Int8Quant qo = emc_elementwise_out_quant(quant_of(out), act, ranges_.at(std::size_t(out)));
   if (!act.is_linear()) form(out).quant = qo;
   auto l = make_emc_elementwise({op, average}, qa, qb, qo, act, g_.shape(out), sources_of(n));
   if (!l) return false;
@@ -1020,39 +834,6 @@ void CpuLowerer::lower_softmax(const Node& n) {
   form(n.output).f = ob;
 }
 
-// UpSampling2D (nearest, integer factors f): EMC_RESIZE_NEAREST_INT8 in its asymmetric mode,
-// src = floor(o * in / out) = o / f exactly (integer arithmetic); the codes are kept.
-void CpuLowerer::lower_upsample(const Node& n) {
-  const TensorId in = n.inputs[0];
-  const Shape& s = g_.shape(in);
-  const Shape& os = g_.shape(n.output);
-  require_chw(in, n);
-  ensure_q(in, n);
-  if (os.h() != s.h() * n.stride_h || os.w() != s.w() * n.stride_w)
-    fail(Errc::kInternal, "upsampled shape is not the input times the size", n);
-  format::EmcResizeNearestInt8Body b;
-  b.in_width = std::uint32_t(s.w());
-  b.in_height = std::uint32_t(s.h());
-  b.channels = std::uint32_t(s.c());
-  b.out_width = std::uint32_t(os.w());
-  b.out_height = std::uint32_t(os.h());
-  b.mode = static_cast<std::uint32_t>(format::EmcResizeMode::kAsymmetric);
-  const int ob = buffer(std::uint64_t(os.num_elements()), n.layer_ref());
-  LayerInfo info;
-  info.sources = sources_of(n);
-  info.in_shape = s.dims;
-  info.out_shape = os.dims;
-  info.note = "int8 nearest " + std::to_string(n.stride_h) + "x" + std::to_string(n.stride_w) +
-              " (codes kept: exact)";
-  const int ib = form(in).q;
-  add(LayerType::kEmcResizeNearestInt8, b, info,
-      {fix(ib, &format::EmcResizeNearestInt8Body::main_mem_in_address),
-       fix(ob, &format::EmcResizeNearestInt8Body::main_mem_out_address)},
-      ib, ob);
-  form(n.output).q = ob;
-  form(n.output).quant = quant_of(in);
-}
-
 // Flatten / Reshape / Identity: no data movement; a flattened map records its CHW order.
 void CpuLowerer::lower_alias(const Node& n) {
   const TensorId in = n.inputs[0];
@@ -1083,7 +864,7 @@ void CpuLowerer::lower_unit(const LayerMatch& m) {
   const CpuJob job = kCpuRules.at(m.rule).job;
   // A trailing Activation that is not a clamp runs as its own table (the unit before it writes
   // its calibrated input).
-  if (m.nodes.size() > 1 && job != &CpuLowerer::lower_activation_unit) {
+  if (m.nodes.size() > 1 && job != &member_job<&CpuLowerer::lower_activation_unit>) {
     const Node& last = g_.nodes[std::size_t(m.nodes.back())];
     if (last.kind == NodeKind::kActivation && !is_clamp(last.activation)) {
       LayerMatch head = m;
@@ -1092,43 +873,13 @@ void CpuLowerer::lower_unit(const LayerMatch& m) {
       return lower_activation(last);
     }
   }
-  (this->*job)(m);
+  job(*this, m);
 }
 
 LayerMatch CpuLowerer::match_of(CpuJob job, std::vector<int> nodes) {
   for (std::size_t r = 0; r < kCpuRules.size(); ++r)
     if (kCpuRules[r].job == job) return LayerMatch{r, kCpuRules[r].rule.name, std::move(nodes)};
   throw ErrorException(Error(Errc::kInternal, "the cpu table binds no rule to this job"));
-}
-
-// PReLU as EMC_PRELU_INT8: one slope per channel of a CHW map (shared_axes over H and W), else
-// one per stored element.
-void CpuLowerer::lower_prelu(const Node& n) {
-  const TensorId in = n.inputs[0];
-  ensure_q(in, n);
-  const Form& fi = form(in);
-  const auto slopes = prelu_slopes(n.kernel, g_.shape(in), fi.chw_of, fi.hwc);
-  format::EmcPreluInt8Body b;
-  b.channels = std::uint32_t(slopes.size());
-  b.plane = std::uint32_t(std::uint64_t(count(in)) / slopes.size());
-  const Int8Quant qo = quant_of(n.output);
-  if (auto st = set_prelu_int8_params(slopes, quant_of(in), qo, b); !st.ok())
-    throw ErrorException(std::move(st).error().with_layer(n.layer_ref()));
-  const int ob = buffer(std::uint64_t(count(in)), n.layer_ref());
-  LayerInfo info;
-  info.sources = sources_of(n);
-  info.in_shape = info.out_shape = g_.shape(n.output).dims;
-  info.weight_bytes = 8 * std::uint64_t(b.channels);
-  info.note = "int8 PReLU, " + std::to_string(b.channels) +
-              (b.plane > 1 ? " per-channel" : " per-element") + " slopes (" + quant_note(qo) + ")";
-  const int ib = fi.q;
-  add(LayerType::kEmcPreluInt8, std::move(b), info,
-      {fix(ib, &format::EmcPreluInt8Body::main_mem_in_address),
-       fix(ob, &format::EmcPreluInt8Body::main_mem_out_address)},
-      ib, ob);
-  form(n.output).q = ob;
-  form(n.output).chw_of = fi.chw_of;
-  form(n.output).hwc = fi.hwc;
 }
 
 void CpuLowerer::describe_outputs() {
@@ -1185,12 +936,13 @@ LoweredModel CpuLowerer::run() {
   if (is.rank() == 3 && !matches.empty()) {
     std::size_t k = 0;
     const Node& r = g_.nodes[std::size_t(matches[0].nodes[0])];
-    if (matches.size() > 1 && job_of(matches[0]) == &CpuLowerer::lower_activation_unit &&
+    if (matches.size() > 1 &&
+        job_of(matches[0]) == &member_job<&CpuLowerer::lower_activation_unit> &&
         r.activation.kind == ActivationKind::kAffine && r.activation.alpha > 0)
       k = 1;
     const Node& c = g_.nodes[std::size_t(matches[k].nodes[0])];
     const bool reads = k == 0 ? c.inputs[0] == input : c.inputs[0] == r.output;
-    conv_first = reads && job_of(matches[k]) == &CpuLowerer::lower_conv_unit;
+    conv_first = reads && job_of(matches[k]) == &member_job<&CpuLowerer::lower_conv_unit>;
   }
   if (conv_first) {
     // An image: uint8 CHW pixels p, stored by the runtime as the int8 code p - 128; real =
@@ -1268,8 +1020,6 @@ LoweredModel CpuLowerer::run() {
   }
   return std::move(out_);
 }
-
-}  // namespace
 
 Result<Graph> split_cpu_activations(Graph g) {
   std::vector<Node> nodes;

@@ -81,10 +81,7 @@ Fixup fix_emc_conv(int buffer, bool in) {
                }};
 }
 
-EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int8Quant& out_q,
-                           const Node& n, std::vector<std::string> sources, const std::string& note,
-                           const std::vector<double>& in_mean, const Padding4& in_pad) {
-  const auto& g = fc.geo;
+void check_emc_conv_window(const format::EmcConvGeometry& g, const Node& n) {
   const auto dil_h = g.dilation_height * (g.kernel_height - 1) + 1;
   const auto dil_w = g.dilation_width * (g.kernel_width - 1) + 1;
   if (g.pad_top >= dil_h || g.pad_bottom >= dil_h || g.pad_left >= dil_w || g.pad_right >= dil_w) {
@@ -95,6 +92,13 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
                 " kernel window: EMC convolutions have no window of only padding",
             n);
   }
+}
+
+EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int8Quant& out_q,
+                           const Node& n, std::vector<std::string> sources, const std::string& note,
+                           const std::vector<double>& in_mean, const Padding4& in_pad) {
+  const auto& g = fc.geo;
+  check_emc_conv_window(g, n);
   const std::uint64_t taps = format::emc_conv_weight_count(g, fc.depthwise) / g.out_channels;
   if (taps > kMaxInt8Taps) {
     fail_at(std::to_string(taps) + " taps per output: more than the int8 accumulator bound (" +

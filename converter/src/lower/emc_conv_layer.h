@@ -47,6 +47,10 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
                            const Node& n, std::vector<std::string> sources, const std::string& note,
                            const std::vector<double>& in_mean, const Padding4& in_pad = {});
 
+// Fails naming node `n` when a padding of `g` is as wide as the (dilated) kernel window: an output
+// window of only padding, which EMC convolutions (int8 and float) do not have.
+void check_emc_conv_window(const format::EmcConvGeometry& g, const Node& n);
+
 // A first CPU conv reading the model input's pixels: real = (p - mean_c) / std_c is folded into
 // the weights (w / std_c) and the bias (+ sum of w / std_c * (zx - mean_c)), and the conv reads
 // p - 128 with zero point zx - 128 (zx: the mean rounded to a pixel). `w` is in the EMC layout of

@@ -11,39 +11,50 @@ using L = Lowerer;
 
 // A KPU conv layer is [pad] conv/depthwise [BN] [activation] [pool] (the KPU has conv, BN,
 // activation and a pooling stage in one layer). Everything else runs on the CPU side of the
-// kmodel. Longest match wins (layer_table.h).
+// kmodel. Longest match wins (layer_table.h). The K210 takes the kmodel V3 style: after these
+// rows, every node kind's own kmodel_v3 rules (kind_lowering.h).
 const LayerTable kKmodelV3Layers = {
     "K210",
-    {
-        {"kpu_conv",
-         {maybe({K::kZeroPad}), one_of({K::kConv2D, K::kDepthwiseConv2D}), maybe({K::kBatchNorm}),
-          maybe({K::kActivation}), maybe({K::kMaxPool, K::kAvgPool})},
-         &L::lower_kpu_conv},
-        {"fully_connected",
-         {one_of({K::kDense}), maybe({K::kActivation})},
-         &L::lower_fully_connected},
-        {"global_average_pool2d", {one_of({K::kGlobalAvgPool})}, &L::lower_global_avg_pool},
-        {"global_max_pool2d", {one_of({K::kGlobalMaxPool})}, &L::lower_global_max_pool},
-        {"max_pool2d", {maybe({K::kZeroPad}), one_of({K::kMaxPool})}, &L::lower_max_pool},
-        {"average_pool2d", {maybe({K::kZeroPad}), one_of({K::kAvgPool})}, &L::lower_avg_pool},
-        {"add", {one_of({K::kAdd}), maybe({K::kActivation})}, &L::lower_add},
-        {"concat", {one_of({K::kConcat})}, &L::lower_concat},
-        {"softmax", {one_of({K::kSoftmax})}, &L::lower_softmax},
-        {"flatten", {one_of({K::kFlatten})}, &L::lower_alias},
-        {"reshape", {one_of({K::kReshape})}, &L::lower_alias},
-        {"identity", {one_of({K::kIdentity})}, &L::lower_alias},
-        {"batch_norm", {one_of({K::kBatchNorm}), maybe({K::kActivation})}, &L::lower_batch_norm},
-        {"activation", {one_of({K::kActivation})}, &L::lower_activation},
-        // A ZeroPadding2D the passes could not merge into a conv or pool.
-        {"zero_pad", {one_of({K::kZeroPad})}, &L::lower_zero_pad},
-        {"upsample", {one_of({K::kUpSample})}, &L::lower_upsample},
-        {"elementwise",
-         {one_of({K::kSubtract, K::kMultiply, K::kMaximum, K::kMinimum, K::kAverage}),
-          maybe({K::kActivation})},
-         &L::lower_elementwise},
-        {"crop", {one_of({K::kCrop})}, &L::lower_crop},
-        {"prelu", {one_of({K::kPRelu})}, &L::lower_prelu},
-    }};
+    with_kind_rules<LayerRule>(
+        {
+            {"kpu_conv",
+             {maybe({K::kZeroPad}), one_of({K::kConv2D, K::kDepthwiseConv2D}),
+              maybe({K::kBatchNorm}), maybe({K::kActivation}), maybe({K::kMaxPool, K::kAvgPool})},
+             &member_job<&L::lower_kpu_conv>},
+            {"fully_connected",
+             {one_of({K::kDense}), maybe({K::kActivation})},
+             &member_job<&L::lower_fully_connected>},
+            {"global_average_pool2d",
+             {one_of({K::kGlobalAvgPool})},
+             &member_job<&L::lower_global_avg_pool>},
+            {"global_max_pool2d",
+             {one_of({K::kGlobalMaxPool})},
+             &member_job<&L::lower_global_max_pool>},
+            {"max_pool2d",
+             {maybe({K::kZeroPad}), one_of({K::kMaxPool})},
+             &member_job<&L::lower_max_pool>},
+            {"average_pool2d",
+             {maybe({K::kZeroPad}), one_of({K::kAvgPool})},
+             &member_job<&L::lower_avg_pool>},
+            {"add", {one_of({K::kAdd}), maybe({K::kActivation})}, &member_job<&L::lower_add>},
+            {"concat", {one_of({K::kConcat})}, &member_job<&L::lower_concat>},
+            {"softmax", {one_of({K::kSoftmax})}, &member_job<&L::lower_softmax>},
+            {"flatten", {one_of({K::kFlatten})}, &member_job<&L::lower_alias>},
+            {"reshape", {one_of({K::kReshape})}, &member_job<&L::lower_alias>},
+            {"identity", {one_of({K::kIdentity})}, &member_job<&L::lower_alias>},
+            {"batch_norm",
+             {one_of({K::kBatchNorm}), maybe({K::kActivation})},
+             &member_job<&L::lower_batch_norm>},
+            {"activation", {one_of({K::kActivation})}, &member_job<&L::lower_activation>},
+            // A ZeroPadding2D the passes could not merge into a conv or pool.
+            {"zero_pad", {one_of({K::kZeroPad})}, &member_job<&L::lower_zero_pad>},
+            {"elementwise",
+             {one_of({K::kSubtract, K::kMultiply, K::kMaximum, K::kMinimum, K::kAverage}),
+              maybe({K::kActivation})},
+             &member_job<&L::lower_elementwise>},
+            {"crop", {one_of({K::kCrop})}, &member_job<&L::lower_crop>},
+        },
+        &KindLowering::kmodel_v3)};
 
 const Target kK210Target = {
     .name = "k210",

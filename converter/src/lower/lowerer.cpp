@@ -264,7 +264,7 @@ void Lowerer::lower_unit(const LayerMatch& m) {
   const LowerRule job = table_.rules.at(m.rule).lower;
   if (job == nullptr)
     fail(Errc::kUnsupportedLayer, "'" + std::string(m.name) + "' has no kmodel V3 lowering", f);
-  (this->*job)(m);
+  job(*this, m);
 }
 
 LoweredModel Lowerer::run() {
@@ -295,9 +295,12 @@ LoweredModel Lowerer::run() {
   // stored as p - 128 for its EMC convolution (the runtime's input rule for that first layer).
   bool pixels_first = false;
   if (matches.size() > first_unit &&
-      table_.rules[matches[first_unit].rule].lower == &Lowerer::lower_kpu_conv && is.rank() == 3 &&
-      !(is.h() == 1 && is.w() == 1)) {
-    if (target_.cpu_conv_fallback && kpu_conv_refusal(conv_unit(matches[first_unit].nodes)))
+      table_.rules[matches[first_unit].rule].lower == &member_job<&Lowerer::lower_kpu_conv> &&
+      is.rank() == 3 && !(is.h() == 1 && is.w() == 1)) {
+    const ConvUnit u = conv_unit(matches[first_unit].nodes);
+    // (A CPU conv with a fused sigmoid/tanh runs in float: it reads the pixels the KPU-first way,
+    // through an identity K210_CONV, so the kmodel still starts with one.)
+    if (target_.cpu_conv_fallback && kpu_conv_refusal(u) && !float_cpu_conv(u))
       pixels_first = true;
     else
       kpu_first = true;

@@ -2,9 +2,10 @@
 // Its core (lowerer.cpp) owns the buffers, each tensor's representations (KPU map, uint8 / float
 // main memory, pending stride-2 sampling, padding) and the address fix-ups; each job is a member
 // defined in its own file: kpu_conv.cpp (K210_CONV incl. channel splits and stride-2 grouping),
-// dense.cpp (Dense on the CPU or the KPU), cpu_layers.cpp (pools, add, concat, softmax, ...).
-// The target (options.target, target.h) supplies the rule table binding rules to these jobs and
-// the limits the jobs check; no job asks which target it is.
+// dense.cpp (Dense on the CPU or the KPU), cpu_layers.cpp (pools, add, concat, softmax, ...). A
+// node kind's own lowering (lower/<kind>.cpp, kind_lowering.h) binds free functions that build
+// with the public part below. The target (options.target, target.h) supplies the rule table
+// binding rules to these jobs and the limits the jobs check; no job asks which target it is.
 // See convert.h for what runs where and docs/converter_k210.md for the derivations.
 #pragma once
 
@@ -16,9 +17,11 @@
 #include <vector>
 
 #include "emc/converter/convert.h"
+#include "emc/converter/emc_conv_quant.h"
 #include "emc/converter/layer_table.h"
 #include "emc/converter/quantize.h"
 #include "emc/format/kpu_layout.h"
+#include "lower/kind_lowering.h"
 #include "lower/lowered.h"
 
 namespace emc::converter::detail {
@@ -64,8 +67,7 @@ std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0);
 // relu or relu6 (sets `relu6`).
 bool relu_family(const Activation& a, bool& relu6);
 
-// The kmodel V3 layer table binding rules to the jobs below (lower/k210_target.cpp; the cpu
-// target uses it too).
+// The kmodel V3 layer table binding rules to the jobs below (lower/k210_target.cpp).
 extern const LayerTable kKmodelV3Layers;
 
 class Lowerer : LoweredBuilder {
@@ -104,11 +106,9 @@ class Lowerer : LoweredBuilder {
   void lower_add(const LayerMatch& m) { emit_add(with_activation(m)); }
   void lower_concat(const LayerMatch& m);
   void lower_softmax(const LayerMatch& m);
-  void lower_upsample(const LayerMatch& m);
   // Flatten / Reshape / Identity: no data movement.
   void lower_alias(const LayerMatch& m);
   void lower_activation(const LayerMatch& m);
-  void lower_prelu(const LayerMatch& m);  // k210_prelu.cpp
   void lower_batch_norm(const LayerMatch& m) { emit_batch_norm(with_activation(m)); }
   // Subtract / Multiply / Maximum / Minimum / Average [activation], Cropping2D and a ZeroPadding2D
   // no conv absorbed: the stock V3 form where one is exact, else the EMC int8 layer on the CPU
@@ -117,19 +117,11 @@ class Lowerer : LoweredBuilder {
   void lower_crop(const LayerMatch& m);
   void lower_zero_pad(const LayerMatch& m);
 
- private:
-  // ---- buffers and layers (new_buffer, add_layer, ...: LoweredBuilder) ----
-  int kpu_map_buffer(std::int32_t h, std::int32_t w, std::int32_t c, const LayerRef& owner,
-                     std::uint32_t extra_rows = 0) {
-    const auto rows = static_cast<std::uint32_t>(
-        format::kpu_map_rows(static_cast<std::uint32_t>(w), static_cast<std::uint32_t>(h),
-                             static_cast<std::uint32_t>(c)));
-    return new_buffer(Mem::kKpu, std::uint64_t{rows} * 64, rows + extra_rows, owner);
-  }
-  // Makes K210_CONV layer `layer` also DMA its output map to main buffer `buf` (+ `add` bytes).
-  void send_to_main(int layer, int buf, std::uint64_t add);
-
-  // ---- quantization of tensors ----
+  // ---- what a free job (lower/<kind>.cpp) builds with ----
+  const Graph& graph() const { return g_; }
+  Forms& forms(TensorId t) { return forms_[static_cast<std::size_t>(t)]; }
+  const Node& first(const LayerMatch& m) const { return node(m.nodes.front()); }
+  // The tensor's uint8 quantization (from its calibrated range, fixed on first use).
   QuantParam quant_of(TensorId t) {
     Forms& f = forms_[static_cast<std::size_t>(t)];
     if (!f.has_q) {
@@ -144,6 +136,29 @@ class Lowerer : LoweredBuilder {
     return f.q;
   }
   std::int64_t count(TensorId t) const { return g_.shape(t).num_elements(); }
+  // t as uint8 CHW in main memory (Forms::main_q), DMA'd / dequantized / sampled as needed.
+  void ensure_main_q(TensorId t, const Node& ctx);
+  // t as int8 in main memory (Forms::main_i8), from its uint8 form.
+  void ensure_main_i8(TensorId t, const Node& ctx);
+  // A V3 REQUANTIZE (256-entry byte table) of `n` bytes of buffer `in` into a new buffer.
+  int byte_table(int in, std::uint64_t n, const std::array<std::uint8_t, 256>& table,
+                 LayerInfo info, const Node& ctx);
+  using LoweredBuilder::add_main_layer;
+  using LoweredBuilder::main_buffer;
+
+ private:
+  // ---- buffers and layers (new_buffer, add_layer, ...: LoweredBuilder) ----
+  int kpu_map_buffer(std::int32_t h, std::int32_t w, std::int32_t c, const LayerRef& owner,
+                     std::uint32_t extra_rows = 0) {
+    const auto rows = static_cast<std::uint32_t>(
+        format::kpu_map_rows(static_cast<std::uint32_t>(w), static_cast<std::uint32_t>(h),
+                             static_cast<std::uint32_t>(c)));
+    return new_buffer(Mem::kKpu, std::uint64_t{rows} * 64, rows + extra_rows, owner);
+  }
+  // Makes K210_CONV layer `layer` also DMA its output map to main buffer `buf` (+ `add` bytes).
+  void send_to_main(int layer, int buf, std::uint64_t add);
+
+  // ---- quantization of tensors ----
   // QUANTIZE / DEQUANTIZE of all of t with q (addresses patched later).
   format::QuantizeBody quantize_body(TensorId t, const QuantParam& q) const {
     format::QuantizeBody b;
@@ -161,14 +176,21 @@ class Lowerer : LoweredBuilder {
   // The conv unit as an EMC_CONV2D / EMC_DEPTHWISE_CONV2D on int8 in main memory (then any pool on
   // the CPU), named as off the KPU for `r` (Target::cpu_conv_fallback).
   void lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes, const KpuRefusal& r);
+  // The unit's activation is one the CPU fallback applies in float (sigmoid, tanh).
+  static bool float_cpu_conv(const ConvUnit& u) {
+    const ActivationKind k = (u.act ? u.act : u.bn ? u.bn : u.conv)->activation.kind;
+    return k == ActivationKind::kSigmoid || k == ActivationKind::kTanh;
+  }
+  // The same with a fused sigmoid or tanh, which an int8 output cannot carry exactly: a float
+  // EMC_CONV2D_F32 / EMC_DEPTHWISE_CONV2D_F32 on the dequantized input, the stock float LOGISTIC
+  // (tanh(x) = 2·σ(2x) − 1: weights and bias doubled, the affine map folded into the QUANTIZE),
+  // QUANTIZE to the output's uint8 grid. `fc` holds the geometry, weights and bias (BN folded).
+  void lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Activation& act, TensorId tin,
+                               TensorId out, const std::vector<std::string>& sources,
+                               const KpuRefusal& r);
   // The KPU-first model input t (raw pixels in KPU RAM) also as raw pixels stored p - 128 in
   // main memory (main_i8, raw_pixels), for a CPU conv reading it.
   void pixels_to_main(TensorId t, const Node& ctx);
-  // t as int8 in main memory (Forms::main_i8), from its uint8 form.
-  void ensure_main_i8(TensorId t, const Node& ctx);
-  // A V3 REQUANTIZE (256-entry byte table) of `n` bytes of buffer `in` into a new buffer.
-  int byte_table(int in, std::uint64_t n, const std::array<std::uint8_t, 256>& table,
-                 LayerInfo info, const Node& ctx);
   // The per-channel (mean, std) of real = (pixel - mean) / std of the raw pixel input (the
   // preprocessing, with a folded leading Rescaling) for a conv `c` reading it with `cin` channels.
   void input_normalization(std::int32_t cin, const Node& c, TensorId tin, std::vector<double>& mean,
@@ -177,7 +199,6 @@ class Lowerer : LoweredBuilder {
   QuantParam peek_quant(TensorId t) const;
 
   // ---- representation changes ----
-  void ensure_main_q(TensorId t, const Node& ctx);
   void ensure_main_f(TensorId t, const Node& ctx);
   void ensure_kpu(TensorId t, const Node& ctx);
   void materialize_subsample(TensorId t, const Node& ctx);
@@ -199,7 +220,6 @@ class Lowerer : LoweredBuilder {
 
   // ---- units ----
   const Node& node(int i) const { return g_.nodes[static_cast<std::size_t>(i)]; }
-  const Node& first(const LayerMatch& m) const { return node(m.nodes.front()); }
   // An Add / BatchNormalization matched with a following Activation: one node with that
   // activation.
   Node with_activation(const LayerMatch& m) const;
@@ -249,6 +269,10 @@ class Lowerer : LoweredBuilder {
   void require_map(TensorId t, const Node& n) const;
   void quantize_float_output(TensorId t, int main_f, const Node& n, const Activation& act,
                              const std::vector<std::string>& sources);
+  // A QUANTIZE `b` of the float buffer `main_f` into a new uint8 buffer standing for tensor t on
+  // grid q (report: sources, note); returns the buffer.
+  int quantize_layer(int main_f, const format::QuantizeBody& b, TensorId t, const QuantParam& q,
+                     const std::vector<std::string>& sources, std::string note, const Node& n);
 
   // K210_CONV emission. `in_map` = stored input buffer and its dims; returns the layer index.
   struct ConvPlan {

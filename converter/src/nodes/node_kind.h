@@ -63,8 +63,8 @@ const NodeKindInfo& node_kind_info(NodeKind kind);
 
 // Every shape rule and kernel named in node_kinds.def (a function serving several kinds is
 // simply declared again).
-#define EMC_NODE_KIND(id, name, inputs, infer, run)      \
-  Result<Shape> infer(const Graph& g, const Node& node); \
+#define EMC_NODE_KIND(id, name, inputs, infer, run, lower) \
+  Result<Shape> infer(const Graph& g, const Node& node);   \
   void run(const KernelArgs& args);
 #include "emc/converter/node_kinds.def"
 

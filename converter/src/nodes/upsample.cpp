@@ -1,9 +1,27 @@
-// UpSample (Keras UpSampling2D, interpolation 'nearest'): shape rule and float kernel.
+// UpSample (Keras UpSampling2D, interpolation 'nearest'): the importer of the class, the shape
+// rule and the float kernel.
 #include <cstring>
 
+#include "import/layer_context.h"
 #include "nodes/node_kind.h"
 
 namespace emc::converter::detail {
+
+void import_upsampling2d(LayerContext& ctx) {
+  const ConfigReader& c = ctx.config();
+  c.check_known_keys({"size", "data_format", "interpolation"});
+  ctx.expect_inputs(1);
+  require_rank3(ctx);
+  require_channels_last(ctx);
+  if (auto i = c.opt_string("interpolation"); i && *i != "nearest")
+    ctx.fail(Errc::kInvalidLayerConfig,
+             "interpolation '" + *i + "' is not supported; supported: 'nearest'");
+  Node n = ctx.new_node(NodeKind::kUpSample);
+  auto size = c.opt_int_tuple("size", 2, 1, kMaxDim).value_or(std::vector<std::int64_t>{2, 2});
+  n.stride_h = static_cast<std::int32_t>(size[0]);
+  n.stride_w = static_cast<std::int32_t>(size[1]);
+  ctx.emit(std::move(n));
+}
 
 Result<Shape> infer_upsample(const Graph& g, const Node& node) {
   const Shape& in = g.shape(node.inputs[0]);

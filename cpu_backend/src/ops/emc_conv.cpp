@@ -1,20 +1,34 @@
 // EMC_CONV2D, EMC_DEPTHWISE_CONV2D (int8, TFLite/CMSIS-NN scheme) and their F32 forms
 // (format/emc_layers.h; arithmetic in docs/cpu_target.md).
 //
-// The scalar loops define the result. The AVX2 path (im2col + int16 madd GEMM for the regular
-// conv, a direct row kernel for depthwise) computes the same exact int32 accumulators in another
-// order and requantizes each with the same scalar emc_requantize(), so the bytes are identical.
+// The scalar loops define the result. The packed kernels (emc_conv_vnni.cpp: AVX-512 VNNI, and
+// the AVX2 GEMM of regular convs) and the AVX2 depthwise row kernel here compute the same exact
+// int32 accumulators in another order and requantize them by the same rule, so the bytes are
+// identical.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "emc_conv_kernels.h"
 #include "ops.h"
 
 namespace emc::cpu_backend {
+
+bool emc_kernel_isa_available(EmcKernelIsa isa) {
+  switch (isa) {
+    case EmcKernelIsa::kAvx2:
+      return emc_avx2_available();
+    case EmcKernelIsa::kAvx512Vnni:
+      return detail::emc_vnni_available();
+    default:
+      return true;
+  }
+}
 
 bool emc_avx2_available() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,18 +43,8 @@ namespace {
 
 using format::EmcConvGeometry;
 
-// One spatial axis: output o, tap k reads input o*stride - pad + k*dilation.
-struct Axis {
-  std::int64_t in, out, kernel, stride, dilation, pad;
-  std::int64_t at(std::int64_t o, std::int64_t k) const { return o * stride - pad + k * dilation; }
-};
-
-struct Conv {
-  Axis x, y;
-  std::int64_t in_c, out_c, mult;  // mult: depth multiplier (depthwise) or 0 (regular)
-  bool depthwise() const { return mult != 0; }
-  std::int64_t taps() const { return x.kernel * y.kernel * (depthwise() ? 1 : in_c); }
-};
+using Axis = ConvAxis;
+using Conv = ConvShape;
 
 // Re-checks the geometry (a hand-built layer never went through the parser).
 Result<Conv> check_geometry(LayerChecker& c, const EmcConvGeometry& g, bool depthwise) {
@@ -127,12 +131,6 @@ Result<CheckedConv<Body>> check_conv(LayerChecker& c, bool depthwise, std::uint6
 
 // ---- int8 -------------------------------------------------------------------------------------
 
-struct Int8Params {
-  std::int32_t in_zp, out_zp, lo, hi;
-  std::vector<std::int8_t> weights;
-  std::vector<std::int32_t> bias, multiplier, shift;
-};
-
 // The definition: for every output, taps in any order (the int32 sum is exact).
 void conv_int8_scalar(const Conv& v, const Int8Params& p, const std::uint8_t* in,
                       std::uint8_t* out) {
@@ -165,90 +163,6 @@ void conv_int8_scalar(const Conv& v, const Int8Params& p, const std::uint8_t* in
 }
 
 #if defined(__x86_64__)
-// Sum of the eight int32 lanes.
-__attribute__((target("avx2"))) std::int32_t hsum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-
-// Regular conv: per output row, im2col of (x - zp) as int16 [ox][k] (k = (ic, ky, kx), padded
-// to 16 with zeros; padding taps are 0), then 4 output channels x 1 pixel dot products with
-// _mm256_madd_epi16 (|x - zp| <= 255, |w| <= 128: each pair sum fits int32 exactly).
-__attribute__((target("avx2"))) void conv_int8_avx2(const Conv& v, const Int8Params& p,
-                                                    const std::vector<std::int16_t>& w16,
-                                                    std::int64_t kpad,
-                                                    std::vector<std::int16_t>& col,
-                                                    const std::uint8_t* in, std::uint8_t* out) {
-  const std::int64_t in_plane = v.x.in * v.y.in;
-  const std::int64_t out_plane = v.x.out * v.y.out;
-  col.assign(static_cast<std::size_t>(v.x.out * kpad), 0);
-  for (std::int64_t oy = 0; oy < v.y.out; ++oy) {
-    for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
-      std::int16_t* row = col.data() + ox * kpad;
-      std::int64_t k = 0;
-      for (std::int64_t ic = 0; ic < v.in_c; ++ic) {
-        const std::uint8_t* plane = in + ic * in_plane;
-        for (std::int64_t ky = 0; ky < v.y.kernel; ++ky) {
-          const std::int64_t iy = v.y.at(oy, ky);
-          const bool row_ok = iy >= 0 && iy < v.y.in;
-          for (std::int64_t kx = 0; kx < v.x.kernel; ++kx, ++k) {
-            const std::int64_t ix = v.x.at(ox, kx);
-            row[k] = row_ok && ix >= 0 && ix < v.x.in
-                         ? static_cast<std::int16_t>(
-                               static_cast<std::int8_t>(plane[iy * v.x.in + ix]) - p.in_zp)
-                         : 0;
-          }
-        }
-      }
-    }
-    std::int64_t o = 0;
-    for (; o + 4 <= v.out_c; o += 4) {
-      const std::int16_t* w0 = w16.data() + o * kpad;
-      for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
-        const std::int16_t* c = col.data() + ox * kpad;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        for (std::int64_t k = 0; k < kpad; k += 16) {
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k));
-          a0 = _mm256_add_epi32(
-              a0,
-              _mm256_madd_epi16(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + k))));
-          a1 = _mm256_add_epi32(
-              a1, _mm256_madd_epi16(
-                      x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + kpad + k))));
-          a2 = _mm256_add_epi32(
-              a2, _mm256_madd_epi16(
-                      x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + 2 * kpad + k))));
-          a3 = _mm256_add_epi32(
-              a3, _mm256_madd_epi16(
-                      x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + 3 * kpad + k))));
-        }
-        const std::int32_t acc[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
-        for (int j = 0; j < 4; ++j) {
-          const std::int64_t oc = o + j;
-          out[oc * out_plane + oy * v.x.out + ox] = static_cast<std::uint8_t>(emc_requantize(
-              acc[j] + p.bias[oc], p.multiplier[oc], p.shift[oc], p.out_zp, p.lo, p.hi));
-        }
-      }
-    }
-    for (; o < v.out_c; ++o) {
-      const std::int16_t* w0 = w16.data() + o * kpad;
-      for (std::int64_t ox = 0; ox < v.x.out; ++ox) {
-        const std::int16_t* c = col.data() + ox * kpad;
-        __m256i a0 = _mm256_setzero_si256();
-        for (std::int64_t k = 0; k < kpad; k += 16) {
-          a0 = _mm256_add_epi32(
-              a0, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k)),
-                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + k))));
-        }
-        out[o * out_plane + oy * v.x.out + ox] = static_cast<std::uint8_t>(emc_requantize(
-            hsum(a0) + p.bias[o], p.multiplier[o], p.shift[o], p.out_zp, p.lo, p.hi));
-      }
-    }
-  }
-}
-
 // Depthwise: per channel a zero-padded int16 plane of (x - zp); per output row, for each tap an
 // 8-wide int32 multiply-add over output columns (stride 1: contiguous loads; other strides: the
 // tap's columns gathered into a contiguous row first).
@@ -309,31 +223,30 @@ __attribute__((target("avx2"))) void depthwise_int8_avx2(const Conv& v, const In
 }
 #endif
 
+// Which kernel a layer runs (EmcKernelIsa resolved against this CPU and shape).
+enum class ConvPath { kScalar, kAvx2, kVnni };
+
 class ConvInt8Layer final : public interpreter::PreparedLayer {
  public:
-  ConvInt8Layer(Conv v, Int8Params p, ByteRange in, ByteRange out, bool avx2)
-      : v_(v), p_(std::move(p)), in_(in), out_(out), avx2_(avx2) {
-    if (avx2_ && !v_.depthwise()) {
-      kpad_ = (v_.taps() + 15) / 16 * 16;
-      w16_.assign(static_cast<std::size_t>(v_.out_c * kpad_), 0);
-      for (std::int64_t o = 0; o < v_.out_c; ++o) {
-        for (std::int64_t k = 0; k < v_.taps(); ++k) {
-          w16_[o * kpad_ + k] = p_.weights[o * v_.taps() + k];
-        }
-      }
+  ConvInt8Layer(Conv v, Int8Params p, ByteRange in, ByteRange out, ConvPath path)
+      : v_(v), p_(std::move(p)), in_(in), out_(out), path_(path) {
+    if (path_ == ConvPath::kVnni ||
+        (path_ == ConvPath::kAvx2 && (!v_.depthwise() || avx2_depthwise_fits(v_)))) {
+      packed_ = std::make_unique<PackedConv>(v_, p_, path_ == ConvPath::kVnni);
+      p_.weights = {};  // packed in packed_
     }
   }
 
   Status run(interpreter::ExecContext& ctx) override {
     EMC_CPU_ASSIGN_OR_RETURN(const std::uint8_t* in, fetch(ctx.main, in_));
     EMC_CPU_ASSIGN_OR_RETURN(std::uint8_t * out, fetch(ctx.main, out_));
+    if (packed_) {
+      packed_->run(in, out);
+      return ok_status();
+    }
 #if defined(__x86_64__)
-    if (avx2_) {
-      if (v_.depthwise()) {
-        depthwise_int8_avx2(v_, p_, s16_, t16_, acc_, in, out);
-      } else {
-        conv_int8_avx2(v_, p_, w16_, kpad_, s16_, in, out);
-      }
+    if (path_ == ConvPath::kAvx2) {
+      depthwise_int8_avx2(v_, p_, s16_, t16_, acc_, in, out);
       return ok_status();
     }
 #endif
@@ -348,11 +261,19 @@ class ConvInt8Layer final : public interpreter::PreparedLayer {
   Conv v_;
   Int8Params p_;
   ByteRange in_, out_;
-  bool avx2_;
-  std::int64_t kpad_ = 0;
-  std::vector<std::int16_t> w16_, s16_, t16_;
+  ConvPath path_;
+  std::unique_ptr<PackedConv> packed_;   // VNNI, or AVX2 regular convs
+  std::vector<std::int16_t> s16_, t16_;  // AVX2 depthwise scratch
   std::vector<std::int32_t> acc_;
 };
+
+ConvPath choose_path(EmcKernelIsa isa, const Conv& v) {
+  if (isa == EmcKernelIsa::kScalar) return ConvPath::kScalar;
+  if (isa != EmcKernelIsa::kAvx2 && emc_vnni_available() && vnni_conv_fits(v)) {
+    return ConvPath::kVnni;
+  }
+  return emc_avx2_available() ? ConvPath::kAvx2 : ConvPath::kScalar;
+}
 
 Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise) {
   LayerChecker c(ctx.info);
@@ -386,9 +307,8 @@ Result<PreparedPtr> prepare_conv_int8(const PrepareContext& ctx, bool depthwise)
                b->act_min,          b->act_max,
                b->weights,          b->bias,
                b->multiplier,       b->shift};
-  const bool avx2 = ctx.options.emc_isa == EmcKernelIsa::kBest && emc_avx2_available();
-  return PreparedPtr(
-      std::make_unique<ConvInt8Layer>(v, std::move(p), checked.in, checked.out, avx2));
+  return PreparedPtr(std::make_unique<ConvInt8Layer>(v, std::move(p), checked.in, checked.out,
+                                                     choose_path(ctx.options.emc_isa, v)));
 }
 
 // ---- float ------------------------------------------------------------------------------------

@@ -37,6 +37,10 @@ struct KpuSimOptions {
   ActivationRounding rounding = ActivationRounding::kNn02Banker;
   SegmentSelection selection = SegmentSelection::kStartStrictlyLess;
   KernelIsa max_isa = KernelIsa::kAvx512Vnni;
+  // Threads per conv layer (the caller's plus threads - 1 workers per model): the AVX-512 quad
+  // GEMM path with folded terms and the 3x3 depthwise line kernel split their output channels;
+  // other layers run on the calling thread. Results are the same bytes for every value.
+  unsigned threads = 1;
 };
 
 // A new kpu-sim backend (owned by the caller until handed to a Registry).

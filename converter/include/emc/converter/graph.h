@@ -68,7 +68,7 @@ struct TensorInfo {
 // The node kinds, one row each in node_kinds.def (inputs and attributes of each are listed
 // there).
 enum class NodeKind {
-#define EMC_NODE_KIND(id, name, inputs, infer, run) id,
+#define EMC_NODE_KIND(id, name, inputs, infer, run, lower) id,
 #include "emc/converter/node_kinds.def"
 };
 

@@ -1,7 +1,8 @@
 // Longest-match layer tables: which runs of graph nodes become one platform layer, per target
 // (in the spirit of Maix-EMC's tl_to_k210_table, but as data in one place and over the whole
 // graph IR, not only sequential TensorLayer models). A target's table lives in its own file
-// (converter/src/lower/<name>_target.cpp) and binds each rule to the Lowerer job that emits it.
+// (converter/src/lower/<name>_target.cpp) and binds each rule to the Lowerer job that emits it;
+// it is followed by the rules a node kind's own lowering gives (src/lower/kind_lowering.h).
 //
 // A rule is a sequence of steps; each step accepts a set of NodeKinds and may be optional. A rule
 // matches a chain of nodes n0 -> n1 -> ... where each node reads exactly one tensor, that tensor is
@@ -30,8 +31,10 @@ struct LayerMatch;
 namespace detail {
 class Lowerer;
 }
-// The job that lowers one match (a member of the internal detail::Lowerer, src/lower/lowerer.h).
-using LowerRule = void (detail::Lowerer::*)(const LayerMatch& match);
+// The job that lowers one match on the internal detail::Lowerer (src/lower/lowerer.h): a free
+// function next to its rule, or a Lowerer member bound through detail::member_job
+// (src/lower/kind_lowering.h).
+using LowerRule = void (*)(detail::Lowerer& lowerer, const LayerMatch& match);
 
 struct PatternStep {
   std::vector<NodeKind> kinds;  // any of these
@@ -57,8 +60,8 @@ struct LayerTable {
 };
 
 // The rule table of -p cpu (EMC's own CPU layer types: conv-like layers absorb BN and activation,
-// everything else 1:1). Its rules are bound to the cpu lowering's own jobs in
-// src/lower/cpu_target.cpp, so their `lower` (a Lowerer job) is nullptr here.
+// everything else 1:1). Its rules are bound to the cpu lowering's own jobs (CpuLowerer,
+// src/lower/cpu_lowerer.h), so their `lower` (a Lowerer job) is nullptr here.
 const LayerTable& generic_cpu_layer_table();
 
 struct LayerMatch {

@@ -51,14 +51,18 @@ inline std::int8_t emc_clamp_code(std::int64_t v, std::int32_t zero_point, std::
   return static_cast<std::int8_t>(v);
 }
 
-// Which implementation runs the EMC convolutions. Both give identical bytes (the int32
-// accumulation is exact, the requantization is the scalar rule above in both).
+// Which implementation runs the EMC convolutions. All give identical bytes (the int32
+// accumulation is exact, the requantization is the scalar rule above, vectorized or not).
 enum class EmcKernelIsa {
-  kBest,    // AVX2 when the CPU has it, else scalar
-  kScalar,  // the portable loops that define the result
+  kBest,        // the best this CPU has (AVX-512 VNNI, else AVX2, else scalar)
+  kScalar,      // the portable loops that define the result
+  kAvx2,        // the AVX2 kernels (scalar without AVX2)
+  kAvx512Vnni,  // the AVX-512 VNNI kernels where the shape allows (else as kAvx2); = kBest
 };
 
 // True when this build and CPU can run the AVX2 kernels.
 bool emc_avx2_available();
+// True when this build and CPU can run `isa`'s kernels (kBest and kScalar: always).
+bool emc_kernel_isa_available(EmcKernelIsa isa);
 
 }  // namespace emc::cpu_backend
