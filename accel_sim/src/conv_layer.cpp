@@ -25,6 +25,9 @@ using format::ConvBody;
 using format::KpuLayerFields;
 
 constexpr std::size_t kRowTile = 1024;  // pixels per GEMM call for 1x1 layers
+// The quad path's 1x1 tile keeps its accumulators (out_c x tile int32) within this, so the
+// arena of a wide 1x1 layer is not out_c x 1024 x 4 bytes (MobileNet v1's 28x28x256: 800 KiB).
+constexpr std::size_t kQuadAccBytes = 128 * 1024;
 
 std::size_t round_up(std::size_t v, std::size_t m) {
   return (v + m - 1) / m * m;
@@ -290,6 +293,7 @@ class PreparedConv final : public interpreter::PreparedLayer {
   // quad_sum_ set and every channel's acc + xterm + cterm provably inside int32: the GEMM adds the
   // int32 xterm and cterm at its store (exact mod 2^32), the output stage gets neither.
   bool fold_terms_ = false;
+  std::size_t quad_tile_ = 0;  // pixels per GEMM call of a 1x1 quad layer (multiple of 32)
   DepthwiseFn depthwise_fn_ = nullptr;
   bool small_dw_weights_ = false;  // every depthwise weight <= 32767
   // 8-bit 3x3 depthwise with folded terms whose input and output maps do not overlap: the kernel
@@ -524,10 +528,17 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
     p->input_count_ = p->quads_ * p->plane_pixels_ * 2;  // int16 units: 4 bytes per pixel
     p->slack_count_ = 2 * kQuadSlack;
     p->input_at_ = layout.add<std::int16_t>(p->input_count_ + p->slack_count_);
-    const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
-    if (p->arg_x_ != 0) {  // (conv_quads sums a tile of up to round_up(n, 32) pixels into it)
-      p->chan_sum_at_ =
-          layout.add<std::int32_t>(std::max(p->plane_pixels_, round_up(n, kQuadPixelBlock)));
+    p->quad_tile_ = std::clamp<std::size_t>(
+        kQuadAccBytes / (4 * round_up(p->out_c_, kOutBlock)) / kQuadPixelBlock * kQuadPixelBlock,
+        kQuadPixelBlock, kRowTile);
+    const std::size_t n = p->k_ == 1 ? std::min(in_pixels, p->quad_tile_) : p->in_w_;
+    if (p->arg_x_ != 0 && p->quad_sum_ != nullptr) {
+      // conv_quads sums a tile of up to round_up(n, 32) pixels into chan_sum and, unless the GEMM
+      // folds the terms, turns it into that tile's xterm: tile-sized, not map-sized.
+      p->chan_sum_at_ = layout.add<std::int32_t>(round_up(n, kQuadPixelBlock));
+      if (!p->fold_terms_) p->xterm_at_ = layout.add<std::int64_t>(n);
+    } else if (p->arg_x_ != 0) {  // gather_quads sums the whole padded map, then every xterm
+      p->chan_sum_at_ = layout.add<std::int32_t>(p->plane_pixels_);
       p->xterm_at_ = layout.add<std::int64_t>(in_pixels);
     }
     p->acc_lo_at_ =
@@ -550,12 +561,9 @@ Result<std::unique_ptr<interpreter::PreparedLayer>> PreparedConv::make(
   }
   if (p->tasks_ > 1) {  // the same chan_sum and acc sizes as above, per further task
     ArenaLayout priv;
-    if (split_quads) {
-      const std::size_t n = p->k_ == 1 ? std::min(in_pixels, kRowTile) : p->in_w_;
-      if (p->arg_x_ != 0) {
-        p->private_sum_at_ =
-            priv.add<std::int32_t>(std::max(p->plane_pixels_, round_up(n, kQuadPixelBlock)));
-      }
+    if (split_quads) {  // (quad_sum_ set: tile-sized sums)
+      const std::size_t n = p->k_ == 1 ? std::min(in_pixels, p->quad_tile_) : p->in_w_;
+      if (p->arg_x_ != 0) p->private_sum_at_ = priv.add<std::int32_t>(round_up(n, kQuadPixelBlock));
       p->private_acc_at_ =
           priv.add<std::int32_t>(round_up(p->out_c_, kOutBlock) * round_up(n, kQuadPixelBlock));
     } else {
@@ -899,7 +907,9 @@ void PreparedConv::conv_quads(std::size_t o_begin, std::size_t o_end, const Scra
     g.base = base;
     g.n = n;
     g.acc_stride = stride;
-    const std::int64_t* xt = arg_x_ != 0 ? xterm_ + first_pixel : nullptr;
+    // xterm_: the whole map's (quad_sum_ null, from gather_quads) or this tile's.
+    std::int64_t* const tile_xterm = quad_sum_ != nullptr ? xterm_ : xterm_ + first_pixel;
+    const std::int64_t* xt = arg_x_ != 0 ? tile_xterm : nullptr;
     if (arg_x_ != 0 && quad_sum_ != nullptr) {
       // Σx = Σ(x - 128) over the same taps + 128·IC·k² (pad taps included, phantoms 0).
       quad_sum_(g, chan_sum);
@@ -912,7 +922,7 @@ void PreparedConv::conv_quads(std::size_t o_begin, std::size_t o_end, const Scra
               static_cast<std::int32_t>(static_cast<std::uint32_t>((a * (sums[i] + c)) >> sh));
         }
       } else {
-        std::int64_t* out = xterm_ + first_pixel;
+        std::int64_t* out = tile_xterm;
         for (std::size_t i = 0; i < n; ++i) out[i] = (a * (sums[i] + c)) >> sh;
       }
     }
@@ -937,8 +947,8 @@ void PreparedConv::conv_quads(std::size_t o_begin, std::size_t o_end, const Scra
     }
   };
   if (k_ == 1) {
-    for (std::size_t p0 = 0; p0 < in_pixels; p0 += kRowTile) {
-      run_tile(p0, std::min(kRowTile, in_pixels - p0), planes + 4 * p0);
+    for (std::size_t p0 = 0; p0 < in_pixels; p0 += quad_tile_) {
+      run_tile(p0, std::min(quad_tile_, in_pixels - p0), planes + 4 * p0);
     }
     return;
   }

@@ -2,6 +2,7 @@
 #include "emc/converter/sidecar_map.h"
 
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "emc/format/file_io.h"
@@ -305,34 +306,52 @@ Result<KmodelMap> read_map(const std::string& path) {
   return parse_map(*text, path);
 }
 
-Status check_map_matches(KmodelMap& map, std::span<const std::uint8_t> kmodel,
-                         const std::string& kmodel_path) {
-  if (map.kmodel_fnv1a64.empty()) {
-    map.warnings.push_back(map.path +
-                           " does not record which kmodel it belongs to (written by an "
-                           "older emc-convert): it is assumed to match " +
-                           kmodel_path);
-    return ok_status();
-  }
-  const std::string hash = format::fnv1a64_hex(kmodel);
-  if (hash != map.kmodel_fnv1a64 || (map.kmodel_bytes && *map.kmodel_bytes != kmodel.size())) {
-    return Error(Errc::kInvalidArgument, "this map was written for a different kmodel (" +
-                                             std::to_string(map.kmodel_bytes.value_or(0)) +
-                                             " bytes, FNV-1a " + map.kmodel_fnv1a64 + ") than " +
-                                             kmodel_path + " (" + std::to_string(kmodel.size()) +
-                                             " bytes, FNV-1a " + hash +
-                                             "): convert again, or delete the stale map")
+namespace {
+
+// The check of check_map_matches on a kmodel of `size` bytes whose hash is `hash` (16 hex digits).
+Status check_map_digest(KmodelMap& map, const std::string& hash, std::uint64_t size,
+                        const std::string& kmodel_path) {
+  if (hash != map.kmodel_fnv1a64 || (map.kmodel_bytes && *map.kmodel_bytes != size)) {
+    return Error(Errc::kInvalidArgument,
+                 "this map was written for a different kmodel (" +
+                     std::to_string(map.kmodel_bytes.value_or(0)) + " bytes, FNV-1a " +
+                     map.kmodel_fnv1a64 + ") than " + kmodel_path + " (" + std::to_string(size) +
+                     " bytes, FNV-1a " + hash + "): convert again, or delete the stale map")
         .in_file(map.path);
   }
   return ok_status();
 }
 
+bool warn_unrecorded(KmodelMap& map, const std::string& kmodel_path) {
+  if (!map.kmodel_fnv1a64.empty()) return false;
+  map.warnings.push_back(map.path +
+                         " does not record which kmodel it belongs to (written by an "
+                         "older emc-convert): it is assumed to match " +
+                         kmodel_path);
+  return true;
+}
+
+}  // namespace
+
+Status check_map_matches_file(KmodelMap& map, const std::string& kmodel_path) {
+  if (warn_unrecorded(map, kmodel_path)) return ok_status();
+  auto d = format::digest_file(kmodel_path, "kmodel");
+  if (!d.ok()) return std::move(d).error();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(d->fnv1a64));
+  return check_map_digest(map, hex, d->bytes, kmodel_path);
+}
+
+Status check_map_matches(KmodelMap& map, std::span<const std::uint8_t> kmodel,
+                         const std::string& kmodel_path) {
+  if (warn_unrecorded(map, kmodel_path)) return ok_status();
+  return check_map_digest(map, format::fnv1a64_hex(kmodel), kmodel.size(), kmodel_path);
+}
+
 Result<KmodelMap> read_map_for_kmodel(const std::string& map_path, const std::string& kmodel_path) {
   auto map = read_map(map_path);
   if (!map.ok()) return map;
-  auto bytes = format::read_file_bounded(kmodel_path, 1ull << 30, "kmodel");
-  if (!bytes.ok()) return std::move(bytes).error();
-  EMC_TRY(check_map_matches(*map, *bytes, kmodel_path));
+  EMC_TRY(check_map_matches_file(*map, kmodel_path));
   return map;
 }
 

@@ -137,6 +137,37 @@ std::string fnv1a64_hex(std::span<const std::uint8_t> bytes) {
   return buf;
 }
 
+Result<FileDigest> digest_file(const std::string& path, std::string_view what) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    return Error(Errc::kIo, std::string(what) + " is a directory, not a file").in_file(path);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    return Error(Errc::kIo, "cannot open " + std::string(what) + ": " + std::strerror(errno))
+        .in_file(path);
+  }
+  FileDigest d;
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  std::uint8_t buf[1 << 16];
+  for (;;) {
+    const std::size_t n = std::fread(buf, 1, sizeof buf, f);
+    for (std::size_t i = 0; i < n; ++i) {
+      h ^= buf[i];
+      h *= 0x100000001b3ull;
+    }
+    d.bytes += n;
+    if (n < sizeof buf) break;
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) {
+    return Error(Errc::kIo, "cannot read " + std::string(what) + ": " + std::strerror(errno))
+        .in_file(path);
+  }
+  d.fnv1a64 = h;
+  return d;
+}
+
 PendingFile::PendingFile(PendingFile&& o) noexcept
     : temp_(std::move(o.temp_)), target_(std::move(o.target_)) {
   o.temp_.clear();

@@ -86,6 +86,10 @@ Result<KmodelMap> read_map(const std::string& path);
 Status check_map_matches(KmodelMap& map, std::span<const std::uint8_t> kmodel,
                          const std::string& kmodel_path);
 
+// check_map_matches against the kmodel file at `kmodel_path`, hashed as it is read (the file is
+// never held in memory: emc-run checks the map before loading the model).
+Status check_map_matches_file(KmodelMap& map, const std::string& kmodel_path);
+
 // read_map + check_map_matches against the kmodel file at `kmodel_path`.
 Result<KmodelMap> read_map_for_kmodel(const std::string& map_path, const std::string& kmodel_path);
 

@@ -35,6 +35,13 @@ bool same_file(const std::string& a, const std::string& b);
 std::uint64_t fnv1a64(std::span<const std::uint8_t> bytes);
 // The hash as 16 lowercase hex digits.
 std::string fnv1a64_hex(std::span<const std::uint8_t> bytes);
+// A file's size and FNV-1a, read in 64 KiB pieces (never the whole file in memory); kIo naming
+// `what` when it cannot be opened or read.
+struct FileDigest {
+  std::uint64_t bytes = 0;
+  std::uint64_t fnv1a64 = 0;
+};
+Result<FileDigest> digest_file(const std::string& path, std::string_view what);
 
 // A file written completely to a temporary name beside its target, not yet visible under the
 // target name. Publishing several outputs as a unit: write every one with write_pending(), and
