@@ -24,22 +24,9 @@ using namespace converter;
 using Json = nlohmann::json;
 using converter::testing::ModelBuilder;
 using converter::testing::randn;
+using converter::testing::same_conv;
 using emc::testing::int8_grid_of;
 using emc::testing::on_int8_grid;
-
-void conv(ModelBuilder& mb, std::mt19937& rng, const std::string& name, int k, int cin,
-          int filters) {
-  mb.layer("Conv2D", name,
-           {{"filters", filters},
-            {"kernel_size", {k, k}},
-            {"strides", {1, 1}},
-            {"padding", "same"},
-            {"use_bias", true},
-            {"activation", "linear"}});
-  mb.weight(name + "/kernel", {k, k, cin, filters},
-            randn(rng, std::size_t(k * k * cin * filters), 0.5f));
-  mb.weight(name + "/bias", {filters}, randn(rng, std::size_t(filters), 0.2f));
-}
 
 // Converts `mb` (input h x w x c) for -p cpu and checks the PReLU writing "p" against its floor;
 // `alpha(k)` is the slope of element k of the (HWC) tensor.
@@ -90,11 +77,11 @@ TEST(CpuPrelu, PerChannelSlopesSharedOverHW) {
   std::mt19937 rng(5);
   ModelBuilder mb;
   mb.input("in", {8, 8, 3});
-  conv(mb, rng, "a", 3, 3, 4);
-  mb.layer("PReLU", "p", {{"shared_axes", {1, 2}}});
+  same_conv(mb, rng, "a", 3, 3, 4, "in");
+  mb.layer("PReLU", "p", {{"shared_axes", {1, 2}}}, {"a"});
   const std::vector<float> alpha = {0.25f, -0.5f, 0.0f, 1.7f};
   mb.weight("p/alpha", {1, 1, 4}, alpha);
-  conv(mb, rng, "after", 1, 4, 2);
+  same_conv(mb, rng, "after", 1, 4, 2, "p");
   check_prelu(mb, 8, 8, 3, [&](std::size_t k) { return double(alpha[k % 4]); });
 }
 
@@ -102,11 +89,11 @@ TEST(CpuPrelu, PerElementSlopes) {
   std::mt19937 rng(6);
   ModelBuilder mb;
   mb.input("in", {6, 5, 3});
-  conv(mb, rng, "a", 3, 3, 2);
-  mb.layer("PReLU", "p", Json::object());
+  same_conv(mb, rng, "a", 3, 3, 2, "in");
+  mb.layer("PReLU", "p", Json::object(), {"a"});
   const std::vector<float> alpha = randn(rng, 6 * 5 * 2, 0.4f);
   mb.weight("p/alpha", {6, 5, 2}, alpha);
-  conv(mb, rng, "after", 1, 2, 2);
+  same_conv(mb, rng, "after", 1, 2, 2, "p");
   check_prelu(mb, 6, 5, 3, [&](std::size_t k) { return double(alpha[k]); });
 }
 
@@ -116,15 +103,15 @@ ModelBuilder k210_model(bool uniform) {
   std::mt19937 rng(9);
   ModelBuilder mb;
   mb.input("in", {8, 8, 3});
-  conv(mb, rng, "a", 3, 3, 4);
+  same_conv(mb, rng, "a", 3, 3, 4, "in");
   if (uniform) {
-    mb.layer("PReLU", "p", {{"shared_axes", {1, 2, 3}}});
+    mb.layer("PReLU", "p", {{"shared_axes", {1, 2, 3}}}, {"a"});
     mb.weight("p/alpha", {1, 1, 1}, {0.2f});
   } else {
-    mb.layer("PReLU", "p", {{"shared_axes", {1, 2}}});
+    mb.layer("PReLU", "p", {{"shared_axes", {1, 2}}}, {"a"});
     mb.weight("p/alpha", {1, 1, 4}, {0.25f, -0.5f, 0.0f, 1.7f});
   }
-  conv(mb, rng, "after", 3, 4, 2);
+  same_conv(mb, rng, "after", 3, 4, 2, "p");
   return mb;
 }
 
