@@ -32,9 +32,10 @@ Result<std::vector<Binding>> bind_layers(const format::Kmodel& model, const Regi
 
   std::vector<Binding> out;
   out.reserve(model.layers.size());
+  const std::size_t kpu_bytes = kpu_ram_bytes(model);
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     const format::Layer& layer = model.layers[i];
-    const LayerInfo info = layer_info(model, i);
+    const LayerInfo info = layer_info(model, i, kpu_bytes);
     const std::string* forced = nullptr;
     if (auto it = policy.by_index.find(i); it != policy.by_index.end()) {
       forced = &it->second;

@@ -64,18 +64,19 @@ Result<std::unique_ptr<Interpreter>> Interpreter::load_model(format::Kmodel mode
     im.diagnostics = std::move(diags).value();
     try {
       im.main_mem.assign(im.model.header.main_mem_usage, 0);
-      im.kpu_mem.assign(format::kKpuRamBytes, 0);
+      im.kpu_mem.assign(kpu_ram_bytes(im.model), 0);
     } catch (const std::bad_alloc&) {
-      return Error(Errc::kMainOutOfMemory, "cannot allocate " +
-                                               std::to_string(im.model.header.main_mem_usage) +
-                                               " bytes of main memory + 2 MiB of KPU RAM");
+      return Error(Errc::kMainOutOfMemory,
+                   "cannot allocate " + std::to_string(im.model.header.main_mem_usage) +
+                       " bytes of main memory + " + std::to_string(kpu_ram_bytes(im.model)) +
+                       " bytes of KPU RAM");
     }
 
     // 4. Prepare each layer once on its backend.
     const std::vector<detail::Binding>& bound = bindings.value();
     for (std::size_t i = 0; i < im.model.layers.size(); ++i) {
       Backend& backend = *bound[i].backend;
-      const LayerInfo info = layer_info(im.model, i);
+      const LayerInfo info = layer_info(im.model, i, im.kpu_mem.size());
       Result<std::unique_ptr<PreparedLayer>> prepared = Error(Errc::kInternal, "not prepared");
       try {
         prepared = backend.prepare(info);

@@ -70,7 +70,7 @@ TEST(Dispatch, SupportsSeesTheModelHeaderAndCanDeclineSixteenBitWeights) {
   EXPECT_EQ(seen[1].index, 1u);
   EXPECT_EQ(seen[1].layer->type, LayerType::kSoftmax);
   EXPECT_EQ(seen[1].main_mem_bytes, 48u);  // the header's main_mem_usage
-  EXPECT_EQ(seen[1].kpu_mem_bytes, 2u * 1024 * 1024);
+  EXPECT_EQ(seen[1].kpu_mem_bytes, 0u);    // no K210 layer, no KPU RAM
 
   format::Kmodel eight = fc_softmax_model();
   eight.header.flags = 1;
@@ -115,10 +115,11 @@ TEST(Dispatch, PrepareSeesIndexLayerAndMemorySizes) {
   TwoBackends t;
   t.a->support_all();
   std::vector<std::size_t> seen;
-  ON_CALL(*t.a, prepare(_)).WillByDefault([&seen](const LayerInfo& info) {
+  std::size_t main_bytes = 48, kpu_bytes = 0;
+  ON_CALL(*t.a, prepare(_)).WillByDefault([&](const LayerInfo& info) {
     seen.push_back(info.index);
-    EXPECT_EQ(info.main_mem_bytes, 48u);
-    EXPECT_EQ(info.kpu_mem_bytes, 2u * 1024 * 1024);
+    EXPECT_EQ(info.main_mem_bytes, main_bytes);
+    EXPECT_EQ(info.kpu_mem_bytes, kpu_bytes);
     EXPECT_EQ(info.layer, &info.model->layers[info.index]);
     return Result<std::unique_ptr<PreparedLayer>>(
         std::make_unique<testing::FakePrepared>(nullptr, 0, format::MemRange{}));
@@ -126,6 +127,20 @@ TEST(Dispatch, PrepareSeesIndexLayerAndMemorySizes) {
   auto interp = Interpreter::load_model(fc_softmax_model(), t.registry);
   ASSERT_TRUE(interp.ok()) << interp.error().to_string();
   EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1}));
+
+  // A K210 layer anywhere gives every layer the chip's 2 MiB of KPU RAM.
+  seen.clear();
+  main_bytes = 560;
+  kpu_bytes = 2u * 1024 * 1024;
+  auto kpu = Interpreter::load_model(
+      make_model(
+          560,
+          {testing::conv_layer(8, 4, 16, 16, 0, 64, true, 0), testing::fc_layer(512, 528, 4, 4),
+           testing::channels_layer(LayerType::kSoftmax, 528, 544, 4)},
+          {{544, 16}}),
+      t.registry);
+  ASSERT_TRUE(kpu.ok()) << kpu.error().to_string();
+  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1, 2}));
 }
 
 TEST(Dispatch, PerIndexOverride) {

@@ -108,6 +108,11 @@ TEST(Run, OutOfRangeAccessInKernelIsAnErrorNamingTheLayer) {
 }
 
 TEST(Run, KpuRegionIsBoundsChecked) {
+  // A K210_CONV (8x4x16 -> 8x4x16, DMA out to main 0), then the CPU model's three layers moved
+  // past its 512-byte output: the conv is why the model has KPU RAM; the mock runs every layer.
+  std::vector<format::Layer> layers{testing::conv_layer(8, 4, 16, 16, 0, 64, true, 0),
+                                    testing::fc_layer(512, 528, 4, 4),
+                                    testing::channels_layer(LayerType::kSoftmax, 528, 544, 4)};
   Fixture f([](std::size_t i) {
     return [i](ExecContext& ctx) -> Status {
       if (i == 2) {
@@ -118,12 +123,34 @@ TEST(Run, KpuRegionIsBoundsChecked) {
       return ok_status();
     };
   });
-  auto interp = Interpreter::load_model(three_layer_model(), f.registry);
-  ASSERT_TRUE(interp.ok());
+  auto interp = Interpreter::load_model(testing::make_model(560, layers, {{544, 16}}), f.registry);
+  ASSERT_TRUE(interp.ok()) << interp.error().to_string();
   Status s = (*interp)->run();
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.error().to_string(),
-              ::testing::StartsWith("layer 2 (LOGISTIC) [mock]: access of 64 bytes at KPU RAM"));
+              ::testing::StartsWith("layer 2 (SOFTMAX) [mock]: access of 64 bytes at KPU RAM"));
+}
+
+TEST(Run, ModelWithoutK210LayersHasNoKpuRam) {
+  // No layer of a CPU-only kmodel can address KPU RAM (the parser's footprints put none there), so
+  // the Interpreter does not allocate it: a backend that tries anyway gets a bounds error.
+  Fixture f([](std::size_t i) {
+    return [i](ExecContext& ctx) -> Status {
+      if (i == 1) {
+        EXPECT_EQ(ctx.kpu.size(), 0u);
+        auto r = ctx.kpu.at(0, 1);
+        if (!r.ok()) return std::move(r).error();
+      }
+      return ok_status();
+    };
+  });
+  auto interp = Interpreter::load_model(three_layer_model(), f.registry);
+  ASSERT_TRUE(interp.ok());
+  EXPECT_EQ((*interp)->kpu_memory().size(), 0u);
+  Status s = (*interp)->run();
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.error().to_string(),
+              ::testing::StartsWith("layer 1 (SOFTMAX) [mock]: access of 1 bytes at KPU RAM"));
 }
 
 TEST(Run, KernelExceptionBecomesAnError) {
@@ -146,9 +173,15 @@ TEST(Run, MemoriesAreZeroedAndSizedFromTheHeader) {
   auto interp = Interpreter::load_model(three_layer_model(), f.registry);
   ASSERT_TRUE(interp.ok());
   EXPECT_EQ((*interp)->main_memory().size(), 48u);
-  EXPECT_EQ((*interp)->kpu_memory().size(), 2u * 1024 * 1024);
   for (std::uint8_t b : (*interp)->main_memory().all()) ASSERT_EQ(b, 0);
-  for (std::uint8_t b : (*interp)->kpu_memory().all()) ASSERT_EQ(b, 0);
+
+  auto kpu = Interpreter::load_model(
+      testing::make_model(512, {testing::conv_layer(8, 4, 16, 16, 0, 64, true, 0)}, {{0, 512}}),
+      f.registry);
+  ASSERT_TRUE(kpu.ok()) << kpu.error().to_string();
+  EXPECT_EQ((*kpu)->main_memory().size(), 512u);
+  EXPECT_EQ((*kpu)->kpu_memory().size(), 2u * 1024 * 1024);  // the K210's KPU RAM
+  for (std::uint8_t b : (*kpu)->kpu_memory().all()) ASSERT_EQ(b, 0);
 }
 
 TEST(Run, FullyConnectedFirstInputAndFloatOutput) {

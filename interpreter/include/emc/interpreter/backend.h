@@ -48,11 +48,11 @@ class MemoryRegion {
 
 // What a backend sees of one layer at prepare time.
 struct LayerInfo {
-  std::size_t index = 0;                 // position in the kmodel
-  const format::Layer* layer = nullptr;  // decoded body (never null); lives as long as the model
-  const format::Kmodel* model = nullptr; // whole model (header flags: 8/16-bit weights, ...)
-  std::size_t main_mem_bytes = 0;        // size of main memory (header main_mem_usage)
-  std::size_t kpu_mem_bytes = 0;         // size of KPU RAM (2 MiB)
+  std::size_t index = 0;                  // position in the kmodel
+  const format::Layer* layer = nullptr;   // decoded body (never null); lives as long as the model
+  const format::Kmodel* model = nullptr;  // whole model (header flags: 8/16-bit weights, ...)
+  std::size_t main_mem_bytes = 0;         // size of main memory (header main_mem_usage)
+  std::size_t kpu_mem_bytes = 0;          // size of KPU RAM: 2 MiB, or 0 (kpu_ram_bytes)
 };
 
 // The live memories during run().
@@ -73,9 +73,16 @@ class PreparedLayer {
   virtual format::MemRange output_range() const { return {}; }
 };
 
+// The KPU RAM an Interpreter allocates for `model`: 2 MiB (format::kKpuRamBytes) when a layer is
+// a K210 type (format::is_k210_type: the only layers that read or write KPU RAM), else 0, so a
+// kmodel of CPU layers only does not pay for zeroing 2 MiB at every load.
+std::size_t kpu_ram_bytes(const format::Kmodel& model);
+
 // The LayerInfo the Interpreter passes to supports() and prepare() for layer `index` of `model`
-// (which must outlive it): main_mem_bytes = header main_mem_usage, kpu_mem_bytes = 2 MiB.
+// (which must outlive it): main_mem_bytes = header main_mem_usage, kpu_mem_bytes =
+// kpu_ram_bytes(model) (the second form takes it precomputed: one scan per model, not per layer).
 LayerInfo layer_info(const format::Kmodel& model, std::size_t index);
+LayerInfo layer_info(const format::Kmodel& model, std::size_t index, std::size_t kpu_mem_bytes);
 
 class Backend {
  public:

@@ -10,8 +10,9 @@
 //   std::span<const float> out = interp->output(0);
 //
 // The Registry must outlive the Interpreter (the plan points at its backends). The Interpreter
-// owns the decoded model, main memory (main_mem_usage bytes) and KPU RAM (2 MiB), both zeroed at
-// load. Not thread-safe; one run() at a time.
+// owns the decoded model, main memory (main_mem_usage bytes) and KPU RAM (2 MiB when the model
+// has a K210 layer, else none: kpu_ram_bytes in backend.h), both zeroed at load. Not thread-safe;
+// one run() at a time.
 #pragma once
 
 #include <chrono>
