@@ -62,10 +62,8 @@ Result<std::unique_ptr<Interpreter>> Interpreter::load_model(format::Kmodel mode
     im.model = std::move(model);
     im.access = std::move(access);
     im.diagnostics = std::move(diags).value();
-    try {
-      im.main_mem.assign(im.model.header.main_mem_usage, 0);
-      im.kpu_mem.assign(kpu_ram_bytes(im.model), 0);
-    } catch (const std::bad_alloc&) {
+    if (!im.main_mem.allocate(im.model.header.main_mem_usage) ||
+        !im.kpu_mem.allocate(kpu_ram_bytes(im.model))) {
       return Error(Errc::kMainOutOfMemory,
                    "cannot allocate " + std::to_string(im.model.header.main_mem_usage) +
                        " bytes of main memory + " + std::to_string(kpu_ram_bytes(im.model)) +
@@ -190,7 +188,7 @@ Status Interpreter::place_input() {
   if (first.type == format::LayerType::kK210Conv) {
     const format::KpuLayerFields f = std::get<format::ConvBody>(first.body).fields();
     Status s = format::kpu_upload(bytes, im.input.shape[2], im.input.shape[1], im.input.shape[0],
-                                  im.kpu_mem, static_cast<std::uint32_t>(f.image_src_addr));
+                                  im.kpu_mem.span(), static_cast<std::uint32_t>(f.image_src_addr));
     if (!s.ok()) return std::move(s).error().with_layer(detail::layer_ref(im.model, 0));
     return ok_status();
   }
@@ -292,11 +290,11 @@ std::uint64_t Interpreter::total_simulated_cycles() const {
 }
 
 MemoryRegion Interpreter::main_memory() const {
-  return MemoryRegion("main memory", impl_->main_mem);
+  return MemoryRegion("main memory", impl_->main_mem.span());
 }
 
 MemoryRegion Interpreter::kpu_memory() const {
-  return MemoryRegion("KPU RAM", impl_->kpu_mem);
+  return MemoryRegion("KPU RAM", impl_->kpu_mem.span());
 }
 
 }  // namespace emc::interpreter

@@ -7,6 +7,7 @@
 
 #include "emc/interpreter/interpreter.h"
 #include "layer_access.h"
+#include "zeroed_buffer.h"
 
 namespace emc::interpreter {
 
@@ -17,8 +18,8 @@ struct Interpreter::Impl {
   std::vector<PlanEntry> plan;
   std::vector<Backend*> backends;  // per layer; owned by the Registry
   std::vector<std::unique_ptr<PreparedLayer>> prepared;
-  std::vector<std::uint8_t> main_mem;  // main_mem_usage bytes
-  std::vector<std::uint8_t> kpu_mem;   // 2 MiB
+  detail::ZeroedBuffer main_mem;  // main_mem_usage bytes
+  detail::ZeroedBuffer kpu_mem;   // kpu_ram_bytes(model): 2 MiB or none
   LayerObserver observer;
   TensorInfo input;
   // The model input, placed again at the start of every run() as kpu_run_kmodel does: later
