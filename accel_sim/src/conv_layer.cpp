@@ -152,7 +152,9 @@ std::uint32_t interleave_quad_step2(const std::uint8_t* l0, const std::uint8_t* 
 #define EMC_GATHER_AVX512 1
 // GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang warns on the unknown group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // interleave_quad and interleave_quad_step2 on AVX-512 BW + VBMI, 64 pixels per step with masked
 // loads and stores (nothing outside the n pixels is written, nothing outside the lines read):
 // out[4x + i] = line_i[step * x + dx] - 128 for i < real, 0 for i >= real; step 1 or 2 (for step

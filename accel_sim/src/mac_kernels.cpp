@@ -98,7 +98,9 @@ void depthwise_portable(const DepthwisePlane& d) {
 #ifdef EMC_ACCEL_X86
 // GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang warns on the unknown group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // 16 pixels per step (masked at the row end, nothing is read past it); the Σx term with
 // vpmuldq (arg_x is 24-bit and Σx <= 255*9: both fit int32, the product is exact).
 template <bool kSmall>

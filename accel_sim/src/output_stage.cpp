@@ -210,7 +210,9 @@ void bn_act_loop(const std::int64_t* x_start, const std::int64_t* y_mul, const s
 // GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip
 // -Wmaybe-uninitialized.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang warns on the unknown group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f"))) inline __m512i wrap36v(__m512i v) {
   return _mm512_srai_epi64(_mm512_slli_epi64(v, 28), 28);
 }

@@ -101,7 +101,9 @@ constexpr auto kPortableTable = make_table<PortableK>(std::make_index_sequence<4
 
 #ifdef EMC_FAST_X86
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang warns on the unknown group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // ---- AVX2 + FMA: 6x16 (12 accumulators, 2 weight vectors, 1 broadcast) -----------------------
 template <int MR>

@@ -63,7 +63,9 @@ std::int32_t quad(const std::int8_t* w, std::int64_t count, std::int64_t step = 
 #if defined(__x86_64__)
 // GCC 12's AVX-512 intrinsics (_mm512_undefined_epi32 `__Y = __Y`) trip -Wmaybe-uninitialized.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang warns on the unknown group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #define EMC_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
 
 struct Requant {  // one output channel's emc_requantize constants, broadcast
