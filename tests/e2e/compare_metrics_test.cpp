@@ -94,6 +94,20 @@ TEST(CompareAgreement, Top1AndOverlap) {
   EXPECT_FALSE(top1_agrees(V{}, V{}).ok());
 }
 
+TEST(CompareSummary, OverlapOfAnOutputSmallerThanKIsOverItsClasses) {
+  // 3 classes, --top 5: the top-5 set is all 3 classes, so identical outputs overlap 3/3 = 100 %
+  // (not 3/5 = 60 %) and the summary says top-3.
+  AgreementSummary s;
+  s.k = 5;
+  ASSERT_TRUE(s.add(V{0.2f, 0.5f, 0.3f}, V{0.2f, 0.5f, 0.3f}).ok());
+  ASSERT_TRUE(s.add(V{0.6f, 0.3f, 0.1f}, V{0.1f, 0.3f, 0.6f}).ok());
+  EXPECT_EQ(s.top_k_overlap_sum, 6u);
+  EXPECT_EQ(s.top_k_slots, 6u);
+  EXPECT_DOUBLE_EQ(s.mean_top_k_overlap(), 1.0);
+  EXPECT_EQ(s.effective_k(), 3u);
+  EXPECT_DOUBLE_EQ(s.top1_agreement(), 0.5);
+}
+
 TEST(CompareSummary, AccumulatesOverImages) {
   AgreementSummary s;
   s.k = 2;

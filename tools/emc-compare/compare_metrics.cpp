@@ -168,6 +168,7 @@ Status AgreementSummary::add(std::span<const float> reference, std::span<const f
   ++images;
   top1_agree += *agree ? 1 : 0;
   top_k_overlap_sum += *overlap;
+  top_k_slots += std::min(k, reference.size());
   sum_mean_abs_dp += *mean_dp;
   // NaN must not vanish in std::max: keep it visible.
   max_abs_dp = std::isnan(*max_dp) ? *max_dp : std::max(max_abs_dp, *max_dp);

@@ -71,7 +71,8 @@ struct AgreementSummary {
   std::size_t images = 0;
   std::size_t top1_agree = 0;         // images whose float and quantized top-1 agree
   std::size_t top_k_overlap_sum = 0;  // sum of top_k_overlap over images
-  std::size_t k = 5;                  // the k of top_k_overlap
+  std::size_t k = 5;                  // the k of top_k_overlap (--top)
+  std::size_t top_k_slots = 0;        // sum over images of min(k, output size): the most overlap
   double sum_mean_abs_dp = 0.0;       // sum over images of mean_i |Δp_i|
   double max_abs_dp = 0.0;            // max over images and classes of |Δp_i|
   // Labelled datasets only (label_index >= 0 passed to add()).
@@ -85,10 +86,13 @@ struct AgreementSummary {
              std::int64_t label_index = -1);
 
   double top1_agreement() const { return images ? double(top1_agree) / double(images) : 0.0; }
-  // Mean overlap as a fraction of k (1.0 = identical top-k sets).
+  // Mean overlap as a fraction of the top-k set size (1.0 = identical top-k sets). An output of
+  // fewer than k classes has a top-k set of all of them: 3 classes that agree are 3/3, not 3/5.
   double mean_top_k_overlap() const {
-    return images && k ? double(top_k_overlap_sum) / double(images * k) : 0.0;
+    return top_k_slots ? double(top_k_overlap_sum) / double(top_k_slots) : 0.0;
   }
+  // The k the overlap was taken at: min(k, output size) (the same for every image of one model).
+  std::size_t effective_k() const { return images ? top_k_slots / images : k; }
   double mean_abs_dp() const { return images ? sum_mean_abs_dp / double(images) : 0.0; }
 };
 

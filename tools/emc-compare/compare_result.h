@@ -26,14 +26,14 @@ struct ImageResult {
 
 // One kmodel layer in the per-layer comparison.
 struct LayerResult {
-  std::size_t index = 0;                    // kmodel layer index
-  std::string type;                         // "K210_CONV"
-  std::string backend;                      // "kpu-sim" / "cpu"
-  std::vector<std::string> source_layers;   // Keras layers fused into it (sidecar)
-  std::string float_tensor;                 // float tensor it is compared with ("" if none)
-  bool compared = false;                    // metrics below are valid
-  std::string note;                         // why not compared / where the output was read
-  TensorErrorAccumulator error;             // pooled over all images
+  std::size_t index = 0;                   // kmodel layer index
+  std::string type;                        // "K210_CONV"
+  std::string backend;                     // "kpu-sim" / "cpu"
+  std::vector<std::string> source_layers;  // Keras layers fused into it (sidecar)
+  std::string float_tensor;                // float tensor it is compared with ("" if none)
+  bool compared = false;                   // metrics below are valid
+  std::string note;                        // why not compared / where the output was read
+  TensorErrorAccumulator error;            // pooled over all images
   // --isolated: the same metrics when the layer is fed the float model's exact input (quantized
   // with the kmodel's parameters), i.e. the error this layer adds by itself.
   bool isolated_compared = false;

@@ -193,7 +193,7 @@ std::string render_html(const CompareResult& r) {
      << "<tr><th class=\"l\">inputs</th><td>" << s.images << "</td></tr>"
      << "<tr><th class=\"l\">top-1 agreement</th><td>" << fmt("%.2f %%", 100 * s.top1_agreement())
      << " (" << s.top1_agree << "/" << s.images << ")</td></tr>"
-     << "<tr><th class=\"l\">top-" << s.k << " overlap (mean)</th><td>"
+     << "<tr><th class=\"l\">top-" << s.effective_k() << " overlap (mean)</th><td>"
      << fmt("%.2f %%", 100 * s.mean_top_k_overlap()) << "</td></tr>"
      << "<tr><th class=\"l\">mean |&Delta;p|</th><td class=\"num\">" << fmt("%.6f", s.mean_abs_dp())
      << "</td></tr><tr><th class=\"l\">max |&Delta;p|</th><td class=\"num\">"
@@ -208,7 +208,8 @@ std::string render_html(const CompareResult& r) {
          << "</span>, " << s.labelled << " labelled)</td></tr>";
     };
     acc("top-1 accuracy", s.float_top1_correct, s.quant_top1_correct);
-    acc("top-" + std::to_string(s.k) + " accuracy", s.float_top_k_correct, s.quant_top_k_correct);
+    acc("top-" + std::to_string(s.effective_k()) + " accuracy", s.float_top_k_correct,
+        s.quant_top_k_correct);
   }
   os << "</table>\n";
 

@@ -70,6 +70,7 @@ json to_json(const CompareResult& r) {
   sum["top1_agreement"] = s.top1_agreement();
   sum["k"] = s.k;
   sum["top_k_overlap_sum"] = s.top_k_overlap_sum;
+  sum["top_k_slots"] = s.top_k_slots;
   sum["mean_top_k_overlap"] = s.mean_top_k_overlap();
   put_number(sum, "mean_abs_dp", s.mean_abs_dp());
   put_number(sum, "max_abs_dp", s.max_abs_dp);

@@ -102,8 +102,9 @@ std::string format_summary(const CompareResult& result) {
   os << "summary over " << s.images << " input" << (s.images == 1 ? "" : "s") << "\n";
   os << "  top-1 agreement       " << fmt("%6.2f %%", 100.0 * s.top1_agreement()) << "  ("
      << s.top1_agree << "/" << s.images << ")\n";
-  os << "  top-" << s.k << " overlap (mean)  " << fmt("%6.2f %%", 100.0 * s.mean_top_k_overlap())
-     << "  (" << s.top_k_overlap_sum << "/" << s.images * s.k << ")\n";
+  os << "  top-" << s.effective_k() << " overlap (mean)  "
+     << fmt("%6.2f %%", 100.0 * s.mean_top_k_overlap()) << "  (" << s.top_k_overlap_sum << "/"
+     << s.top_k_slots << ")\n";
   os << "  mean |dp|             " << fmt("%.6f", s.mean_abs_dp()) << "\n";
   os << "  max |dp|              " << fmt("%.6f", s.max_abs_dp) << "\n";
   if (s.labelled > 0) {
@@ -117,7 +118,8 @@ std::string format_summary(const CompareResult& result) {
          << " of " << s.labelled << ")\n";
     };
     acc("top-1 accuracy", s.float_top1_correct, s.quant_top1_correct);
-    acc("top-" + std::to_string(s.k) + " accuracy", s.float_top_k_correct, s.quant_top_k_correct);
+    acc("top-" + std::to_string(s.effective_k()) + " accuracy", s.float_top_k_correct,
+        s.quant_top_k_correct);
   }
   return os.str();
 }
