@@ -117,4 +117,57 @@ Status check_samples(const Graph& graph, const std::vector<std::vector<Tensor>>&
   return ok_status();
 }
 
+Status check_samples_are_pixels(const Graph& graph, const std::vector<std::vector<Tensor>>& samples,
+                                const ConvertOptions& options) {
+  if (graph.inputs.size() != 1) return ok_status();
+  const Shape& shape = graph.shape(graph.inputs[0]);
+  const int channels = shape.rank() == 3 ? static_cast<int>(shape.c()) : 1;
+  const Preprocess& pre = options.preprocess;
+  for (std::size_t s = 0; s < samples.size(); ++s) {
+    if (samples[s].empty()) continue;
+    const std::vector<float>& d = samples[s][0].data;
+    for (std::size_t k = 0; k < d.size(); ++k) {
+      const int c = static_cast<int>(k % static_cast<std::size_t>(channels));
+      const PixelMapping m = pixel_mapping(pre, channels, c);
+      // The value as a pixel: inside [-0.5, 255.5] rounds to a pixel the kmodel can hold.
+      const double p = double(d[k]) * m.std + m.mean;
+      if (p >= -0.5 && p <= 255.5) continue;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "value %g at index %zu (channel %d) is outside [%g, %g]",
+                    double(d[k]), k, c, (0.0 - m.mean) / m.std, (255.0 - m.mean) / m.std);
+      Error e(Errc::kInvalidArgument,
+              "calibration sample " + std::to_string(s) + ": " + buf +
+                  ", the values the kmodel's uint8 input pixels stand for with input range " +
+                  to_string(pre) +
+                  ": the samples are not pixels mapped that way and the kmodel would clip them. "
+                  "Give the range the model's inputs are made with (--input-range 0,255 for raw "
+                  "pixel values, -1,1, or mean=...:std=...)");
+      if (s < options.sample_names.size()) e.in_file(options.sample_names[s]);
+      return e;
+    }
+  }
+  return ok_status();
+}
+
+Preprocess default_preprocess(const Graph& graph, std::string* reason) {
+  Preprocess pre;
+  if (graph.inputs.size() == 1) {
+    const auto readers = graph.consumers(graph.inputs[0]);
+    if (readers.size() == 1) {
+      const Node& n = graph.nodes[static_cast<std::size_t>(readers[0])];
+      if (n.kind == NodeKind::kActivation && n.activation.kind == ActivationKind::kAffine) {
+        pre.scale = PixelScale::kRaw;
+        if (reason) {
+          *reason = "input range 0,255 (raw pixels): the model's first layer '" + n.source.name +
+                    "' is a Rescaling, so the model normalizes its own input; --input-range "
+                    "overrides";
+        }
+        return pre;
+      }
+    }
+  }
+  if (reason) *reason = "input range 0,1 (pixel / 255), the default; --input-range overrides";
+  return pre;
+}
+
 }  // namespace emc::converter

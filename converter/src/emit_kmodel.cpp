@@ -208,6 +208,9 @@ Result<ConvertResult> convert_impl(const Graph& graph,
   // Structural problems (a kernel size, a stride, channel counts, KPU RAM) do not depend on the
   // ranges: lower once with placeholder ranges so that they are reported before a long
   // calibration run. Range-dependent failures are left to the real lowering.
+  // The dry run also says whether the kmodel takes uint8 pixels, so samples that no pixel can
+  // stand for are refused before calibration (and after the real lowering if the dry run failed).
+  bool pixels_checked = false;
   {
     const std::vector<Range> placeholder(exec->graph().tensors.size(), Range{-1.0, 1.0});
     auto dry = convert_calibrated_impl(exec->graph(), placeholder, options);
@@ -216,6 +219,9 @@ Result<ConvertResult> convert_impl(const Graph& graph,
       if (c == Errc::kUnsupportedLayer || c == Errc::kInvalidLayerConfig ||
           c == Errc::kShapeMismatch || c == Errc::kKpuOutOfMemory)
         return dry.error();
+    } else {
+      if (dry->input_is_uint8) EMC_TRY(check_samples_are_pixels(graph, samples, options));
+      pixels_checked = true;
     }
   }
   auto ranges =
@@ -223,6 +229,8 @@ Result<ConvertResult> convert_impl(const Graph& graph,
   if (!ranges.ok()) return ranges.error();
   auto r = convert_calibrated_impl(exec->graph(), ranges.value(), options);
   if (!r.ok()) return r;
+  if (!pixels_checked && r->input_is_uint8)
+    EMC_TRY(check_samples_are_pixels(graph, samples, options));
   const Graph& g = exec->graph();
   for (std::size_t t = 0; t < ranges->size() && t < g.tensors.size(); ++t) {
     const Range& rg = (*ranges)[t];

@@ -219,6 +219,10 @@ TEST(ConvertNewLayers, LayersV3LacksRunOnTheCpuOnK210AndAreRefusedWithSdkCompati
     ASSERT_TRUE(g.ok()) << g.error().to_string();
     ConvertOptions opt;
     opt.target = Target::kK210;
+    // The calibration values (sd 0.3) must be ones an input pixel stands for: [-4, 4].
+    opt.preprocess.scale = PixelScale::kMeanStd;
+    opt.preprocess.mean = {127.5f, 127.5f, 127.5f};
+    opt.preprocess.std = {31.875f, 31.875f, 31.875f};
     const std::vector<std::vector<Tensor>> calib = {
         {Tensor{Shape{{8, 8, 3}}, randn(8 * 8 * 3, 0.3f, 12)}}};
     auto r = convert(*g, calib, opt);

@@ -121,6 +121,27 @@ std::vector<AffineQuant> input_quant_from_preprocess(const converter::Preprocess
   return q;
 }
 
+Status check_fits_uint8_input(const std::vector<float>& nhwc, const InputGeometry& g,
+                              const std::vector<AffineQuant>& quant) {
+  const std::size_t channels = g.channels > 0 ? std::size_t(g.channels) : 1;
+  for (std::size_t k = 0; k < nhwc.size(); ++k) {
+    const std::size_t c = k % channels;
+    const AffineQuant& aq = quant[c < quant.size() ? c : 0];
+    const double q = (double(nhwc[k]) - aq.bias) / aq.scale;
+    if (q >= -0.5 && q <= 255.5) continue;
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "value %g at index %zu (channel %zu) is outside [%g, %g], what the kmodel's "
+                  "uint8 input pixels stand for",
+                  double(nhwc[k]), k, c, aq.bias, aq.bias + 255.0 * aq.scale);
+    return Error(Errc::kInvalidArgument,
+                 std::string(buf) +
+                     ": this tensor was not made with the kmodel's input range (its .map.json "
+                     "input.preprocess); the kmodel would see it clipped");
+  }
+  return ok_status();
+}
+
 std::vector<std::uint8_t> quantize_to_chw(const std::vector<float>& nhwc, const InputGeometry& g,
                                           const std::vector<AffineQuant>& quant) {
   auto quantize = [&](double x, std::int32_t c) {

@@ -55,6 +55,13 @@ using AffineQuant = converter::MapQuant;
 // the named scales 1/255, 1/127.5 - 1 and raw). One entry per channel (3).
 std::vector<AffineQuant> input_quant_from_preprocess(const converter::Preprocess& pre);
 
+// An --input-f32 tensor fed to a uint8-input kmodel must hold values some pixel stands for:
+// (x - bias) / scale within [-0.5, 255.5]. Otherwise kInvalidArgument naming the first value
+// outside and the range, since clamping it would compare the kmodel on another input than the
+// float model.
+Status check_fits_uint8_input(const std::vector<float>& nhwc, const InputGeometry& g,
+                              const std::vector<AffineQuant>& quant);
+
 // Quantizes an NHWC float tensor as q = clamp(round((x - bias) / scale), 0, 255) (round half away
 // from zero, as the SDK's QUANTIZE) with quant[c] (quant[0] if only one) and reorders it to uint8
 // CHW for a KPU-first kmodel. Every scale > 0.

@@ -384,6 +384,10 @@ Result<ImageResult> Session::evaluate(const InputItem& item) {
   if (!input.ok()) return std::move(input).error();
 
   const auto& g = executor_->graph();
+  if (item.is_f32 && input_quant_) {
+    if (Status s = check_fits_uint8_input(*input, geometry_, *input_quant_); !s.ok())
+      return std::move(s).error().in_file(item.path);
+  }
   auto kin = kmodel_input(*input);
   if (!kin.ok()) return std::move(kin).error();
   converter::Tensor t{g.shape(g.inputs[0]), std::move(input).value()};

@@ -325,7 +325,9 @@ static int run(int argc, char** argv) {
                "them (exact; ReLU6 pairs are left alone)");
   app.add_flag("--no-cle", no_cle, "no cross-layer equalization (the default)");
   app.add_option("--input-range", input_range,
-                 "pixel preprocessing: 0,1 | -1,1 | 0,255 | mean=R,G,B:std=R,G,B (pixel units)");
+                 "pixel preprocessing: 0,1 | -1,1 | 0,255 | mean=R,G,B:std=R,G,B (pixel units); "
+                 "default 0,1, or 0,255 when the model starts with a Rescaling (it normalizes "
+                 "its own input)");
   app.add_flag("--bgr", bgr, "the model takes BGR channel order");
   app.add_option("--weights-bits", weight_bits, "8 | 16")->check(CLI::IsMember({8, 16}));
   app.add_flag("--report", report, "print the per-layer report");
@@ -388,6 +390,13 @@ static int run(int argc, char** argv) {
     if (Status s = check_output_is_not_an_input(o, model_path, model.value(), *files); !s.ok())
       return fail(s.error());
   }
+  if (!app.count("--input-range")) {  // the model's own normalization decides (convert.h)
+    std::string why;
+    const ChannelOrder order = pre->order;
+    pre = default_preprocess(graph.value(), &why);
+    pre->order = order;
+    if (pre->scale != PixelScale::kZeroOne) std::cerr << "emc-convert: " << why << "\n";
+  }
   auto samples = load_dataset(*files, graph.value(), pre.value());
   if (!samples.ok()) return fail(samples.error());
   ConvertOptions opt;
@@ -421,6 +430,7 @@ static int run(int argc, char** argv) {
               : dense == "kpu" ? DensePlacement::kKpu
                                : DensePlacement::kAuto;
   opt.preprocess = pre.value();
+  for (const auto& f : *files) opt.sample_names.push_back(f.string());
   opt.threads = threads;
   opt.float_mode = exact_float ? FloatMode::kExact : FloatMode::kFast;
   tools::ProgressBar bar(!quiet, opt.calibration == CalibrationMethod::kMinMax ? 1 : 2);

@@ -6,6 +6,7 @@
 #include <stb_image_resize.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -96,6 +97,41 @@ Result<Image> resize_image(const Image& image, int width, int height) {
                           width, height, 0, image.channels))
     return Error(Errc::kInternal, "stb_image_resize failed");
   return out;
+}
+
+PixelMapping pixel_mapping(const Preprocess& pre, int channels, int c) {
+  switch (pre.scale) {
+    case PixelScale::kZeroOne:
+      return {0.0, 255.0};
+    case PixelScale::kMinusOneOne:
+      return {127.5, 127.5};
+    case PixelScale::kRaw:
+      return {0.0, 1.0};
+    case PixelScale::kMeanStd: {
+      const std::size_t j = channels == 3 && c >= 0 && c < 3 ? static_cast<std::size_t>(c) : 0;
+      return {pre.mean[j], pre.std[j]};
+    }
+  }
+  return {};
+}
+
+std::string to_string(const Preprocess& pre) {
+  switch (pre.scale) {
+    case PixelScale::kZeroOne:
+      return "0,1";
+    case PixelScale::kMinusOneOne:
+      return "-1,1";
+    case PixelScale::kRaw:
+      return "0,255";
+    case PixelScale::kMeanStd:
+      break;
+  }
+  auto list = [](const std::array<float, 3>& v) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%g,%g,%g", double(v[0]), double(v[1]), double(v[2]));
+    return std::string(buf);
+  };
+  return "mean=" + list(pre.mean) + ":std=" + list(pre.std);
 }
 
 Result<Tensor> image_to_tensor(const Image& image, const Shape& shape, const Preprocess& pre) {

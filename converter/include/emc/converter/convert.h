@@ -87,6 +87,8 @@ struct ConvertOptions {
   // How a pixel p (0..255) becomes the model's input value; used for the raw uint8 kmodel input
   // of a KPU-first model (real = (p - mean_c) / std_c).
   Preprocess preprocess;
+  // Optional, one per calibration sample: where it came from (a file name), for error messages.
+  std::vector<std::string> sample_names;
   CalibrationProgress progress;  // optional
   int threads = 0;               // calibration threads (0: one per hardware thread)
   // The float executor calibration runs (float_executor.h): kFast (SIMD float32) by default;
@@ -191,6 +193,17 @@ Status check_tensor_budget(const Graph& graph);
 Status check_weight_budget(const Graph& graph, const ConvertOptions& options);
 // Every calibration value finite (kInvalidArgument naming sample, input and index).
 Status check_samples(const Graph& graph, const std::vector<std::vector<Tensor>>& samples);
+// For a kmodel whose input is uint8 pixels: every calibration value must be one that a pixel
+// 0..255 can stand for under `options.preprocess` (to half a pixel step). Values outside mean the
+// samples were made another way (raw 0..255 tensors against the default 0..1, say): the kmodel
+// would clip them at run time and compute something else than the float model, silently, so it
+// is kInvalidArgument naming the sample, the value and where it is, and the --input-range to use.
+Status check_samples_are_pixels(const Graph& graph, const std::vector<std::vector<Tensor>>& samples,
+                                const ConvertOptions& options);
+// The preprocessing to assume when the user gives none: raw pixels 0..255 when the model's input
+// is read only by a leading Rescaling (a Keras model that normalizes its own input takes raw
+// pixels), else 0..1. `reason` (optional) is set to a sentence saying which and why.
+Preprocess default_preprocess(const Graph& graph, std::string* reason = nullptr);
 
 // Optimizes `graph` (passes.h), calibrates on `samples` (each: the graph inputs as float tensors,
 // already preprocessed), lowers and encodes. Errors name the Keras layer (index, name, class).

@@ -49,6 +49,16 @@ struct Preprocess {
   std::array<float, 3> std{1.0f, 1.0f, 1.0f};   // kMeanStd, each > 0
 };
 
+// What a uint8 input pixel p of channel `c` (of `channels`) stands for: real = (p - mean) / std.
+// kZeroOne: (0, 255); kMinusOneOne: (127.5, 127.5); kRaw: (0, 1); kMeanStd: pre.mean/std[c] (the
+// first value for an input that does not have 3 channels).
+struct PixelMapping {
+  double mean = 0.0, std = 1.0;
+};
+PixelMapping pixel_mapping(const Preprocess& pre, int channels, int c);
+// "0,1" / "-1,1" / "0,255" / "mean=...:std=..." as --input-range spells it.
+std::string to_string(const Preprocess& pre);
+
 // Converts `image` (resized to the shape's H x W when needed) into a tensor of `shape` [H, W, C]
 // with C = 1 (gray) or 3 (RGB/BGR). Values are computed in double and rounded once to float.
 Result<Tensor> image_to_tensor(const Image& image, const Shape& shape, const Preprocess& pre);
