@@ -19,7 +19,9 @@ const std::vector<SampleSpec>& sample_specs() {
       SampleSpec{"functional_concat_add", PixelScale::kZeroOne, true},
       SampleSpec{"tiny_dense", PixelScale::kRaw, true},
       SampleSpec{"shapes_cnn", PixelScale::kZeroOne, false},
-      SampleSpec{"shapes_cnn_uint8", PixelScale::kZeroOne, false}};
+      SampleSpec{"shapes_cnn_uint8", PixelScale::kZeroOne, false},
+      // Keras Rescaling first: the inputs are raw pixel values (its reference.json).
+      SampleSpec{"prelu_small", PixelScale::kRaw, true}};
   return specs;
 }
 
