@@ -75,6 +75,49 @@ TEST(Passes, OptimizeGraphFusesEverythingAndKeepsValues) {
   }
 }
 
+TEST(Passes, MergesOfMoreThanTwoInputsBecomeChainsWithTheSameValues) {
+  // Add(a, b, c, d) -> ((a + b) + c) + d, as Keras folds its inputs; bit-identical in float32.
+  // Maximum of 3 likewise; Average of 3 and two-input merges stay as they are.
+  for (const char* cls : {"Add", "Maximum", "Multiply", "Minimum", "Average"}) {
+    SCOPED_TRACE(cls);
+    ModelBuilder b;
+    b.input("x", {2, 3, 2});
+    std::vector<std::string> in;
+    for (int i = 0; i < 4; ++i) {
+      const std::string name = "d" + std::to_string(i);
+      b.layer("Dense", name, {{"units", 2}}, {"x"})
+          .weight(name + "/kernel", {2, 2}, randv(4, 10 + i))
+          .weight(name + "/bias", {2}, randv(2, 20 + i));
+      in.push_back(name);
+    }
+    b.layer(cls, "m", Json::object(), in);
+    b.layer("Activation", "act", {{"activation", "relu"}}, {"m"});
+    auto g = b.graph();
+    ASSERT_TRUE(g.ok()) << g.error().to_string();
+    auto s = split_merges(*g);
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    int merges = 0;
+    for (const Node& n : s->nodes) {
+      if (n.kind != NodeKind::kDense && n.kind != NodeKind::kActivation) {
+        ++merges;
+        EXPECT_EQ(n.source.name, "m");
+      }
+    }
+    const bool average = std::string(cls) == "Average";
+    EXPECT_EQ(merges, average ? 1 : 3);
+    if (!average) {
+      EXPECT_NE(s->find_tensor("m/partial_1"), kNoTensor);
+      EXPECT_NE(s->find_tensor("m/partial_2"), kNoTensor);
+      EXPECT_EQ(s->nodes[s->nodes.size() - 2].output, s->find_tensor("m"));
+    }
+    const std::vector<float> x = randv(12, 30, -2, 2);
+    EXPECT_EQ(run1(*g, x), run1(*s, x));
+    auto o = optimize_graph(*g);
+    ASSERT_TRUE(o.ok()) << o.error().to_string();
+    EXPECT_EQ(run1(*g, x), run1(*o, x));
+  }
+}
+
 TEST(Passes, FoldBatchNormByHand) {
   // conv 1x1 w=2 no bias, BN gamma 3 beta 1 mean 4 var 8 eps 1: s = 3/3 = 1
   // w' = 2, b' = (0 - 4)*1 + 1 = -3.

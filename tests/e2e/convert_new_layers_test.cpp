@@ -151,6 +151,41 @@ TEST(ConvertNewLayers, UpSamplingAndSeparableConvLowerOnBothTargets) {
   }
 }
 
+TEST(ConvertNewLayers, MergesOfMoreThanTwoInputsConvertOnBothTargets) {
+  // Add of 3 and Maximum / Minimum / Multiply of 3 or 4 relu conv branches: split into chains of
+  // two-input merges (passes.h split_merges), within a few output LSB of the float model.
+  for (const char* cls : {"Add", "Maximum", "Minimum", "Multiply"}) {
+    for (int n : {3, 4}) {
+      SCOPED_TRACE(std::string(cls) + " of " + std::to_string(n));
+      ModelBuilder b;
+      b.input("x", {6, 6, 3});
+      std::vector<std::string> branches;
+      for (int i = 0; i < n; ++i) {
+        const std::string name = "c" + std::to_string(i);
+        b.layer("Conv2D", name, {{"filters", 4}, {"kernel_size", 1}, {"activation", "relu"}}, {"x"})
+            .weight(name + "/kernel", {1, 1, 3, 4}, randn(12, 0.5f, 20 + unsigned(i)))
+            .weight(name + "/bias", {4}, randn(4, 0.1f, 30 + unsigned(i)));
+        branches.push_back(name);
+      }
+      b.layer(cls, "merge", Json::object(), branches);
+      b.layer("Conv2D", "after", {{"filters", 2}, {"kernel_size", 1}}, {"merge"})
+          .weight("after/kernel", {1, 1, 4, 2}, randn(8, 0.5f, 40))
+          .weight("after/bias", {2}, randn(2, 0.1f, 41));
+      auto g = b.graph();
+      ASSERT_TRUE(g.ok()) << g.error().to_string();
+      for (const Target* t : {Target::kK210, Target::kCpu}) {
+        ConvertOptions opt;
+        opt.target = t;
+        const auto o = convert_and_run(*g, opt, 1.0 / 255.0);
+        // One more rounding per extra input (the partial results are quantized too).
+        EXPECT_LE(o.max_err_lsb, kTolLsb + n - 2) << t->name;
+        std::printf("  %s of %d (%s): max error %.2f output LSB\n", cls, n,
+                    std::string(t->name).c_str(), o.max_err_lsb);
+      }
+    }
+  }
+}
+
 TEST(ConvertNewLayers, LeadingRescalingIsFoldedIntoTheInputPreprocessing) {
   // Rescaling(1/255) on raw pixels == the same model without it on x = pixel/255: KPU-first with
   // no extra layer, and the same accuracy.

@@ -129,8 +129,41 @@ Result<Graph> prelu_to_leaky_relu(Graph g) {
   return finish(std::move(g));
 }
 
+Result<Graph> split_merges(Graph g) {
+  EMC_TRY(validate_graph(g));
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const NodeKind k = g.nodes[i].kind;
+    const bool chainable = k == NodeKind::kAdd || k == NodeKind::kMultiply ||
+                           k == NodeKind::kMaximum || k == NodeKind::kMinimum;
+    if (!chainable || g.nodes[i].inputs.size() <= 2) continue;
+    Node last = g.nodes[i];
+    std::vector<Node> chain;
+    TensorId acc = last.inputs[0];
+    for (std::size_t j = 1; j + 1 < last.inputs.size(); ++j) {
+      Node part = last;
+      part.inputs = {acc, last.inputs[j]};
+      part.activation = Activation{};
+      const auto shape = infer_shape(g, part);
+      if (!shape.ok()) return shape.error();
+      std::string name = g.tensor(last.output).name + "/partial_" + std::to_string(j);
+      while (g.find_tensor(name) != kNoTensor) name += "_";
+      part.output = g.add_tensor(name, *shape);
+      acc = part.output;
+      chain.push_back(std::move(part));
+    }
+    last.inputs = {acc, last.inputs.back()};
+    chain.push_back(std::move(last));
+    g.nodes.erase(g.nodes.begin() + static_cast<std::ptrdiff_t>(i));
+    g.nodes.insert(g.nodes.begin() + static_cast<std::ptrdiff_t>(i), chain.begin(), chain.end());
+    i += chain.size() - 1;
+  }
+  return finish(std::move(g));
+}
+
 Result<Graph> optimize_graph(Graph g) {
   auto r = remove_identities(std::move(g));
+  if (!r.ok()) return r;
+  r = split_merges(std::move(*r));
   if (!r.ok()) return r;
   r = prelu_to_leaky_relu(std::move(*r));
   if (!r.ok()) return r;
