@@ -960,24 +960,9 @@ LoweredModel CpuLowerer::run() {
                                      " channels but --input-range gives 3 different per-channel "
                                      "mean/std values: give one mean and one std for all"));
     for (std::int32_t i = 0; i < c; ++i) {
-      const int j = c == 3 ? i : 0;
-      double m = 0, s = 1;
-      switch (pre.scale) {
-        case PixelScale::kZeroOne:
-          s = 255;
-          break;
-        case PixelScale::kMinusOneOne:
-          m = s = 127.5;
-          break;
-        case PixelScale::kRaw:
-          break;
-        case PixelScale::kMeanStd:
-          m = pre.mean[j];
-          s = pre.std[j];
-          break;
-      }
-      fi.mean.push_back(m);
-      fi.stdv.push_back(s);
+      const PixelMapping pm = pixel_mapping(pre, c, i);
+      fi.mean.push_back(pm.mean);
+      fi.stdv.push_back(pm.std);
     }
   } else {
     out_.input_is_uint8 = false;

@@ -220,25 +220,9 @@ void Lowerer::input_normalization(std::int32_t cin, const Node& c, TensorId tin,
              "give one mean and one std for all channels",
          c);
   for (int i = 0; i < cin; ++i) {
-    const int j = cin == 3 ? i : 0;
-    switch (pre.scale) {
-      case PixelScale::kZeroOne:
-        mean[i] = 0;
-        stdv[i] = 255;
-        break;
-      case PixelScale::kMinusOneOne:
-        mean[i] = 127.5;
-        stdv[i] = 127.5;
-        break;
-      case PixelScale::kRaw:
-        mean[i] = 0;
-        stdv[i] = 1;
-        break;
-      case PixelScale::kMeanStd:
-        mean[i] = pre.mean[j];
-        stdv[i] = pre.std[j];
-        break;
-    }
+    const PixelMapping pm = pixel_mapping(pre, cin, i);
+    mean[static_cast<std::size_t>(i)] = pm.mean;
+    stdv[static_cast<std::size_t>(i)] = pm.std;
   }
   if (tin == rescaled_input_) {  // real*s + o = (pixel - (mean - o*std/s)) / (std/s)
     for (int i = 0; i < cin; ++i) {
