@@ -77,7 +77,7 @@ TEST(Passes, OptimizeGraphFusesEverythingAndKeepsValues) {
 
 TEST(Passes, MergesOfMoreThanTwoInputsBecomeChainsWithTheSameValues) {
   // Add(a, b, c, d) -> ((a + b) + c) + d, as Keras folds its inputs; bit-identical in float32.
-  // Maximum of 3 likewise; Average of 3 and two-input merges stay as they are.
+  // Maximum, Multiply, Minimum likewise; Average of 4 = Add, Add, then Average(., .) of 4.
   for (const char* cls : {"Add", "Maximum", "Multiply", "Minimum", "Average"}) {
     SCOPED_TRACE(cls);
     ModelBuilder b;
@@ -103,12 +103,15 @@ TEST(Passes, MergesOfMoreThanTwoInputsBecomeChainsWithTheSameValues) {
         EXPECT_EQ(n.source.name, "m");
       }
     }
-    const bool average = std::string(cls) == "Average";
-    EXPECT_EQ(merges, average ? 1 : 3);
-    if (!average) {
-      EXPECT_NE(s->find_tensor("m/partial_1"), kNoTensor);
-      EXPECT_NE(s->find_tensor("m/partial_2"), kNoTensor);
-      EXPECT_EQ(s->nodes[s->nodes.size() - 2].output, s->find_tensor("m"));
+    EXPECT_EQ(merges, 3);
+    EXPECT_NE(s->find_tensor("m/partial_1"), kNoTensor);
+    EXPECT_NE(s->find_tensor("m/partial_2"), kNoTensor);
+    const Node& end = s->nodes[s->nodes.size() - 2];
+    EXPECT_EQ(end.output, s->find_tensor("m"));
+    if (std::string(cls) == "Average") {
+      EXPECT_EQ(s->nodes[s->nodes.size() - 4].kind, NodeKind::kAdd);
+      EXPECT_EQ(end.kind, NodeKind::kAverage);
+      EXPECT_EQ(end.average_of, 4);
     }
     const std::vector<float> x = randv(12, 30, -2, 2);
     EXPECT_EQ(run1(*g, x), run1(*s, x));

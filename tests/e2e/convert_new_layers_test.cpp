@@ -152,9 +152,9 @@ TEST(ConvertNewLayers, UpSamplingAndSeparableConvLowerOnBothTargets) {
 }
 
 TEST(ConvertNewLayers, MergesOfMoreThanTwoInputsConvertOnBothTargets) {
-  // Add of 3 and Maximum / Minimum / Multiply of 3 or 4 relu conv branches: split into chains of
-  // two-input merges (passes.h split_merges), within a few output LSB of the float model.
-  for (const char* cls : {"Add", "Maximum", "Minimum", "Multiply"}) {
+  // Add / Maximum / Minimum / Multiply / Average of 3 or 4 relu conv branches: split into chains
+  // of two-input merges (passes.h split_merges), within a few output LSB of the float model.
+  for (const char* cls : {"Add", "Maximum", "Minimum", "Multiply", "Average"}) {
     for (int n : {3, 4}) {
       SCOPED_TRACE(std::string(cls) + " of " + std::to_string(n));
       ModelBuilder b;

@@ -59,22 +59,19 @@ TEST(EmcInt8Params, IdentityAndHalvedMultipliersByHand) {
   // M_y = 1 / (2^20 * 0.5) = 2^-19 (2^30, -18); average halves it (2^30, -19).
   format::EmcElementwiseInt8Body e;
   ASSERT_TRUE(
-      set_elementwise_int8_params({0.5, 0}, {0.25, 0}, {0.5, 0}, -kNoClamp, kNoClamp, false, e)
-          .ok());
+      set_elementwise_int8_params({0.5, 0}, {0.25, 0}, {0.5, 0}, -kNoClamp, kNoClamp, 0, e).ok());
   EXPECT_EQ(e.left_shift, 20);
   EXPECT_EQ(e.a_multiplier, 1 << 30);
   EXPECT_EQ(e.a_shift, 0);
   EXPECT_EQ(e.b_shift, -1);
   EXPECT_EQ(e.out_shift, -18);
   ASSERT_TRUE(
-      set_elementwise_int8_params({0.5, 0}, {0.25, 0}, {0.5, 0}, -kNoClamp, kNoClamp, true, e)
-          .ok());
+      set_elementwise_int8_params({0.5, 0}, {0.25, 0}, {0.5, 0}, -kNoClamp, kNoClamp, 2, e).ok());
   EXPECT_EQ(e.out_multiplier, 1 << 30);
   EXPECT_EQ(e.out_shift, -19);
   e.op = static_cast<std::uint32_t>(format::EmcElementwiseOp::kMax);
   EXPECT_FALSE(
-      set_elementwise_int8_params({0.5, 0}, {0.25, 0}, {0.5, 0}, -kNoClamp, kNoClamp, true, e)
-          .ok());
+      set_elementwise_int8_params({0.5, 0}, {0.25, 0}, {0.5, 0}, -kNoClamp, kNoClamp, 2, e).ok());
 }
 
 TEST(EmcInt8Params, PoolsWithinHalfStepOfDouble) {
@@ -168,8 +165,9 @@ TEST(EmcInt8Params, ElementwiseWithinDerivedBoundOfDouble) {
         lo_hi(a.dequantize(-128), a.dequantize(127), bq.dequantize(-128), bq.dequantize(127));
     const Int8Quant out = int8_quant_from_range(olo, ohi).value();
     const bool relu = it % 4 == 3;
-    ASSERT_TRUE(
-        set_elementwise_int8_params(a, bq, out, relu ? 0.0 : -kNoClamp, kNoClamp, average, e).ok());
+    ASSERT_TRUE(set_elementwise_int8_params(a, bq, out, relu ? 0.0 : -kNoClamp, kNoClamp,
+                                            average ? 2 : 0, e)
+                    .ok());
     const std::size_t n = std::size_t{e.channels} * e.plane;
     const std::size_t nb = e.broadcast == 0 ? n : e.broadcast == 1 ? e.channels : 1;
     e.main_mem_in_b_address = static_cast<std::uint32_t>(n);

@@ -115,7 +115,7 @@ class CpuLowerer : LoweredBuilder {
   // EMC_ELEMENTWISE_INT8 `op` (average: an add with the output multiplier halved) of n's two
   // same-shape int8 inputs into `out`, with a clamp activation; false when the parameters do not
   // fit the type (then the caller falls back or refuses).
-  bool emit_elementwise_int8(const Node& n, format::EmcElementwiseOp op, bool average,
+  bool emit_elementwise_int8(const Node& n, format::EmcElementwiseOp op, int average_of,
                              const Activation& act, TensorId out);
   // EMC_PAD_CROP_INT8 of n's input by (top, bottom, left, right): positive pads with real 0 (the
   // zero point), negative crops.

@@ -555,7 +555,7 @@ void CpuLowerer::emit_pool(const Node& n, bool average, std::int32_t kh, std::in
   form(n.output).q = ob;
 }
 
-bool CpuLowerer::emit_elementwise_int8(const Node& n, format::EmcElementwiseOp op, bool average,
+bool CpuLowerer::emit_elementwise_int8(const Node& n, format::EmcElementwiseOp op, int average_of,
                                        const Activation& act, TensorId out) {
   if (n.inputs.size() != 2) return false;
   for (TensorId t : n.inputs) {
@@ -573,7 +573,7 @@ bool CpuLowerer::emit_elementwise_int8(const Node& n, format::EmcElementwiseOp o
   const Int8Quant qa = quant_of(n.inputs[0]), qb = quant_of(n.inputs[1]);
   const Int8Quant qo = emc_elementwise_out_quant(quant_of(out), act, ranges_.at(std::size_t(out)));
   if (!act.is_linear()) form(out).quant = qo;
-  auto l = make_emc_elementwise({op, average}, qa, qb, qo, act, g_.shape(out), sources_of(n));
+  auto l = make_emc_elementwise({op, average_of}, qa, qb, qo, act, g_.shape(out), sources_of(n));
   if (!l) return false;
   const int ob = buffer(std::uint64_t(count(out)), n.layer_ref());
   const int ia = form(n.inputs[0]).q, ib = form(n.inputs[1]).q;
@@ -591,7 +591,7 @@ void CpuLowerer::lower_elementwise(const Node& n, const Activation& act, TensorI
          "activation " + to_string(act) + " fused into an elementwise layer (-p cpu: clamps only)",
          n);
   const EmcElementwiseOp e = emc_elementwise_op(n, "cpu");
-  if (!emit_elementwise_int8(n, e.op, e.average, act, out))
+  if (!emit_elementwise_int8(n, e.op, e.average_of, act, out))
     fail(Errc::kUnsupportedLayer,
          "the int8 requantization of this " + std::string(to_string(n.kind)) +
              " does not fit EMC_ELEMENTWISE_INT8 (input and output scales too far apart)",
@@ -746,7 +746,7 @@ void CpuLowerer::lower_add(const Node& n, const Activation& act, TensorId out) {
   if (!is_clamp(act))
     fail(Errc::kUnsupportedLayer,
          "activation " + to_string(act) + " fused into an Add (-p cpu: clamps only)", n);
-  if (emit_elementwise_int8(n, format::EmcElementwiseOp::kAdd, false, act, out)) return;
+  if (emit_elementwise_int8(n, format::EmcElementwiseOp::kAdd, 0, act, out)) return;
   for (TensorId t : n.inputs) {
     ensure_f(t, n);
     if (form(t).hwc != form(n.inputs[0]).hwc || form(t).chw_of != form(n.inputs[0]).chw_of)

@@ -142,17 +142,20 @@ void Lowerer::emit_average(const Node& n, const Activation& act, TensorId out,
              fix(sum, &format::AddBody::main_mem_out_address)});
   out_.layers.back().main_in = ia;
   out_.layers.back().main_out = sum;
-  // QUANTIZE rounds (x - bias) / scale: with the grid doubled that is (x/2 - bias_o) / scale_o,
-  // the output grid's code of the average (and a ReLU's clamp at code 0 when zero point 0).
+  // QUANTIZE rounds (x - bias) / scale: with the grid times n that is (x/n - bias_o) / scale_o,
+  // the output grid's code of the average (and a ReLU's clamp at code 0 when zero point 0). n = 2,
+  // or the Keras layer's input count when split_merges made this the end of an Add chain.
+  const double of = n.average_of > 0 ? n.average_of : 2;
   const QuantParam q = clamped_quant(out, act);
   format::QuantizeBody qb;
   qb.count = cnt;
-  qb.scale = static_cast<float>(2.0 * q.scale);
-  qb.bias = static_cast<float>(2.0 * q.bias());
+  qb.scale = static_cast<float>(of * q.scale);
+  qb.bias = static_cast<float>(of * q.bias());
   const int ob = main_buffer(cnt, n.layer_ref());
   LayerInfo qi;
   qi.sources = sources;
-  qi.note = "average: the sum quantized on the output grid doubled" +
+  qi.note = "average: the sum quantized on the output grid times " +
+            std::to_string(static_cast<int>(of)) +
             (act.is_linear() ? std::string() : "; " + to_string(act) + " as the clamp");
   qi.out_shape = g_.shape(out).dims;
   qi.out_scale = q.scale;

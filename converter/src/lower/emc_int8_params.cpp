@@ -47,7 +47,7 @@ Status set_pool_int8_params(const Int8Quant& in, const Int8Quant& out, double ac
 }
 
 Status set_elementwise_int8_params(const Int8Quant& a, const Int8Quant& b, const Int8Quant& out,
-                                   double act_min, double act_max, bool average,
+                                   double act_min, double act_max, int average_of,
                                    format::EmcElementwiseInt8Body& body) {
   EMC_TRY(check_quant(a, "elementwise input a"));
   EMC_TRY(check_quant(b, "elementwise input b"));
@@ -57,8 +57,10 @@ Status set_elementwise_int8_params(const Int8Quant& a, const Int8Quant& b, const
   if (body.op > static_cast<std::uint32_t>(Op::kMin)) {
     return Error(Errc::kInvalidArgument, "elementwise op " + std::to_string(body.op) + " unknown");
   }
-  if (average && op != Op::kAdd) {
-    return Error(Errc::kInvalidArgument, "average is an add with halved output multiplier");
+  if (average_of != 0 && (op != Op::kAdd || average_of < 2)) {
+    return Error(Errc::kInvalidArgument,
+                 "average of " + std::to_string(average_of) +
+                     ": an add (op 0) whose output multiplier is divided by n >= 2");
   }
   body.a_zero_point = a.zero_point;
   body.b_zero_point = b.zero_point;
@@ -74,7 +76,7 @@ Status set_elementwise_int8_params(const Int8Quant& a, const Int8Quant& b, const
     EMC_TRY(quantize_multiplier(a.scale / twice_max, body.a_multiplier, body.a_shift));
     EMC_TRY(quantize_multiplier(b.scale / twice_max, body.b_multiplier, body.b_shift));
     const double real_out = twice_max / (std::ldexp(1.0, body.left_shift) * out.scale);
-    EMC_TRY(quantize_multiplier(average ? real_out / 2 : real_out, body.out_multiplier,
+    EMC_TRY(quantize_multiplier(average_of ? real_out / average_of : real_out, body.out_multiplier,
                                 body.out_shift));
   }
   return set_clamp(out, act_min, act_max, body.act_min, body.act_max);

@@ -33,7 +33,7 @@ EmcElementwiseOp emc_elementwise_op(const Node& n, std::string_view target) {
       e.op = Op::kMin;
       break;
     case NodeKind::kAverage:
-      e.average = true;
+      e.average_of = n.average_of > 0 ? n.average_of : 2;
       break;
     default:
       fail_at(Errc::kInternal, "not an elementwise node", n);
@@ -70,11 +70,11 @@ std::optional<EmcElementwiseLayer> make_emc_elementwise(EmcElementwiseOp op, con
   b.broadcast = static_cast<std::uint32_t>(format::EmcBroadcast::kNone);
   b.channels = 1;
   b.plane = static_cast<std::uint32_t>(out.num_elements());
-  if (!set_elementwise_int8_params(qa, qb, qo, lo, hi, op.average, b).ok()) return std::nullopt;
+  if (!set_elementwise_int8_params(qa, qb, qo, lo, hi, op.average_of, b).ok()) return std::nullopt;
   static constexpr const char* kOpName[] = {"add", "subtract", "multiply", "maximum", "minimum"};
   l.info.sources = std::move(sources);
   l.info.out_shape = out.dims;
-  l.info.note = std::string("int8 ") + (op.average ? "average" : kOpName[b.op]) + " (" +
+  l.info.note = std::string("int8 ") + (op.average_of ? "average" : kOpName[b.op]) + " (" +
                 int8_quant_note(qo) +
                 (act.is_linear() ? "" : "; " + to_string(act) + " as the clamp") + ")";
   return l;

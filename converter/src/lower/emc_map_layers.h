@@ -18,11 +18,11 @@
 namespace emc::converter::detail {
 
 // The EMC elementwise op of a Subtract / Multiply / Maximum / Minimum / Average node (Average: an
-// add with the output multiplier halved). Fails naming `n` when it is another kind or does not
-// have two inputs (`target`: the -p name for the message).
+// add with the output multiplier divided by average_of, Node::average_of or 2). Fails naming `n`
+// when it is another kind or does not have two inputs (`target`: the -p name for the message).
 struct EmcElementwiseOp {
   format::EmcElementwiseOp op = format::EmcElementwiseOp::kAdd;
-  bool average = false;
+  int average_of = 0;  // 0: not an average
 };
 EmcElementwiseOp emc_elementwise_op(const Node& n, std::string_view target);
 

@@ -132,7 +132,8 @@ void merge_f32(const KernelArgs& args) {
     }
   }
   if (n.kind == NodeKind::kAverage) {  // mul(1 / n, sum): 1/n rounded to float32 first
-    const float inv = static_cast<float>(1.0 / static_cast<double>(ins.size()));
+    const std::size_t of = n.average_of > 0 ? static_cast<std::size_t>(n.average_of) : ins.size();
+    const float inv = static_cast<float>(1.0 / static_cast<double>(of));
     for (std::int64_t i = 0; i < count; ++i) out[i] = inv * out[i];
   }
   activate_inplace(n.activation, out, count);

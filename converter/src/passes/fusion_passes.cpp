@@ -134,7 +134,8 @@ Result<Graph> split_merges(Graph g) {
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const NodeKind k = g.nodes[i].kind;
     const bool chainable = k == NodeKind::kAdd || k == NodeKind::kMultiply ||
-                           k == NodeKind::kMaximum || k == NodeKind::kMinimum;
+                           k == NodeKind::kMaximum || k == NodeKind::kMinimum ||
+                           k == NodeKind::kAverage;
     if (!chainable || g.nodes[i].inputs.size() <= 2) continue;
     Node last = g.nodes[i];
     std::vector<Node> chain;
@@ -143,6 +144,7 @@ Result<Graph> split_merges(Graph g) {
       Node part = last;
       part.inputs = {acc, last.inputs[j]};
       part.activation = Activation{};
+      if (k == NodeKind::kAverage) part.kind = NodeKind::kAdd;  // the sum; the end divides by n
       const auto shape = infer_shape(g, part);
       if (!shape.ok()) return shape.error();
       std::string name = g.tensor(last.output).name + "/partial_" + std::to_string(j);
@@ -151,6 +153,7 @@ Result<Graph> split_merges(Graph g) {
       acc = part.output;
       chain.push_back(std::move(part));
     }
+    if (k == NodeKind::kAverage) last.average_of = static_cast<std::int32_t>(last.inputs.size());
     last.inputs = {acc, last.inputs.back()};
     chain.push_back(std::move(last));
     g.nodes.erase(g.nodes.begin() + static_cast<std::ptrdiff_t>(i));

@@ -23,10 +23,11 @@ Status set_pool_int8_params(const Int8Quant& in, const Int8Quant& out, double ac
 // Elementwise (TFLite int8 ADD/SUB/MUL/MAXIMUM/MINIMUM): add/sub/max/min rescale both inputs to
 // twice_max = 2 * max(a.scale, b.scale) with left_shift 20 (input multipliers a.scale / twice_max,
 // b.scale / twice_max <= 1/2; output twice_max / (2^20 * out.scale)); mul: output multiplier
-// a.scale * b.scale / out.scale. `average` (Keras Average of two inputs) halves the output
-// multiplier of an add. body.op must be set; the rest of the quantization fields are filled.
+// a.scale * b.scale / out.scale. `average_of` n >= 2 (a Keras Average of n inputs, the last add
+// of its chain) divides the output multiplier of an add by n; 0 = a plain add. body.op must be
+// set; the rest of the quantization fields are filled.
 Status set_elementwise_int8_params(const Int8Quant& a, const Int8Quant& b, const Int8Quant& out,
-                                   double act_min, double act_max, bool average,
+                                   double act_min, double act_max, int average_of,
                                    format::EmcElementwiseInt8Body& body);
 
 // Concat: input k is requantized by ins[k].scale / out.scale (an identity copy when the parameters

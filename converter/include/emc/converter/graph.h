@@ -165,6 +165,9 @@ struct Node {
   bool keepdims = false;              // global pools
   std::int32_t axis = -1;             // kConcat / kSoftmax: per-sample axis, >= 0
   double epsilon = 1e-3;              // kBatchNorm (double: TF.js adds the JSON number)
+  // kAverage: the n the sum is divided by; 0 = inputs.size(). split_merges sets it when it turns
+  // an Average of n > 2 inputs into an Add chain feeding a two-input Average of all n.
+  std::int32_t average_of = 0;
 
   Activation activation;  // applied last (conv, depthwise, dense, batchnorm, add, activation)
 

@@ -41,12 +41,13 @@ Result<Graph> fuse_activations(Graph graph);
 // computes both as x < 0 ? alpha * x : x in float32), which fuses into a conv and a KPU table.
 Result<Graph> prelu_to_leaky_relu(Graph graph);
 
-// An Add / Multiply / Maximum / Minimum of n > 2 inputs becomes a chain of n - 1 two-input nodes
-// of the same kind, left to right: ((a + b) + c) + d is what Keras / TF.js compute (their merge
-// layers fold the inputs in order in float32), so the float result is unchanged, and every target
-// lowers two-input merges. The partial results are new tensors named `<output>/partial_<j>`; each
-// chain node keeps the Keras layer as its source, the last one keeps the output and activation.
-// (Average of n > 2 is not split: its 1/n scaling is not a two-input average.)
+// An Add / Multiply / Maximum / Minimum / Average of n > 2 inputs becomes a chain of n - 1
+// two-input nodes, left to right: ((a + b) + c) + d is what Keras / TF.js compute (their merge
+// layers fold the inputs in order in float32, and Average multiplies that sum by float32(1/n)), so
+// the float result is unchanged, and every target lowers two-input merges. An Average's chain is
+// Adds ending in a two-input Average with average_of = n. The partial results are new tensors
+// named `<output>/partial_<j>`; each chain node keeps the Keras layer as its source, the last one
+// keeps the output and activation.
 Result<Graph> split_merges(Graph graph);
 
 // remove_identities, split_merges, prelu_to_leaky_relu, merge_zero_padding, fold_batch_norm,
