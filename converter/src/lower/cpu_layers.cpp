@@ -2,6 +2,7 @@
 // aliases, elementwise activations and batch norm on their own (lowerer.h).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "emc/converter/activation_fit.h"
 #include "lower/lowerer.h"
@@ -319,12 +320,30 @@ void Lowerer::lower_softmax(const LayerMatch& m) {
   const Shape& s = g_.shape(in);
   const format::ChannelsBody b = softmax_body(n, s);
   ensure_main_f(in, n);
+  const int inb = forms_[static_cast<std::size_t>(in)].main_f;
+  // Raise the logits by the FC bias when they are all negative (v3_cpu_layers.h, logit_shift).
+  double max_in = ranges_.at(static_cast<std::size_t>(in)).max;
+  if (const double c = logit_shift(max_in); c > 0 && !out_.layers.empty()) {
+    LoweredLayer& p = out_.layers.back();
+    auto* fc = std::get_if<format::FullyConnectedBody>(&p.layer.body);
+    if (p.layer.type == LayerType::kFullyConnected && fc && p.main_out == inb &&
+        fc->act == format::CpuActivation::kLinear && g_.consumers(in).size() == 1 &&
+        std::find(g_.outputs.begin(), g_.outputs.end(), in) == g_.outputs.end()) {
+      for (float& v : fc->bias) v = static_cast<float>(double(v) + c);
+      p.info.float_tensor = "";
+      char buf[96];
+      std::snprintf(buf, sizeof buf,
+                    "logits raised by %.6g for the SDK's SOFTMAX (shift-invariant)", c);
+      p.info.note += (p.info.note.empty() ? "" : "; ") + std::string(buf);
+      max_in += c;
+    }
+  }
+  check_softmax_input(n, max_in);
   const int ob = main_buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
   LayerInfo info;
   info.sources = {n.source.name};
   info.in_shape = s.dims;
   info.out_shape = g_.shape(n.output).dims;
-  const int inb = forms_[static_cast<std::size_t>(in)].main_f;
   add_main_layer(LayerType::kSoftmax, b, info, inb, ob);
   forms_[static_cast<std::size_t>(n.output)].main_f = ob;
 }

@@ -820,6 +820,7 @@ void CpuLowerer::lower_softmax(const Node& n) {
   const TensorId in = n.inputs[0];
   const Shape& s = g_.shape(in);
   const format::ChannelsBody b = softmax_body(n, s);
+  check_softmax_input(n, ranges_.at(static_cast<std::size_t>(in)).max);
   ensure_f(in, n);
   const int ob = buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
   LayerInfo info;

@@ -1,6 +1,7 @@
 // The shared V3 CPU layer checks and bodies (v3_cpu_layers.h).
 #include "lower/v3_cpu_layers.h"
 
+#include <cstdio>
 #include <string>
 
 #include "lower/lowered.h"
@@ -28,6 +29,19 @@ format::ChannelsBody softmax_body(const Node& n, const Shape& s) {
   format::ChannelsBody b;
   b.channels = static_cast<std::uint32_t>(s.c());
   return b;
+}
+
+void check_softmax_input(const Node& n, double max_after_shift) {
+  if (max_after_shift < kSoftmaxUnderflow) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.4g", max_after_shift);
+    fail(Errc::kUnsupportedLayer,
+         std::string("every calibrated input of this softmax is below ") + buf +
+             ": the SDK's SOFTMAX (max starting at FLT_MIN) underflows every expf and writes NaN; "
+             "its input could not be shifted here (softmax is shift-invariant: add a constant to "
+             "the bias of the layer before it)",
+         n);
+  }
 }
 
 void check_concat_axis(const Node& n, const Shape& os) {

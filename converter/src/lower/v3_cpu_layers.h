@@ -17,6 +17,19 @@ format::Pool2dBody pool2d_body(const Node& n, const Shape& s, const Shape& os);
 // its last axis; anything else fails naming `n`.
 format::ChannelsBody softmax_body(const Node& n, const Shape& in);
 
+// The SDK's SOFTMAX starts its running max at FLT_MIN, not at the first input: when every input is
+// below about -87, every expf underflows to 0 and the layer writes 0/0 = NaN (kmodel_v3.md, the
+// kpu_softmax row). Softmax is shift-invariant, so a lowering that can add a constant to the
+// logits (a float FULLY_CONNECTED's bias) raises them by logit_shift(max) = -max when the
+// calibrated maximum `max` is negative (0 otherwise). check_softmax_input then fails naming `n`
+// when the calibrated maximum after any shift is still below kSoftmaxUnderflow: every calibration
+// sample would come out NaN.
+inline constexpr double kSoftmaxUnderflow = -80.0;
+inline double logit_shift(double max) {
+  return max < 0 ? -max : 0.0;
+}
+void check_softmax_input(const Node& n, double max_after_shift);
+
 // A concatenation maps onto consecutive CHW blocks only on the channel (last) axis of its output
 // `out`; another axis fails naming `n`.
 void check_concat_axis(const Node& n, const Shape& out);
