@@ -52,12 +52,22 @@ both() {  # NAME MODEL DATASET [options...]: -p k210 and -p cpu
   for p in k210 cpu; do run "$name.$p" "$1" "$2" -p "$p" "${@:3}"; done
 }
 
+# The range each model's stored .f32 inputs were made with (emc-convert refuses others).
+range_of() {
+  case "$1" in
+    mobilenet_v1_025 | teachable_nested | tupleblog_gender) echo "--input-range -1,1" ;;
+    deepmech_crop_detector) echo "--input-range mean=127.5:std=30" ;;  # noise in [-4.1, 3.8]
+  esac
+}
+
 for d in "$root"/samples/models/*/; do
   m="$(basename "$d")"
-  both "$m" "$d/model.json" "$d/inputs"
-  both "$m.dense_kpu" "$d/model.json" "$d/inputs" --dense kpu
-  both "$m.qadd" "$d/model.json" "$d/inputs" --quantized-add
-  both "$m.w16" "$d/model.json" "$d/inputs" --weights-bits 16 --per-layer --no-bias-correction
+  # shellcheck disable=SC2046
+  both "$m" "$d/model.json" "$d/inputs" $(range_of "$m")
+  both "$m.dense_kpu" "$d/model.json" "$d/inputs" --dense kpu $(range_of "$m")
+  both "$m.qadd" "$d/model.json" "$d/inputs" --quantized-add $(range_of "$m")
+  both "$m.w16" "$d/model.json" "$d/inputs" --weights-bits 16 --per-layer --no-bias-correction \
+    $(range_of "$m")
   both "$m.approx" "$d/model.json" "$d/inputs" --approx-stride2 --input-range -1,1
 done
 both teachable_nested.list_form "$root/samples/models/teachable_nested/model_list_form.json" \
@@ -68,16 +78,16 @@ for f in shapes_cnn_k2.h5 shapes_cnn_k213.keras shapes_cnn_k3.keras; do
   both "keras.$f" "$keras/$f" "$root/samples/models/shapes_cnn/inputs"
 done
 both keras.teachable_nested_k2.h5 "$keras/teachable_nested_k2.h5" \
-  "$root/samples/models/teachable_nested/inputs"
+  "$root/samples/models/teachable_nested/inputs" --input-range -1,1
 for f in tiny_dense_f64.h5 tiny_dense_k213.keras tiny_dense_k3legacy.h5; do
   both "keras.$f" "$keras/$f" "$root/samples/models/tiny_dense/inputs"
 done
 
 for m in ml5_darknet_tiny neuralnetvis_cifar10 tupleblog_gender; do
-  both "shared.$m" "$shared/models/$m/model.json" "$shared/models/$m/inputs"
+  both "shared.$m" "$shared/models/$m/model.json" "$shared/models/$m/inputs" $(range_of "$m")
 done
 for m in deepmech_crop_detector tensorspace_keras_lenet; do
-  both "shared_h5.$m" "$shared/models_h5/$m/model.h5" "$shared/models_h5/$m/inputs"
+  both "shared_h5.$m" "$shared/models_h5/$m/model.h5" "$shared/models_h5/$m/inputs" $(range_of "$m")
 done
 both shared_h5.axelerate_yolov2_mbnet "$shared/models_h5/axelerate_yolov2_mbnet/model.h5" \
   "$root/samples/images"

@@ -62,13 +62,18 @@ def models():
                               calib_dir=f'{SAMPLES}/fashion_cnn/calib',
                               eval_dir=f'{SAMPLES}/fashion_cnn/test_subset')
     # Samples and real models with stored input tensors: split them.
+    # The range each model's stored tensors were made with (emc-convert refuses tensors outside the
+    # range it is given; None: the default, 0,1, or 0,255 for a model starting with a Rescaling).
+    minus_one_one = {'mobilenet_v1_025', 'teachable_nested', 'tupleblog_gender'}
     for name in ['mobilenet_v1_025', 'functional_concat_add', 'tiny_dense', 'shapes_cnn_uint8', 'layer_zoo',
                  'teachable_nested']:
-        out[name] = dict(json=f'{SAMPLES}/{name}/model.json', range=None,
+        out[name] = dict(json=f'{SAMPLES}/{name}/model.json',
+                         range='-1,1' if name in minus_one_one else None,
                          f32=glob.glob(f'{SAMPLES}/{name}/inputs/*.f32'))
     for name in sorted(os.listdir(SHARED)) if os.path.isdir(SHARED) else []:
         if os.path.exists(f'{SHARED}/{name}/model.json'):
-            out[name] = dict(json=f'{SHARED}/{name}/model.json', range=None,
+            out[name] = dict(json=f'{SHARED}/{name}/model.json',
+                             range='-1,1' if name in minus_one_one else None,
                              f32=glob.glob(f'{SHARED}/{name}/inputs/*.f32'))
     # Keras .h5 models with at least two stored inputs (deepmech_crop_detector has one: nothing to
     # evaluate on that the calibration has not seen).
