@@ -45,6 +45,9 @@ for target in "${TARGETS[@]}"; do
   run="$BUILD/run/$target"
   mkdir -p "$run/corpus" "$run/seeds"
   rm -f "$run"/seeds/*
+  # The committed minimized corpus of the last campaign seeds the next one (fuzz/README.md).
+  short=${target#fuzz_}
+  if [ -d "$ROOT/fuzz/corpus/$short" ]; then cp "$ROOT/fuzz/corpus/$short"/* "$run/seeds/"; fi
   flags=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
   envs=()
   leak_replay=0
