@@ -62,12 +62,12 @@ Result<std::unique_ptr<Interpreter>> Interpreter::load_model(format::Kmodel mode
     im.model = std::move(model);
     im.access = std::move(access);
     im.diagnostics = std::move(diags).value();
-    if (!im.main_mem.allocate(im.model.header.main_mem_usage) ||
-        !im.kpu_mem.allocate(kpu_ram_bytes(im.model))) {
-      return Error(Errc::kMainOutOfMemory,
-                   "cannot allocate " + std::to_string(im.model.header.main_mem_usage) +
-                       " bytes of main memory + " + std::to_string(kpu_ram_bytes(im.model)) +
-                       " bytes of KPU RAM");
+    const std::size_t kpu_bytes = kpu_ram_bytes(im.model);
+    if (!im.main_mem.allocate(im.model.header.main_mem_usage) || !im.kpu_mem.allocate(kpu_bytes)) {
+      return Error(Errc::kMainOutOfMemory, "cannot allocate " +
+                                               std::to_string(im.model.header.main_mem_usage) +
+                                               " bytes of main memory + " +
+                                               std::to_string(kpu_bytes) + " bytes of KPU RAM");
     }
 
     // 4. Prepare each layer once on its backend.
