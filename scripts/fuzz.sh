@@ -7,6 +7,7 @@
 #   EMC_FUZZ_BUILD=<dir>  build directory (default: build/fuzz-clang)
 #   EMC_FUZZ_JOBS=<n>     parallel build jobs (default: 2)
 #   EMC_FUZZ_REPLAY=1     only replay the seeds and the kept corpus (-runs=0), no fresh fuzzing
+#   EMC_FUZZ_RUNS=<n>     also stop after n executions (-runs=n), whichever of time and runs comes first
 #
 # Corpora are kept in <build>/run/<target>/corpus between runs; seeds are rebuilt every run from
 # samples/models (model.json + shards), fuzz/seeds/ and ../shared/kmodels. Logs go to
@@ -106,6 +107,7 @@ for target in "${TARGETS[@]}"; do
     flags+=(-runs=0)
   else
     flags+=(-max_total_time="$SECONDS_PER_TARGET")
+    [ -n "${EMC_FUZZ_RUNS:-}" ] && flags+=(-runs="$EMC_FUZZ_RUNS")
   fi
   echo "== $target: $(git -C "$ROOT" rev-parse --short HEAD), log $log"
   if (cd "$run" && env "${envs[@]}" "$BUILD/fuzz/$target" "${flags[@]}" corpus seeds >"$log" 2>&1); then

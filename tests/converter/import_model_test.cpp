@@ -210,6 +210,38 @@ TEST(ImportClasses, SharedLayerCalledTwice) {
   EXPECT_NE(g->find_tensor("d/call_1"), kNoTensor);
 }
 
+// An input that is not yet a map, read only by a Reshape to one (MNIST-style [28, 28] -> [28, 28,
+// 1], or a flat vector -> [H, W, C]), is taken as that map: its values are already in HWC order.
+// The Reshape is then a no-op and the float result is unchanged.
+Graph reshaped_input_model(std::vector<int> in, std::vector<int> target, bool also_read = false) {
+  ModelBuilder b;
+  b.input("x", in).layer("Reshape", "r", {{"target_shape", target}}, {"x"});
+  if (also_read) {
+    b.layer("Flatten", "f", ModelBuilder::Json::object(), {"x"});
+    b.outputs({"r", "f"});
+  }
+  auto g = b.graph();
+  EXPECT_TRUE(g.ok()) << g.error().to_string();
+  return g.ok() ? std::move(*g) : Graph{};
+}
+
+TEST(ImportTopology, GreyPlaneOrFlatInputReshapedToAMapIsTakenAsThatMap) {
+  const Graph grey = reshaped_input_model({2, 3}, {2, 3, 1});
+  EXPECT_EQ(to_string(grey.shape(grey.inputs[0])), "[2, 3, 1]");
+  EXPECT_EQ(run1(grey, {1, 2, 3, 4, 5, 6}), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  const Graph flat = reshaped_input_model({12}, {2, 3, 2});
+  EXPECT_EQ(to_string(flat.shape(flat.inputs[0])), "[2, 3, 2]");
+  // Not a map of the input's values, or the input is also read as it is: left as declared.
+  const Graph features = reshaped_input_model({5}, {1, 1, 5});
+  EXPECT_EQ(to_string(features.shape(features.inputs[0])), "[5]");
+  const Graph transposed = reshaped_input_model({2, 3}, {3, 2, 1});
+  EXPECT_EQ(to_string(transposed.shape(transposed.inputs[0])), "[2, 3]");
+  const Graph two_channel = reshaped_input_model({2, 6}, {2, 3, 2});
+  EXPECT_EQ(to_string(two_channel.shape(two_channel.inputs[0])), "[2, 6]");
+  const Graph shared = reshaped_input_model({6}, {2, 3, 1}, /*also_read=*/true);
+  EXPECT_EQ(to_string(shared.shape(shared.inputs[0])), "[6]");
+}
+
 TEST(ImportClasses, SupportedClassListIsComplete) {
   auto classes = supported_layer_classes();
   for (const char* c : {"InputLayer",

@@ -108,6 +108,8 @@ TEST(KerasRealH5, TensorspaceLenetEqualsItsTfjsTwinAndReproducesTfjsOutputs) {
   const Graph tfjs = graph_of(dir + "/tfjs/model.json");
   // The twin was saved with every layer's output as a model output; the .h5 with one.
   EXPECT_EQ(h5.outputs.size(), 1u);
+  // Its InputLayer is [28, 28]; the Reshape to [28, 28, 1] that reads it makes it that map.
+  EXPECT_EQ(to_string(h5.shape(h5.inputs[0])), to_string(Shape{{28, 28, 1}}));
   expect_same_graph(h5, tfjs, /*same_names=*/true);
   int cases = 0;
   for (const auto& e : fs::directory_iterator(dir + "/inputs")) {

@@ -1,6 +1,8 @@
-// The real trained TF.js models of ../shared/models (third-party, MIT; read at test time, see
-// SOURCES.md there): ml5_darknet_tiny, neuralnetvis_cifar10, tupleblog_gender. Expectations come
-// from TF.js: outputs/*.f32 (TF.js 4.22.0, cpu backend) for the exact inputs/*.f32.
+// The real trained third-party models of ../shared/models (TF.js: ml5_darknet_tiny,
+// neuralnetvis_cifar10, tupleblog_gender) and ../shared/models_h5 (Keras: tensorspace_keras_lenet,
+// whose [28, 28] input is reshaped to one channel), read at test time, see SOURCES.md there.
+// Expectations come from TF.js: outputs/*.f32 (TF.js 4.22.0, cpu backend) for the exact
+// inputs/*.f32.
 //  * the float executor reproduces TF.js's outputs (1e-5);
 //  * each converts for -p k210 and -p cpu with default quantization flags (calibrated on its
 //    reference inputs, preprocessing as its publisher's: SOURCES.md), runs on kpu-sim and on the
@@ -23,6 +25,7 @@
 #include "emc/accel_sim/kpu_backend.h"
 #include "emc/converter/convert.h"
 #include "emc/converter/float_executor.h"
+#include "emc/converter/model_file.h"
 #include "emc/converter/model_json.h"
 #include "emc/cpu_backend/cpu_backend.h"
 #include "emc/interpreter/interpreter.h"
@@ -33,7 +36,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace converter;
 
-const fs::path kModels = fs::path(EMC_SOURCE_DIR) / ".." / "shared" / "models";
+const fs::path kShared = fs::path(EMC_SOURCE_DIR) / ".." / "shared";
 
 std::vector<float> read_f32(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -75,21 +78,23 @@ double logit_gap(const std::vector<double>& p) {
 struct RealModel {
   const char* name;
   PixelScale scale;  // the publisher's preprocessing of pixels p: p/255 or (p/255 - 0.5)*2
+  const char* collection = "models";  // ../shared/<collection>/<name>/<file>
+  const char* file = "model.json";
 };
 
 class RealModels : public ::testing::TestWithParam<RealModel> {};
 
 TEST_P(RealModels, FloatEqualsTfjsAndBothTargetsKeepTop1) {
   const RealModel rm = GetParam();
-  const fs::path dir = kModels / rm.name;
-  ASSERT_TRUE(fs::exists(dir / "model.json")) << dir << " is missing (../shared/models)";
+  const fs::path dir = kShared / rm.collection / rm.name;
+  ASSERT_TRUE(fs::exists(dir / rm.file)) << dir / rm.file << " is missing (../shared)";
   std::vector<fs::path> in_files;
   for (const auto& e : fs::directory_iterator(dir / "inputs"))
     if (e.path().extension() == ".f32") in_files.push_back(e.path());
   std::sort(in_files.begin(), in_files.end());
   ASSERT_FALSE(in_files.empty());
 
-  auto model = load_tfjs_model((dir / "model.json").string());
+  auto model = load_model((dir / rm.file).string());
   ASSERT_TRUE(model.ok()) << model.error().to_string();
   auto graph = build_graph(*model);
   ASSERT_TRUE(graph.ok()) << graph.error().to_string();
@@ -186,7 +191,10 @@ TEST_P(RealModels, FloatEqualsTfjsAndBothTargetsKeepTop1) {
 INSTANTIATE_TEST_SUITE_P(Shared, RealModels,
                          ::testing::Values(RealModel{"ml5_darknet_tiny", PixelScale::kZeroOne},
                                            RealModel{"neuralnetvis_cifar10", PixelScale::kZeroOne},
-                                           RealModel{"tupleblog_gender", PixelScale::kMinusOneOne}),
+                                           RealModel{"tupleblog_gender", PixelScale::kMinusOneOne},
+                                           RealModel{"tensorspace_keras_lenet",
+                                                     PixelScale::kZeroOne, "models_h5",
+                                                     "model.h5"}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace

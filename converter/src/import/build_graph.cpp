@@ -1,5 +1,6 @@
 // Model (Keras layers + connectivity + weights) -> Graph, visiting layer calls in dependency
 // order.
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string_view>
@@ -191,6 +192,30 @@ Graph build(const Model& model) {
 
 }  // namespace
 
+// A model input that is not yet a map: a flat [H*W*C] vector or a grey [H, W] plane, read only by
+// a Reshape to [H, W, C] (resp. [H, W, 1]), as MNIST-style models begin. Both hold their values
+// in the map's own HWC order, so the input is taken as that map: the Reshape becomes a no-op
+// (remove_identities drops it), the kmodel takes an [H, W, C] image, and calibration images and
+// .f32 tensors (the same values in the same order) both fit. Any other reshape of an input
+// reorders nothing either, but its [H, W, C] would not be the image the input stands for; a
+// vector reshaped to [1, 1, C] stays a feature vector.
+static void take_reshaped_input_as_map(Graph& g) {
+  for (TensorId in : g.inputs) {
+    const Shape is = g.shape(in);
+    if (is.rank() != 1 && is.rank() != 2) continue;
+    if (std::find(g.outputs.begin(), g.outputs.end(), in) != g.outputs.end()) continue;
+    const std::vector<int> readers = g.consumers(in);
+    if (readers.size() != 1) continue;
+    const Node& r = g.nodes[static_cast<std::size_t>(readers[0])];
+    if (r.kind != NodeKind::kReshape) continue;
+    const Shape& os = g.shape(r.output);
+    if (os.rank() != 3 || (os.h() == 1 && os.w() == 1)) continue;  // [1, 1, C]: features
+    const bool flat = is.rank() == 1;
+    const bool grey = is.rank() == 2 && os.h() == is.dims[0] && os.w() == is.dims[1] && os.c() == 1;
+    if (flat || grey) g.tensors[static_cast<std::size_t>(in)].shape = os;
+  }
+}
+
 // A Keras layer name may equal a tensor name the importer generates ("fc/pre_softmax" for a
 // Dense 'fc' with softmax, "act/call_1" for a shared layer's second call): name the layer.
 static Status check_unique_tensor_names(const Graph& g) {
@@ -222,6 +247,7 @@ static Status check_unique_tensor_names(const Graph& g) {
 Result<Graph> build_graph(const Model& model) {
   try {
     Graph g = build(model);
+    take_reshaped_input_as_map(g);
     if (Status s = check_unique_tensor_names(g); !s.ok()) {
       Error err = std::move(s).error();
       if (!model.source.empty()) err.in_file(model.source);
