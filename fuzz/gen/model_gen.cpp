@@ -10,6 +10,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr std::uint8_t kReshapedInputMarker = 0xA5;
+
 // Reads choices from the fuzz input; 0 once it is exhausted.
 class Choices {
  public:
@@ -78,7 +80,6 @@ class Builder {
         {"convertedBy", nullptr},
         {"modelTopology", topology},
         {"weightsManifest", {{{"paths", {"group1-shard1of1.bin"}}, {"weights", manifest_}}}}};
-    g.model_json = model.dump();
     g.shard.resize(weights_.size() * 4);
     for (std::size_t i = 0; i < weights_.size(); ++i) {
       std::uint32_t u;
@@ -87,12 +88,43 @@ class Builder {
     }
     g.pixels.resize(static_cast<std::size_t>(g.height) * g.width * g.channels);
     for (auto& p : g.pixels) p = ch_.byte();
-    g.layer_count = layers_.size() - 1;
+    // Chosen after the pixels by one marker byte (libFuzzer's comparison tracing finds it), so
+    // that earlier inputs decode as before: the input as a flat vector (or, with one channel, a
+    // grey [H, W] plane) that a Reshape makes the map, as MNIST-style models do. Same values in
+    // the same order, so the pixels stay as they are.
+    if (ch_.byte() == kReshapedInputMarker) {
+      reshape_input(model, g.channels == 1 && ch_.flip());
+      ++g.layer_count;
+    }
+    g.model_json = model.dump();
+    g.layer_count += layers_.size() - 1;
     g.summary = summary_;
     return g;
   }
 
  private:
+  // The InputLayer declares [H*W*C] (or [H, W] when `plane`); a Reshape 'input_map' to [H, W, C]
+  // reads it and every layer that read 'input' reads 'input_map'.
+  void reshape_input(json& model, bool plane) {
+    json& layers = model["modelTopology"]["config"]["layers"];
+    const Tensor& in = tensors_.front();
+    for (json& l : layers)
+      for (json& node : l["inbound_nodes"])
+        for (json& ref : node)
+          if (ref[0] == "input") ref[0] = "input_map";
+    json& shape = layers[0]["config"]["batch_input_shape"];
+    shape = plane ? json{nullptr, in.h, in.w} : json{nullptr, in.h * in.w * in.c};
+    json reshape = {
+        {"name", "input_map"},
+        {"class_name", "Reshape"},
+        {"config",
+         {{"name", "input_map"}, {"trainable", true}, {"target_shape", {in.h, in.w, in.c}}}},
+        {"inbound_nodes", {{{"input", 0, 0, json::object()}}}}};
+    layers.insert(layers.begin() + 1, reshape);
+    summary_ = std::string("input as ") + (plane ? "[H, W]" : "[H*W*C]") +
+               ", Reshape input_map -> [H, W, C]\n" + summary_;
+  }
+
   const Tensor& cur() const { return tensors_.back(); }
 
   std::string fresh(const char* kind) { return std::string(kind) + "_" + std::to_string(next_++); }
@@ -155,8 +187,9 @@ class Builder {
     const int oh = out_size(in.h, kh, stride, dil, same),
               ow = out_size(in.w, kw, stride, dil, same);
     if (oh <= 0 || ow <= 0) return;
-    const std::string name =
-        fresh(kind == ConvKind::kSeparable ? "sep" : depthwise ? "dw" : "conv");
+    const std::string name = fresh(kind == ConvKind::kSeparable ? "sep"
+                                   : depthwise                  ? "dw"
+                                                                : "conv");
     const bool bias = ch_.pick(4) != 0;
     json cfg = {{"kernel_size", {kh, kw}},
                 {"strides", {stride, stride}},
@@ -173,7 +206,8 @@ class Builder {
       oc = 1 + ch_.pick(8);
       cfg["depth_multiplier"] = mult;
       cfg["filters"] = oc;
-      add_weights(name, "depthwise_kernel", {kh, kw, in.c, mult}, 1.5f / std::sqrt(static_cast<float>(kh * kw)));
+      add_weights(name, "depthwise_kernel", {kh, kw, in.c, mult},
+                  1.5f / std::sqrt(static_cast<float>(kh * kw)));
       add_weights(name, "pointwise_kernel", {1, 1, in.c * mult, oc},
                   1.5f / std::sqrt(static_cast<float>(in.c * mult)));
     } else if (depthwise) {
@@ -295,23 +329,45 @@ class Builder {
     emit(fresh(kNames[which]), kClasses[which], json::object(), inputs, now);
   }
 
-  void branch_conv() {
-    const Tensor in = cur();
+  void branch_conv() { branch_conv_of(cur()); }
+
+  void branch_conv_of(const Tensor in) {
     const int k = ch_.flip() ? 3 : 1;
     const bool bias = ch_.flip();
     const std::string name = fresh("conv");
-    json cfg = {{"kernel_size", {k, k}},
-                {"strides", {1, 1}},
-                {"padding", "same"},
-                {"data_format", "channels_last"},
-                {"dilation_rate", {1, 1}},
-                {"activation", activation()},
-                {"use_bias", bias},
-                {"filters", in.c}};
+    json cfg = {{"kernel_size", {k, k}},   {"strides", {1, 1}},
+                {"padding", "same"},       {"data_format", "channels_last"},
+                {"dilation_rate", {1, 1}}, {"activation", activation()},
+                {"use_bias", bias},        {"filters", in.c}};
     add_weights(name, "kernel", {k, k, in.c, in.c},
                 1.5f / std::sqrt(static_cast<float>(k * k * in.c)));
     if (bias) add_weights(name, "bias", {in.c}, 0.3f);
     emit(name, "Conv2D", cfg, {in.name}, {"", in.h, in.w, in.c});
+  }
+
+  // Add / Multiply / Maximum / Minimum / Average of 3 or 4 tensors of the current one's shape:
+  // earlier ones where there are, else 'same' conv branches of the current tensor.
+  void n_merge() {
+    const Tensor base = cur();
+    static const char* kClasses[] = {"Add", "Multiply", "Maximum", "Minimum", "Average"};
+    static const char* kNames[] = {"add", "mul", "max", "min", "avg"};
+    const int which = ch_.pick(5);
+    const int n = 3 + ch_.pick(2);
+    std::vector<std::string> inputs = {base.name};
+    while (static_cast<int>(inputs.size()) < n) {
+      const Tensor* other = earlier([&](const Tensor& t) {
+        return t.h == base.h && t.w == base.w && t.c == base.c &&
+               std::find(inputs.begin(), inputs.end(), t.name) == inputs.end();
+      });
+      if (other && ch_.flip()) {
+        inputs.push_back(other->name);
+      } else {
+        branch_conv_of(base);
+        inputs.push_back(cur().name);
+      }
+    }
+    std::rotate(inputs.begin(), inputs.begin() + ch_.pick(n), inputs.end());
+    emit(fresh(kNames[which]), kClasses[which], json::object(), inputs, base);
   }
 
   void crop() {
@@ -331,8 +387,9 @@ class Builder {
     const std::string name = fresh("prelu");
     json cfg = json::object();
     if (shared) cfg["shared_axes"] = {1, 2};
-    add_weights(name, "alpha", shared ? std::vector<int>{1, 1, in.c} : std::vector<int>{in.h, in.w, in.c},
-                0.3f, 0.15f);  // -0.15..0.45
+    add_weights(name, "alpha",
+                shared ? std::vector<int>{1, 1, in.c} : std::vector<int>{in.h, in.w, in.c}, 0.3f,
+                0.15f);  // -0.15..0.45
     emit(name, "PReLU", cfg, {in.name}, in);
   }
 
@@ -351,8 +408,10 @@ class Builder {
         return conv_of(ConvKind::kSeparable);
       case 5:
         return prelu();
-      default:
+      case 6:
         return elementwise_merge();
+      default:
+        return n_merge();
     }
   }
 

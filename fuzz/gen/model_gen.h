@@ -3,8 +3,9 @@
 // every fuzz input reaches conversion instead of dying in the JSON parser. The bytes choose the
 // input size, the layers (Conv2D / DepthwiseConv2D with kernels 1..7, strides 1..2, dilations,
 // 'same'/'valid'; BatchNormalization; pools; activations; ZeroPadding2D; UpSampling2D; Add and
-// Concatenate with an earlier tensor; global pools, Flatten, Dense, softmax), their attributes and
-// the weights. When the bytes run out every further choice reads 0, so short inputs give small
+// Concatenate with an earlier tensor, merges of 3 or 4 tensors; global pools, Flatten, Dense,
+// softmax), their attributes, the weights, and whether the input is declared as the map or as a
+// flat vector / grey plane that a Reshape makes the map. When the bytes run out every further choice reads 0, so short inputs give small
 // models. The generated model is what Keras would accept: each layer's input shape is valid for it.
 #pragma once
 
