@@ -238,8 +238,13 @@ Result<ConvertResult> convert_impl(const Graph& graph,
     r->calibration.push_back({g.tensors[t].name, rg.min, rg.max, rg.observed_min, rg.observed_max,
                               rg.clipped_fraction, rg.values});
   }
-  auto set_warnings = calibration_set_warnings(
-      samples, g.outputs.empty() ? 0 : g.shape(g.outputs[0]).num_elements());
+  // Classes: a vector output ([C] or [1, 1, C]); a map or a detector head has none.
+  std::int64_t classes = 0;
+  if (!g.outputs.empty()) {
+    const Shape& os = g.shape(g.outputs[0]);
+    if (os.rank() == 1 || (os.rank() == 3 && os.h() == 1 && os.w() == 1)) classes = os.c();
+  }
+  auto set_warnings = calibration_set_warnings(samples, classes);
   r->warnings.insert(r->warnings.begin(), set_warnings.begin(), set_warnings.end());
   r->sidecar_json = write_map_json(*r, options);
   return r;

@@ -204,6 +204,28 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
         .in_file(options.kmodel);
   }
 
+  // A map output is held as CHW planes (docs/format.md), the float model's as HWC: the
+  // output is reordered before the two are compared, as the map describes it.
+  if (s->sidecar_) {
+    const auto& g = s->executor_->graph();
+    const std::string& out_name = g.tensor(g.outputs[0]).name;
+    const converter::MapLayer* writer = nullptr;
+    for (const auto& l : s->sidecar_->layers)
+      if (l.float_tensor_stated && l.float_tensor == out_name) writer = &l;
+    if (!writer && s->interp_->model().outputs.size() == 1 && !s->interp_->model().layers.empty())
+      writer = s->sidecar_->layer(s->interp_->model().layers.size() - 1);
+    if (writer && (writer->layout.empty() || writer->layout == "CHW")) {
+      std::vector<std::size_t> map;
+      if (writer->map_shape.size() == 3)
+        map.assign(writer->map_shape.begin(), writer->map_shape.end());
+      else if (out_shape.rank() == 3)
+        map.assign(out_shape.dims.begin(), out_shape.dims.end());
+      if (map.size() == 3 && map[0] * map[1] * map[2] == std::size_t(out_shape.num_elements()) &&
+          map[0] * map[1] > 1 && map[2] > 1)
+        s->output_chw_ = {map[0], map[1], map[2]};
+    }
+  }
+
   // Labels: --labels, else labels.txt next to model.json.
   std::string labels_path = options.labels;
   if (labels_path.empty()) {
@@ -409,6 +431,13 @@ Result<ImageResult> Session::evaluate(const InputItem& item) {
   img.label = item.label;
   img.float_out = float_out.data;
   img.quant_out = interp_->output(0);
+  if (output_chw_) {  // CHW planes -> the float model's HWC order
+    const auto [h, w, c] = *output_chw_;
+    std::vector<float> hwc(img.quant_out.size());
+    for (std::size_t ch = 0; ch < c; ++ch)
+      for (std::size_t p = 0; p < h * w; ++p) hwc[p * c + ch] = img.quant_out[ch * h * w + p];
+    img.quant_out = std::move(hwc);
+  }
   img.float_top = top_k(img.float_out, options_.top);
   img.quant_top = top_k(img.quant_out, options_.top);
   img.top1_agree = top1_agrees(img.float_out, img.quant_out).value();
@@ -468,9 +497,10 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
   }
   const converter::Shape& fs = g.shape(m.tensor);
   const bool chw = sl->layout.empty() ? true : sl->layout == "CHW";
-  // A vector stored as the CHW planes of a map (-p cpu after a Flatten): compared as that map
-  // (the float vector is the map's HWC flatten).
-  const bool flat_map = chw && fs.rank() == 1 && sl->map_shape.size() == 3 &&
+  // A flatten or reshape of a map stored as the map's CHW planes (a Flatten, a YOLO head's
+  // [7, 7, 30] -> [7, 7, 5, 6]): compared as that map (the float tensor, row-major, is the map's
+  // HWC order).
+  const bool flat_map = chw && sl->map_shape.size() == 3 &&
                         std::uint64_t(sl->map_shape[0]) * sl->map_shape[1] * sl->map_shape[2] ==
                             std::uint64_t(fs.num_elements());
   if ((fs.rank() == 3 && chw) || flat_map) {

@@ -117,6 +117,9 @@ class Session {
   InputGeometry geometry_;
   std::vector<Captured> captured_;    // per kmodel layer, for the current input
   std::vector<LayerMap> layer_maps_;  // per kmodel layer
+  // Output 0 held as the CHW planes of this [H, W, C] map (a map output, or a flatten or
+  // reshape of one): reordered to the float model's HWC order before it is compared.
+  std::optional<std::array<std::size_t, 3>> output_chw_;
   const std::vector<converter::Tensor>* current_float_ = nullptr;  // during an isolated run
   bool injecting_ = false;
 };

@@ -374,7 +374,11 @@ void Lowerer::lower_alias(const LayerMatch& m) {
   Forms f = forms_[static_cast<std::size_t>(in)];
   const bool trivial_in = is.rank() == 1 || (is.rank() == 3 && is.h() == 1 && is.w() == 1);
   const bool trivial_out = os.rank() == 1 || (os.rank() == 3 && os.h() == 1 && os.w() == 1);
-  if (os.rank() == 1 && is.rank() == 3 && !trivial_in) {
+  // A flatten, or a map reshaped into a model output that nothing else reads (a YOLO head's
+  // [7, 7, 30] -> [7, 7, 5, 6]): the values stay the map's CHW planes, recorded as such.
+  const bool map_view = is.rank() == 3 && !trivial_in && !(is == os) &&
+                        (os.rank() == 1 || is_output_only(g_, n.output));
+  if (map_view) {
     if (!f.hwc_input) {
       f.chw_of = is.dims;
     }
@@ -382,18 +386,19 @@ void Lowerer::lower_alias(const LayerMatch& m) {
   } else if (!(trivial_in && trivial_out) && !(is == os)) {
     fail(Errc::kUnsupportedLayer,
          "reshape " + to_string(is) + " -> " + to_string(os) +
-             " is not supported (only flatten and [C] <-> [1,1,C])",
+             " is not supported (only flatten, [C] <-> [1,1,C], and a reshape of a map into a "
+             "model output that no other layer reads)",
          n);
   }
-  if (os.rank() != 3) {
+  if (os.rank() != 3 || map_view) {
     f.kpu = -1;
     f.kpu_writer = -1;
   }
   if (f.kpu < 0 && f.main_q < 0 && f.main_f < 0) {
     ensure_main_q(in, n);
     f = forms_[static_cast<std::size_t>(in)];
-    if (os.rank() == 1 && is.rank() == 3 && !trivial_in && !f.hwc_input) f.chw_of = is.dims;
-    if (os.rank() != 3) f.kpu = -1;
+    if (map_view && !f.hwc_input) f.chw_of = is.dims;
+    if (os.rank() != 3 || map_view) f.kpu = -1;
   }
   forms_[static_cast<std::size_t>(n.output)] = f;
 }

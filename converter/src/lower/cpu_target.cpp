@@ -845,7 +845,10 @@ void CpuLowerer::lower_alias(const Node& n) {
     const Shape& os = g_.shape(n.output);
     const bool trivial_in = is.rank() == 1 || (is.rank() == 3 && is.h() == 1 && is.w() == 1);
     const bool trivial_out = os.rank() == 1 || (os.rank() == 3 && os.h() == 1 && os.w() == 1);
-    if (os.rank() == 1 && is.rank() == 3 && !trivial_in) {
+    // A flatten, or a map reshaped into a model output that nothing else reads (a YOLO head's
+    // [7, 7, 30] -> [7, 7, 5, 6]): the values keep their order, recorded as the map's.
+    if (is.rank() == 3 && !trivial_in && !(is == os) &&
+        (os.rank() == 1 || is_output_only(g_, n.output))) {
       if (f.hwc)
         f.hwc = false;  // NHWC data is the flatten's own order
       else if (f.chw_of.empty())
@@ -853,7 +856,8 @@ void CpuLowerer::lower_alias(const Node& n) {
     } else if (!(trivial_in && trivial_out) && !(is == os)) {
       fail(Errc::kUnsupportedLayer,
            "reshape " + to_string(is) + " -> " + to_string(os) +
-               " is not supported (only flatten and [C] <-> [1,1,C])",
+               " is not supported (only flatten, [C] <-> [1,1,C], and a reshape of a map into a "
+               "model output that no other layer reads)",
            n);
     }
   }
@@ -978,8 +982,10 @@ LoweredModel CpuLowerer::run() {
     dummy.source.name = g_.tensor(t).name;
     ensure_f(t, p >= 0 ? g_.nodes[std::size_t(p)] : dummy);
     if (!form(t).chw_of.empty())
-      out_.warnings.push_back("output '" + g_.tensor(t).name +
-                              "' is a flattened map stored channel-planar (CHW)");
+      out_.warnings.push_back("output '" + g_.tensor(t).name + "' " + to_string(g_.shape(t)) +
+                              " holds the CHW planes of the map " +
+                              to_string(Shape{form(t).chw_of}) +
+                              " (a flatten or reshape of it; the sidecar's map_shape)");
     LoweredOutput o;
     o.buffer = form(t).f;
     o.bytes = static_cast<std::uint32_t>(count(t) * 4);

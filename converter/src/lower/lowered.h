@@ -68,6 +68,9 @@ struct LoweredModel {
 // Throws the error (caught by the target's LowerFn) naming the node's source layer.
 [[noreturn]] void fail(Errc code, const std::string& msg, const Node& node);
 
+// `t` is a model output and no layer reads it (a reshape of it is then only a view).
+bool is_output_only(const Graph& g, TensorId t);
+
 // What every lowering appends to: the LoweredModel being built, its buffers and layers, and the
 // lifetime of each buffer (the steps of its first and last use, from the layers' fixups).
 class LoweredBuilder {

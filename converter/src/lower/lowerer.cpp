@@ -21,6 +21,11 @@ std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0) {
   throw ErrorException(Error(code, msg).with_layer(node.layer_ref()));
 }
 
+bool is_output_only(const Graph& g, TensorId t) {
+  return g.consumers(t).empty() &&
+         std::find(g.outputs.begin(), g.outputs.end(), t) != g.outputs.end();
+}
+
 bool relu_family(const Activation& a, bool& relu6) {
   relu6 = a.is_relu6();
   return a.is_plain_relu() || a.is_relu6();
@@ -337,12 +342,23 @@ LoweredModel Lowerer::run() {
     Node dummy;
     dummy.source.name = g_.tensor(t).name;
     ensure_main_f(t, prod ? *prod : dummy);
-    if (!forms_[static_cast<std::size_t>(t)].chw_of.empty()) {
-      out_.warnings.push_back("output '" + g_.tensor(t).name +
-                              "' is a flattened map stored channel-planar (CHW)");
+    const Forms& ft = forms_[static_cast<std::size_t>(t)];
+    if (!ft.chw_of.empty()) {
+      out_.warnings.push_back("output '" + g_.tensor(t).name + "' " + to_string(g_.shape(t)) +
+                              " holds the CHW planes of the map " + to_string(Shape{ft.chw_of}) +
+                              " (a flatten or reshape of it; the sidecar's map_shape)");
+      // The layer writing it says so, for the tools (they take the last source layer's
+      // tensor otherwise).
+      for (auto l = out_.layers.rbegin(); l != out_.layers.rend(); ++l) {
+        if (l->main_out != ft.main_f) continue;
+        l->info.float_tensor = g_.tensor(t).name;
+        l->info.layout = "CHW";
+        l->info.map_shape = ft.chw_of;
+        break;
+      }
     }
     LoweredOutput o;
-    o.buffer = forms_[static_cast<std::size_t>(t)].main_f;
+    o.buffer = ft.main_f;
     o.bytes = static_cast<std::uint32_t>(count(t) * 4);
     out_.outputs.push_back(o);
   }

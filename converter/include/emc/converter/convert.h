@@ -174,7 +174,8 @@ struct ConvertResult {
 
 // Warnings about a calibration set that cannot give sound ranges: a single sample, constant
 // samples, all samples identical, fewer samples than the model has output classes. `outputs` =
-// the number of values of the model's (single) output. convert() adds them to its warnings.
+// the number of classes of the model's output (convert() passes the size of a [C] or [1, 1, C]
+// output, 0 for a map or a detector head). convert() adds them to its warnings.
 std::vector<std::string> calibration_set_warnings(const std::vector<std::vector<Tensor>>& samples,
                                                   std::int64_t outputs);
 
