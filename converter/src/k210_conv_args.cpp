@@ -62,8 +62,35 @@ Result<KpuConvArgs> derive_kpu_conv_args(const KpuConvSpec& spec) {
   a.weights = std::move(wq).value();
 
   const std::int64_t zw = a.weights.zero_point;
+  // A channel whose weights cannot move its output by 2^-12 of an output step for any uint8
+  // input (a dead channel: weights decayed to ~1e-13, its batch-norm bias is the output) is its
+  // bias alone: its codes become the zero point, so the KPU adds exactly 0, and it takes the
+  // largest scale of the others, so its multiplier fits as theirs do. Its own per-channel scale
+  // (~1e-16) would need a multiplier no 24-bit register and 4-bit shift can hold at any
+  // fraction width (aXeleRate's YOLOv2 conv1 has two such channels).
+  std::vector<bool> negligible(static_cast<std::size_t>(spec.out_channels), false);
+  {
+    const double x_max =
+        spec.input.scale *
+        double(std::max<std::int64_t>(spec.input.zero_point, 255 - spec.input.zero_point));
+    double live_scale = 0;
+    for (std::int32_t c = 0; c < spec.out_channels; ++c) {
+      double sum = 0;
+      for (std::int64_t i = 0; i < per_oc; ++i)
+        sum += std::fabs(double(spec.weights[static_cast<std::size_t>(c * per_oc + i)]));
+      negligible[c] = sum * x_max < std::ldexp(spec.output.scale, -12);
+      if (!negligible[c]) live_scale = std::max(live_scale, a.weights.scales[c]);
+    }
+    for (std::int32_t c = 0; c < spec.out_channels; ++c) {
+      if (!negligible[c]) continue;
+      for (std::int64_t i = 0; i < per_oc; ++i)
+        a.weights.codes[static_cast<std::size_t>(c * per_oc + i)] = static_cast<std::uint16_t>(zw);
+      a.weights.scales[c] = live_scale > 0 ? live_scale : spec.output.scale / spec.input.scale;
+    }
+  }
   a.worst_weight_sqnr_db = std::numeric_limits<double>::infinity();
   for (std::int32_t c = 0; c < spec.out_channels; ++c) {
+    if (negligible[c]) continue;  // exact to 2^-12 output step (above)
     double sig = 0, noise = 0;
     for (std::int64_t i = 0; i < per_oc; ++i) {
       const auto at = static_cast<std::size_t>(c * per_oc + i);

@@ -352,6 +352,80 @@ TEST(K210ConvArgs, BiasCorrectionRemovesTheMeanOutputError) {
   EXPECT_GT(worst_before, 1.0);
 }
 
+// A dead channel (weights decayed to ~1e-13 in training, its BatchNormalization bias is the
+// output: aXeleRate's YOLOv2 conv1 has two) has a per-channel scale of ~1e-16 that no 24-bit
+// multiplier and 4-bit shift can express, so the whole layer was refused ("no batch-norm
+// multiplier/shift fits"). Such a channel is its bias: the KPU's output must equal the float
+// layer's with the ORIGINAL weights to rounding, on every pixel, next to ordinary channels.
+TEST(K210ConvArgs, DeadChannelIsItsBias) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 0.4f);
+  const int ic = 3, oc = 4, k = 3, h = 6, wd = 5, per = k * k * ic;
+  std::vector<float> w(oc * per), b = {0.3f, -0.39f, -0.2f, 0.7f};
+  for (int o = 0; o < oc; ++o)
+    for (int i = 0; i < per; ++i) w[o * per + i] = (o == 1 || o == 3) ? nd(rng) * 1e-13f : nd(rng);
+  KpuConvSpec s;
+  s.kernel = k;
+  s.in_channels = ic;
+  s.out_channels = oc;
+  s.weights = w;
+  s.bias = b;
+  s.per_channel = true;
+  s.input = quant_param_from_range(0.0, 1.0).value();
+  s.output = quant_param_from_range(0.0, 6.0).value();
+  auto a = derive_kpu_conv_args(s);
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  Activation act;
+  act.kind = ActivationKind::kRelu;
+  act.max_value = 6.0f;
+  ActivationFitSpec fs;
+  fs.activation = act;
+  fs.bn_scale = a->bn_scale;
+  fs.output = s.output;
+  fs.bn_min = a->bn_min;
+  fs.bn_max = a->bn_max;
+  auto fit = fit_activation(fs);
+  ASSERT_TRUE(fit.ok()) << fit.error().to_string();
+  test::RefConv c;
+  c.in_c = ic;
+  c.out_c = oc;
+  c.h = h;
+  c.w = wd;
+  c.k = k;
+  c.arg_x = a->arg_x;
+  c.shr_x = a->shr_x;
+  c.arg_w = a->arg_w;
+  c.shr_w = a->shr_w;
+  c.arg_add = a->arg_add;
+  c.pad_value = a->pad_value;
+  c.weights.assign(a->weights.codes.begin(), a->weights.codes.end());
+  c.bn = a->bn;
+  c.act = fit->table;
+  std::vector<std::uint8_t> in(ic * h * wd);
+  for (auto& v : in) v = static_cast<std::uint8_t>(rng() & 255);
+  const auto out = test::ref_kpu_layer(c, in);
+  for (int o = 0; o < oc; ++o)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < wd; ++x) {
+        double acc = b[o];
+        for (int i = 0; i < ic; ++i)
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              const int yy = y + ky - 1, xx = x + kx - 1;
+              if (yy < 0 || yy >= h || xx < 0 || xx >= wd) continue;
+              acc += s.input.dequantize(in[(i * h + yy) * wd + xx]) *
+                     w[((o * ic + i) * k + ky) * k + kx];
+            }
+        const double ideal = std::clamp(std::clamp(acc, 0.0, 6.0) / s.output.scale, 0.0, 255.0);
+        // 8-bit weights on the live channels: a few output steps; the dead ones: rounding only.
+        const double tol = (o == 1 || o == 3) ? 0.5 : 3.0;
+        EXPECT_LE(std::fabs(out[(o * h + y) * wd + x] - ideal), tol)
+            << "channel " << o << " pixel " << y << "," << x;
+      }
+  EXPECT_EQ(out[(1 * h + 2) * wd + 2], 0);                                  // relu(-0.39)
+  EXPECT_EQ(out[(3 * h + 2) * wd + 2], std::lround(0.7 / s.output.scale));  // 0.7
+}
+
 TEST(K210ConvArgs, WorstChannelWeightSqnr) {
   // Channel 0 spans [-1, 1]; channel 1's weights {0.003, 0.001} are below half a per-layer step
   // (2/255 / 2 = 0.0039): both round to the zero point, the channel is lost: SQNR

@@ -90,21 +90,26 @@ TEST_F(KerasConvertTool, CompareTakesTheKerasFile) {
 }
 
 // aXeleRate's YOLOv2 (MobileNet, ../shared/models_h5/axelerate_yolov2_mbnet, a real Keras 2.3
-// file made for the K210) ends in Reshape [7, 7, 30] -> [7, 7, 5, 6], which was refused. The
-// kmodel now outputs the detection conv's map as CHW planes and the map says so (map_shape); the
-// framework's own description (YOLO_best_mAP.json) gives the output [1, 6, 7, 7, 5] of 1470
-// values. -p cpu: calibrated on two photos, compared on two others; the output keeps 25 dB of
-// the float model's (33 dB measured) and emc-compare reads it in the float model's order.
-TEST_F(KerasConvertTool, AxelerateYoloHeadReshapeConvertsForCpu) {
+// file made for the K210) was refused on both targets: its final Reshape [7, 7, 30] ->
+// [7, 7, 5, 6], and on k210 also conv1, whose two dead channels (weights ~1e-13) had no
+// batch-norm multiplier. The kmodel now outputs the detection conv's map as CHW planes and the
+// map says so (map_shape); the framework's own description (YOLO_best_mAP.json) gives the
+// output [1, 6, 7, 7, 5] of 1470 values. Calibrated on two photos, compared on two others: the
+// output keeps 25 dB of the float model's (33-35 dB measured), emc-compare reads it in the float
+// model's order, and on k210 every layer runs on the KPU.
+class AxelerateYolo : public KerasConvertTool, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(AxelerateYolo, HeadReshapeAndDeadChannelsConvert) {
+  const std::string target = GetParam();
   const std::string model =
       std::string(EMC_SHARED_DIR) + "/models_h5/axelerate_yolov2_mbnet/model.h5";
   ASSERT_TRUE(fs::exists(model)) << model;
-  const fs::path calib = dir_ / "calib", km = dir_ / "yolo.kmodel";
+  const fs::path calib = dir_ / "calib", km = dir_ / (target + ".kmodel");
   fs::create_directories(calib);
   for (const char* f : {"chelsea_224.png", "coffee_224.png"})
-    fs::copy_file(src("samples/images/") + f, calib / f);
-  auto c = run_tool("emc-convert", "'" + model + "' -p cpu --dataset '" + calib.string() +
-                                       "' -o '" + km.string() + "'");
+    fs::copy_file(src("samples/images/") + f, calib / f, fs::copy_options::overwrite_existing);
+  auto c = run_tool("emc-convert", "'" + model + "' -p " + target + " --dataset '" +
+                                       calib.string() + "' -o '" + km.string() + "'");
   ASSERT_EQ(c.status, 0) << c.text;
   EXPECT_NE(c.text.find("output 'reshape_1' [7, 7, 5, 6] holds the CHW planes of the map [7, 7, "
                         "30]"),
@@ -125,13 +130,21 @@ TEST_F(KerasConvertTool, AxelerateYoloHeadReshapeConvertsForCpu) {
   ASSERT_EQ(r.status, 0) << r.text;
   const auto j = nlohmann::json::parse(r.text);
   double out_sqnr = -1, out_max = -1;
-  for (const auto& l : j.at("layers"))
+  int kpu = 0;
+  for (const auto& l : j.at("layers")) {
+    if (l.at("type") == "K210_CONV") ++kpu;
     if (l.at("compared").get<bool>() && l.at("float_tensor") == "reshape_1")
       out_sqnr = l.at("sqnr_db").get<double>(), out_max = l.at("max_abs_error").get<double>();
+  }
+  if (target == "k210") {
+    EXPECT_EQ(kpu, 28);  // 14 convs + 13 depthwise + the detection conv
+  }
   EXPECT_GE(out_sqnr, 25.0) << j.at("layers").dump();
   for (const auto& img : j.at("images"))
     EXPECT_LE(img.at("max_abs_dp").get<double>(), out_max + 1e-6) << img.dump();
 }
+
+INSTANTIATE_TEST_SUITE_P(Targets, AxelerateYolo, ::testing::Values("k210", "cpu"));
 
 }  // namespace
 }  // namespace emc
