@@ -242,6 +242,32 @@ TEST(ImportTopology, GreyPlaneOrFlatInputReshapedToAMapIsTakenAsThatMap) {
   EXPECT_EQ(to_string(shared.shape(shared.inputs[0])), "[6]");
 }
 
+// Keras's augmentation layers pass the input through at inference (Keras docs: "During inference
+// time, the output will be identical to input"), whatever their training attributes; Keras 3
+// writes them in a nested 'data_augmentation' Sequential as in its image-classification example.
+TEST(ImportClasses, AugmentationLayersAreIdentitiesAtInference) {
+  ModelBuilder b;
+  b.input("x", {2, 2, 1})
+      .layer("RandomFlip", "flip", {{"mode", "horizontal"}, {"seed", nullptr}}, {"x"})
+      .layer("RandomRotation", "rot",
+             {{"factor", 0.1},
+              {"fill_mode", "reflect"},
+              {"interpolation", "bilinear"},
+              {"fill_value", 0.0},
+              {"data_format", "channels_last"}},
+             {"flip"})
+      .layer("RandomZoom", "zoom", {{"height_factor", 0.1}, {"width_factor", nullptr}}, {"rot"})
+      .layer("RandomContrast", "contrast", {{"factor", 0.2}, {"value_range", {0, 255}}}, {"zoom"});
+  auto g = b.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  EXPECT_EQ(run1(*g, {1, 2, 3, 4}), (std::vector<float>{1, 2, 3, 4}));
+  ModelBuilder crop;
+  crop.input("x", {4, 4, 1}).layer("RandomCrop", "crop", {{"height", 2}, {"width", 2}}, {"x"});
+  auto r = crop.graph();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().to_string().find("RandomCrop"), std::string::npos) << r.error().to_string();
+}
+
 TEST(ImportClasses, SupportedClassListIsComplete) {
   auto classes = supported_layer_classes();
   for (const char* c : {"InputLayer",

@@ -150,6 +150,18 @@ void import_inference_identity(LayerContext& ctx) {
   ctx.emit(ctx.new_node(NodeKind::kIdentity));
 }
 
+// Keras's random augmentation layers (RandomFlip, RandomRotation, RandomZoom, RandomTranslation,
+// RandomContrast, RandomBrightness, RandomHeight, RandomWidth): they transform only while
+// training; at inference the output is the input (Keras: "During inference time, the output will
+// be identical to input"). RandomCrop is not among them: at inference it crops and resizes.
+void import_augmentation_identity(LayerContext& ctx) {
+  ctx.config().check_known_keys({"mode", "factor", "height_factor", "width_factor", "fill_mode",
+                                 "fill_value", "interpolation", "seed", "value_range",
+                                 "data_format"});
+  ctx.expect_inputs(1);
+  ctx.emit(ctx.new_node(NodeKind::kIdentity));
+}
+
 void import_rescaling(LayerContext& ctx) {
   const ConfigReader& c = ctx.config();
   c.check_known_keys({"scale", "offset"});
