@@ -198,8 +198,16 @@ void run_one(const std::uint8_t* data, std::size_t size) {
       finding(std::string(name) + ": sidecar does not parse: " + map.error().to_string());
     const MapLayer* last = map->layer(r->layers.size() - 1);
     const bool nhwc = last && last->layout == "NHWC";
-    if (os.rank() == 3 && !nhwc && got.size() == want.size()) {
-      const int H = os.h(), W = os.w(), C = os.c();
+    // The [H, W, C] map whose CHW planes the output holds: the output's own shape, or the map it
+    // is a flatten or reshape of (the sidecar's map_shape).
+    std::vector<int> planes;
+    if (last && last->map_shape.size() == 3)
+      planes.assign(last->map_shape.begin(), last->map_shape.end());
+    else if (os.rank() == 3)
+      planes.assign(os.dims.begin(), os.dims.end());
+    if (planes.size() == 3 && !nhwc && got.size() == want.size() &&
+        std::size_t(planes[0]) * planes[1] * planes[2] == want.size()) {
+      const int H = planes[0], W = planes[1], C = planes[2];
       for (int c = 0; c < C; ++c)
         for (int p = 0; p < H * W; ++p)
           got[static_cast<std::size_t>(p) * C + c] =

@@ -11,6 +11,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::uint8_t kReshapedInputMarker = 0xA5;
+constexpr std::uint8_t kOutputViewMarker = 0x5A;
 
 // Reads choices from the fuzz input; 0 once it is exhausted.
 class Choices {
@@ -96,6 +97,9 @@ class Builder {
       reshape_input(model, g.channels == 1 && ch_.flip());
       ++g.layer_count;
     }
+    // Likewise a second marker: the output map reshaped into the model output (a YOLO head's
+    // [7, 7, 30] -> [7, 7, 5, 6]), which the kmodel holds as the map's CHW planes.
+    if (ch_.byte() == kOutputViewMarker && reshape_output(model)) ++g.layer_count;
     g.model_json = model.dump();
     g.layer_count += layers_.size() - 1;
     g.summary = summary_;
@@ -123,6 +127,25 @@ class Builder {
     layers.insert(layers.begin() + 1, reshape);
     summary_ = std::string("input as ") + (plane ? "[H, W]" : "[H*W*C]") +
                ", Reshape input_map -> [H, W, C]\n" + summary_;
+  }
+
+  // A Reshape 'output_view' of the output map to [H, W, a, C/a] (a the smallest divisor of C
+  // above 1) or, for a prime C, [H*W, C], made the model output. False for a vector output.
+  bool reshape_output(json& model) {
+    const Tensor& out = tensors_.back();
+    if (out.rank1()) return false;
+    int a = 2;
+    while (a < out.c && out.c % a != 0) ++a;
+    const json shape = a < out.c ? json{out.h, out.w, a, out.c / a} : json{out.h * out.w, out.c};
+    json& cfg = model["modelTopology"]["config"];
+    cfg["layers"].push_back(
+        {{"name", "output_view"},
+         {"class_name", "Reshape"},
+         {"config", {{"name", "output_view"}, {"trainable", true}, {"target_shape", shape}}},
+         {"inbound_nodes", {{{out.name, 0, 0, json::object()}}}}});
+    cfg["output_layers"] = {{"output_view", 0, 0}};
+    summary_ += "Reshape output_view -> " + shape.dump() + "\n";
+    return true;
   }
 
   const Tensor& cur() const { return tensors_.back(); }
