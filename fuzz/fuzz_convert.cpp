@@ -196,7 +196,13 @@ void run_one(const std::uint8_t* data, std::size_t size) {
     auto map = parse_map(r->sidecar_json, "<sidecar>");
     if (!map.ok())
       finding(std::string(name) + ": sidecar does not parse: " + map.error().to_string());
-    const MapLayer* last = map->layer(r->layers.size() - 1);
+    // The layer writing the output: the one the map names for it (an earlier layer when the
+    // output is a view of a map another layer wrote), else the last one.
+    const MapLayer* last = nullptr;
+    for (const MapLayer& l : map->layers)
+      if (l.float_tensor_stated && l.float_tensor == graph->tensor(graph->outputs[0]).name)
+        last = &l;
+    if (!last) last = map->layer(r->layers.size() - 1);
     const bool nhwc = last && last->layout == "NHWC";
     // The [H, W, C] map whose CHW planes the output holds: the output's own shape, or the map it
     // is a flatten or reshape of (the sidecar's map_shape).

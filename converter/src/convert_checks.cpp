@@ -152,7 +152,21 @@ Status check_samples_are_pixels(const Graph& graph, const std::vector<std::vecto
 Preprocess default_preprocess(const Graph& graph, std::string* reason) {
   Preprocess pre;
   if (graph.inputs.size() == 1) {
-    const auto readers = graph.consumers(graph.inputs[0]);
+    // The input's one reader, past the nodes that pass it through unchanged (identities such as
+    // Keras's augmentation layers, a same-shape Reshape or Flatten), as the passes will see it.
+    TensorId t = graph.inputs[0];
+    auto readers = graph.consumers(t);
+    while (readers.size() == 1) {
+      const Node& n = graph.nodes[static_cast<std::size_t>(readers[0])];
+      const bool pass_through = n.kind == NodeKind::kIdentity ||
+                                ((n.kind == NodeKind::kReshape || n.kind == NodeKind::kFlatten) &&
+                                 graph.shape(n.output) == graph.shape(t));
+      if (!pass_through ||
+          std::find(graph.outputs.begin(), graph.outputs.end(), t) != graph.outputs.end())
+        break;
+      t = n.output;
+      readers = graph.consumers(t);
+    }
     if (readers.size() == 1) {
       const Node& n = graph.nodes[static_cast<std::size_t>(readers[0])];
       if (n.kind == NodeKind::kActivation && n.activation.kind == ActivationKind::kAffine) {

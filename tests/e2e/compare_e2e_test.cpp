@@ -611,16 +611,29 @@ TEST(CompareFloatCpuConv, TanhIsComparedOnItsQuantizedOutputOnly) {
 // refused before (only flatten and [C] <-> [1,1,C]).
 TEST(CompareMapOutput, FinalOutputIsComparedInTheFloatModelsOrder) {
   for (const char* target : {"k210", "cpu"}) {
-    for (const char* form : {"map", "reshape", "flatten"}) {
+    // map: a conv map; reshape / flatten: views of it; nhwc_view (-p cpu): a float NHWC map (no
+    // conv first) reshaped to another rank-3 shape, whose values keep their own row-major (NHWC)
+    // order.
+    for (const char* form : {"map", "reshape", "flatten", "nhwc_view"}) {
+      const std::string f = form;
+      if (f == "nhwc_view" && std::string(target) == "k210") continue;  // k210 needs a conv first
       SCOPED_TRACE(std::string(target) + " " + form);
       std::mt19937 rng(5);
       emc::converter::testing::ModelBuilder mb;
       mb.input("in", {16, 16, 3});
-      emc::converter::testing::same_conv(mb, rng, "c1", 3, 3, 8, "in", "relu");
-      emc::converter::testing::same_conv(mb, rng, "head", 1, 8, 6, "c1");
-      if (std::string(form) == "reshape")
-        mb.layer("Reshape", "out", {{"target_shape", {16, 16, 2, 3}}}, {"head"});
-      if (std::string(form) == "flatten") mb.layer("Flatten", "out", json::object(), {"head"});
+      if (f == "nhwc_view") {
+        mb.layer("BatchNormalization", "head", {{"epsilon", 0.001}}, {"in"});
+        mb.weight("head/gamma", {3}, {1.5f, -0.5f, 2.0f});
+        mb.weight("head/beta", {3}, {0.1f, 0.2f, -0.3f});
+        mb.weight("head/moving_mean", {3}, {0.5f, 0.4f, 0.6f});
+        mb.weight("head/moving_variance", {3}, {0.09f, 0.04f, 0.16f});
+        mb.layer("Reshape", "out", {{"target_shape", {8, 32, 3}}}, {"head"});
+      } else {
+        emc::converter::testing::same_conv(mb, rng, "c1", 3, 3, 8, "in", "relu");
+        emc::converter::testing::same_conv(mb, rng, "head", 1, 8, 6, "c1");
+      }
+      if (f == "reshape") mb.layer("Reshape", "out", {{"target_shape", {16, 16, 2, 3}}}, {"head"});
+      if (f == "flatten") mb.layer("Flatten", "out", json::object(), {"head"});
       const fs::path tmp = fs::temp_directory_path() /
                            ("emc_compare_map_out_" + std::to_string(::getpid()) + target + form);
       emc::converter::ConvertOptions opt;
@@ -632,8 +645,7 @@ TEST(CompareMapOutput, FinalOutputIsComparedInTheFloatModelsOrder) {
       const json j = json::parse(run.out);
       double layer_max = -1;
       for (const json& l : j["layers"])
-        if (l["compared"].get<bool>() &&
-            l["float_tensor"] == (std::string(form) == "map" ? "head" : "out"))
+        if (l["compared"].get<bool>() && l["float_tensor"] == (f == "map" ? "head" : "out"))
           layer_max = l["max_abs_error"].get<double>();
       ASSERT_GE(layer_max, 0.0) << "the output layer was not compared: " << j["layers"].dump();
       ASSERT_EQ(j["images"].size(), 4u);

@@ -850,7 +850,7 @@ void CpuLowerer::lower_alias(const Node& n) {
     if (is.rank() == 3 && !trivial_in && !(is == os) &&
         (os.rank() == 1 || is_output_only(g_, n.output))) {
       if (f.hwc)
-        f.hwc = false;  // NHWC data is the flatten's own order
+        f.hwc = os.rank() == 3;  // NHWC data is the view's own (row-major) order
       else if (f.chw_of.empty())
         f.chw_of = is.dims;
     } else if (!(trivial_in && trivial_out) && !(is == os)) {
@@ -895,6 +895,10 @@ void CpuLowerer::describe_outputs() {
     if (f.q >= 0) int8_of[std::size_t(f.q)] = TensorId(t);
     if (f.f >= 0) f32_of[std::size_t(f.f)] = TensorId(t);
   }
+  // A model output that shares its buffer with the map it is a view of (a reshape of a float
+  // map) is described as the output: its form says how the buffer holds it.
+  for (TensorId t : g_.outputs)
+    if (form(t).f >= 0) f32_of[std::size_t(form(t).f)] = t;
   for (LoweredLayer& l : out_.layers) {
     LayerInfo& info = l.info;
     info.float_tensor = "";  // stated for every layer: an intermediate value has none

@@ -347,15 +347,19 @@ LoweredModel Lowerer::run() {
       out_.warnings.push_back("output '" + g_.tensor(t).name + "' " + to_string(g_.shape(t)) +
                               " holds the CHW planes of the map " + to_string(Shape{ft.chw_of}) +
                               " (a flatten or reshape of it; the sidecar's map_shape)");
-      // The layer writing it says so, for the tools (they take the last source layer's
-      // tensor otherwise).
-      for (auto l = out_.layers.rbegin(); l != out_.layers.rend(); ++l) {
-        if (l->main_out != ft.main_f) continue;
-        l->info.float_tensor = g_.tensor(t).name;
+    }
+    // The layer writing an output says which tensor it is and how a map is held, for the tools
+    // (they otherwise take the last source layer's tensor, and CHW for a rank-3 one).
+    for (auto l = out_.layers.rbegin(); l != out_.layers.rend(); ++l) {
+      if (l->main_out != ft.main_f) continue;
+      l->info.float_tensor = g_.tensor(t).name;
+      if (!ft.chw_of.empty()) {
         l->info.layout = "CHW";
         l->info.map_shape = ft.chw_of;
-        break;
+      } else if (g_.shape(t).rank() == 3) {
+        l->info.layout = ft.hwc_input ? "NHWC" : "CHW";
       }
+      break;
     }
     LoweredOutput o;
     o.buffer = ft.main_f;
