@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "emc/converter/convert.h"
+#include "emc/converter/passes.h"
 
 namespace emc::converter {
 namespace {
@@ -158,10 +159,7 @@ Preprocess default_preprocess(const Graph& graph, std::string* reason) {
     auto readers = graph.consumers(t);
     while (readers.size() == 1) {
       const Node& n = graph.nodes[static_cast<std::size_t>(readers[0])];
-      const bool pass_through = n.kind == NodeKind::kIdentity ||
-                                ((n.kind == NodeKind::kReshape || n.kind == NodeKind::kFlatten) &&
-                                 graph.shape(n.output) == graph.shape(t));
-      if (!pass_through ||
+      if (!is_pass_through(graph, n) ||
           std::find(graph.outputs.begin(), graph.outputs.end(), t) != graph.outputs.end())
         break;
       t = n.output;

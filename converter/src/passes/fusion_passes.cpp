@@ -22,15 +22,17 @@ bool is_conv_like(NodeKind k) {
 
 }  // namespace
 
+bool is_pass_through(const Graph& g, const Node& n) {
+  return n.kind == NodeKind::kIdentity ||
+         ((n.kind == NodeKind::kReshape || n.kind == NodeKind::kFlatten) &&
+          g.shape(n.inputs[0]) == g.shape(n.output));
+}
+
 Result<Graph> remove_identities(Graph g) {
   EMC_TRY(validate_graph(g));
   for (std::size_t i = 0; i < g.nodes.size();) {
     const Node& n = g.nodes[i];
-    const bool same_shape = g.shape(n.inputs[0]) == g.shape(n.output);
-    const bool identity =
-        n.kind == NodeKind::kIdentity ||
-        ((n.kind == NodeKind::kReshape || n.kind == NodeKind::kFlatten) && same_shape);
-    if (!identity) {
+    if (!is_pass_through(g, n)) {
       ++i;
       continue;
     }

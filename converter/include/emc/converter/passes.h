@@ -17,6 +17,10 @@
 
 namespace emc::converter {
 
+// A node that passes its input through unchanged (Identity; a Reshape or Flatten to the same
+// shape): what remove_identities removes.
+bool is_pass_through(const Graph& g, const Node& n);
+
 // Removes kIdentity nodes (Dropout, linear Activation) and kReshape / kFlatten nodes whose output
 // shape equals their input shape.
 Result<Graph> remove_identities(Graph graph);
