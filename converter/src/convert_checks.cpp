@@ -176,6 +176,27 @@ Preprocess default_preprocess(const Graph& graph, std::string* reason) {
         }
         return pre;
       }
+      // A leading Keras Normalization holds the statistics of the data the model takes. Values
+      // in [0, 1] (pixel / 255) have a mean <= 1 and a variance <= 1/4: a channel beyond either
+      // means the inputs are raw pixels. (Inverted, its statistics are the output's and say
+      // nothing about the input; the importer stores (x - mean) / sd as gamma 1, variance sd^2.)
+      const bool inverted =
+          std::any_of(n.gamma.begin(), n.gamma.end(), [](float g) { return g != 1.0f; });
+      if (n.kind == NodeKind::kBatchNorm && n.source.class_name == "Normalization" && !inverted) {
+        for (std::size_t c = 0; c < n.mean.size(); ++c) {
+          if (n.mean[c] <= 1.0f && n.variance[c] <= 0.25f) continue;
+          pre.scale = PixelScale::kRaw;
+          if (reason) {
+            char buf[96];
+            std::snprintf(buf, sizeof buf, "channel %zu has mean %.4g and standard deviation %.4g",
+                          c, double{n.mean[c]}, std::sqrt(double{n.variance[c]}));
+            *reason = "input range 0,255 (raw pixels): the model's first layer '" + n.source.name +
+                      "' is a Normalization whose " + buf +
+                      ", which values in [0, 1] (pixel / 255) cannot have; --input-range overrides";
+          }
+          return pre;
+        }
+      }
     }
   }
   if (reason) *reason = "input range 0,1 (pixel / 255), the default; --input-range overrides";

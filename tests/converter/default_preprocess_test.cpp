@@ -3,7 +3,7 @@
 // after layers that pass the input through at inference (Keras's augmentation layers, the
 // Reshape that makes an MNIST-style [28, 28] input one channel). Taking 0,1 there would feed
 // p/255 into the model's own /255: a kmodel that agrees with its float model on every input and
-// is still wrong.
+// is still wrong. Likewise a leading Keras Normalization whose adapted mean only raw pixels have.
 #include <gtest/gtest.h>
 
 #include "emc/converter/convert.h"
@@ -56,6 +56,34 @@ TEST(DefaultPreprocess, RescalingBehindPassThroughLayersMeansRawPixels) {
   ModelBuilder plain;
   plain.input("x", {4, 4, 1}).layer("RandomFlip", "flip", {{"mode", "horizontal"}}, {"x"});
   EXPECT_EQ(default_scale(conv_after(plain, "flip")), PixelScale::kZeroOne);
+}
+
+// A leading Keras Normalization whose statistics values in [0, 1] cannot have (mean > 1 or
+// variance > 1/4) takes raw pixels; one adapted on pixel / 255, or an inverted one (whose
+// statistics are its output's), keeps the 0,1 default.
+TEST(DefaultPreprocess, NormalizationOfRawPixelStatisticsMeansRawPixels) {
+  auto model = [](float mean, float variance, bool invert) {
+    ModelBuilder b;
+    b.input("x", {4, 4, 1})
+        .layer("Normalization", "norm", {{"axis", -1}, {"invert", invert}}, {"x"})
+        .weight("norm/mean", {1}, {mean})
+        .weight("norm/variance", {1}, {variance});
+    return conv_after(b, "norm");
+  };
+  ModelBuilder raw = model(140.0f, 3600.0f, false);
+  auto g = raw.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  std::string why;
+  EXPECT_EQ(default_preprocess(*g, &why).scale, PixelScale::kRaw);
+  EXPECT_NE(why.find("'norm' is a Normalization whose channel 0 has mean 140 and standard "
+                     "deviation 60"),
+            std::string::npos)
+      << why;
+  // Mean 0 but a standard deviation of 255: x / 255 of raw pixels.
+  EXPECT_EQ(default_scale(model(0.0f, 65025.0f, false)), PixelScale::kRaw);
+  // Statistics of pixel / 255 (the largest variance [0, 1] data can have is 1/4).
+  EXPECT_EQ(default_scale(model(0.45f, 0.25f, false)), PixelScale::kZeroOne);
+  EXPECT_EQ(default_scale(model(140.0f, 3600.0f, true)), PixelScale::kZeroOne);
 }
 
 }  // namespace

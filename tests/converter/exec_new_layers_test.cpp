@@ -1,6 +1,7 @@
 // Hand-computed checks of the layer classes added for issue 11 (samples/models/layer_zoo checks
 // them against TF.js's own output): SeparableConv2D with depth_multiplier 2, Subtract (no TF.js
-// layer), merges, PReLU with shared axes, UpSampling2D, Cropping2D, Rescaling, ELU.
+// layer), merges, PReLU with shared axes, UpSampling2D, Cropping2D, Rescaling, ELU; and Keras
+// Normalization against the examples of Keras's own documentation of the layer.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -104,6 +105,94 @@ TEST(ExecNewLayers, RescalingIsTwoFloat32OpsAndEluUsesAlpha) {
   // The fused graph (Rescaling fused into nothing: an Activation after an Activation stays).
   auto f = optimize_graph(*g);
   ASSERT_TRUE(f.ok()) << f.error().to_string();
+}
+
+// Keras's Normalization docstring: adapt on [[0,7,4],[2,9,6],[0,7,4],[2,9,6]] (mean [1, 8, 5],
+// variance [1, 1, 1]) maps [0, 7, 4] to [-1, -1, -1]; with invert=True, [1, 2, 3] to
+// [2, 10, 8]; mean=3., variance=2. maps [1], [2], [3] to -1.4142135, -0.70710677, 0.
+TEST(ExecNewLayers, NormalizationReproducesKerasDocumentedExamples) {
+  ModelBuilder adapted;
+  adapted.input("x", {3})
+      .layer("Normalization", "n", {{"axis", {-1}}, {"mean", nullptr}, {"variance", nullptr}})
+      .weight("n/mean", {3}, {1, 8, 5})
+      .weight("n/variance", {3}, {1, 1, 1})
+      .weight("n/count", {}, {4});
+  auto g = adapted.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  EXPECT_EQ(run1(*g, {0, 7, 4}), (std::vector<float>{-1, -1, -1}));
+
+  ModelBuilder inverted;
+  inverted.input("x", {3})
+      .layer("Normalization", "n", {{"axis", -1}, {"invert", true}})
+      .weight("n/mean", {3}, {1, 8, 5})
+      .weight("n/variance", {3}, {1, 1, 1});
+  g = inverted.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  EXPECT_EQ(run1(*g, {1, 2, 3}), (std::vector<float>{2, 10, 8}));
+
+  // Constructor statistics (no weights), a scalar broadcast over the channel.
+  for (float x : {1.0f, 2.0f, 3.0f}) {
+    ModelBuilder given;
+    given.input("x", {1}).layer("Normalization", "n", {{"mean", 3.0}, {"variance", 2.0}});
+    g = given.graph();
+    ASSERT_TRUE(g.ok()) << g.error().to_string();
+    const std::vector<float> y = run1(*g, {x});
+    ASSERT_EQ(y.size(), 1u);
+    EXPECT_NEAR(y[0], (x - 3.0) / std::sqrt(2.0), 1e-7) << x;
+  }
+  EXPECT_NEAR(run1(*g, {1})[0], -1.4142135f, 1e-6);
+}
+
+TEST(ExecNewLayers, NormalizationAxisNoneAndZeroVariance) {
+  // axis None (Keras writes the empty tuple): one scalar mean / variance for a [1, 2, 2] map;
+  // adapt([1, 2, 3, 4, 5]) stores mean 3, variance 2 (Keras's axis=None docstring example).
+  ModelBuilder scalar;
+  scalar.input("x", {1, 2, 2})
+      .layer("Normalization", "n", {{"axis", nlohmann::json::array()}})
+      .weight("n/mean", {}, {3})
+      .weight("n/variance", {}, {2});
+  auto g = scalar.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  const float r2 = static_cast<float>(1.0 / std::sqrt(2.0));
+  EXPECT_EQ(run1(*g, {1, 5, 3, 2}),
+            (std::vector<float>{static_cast<float>(-2.0 / std::sqrt(2.0)),
+                                static_cast<float>(2.0 / std::sqrt(2.0)), 0.0f, -r2}));
+  // A zero variance divides by Keras's epsilon 1e-7 (max(sqrt(var), epsilon)).
+  ModelBuilder zero;
+  zero.input("x", {2})
+      .layer("Normalization", "n", {{"axis", -1}})
+      .weight("n/mean", {2}, {1, 0})
+      .weight("n/variance", {2}, {0, 1e-16f});
+  g = zero.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  const std::vector<float> y = run1(*g, {1.5f, 3e-7f});
+  ASSERT_EQ(y.size(), 2u);
+  EXPECT_NEAR(y[0], 5e6, 1.0);
+  EXPECT_NEAR(y[1], 3.0, 1e-6);
+}
+
+TEST(ExecNewLayers, NormalizationFormsEmcCannotComputeAreRefusedNamingTheLayer) {
+  auto error_of = [](nlohmann::json config, std::vector<int> shape) {
+    ModelBuilder b;
+    b.input("x", shape).layer("Normalization", "norm", std::move(config));
+    auto g = b.graph();
+    return g.ok() ? std::string("ok") : g.error().to_string();
+  };
+  // Per position (several axes, or an axis other than the last).
+  std::string e = error_of({{"axis", {1, 2, 3}}, {"mean", 0.0}, {"variance", 1.0}}, {2, 2, 3});
+  EXPECT_NE(e.find("norm"), std::string::npos) << e;
+  EXPECT_NE(e.find("per channel"), std::string::npos) << e;
+  e = error_of({{"axis", 1}, {"mean", 0.0}, {"variance", 1.0}}, {2, 2, 3});
+  EXPECT_NE(e.find("not supported"), std::string::npos) << e;
+  e = error_of({{"mean", {1.0, 2.0}}}, {2});
+  EXPECT_NE(e.find("'mean' and 'variance' must both be given"), std::string::npos) << e;
+  e = error_of({{"mean", {1.0, 2.0}}, {"variance", {1.0, 1.0}}}, {3});
+  EXPECT_NE(e.find("'mean' has 2 values for 3 channels"), std::string::npos) << e;
+  e = error_of({{"mean", 0.0}, {"variance", -1.0}}, {3});
+  EXPECT_NE(e.find("variance >= 0"), std::string::npos) << e;
+  // Adapted statistics that are missing: the weight is named.
+  e = error_of({{"axis", -1}}, {3});
+  EXPECT_NE(e.find("'norm/mean'"), std::string::npos) << e;
 }
 
 }  // namespace

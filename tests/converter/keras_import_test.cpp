@@ -251,6 +251,27 @@ TEST(KerasFixtureDetails, StoredDtypesAndKerasVersions) {
   EXPECT_EQ(k213->weights.at("conv2d/0").name, "/_layer_checkpoint_dependencies/conv2d_2/vars/0");
 }
 
+// Two adapted Normalization layers as Keras 2.13 (.h5) and Keras 3 (.keras) save them, with the
+// int64 `count` beside mean and variance (make_keras_fixtures.py, NORM_LAYERS). By hand, for
+// [0, 7, 4]: (x - [1, 8, 5]) / sqrt([4, 0.25, 1]) = [-0.5, -2, -1]; then the inverted axis-None
+// layer 2 + x * sqrt(9) = [0.5, -4, -1].
+TEST(KerasFixtureDetails, NormalizationWithItsInt64CountImportsFromH5AndKeras) {
+  for (const char* name : {"normalization_k2.h5", "normalization_k3.keras"}) {
+    SCOPED_TRACE(name);
+    auto m = load_model(fixture(name));
+    ASSERT_TRUE(m.ok()) << m.error().to_string();
+    const std::string count_key = "normalization/2";  // layer/index, as both formats key it
+    EXPECT_EQ(m->weights.at(count_key).stored_dtype, "int64");
+    EXPECT_EQ(m->weights.at(count_key).values, (std::vector<float>{4}));
+    auto g = build_graph(*m);
+    ASSERT_TRUE(g.ok()) << g.error().to_string();
+    Tensor x{g->shape(g->inputs[0]), {0, 7, 4}};
+    auto y = run_float(*g, {x});
+    ASSERT_TRUE(y.ok()) << y.error().to_string();
+    EXPECT_EQ((*y)[0].data, (std::vector<float>{0.5f, -4.0f, -1.0f}));
+  }
+}
+
 TEST(KerasFixtureDetails, MemoryReadersAndDetection) {
   const auto h5 = read_bytes(fixture("tiny_dense_f64.h5"));
   const auto zip = read_bytes(fixture("tiny_dense_k213.keras"));
@@ -401,6 +422,25 @@ TEST(KerasMalformed, GlobalHeapObjectRunningPastItsCollectionIsRefused) {
 // of model_weights/dense_1 declares 20 characters while its global heap object 4 holds 23.
 // libhdf5 1.10 copies the object's own size into a buffer sized from the declared length, so a
 // mismatch is refused before libhdf5 reads the value.
+// fuzz_keras_h5 finding 5 (fuzz/README.md): a mutated Keras .h5 whose version-0 superblock
+// names a driver information block at address 73 (bytes 48..55; Keras files have none) whose
+// 32-bit size field (bytes 77..80 of the file) reads 0x88000000. libhdf5 1.10.8 reallocates its
+// read buffer to 16 + 2,281,701,376 bytes inside H5Fopen (H5F__super_read -> H5C_protect) before
+// the read fails: a 2.2 GB allocation from an 8 KB file (libFuzzer out-of-memory). Offsets read
+// with the superblock (II.A) and driver information block (II.B) layouts of the HDF5 spec.
+TEST(KerasMalformed, DriverInfoBlockLargerThanTheFileIsRefusedBeforeLibhdf5AllocatesIt) {
+  const std::string path = fixture("fuzz_huge_driver_info.h5");
+  auto m = load_model(path);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code(), Errc::kInvalidModel);
+  const std::string text = m.error().to_string();
+  EXPECT_NE(text.find(path), std::string::npos) << text;
+  EXPECT_NE(text.find("HDF5 superblock: the driver information block at address 73 declares "
+                      "2281701376 bytes, past the end of the file"),
+            std::string::npos)
+      << text;
+}
+
 TEST(KerasMalformed, VariableLengthValueWhoseHeapObjectDiffersIsRefused) {
   const std::string path = fixture("bad_vlen_length.h5");
   auto m = load_model(path);

@@ -1,7 +1,7 @@
 // emc-convert and emc-compare on Keras .h5 / .keras files (tests/data/keras, written from the
 // shapes_cnn TF.js sample by tests/data/keras/make_keras_fixtures.py): the kmodel equals, byte
-// for byte, the one converted from the sample's model.json; malformed files exit with code 4 and
-// leave no output behind.
+// for byte, the one converted from the sample's model.json (also behind an equivalent leading
+// Normalization); malformed files exit with code 4 and leave no output behind.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -65,7 +65,7 @@ TEST_F(KerasConvertTool, MalformedFilesExitWith4AndWriteNothing) {
        {"bad_wrong_shape.h5", "bad_truncated.h5", "bad_not_hdf5.h5", "weights_only.h5",
         "bad_zip_bomb.keras", "bad_dotdot.keras", "bad_member_names.keras", "bad_truncated.keras",
         "fuzz_attr_overflow.h5", "fuzz_hang_global_heap.h5", "fuzz_huge_header_chunk.h5",
-        "fuzz_heap_object_overflow.h5", "bad_vlen_length.h5"}) {
+        "fuzz_heap_object_overflow.h5", "fuzz_huge_driver_info.h5", "bad_vlen_length.h5"}) {
     SCOPED_TRACE(f);
     const std::string model = src("tests/data/keras/") + f;
     const fs::path out = dir_ / (std::string(f) + ".kmodel");
@@ -74,6 +74,30 @@ TEST_F(KerasConvertTool, MalformedFilesExitWith4AndWriteNothing) {
     EXPECT_NE(c.text.find(model), std::string::npos) << c.text;
     EXPECT_FALSE(fs::exists(out));
     EXPECT_FALSE(fs::exists(out.string() + ".map.json"));
+  }
+}
+
+// shapes_cnn_norm_k2.h5 is the shapes_cnn sample behind a Keras Normalization with the statistics
+// of raw pixels, mean 0 and variance 255^2: on raw pixels it computes what the sample computes
+// on p / 255 (make_keras_fixtures.py). emc-convert must take raw pixels (and say why) and fold
+// the Normalization into the input mapping, so the kmodel is byte for byte the sample's.
+TEST_F(KerasConvertTool, LeadingNormalizationFoldsIntoTheInputMapping) {
+  for (const char* target : {"k210", "cpu"}) {
+    SCOPED_TRACE(target);
+    const std::string calib = " --dataset '" + src("samples/models/shapes_cnn/calib") + "' -o '";
+    const fs::path ref = dir_ / (std::string(target) + "_json.kmodel");
+    const fs::path out = dir_ / (std::string(target) + "_norm.kmodel");
+    auto r = run_tool("emc-convert", "'" + src("samples/models/shapes_cnn/model.json") + "' -p " +
+                                         target + calib + ref.string() + "'");
+    ASSERT_EQ(r.status, 0) << r.text;
+    auto c = run_tool("emc-convert", "'" + src("tests/data/keras/shapes_cnn_norm_k2.h5") + "' -p " +
+                                         target + calib + out.string() + "'");
+    ASSERT_EQ(c.status, 0) << c.text;
+    EXPECT_NE(c.text.find("input range 0,255 (raw pixels): the model's first layer "
+                          "'normalization' is a Normalization"),
+              std::string::npos)
+        << c.text;
+    EXPECT_EQ(bytes_of(out), bytes_of(ref)) << "kmodel differs from the sample's";
   }
 }
 

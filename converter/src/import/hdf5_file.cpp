@@ -78,6 +78,8 @@ Hdf5File Hdf5File::open_memory(const std::vector<std::uint8_t>& bytes, std::stri
     throw bad(
         "HDF5 object '/': the superblock is damaged or uses address sizes other than 2, 4 "
         "or 8 bytes");
+  if (const std::string why = check_h5_superblock(bytes, *layout); !why.empty())
+    throw bad("HDF5 superblock: " + why);
   check_global_heaps(bytes, *layout, display_name);
   // libhdf5 loads the root group's header when it opens the file: check it first.
   if (const std::string why = check_h5_object_header(bytes, *layout, layout->root); !why.empty())
@@ -261,17 +263,24 @@ H5FloatData Hdf5File::read_floats(const std::string& path, std::uint64_t max_val
   H5Id space(H5Dget_space(ds.get()), H5Sclose);
   if (!type.valid() || !space.valid()) fail(path, "has a damaged type or dataspace");
   const std::size_t size = H5Tget_size(type.get());
-  if (H5Tget_class(type.get()) != H5T_FLOAT || (size != 2 && size != 4 && size != 8))
-    fail(path, "is not a float16, float32 or float64 dataset (HDF5 class " +
-                   std::to_string(static_cast<int>(H5Tget_class(type.get()))) + ", " +
-                   std::to_string(size) + " bytes)");
+  const H5T_class_t cls = H5Tget_class(type.get());
+  const bool is_float = cls == H5T_FLOAT && (size == 2 || size == 4 || size == 8);
+  const bool is_int = cls == H5T_INTEGER && (size == 1 || size == 2 || size == 4 || size == 8);
+  if (!is_float && !is_int)
+    fail(path, "is not a float16/32/64 or 8..64-bit integer dataset (HDF5 class " +
+                   std::to_string(static_cast<int>(cls)) + ", " + std::to_string(size) + " bytes)");
   const int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 0 || rank > 8) fail(path, "has rank " + std::to_string(rank) + "; at most 8");
   hsize_t dims[8] = {};
   if (rank > 0 && H5Sget_simple_extent_dims(space.get(), dims, nullptr) != rank)
     fail(path, "has a damaged dataspace");
   H5FloatData out;
-  out.stored_dtype = size == 2 ? "float16" : size == 4 ? "float32" : "float64";
+  if (is_float) {
+    out.stored_dtype = "float" + std::to_string(size * 8);
+  } else {
+    out.stored_dtype =
+        (H5Tget_sign(type.get()) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(size * 8);
+  }
   std::uint64_t count = 1;
   for (int i = 0; i < rank; ++i) {
     if (dims[i] > max_values) fail(path, "has a dimension of " + std::to_string(dims[i]));

@@ -54,11 +54,12 @@ class H5Id {
   Closer closer_ = nullptr;
 };
 
-// A float dataset read into float32 (float16 / float32 / float64 on disk, any byte order).
+// A numeric dataset read into float32 (float16 / float32 / float64 or an 8..64-bit integer on
+// disk, any byte order; integers beyond 2^24 are rounded).
 struct H5FloatData {
   std::vector<std::int64_t> shape;
   std::vector<float> values;
-  std::string stored_dtype;  // "float16", "float32" or "float64"
+  std::string stored_dtype;  // "float16", "float32", "float64", "int8".."int64", "uint8".."uint64"
 };
 
 class Hdf5File {
@@ -84,7 +85,8 @@ class Hdf5File {
                                                  std::size_t max_items) const;
   // Names of the direct children of the group at `path` (sorted by name), at most `max_items`.
   std::vector<std::string> children(const std::string& path, std::size_t max_items) const;
-  // Reads a float dataset of rank <= 8 with at most `max_values` values.
+  // Reads a float or integer dataset of rank <= 8 with at most `max_values` values as float32
+  // (Keras stores an int64 `count` beside Normalization's mean and variance).
   H5FloatData read_floats(const std::string& path, std::uint64_t max_values) const;
 
   // Throws kInvalidModel "<file>: HDF5 object '<path>': <message>".

@@ -229,26 +229,58 @@ std::optional<H5ImageLayout> read_h5_layout(const std::vector<std::uint8_t>& ima
     H5ImageLayout l;
     // libhdf5 takes the superblock's own position as the base address (a user block precedes).
     l.base = at;
-    std::uint64_t root_at = 0;  // where the root object header address is stored
+    std::uint64_t root_at = 0;   // where the root object header address is stored
+    std::uint64_t other_at = 0;  // where the driver information / extension address is
     if (p[8] <= 1) {
       l.offset_size = p[13];
       l.length_size = p[14];
       // base, free-space, end-of-file and driver addresses, then the root symbol table entry
       // (link name offset, object header address)
-      root_at = (p[8] == 0 ? 24 : 28) + 5 * static_cast<std::uint64_t>(l.offset_size);
+      const std::uint64_t base_at = p[8] == 0 ? 24 : 28;
+      other_at = base_at + 3 * static_cast<std::uint64_t>(l.offset_size);
+      root_at = base_at + 5 * static_cast<std::uint64_t>(l.offset_size);
     } else {
       l.offset_size = p[9];
       l.length_size = p[10];
       // base, superblock extension and end-of-file addresses, then the root's
+      other_at = 12 + static_cast<std::uint64_t>(l.offset_size);
       root_at = 12 + 3 * static_cast<std::uint64_t>(l.offset_size);
     }
     auto ok = [](int n) { return n == 2 || n == 4 || n == 8; };
     if (!ok(l.offset_size) || !ok(l.length_size)) return std::nullopt;
     if (at + root_at + l.offset_size > image.size()) return std::nullopt;
     l.root = le(p + root_at, l.offset_size);
+    // The undefined address is all ones in offset_size bytes.
+    const std::uint64_t other = le(p + other_at, l.offset_size);
+    const std::uint64_t undefined =
+        l.offset_size == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * l.offset_size)) - 1;
+    if (other != undefined) (p[8] <= 1 ? l.driver_info : l.extension) = other;
     return l;
   }
   return std::nullopt;
+}
+
+std::string check_h5_superblock(const std::vector<std::uint8_t>& image, const H5ImageLayout& l) {
+  const std::uint64_t size = image.size();
+  if (l.driver_info != H5ImageLayout::kUndefined) {
+    // Driver information block (II.B): version, 3 reserved bytes, the size of the driver
+    // information (4 bytes), the driver's 8-byte name, then that many bytes.
+    const std::uint64_t addr = l.driver_info;
+    if (addr > size || l.base > size - addr || size - (l.base + addr) < 16)
+      return "the driver information block at address " + std::to_string(addr) +
+             " is past the end of the file";
+    const std::uint64_t at = l.base + addr;
+    const std::uint64_t n = le(image.data() + at + 4, 4);
+    if (n > size - at - 16)
+      return "the driver information block at address " + std::to_string(addr) + " declares " +
+             std::to_string(n) + " bytes, past the end of the file";
+  }
+  if (l.extension != H5ImageLayout::kUndefined) {
+    if (const std::string why = check_h5_object_header(image, l, l.extension); !why.empty())
+      return "the superblock extension's object header at address " + std::to_string(l.extension) +
+             " is damaged: " + why;
+  }
+  return {};
 }
 
 std::optional<std::string> walk_h5_global_heap(const std::vector<std::uint8_t>& image,
@@ -337,6 +369,9 @@ std::string check_h5_object_header(const std::vector<std::uint8_t>& image, const
         if (dataspace_length(body, l, points, why) == 0) why = "is " + why;
       } else if (type == 0x06 && !shared) {  // link
         why = check_link(body, l);
+      } else if (type == 0x14) {  // driver info (superblock extension): version, name, size
+        if (n < 11 || le(body.p + 9, 2) > n - 11)
+          why = "is a driver info message whose data runs past the message";
       } else if (type == 0x10) {  // continuation: another chunk
         if (n < static_cast<std::uint64_t>(l.offset_size + l.length_size))
           return where + " is a continuation cut short";

@@ -28,11 +28,25 @@ struct H5ImageLayout {
   int offset_size = 8;     // "size of offsets" (addresses), bytes
   int length_size = 8;     // "size of lengths", bytes
   std::uint64_t root = 0;  // relative address of the root group's object header
+  // Relative addresses the superblock names besides the root (kUndefined when absent): the
+  // driver information block (superblock versions 0 and 1) and the superblock extension's object
+  // header (versions 2 and 3). libhdf5 reads both while it opens the file.
+  static constexpr std::uint64_t kUndefined = ~std::uint64_t{0};
+  std::uint64_t driver_info = kUndefined;
+  std::uint64_t extension = kUndefined;
 };
 
 // Reads the superblock at the first HDF5 signature; nullopt when it is not one this check knows
 // (libhdf5 then refuses or reads the file itself; the caller refuses it).
 std::optional<H5ImageLayout> read_h5_layout(const std::vector<std::uint8_t>& image);
+
+// Checks what libhdf5 reads from the superblock's pointers while it opens the file, before it
+// does: the driver information block must hold the bytes its 32-bit size declares (libhdf5 1.10
+// allocates that size, up to 4 GiB, before its read fails: fuzz_keras_h5 finding 5), and the
+// superblock extension's object header must pass check_h5_object_header. Returns an empty
+// string when sound, else what is wrong.
+std::string check_h5_superblock(const std::vector<std::uint8_t>& image,
+                                const H5ImageLayout& layout);
 
 // One object of a global heap collection ("GCOL", IV.B) as libhdf5 1.10's reader finds it.
 struct H5HeapObject {

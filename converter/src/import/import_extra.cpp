@@ -1,5 +1,6 @@
 // Importers of SeparableConv2D, Cropping2D, the elementwise merges (Multiply,
-// Subtract, Maximum, Minimum, Average), PReLU, ELU and Rescaling.
+// Subtract, Maximum, Minimum, Average), PReLU, ELU, Rescaling and Normalization.
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -173,6 +174,85 @@ void import_rescaling(LayerContext& ctx) {
   n.activation.offset = c.opt_number("offset").value_or(0.0);
   if (!std::isfinite(n.activation.alpha) || !std::isfinite(n.activation.offset))
     ctx.fail(Errc::kInvalidLayerConfig, "scale and offset must be finite numbers");
+  ctx.emit(std::move(n));
+}
+
+// Keras Normalization: (x - mean) / max(sqrt(variance), epsilon), or with invert=True
+// mean + x * max(sqrt(variance), epsilon), where epsilon is Keras's backend epsilon 1e-7. The
+// statistics are the layer's weights mean, variance, count (after adapt(); count is not used at
+// inference) or the config's `mean` / `variance` (passed to the constructor). Imported as a
+// BatchNormalization node with epsilon 0, which computes the same expression in double.
+void import_normalization(LayerContext& ctx) {
+  constexpr double kKerasEpsilon = 1e-7;
+  const ConfigReader& c = ctx.config();
+  c.check_known_keys({"axis", "mean", "variance", "invert"});
+  ctx.expect_inputs(1);
+  const Shape& in = ctx.input_shape();
+  if (in.rank() < 1) ctx.fail(Errc::kShapeMismatch, "needs an input of rank >= 1");
+  // axis None (null, or an empty list: Keras 3 writes the tuple) is one mean / variance for
+  // every value; one axis must be the last one, a mean / variance per channel.
+  const std::vector<std::int64_t> axes = c.opt_axes("axis").value_or(std::vector<std::int64_t>{-1});
+  const bool per_channel = !axes.empty();
+  if (axes.size() > 1 ||
+      (per_channel && per_sample_axis(ctx, axes.front(), in.rank()) != in.rank() - 1))
+    ctx.fail(Errc::kInvalidLayerConfig,
+             "axis " + c.describe_key("axis") +
+                 " is not supported: EMC normalizes with one mean / variance per channel "
+                 "(axis -1) or one for all values (axis None), not per position");
+  const std::int64_t ch = in.c();
+  const std::int64_t stats = per_channel ? ch : 1;
+  std::vector<double> mean, variance;
+  if (c.has("mean") || c.has("variance")) {
+    auto m = c.opt_numbers("mean", static_cast<std::size_t>(std::max<std::int64_t>(stats, 1)));
+    auto v = c.opt_numbers("variance", static_cast<std::size_t>(std::max<std::int64_t>(stats, 1)));
+    if (!m || !v || m->size() != v->size())
+      ctx.fail(Errc::kInvalidLayerConfig,
+               "'mean' and 'variance' must both be given, with the same number of values");
+    if (m->size() != 1 && static_cast<std::int64_t>(m->size()) != stats)
+      ctx.fail(Errc::kInvalidLayerConfig,
+               "'mean' has " + std::to_string(m->size()) + " values for " + std::to_string(stats) +
+                   " channels (expected 1 or " + std::to_string(stats) + ")");
+    mean = std::move(*m);
+    variance = std::move(*v);
+  } else {
+    // Keras weight order: mean, variance, count. Their shape is the kept axes': [C] or [].
+    const std::vector<std::int64_t> shape =
+        per_channel ? std::vector<std::int64_t>{ch} : std::vector<std::int64_t>{};
+    for (float x : ctx.weight({"mean"}, 0, shape)) mean.push_back(x);
+    for (float x : ctx.weight({"variance"}, 1, shape)) variance.push_back(x);
+    // The sample count adapt() saw (an int64 scalar): read so that it counts as the layer's.
+    if (ctx.has_weight({"count"}, 2)) ctx.weight({"count"}, 2, {});
+  }
+  for (std::size_t i = 0; i < mean.size(); ++i)
+    if (!std::isfinite(mean[i]) || !std::isfinite(variance[i]) || variance[i] < 0)
+      ctx.fail(Errc::kInvalidModel, "mean " + std::to_string(mean[i]) + " / variance " +
+                                        std::to_string(variance[i]) + " of channel " +
+                                        std::to_string(i) +
+                                        " is not a finite mean with a variance >= 0");
+  const bool invert = c.opt_bool("invert").value_or(false);
+  Node n = ctx.new_node(NodeKind::kBatchNorm);
+  n.epsilon = 0.0;
+  // One value broadcasts to every channel, as in Keras. C comes from declared shapes (not
+  // backed by file data), so it is bounded before the per-channel vectors are allocated.
+  if (mean.size() == 1 && ch > kMaxDim)
+    ctx.fail(Errc::kShapeMismatch, "has " + std::to_string(ch) + " channels; at most " +
+                                       std::to_string(kMaxDim) + " are supported");
+  const std::size_t nc = static_cast<std::size_t>(ch);
+  for (std::size_t i = 0; i < nc; ++i) {
+    const double m = mean[mean.size() == 1 ? 0 : i];
+    const double sd = std::max(std::sqrt(variance[variance.size() == 1 ? 0 : i]), kKerasEpsilon);
+    if (invert) {  // beta + (x - 0) * gamma / sqrt(1 + 0)
+      n.mean.push_back(0.0f);
+      n.variance.push_back(1.0f);
+      n.gamma.push_back(static_cast<float>(sd));
+      n.beta.push_back(static_cast<float>(m));
+    } else {  // 0 + (x - mean) * 1 / sqrt(sd^2 + 0)
+      n.mean.push_back(static_cast<float>(m));
+      n.variance.push_back(static_cast<float>(sd * sd));
+      n.gamma.push_back(1.0f);
+      n.beta.push_back(0.0f);
+    }
+  }
   ctx.emit(std::move(n));
 }
 

@@ -234,6 +234,19 @@ std::optional<std::int64_t> ConfigReader::opt_axis(const char* key) const {
   return ax;
 }
 
+std::optional<std::vector<std::int64_t>> ConfigReader::opt_axes(const char* key) const {
+  auto it = config_.find(key);
+  if (it == config_.end()) return std::nullopt;
+  if (it->is_null() || (it->is_array() && it->empty())) return std::vector<std::int64_t>{};
+  if (!it->is_array()) {
+    if (auto a = as_int(*it, -9, 9)) return std::vector<std::int64_t>{*a};
+  } else {
+    return opt_int_list(key, -9, 9, 8);
+  }
+  fail(Errc::kInvalidLayerConfig, std::string("'") + key + "' = " + describe(*it) +
+                                      ": expected an axis, a list of axes or null");
+}
+
 std::optional<std::vector<std::int64_t>> ConfigReader::opt_int_list(const char* key,
                                                                     std::int64_t lo,
                                                                     std::int64_t hi,
@@ -305,6 +318,25 @@ std::optional<double> ConfigReader::opt_number(const char* key) const {
     fail(Errc::kInvalidLayerConfig,
          std::string("'") + key + "' is " + describe(v) + ": expected a finite number");
   return v.get<double>();
+}
+
+std::optional<std::vector<double>> ConfigReader::opt_numbers(const char* key,
+                                                             std::size_t max_len) const {
+  if (!has(key)) return std::nullopt;
+  const Json& v = config_.at(key);
+  auto finite = [](const Json& e) { return e.is_number() && std::isfinite(e.get<double>()); };
+  std::vector<double> out;
+  if (finite(v)) {
+    out.push_back(v.get<double>());
+  } else if (v.is_array() && !v.empty() && v.size() <= max_len &&
+             std::all_of(v.begin(), v.end(), finite)) {
+    for (const Json& e : v) out.push_back(e.get<double>());
+  } else {
+    fail(Errc::kInvalidLayerConfig, std::string("'") + key + "' = " + describe(v) +
+                                        ": expected a finite number or a flat list of 1 to " +
+                                        std::to_string(max_len) + " finite numbers");
+  }
+  return out;
 }
 
 double ConfigReader::get_number(const char* key) const {

@@ -53,9 +53,15 @@ class ConfigReader {
   std::optional<std::array<std::int64_t, 4>> opt_padding4(const char* key, std::int64_t hi) const;
   // An integer axis, also accepted as a one-element list.
   std::optional<std::int64_t> opt_axis(const char* key) const;
+  // Keras axes that may be several or none (Normalization): nullopt when absent; empty for
+  // null or []; otherwise an integer or a list of up to 8 integers, each in [-9, 9].
+  std::optional<std::vector<std::int64_t>> opt_axes(const char* key) const;
   // A list of 1..max_len integers in [lo, hi].
   std::optional<std::vector<std::int64_t>> opt_int_list(const char* key, std::int64_t lo,
                                                         std::int64_t hi, std::size_t max_len) const;
+  // A finite number (one value) or a flat list of 1..max_len finite numbers (Normalization's
+  // mean / variance); nullopt when absent or null.
+  std::optional<std::vector<double>> opt_numbers(const char* key, std::size_t max_len) const;
   // A shape list whose entries may be null (batch_input_shape): nullopt entries for null.
   std::optional<std::vector<std::optional<std::int64_t>>> opt_dims(const char* key,
                                                                    std::size_t max_len) const;

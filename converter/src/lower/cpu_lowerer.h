@@ -141,6 +141,9 @@ class CpuLowerer : LoweredBuilder {
   // ---- the jobs kCpuRules binds its rules to ----
   void lower_conv_unit(const LayerMatch& m) { lower_conv(m.nodes); }
   void lower_dense_unit(const LayerMatch& m) { lower_dense(m.nodes); }
+  // Folds a per-channel affine layer (input_affine) on the input pixels into their mapping;
+  // false when it does not apply (not on the pixels, or the new mean is no pixel).
+  bool fold_into_pixels(const Node& n);
   void lower_batch_norm_unit(const LayerMatch& m) {
     const auto [act, out] = fused_activation(m);
     lower_batch_norm(first(m), act, out);

@@ -466,7 +466,32 @@ void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
   emit_conv(std::move(fc), fi.q, quant_of(in), quant_of(out), out, d, src, note, mean);
 }
 
+bool CpuLowerer::fold_into_pixels(const Node& n) {
+  // A per-channel affine layer on the input pixels folds into the pixel mapping when the new
+  // mean is a pixel: real*s + o = (p - (mean - o*std/s)) / (std/s).
+  const Form& fi = form(n.inputs[0]);
+  const ChannelAffine a = input_affine(n);
+  if (fi.pixel < 0 || fi.q >= 0 || !a.foldable()) return false;
+  std::vector<double> mean = fi.mean, stdv = fi.stdv;
+  double msum = 0;
+  for (std::size_t c = 0; c < mean.size(); ++c) {
+    const std::size_t k = a.scale.size() == 1 ? 0 : c;
+    if (k >= a.scale.size()) return false;
+    mean[c] -= a.offset[k] * stdv[c] / a.scale[k];
+    stdv[c] /= a.scale[k];
+    msum += mean[c];
+  }
+  const double zx = std::round(msum / double(mean.size()));
+  if (!(zx >= 0 && zx <= 255)) return false;
+  Form& fo = form(n.output);
+  fo.pixel = fi.pixel;
+  fo.mean = std::move(mean);
+  fo.stdv = std::move(stdv);
+  return true;
+}
+
 void CpuLowerer::lower_batch_norm(const Node& n, const Activation& act, TensorId out) {
+  if (out == n.output && fold_into_pixels(n)) return;
   if (!is_clamp(act))
     fail(Errc::kUnsupportedLayer,
          "activation " + to_string(act) + " fused into a BatchNormalization (-p cpu: clamps only)",
@@ -482,27 +507,8 @@ void CpuLowerer::lower_batch_norm(const Node& n, const Activation& act, TensorId
 
 void CpuLowerer::lower_activation(const Node& n) {
   const TensorId in = n.inputs[0];
-  Form& fi = form(in);
   const Activation& a = n.activation;
-  if (fi.pixel >= 0 && fi.q < 0 && a.kind == ActivationKind::kAffine && a.alpha > 0) {
-    // A Rescaling of the input pixels folds into the pixel mapping when the new mean is a pixel:
-    // real*s + o = (p - (mean - o*std/s)) / (std/s).
-    std::vector<double> mean = fi.mean, stdv = fi.stdv;
-    double msum = 0;
-    for (std::size_t c = 0; c < mean.size(); ++c) {
-      mean[c] -= a.offset * stdv[c] / a.alpha;
-      stdv[c] /= a.alpha;
-      msum += mean[c];
-    }
-    const double zx = std::round(msum / double(mean.size()));
-    if (zx >= 0 && zx <= 255) {
-      Form& fo = form(n.output);
-      fo.pixel = fi.pixel;
-      fo.mean = std::move(mean);
-      fo.stdv = std::move(stdv);
-      return;
-    }
-  }
+  if (fold_into_pixels(n)) return;
   ensure_q(in, n);
   const int ob = emit_table(
       form(in).q, std::uint64_t(count(in)), quant_of(in), quant_of(n.output),
@@ -939,15 +945,17 @@ LoweredModel CpuLowerer::run() {
   out_.input_shape = is.dims;
   Form& fi = form(input);
   const LayerRef in_ref{std::nullopt, g_.tensor(input).name, "InputLayer"};
-  // An image whose first layer is a conv (after an optional Rescaling) takes pixels; any other
-  // input is float32 as the user holds it (NHWC), as on k210.
+  // An image whose first layer is a conv (after an optional per-channel affine layer, Rescaling
+  // or Normalization, which folds into the pixel mapping) takes pixels; any other input is
+  // float32 as the user holds it (NHWC), as on k210.
   bool conv_first = false;
   if (is.rank() == 3 && !matches.empty()) {
     std::size_t k = 0;
     const Node& r = g_.nodes[std::size_t(matches[0].nodes[0])];
-    if (matches.size() > 1 &&
-        job_of(matches[0]) == &member_job<&CpuLowerer::lower_activation_unit> &&
-        r.activation.kind == ActivationKind::kAffine && r.activation.alpha > 0)
+    if (matches.size() > 1 && matches[0].nodes.size() == 1 &&
+        (job_of(matches[0]) == &member_job<&CpuLowerer::lower_activation_unit> ||
+         job_of(matches[0]) == &member_job<&CpuLowerer::lower_batch_norm_unit>)&&input_affine(r)
+            .foldable())
       k = 1;
     const Node& c = g_.nodes[std::size_t(matches[k].nodes[0])];
     const bool reads = k == 0 ? c.inputs[0] == input : c.inputs[0] == r.output;

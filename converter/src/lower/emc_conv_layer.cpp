@@ -1,5 +1,6 @@
 // One EMC int8 convolution layer as the lowerings emit it (emc_conv_layer.h).
 #include "lower/emc_conv_layer.h"
+#include "lower/lowered.h"
 
 #include <algorithm>
 #include <cmath>
@@ -193,10 +194,7 @@ Int8Quant fold_input_normalization(const Node& c, bool dw, std::int32_t cin,
     b[o] = float(b[o] + add);
   }
   if (inexact && padded) {
-    warnings.push_back("layer '" + c.source.name + "' (" + c.source.class_name +
-                       "): the input normalization has no integer pixel value for 0.0; its zero "
-                       "padding reads pixel " +
-                       std::to_string(zx) + " (border error <= 0.5/std)");
+    warnings.push_back(border_pixel_warning(c, zx, mean, stdv));
   }
   Int8Quant q;
   q.scale = 1.0;

@@ -225,9 +225,11 @@ void Lowerer::input_normalization(std::int32_t cin, const Node& c, TensorId tin,
     stdv[static_cast<std::size_t>(i)] = pm.std;
   }
   if (tin == rescaled_input_) {  // real*s + o = (pixel - (mean - o*std/s)) / (std/s)
-    for (int i = 0; i < cin; ++i) {
-      mean[i] -= in_offset_ * stdv[i] / in_scale_;
-      stdv[i] /= in_scale_;
+    const ChannelAffine& a = in_affine_;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(cin); ++i) {
+      const std::size_t k = a.scale.size() == 1 ? 0 : i;
+      mean[i] -= a.offset[k] * stdv[i] / a.scale[k];
+      stdv[i] /= a.scale[k];
     }
   }
 }
@@ -699,10 +701,7 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
       b[o] = static_cast<float>(b[o] + add);
     }
     if (inexact) {
-      out_.warnings.push_back("layer '" + c.source.name + "' (" + c.source.class_name +
-                              "): the input normalization has no integer pixel value for 0.0; "
-                              "its zero padding reads pixel " +
-                              std::to_string(p.in_q.zero_point) + " (border error <= 0.5/std)");
+      out_.warnings.push_back(border_pixel_warning(c, p.in_q.zero_point, mean, stdv));
     }
   } else {
     p.in_q = quant_of(tin);

@@ -71,6 +71,24 @@ struct LoweredModel {
 // `t` is a model output and no layer reads it (a reshape of it is then only a view).
 bool is_output_only(const Graph& g, TensorId t);
 
+// x*scale[c] + offset[c] per channel (one entry: every channel), every scale > 0: a layer of this
+// form on the model input folds into the input's pixel mapping, real' = (p - mean') / std' with
+// mean' = mean - offset*std/scale and std' = std/scale (exact: the same affine map).
+struct ChannelAffine {
+  std::vector<double> scale, offset;  // empty when the node is not of this form
+  bool foldable() const { return !scale.empty(); }
+};
+// A Rescaling (kAffine activation, scale > 0) or a BatchNormalization with no activation whose
+// per-channel scales gamma/sqrt(var + eps) are all > 0 (Keras Normalization imports as one);
+// empty for any other node.
+ChannelAffine input_affine(const Node& n);
+
+// The warning for a first conv whose zero padding reads pixel `zx` although no integer pixel maps
+// to 0.0 in every channel (real = (p - mean_c) / std_c): names the layer, zx and the largest
+// real value a padded tap then reads, max_c |zx - mean_c| / std_c, instead of 0.
+std::string border_pixel_warning(const Node& c, std::int32_t zx, const std::vector<double>& mean,
+                                 const std::vector<double>& stdv);
+
 // What every lowering appends to: the LoweredModel being built, its buffers and layers, and the
 // lifetime of each buffer (the steps of its first and last use, from the layers' fixups).
 class LoweredBuilder {

@@ -3,6 +3,8 @@
 #include "lower/lowerer.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 #include "emc/format/kpu_layout.h"
 #include "emc/format/layer_footprint.h"
@@ -24,6 +26,37 @@ std::uint64_t rows_before(std::int32_t w, std::int32_t h, std::int32_t c0) {
 bool is_output_only(const Graph& g, TensorId t) {
   return g.consumers(t).empty() &&
          std::find(g.outputs.begin(), g.outputs.end(), t) != g.outputs.end();
+}
+
+ChannelAffine input_affine(const Node& n) {
+  ChannelAffine a;
+  if (n.kind == NodeKind::kActivation && n.activation.kind == ActivationKind::kAffine &&
+      n.activation.alpha > 0) {
+    a.scale = {n.activation.alpha};
+    a.offset = {n.activation.offset};
+  } else if (n.kind == NodeKind::kBatchNorm && n.activation.is_linear() && !n.gamma.empty()) {
+    // The executor's offset + (x - mean) * gamma / sqrt(var + eps), in double.
+    for (std::size_t c = 0; c < n.gamma.size(); ++c) {
+      const double s = n.gamma[c] / std::sqrt(double{n.variance[c]} + n.epsilon);
+      if (!(s > 0) || !std::isfinite(s)) return {};
+      a.scale.push_back(s);
+      a.offset.push_back(double{n.beta[c]} - double{n.mean[c]} * s);
+    }
+  }
+  return a;
+}
+
+std::string border_pixel_warning(const Node& c, std::int32_t zx, const std::vector<double>& mean,
+                                 const std::vector<double>& stdv) {
+  double worst = 0;
+  for (std::size_t i = 0; i < mean.size() && i < stdv.size(); ++i)
+    worst = std::max(worst, std::fabs(zx - mean[i]) / stdv[i]);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.3g", worst);
+  return "layer '" + c.source.name + "' (" + c.source.class_name +
+         "): the input normalization has no integer pixel value for 0.0 in every channel; its "
+         "zero padding reads pixel " +
+         std::to_string(zx) + ", a value of up to " + buf + " instead of 0 at the border";
 }
 
 bool relu_family(const Activation& a, bool& relu6) {
@@ -283,14 +316,14 @@ LoweredModel Lowerer::run() {
   const Shape& is = g_.shape(input);
   out_.input_shape = is.dims;
   // KPU-first when the first unit is a conv that stays on the KPU (not the 1x1-on-1x1 FC form).
-  // A leading Rescaling (x*scale + offset, scale > 0) read only by that conv is folded into the
-  // input preprocessing: the conv reads the raw input map (exact: it is the same affine map).
+  // A leading per-channel affine layer (Rescaling, Keras Normalization: input_affine) read only
+  // by that conv is folded into the input preprocessing: the conv reads the raw input map
+  // (exact: it is the same affine map).
   std::size_t first_unit = 0;
   if (matches.size() > 1 && matches[0].nodes.size() == 1) {
     const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
     const auto readers = g_.consumers(r.output);
-    if (r.kind == NodeKind::kActivation && r.activation.kind == ActivationKind::kAffine &&
-        r.activation.alpha > 0 && r.inputs[0] == input && readers.size() == 1 &&
+    if (input_affine(r).foldable() && r.inputs[0] == input && readers.size() == 1 &&
         readers[0] == matches[1].nodes.front() &&
         std::find(g_.outputs.begin(), g_.outputs.end(), r.output) == g_.outputs.end())
       first_unit = 1;
@@ -313,8 +346,7 @@ LoweredModel Lowerer::run() {
   if ((kpu_first || pixels_first) && first_unit == 1) {
     const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
     rescaled_input_ = r.output;
-    in_scale_ = r.activation.alpha;
-    in_offset_ = r.activation.offset;
+    in_affine_ = input_affine(r);
   }
   kpu_input_ = kpu_first || pixels_first;
   out_.input_is_uint8 = kpu_input_;

@@ -315,10 +315,10 @@ class Lowerer : LoweredBuilder {
   const LayerTable& table_;
   std::vector<Forms> forms_;
   bool kpu_input_ = false;
-  // A leading Rescaling folded into the input preprocessing (see run()): its output tensor, scale
-  // and offset.
+  // A leading Rescaling / Normalization folded into the input preprocessing (see run()): its
+  // output tensor and per-channel affine map.
   TensorId rescaled_input_ = kNoTensor;
-  double in_scale_ = 1.0, in_offset_ = 0.0;
+  ChannelAffine in_affine_;  // of rescaled_input_'s layer
 };
 
 }  // namespace emc::converter::detail

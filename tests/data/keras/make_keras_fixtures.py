@@ -30,6 +30,15 @@ test can compare the import with the model.json import of the same sample:
                            same swapped names; all members deflated.
   tiny_dense_k213.keras    Keras 2.13 layout whose second listing does not consume a number
                            (dense, dense_1), the other numbering found in 2.13-era saving_lib.
+  normalization_k2.h5      Keras 2.13 model.save() of Sequential [Normalization (axis -1, adapted:
+                           mean [1, 8, 5], variance [4, 0.25, 1], count 4), Normalization (axis
+                           None, invert, adapted: mean 2, variance 9)]: weights mean:0, variance:0
+                           and an INT64 count:0; axis as Keras writes its tuple ([-1], [])
+  normalization_k3.keras   the same model as Keras 3 saves it (vars/0..2, int64 vars/2)
+  shapes_cnn_norm_k2.h5    shapes_cnn_k2.h5 with a Normalization first, adapted as on raw pixels
+                           whose statistics are mean 0, variance 255^2 per channel: (p - 0) / 255
+                           is the sample's own input p / 255, so on raw pixels it computes what
+                           the sample computes
 Malformed (each test expects an error naming the file and the object):
   bad_missing_group.h5     layer_names lists dense_2, whose group is absent
   bad_missing_dataset.h5   weight_names of dense_2 lists bias:0, which is absent
@@ -45,8 +54,8 @@ Malformed (each test expects an error naming the file and the object):
   bad_truncated.keras      the first half of shapes_cnn_k3.keras
   bad_orphan_group.keras   an extra weight group layers/dense_7 that no layer claims
 Not written by this script: fuzz_hang_global_heap.h5, fuzz_attr_overflow.h5,
-fuzz_huge_header_chunk.h5 and fuzz_heap_object_overflow.h5, fuzz_keras_h5 inputs that hang or
-overrun libhdf5 (see fuzz/README.md); bad_vlen_length.h5, written by patch_keras_fixtures.py.
+fuzz_huge_header_chunk.h5, fuzz_heap_object_overflow.h5 and fuzz_huge_driver_info.h5,
+fuzz_keras_h5 inputs that hang, overrun or over-allocate in libhdf5 (see fuzz/README.md); bad_vlen_length.h5, written by patch_keras_fixtures.py.
 """
 import io
 import json
@@ -81,7 +90,8 @@ def load_sample(name):
 
 ORDER = {"Conv2D": ["kernel", "bias"], "Dense": ["kernel", "bias"],
          "DepthwiseConv2D": ["depthwise_kernel", "bias"],
-         "BatchNormalization": ["gamma", "beta", "moving_mean", "moving_variance"]}
+         "BatchNormalization": ["gamma", "beta", "moving_mean", "moving_variance"],
+         "Normalization": ["mean", "variance", "count"]}
 
 
 def layer_weights(layer, weights):
@@ -125,7 +135,7 @@ def write_keras2_h5(path, topo, weights, *, vlen=False, dtype=np.float32, suffix
             else:
                 g.attrs.create("weight_names", fixed_list(wn) if wn else np.zeros((0,), np.float64))
             for n, (_, a) in zip(wn, ws):
-                g.create_dataset(n, data=a.astype(dtype))
+                g.create_dataset(n, data=a if a.dtype.kind in "iu" else a.astype(dtype))
         if mutate:
             mutate(f)
 
@@ -203,6 +213,19 @@ def main():
     write_keras2_h5("tiny_dense_f64.h5", tiny, tiny_w, dtype=np.float64)
 
     write_nested_h5("teachable_nested_k2.h5", *load_sample("teachable_nested"))
+    write_normalization_fixtures()
+    norm_topo = json.loads(json.dumps(shapes))
+    layers = norm_topo["config"]["layers"]
+    first = layers[0]["config"]
+    layers.insert(0, {"class_name": "Normalization", "config": {
+        "name": "normalization", "trainable": True, "dtype": "float32",
+        "batch_input_shape": first.pop("batch_input_shape"), "axis": [-1], "invert": False,
+        "mean": None, "variance": None}})
+    norm_w = dict(shapes_w)
+    norm_w.update({"normalization/mean": np.zeros(3, np.float32),
+                   "normalization/variance": np.full(3, 255.0 ** 2, np.float32),
+                   "normalization/count": np.array(2000, np.int64)})
+    write_keras2_h5("shapes_cnn_norm_k2.h5", norm_topo, norm_w, suffix="_1")
 
     # names swapped against the class order: the first Conv2D is 'conv2d_1', the second 'conv2d'
     rename = {"conv1": "conv2d_1", "conv2": "conv2d", "bn1": "bn_b", "bn2": "bn_a"}
@@ -274,6 +297,67 @@ def main():
     wo = keras_weights_h5(tiny, tiny_w, "layers", False, extra=orphan)
     write_zip("bad_orphan_group.keras", [("config.json", json.dumps(tiny_cfg)),
                                          ("metadata.json", meta3), ("model.weights.h5", wo)])
+
+
+NORM_LAYERS = [  # name, axis, invert, mean, variance (hand-checked outputs in the tests)
+    ("normalization", [-1], False, [1.0, 8.0, 5.0], [4.0, 0.25, 1.0]),
+    ("normalization_1", [], True, 2.0, 9.0),
+]
+
+
+def write_normalization_fixtures():
+    def norm_cfg(name, axis, invert, keras3):
+        c = {"name": name, "trainable": True, "axis": axis, "invert": invert, "mean": None,
+             "variance": None}
+        c["dtype"] = ({"module": "keras", "class_name": "DTypePolicy",
+                       "config": {"name": "float32"}, "registered_name": None}
+                      if keras3 else "float32")
+        return c
+
+    def stats(mean, var):
+        return (np.array(mean, np.float32), np.array(var, np.float32), np.array(4, np.int64))
+
+    k2 = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3],
+                                                "dtype": "float32", "sparse": False,
+                                                "ragged": False, "name": "input_1"}}] + [
+        {"class_name": "Normalization", "config": norm_cfg(n, a, i, False)}
+        for n, a, i, _, _ in NORM_LAYERS]}}
+    with h5py.File("normalization_k2.h5", "w") as f:
+        f.attrs.create("model_config", fixed(json.dumps(k2)))
+        f.attrs.create("keras_version", fixed("2.13.1"))
+        f.attrs.create("backend", fixed("tensorflow"))
+        mw = f.create_group("model_weights")
+        mw.attrs.create("layer_names", fixed_list(["input_1"] + [l[0] for l in NORM_LAYERS]))
+        mw.create_group("input_1").attrs.create("weight_names", np.zeros((0,), np.float64))
+        for n, _, _, mean, var in NORM_LAYERS:
+            g = mw.create_group(n)
+            roles = ["mean", "variance", "count"]
+            g.attrs.create("weight_names", fixed_list([n + "/" + r + ":0" for r in roles]))
+            for r, a in zip(roles, stats(mean, var)):
+                g.create_dataset(n + "/" + r + ":0", data=a)
+
+    k3 = {"module": "keras", "class_name": "Sequential", "config": {
+        "name": "sequential", "trainable": True, "dtype": "float32", "layers": [
+            {"module": "keras.layers", "class_name": "InputLayer",
+             "config": {"batch_shape": [None, 3], "dtype": "float32", "sparse": False,
+                        "name": "input_layer"}, "registered_name": None}] + [
+            {"module": "keras.layers", "class_name": "Normalization",
+             "config": norm_cfg(n, a, i, True), "registered_name": None,
+             "build_config": {"input_shape": [None, 3]}} for n, a, i, _, _ in NORM_LAYERS]},
+        "registered_name": None, "build_config": {"input_shape": [None, 3]}}
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_group("vars")
+        g = f.create_group("layers")
+        for n, _, _, mean, var in NORM_LAYERS:
+            vg = g.create_group(n).create_group("vars")
+            for i, a in enumerate(stats(mean, var)):
+                vg.create_dataset(str(i), data=a)
+        f.create_group("optimizer").create_group("vars")
+    meta = json.dumps({"keras_version": "3.3.3", "date_saved": "2024-01-01@00:00:00"})
+    write_zip("normalization_k3.keras", [("metadata.json", meta), ("config.json", json.dumps(k3)),
+                                         ("model.weights.h5", buf.getvalue())])
 
 
 def write_nested_h5(path, topo, weights):

@@ -203,7 +203,9 @@ Status check_samples_are_pixels(const Graph& graph, const std::vector<std::vecto
                                 const ConvertOptions& options);
 // The preprocessing to assume when the user gives none: raw pixels 0..255 when the model's input
 // is read only by a leading Rescaling (a Keras model that normalizes its own input takes raw
-// pixels), else 0..1. `reason` (optional) is set to a sentence saying which and why.
+// pixels) or by a Keras Normalization whose statistics values in [0, 1] cannot have (a channel
+// mean above 1 or variance above 1/4), else 0..1.
+// `reason` (optional) is set to a sentence saying which and why.
 Preprocess default_preprocess(const Graph& graph, std::string* reason = nullptr);
 
 // Optimizes `graph` (passes.h), calibrates on `samples` (each: the graph inputs as float tensors,

@@ -28,7 +28,8 @@ struct WeightTensor {
   std::string name;                 // manifest name, e.g. "conv2d_1/kernel" (":0" suffix removed)
   std::vector<std::int64_t> shape;  // as in the manifest (Keras layout, e.g. HWIO for a kernel)
   std::vector<float> values;        // row-major, product(shape) values
-  std::string stored_dtype;         // "float32", "int32", "uint8", "uint16" or "float16"
+  std::string stored_dtype;         // "float32", "int32", "uint8", "uint16" or "float16" (TF.js);
+                                    // HDF5 also "float64" and "int8".."int64", "uint8".."uint64"
 };
 
 using WeightMap = std::map<std::string, WeightTensor>;
