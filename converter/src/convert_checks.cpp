@@ -179,9 +179,15 @@ Preprocess default_preprocess(const Graph& graph, std::string* reason) {
       // A leading Keras Normalization holds the statistics of the data the model takes. Values
       // in [0, 1] (pixel / 255) have a mean <= 1 and a variance <= 1/4: a channel beyond either
       // means the inputs are raw pixels. (Inverted, its statistics are the output's and say
-      // nothing about the input; the importer stores (x - mean) / sd as gamma 1, variance sd^2.)
+      // nothing about the input. The importer stores (x - mean) / sd as gamma 1, beta 0, mean,
+      // variance sd^2, and mean + x * sd as gamma sd, beta mean, mean 0, variance 1.)
+      // A plain one has gamma 1 and beta 0 in every channel; an inverted one with sd 1 and mean
+      // 0 is the identity, about which nothing can be said either.
       const bool inverted =
-          std::any_of(n.gamma.begin(), n.gamma.end(), [](float g) { return g != 1.0f; });
+          std::any_of(n.gamma.begin(), n.gamma.end(), [](float g) { return g != 1.0f; }) ||
+          std::any_of(n.beta.begin(), n.beta.end(), [](float b) { return b != 0.0f; }) ||
+          (std::all_of(n.mean.begin(), n.mean.end(), [](float m) { return m == 0.0f; }) &&
+           std::all_of(n.variance.begin(), n.variance.end(), [](float v) { return v == 1.0f; }));
       if (n.kind == NodeKind::kBatchNorm && n.source.class_name == "Normalization" && !inverted) {
         for (std::size_t c = 0; c < n.mean.size(); ++c) {
           if (n.mean[c] <= 1.0f && n.variance[c] <= 0.25f) continue;

@@ -84,6 +84,8 @@ TEST(DefaultPreprocess, NormalizationOfRawPixelStatisticsMeansRawPixels) {
   // Statistics of pixel / 255 (the largest variance [0, 1] data can have is 1/4).
   EXPECT_EQ(default_scale(model(0.45f, 0.25f, false)), PixelScale::kZeroOne);
   EXPECT_EQ(default_scale(model(140.0f, 3600.0f, true)), PixelScale::kZeroOne);
+  // Inverted with sd 1: gamma 1 like a plain one, told apart by its beta (the mean).
+  EXPECT_EQ(default_scale(model(140.0f, 1.0f, true)), PixelScale::kZeroOne);
 }
 
 }  // namespace

@@ -141,6 +141,13 @@ TEST(ExecNewLayers, NormalizationReproducesKerasDocumentedExamples) {
     EXPECT_NEAR(y[0], (x - 3.0) / std::sqrt(2.0), 1e-7) << x;
   }
   EXPECT_NEAR(run1(*g, {1})[0], -1.4142135f, 1e-6);
+
+  // A scalar mean with a variance per channel broadcasts, as in Keras: (x - 2) / [1, 2].
+  ModelBuilder broadcast;
+  broadcast.input("x", {2}).layer("Normalization", "n", {{"mean", 2.0}, {"variance", {1.0, 4.0}}});
+  g = broadcast.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  EXPECT_EQ(run1(*g, {3, 3}), (std::vector<float>{1.0f, 0.5f}));
 }
 
 TEST(ExecNewLayers, NormalizationAxisNoneAndZeroVariance) {
@@ -190,6 +197,9 @@ TEST(ExecNewLayers, NormalizationFormsEmcCannotComputeAreRefusedNamingTheLayer) 
   EXPECT_NE(e.find("'mean' has 2 values for 3 channels"), std::string::npos) << e;
   e = error_of({{"mean", 0.0}, {"variance", -1.0}}, {3});
   EXPECT_NE(e.find("variance >= 0"), std::string::npos) << e;
+  // Finite as a double, infinite as the float32 Keras computes with.
+  e = error_of({{"mean", 1e39}, {"variance", 1.0}}, {3});
+  EXPECT_NE(e.find("not a finite float32 mean"), std::string::npos) << e;
   // Adapted statistics that are missing: the weight is named.
   e = error_of({{"axis", -1}}, {3});
   EXPECT_NE(e.find("'norm/mean'"), std::string::npos) << e;

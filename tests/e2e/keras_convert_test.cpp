@@ -65,7 +65,8 @@ TEST_F(KerasConvertTool, MalformedFilesExitWith4AndWriteNothing) {
        {"bad_wrong_shape.h5", "bad_truncated.h5", "bad_not_hdf5.h5", "weights_only.h5",
         "bad_zip_bomb.keras", "bad_dotdot.keras", "bad_member_names.keras", "bad_truncated.keras",
         "fuzz_attr_overflow.h5", "fuzz_hang_global_heap.h5", "fuzz_huge_header_chunk.h5",
-        "fuzz_heap_object_overflow.h5", "fuzz_huge_driver_info.h5", "bad_vlen_length.h5"}) {
+        "fuzz_heap_object_overflow.h5", "fuzz_huge_driver_info.h5", "bad_vlen_length.h5",
+        "bad_superblock_extension.h5", "bad_float_bits.h5"}) {
     SCOPED_TRACE(f);
     const std::string model = src("tests/data/keras/") + f;
     const fs::path out = dir_ / (std::string(f) + ".kmodel");
@@ -98,6 +99,33 @@ TEST_F(KerasConvertTool, LeadingNormalizationFoldsIntoTheInputMapping) {
               std::string::npos)
         << c.text;
     EXPECT_EQ(bytes_of(out), bytes_of(ref)) << "kmodel differs from the sample's";
+  }
+}
+
+// shapes_cnn_norm_rgb_k2.h5: the sample behind a Normalization with per-channel statistics
+// (mean [123, 116, 104], variance [58^2, 57^2, 56^2]) computes what the sample computes on
+// (p - mean_c) / std_c, i.e. with --input-range mean=123,116,104:std=58,57,56: the same kmodel.
+// No pixel maps to 0.0 in every channel, so both conversions warn about the 3x3 conv's padding
+// with the largest padded value by hand: pixel round(343 / 3) = 114, |114 - 104| / 56 = 0.179.
+TEST_F(KerasConvertTool, PerChannelNormalizationEqualsThePerChannelInputRange) {
+  for (const char* target : {"k210", "cpu"}) {
+    SCOPED_TRACE(target);
+    const std::string calib = " --dataset '" + src("samples/models/shapes_cnn/calib") + "' -o '";
+    const fs::path ref = dir_ / (std::string(target) + "_range.kmodel");
+    const fs::path out = dir_ / (std::string(target) + "_norm.kmodel");
+    auto r = run_tool("emc-convert", "'" + src("samples/models/shapes_cnn/model.json") + "' -p " +
+                                         target + " --input-range mean=123,116,104:std=58,57,56" +
+                                         calib + ref.string() + "'");
+    ASSERT_EQ(r.status, 0) << r.text;
+    auto c = run_tool("emc-convert", "'" + src("tests/data/keras/shapes_cnn_norm_rgb_k2.h5") +
+                                         "' -p " + target + calib + out.string() + "'");
+    ASSERT_EQ(c.status, 0) << c.text;
+    for (const auto* text : {&r.text, &c.text})
+      EXPECT_NE(text->find("its zero padding reads pixel 114, a value of up to 0.179 instead of 0 "
+                           "at the border"),
+                std::string::npos)
+          << *text;
+    EXPECT_EQ(bytes_of(out), bytes_of(ref)) << "kmodel differs from the --input-range one";
   }
 }
 

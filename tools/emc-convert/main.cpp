@@ -327,7 +327,8 @@ static int run(int argc, char** argv) {
   app.add_option("--input-range", input_range,
                  "pixel preprocessing: 0,1 | -1,1 | 0,255 | mean=R,G,B:std=R,G,B (pixel units); "
                  "default 0,1, or 0,255 when the model starts with a Rescaling (it normalizes "
-                 "its own input)");
+                 "its own input) or a Normalization whose statistics are not those of [0, 1] "
+                 "values");
   app.add_flag("--bgr", bgr, "the model takes BGR channel order");
   app.add_option("--weights-bits", weight_bits, "8 | 16")->check(CLI::IsMember({8, 16}));
   app.add_flag("--report", report, "print the per-layer report");

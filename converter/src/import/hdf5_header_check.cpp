@@ -75,6 +75,25 @@ std::uint64_t datatype_length(Span s, const H5ImageLayout& l, std::uint64_t& ele
     why = "a datatype of class " + std::to_string(cls) + " cut short";
     return 0;
   }
+  if (cls == 0 || cls == 1) {
+    // libhdf5 converts these to native numbers with bit operations on the fields the file
+    // declares (H5T__conv_i_i / H5T__conv_f_f): each must lie inside the element.
+    const std::uint64_t bits = 8 * size;
+    const std::uint64_t offset = le(s.p + 8, 2), precision = le(s.p + 10, 2);
+    bool ok = (size == 1 || size == 2 || size == 4 || size == 8) && precision >= 1 &&
+              offset + precision <= bits;
+    if (ok && cls == 1) {
+      const std::uint64_t sign = s.p[2], epos = s.p[12], esize = s.p[13], mpos = s.p[14],
+                          msize = s.p[15];
+      ok = sign < bits && esize >= 1 && esize <= 32 && epos + esize <= bits && msize >= 1 &&
+           mpos + msize <= bits;
+    }
+    if (!ok) {
+      why = std::string("a ") + (cls == 0 ? "fixed-point" : "floating-point") +
+            " datatype whose bit fields do not fit its " + std::to_string(size) + "-byte element";
+      return 0;
+    }
+  }
   elem = size;
   return 8 + props;
 }

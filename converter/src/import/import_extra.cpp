@@ -205,13 +205,17 @@ void import_normalization(LayerContext& ctx) {
   if (c.has("mean") || c.has("variance")) {
     auto m = c.opt_numbers("mean", static_cast<std::size_t>(std::max<std::int64_t>(stats, 1)));
     auto v = c.opt_numbers("variance", static_cast<std::size_t>(std::max<std::int64_t>(stats, 1)));
-    if (!m || !v || m->size() != v->size())
-      ctx.fail(Errc::kInvalidLayerConfig,
-               "'mean' and 'variance' must both be given, with the same number of values");
-    if (m->size() != 1 && static_cast<std::int64_t>(m->size()) != stats)
-      ctx.fail(Errc::kInvalidLayerConfig,
-               "'mean' has " + std::to_string(m->size()) + " values for " + std::to_string(stats) +
-                   " channels (expected 1 or " + std::to_string(stats) + ")");
+    if (!m || !v) ctx.fail(Errc::kInvalidLayerConfig, "'mean' and 'variance' must both be given");
+    // Each is one value (broadcast, as Keras does) or one per channel.
+    auto check_count = [&](const char* key, std::size_t count) {
+      if (count != 1 && static_cast<std::int64_t>(count) != stats)
+        ctx.fail(Errc::kInvalidLayerConfig,
+                 std::string("'") + key + "' has " + std::to_string(count) + " values for " +
+                     std::to_string(stats) + " channels (expected 1 or " + std::to_string(stats) +
+                     ")");
+    };
+    check_count("mean", m->size());
+    check_count("variance", v->size());
     mean = std::move(*m);
     variance = std::move(*v);
   } else {
@@ -223,24 +227,26 @@ void import_normalization(LayerContext& ctx) {
     // The sample count adapt() saw (an int64 scalar): read so that it counts as the layer's.
     if (ctx.has_weight({"count"}, 2)) ctx.weight({"count"}, 2, {});
   }
-  for (std::size_t i = 0; i < mean.size(); ++i)
-    if (!std::isfinite(mean[i]) || !std::isfinite(variance[i]) || variance[i] < 0)
-      ctx.fail(Errc::kInvalidModel, "mean " + std::to_string(mean[i]) + " / variance " +
-                                        std::to_string(variance[i]) + " of channel " +
-                                        std::to_string(i) +
-                                        " is not a finite mean with a variance >= 0");
   const bool invert = c.opt_bool("invert").value_or(false);
-  Node n = ctx.new_node(NodeKind::kBatchNorm);
-  n.epsilon = 0.0;
   // One value broadcasts to every channel, as in Keras. C comes from declared shapes (not
   // backed by file data), so it is bounded before the per-channel vectors are allocated.
-  if (mean.size() == 1 && ch > kMaxDim)
+  if ((mean.size() == 1 || variance.size() == 1) && ch > kMaxDim)
     ctx.fail(Errc::kShapeMismatch, "has " + std::to_string(ch) + " channels; at most " +
                                        std::to_string(kMaxDim) + " are supported");
+  Node n = ctx.new_node(NodeKind::kBatchNorm);
+  n.epsilon = 0.0;
   const std::size_t nc = static_cast<std::size_t>(ch);
   for (std::size_t i = 0; i < nc; ++i) {
     const double m = mean[mean.size() == 1 ? 0 : i];
-    const double sd = std::max(std::sqrt(variance[variance.size() == 1 ? 0 : i]), kKerasEpsilon);
+    const double var = variance[variance.size() == 1 ? 0 : i];
+    const double sd = std::max(std::sqrt(var), kKerasEpsilon);
+    // The node holds float32 values (as Keras computes): each must stay finite as one.
+    const bool finite = std::isfinite(static_cast<float>(m)) && var >= 0 &&
+                        std::isfinite(static_cast<float>(sd * sd));
+    if (!finite)
+      ctx.fail(Errc::kInvalidModel, "mean " + std::to_string(m) + " / variance " +
+                                        std::to_string(var) + " of channel " + std::to_string(i) +
+                                        " is not a finite float32 mean with a variance >= 0");
     if (invert) {  // beta + (x - 0) * gamma / sqrt(1 + 0)
       n.mean.push_back(0.0f);
       n.variance.push_back(1.0f);

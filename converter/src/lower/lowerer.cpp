@@ -38,9 +38,10 @@ ChannelAffine input_affine(const Node& n) {
     // The executor's offset + (x - mean) * gamma / sqrt(var + eps), in double.
     for (std::size_t c = 0; c < n.gamma.size(); ++c) {
       const double s = n.gamma[c] / std::sqrt(double{n.variance[c]} + n.epsilon);
-      if (!(s > 0) || !std::isfinite(s)) return {};
+      const double o = double{n.beta[c]} - double{n.mean[c]} * s;
+      if (!(s > 0) || !std::isfinite(s) || !std::isfinite(o)) return {};
       a.scale.push_back(s);
-      a.offset.push_back(double{n.beta[c]} - double{n.mean[c]} * s);
+      a.offset.push_back(o);
     }
   }
   return a;

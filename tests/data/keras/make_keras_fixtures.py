@@ -39,6 +39,9 @@ test can compare the import with the model.json import of the same sample:
                            whose statistics are mean 0, variance 255^2 per channel: (p - 0) / 255
                            is the sample's own input p / 255, so on raw pixels it computes what
                            the sample computes
+  shapes_cnn_norm_rgb_k2.h5  the same with mean [123, 116, 104], variance [58^2, 57^2, 56^2]: the
+                           sample fed (p - mean_c) / std_c, what --input-range
+                           mean=123,116,104:std=58,57,56 feeds it
 Malformed (each test expects an error naming the file and the object):
   bad_missing_group.h5     layer_names lists dense_2, whose group is absent
   bad_missing_dataset.h5   weight_names of dense_2 lists bias:0, which is absent
@@ -53,6 +56,13 @@ Malformed (each test expects an error naming the file and the object):
                            model.weights.h5
   bad_truncated.keras      the first half of shapes_cnn_k3.keras
   bad_orphan_group.keras   an extra weight group layers/dense_7 that no layer claims
+  bad_float_bits.h5        tiny_dense in float32 whose first dataset's datatype declares a
+                           precision of 64 bits in 4-byte elements
+  bad_superblock_extension.h5  a version-3 superblock (libver 'latest', persistent free-space
+                           manager) whose extension's first message is made a driver info
+                           message (type 0x14) declaring 65535 bytes of data in its 125-byte
+                           message, the chunk's checksum recomputed; libhdf5 1.10 would copy
+                           that many bytes from past the message while it opens the file
 Not written by this script: fuzz_hang_global_heap.h5, fuzz_attr_overflow.h5,
 fuzz_huge_header_chunk.h5, fuzz_heap_object_overflow.h5 and fuzz_huge_driver_info.h5,
 fuzz_keras_h5 inputs that hang, overrun or over-allocate in libhdf5 (see fuzz/README.md); bad_vlen_length.h5, written by patch_keras_fixtures.py.
@@ -214,18 +224,10 @@ def main():
 
     write_nested_h5("teachable_nested_k2.h5", *load_sample("teachable_nested"))
     write_normalization_fixtures()
-    norm_topo = json.loads(json.dumps(shapes))
-    layers = norm_topo["config"]["layers"]
-    first = layers[0]["config"]
-    layers.insert(0, {"class_name": "Normalization", "config": {
-        "name": "normalization", "trainable": True, "dtype": "float32",
-        "batch_input_shape": first.pop("batch_input_shape"), "axis": [-1], "invert": False,
-        "mean": None, "variance": None}})
-    norm_w = dict(shapes_w)
-    norm_w.update({"normalization/mean": np.zeros(3, np.float32),
-                   "normalization/variance": np.full(3, 255.0 ** 2, np.float32),
-                   "normalization/count": np.array(2000, np.int64)})
-    write_keras2_h5("shapes_cnn_norm_k2.h5", norm_topo, norm_w, suffix="_1")
+    write_shapes_behind_normalization("shapes_cnn_norm_k2.h5", shapes, shapes_w, [0, 0, 0],
+                                      [255.0 ** 2] * 3)
+    write_shapes_behind_normalization("shapes_cnn_norm_rgb_k2.h5", shapes, shapes_w,
+                                      [123, 116, 104], [58.0 ** 2, 57.0 ** 2, 56.0 ** 2])
 
     # names swapped against the class order: the first Conv2D is 'conv2d_1', the second 'conv2d'
     rename = {"conv1": "conv2d_1", "conv2": "conv2d", "bn1": "bn_b", "bn2": "bn_a"}
@@ -288,6 +290,8 @@ def main():
                                    ("model.weights.h5", wt)])
     write_zip("bad_member_names.keras", [("model.json", cfg), ("metadata.json", meta213),
                                          ("weights.h5", wt)])
+    write_superblock_extension_fixture()
+    write_bad_float_bits()
     full = open("shapes_cnn_k3.keras", "rb").read()
     open("bad_truncated.keras", "wb").write(full[:len(full) // 2])
 
@@ -358,6 +362,105 @@ def write_normalization_fixtures():
     meta = json.dumps({"keras_version": "3.3.3", "date_saved": "2024-01-01@00:00:00"})
     write_zip("normalization_k3.keras", [("metadata.json", meta), ("config.json", json.dumps(k3)),
                                          ("model.weights.h5", buf.getvalue())])
+
+
+def lookup3(data, initval=0):
+    """Bob Jenkins's lookup3 hashlittle, the checksum of HDF5's version-2 metadata."""
+    def rot(x, k):
+        return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
+
+    n = len(data)
+    a = b = c = (0xDEADBEEF + n + initval) & 0xFFFFFFFF
+    i = 0
+    while n - i > 12:
+        a = (a + int.from_bytes(data[i:i + 4], "little")) & 0xFFFFFFFF
+        b = (b + int.from_bytes(data[i + 4:i + 8], "little")) & 0xFFFFFFFF
+        c = (c + int.from_bytes(data[i + 8:i + 12], "little")) & 0xFFFFFFFF
+        a = (a - c) & 0xFFFFFFFF; a ^= rot(c, 4); c = (c + b) & 0xFFFFFFFF
+        b = (b - a) & 0xFFFFFFFF; b ^= rot(a, 6); a = (a + c) & 0xFFFFFFFF
+        c = (c - b) & 0xFFFFFFFF; c ^= rot(b, 8); b = (b + a) & 0xFFFFFFFF
+        a = (a - c) & 0xFFFFFFFF; a ^= rot(c, 16); c = (c + b) & 0xFFFFFFFF
+        b = (b - a) & 0xFFFFFFFF; b ^= rot(a, 19); a = (a + c) & 0xFFFFFFFF
+        c = (c - b) & 0xFFFFFFFF; c ^= rot(b, 4); b = (b + a) & 0xFFFFFFFF
+        i += 12
+    if n - i == 0:
+        return c
+    tail = bytes(data[i:]) + bytes(12 - (n - i))
+    a = (a + int.from_bytes(tail[0:4], "little")) & 0xFFFFFFFF
+    b = (b + int.from_bytes(tail[4:8], "little")) & 0xFFFFFFFF
+    c = (c + int.from_bytes(tail[8:12], "little")) & 0xFFFFFFFF
+    c ^= b; c = (c - rot(b, 14)) & 0xFFFFFFFF
+    a ^= c; a = (a - rot(c, 11)) & 0xFFFFFFFF
+    b ^= a; b = (b - rot(a, 25)) & 0xFFFFFFFF
+    c ^= b; c = (c - rot(b, 16)) & 0xFFFFFFFF
+    a ^= c; a = (a - rot(c, 4)) & 0xFFFFFFFF
+    b ^= a; b = (b - rot(a, 14)) & 0xFFFFFFFF
+    c ^= b; c = (c - rot(b, 24)) & 0xFFFFFFFF
+    return c
+
+
+def write_shapes_behind_normalization(path, shapes, shapes_w, mean, variance):
+    topo = json.loads(json.dumps(shapes))
+    layers = topo["config"]["layers"]
+    first = layers[0]["config"]
+    layers.insert(0, {"class_name": "Normalization", "config": {
+        "name": "normalization", "trainable": True, "dtype": "float32",
+        "batch_input_shape": first.pop("batch_input_shape"), "axis": [-1], "invert": False,
+        "mean": None, "variance": None}})
+    w = dict(shapes_w)
+    w.update({"normalization/mean": np.array(mean, np.float32),
+              "normalization/variance": np.array(variance, np.float32),
+              "normalization/count": np.array(2000, np.int64)})
+    write_keras2_h5(path, topo, w, suffix="_1")
+
+
+def write_bad_float_bits():
+    # tiny_dense_f64.h5's layout in float32 with the first dataset's datatype declaring a
+    # precision of 64 bits in its 4-byte elements (class 1 version 1, little-endian IEEE
+    # single: offset 0, precision 32, exponent at 23 of 8 bits, mantissa at 0 of 23 bits).
+    tiny, tiny_w = load_sample("tiny_dense")
+    write_keras2_h5("bad_float_bits.h5", tiny, tiny_w)
+    b = bytearray(open("bad_float_bits.h5", "rb").read())
+    single = bytes([0x11, 0x20, 0x1F, 0x00, 4, 0, 0, 0, 0, 0, 32, 0, 23, 8, 0, 23, 127, 0, 0, 0])
+    at = b.find(single)
+    assert at > 0
+    b[at + 10] = 64
+    open("bad_float_bits.h5", "wb").write(b)
+
+
+def write_superblock_extension_fixture():
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", libver="latest", fs_strategy="fsm", fs_persist=True) as f:
+        f.attrs.create("model_config", fixed("{}"))
+    b = bytearray(buf.getvalue())
+    assert b[8] == 3, "expected a version-3 superblock"
+    ext = struct.unpack_from("<Q", b, 20)[0]  # base(8) at 12, extension address at 20
+    assert b[ext:ext + 4] == b"OHDR"
+    flags = b[ext + 5]
+    p = ext + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+    width = 1 << (flags & 3)
+    chunk = int.from_bytes(b[p:p + width], "little")
+    p += width  # the first message follows the chunk size field
+    end = p + chunk  # then the chunk's checksum
+    assert lookup3(b[ext:end]) == struct.unpack_from("<I", b, end)[0], "checksum layout"
+    msg_size = struct.unpack_from("<H", b, p + 1)[0]
+    assert msg_size >= 11
+    b[p] = 0x14  # driver info: version 0 (1 byte), driver id(8), data size(2), data
+    b[p + 4] = 0
+    struct.pack_into("<H", b, p + 4 + 9, 0xFFFF)
+    struct.pack_into("<I", b, end, lookup3(b[ext:end]))  # a valid checksum: libhdf5 decodes it
+    # Every version-2 object header stores its times: zeroed (checksums redone) for stable bytes.
+    at = b.find(b"OHDR")
+    while at >= 0:
+        fl = b[at + 5]
+        if fl & 0x20:
+            q = at + 22 + (4 if fl & 0x10 else 0)
+            w = 1 << (fl & 3)
+            e = q + w + int.from_bytes(b[q:q + w], "little")
+            b[at + 6:at + 22] = bytes(16)
+            struct.pack_into("<I", b, e, lookup3(b[at:e]))
+        at = b.find(b"OHDR", at + 4)
+    open("bad_superblock_extension.h5", "wb").write(b)
 
 
 def write_nested_h5(path, topo, weights):
