@@ -38,8 +38,10 @@ class KerasConvertTool : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  test::CommandOutput convert(const std::string& model, const fs::path& out) {
-    return run_tool("emc-convert", "'" + model + "' -p k210 --dataset '" +
+  // emc-convert `model` for `target` (with `options`), calibrated on shapes_cnn's images.
+  test::CommandOutput convert(const std::string& model, const fs::path& out,
+                              const std::string& target = "k210", const std::string& options = "") {
+    return run_tool("emc-convert", "'" + model + "' -p " + target + options + " --dataset '" +
                                        src("samples/models/shapes_cnn/calib") + "' -o '" +
                                        out.string() + "'");
   }
@@ -85,14 +87,11 @@ TEST_F(KerasConvertTool, MalformedFilesExitWith4AndWriteNothing) {
 TEST_F(KerasConvertTool, LeadingNormalizationFoldsIntoTheInputMapping) {
   for (const char* target : {"k210", "cpu"}) {
     SCOPED_TRACE(target);
-    const std::string calib = " --dataset '" + src("samples/models/shapes_cnn/calib") + "' -o '";
     const fs::path ref = dir_ / (std::string(target) + "_json.kmodel");
     const fs::path out = dir_ / (std::string(target) + "_norm.kmodel");
-    auto r = run_tool("emc-convert", "'" + src("samples/models/shapes_cnn/model.json") + "' -p " +
-                                         target + calib + ref.string() + "'");
+    auto r = convert(src("samples/models/shapes_cnn/model.json"), ref, target);
     ASSERT_EQ(r.status, 0) << r.text;
-    auto c = run_tool("emc-convert", "'" + src("tests/data/keras/shapes_cnn_norm_k2.h5") + "' -p " +
-                                         target + calib + out.string() + "'");
+    auto c = convert(src("tests/data/keras/shapes_cnn_norm_k2.h5"), out, target);
     ASSERT_EQ(c.status, 0) << c.text;
     EXPECT_NE(c.text.find("input range 0,255 (raw pixels): the model's first layer "
                           "'normalization' is a Normalization"),
@@ -110,15 +109,12 @@ TEST_F(KerasConvertTool, LeadingNormalizationFoldsIntoTheInputMapping) {
 TEST_F(KerasConvertTool, PerChannelNormalizationEqualsThePerChannelInputRange) {
   for (const char* target : {"k210", "cpu"}) {
     SCOPED_TRACE(target);
-    const std::string calib = " --dataset '" + src("samples/models/shapes_cnn/calib") + "' -o '";
     const fs::path ref = dir_ / (std::string(target) + "_range.kmodel");
     const fs::path out = dir_ / (std::string(target) + "_norm.kmodel");
-    auto r = run_tool("emc-convert", "'" + src("samples/models/shapes_cnn/model.json") + "' -p " +
-                                         target + " --input-range mean=123,116,104:std=58,57,56" +
-                                         calib + ref.string() + "'");
+    auto r = convert(src("samples/models/shapes_cnn/model.json"), ref, target,
+                     " --input-range mean=123,116,104:std=58,57,56");
     ASSERT_EQ(r.status, 0) << r.text;
-    auto c = run_tool("emc-convert", "'" + src("tests/data/keras/shapes_cnn_norm_rgb_k2.h5") +
-                                         "' -p " + target + calib + out.string() + "'");
+    auto c = convert(src("tests/data/keras/shapes_cnn_norm_rgb_k2.h5"), out, target);
     ASSERT_EQ(c.status, 0) << c.text;
     for (const auto* text : {&r.text, &c.text})
       EXPECT_NE(text->find("its zero padding reads pixel 114, a value of up to 0.179 instead of 0 "
