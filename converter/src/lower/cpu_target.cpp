@@ -945,21 +945,26 @@ LoweredModel CpuLowerer::run() {
   out_.input_shape = is.dims;
   Form& fi = form(input);
   const LayerRef in_ref{std::nullopt, g_.tensor(input).name, "InputLayer"};
-  // An image whose first layer is a conv (after an optional per-channel affine layer, Rescaling
-  // or Normalization, which folds into the pixel mapping) takes pixels; any other input is
-  // float32 as the user holds it (NHWC), as on k210.
+  // An image whose first layer is a conv (after optional per-channel affine layers, Rescaling or
+  // Normalization, which fold into the pixel mapping) takes pixels; any other input is float32
+  // as the user holds it (NHWC), as on k210.
   bool conv_first = false;
   if (is.rank() == 3 && !matches.empty()) {
     std::size_t k = 0;
-    const Node& r = g_.nodes[std::size_t(matches[0].nodes[0])];
-    if (matches.size() > 1 && matches[0].nodes.size() == 1 &&
-        (job_of(matches[0]) == &member_job<&CpuLowerer::lower_activation_unit> ||
-         job_of(matches[0]) == &member_job<&CpuLowerer::lower_batch_norm_unit>)&&input_affine(r)
-            .foldable())
-      k = 1;
+    TensorId t = input;
+    while (k + 1 < matches.size() && matches[k].nodes.size() == 1) {
+      const Node& r = g_.nodes[std::size_t(matches[k].nodes[0])];
+      const auto job = job_of(matches[k]);
+      if ((job != &member_job<&CpuLowerer::lower_activation_unit> &&
+           job != &member_job<&CpuLowerer::lower_batch_norm_unit>) ||
+          !input_affine(r).foldable() || r.inputs[0] != t)
+        break;
+      t = r.output;
+      ++k;
+    }
     const Node& c = g_.nodes[std::size_t(matches[k].nodes[0])];
-    const bool reads = k == 0 ? c.inputs[0] == input : c.inputs[0] == r.output;
-    conv_first = reads && job_of(matches[k]) == &member_job<&CpuLowerer::lower_conv_unit>;
+    conv_first =
+        c.inputs[0] == t && job_of(matches[k]) == &member_job<&CpuLowerer::lower_conv_unit>;
   }
   if (conv_first) {
     // An image: uint8 CHW pixels p, stored by the runtime as the int8 code p - 128; real =

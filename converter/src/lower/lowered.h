@@ -82,6 +82,9 @@ struct ChannelAffine {
 // per-channel scales gamma/sqrt(var + eps) are all > 0 (Keras Normalization imports as one);
 // empty for any other node.
 ChannelAffine input_affine(const Node& n);
+// `second` applied after `first` (either may be empty: no map): scale s1*s2, offset o1*s2 + o2
+// per channel; empty when their channel counts differ.
+ChannelAffine then(const ChannelAffine& first, const ChannelAffine& second);
 
 // The warning for a first conv whose zero padding reads pixel `zx` although no integer pixel maps
 // to 0.0 in every channel (real = (p - mean_c) / std_c): names the layer, zx and the largest

@@ -47,6 +47,20 @@ ChannelAffine input_affine(const Node& n) {
   return a;
 }
 
+ChannelAffine then(const ChannelAffine& first, const ChannelAffine& second) {
+  if (!first.foldable()) return second;
+  if (!second.foldable()) return first;
+  const std::size_t n1 = first.scale.size(), n2 = second.scale.size();
+  if (n1 != 1 && n2 != 1 && n1 != n2) return {};
+  ChannelAffine r;
+  for (std::size_t c = 0; c < std::max(n1, n2); ++c) {
+    const std::size_t i = n1 == 1 ? 0 : c, j = n2 == 1 ? 0 : c;
+    r.scale.push_back(first.scale[i] * second.scale[j]);
+    r.offset.push_back(first.offset[i] * second.scale[j] + second.offset[j]);
+  }
+  return r;
+}
+
 std::string border_pixel_warning(const Node& c, std::int32_t zx, const std::vector<double>& mean,
                                  const std::vector<double>& stdv) {
   double worst = 0;
@@ -296,7 +310,8 @@ Node Lowerer::with_activation(const LayerMatch& m) const {
 
 void Lowerer::lower_unit(const LayerMatch& m) {
   const Node& f = first(m);
-  if (f.output == rescaled_input_) {  // folded into the input preprocessing
+  if (std::find(folded_.begin(), folded_.end(), f.output) != folded_.end()) {
+    // folded into the input preprocessing
     forms_[static_cast<std::size_t>(f.output)] = forms_[static_cast<std::size_t>(f.inputs[0])];
     return;
   }
@@ -317,17 +332,26 @@ LoweredModel Lowerer::run() {
   const Shape& is = g_.shape(input);
   out_.input_shape = is.dims;
   // KPU-first when the first unit is a conv that stays on the KPU (not the 1x1-on-1x1 FC form).
-  // A leading per-channel affine layer (Rescaling, Keras Normalization: input_affine) read only
-  // by that conv is folded into the input preprocessing: the conv reads the raw input map
-  // (exact: it is the same affine map).
+  // Leading per-channel affine layers (Rescaling, Keras Normalization: input_affine), each read
+  // only by the next and the last only by that conv, are folded into the input preprocessing:
+  // the conv reads the raw input map (exact: their composition is one affine map).
   std::size_t first_unit = 0;
-  if (matches.size() > 1 && matches[0].nodes.size() == 1) {
-    const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
+  ChannelAffine chain;
+  std::vector<TensorId> chain_outputs;
+  TensorId chain_end = input;
+  while (first_unit + 1 < matches.size() && matches[first_unit].nodes.size() == 1) {
+    const Node& r = g_.nodes[static_cast<std::size_t>(matches[first_unit].nodes[0])];
+    const ChannelAffine a = input_affine(r);
     const auto readers = g_.consumers(r.output);
-    if (input_affine(r).foldable() && r.inputs[0] == input && readers.size() == 1 &&
-        readers[0] == matches[1].nodes.front() &&
-        std::find(g_.outputs.begin(), g_.outputs.end(), r.output) == g_.outputs.end())
-      first_unit = 1;
+    const ChannelAffine composed = then(chain, a);
+    if (!a.foldable() || !composed.foldable() || r.inputs[0] != chain_end || readers.size() != 1 ||
+        readers[0] != matches[first_unit + 1].nodes.front() ||
+        std::find(g_.outputs.begin(), g_.outputs.end(), r.output) != g_.outputs.end())
+      break;
+    chain = composed;
+    chain_end = r.output;
+    chain_outputs.push_back(r.output);
+    ++first_unit;
   }
   bool kpu_first = false;
   // A first conv the KPU cannot run (Target::cpu_conv_fallback): the raw pixels in main memory,
@@ -344,10 +368,10 @@ LoweredModel Lowerer::run() {
     else
       kpu_first = true;
   }
-  if ((kpu_first || pixels_first) && first_unit == 1) {
-    const Node& r = g_.nodes[static_cast<std::size_t>(matches[0].nodes[0])];
-    rescaled_input_ = r.output;
-    in_affine_ = input_affine(r);
+  if ((kpu_first || pixels_first) && first_unit > 0) {
+    rescaled_input_ = chain_end;
+    in_affine_ = chain;
+    folded_ = std::move(chain_outputs);
   }
   kpu_input_ = kpu_first || pixels_first;
   out_.input_is_uint8 = kpu_input_;

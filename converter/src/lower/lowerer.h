@@ -315,10 +315,12 @@ class Lowerer : LoweredBuilder {
   const LayerTable& table_;
   std::vector<Forms> forms_;
   bool kpu_input_ = false;
-  // A leading Rescaling / Normalization folded into the input preprocessing (see run()): its
-  // output tensor and per-channel affine map.
+  // The leading Rescaling / Normalization layers folded into the input preprocessing (see
+  // run()): the last one's output tensor, their composed per-channel affine map, and the output
+  // of each (lower_unit skips them).
   TensorId rescaled_input_ = kNoTensor;
-  ChannelAffine in_affine_;  // of rescaled_input_'s layer
+  ChannelAffine in_affine_;
+  std::vector<TensorId> folded_;
 };
 
 }  // namespace emc::converter::detail

@@ -42,6 +42,9 @@ test can compare the import with the model.json import of the same sample:
   shapes_cnn_norm_rgb_k2.h5  the same with mean [123, 116, 104], variance [58^2, 57^2, 56^2]: the
                            sample fed (p - mean_c) / std_c, what --input-range
                            mean=123,116,104:std=58,57,56 feeds it
+  shapes_cnn_rescale_norm_k2.h5  the sample behind Rescaling(1/255) and a Normalization with mean
+                           0.5, variance 0.25: (p / 255 - 0.5) / 0.5 = p / 127.5 - 1, what
+                           --input-range -1,1 feeds it
 Malformed (each test expects an error naming the file and the object):
   bad_missing_group.h5     layer_names lists dense_2, whose group is absent
   bad_missing_dataset.h5   weight_names of dense_2 lists bias:0, which is absent
@@ -228,6 +231,8 @@ def main():
                                       [255.0 ** 2] * 3)
     write_shapes_behind_normalization("shapes_cnn_norm_rgb_k2.h5", shapes, shapes_w,
                                       [123, 116, 104], [58.0 ** 2, 57.0 ** 2, 56.0 ** 2])
+    write_shapes_behind_normalization("shapes_cnn_rescale_norm_k2.h5", shapes, shapes_w,
+                                      [0.5] * 3, [0.25] * 3, rescale=1.0 / 255)
 
     # names swapped against the class order: the first Conv2D is 'conv2d_1', the second 'conv2d'
     rename = {"conv1": "conv2d_1", "conv2": "conv2d", "bn1": "bn_b", "bn2": "bn_a"}
@@ -399,7 +404,7 @@ def lookup3(data, initval=0):
     return c
 
 
-def write_shapes_behind_normalization(path, shapes, shapes_w, mean, variance):
+def write_shapes_behind_normalization(path, shapes, shapes_w, mean, variance, rescale=None):
     topo = json.loads(json.dumps(shapes))
     layers = topo["config"]["layers"]
     first = layers[0]["config"]
@@ -407,6 +412,11 @@ def write_shapes_behind_normalization(path, shapes, shapes_w, mean, variance):
         "name": "normalization", "trainable": True, "dtype": "float32",
         "batch_input_shape": first.pop("batch_input_shape"), "axis": [-1], "invert": False,
         "mean": None, "variance": None}})
+    if rescale is not None:  # a Rescaling first
+        layers.insert(0, {"class_name": "Rescaling", "config": {
+            "name": "rescaling", "trainable": True, "dtype": "float32",
+            "batch_input_shape": layers[0]["config"].pop("batch_input_shape"),
+            "scale": rescale, "offset": 0.0}})
     w = dict(shapes_w)
     w.update({"normalization/mean": np.array(mean, np.float32),
               "normalization/variance": np.array(variance, np.float32),
