@@ -371,6 +371,12 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"bad_member_names.keras", "'config.json'", "is missing"},
         Bad{"bad_truncated.keras", "zip archive", "truncated"},
         Bad{"bad_orphan_group.keras", "'dense_7'", "match no layer"},
+        // fuzz_keras_h5 finding 6: a compact 'variance:0' whose layout message holds no data
+        // (h5py reads its layout 0 = compact, storage size 0, shape (3,)); libhdf5 1.10.8's
+        // H5Dread copies from a null buffer (SEGV at address 4).
+        Bad{"fuzz_compact_without_data.h5",
+            "'/model_weights/normalization/normalization/variance:0'",
+            "is a compact dataset of 3 values of 4 bytes whose layout message holds 0 bytes"},
         Bad{"bad_float_bits.h5", "'/model_weights/dense_1/dense_1/kernel:0'",
             "a floating-point datatype whose bit fields do not fit its 4-byte element"},
         // libhdf5 1.10.8 opening it: heap-buffer-overflow (memcpy of 65535 bytes, H5Fopen ->

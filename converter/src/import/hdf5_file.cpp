@@ -290,6 +290,18 @@ H5FloatData Hdf5File::read_floats(const std::string& path, std::uint64_t max_val
     out.shape.push_back(static_cast<std::int64_t>(dims[i]));
   }
   if (H5Sget_simple_extent_type(space.get()) == H5S_NULL) count = 0;
+  // Compact storage (the data inside the layout message) must hold every element: libhdf5 1.10.8
+  // reads a compact dataset whose message holds fewer bytes (or none: a null buffer) than its
+  // dataspace needs from past that buffer (fuzz_keras_h5 finding 6: a SEGV).
+  H5Id dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
+  if (!dcpl.valid()) fail(path, "has damaged creation properties");
+  if (H5Pget_layout(dcpl.get()) == H5D_COMPACT) {
+    const std::uint64_t held = H5Dget_storage_size(ds.get());
+    if (held != count * size)
+      fail(path, "is a compact dataset of " + std::to_string(count) + " values of " +
+                     std::to_string(size) + " bytes whose layout message holds " +
+                     std::to_string(held) + " bytes");
+  }
   // The storage must be able to hold the data (a truncated file names the dataset).
   out.values.resize(static_cast<std::size_t>(count));
   if (count > 0 &&
