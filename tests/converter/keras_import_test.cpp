@@ -377,6 +377,11 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"fuzz_compact_without_data.h5",
             "'/model_weights/normalization/normalization/variance:0'",
             "is a compact dataset of 3 values of 4 bytes whose layout message holds 0 bytes"},
+        // fuzz_keras_h5 finding 7: the local heap of '/model_weights' (a symbol-table group)
+        // has a free list that loops; libhdf5 1.10.8 allocated a node per step until the
+        // machine ran out of memory (23 GB) on H5Lexists.
+        Bad{"fuzz_local_heap_free_list_loop.h5", "'/model_weights'",
+            "names a local heap at address 2144 whose free list loops"},
         Bad{"bad_float_bits.h5", "'/model_weights/dense_1/dense_1/kernel:0'",
             "a floating-point datatype whose bit fields do not fit its 4-byte element"},
         // libhdf5 1.10.8 opening it: heap-buffer-overflow (memcpy of 65535 bytes, H5Fopen ->

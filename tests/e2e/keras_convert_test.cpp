@@ -83,7 +83,8 @@ TEST_F(KerasConvertTool, MalformedFilesExitWith4AndWriteNothing) {
         "bad_zip_bomb.keras", "bad_dotdot.keras", "bad_member_names.keras", "bad_truncated.keras",
         "fuzz_attr_overflow.h5", "fuzz_hang_global_heap.h5", "fuzz_huge_header_chunk.h5",
         "fuzz_heap_object_overflow.h5", "fuzz_huge_driver_info.h5", "bad_vlen_length.h5",
-        "bad_superblock_extension.h5", "bad_float_bits.h5", "fuzz_compact_without_data.h5"}) {
+        "bad_superblock_extension.h5", "bad_float_bits.h5", "fuzz_compact_without_data.h5",
+        "fuzz_local_heap_free_list_loop.h5"}) {
     SCOPED_TRACE(f);
     const std::string model = src("tests/data/keras/") + f;
     const fs::path out = dir_ / (std::string(f) + ".kmodel");

@@ -208,6 +208,45 @@ std::string check_attribute(Span s, const H5ImageLayout& l,
 }
 
 // A link message (IV.A.2.g): names a group member in a compact (version 2) group.
+// Symbol table message (IV.A.2.r): v1 B-tree address (O), local heap address (O). The local heap
+// (III.D): "HEAP", version 0, 3 reserved bytes, data segment size (L), offset of the first free
+// block (L; libhdf5 writes 1 for none), data segment address (O); each free block in the data
+// segment starts with the offset of the next one (L) and its own size (L). libhdf5 1.10.8 loads
+// the heap with the group, allocating a node per free block and following `next` with no visited
+// check: a free list that loops makes it allocate until memory runs out (fuzz_keras_h5 finding
+// 7), and it allocates the declared data segment size before reading it.
+std::string check_local_heap(Span s, const H5ImageLayout& l,
+                             const std::vector<std::uint8_t>& image) {
+  const std::uint64_t o = static_cast<std::uint64_t>(l.offset_size);
+  const std::uint64_t len = static_cast<std::uint64_t>(l.length_size);
+  if (s.n < 2 * o) return "is a symbol table message cut short";
+  const std::uint64_t size = image.size();
+  const std::uint64_t addr = le(s.p + o, l.offset_size);
+  const std::string where = "names a local heap at address " + std::to_string(addr);
+  if (addr > size || l.base > size - addr || size - (l.base + addr) < 8 + 2 * len + o)
+    return where + " past the end of the file";
+  const std::uint8_t* h = image.data() + l.base + addr;
+  if (std::memcmp(h, "HEAP", 4) != 0 || h[4] != 0) return where + " that is not one";
+  const std::uint64_t data_size = le(h + 8, l.length_size);
+  std::uint64_t free = le(h + 8 + len, l.length_size);
+  const std::uint64_t data = le(h + 8 + 2 * len, l.offset_size);
+  if (data > size || l.base > size - data || data_size > size - (l.base + data))
+    return where + " whose data segment of " + std::to_string(data_size) +
+           " bytes runs past the end of the file";
+  const std::uint8_t* d = image.data() + l.base + data;
+  const std::uint64_t undefined =
+      len == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * len)) - 1;
+  // Each free block takes at least its two fields, so a list longer than this loops.
+  const std::uint64_t most = data_size / (2 * len);
+  for (std::uint64_t n = 0; free != 1 && free != undefined; ++n) {
+    if (n >= most || free > data_size || data_size - free < 2 * len)
+      return where + " whose free list " +
+             (n >= most ? std::string("loops") : "points past its data segment");
+    free = le(d + free, l.length_size);
+  }
+  return {};
+}
+
 std::string check_link(Span s, const H5ImageLayout& l) {
   if (s.n < 2 || s.p[0] != 1) return "is a link message of an unknown version";
   const int flags = s.p[1];
@@ -388,6 +427,8 @@ std::string check_h5_object_header(const std::vector<std::uint8_t>& image, const
         if (dataspace_length(body, l, points, why) == 0) why = "is " + why;
       } else if (type == 0x06 && !shared) {  // link
         why = check_link(body, l);
+      } else if (type == 0x11 && !shared) {  // symbol table: the group's local heap
+        why = check_local_heap(body, l, image);
       } else if (type == 0x14) {  // driver info (superblock extension): version, name, size
         if (n < 11 || le(body.p + 9, 2) > n - 11)
           why = "is a driver info message whose data runs past the message";

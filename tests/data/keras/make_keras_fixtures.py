@@ -67,8 +67,8 @@ Malformed (each test expects an error naming the file and the object):
                            message, the chunk's checksum recomputed; libhdf5 1.10 would copy
                            that many bytes from past the message while it opens the file
 Not written by this script: fuzz_hang_global_heap.h5, fuzz_attr_overflow.h5,
-fuzz_huge_header_chunk.h5, fuzz_heap_object_overflow.h5, fuzz_huge_driver_info.h5 and
-fuzz_compact_without_data.h5,
+fuzz_huge_header_chunk.h5, fuzz_heap_object_overflow.h5, fuzz_huge_driver_info.h5,
+fuzz_compact_without_data.h5 and fuzz_local_heap_free_list_loop.h5,
 fuzz_keras_h5 inputs that hang, overrun or over-allocate in libhdf5 (see fuzz/README.md); bad_vlen_length.h5, written by patch_keras_fixtures.py.
 """
 import io
