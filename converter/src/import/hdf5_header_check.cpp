@@ -19,6 +19,20 @@ std::uint64_t le(const std::uint8_t* p, int n) {
   return v;
 }
 
+// HDF5's undefined address / length: all ones in `bytes` (2, 4 or 8) bytes.
+std::uint64_t all_ones(std::uint64_t bytes) {
+  return bytes == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * bytes)) - 1;
+}
+
+// The absolute offset of relative address `addr` when `n` bytes from there lie in the image.
+std::optional<std::uint64_t> image_offset(const std::vector<std::uint8_t>& image,
+                                          const H5ImageLayout& l, std::uint64_t addr,
+                                          std::uint64_t n) {
+  const std::uint64_t size = image.size();
+  if (addr > size || l.base > size - addr || n > size - (l.base + addr)) return std::nullopt;
+  return l.base + addr;
+}
+
 std::uint64_t align8(std::uint64_t n) {
   return (n + 7) & ~std::uint64_t{7};
 }
@@ -220,22 +234,20 @@ std::string check_local_heap(Span s, const H5ImageLayout& l,
   const std::uint64_t o = static_cast<std::uint64_t>(l.offset_size);
   const std::uint64_t len = static_cast<std::uint64_t>(l.length_size);
   if (s.n < 2 * o) return "is a symbol table message cut short";
-  const std::uint64_t size = image.size();
   const std::uint64_t addr = le(s.p + o, l.offset_size);
   const std::string where = "names a local heap at address " + std::to_string(addr);
-  if (addr > size || l.base > size - addr || size - (l.base + addr) < 8 + 2 * len + o)
-    return where + " past the end of the file";
-  const std::uint8_t* h = image.data() + l.base + addr;
+  const auto heap = image_offset(image, l, addr, 8 + 2 * len + o);
+  if (!heap) return where + " past the end of the file";
+  const std::uint8_t* h = image.data() + *heap;
   if (std::memcmp(h, "HEAP", 4) != 0 || h[4] != 0) return where + " that is not one";
   const std::uint64_t data_size = le(h + 8, l.length_size);
   std::uint64_t free = le(h + 8 + len, l.length_size);
-  const std::uint64_t data = le(h + 8 + 2 * len, l.offset_size);
-  if (data > size || l.base > size - data || data_size > size - (l.base + data))
+  const auto data = image_offset(image, l, le(h + 8 + 2 * len, l.offset_size), data_size);
+  if (!data)
     return where + " whose data segment of " + std::to_string(data_size) +
            " bytes runs past the end of the file";
-  const std::uint8_t* d = image.data() + l.base + data;
-  const std::uint64_t undefined =
-      len == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * len)) - 1;
+  const std::uint8_t* d = image.data() + *data;
+  const std::uint64_t undefined = all_ones(len);
   // Each free block takes at least its two fields, so a list longer than this loops.
   const std::uint64_t most = data_size / (2 * len);
   for (std::uint64_t n = 0; free != 1 && free != undefined; ++n) {
@@ -310,9 +322,8 @@ std::optional<H5ImageLayout> read_h5_layout(const std::vector<std::uint8_t>& ima
     l.root = le(p + root_at, l.offset_size);
     // The undefined address is all ones in offset_size bytes.
     const std::uint64_t other = le(p + other_at, l.offset_size);
-    const std::uint64_t undefined =
-        l.offset_size == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * l.offset_size)) - 1;
-    if (other != undefined) (p[8] <= 1 ? l.driver_info : l.extension) = other;
+    if (other != all_ones(static_cast<std::uint64_t>(l.offset_size)))
+      (p[8] <= 1 ? l.driver_info : l.extension) = other;
     return l;
   }
   return std::nullopt;
@@ -324,12 +335,12 @@ std::string check_h5_superblock(const std::vector<std::uint8_t>& image, const H5
     // Driver information block (II.B): version, 3 reserved bytes, the size of the driver
     // information (4 bytes), the driver's 8-byte name, then that many bytes.
     const std::uint64_t addr = l.driver_info;
-    if (addr > size || l.base > size - addr || size - (l.base + addr) < 16)
+    const auto at = image_offset(image, l, addr, 16);
+    if (!at)
       return "the driver information block at address " + std::to_string(addr) +
              " is past the end of the file";
-    const std::uint64_t at = l.base + addr;
-    const std::uint64_t n = le(image.data() + at + 4, 4);
-    if (n > size - at - 16)
+    const std::uint64_t n = le(image.data() + *at + 4, 4);
+    if (n > size - *at - 16)
       return "the driver information block at address " + std::to_string(addr) + " declares " +
              std::to_string(n) + " bytes, past the end of the file";
   }

@@ -203,8 +203,8 @@ void import_normalization(LayerContext& ctx) {
   const std::int64_t stats = per_channel ? ch : 1;
   std::vector<double> mean, variance;
   if (c.has("mean") || c.has("variance")) {
-    auto m = c.opt_numbers("mean", static_cast<std::size_t>(std::max<std::int64_t>(stats, 1)));
-    auto v = c.opt_numbers("variance", static_cast<std::size_t>(std::max<std::int64_t>(stats, 1)));
+    auto m = c.opt_numbers("mean", static_cast<std::size_t>(stats));
+    auto v = c.opt_numbers("variance", static_cast<std::size_t>(stats));
     if (!m || !v) ctx.fail(Errc::kInvalidLayerConfig, "'mean' and 'variance' must both be given");
     // Each is one value (broadcast, as Keras does) or one per channel.
     auto check_count = [&](const char* key, std::size_t count) {

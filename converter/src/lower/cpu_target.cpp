@@ -468,19 +468,14 @@ void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
 
 bool CpuLowerer::fold_into_pixels(const Node& n) {
   // A per-channel affine layer on the input pixels folds into the pixel mapping when the new
-  // mean is a pixel: real*s + o = (p - (mean - o*std/s)) / (std/s).
+  // mean is a pixel.
   const Form& fi = form(n.inputs[0]);
   const ChannelAffine a = input_affine(n);
   if (fi.pixel < 0 || fi.q >= 0 || !a.foldable()) return false;
   std::vector<double> mean = fi.mean, stdv = fi.stdv;
+  if (!a.fold_into(mean, stdv)) return false;
   double msum = 0;
-  for (std::size_t c = 0; c < mean.size(); ++c) {
-    const std::size_t k = a.scale.size() == 1 ? 0 : c;
-    if (k >= a.scale.size()) return false;
-    mean[c] -= a.offset[k] * stdv[c] / a.scale[k];
-    stdv[c] /= a.scale[k];
-    msum += mean[c];
-  }
+  for (double m : mean) msum += m;
   const double zx = std::round(msum / double(mean.size()));
   if (!(zx >= 0 && zx <= 255)) return false;
   Form& fo = form(n.output);

@@ -1,6 +1,5 @@
 // One EMC int8 convolution layer as the lowerings emit it (emc_conv_layer.h).
 #include "lower/emc_conv_layer.h"
-#include "lower/lowered.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,6 +7,7 @@
 #include <sstream>
 
 #include "emc/format/emc_layers.h"
+#include "lower/lowered.h"
 
 namespace emc::converter::detail {
 namespace {

@@ -224,14 +224,9 @@ void Lowerer::input_normalization(std::int32_t cin, const Node& c, TensorId tin,
     mean[static_cast<std::size_t>(i)] = pm.mean;
     stdv[static_cast<std::size_t>(i)] = pm.std;
   }
-  if (tin == rescaled_input_) {  // real*s + o = (pixel - (mean - o*std/s)) / (std/s)
-    const ChannelAffine& a = in_affine_;
-    for (std::size_t i = 0; i < static_cast<std::size_t>(cin); ++i) {
-      const std::size_t k = a.scale.size() == 1 ? 0 : i;
-      mean[i] -= a.offset[k] * stdv[i] / a.scale[k];
-      stdv[i] /= a.scale[k];
-    }
-  }
+  // The leading affine layers folded into the preprocessing (run(): their channel count is
+  // the input's, so the fold applies).
+  if (tin == rescaled_input_) in_affine_.fold_into(mean, stdv);
 }
 
 int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {

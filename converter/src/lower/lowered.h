@@ -77,6 +77,19 @@ bool is_output_only(const Graph& g, TensorId t);
 struct ChannelAffine {
   std::vector<double> scale, offset;  // empty when the node is not of this form
   bool foldable() const { return !scale.empty(); }
+  // Channel c's scale and offset (entry 0 when one entry holds for every channel).
+  double scale_at(std::size_t c) const { return scale[scale.size() == 1 ? 0 : c]; }
+  double offset_at(std::size_t c) const { return offset[offset.size() == 1 ? 0 : c]; }
+  // Folds this map into the pixel mapping real = (p - mean_c) / std_c of the layer's input;
+  // false (nothing changed) when its channel count differs from the mapping's.
+  bool fold_into(std::vector<double>& mean, std::vector<double>& stdv) const {
+    if (scale.size() != 1 && scale.size() != mean.size()) return false;
+    for (std::size_t c = 0; c < mean.size(); ++c) {
+      mean[c] -= offset_at(c) * stdv[c] / scale_at(c);
+      stdv[c] /= scale_at(c);
+    }
+    return true;
+  }
 };
 // A Rescaling (kAffine activation, scale > 0) or a BatchNormalization with no activation whose
 // per-channel scales gamma/sqrt(var + eps) are all > 0 (Keras Normalization imports as one);

@@ -54,9 +54,8 @@ ChannelAffine then(const ChannelAffine& first, const ChannelAffine& second) {
   if (n1 != 1 && n2 != 1 && n1 != n2) return {};
   ChannelAffine r;
   for (std::size_t c = 0; c < std::max(n1, n2); ++c) {
-    const std::size_t i = n1 == 1 ? 0 : c, j = n2 == 1 ? 0 : c;
-    r.scale.push_back(first.scale[i] * second.scale[j]);
-    r.offset.push_back(first.offset[i] * second.scale[j] + second.offset[j]);
+    r.scale.push_back(first.scale_at(c) * second.scale_at(c));
+    r.offset.push_back(first.offset_at(c) * second.scale_at(c) + second.offset_at(c));
   }
   return r;
 }
