@@ -67,7 +67,8 @@ TEST_F(KerasConvertTool, H5AndKerasGiveTheModelJsonKmodel) {
   const fs::path ref = dir_ / "json.kmodel";
   auto r = convert(src("samples/models/shapes_cnn/model.json"), ref);
   ASSERT_EQ(r.status, 0) << r.text;
-  for (const char* f : {"shapes_cnn_k2.h5", "shapes_cnn_k3.keras", "shapes_cnn_k213.keras"}) {
+  for (const char* f : {"shapes_cnn_k2.h5", "shapes_cnn_deep_btree_k2.h5", "shapes_cnn_k3.keras",
+                        "shapes_cnn_k213.keras"}) {
     SCOPED_TRACE(f);
     const fs::path out = dir_ / (std::string(f) + ".kmodel");
     auto c = convert(src("tests/data/keras/") + f, out);
@@ -78,13 +79,27 @@ TEST_F(KerasConvertTool, H5AndKerasGiveTheModelJsonKmodel) {
 }
 
 TEST_F(KerasConvertTool, MalformedFilesExitWith4AndWriteNothing) {
-  for (const char* f :
-       {"bad_wrong_shape.h5", "bad_truncated.h5", "bad_not_hdf5.h5", "weights_only.h5",
-        "bad_zip_bomb.keras", "bad_dotdot.keras", "bad_member_names.keras", "bad_truncated.keras",
-        "fuzz_attr_overflow.h5", "fuzz_hang_global_heap.h5", "fuzz_huge_header_chunk.h5",
-        "fuzz_heap_object_overflow.h5", "fuzz_huge_driver_info.h5", "bad_vlen_length.h5",
-        "bad_superblock_extension.h5", "bad_float_bits.h5", "fuzz_compact_without_data.h5",
-        "fuzz_local_heap_free_list_loop.h5"}) {
+  for (const char* f : {"bad_wrong_shape.h5",
+                        "bad_truncated.h5",
+                        "bad_not_hdf5.h5",
+                        "weights_only.h5",
+                        "bad_zip_bomb.keras",
+                        "bad_dotdot.keras",
+                        "bad_member_names.keras",
+                        "bad_truncated.keras",
+                        "fuzz_attr_overflow.h5",
+                        "fuzz_hang_global_heap.h5",
+                        "fuzz_huge_header_chunk.h5",
+                        "fuzz_heap_object_overflow.h5",
+                        "fuzz_huge_driver_info.h5",
+                        "bad_vlen_length.h5",
+                        "bad_superblock_extension.h5",
+                        "bad_float_bits.h5",
+                        "fuzz_compact_without_data.h5",
+                        "fuzz_local_heap_free_list_loop.h5",
+                        "fuzz_btree_undefined_address.h5",
+                        "bad_btree_sibling_loop.h5",
+                        "bad_symbol_node_overfull.h5"}) {
     SCOPED_TRACE(f);
     const std::string model = src("tests/data/keras/") + f;
     const fs::path out = dir_ / (std::string(f) + ".kmodel");

@@ -3,6 +3,9 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <utility>
+
+#include "hdf5_image_bytes.h"
 
 // Layouts from the HDF5 File Format Specification (version 3.0): superblock (II.A), version 1
 // and 2 object headers (IV.A.1), link (IV.A.2.g), dataspace (IV.A.2.b), datatype (IV.A.2.d),
@@ -12,26 +15,6 @@ namespace {
 
 constexpr std::uint8_t kSig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 constexpr int kMaxChunks = 256;
-
-std::uint64_t le(const std::uint8_t* p, int n) {
-  std::uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
-  return v;
-}
-
-// HDF5's undefined address / length: all ones in `bytes` (2, 4 or 8) bytes.
-std::uint64_t all_ones(std::uint64_t bytes) {
-  return bytes == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * bytes)) - 1;
-}
-
-// The absolute offset of relative address `addr` when `n` bytes from there lie in the image.
-std::optional<std::uint64_t> image_offset(const std::vector<std::uint8_t>& image,
-                                          const H5ImageLayout& l, std::uint64_t addr,
-                                          std::uint64_t n) {
-  const std::uint64_t size = image.size();
-  if (addr > size || l.base > size - addr || n > size - (l.base + addr)) return std::nullopt;
-  return l.base + addr;
-}
 
 std::uint64_t align8(std::uint64_t n) {
   return (n + 7) & ~std::uint64_t{7};
@@ -222,43 +205,6 @@ std::string check_attribute(Span s, const H5ImageLayout& l,
 }
 
 // A link message (IV.A.2.g): names a group member in a compact (version 2) group.
-// Symbol table message (IV.A.2.r): v1 B-tree address (O), local heap address (O). The local heap
-// (III.D): "HEAP", version 0, 3 reserved bytes, data segment size (L), offset of the first free
-// block (L; libhdf5 writes 1 for none), data segment address (O); each free block in the data
-// segment starts with the offset of the next one (L) and its own size (L). libhdf5 1.10.8 loads
-// the heap with the group, allocating a node per free block and following `next` with no visited
-// check: a free list that loops makes it allocate until memory runs out (fuzz_keras_h5 finding
-// 7), and it allocates the declared data segment size before reading it.
-std::string check_local_heap(Span s, const H5ImageLayout& l,
-                             const std::vector<std::uint8_t>& image) {
-  const std::uint64_t o = static_cast<std::uint64_t>(l.offset_size);
-  const std::uint64_t len = static_cast<std::uint64_t>(l.length_size);
-  if (s.n < 2 * o) return "is a symbol table message cut short";
-  const std::uint64_t addr = le(s.p + o, l.offset_size);
-  const std::string where = "names a local heap at address " + std::to_string(addr);
-  const auto heap = image_offset(image, l, addr, 8 + 2 * len + o);
-  if (!heap) return where + " past the end of the file";
-  const std::uint8_t* h = image.data() + *heap;
-  if (std::memcmp(h, "HEAP", 4) != 0 || h[4] != 0) return where + " that is not one";
-  const std::uint64_t data_size = le(h + 8, l.length_size);
-  std::uint64_t free = le(h + 8 + len, l.length_size);
-  const auto data = image_offset(image, l, le(h + 8 + 2 * len, l.offset_size), data_size);
-  if (!data)
-    return where + " whose data segment of " + std::to_string(data_size) +
-           " bytes runs past the end of the file";
-  const std::uint8_t* d = image.data() + *data;
-  const std::uint64_t undefined = all_ones(len);
-  // Each free block takes at least its two fields, so a list longer than this loops.
-  const std::uint64_t most = data_size / (2 * len);
-  for (std::uint64_t n = 0; free != 1 && free != undefined; ++n) {
-    if (n >= most || free > data_size || data_size - free < 2 * len)
-      return where + " whose free list " +
-             (n >= most ? std::string("loops") : "points past its data segment");
-    free = le(d + free, l.length_size);
-  }
-  return {};
-}
-
 std::string check_link(Span s, const H5ImageLayout& l) {
   if (s.n < 2 || s.p[0] != 1) return "is a link message of an unknown version";
   const int flags = s.p[1];
@@ -319,6 +265,10 @@ std::optional<H5ImageLayout> read_h5_layout(const std::vector<std::uint8_t>& ima
     auto ok = [](int n) { return n == 2 || n == 4 || n == 8; };
     if (!ok(l.offset_size) || !ok(l.length_size)) return std::nullopt;
     if (at + root_at + l.offset_size > image.size()) return std::nullopt;
+    if (p[8] <= 1) {  // group leaf and internal node K follow the two sizes and a reserved byte
+      l.sym_leaf_k = static_cast<int>(le(p + 16, 2));
+      l.sym_internal_k = static_cast<int>(le(p + 18, 2));
+    }
     l.root = le(p + root_at, l.offset_size);
     // The undefined address is all ones in offset_size bytes.
     const std::uint64_t other = le(p + other_at, l.offset_size);
@@ -410,6 +360,7 @@ std::string check_h5_object_header(const std::vector<std::uint8_t>& image, const
     todo.push_back({at + 16, at + 16 + n});
   }
   std::set<std::uint64_t> seen{todo.front().start};
+  std::vector<std::pair<std::string, Span>> tables;  // symbol table messages
   const std::uint64_t msg_head = v2 ? 4 + crt_order : 8;
   for (std::size_t c = 0; c < todo.size(); ++c) {
     std::uint64_t p = todo[c].start;
@@ -438,8 +389,8 @@ std::string check_h5_object_header(const std::vector<std::uint8_t>& image, const
         if (dataspace_length(body, l, points, why) == 0) why = "is " + why;
       } else if (type == 0x06 && !shared) {  // link
         why = check_link(body, l);
-      } else if (type == 0x11 && !shared) {  // symbol table: the group's local heap
-        why = check_local_heap(body, l, image);
+      } else if (type == 0x11 && !shared) {  // symbol table: checked after the header itself
+        tables.push_back({where, body});
       } else if (type == 0x14) {  // driver info (superblock extension): version, name, size
         if (n < 11 || le(body.p + 9, 2) > n - 11)
           why = "is a driver info message whose data runs past the message";
@@ -466,6 +417,9 @@ std::string check_h5_object_header(const std::vector<std::uint8_t>& image, const
       ++index;
     }
   }
+  for (const auto& [where, body] : tables)
+    if (std::string why = check_h5_symbol_table(body.p, body.n, l, image); !why.empty())
+      return where + " " + why;
   return {};
 }
 

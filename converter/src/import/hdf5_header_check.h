@@ -34,6 +34,11 @@ struct H5ImageLayout {
   static constexpr std::uint64_t kUndefined = ~std::uint64_t{0};
   std::uint64_t driver_info = kUndefined;
   std::uint64_t extension = kUndefined;
+  // Group "K" values (superblock versions 0 and 1; libhdf5's defaults for versions 2 and 3): a
+  // symbol table node holds up to 2 * sym_leaf_k entries, a group B-tree node up to
+  // 2 * sym_internal_k children.
+  int sym_leaf_k = 4;
+  int sym_internal_k = 16;
 };
 
 // Reads the superblock at the first HDF5 signature; nullopt when it is not one this check knows
@@ -63,6 +68,20 @@ struct H5HeapObject {
 std::optional<std::string> walk_h5_global_heap(const std::vector<std::uint8_t>& image,
                                                const H5ImageLayout& layout, std::uint64_t at,
                                                std::vector<H5HeapObject>* objects = nullptr);
+
+// Checks a symbol table message (IV.A.2.r: v1 B-tree address, local heap address; `n` bytes at
+// `body`) and what libhdf5 1.10 reads through it when it looks up or lists the group's members,
+// none of which it checks itself: the local heap (III.D) must lie in the image with a free list
+// that ends (libhdf5 allocates a node per free block without a visited check: fuzz_keras_h5
+// finding 7); the B-tree (III.A.1) must be a tree of group nodes inside the image, each level one
+// below its parent, siblings linked left to right, at most 2K children each (an undefined B-tree
+// address made H5B_find read from an address that wraps around: finding 8); its leaves must be
+// symbol table nodes (III.B) of at most 2K entries; and every name a key or entry points to must
+// be NUL-terminated inside the heap's data segment (libhdf5 compares them with strcmp). Returns
+// an empty string when sound, else what is wrong.
+std::string check_h5_symbol_table(const std::uint8_t* body, std::uint64_t n,
+                                  const H5ImageLayout& layout,
+                                  const std::vector<std::uint8_t>& image);
 
 // Checks the object header at relative address `addr`. Returns an empty string when it is
 // sound, else what is wrong ("attribute message 3 in chunk 1: its data runs 1656 bytes past the

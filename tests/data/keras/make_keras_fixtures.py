@@ -45,6 +45,9 @@ test can compare the import with the model.json import of the same sample:
   shapes_cnn_rescale_norm_k2.h5  the sample behind Rescaling(1/255) and a Normalization with mean
                            0.5, variance 0.25: (p / 255 - 0.5) / 0.5 = p / 127.5 - 1, what
                            --input-range -1,1 feeds it
+  shapes_cnn_deep_btree_k2.h5  shapes_cnn_k2.h5 written with group node K values of 1 (at most 2
+                           children per B-tree node, 2 entries per symbol table node), so that
+                           /model_weights has a B-tree of 5 levels
 Malformed (each test expects an error naming the file and the object):
   bad_missing_group.h5     layer_names lists dense_2, whose group is absent
   bad_missing_dataset.h5   weight_names of dense_2 lists bias:0, which is absent
@@ -66,11 +69,17 @@ Malformed (each test expects an error naming the file and the object):
                            message (type 0x14) declaring 65535 bytes of data in its 125-byte
                            message, the chunk's checksum recomputed; libhdf5 1.10 would copy
                            that many bytes from past the message while it opens the file
+  bad_btree_sibling_loop.h5  shapes_cnn_deep_btree_k2.h5 whose /model_weights B-tree has a
+                           leaf-level node that names itself as its right sibling
+  bad_symbol_node_overfull.h5  shapes_cnn_deep_btree_k2.h5 whose first /model_weights symbol
+                           table node claims 3 entries where K = 1 leaves room for 2
 Not written by this script: fuzz_hang_global_heap.h5, fuzz_attr_overflow.h5,
 fuzz_huge_header_chunk.h5, fuzz_heap_object_overflow.h5, fuzz_huge_driver_info.h5,
-fuzz_compact_without_data.h5 and fuzz_local_heap_free_list_loop.h5,
+fuzz_compact_without_data.h5, fuzz_local_heap_free_list_loop.h5 and
+fuzz_btree_undefined_address.h5,
 fuzz_keras_h5 inputs that hang, overrun or over-allocate in libhdf5 (see fuzz/README.md); bad_vlen_length.h5, written by patch_keras_fixtures.py.
 """
+import ctypes
 import io
 import json
 import os
@@ -128,9 +137,18 @@ def fixed_list(items):
 
 
 def write_keras2_h5(path, topo, weights, *, vlen=False, dtype=np.float32, suffix="",
-                    keras3_paths=False, model_name="model", mutate=None):
+                    keras3_paths=False, model_name="model", mutate=None, sym_k=None):
     cfg = {k: topo[k] for k in ("class_name", "config")}
-    with h5py.File(path, "w") as f:
+    if sym_k:  # (internal, leaf) node K of symbol-table groups: small values make deep B-trees
+        fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+        # h5py has no binding for H5Pset_sym_k: call the libhdf5 it has loaded.
+        hdf5 = ctypes.CDLL("libhdf5_serial.so.103")
+        hdf5.H5Pset_sym_k.argtypes = [ctypes.c_int64, ctypes.c_uint, ctypes.c_uint]
+        assert hdf5.H5Pset_sym_k(fcpl.id, *sym_k) >= 0
+        h5file = h5py.File(h5py.h5f.create(path.encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl))
+    else:
+        h5file = h5py.File(path, "w")
+    with h5file as f:
         put = (lambda o, k, v: vlen_attr(o, k, v)) if vlen else (lambda o, k, v: o.attrs.create(k, fixed(v)))
         put(f, "model_config", json.dumps(cfg))
         put(f, "keras_version", "3.3.3" if keras3_paths else "2.13.1")
@@ -225,6 +243,7 @@ def main():
     write_keras2_h5("tiny_dense_k3legacy.h5", tiny, tiny_w, vlen=True, dtype=np.float16,
                     keras3_paths=True, model_name="tiny_dense")
     write_keras2_h5("tiny_dense_f64.h5", tiny, tiny_w, dtype=np.float64)
+    write_keras2_h5("shapes_cnn_deep_btree_k2.h5", shapes, shapes_w, suffix="_1", sym_k=(1, 1))
 
     write_nested_h5("teachable_nested_k2.h5", *load_sample("teachable_nested"))
     write_normalization_fixtures()
@@ -298,6 +317,7 @@ def main():
                                          ("weights.h5", wt)])
     write_superblock_extension_fixture()
     write_bad_float_bits()
+    write_bad_btree_fixtures()
     full = open("shapes_cnn_k3.keras", "rb").read()
     open("bad_truncated.keras", "wb").write(full[:len(full) // 2])
 
@@ -437,6 +457,53 @@ def write_bad_float_bits():
     assert at > 0
     b[at + 10] = 64
     open("bad_float_bits.h5", "wb").write(b)
+
+
+def group_btree(b, header):
+    """(root B-tree address, {level: [node addresses, left to right]}, [leaf addresses]) of the
+    symbol-table group whose version-1 object header is at `header` (8-byte addresses)."""
+    chunks, stab = [(header + 16, struct.unpack_from("<I", b, header + 8)[0])], None
+    while chunks:
+        p, n = chunks.pop()
+        end = p + n
+        while p + 8 <= end:
+            mtype, size = struct.unpack_from("<HH", b, p)
+            if mtype == 0x10:
+                chunks.append(struct.unpack_from("<QQ", b, p + 8))
+            elif mtype == 0x11:
+                stab = struct.unpack_from("<Q", b, p + 8)[0]
+            p += 8 + size
+    levels, leaves = {}, []
+
+    def walk(addr):
+        assert b[addr:addr + 4] == b"TREE"
+        level, n = b[addr + 5], struct.unpack_from("<H", b, addr + 6)[0]
+        levels.setdefault(level, []).append(addr)
+        for i in range(n):
+            child = struct.unpack_from("<Q", b, addr + 24 + 8 + 16 * i)[0]
+            walk(child) if level else leaves.append(child)
+    walk(stab)
+    return stab, levels, leaves
+
+
+def write_bad_btree_fixtures():
+    # From shapes_cnn_deep_btree_k2.h5 (K = 1: B-tree nodes of 2 children, symbol table nodes of
+    # 2 entries), patched in /model_weights' B-tree.
+    with h5py.File("shapes_cnn_deep_btree_k2.h5", "r") as f:
+        header = h5py.h5o.get_info(f["model_weights"].id).addr
+    b = bytes(open("shapes_cnn_deep_btree_k2.h5", "rb").read())
+    root, levels, leaves = group_btree(b, header)
+    assert max(levels) >= 2 and len(levels[0]) >= 3, "expected a deep tree"
+    # The second leaf-level node's right sibling made itself (a loop for a sibling walk).
+    bad = bytearray(b)
+    node = levels[0][1]
+    struct.pack_into("<Q", bad, node + 16, node)
+    open("bad_btree_sibling_loop.h5", "wb").write(bad)
+    # The first symbol table node claims 3 entries, one more than it has room for.
+    bad = bytearray(b)
+    assert bad[leaves[0]:leaves[0] + 4] == b"SNOD"
+    struct.pack_into("<H", bad, leaves[0] + 6, 3)
+    open("bad_symbol_node_overfull.h5", "wb").write(bad)
 
 
 def write_superblock_extension_fixture():
