@@ -132,8 +132,11 @@ TEST_F(KerasConvertTool, LeadingNormalizationFoldsIntoTheInputMapping) {
 // shapes_cnn_norm_rgb_k2.h5: the sample behind a Normalization with per-channel statistics
 // (mean [123, 116, 104], variance [58^2, 57^2, 56^2]) computes what the sample computes on
 // (p - mean_c) / std_c, i.e. with --input-range mean=123,116,104:std=58,57,56: the same kmodel.
-// No pixel maps to 0.0 in every channel, so both conversions warn about the 3x3 conv's padding
-// with the largest padded value by hand: pixel round(343 / 3) = 114, |114 - 104| / 56 = 0.179.
+// No pixel maps to 0.0 in every channel (the nearest, round(343 / 3) = 114, reads
+// |114 - 104| / 56 = 0.18 in the blue channel), so folding the normalization into the first 3x3
+// conv would pad its border with that: the normalization is a layer of its own instead, and the
+// conv pads its map's exact 0.0. Against the float model (emc-compare on the sample's 24 images)
+// the first conv keeps over 30 dB (35 measured; 22.8 dB with the folded border), with no warning.
 TEST_F(KerasConvertTool, PerChannelNormalizationEqualsThePerChannelInputRange) {
   for (const std::string target : {"k210", "cpu"}) {
     SCOPED_TRACE(target);
@@ -141,13 +144,25 @@ TEST_F(KerasConvertTool, PerChannelNormalizationEqualsThePerChannelInputRange) {
                                 "shapes_cnn_norm_rgb_k2.h5");
     for (const test::CommandOutput* run : {&p.sample_run, &p.fixture_run}) {
       ASSERT_EQ(run->status, 0) << run->text;
-      EXPECT_NE(run->text.find("its zero padding reads pixel 114, a value of up to 0.179 instead "
-                               "of 0 at the border"),
-                std::string::npos)
-          << run->text;
+      EXPECT_EQ(run->text.find("zero padding reads pixel"), std::string::npos) << run->text;
     }
     EXPECT_EQ(bytes_of(p.fixture), bytes_of(p.sample))
         << "kmodel differs from the --input-range one";
+    auto c = run_tool("emc-compare",
+                      "'" + src("tests/data/keras/shapes_cnn_norm_rgb_k2.h5") + "' '" +
+                          p.fixture.string() + "' --dataset '" +
+                          src("samples/models/shapes_cnn/images") + "' --layers --json",
+                      /*stderr_too=*/false);
+    ASSERT_EQ(c.status, 0) << c.text;
+    const auto j = nlohmann::json::parse(c.text);
+    bool seen = false;
+    for (const auto& l : j.at("layers")) {
+      const auto& src_layers = l.at("source_layers");
+      if (src_layers.empty() || src_layers.front() != "conv1" || !l.at("compared")) continue;
+      seen = true;
+      EXPECT_GT(l.at("sqnr_db").get<double>(), 30.0) << l.dump();
+    }
+    EXPECT_TRUE(seen) << "no compared layer of conv1";
   }
 }
 

@@ -91,6 +91,47 @@ void Lowerer::pixels_to_main(TensorId t, const Node& ctx) {
   f.raw_pixels = true;
 }
 
+void Lowerer::normalize_pixels_i8(const Node& c, TensorId tin, int pixels,
+                                  const std::vector<double>& mean,
+                                  const std::vector<double>& stdv) {
+  if (normalized_i8_buf_ >= 0) return;
+  const Shape& s = g_.shape(tin);
+  const auto ch = static_cast<std::size_t>(s.c());
+  FloatConv fc;
+  fc.geo.in_height = fc.geo.out_height = std::uint32_t(s.h());
+  fc.geo.in_width = fc.geo.out_width = std::uint32_t(s.w());
+  fc.geo.in_channels = fc.geo.out_channels = std::uint32_t(ch);
+  fc.geo.kernel_width = fc.geo.kernel_height = 1;
+  fc.geo.stride_width = fc.geo.stride_height = 1;
+  fc.geo.dilation_width = fc.geo.dilation_height = 1;
+  fc.depthwise = true;
+  double lo = 0, hi = 0;  // what pixels 0..255 map to, and 0
+  for (std::size_t i = 0; i < ch; ++i) {
+    fc.weights.push_back(static_cast<float>(1.0 / stdv[i]));
+    fc.bias.push_back(static_cast<float>(-mean[i] / stdv[i]));
+    lo = std::min({lo, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
+    hi = std::max({hi, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
+  }
+  const Int8Quant in_q{1.0, -128};  // real = code + 128 = p
+  normalized_i8_q_ = value_or_throw(int8_quant_from_range(lo, hi));
+  std::vector<std::string> sources;
+  if (tin == rescaled_input_)
+    sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};
+  EmcConvLayer l = make_emc_conv(fc, in_q, normalized_i8_q_, c, sources,
+                                 "input normalization (p - mean_c) / std_c as a layer of its own: "
+                                 "no pixel maps to 0.0 in every channel",
+                                 {});
+  normalized_i8_buf_ = main_buffer(std::uint64_t(s.num_elements()), c.layer_ref());
+  LayerInfo info = std::move(l.info);
+  info.out_int8 = true;
+  info.out_scale = normalized_i8_q_.scale;
+  info.out_bias = -double(normalized_i8_q_.zero_point) * normalized_i8_q_.scale;
+  add_layer(l.type, std::move(l.body), std::move(info),
+            {fix_emc_conv(pixels, true), fix_emc_conv(normalized_i8_buf_, false)});
+  out_.layers.back().main_in = pixels;
+  out_.layers.back().main_out = normalized_i8_buf_;
+}
+
 void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes,
                                 const KpuRefusal& r) {
   const Node& c = *u.conv;
@@ -167,10 +208,20 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   int in_buf = -1;
   std::string note = "on the CPU: " + r.why;
   std::vector<double> in_mean;
+  std::vector<double> mean, stdv;
+  bool far = false;
   if (fi.raw_pixels) {
-    std::vector<double> mean, stdv;
     input_normalization(cin, c, tin, mean, stdv);
-    in_q = fold_input_normalization(c, dw, cin, mean, stdv, !pd.is_zero(), w, b, out_.warnings);
+    padding_pixel(mean, &far);
+  }
+  if (fi.raw_pixels && far && !pd.is_zero()) {
+    // No pixel maps to 0.0 in every channel: the conv pads a normalized copy's exact 0.0.
+    normalize_pixels_i8(c, tin, fi.main_i8, mean, stdv);
+    in_q = normalized_i8_q_;
+    in_buf = normalized_i8_buf_;
+    note += "; reads the normalized input";
+  } else if (fi.raw_pixels) {
+    in_q = fold_input_normalization(c, dw, mean, stdv, !pd.is_zero(), w, b, out_.warnings);
     in_buf = fi.main_i8;
     note += "; reads the input pixels (stored as p - 128), normalization folded in";
   } else {
@@ -329,9 +380,7 @@ void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Act
                  : "sigmoid";
   li.out_shape = g_.shape(out).dims;
   if (tanh) li.float_tensor = "";  // sigmoid(2x): no graph tensor (a sigmoid's is the tensor)
-  add_layer(LayerType::kLogistic, lb, li,
-            {fix(cb, &format::ChannelsBody::main_mem_in_address),
-             fix(lo, &format::ChannelsBody::main_mem_out_address)});
+  add_main_layer(LayerType::kLogistic, lb, li, cb, lo);
 
   // QUANTIZE: code = round((y - bias) / scale); for y = 2s - 1 that is round((s - (1 + bias) / 2)
   // / (scale / 2)).

@@ -457,9 +457,7 @@ void Lowerer::emit_batch_norm(const Node& n) {
       "where the KPU's conv -> BN -> activation order cannot take it)";
   info.out_shape = s.dims;
   const int inb = forms_[static_cast<std::size_t>(in)].main_q;
-  add_layer(LayerType::kChannelwiseDequantize, b, info,
-            {fix(inb, &format::ChannelwiseDequantizeBody::main_mem_in_address),
-             fix(ob, &format::ChannelwiseDequantizeBody::main_mem_out_address)});
+  add_main_layer(LayerType::kChannelwiseDequantize, b, info, inb, ob);
   quantize_float_output(n.output, ob, n, n.activation, {n.source.name});
 }
 }  // namespace emc::converter::detail

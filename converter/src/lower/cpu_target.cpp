@@ -349,9 +349,13 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   const auto win_w = std::int32_t(g.dilation_width * (g.kernel_width - 1) + 1);
   const bool explicit_pad =
       pd.top >= win_h || pd.bottom >= win_h || pd.left >= win_w || pd.right >= win_w;
-  if (fi.pixel >= 0 && fi.q < 0 && !explicit_pad) {
-    in_q =
-        fold_input_normalization(c, dw, cin, fi.mean, fi.stdv, !pd.is_zero(), w, b, out_.warnings);
+  // A padded conv folds the normalization only when one pixel maps to 0.0 in every channel (to
+  // half a pixel step); otherwise it reads the input on its int8 grid (ensure_q), whose zero
+  // point is exactly 0.0.
+  bool far = false;
+  if (fi.pixel >= 0) padding_pixel(fi.mean, &far);
+  if (fi.pixel >= 0 && fi.q < 0 && !explicit_pad && !(far && !pd.is_zero())) {
+    in_q = fold_input_normalization(c, dw, fi.mean, fi.stdv, !pd.is_zero(), w, b, out_.warnings);
     in_buf = fi.pixel;
     note = "reads the input pixels (stored as p - 128), normalization folded in";
   } else {

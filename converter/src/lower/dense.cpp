@@ -110,9 +110,7 @@ void Lowerer::lower_dense_like(const Node& node, const std::vector<float>& kin,
     li.sources = sources;
     li.note = "sigmoid";
     li.out_shape = {units};
-    add_layer(LayerType::kLogistic, lb, li,
-              {fix(ob, &format::ChannelsBody::main_mem_in_address),
-               fix(lo, &format::ChannelsBody::main_mem_out_address)});
+    add_main_layer(LayerType::kLogistic, lb, li, ob, lo);
     res = lo;
   }
   Forms& fo = forms_[static_cast<std::size_t>(out)];

@@ -171,13 +171,11 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
   return out;
 }
 
-Int8Quant fold_input_normalization(const Node& c, bool dw, std::int32_t cin,
-                                   const std::vector<double>& mean, const std::vector<double>& stdv,
-                                   bool padded, std::vector<float>& w, std::vector<float>& b,
+Int8Quant fold_input_normalization(const Node& c, bool dw, const std::vector<double>& mean,
+                                   const std::vector<double>& stdv, bool padded,
+                                   std::vector<float>& w, std::vector<float>& b,
                                    std::vector<std::string>& warnings) {
-  double msum = 0;
-  for (double m : mean) msum += m;
-  const std::int32_t zx = std::clamp<std::int32_t>(std::int32_t(std::lround(msum / cin)), 0, 255);
+  const std::int32_t zx = padding_pixel(mean);
   const std::size_t cout = b.size();
   const std::size_t per = w.size() / cout;
   const std::size_t kk = std::size_t(c.kernel_h) * std::size_t(c.kernel_w);

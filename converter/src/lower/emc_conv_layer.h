@@ -56,9 +56,9 @@ void check_emc_conv_window(const format::EmcConvGeometry& g, const Node& n);
 // p - 128 with zero point zx - 128 (zx: the mean rounded to a pixel). `w` is in the EMC layout of
 // node `c` (`dw`: depthwise). Returns the input quantization; when no integer pixel is 0.0 and
 // the conv is `padded`, a warning (its zero padding reads pixel zx) goes to `warnings`.
-Int8Quant fold_input_normalization(const Node& c, bool dw, std::int32_t cin,
-                                   const std::vector<double>& mean, const std::vector<double>& stdv,
-                                   bool padded, std::vector<float>& w, std::vector<float>& b,
+Int8Quant fold_input_normalization(const Node& c, bool dw, const std::vector<double>& mean,
+                                   const std::vector<double>& stdv, bool padded,
+                                   std::vector<float>& w, std::vector<float>& b,
                                    std::vector<std::string>& warnings);
 
 // The fixup of an EMC convolution's input (in = true) or output main-memory address.

@@ -229,6 +229,37 @@ void Lowerer::input_normalization(std::int32_t cin, const Node& c, TensorId tin,
   if (tin == rescaled_input_) in_affine_.fold_into(mean, stdv);
 }
 
+void Lowerer::normalize_input(const Node& c, TensorId tin, int in_buf, std::int32_t cin,
+                              const std::vector<double>& mean, const std::vector<double>& stdv) {
+  if (normalized_buf_ >= 0) return;
+  const Shape& s = g_.shape(tin);
+  ConvPlan p;
+  p.node = &c;
+  p.in_h = p.out_h = s.h();
+  p.in_w = p.out_w = s.w();
+  p.in_c = p.out_c = cin;
+  p.kernel = 1;
+  p.depthwise = true;
+  p.in_buf = in_buf;
+  p.in_q = QuantParam{1.0, 0, 255};  // real = p
+  double lo = 0, hi = 0;             // what pixels 0..255 map to, and 0
+  for (std::int32_t i = 0; i < cin; ++i) {
+    p.weights.push_back(static_cast<float>(1.0 / stdv[i]));
+    p.bias.push_back(static_cast<float>(-mean[i] / stdv[i]));
+    lo = std::min({lo, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
+    hi = std::max({hi, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
+  }
+  p.out_q = value_or_throw(quant_param_from_range(lo, hi));
+  // The folded leading layers computed this map in the float model (emc-compare compares it).
+  if (tin == rescaled_input_)
+    p.sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};
+  p.note =
+      "input normalization (p - mean_c) / std_c as a layer of its own: no pixel maps to 0.0 "
+      "in every channel, so the next conv pads this map's 0.0 instead";
+  emit_kpu_conv(p, normalized_buf_);
+  normalized_q_ = p.out_q;
+}
+
 int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
   constexpr std::int32_t kMaxChannels = 1024;
   split_parts_.clear();
@@ -677,14 +708,21 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
                      std::find(g_.inputs.begin(), g_.inputs.end(), tin) != g_.inputs.end())) {
     std::vector<double> mean, stdv;
     input_normalization(cin, c, tin, mean, stdv);
-    double msum = 0;
-    for (int i = 0; i < cin; ++i) msum += mean[i];
-    const auto zx = static_cast<std::int32_t>(std::lround(msum / cin));
+    // Padding reads pixel zx: within half a pixel of every channel's mean the fold's border error
+    // is that of the pixel grid itself (warned below); further off, the normalization is a layer
+    // of its own and this conv reads its map like any other.
+    bool far = false;
     p.in_q.scale = 1.0;
-    p.in_q.zero_point = std::clamp(zx, 0, 255);
+    p.in_q.zero_point = padding_pixel(mean, &far);
+    const bool own_layer = k == 3 && far;
+    if (own_layer) {
+      normalize_input(c, tin, p.in_buf, cin, mean, stdv);
+      p.in_buf = normalized_buf_;
+      p.in_q = normalized_q_;
+    }
     bool inexact = false;
     const std::size_t per = static_cast<std::size_t>(k) * k * (dw ? 1 : cin);
-    for (int o = 0; o < cout; ++o) {
+    for (int o = 0; o < cout && !own_layer; ++o) {
       double add = 0;
       for (std::size_t t = 0; t < per; ++t) {
         const int ic = dw ? o : static_cast<int>(t / (static_cast<std::size_t>(k) * k));

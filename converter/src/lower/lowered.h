@@ -99,6 +99,11 @@ ChannelAffine input_affine(const Node& n);
 // per channel; empty when their channel counts differ.
 ChannelAffine then(const ChannelAffine& first, const ChannelAffine& second);
 
+// The pixel a conv that folds real = (p - mean_c) / std_c into its weights pads with: the
+// channels' mean mean, rounded, in 0..255. The padding is then off by at most half a pixel step
+// in every channel, or by more, which a 3x3 conv must not fold (`far`).
+std::int32_t padding_pixel(const std::vector<double>& mean, bool* far = nullptr);
+
 // The warning for a first conv whose zero padding reads pixel `zx` although no integer pixel maps
 // to 0.0 in every channel (real = (p - mean_c) / std_c): names the layer, zx and the largest
 // real value a padded tap then reads, max_c |zx - mean_c| / std_c, instead of 0.

@@ -60,6 +60,18 @@ ChannelAffine then(const ChannelAffine& first, const ChannelAffine& second) {
   return r;
 }
 
+std::int32_t padding_pixel(const std::vector<double>& mean, bool* far) {
+  double sum = 0;
+  for (double m : mean) sum += m;
+  const auto zx = std::clamp<std::int32_t>(
+      static_cast<std::int32_t>(std::lround(sum / static_cast<double>(mean.size()))), 0, 255);
+  if (far) {
+    *far = false;
+    for (double m : mean) *far = *far || std::fabs(zx - m) > 0.5 + 1e-9;
+  }
+  return zx;
+}
+
 std::string border_pixel_warning(const Node& c, std::int32_t zx, const std::vector<double>& mean,
                                  const std::vector<double>& stdv) {
   double worst = 0;

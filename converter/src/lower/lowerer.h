@@ -195,6 +195,19 @@ class Lowerer : LoweredBuilder {
   // preprocessing, with a folded leading Rescaling) for a conv `c` reading it with `cin` channels.
   void input_normalization(std::int32_t cin, const Node& c, TensorId tin, std::vector<double>& mean,
                            std::vector<double>& stdv) const;
+  // The raw pixel input `in_buf` normalized, (p - mean_c) / std_c, by a 1x1 depthwise K210_CONV
+  // of its own into a KPU map with one zero point, emitted once for every conv that reads it:
+  // when no single pixel maps to 0.0 in every channel (per-channel means more than half a pixel
+  // apart, or a mean outside 0..255) a 3x3 conv that folds the normalization would pad with a
+  // wrong value, whereas this map's zero padding is the quantized 0.0. Sets normalized_buf_ and
+  // normalized_q_.
+  void normalize_input(const Node& c, TensorId tin, int in_buf, std::int32_t cin,
+                       const std::vector<double>& mean, const std::vector<double>& stdv);
+  // The same for a CPU conv reading the raw pixels in main memory (stored p - 128): an EMC 1x1
+  // depthwise conv onto an int8 grid covering what pixels 0..255 map to. Sets
+  // normalized_i8_buf_ and normalized_i8_q_.
+  void normalize_pixels_i8(const Node& c, TensorId tin, int pixels, const std::vector<double>& mean,
+                           const std::vector<double>& stdv);
   // The quantization quant_of(t) gives, without caching it.
   QuantParam peek_quant(TensorId t) const;
 
@@ -321,6 +334,11 @@ class Lowerer : LoweredBuilder {
   TensorId rescaled_input_ = kNoTensor;
   ChannelAffine in_affine_;
   std::vector<TensorId> folded_;
+  // The model input normalized by a layer of its own (normalize_input), -1 until emitted.
+  int normalized_buf_ = -1;
+  QuantParam normalized_q_;
+  int normalized_i8_buf_ = -1;
+  Int8Quant normalized_i8_q_;
 };
 
 }  // namespace emc::converter::detail
