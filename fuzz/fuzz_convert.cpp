@@ -134,13 +134,19 @@ void check_accuracy(const std::vector<float>& got, const std::vector<float>& wan
             std::to_string(r.layers.size()) + " kmodel layers)");
 }
 
-// EMC_FUZZ_SAVE=<dir> (triage): the generated model.json, its shard and the input image as a
-// PGM/PPM go to <dir>, to be converted and compared with the tools.
+// EMC_FUZZ_SAVE=<dir> (triage): the generated model.json, its shard, the input as float32
+// (input.f32) and, for 1 or 3 channels, as a PGM/PPM image go to <dir>, to be converted and
+// compared with the tools.
 void save(const emc::fuzz::GeneratedModel& g, const std::string& dir) {
   std::ofstream(dir + "/model.json") << g.model_json;
   std::ofstream(dir + "/group1-shard1of1.bin", std::ios::binary)
       .write(reinterpret_cast<const char*>(g.shard.data()),
              static_cast<std::streamsize>(g.shard.size()));
+  // The float input (HWC, p / 255) for any channel count, as a dataset tensor for the tools.
+  std::vector<float> x;
+  for (auto p : g.pixels) x.push_back(static_cast<float>(p / 255.0));
+  std::ofstream(dir + "/input.f32", std::ios::binary)
+      .write(reinterpret_cast<const char*>(x.data()), static_cast<std::streamsize>(x.size() * 4));
   if (g.channels == 1 || g.channels == 3) {
     std::ofstream img(dir + (g.channels == 1 ? "/input.pgm" : "/input.ppm"), std::ios::binary);
     img << (g.channels == 1 ? "P5\n" : "P6\n") << g.width << " " << g.height << "\n255\n";

@@ -12,6 +12,7 @@ using nlohmann::json;
 
 constexpr std::uint8_t kReshapedInputMarker = 0xA5;
 constexpr std::uint8_t kOutputViewMarker = 0x5A;
+constexpr std::uint8_t kInputAffineMarker = 0xC3;
 
 // Reads choices from the fuzz input; 0 once it is exhausted.
 class Choices {
@@ -100,6 +101,9 @@ class Builder {
     // Likewise a second marker: the output map reshaped into the model output (a YOLO head's
     // [7, 7, 30] -> [7, 7, 5, 6]), which the kmodel holds as the map's CHW planes.
     if (ch_.byte() == kOutputViewMarker && reshape_output(model)) ++g.layer_count;
+    // And a third: a leading Rescaling and/or Normalization, which the targets fold into the
+    // pixel mapping.
+    if (ch_.byte() == kInputAffineMarker) g.layer_count += affine_input(model);
     g.model_json = model.dump();
     g.layer_count += layers_.size() - 1;
     g.summary = summary_;
@@ -127,6 +131,59 @@ class Builder {
     layers.insert(layers.begin() + 1, reshape);
     summary_ = std::string("input as ") + (plane ? "[H, W]" : "[H*W*C]") +
                ", Reshape input_map -> [H, W, C]\n" + summary_;
+  }
+
+  // Rescaling, Normalization (axis -1, per-channel variances) or both after the input (or its
+  // Reshape), read by every layer that read the input. The chain maps one input value in [0, 1]
+  // to 0 in every channel, so that the targets' zero padding after the fold stays exact (a mean
+  // per channel or outside the pixel range is a warned border error, not for this oracle).
+  // Returns the number of layers added.
+  int affine_input(json& model) {
+    json& layers = model["modelTopology"]["config"]["layers"];
+    const std::string from = layers[1]["name"] == "input_map" ? "input_map" : "input";
+    const int c = tensors_.front().c;
+    const int kind = ch_.pick(3);            // 0: Rescaling, 1: Normalization, 2: both
+    const double zero = ch_.byte() / 255.0;  // the input value mapped to 0
+    static const double kScales[] = {0.5, 1.0, 2.0, 4.0, -1.0};
+    const double scale = kScales[ch_.pick(5)];
+    const double offset = kind == 2 ? -0.5 * ch_.pick(3) : -scale * zero;
+    json chain = json::array();
+    if (kind != 1)
+      chain.push_back(
+          {{"name", "input_rescale"},
+           {"class_name", "Rescaling"},
+           {"config", {{"name", "input_rescale"}, {"scale", scale}, {"offset", offset}}}});
+    if (kind != 0) {
+      const double mean = kind == 2 ? scale * zero + offset : zero;
+      json means = json::array(), variances = json::array();
+      for (int i = 0; i < c; ++i) {
+        const double sd = (0.05 + ch_.byte() / 255.0) * (kind == 2 ? std::abs(scale) : 1.0);
+        means.push_back(mean);
+        variances.push_back(sd * sd);
+      }
+      chain.push_back(
+          {{"name", "input_norm"},
+           {"class_name", "Normalization"},
+           {"config",
+            {{"name", "input_norm"}, {"axis", -1}, {"mean", means}, {"variance", variances}}}});
+    }
+    std::string prev = from, text;
+    for (json& l : chain) {
+      l["config"]["trainable"] = true;
+      l["inbound_nodes"] = {{{prev, 0, 0, json::object()}}};
+      text += std::string(l["class_name"]) + " " + l["config"].dump() + "\n";
+      prev = l["name"];
+    }
+    // After the input's Reshape line when there is one.
+    const std::size_t line = from == "input" ? 0 : summary_.find('\n') + 1;
+    summary_.insert(line, text);
+    for (json& l : layers)
+      for (json& node : l["inbound_nodes"])
+        for (json& ref : node)
+          if (ref[0] == from) ref[0] = prev;
+    const auto at = from == "input" ? 1 : 2;
+    layers.insert(layers.begin() + at, chain.begin(), chain.end());
+    return static_cast<int>(chain.size());
   }
 
   // A Reshape 'output_view' of the output map to [H, W, a, C/a] (a the smallest divisor of C

@@ -5,8 +5,8 @@
 // 'same'/'valid'; BatchNormalization; pools; activations; ZeroPadding2D; UpSampling2D; Add and
 // Concatenate with an earlier tensor, merges of 3 or 4 tensors; global pools, Flatten, Dense,
 // softmax), their attributes, the weights, and whether the input is declared as the map or as a
-// flat vector / grey plane that a Reshape makes the map, and whether the output map is reshaped
-// into the model output. When the bytes run out every further choice reads 0, so short inputs give small
+// flat vector / grey plane that a Reshape makes the map, whether the output map is reshaped
+// into the model output, and whether a Rescaling / Normalization leads. When the bytes run out every further choice reads 0, so short inputs give small
 // models. The generated model is what Keras would accept: each layer's input shape is valid for it.
 #pragma once
 
