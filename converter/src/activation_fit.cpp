@@ -509,47 +509,65 @@ Result<ActivationFit> fit_activation(const ActivationFitSpec& spec) {
     return Error(Errc::kQuantization, "activation fit: invalid scales or bn range");
   }
   Fitter f(spec);
-  // bn units per output LSB; the search window is ±64 output ranges around bn = 0.
+  // bn units per output LSB. The table covers the reachable bn range (within the table's own
+  // domain); the active domain is searched on a grid over it and on a denser one over ±64 output
+  // ranges around bn = 0, where the features of a non-monotone activation (swish's dip) lie. (The
+  // window alone missed the active domain of a sigmoid whose output range is small: [0, 0.045]
+  // is reached for x in [-9.3, -3.05], beyond ±64 · 0.045.)
   const double k_lsb = spec.output.scale / spec.bn_scale;
-  const double r = std::min(64.0 * 256.0 * k_lsb + 1.0, double(kXMax - 64));
-  const std::int64_t d_lo = std::max<std::int64_t>(spec.bn_min, -static_cast<std::int64_t>(r));
-  const std::int64_t d_hi = std::min<std::int64_t>(spec.bn_max, static_cast<std::int64_t>(r));
+  constexpr std::int64_t kLimit = kXMax - 64;
+  const double r = std::min(64.0 * 256.0 * k_lsb + 1.0, double(kLimit));
+  const std::int64_t d_lo = std::max<std::int64_t>(spec.bn_min, -kLimit);
+  const std::int64_t d_hi = std::min<std::int64_t>(spec.bn_max, kLimit);
   const std::int32_t t_lo = f.bias_at(d_lo), t_hi = f.bias_at(d_hi);
 
-  // Active domain [L, H]: outside it the ideal code equals the tail values.
+  // Active domain [L, H]: outside it the ideal code equals the tail values. On a grid over
+  // [lo, hi], refined by bisection between grid neighbours (false: constant over the grid).
   constexpr std::int64_t kGrid = 1 << 16;
-  auto grid_x = [&](std::int64_t i) { return d_lo + (d_hi - d_lo) * i / kGrid; };
-  std::int64_t lo_i = -1, hi_i = -1;
-  for (std::int64_t i = 0; i <= kGrid; ++i)
-    if (f.bias_at(grid_x(i)) != t_lo) {
-      lo_i = i;
-      break;
-    }
-  for (std::int64_t i = kGrid; i >= 0; --i)
-    if (f.bias_at(grid_x(i)) != t_hi) {
-      hi_i = i;
-      break;
-    }
-
-  std::vector<Seg> segs;
-  segs.push_back(f.constant(kXMin, t_lo));
-  std::int64_t act_lo = d_lo, act_hi = d_hi;
-  if (lo_i >= 0 && hi_i >= 0) {
-    // Refine the edges by bisection between grid neighbours.
-    std::int64_t a = lo_i == 0 ? d_lo : grid_x(lo_i - 1), b = grid_x(lo_i);
+  auto active = [&](std::int64_t lo, std::int64_t hi, std::int64_t& a_lo, std::int64_t& a_hi) {
+    if (hi < lo) return false;
+    auto grid_x = [&](std::int64_t i) { return lo + (hi - lo) * i / kGrid; };
+    std::int64_t lo_i = -1, hi_i = -1;
+    for (std::int64_t i = 0; i <= kGrid; ++i)
+      if (f.bias_at(grid_x(i)) != t_lo) {
+        lo_i = i;
+        break;
+      }
+    for (std::int64_t i = kGrid; i >= 0; --i)
+      if (f.bias_at(grid_x(i)) != t_hi) {
+        hi_i = i;
+        break;
+      }
+    if (lo_i < 0 || hi_i < 0) return false;
+    std::int64_t a = lo_i == 0 ? lo : grid_x(lo_i - 1), b = grid_x(lo_i);
     while (b - a > 1) {
       const std::int64_t m = a + (b - a) / 2;
       (f.bias_at(m) != t_lo ? b : a) = m;
     }
-    act_lo = b;
+    a_lo = lo_i == 0 ? lo : b;
     a = grid_x(hi_i);
-    b = hi_i == kGrid ? d_hi : grid_x(hi_i + 1);
+    b = hi_i == kGrid ? hi : grid_x(hi_i + 1);
     while (b - a > 1) {
       const std::int64_t m = a + (b - a) / 2;
       (f.bias_at(m) != t_hi ? a : b) = m;
     }
-    act_hi = a;
+    a_hi = hi_i == kGrid ? hi : a;
+    return true;
+  };
+  std::int64_t act_lo = d_lo, act_hi = d_hi;
+  std::int64_t w_lo = 0, w_hi = 0;
+  const bool in_range = active(d_lo, d_hi, act_lo, act_hi);
+  const bool in_window =
+      active(std::max<std::int64_t>(d_lo, -static_cast<std::int64_t>(r)),
+             std::min<std::int64_t>(d_hi, static_cast<std::int64_t>(r)), w_lo, w_hi);
+  if (in_window) {
+    act_lo = in_range ? std::min(act_lo, w_lo) : w_lo;
+    act_hi = in_range ? std::max(act_hi, w_hi) : w_hi;
+  }
 
+  std::vector<Seg> segs;
+  segs.push_back(f.constant(kXMin, t_lo));
+  if (in_range || in_window) {
     // Breakpoints (bn) from the activation's kinks.
     std::vector<std::int64_t> kinks;
     for (double kx : kinks_of(spec.activation)) {

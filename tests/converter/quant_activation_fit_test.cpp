@@ -98,6 +98,43 @@ TEST(ActivationFit, SmoothFunctionsHaveSmallVerifiedBounds) {
   }
 }
 
+// An output range far smaller than the pre-activations that reach it (fuzz_convert finding 11: a
+// sigmoid conv whose calibrated output was [0, 0.045], reached for x in [-9.3, -3.05], on a
+// reachable range of about ±8.5): the active domain lies outside ±64 output ranges around 0,
+// where the fit used to look for it alone, and its table was the constant 255 while it reported
+// 0 LSB (-17 dB against the float model). Scanned with the reference model over the whole
+// reachable range, sampled: within the reported bound, which stays small.
+TEST(ActivationFit, ActiveDomainFarFromZeroIsFound) {
+  struct C {
+    ActivationKind k;
+    double omax;
+    double lo, hi;  // reachable pre-activations (real)
+    double edge;    // the active domain starts below this (real): sigmoid 2 LSB at -8.2,
+                    // hard_sigmoid 0.2x + 0.5 leaves 0 at -2.5
+  };
+  for (C c : {C{ActivationKind::kSigmoid, 0.045, -8.5, 8.5, -8.0},
+              C{ActivationKind::kHardSigmoid, 0.01, -6.0, 6.0, -2.45}}) {
+    Activation a;
+    a.kind = c.k;
+    a.alpha = c.k == ActivationKind::kHardSigmoid ? 0.2f : 1.0f;
+    ActivationFitSpec s = spec(a, 0.0, c.omax);
+    s.bn_scale = 2.0e-8;
+    s.bn_min = static_cast<std::int64_t>(c.lo / s.bn_scale);
+    s.bn_max = static_cast<std::int64_t>(c.hi / s.bn_scale);
+    auto f = fit_activation(s);
+    ASSERT_TRUE(f.ok()) << to_string(a);
+    EXPECT_LE(f->max_error_lsb, 1.5) << to_string(a);
+    EXPECT_LT(f->domain_lo, static_cast<std::int64_t>(c.edge / s.bn_scale)) << to_string(a);
+    double worst = 0;
+    for (std::int64_t i = 0; i <= 200000; ++i) {
+      const std::int64_t bn = s.bn_min + (s.bn_max - s.bn_min) / 200000 * i;
+      worst = std::max(worst, scan_error(s, f->table, bn, bn));
+    }
+    EXPECT_LE(worst, f->max_error_lsb + 1e-9) << to_string(a);
+    EXPECT_LE(worst, 1.5) << to_string(a);
+  }
+}
+
 TEST(ActivationFit, TableIsAscendingAndStartsAtMinus2Pow35) {
   Activation a;
   a.kind = ActivationKind::kTanh;
