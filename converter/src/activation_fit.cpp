@@ -544,14 +544,14 @@ Result<ActivationFit> fit_activation(const ActivationFitSpec& spec) {
       const std::int64_t m = a + (b - a) / 2;
       (f.bias_at(m) != t_lo ? b : a) = m;
     }
-    a_lo = lo_i == 0 ? lo : b;
+    a_lo = b;
     a = grid_x(hi_i);
     b = hi_i == kGrid ? hi : grid_x(hi_i + 1);
     while (b - a > 1) {
       const std::int64_t m = a + (b - a) / 2;
       (f.bias_at(m) != t_hi ? a : b) = m;
     }
-    a_hi = hi_i == kGrid ? hi : a;
+    a_hi = a;
     return true;
   };
   std::int64_t act_lo = d_lo, act_hi = d_hi;

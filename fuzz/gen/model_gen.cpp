@@ -133,11 +133,10 @@ class Builder {
                ", Reshape input_map -> [H, W, C]\n" + summary_;
   }
 
-  // Rescaling, Normalization (axis -1, per-channel variances) or both after the input (or its
-  // Reshape), read by every layer that read the input. The chain maps one input value in [0, 1]
-  // to 0 in every channel, so that the targets' zero padding after the fold stays exact (a mean
-  // per channel or outside the pixel range is a warned border error, not for this oracle).
-  // Returns the number of layers added.
+  // Rescaling, Normalization (axis -1, a mean and a variance per channel) or both after the
+  // input (or its Reshape), read by every layer that read the input. Either the chain maps one
+  // input value in [0, 1] to 0 in every channel (the fold is exact), or the channel means differ
+  // (a padded first conv then reads a normalized copy). Returns the number of layers added.
   int affine_input(json& model) {
     json& layers = model["modelTopology"]["config"]["layers"];
     const std::string from = layers[1]["name"] == "input_map" ? "input_map" : "input";
@@ -155,10 +154,11 @@ class Builder {
            {"config", {{"name", "input_rescale"}, {"scale", scale}, {"offset", offset}}}});
     if (kind != 0) {
       const double mean = kind == 2 ? scale * zero + offset : zero;
+      const bool per_channel = ch_.flip();
       json means = json::array(), variances = json::array();
       for (int i = 0; i < c; ++i) {
         const double sd = (0.05 + ch_.byte() / 255.0) * (kind == 2 ? std::abs(scale) : 1.0);
-        means.push_back(mean);
+        means.push_back(per_channel ? mean + (ch_.byte() - 128) / 255.0 : mean);
         variances.push_back(sd * sd);
       }
       chain.push_back(

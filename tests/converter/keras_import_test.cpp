@@ -391,7 +391,7 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"bad_btree_sibling_loop.h5", "'/model_weights'",
             "that do not link its level left to right"},
         Bad{"bad_symbol_node_overfull.h5", "'/model_weights'",
-            "with 3 entries, more than the 2 the superblock allows"},
+            "with 3 entries, more than the 2 a node of this file holds"},
         Bad{"bad_float_bits.h5", "'/model_weights/dense_1/dense_1/kernel:0'",
             "a floating-point datatype whose bit fields do not fit its 4-byte element"},
         // libhdf5 1.10.8 opening it: heap-buffer-overflow (memcpy of 65535 bytes, H5Fopen ->

@@ -34,7 +34,9 @@ struct H5ImageLayout {
   static constexpr std::uint64_t kUndefined = ~std::uint64_t{0};
   std::uint64_t driver_info = kUndefined;
   std::uint64_t extension = kUndefined;
-  // Group "K" values (superblock versions 0 and 1; libhdf5's defaults for versions 2 and 3): a
+  // Group "K" values (superblock versions 0 and 1; libhdf5's defaults for versions 2 and 3, whose
+  // superblock extension may hold others, which EMC does not read: it then refuses a node fuller
+  // than the defaults allow): a
   // symbol table node holds up to 2 * sym_leaf_k entries, a group B-tree node up to
   // 2 * sym_internal_k children.
   int sym_leaf_k = 4;

@@ -3,6 +3,7 @@
 // hdf5_header_check.h. Layouts from the HDF5 File Format Specification (version 3.0): version 1
 // B-tree nodes (III.A.1), symbol table nodes (III.B), local heaps (III.D), symbol table entries
 // (III.C) and the symbol table message (IV.A.2.r).
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <string>
@@ -58,7 +59,10 @@ std::string check_local_heap(std::uint64_t addr, const H5ImageLayout& l,
 class GroupTreeCheck {
  public:
   GroupTreeCheck(const H5ImageLayout& l, const std::vector<std::uint8_t>& image, HeapData heap)
-      : l_(l), image_(image), heap_(heap) {}
+      : l_(l), image_(image), heap_(heap) {
+    for (std::uint64_t i = 0; i < heap_.size; ++i)
+      if (image_[heap_.at + i] == 0) nuls_.push_back(i);
+  }
 
   std::string tree(std::uint64_t root) {
     if (std::string why = node(root, -1); !why.empty()) return why;
@@ -73,7 +77,7 @@ class GroupTreeCheck {
   // A name is an offset into the heap's data segment; libhdf5 reads it as a C string.
   bool name_ok(std::uint64_t offset) const {
     return offset < heap_.size &&
-           std::memchr(image_.data() + heap_.at + offset, 0, heap_.size - offset) != nullptr;
+           std::lower_bound(nuls_.begin(), nuls_.end(), offset) != nuls_.end();
   }
 
   std::string bad_name(const std::string& what, std::uint64_t offset) const {
@@ -102,16 +106,17 @@ class GroupTreeCheck {
     const std::uint64_t most = 2 * static_cast<std::uint64_t>(l_.sym_internal_k);
     if (children > most)
       return where + " with " + std::to_string(children) + " children, more than the " +
-             std::to_string(most) + " the superblock allows";
+             std::to_string(most) + " a node of this file holds";
     if (!image_offset(image_, l_, addr, 8 + 2 * o + children * (len + o) + len))
       return where + " whose " + std::to_string(children) +
              " children run past the end of the file";
     if (levels_.size() <= static_cast<std::size_t>(level)) levels_.resize(level + 1);
     levels_[level].push_back({addr, le(p + 8, l_.offset_size), le(p + 8 + o, l_.offset_size)});
     const std::uint8_t* e = p + 8 + 2 * o;
-    for (std::uint64_t i = 0; i <= children; ++i, e += len + o) {
+    // (libhdf5 decodes no key of a node without children.)
+    for (std::uint64_t i = 0; children > 0 && i <= children; ++i, e += len + o) {
       const std::uint64_t key = le(e, l_.length_size);
-      if (!name_ok(key)) return where + " whose key " + std::to_string(i) + bad_name("", key);
+      if (!name_ok(key)) return bad_name(where + " whose key " + std::to_string(i), key);
       if (i == children) break;
       const std::uint64_t child = le(e + len, l_.offset_size);
       std::string why = level > 0 ? node(child, level - 1) : leaf(child);
@@ -135,7 +140,7 @@ class GroupTreeCheck {
     const std::uint64_t entry = 2 * o + 24;
     if (symbols > most)
       return where + " with " + std::to_string(symbols) + " entries, more than the " +
-             std::to_string(most) + " the superblock allows";
+             std::to_string(most) + " a node of this file holds";
     if (!image_offset(image_, l_, addr, 8 + symbols * entry))
       return where + " whose " + std::to_string(symbols) + " entries run past the end of the file";
     for (std::uint64_t i = 0; i < symbols; ++i) {
@@ -172,6 +177,7 @@ class GroupTreeCheck {
   const H5ImageLayout& l_;
   const std::vector<std::uint8_t>& image_;
   HeapData heap_;
+  std::vector<std::uint64_t> nuls_;  // offsets of the NUL bytes in the heap's data segment
   std::set<std::uint64_t> seen_;
   std::vector<std::vector<Node>> levels_;
 };

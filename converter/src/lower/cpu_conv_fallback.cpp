@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "emc/converter/activation_fit.h"
 #include "emc/format/emc_layers.h"
@@ -91,10 +92,10 @@ void Lowerer::pixels_to_main(TensorId t, const Node& ctx) {
   f.raw_pixels = true;
 }
 
-void Lowerer::normalize_pixels_i8(const Node& c, TensorId tin, int pixels,
-                                  const std::vector<double>& mean,
-                                  const std::vector<double>& stdv) {
-  if (normalized_i8_buf_ >= 0) return;
+std::pair<int, Int8Quant> Lowerer::normalize_pixels_i8(const Node& c, TensorId tin, int pixels,
+                                                       const std::vector<double>& mean,
+                                                       const std::vector<double>& stdv) {
+  if (auto it = normalized_i8_.find(tin); it != normalized_i8_.end()) return it->second;
   const Shape& s = g_.shape(tin);
   const auto ch = static_cast<std::size_t>(s.c());
   FloatConv fc;
@@ -113,23 +114,24 @@ void Lowerer::normalize_pixels_i8(const Node& c, TensorId tin, int pixels,
     hi = std::max({hi, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
   }
   const Int8Quant in_q{1.0, -128};  // real = code + 128 = p
-  normalized_i8_q_ = value_or_throw(int8_quant_from_range(lo, hi));
+  const Int8Quant out_q = value_or_throw(int8_quant_from_range(lo, hi));
   std::vector<std::string> sources;
   if (tin == rescaled_input_)
     sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};
-  EmcConvLayer l = make_emc_conv(fc, in_q, normalized_i8_q_, c, sources,
+  EmcConvLayer l = make_emc_conv(fc, in_q, out_q, c, sources,
                                  "input normalization (p - mean_c) / std_c as a layer of its own: "
                                  "no pixel maps to 0.0 in every channel",
                                  {});
-  normalized_i8_buf_ = main_buffer(std::uint64_t(s.num_elements()), c.layer_ref());
+  const int ob = main_buffer(std::uint64_t(s.num_elements()), c.layer_ref());
   LayerInfo info = std::move(l.info);
   info.out_int8 = true;
-  info.out_scale = normalized_i8_q_.scale;
-  info.out_bias = -double(normalized_i8_q_.zero_point) * normalized_i8_q_.scale;
+  info.out_scale = out_q.scale;
+  info.out_bias = -double(out_q.zero_point) * out_q.scale;
   add_layer(l.type, std::move(l.body), std::move(info),
-            {fix_emc_conv(pixels, true), fix_emc_conv(normalized_i8_buf_, false)});
+            {fix_emc_conv(pixels, true), fix_emc_conv(ob, false)});
   out_.layers.back().main_in = pixels;
-  out_.layers.back().main_out = normalized_i8_buf_;
+  out_.layers.back().main_out = ob;
+  return normalized_i8_[tin] = {ob, out_q};
 }
 
 void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes,
@@ -216,9 +218,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   }
   if (fi.raw_pixels && far && !pd.is_zero()) {
     // No pixel maps to 0.0 in every channel: the conv pads a normalized copy's exact 0.0.
-    normalize_pixels_i8(c, tin, fi.main_i8, mean, stdv);
-    in_q = normalized_i8_q_;
-    in_buf = normalized_i8_buf_;
+    std::tie(in_buf, in_q) = normalize_pixels_i8(c, tin, fi.main_i8, mean, stdv);
     note += "; reads the normalized input";
   } else if (fi.raw_pixels) {
     in_q = fold_input_normalization(c, dw, mean, stdv, !pd.is_zero(), w, b, out_.warnings);

@@ -90,9 +90,7 @@ void CpuLowerer::ensure_q(TensorId t, const Node& ctx) {
     const Int8Quant q = quant_of(t);
     const std::int32_t c = s.c();
     std::vector<float> a(static_cast<std::size_t>(c)), b(a.size());
-    double msum = 0;
-    for (double m : f.mean) msum += m;
-    const std::int32_t zx = std::clamp<std::int32_t>(std::lround(msum / c), 0, 255);
+    const std::int32_t zx = padding_pixel(f.mean);
     FloatConv fc;
     fc.geo.in_height = fc.geo.out_height = std::uint32_t(s.h());
     fc.geo.in_width = fc.geo.out_width = std::uint32_t(s.w());

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <iomanip>
 #include <sstream>
+#include <tuple>
 
 #include "emc/converter/activation_fit.h"
 #include "emc/converter/k210_conv_args.h"
@@ -229,9 +230,11 @@ void Lowerer::input_normalization(std::int32_t cin, const Node& c, TensorId tin,
   if (tin == rescaled_input_) in_affine_.fold_into(mean, stdv);
 }
 
-void Lowerer::normalize_input(const Node& c, TensorId tin, int in_buf, std::int32_t cin,
-                              const std::vector<double>& mean, const std::vector<double>& stdv) {
-  if (normalized_buf_ >= 0) return;
+std::pair<int, QuantParam> Lowerer::normalize_input(const Node& c, TensorId tin, int in_buf,
+                                                    std::int32_t cin,
+                                                    const std::vector<double>& mean,
+                                                    const std::vector<double>& stdv) {
+  if (auto it = normalized_.find(tin); it != normalized_.end()) return it->second;
   const Shape& s = g_.shape(tin);
   ConvPlan p;
   p.node = &c;
@@ -256,8 +259,9 @@ void Lowerer::normalize_input(const Node& c, TensorId tin, int in_buf, std::int3
   p.note =
       "input normalization (p - mean_c) / std_c as a layer of its own: no pixel maps to 0.0 "
       "in every channel, so the next conv pads this map's 0.0 instead";
-  emit_kpu_conv(p, normalized_buf_);
-  normalized_q_ = p.out_q;
+  int out_buf = -1;
+  emit_kpu_conv(p, out_buf);
+  return normalized_[tin] = {out_buf, p.out_q};
 }
 
 int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
@@ -714,12 +718,8 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
     bool far = false;
     p.in_q.scale = 1.0;
     p.in_q.zero_point = padding_pixel(mean, &far);
-    const bool own_layer = k == 3 && far;
-    if (own_layer) {
-      normalize_input(c, tin, p.in_buf, cin, mean, stdv);
-      p.in_buf = normalized_buf_;
-      p.in_q = normalized_q_;
-    }
+    const bool own_layer = k == 3 && far && !pd.is_zero();  // (valid odd stride 2: no pad read)
+    if (own_layer) std::tie(p.in_buf, p.in_q) = normalize_input(c, tin, p.in_buf, cin, mean, stdv);
     bool inexact = false;
     const std::size_t per = static_cast<std::size_t>(k) * k * (dw ? 1 : cin);
     for (int o = 0; o < cout && !own_layer; ++o) {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -195,19 +196,20 @@ class Lowerer : LoweredBuilder {
   // preprocessing, with a folded leading Rescaling) for a conv `c` reading it with `cin` channels.
   void input_normalization(std::int32_t cin, const Node& c, TensorId tin, std::vector<double>& mean,
                            std::vector<double>& stdv) const;
-  // The raw pixel input `in_buf` normalized, (p - mean_c) / std_c, by a 1x1 depthwise K210_CONV
-  // of its own into a KPU map with one zero point, emitted once for every conv that reads it:
-  // when no single pixel maps to 0.0 in every channel (per-channel means more than half a pixel
-  // apart, or a mean outside 0..255) a 3x3 conv that folds the normalization would pad with a
-  // wrong value, whereas this map's zero padding is the quantized 0.0. Sets normalized_buf_ and
-  // normalized_q_.
-  void normalize_input(const Node& c, TensorId tin, int in_buf, std::int32_t cin,
-                       const std::vector<double>& mean, const std::vector<double>& stdv);
+  // The raw pixel input `in_buf` of `tin` normalized, (p - mean_c) / std_c, by a 1x1 depthwise
+  // K210_CONV of its own into a KPU map with one zero point (emitted once, shared by every conv
+  // reading `tin`): when no single pixel maps to 0.0 in every channel (per-channel means more
+  // than half a pixel apart, or a mean outside 0..255) a padded conv that folds the normalization
+  // would pad with a wrong value, whereas this map's zero padding is the quantized 0.0. Returns
+  // its KPU buffer and quantization.
+  std::pair<int, QuantParam> normalize_input(const Node& c, TensorId tin, int in_buf,
+                                             std::int32_t cin, const std::vector<double>& mean,
+                                             const std::vector<double>& stdv);
   // The same for a CPU conv reading the raw pixels in main memory (stored p - 128): an EMC 1x1
-  // depthwise conv onto an int8 grid covering what pixels 0..255 map to. Sets
-  // normalized_i8_buf_ and normalized_i8_q_.
-  void normalize_pixels_i8(const Node& c, TensorId tin, int pixels, const std::vector<double>& mean,
-                           const std::vector<double>& stdv);
+  // depthwise conv onto an int8 grid covering what pixels 0..255 map to.
+  std::pair<int, Int8Quant> normalize_pixels_i8(const Node& c, TensorId tin, int pixels,
+                                                const std::vector<double>& mean,
+                                                const std::vector<double>& stdv);
   // The quantization quant_of(t) gives, without caching it.
   QuantParam peek_quant(TensorId t) const;
 
@@ -334,11 +336,11 @@ class Lowerer : LoweredBuilder {
   TensorId rescaled_input_ = kNoTensor;
   ChannelAffine in_affine_;
   std::vector<TensorId> folded_;
-  // The model input normalized by a layer of its own (normalize_input), -1 until emitted.
-  int normalized_buf_ = -1;
-  QuantParam normalized_q_;
-  int normalized_i8_buf_ = -1;
-  Int8Quant normalized_i8_q_;
+  // The raw-pixel tensor (the model input, or the output of the folded leading layers, whose
+  // statistics differ) normalized by a layer of its own (normalize_input, normalize_pixels_i8):
+  // its buffer and quantization, each emitted once per tensor.
+  std::map<TensorId, std::pair<int, QuantParam>> normalized_;
+  std::map<TensorId, std::pair<int, Int8Quant>> normalized_i8_;
 };
 
 }  // namespace emc::converter::detail
