@@ -97,24 +97,12 @@ std::pair<int, Int8Quant> Lowerer::normalize_pixels_i8(const Node& c, TensorId t
                                                        const std::vector<double>& stdv) {
   if (auto it = normalized_i8_.find(tin); it != normalized_i8_.end()) return it->second;
   const Shape& s = g_.shape(tin);
-  const auto ch = static_cast<std::size_t>(s.c());
-  FloatConv fc;
-  fc.geo.in_height = fc.geo.out_height = std::uint32_t(s.h());
-  fc.geo.in_width = fc.geo.out_width = std::uint32_t(s.w());
-  fc.geo.in_channels = fc.geo.out_channels = std::uint32_t(ch);
-  fc.geo.kernel_width = fc.geo.kernel_height = 1;
-  fc.geo.stride_width = fc.geo.stride_height = 1;
-  fc.geo.dilation_width = fc.geo.dilation_height = 1;
-  fc.depthwise = true;
-  double lo = 0, hi = 0;  // what pixels 0..255 map to, and 0
-  for (std::size_t i = 0; i < ch; ++i) {
-    fc.weights.push_back(static_cast<float>(1.0 / stdv[i]));
-    fc.bias.push_back(static_cast<float>(-mean[i] / stdv[i]));
-    lo = std::min({lo, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
-    hi = std::max({hi, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
-  }
+  FloatConv fc = depthwise_1x1_geometry(s);
+  PixelNormalization pn = pixel_normalization(mean, stdv);
+  fc.weights = std::move(pn.weights);
+  fc.bias = std::move(pn.bias);
   const Int8Quant in_q{1.0, -128};  // real = code + 128 = p
-  const Int8Quant out_q = value_or_throw(int8_quant_from_range(lo, hi));
+  const Int8Quant out_q = value_or_throw(int8_quant_from_range(pn.lo, pn.hi));
   std::vector<std::string> sources;
   if (tin == rescaled_input_)
     sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};

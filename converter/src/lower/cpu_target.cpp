@@ -91,14 +91,7 @@ void CpuLowerer::ensure_q(TensorId t, const Node& ctx) {
     const std::int32_t c = s.c();
     std::vector<float> a(static_cast<std::size_t>(c)), b(a.size());
     const std::int32_t zx = padding_pixel(f.mean);
-    FloatConv fc;
-    fc.geo.in_height = fc.geo.out_height = std::uint32_t(s.h());
-    fc.geo.in_width = fc.geo.out_width = std::uint32_t(s.w());
-    fc.geo.in_channels = fc.geo.out_channels = std::uint32_t(c);
-    fc.geo.kernel_width = fc.geo.kernel_height = 1;
-    fc.geo.stride_width = fc.geo.stride_height = 1;
-    fc.geo.dilation_width = fc.geo.dilation_height = 1;
-    fc.depthwise = true;
+    FloatConv fc = depthwise_1x1_geometry(s);
     fc.weights.resize(a.size());
     fc.bias.resize(a.size());
     for (int i = 0; i < c; ++i) {

@@ -43,6 +43,18 @@ std::vector<float> emc_conv_weights(const Node& c, std::int32_t cin) {
   return w;
 }
 
+FloatConv depthwise_1x1_geometry(const Shape& s) {
+  FloatConv fc;
+  fc.geo.in_height = fc.geo.out_height = std::uint32_t(s.h());
+  fc.geo.in_width = fc.geo.out_width = std::uint32_t(s.w());
+  fc.geo.in_channels = fc.geo.out_channels = std::uint32_t(s.c());
+  fc.geo.kernel_width = fc.geo.kernel_height = 1;
+  fc.geo.stride_width = fc.geo.stride_height = 1;
+  fc.geo.dilation_width = fc.geo.dilation_height = 1;
+  fc.depthwise = true;
+  return fc;
+}
+
 FloatConv float_conv_geometry(const Node& c, const Shape& in, const Shape& out,
                               const Padding4& pd) {
   const bool dw = c.kind == NodeKind::kDepthwiseConv2D;

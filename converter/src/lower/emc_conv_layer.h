@@ -24,6 +24,9 @@ inline constexpr std::uint64_t kMaxInt8Taps = 65000;
 // ch*m + j reads input channel ch).
 std::vector<float> emc_conv_weights(const Node& c, std::int32_t cin);
 
+// A 1x1 stride-1 depthwise conv over an [H, W, C] map `s` (no weights yet).
+FloatConv depthwise_1x1_geometry(const Shape& s);
+
 // The geometry of conv node `c` reading an [H, W, C] `in` map and writing `out`, with `pad` (the
 // node's own padding plus any merged ZeroPadding2D). Weights, bias and clamp stay empty.
 FloatConv float_conv_geometry(const Node& c, const Shape& in, const Shape& out,

@@ -245,14 +245,10 @@ std::pair<int, QuantParam> Lowerer::normalize_input(const Node& c, TensorId tin,
   p.depthwise = true;
   p.in_buf = in_buf;
   p.in_q = QuantParam{1.0, 0, 255};  // real = p
-  double lo = 0, hi = 0;             // what pixels 0..255 map to, and 0
-  for (std::int32_t i = 0; i < cin; ++i) {
-    p.weights.push_back(static_cast<float>(1.0 / stdv[i]));
-    p.bias.push_back(static_cast<float>(-mean[i] / stdv[i]));
-    lo = std::min({lo, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
-    hi = std::max({hi, -mean[i] / stdv[i], (255 - mean[i]) / stdv[i]});
-  }
-  p.out_q = value_or_throw(quant_param_from_range(lo, hi));
+  PixelNormalization pn = pixel_normalization(mean, stdv);
+  p.weights = std::move(pn.weights);
+  p.bias = std::move(pn.bias);
+  p.out_q = value_or_throw(quant_param_from_range(pn.lo, pn.hi));
   // The folded leading layers computed this map in the float model (emc-compare compares it).
   if (tin == rescaled_input_)
     p.sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};

@@ -104,6 +104,15 @@ ChannelAffine then(const ChannelAffine& first, const ChannelAffine& second);
 // in every channel, or by more, which a 3x3 conv must not fold (`far`).
 std::int32_t padding_pixel(const std::vector<double>& mean, bool* far = nullptr);
 
+// real = (p - mean_c) / std_c as a 1x1 depthwise layer's weights (1/std_c) and biases
+// (-mean_c/std_c), and the range of its output over pixels 0..255, widened to contain 0.
+struct PixelNormalization {
+  std::vector<float> weights, bias;
+  double lo = 0, hi = 0;
+};
+PixelNormalization pixel_normalization(const std::vector<double>& mean,
+                                       const std::vector<double>& stdv);
+
 // The warning for a first conv whose zero padding reads pixel `zx` although no integer pixel maps
 // to 0.0 in every channel (real = (p - mean_c) / std_c): names the layer, zx and the largest
 // real value a padded tap then reads, max_c |zx - mean_c| / std_c, instead of 0.

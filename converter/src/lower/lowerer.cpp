@@ -72,6 +72,19 @@ std::int32_t padding_pixel(const std::vector<double>& mean, bool* far) {
   return zx;
 }
 
+PixelNormalization pixel_normalization(const std::vector<double>& mean,
+                                       const std::vector<double>& stdv) {
+  PixelNormalization n;
+  for (std::size_t i = 0; i < mean.size() && i < stdv.size(); ++i) {
+    const double at0 = -mean[i] / stdv[i], at255 = (255 - mean[i]) / stdv[i];
+    n.weights.push_back(static_cast<float>(1.0 / stdv[i]));
+    n.bias.push_back(static_cast<float>(at0));
+    n.lo = std::min({n.lo, at0, at255});
+    n.hi = std::max({n.hi, at0, at255});
+  }
+  return n;
+}
+
 std::string border_pixel_warning(const Node& c, std::int32_t zx, const std::vector<double>& mean,
                                  const std::vector<double>& stdv) {
   double worst = 0;
