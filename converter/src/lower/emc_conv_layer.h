@@ -67,8 +67,8 @@ Int8Quant fold_input_normalization(const Node& c, bool dw, const std::vector<dou
 // The fixup of an EMC convolution's input (in = true) or output main-memory address.
 Fixup fix_emc_conv(int buffer, bool in);
 
-// The int8 form of a K210 uint8 grid (real = (q - z)·s): the same grid shifted by 128, codes q - 128
-// with zero point z - 128 (-p k210's CPU fallback; the uint8 / int8 forms convert exactly).
+// The int8 form of a K210 uint8 grid (real = (q - z) * s): the same grid shifted by 128, codes
+// q - 128 with zero point z - 128 (-p k210's CPU fallback; the uint8 / int8 forms convert exactly).
 Int8Quant int8_form(const QuantParam& q);
 
 // "int8 scale S zero point Z" for notes.
