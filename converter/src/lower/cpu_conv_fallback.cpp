@@ -102,7 +102,9 @@ std::pair<int, Int8Quant> Lowerer::normalize_pixels_i8(const Node& c, TensorId t
   fc.weights = std::move(pn.weights);
   fc.bias = std::move(pn.bias);
   const Int8Quant in_q{1.0, -128};  // real = code + 128 = p
-  const Int8Quant out_q = value_or_throw(int8_quant_from_range(pn.lo, pn.hi));
+  auto q = int8_quant_from_range(pn.lo, pn.hi);
+  if (!q.ok()) throw ErrorException(std::move(q).error().with_layer(c.layer_ref()));
+  const Int8Quant out_q = *q;
   std::vector<std::string> sources;
   if (tin == rescaled_input_)
     sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};

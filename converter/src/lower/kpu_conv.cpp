@@ -231,7 +231,6 @@ void Lowerer::input_normalization(std::int32_t cin, const Node& c, TensorId tin,
 }
 
 std::pair<int, QuantParam> Lowerer::normalize_input(const Node& c, TensorId tin, int in_buf,
-                                                    std::int32_t cin,
                                                     const std::vector<double>& mean,
                                                     const std::vector<double>& stdv) {
   if (auto it = normalized_.find(tin); it != normalized_.end()) return it->second;
@@ -240,7 +239,7 @@ std::pair<int, QuantParam> Lowerer::normalize_input(const Node& c, TensorId tin,
   p.node = &c;
   p.in_h = p.out_h = s.h();
   p.in_w = p.out_w = s.w();
-  p.in_c = p.out_c = cin;
+  p.in_c = p.out_c = s.c();
   p.kernel = 1;
   p.depthwise = true;
   p.in_buf = in_buf;
@@ -248,7 +247,9 @@ std::pair<int, QuantParam> Lowerer::normalize_input(const Node& c, TensorId tin,
   PixelNormalization pn = pixel_normalization(mean, stdv);
   p.weights = std::move(pn.weights);
   p.bias = std::move(pn.bias);
-  p.out_q = value_or_throw(quant_param_from_range(pn.lo, pn.hi));
+  auto q = quant_param_from_range(pn.lo, pn.hi);
+  if (!q.ok()) throw ErrorException(std::move(q).error().with_layer(c.layer_ref()));
+  p.out_q = *q;
   // The folded leading layers computed this map in the float model (emc-compare compares it).
   if (tin == rescaled_input_)
     p.sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};
@@ -715,7 +716,7 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
     p.in_q.scale = 1.0;
     p.in_q.zero_point = padding_pixel(mean, &far);
     const bool own_layer = k == 3 && far && !pd.is_zero();  // (valid odd stride 2: no pad read)
-    if (own_layer) std::tie(p.in_buf, p.in_q) = normalize_input(c, tin, p.in_buf, cin, mean, stdv);
+    if (own_layer) std::tie(p.in_buf, p.in_q) = normalize_input(c, tin, p.in_buf, mean, stdv);
     bool inexact = false;
     const std::size_t per = static_cast<std::size_t>(k) * k * (dw ? 1 : cin);
     for (int o = 0; o < cout && !own_layer; ++o) {

@@ -203,7 +203,7 @@ class Lowerer : LoweredBuilder {
   // would pad with a wrong value, whereas this map's zero padding is the quantized 0.0. Returns
   // its KPU buffer and quantization.
   std::pair<int, QuantParam> normalize_input(const Node& c, TensorId tin, int in_buf,
-                                             std::int32_t cin, const std::vector<double>& mean,
+                                             const std::vector<double>& mean,
                                              const std::vector<double>& stdv);
   // The same for a CPU conv reading the raw pixels in main memory (stored p - 128): an EMC 1x1
   // depthwise conv onto an int8 grid covering what pixels 0..255 map to.
