@@ -39,15 +39,20 @@ void RangeCollector::observe_channel_sums(std::span<const float> values, std::in
   const auto c = static_cast<std::size_t>(channels);
   if (channel_sum_.size() != c) {
     channel_sum_.assign(c, 0.0);
+    channel_sq_sum_.assign(c, 0.0);
     channel_count_ = 0;
   }
   // Row by row: each channel's sum sees its values in the same order as element by element.
   // Adding +0.0 for a non-finite value changes nothing (a sum that starts at +0.0 is never -0.0).
   double* sum = channel_sum_.data();
+  double* sq = channel_sq_sum_.data();
   for (std::size_t i = 0; i < values.size(); i += c) {
     const float* row = values.data() + i;
-    for (std::size_t ch = 0; ch < c; ++ch)
-      sum[ch] += std::isfinite(row[ch]) ? static_cast<double>(row[ch]) : 0.0;
+    for (std::size_t ch = 0; ch < c; ++ch) {
+      const double v = std::isfinite(row[ch]) ? static_cast<double>(row[ch]) : 0.0;
+      sum[ch] += v;
+      sq[ch] += v * v;
+    }
   }
   channel_count_ += static_cast<double>(values.size() / c);
 }
@@ -183,8 +188,11 @@ Range RangeCollector::range(CalibrationMethod method) const {
   }
   if (channel_count_ > 0) {
     r.channel_mean.resize(channel_sum_.size());
-    for (std::size_t c = 0; c < channel_sum_.size(); ++c)
+    r.channel_mean_square.resize(channel_sum_.size());
+    for (std::size_t c = 0; c < channel_sum_.size(); ++c) {
       r.channel_mean[c] = channel_sum_[c] / channel_count_;
+      r.channel_mean_square[c] = channel_sq_sum_[c] / channel_count_;
+    }
   }
   return r;
 }

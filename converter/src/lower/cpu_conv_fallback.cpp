@@ -111,7 +111,8 @@ std::pair<int, Int8Quant> Lowerer::normalize_pixels_i8(const Node& c, TensorId t
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, c, sources,
                                  "input normalization (p - mean_c) / std_c as a layer of its own: "
                                  "no pixel maps to 0.0 in every channel",
-                                 {});
+                                 InputMoments{{}, {}, true}, false);
+  if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
   const int ob = main_buffer(std::uint64_t(s.num_elements()), c.layer_ref());
   LayerInfo info = std::move(l.info);
   info.out_int8 = true;
@@ -199,7 +200,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   Int8Quant in_q;
   int in_buf = -1;
   std::string note = "on the CPU: " + r.why;
-  std::vector<double> in_mean;
+  bool bias_correct = false;
   std::vector<double> mean, stdv;
   bool far = false;
   if (fi.raw_pixels) {
@@ -218,11 +219,21 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
     ensure_main_i8(tin, c);
     in_q = int8_form(quant_of(tin));
     in_buf = fi.main_i8;
-    if (opt_.bias_correction) in_mean = ranges_.at(static_cast<std::size_t>(tin)).channel_mean;
+    bias_correct = opt_.bias_correction;
   }
   fc.weights = std::move(w);
   fc.bias = std::move(b);
-  EmcConvLayer l = make_emc_conv(fc, in_q, out_q, c, sources, note, in_mean);
+  // The folded form reads p - zx = std_c * x + mean_c - zx for the tensor's x.
+  InputMoments moments = moments_of(ranges_.at(static_cast<std::size_t>(tin)));
+  if (fi.raw_pixels && in_buf == fi.main_i8) {
+    std::vector<double> shift(mean.size());
+    for (std::size_t ch = 0; ch < shift.size(); ++ch)
+      shift[ch] = mean[ch] - (in_q.zero_point + 128);
+    moments = affine_moments(moments, stdv, shift);
+    moments.exact = true;
+  }
+  EmcConvLayer l = make_emc_conv(fc, in_q, out_q, c, sources, note, moments, bias_correct);
+  if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
   const auto& geo = l.body.geo;
   const int ob =
       main_buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, c.layer_ref());

@@ -102,7 +102,8 @@ void CpuLowerer::ensure_q(TensorId t, const Node& ctx) {
     in_q.scale = 1.0;
     in_q.zero_point = zx - 128;
     f.q = emit_conv(std::move(fc), f.pixel, in_q, q, t, ctx, {},
-                    "input pixels (stored as p - 128) to '" + g_.tensor(t).name + "'");
+                    "input pixels (stored as p - 128) to '" + g_.tensor(t).name + "'",
+                    InputMoments{{}, {}, true});
     return;
   }
   if (f.f >= 0) {
@@ -167,10 +168,11 @@ void CpuLowerer::finish_float(TensorId t, int f_buf, const Activation& act) {
 
 int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                           TensorId out, const Node& n, std::vector<std::string> sources,
-                          std::string note, const std::vector<double>& in_mean,
-                          const Padding4& in_pad) {
-  EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note,
-                                 opt_.bias_correction ? in_mean : std::vector<double>{}, in_pad);
+                          std::string note, const InputMoments& in, const Padding4& in_pad) {
+  // (The pixels of a first conv are not bias-corrected: its float bias is kept.)
+  EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note, in,
+                                 opt_.bias_correction && !in.exact, in_pad);
+  if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
   const auto& geo = l.body.geo;
   const int ob =
       buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, n.layer_ref());
@@ -365,9 +367,18 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   }
   fc.weights = std::move(w);
   fc.bias = std::move(b);
+  // Reading the pixels, the conv sees p - zx = std_c * x + mean_c - zx for the tensor's x (no
+  // bias correction there: the folded first conv keeps its bias).
   const bool pixels = fi.pixel >= 0 && in_buf == fi.pixel;
-  emit_conv(std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
-            pixels ? std::vector<double>{} : ranges_.at(std::size_t(tin)).channel_mean,
+  InputMoments moments = moments_of(ranges_.at(std::size_t(tin)));
+  if (pixels) {
+    std::vector<double> shift(fi.mean.size());
+    for (std::size_t ch = 0; ch < shift.size(); ++ch)
+      shift[ch] = fi.mean[ch] - (in_q.zero_point + 128);
+    moments = affine_moments(moments, fi.stdv, shift);
+    moments.exact = true;
+  }
+  emit_conv(std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note, moments,
             explicit_pad ? pd : Padding4{});
 }
 
@@ -451,14 +462,20 @@ void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
     fc.act_min = 0;
     if (std::isfinite(act.max_value)) fc.act_max = act.max_value;
   }
-  std::vector<double> mean;  // per stored input element / channel
-  const auto& cm = ranges_.at(std::size_t(in)).channel_mean;
-  if (cm.size() == std::size_t(n_in)) {
-    mean.resize(cm.size());
+  InputMoments moments;  // per stored input element / channel
+  const Range& ri = ranges_.at(std::size_t(in));
+  if (ri.channel_mean.size() == std::size_t(n_in)) {
+    moments.mean.resize(ri.channel_mean.size());
     for (std::int32_t i = 0; i < n_in; ++i)
-      mean[std::size_t(i)] = cm[std::size_t(logical[std::size_t(i)])];
+      moments.mean[std::size_t(i)] = ri.channel_mean[std::size_t(logical[std::size_t(i)])];
   }
-  emit_conv(std::move(fc), fi.q, quant_of(in), quant_of(out), out, d, src, note, mean);
+  if (ri.channel_mean_square.size() == std::size_t(n_in)) {
+    moments.mean_square.resize(ri.channel_mean_square.size());
+    for (std::int32_t i = 0; i < n_in; ++i)
+      moments.mean_square[std::size_t(i)] =
+          ri.channel_mean_square[std::size_t(logical[std::size_t(i)])];
+  }
+  emit_conv(std::move(fc), fi.q, quant_of(in), quant_of(out), out, d, src, note, moments);
 }
 
 bool CpuLowerer::fold_into_pixels(const Node& n) {
@@ -662,7 +679,7 @@ void CpuLowerer::lower_avg_pool(const Node& n) {
     fc.weights.assign(std::size_t(s.c()) * taps, float(1.0 / double(taps)));
     fc.bias.assign(std::size_t(s.c()), 0.0f);
     emit_conv(std::move(fc), form(in).q, quant_of(in), quant_of(n.output), n.output, n,
-              sources_of(n), "average pool as a depthwise conv");
+              sources_of(n), "average pool as a depthwise conv", moments_of(ranges_.at(in)));
     return;
   }
   if (n.pool_pad_mode == PoolPadMode::kZeros) {
@@ -711,7 +728,8 @@ void CpuLowerer::lower_global_pool(const Node& n, bool max) {
     fc.weights.assign(std::size_t(s.c()) * taps, float(1.0 / double(taps)));
     fc.bias.assign(std::size_t(s.c()), 0.0f);
     emit_conv(std::move(fc), form(in).q, quant_of(in), quant_of(n.output), n.output, n,
-              sources_of(n), "global average pool as an HxW depthwise conv");
+              sources_of(n), "global average pool as an HxW depthwise conv",
+              moments_of(ranges_.at(in)));
     return;
   }
   if (max && taps <= (1u << 23)) {

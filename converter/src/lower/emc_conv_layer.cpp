@@ -16,7 +16,90 @@ namespace {
   throw ErrorException(Error(Errc::kUnsupportedLayer, msg).with_layer(node.layer_ref()));
 }
 
+// The int8 form computes sum(w_q * x_q) + b_q for sum(w * x) + b, x_q within half an input step of
+// x, so an output moves by e = sum (w_q - w) * x + sum w_q * (x_q - x) + (b_q - b) before its own
+// rounding. Its mean is sum (w_q - w) * E[x] + (b_q - b) (what bias correction removes); its
+// spread comes from the weight term, whose inputs may be independent (variance sum dw^2 var x)
+// or move together (neighbouring pixels: (sum dw * sd x)^2; the larger of the two is taken), and
+// from the input rounding (uniform: step^2 / 12 * sum w_q^2). The estimate is |mean| + 3 spreads,
+// the largest over the output channels; an unknown moment is taken at the input grid's largest
+// magnitude. Above the output's range the output is a small residue of much larger terms, which
+// int8 cannot resolve.
+void estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Body& body,
+                             const std::vector<double>& weight_scale, const Int8Quant& in_q,
+                             const Int8Quant& out_q, const InputMoments& in, const Node& n,
+                             EmcConvLayer& out) {
+  const auto& g = body.geo;
+  const double x_max =
+      in_q.scale * std::max(std::abs(-128 - in_q.zero_point), std::abs(127 - in_q.zero_point));
+  const double step_var = in.exact ? 0.0 : in_q.scale * in_q.scale / 12;
+  const bool have_mean = in.mean.size() == g.in_channels;
+  const bool have_sq = have_mean && in.mean_square.size() == g.in_channels;
+  const std::uint64_t oc = g.out_channels, per = fc.weights.size() / oc;
+  const std::uint64_t kk = std::uint64_t(g.kernel_height) * g.kernel_width;
+  double worst_err = 0;
+  std::uint64_t worst = 0;
+  for (std::uint64_t o = 0; o < oc; ++o) {
+    double mean = double(body.bias[o]) * in_q.scale * weight_scale[o] - double(fc.bias[o]);
+    double independent = 0, together = 0, wq_sq = 0, dw_sum = 0;
+    for (std::uint64_t t = 0; t < per; ++t) {
+      const double wq = weight_scale[o] * double(body.weights[o * per + t]);
+      const double dw = wq - double(fc.weights[o * per + t]);
+      const std::uint64_t ic = fc.depthwise ? o / g.depth_multiplier : t / kk;
+      const double mu = have_mean ? in.mean[ic] : 0.0;
+      const double sd = have_sq ? std::sqrt(std::max(in.mean_square[ic] - mu * mu, 0.0)) : x_max;
+      mean += dw * mu;
+      dw_sum += dw;
+      independent += dw * dw * sd * sd;
+      together += dw * sd;
+      wq_sq += wq * wq;
+    }
+    // An unknown mean: any value up to x_max, in every input channel alike.
+    if (!have_mean) mean = std::fabs(mean) + std::fabs(dw_sum) * x_max;
+    const double spread = std::sqrt(std::max(independent, together * together) + step_var * wq_sq);
+    const double err = std::fabs(mean) + 3 * spread;
+    if (err > worst_err) worst_err = err, worst = o;
+  }
+  const double range = double(body.act_max - body.act_min) * out_q.scale;
+  out.info.rounding_error = worst_err;
+  out.info.out_range = range;
+  if (range > 0 && worst_err < kRoundingErrorWarnShare * range) return;
+  std::ostringstream w;
+  w << "layer '" << n.source.name << "' (" << n.source.class_name
+    << "): int8 cannot resolve its output: rounding the weights to int8"
+    << (in.exact ? "" : " and the input to its grid") << " moves output channel " << worst
+    << " by about " << std::setprecision(3) << worst_err << ", " << std::fixed
+    << std::setprecision(0) << (range > 0 ? 100 * worst_err / range : 100.0)
+    << " % of the output's calibrated range " << std::defaultfloat << std::setprecision(3) << range
+    << " (the output is a small residue of much larger terms); expect large errors from this "
+       "layer on: measure them with emc-compare --layers --isolated";
+  out.precision_warning = w.str();
+}
+
 }  // namespace
+
+InputMoments moments_of(const Range& r) {
+  InputMoments m;
+  m.mean = r.channel_mean;
+  m.mean_square = r.channel_mean_square;
+  return m;
+}
+
+InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
+                            const std::vector<double>& b) {
+  InputMoments out;
+  out.exact = m.exact;
+  if (m.mean.size() != a.size() || b.size() != a.size()) return out;
+  out.mean.resize(a.size());
+  for (std::size_t c = 0; c < a.size(); ++c) out.mean[c] = a[c] * m.mean[c] + b[c];
+  if (m.mean_square.size() == a.size()) {
+    out.mean_square.resize(a.size());
+    for (std::size_t c = 0; c < a.size(); ++c)
+      out.mean_square[c] =
+          a[c] * a[c] * m.mean_square[c] + 2 * a[c] * b[c] * m.mean[c] + b[c] * b[c];
+  }
+  return out;
+}
 
 Int8Quant int8_form(const QuantParam& q) {
   return Int8Quant{q.scale, q.zero_point - 128};
@@ -109,7 +192,7 @@ void check_emc_conv_window(const format::EmcConvGeometry& g, const Node& n) {
 
 EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int8Quant& out_q,
                            const Node& n, std::vector<std::string> sources, const std::string& note,
-                           const std::vector<double>& in_mean, const Padding4& in_pad) {
+                           const InputMoments& in, bool bias_correct, const Padding4& in_pad) {
   const auto& g = fc.geo;
   check_emc_conv_window(g, n);
   const std::uint64_t taps = format::emc_conv_weight_count(g, fc.depthwise) / g.out_channels;
@@ -124,7 +207,8 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
   out.type = fc.depthwise ? format::LayerType::kEmcDepthwiseConv2d : format::LayerType::kEmcConv2d;
   out.body = std::move(r->body);
   format::EmcConv2dInt8Body& body = out.body;
-  if (in_mean.size() == g.in_channels) {
+  const std::vector<double>& in_mean = in.mean;
+  if (bias_correct && in_mean.size() == g.in_channels) {
     // Share of the outputs at which tap t of an axis reads inside the input (not padding, nor
     // the explicit padding rows/columns [0, lo) and [in_n - hi, in_n)).
     auto inside = [](std::uint32_t out_n, std::uint32_t in_n, std::uint32_t stride,
@@ -163,6 +247,7 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
   }
   const std::uint64_t oc = body.geo.out_channels;
   LayerInfo& info = out.info;
+  estimate_rounding_error(fc, body, r->weight_scale, in_q, out_q, in, n, out);
   info.sources = std::move(sources);
   info.in_shape = {std::int32_t(g.in_height), std::int32_t(g.in_width),
                    std::int32_t(g.in_channels)};

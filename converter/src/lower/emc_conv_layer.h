@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "emc/converter/calibrate.h"
 #include "emc/converter/convert.h"
 #include "emc/converter/emc_conv_quant.h"
 #include "emc/converter/graph.h"
@@ -36,19 +37,36 @@ FloatConv float_conv_geometry(const Node& c, const Shape& in, const Shape& out,
 struct EmcConvLayer {
   format::LayerType type = format::LayerType::kEmcConv2d;
   format::EmcConv2dInt8Body body;
-  LayerInfo info;  // sources, shapes, weight bytes, note
+  LayerInfo info;  // sources, shapes, weight bytes, note, rounding_error and out_range
+  // Set when info.rounding_error reaches kRoundingErrorWarnShare of info.out_range: the warning
+  // naming the layer, for the lowering's warnings.
+  std::string precision_warning;
 };
+
+// Calibrated moments of what a conv reads, per input channel, in its input grid's real units
+// (real = (code - zero_point) * scale): E[x] and E[x^2]. Empty vectors: not known.
+struct InputMoments {
+  std::vector<double> mean, mean_square;
+  bool exact = false;  // the codes are the real values themselves (pixels): no input rounding
+};
+
+// The moments of calibration range `r` (a tensor's own values).
+InputMoments moments_of(const Range& r);
+// The moments of a * x + b (per channel) for x with moments `m`.
+InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
+                            const std::vector<double>& b);
 
 // Quantizes `fc` (input `in_q`, output `out_q`) naming node `n` in every error: padding not
 // smaller than the kernel window, more taps than the accumulator bound, quantization failures.
-// `in_mean` (per input channel, real units; empty: none): bias correction of the weight rounding
-// (the expected output error sum (w_q - w) * E[x], counting only the taps inside the input, is
-// subtracted). `in_pad`: rows/columns of fc's input that are explicit zero padding (a conv whose
-// padding became its own EMC_PAD_CROP_INT8), which are not inside the input either.
+// `in` (the input's calibrated moments): the rounding-error estimate of the layer (LayerInfo's
+// rounding_error; precision_warning) and, with `bias_correct`, the bias correction of the weight
+// rounding (the expected output error sum (w_q - w) * E[x], counting only the taps inside the
+// input, is subtracted). `in_pad`: rows/columns of fc's input that are explicit zero padding (a
+// conv whose padding became its own EMC_PAD_CROP_INT8), which are not inside the input either.
 // `note` is prefixed to the note describing the kernel and quantization.
 EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int8Quant& out_q,
                            const Node& n, std::vector<std::string> sources, const std::string& note,
-                           const std::vector<double>& in_mean, const Padding4& in_pad = {});
+                           const InputMoments& in, bool bias_correct, const Padding4& in_pad = {});
 
 // Fails naming node `n` when a padding of `g` is as wide as the (dilated) kernel window: an output
 // window of only padding, which EMC convolutions (int8 and float) do not have.

@@ -51,6 +51,9 @@ struct Range {
   // Mean of the tensor per channel (last axis) over every position and sample, in real units;
   // empty for scalars. Used for bias correction (k210_conv_args.h).
   std::vector<double> channel_mean;
+  // Mean of the squared values per channel, like channel_mean (empty when it is): with the mean,
+  // the spread the rounding-error estimate of EMC int8 convolutions weighs (emc_conv_layer.h).
+  std::vector<double> channel_mean_square;
   // Set by calibrate() (0 otherwise): the finite values seen, their extremes, and the fraction
   // of them outside [min, max] (exact at the histogram's resolution).
   std::uint64_t values = 0;
@@ -76,7 +79,7 @@ class RangeCollector {
   Range clipped_range(CalibrationMethod method) const;  // min/max only
   bool seen_ = false;
   double min_ = 0.0, max_ = 0.0;
-  std::vector<double> channel_sum_;
+  std::vector<double> channel_sum_, channel_sq_sum_;
   double channel_count_ = 0.0;  // positions summed per channel
   std::vector<double> hist_;    // |x| in (0, max|x|); exact zeros are not counted
   double at_max_ = 0.0;         // values with |x| == max|x| (e.g. ReLU6 saturated at 6)

@@ -111,7 +111,13 @@ struct LayerInfo {
   std::optional<std::uint32_t> main_in, main_out;  // main-memory byte offsets
   std::uint64_t weight_bytes = 0;
   std::optional<double> act_fit_error_lsb;  // K210_CONV: worst-case activation table error
-  std::string activation;                   // K210_CONV: the fitted activation
+  // EMC int8 convolutions: an estimate of how far int8 weights, bias and input grid move an
+  // output (real units, before the output's own rounding; |mean| + 3 spreads from the calibrated
+  // input moments, the largest over the channels). Where it reaches kRoundingErrorWarnShare of the
+  // output's range, a warning names the layer: the output is a small residue of larger terms.
+  std::optional<double> rounding_error;
+  std::optional<double> out_range;  // with rounding_error: the output codes' real span (clamped)
+  std::string activation;           // K210_CONV: the fitted activation
   // A stride-2 conv whose sampling is done by its consumer stores its map at full resolution:
   // the tensor's pixel (y, x) is the stored map's (y·sample_step + sample_offset, x·sample_step +
   // sample_offset) — offset 0 for left-top sampling (symmetric padding), 1 for the odd rows and
@@ -178,6 +184,10 @@ struct ConvertResult {
 // output, 0 for a map or a detector head). convert() adds them to its warnings.
 std::vector<std::string> calibration_set_warnings(const std::vector<std::vector<Tensor>>& samples,
                                                   std::int64_t outputs);
+
+// An EMC int8 convolution whose rounding_error (LayerInfo) reaches this share of its output's
+// range gets a warning naming it.
+inline constexpr double kRoundingErrorWarnShare = 1.0;
 
 // Limits convert() enforces before it computes anything.
 inline constexpr std::int64_t kMaxTensorElements = std::int64_t{1} << 24;  // per tensor, per sample
