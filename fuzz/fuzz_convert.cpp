@@ -128,27 +128,30 @@ void check_accuracy(const std::vector<float>& got, const std::vector<float>& wan
   debug(std::string(target) + ": max |kmodel - float| " + std::to_string(err) + " (scale " +
         std::to_string(scale) + ", steps " + std::to_string(steps) + ", tolerance " +
         std::to_string(tol) + ")");
-  // A layer the conversion declared unresolvable by int8 (its estimated rounding error reaches
-  // its output's range; a warning must name it) may put the output anywhere in its range and
-  // beyond: the accuracy check does not apply to such a model (the other oracles do).
-  const LayerInfo* declared = nullptr;
-  for (const auto& l : r.layers)
-    if (l.rounding_error && l.out_range &&
-        *l.rounding_error >= kRoundingErrorWarnShare * *l.out_range)
-      declared = &l;
-  if (declared) {
-    // The warning names the conv, one of the Keras layers fused into this one.
+  // A layer the conversion declares unresolvable by int8 (its estimated rounding error reaches
+  // its output's range) must be named by a warning (one of the Keras layers fused into it); it
+  // may put the output anywhere in its range and beyond, so it excuses an error over `tol`.
+  std::string declared;
+  for (const auto& l : r.layers) {
+    if (!l.rounding_error || !l.output_range ||
+        *l.rounding_error < kRoundingErrorWarnShare * *l.output_range)
+      continue;
     bool warned = false;
-    for (const auto& w : r.warnings)
-      for (const auto& src : declared->sources)
+    std::string name;
+    for (const auto& src : l.sources) {
+      name += (name.empty() ? "" : "+") + src;
+      for (const auto& w : r.warnings)
         warned |= w.find("layer '" + src + "'") != std::string::npos &&
                   w.find("int8 cannot resolve its output") != std::string::npos;
-    std::string name;
-    for (const auto& src : declared->sources) name += (name.empty() ? "" : "+") + src;
+    }
     if (!warned)
-      finding(std::string(target) + ": layer '" + name +
-              "' is declared unresolvable by int8 but no warning names it");
-    debug(std::string(target) + ": accuracy not checked, int8 cannot resolve layer '" + name + "'");
+      finding(std::string(target) + ": layer " + std::to_string(l.index) + " ('" + name +
+              "') is declared unresolvable by int8 but no warning names it");
+    declared = name;
+  }
+  if (err > tol && !declared.empty()) {
+    debug(std::string(target) + ": error over the tolerance excused: int8 cannot resolve layer '" +
+          declared + "'");
     return;
   }
   if (err > tol)

@@ -268,7 +268,7 @@ std::string write_map_json(const ConvertResult& r, const ConvertOptions& o) {
       e["sampling"] = {{"step", l.sample_step}, {"offset", l.sample_offset}};
     if (l.rounding_error) {
       e["rounding_error"] = *l.rounding_error;
-      e["output_range"] = l.out_range.value_or(0.0);
+      e["output_range"] = l.output_range.value_or(0.0);
     }
     if (l.act_fit_error_lsb) {
       e["activation"] = l.activation;

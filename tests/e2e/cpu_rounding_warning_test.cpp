@@ -101,7 +101,7 @@ TEST(CpuRoundingWarning, WeightsRoundedAwayFromAResidueAreNamed) {
       << w << " (the input is the exact pixels: only the weights round)";
   const LayerInfo* l = writer_of(c.r, "c");
   ASSERT_NE(l, nullptr);
-  EXPECT_GE(*l->rounding_error, kRoundingErrorWarnShare * *l->out_range);
+  EXPECT_GE(*l->rounding_error, kRoundingErrorWarnShare * *l->output_range);
   // The warning is true: the layer alone, from the float input, is far below its rounding floor.
   EXPECT_LT(c.conv.sqnr(), 10.0) << "isolated SQNR; floor " << c.conv.floor();
   EXPECT_GT(c.conv.floor(), 30.0);
@@ -113,7 +113,7 @@ TEST(CpuRoundingWarning, AnOrdinaryConvIsNotNamed) {
   EXPECT_EQ(warning_about(c.r, "c"), "");
   const LayerInfo* l = writer_of(c.r, "c");
   ASSERT_NE(l, nullptr);
-  EXPECT_LT(*l->rounding_error, kRoundingErrorWarnShare * *l->out_range);
+  EXPECT_LT(*l->rounding_error, kRoundingErrorWarnShare * *l->output_range);
   EXPECT_GT(c.conv.sqnr(), 30.0) << "floor " << c.conv.floor();
 }
 

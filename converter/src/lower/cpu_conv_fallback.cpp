@@ -200,7 +200,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   Int8Quant in_q;
   int in_buf = -1;
   std::string note = "on the CPU: " + r.why;
-  bool bias_correct = false;
+  bool bias_correct = false, folded = false;
   std::vector<double> mean, stdv;
   bool far = false;
   if (fi.raw_pixels) {
@@ -214,6 +214,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   } else if (fi.raw_pixels) {
     in_q = fold_input_normalization(c, dw, mean, stdv, !pd.is_zero(), w, b, out_.warnings);
     in_buf = fi.main_i8;
+    folded = true;
     note += "; reads the input pixels (stored as p - 128), normalization folded in";
   } else {
     ensure_main_i8(tin, c);
@@ -223,15 +224,9 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   }
   fc.weights = std::move(w);
   fc.bias = std::move(b);
-  // The folded form reads p - zx = std_c * x + mean_c - zx for the tensor's x.
-  InputMoments moments = moments_of(ranges_.at(static_cast<std::size_t>(tin)));
-  if (fi.raw_pixels && in_buf == fi.main_i8) {
-    std::vector<double> shift(mean.size());
-    for (std::size_t ch = 0; ch < shift.size(); ++ch)
-      shift[ch] = mean[ch] - (in_q.zero_point + 128);
-    moments = affine_moments(moments, stdv, shift);
-    moments.exact = true;
-  }
+  const Range& rin = ranges_.at(static_cast<std::size_t>(tin));
+  const InputMoments moments =
+      folded ? pixel_moments(rin, mean, stdv, in_q.zero_point + 128) : moments_of(rin);
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, c, sources, note, moments, bias_correct);
   if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
   const auto& geo = l.body.geo;

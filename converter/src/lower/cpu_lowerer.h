@@ -92,13 +92,14 @@ class CpuLowerer : LoweredBuilder {
  private:
   // EMC int8 convolution of `fc` reading buffer `in_buf` (quantization `in_q`) into a new buffer
   // holding `out` (quantization `out_q`); returns the output buffer.
-  // `in` (optional): the input's calibrated moments, for the rounding-error estimate and (with
-  // --bias-correction, as the k210 lowering) the bias correction of the weight rounding: the
-  // expected output error sum (w_q - w) * E[x] is subtracted. A layer that int8 cannot resolve
-  // (make_emc_conv's precision_warning) adds its warning.
+  // `in` (optional): the input's calibrated moments, for the rounding-error estimate and, with
+  // `bias_correct` (and the bias-correction option, as the k210 lowering), the bias correction of
+  // the weight rounding: the expected output error sum (w_q - w) * E[x] is subtracted. A layer
+  // that int8 cannot resolve (make_emc_conv's precision_warning) adds its warning.
   int emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                 TensorId out, const Node& n, std::vector<std::string> sources, std::string note,
-                const InputMoments& in = {}, const Padding4& in_pad = {});
+                const InputMoments& in = {}, bool bias_correct = false,
+                const Padding4& in_pad = {});
   // A per-channel affine y = a[c]*x + b[c] (clamped) on an int8 tensor as a 1x1 depthwise conv.
   void emit_affine(TensorId in, TensorId out, const std::vector<float>& a,
                    const std::vector<float>& b, const Activation& clamp, const Node& n,

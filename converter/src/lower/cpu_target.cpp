@@ -168,10 +168,10 @@ void CpuLowerer::finish_float(TensorId t, int f_buf, const Activation& act) {
 
 int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                           TensorId out, const Node& n, std::vector<std::string> sources,
-                          std::string note, const InputMoments& in, const Padding4& in_pad) {
-  // (The pixels of a first conv are not bias-corrected: its float bias is kept.)
+                          std::string note, const InputMoments& in, bool bias_correct,
+                          const Padding4& in_pad) {
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note, in,
-                                 opt_.bias_correction && !in.exact, in_pad);
+                                 opt_.bias_correction && bias_correct, in_pad);
   if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
   const auto& geo = l.body.geo;
   const int ob =
@@ -224,7 +224,8 @@ void CpuLowerer::emit_affine(TensorId in, TensorId out, const std::vector<float>
     if (std::isfinite(clamp.max_value)) fc.act_max = clamp.max_value;
   }
   const int ib = form(in).q;
-  emit_conv(std::move(fc), ib, quant_of(in), quant_of(out), out, n, sources_of(n), note);
+  emit_conv(std::move(fc), ib, quant_of(in), quant_of(out), out, n, sources_of(n), note,
+            map ? moments_of(ranges_.at(std::size_t(in))) : InputMoments{});
   form(out).chw_of = fi.chw_of;
   form(out).hwc = fi.hwc;
 }
@@ -367,19 +368,12 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   }
   fc.weights = std::move(w);
   fc.bias = std::move(b);
-  // Reading the pixels, the conv sees p - zx = std_c * x + mean_c - zx for the tensor's x (no
-  // bias correction there: the folded first conv keeps its bias).
+  // A conv reading the pixels keeps its float bias (no bias correction).
   const bool pixels = fi.pixel >= 0 && in_buf == fi.pixel;
-  InputMoments moments = moments_of(ranges_.at(std::size_t(tin)));
-  if (pixels) {
-    std::vector<double> shift(fi.mean.size());
-    for (std::size_t ch = 0; ch < shift.size(); ++ch)
-      shift[ch] = fi.mean[ch] - (in_q.zero_point + 128);
-    moments = affine_moments(moments, fi.stdv, shift);
-    moments.exact = true;
-  }
-  emit_conv(std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note, moments,
-            explicit_pad ? pd : Padding4{});
+  const Range& rin = ranges_.at(std::size_t(tin));
+  emit_conv(std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
+            pixels ? pixel_moments(rin, fi.mean, fi.stdv, in_q.zero_point + 128) : moments_of(rin),
+            !pixels, explicit_pad ? pd : Padding4{});
 }
 
 void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
@@ -475,7 +469,7 @@ void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
       moments.mean_square[std::size_t(i)] =
           ri.channel_mean_square[std::size_t(logical[std::size_t(i)])];
   }
-  emit_conv(std::move(fc), fi.q, quant_of(in), quant_of(out), out, d, src, note, moments);
+  emit_conv(std::move(fc), fi.q, quant_of(in), quant_of(out), out, d, src, note, moments, true);
 }
 
 bool CpuLowerer::fold_into_pixels(const Node& n) {
@@ -679,7 +673,8 @@ void CpuLowerer::lower_avg_pool(const Node& n) {
     fc.weights.assign(std::size_t(s.c()) * taps, float(1.0 / double(taps)));
     fc.bias.assign(std::size_t(s.c()), 0.0f);
     emit_conv(std::move(fc), form(in).q, quant_of(in), quant_of(n.output), n.output, n,
-              sources_of(n), "average pool as a depthwise conv", moments_of(ranges_.at(in)));
+              sources_of(n), "average pool as a depthwise conv",
+              moments_of(ranges_.at(std::size_t(in))));
     return;
   }
   if (n.pool_pad_mode == PoolPadMode::kZeros) {
@@ -729,7 +724,7 @@ void CpuLowerer::lower_global_pool(const Node& n, bool max) {
     fc.bias.assign(std::size_t(s.c()), 0.0f);
     emit_conv(std::move(fc), form(in).q, quant_of(in), quant_of(n.output), n.output, n,
               sources_of(n), "global average pool as an HxW depthwise conv",
-              moments_of(ranges_.at(in)));
+              moments_of(ranges_.at(std::size_t(in))));
     return;
   }
   if (max && taps <= (1u << 23)) {

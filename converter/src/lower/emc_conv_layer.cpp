@@ -62,8 +62,9 @@ void estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Bod
   }
   const double range = double(body.act_max - body.act_min) * out_q.scale;
   out.info.rounding_error = worst_err;
-  out.info.out_range = range;
-  if (range > 0 && worst_err < kRoundingErrorWarnShare * range) return;
+  out.info.output_range = range;
+  // (A clamp to one value has no error to resolve.)
+  if (range <= 0 || worst_err < kRoundingErrorWarnShare * range) return;
   std::ostringstream w;
   w << "layer '" << n.source.name << "' (" << n.source.class_name
     << "): int8 cannot resolve its output: rounding the weights to int8"
@@ -99,6 +100,15 @@ InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
           a[c] * a[c] * m.mean_square[c] + 2 * a[c] * b[c] * m.mean[c] + b[c] * b[c];
   }
   return out;
+}
+
+InputMoments pixel_moments(const Range& r, const std::vector<double>& mean,
+                           const std::vector<double>& stdv, std::int32_t zx) {
+  std::vector<double> shift(mean.size());
+  for (std::size_t c = 0; c < shift.size(); ++c) shift[c] = mean[c] - zx;
+  InputMoments m = affine_moments(moments_of(r), stdv, shift);
+  m.exact = true;
+  return m;
 }
 
 Int8Quant int8_form(const QuantParam& q) {

@@ -37,8 +37,8 @@ FloatConv float_conv_geometry(const Node& c, const Shape& in, const Shape& out,
 struct EmcConvLayer {
   format::LayerType type = format::LayerType::kEmcConv2d;
   format::EmcConv2dInt8Body body;
-  LayerInfo info;  // sources, shapes, weight bytes, note, rounding_error and out_range
-  // Set when info.rounding_error reaches kRoundingErrorWarnShare of info.out_range: the warning
+  LayerInfo info;  // sources, shapes, weight bytes, note, rounding_error and output_range
+  // Set when info.rounding_error reaches kRoundingErrorWarnShare of info.output_range: the warning
   // naming the layer, for the lowering's warnings.
   std::string precision_warning;
 };
@@ -55,6 +55,10 @@ InputMoments moments_of(const Range& r);
 // The moments of a * x + b (per channel) for x with moments `m`.
 InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
                             const std::vector<double>& b);
+// What a conv folding the input normalization reads: p - zx = std_c * x + mean_c - zx for the
+// tensor's x (calibration `r`), exact pixels (`zx`: the pixel at the input zero point).
+InputMoments pixel_moments(const Range& r, const std::vector<double>& mean,
+                           const std::vector<double>& stdv, std::int32_t zx);
 
 // Quantizes `fc` (input `in_q`, output `out_q`) naming node `n` in every error: padding not
 // smaller than the kernel window, more taps than the accumulator bound, quantization failures.

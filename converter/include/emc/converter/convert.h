@@ -116,8 +116,8 @@ struct LayerInfo {
   // input moments, the largest over the channels). Where it reaches kRoundingErrorWarnShare of the
   // output's range, a warning names the layer: the output is a small residue of larger terms.
   std::optional<double> rounding_error;
-  std::optional<double> out_range;  // with rounding_error: the output codes' real span (clamped)
-  std::string activation;           // K210_CONV: the fitted activation
+  std::optional<double> output_range;  // with rounding_error: the output codes' real span (clamped)
+  std::string activation;              // K210_CONV: the fitted activation
   // A stride-2 conv whose sampling is done by its consumer stores its map at full resolution:
   // the tensor's pixel (y, x) is the stored map's (y·sample_step + sample_offset, x·sample_step +
   // sample_offset) — offset 0 for left-top sampling (symmetric padding), 1 for the odd rows and
