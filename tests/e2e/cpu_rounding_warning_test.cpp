@@ -97,7 +97,7 @@ TEST(CpuRoundingWarning, WeightsRoundedAwayFromAResidueAreNamed) {
   const Converted c = convert_and_measure(residue_model(0.00138f), residue_inputs(), "c");
   const std::string w = warning_about(c.r, "c");
   EXPECT_NE(w, "") << "no warning names conv 'c'";
-  EXPECT_NE(w.find("rounding the weights to int8 moves"), std::string::npos)
+  EXPECT_NE(w.find("its int8 weights move"), std::string::npos)
       << w << " (the input is the exact pixels: only the weights round)";
   const LayerInfo* l = writer_of(c.r, "c");
   ASSERT_NE(l, nullptr);
@@ -140,7 +140,7 @@ TEST(CpuRoundingWarning, AnInputGridTooCoarseForAResidueIsNamed) {
   const Converted c = convert_and_measure(mb, inputs, "b");
   const std::string w = warning_about(c.r, "b");
   EXPECT_NE(w, "") << "no warning names conv 'b'";
-  EXPECT_NE(w.find("and the input to its grid"), std::string::npos) << w;
+  EXPECT_NE(w.find("and the error its input carries"), std::string::npos) << w;
   EXPECT_EQ(warning_about(c.r, "a"), "") << "conv 'a' is an ordinary conv";
   // True: fed a's float output rounded to a's grid (what b reads), b is far off.
   EXPECT_LT(c.conv.sqnr(), 10.0) << "isolated SQNR; floor " << c.conv.floor();

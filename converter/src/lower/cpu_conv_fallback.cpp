@@ -111,7 +111,7 @@ std::pair<int, Int8Quant> Lowerer::normalize_pixels_i8(const Node& c, TensorId t
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, c, sources,
                                  "input normalization (p - mean_c) / std_c as a layer of its own: "
                                  "no pixel maps to 0.0 in every channel",
-                                 InputMoments{{}, {}, true}, false);
+                                 exact_moments(), false);
   if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
   const int ob = main_buffer(std::uint64_t(s.num_elements()), c.layer_ref());
   LayerInfo info = std::move(l.info);

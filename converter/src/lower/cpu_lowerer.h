@@ -39,6 +39,9 @@ struct Form {
   // A rank-3 tensor stored in NHWC order (the float input of a model whose first layer is not a
   // conv, as the user holds it, and what elementwise layers make of it).
   bool hwc = false;
+  // The error the int8 form carries per channel (an EMC int8 conv's estimate, carried_error):
+  // mean and variance. Empty: its rounding alone.
+  std::vector<double> err_mean, err_var;
 };
 
 class CpuLowerer : LoweredBuilder {
@@ -96,6 +99,8 @@ class CpuLowerer : LoweredBuilder {
   // `bias_correct` (and the bias-correction option, as the k210 lowering), the bias correction of
   // the weight rounding: the expected output error sum (w_q - w) * E[x] is subtracted. A layer
   // that int8 cannot resolve (make_emc_conv's precision_warning) adds its warning.
+  // The calibrated moments of tensor `t` and the error its int8 form carries.
+  InputMoments input_moments(TensorId t);
   int emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                 TensorId out, const Node& n, std::vector<std::string> sources, std::string note,
                 const InputMoments& in = {}, bool bias_correct = false,

@@ -103,7 +103,7 @@ void CpuLowerer::ensure_q(TensorId t, const Node& ctx) {
     in_q.zero_point = zx - 128;
     f.q = emit_conv(std::move(fc), f.pixel, in_q, q, t, ctx, {},
                     "input pixels (stored as p - 128) to '" + g_.tensor(t).name + "'",
-                    InputMoments{{}, {}, true});
+                    exact_moments());
     return;
   }
   if (f.f >= 0) {
@@ -166,6 +166,13 @@ void CpuLowerer::finish_float(TensorId t, int f_buf, const Activation& act) {
   f.f = -1;
 }
 
+InputMoments CpuLowerer::input_moments(TensorId t) {
+  InputMoments m = moments_of(ranges_.at(std::size_t(t)));
+  m.err_mean = form(t).err_mean;
+  m.err_var = form(t).err_var;
+  return m;
+}
+
 int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                           TensorId out, const Node& n, std::vector<std::string> sources,
                           std::string note, const InputMoments& in, bool bias_correct,
@@ -173,6 +180,8 @@ int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note, in,
                                  opt_.bias_correction && bias_correct, in_pad);
   if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
+  if (out != kNoTensor)
+    carried_error(l, ranges_.at(std::size_t(out)), out_q, form(out).err_mean, form(out).err_var);
   const auto& geo = l.body.geo;
   const int ob =
       buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, n.layer_ref());
@@ -225,7 +234,7 @@ void CpuLowerer::emit_affine(TensorId in, TensorId out, const std::vector<float>
   }
   const int ib = form(in).q;
   emit_conv(std::move(fc), ib, quant_of(in), quant_of(out), out, n, sources_of(n), note,
-            map ? moments_of(ranges_.at(std::size_t(in))) : InputMoments{});
+            map ? input_moments(in) : InputMoments{});
   form(out).chw_of = fi.chw_of;
   form(out).hwc = fi.hwc;
 }
@@ -371,9 +380,10 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   // A conv reading the pixels keeps its float bias (no bias correction).
   const bool pixels = fi.pixel >= 0 && in_buf == fi.pixel;
   const Range& rin = ranges_.at(std::size_t(tin));
-  emit_conv(std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
-            pixels ? pixel_moments(rin, fi.mean, fi.stdv, in_q.zero_point + 128) : moments_of(rin),
-            !pixels, explicit_pad ? pd : Padding4{});
+  emit_conv(
+      std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
+      pixels ? pixel_moments(rin, fi.mean, fi.stdv, in_q.zero_point + 128) : input_moments(tin),
+      !pixels, explicit_pad ? pd : Padding4{});
 }
 
 void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
@@ -673,8 +683,7 @@ void CpuLowerer::lower_avg_pool(const Node& n) {
     fc.weights.assign(std::size_t(s.c()) * taps, float(1.0 / double(taps)));
     fc.bias.assign(std::size_t(s.c()), 0.0f);
     emit_conv(std::move(fc), form(in).q, quant_of(in), quant_of(n.output), n.output, n,
-              sources_of(n), "average pool as a depthwise conv",
-              moments_of(ranges_.at(std::size_t(in))));
+              sources_of(n), "average pool as a depthwise conv", input_moments(in));
     return;
   }
   if (n.pool_pad_mode == PoolPadMode::kZeros) {
@@ -723,8 +732,7 @@ void CpuLowerer::lower_global_pool(const Node& n, bool max) {
     fc.weights.assign(std::size_t(s.c()) * taps, float(1.0 / double(taps)));
     fc.bias.assign(std::size_t(s.c()), 0.0f);
     emit_conv(std::move(fc), form(in).q, quant_of(in), quant_of(n.output), n.output, n,
-              sources_of(n), "global average pool as an HxW depthwise conv",
-              moments_of(ranges_.at(std::size_t(in))));
+              sources_of(n), "global average pool as an HxW depthwise conv", input_moments(in));
     return;
   }
   if (max && taps <= (1u << 23)) {

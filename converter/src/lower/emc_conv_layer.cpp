@@ -33,31 +33,36 @@ void estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Bod
   const double x_max =
       in_q.scale * std::max(std::abs(-128 - in_q.zero_point), std::abs(127 - in_q.zero_point));
   const double step_var = in.exact ? 0.0 : in_q.scale * in_q.scale / 12;
+  const bool carried = in.err_mean.size() == g.in_channels && in.err_var.size() == g.in_channels;
   const bool have_mean = in.mean.size() == g.in_channels;
   const bool have_sq = have_mean && in.mean_square.size() == g.in_channels;
   const std::uint64_t oc = g.out_channels, per = fc.weights.size() / oc;
   const std::uint64_t kk = std::uint64_t(g.kernel_height) * g.kernel_width;
   double worst_err = 0;
   std::uint64_t worst = 0;
+  out.err_mean.assign(oc, 0.0);
+  out.err_var.assign(oc, 0.0);
   for (std::uint64_t o = 0; o < oc; ++o) {
     double mean = double(body.bias[o]) * in_q.scale * weight_scale[o] - double(fc.bias[o]);
-    double independent = 0, together = 0, wq_sq = 0, dw_sum = 0;
+    double independent = 0, together = 0, dw_sum = 0, in_var = 0;
     for (std::uint64_t t = 0; t < per; ++t) {
       const double wq = weight_scale[o] * double(body.weights[o * per + t]);
       const double dw = wq - double(fc.weights[o * per + t]);
       const std::uint64_t ic = fc.depthwise ? o / g.depth_multiplier : t / kk;
       const double mu = have_mean ? in.mean[ic] : 0.0;
       const double sd = have_sq ? std::sqrt(std::max(in.mean_square[ic] - mu * mu, 0.0)) : x_max;
-      mean += dw * mu;
+      mean += dw * mu + (carried ? wq * in.err_mean[ic] : 0.0);
       dw_sum += dw;
       independent += dw * dw * sd * sd;
       together += dw * sd;
-      wq_sq += wq * wq;
+      in_var += wq * wq * (carried ? in.err_var[ic] : step_var);
     }
     // An unknown mean: any value up to x_max, in every input channel alike.
     if (!have_mean) mean = std::fabs(mean) + std::fabs(dw_sum) * x_max;
-    const double spread = std::sqrt(std::max(independent, together * together) + step_var * wq_sq);
-    const double err = std::fabs(mean) + 3 * spread;
+    const double var = std::max(independent, together * together) + in_var;
+    out.err_mean[o] = mean;
+    out.err_var[o] = var;
+    const double err = std::fabs(mean) + 3 * std::sqrt(var);
     if (err > worst_err) worst_err = err, worst = o;
   }
   const double range = double(body.act_max - body.act_min) * out_q.scale;
@@ -67,10 +72,12 @@ void estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Bod
   if (range <= 0 || worst_err < kRoundingErrorWarnShare * range) return;
   std::ostringstream w;
   w << "layer '" << n.source.name << "' (" << n.source.class_name
-    << "): int8 cannot resolve its output: rounding the weights to int8"
-    << (in.exact ? "" : " and the input to its grid") << " moves output channel " << worst
-    << " by about " << std::setprecision(3) << worst_err << ", " << std::fixed
-    << std::setprecision(0) << (range > 0 ? 100 * worst_err / range : 100.0)
+    << "): int8 cannot resolve its output: its int8 weights"
+    << (in.exact  ? ""
+        : carried ? " and the error its input carries (its grid, earlier layers)"
+                  : " and its input's grid")
+    << " move output channel " << worst << " by about " << std::setprecision(3) << worst_err << ", "
+    << std::fixed << std::setprecision(0) << (range > 0 ? 100 * worst_err / range : 100.0)
     << " % of the output's calibrated range " << std::defaultfloat << std::setprecision(3) << range
     << " (the output is a small residue of much larger terms); expect large errors from this "
        "layer on: measure them with emc-compare --layers --isolated";
@@ -79,11 +86,48 @@ void estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Bod
 
 }  // namespace
 
+InputMoments exact_moments() {
+  InputMoments m;
+  m.exact = true;
+  return m;
+}
+
 InputMoments moments_of(const Range& r) {
   InputMoments m;
   m.mean = r.channel_mean;
   m.mean_square = r.channel_mean_square;
   return m;
+}
+
+void carried_error(const EmcConvLayer& l, const Range& r, const Int8Quant& q,
+                   std::vector<double>& err_mean, std::vector<double>& err_var) {
+  const std::size_t c = l.err_mean.size();
+  const double lo = q.dequantize(l.body.act_min), hi = q.dequantize(l.body.act_max);
+  err_mean.clear();
+  err_var.clear();
+  if (c == 0 || r.channel_mean.size() != c || r.channel_mean_square.size() != c) return;
+  err_mean.resize(c);
+  err_var.resize(c);
+  for (std::size_t k = 0; k < c; ++k) {
+    const double mu = r.channel_mean[k];
+    const double sd = std::sqrt(std::max(r.channel_mean_square[k] - mu * mu, 0.0));
+    const bool saturated =
+        std::fabs(mu - l.clamp_low) < q.scale || std::fabs(mu - l.clamp_high) < q.scale;
+    if (sd < q.scale && !saturated) {
+      // A near-constant channel inside the clamp: its codes round the computed mean the same way
+      // every time, so that error is carried as it is.
+      const double computed = mu + l.err_mean[k];
+      const double held = std::clamp(q.scale * std::round(computed / q.scale), lo, hi);
+      err_mean[k] = held - mu;
+      err_var[k] = 0;
+    } else {
+      // A varying (or clamped) channel: its rounding alone. Carrying the estimates of earlier
+      // layers as independent errors compounds through every layer of a deep network, where
+      // measured errors do not (MobileNet v1: hundreds of ranges by the last layer).
+      err_mean[k] = 0;
+      err_var[k] = q.scale * q.scale / 12;
+    }
+  }
 }
 
 InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
@@ -258,6 +302,8 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
   const std::uint64_t oc = body.geo.out_channels;
   LayerInfo& info = out.info;
   estimate_rounding_error(fc, body, r->weight_scale, in_q, out_q, in, n, out);
+  out.clamp_low = fc.act_min;
+  out.clamp_high = fc.act_max;
   info.sources = std::move(sources);
   info.in_shape = {std::int32_t(g.in_height), std::int32_t(g.in_width),
                    std::int32_t(g.in_channels)};

@@ -41,6 +41,10 @@ struct EmcConvLayer {
   // Set when info.rounding_error reaches kRoundingErrorWarnShare of info.output_range: the warning
   // naming the layer, for the lowering's warnings.
   std::string precision_warning;
+  // The estimated output error per output channel before the output's rounding: mean, variance.
+  std::vector<double> err_mean, err_var;
+  // The activation's clamp (real units; infinite: none), where an output's error vanishes.
+  double clamp_low = -1e300, clamp_high = 1e300;
 };
 
 // Calibrated moments of what a conv reads, per input channel, in its input grid's real units
@@ -48,10 +52,21 @@ struct EmcConvLayer {
 struct InputMoments {
   std::vector<double> mean, mean_square;
   bool exact = false;  // the codes are the real values themselves (pixels): no input rounding
+  // The error the input's codes carry per channel against the float tensor (from earlier int8
+  // layers and their rounding): mean and variance. Empty: its rounding onto the grid alone.
+  std::vector<double> err_mean, err_var;
 };
 
+// Exact pixels of unknown moments.
+InputMoments exact_moments();
 // The moments of calibration range `r` (a tensor's own values).
 InputMoments moments_of(const Range& r);
+// The error conv `l`'s int8 output (grid `q`, clamped as `l` clamps) carries per channel after
+// its rounding: from `l`'s estimate and the output's calibration `r`. A channel that barely
+// varies (sd under a step) is rounded as its mean is; another gets step^2 / 12 more variance.
+// Empty when `r` has no per-channel moments of `l`'s channel count.
+void carried_error(const EmcConvLayer& l, const Range& r, const Int8Quant& q,
+                   std::vector<double>& err_mean, std::vector<double>& err_var);
 // The moments of a * x + b (per channel) for x with moments `m`.
 InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
                             const std::vector<double>& b);
