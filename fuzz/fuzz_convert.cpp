@@ -123,11 +123,12 @@ void check_accuracy(const std::vector<float>& got, const std::vector<float>& wan
   // Each quantized kmodel layer may add up to about one step of its output to the error (the
   // sidecar's out_scale); twice their sum covers rounding carried through the later layers.
   // An EMC int8 conv also states the error its int8 weights and input grid add (rounding_error,
-  // an estimate of the largest), which is carried as well.
+  // an estimate of the largest), and a conv folding an inexact input normalization the most its
+  // border moves (border_error, warned); both are carried as well.
   double steps = 0, declared_error = 0;
   for (const auto& l : r.layers) {
     steps += l.out_scale.value_or(0.0);
-    declared_error += l.rounding_error.value_or(0.0);
+    declared_error += l.rounding_error.value_or(0.0) + l.border_error.value_or(0.0);
   }
   const double tol = 0.25 * std::max(scale, 1e-3) + 2 * steps + declared_error;
   debug(std::string(target) + ": max |kmodel - float| " + std::to_string(err) + " (scale " +

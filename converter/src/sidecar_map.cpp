@@ -266,6 +266,7 @@ std::string write_map_json(const ConvertResult& r, const ConvertOptions& o) {
     if (l.weight_bytes) e["weight_bytes"] = l.weight_bytes;
     if (l.sample_step != 1 || l.padded_map)
       e["sampling"] = {{"step", l.sample_step}, {"offset", l.sample_offset}};
+    if (l.border_error) e["border_error"] = *l.border_error;
     if (l.rounding_error) {
       e["rounding_error"] = *l.rounding_error;
       e["output_range"] = l.output_range.value_or(0.0);

@@ -201,6 +201,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   int in_buf = -1;
   std::string note = "on the CPU: " + r.why;
   bool bias_correct = false, folded = false;
+  double border_error = 0;
   std::vector<double> mean, stdv;
   bool far = false;
   if (fi.raw_pixels) {
@@ -212,7 +213,8 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
     std::tie(in_buf, in_q) = normalize_pixels_i8(c, tin, fi.main_i8, mean, stdv);
     note += "; reads the normalized input";
   } else if (fi.raw_pixels) {
-    in_q = fold_input_normalization(c, dw, mean, stdv, !pd.is_zero(), w, b, out_.warnings);
+    in_q = fold_input_normalization(c, dw, mean, stdv, !pd.is_zero(), w, b, out_.warnings,
+                                    border_error);
     in_buf = fi.main_i8;
     folded = true;
     note += "; reads the input pixels (stored as p - 128), normalization folded in";
@@ -234,6 +236,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
       main_buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, c.layer_ref());
   LayerInfo info = std::move(l.info);
   info.out_int8 = true;
+  if (border_error > 0) info.border_error = border_error;
   if (clamp) {  // (otherwise it writes the pre-activation, which is no graph tensor)
     info.out_scale = out_q.scale;
     info.out_bias = -double(out_q.zero_point) * out_q.scale;

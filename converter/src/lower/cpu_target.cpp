@@ -347,6 +347,7 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   Int8Quant in_q;
   int in_buf = -1;
   std::string note;
+  double border_error = 0;
   auto& g = fc.geo;
   const auto win_h = std::int32_t(g.dilation_height * (g.kernel_height - 1) + 1);
   const auto win_w = std::int32_t(g.dilation_width * (g.kernel_width - 1) + 1);
@@ -358,7 +359,8 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
   bool far = false;
   if (fi.pixel >= 0) padding_pixel(fi.mean, &far);
   if (fi.pixel >= 0 && fi.q < 0 && !explicit_pad && !(far && !pd.is_zero())) {
-    in_q = fold_input_normalization(c, dw, fi.mean, fi.stdv, !pd.is_zero(), w, b, out_.warnings);
+    in_q = fold_input_normalization(c, dw, fi.mean, fi.stdv, !pd.is_zero(), w, b, out_.warnings,
+                                    border_error);
     in_buf = fi.pixel;
     note = "reads the input pixels (stored as p - 128), normalization folded in";
   } else {
@@ -384,6 +386,7 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
       std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
       pixels ? pixel_moments(rin, fi.mean, fi.stdv, in_q.zero_point + 128) : input_moments(tin),
       !pixels, explicit_pad ? pd : Padding4{});
+  if (border_error > 0) out_.layers.back().info.border_error = border_error;
 }
 
 void CpuLowerer::lower_dense(const std::vector<int>& nodes) {

@@ -327,25 +327,30 @@ EmcConvLayer make_emc_conv(const FloatConv& fc, const Int8Quant& in_q, const Int
 Int8Quant fold_input_normalization(const Node& c, bool dw, const std::vector<double>& mean,
                                    const std::vector<double>& stdv, bool padded,
                                    std::vector<float>& w, std::vector<float>& b,
-                                   std::vector<std::string>& warnings) {
+                                   std::vector<std::string>& warnings, double& border_error) {
   const std::int32_t zx = padding_pixel(mean);
+  border_error = 0;
+  double border = 0;
   const std::size_t cout = b.size();
   const std::size_t per = w.size() / cout;
   const std::size_t kk = std::size_t(c.kernel_h) * std::size_t(c.kernel_w);
   bool inexact = false;
   for (std::size_t o = 0; o < cout; ++o) {
-    double add = 0;
+    double add = 0, off = 0;
     for (std::size_t t = 0; t < per; ++t) {
       const std::size_t ic = dw ? o / std::size_t(c.depth_multiplier) : t / kk;
       float& wv = w[o * per + t];
       wv = float(wv / stdv[ic]);
       add += double(wv) * (zx - mean[ic]);
+      off += std::fabs(double(wv) * (zx - mean[ic]));
       if (std::fabs(zx - mean[ic]) > 1e-9) inexact = true;
     }
     b[o] = float(b[o] + add);
+    border = std::max(border, off);
   }
   if (inexact && padded) {
     warnings.push_back(border_pixel_warning(c, zx, mean, stdv));
+    border_error = border;
   }
   Int8Quant q;
   q.scale = 1.0;

@@ -96,10 +96,11 @@ void check_emc_conv_window(const format::EmcConvGeometry& g, const Node& n);
 // p - 128 with zero point zx - 128 (zx: the mean rounded to a pixel). `w` is in the EMC layout of
 // node `c` (`dw`: depthwise). Returns the input quantization; when no integer pixel is 0.0 and
 // the conv is `padded`, a warning (its zero padding reads pixel zx) goes to `warnings`.
+// `border_error` (when it warns): LayerInfo::border_error of the conv, else 0.
 Int8Quant fold_input_normalization(const Node& c, bool dw, const std::vector<double>& mean,
                                    const std::vector<double>& stdv, bool padded,
                                    std::vector<float>& w, std::vector<float>& b,
-                                   std::vector<std::string>& warnings);
+                                   std::vector<std::string>& warnings, double& border_error);
 
 // The fixup of an EMC convolution's input (in = true) or output main-memory address.
 Fixup fix_emc_conv(int buffer, bool in);

@@ -370,6 +370,7 @@ int Lowerer::emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t 
   LayerInfo info;
   info.sources = p.sources;
   info.note = p.note;
+  if (p.border_error > 0) info.border_error = p.border_error;
   info.in_shape = {p.in_h, p.in_w, p.in_c};
   info.out_shape = {p.out_h, p.out_w, p.out_c};
   info.out_scale = p.out_q.scale;
@@ -719,18 +720,22 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
     if (own_layer) std::tie(p.in_buf, p.in_q) = normalize_input(c, tin, p.in_buf, mean, stdv);
     bool inexact = false;
     const std::size_t per = static_cast<std::size_t>(k) * k * (dw ? 1 : cin);
+    double border = 0;
     for (int o = 0; o < cout && !own_layer; ++o) {
-      double add = 0;
+      double add = 0, off = 0;
       for (std::size_t t = 0; t < per; ++t) {
         const int ic = dw ? o : static_cast<int>(t / (static_cast<std::size_t>(k) * k));
         float& wv = w[o * per + t];
         wv = static_cast<float>(wv / stdv[ic]);
         add += double(wv) * (p.in_q.zero_point - mean[ic]);
+        off += std::fabs(double(wv) * (p.in_q.zero_point - mean[ic]));
         if (k == 3 && std::fabs(p.in_q.zero_point - mean[ic]) > 1e-9) inexact = true;
       }
       b[o] = static_cast<float>(b[o] + add);
+      border = std::max(border, off);
     }
     if (inexact) {
+      p.border_error = border;
       out_.warnings.push_back(border_pixel_warning(c, p.in_q.zero_point, mean, stdv));
     }
   } else {

@@ -306,6 +306,7 @@ class Lowerer : LoweredBuilder {
     std::vector<std::string> sources;
     std::string note;
     const Node* node = nullptr;
+    double border_error = 0;  // LayerInfo::border_error (0: none)
   };
   // Emits `p` as one K210_CONV, or as several over slices of the output channels when there are
   // more than the KPU's 1024 (the parts share the input and write their slices of one output
