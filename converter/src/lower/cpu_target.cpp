@@ -180,7 +180,8 @@ int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note, in,
                                  opt_.bias_correction && bias_correct, in_pad);
   if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
-  if (out != kNoTensor)
+  // (A vector's stored order need not be its channels': only maps carry an error.)
+  if (out != kNoTensor && g_.shape(out).rank() == 3 && form(out).chw_of.empty() && !form(out).hwc)
     carried_error(l, ranges_.at(std::size_t(out)), out_q, form(out).err_mean, form(out).err_var);
   const auto& geo = l.body.geo;
   const int ob =

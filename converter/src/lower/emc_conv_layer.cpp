@@ -57,11 +57,12 @@ void estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Bod
       together += dw * sd;
       in_var += wq * wq * (carried ? in.err_var[ic] : step_var);
     }
-    // An unknown mean: any value up to x_max, in every input channel alike.
+    // An unknown mean: any value up to x_max, in every input channel alike (then carried as a
+    // spread, its sign unknown).
     if (!have_mean) mean = std::fabs(mean) + std::fabs(dw_sum) * x_max;
     const double var = std::max(independent, together * together) + in_var;
-    out.err_mean[o] = mean;
-    out.err_var[o] = var;
+    out.err_mean[o] = have_mean ? mean : 0.0;
+    out.err_var[o] = have_mean ? var : var + mean * mean;
     const double err = std::fabs(mean) + 3 * std::sqrt(var);
     if (err > worst_err) worst_err = err, worst = o;
   }
@@ -113,7 +114,7 @@ void carried_error(const EmcConvLayer& l, const Range& r, const Int8Quant& q,
     const double sd = std::sqrt(std::max(r.channel_mean_square[k] - mu * mu, 0.0));
     const bool saturated =
         std::fabs(mu - l.clamp_low) < q.scale || std::fabs(mu - l.clamp_high) < q.scale;
-    if (sd < q.scale && !saturated) {
+    if (sd < q.scale / 4 && !saturated) {
       // A near-constant channel inside the clamp: its codes round the computed mean the same way
       // every time, so that error is carried as it is.
       const double computed = mu + l.err_mean[k];
@@ -121,9 +122,9 @@ void carried_error(const EmcConvLayer& l, const Range& r, const Int8Quant& q,
       err_mean[k] = held - mu;
       err_var[k] = 0;
     } else {
-      // A varying (or clamped) channel: its rounding alone. Carrying the estimates of earlier
-      // layers as independent errors compounds through every layer of a deep network, where
-      // measured errors do not (MobileNet v1: hundreds of ranges by the last layer).
+      // A varying (or clamped) channel: its rounding alone (uniform). Carrying the estimates of
+      // earlier layers (their mean or spread) compounds through every layer of a deep network,
+      // where measured errors do not (MobileNet v1: hundreds of ranges by the last layer).
       err_mean[k] = 0;
       err_var[k] = q.scale * q.scale / 12;
     }

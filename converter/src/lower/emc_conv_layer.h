@@ -63,7 +63,8 @@ InputMoments exact_moments();
 InputMoments moments_of(const Range& r);
 // The error conv `l`'s int8 output (grid `q`, clamped as `l` clamps) carries per channel after
 // its rounding: from `l`'s estimate and the output's calibration `r`. A channel that barely
-// varies (sd under a step) is rounded as its mean is; another gets step^2 / 12 more variance.
+// varies (sd under a quarter step, not at the clamp) is rounded as its mean is: `l`'s estimate
+// plus that exact rounding, a fixed offset; any other carries its rounding alone (step^2 / 12).
 // Empty when `r` has no per-channel moments of `l`'s channel count.
 void carried_error(const EmcConvLayer& l, const Range& r, const Int8Quant& q,
                    std::vector<double>& err_mean, std::vector<double>& err_var);

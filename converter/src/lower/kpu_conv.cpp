@@ -278,6 +278,7 @@ int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
   for (std::int32_t c0 = 0; c0 < p.out_c; c0 += slice) {
     const std::int32_t c1 = std::min(p.out_c, c0 + slice);
     ConvPlan q = p;
+    if (c0 > 0) q.border_error = 0;  // stated once, by the first part
     q.out_c = c1 - c0;
     if (p.depthwise) q.in_c = q.out_c;
     q.weights.assign(p.weights.begin() + static_cast<std::ptrdiff_t>(per * c0),
@@ -427,6 +428,7 @@ bool Lowerer::emit_sampled_in_groups(const ConvPlan& p, Sub sub, TensorId out) {
     const std::string range = "output channels " + std::to_string(c0) + ".." +
                               std::to_string(c1 - 1) + " of " + std::to_string(p.out_c);
     ConvPlan q = p;
+    if (c0 > 0) q.border_error = 0;  // stated once, by the first part
     q.out_c = nc;
     if (p.depthwise) q.in_c = nc;
     q.weights.assign(p.weights.begin() + static_cast<std::ptrdiff_t>(per * c0),
@@ -729,7 +731,8 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
         wv = static_cast<float>(wv / stdv[ic]);
         add += double(wv) * (p.in_q.zero_point - mean[ic]);
         off += std::fabs(double(wv) * (p.in_q.zero_point - mean[ic]));
-        if (k == 3 && std::fabs(p.in_q.zero_point - mean[ic]) > 1e-9) inexact = true;
+        if (k == 3 && !pd.is_zero() && std::fabs(p.in_q.zero_point - mean[ic]) > 1e-9)
+          inexact = true;
       }
       b[o] = static_cast<float>(b[o] + add);
       border = std::max(border, off);

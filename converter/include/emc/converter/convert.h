@@ -116,12 +116,12 @@ struct LayerInfo {
   // input moments, the largest over the channels). Where it reaches kRoundingErrorWarnShare of the
   // output's range, a warning names the layer: the output is a small residue of larger terms.
   std::optional<double> rounding_error;
-  std::optional<double> output_range;
+  std::optional<double> output_range;  // with rounding_error: the output codes' real span (clamped)
   // A conv that folds the input normalization and pads with a pixel that is not exactly 0.0 in
   // every channel (warned): the most that moves an output at the border (real units, before the
   // activation: sum |w| * |pad pixel - 0.0 pixel| / std over the taps, the largest channel).
-  std::optional<double> border_error;  // with rounding_error: the output codes' real span (clamped)
-  std::string activation;              // K210_CONV: the fitted activation
+  std::optional<double> border_error;
+  std::string activation;  // K210_CONV: the fitted activation
   // A stride-2 conv whose sampling is done by its consumer stores its map at full resolution:
   // the tensor's pixel (y, x) is the stored map's (y·sample_step + sample_offset, x·sample_step +
   // sample_offset) — offset 0 for left-top sampling (symmetric padding), 1 for the odd rows and
