@@ -74,14 +74,15 @@ struct Case {
   double leaky = 0;       // > 0: a LeakyReLU with this alpha, 'lr', after it instead of its ReLU
   std::string act;        // non-empty: the conv's own (fused) activation instead of its ReLU
   const converter::Target* target = converter::Target::kK210;
+  bool minus_one_one = false;  // -1,1 preprocessing (x = p / 127.5 - 1) instead of 0,1
   std::string name() const {
     return std::string(producer ? "3x3+" : "") + (dw ? "DepthwiseConv2D" : "Conv2D") + " " +
            std::to_string(kh) + "x" + std::to_string(kw) +
            (dil > 1 ? " d" + std::to_string(dil) : "") + " s" + std::to_string(stride) + " " +
            pad_name(pad) + " " + std::to_string(n) + "x" + std::to_string(n) +
            (leaky > 0 ? " +leaky" + std::to_string(leaky).substr(0, 3) : "") +
-           (act.empty() ? "" : " " + act) + (consumer ? " +1x1" : "") + " " +
-           std::string(target->name);
+           (act.empty() ? "" : " " + act) + (consumer ? " +1x1" : "") +
+           (minus_one_one ? " -1,1" : "") + " " + std::string(target->name);
   }
   // A kernel the KPU has (1x1, 3x3, no dilation).
   bool kpu_kernel() const { return kh == kw && (kh == 1 || kh == 3) && dil == 1; }
@@ -255,7 +256,7 @@ struct RunOut {
 // floor of an int8 layer comes from `gw`, the model with int8-rounded weights.
 RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g,
                     const converter::Graph& gw, const std::vector<converter::Tensor>& inputs,
-                    bool all_cpu) {
+                    bool all_cpu, bool minus_one_one = false) {
   RunOut out;
   interpreter::Registry reg;
   if (!accel_sim::register_kpu_sim_backend(reg).ok() ||
@@ -427,8 +428,9 @@ RunOut run_isolated(const converter::ConvertResult& r, const converter::Graph& g
     for (int y = 0; y < is.h(); ++y)
       for (int x = 0; x < is.w(); ++x)
         for (int c = 0; c < is.c(); ++c)
-          chw[(std::size_t(c) * is.h() + y) * is.w() + x] = static_cast<std::uint8_t>(
-              std::lround(t.data[(std::size_t(y) * is.w() + x) * is.c() + c] * 255.0f));
+          chw[(std::size_t(c) * is.h() + y) * is.w() + x] = static_cast<std::uint8_t>(std::lround(
+              minus_one_one ? (t.data[(std::size_t(y) * is.w() + x) * is.c() + c] + 1.0) * 127.5
+                            : t.data[(std::size_t(y) * is.w() + x) * is.c() + c] * 255.0f));
     if (auto st = in.set_input(0, chw); !st.ok()) {
       out.error = st.error().to_string();
       return out;
@@ -583,12 +585,15 @@ double ideal_err(const converter::ConvertResult& r, const converter::Graph& g,
 // Two random inputs on the pixel grid (p / 255), as test inputs and as calibration samples.
 void pixel_inputs(const converter::Graph& g, std::mt19937& rng,
                   std::vector<converter::Tensor>& inputs,
-                  std::vector<std::vector<converter::Tensor>>& samples) {
+                  std::vector<std::vector<converter::Tensor>>& samples,
+                  bool minus_one_one = false) {
   for (int i = 0; i < 2; ++i) {
     converter::Tensor t;
     t.shape = g.shape(g.inputs[0]);
     t.data.resize(std::size_t(t.shape.num_elements()));
-    for (auto& x : t.data) x = static_cast<float>(rng() % 256) / 255.0f;
+    for (auto& x : t.data)
+      x = minus_one_one ? static_cast<float>(double(rng() % 256) / 127.5 - 1.0)
+                        : static_cast<float>(rng() % 256) / 255.0f;
     inputs.push_back(t);
     samples.push_back({t});
   }
@@ -603,9 +608,10 @@ void check_case(const Case& c, Tally& tally) {
   ASSERT_TRUE(g.ok()) << g.error().to_string();
   std::vector<converter::Tensor> inputs;
   std::vector<std::vector<converter::Tensor>> samples;
-  pixel_inputs(*g, rng, inputs, samples);
+  pixel_inputs(*g, rng, inputs, samples, c.minus_one_one);
   converter::ConvertOptions opt;
   opt.target = c.target;
+  if (c.minus_one_one) opt.preprocess.scale = converter::PixelScale::kMinusOneOne;
   opt.weight_bits = 16;
   opt.per_channel = true;
   auto r = converter::convert(*g, samples, opt);
@@ -661,8 +667,8 @@ void check_case(const Case& c, Tally& tally) {
     float_conv |= l.type == format::LayerType::kEmcConv2dF32 ||
                   l.type == format::LayerType::kEmcDepthwiseConv2dF32;
   const converter::Graph gw = float_conv ? *g : int8_weights(*g);
-  const RunOut kpu = run_isolated(*r, *g, gw, inputs, false);
-  const RunOut cpu = run_isolated(*r, *g, gw, inputs, true);
+  const RunOut kpu = run_isolated(*r, *g, gw, inputs, false, c.minus_one_one);
+  const RunOut cpu = run_isolated(*r, *g, gw, inputs, true, c.minus_one_one);
   ASSERT_TRUE(kpu.error.empty()) << kpu.error;
   ASSERT_TRUE(cpu.error.empty()) << cpu.error;
   EXPECT_EQ(kpu.output, cpu.output) << "kpu-sim and cpu outputs differ";
@@ -766,8 +772,8 @@ TEST(ConvExactnessMatrix, CpuConvBetweenKpuConvs) {
 // the stock DEQUANTIZE and LOGISTIC + QUANTIZE layers, between two KPU convs. Every kernel form of
 // the CPU fallback, both activations, Conv2D and DepthwiseConv2D, within 3 dB of the rounding floor
 // against the float executor (check_case: also kpu-sim == cpu, the warning naming the layer, the
-// --sdk-compatible refusal); and as the first layer, on the raw pixels. With a nonzero input mean
-// and zero padding it stays an error naming the layer.
+// --sdk-compatible refusal); and as the first layer, on the raw pixels, also with a nonzero input
+// mean (-1,1), where its zero padding reads a normalized float map of its own.
 TEST(ConvExactnessMatrix, CpuConvWithFusedSigmoidOrTanhIsExact) {
   struct Kernel {
     int kh, kw, dil, stride;
@@ -794,25 +800,16 @@ TEST(ConvExactnessMatrix, CpuConvWithFusedSigmoidOrTanhIsExact) {
   EXPECT_EQ(t.on_cpu, 24);
   std::printf("  CPU conv + sigmoid/tanh: %d cases converted\n", t.converted);
   // With a nonzero input mean (-1..1) the padding of a float conv on the pixels is not real 0:
-  // an error naming 't' and the way out.
-  Case c;
-  c.kh = c.kw = 5, c.act = "sigmoid", c.n = 16;
-  std::mt19937 rng(1234);
-  auto g = build(c, rng).graph();
-  ASSERT_TRUE(g.ok()) << g.error().to_string();
-  converter::Tensor x;
-  x.shape = g->shape(g->inputs[0]);
-  x.data.assign(std::size_t(x.shape.num_elements()), 0.5f);
-  converter::ConvertOptions opt;
-  opt.target = converter::Target::kK210;
-  opt.preprocess.scale = converter::PixelScale::kMinusOneOne;
-  auto r = converter::convert(*g, {{x}}, opt);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), Errc::kUnsupportedLayer);
-  ASSERT_TRUE(r.error().layer().has_value()) << r.error().to_string();
-  EXPECT_EQ(r.error().layer()->name, "t");
-  EXPECT_NE(r.error().message().find("nonzero input mean"), std::string::npos)
-      << r.error().to_string();
+  // the conv reads the normalized float map of its own layer instead, as exact.
+  for (const char* act : {"sigmoid", "tanh"})
+    for (bool dw : {false, true}) {
+      Case c;
+      c.dw = dw, c.kh = c.kw = 5, c.act = act, c.n = 16, c.consumer = true;
+      c.minus_one_one = true;
+      check_case(c, t);
+    }
+  EXPECT_EQ(t.refused, 0);
+  EXPECT_EQ(t.on_cpu, 28);
 }
 
 // A KPU conv with a fused LeakyReLU (alpha 0.1 and 0.3; the form of every darknet/YOLO-tiny

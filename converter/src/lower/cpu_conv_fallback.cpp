@@ -271,6 +271,65 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   if (u.pool) emit_pool(*u.pool);
 }
 
+int Lowerer::pixels_as_float(const Node& c, TensorId tin, const KpuRefusal& r) {
+  if (auto it = pixels_f_.find(tin); it != pixels_f_.end()) return it->second;
+  const Forms& fi = forms_[static_cast<std::size_t>(tin)];
+  format::EmcQuantizeInt8Body d;
+  d.count = static_cast<std::uint32_t>(count(tin));
+  d.scale = 1.0f;
+  d.zero_point = -128;
+  const int out = main_buffer(std::uint64_t{d.count} * 4, c.layer_ref());
+  LayerInfo di;
+  di.note = "the input pixels p (stored p - 128) as float for the CPU's float conv (exact)";
+  di.in_shape = di.out_shape = g_.shape(tin).dims;
+  di.off_kpu_layer = c.layer_ref();  // (an EMC layer: named with the conv it serves)
+  di.off_kpu_reason = r.why;
+  di.off_kpu_change = r.change;
+  add_layer(LayerType::kEmcDequantizeInt8, d, di,
+            {fix(fi.main_i8, &format::EmcQuantizeInt8Body::main_mem_in_address),
+             fix(out, &format::EmcQuantizeInt8Body::main_mem_out_address)});
+  out_.layers.back().main_in = fi.main_i8;
+  out_.layers.back().main_out = out;
+  return pixels_f_[tin] = out;
+}
+
+int Lowerer::normalized_pixels_f(const Node& c, TensorId tin, const std::vector<double>& mean,
+                                 const std::vector<double>& stdv, const KpuRefusal& r) {
+  if (auto it = normalized_f_.find(tin); it != normalized_f_.end()) return it->second;
+  const int pixels = pixels_as_float(c, tin, r);
+  const Shape& s = g_.shape(tin);
+  format::EmcConv2dF32Body body;
+  body.geo = depthwise_1x1_geometry(s).geo;
+  body.act_min = -std::numeric_limits<float>::infinity();
+  body.act_max = std::numeric_limits<float>::infinity();
+  const PixelNormalization pn = pixel_normalization(mean, stdv);
+  body.weights = pn.weights;
+  body.bias = pn.bias;
+  const int out = main_buffer(std::uint64_t(s.num_elements()) * 4, c.layer_ref());
+  LayerInfo info;
+  info.note =
+      "input normalization (p - mean_c) / std_c as a float layer of its own: the float "
+      "conv's zero padding must read real 0, which is no pixel";
+  info.in_shape = info.out_shape = s.dims;
+  info.weight_bytes = (body.weights.size() + body.bias.size()) * 4;
+  info.off_kpu_layer = c.layer_ref();
+  info.off_kpu_reason = r.why;
+  info.off_kpu_change = r.change;
+  if (tin == rescaled_input_)
+    info.sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};
+  const auto fix_geo = [](int buffer, bool in) {
+    return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
+                   auto& g = std::get<format::EmcConv2dF32Body>(l.body).geo;
+                   (in ? g.main_mem_in_address : g.main_mem_out_address) = std::uint32_t(a);
+                 }};
+  };
+  add_layer(LayerType::kEmcDepthwiseConv2dF32, std::move(body), std::move(info),
+            {fix_geo(pixels, true), fix_geo(out, false)});
+  out_.layers.back().main_in = pixels;
+  out_.layers.back().main_out = out;
+  return normalized_f_[tin] = out;
+}
+
 void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Activation& act,
                                       TensorId tin, TensorId out,
                                       const std::vector<std::string>& sources,
@@ -281,51 +340,31 @@ void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Act
   if (fi.kpu >= 0 && fi.kpu_writer == -1 && !fi.raw_pixels) pixels_to_main(tin, c);
   int in_buf = -1;
   if (fi.raw_pixels) {
-    // The raw pixels p (stored p - 128) as float p (EMC dequantize, scale 1, zero point -128),
-    // the normalization real = (p - mean_c) / std_c folded into the float weights and bias. The
-    // zero padding then reads p = 0, i.e. real -mean_c / std_c: exact only for a zero mean.
+    // The raw pixels p (stored p - 128) as float p, the normalization real = (p - mean_c) /
+    // std_c folded into the float weights and bias. The zero padding then reads p = 0, i.e. real
+    // -mean_c / std_c: exact for a zero mean; otherwise the conv reads the normalized float map,
+    // whose padding is real 0.
     const std::int32_t cin = std::int32_t(fc.geo.in_channels);
     std::vector<double> mean, stdv;
     input_normalization(cin, c, tin, mean, stdv);
     const bool padded = fc.geo.pad_top + fc.geo.pad_bottom + fc.geo.pad_left + fc.geo.pad_right > 0;
     if (padded && std::any_of(mean.begin(), mean.end(), [](double m) { return m != 0.0; })) {
-      fail(Errc::kUnsupportedLayer,
-           "runs on the CPU (" + r.why + ") with the activation " + to_string(act) +
-               ", which needs a float convolution; it reads the model input's raw pixels with "
-               "zero padding and a nonzero input mean (--input-range), and a float conv's "
-               "padding reads pixel 0, not real 0; use an input range with mean 0 (0,1 or 0,255), "
-               "a 1x1 or 3x3 conv before it, or " +
-               r.change,
-           c);
-    }
-    const std::size_t oc = fc.bias.size(), per = fc.weights.size() / oc;
-    const std::size_t kk = std::size_t(fc.geo.kernel_height) * fc.geo.kernel_width;
-    for (std::size_t o = 0; o < oc; ++o) {
-      double shift = 0;
-      for (std::size_t t = 0; t < per; ++t) {
-        const std::size_t ic = fc.depthwise ? o / fc.geo.depth_multiplier : t / kk;
-        const double w = double(fc.weights[o * per + t]) / stdv[ic];
-        shift += w * mean[ic];
-        fc.weights[o * per + t] = float(w);
+      in_buf = normalized_pixels_f(c, tin, mean, stdv, r);
+    } else {
+      const std::size_t oc = fc.bias.size(), per = fc.weights.size() / oc;
+      const std::size_t kk = std::size_t(fc.geo.kernel_height) * fc.geo.kernel_width;
+      for (std::size_t o = 0; o < oc; ++o) {
+        double shift = 0;
+        for (std::size_t t = 0; t < per; ++t) {
+          const std::size_t ic = fc.depthwise ? o / fc.geo.depth_multiplier : t / kk;
+          const double w = double(fc.weights[o * per + t]) / stdv[ic];
+          shift += w * mean[ic];
+          fc.weights[o * per + t] = float(w);
+        }
+        fc.bias[o] = float(double(fc.bias[o]) - shift);
       }
-      fc.bias[o] = float(double(fc.bias[o]) - shift);
+      in_buf = pixels_as_float(c, tin, r);
     }
-    format::EmcQuantizeInt8Body d;
-    d.count = static_cast<std::uint32_t>(count(tin));
-    d.scale = 1.0f;
-    d.zero_point = -128;
-    in_buf = main_buffer(std::uint64_t{d.count} * 4, c.layer_ref());
-    LayerInfo di;
-    di.note = "the input pixels p (stored p - 128) as float for the CPU's float conv (exact)";
-    di.in_shape = di.out_shape = g_.shape(tin).dims;
-    di.off_kpu_layer = c.layer_ref();  // (an EMC layer: named with the conv it serves)
-    di.off_kpu_reason = r.why;
-    di.off_kpu_change = r.change;
-    add_layer(LayerType::kEmcDequantizeInt8, d, di,
-              {fix(fi.main_i8, &format::EmcQuantizeInt8Body::main_mem_in_address),
-               fix(in_buf, &format::EmcQuantizeInt8Body::main_mem_out_address)});
-    out_.layers.back().main_in = fi.main_i8;
-    out_.layers.back().main_out = in_buf;
   }
   const bool tanh = act.kind == ActivationKind::kTanh;
   if (tanh) {  // tanh(x) = 2·σ(2x) − 1 (the doubling is exact in float)

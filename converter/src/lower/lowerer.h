@@ -210,6 +210,12 @@ class Lowerer : LoweredBuilder {
   std::pair<int, Int8Quant> normalize_pixels_i8(const Node& c, TensorId tin, int pixels,
                                                 const std::vector<double>& mean,
                                                 const std::vector<double>& stdv);
+  // The raw pixels of `tin` in main memory (stored p - 128) as float p: an exact EMC dequantize.
+  int pixels_as_float(const Node& c, TensorId tin, const KpuRefusal& r);
+  // The same normalized, real = (p - mean_c) / std_c, by a float 1x1 depthwise EMC conv: what a
+  // float CPU conv that pads must read when pixel 0 is not real 0 (once per tensor).
+  int normalized_pixels_f(const Node& c, TensorId tin, const std::vector<double>& mean,
+                          const std::vector<double>& stdv, const KpuRefusal& r);
   // The quantization quant_of(t) gives, without caching it.
   QuantParam peek_quant(TensorId t) const;
 
@@ -342,6 +348,7 @@ class Lowerer : LoweredBuilder {
   // its buffer and quantization, each emitted once per tensor.
   std::map<TensorId, std::pair<int, QuantParam>> normalized_;
   std::map<TensorId, std::pair<int, Int8Quant>> normalized_i8_;
+  std::map<TensorId, int> pixels_f_, normalized_f_;
 };
 
 }  // namespace emc::converter::detail
