@@ -317,6 +317,7 @@ int Lowerer::normalized_pixels_f(const Node& c, TensorId tin, const std::vector<
   info.off_kpu_change = r.change;
   if (tin == rescaled_input_)
     info.sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};
+  info.float_tensor = g_.tensor(tin).name;  // (the model input itself when nothing folded)
   const auto fix_geo = [](int buffer, bool in) {
     return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
                    auto& g = std::get<format::EmcConv2dF32Body>(l.body).geo;
