@@ -135,7 +135,8 @@ void check_accuracy(const std::vector<float>& got, const std::vector<float>& wan
         std::to_string(scale) + ", steps " + std::to_string(steps) + ", stated " +
         std::to_string(declared_error) + ", tolerance " + std::to_string(tol) + ")");
   // A layer the conversion declares unresolvable by int8 (its estimated rounding error reaches
-  // its output's range) must be named by a warning (one of the Keras layers fused into it); it
+  // its output's range) must be named by a warning (one of the Keras layers fused into it; a
+  // layer carrying on an earlier one's error is named in that layer's warning); it
   // may put the output anywhere in its range and beyond, so it excuses an error over `tol`.
   std::string declared;
   for (const auto& l : r.layers) {
@@ -147,7 +148,7 @@ void check_accuracy(const std::vector<float>& got, const std::vector<float>& wan
     for (const auto& src : l.sources) {
       name += (name.empty() ? "" : "+") + src;
       for (const auto& w : r.warnings)
-        warned |= w.find("layer '" + src + "'") != std::string::npos &&
+        warned |= w.find("'" + src + "'") != std::string::npos &&
                   w.find("int8 cannot resolve its output") != std::string::npos;
     }
     if (!warned)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,6 +43,8 @@ struct Form {
   // The error the int8 form carries per channel (an EMC int8 conv's estimate, carried_error):
   // mean and variance. Empty: its rounding alone.
   std::vector<double> err_mean, err_var;
+  // The layer int8 could not resolve whose error this form carries on ("": none).
+  std::string unresolved_from;
 };
 
 class CpuLowerer : LoweredBuilder {
@@ -101,6 +104,11 @@ class CpuLowerer : LoweredBuilder {
   // that int8 cannot resolve (make_emc_conv's precision_warning) adds its warning.
   // The calibrated moments of tensor `t` and the error its int8 form carries.
   InputMoments input_moments(TensorId t);
+  // A conv's precision warning: a layer that only carries on the error of an earlier one
+  // (`in.unresolved_from`) is named in that layer's warning instead of a warning of its own.
+  void precision_warning(const EmcConvLayer& l, const InputMoments& in, const Node& n,
+                         TensorId out);
+  std::map<std::string, std::size_t> unresolved_warning_;  // origin layer -> its warning's index
   int emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                 TensorId out, const Node& n, std::vector<std::string> sources, std::string note,
                 const InputMoments& in = {}, bool bias_correct = false,

@@ -170,7 +170,27 @@ InputMoments CpuLowerer::input_moments(TensorId t) {
   InputMoments m = moments_of(ranges_.at(std::size_t(t)));
   m.err_mean = form(t).err_mean;
   m.err_var = form(t).err_var;
+  m.unresolved_from = form(t).unresolved_from;
   return m;
+}
+
+void CpuLowerer::precision_warning(const EmcConvLayer& l, const InputMoments& in, const Node& n,
+                                   TensorId out) {
+  std::string origin;
+  if (!l.precision_warning.empty()) {
+    const auto it = unresolved_warning_.find(in.unresolved_from);
+    if (it != unresolved_warning_.end()) {
+      std::string& w = out_.warnings[it->second];
+      const bool first = w.find("; later layers carry it on: ") == std::string::npos;
+      w += (first ? "; later layers carry it on: '" : ", '") + n.source.name + "'";
+      origin = it->first;
+    } else {
+      unresolved_warning_[n.source.name] = out_.warnings.size();
+      out_.warnings.push_back(l.precision_warning);
+      origin = n.source.name;
+    }
+  }
+  if (out != kNoTensor) form(out).unresolved_from = origin;
 }
 
 int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
@@ -179,7 +199,7 @@ int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const
                           const Padding4& in_pad) {
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note, in,
                                  opt_.bias_correction && bias_correct, in_pad);
-  if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
+  precision_warning(l, in, n, out);
   // (A vector's stored order need not be its channels': only maps carry an error.)
   if (out != kNoTensor && g_.shape(out).rank() == 3 && form(out).chw_of.empty() && !form(out).hwc)
     carried_error(l, ranges_.at(std::size_t(out)), out_q, form(out).err_mean, form(out).err_var);

@@ -55,6 +55,8 @@ struct InputMoments {
   // The error the input's codes carry per channel against the float tensor (from earlier int8
   // layers and their rounding): mean and variance. Empty: its rounding onto the grid alone.
   std::vector<double> err_mean, err_var;
+  // The earlier layer int8 could not resolve whose error the input carries ("": none).
+  std::string unresolved_from;
 };
 
 // Exact pixels of unknown moments.
