@@ -42,6 +42,19 @@ void conv5(ModelBuilder& mb, std::mt19937& rng, const std::string& name, const c
   mb.weight(name + "/bias", {4}, b);
 }
 
+// A 1x1 linear conv 'pw' to 2 channels reading `in` (w: [cin][2]).
+void pointwise(ModelBuilder& mb, const std::string& in, const std::vector<float>& w) {
+  mb.layer("Conv2D", "pw",
+           {{"filters", 2},
+            {"kernel_size", {1, 1}},
+            {"strides", {1, 1}},
+            {"padding", "valid"},
+            {"use_bias", false},
+            {"activation", "linear"}},
+           {in});
+  mb.weight("pw/kernel", {1, 1, int(w.size() / 2), 2}, w);
+}
+
 struct Outcome {
   int normalizations = 0;
   double sqnr = 0;
@@ -107,15 +120,7 @@ TEST(FloatConvNormalizedInput, TwoConvsShareOneNormalizationOfMinusOneOnePixels)
   conv5(mb, rng, "ta", "sigmoid", "in");
   conv5(mb, rng, "tb", "tanh", "in");
   mb.layer("Concatenate", "cat", {{"axis", -1}}, {"ta", "tb"});
-  mb.layer("Conv2D", "pw",
-           {{"filters", 2},
-            {"kernel_size", {1, 1}},
-            {"strides", {1, 1}},
-            {"padding", "valid"},
-            {"use_bias", false},
-            {"activation", "linear"}},
-           {"cat"});
-  mb.weight("pw/kernel", {1, 1, 8, 2},
+  pointwise(mb, "cat",
             {0.5f, -0.3f, 0.2f, 0.4f, -0.6f, 0.1f, 0.3f, 0.2f, -0.2f, 0.5f, 0.4f, -0.1f, 0.1f, 0.3f,
              -0.5f, 0.2f});
   std::vector<std::uint8_t> px(12 * 12 * 3);
@@ -136,15 +141,7 @@ TEST(FloatConvNormalizedInput, LeadingRescalingToMinusOneOne) {
   mb.input("in", {12, 12, 3});
   mb.layer("Rescaling", "resc", {{"scale", 1.0 / 127.5}, {"offset", -1.0}}, {"in"});
   conv5(mb, rng, "t", "tanh", "resc");
-  mb.layer("Conv2D", "pw",
-           {{"filters", 2},
-            {"kernel_size", {1, 1}},
-            {"strides", {1, 1}},
-            {"padding", "valid"},
-            {"use_bias", false},
-            {"activation", "linear"}},
-           {"t"});
-  mb.weight("pw/kernel", {1, 1, 4, 2}, {0.5f, -0.3f, 0.2f, 0.4f, -0.6f, 0.1f, 0.3f, 0.2f});
+  pointwise(mb, "t", {0.5f, -0.3f, 0.2f, 0.4f, -0.6f, 0.1f, 0.3f, 0.2f});
   std::vector<std::uint8_t> px(12 * 12 * 3);
   Tensor x{Shape{{12, 12, 3}}, {}};  // the model takes raw pixels 0..255
   for (std::size_t i = 0; i < px.size(); ++i) {
