@@ -65,6 +65,29 @@ TEST(ConvertTool, ConvertsWithDatasetAndWritesSidecar) {
   EXPECT_TRUE(named);
 }
 
+// -p cpu --report gives each EMC int8 conv's estimated rounding error against its range, as the
+// sidecar records it (docs/cpu_target.md, "Outputs int8 cannot resolve").
+TEST(ConvertTool, CpuReportStatesTheInt8RoundingEstimate) {
+  const fs::path out = fs::temp_directory_path() / "emc_convert_tool_cpu_report.kmodel";
+  const ToolRun r = run_tool(sample("shapes_cnn") + "/model.json -p cpu --dataset " +
+                             sample("shapes_cnn") + "/inputs -o " + out.string() + " --report");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream side(out.string() + ".map.json");
+  const auto j = nlohmann::json::parse(side);
+  int convs = 0;
+  for (const auto& l : j["layers"]) {
+    if (!l.contains("rounding_error")) continue;
+    ++convs;
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "~%.1f%% of range",
+                  100.0 * l["rounding_error"].get<double>() / l["output_range"].get<double>());
+    EXPECT_NE(r.out.find(std::string("int8 rounding ") + pct), std::string::npos) << pct;
+  }
+  EXPECT_GE(convs, 2) << "shapes_cnn has two convs";
+  fs::remove(out);
+  fs::remove(out.string() + ".map.json");
+}
+
 TEST(ConvertTool, MissingDatasetIsAClearErrorAndWritesNothing) {
   const fs::path out = fs::temp_directory_path() / "emc_convert_tool_nodata.kmodel";
   fs::remove(out);

@@ -238,6 +238,13 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
                     *l.act_fit_error_lsb);
       src += buf;
     }
+    if (l.rounding_error && l.output_range && *l.output_range > 0) {
+      // The int8 weights' and input grid's estimated error (docs/cpu_target.md), in % of the range.
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "  int8 rounding ~%.1f%% of range",
+                    100.0 * *l.rounding_error / *l.output_range);
+      src += buf;
+    }
     std::printf("%-4zu %-28s %-4s %-15s %-15s %-13s %-19s %9llu %10s  %s\n", i,
                 std::string(format::to_string(l.type)).c_str(),
                 l.on_kpu                   ? "KPU"
