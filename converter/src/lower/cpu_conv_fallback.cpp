@@ -112,7 +112,7 @@ std::pair<int, Int8Quant> Lowerer::normalize_pixels_i8(const Node& c, TensorId t
                                  "input normalization (p - mean_c) / std_c as a layer of its own: "
                                  "no pixel maps to 0.0 in every channel",
                                  exact_moments(), false);
-  if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
+  if (!l.rounding.warning.empty()) out_.warnings.push_back(std::move(l.rounding.warning));
   const int ob = main_buffer(std::uint64_t(s.num_elements()), c.layer_ref());
   LayerInfo info = std::move(l.info);
   info.out_int8 = true;
@@ -230,7 +230,7 @@ void Lowerer::lower_conv_on_cpu(const ConvUnit& u, const std::vector<int>& nodes
   const InputMoments moments =
       folded ? pixel_moments(rin, mean, stdv, in_q.zero_point + 128) : moments_of(rin);
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, c, sources, note, moments, bias_correct);
-  if (!l.precision_warning.empty()) out_.warnings.push_back(std::move(l.precision_warning));
+  if (!l.rounding.warning.empty()) out_.warnings.push_back(std::move(l.rounding.warning));
   const auto& geo = l.body.geo;
   const int ob =
       main_buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, c.layer_ref());

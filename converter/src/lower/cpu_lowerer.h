@@ -101,7 +101,7 @@ class CpuLowerer : LoweredBuilder {
   // `in` (optional): the input's calibrated moments, for the rounding-error estimate and, with
   // `bias_correct` (and the bias-correction option, as the k210 lowering), the bias correction of
   // the weight rounding: the expected output error sum (w_q - w) * E[x] is subtracted. A layer
-  // that int8 cannot resolve (make_emc_conv's precision_warning) adds its warning.
+  // that int8 cannot resolve (make_emc_conv's rounding.warning) adds its warning.
   // The calibrated moments of tensor `t` and the error its int8 form carries.
   InputMoments input_moments(TensorId t);
   // A conv's precision warning: a layer that only carries on the error of an earlier one

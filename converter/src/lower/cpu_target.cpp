@@ -177,7 +177,7 @@ InputMoments CpuLowerer::input_moments(TensorId t) {
 void CpuLowerer::precision_warning(const EmcConvLayer& l, const InputMoments& in, const Node& n,
                                    TensorId out) {
   std::string origin;
-  if (!l.precision_warning.empty()) {
+  if (!l.rounding.warning.empty()) {
     const auto it = unresolved_warning_.find(in.unresolved_from);
     if (it != unresolved_warning_.end()) {
       std::string& w = out_.warnings[it->second];
@@ -186,7 +186,7 @@ void CpuLowerer::precision_warning(const EmcConvLayer& l, const InputMoments& in
       origin = it->first;
     } else {
       unresolved_warning_[n.source.name] = out_.warnings.size();
-      out_.warnings.push_back(l.precision_warning);
+      out_.warnings.push_back(l.rounding.warning);
       origin = n.source.name;
     }
   }
@@ -202,7 +202,8 @@ int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const
   precision_warning(l, in, n, out);
   // (A vector's stored order need not be its channels': only maps carry an error.)
   if (out != kNoTensor && g_.shape(out).rank() == 3 && form(out).chw_of.empty() && !form(out).hwc)
-    carried_error(l, ranges_.at(std::size_t(out)), out_q, form(out).err_mean, form(out).err_var);
+    carried_error(l.rounding, ranges_.at(std::size_t(out)), out_q, form(out).err_mean,
+                  form(out).err_var);
   const auto& geo = l.body.geo;
   const int ob =
       buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, n.layer_ref());

@@ -13,6 +13,7 @@
 #include "emc/converter/emc_conv_quant.h"
 #include "emc/converter/graph.h"
 #include "emc/converter/quantize.h"
+#include "lower/emc_conv_rounding.h"
 #include "lower/lowered.h"
 
 namespace emc::converter::detail {
@@ -38,50 +39,13 @@ struct EmcConvLayer {
   format::LayerType type = format::LayerType::kEmcConv2d;
   format::EmcConv2dInt8Body body;
   LayerInfo info;  // sources, shapes, weight bytes, note, rounding_error and output_range
-  // Set when info.rounding_error reaches kRoundingErrorWarnShare of info.output_range: the warning
-  // naming the layer, for the lowering's warnings.
-  std::string precision_warning;
-  // The estimated output error per output channel before the output's rounding: mean, variance.
-  std::vector<double> err_mean, err_var;
-  // The activation's clamp (real units; infinite: none), where an output's error vanishes.
-  double clamp_low = -1e300, clamp_high = 1e300;
+  RoundingEstimate rounding;  // (its warning: for the lowering's warnings)
 };
-
-// Calibrated moments of what a conv reads, per input channel, in its input grid's real units
-// (real = (code - zero_point) * scale): E[x] and E[x^2]. Empty vectors: not known.
-struct InputMoments {
-  std::vector<double> mean, mean_square;
-  bool exact = false;  // the codes are the real values themselves (pixels): no input rounding
-  // The error the input's codes carry per channel against the float tensor (from earlier int8
-  // layers and their rounding): mean and variance. Empty: its rounding onto the grid alone.
-  std::vector<double> err_mean, err_var;
-  // The earlier layer int8 could not resolve whose error the input carries ("": none).
-  std::string unresolved_from;
-};
-
-// Exact pixels of unknown moments.
-InputMoments exact_moments();
-// The moments of calibration range `r` (a tensor's own values).
-InputMoments moments_of(const Range& r);
-// The error conv `l`'s int8 output (grid `q`, clamped as `l` clamps) carries per channel after
-// its rounding: from `l`'s estimate and the output's calibration `r`. A channel that barely
-// varies (sd under a quarter step, not at the clamp) is rounded as its mean is: `l`'s estimate
-// plus that exact rounding, a fixed offset; any other carries its rounding alone (step^2 / 12).
-// Empty when `r` has no per-channel moments of `l`'s channel count.
-void carried_error(const EmcConvLayer& l, const Range& r, const Int8Quant& q,
-                   std::vector<double>& err_mean, std::vector<double>& err_var);
-// The moments of a * x + b (per channel) for x with moments `m`.
-InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
-                            const std::vector<double>& b);
-// What a conv folding the input normalization reads: p - zx = std_c * x + mean_c - zx for the
-// tensor's x (calibration `r`), exact pixels (`zx`: the pixel at the input zero point).
-InputMoments pixel_moments(const Range& r, const std::vector<double>& mean,
-                           const std::vector<double>& stdv, std::int32_t zx);
 
 // Quantizes `fc` (input `in_q`, output `out_q`) naming node `n` in every error: padding not
 // smaller than the kernel window, more taps than the accumulator bound, quantization failures.
 // `in` (the input's calibrated moments): the rounding-error estimate of the layer (LayerInfo's
-// rounding_error; precision_warning) and, with `bias_correct`, the bias correction of the weight
+// rounding_error; `rounding`) and, with `bias_correct`, the bias correction of the weight
 // rounding (the expected output error sum (w_q - w) * E[x], counting only the taps inside the
 // input, is subtracted). `in_pad`: rows/columns of fc's input that are explicit zero padding (a
 // conv whose padding became its own EMC_PAD_CROP_INT8), which are not inside the input either.

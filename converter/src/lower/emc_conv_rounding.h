@@ -1,0 +1,66 @@
+// Internal: how far an EMC int8 convolution's int8 weights, bias and input grid move its output
+// (docs/cpu_target.md, "Outputs int8 cannot resolve"): the estimate from the input's calibrated
+// moments, the error a layer's output carries on to the next, and the warning when int8 cannot
+// resolve the output at all.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "emc/converter/calibrate.h"
+#include "emc/converter/emc_conv_quant.h"
+#include "emc/converter/graph.h"
+#include "emc/format/emc_layers.h"
+
+namespace emc::converter::detail {
+
+// The estimate for one quantized conv: per output channel the error's mean and variance before the
+// output's rounding (real units), the largest |mean| + 3 spreads and the output's range (the
+// LayerInfo's rounding_error and output_range), and a warning naming node `n` when that error
+// reaches kRoundingErrorWarnShare of the range.
+struct RoundingEstimate {
+  std::vector<double> err_mean, err_var;
+  double worst = 0, range = 0;
+  double clamp_low = -1e300, clamp_high = 1e300;  // the activation's clamp (real; none: infinite)
+  double lo = 0, hi = 0;                          // the real values of the clamped codes
+  std::string warning;
+};
+
+// Calibrated moments of what a conv reads, per input channel, in its input grid's real units
+// (real = (code - zero_point) * scale): E[x] and E[x^2]. Empty vectors: not known.
+struct InputMoments {
+  std::vector<double> mean, mean_square;
+  bool exact = false;  // the codes are the real values themselves (pixels): no input rounding
+  // The error the input's codes carry per channel against the float tensor (from earlier int8
+  // layers and their rounding): mean and variance. Empty: its rounding onto the grid alone.
+  std::vector<double> err_mean, err_var;
+  // The earlier layer int8 could not resolve whose error the input carries ("": none).
+  std::string unresolved_from;
+};
+
+// Exact pixels of unknown moments.
+InputMoments exact_moments();
+// The moments of calibration range `r` (a tensor's own values).
+InputMoments moments_of(const Range& r);
+// The error a conv's int8 output (grid `q`, clamped as the conv clamps) carries per channel after
+// its rounding: from the conv's estimate `e` and the output's calibration `r`. A channel that
+// barely varies (sd under a quarter step, not at the clamp) is rounded as its mean is: the estimate
+// plus that exact rounding, a fixed offset; any other carries its rounding alone (step^2 / 12).
+// Empty when `r` has no per-channel moments of the conv's channel count.
+void carried_error(const RoundingEstimate& e, const Range& r, const Int8Quant& q,
+                   std::vector<double>& err_mean, std::vector<double>& err_var);
+// The moments of a * x + b (per channel) for x with moments `m`.
+InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
+                            const std::vector<double>& b);
+// What a conv folding the input normalization reads: p - zx = std_c * x + mean_c - zx for the
+// tensor's x (calibration `r`), exact pixels (`zx`: the pixel at the input zero point).
+InputMoments pixel_moments(const Range& r, const std::vector<double>& mean,
+                           const std::vector<double>& stdv, std::int32_t zx);
+
+RoundingEstimate estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Body& body,
+                                         const std::vector<double>& weight_scale,
+                                         const Int8Quant& in_q, const Int8Quant& out_q,
+                                         const InputMoments& in, const Node& n);
+
+}  // namespace emc::converter::detail
