@@ -1,5 +1,6 @@
 // Memory planning, address patching, kmodel encoding and the sidecar map (convert.h).
 #include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "emc/converter/convert.h"
@@ -100,11 +101,17 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
   // when the user asked for a file the vendor runtime loads.
   const Target& target = *options.target;
   if (target.emc_types_need_emc_runtime) {
+    // One warning per Keras layer that left the KPU, listing every EMC layer serving it.
+    struct OffKpu {
+      const LayerInfo* first = nullptr;
+      std::vector<std::size_t> index;
+      std::vector<std::string> types;
+    };
+    std::vector<OffKpu> off_kpu;
     for (const LayerInfo& li : r.layers) {
       if (!format::is_emc_type(li.type)) continue;
       const std::string type(format::to_string(li.type));
       if (li.off_kpu_layer) {  // a Keras layer the KPU cannot run exactly (Lowerer fallback)
-        const Error at = Error(Errc::kUnsupportedLayer, "").with_layer(*li.off_kpu_layer);
         if (options.sdk_compatible) {
           return Error(Errc::kUnsupportedLayer,
                        li.off_kpu_reason + "; its CPU form (" + type +
@@ -115,11 +122,13 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
                            "the kmodel with EMC's runtime")
               .with_layer(*li.off_kpu_layer);
         }
-        lm.warnings.push_back(at.to_string() + "runs on the CPU as kmodel layer " +
-                              std::to_string(li.index) + " (" + type +
-                              ", an EMC layer type): " + li.off_kpu_reason +
-                              ". EMC's runtime (emc-run) runs it; the stock K210 SDK loader and "
-                              "MaixPy cannot (--sdk-compatible makes this an error)");
+        auto it = std::find_if(off_kpu.begin(), off_kpu.end(), [&](const OffKpu& o) {
+          return o.first->off_kpu_layer->index == li.off_kpu_layer->index &&
+                 o.first->off_kpu_layer->name == li.off_kpu_layer->name;
+        });
+        if (it == off_kpu.end()) it = off_kpu.insert(off_kpu.end(), OffKpu{&li, {}, {}});
+        it->index.push_back(li.index);
+        it->types.push_back(type);
         continue;
       }
       const std::string who =
@@ -137,6 +146,21 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
                             " runs as an EMC CPU layer type: EMC's runtime (emc-run) runs "
                             "it, the stock K210 SDK loader and MaixPy cannot "
                             "(--sdk-compatible makes this an error)");
+    }
+    for (const OffKpu& o : off_kpu) {
+      const Error at = Error(Errc::kUnsupportedLayer, "").with_layer(*o.first->off_kpu_layer);
+      std::string where = o.index.size() == 1 ? "kmodel layer " : "kmodel layers ";
+      std::string types;
+      for (std::size_t i = 0; i < o.index.size(); ++i) {
+        where += (i ? ", " : "") + std::to_string(o.index[i]);
+        types += (i ? ", " : "") + o.types[i];
+      }
+      lm.warnings.push_back(
+          at.to_string() + "runs on the CPU as " + where + " (" + types +
+          (o.index.size() == 1 ? ", an EMC layer type): " : ": EMC layer types): ") +
+          o.first->off_kpu_reason +
+          ". EMC's runtime (emc-run) runs it; the stock K210 SDK loader and "
+          "MaixPy cannot (--sdk-compatible makes this an error)");
     }
   }
   m.header.layers_length = static_cast<std::uint32_t>(m.layers.size());

@@ -58,6 +58,7 @@ void pointwise(ModelBuilder& mb, const std::string& in, const std::vector<float>
 struct Outcome {
   int normalizations = 0;
   double sqnr = 0;
+  std::vector<std::string> warnings;
 };
 
 // Converts for k210 with `pre` preprocessing, runs on kpu-sim, compares with the float model.
@@ -74,6 +75,7 @@ Outcome run(const ModelBuilder& mb, PixelScale pre, const std::vector<std::uint8
   auto r = convert(*g, {{x}}, opt);
   EXPECT_TRUE(r.ok()) << r.error().to_string();
   if (!r.ok()) return o;
+  o.warnings = r->warnings;
   for (const auto& l : r->layers)
     if (l.type == format::LayerType::kEmcDepthwiseConv2dF32 &&
         l.note.find("input normalization") != std::string::npos) {
@@ -131,6 +133,18 @@ TEST(FloatConvNormalizedInput, TwoConvsShareOneNormalizationOfMinusOneOnePixels)
   }
   const Outcome o = run(mb, PixelScale::kMinusOneOne, px, x);
   EXPECT_EQ(o.normalizations, 1) << "one normalized map for both convs";
+  // One warning per Keras layer that left the KPU, listing the EMC layers that serve it.
+  int ta = 0, tb = 0;
+  for (const auto& w : o.warnings) {
+    ta += w.find("'ta' (Conv2D): runs on the CPU as kmodel layers ") != std::string::npos;
+    tb += w.find("'tb' (Conv2D): runs on the CPU as kmodel layer ") != std::string::npos;
+    EXPECT_TRUE(w.find("'ta'") == std::string::npos ||
+                w.find("EMC_DEQUANTIZE_INT8, EMC_DEPTHWISE_CONV2D_F32, EMC_CONV2D_F32") !=
+                    std::string::npos)
+        << w;
+  }
+  EXPECT_EQ(ta, 1);
+  EXPECT_EQ(tb, 1);
   // Both float convs exact; the output's uint8 roundings (ta, tb, cat, pw) remain.
   EXPECT_GT(o.sqnr, 35.0);
 }
