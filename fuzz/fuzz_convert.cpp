@@ -149,7 +149,7 @@ void check_accuracy(const std::vector<float>& got, const std::vector<float>& wan
       name += (name.empty() ? "" : "+") + src;
       for (const auto& w : r.warnings)
         warned |= w.find("'" + src + "'") != std::string::npos &&
-                  w.find("int8 cannot resolve its output") != std::string::npos;
+                  w.find("cannot resolve its output") != std::string::npos;
     }
     if (!warned)
       finding(std::string(target) + ": layer " + std::to_string(l.index) + " ('" + name +

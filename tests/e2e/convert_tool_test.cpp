@@ -81,7 +81,7 @@ TEST(ConvertTool, CpuReportStatesTheInt8RoundingEstimate) {
     char pct[32];
     std::snprintf(pct, sizeof pct, "~%.1f%% of range",
                   100.0 * l["rounding_error"].get<double>() / l["output_range"].get<double>());
-    EXPECT_NE(r.out.find(std::string("int8 rounding ") + pct), std::string::npos) << pct;
+    EXPECT_NE(r.out.find(std::string("  rounding ") + pct), std::string::npos) << pct;
   }
   EXPECT_GE(convs, 2) << "shapes_cnn has two convs";
   fs::remove(out);

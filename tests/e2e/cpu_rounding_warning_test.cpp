@@ -82,7 +82,7 @@ Converted convert_and_measure(const ModelBuilder& mb, const std::vector<Tensor>&
 std::string warning_about(const ConvertResult& r, const std::string& layer) {
   for (const auto& w : r.warnings)
     if (w.find("layer '" + layer + "'") != std::string::npos &&
-        w.find("int8 cannot resolve its output") != std::string::npos)
+        w.find("cannot resolve its output") != std::string::npos)
       return w;
   return {};
 }
@@ -120,7 +120,7 @@ TEST(CpuRoundingWarning, AnOrdinaryConvIsNotNamed) {
 // A 1x1 conv a: x -> (x, x + 0.001), then a 1x1 conv b with weights (-1, 1): b's output is the
 // constant 0.001, but a's int8 grid (step 1.001 / 255 = 0.0039) rounds each of b's inputs by up
 // to half a step, so b reads a difference that is off by up to 0.0039.
-TEST(CpuRoundingWarning, AnInputGridTooCoarseForAResidueIsNamed) {
+ModelBuilder grid_residue_model() {
   ModelBuilder mb;
   mb.input("in", {4, 4, 1});
   Json a = conv_attrs(1, "linear");
@@ -131,19 +131,47 @@ TEST(CpuRoundingWarning, AnInputGridTooCoarseForAResidueIsNamed) {
   mb.weight("a/bias", {2}, {0.0f, 0.001f});
   mb.layer("Conv2D", "b", conv_attrs(1, "linear"));
   mb.weight("b/kernel", {1, 1, 2, 1}, {-1.0f, 1.0f});
+  return mb;
+}
+
+std::vector<Tensor> grid_residue_inputs() {
   std::vector<Tensor> inputs;
   for (int s = 0; s < 3; ++s) {
     Tensor t{Shape{{4, 4, 1}}, {}};
     for (int p = 0; p < 16; ++p) t.data.push_back(float((17 * p + 89 * s) % 256) / 255.0f);
     inputs.push_back(t);
   }
-  const Converted c = convert_and_measure(mb, inputs, "b");
+  return inputs;
+}
+
+TEST(CpuRoundingWarning, AnInputGridTooCoarseForAResidueIsNamed) {
+  const Converted c = convert_and_measure(grid_residue_model(), grid_residue_inputs(), "b");
   const std::string w = warning_about(c.r, "b");
   EXPECT_NE(w, "") << "no warning names conv 'b'";
   EXPECT_NE(w.find("and the error its input carries"), std::string::npos) << w;
   EXPECT_EQ(warning_about(c.r, "a"), "") << "conv 'a' is an ordinary conv";
   // True: fed a's float output rounded to a's grid (what b reads), b is far off.
   EXPECT_LT(c.conv.sqnr(), 10.0) << "isolated SQNR; floor " << c.conv.floor();
+}
+
+// The same on k210: both are KPU convs (8-bit weights, uint8 maps), and 'b' is named as well.
+TEST(CpuRoundingWarning, KpuConvReadingATooCoarseGridIsNamed) {
+  auto g = grid_residue_model().graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  std::vector<std::vector<Tensor>> samples;
+  for (const auto& t : grid_residue_inputs()) samples.push_back({t});
+  ConvertOptions opt;
+  opt.target = Target::kK210;
+  opt.threads = 1;
+  auto r = convert(*g, samples, opt);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const std::string w = warning_about(*r, "b");
+  EXPECT_NE(w.find("8-bit cannot resolve its output"), std::string::npos) << w;
+  EXPECT_EQ(warning_about(*r, "a"), "");
+  const LayerInfo* b = writer_of(*r, "b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_TRUE(b->on_kpu);
+  EXPECT_GE(*b->rounding_error, *b->output_range);
 }
 
 }  // namespace

@@ -239,9 +239,10 @@ void print_report(const ConvertResult& r, std::size_t file_size) {
       src += buf;
     }
     if (l.rounding_error && l.output_range && *l.output_range > 0) {
-      // The int8 weights' and input grid's estimated error (docs/cpu_target.md), in % of the range.
+      // The quantized weights' and input grid's estimated error (docs/cpu_target.md), in % of the
+      // range.
       char buf[64];
-      std::snprintf(buf, sizeof buf, "  int8 rounding ~%.1f%% of range",
+      std::snprintf(buf, sizeof buf, "  rounding ~%.1f%% of range",
                     100.0 * *l.rounding_error / *l.output_range);
       src += buf;
     }

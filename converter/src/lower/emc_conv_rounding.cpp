@@ -19,35 +19,43 @@ namespace emc::converter::detail {
 // the largest over the output channels; an unknown moment is taken at the input grid's largest
 // magnitude. Above the output's range the output is a small residue of much larger terms, which
 // int8 cannot resolve.
-RoundingEstimate estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Body& body,
-                                         const std::vector<double>& weight_scale,
-                                         const Int8Quant& in_q, const Int8Quant& out_q,
-                                         const InputMoments& in, const Node& n) {
+namespace {
+
+// The quantized form of one conv, as the estimate reads it.
+struct QuantizedConv {
+  std::uint64_t out_channels = 0, in_channels = 0, taps = 0, kk = 1;  // taps per output
+  bool depthwise = false;
+  std::uint64_t depth_multiplier = 1;
+  const std::vector<float>* w = nullptr;  // float weights, [o][taps]
+  std::vector<double> w_hat;              // what the form multiplies by, same layout
+  const std::vector<float>* b = nullptr;  // float bias
+  std::vector<double> b_hat;              // what the form adds
+  double x_max = 0, step = 0;             // the input grid's largest magnitude and step
+  double lo = 0, hi = 0;                  // the real values of the clamped output codes
+  const char* bits = "int8";
+};
+
+RoundingEstimate estimate(const QuantizedConv& c, const InputMoments& in, const Node& n) {
   RoundingEstimate out;
-  out.clamp_low = fc.act_min;
-  out.clamp_high = fc.act_max;
-  out.lo = out_q.dequantize(body.act_min);
-  out.hi = out_q.dequantize(body.act_max);
-  const auto& g = body.geo;
-  const double x_max =
-      in_q.scale * std::max(std::abs(-128 - in_q.zero_point), std::abs(127 - in_q.zero_point));
-  const double step_var = in.exact ? 0.0 : in_q.scale * in_q.scale / 12;
-  const bool carried = in.err_mean.size() == g.in_channels && in.err_var.size() == g.in_channels;
-  const bool have_mean = in.mean.size() == g.in_channels;
-  const bool have_sq = have_mean && in.mean_square.size() == g.in_channels;
-  const std::uint64_t oc = g.out_channels, per = fc.weights.size() / oc;
-  const std::uint64_t kk = std::uint64_t(g.kernel_height) * g.kernel_width;
+  out.lo = c.lo;
+  out.hi = c.hi;
+  const double x_max = c.x_max;
+  const double step_var = in.exact ? 0.0 : c.step * c.step / 12;
+  const bool carried = in.err_mean.size() == c.in_channels && in.err_var.size() == c.in_channels;
+  const bool have_mean = in.mean.size() == c.in_channels;
+  const bool have_sq = have_mean && in.mean_square.size() == c.in_channels;
+  const std::uint64_t oc = c.out_channels, per = c.taps;
   double worst_err = 0;
   std::uint64_t worst = 0;
   out.err_mean.assign(oc, 0.0);
   out.err_var.assign(oc, 0.0);
   for (std::uint64_t o = 0; o < oc; ++o) {
-    double mean = double(body.bias[o]) * in_q.scale * weight_scale[o] - double(fc.bias[o]);
+    double mean = c.b_hat[o] - double((*c.b)[o]);
     double independent = 0, together = 0, dw_sum = 0, in_var = 0;
     for (std::uint64_t t = 0; t < per; ++t) {
-      const double wq = weight_scale[o] * double(body.weights[o * per + t]);
-      const double dw = wq - double(fc.weights[o * per + t]);
-      const std::uint64_t ic = fc.depthwise ? o / g.depth_multiplier : t / kk;
+      const double wq = c.w_hat[o * per + t];
+      const double dw = wq - double((*c.w)[o * per + t]);
+      const std::uint64_t ic = c.depthwise ? o / c.depth_multiplier : t / c.kk;
       const double mu = have_mean ? in.mean[ic] : 0.0;
       const double sd = have_sq ? std::sqrt(std::max(in.mean_square[ic] - mu * mu, 0.0)) : x_max;
       mean += dw * mu + (carried ? wq * in.err_mean[ic] : 0.0);
@@ -65,24 +73,86 @@ RoundingEstimate estimate_rounding_error(const FloatConv& fc, const format::EmcC
     const double err = std::fabs(mean) + 3 * std::sqrt(var);
     if (err > worst_err) worst_err = err, worst = o;
   }
-  const double range = double(body.act_max - body.act_min) * out_q.scale;
+  const double range = c.hi - c.lo;
   out.worst = worst_err;
   out.range = range;
   // (A clamp to one value has no error to resolve.)
   if (range <= 0 || worst_err < kRoundingErrorWarnShare * range) return out;
   std::ostringstream w;
-  w << "layer '" << n.source.name << "' (" << n.source.class_name
-    << "): int8 cannot resolve its output: its int8 weights"
+  w << "layer '" << n.source.name << "' (" << n.source.class_name << "): " << c.bits
+    << " cannot resolve its output: its " << c.bits << " weights"
     << (in.exact  ? ""
         : carried ? " and the error its input carries (its grid, earlier layers)"
                   : " and its input's grid")
     << " move output channel " << worst << " by about " << std::setprecision(3) << worst_err << ", "
-    << std::fixed << std::setprecision(0) << (range > 0 ? 100 * worst_err / range : 100.0)
+    << std::fixed << std::setprecision(0) << 100 * worst_err / range
     << " % of the output's calibrated range " << std::defaultfloat << std::setprecision(3) << range
     << " (the output is a small residue of much larger terms); expect large errors from this "
        "layer on: measure them with emc-compare --layers --isolated";
   out.warning = w.str();
   return out;
+}
+
+}  // namespace
+
+RoundingEstimate estimate_rounding_error(const FloatConv& fc, const format::EmcConv2dInt8Body& body,
+                                         const std::vector<double>& weight_scale,
+                                         const Int8Quant& in_q, const Int8Quant& out_q,
+                                         const InputMoments& in, const Node& n) {
+  const auto& g = body.geo;
+  QuantizedConv c;
+  c.out_channels = g.out_channels;
+  c.in_channels = g.in_channels;
+  c.taps = fc.weights.size() / c.out_channels;
+  c.kk = std::uint64_t(g.kernel_height) * g.kernel_width;
+  c.depthwise = fc.depthwise;
+  c.depth_multiplier = g.depth_multiplier;
+  c.w = &fc.weights;
+  c.b = &fc.bias;
+  c.w_hat.resize(fc.weights.size());
+  for (std::size_t i = 0; i < c.w_hat.size(); ++i)
+    c.w_hat[i] = weight_scale[i / c.taps] * double(body.weights[i]);
+  c.b_hat.resize(c.out_channels);
+  for (std::uint64_t o = 0; o < c.out_channels; ++o)
+    c.b_hat[o] = double(body.bias[o]) * in_q.scale * weight_scale[o];
+  c.x_max =
+      in_q.scale * std::max(std::abs(-128 - in_q.zero_point), std::abs(127 - in_q.zero_point));
+  c.step = in_q.scale;
+  c.lo = out_q.dequantize(body.act_min);
+  c.hi = out_q.dequantize(body.act_max);
+  RoundingEstimate out = estimate(c, in, n);
+  out.clamp_low = fc.act_min;
+  out.clamp_high = fc.act_max;
+  return out;
+}
+
+RoundingEstimate estimate_kpu_rounding_error(const std::vector<float>& weights,
+                                             const std::vector<float>& bias, bool depthwise,
+                                             std::int32_t kernel, std::int32_t in_channels,
+                                             const WeightQuant& wq,
+                                             const std::vector<double>& bias_correction,
+                                             const QuantParam& in_q, const QuantParam& out_q,
+                                             const InputMoments& in, const Node& n) {
+  QuantizedConv c;
+  c.out_channels = bias.size();
+  c.in_channels = std::uint64_t(in_channels);
+  c.taps = c.out_channels ? weights.size() / c.out_channels : 0;
+  c.kk = std::uint64_t(kernel) * std::uint64_t(kernel);
+  c.depthwise = depthwise;
+  c.w = &weights;
+  c.b = &bias;
+  c.w_hat.resize(weights.size());
+  for (std::size_t i = 0; i < c.w_hat.size(); ++i)
+    c.w_hat[i] = wq.scales[i / c.taps] * (double(wq.codes[i]) - double(wq.zero_point));
+  c.b_hat.resize(c.out_channels);
+  for (std::uint64_t o = 0; o < c.out_channels; ++o)
+    c.b_hat[o] = double(bias[o]) - (bias_correction.empty() ? 0.0 : bias_correction[o]);
+  c.x_max = in_q.scale * std::max(in_q.zero_point, 255 - in_q.zero_point);
+  c.step = in_q.scale;
+  c.lo = -double(out_q.zero_point) * out_q.scale;
+  c.hi = (255 - out_q.zero_point) * out_q.scale;
+  c.bits = wq.bits == 16 ? "16-bit" : "8-bit";
+  return estimate(c, in, n);
 }
 
 InputMoments exact_moments() {
@@ -126,6 +196,21 @@ void carried_error(const RoundingEstimate& e, const Range& r, const Int8Quant& q
       err_var[k] = q.scale * q.scale / 12;
     }
   }
+}
+
+InputMoments slice_moments(const InputMoments& m, std::int32_t c0, std::int32_t c1) {
+  auto slice = [&](const std::vector<double>& v) {
+    return v.size() >= std::size_t(c1) ? std::vector<double>(v.begin() + c0, v.begin() + c1)
+                                       : std::vector<double>{};
+  };
+  InputMoments out;
+  out.exact = m.exact;
+  out.mean = slice(m.mean);
+  out.mean_square = slice(m.mean_square);
+  out.err_mean = slice(m.err_mean);
+  out.err_var = slice(m.err_var);
+  out.unresolved_from = m.unresolved_from;
+  return out;
 }
 
 InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,

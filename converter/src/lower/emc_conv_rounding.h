@@ -11,6 +11,7 @@
 #include "emc/converter/calibrate.h"
 #include "emc/converter/emc_conv_quant.h"
 #include "emc/converter/graph.h"
+#include "emc/converter/quantize.h"
 #include "emc/format/emc_layers.h"
 
 namespace emc::converter::detail {
@@ -50,6 +51,8 @@ InputMoments moments_of(const Range& r);
 // Empty when `r` has no per-channel moments of the conv's channel count.
 void carried_error(const RoundingEstimate& e, const Range& r, const Int8Quant& q,
                    std::vector<double>& err_mean, std::vector<double>& err_var);
+// Channels [c0, c1) of `m` (a depthwise conv split into parts).
+InputMoments slice_moments(const InputMoments& m, std::int32_t c0, std::int32_t c1);
 // The moments of a * x + b (per channel) for x with moments `m`.
 InputMoments affine_moments(const InputMoments& m, const std::vector<double>& a,
                             const std::vector<double>& b);
@@ -62,5 +65,16 @@ RoundingEstimate estimate_rounding_error(const FloatConv& fc, const format::EmcC
                                          const std::vector<double>& weight_scale,
                                          const Int8Quant& in_q, const Int8Quant& out_q,
                                          const InputMoments& in, const Node& n);
+// The same for a K210_CONV: its weights `wq` (codes with one zero point, per-channel scales, in
+// `weights`' layout: [o][i][ky][kx], depthwise [c][ky][kx]), its bias less `bias_correction`, its
+// uint8 input and output grids (the output range is the whole uint8 grid; the activation table's
+// own error is reported apart).
+RoundingEstimate estimate_kpu_rounding_error(const std::vector<float>& weights,
+                                             const std::vector<float>& bias, bool depthwise,
+                                             std::int32_t kernel, std::int32_t in_channels,
+                                             const WeightQuant& wq,
+                                             const std::vector<double>& bias_correction,
+                                             const QuantParam& in_q, const QuantParam& out_q,
+                                             const InputMoments& in, const Node& n);
 
 }  // namespace emc::converter::detail

@@ -281,6 +281,7 @@ int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
     if (c0 > 0) q.border_error = 0;  // stated once, by the first part
     q.out_c = c1 - c0;
     if (p.depthwise) q.in_c = q.out_c;
+    if (p.depthwise && p.moments) q.moments = slice_moments(*p.moments, c0, c1);
     q.weights.assign(p.weights.begin() + static_cast<std::ptrdiff_t>(per * c0),
                      p.weights.begin() + static_cast<std::ptrdiff_t>(per * c1));
     q.bias.assign(p.bias.begin() + c0, p.bias.begin() + c1);
@@ -371,6 +372,14 @@ int Lowerer::emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t 
   LayerInfo info;
   info.sources = p.sources;
   info.note = p.note;
+  if (p.moments) {
+    const RoundingEstimate e =
+        estimate_kpu_rounding_error(p.weights, p.bias, p.depthwise, p.kernel, p.in_c, args->weights,
+                                    args->bias_correction, p.in_q, p.out_q, *p.moments, n);
+    info.rounding_error = e.worst;
+    info.output_range = e.range;
+    if (!e.warning.empty()) out_.warnings.push_back(e.warning);
+  }
   if (p.border_error > 0) info.border_error = p.border_error;
   info.in_shape = {p.in_h, p.in_w, p.in_c};
   info.out_shape = {p.out_h, p.out_w, p.out_c};
@@ -431,6 +440,7 @@ bool Lowerer::emit_sampled_in_groups(const ConvPlan& p, Sub sub, TensorId out) {
     if (c0 > 0) q.border_error = 0;  // stated once, by the first part
     q.out_c = nc;
     if (p.depthwise) q.in_c = nc;
+    if (p.depthwise && p.moments) q.moments = slice_moments(*p.moments, c0, c1);
     q.weights.assign(p.weights.begin() + static_cast<std::ptrdiff_t>(per * c0),
                      p.weights.begin() + static_cast<std::ptrdiff_t>(per * c1));
     q.bias.assign(p.bias.begin() + c0, p.bias.begin() + c1);
@@ -741,7 +751,10 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
       p.border_error = border;
       out_.warnings.push_back(border_pixel_warning(c, p.in_q.zero_point, mean, stdv));
     }
+    const Range& rin = ranges_.at(static_cast<std::size_t>(tin));
+    p.moments = own_layer ? moments_of(rin) : pixel_moments(rin, mean, stdv, p.in_q.zero_point);
   } else {
+    p.moments = moments_of(ranges_.at(static_cast<std::size_t>(tin)));
     p.in_q = quant_of(tin);
     if (opt_.bias_correction) p.in_mean = ranges_.at(static_cast<std::size_t>(tin)).channel_mean;
     if (p.in_mean.size() != static_cast<std::size_t>(p.in_c)) p.in_mean.clear();

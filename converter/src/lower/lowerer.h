@@ -22,6 +22,7 @@
 #include "emc/converter/layer_table.h"
 #include "emc/converter/quantize.h"
 #include "emc/format/kpu_layout.h"
+#include "lower/emc_conv_rounding.h"
 #include "lower/kind_lowering.h"
 #include "lower/lowered.h"
 
@@ -313,6 +314,9 @@ class Lowerer : LoweredBuilder {
     std::string note;
     const Node* node = nullptr;
     double border_error = 0;  // LayerInfo::border_error (0: none)
+    // The calibrated moments of what the conv reads (per input channel): the rounding-error
+    // estimate (LayerInfo::rounding_error, emc_conv_rounding.h); none: no estimate.
+    std::optional<InputMoments> moments;
   };
   // Emits `p` as one K210_CONV, or as several over slices of the output channels when there are
   // more than the KPU's 1024 (the parts share the input and write their slices of one output
