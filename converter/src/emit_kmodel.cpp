@@ -1,5 +1,8 @@
 // Memory planning, address patching, kmodel encoding and the sidecar map (convert.h).
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -108,6 +111,8 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
       std::vector<std::string> types;
     };
     std::vector<OffKpu> off_kpu;
+    std::map<std::pair<std::optional<std::int64_t>, std::string>, std::size_t>
+        group;  // Keras layer -> off_kpu
     for (const LayerInfo& li : r.layers) {
       if (!format::is_emc_type(li.type)) continue;
       const std::string type(format::to_string(li.type));
@@ -122,13 +127,11 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
                            "the kmodel with EMC's runtime")
               .with_layer(*li.off_kpu_layer);
         }
-        auto it = std::find_if(off_kpu.begin(), off_kpu.end(), [&](const OffKpu& o) {
-          return o.first->off_kpu_layer->index == li.off_kpu_layer->index &&
-                 o.first->off_kpu_layer->name == li.off_kpu_layer->name;
-        });
-        if (it == off_kpu.end()) it = off_kpu.insert(off_kpu.end(), OffKpu{&li, {}, {}});
-        it->index.push_back(li.index);
-        it->types.push_back(type);
+        const auto [at, added] = group.try_emplace(
+            std::make_pair(li.off_kpu_layer->index, li.off_kpu_layer->name), off_kpu.size());
+        if (added) off_kpu.push_back(OffKpu{&li, {}, {}});
+        off_kpu[at->second].index.push_back(li.index);
+        off_kpu[at->second].types.push_back(type);
         continue;
       }
       const std::string who =

@@ -318,14 +318,8 @@ int Lowerer::normalized_pixels_f(const Node& c, TensorId tin, const std::vector<
   if (tin == rescaled_input_)
     info.sources = {g_.nodes[static_cast<std::size_t>(g_.producer(tin))].source.name};
   info.float_tensor = g_.tensor(tin).name;  // (the model input itself when nothing folded)
-  const auto fix_geo = [](int buffer, bool in) {
-    return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
-                   auto& g = std::get<format::EmcConv2dF32Body>(l.body).geo;
-                   (in ? g.main_mem_in_address : g.main_mem_out_address) = std::uint32_t(a);
-                 }};
-  };
   add_layer(LayerType::kEmcDepthwiseConv2dF32, std::move(body), std::move(info),
-            {fix_geo(pixels, true), fix_geo(out, false)});
+            {fix_emc_conv_f32(pixels, true), fix_emc_conv_f32(out, false)});
   out_.layers.back().main_in = pixels;
   out_.layers.back().main_out = out;
   return normalized_f_[tin] = out;
@@ -399,14 +393,9 @@ void Lowerer::lower_conv_on_cpu_float(const ConvUnit& u, FloatConv fc, const Act
   info.off_kpu_reason = r.why;
   info.off_kpu_change = r.change;
   info.float_tensor = "";  // the pre-activation: no graph tensor
-  const auto fix_geo = [](int buffer, bool in) {
-    return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
-                   auto& g = std::get<format::EmcConv2dF32Body>(l.body).geo;
-                   (in ? g.main_mem_in_address : g.main_mem_out_address) = std::uint32_t(a);
-                 }};
-  };
   add_layer(fc.depthwise ? LayerType::kEmcDepthwiseConv2dF32 : LayerType::kEmcConv2dF32,
-            std::move(body), std::move(info), {fix_geo(in_buf, true), fix_geo(cb, false)});
+            std::move(body), std::move(info),
+            {fix_emc_conv_f32(in_buf, true), fix_emc_conv_f32(cb, false)});
   out_.layers.back().main_in = in_buf;
   out_.layers.back().main_out = cb;
 

@@ -96,12 +96,6 @@ class CpuLowerer : LoweredBuilder {
   }
 
  private:
-  // EMC int8 convolution of `fc` reading buffer `in_buf` (quantization `in_q`) into a new buffer
-  // holding `out` (quantization `out_q`); returns the output buffer.
-  // `in` (optional): the input's calibrated moments, for the rounding-error estimate and, with
-  // `bias_correct` (and the bias-correction option, as the k210 lowering), the bias correction of
-  // the weight rounding: the expected output error sum (w_q - w) * E[x] is subtracted. A layer
-  // that int8 cannot resolve (make_emc_conv's rounding.warning) adds its warning.
   // The calibrated moments of tensor `t` and the error its int8 form carries.
   InputMoments input_moments(TensorId t);
   // A conv's precision warning: a layer that only carries on the error of an earlier one
@@ -109,6 +103,12 @@ class CpuLowerer : LoweredBuilder {
   void precision_warning(const EmcConvLayer& l, const InputMoments& in, const Node& n,
                          TensorId out);
   std::map<std::string, std::size_t> unresolved_warning_;  // origin layer -> its warning's index
+  // EMC int8 convolution of `fc` reading buffer `in_buf` (quantization `in_q`) into a new buffer
+  // holding `out` (quantization `out_q`); returns the output buffer.
+  // `in` (optional): the input's calibrated moments, for the rounding-error estimate and, with
+  // `bias_correct` (and the bias-correction option, as the k210 lowering), the bias correction of
+  // the weight rounding: the expected output error sum (w_q - w) * E[x] is subtracted. A layer
+  // that int8 cannot resolve (make_emc_conv's rounding.warning) adds its warning.
   int emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
                 TensorId out, const Node& n, std::vector<std::string> sources, std::string note,
                 const InputMoments& in = {}, bool bias_correct = false,

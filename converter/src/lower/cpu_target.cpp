@@ -491,19 +491,18 @@ void CpuLowerer::lower_dense(const std::vector<int>& nodes) {
     fc.act_min = 0;
     if (std::isfinite(act.max_value)) fc.act_max = act.max_value;
   }
-  InputMoments moments;  // per stored input element / channel
+  // Per stored input element: element i holds logical element logical[i].
+  const auto stored = [&](const std::vector<double>& per_logical) {
+    std::vector<double> v;
+    if (per_logical.size() != std::size_t(n_in)) return v;
+    for (std::int32_t i = 0; i < n_in; ++i)
+      v.push_back(per_logical[std::size_t(logical[std::size_t(i)])]);
+    return v;
+  };
   const Range& ri = ranges_.at(std::size_t(in));
-  if (ri.channel_mean.size() == std::size_t(n_in)) {
-    moments.mean.resize(ri.channel_mean.size());
-    for (std::int32_t i = 0; i < n_in; ++i)
-      moments.mean[std::size_t(i)] = ri.channel_mean[std::size_t(logical[std::size_t(i)])];
-  }
-  if (ri.channel_mean_square.size() == std::size_t(n_in)) {
-    moments.mean_square.resize(ri.channel_mean_square.size());
-    for (std::int32_t i = 0; i < n_in; ++i)
-      moments.mean_square[std::size_t(i)] =
-          ri.channel_mean_square[std::size_t(logical[std::size_t(i)])];
-  }
+  InputMoments moments;
+  moments.mean = stored(ri.channel_mean);
+  moments.mean_square = stored(ri.channel_mean_square);
   emit_conv(std::move(fc), fi.q, quant_of(in), quant_of(out), out, d, src, note, moments, true);
 }
 

@@ -94,6 +94,13 @@ Fixup fix_emc_conv(int buffer, bool in) {
                }};
 }
 
+Fixup fix_emc_conv_f32(int buffer, bool in) {
+  return Fixup{buffer, 0, [in](format::Layer& l, std::uint64_t a) {
+                 auto& g = std::get<format::EmcConv2dF32Body>(l.body).geo;
+                 (in ? g.main_mem_in_address : g.main_mem_out_address) = std::uint32_t(a);
+               }};
+}
+
 void check_emc_conv_window(const format::EmcConvGeometry& g, const Node& n) {
   const auto dil_h = g.dilation_height * (g.kernel_height - 1) + 1;
   const auto dil_w = g.dilation_width * (g.kernel_width - 1) + 1;

@@ -69,8 +69,10 @@ Int8Quant fold_input_normalization(const Node& c, bool dw, const std::vector<dou
                                    std::vector<float>& w, std::vector<float>& b,
                                    std::vector<std::string>& warnings, double& border_error);
 
-// The fixup of an EMC convolution's input (in = true) or output main-memory address.
+// The fixup of an EMC convolution's input (in = true) or output main-memory address; the same
+// for a float one (EMC_CONV2D_F32 / EMC_DEPTHWISE_CONV2D_F32).
 Fixup fix_emc_conv(int buffer, bool in);
+Fixup fix_emc_conv_f32(int buffer, bool in);
 
 // The int8 form of a K210 uint8 grid (real = (q - z) * s): the same grid shifted by 128, codes
 // q - 128 with zero point z - 128 (-p k210's CPU fallback; the uint8 / int8 forms convert exactly).
