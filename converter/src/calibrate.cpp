@@ -28,10 +28,12 @@ void RangeCollector::observe_minmax(std::span<const float> values) {
   if (!seen_) {
     min_ = lo;
     max_ = hi;
+    lowest_sample_max_ = hi;
     seen_ = true;
   }
   min_ = std::min<double>(min_, lo);
   max_ = std::max<double>(max_, hi);
+  lowest_sample_max_ = std::min<double>(lowest_sample_max_, hi);
 }
 
 void RangeCollector::observe_channel_sums(std::span<const float> values, std::int32_t channels) {
@@ -177,6 +179,7 @@ Range RangeCollector::range(CalibrationMethod method) const {
   r.values = count_;
   r.observed_min = min_;
   r.observed_max = max_;
+  r.lowest_sample_max = lowest_sample_max_;
   if (!hist_.empty() && (r.min > min_ || r.max < max_)) {
     // Clipped: the values with |x| beyond the cut (a bin edge) on the side(s) the cut shortened.
     const double amax = std::max(std::fabs(min_), std::fabs(max_));

@@ -3,6 +3,7 @@
 // Expected values are counted by hand from the constructed data.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,19 @@ TEST(CalibrationReport, MinMaxClipsNothingAndSaysWhatItSaw) {
   EXPECT_EQ(r.observed_min, -1.0);
   EXPECT_EQ(r.observed_max, 3.0);
   EXPECT_EQ(r.clipped_fraction, 0.0);
+}
+
+TEST(CalibrationReport, LowestSampleMaximumIsTheSmallestLargestValueOfOneSample) {
+  // Three samples whose largest values are -10, 2 and -200 (a NaN is not a value): the overall
+  // max is 2, the lowest sample maximum -200, whatever the order.
+  RangeCollector c;
+  c.observe_minmax(std::vector<float>{-50.0f, -10.0f});
+  c.observe_minmax(std::vector<float>{2.0f, -3.0f});
+  c.observe_minmax(std::vector<float>{-200.0f, std::nanf(""), -400.0f});
+  const Range r = c.range(CalibrationMethod::kMinMax);
+  EXPECT_EQ(r.max, 2.0);
+  EXPECT_EQ(r.min, -400.0);
+  EXPECT_EQ(r.lowest_sample_max, -200.0);
 }
 
 TEST(CalibrationReport, PercentileDropsTheRareOutliersAndCountsThem) {

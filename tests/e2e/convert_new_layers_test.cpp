@@ -233,6 +233,128 @@ TEST(ConvertNewLayers, SoftmaxOfAllNegativeLogitsIsShiftedNotNaN) {
       << cpu.error().to_string();
 }
 
+// Runs the float-input kmodel `bytes` on each of `samples` (one [N] vector each) on the cpu
+// backend: the outputs.
+std::vector<std::vector<float>> run_vector_kmodel(const std::vector<std::uint8_t>& bytes,
+                                                  const std::vector<std::vector<Tensor>>& samples) {
+  std::vector<std::vector<float>> outs;
+  interpreter::Registry reg;
+  EXPECT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
+  auto interp = interpreter::Interpreter::load(bytes, reg);
+  EXPECT_TRUE(interp.ok()) << interp.error().to_string();
+  if (!interp.ok()) return outs;
+  for (const auto& c : samples) {
+    std::vector<std::uint8_t> in(c[0].data.size() * 4);
+    std::memcpy(in.data(), c[0].data.data(), in.size());
+    EXPECT_TRUE((*interp)->set_input(0, in).ok());
+    EXPECT_TRUE((*interp)->run().ok());
+    const auto got = (*interp)->output(0);
+    outs.emplace_back(got.begin(), got.end());
+  }
+  return outs;
+}
+
+TEST(ConvertNewLayers, SoftmaxRaiseCoversEveryCalibrationSample) {
+  // The logits' largest value is -10 on one sample and -200 on the other (hand computation:
+  // bias -105, every weight 95/8, inputs all +1 or all -1). Raising by the calibrated maximum
+  // (10) leaves the second sample at -190, where the SDK's SOFTMAX (running max from FLT_MIN)
+  // underflows every expf and writes 0/0. On k210 the float FC's bias is raised so that the
+  // lowest sample maximum lands above 0; -p cpu, whose logits come from an int8 layer, warns that
+  // such inputs give NaN, and they do.
+  ModelBuilder b;
+  b.input("x", {8});
+  std::vector<float> kernel(8 * 4, 95.0f / 8.0f);
+  for (std::size_t i = 0; i < 8; ++i) kernel[i * 4 + 1] += 0.125f;  // class 1 leads by 1 on +1
+  b.layer("Dense", "logits", {{"units", 4}, {"activation", "softmax"}})
+      .weight("logits/kernel", {8, 4}, kernel)
+      .weight("logits/bias", {4}, {-105.0f, -105.0f, -105.0f, -105.0f});
+  auto g = b.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  std::vector<std::vector<Tensor>> calib = {{Tensor{Shape{{8}}, std::vector<float>(8, 1.0f)}},
+                                            {Tensor{Shape{{8}}, std::vector<float>(8, -1.0f)}}};
+  ConvertOptions opt;
+  opt.target = Target::kK210;
+  auto r = convert(*g, calib, opt);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  for (const auto& w : r->warnings) EXPECT_EQ(w.find("SOFTMAX"), std::string::npos) << w;
+  const auto got = run_vector_kmodel(r->bytes, calib);
+  ASSERT_EQ(got.size(), 2u);
+  for (std::size_t s = 0; s < 2; ++s) {
+    const auto want = run_float(*g, calib[s]);
+    ASSERT_TRUE(want.ok());
+    ASSERT_EQ(got[s].size(), 4u);
+    for (std::size_t k = 0; k < 4; ++k) EXPECT_NEAR(got[s][k], (*want)[0].data[k], 1e-5) << s;
+  }
+  opt.target = Target::kCpu;
+  auto cpu = convert(*g, calib, opt);
+  ASSERT_TRUE(cpu.ok()) << cpu.error().to_string();
+  bool warned = false;
+  for (const auto& w : cpu->warnings)
+    warned |= w.find("layer 'logits' (Dense): a calibration sample's logits are all below -200") !=
+              std::string::npos;
+  EXPECT_TRUE(warned);
+  const auto cpu_out = run_vector_kmodel(cpu->bytes, calib);
+  ASSERT_EQ(cpu_out.size(), 2u);
+  ASSERT_EQ(cpu_out[1].size(), 4u);
+  EXPECT_TRUE(std::isnan(cpu_out[1][0]));  // what the warning says
+}
+
+TEST(ConvertNewLayers, SoftmaxRaiseAllowsForTheLogitsQuantizationError) {
+  // fuzz_convert finding 18: logits near -1e8 computed from a KPU conv whose outputs reach ~1e6,
+  // so the kmodel's logits differ from the float ones by thousands (the conv's 8-bit step). A
+  // raise by the calibrated maximum alone leaves them far from 0 and SOFTMAX writes NaN; the raise
+  // allows for that error. Class 1's bias leads by 3e6, far beyond any error: the float output
+  // is one-hot and so must the kmodel's be.
+  ModelBuilder b;
+  b.input("x", {6, 6, 3});
+  b.layer("Conv2D", "big", {{"filters", 4}, {"kernel_size", 3}, {"padding", "same"}})
+      .weight("big/kernel", {3, 3, 3, 4}, randn(108, 1e5f, 70))
+      .weight("big/bias", {4}, randn(4, 1e4f, 71))
+      .layer("GlobalAveragePooling2D", "gap", {{"data_format", "channels_last"}})
+      .layer("Dense", "logits", {{"units", 3}, {"activation", "softmax"}})
+      .weight("logits/kernel", {4, 3}, randn(12, 1.0f, 72))
+      .weight("logits/bias", {3}, {-1e8f, -1e8f + 3e6f, -1e8f - 3e6f});
+  auto g = b.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  std::mt19937 rng(73);
+  std::vector<std::vector<std::uint8_t>> px;
+  std::vector<std::vector<Tensor>> calib;
+  for (int i = 0; i < 4; ++i) {
+    std::vector<std::uint8_t> p(6 * 6 * 3);
+    for (auto& v : p) v = static_cast<std::uint8_t>(rng() & 255);
+    Tensor t{Shape{{6, 6, 3}}, {}};
+    for (auto v : p) t.data.push_back(static_cast<float>(v / 255.0));
+    px.push_back(p);
+    calib.push_back({t});
+  }
+  ConvertOptions opt;
+  opt.target = Target::kK210;
+  auto r = convert(*g, calib, opt);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_TRUE(r->input_is_uint8);
+  interpreter::Registry reg;
+  ASSERT_TRUE(accel_sim::register_kpu_sim_backend(reg).ok());
+  ASSERT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
+  auto interp = interpreter::Interpreter::load(r->bytes, reg);
+  ASSERT_TRUE(interp.ok()) << interp.error().to_string();
+  for (std::size_t i = 0; i < px.size(); ++i) {
+    std::vector<std::uint8_t> chw(px[i].size());
+    for (std::size_t y = 0; y < 6; ++y)
+      for (std::size_t x = 0; x < 6; ++x)
+        for (std::size_t c = 0; c < 3; ++c) chw[(c * 6 + y) * 6 + x] = px[i][(y * 6 + x) * 3 + c];
+    ASSERT_TRUE((*interp)->set_input(0, chw).ok());
+    ASSERT_TRUE((*interp)->run().ok());
+    const auto got = (*interp)->output(0);
+    const auto want = run_float(*g, calib[i]);
+    ASSERT_TRUE(want.ok());
+    ASSERT_EQ(got.size(), 3u);
+    for (std::size_t k = 0; k < 3; ++k) {
+      EXPECT_EQ((*want)[0].data[k], k == 1 ? 1.0f : 0.0f);
+      EXPECT_NEAR(got[k], (*want)[0].data[k], 1e-6) << "sample " << i << " class " << k;
+    }
+  }
+}
+
 TEST(ConvertNewLayers, LeadingRescalingIsFoldedIntoTheInputPreprocessing) {
   // Rescaling(1/255) on raw pixels == the same model without it on x = pixel/255: KPU-first with
   // no extra layer, and the same accuracy.

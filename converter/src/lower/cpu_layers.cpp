@@ -321,24 +321,42 @@ void Lowerer::lower_softmax(const LayerMatch& m) {
   const format::ChannelsBody b = softmax_body(n, s);
   ensure_main_f(in, n);
   const int inb = forms_[static_cast<std::size_t>(in)].main_f;
-  // Raise the logits by the FC bias when they are all negative (v3_cpu_layers.h, logit_shift).
-  double max_in = ranges_.at(static_cast<std::size_t>(in)).max;
-  if (const double c = logit_shift(max_in); c > 0 && !out_.layers.empty()) {
+  // Raise the logits by the FC bias when a sample's could underflow (v3_cpu_layers.h,
+  // logit_shift).
+  const Range& r = ranges_.at(static_cast<std::size_t>(in));
+  double max_in = r.max;
+  double lowest_in = r.values > 0 ? r.lowest_sample_max : r.max;
+  LoweredLayer* raisable = nullptr;
+  if (!out_.layers.empty()) {
     LoweredLayer& p = out_.layers.back();
     auto* fc = std::get_if<format::FullyConnectedBody>(&p.layer.body);
     if (p.layer.type == LayerType::kFullyConnected && fc && p.main_out == inb &&
         fc->act == format::CpuActivation::kLinear && g_.consumers(in).size() == 1 &&
-        std::find(g_.outputs.begin(), g_.outputs.end(), in) == g_.outputs.end()) {
-      for (float& v : fc->bias) v = static_cast<float>(double(v) + c);
-      p.info.float_tensor = "";
-      char buf[96];
-      std::snprintf(buf, sizeof buf,
-                    "logits raised by %.6g for the SDK's SOFTMAX (shift-invariant)", c);
-      p.info.note += (p.info.note.empty() ? "" : "; ") + std::string(buf);
-      max_in += c;
-    }
+        std::find(g_.outputs.begin(), g_.outputs.end(), in) == g_.outputs.end())
+      raisable = &p;
+  }
+  double error = 0.0;
+  if (raisable && g_.producer(in) >= 0) {
+    const Node& dense = g_.nodes[static_cast<std::size_t>(g_.producer(in))];
+    const Range& x = ranges_.at(static_cast<std::size_t>(dense.inputs[0]));
+    const auto& fc = std::get<format::FullyConnectedBody>(raisable->layer.body);
+    error = softmax_logit_error(fc.weights, fc.in_channels,
+                                std::max(std::fabs(x.min), std::fabs(x.max)));
+  }
+  if (const double c = logit_shift(max_in, lowest_in, error); c > 0 && raisable) {
+    auto& fc = std::get<format::FullyConnectedBody>(raisable->layer.body);
+    for (float& v : fc.bias) v = static_cast<float>(double(v) + c);
+    raisable->info.float_tensor = "";
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "logits raised by %.6g for the SDK's SOFTMAX (shift-invariant)",
+                  c);
+    raisable->info.note += (raisable->info.note.empty() ? "" : "; ") + std::string(buf);
+    max_in += c;
+    lowest_in += c;
   }
   check_softmax_input(n, max_in);
+  if (std::string w = softmax_underflow_warning(n, lowest_in - error); !w.empty())
+    out_.warnings.push_back(std::move(w));
   const int ob = main_buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
   LayerInfo info;
   info.sources = {n.source.name};

@@ -861,7 +861,11 @@ void CpuLowerer::lower_softmax(const Node& n) {
   const TensorId in = n.inputs[0];
   const Shape& s = g_.shape(in);
   const format::ChannelsBody b = softmax_body(n, s);
-  check_softmax_input(n, ranges_.at(static_cast<std::size_t>(in)).max);
+  const Range& r = ranges_.at(static_cast<std::size_t>(in));
+  check_softmax_input(n, r.max);
+  if (std::string w = softmax_underflow_warning(n, r.values > 0 ? r.lowest_sample_max : r.max);
+      !w.empty())
+    out_.warnings.push_back(std::move(w));
   ensure_f(in, n);
   const int ob = buffer(std::uint64_t(s.c()) * 4, n.layer_ref());
   LayerInfo info;

@@ -4,6 +4,10 @@
 // lowering.
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "emc/converter/graph.h"
 #include "emc/format/kmodel_v3.h"
 
@@ -19,16 +23,35 @@ format::ChannelsBody softmax_body(const Node& n, const Shape& in);
 
 // The SDK's SOFTMAX starts its running max at FLT_MIN, not at the first input: when every input is
 // below about -87, every expf underflows to 0 and the layer writes 0/0 = NaN (kmodel_v3.md, the
-// kpu_softmax row). Softmax is shift-invariant, so a lowering that can add a constant to the
-// logits (a float FULLY_CONNECTED's bias) raises them by logit_shift(max) = -max when the
-// calibrated maximum `max` is negative (0 otherwise). check_softmax_input then fails naming `n`
-// when the calibrated maximum after any shift is still below kSoftmaxUnderflow: every calibration
-// sample would come out NaN.
+// kpu_softmax row). Inputs far above 0 are safe (the max is subtracted). Softmax is
+// shift-invariant, so a lowering that can add a constant to the logits (a float
+// FULLY_CONNECTED's bias) raises them by logit_shift(). Below, `max` is the logits' calibrated
+// maximum, `lowest_sample_max` the lowest largest logit of one calibration sample (Range), and
+// `error` a bound on how far the kmodel's logits stray from the float ones (its quantized inputs;
+// softmax_logit_error). The shift is -max when `max` is negative (0 otherwise); when even then a
+// sample's largest logit, moved by `error`, could fall below kSoftmaxUnderflow, it is
+// error - lowest_sample_max instead: that sample's largest logit lands at +error, so its
+// kmodel value stays at or above 0. (Raising costs float precision of about 1e-7 of the raised
+// values, far below `error`.)
 inline constexpr double kSoftmaxUnderflow = -80.0;
-inline double logit_shift(double max) {
-  return max < 0 ? -max : 0.0;
-}
+double logit_shift(double max, double lowest_sample_max, double error);
+
+// A bound on the error of the logits of a float FULLY_CONNECTED (row-major [out][in] `weights`)
+// whose input was quantized to 8 bits somewhere before it, with |input| <= `input_abs_max`: a
+// grid holding that value and 0 has a step of at least input_abs_max / 255; this allows 8 such
+// half steps per input (errors carried from earlier layers), summed over the row with the
+// largest sum of |w|.
+double softmax_logit_error(const std::vector<float>& weights, std::uint32_t in_channels,
+                           double input_abs_max);
+
+// Fails naming `n` when the calibrated maximum after any shift is still below kSoftmaxUnderflow:
+// every calibration sample would come out NaN.
 void check_softmax_input(const Node& n, double max_after_shift);
+
+// A warning naming `n` (empty when none) when a calibration sample's largest logit after any
+// shift, `lowest_sample_max_after_shift`, is below kSoftmaxUnderflow: the kmodel writes NaN for
+// that sample, though not for every one.
+std::string softmax_underflow_warning(const Node& n, double lowest_sample_max_after_shift);
 
 // A concatenation maps onto consecutive CHW blocks only on the channel (last) axis of its output
 // `out`; another axis fails naming `n`.

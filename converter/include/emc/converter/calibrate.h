@@ -59,13 +59,17 @@ struct Range {
   std::uint64_t values = 0;
   double observed_min = 0.0, observed_max = 0.0;
   double clipped_fraction = 0.0;
+  // Set by calibrate() (meaningful when `values` > 0): the lowest, over the samples, of a sample's
+  // largest value. A softmax reading this tensor underflows on a sample whose largest logit is far
+  // below 0 (v3_cpu_layers.h, logit_shift).
+  double lowest_sample_max = 0.0;
 };
 
 // Running statistics of one tensor.
 class RangeCollector {
  public:
   static constexpr int kBins = 2048;
-  // Pass 1: min/max.
+  // Pass 1: min/max; one call per sample (its largest value feeds lowest_sample_max).
   void observe_minmax(std::span<const float> values);
   // Pass 1: per-channel sums; `channels` = size of the last axis (values.size() a multiple of it).
   void observe_channel_sums(std::span<const float> values, std::int32_t channels);
@@ -79,6 +83,7 @@ class RangeCollector {
   Range clipped_range(CalibrationMethod method) const;  // min/max only
   bool seen_ = false;
   double min_ = 0.0, max_ = 0.0;
+  double lowest_sample_max_ = 0.0;  // the lowest maximum of one observe_minmax call (a sample)
   std::vector<double> channel_sum_, channel_sq_sum_;
   double channel_count_ = 0.0;  // positions summed per channel
   std::vector<double> hist_;    // |x| in (0, max|x|); exact zeros are not counted
