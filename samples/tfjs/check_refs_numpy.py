@@ -157,6 +157,8 @@ def check(name):
                 worst = max(worst, float(np.abs(want - values[lname]).max()))
         out = values[ref['output_layer']]
         worst = max(worst, float(np.abs(np.array(case['output']) - out.reshape(-1)).max()))
+        for o in case.get('outputs', []):  # a model with several outputs: each of them
+            worst = max(worst, float(np.abs(np.array(o['output']) - values[o['name']].reshape(-1)).max()))
     ok = worst <= ref['tolerance']
     print(f'{name}: {len(ref["cases"])} cases, max |numpy - tfjs| = {worst:.3g} -> {"OK" if ok else "FAIL"}')
     return ok
@@ -164,7 +166,7 @@ def check(name):
 
 def main():
     names = sys.argv[1:] or ['shapes_cnn', 'shapes_cnn_uint8', 'tiny_dense', 'functional_concat_add',
-                             'mobilenet_v1_025']
+                             'mobilenet_v1_025', 'two_heads']
     results = [check(n) for n in names]
     return 0 if all(results) else 1
 

@@ -27,6 +27,7 @@ const kSteps = {
   teachable_nested: () => require('./steps/teachable_nested').run(kModelsDir),
   layer_zoo: () => require('./steps/layer_zoo').run(kModelsDir),
   prelu_small: () => require('./steps/prelu_small').run(kModelsDir),
+  two_heads: () => require('./steps/two_heads').run(kModelsDir, kImagesDir),
   // Not part of the default set: needs Debian dataset-fashion-mnist (make it by name).
   fashion_cnn: (opts) => require('./steps/fashion_cnn').run(kModelsDir, kImagesDir, opts),
 };

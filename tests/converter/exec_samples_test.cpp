@@ -59,6 +59,22 @@ TEST_P(SampleTest, FloatExecutorMatchesTfjsLayerByLayer) {
       worst = out_diff;
       worst_name = "model output";
     }
+    // A model with several outputs: every one, by its name, in the model's output order.
+    if (c.contains("outputs")) {
+      const auto& outs = c.at("outputs");
+      ASSERT_EQ(outs.size(), graph->outputs.size());
+      for (std::size_t o = 0; o < outs.size(); ++o) {
+        const TensorId t = graph->outputs[o];
+        EXPECT_EQ(graph->tensor(t).name, outs[o].at("name").get<std::string>()) << "output " << o;
+        const double d = max_abs_diff((*all)[static_cast<std::size_t>(t)].data,
+                                      outs[o].at("output").get<std::vector<float>>());
+        EXPECT_LE(d, tol) << "output " << o;
+        if (d > worst) {
+          worst = d;
+          worst_name = "model output " + std::to_string(o);
+        }
+      }
+    }
     if (!c.contains("layers")) continue;
     for (const auto& l : c.at("layers")) {
       const std::string name = l.at("name");
@@ -93,7 +109,9 @@ TEST_P(SampleTest, FloatExecutorMatchesTfjsLayerByLayer) {
     auto a = ex->run({input});
     auto b = run_float(*fused, {input});
     ASSERT_TRUE(a.ok() && b.ok());
-    EXPECT_LE(max_abs_diff((*a)[0].data, (*b)[0].data), 1e-5) << c.at("name");
+    ASSERT_EQ(a->size(), b->size());
+    for (std::size_t o = 0; o < a->size(); ++o)
+      EXPECT_LE(max_abs_diff((*a)[o].data, (*b)[o].data), 1e-5) << c.at("name") << " output " << o;
   }
 }
 

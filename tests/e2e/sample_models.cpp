@@ -21,7 +21,10 @@ const std::vector<SampleSpec>& sample_specs() {
       SampleSpec{"shapes_cnn", PixelScale::kZeroOne, false},
       SampleSpec{"shapes_cnn_uint8", PixelScale::kZeroOne, false},
       // Keras Rescaling first: the inputs are raw pixel values (its reference.json).
-      SampleSpec{"prelu_small", PixelScale::kRaw, true}};
+      SampleSpec{"prelu_small", PixelScale::kRaw, true},
+      // Two outputs (a softmax classifier and a conv map): the tests check output 0's top-1 and
+      // the cpu target's byte-identity on every output.
+      SampleSpec{"two_heads", PixelScale::kZeroOne, true}};
   return specs;
 }
 

@@ -46,7 +46,11 @@ async function writeReferences(model, dir, cases, preprocessing, extra = {}) {
     const inputFile = `inputs/${c.name}.f32`;
     writeF32(path.join(dir, inputFile), c.tensor);
     const x = tf.tensor(c.tensor, [1, ...inputShape], 'float32');
-    const y = model.predict(x);
+    // A model with several outputs predicts a list: output 0 is the case's output/top5 (as for
+    // one output), and `outputs` has every output by its layer name.
+    const ys = model.predict(x);
+    const yList = Array.isArray(ys) ? ys : [ys];
+    const y = yList[0];
     const output = Array.from(await y.data());
     const entry = {
       name: c.name,
@@ -56,8 +60,14 @@ async function writeReferences(model, dir, cases, preprocessing, extra = {}) {
       output,
     };
     if (c.label !== undefined) entry.label = c.label;
-    const order = output.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-    entry.top5 = order.slice(0, Math.min(5, output.length)).map(([v, i]) => ({index: i, value: v}));
+    entry.top5 = top5Of(output);
+    if (yList.length > 1) {
+      entry.outputs = [];
+      for (let o = 0; o < yList.length; ++o) {
+        const values = Array.from(await yList[o].data());
+        entry.outputs.push({name: model.outputLayers[o].name, shape: yList[o].shape, output: values, top5: top5Of(values)});
+      }
+    }
     if (c.layers) {
       const outs = probeModel.predict(x);
       const list = Array.isArray(outs) ? outs : [outs];
@@ -82,9 +92,20 @@ async function writeReferences(model, dir, cases, preprocessing, extra = {}) {
       if (probes[probes.length - 1].name === outName && maxDiff !== 0) {
         throw new Error(`${c.name}: probe model output differs from predict by ${maxDiff}`);
       }
+      // Several outputs: each output layer's probe must equal its predict output.
+      if (entry.outputs) {
+        for (const o of entry.outputs) {
+          const k = probes.findIndex((l) => l.name === o.name);
+          if (k < 0) continue;
+          const probe = await list[k].data();
+          for (let i = 0; i < probe.length; ++i) {
+            if (probe[i] !== o.output[i]) throw new Error(`${c.name}: probe of output ${o.name} differs from predict`);
+          }
+        }
+      }
       tf.dispose(list);
     }
-    tf.dispose([x, y]);
+    tf.dispose([x, ...yList]);
     results.push(entry);
   }
   const ref = {
@@ -97,11 +118,18 @@ async function writeReferences(model, dir, cases, preprocessing, extra = {}) {
     input: {layer: model.inputLayers[0].name, shape: [1, ...inputShape], dtype: 'float32', layout: 'NHWC'},
     preprocessing,
     output_layer: outName,
+    ...(model.outputLayers.length > 1 ? {output_layers: model.outputLayers.map((l) => l.name)} : {}),
     ...extra,
     cases: results,
   };
   fs.writeFileSync(path.join(dir, 'reference.json'), JSON.stringify(ref, null, 1) + '\n');
   return ref;
+}
+
+// The (up to) 5 largest values, largest first (ties: lower index first).
+function top5Of(values) {
+  const order = values.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  return order.slice(0, Math.min(5, values.length)).map(([v, i]) => ({index: i, value: v}));
 }
 
 // pixel (uint8 RGB) -> float32 via x = pixel / divisor + offset, computed in
