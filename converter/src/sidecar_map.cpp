@@ -186,6 +186,11 @@ Result<KmodelMap> parse_map_impl(std::string_view text, const std::string& path)
       }
       l.dtype = optional_string(e, "dtype");
       l.layout = optional_string(e, "layout");
+      if (const json* mo = find_key(e, "main_out")) {
+        if (!mo->is_number_unsigned() || mo->get<std::uint64_t>() > 0xffffffffull)
+          return bad(path, where + ".main_out must be a byte offset in 0..2^32-1");
+        l.main_out = mo->get<std::uint32_t>();
+      }
       if (const json* q = find_key(e, "quant")) {
         auto qv = parse_quant(path, *q, where + ".quant");
         if (!qv.ok()) return std::move(qv).error();

@@ -791,7 +791,9 @@ TEST(HostileLibrary, MapReaderNeverThrows) {
         "{\"input\": {\"preprocess\": {\"mean\": [1e39, 0, 0]}}}",
         "{\"layers\": [{\"index\": -3}]}",
         "{\"layers\": [{\"quant\": {\"scale\": 0, \"bias\": 0}}]}",
-        "{\"layers\": [{\"quant\": []}]}", "\xff\xfe"}) {
+        "{\"layers\": [{\"quant\": []}]}", "{\"layers\": [{\"main_out\": -8}]}",
+        "{\"layers\": [{\"main_out\": 4294967296}]}", "{\"layers\": [{\"main_out\": \"0\"}]}",
+        "\xff\xfe"}) {
     auto r = converter::parse_map(text, "x.map.json");
     EXPECT_FALSE(r.ok()) << text;
     if (!r.ok()) {

@@ -14,7 +14,9 @@
 //          rgb|bgr, mean[3]?, std[3]?}, quant? [{scale, bias}...]},
 //   layers [{index, type, placement, sources[], quant? {scale, bias}, dtype? uint8|int8|float32,
 //            tensor? (the graph tensor it writes; "" none), layout? CHW|NHWC, map_shape? [H,W,C],
-//            ...}] — an int8 layer's quant maps the signed code: real = q*scale + bias,
+//            main_out? (byte offset of its main-memory output: the layer writing a model output
+//            writes it at that kmodel output's address), ...}] — an int8 layer's quant maps the
+//            signed code: real = q*scale + bias,
 //   outputs, main_mem_usage, kpu_peak_bytes, warnings.
 #pragma once
 
@@ -47,6 +49,7 @@ struct MapLayer {
   std::string layout;                      // "CHW" / "NHWC" / "" (unknown)
   std::vector<std::uint32_t> map_shape;    // [H, W, C]: a vector stored as that map's CHW planes
   std::vector<MapQuant> quant;             // quantized outputs: 1 (per tensor) or C (per channel)
+  std::optional<std::uint32_t> main_out;   // main-memory output offset in bytes (if it has one)
   // "sampling": a full-resolution map whose consumer does the stride-2 sampling holds the
   // tensor's pixel (y, x) at (y·step + offset, x·step + offset). 0: not stated (the map is the
   // tensor itself). Step 1, offset 0: the tensor is the top-left corner of a larger (padded) map.
