@@ -1,6 +1,10 @@
-// What one emc-compare run found: per-image top-k side by side, the dataset summary and the
-// per-layer comparison. Filled by the runner, rendered by text_report / json_report /
-// html_report.
+// What one emc-compare run found: per-image top-k side by side, the dataset summary, every model
+// output's error and the per-layer comparison. Filled by the runner, rendered by text_report /
+// json_report / html_report.
+//
+// Top-k, agreement and accuracy are about one output, the top-k output (--output, default 0):
+// ImageResult's float_out ... max_abs_dp and CompareResult::summary. Every output (the top-k one
+// included) is also compared element by element: ImageResult::outputs, CompareResult::outputs.
 #pragma once
 
 #include <cstddef>
@@ -13,15 +17,40 @@
 
 namespace emc::compare {
 
+// One model output of one input: float model vs kmodel.
+struct OutputImageResult {
+  TensorErrorAccumulator error;  // this input's cosine, SQNR, max / mean |difference|
+  bool top1_agree = false;       // same arg-max
+  std::size_t top_k_overlap = 0;
+  std::size_t top_k_size = 0;  // min(k, number of values): the most overlap there can be
+};
+
 struct ImageResult {
   std::string name;              // image path, or the --input-f32 file
   std::int64_t label = -1;       // ground-truth class index (dataset subfolder), -1 if unknown
-  std::vector<float> float_out;  // float model output (probabilities for a softmax model)
+  std::vector<float> float_out;  // float model's top-k output (probabilities for a softmax model)
   std::vector<float> quant_out;  // kmodel output, same order
   std::vector<std::size_t> float_top, quant_top;  // top-k indices of each
   bool top1_agree = false;
   std::size_t top_k_overlap = 0;
   double mean_abs_dp = 0.0, max_abs_dp = 0.0;
+  std::vector<OutputImageResult> outputs;  // every model output, in the float model's order
+};
+
+// One model output, pooled over all inputs.
+struct OutputResult {
+  std::string name;               // the float model's tensor name (the Keras output layer)
+  std::string shape;              // the float model's shape, e.g. "[8, 8, 3]"
+  std::size_t kmodel_output = 0;  // the kmodel output holding it
+  bool reordered = false;         // held by the kmodel as CHW planes, compared in HWC order
+  TensorErrorAccumulator error;   // pooled: the metrics of all inputs' values concatenated
+  std::size_t images = 0, top1_agree = 0;  // inputs, and those whose arg-max agrees
+  std::size_t top_k_overlap_sum = 0, top_k_slots = 0;
+
+  double top1_agreement() const { return images ? double(top1_agree) / double(images) : 0.0; }
+  double mean_top_k_overlap() const {
+    return top_k_slots ? double(top_k_overlap_sum) / double(top_k_slots) : 0.0;
+  }
 };
 
 // One kmodel layer in the per-layer comparison.
@@ -51,7 +80,9 @@ struct CompareResult {
   std::vector<std::string> labels;  // may be empty (then "class <i>")
   std::vector<std::string> warnings;
   std::vector<ImageResult> images;
-  AgreementSummary summary;
+  AgreementSummary summary;           // of the top-k output
+  std::vector<OutputResult> outputs;  // every model output, in the float model's order
+  std::size_t top_output = 0;         // position in `outputs` of the top-k output (--output)
   bool layers_requested = false;
   bool isolated_requested = false;
   double sqnr_threshold_db = 20.0;

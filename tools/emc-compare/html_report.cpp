@@ -49,11 +49,23 @@ void image_section(std::ostringstream& os, const CompareResult& r, const ImageRe
   os << "<h3>" << html_escape(img.name);
   if (img.label >= 0)
     os << " <span class=\"meta\">label: " << html_escape(r.label(img.label)) << "</span>";
-  os << "</h3>\n<div class=\"meta\">top-1 "
+  const std::string top_output = describe_top_output(r);
+  os << "</h3>\n<div class=\"meta\">" << (top_output.empty() ? "" : html_escape(top_output) + ": ")
+     << "top-1 "
      << (img.top1_agree ? "<span class=\"ok\">agrees</span>" : "<span class=\"bad\">differs</span>")
      << " &middot; top-" << r.top << " overlap " << img.top_k_overlap << "/" << img.float_top.size()
      << " &middot; mean |&Delta;p| " << fmt("%.6f", img.mean_abs_dp) << " &middot; max |&Delta;p| "
      << fmt("%.6f", img.max_abs_dp) << "</div>\n";
+  if (r.outputs.size() > 1 && img.outputs.size() == r.outputs.size()) {
+    os << "<div class=\"meta\">every output:";
+    for (std::size_t o = 0; o < r.outputs.size(); ++o) {
+      const TensorErrorAccumulator& e = img.outputs[o].error;
+      os << (o ? " &middot; " : " ") << o << " " << html_escape(r.outputs[o].name) << " SQNR "
+         << format_db(e.sqnr_db()) << " dB, cosine " << fmt("%.6f", e.cosine()) << ", max |diff| "
+         << fmt("%.6g", e.max_abs());
+    }
+    os << "</div>\n";
+  }
   os << "<table><tr><th>rank</th><th class=\"l\">label</th><th>float</th><th>quantized</th>"
         "<th>q &minus; f</th><th>quantized rank</th></tr>\n";
   auto row = [&](const std::string& rank, std::size_t c) {
@@ -190,8 +202,11 @@ std::string render_html(const CompareResult& r) {
 
   const auto& s = r.summary;
   os << "<h2>Summary</h2>\n<table>"
-     << "<tr><th class=\"l\">inputs</th><td>" << s.images << "</td></tr>"
-     << "<tr><th class=\"l\">top-1 agreement</th><td>" << fmt("%.2f %%", 100 * s.top1_agreement())
+     << "<tr><th class=\"l\">inputs</th><td>" << s.images << "</td></tr>";
+  if (r.outputs.size() > 1)
+    os << "<tr><th class=\"l\">top-k, agreement and accuracy of</th><td class=\"l\">"
+       << html_escape(describe_top_output(r)) << "</td></tr>";
+  os << "<tr><th class=\"l\">top-1 agreement</th><td>" << fmt("%.2f %%", 100 * s.top1_agreement())
      << " (" << s.top1_agree << "/" << s.images << ")</td></tr>"
      << "<tr><th class=\"l\">top-" << s.effective_k() << " overlap (mean)</th><td>"
      << fmt("%.2f %%", 100 * s.mean_top_k_overlap()) << "</td></tr>"
@@ -212,6 +227,25 @@ std::string render_html(const CompareResult& r) {
         s.quant_top_k_correct);
   }
   os << "</table>\n";
+
+  if (r.outputs.size() > 1) {
+    os << "<h2>Outputs</h2>\n<div class=\"meta\">Every model output, float model vs kmodel, "
+          "pooled over the inputs; --output chooses the top-k output.</div>\n"
+          "<table><tr><th>output</th><th class=\"l\">name</th><th class=\"l\">shape</th>"
+          "<th>cosine</th><th>SQNR dB</th><th>max |diff|</th><th>mean |diff|</th>"
+          "<th>top-1 agrees</th><th class=\"l\"></th></tr>\n";
+    for (std::size_t i = 0; i < r.outputs.size(); ++i) {
+      const OutputResult& o = r.outputs[i];
+      os << "<tr><td>" << i << "</td><td class=\"l\">" << html_escape(o.name)
+         << "</td><td class=\"l\">" << html_escape(o.shape) << "</td><td class=\"num\">"
+         << fmt("%.6f", o.error.cosine()) << "</td><td class=\"num\">"
+         << format_db(o.error.sqnr_db()) << "</td><td class=\"num\">"
+         << fmt("%.6g", o.error.max_abs()) << "</td><td class=\"num\">"
+         << fmt("%.6g", o.error.mean_abs()) << "</td><td>" << o.top1_agree << "/" << o.images
+         << "</td><td class=\"l\">" << (i == r.top_output ? "top-k output" : "") << "</td></tr>\n";
+    }
+    os << "</table>\n";
+  }
 
   if (r.layers_requested) {
     os << "<h2>Per-layer SQNR</h2>\n";
@@ -263,7 +297,9 @@ std::string render_html(const CompareResult& r) {
     os << "</table>\n";
   }
 
-  os << "<h2>Top-" << r.top << " per input</h2>\n";
+  os << "<h2>Top-" << r.top;
+  if (r.outputs.size() > 1) os << " of " << html_escape(describe_top_output(r));
+  os << " per input</h2>\n";
   for (std::size_t i = 0; i < r.images.size() && i < kMaxImagesInPage; ++i) {
     image_section(os, r, r.images[i]);
   }

@@ -34,6 +34,15 @@ json top_entries(const CompareResult& r, const ImageResult& img,
   return arr;
 }
 
+// cosine, SQNR, max / mean |difference| of `e` into `obj`.
+void put_error(json& obj, const TensorErrorAccumulator& e) {
+  obj["elements"] = e.elements();
+  put_number(obj, "cosine", e.cosine());
+  put_number(obj, "sqnr_db", e.sqnr_db());
+  put_number(obj, "max_abs_error", e.max_abs());
+  put_number(obj, "mean_abs_error", e.mean_abs());
+}
+
 }  // namespace
 
 json to_json(const CompareResult& r) {
@@ -44,6 +53,9 @@ json to_json(const CompareResult& r) {
   j["backend"] = r.backend;
   j["top"] = r.top;
   j["warnings"] = r.warnings;
+  // The output top-k, agreement and accuracy are about (--output).
+  if (r.top_output < r.outputs.size())
+    j["top_output"] = {{"index", r.top_output}, {"name", r.outputs[r.top_output].name}};
 
   json images = json::array();
   for (const auto& img : r.images) {
@@ -59,6 +71,17 @@ json to_json(const CompareResult& r) {
     put_number(e, "max_abs_dp", img.max_abs_dp);
     e["float_top"] = top_entries(r, img, img.float_top);
     e["quant_top"] = top_entries(r, img, img.quant_top);
+    json outs = json::array();  // every model output of this input, in the model's order
+    for (std::size_t o = 0; o < img.outputs.size(); ++o) {
+      json oe;
+      oe["index"] = o;
+      if (o < r.outputs.size()) oe["name"] = r.outputs[o].name;
+      put_error(oe, img.outputs[o].error);
+      oe["top1_agree"] = img.outputs[o].top1_agree;
+      oe["top_k_overlap"] = img.outputs[o].top_k_overlap;
+      outs.push_back(std::move(oe));
+    }
+    e["outputs"] = std::move(outs);
     images.push_back(std::move(e));
   }
   j["images"] = std::move(images);
@@ -89,6 +112,27 @@ json to_json(const CompareResult& r) {
     sum["top_k_accuracy_difference"] = (double(s.quant_top_k_correct) - s.float_top_k_correct) / n;
   }
   j["summary"] = std::move(sum);
+
+  // Every model output pooled over the inputs, in the model's order.
+  json outputs = json::array();
+  for (std::size_t o = 0; o < r.outputs.size(); ++o) {
+    const OutputResult& out = r.outputs[o];
+    json e;
+    e["index"] = o;
+    e["name"] = out.name;
+    e["shape"] = out.shape;
+    e["kmodel_output"] = out.kmodel_output;
+    e["reordered_from_chw"] = out.reordered;
+    put_error(e, out.error);
+    e["images"] = out.images;
+    e["top1_agree"] = out.top1_agree;
+    e["top1_agreement"] = out.top1_agreement();
+    e["top_k_overlap_sum"] = out.top_k_overlap_sum;
+    e["top_k_slots"] = out.top_k_slots;
+    e["mean_top_k_overlap"] = out.mean_top_k_overlap();
+    outputs.push_back(std::move(e));
+  }
+  j["outputs"] = std::move(outputs);
 
   if (r.layers_requested) {
     j["sqnr_threshold_db"] = r.sqnr_threshold_db;

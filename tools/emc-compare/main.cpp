@@ -1,7 +1,8 @@
 // emc-compare: does the converted model still work? Runs the float model (the converter's float
 // executor on the imported TF.js graph) and the kmodel (EMC interpreter, kpu-sim + cpu backends)
-// on the same inputs and shows the top-k side by side, dataset agreement, and (--layers) where
-// along the network the quantized model drifts away. See docs/emc-compare.md.
+// on the same inputs and shows the top-k side by side, dataset agreement, every output's error,
+// and (--layers) where along the network the quantized model drifts away. See
+// docs/emc-compare.md.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -104,6 +105,10 @@ static int run(int argc, char** argv) {
   app.add_flag("--bgr", opt.bgr, "feed images in BGR channel order (with --input-range)");
   app.add_option("--top", opt.top, "how many classes to show and overlap (default 5)")
       ->check(CLI::Range(1, 1000));
+  app.add_option("--output", opt.output,
+                 "the model output that top-k, top-1 agreement and dataset accuracy use: its "
+                 "name (the float model's output layer) or 0-based index (default 0); every "
+                 "output is compared whatever this says");
   app.add_flag("--layers", opt.layers, "compare every kmodel layer output with the float tensor");
   app.add_flag("--isolated", opt.isolated,
                "with --layers: also each layer's own SQNR, feeding it the float model's exact "
@@ -127,6 +132,10 @@ static int run(int argc, char** argv) {
       (app.count("--labels") && opt.labels.empty()) || (app.count("--map") && opt.map.empty()) ||
       (app.count("--report") && report.empty())) {
     return fail(emc::Error(emc::Errc::kInvalidArgument, "a path argument is empty"));
+  }
+  if (app.count("--output") && opt.output.empty()) {
+    return fail(emc::Error(emc::Errc::kInvalidArgument,
+                           "--output is empty: give an output name or a 0-based index"));
   }
   if (!report.empty()) {
     std::vector<std::string> inputs = {opt.model_json, opt.kmodel, opt.labels,
@@ -222,6 +231,7 @@ static int run(int argc, char** argv) {
       }
     }
     std::cout << emc::compare::format_summary(result);
+    if (result.outputs.size() > 1) std::cout << "\n" << emc::compare::format_output_table(result);
     if (result.layers_requested) std::cout << "\n" << emc::compare::format_layer_table(result);
   }
 

@@ -64,13 +64,22 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
   if (!model.ok()) return std::move(model).error();
   auto graph = converter::build_graph(*model);
   if (!graph.ok()) return std::move(graph).error();
-  if (graph->inputs.size() != 1 || graph->outputs.size() != 1) {
+  if (graph->inputs.size() != 1) {
+    std::string names;
+    for (std::size_t i = 0; i < graph->inputs.size(); ++i)
+      names += (i ? ", '" : "'") + graph->tensor(graph->inputs[i]).name + "'";
     return Error(Errc::kInvalidArgument,
-                 "emc-compare compares single-input single-output models; this one has " +
-                     std::to_string(graph->inputs.size()) + " inputs and " +
-                     std::to_string(graph->outputs.size()) + " outputs")
+                 "emc-compare compares models with one input; this one has " +
+                     std::to_string(graph->inputs.size()) + " (" + names +
+                     "), and emc-convert converts only one-input models")
         .in_file(options.model_json);
   }
+  if (graph->outputs.empty()) {
+    return Error(Errc::kInvalidArgument, "the model has no output").in_file(options.model_json);
+  }
+  auto top_output = resolve_output(*graph, options.output);
+  if (!top_output.ok()) return std::move(top_output).error().in_file(options.model_json);
+  r.top_output = *top_output;
   const converter::Shape in_shape = graph->shape(graph->inputs[0]);
   if (in_shape.rank() == 3) {
     s->geometry_ = {in_shape.dims[0], in_shape.dims[1], in_shape.dims[2]};
@@ -188,45 +197,23 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
         .in_file(options.kmodel);
   }
 
-  // Output sizes must agree.
-  const auto out_shape = s->executor_->graph().shape(s->executor_->graph().outputs[0]);
-  const auto out_info = s->interp_->output_info(0);
-  if (out_info.type != interpreter::ElementType::kFloat32) {
-    return Error(Errc::kInvalidArgument,
-                 "the kmodel output is uint8; emc-compare needs a float output (a final "
-                 "DEQUANTIZE)")
-        .in_file(options.kmodel);
+  // Every model output, located in the kmodel the same way.
+  const auto& g = s->executor_->graph();
+  auto located = locate_outputs(g, *s->interp_, s->sidecar_ ? &*s->sidecar_ : nullptr,
+                                options.kmodel, r.warnings);
+  if (!located.ok()) return std::move(located).error();
+  s->outputs_ = std::move(located).value();
+  for (std::size_t o = 0; o < g.outputs.size(); ++o) {
+    OutputResult out;
+    out.name = g.tensor(g.outputs[o]).name;
+    out.shape = converter::to_string(g.shape(g.outputs[o]));
+    out.kmodel_output = s->outputs_[o].kmodel_output;
+    out.reordered = s->outputs_[o].chw.has_value();
+    r.outputs.push_back(std::move(out));
   }
-  if (out_info.bytes / 4 != std::size_t(out_shape.num_elements())) {
-    return Error(Errc::kShapeMismatch,
-                 "the kmodel output has " + std::to_string(out_info.bytes / 4) +
-                     " values, the float model output " + converter::to_string(out_shape))
-        .in_file(options.kmodel);
-  }
+  const auto out_shape = g.shape(g.outputs[r.top_output]);
 
-  // A map output is held as CHW planes (docs/format.md), the float model's as HWC: the
-  // output is reordered before the two are compared, as the map describes it.
-  if (s->sidecar_) {
-    const auto& g = s->executor_->graph();
-    const std::string& out_name = g.tensor(g.outputs[0]).name;
-    const converter::MapLayer* writer = nullptr;
-    for (const auto& l : s->sidecar_->layers)
-      if (l.float_tensor_stated && l.float_tensor == out_name) writer = &l;
-    if (!writer && s->interp_->model().outputs.size() == 1 && !s->interp_->model().layers.empty())
-      writer = s->sidecar_->layer(s->interp_->model().layers.size() - 1);
-    if (writer && (writer->layout.empty() || writer->layout == "CHW")) {
-      std::vector<std::size_t> map;
-      if (writer->map_shape.size() == 3)
-        map.assign(writer->map_shape.begin(), writer->map_shape.end());
-      else if (out_shape.rank() == 3)
-        map.assign(out_shape.dims.begin(), out_shape.dims.end());
-      if (map.size() == 3 && map[0] * map[1] * map[2] == std::size_t(out_shape.num_elements()) &&
-          map[0] * map[1] > 1 && map[2] > 1)
-        s->output_chw_ = {map[0], map[1], map[2]};
-    }
-  }
-
-  // Labels: --labels, else labels.txt next to model.json.
+  // Labels (of the top-k output): --labels, else labels.txt next to model.json.
   std::string labels_path = options.labels;
   if (labels_path.empty()) {
     const fs::path guess = fs::path(options.model_json).parent_path() / "labels.txt";
@@ -236,10 +223,17 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
     auto labels = read_labels(labels_path);
     if (!labels.ok()) return std::move(labels).error();
     r.labels = std::move(labels).value();
-    if (r.labels.size() != std::size_t(out_shape.num_elements())) {
+    const auto n = std::size_t(out_shape.num_elements());
+    if (r.labels.size() != n && g.outputs.size() > 1) {
+      // Of several outputs, labels of another size name another output's classes.
       r.warnings.push_back(labels_path + " has " + std::to_string(r.labels.size()) +
-                           " labels, the model " + std::to_string(out_shape.num_elements()) +
-                           " outputs");
+                           " labels and the top-k output '" + r.outputs[r.top_output].name + "' " +
+                           std::to_string(n) +
+                           " values: the labels are not used (--output chooses the output)");
+      r.labels.clear();
+    } else if (r.labels.size() != n) {
+      r.warnings.push_back(labels_path + " has " + std::to_string(r.labels.size()) +
+                           " labels, the model " + std::to_string(n) + " outputs");
     }
   }
 
@@ -319,7 +313,7 @@ Result<std::vector<InputItem>> Session::collect_inputs() {
     if (!warning.empty()) result_.warnings.push_back(warning);
     // A label past the last output can never be predicted: that is a wrong mapping, not a miss.
     const auto& g = executor_->graph();
-    const auto outputs = std::size_t(g.shape(g.outputs[0]).num_elements());
+    const auto outputs = std::size_t(g.shape(g.outputs[result_.top_output]).num_elements());
     for (const auto& item : *ds) {
       if (item.label >= 0 && std::size_t(item.label) >= outputs) {
         return Error(Errc::kInvalidArgument,
@@ -374,7 +368,21 @@ Status Session::run(const InputItem& item) {
 }
 
 Status Session::add(ImageResult image) {
+  if (image.outputs.size() != result_.outputs.size()) {
+    return Error(Errc::kInternal, "an input result has " + std::to_string(image.outputs.size()) +
+                                      " outputs, the model " +
+                                      std::to_string(result_.outputs.size()));
+  }
   EMC_TRY(result_.summary.add(image.float_out, image.quant_out, image.label));
+  for (std::size_t o = 0; o < image.outputs.size(); ++o) {
+    OutputResult& out = result_.outputs[o];
+    const OutputImageResult& in = image.outputs[o];
+    out.error.merge(in.error);
+    ++out.images;
+    out.top1_agree += in.top1_agree ? 1 : 0;
+    out.top_k_overlap_sum += in.top_k_overlap;
+    out.top_k_slots += in.top_k_size;
+  }
   result_.images.push_back(std::move(image));
   return ok_status();
 }
@@ -418,8 +426,11 @@ Result<ImageResult> Session::evaluate(const InputItem& item) {
   auto fout = executor_->run({std::move(t)}, ro);
   if (!fout.ok()) return std::move(fout).error().prefix("float model: ");
   const std::vector<converter::Tensor>& float_tensors = *fout;
-  const converter::Tensor& float_out =
-      result_.layers_requested ? float_tensors.at(std::size_t(g.outputs[0])) : float_tensors.at(0);
+  // Float output o: by tensor id when every tensor is kept, else the o-th of the outputs.
+  auto float_output = [&](std::size_t o) -> const converter::Tensor& {
+    return result_.layers_requested ? float_tensors.at(std::size_t(g.outputs[o]))
+                                    : float_tensors.at(o);
+  };
 
   for (auto& c : captured_) c.valid = false;
   EMC_TRY(interp_->set_input(0, *kin));
@@ -429,14 +440,22 @@ Result<ImageResult> Session::evaluate(const InputItem& item) {
   ImageResult img;
   img.name = item.path;
   img.label = item.label;
-  img.float_out = float_out.data;
-  img.quant_out = interp_->output(0);
-  if (output_chw_) {  // CHW planes -> the float model's HWC order
-    const auto [h, w, c] = *output_chw_;
-    std::vector<float> hwc(img.quant_out.size());
-    for (std::size_t ch = 0; ch < c; ++ch)
-      for (std::size_t p = 0; p < h * w; ++p) hwc[p * c + ch] = img.quant_out[ch * h * w + p];
-    img.quant_out = std::move(hwc);
+  // Every output, compared element by element (the kmodel's in the float model's order).
+  for (std::size_t o = 0; o < outputs_.size(); ++o) {
+    const std::vector<float>& fv = float_output(o).data;
+    std::vector<float> kv = in_float_order(outputs_[o], interp_->output(outputs_[o].kmodel_output));
+    OutputImageResult out;
+    EMC_TRY(out.error.add(fv, kv));
+    auto agree = top1_agrees(fv, kv);
+    if (!agree.ok()) return std::move(agree).error();
+    out.top1_agree = *agree;
+    out.top_k_overlap = top_k_overlap(fv, kv, options_.top).value();  // sizes checked above
+    out.top_k_size = std::min(options_.top, fv.size());
+    img.outputs.push_back(std::move(out));
+    if (o == result_.top_output) {
+      img.float_out = fv;
+      img.quant_out = std::move(kv);
+    }
   }
   img.float_top = top_k(img.float_out, options_.top);
   img.quant_top = top_k(img.quant_out, options_.top);

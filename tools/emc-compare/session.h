@@ -15,6 +15,7 @@
 #include "emc/interpreter/interpreter.h"
 #include "emc/interpreter/registry.h"
 #include "inputs.h"
+#include "outputs.h"
 #include "sidecar.h"
 
 namespace emc::compare {
@@ -34,6 +35,10 @@ struct Options {
   std::optional<std::pair<std::array<float, 3>, std::array<float, 3>>> mean_std;
   bool bgr = false;
   std::size_t top = 5;
+  // --output NAME|INDEX: the model output that top-k, top-1 agreement and dataset accuracy are
+  // about (a float output tensor name or a 0-based index; "" = output 0). Every output is
+  // compared element by element whatever this says.
+  std::string output;
   bool layers = false;
   // Also measure each layer's own error: a second kmodel run in which every compared layer's
   // output is replaced, right after it runs, by the float reference quantized with that layer's
@@ -47,7 +52,9 @@ struct Options {
 
 class Session {
  public:
-  // Loads both models and the sidecar; decides the preprocessing and the kmodel input encoding.
+  // Loads both models and the sidecar; decides the preprocessing and the kmodel input encoding,
+  // and locates every model output in the kmodel. A model with several inputs, or an --output
+  // that names none of the outputs, is kInvalidArgument.
   static Result<std::unique_ptr<Session>> open(const Options& options);
 
   // Runs one input through both models and adds it to result() (and the per-layer stats).
@@ -56,7 +63,7 @@ class Session {
   // Runs one input through both models; only the per-layer stats of this session are updated,
   // the image result is returned (for a parallel run: add() it in input order).
   Result<ImageResult> evaluate(const InputItem& item);
-  // Appends one image result to result() and its summary.
+  // Appends one image result to result(), its summary and the per-output statistics.
   Status add(ImageResult image);
   // Pools another session's per-layer statistics (same models and options) into this one's.
   void merge_layers(const Session& other);
@@ -115,11 +122,9 @@ class Session {
   std::optional<converter::Preprocess> preprocess_;
   std::optional<std::vector<AffineQuant>> input_quant_;  // uint8 kmodel input
   InputGeometry geometry_;
-  std::vector<Captured> captured_;    // per kmodel layer, for the current input
-  std::vector<LayerMap> layer_maps_;  // per kmodel layer
-  // Output 0 held as the CHW planes of this [H, W, C] map (a map output, or a flatten or
-  // reshape of one): reordered to the float model's HWC order before it is compared.
-  std::optional<std::array<std::size_t, 3>> output_chw_;
+  std::vector<Captured> captured_;       // per kmodel layer, for the current input
+  std::vector<LayerMap> layer_maps_;     // per kmodel layer
+  std::vector<OutputLocation> outputs_;  // per float model output: its kmodel output and layout
   const std::vector<converter::Tensor>* current_float_ = nullptr;  // during an isolated run
   bool injecting_ = false;
 };

@@ -48,6 +48,12 @@ std::string describe_layer(const LayerResult& layer) {
   return s;
 }
 
+std::string describe_top_output(const CompareResult& result) {
+  if (result.outputs.size() < 2 || result.top_output >= result.outputs.size()) return "";
+  return "output " + std::to_string(result.top_output) + " " +
+         result.outputs[result.top_output].name;
+}
+
 std::string format_db(double db) {
   if (std::isnan(db)) return "nan";
   if (std::isinf(db)) return db > 0 ? "inf" : "-inf";
@@ -58,8 +64,10 @@ std::string format_image_table(const CompareResult& result, const ImageResult& i
   std::ostringstream os;
   os << image.name;
   if (image.label >= 0) os << "  [label: " << result.label(std::size_t(image.label)) << "]";
-  os << "\n  top-1 " << (image.top1_agree ? "agrees" : "DIFFERS") << " | top-" << result.top
-     << " overlap " << image.top_k_overlap << "/" << image.float_top.size() << " | mean |dp| "
+  const std::string top_output = describe_top_output(result);
+  os << "\n  " << (top_output.empty() ? "" : top_output + ": ") << "top-1 "
+     << (image.top1_agree ? "agrees" : "DIFFERS") << " | top-" << result.top << " overlap "
+     << image.top_k_overlap << "/" << image.float_top.size() << " | mean |dp| "
      << fmt("%.6f", image.mean_abs_dp) << " | max |dp| " << fmt("%.6f", image.max_abs_dp) << "\n";
 
   // Label column as wide as the longest label shown (at least "label"), capped for sanity.
@@ -93,13 +101,32 @@ std::string format_image_table(const CompareResult& result, const ImageResult& i
     os << "  in the quantized top-" << result.top << " only:\n";
     for (auto cls : extra) row("-", cls);
   }
+  if (result.outputs.size() > 1 && image.outputs.size() == result.outputs.size()) {
+    std::size_t nw = 4, sw = 5;
+    for (const auto& o : result.outputs) {
+      nw = std::max(nw, o.name.size());
+      sw = std::max(sw, o.shape.size());
+    }
+    os << "  every output of this input:\n";
+    for (std::size_t o = 0; o < result.outputs.size(); ++o) {
+      const TensorErrorAccumulator& e = image.outputs[o].error;
+      os << "  " << pad_left(std::to_string(o), 4) << "  " << pad_right(result.outputs[o].name, nw)
+         << "  " << pad_right(result.outputs[o].shape, sw) << "  SQNR "
+         << pad_left(format_db(e.sqnr_db()), 6) << " dB | cosine " << fmt("%.6f", e.cosine())
+         << " | max |diff| " << fmt("%.6g", e.max_abs()) << " | mean |diff| "
+         << fmt("%.6g", e.mean_abs()) << "\n";
+    }
+  }
   return os.str();
 }
 
 std::string format_summary(const CompareResult& result) {
   const auto& s = result.summary;
   std::ostringstream os;
-  os << "summary over " << s.images << " input" << (s.images == 1 ? "" : "s") << "\n";
+  os << "summary over " << s.images << " input" << (s.images == 1 ? "" : "s");
+  if (result.outputs.size() > 1)
+    os << " (top-k and agreement of " << describe_top_output(result) << ")";
+  os << "\n";
   os << "  top-1 agreement       " << fmt("%6.2f %%", 100.0 * s.top1_agreement()) << "  ("
      << s.top1_agree << "/" << s.images << ")\n";
   os << "  top-" << s.effective_k() << " overlap (mean)  "
@@ -121,6 +148,36 @@ std::string format_summary(const CompareResult& result) {
     acc("top-" + std::to_string(s.effective_k()) + " accuracy", s.float_top_k_correct,
         s.quant_top_k_correct);
   }
+  return os.str();
+}
+
+std::string format_output_table(const CompareResult& result) {
+  std::ostringstream os;
+  std::size_t nw = 4, sw = 5;
+  for (const auto& o : result.outputs) {
+    nw = std::max(nw, o.name.size());
+    sw = std::max(sw, o.shape.size());
+  }
+  os << "per-output comparison (float model output vs kmodel output";
+  if (result.images.size() > 1) os << ", pooled over " << result.images.size() << " inputs";
+  os << ")\n";
+  os << "  " << pad_left("output", 6) << "  " << pad_right("name", nw) << "  "
+     << pad_right("shape", sw) << "  " << pad_left("cosine", 9) << "  " << pad_left("SQNR dB", 8)
+     << "  " << pad_left("max |diff|", 10) << "  " << pad_left("mean |diff|", 11) << "  "
+     << "top-1 agrees\n";
+  for (std::size_t i = 0; i < result.outputs.size(); ++i) {
+    const OutputResult& o = result.outputs[i];
+    os << "  " << pad_left(std::to_string(i), 6) << "  " << pad_right(o.name, nw) << "  "
+       << pad_right(o.shape, sw) << "  " << pad_left(fmt("%.6f", o.error.cosine()), 9) << "  "
+       << pad_left(format_db(o.error.sqnr_db()), 8) << "  "
+       << pad_left(fmt("%.6g", o.error.max_abs()), 10) << "  "
+       << pad_left(fmt("%.6g", o.error.mean_abs()), 11) << "  "
+       << pad_left(std::to_string(o.top1_agree) + "/" + std::to_string(o.images), 12);
+    if (i == result.top_output) os << "   <== top-k output";
+    os << "\n";
+  }
+  os << "top-k, agreement and accuracy are of " << describe_top_output(result)
+     << " (--output NAME|INDEX chooses)\n";
   return os.str();
 }
 
