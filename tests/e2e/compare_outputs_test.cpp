@@ -1,0 +1,439 @@
+// emc-compare on a model with two outputs: samples/models/two_heads (TF.js; output 0 class_probs, a
+// 5-class softmax, output 1 map, an 8x8x3 conv map; reference.json holds TF.js's outputs of both),
+// converted by the emc-convert binary for -p k210 and -p cpu. Every expected number is computed
+// here, independently of emc-compare: the kmodel's outputs come from the emc-run binary (--raw,
+// the outputs in kmodel order; the map reordered from the kmodel's CHW planes by this file) and the
+// float side is TF.js's reference output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "converter/model_builder.h"
+#include "emc/format/file_io.h"
+#include "emc/format/kmodel_codec.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kDir = std::string(EMC_SOURCE_DIR) + "/samples/models/two_heads";
+const std::string kBin = std::string(EMC_TOOLS_DIR);
+constexpr std::size_t kClasses = 5, kMapH = 8, kMapW = 8, kMapC = 3;
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<float> read_f32(const std::string& path) {
+  const std::string bytes = read_text(path);
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct ToolRun {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs build/bin/<tool> with `args`, stdout and stderr captured apart (through files in `tmp`).
+ToolRun run(const std::string& tool, const std::vector<std::string>& args, const fs::path& tmp) {
+  std::string cmd = quote(kBin + "/" + tool);
+  for (const auto& a : args) cmd += " " + quote(a);
+  const std::string out = (tmp / "stdout.txt").string(), err = (tmp / "stderr.txt").string();
+  cmd += " >" + quote(out) + " 2>" + quote(err);
+  const int status = std::system(cmd.c_str());
+  ToolRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_text(out);
+  r.err = read_text(err);
+  return r;
+}
+
+// The metrics emc-compare reports, computed here in double over the concatenation of the pairs.
+struct Metrics {
+  double signal = 0, noise = 0, dot = 0, ref_sq = 0, test_sq = 0, sum_abs = 0, max_abs = 0;
+  std::size_t n = 0;
+  void add(const std::vector<float>& ref, const std::vector<float>& test) {
+    ASSERT_EQ(ref.size(), test.size());
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      const double a = ref[i], b = test[i], d = a - b;
+      noise += d * d;
+      dot += a * b;
+      ref_sq += a * a;
+      test_sq += b * b;
+      sum_abs += std::fabs(d);
+      max_abs = std::max(max_abs, std::fabs(d));
+    }
+    n += ref.size();
+  }
+  double sqnr_db() const { return 10.0 * std::log10(ref_sq / noise); }
+  double cosine() const { return dot / std::sqrt(ref_sq * test_sq); }
+  double mean_abs() const { return sum_abs / double(n); }
+};
+
+// Checks emc-compare's JSON metrics of one output against `m`. The float side of emc-compare is
+// its own float executor, which equals TF.js to float rounding (the sample's 1e-4 tolerance; here
+// ~1e-6 against an error of ~1e-2), so the numbers agree to those tolerances.
+void expect_metrics(const json& got, const Metrics& m) {
+  EXPECT_EQ(got["elements"].get<std::size_t>(), m.n);
+  EXPECT_NEAR(got["sqnr_db"].get<double>(), m.sqnr_db(), 0.01);
+  EXPECT_NEAR(got["cosine"].get<double>(), m.cosine(), 1e-6);
+  EXPECT_NEAR(got["max_abs_error"].get<double>(), m.max_abs, 1e-5);
+  EXPECT_NEAR(got["mean_abs_error"].get<double>(), m.mean_abs(), 1e-6);
+}
+
+std::size_t argmax(const std::vector<float>& v) {
+  return std::size_t(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// One stored case: TF.js's outputs and the kmodel's (emc-run), both in the float model's order.
+struct Case {
+  std::string name, input_f32;
+  std::vector<float> tfjs[2], kmodel[2];
+};
+
+// The kmodel at `path` with its two output descriptors swapped (the same layers, so kmodel output 0
+// is the map), and its sidecar map's record of the kmodel updated to the new bytes.
+void swap_outputs(const std::string& path) {
+  auto model = emc::format::load_kmodel_file(path);
+  ASSERT_TRUE(model.ok()) << model.error().to_string();
+  ASSERT_EQ(model->outputs.size(), 2u);
+  std::swap(model->outputs[0], model->outputs[1]);
+  auto bytes = emc::format::encode_kmodel(*model);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().to_string();
+  ASSERT_TRUE(emc::format::write_file_atomically(path, *bytes).ok());
+  json map = json::parse(read_text(path + ".map.json"));
+  map["kmodel"] = {{"bytes", bytes->size()}, {"fnv1a64", emc::format::fnv1a64_hex(*bytes)}};
+  std::ofstream(path + ".map.json") << map.dump(1);
+}
+
+// Converts two_heads with emc-convert for the target GetParam() ("k210", "cpu"; "k210 swapped":
+// then its kmodel outputs are swapped, see swap_outputs) and runs every stored case through the
+// kmodel with emc-run.
+class TwoHeads : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(kDir + "/model.json")) << "sample missing: " << kDir;
+    std::string target = GetParam();
+    const bool swapped = target == "k210 swapped";
+    if (swapped) target = "k210";
+    tmp_ = fs::temp_directory_path() / ("emc_compare_outputs_" + target + (swapped ? "_sw_" : "_") +
+                                        std::to_string(::getpid()));
+    fs::create_directories(tmp_);
+    kmodel_ = (tmp_ / "two_heads.kmodel").string();
+    const ToolRun conv = run("emc-convert",
+                             {model_json_, "-p", target, "--dataset", kDir + "/inputs",
+                              "--input-range", "0,1", "-o", kmodel_, "--quiet"},
+                             tmp_);
+    ASSERT_EQ(conv.exit_code, 0) << conv.err;
+    if (swapped) swap_outputs(kmodel_);
+    if (HasFatalFailure()) return;
+
+    const json ref = json::parse(read_text(kDir + "/reference.json"));
+    ASSERT_EQ(ref["output_layers"], json({"class_probs", "map"}));
+    for (const json& c : ref["cases"]) {
+      Case k;
+      k.name = c["name"].get<std::string>();
+      k.input_f32 = kDir + "/" + c["input_tensor"].get<std::string>();
+      ASSERT_EQ(c["outputs"].size(), 2u);
+      for (int o = 0; o < 2; ++o) k.tfjs[o] = c["outputs"][o]["output"].get<std::vector<float>>();
+      ASSERT_EQ(k.tfjs[0].size(), kClasses);
+      ASSERT_EQ(k.tfjs[1].size(), kMapH * kMapW * kMapC);
+      // The kmodel input: the case's pixels (x = p / 255, every value on that grid), uint8 CHW.
+      const std::vector<float> x = read_f32(k.input_f32);
+      ASSERT_EQ(x.size(), 32u * 32 * 3);
+      std::string chw(x.size(), '\0');
+      for (std::size_t p = 0; p < 32 * 32; ++p)
+        for (std::size_t ch = 0; ch < 3; ++ch) {
+          const float v = x[p * 3 + ch];
+          const long pixel = std::lround(double(v) * 255.0);
+          ASSERT_NEAR(double(v), double(pixel) / 255.0, 1e-6) << k.name;
+          chw[ch * 32 * 32 + p] = char(std::uint8_t(pixel));
+        }
+      const std::string in = (tmp_ / (k.name + ".u8")).string();
+      const std::string out = (tmp_ / (k.name + ".out.f32")).string();
+      std::ofstream(in, std::ios::binary) << chw;
+      const ToolRun r = run("emc-run", {kmodel_, "--input-raw", in, "--raw", out}, tmp_);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      // --raw: every kmodel output, in kmodel order. Which is which is told by the sizes here.
+      const std::vector<float> raw = read_f32(out);
+      ASSERT_EQ(raw.size(), kClasses + kMapH * kMapW * kMapC);
+      const bool class_first = r.out.rfind("output 0: 5 values", 0) == 0;
+      ASSERT_TRUE(class_first || r.out.rfind("output 0: 192 values", 0) == 0) << r.out;
+      ASSERT_EQ(class_first, std::string(GetParam()) != "k210 swapped") << r.out;
+      kmodel_output_[0] = class_first ? 0 : 1;
+      kmodel_output_[1] = class_first ? 1 : 0;
+      const std::size_t map_at = class_first ? kClasses : 0;
+      const std::size_t class_at = class_first ? 0 : kMapH * kMapW * kMapC;
+      k.kmodel[0].assign(raw.begin() + long(class_at), raw.begin() + long(class_at + kClasses));
+      // The map output as the kmodel holds a map: C planes of H x W. To the float model's HWC.
+      k.kmodel[1].resize(kMapH * kMapW * kMapC);
+      for (std::size_t ch = 0; ch < kMapC; ++ch)
+        for (std::size_t p = 0; p < kMapH * kMapW; ++p)
+          k.kmodel[1][p * kMapC + ch] = raw[map_at + ch * kMapH * kMapW + p];
+      cases_.push_back(std::move(k));
+    }
+    ASSERT_EQ(cases_.size(), 6u);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!HasFailure()) fs::remove_all(tmp_, ec);
+  }
+
+  // emc-compare on the model and its kmodel with `args` (plus every stored case with `all`).
+  ToolRun compare(std::vector<std::string> args, bool all = true) const {
+    std::vector<std::string> a = {model_json_, kmodel_, "-q"};
+    if (all) {
+      for (const Case& c : cases_) {
+        a.push_back("--input-f32");
+        a.push_back(c.input_f32);
+      }
+    }
+    a.insert(a.end(), args.begin(), args.end());
+    return run("emc-compare", a, tmp_);
+  }
+
+  const std::string model_json_ = kDir + "/model.json";
+  fs::path tmp_;
+  std::string kmodel_;
+  std::size_t kmodel_output_[2] = {0, 0};
+  std::vector<Case> cases_;
+};
+
+TEST_P(TwoHeads, EveryOutputHasTheErrorOfTheKmodelsOwnOutput) {
+  const ToolRun r = compare({"--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j["outputs"].size(), 2u);
+  ASSERT_EQ(j["images"].size(), cases_.size());
+  const char* names[2] = {"class_probs", "map"};
+  const char* shapes[2] = {"[5]", "[8, 8, 3]"};
+  for (std::size_t o = 0; o < 2; ++o) {
+    SCOPED_TRACE(names[o]);
+    const json& out = j["outputs"][o];
+    EXPECT_EQ(out["name"], names[o]);
+    EXPECT_EQ(out["shape"], shapes[o]);
+    EXPECT_EQ(out["kmodel_output"].get<std::size_t>(), kmodel_output_[o]);
+    Metrics pooled;
+    std::size_t agree = 0;
+    for (std::size_t i = 0; i < cases_.size(); ++i) {
+      SCOPED_TRACE(cases_[i].name);
+      Metrics one;
+      one.add(cases_[i].tfjs[o], cases_[i].kmodel[o]);
+      pooled.add(cases_[i].tfjs[o], cases_[i].kmodel[o]);
+      const json& img = j["images"][i]["outputs"][o];
+      expect_metrics(img, one);
+      const bool same = argmax(cases_[i].tfjs[o]) == argmax(cases_[i].kmodel[o]);
+      EXPECT_EQ(img["top1_agree"].get<bool>(), same);
+      agree += same;
+    }
+    expect_metrics(out, pooled);
+    EXPECT_EQ(out["images"].get<std::size_t>(), cases_.size());
+    EXPECT_EQ(out["top1_agree"].get<std::size_t>(), agree);
+    // A comparison worth the name: both heads survive 8-bit quantization (a broken reordering of
+    // the map would give ~0 dB here and above).
+    EXPECT_GT(pooled.sqnr_db(), 20.0);
+  }
+  // The top-k summary is output 0's by default: its max |dp| and top-1 agreement.
+  EXPECT_EQ(j["top_output"], json({{"index", 0}, {"name", "class_probs"}}));
+  EXPECT_NEAR(j["summary"]["max_abs_dp"].get<double>(),
+              j["outputs"][0]["max_abs_error"].get<double>(), 1e-12);
+  EXPECT_EQ(j["summary"]["top1_agree"], j["outputs"][0]["top1_agree"]);
+
+  // Pooled in input order: one worker or three, the same numbers.
+  const ToolRun one = compare({"--json", "-j", "1"}), three = compare({"--json", "-j", "3"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_EQ(three.exit_code, 0) << three.err;
+  EXPECT_EQ(json::parse(one.out)["outputs"], json::parse(three.out)["outputs"]);
+
+  // The text and the HTML report name both outputs in their per-output sections.
+  const std::string html = (tmp_ / "report.html").string();
+  const ToolRun text = compare({"--report", html});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("per-output comparison"), std::string::npos) << text.out;
+  for (const char* n : names) {
+    EXPECT_NE(text.out.find(std::string("  ") + n + "  "), std::string::npos) << text.out;
+    EXPECT_NE(read_text(html).find(std::string("<td class=\"l\">") + n + "</td>"),
+              std::string::npos);
+  }
+  EXPECT_NE(read_text(html).find("<h2>Outputs</h2>"), std::string::npos);
+}
+
+TEST_P(TwoHeads, FloatOutputsAreTfjsOutputsAndQuantOutputsTheKmodels) {
+  // --top 1000 lists every value of the chosen output: all of them, both outputs, every case.
+  for (const std::size_t o : {0u, 1u}) {
+    SCOPED_TRACE("output " + std::to_string(o));
+    const ToolRun r = compare({"--json", "--top", "1000", "--output", std::to_string(o)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json j = json::parse(r.out);
+    ASSERT_EQ(j["images"].size(), cases_.size());
+    for (std::size_t i = 0; i < cases_.size(); ++i) {
+      SCOPED_TRACE(cases_[i].name);
+      const json& top = j["images"][i]["float_top"];
+      ASSERT_EQ(top.size(), cases_[i].tfjs[o].size());
+      std::vector<bool> seen(top.size(), false);
+      for (const json& e : top) {
+        const std::size_t k = e["index"].get<std::size_t>();
+        ASSERT_LT(k, seen.size());
+        seen[k] = true;
+        EXPECT_NEAR(e["float"].get<double>(), cases_[i].tfjs[o][k], 1e-4) << "value " << k;
+        // The same element of the kmodel's output (the map in HWC order): exactly emc-run's.
+        EXPECT_EQ(e["quant"].get<float>(), cases_[i].kmodel[o][k]) << "value " << k;
+      }
+      EXPECT_EQ(std::count(seen.begin(), seen.end(), true), long(seen.size()));
+    }
+  }
+}
+
+TEST_P(TwoHeads, OutputOptionChoosesTheTopKOutput) {
+  // Default: output 0, TF.js's top-5 of the classifier, labelled by labels.txt.
+  ToolRun r = compare({"--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json ref = json::parse(read_text(kDir + "/reference.json"));
+  json j = json::parse(r.out);
+  for (std::size_t i = 0; i < cases_.size(); ++i) {
+    const json& top = j["images"][i]["float_top"];
+    const json& want = ref["cases"][i]["outputs"][0]["top5"];
+    ASSERT_EQ(top.size(), want.size());
+    for (std::size_t k = 0; k < top.size(); ++k) {
+      EXPECT_EQ(top[k]["index"], want[k]["index"]);
+      EXPECT_EQ(top[k]["label"], "class_" + std::to_string(want[k]["index"].get<int>()));
+    }
+  }
+
+  // --output 1 and --output map: the map's top-5 (TF.js's), its summary, no class labels.
+  const ToolRun by_index = compare({"--json", "--output", "1"});
+  const ToolRun by_name = compare({"--json", "--output", "map"});
+  ASSERT_EQ(by_index.exit_code, 0) << by_index.err;
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  j = json::parse(by_index.out);
+  EXPECT_EQ(j["images"], json::parse(by_name.out)["images"]);
+  EXPECT_EQ(j["top_output"], json({{"index", 1}, {"name", "map"}}));
+  Metrics map_error;
+  std::size_t agree = 0;
+  for (std::size_t i = 0; i < cases_.size(); ++i) {
+    SCOPED_TRACE(cases_[i].name);
+    const json& top = j["images"][i]["float_top"];
+    const json& want = ref["cases"][i]["outputs"][1]["top5"];
+    ASSERT_EQ(top.size(), 5u);
+    for (std::size_t k = 0; k < 5; ++k) {
+      EXPECT_EQ(top[k]["index"], want[k]["index"]);
+      EXPECT_EQ(top[k]["label"], "class " + std::to_string(want[k]["index"].get<int>()));
+    }
+    map_error.add(cases_[i].tfjs[1], cases_[i].kmodel[1]);
+    agree += argmax(cases_[i].tfjs[1]) == argmax(cases_[i].kmodel[1]);
+  }
+  EXPECT_NEAR(j["summary"]["max_abs_dp"].get<double>(), map_error.max_abs, 1e-5);
+  EXPECT_EQ(j["summary"]["top1_agree"].get<std::size_t>(), agree);
+  bool warned = false;
+  for (const json& w : j["warnings"])
+    warned |= w.get<std::string>().find("labels are not used") != std::string::npos;
+  EXPECT_TRUE(warned) << j["warnings"].dump();
+
+  // The text says which output the top-k is of.
+  r = compare({"--output", "map"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("output 1 map: top-1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("summary over 6 inputs (top-k and agreement of output 1 map)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("[8, 8, 3]"), std::string::npos);
+}
+
+TEST_P(TwoHeads, BadOutputIsAUsageErrorNamingTheOutputs) {
+  for (const char* bad : {"2", "nope", "-1", "Map", "01x"}) {
+    SCOPED_TRACE(bad);
+    const ToolRun r = compare({"--output", bad});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find(std::string("--output '") + bad + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("0 'class_probs' [5], 1 'map' [8, 8, 3]"), std::string::npos) << r.err;
+  }
+  const ToolRun empty = compare({"--output", ""});
+  EXPECT_EQ(empty.exit_code, 2) << empty.err;
+  EXPECT_NE(empty.err.find("--output is empty"), std::string::npos) << empty.err;
+}
+
+TEST_P(TwoHeads, DatasetAccuracyIsOfTheChosenOutput) {
+  // Photos in folders named by the index of TF.js's largest map value (numbers: rule 3 of the
+  // folder naming, since labels.txt names output 0's classes).
+  const fs::path ds = tmp_ / "dataset";
+  std::size_t float_right = 0, quant_right = 0;
+  const json ref = json::parse(read_text(kDir + "/reference.json"));
+  for (std::size_t i = 0; i < cases_.size(); ++i) {
+    const json& c = ref["cases"][i];
+    if (c["image"].is_null()) continue;
+    const std::size_t label = argmax(cases_[i].tfjs[1]);
+    fs::create_directories(ds / std::to_string(label));
+    fs::copy_file(kDir + "/" + c["image"].get<std::string>(),
+                  ds / std::to_string(label) / (cases_[i].name + ".png"));
+    ++float_right;
+    quant_right += argmax(cases_[i].kmodel[1]) == label;
+  }
+  ASSERT_EQ(float_right, 4u);
+  const ToolRun r = compare({"--dataset", ds.string(), "--output", "map", "--json"}, false);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["summary"]["labelled"].get<std::size_t>(), 4u);
+  EXPECT_EQ(j["summary"]["float_top1_correct"].get<std::size_t>(), float_right);
+  EXPECT_EQ(j["summary"]["quant_top1_correct"].get<std::size_t>(), quant_right);
+  // For output 0 (5 classes) those labels are past its last class: a wrong mapping, an error.
+  const ToolRun wrong = compare({"--dataset", ds.string()}, false);
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
+  EXPECT_NE(wrong.err.find("past the model's 5 outputs"), std::string::npos) << wrong.err;
+}
+
+// "k210 swapped": the kmodel's outputs in another order than the model's are still each compared
+// with the right float output (the map's main_out says which kmodel output a layer writes).
+INSTANTIATE_TEST_SUITE_P(Targets, TwoHeads, ::testing::Values("k210", "cpu", "k210 swapped"));
+
+TEST(CompareInputs, SeveralInputsAreStillRefused) {
+  const fs::path tmp =
+      fs::temp_directory_path() / ("emc_compare_two_inputs_" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  emc::converter::testing::ModelBuilder mb;
+  mb.input("left", {4, 4, 3});
+  mb.input("right", {4, 4, 3});
+  mb.layer("Add", "sum", json::object(), {"left", "right"});
+  const std::string model_json = (tmp / "model.json").string();
+  std::ofstream(model_json) << mb.text();
+  // Any kmodel: the model is refused before the kmodel is read.
+  const std::string kmodel = (tmp / "x.kmodel").string();
+  std::ofstream(kmodel) << "not read";
+  const std::string x = (tmp / "x.f32").string();
+  std::ofstream(x, std::ios::binary) << std::string(4 * 4 * 3 * 4, '\0');
+  const ToolRun r = run("emc-compare", {model_json, kmodel, "--input-f32", x}, tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("models with one input; this one has 2 ('left', 'right')"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(model_json), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+  std::error_code ec;
+  if (!::testing::Test::HasFailure()) fs::remove_all(tmp, ec);
+}
+
+}  // namespace
