@@ -98,11 +98,6 @@ class CpuLowerer : LoweredBuilder {
  private:
   // The calibrated moments of tensor `t` and the error its int8 form carries.
   InputMoments input_moments(TensorId t);
-  // A conv's precision warning: a layer that only carries on the error of an earlier one
-  // (`in.unresolved_from`) is named in that layer's warning instead of a warning of its own.
-  void precision_warning(const EmcConvLayer& l, const InputMoments& in, const Node& n,
-                         TensorId out);
-  std::map<std::string, std::size_t> unresolved_warning_;  // origin layer -> its warning's index
   // EMC int8 convolution of `fc` reading buffer `in_buf` (quantization `in_q`) into a new buffer
   // holding `out` (quantization `out_q`); returns the output buffer.
   // `in` (optional): the input's calibrated moments, for the rounding-error estimate and, with

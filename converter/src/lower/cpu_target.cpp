@@ -168,29 +168,17 @@ void CpuLowerer::finish_float(TensorId t, int f_buf, const Activation& act) {
 
 InputMoments CpuLowerer::input_moments(TensorId t) {
   InputMoments m = moments_of(ranges_.at(std::size_t(t)));
-  m.err_mean = form(t).err_mean;
-  m.err_var = form(t).err_var;
-  m.unresolved_from = form(t).unresolved_from;
+  const Form& f = form(t);
+  m.err_mean = f.err_mean;
+  m.err_var = f.err_var;
+  m.unresolved_from = f.unresolved_from;
+  // No error stated by its producer: the rounding of its own values onto the int8 grid (a map's
+  // near-constant channels round the same way every time).
+  if (m.err_mean.empty() && f.q >= 0 && f.quant && g_.shape(t).rank() == 3 && f.chw_of.empty() &&
+      !f.hwc)
+    grid_rounding_error(ranges_.at(std::size_t(t)), f.quant->scale, f.quant->dequantize(-128),
+                        f.quant->dequantize(127), m.err_mean, m.err_var);
   return m;
-}
-
-void CpuLowerer::precision_warning(const EmcConvLayer& l, const InputMoments& in, const Node& n,
-                                   TensorId out) {
-  std::string origin;
-  if (!l.rounding.warning.empty()) {
-    const auto it = unresolved_warning_.find(in.unresolved_from);
-    if (it != unresolved_warning_.end()) {
-      std::string& w = out_.warnings[it->second];
-      const bool first = w.find("; later layers carry it on: ") == std::string::npos;
-      w += (first ? "; later layers carry it on: '" : ", '") + n.source.name + "'";
-      origin = it->first;
-    } else {
-      unresolved_warning_[n.source.name] = out_.warnings.size();
-      out_.warnings.push_back(l.rounding.warning);
-      origin = n.source.name;
-    }
-  }
-  if (out != kNoTensor) form(out).unresolved_from = origin;
 }
 
 int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const Int8Quant& out_q,
@@ -199,10 +187,12 @@ int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const
                           const Padding4& in_pad) {
   EmcConvLayer l = make_emc_conv(fc, in_q, out_q, n, std::move(sources), note, in,
                                  opt_.bias_correction && bias_correct, in_pad);
-  precision_warning(l, in, n, out);
+  const std::string origin =
+      add_precision_warning(l.rounding.warning, in.unresolved_from, n.source.name);
+  if (out != kNoTensor) form(out).unresolved_from = origin;
   // (A vector's stored order need not be its channels': only maps carry an error.)
   if (out != kNoTensor && g_.shape(out).rank() == 3 && form(out).chw_of.empty() && !form(out).hwc)
-    carried_error(l.rounding, ranges_.at(std::size_t(out)), out_q, form(out).err_mean,
+    carried_error(l.rounding, ranges_.at(std::size_t(out)), out_q.scale, form(out).err_mean,
                   form(out).err_var);
   const auto& geo = l.body.geo;
   const int ob =

@@ -168,7 +168,7 @@ InputMoments moments_of(const Range& r) {
   return m;
 }
 
-void carried_error(const RoundingEstimate& e, const Range& r, const Int8Quant& q,
+void carried_error(const RoundingEstimate& e, const Range& r, double step,
                    std::vector<double>& err_mean, std::vector<double>& err_var) {
   const std::size_t c = e.err_mean.size();
   err_mean.clear();
@@ -176,26 +176,39 @@ void carried_error(const RoundingEstimate& e, const Range& r, const Int8Quant& q
   if (c == 0 || r.channel_mean.size() != c || r.channel_mean_square.size() != c) return;
   err_mean.resize(c);
   err_var.resize(c);
+  const bool linear = e.clamp_low < -1e30 && e.clamp_high > 1e30;
   for (std::size_t k = 0; k < c; ++k) {
     const double mu = r.channel_mean[k];
     const double sd = std::sqrt(std::max(r.channel_mean_square[k] - mu * mu, 0.0));
     const bool saturated =
-        std::fabs(mu - e.clamp_low) < q.scale || std::fabs(mu - e.clamp_high) < q.scale;
-    if (sd < q.scale / 4 && !saturated) {
+        std::fabs(mu - e.clamp_low) < step || std::fabs(mu - e.clamp_high) < step;
+    if (sd < step / 4 && !saturated) {
       // A near-constant channel inside the clamp: its codes round the computed mean the same way
       // every time, so that error is carried as it is.
       const double computed = mu + e.err_mean[k];
-      const double held = std::clamp(q.scale * std::round(computed / q.scale), e.lo, e.hi);
+      const double held = std::clamp(step * std::round(computed / step), e.lo, e.hi);
       err_mean[k] = held - mu;
       err_var[k] = 0;
     } else {
-      // A varying (or clamped) channel: its rounding alone (uniform). Carrying the estimates of
-      // earlier layers (their mean or spread) compounds through every layer of a deep network,
-      // where measured errors do not (MobileNet v1: hundreds of ranges by the last layer).
-      err_mean[k] = 0;
-      err_var[k] = q.scale * q.scale / 12;
+      // A varying channel: its rounding (uniform) and, after a conv with no clamp (linear), the
+      // estimate's mean: a systematic offset, which the next layers sum as they sum the values.
+      // A clamp passes an offset only where it does not clamp, unknown here, and carrying it in
+      // full compounds (MobileNet v1 with ReLU6: 50 ranges by the last layer, measured 0.5);
+      // carrying the estimates' spreads as independent noise compounds likewise (hundreds of
+      // ranges), so neither is carried.
+      err_mean[k] = linear ? e.err_mean[k] : 0.0;
+      err_var[k] = step * step / 12;
     }
   }
+}
+
+void grid_rounding_error(const Range& r, double step, double lo, double hi,
+                         std::vector<double>& err_mean, std::vector<double>& err_var) {
+  RoundingEstimate none;
+  none.err_mean.assign(r.channel_mean.size(), 0.0);
+  none.lo = lo;
+  none.hi = hi;
+  carried_error(none, r, step, err_mean, err_var);
 }
 
 InputMoments slice_moments(const InputMoments& m, std::int32_t c0, std::int32_t c1) {

@@ -44,13 +44,19 @@ struct InputMoments {
 InputMoments exact_moments();
 // The moments of calibration range `r` (a tensor's own values).
 InputMoments moments_of(const Range& r);
-// The error a conv's int8 output (grid `q`, clamped as the conv clamps) carries per channel after
-// its rounding: from the conv's estimate `e` and the output's calibration `r`. A channel that
-// barely varies (sd under a quarter step, not at the clamp) is rounded as its mean is: the estimate
-// plus that exact rounding, a fixed offset; any other carries its rounding alone (step^2 / 12).
-// Empty when `r` has no per-channel moments of the conv's channel count.
-void carried_error(const RoundingEstimate& e, const Range& r, const Int8Quant& q,
+// The error a conv's quantized output (a grid of step `step` holding 0, clamped as the conv
+// clamps) carries per channel after its rounding: from the conv's estimate `e` and the output's
+// calibration `r`. A channel that barely varies (sd under a quarter step, not at the clamp) is
+// rounded as its mean is: the estimate plus that exact rounding, a fixed offset; any other carries
+// its rounding (step^2 / 12) and, when the conv has no clamp (`e`'s clamps infinite), the
+// estimate's mean. Empty when `r` has no per-channel moments of the conv's channel count.
+void carried_error(const RoundingEstimate& e, const Range& r, double step,
                    std::vector<double>& err_mean, std::vector<double>& err_var);
+// The same for a tensor whose own values are rounded onto a grid of step `step` holding 0 and
+// reaching [lo, hi], with no error before (a quantized float tensor, or one whose producer states
+// none): a near-constant channel's fixed rounding offset, the others' step^2 / 12.
+void grid_rounding_error(const Range& r, double step, double lo, double hi,
+                         std::vector<double>& err_mean, std::vector<double>& err_var);
 // Channels [c0, c1) of `m` (a depthwise conv split into parts).
 InputMoments slice_moments(const InputMoments& m, std::int32_t c0, std::int32_t c1);
 // The moments of a * x + b (per channel) for x with moments `m`.

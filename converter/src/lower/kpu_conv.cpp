@@ -264,6 +264,8 @@ std::pair<int, QuantParam> Lowerer::normalize_input(const Node& c, TensorId tin,
 int Lowerer::emit_kpu_conv(const ConvPlan& p, int& out_buf) {
   constexpr std::int32_t kMaxChannels = 1024;
   split_parts_.clear();
+  conv_estimate_ = RoundingEstimate{};
+  conv_origin_.clear();
   if (p.out_c <= kMaxChannels || (!p.depthwise && p.in_c > kMaxChannels))
     return emit_kpu_conv_layer(p, out_buf, 0, 0);
   // Output channels in slices of <= 1024, each a multiple of 4 so that every slice starts on a
@@ -378,7 +380,14 @@ int Lowerer::emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t 
                                     args->bias_correction, p.in_q, p.out_q, *p.moments, n);
     info.rounding_error = e.worst;
     info.output_range = e.range;
-    if (!e.warning.empty()) out_.warnings.push_back(e.warning);
+    const std::string origin =
+        add_precision_warning(e.warning, p.moments->unresolved_from, n.source.name);
+    if (!origin.empty()) conv_origin_ = origin;
+    auto& ce = conv_estimate_;
+    ce.err_mean.insert(ce.err_mean.end(), e.err_mean.begin(), e.err_mean.end());
+    ce.err_var.insert(ce.err_var.end(), e.err_var.begin(), e.err_var.end());
+    ce.lo = e.lo;
+    ce.hi = e.hi;
   }
   if (p.border_error > 0) info.border_error = p.border_error;
   info.in_shape = {p.in_h, p.in_w, p.in_c};
@@ -511,6 +520,19 @@ void Lowerer::materialize_subsample(TensorId t, const Node& ctx) {
   f.kpu_writer = idx;
   f.writer_parts = split_parts_;
   f.sub = Sub::kNone;
+}
+
+InputMoments Lowerer::kpu_input_moments(TensorId t, const Range& r, const QuantParam& q) const {
+  InputMoments m = moments_of(r);
+  const Forms& f = forms_[static_cast<std::size_t>(t)];
+  m.unresolved_from = f.unresolved_from;
+  if (f.has_q && f.q == q && f.err_mean.size() == r.channel_mean.size()) {
+    m.err_mean = f.err_mean;
+    m.err_var = f.err_var;
+  } else {
+    grid_rounding_error(r, q.scale, q.real_min(), q.real_max(), m.err_mean, m.err_var);
+  }
+  return m;
 }
 
 void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
@@ -752,10 +774,16 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
       out_.warnings.push_back(border_pixel_warning(c, p.in_q.zero_point, mean, stdv));
     }
     const Range& rin = ranges_.at(static_cast<std::size_t>(tin));
-    p.moments = own_layer ? moments_of(rin) : pixel_moments(rin, mean, stdv, p.in_q.zero_point);
+    if (own_layer) {
+      p.moments = moments_of(rin);
+      grid_rounding_error(rin, p.in_q.scale, p.in_q.real_min(), p.in_q.real_max(),
+                          p.moments->err_mean, p.moments->err_var);
+    } else {
+      p.moments = pixel_moments(rin, mean, stdv, p.in_q.zero_point);
+    }
   } else {
-    p.moments = moments_of(ranges_.at(static_cast<std::size_t>(tin)));
     p.in_q = quant_of(tin);
+    p.moments = kpu_input_moments(tin, ranges_.at(static_cast<std::size_t>(tin)), p.in_q);
     if (opt_.bias_correction) p.in_mean = ranges_.at(static_cast<std::size_t>(tin)).channel_mean;
     if (p.in_mean.size() != static_cast<std::size_t>(p.in_c)) p.in_mean.clear();
   }
@@ -820,6 +848,22 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
   fo.writer_parts = split_parts_;
   fo.q = p.out_q;
   fo.has_q = true;
+  // The error the output carries on: the estimate (a pre-activation error) through a linear or
+  // ReLU-family activation, whose clamp stops it; another activation reshapes it (its rounding
+  // alone is then carried). A pool or sampling keeps a near-constant channel's value.
+  bool relu6 = false;
+  const bool relu = relu_family(p.act, relu6);
+  RoundingEstimate& ce = conv_estimate_;
+  const Range& rout = ranges_.at(static_cast<std::size_t>(final_out));
+  if (ce.err_mean.size() == static_cast<std::size_t>(p.out_c) && (relu || p.act.is_linear())) {
+    if (relu) ce.clamp_low = 0.0;
+    if (relu6) ce.clamp_high = 6.0;
+    carried_error(ce, rout, p.out_q.scale, fo.err_mean, fo.err_var);
+    fo.unresolved_from = conv_origin_;
+  } else {
+    grid_rounding_error(rout, p.out_q.scale, p.out_q.real_min(), p.out_q.real_max(), fo.err_mean,
+                        fo.err_var);
+  }
   if (small_mode == SmallMode::kKeepSub) {
     fo.sub = fin.sub;
     fo.full_h = p.out_h;

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -171,7 +172,29 @@ class LoweredBuilder {
     return idx;
   }
 
+  // A conv's precision warning `warning` ("": none) for layer `layer` whose input carries the error
+  // of the unresolved layer `from` ("": none): a layer that only carries on an earlier one's
+  // error is named in that layer's warning ("later layers carry it on: ...") instead of a warning
+  // of its own. Returns the layer whose unresolved error the conv's output carries ("": none).
+  std::string add_precision_warning(const std::string& warning, const std::string& from,
+                                    const std::string& layer) {
+    if (warning.empty()) return "";
+    const auto it = unresolved_warning_.find(from);
+    if (it == unresolved_warning_.end()) {
+      unresolved_warning_[layer] = out_.warnings.size();
+      out_.warnings.push_back(warning);
+      return layer;
+    }
+    std::string& w = out_.warnings[it->second];
+    const bool first = w.find("; later layers carry it on: ") == std::string::npos;
+    w += (first ? "; later layers carry it on: '" : ", '") + layer + "'";
+    return it->first;
+  }
+
   LoweredModel out_;
+
+ private:
+  std::map<std::string, std::size_t> unresolved_warning_;  // origin layer -> its warning's index
 };
 
 // Lowers an optimized, calibrated graph for options.target (its LowerFn). `ranges` is indexed by

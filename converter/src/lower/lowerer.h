@@ -62,6 +62,10 @@ struct Forms {
   // flatten (Flatten/Reshape aliases). Empty: the data is in the tensor's own order.
   std::vector<std::int32_t> chw_of;
   bool hwc_input = false;  // graph input of a float-first model: NHWC order as the user holds it
+  // The error the stored uint8 map carries per channel (its K210_CONV's estimate, carried_error):
+  // mean and variance. Empty: its rounding alone.
+  std::vector<double> err_mean, err_var;
+  std::string unresolved_from;  // the layer 8-bit could not resolve whose error it carries on
 };
 
 // Rows of a W x H KPU map before channel c0 (c0 a multiple of the channels sharing a row).
@@ -333,6 +337,14 @@ class Lowerer : LoweredBuilder {
   // Returns false (emitting nothing) when it fits without grouping.
   bool emit_sampled_in_groups(const ConvPlan& p, Sub sub, TensorId out);
   std::vector<std::pair<int, std::int32_t>> split_parts_;
+  // What emit_kpu_conv's layers estimate (their parts' channels in order) and the unresolved
+  // layer whose error their output carries on: carried into the output's Forms.
+  RoundingEstimate conv_estimate_;
+  std::string conv_origin_;
+  // The moments of what a K210_CONV reads from tensor `t` on grid `q` (calibrated `r`): its
+  // calibrated moments with the error its stored map carries (its rounding alone when its
+  // producer states none).
+  InputMoments kpu_input_moments(TensorId t, const Range& r, const QuantParam& q) const;
 
   const Graph& g_;
   const std::vector<Range>& ranges_;
