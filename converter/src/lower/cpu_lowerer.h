@@ -43,6 +43,7 @@ struct Form {
   // The error the int8 form carries per channel (an EMC int8 conv's estimate, carried_error):
   // mean and variance. Empty: its rounding alone.
   std::vector<double> err_mean, err_var;
+  std::vector<double> err_bound;  // InputMoments::err_bound (empty: none)
   // The layer int8 could not resolve whose error this form carries on ("": none).
   std::string unresolved_from;
 };

@@ -171,6 +171,7 @@ InputMoments CpuLowerer::input_moments(TensorId t) {
   const Form& f = form(t);
   m.err_mean = f.err_mean;
   m.err_var = f.err_var;
+  m.err_bound = f.err_bound;
   m.unresolved_from = f.unresolved_from;
   // No error stated by its producer: the rounding of its own values onto the int8 grid (a map's
   // near-constant channels round the same way every time).
@@ -193,7 +194,10 @@ int CpuLowerer::emit_conv(FloatConv fc, int in_buf, const Int8Quant& in_q, const
   // (A vector's stored order need not be its channels': only maps carry an error.)
   if (out != kNoTensor && g_.shape(out).rank() == 3 && form(out).chw_of.empty() && !form(out).hwc)
     carried_error(l.rounding, ranges_.at(std::size_t(out)), out_q.scale, form(out).err_mean,
-                  form(out).err_var);
+                  form(out).err_var, form(out).err_bound);
+  // The border shift its input carries (a folded normalization's, through linear convs).
+  for (double bound : l.rounding.err_bound)
+    if (bound > l.info.border_error.value_or(0.0)) l.info.border_error = bound;
   const auto& geo = l.body.geo;
   const int ob =
       buffer(std::uint64_t(geo.out_height) * geo.out_width * geo.out_channels, n.layer_ref());
@@ -398,7 +402,15 @@ void CpuLowerer::lower_conv(const std::vector<int>& nodes) {
       std::move(fc), in_buf, in_q, quant_of(out), out, c, sources, note,
       pixels ? pixel_moments(rin, fi.mean, fi.stdv, in_q.zero_point + 128) : input_moments(tin),
       !pixels, explicit_pad ? pd : Padding4{});
-  if (border_error > 0) out_.layers.back().info.border_error = border_error;
+  if (border_error > 0) {
+    out_.layers.back().info.border_error = border_error;
+    // Its border outputs are off by up to that much: a bound the next linear convs carry on
+    // (carried_error keeps a bound only after a conv without clamp).
+    if (Form& fo = form(out); !fo.err_mean.empty() && act.is_linear()) {
+      fo.err_bound.resize(fo.err_mean.size(), 0.0);
+      for (double& bound : fo.err_bound) bound += border_error;
+    }
+  }
 }
 
 void CpuLowerer::lower_dense(const std::vector<int>& nodes) {

@@ -44,14 +44,16 @@ RoundingEstimate estimate(const QuantizedConv& c, const InputMoments& in, const 
   const bool carried = in.err_mean.size() == c.in_channels && in.err_var.size() == c.in_channels;
   const bool have_mean = in.mean.size() == c.in_channels;
   const bool have_sq = have_mean && in.mean_square.size() == c.in_channels;
+  const bool bounded = in.err_bound.size() == c.in_channels;
   const std::uint64_t oc = c.out_channels, per = c.taps;
   double worst_err = 0;
   std::uint64_t worst = 0;
   out.err_mean.assign(oc, 0.0);
   out.err_var.assign(oc, 0.0);
+  out.err_bound.assign(oc, 0.0);
   for (std::uint64_t o = 0; o < oc; ++o) {
     double mean = c.b_hat[o] - double((*c.b)[o]);
-    double independent = 0, together = 0, dw_sum = 0, in_var = 0;
+    double independent = 0, together = 0, dw_sum = 0, in_var = 0, bound = 0;
     for (std::uint64_t t = 0; t < per; ++t) {
       const double wq = c.w_hat[o * per + t];
       const double dw = wq - double((*c.w)[o * per + t]);
@@ -63,6 +65,7 @@ RoundingEstimate estimate(const QuantizedConv& c, const InputMoments& in, const 
       independent += dw * dw * sd * sd;
       together += dw * sd;
       in_var += wq * wq * (carried ? in.err_var[ic] : step_var);
+      if (bounded) bound += std::fabs(wq) * in.err_bound[ic];
     }
     // An unknown mean: any value up to x_max, in every input channel alike (then carried as a
     // spread, its sign unknown).
@@ -70,6 +73,7 @@ RoundingEstimate estimate(const QuantizedConv& c, const InputMoments& in, const 
     const double var = std::max(independent, together * together) + in_var;
     out.err_mean[o] = have_mean ? mean : 0.0;
     out.err_var[o] = have_mean ? var : var + mean * mean;
+    out.err_bound[o] = bound;
     const double err = std::fabs(mean) + 3 * std::sqrt(var);
     if (err > worst_err) worst_err = err, worst = o;
   }
@@ -169,14 +173,17 @@ InputMoments moments_of(const Range& r) {
 }
 
 void carried_error(const RoundingEstimate& e, const Range& r, double step,
-                   std::vector<double>& err_mean, std::vector<double>& err_var) {
+                   std::vector<double>& err_mean, std::vector<double>& err_var,
+                   std::vector<double>& err_bound) {
   const std::size_t c = e.err_mean.size();
   err_mean.clear();
   err_var.clear();
+  err_bound.clear();
   if (c == 0 || r.channel_mean.size() != c || r.channel_mean_square.size() != c) return;
   err_mean.resize(c);
   err_var.resize(c);
   const bool linear = e.clamp_low < -1e30 && e.clamp_high > 1e30;
+  if (linear && e.err_bound.size() == c) err_bound = e.err_bound;
   for (std::size_t k = 0; k < c; ++k) {
     const double mu = r.channel_mean[k];
     const double sd = std::sqrt(std::max(r.channel_mean_square[k] - mu * mu, 0.0));
@@ -208,7 +215,8 @@ void grid_rounding_error(const Range& r, double step, double lo, double hi,
   none.err_mean.assign(r.channel_mean.size(), 0.0);
   none.lo = lo;
   none.hi = hi;
-  carried_error(none, r, step, err_mean, err_var);
+  std::vector<double> no_bound;
+  carried_error(none, r, step, err_mean, err_var, no_bound);
 }
 
 InputMoments slice_moments(const InputMoments& m, std::int32_t c0, std::int32_t c1) {
@@ -222,6 +230,7 @@ InputMoments slice_moments(const InputMoments& m, std::int32_t c0, std::int32_t 
   out.mean_square = slice(m.mean_square);
   out.err_mean = slice(m.err_mean);
   out.err_var = slice(m.err_var);
+  out.err_bound = slice(m.err_bound);
   out.unresolved_from = m.unresolved_from;
   return out;
 }

@@ -22,6 +22,9 @@ namespace emc::converter::detail {
 // reaches kRoundingErrorWarnShare of the range.
 struct RoundingEstimate {
   std::vector<double> err_mean, err_var;
+  // Per output channel: the worst-case offset carried in from the input's err_bound (not in
+  // `worst`: the lowering states it as the layer's border_error).
+  std::vector<double> err_bound;
   double worst = 0, range = 0;
   double clamp_low = -1e300, clamp_high = 1e300;  // the activation's clamp (real; none: infinite)
   double lo = 0, hi = 0;                          // the real values of the clamped codes
@@ -36,6 +39,9 @@ struct InputMoments {
   // The error the input's codes carry per channel against the float tensor (from earlier int8
   // layers and their rounding): mean and variance. Empty: its rounding onto the grid alone.
   std::vector<double> err_mean, err_var;
+  // A worst-case offset per channel at some positions (a folded normalization's border shift and
+  // what linear convs make of it), summed as sum |w| * bound. Empty: none.
+  std::vector<double> err_bound;
   // The earlier layer int8 could not resolve whose error the input carries ("": none).
   std::string unresolved_from;
 };
@@ -49,9 +55,11 @@ InputMoments moments_of(const Range& r);
 // calibration `r`. A channel that barely varies (sd under a quarter step, not at the clamp) is
 // rounded as its mean is: the estimate plus that exact rounding, a fixed offset; any other carries
 // its rounding (step^2 / 12) and, when the conv has no clamp (`e`'s clamps infinite), the
-// estimate's mean. Empty when `r` has no per-channel moments of the conv's channel count.
+// estimate's mean; the estimate's err_bound likewise only without a clamp. Empty when `r` has no
+// per-channel moments of the conv's channel count.
 void carried_error(const RoundingEstimate& e, const Range& r, double step,
-                   std::vector<double>& err_mean, std::vector<double>& err_var);
+                   std::vector<double>& err_mean, std::vector<double>& err_var,
+                   std::vector<double>& err_bound);
 // The same for a tensor whose own values are rounded onto a grid of step `step` holding 0 and
 // reaching [lo, hi], with no error before (a quantized float tensor, or one whose producer states
 // none): a near-constant channel's fixed rounding offset, the others' step^2 / 12.

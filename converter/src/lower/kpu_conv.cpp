@@ -386,10 +386,14 @@ int Lowerer::emit_kpu_conv_layer(const ConvPlan& p, int& out_buf, std::uint64_t 
     auto& ce = conv_estimate_;
     ce.err_mean.insert(ce.err_mean.end(), e.err_mean.begin(), e.err_mean.end());
     ce.err_var.insert(ce.err_var.end(), e.err_var.begin(), e.err_var.end());
+    ce.err_bound.insert(ce.err_bound.end(), e.err_bound.begin(), e.err_bound.end());
+    // The border shift its input carries (a folded normalization's, through linear convs).
+    for (double bound : e.err_bound)
+      if (bound > info.border_error.value_or(0.0)) info.border_error = bound;
     ce.lo = e.lo;
     ce.hi = e.hi;
   }
-  if (p.border_error > 0) info.border_error = p.border_error;
+  if (p.border_error > info.border_error.value_or(0.0)) info.border_error = p.border_error;
   info.in_shape = {p.in_h, p.in_w, p.in_c};
   info.out_shape = {p.out_h, p.out_w, p.out_c};
   info.out_scale = p.out_q.scale;
@@ -529,6 +533,7 @@ InputMoments Lowerer::kpu_input_moments(TensorId t, const Range& r, const QuantP
   if (f.has_q && f.q == q && f.err_mean.size() == r.channel_mean.size()) {
     m.err_mean = f.err_mean;
     m.err_var = f.err_var;
+    m.err_bound = f.err_bound;
   } else {
     grid_rounding_error(r, q.scale, q.real_min(), q.real_max(), m.err_mean, m.err_var);
   }
@@ -858,9 +863,13 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
   if (ce.err_mean.size() == static_cast<std::size_t>(p.out_c) && (relu || p.act.is_linear())) {
     if (relu) ce.clamp_low = 0.0;
     if (relu6) ce.clamp_high = 6.0;
-    carried_error(ce, rout, p.out_q.scale, fo.err_mean, fo.err_var);
+    // A folded normalization's border shift: its border outputs are off by up to that much.
+    if (ce.err_bound.size() == ce.err_mean.size())
+      for (double& bound : ce.err_bound) bound += p.border_error;
+    carried_error(ce, rout, p.out_q.scale, fo.err_mean, fo.err_var, fo.err_bound);
     fo.unresolved_from = conv_origin_;
   } else {
+    fo.err_bound.clear();
     grid_rounding_error(rout, p.out_q.scale, p.out_q.real_min(), p.out_q.real_max(), fo.err_mean,
                         fo.err_var);
   }

@@ -65,7 +65,8 @@ struct Forms {
   // The error the stored uint8 map carries per channel (its K210_CONV's estimate, carried_error):
   // mean and variance. Empty: its rounding alone.
   std::vector<double> err_mean, err_var;
-  std::string unresolved_from;  // the layer 8-bit could not resolve whose error it carries on
+  std::vector<double> err_bound;  // InputMoments::err_bound (empty: none)
+  std::string unresolved_from;    // the layer 8-bit could not resolve whose error it carries on
 };
 
 // Rows of a W x H KPU map before channel c0 (c0 a multiple of the channels sharing a row).
