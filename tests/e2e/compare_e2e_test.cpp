@@ -5,12 +5,8 @@
 // input tensors and for the PNGs they were made from.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -23,6 +19,7 @@
 #include "emc/converter/convert.h"
 #include "emc/converter/model_json.h"
 #include "emc/format/kmodel_codec.h"
+#include "run_command.h"
 
 namespace {
 
@@ -30,45 +27,14 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 const std::string kSamples = std::string(EMC_SOURCE_DIR) + "/samples";
-const std::string kTool = std::string(EMC_TOOLS_DIR) + "/emc-compare";
 
-struct ToolRun {
-  int exit_code = -1;
-  std::string out, err;
-};
+using emc::test::read_f32;
+using emc::test::read_text;
+using emc::test::ToolRun;
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// Runs emc-compare with `args`; stdout and stderr are captured through files.
+// Runs emc-compare with `args`; stdout and stderr are captured apart (files in `tmp`).
 ToolRun run_compare(const std::vector<std::string>& args, const fs::path& tmp) {
-  std::string cmd = quote(kTool);
-  for (const auto& a : args) cmd += " " + quote(a);
-  const std::string out = (tmp / "stdout.txt").string(), err = (tmp / "stderr.txt").string();
-  cmd += " >" + quote(out) + " 2>" + quote(err);
-  ToolRun r;
-  const int status = std::system(cmd.c_str());
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_text(out);
-  r.err = read_text(err);
-  return r;
-}
-
-std::vector<float> read_f32(const std::string& path) {
-  const std::string bytes = read_text(path);
-  std::vector<float> v(bytes.size() / 4);
-  std::memcpy(v.data(), bytes.data(), v.size() * 4);
-  return v;
+  return emc::test::run_tool_apart("emc-compare", args, tmp);
 }
 
 // One converted sample: model.json, the kmodel + map in a temp folder, the TF.js reference.

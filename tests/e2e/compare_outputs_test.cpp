@@ -1,75 +1,42 @@
 // emc-compare on a model with two outputs: samples/models/two_heads (TF.js; output 0 class_probs, a
 // 5-class softmax, output 1 map, an 8x8x3 conv map; reference.json holds TF.js's outputs of both),
-// converted by the emc-convert binary for -p k210 and -p cpu. Every expected number is computed
-// here, independently of emc-compare: the kmodel's outputs come from the emc-run binary (--raw,
-// the outputs in kmodel order; the map reordered from the kmodel's CHW planes by this file) and the
-// float side is TF.js's reference output.
+// converted by the emc-convert binary for -p k210 and -p cpu (once per target, for all the tests of
+// the target). Every expected number is computed here, independently of emc-compare: the kmodel's
+// outputs come from the emc-run binary (--raw, the outputs in kmodel order; the map reordered from
+// the kmodel's CHW planes by this file) and the float side is TF.js's reference output.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "converter/model_builder.h"
 #include "emc/format/file_io.h"
 #include "emc/format/kmodel_codec.h"
+#include "run_command.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using emc::test::read_f32;
+using emc::test::read_text;
+using emc::test::ToolRun;
 using nlohmann::json;
 
 const std::string kDir = std::string(EMC_SOURCE_DIR) + "/samples/models/two_heads";
-const std::string kBin = std::string(EMC_TOOLS_DIR);
+const std::string kModelJson = kDir + "/model.json";
 constexpr std::size_t kClasses = 5, kMapH = 8, kMapW = 8, kMapC = 3;
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<float> read_f32(const std::string& path) {
-  const std::string bytes = read_text(path);
-  std::vector<float> v(bytes.size() / 4);
-  std::memcpy(v.data(), bytes.data(), v.size() * 4);
-  return v;
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct ToolRun {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// Runs build/bin/<tool> with `args`, stdout and stderr captured apart (through files in `tmp`).
 ToolRun run(const std::string& tool, const std::vector<std::string>& args, const fs::path& tmp) {
-  std::string cmd = quote(kBin + "/" + tool);
-  for (const auto& a : args) cmd += " " + quote(a);
-  const std::string out = (tmp / "stdout.txt").string(), err = (tmp / "stderr.txt").string();
-  cmd += " >" + quote(out) + " 2>" + quote(err);
-  const int status = std::system(cmd.c_str());
-  ToolRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_text(out);
-  r.err = read_text(err);
-  return r;
+  return emc::test::run_tool_apart(tool, args, tmp);
 }
 
 // The metrics emc-compare reports, computed here in double over the concatenation of the pairs.
@@ -109,11 +76,27 @@ std::size_t argmax(const std::vector<float>& v) {
   return std::size_t(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+bool has_warning(const json& j, const std::string& text) {
+  for (const json& w : j["warnings"])
+    if (w.get<std::string>().find(text) != std::string::npos) return true;
+  return false;
+}
+
 // One stored case: TF.js's outputs and the kmodel's (emc-run), both in the float model's order.
 struct Case {
   std::string name, input_f32;
   std::vector<float> tfjs[2], kmodel[2];
 };
+
+// Writes `model` to `path` and `map` to its sidecar `path`.map.json, the map's record of the
+// kmodel ("kmodel": bytes, hash) updated to the new bytes.
+void write_kmodel_and_map(const std::string& path, const emc::format::Kmodel& model, json map) {
+  auto bytes = emc::format::encode_kmodel(model);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().to_string();
+  ASSERT_TRUE(emc::format::write_file_atomically(path, *bytes).ok());
+  map["kmodel"] = {{"bytes", bytes->size()}, {"fnv1a64", emc::format::fnv1a64_hex(*bytes)}};
+  std::ofstream(path + ".map.json") << map.dump(1);
+}
 
 // The kmodel at `path` with its two output descriptors swapped (the same layers, so kmodel output 0
 // is the map), and its sidecar map's record of the kmodel updated to the new bytes.
@@ -122,90 +105,130 @@ void swap_outputs(const std::string& path) {
   ASSERT_TRUE(model.ok()) << model.error().to_string();
   ASSERT_EQ(model->outputs.size(), 2u);
   std::swap(model->outputs[0], model->outputs[1]);
-  auto bytes = emc::format::encode_kmodel(*model);
-  ASSERT_TRUE(bytes.ok()) << bytes.error().to_string();
-  ASSERT_TRUE(emc::format::write_file_atomically(path, *bytes).ok());
-  json map = json::parse(read_text(path + ".map.json"));
-  map["kmodel"] = {{"bytes", bytes->size()}, {"fnv1a64", emc::format::fnv1a64_hex(*bytes)}};
-  std::ofstream(path + ".map.json") << map.dump(1);
+  write_kmodel_and_map(path, *model, json::parse(read_text(path + ".map.json")));
 }
 
-// Converts two_heads with emc-convert for the target GetParam() ("k210", "cpu"; "k210 swapped":
-// then its kmodel outputs are swapped, see swap_outputs) and runs every stored case through the
-// kmodel with emc-run.
+// two_heads converted for one target, and every stored case run through the kmodel with emc-run.
+struct Converted {
+  fs::path dir;
+  std::string kmodel;
+  std::vector<Case> cases;
+  std::size_t kmodel_output[2] = {0, 0};  // the kmodel output holding model output o
+  bool ok = false;
+};
+
+// Fills `c` for `param` ("k210", "cpu"; "k210 swapped": k210's kmodel with its outputs swapped,
+// see swap_outputs).
+void convert_and_run(const std::string& param, Converted& c) {
+  ASSERT_TRUE(fs::exists(kModelJson)) << "sample missing: " << kDir;
+  const bool swapped = param == "k210 swapped";
+  const std::string target = swapped ? "k210" : param;
+  c.dir = fs::temp_directory_path() /
+          ("emc_compare_outputs_" + target + (swapped ? "_sw_" : "_") + std::to_string(::getpid()));
+  fs::create_directories(c.dir);
+  c.kmodel = (c.dir / "two_heads.kmodel").string();
+  const ToolRun conv = run("emc-convert",
+                           {kModelJson, "-p", target, "--dataset", kDir + "/inputs",
+                            "--input-range", "0,1", "-o", c.kmodel, "--quiet"},
+                           c.dir);
+  ASSERT_EQ(conv.exit_code, 0) << conv.err;
+  if (swapped) swap_outputs(c.kmodel);
+  if (::testing::Test::HasFatalFailure()) return;
+
+  const json ref = json::parse(read_text(kDir + "/reference.json"));
+  ASSERT_EQ(ref["output_layers"], json({"class_probs", "map"}));
+  for (const json& rc : ref["cases"]) {
+    Case k;
+    k.name = rc["name"].get<std::string>();
+    k.input_f32 = kDir + "/" + rc["input_tensor"].get<std::string>();
+    ASSERT_EQ(rc["outputs"].size(), 2u);
+    for (int o = 0; o < 2; ++o) k.tfjs[o] = rc["outputs"][o]["output"].get<std::vector<float>>();
+    ASSERT_EQ(k.tfjs[0].size(), kClasses);
+    ASSERT_EQ(k.tfjs[1].size(), kMapH * kMapW * kMapC);
+    // The kmodel input: the case's pixels (x = p / 255, every value on that grid), uint8 CHW.
+    const std::vector<float> x = read_f32(k.input_f32);
+    ASSERT_EQ(x.size(), 32u * 32 * 3);
+    std::string chw(x.size(), '\0');
+    for (std::size_t p = 0; p < 32 * 32; ++p)
+      for (std::size_t ch = 0; ch < 3; ++ch) {
+        const float v = x[p * 3 + ch];
+        const long pixel = std::lround(double(v) * 255.0);
+        ASSERT_NEAR(double(v), double(pixel) / 255.0, 1e-6) << k.name;
+        chw[ch * 32 * 32 + p] = char(std::uint8_t(pixel));
+      }
+    const std::string in = (c.dir / (k.name + ".u8")).string();
+    const std::string out = (c.dir / (k.name + ".out.f32")).string();
+    std::ofstream(in, std::ios::binary) << chw;
+    const ToolRun r = run("emc-run", {c.kmodel, "--input-raw", in, "--raw", out}, c.dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // --raw: every kmodel output, in kmodel order. Which is which is told by the sizes here.
+    const std::vector<float> raw = read_f32(out);
+    ASSERT_EQ(raw.size(), kClasses + kMapH * kMapW * kMapC);
+    const bool class_first = r.out.rfind("output 0: 5 values", 0) == 0;
+    ASSERT_TRUE(class_first || r.out.rfind("output 0: 192 values", 0) == 0) << r.out;
+    ASSERT_EQ(class_first, !swapped) << r.out;
+    c.kmodel_output[0] = class_first ? 0 : 1;
+    c.kmodel_output[1] = class_first ? 1 : 0;
+    const std::size_t map_at = class_first ? kClasses : 0;
+    const std::size_t class_at = class_first ? 0 : kMapH * kMapW * kMapC;
+    k.kmodel[0].assign(raw.begin() + long(class_at), raw.begin() + long(class_at + kClasses));
+    // The map output as the kmodel holds a map: C planes of H x W. To the float model's HWC.
+    k.kmodel[1].resize(kMapH * kMapW * kMapC);
+    for (std::size_t ch = 0; ch < kMapC; ++ch)
+      for (std::size_t p = 0; p < kMapH * kMapW; ++p)
+        k.kmodel[1][p * kMapC + ch] = raw[map_at + ch * kMapH * kMapW + p];
+    c.cases.push_back(std::move(k));
+  }
+  ASSERT_EQ(c.cases.size(), 6u);
+  c.ok = true;
+}
+
+// Tests on two_heads converted for the target GetParam() (see convert_and_run), converted once for
+// all the tests of the suite; each test works in its own folder under the conversion's.
 class TwoHeads : public ::testing::TestWithParam<const char*> {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(kDir + "/model.json")) << "sample missing: " << kDir;
-    std::string target = GetParam();
-    const bool swapped = target == "k210 swapped";
-    if (swapped) target = "k210";
-    tmp_ = fs::temp_directory_path() / ("emc_compare_outputs_" + target + (swapped ? "_sw_" : "_") +
-                                        std::to_string(::getpid()));
-    fs::create_directories(tmp_);
-    kmodel_ = (tmp_ / "two_heads.kmodel").string();
-    const ToolRun conv = run("emc-convert",
-                             {model_json_, "-p", target, "--dataset", kDir + "/inputs",
-                              "--input-range", "0,1", "-o", kmodel_, "--quiet"},
-                             tmp_);
-    ASSERT_EQ(conv.exit_code, 0) << conv.err;
-    if (swapped) swap_outputs(kmodel_);
-    if (HasFatalFailure()) return;
+  static std::map<std::string, std::unique_ptr<Converted>>& converted() {
+    static std::map<std::string, std::unique_ptr<Converted>> by_param;
+    return by_param;
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    for (const auto& [param, c] : converted())
+      if (c->ok && !keep_) fs::remove_all(c->dir, ec);
+    converted().clear();
+  }
 
-    const json ref = json::parse(read_text(kDir + "/reference.json"));
-    ASSERT_EQ(ref["output_layers"], json({"class_probs", "map"}));
-    for (const json& c : ref["cases"]) {
-      Case k;
-      k.name = c["name"].get<std::string>();
-      k.input_f32 = kDir + "/" + c["input_tensor"].get<std::string>();
-      ASSERT_EQ(c["outputs"].size(), 2u);
-      for (int o = 0; o < 2; ++o) k.tfjs[o] = c["outputs"][o]["output"].get<std::vector<float>>();
-      ASSERT_EQ(k.tfjs[0].size(), kClasses);
-      ASSERT_EQ(k.tfjs[1].size(), kMapH * kMapW * kMapC);
-      // The kmodel input: the case's pixels (x = p / 255, every value on that grid), uint8 CHW.
-      const std::vector<float> x = read_f32(k.input_f32);
-      ASSERT_EQ(x.size(), 32u * 32 * 3);
-      std::string chw(x.size(), '\0');
-      for (std::size_t p = 0; p < 32 * 32; ++p)
-        for (std::size_t ch = 0; ch < 3; ++ch) {
-          const float v = x[p * 3 + ch];
-          const long pixel = std::lround(double(v) * 255.0);
-          ASSERT_NEAR(double(v), double(pixel) / 255.0, 1e-6) << k.name;
-          chw[ch * 32 * 32 + p] = char(std::uint8_t(pixel));
-        }
-      const std::string in = (tmp_ / (k.name + ".u8")).string();
-      const std::string out = (tmp_ / (k.name + ".out.f32")).string();
-      std::ofstream(in, std::ios::binary) << chw;
-      const ToolRun r = run("emc-run", {kmodel_, "--input-raw", in, "--raw", out}, tmp_);
-      ASSERT_EQ(r.exit_code, 0) << r.err;
-      // --raw: every kmodel output, in kmodel order. Which is which is told by the sizes here.
-      const std::vector<float> raw = read_f32(out);
-      ASSERT_EQ(raw.size(), kClasses + kMapH * kMapW * kMapC);
-      const bool class_first = r.out.rfind("output 0: 5 values", 0) == 0;
-      ASSERT_TRUE(class_first || r.out.rfind("output 0: 192 values", 0) == 0) << r.out;
-      ASSERT_EQ(class_first, std::string(GetParam()) != "k210 swapped") << r.out;
-      kmodel_output_[0] = class_first ? 0 : 1;
-      kmodel_output_[1] = class_first ? 1 : 0;
-      const std::size_t map_at = class_first ? kClasses : 0;
-      const std::size_t class_at = class_first ? 0 : kMapH * kMapW * kMapC;
-      k.kmodel[0].assign(raw.begin() + long(class_at), raw.begin() + long(class_at + kClasses));
-      // The map output as the kmodel holds a map: C planes of H x W. To the float model's HWC.
-      k.kmodel[1].resize(kMapH * kMapW * kMapC);
-      for (std::size_t ch = 0; ch < kMapC; ++ch)
-        for (std::size_t p = 0; p < kMapH * kMapW; ++p)
-          k.kmodel[1][p * kMapC + ch] = raw[map_at + ch * kMapH * kMapW + p];
-      cases_.push_back(std::move(k));
+  void SetUp() override {
+    std::unique_ptr<Converted>& c = converted()[GetParam()];
+    if (!c) {
+      c = std::make_unique<Converted>();
+      convert_and_run(GetParam(), *c);
     }
-    ASSERT_EQ(cases_.size(), 6u);
+    ASSERT_TRUE(c->ok) << "two_heads did not convert / run for " << GetParam()
+                       << " (the suite's first test says why)";
+    kmodel_ = c->kmodel;
+    cases_ = c->cases;
+    kmodel_output_[0] = c->kmodel_output[0];
+    kmodel_output_[1] = c->kmodel_output[1];
+    std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(test.begin(), test.end(), '/', '_');
+    tmp_ = c->dir / test;
+    fs::create_directories(tmp_);
   }
   void TearDown() override {
     std::error_code ec;
-    if (!HasFailure()) fs::remove_all(tmp_, ec);
+    if (HasFailure())
+      keep_ = true;
+    else
+      fs::remove_all(tmp_, ec);
   }
 
-  // emc-compare on the model and its kmodel with `args` (plus every stored case with `all`).
-  ToolRun compare(std::vector<std::string> args, bool all = true) const {
-    std::vector<std::string> a = {model_json_, kmodel_, "-q"};
+  bool swapped() const { return std::string(GetParam()) == "k210 swapped"; }
+
+  // emc-compare on the model and `kmodel` (default: the converted one) with `args` (plus every
+  // stored case with `all`).
+  ToolRun compare(std::vector<std::string> args, bool all = true, std::string kmodel = "") const {
+    std::vector<std::string> a = {kModelJson, kmodel.empty() ? kmodel_ : kmodel, "-q"};
     if (all) {
       for (const Case& c : cases_) {
         a.push_back("--input-f32");
@@ -216,7 +239,43 @@ class TwoHeads : public ::testing::TestWithParam<const char*> {
     return run("emc-compare", a, tmp_);
   }
 
-  const std::string model_json_ = kDir + "/model.json";
+  // emc-compare's --json `j` (every stored case, in order) against TF.js and emc-run: each output
+  // located in kmodel output `kmodel_output[o]` and compared in the float model's order.
+  void expect_every_output_matches(const json& j, const std::size_t kmodel_output[2]) const {
+    ASSERT_EQ(j["outputs"].size(), 2u);
+    ASSERT_EQ(j["images"].size(), cases_.size());
+    const char* names[2] = {"class_probs", "map"};
+    const char* shapes[2] = {"[5]", "[8, 8, 3]"};
+    for (std::size_t o = 0; o < 2; ++o) {
+      SCOPED_TRACE(names[o]);
+      const json& out = j["outputs"][o];
+      EXPECT_EQ(out["name"], names[o]);
+      EXPECT_EQ(out["shape"], shapes[o]);
+      EXPECT_EQ(out["kmodel_output"].get<std::size_t>(), kmodel_output[o]);
+      EXPECT_EQ(out["reordered_from_chw"].get<bool>(), o == 1);
+      Metrics pooled;
+      std::size_t agree = 0;
+      for (std::size_t i = 0; i < cases_.size(); ++i) {
+        SCOPED_TRACE(cases_[i].name);
+        Metrics one;
+        one.add(cases_[i].tfjs[o], cases_[i].kmodel[o]);
+        pooled.add(cases_[i].tfjs[o], cases_[i].kmodel[o]);
+        const json& img = j["images"][i]["outputs"][o];
+        expect_metrics(img, one);
+        const bool same = argmax(cases_[i].tfjs[o]) == argmax(cases_[i].kmodel[o]);
+        EXPECT_EQ(img["top1_agree"].get<bool>(), same);
+        agree += same;
+      }
+      expect_metrics(out, pooled);
+      EXPECT_EQ(out["images"].get<std::size_t>(), cases_.size());
+      EXPECT_EQ(out["top1_agree"].get<std::size_t>(), agree);
+      // A comparison worth the name: both heads survive 8-bit quantization (a broken reordering
+      // of the map would give ~0 dB here and above).
+      EXPECT_GT(pooled.sqnr_db(), 20.0);
+    }
+  }
+
+  static inline bool keep_ = false;  // a test failed: its files and the conversions stay
   fs::path tmp_;
   std::string kmodel_;
   std::size_t kmodel_output_[2] = {0, 0};
@@ -227,36 +286,8 @@ TEST_P(TwoHeads, EveryOutputHasTheErrorOfTheKmodelsOwnOutput) {
   const ToolRun r = compare({"--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
-  ASSERT_EQ(j["outputs"].size(), 2u);
-  ASSERT_EQ(j["images"].size(), cases_.size());
-  const char* names[2] = {"class_probs", "map"};
-  const char* shapes[2] = {"[5]", "[8, 8, 3]"};
-  for (std::size_t o = 0; o < 2; ++o) {
-    SCOPED_TRACE(names[o]);
-    const json& out = j["outputs"][o];
-    EXPECT_EQ(out["name"], names[o]);
-    EXPECT_EQ(out["shape"], shapes[o]);
-    EXPECT_EQ(out["kmodel_output"].get<std::size_t>(), kmodel_output_[o]);
-    Metrics pooled;
-    std::size_t agree = 0;
-    for (std::size_t i = 0; i < cases_.size(); ++i) {
-      SCOPED_TRACE(cases_[i].name);
-      Metrics one;
-      one.add(cases_[i].tfjs[o], cases_[i].kmodel[o]);
-      pooled.add(cases_[i].tfjs[o], cases_[i].kmodel[o]);
-      const json& img = j["images"][i]["outputs"][o];
-      expect_metrics(img, one);
-      const bool same = argmax(cases_[i].tfjs[o]) == argmax(cases_[i].kmodel[o]);
-      EXPECT_EQ(img["top1_agree"].get<bool>(), same);
-      agree += same;
-    }
-    expect_metrics(out, pooled);
-    EXPECT_EQ(out["images"].get<std::size_t>(), cases_.size());
-    EXPECT_EQ(out["top1_agree"].get<std::size_t>(), agree);
-    // A comparison worth the name: both heads survive 8-bit quantization (a broken reordering of
-    // the map would give ~0 dB here and above).
-    EXPECT_GT(pooled.sqnr_db(), 20.0);
-  }
+  expect_every_output_matches(j, kmodel_output_);
+  EXPECT_FALSE(has_warning(j, "taken as")) << j["warnings"].dump();
   // The top-k summary is output 0's by default: its max |dp| and top-1 agreement.
   EXPECT_EQ(j["top_output"], json({{"index", 0}, {"name", "class_probs"}}));
   EXPECT_NEAR(j["summary"]["max_abs_dp"].get<double>(),
@@ -274,7 +305,7 @@ TEST_P(TwoHeads, EveryOutputHasTheErrorOfTheKmodelsOwnOutput) {
   const ToolRun text = compare({"--report", html});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("per-output comparison"), std::string::npos) << text.out;
-  for (const char* n : names) {
+  for (const char* n : {"class_probs", "map"}) {
     EXPECT_NE(text.out.find(std::string("  ") + n + "  "), std::string::npos) << text.out;
     EXPECT_NE(read_text(html).find(std::string("<td class=\"l\">") + n + "</td>"),
               std::string::npos);
