@@ -3,7 +3,9 @@
 // converted by the emc-convert binary for -p k210 and -p cpu (once per target, for all the tests of
 // the target). Every expected number is computed here, independently of emc-compare: the kmodel's
 // outputs come from the emc-run binary (--raw, the outputs in kmodel order; the map reordered from
-// the kmodel's CHW planes by this file) and the float side is TF.js's reference output.
+// the kmodel's CHW planes by this file) and the float side is TF.js's reference output. Damaged
+// pairings (no map, a map without main_out, a map locating two outputs in one kmodel output, a
+// kmodel with one output less) are made here from the converted kmodel and its map.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -239,6 +241,21 @@ class TwoHeads : public ::testing::TestWithParam<const char*> {
     return run("emc-compare", a, tmp_);
   }
 
+  // A copy of the converted kmodel in this test's folder as `name`, with its map edited by
+  // `edit_map` and the kmodel by `edit_kmodel` (the map's kmodel record follows the new bytes).
+  template <typename EditMap, typename EditKmodel>
+  std::string edited_copy(const std::string& name, EditMap edit_map, EditKmodel edit_kmodel) const {
+    auto model = emc::format::load_kmodel_file(kmodel_);
+    EXPECT_TRUE(model.ok()) << model.error().to_string();
+    if (!model.ok()) return "";
+    json map = json::parse(read_text(kmodel_ + ".map.json"));
+    edit_map(map, *model);
+    edit_kmodel(*model);
+    const std::string path = (tmp_ / name).string();
+    write_kmodel_and_map(path, *model, map);
+    return path;
+  }
+
   // emc-compare's --json `j` (every stored case, in order) against TF.js and emc-run: each output
   // located in kmodel output `kmodel_output[o]` and compared in the float model's order.
   void expect_every_output_matches(const json& j, const std::size_t kmodel_output[2]) const {
@@ -282,6 +299,21 @@ class TwoHeads : public ::testing::TestWithParam<const char*> {
   std::vector<Case> cases_;
 };
 
+// The sidecar layers of `map` that state `tensor`, not int8, and write a kmodel output of `model`
+// (main_out at its address).
+std::vector<json*> output_writers(json& map, const emc::format::Kmodel& model,
+                                  const std::string& tensor) {
+  std::vector<json*> w;
+  for (json& l : map["layers"]) {
+    if (l.value("tensor", "") != tensor || l.value("dtype", "") == "int8" ||
+        !l.contains("main_out"))
+      continue;
+    for (const auto& out : model.outputs)
+      if (out.address == l["main_out"].get<std::uint32_t>()) w.push_back(&l);
+  }
+  return w;
+}
+
 TEST_P(TwoHeads, EveryOutputHasTheErrorOfTheKmodelsOwnOutput) {
   const ToolRun r = compare({"--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -311,6 +343,112 @@ TEST_P(TwoHeads, EveryOutputHasTheErrorOfTheKmodelsOwnOutput) {
               std::string::npos);
   }
   EXPECT_NE(read_text(html).find("<h2>Outputs</h2>"), std::string::npos);
+}
+
+TEST_P(TwoHeads, AKmodelWithAnotherNumberOfOutputsIsRefused) {
+  const std::string one = edited_copy(
+      "one_output.kmodel", [](json&, const emc::format::Kmodel&) {},
+      [](emc::format::Kmodel& m) { m.outputs.pop_back(); });
+  ASSERT_FALSE(HasFailure());
+  const ToolRun r = compare({"--json"}, true, one);
+  EXPECT_EQ(r.exit_code, 5) << r.err;  // a shape mismatch
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_NE(r.err.find(one), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the kmodel has 1 output, the float model 2 (0 'class_probs' [5], 1 'map' "
+                       "[8, 8, 3]): was the kmodel converted from this model?"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_P(TwoHeads, WithoutASidecarOutputsAreTakenByPositionAndTheMapAsChwPlanes) {
+  const std::string bare = (tmp_ / "no_map.kmodel").string();
+  fs::copy_file(kmodel_, bare);
+  const ToolRun r = compare({"--json", "--input-range", "0,1"}, true, bare);
+  if (swapped()) {
+    // Model output 0 (5 values) by position is kmodel output 0, the map: refused, not compared.
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find(bare), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("kmodel output 0 has 192 values but model output 0 'class_probs' [5] has "
+                         "5: was the kmodel converted from this model? (model output 0 "
+                         "'class_probs' was taken as kmodel output 0 by its position: no sidecar "
+                         "map)"),
+              std::string::npos)
+        << r.err;
+    return;
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  // emc-convert's order, and the map reordered from CHW planes: the numbers of the kmodel's own
+  // outputs (emc-run's, in HWC order) against TF.js.
+  const std::size_t by_position[2] = {0, 1};
+  expect_every_output_matches(j, by_position);
+  EXPECT_TRUE(has_warning(j,
+                          "model output 1 'map' [8, 8, 3]: there is no sidecar map to say how "
+                          "the kmodel holds it; taken as CHW planes"))
+      << j["warnings"].dump();
+  EXPECT_FALSE(has_warning(j, "model output 0 'class_probs'")) << j["warnings"].dump();
+}
+
+TEST_P(TwoHeads, AMapWithoutMainOutLocatesTheOutputsByPosition) {
+  const std::string k = edited_copy(
+      "no_main_out.kmodel",
+      [](json& map, const emc::format::Kmodel&) {
+        for (json& l : map["layers"]) l.erase("main_out");
+      },
+      [](emc::format::Kmodel&) {});
+  ASSERT_FALSE(HasFailure());
+  const ToolRun r = compare({"--json"}, true, k);
+  if (swapped()) {
+    // By position model output 0 would be the map: refused, saying why, never compared.
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find(k), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("kmodel output 0 has 192 values but model output 0 'class_probs' [5] has "
+                         "5: was the kmodel converted from this model? (model output 0 "
+                         "'class_probs' was taken as kmodel output 0 by its position: no layer of "
+                         "the sidecar map records its main_out)"),
+              std::string::npos)
+        << r.err;
+    return;
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  const std::size_t by_position[2] = {0, 1};
+  expect_every_output_matches(j, by_position);
+  for (const char* o : {"model output 0 'class_probs'", "model output 1 'map'"}) {
+    EXPECT_TRUE(has_warning(j, std::string(o) + ": no layer of the sidecar map records which "
+                                                "kmodel output holds it (its main_out)"))
+        << j["warnings"].dump();
+  }
+  // The map's layer still says how it is held: no assumption to warn about.
+  EXPECT_FALSE(has_warning(j, "taken as CHW planes")) << j["warnings"].dump();
+}
+
+TEST_P(TwoHeads, AMapLocatingTwoOutputsInOneKmodelOutputIsRefused) {
+  const std::string k = edited_copy(
+      "two_in_one.kmodel",
+      [](json& map, const emc::format::Kmodel& model) {
+        // class_probs's writer stating the map's kmodel output as its own.
+        const std::vector<json*> map_writer = output_writers(map, model, "map");
+        const std::vector<json*> class_writer = output_writers(map, model, "class_probs");
+        ASSERT_EQ(map_writer.size(), 1u);
+        ASSERT_EQ(class_writer.size(), 1u);
+        (*class_writer[0])["main_out"] = (*map_writer[0])["main_out"];
+      },
+      [](emc::format::Kmodel&) {});
+  ASSERT_FALSE(HasFailure());
+  const ToolRun r = compare({"--json"}, true, k);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_NE(r.err.find(k + ".map.json"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("model output 0 'class_probs' and model output 1 'map' are both located in "
+                       "kmodel output " +
+                       std::to_string(kmodel_output_[1]) + " by this sidecar map"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("convert the model again"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--map"), std::string::npos) << r.err;
 }
 
 TEST_P(TwoHeads, FloatOutputsAreTfjsOutputsAndQuantOutputsTheKmodels) {
@@ -440,6 +578,70 @@ TEST_P(TwoHeads, DatasetAccuracyIsOfTheChosenOutput) {
 // "k210 swapped": the kmodel's outputs in another order than the model's are still each compared
 // with the right float output (the map's main_out says which kmodel output a layer writes).
 INSTANTIATE_TEST_SUITE_P(Targets, TwoHeads, ::testing::Values("k210", "cpu", "k210 swapped"));
+
+// -p cpu's int8 layers state the output tensors too. One of them whose main_out is another
+// output's address (main memory is reused) does not write that output: the float layer after it
+// does (here, with its main_out removed, the map is located by position).
+class TwoHeadsInt8 : public TwoHeads {};
+
+TEST_P(TwoHeadsInt8, AnInt8LayerAtAnOutputsAddressIsNotItsWriter) {
+  const std::string k = edited_copy(
+      "int8_at_output.kmodel",
+      [&](json& map, const emc::format::Kmodel& model) {
+        const std::vector<json*> float_writer = output_writers(map, model, "map");
+        ASSERT_EQ(float_writer.size(), 1u);
+        float_writer[0]->erase("main_out");
+        std::size_t int8 = 0;
+        for (json& l : map["layers"]) {
+          if (l.value("tensor", "") != "map" || l.value("dtype", "") != "int8") continue;
+          l["main_out"] = model.outputs[kmodel_output_[0]].address;  // class_probs's
+          ++int8;
+        }
+        ASSERT_GE(int8, 1u) << "no int8 layer states 'map': nothing to test";
+      },
+      [](emc::format::Kmodel&) {});
+  ASSERT_FALSE(HasFailure());
+  const ToolRun r = compare({"--json"}, true, k);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  expect_every_output_matches(j, kmodel_output_);
+  EXPECT_TRUE(has_warning(j,
+                          "model output 1 'map': no layer of the sidecar map records which "
+                          "kmodel output holds it"))
+      << j["warnings"].dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpu, TwoHeadsInt8, ::testing::Values("cpu"));
+
+// A one-output model: messages name "the model output" and "the kmodel output", without indexes.
+class TwoHeadsOneOutput : public TwoHeads {};
+
+TEST_P(TwoHeadsOneOutput, ASizeMismatchReadsRightForOneOutput) {
+  // The kmodel with its class_probs output only (5 values), and a one-output model of the same
+  // input whose output 'gap' has 3 values.
+  const std::string k = edited_copy(
+      "class_probs_only.kmodel", [](json&, const emc::format::Kmodel&) {},
+      [&](emc::format::Kmodel& m) {
+        const auto keep = m.outputs[kmodel_output_[0]];
+        m.outputs = {keep};
+      });
+  ASSERT_FALSE(HasFailure());
+  emc::converter::testing::ModelBuilder mb;
+  mb.input("input", {32, 32, 3});
+  mb.layer("GlobalAveragePooling2D", "gap", json::object());
+  const std::string model_json = (tmp_ / "gap.json").string();
+  std::ofstream(model_json) << mb.text();
+  const ToolRun r = run("emc-compare", {model_json, k, "--input-f32", cases_[0].input_f32}, tmp_);
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_NE(r.err.find(k), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the kmodel output has 5 values but the model output 'gap' [3] has 3: was "
+                       "the kmodel converted from this model?"),
+            std::string::npos)
+      << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(K210, TwoHeadsOneOutput, ::testing::Values("k210"));
 
 TEST(CompareInputs, SeveralInputsAreStillRefused) {
   const fs::path tmp =

@@ -24,14 +24,17 @@ struct OutputLocation {
 };
 
 // Locates every output of `graph` (in graph.outputs order) in the kmodel run by `interp`, each the
-// same way. With a sidecar map: the layer that states the output's tensor name ("tensor") and
-// whose main-memory output ("main_out") is a kmodel output's address writes that kmodel output,
-// and its "layout" / "map_shape" say how it is held (a rank-3 output with no layout stated is
-// CHW). Without that record (no map, an older map): model output i is kmodel output i (emc-convert
-// writes them in the model's order), and a single output is written by the last layer.
-// Every output must be float32 (a final DEQUANTIZE) of the float output's size: otherwise
-// kInvalidArgument / kShapeMismatch naming the output and `kmodel_path`. Notes for the user (a
-// map output whose layout is unknown) are appended to `warnings`.
+// same way. With a sidecar map: the float layer (not an int8 one) that states the output's tensor
+// name ("tensor") and whose main-memory output ("main_out") is a kmodel output's address writes
+// that kmodel output, and its "layout" / "map_shape" say how it is held (a rank-3 output with no
+// layout stated is CHW). Without that record (no map, an older map): model output i is kmodel
+// output i (emc-convert writes them in the model's order; warned when a map lacks it for one of
+// several outputs), a single output is written by the last layer, and a rank-3 output no layer
+// describes is taken as CHW planes, as emc-convert writes every map (warned).
+// Two model outputs located in one kmodel output are kInvalidArgument naming the sidecar map
+// (written for another kmodel). Every output must be float32 (a final DEQUANTIZE) of the float
+// output's size: otherwise kInvalidArgument / kShapeMismatch naming the output and `kmodel_path`.
+// Notes for the user are appended to `warnings`.
 Result<std::vector<OutputLocation>> locate_outputs(const converter::Graph& graph,
                                                    const interpreter::Interpreter& interp,
                                                    const Sidecar* sidecar,
