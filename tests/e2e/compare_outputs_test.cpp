@@ -569,10 +569,16 @@ TEST_P(TwoHeads, DatasetAccuracyIsOfTheChosenOutput) {
   EXPECT_EQ(j["summary"]["labelled"].get<std::size_t>(), 4u);
   EXPECT_EQ(j["summary"]["float_top1_correct"].get<std::size_t>(), float_right);
   EXPECT_EQ(j["summary"]["quant_top1_correct"].get<std::size_t>(), quant_right);
-  // For output 0 (5 classes) those labels are past its last class: a wrong mapping, an error.
+  // For output 0 (5 classes) those labels are past its last class: a wrong mapping, an error
+  // naming the output and --output.
   const ToolRun wrong = compare({"--dataset", ds.string()}, false);
   EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
-  EXPECT_NE(wrong.err.find("past the model's 5 outputs"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("is past output 0 'class_probs' (5 values), the output the labels are "
+                           "of"),
+            std::string::npos)
+      << wrong.err;
+  EXPECT_NE(wrong.err.find("--output (0 'class_probs' [5], 1 'map' [8, 8, 3])"), std::string::npos)
+      << wrong.err;
 }
 
 // "k210 swapped": the kmodel's outputs in another order than the model's are still each compared

@@ -313,14 +313,23 @@ Result<std::vector<InputItem>> Session::collect_inputs() {
     if (!warning.empty()) result_.warnings.push_back(warning);
     // A label past the last output can never be predicted: that is a wrong mapping, not a miss.
     const auto& g = executor_->graph();
-    const auto outputs = std::size_t(g.shape(g.outputs[result_.top_output]).num_elements());
+    const auto values = std::size_t(g.shape(g.outputs[result_.top_output]).num_elements());
     for (const auto& item : *ds) {
-      if (item.label >= 0 && std::size_t(item.label) >= outputs) {
+      if (item.label < 0 || std::size_t(item.label) < values) continue;
+      const std::string label = "dataset label " + std::to_string(item.label) + " of " + item.path;
+      if (g.outputs.size() == 1) {
         return Error(Errc::kInvalidArgument,
-                     "dataset label " + std::to_string(item.label) + " of " + item.path +
-                         " is past the model's " + std::to_string(outputs) +
-                         " outputs (check the subfolder names / --class-map)");
+                     label + " is past the model's " + std::to_string(values) + " output" +
+                         (values == 1 ? "" : "s") + " (check the subfolder names / --class-map)");
       }
+      const OutputResult& top = result_.outputs[result_.top_output];
+      return Error(Errc::kInvalidArgument,
+                   label + " is past output " + std::to_string(result_.top_output) + " '" +
+                       top.name + "' (" + std::to_string(values) + " value" +
+                       (values == 1 ? "" : "s") +
+                       "), the output the labels are of: check the subfolder names / "
+                       "--class-map, or choose the output they name with --output (" +
+                       list_outputs(g) + ")");
     }
     items.insert(items.end(), ds->begin(), ds->end());
   }
