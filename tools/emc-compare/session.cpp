@@ -460,16 +460,16 @@ Result<ImageResult> Session::evaluate(const InputItem& item) {
     out.top1_agree = *agree;
     out.top_k_overlap = top_k_overlap(fv, kv, options_.top).value();  // sizes checked above
     out.top_k_size = std::min(options_.top, fv.size());
-    img.outputs.push_back(std::move(out));
     if (o == result_.top_output) {
       img.float_out = fv;
       img.quant_out = std::move(kv);
+      img.top1_agree = out.top1_agree;
+      img.top_k_overlap = out.top_k_overlap;
     }
+    img.outputs.push_back(std::move(out));
   }
   img.float_top = top_k(img.float_out, options_.top);
   img.quant_top = top_k(img.quant_out, options_.top);
-  img.top1_agree = top1_agrees(img.float_out, img.quant_out).value();
-  img.top_k_overlap = top_k_overlap(img.float_out, img.quant_out, options_.top).value();
   img.mean_abs_dp = mean_abs_error(img.float_out, img.quant_out).value();
   img.max_abs_dp = max_abs_error(img.float_out, img.quant_out).value();
 

@@ -34,6 +34,19 @@ std::string delta(double d) {
   return fmt("%+.6f", d);
 }
 
+// The widths of the name and shape columns of a table of `result`'s outputs.
+struct OutputColumns {
+  std::size_t name = 4, shape = 5;
+};
+OutputColumns output_columns(const CompareResult& result) {
+  OutputColumns w;
+  for (const auto& o : result.outputs) {
+    w.name = std::max(w.name, o.name.size());
+    w.shape = std::max(w.shape, o.shape.size());
+  }
+  return w;
+}
+
 std::string join_sources(const std::vector<std::string>& s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) out += (i ? " + " : "") + s[i];
@@ -102,11 +115,7 @@ std::string format_image_table(const CompareResult& result, const ImageResult& i
     for (auto cls : extra) row("-", cls);
   }
   if (result.outputs.size() > 1 && image.outputs.size() == result.outputs.size()) {
-    std::size_t nw = 4, sw = 5;
-    for (const auto& o : result.outputs) {
-      nw = std::max(nw, o.name.size());
-      sw = std::max(sw, o.shape.size());
-    }
+    const auto [nw, sw] = output_columns(result);
     os << "  every output of this input:\n";
     for (std::size_t o = 0; o < result.outputs.size(); ++o) {
       const TensorErrorAccumulator& e = image.outputs[o].error;
@@ -153,11 +162,7 @@ std::string format_summary(const CompareResult& result) {
 
 std::string format_output_table(const CompareResult& result) {
   std::ostringstream os;
-  std::size_t nw = 4, sw = 5;
-  for (const auto& o : result.outputs) {
-    nw = std::max(nw, o.name.size());
-    sw = std::max(sw, o.shape.size());
-  }
+  const auto [nw, sw] = output_columns(result);
   os << "per-output comparison (float model output vs kmodel output";
   if (result.images.size() > 1) os << ", pooled over " << result.images.size() << " inputs";
   os << ")\n";
