@@ -96,7 +96,7 @@ async function writeReferences(model, dir, cases, preprocessing, extra = {}) {
       if (entry.outputs) {
         for (const o of entry.outputs) {
           const k = probes.findIndex((l) => l.name === o.name);
-          if (k < 0) continue;
+          if (k < 0) throw new Error(`${c.name}: output ${o.name} is not a probed layer: its probe cannot be checked`);
           const probe = await list[k].data();
           for (let i = 0; i < probe.length; ++i) {
             if (probe[i] !== o.output[i]) throw new Error(`${c.name}: probe of output ${o.name} differs from predict`);
