@@ -325,7 +325,7 @@ void Lowerer::lower_softmax(const LayerMatch& m) {
   // logit_shift).
   const Range& r = ranges_.at(static_cast<std::size_t>(in));
   double max_in = r.max;
-  double lowest_in = r.values > 0 ? r.lowest_sample_max : r.max;
+  double lowest_in = lowest_sample_max(r);
   LoweredLayer* raisable = nullptr;
   if (!out_.layers.empty()) {
     LoweredLayer& p = out_.layers.back();

@@ -865,8 +865,7 @@ void CpuLowerer::lower_softmax(const Node& n) {
   const format::ChannelsBody b = softmax_body(n, s);
   const Range& r = ranges_.at(static_cast<std::size_t>(in));
   check_softmax_input(n, r.max);
-  if (std::string w = softmax_underflow_warning(n, r.values > 0 ? r.lowest_sample_max : r.max);
-      !w.empty())
+  if (std::string w = softmax_underflow_warning(n, lowest_sample_max(r)); !w.empty())
     out_.warnings.push_back(std::move(w));
   ensure_f(in, n);
   const int ob = buffer(std::uint64_t(s.c()) * 4, n.layer_ref());

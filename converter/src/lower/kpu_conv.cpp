@@ -526,7 +526,8 @@ void Lowerer::materialize_subsample(TensorId t, const Node& ctx) {
   f.sub = Sub::kNone;
 }
 
-InputMoments Lowerer::kpu_input_moments(TensorId t, const Range& r, const QuantParam& q) const {
+InputMoments Lowerer::kpu_input_moments(TensorId t, const QuantParam& q) const {
+  const Range& r = ranges_.at(static_cast<std::size_t>(t));
   InputMoments m = moments_of(r);
   const Forms& f = forms_[static_cast<std::size_t>(t)];
   m.unresolved_from = f.unresolved_from;
@@ -788,7 +789,7 @@ void Lowerer::lower_kpu_conv(const LayerMatch& unit) {
     }
   } else {
     p.in_q = quant_of(tin);
-    p.moments = kpu_input_moments(tin, ranges_.at(static_cast<std::size_t>(tin)), p.in_q);
+    p.moments = kpu_input_moments(tin, p.in_q);
     if (opt_.bias_correction) p.in_mean = ranges_.at(static_cast<std::size_t>(tin)).channel_mean;
     if (p.in_mean.size() != static_cast<std::size_t>(p.in_c)) p.in_mean.clear();
   }

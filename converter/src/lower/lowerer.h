@@ -342,10 +342,9 @@ class Lowerer : LoweredBuilder {
   // layer whose error their output carries on: carried into the output's Forms.
   RoundingEstimate conv_estimate_;
   std::string conv_origin_;
-  // The moments of what a K210_CONV reads from tensor `t` on grid `q` (calibrated `r`): its
-  // calibrated moments with the error its stored map carries (its rounding alone when its
-  // producer states none).
-  InputMoments kpu_input_moments(TensorId t, const Range& r, const QuantParam& q) const;
+  // The moments of what a K210_CONV reads from tensor `t` on grid `q`: its calibrated moments
+  // with the error its stored map carries (its rounding alone when its producer states none).
+  InputMoments kpu_input_moments(TensorId t, const QuantParam& q) const;
 
   const Graph& g_;
   const std::vector<Range>& ranges_;

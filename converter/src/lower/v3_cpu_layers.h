@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "emc/converter/calibrate.h"
 #include "emc/converter/graph.h"
 #include "emc/format/kmodel_v3.h"
 
@@ -34,6 +35,11 @@ format::ChannelsBody softmax_body(const Node& n, const Shape& in);
 // kmodel value stays at or above 0. (Raising costs float precision of about 1e-7 of the raised
 // values, far below `error`.)
 inline constexpr double kSoftmaxUnderflow = -80.0;
+// The logits' lowest per-sample maximum from calibration `r` (its maximum when calibrate() did not
+// set it).
+inline double lowest_sample_max(const Range& r) {
+  return r.values > 0 ? r.lowest_sample_max : r.max;
+}
 double logit_shift(double max, double lowest_sample_max, double error);
 
 // A bound on the error of the logits of a float FULLY_CONNECTED (row-major [out][in] `weights`)
