@@ -175,6 +175,29 @@ TEST(ExecHand, DenseSoftmaxActivationBecomesSoftmaxNode) {
   EXPECT_NEAR(y[1], 0.75f, 1e-6);
 }
 
+TEST(ExecHand, AfterNodeHookChangesAnOutputTheNextNodesRead) {
+  // Dense [1, 2] -> [3, -1] (identity), then ReLU: [3, 0]. The hook moves the Dense output by
+  // [-4, +2] before the ReLU reads it: [-1, 1] -> ReLU [0, 1]; it sees both nodes, in order.
+  ModelBuilder b;
+  b.input("x", {2})
+      .layer("Dense", "d", {{"units", 2}, {"use_bias", false}})
+      .weight("d/kernel", {2, 2}, {1, 0, 0, 1})
+      .layer("Activation", "r", {{"activation", "relu"}});
+  auto g = b.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  RunOptions opt;
+  std::vector<std::string> seen;
+  opt.after_node = [&](const Node& n, Tensor& y) {
+    seen.push_back(n.source.name);
+    if (n.kind == NodeKind::kDense) y.data = {y.data[0] - 4, y.data[1] + 2};
+  };
+  auto y = run_float(*g, {Tensor{g->shape(g->inputs[0]), {3, -1}}}, opt);
+  ASSERT_TRUE(y.ok()) << y.error().to_string();
+  EXPECT_EQ((*y)[0].data, (std::vector<float>{0, 1}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"d", "r"}));
+  EXPECT_EQ(run1(*g, {3, -1}), (std::vector<float>{3, 0}));
+}
+
 TEST(ExecHand, ActivationFunctions) {
   const float x[] = {-2.0f, -0.5f, 0.5f, 3.0f, 8.0f};
   struct Case {

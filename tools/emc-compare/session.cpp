@@ -510,7 +510,13 @@ Session::LayerMap Session::map_layer(std::size_t i) const {
   }
   m.tensor = g.find_tensor(l.float_tensor);
   if (m.tensor == converter::kNoTensor) {
-    m.why = "float tensor '" + l.float_tensor + "' not in the float graph";
+    // The converter's passes name the tensors they add "<layer>/<what>" (an n-ary merge's partial
+    // sums, a pre-activation): intermediate values the model does not compute.
+    const auto slash = l.float_tensor.find('/');
+    const bool made = slash != std::string::npos &&
+                      g.find_tensor(l.float_tensor.substr(0, slash)) != converter::kNoTensor;
+    m.why = made ? "no float counterpart (an intermediate value, '" + l.float_tensor + "')"
+                 : "float tensor '" + l.float_tensor + "' not in the float graph";
     return m;
   }
   m.is_i8 = sl->dtype == "int8";

@@ -137,6 +137,7 @@ Result<std::vector<Tensor>> FloatExecutor::run(const std::vector<Tensor>& inputs
       detail::depthwise_fast(fast_->isa, n, *ins[0], y);
     else
       detail::node_kind_info(n.kind).run(detail::KernelArgs{n, ins, y});
+    if (options.after_node) options.after_node(n, y);
     if (!options.keep_all_tensors)
       for (TensorId id : n.inputs)
         if (last_use_[static_cast<std::size_t>(id)] == static_cast<int>(ni))

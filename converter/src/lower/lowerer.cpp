@@ -342,7 +342,17 @@ void Lowerer::lower_unit(const LayerMatch& m) {
   const LowerRule job = table_.rules.at(m.rule).lower;
   if (job == nullptr)
     fail(Errc::kUnsupportedLayer, "'" + std::string(m.name) + "' has no kmodel V3 lowering", f);
+  const std::size_t before = out_.layers.size();
   job(*this, m);
+  // Layers computing a tensor internal to their layer (an n-ary merge's partial sum
+  // "<layer>/partial_1", a Dense's "<layer>/pre_softmax") name it: the tools would otherwise
+  // compare them with the layer's output.
+  const std::string& t = g_.tensor(node(m.nodes.back()).output).name;
+  for (std::size_t i = before; i < out_.layers.size(); ++i) {
+    LayerInfo& info = out_.layers[i].info;
+    if (!info.sources.empty() && !info.float_tensor && t.rfind(info.sources.back() + "/", 0) == 0)
+      info.float_tensor = t;
+  }
 }
 
 LoweredModel Lowerer::run() {

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct RunOptions {
   // false: return only the graph outputs (intermediate tensors are freed after their last use).
   // true: return every tensor of the graph, indexed by TensorId (per-layer comparison).
   bool keep_all_tensors = false;
+  // Called after each node with that node and its output, which it may change (fault injection:
+  // the fuzz oracle measures how far the model carries a small error). The output is the
+  // executor's own tensor, valid during the call. Empty: not called.
+  std::function<void(const Node&, Tensor&)> after_node = nullptr;
 };
 
 enum class FloatMode {
