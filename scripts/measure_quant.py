@@ -65,8 +65,9 @@ def models():
     # The range each model's stored tensors were made with (emc-convert refuses tensors outside the
     # range it is given; None: the default, 0,1, or 0,255 for a model starting with a Rescaling).
     minus_one_one = {'mobilenet_v1_025', 'teachable_nested', 'tupleblog_gender'}
-    for name in ['mobilenet_v1_025', 'functional_concat_add', 'tiny_dense', 'shapes_cnn_uint8', 'layer_zoo',
-                 'teachable_nested']:
+    for name in sorted(os.listdir(SAMPLES)):
+        if name in out or not glob.glob(f'{SAMPLES}/{name}/inputs/*.f32'):
+            continue
         out[name] = dict(json=f'{SAMPLES}/{name}/model.json',
                          range='-1,1' if name in minus_one_one else None,
                          f32=glob.glob(f'{SAMPLES}/{name}/inputs/*.f32'))
