@@ -184,6 +184,15 @@ Result<KmodelMap> parse_map_impl(std::string_view text, const std::string& path)
           l.map_shape.push_back(d.get<std::uint32_t>());
         }
       }
+      if (const json* os = find_key(e, "out_shape")) {
+        if (!os->is_array() || os->size() > 8)
+          return bad(path, where + ".out_shape must be a list of up to 8 sizes");
+        for (const auto& d : *os) {
+          if (!d.is_number_unsigned() || d.get<std::uint64_t>() > 0x7fffffffull)
+            return bad(path, where + ".out_shape must hold sizes in 0..2^31-1");
+          l.out_shape.push_back(d.get<std::uint32_t>());
+        }
+      }
       l.dtype = optional_string(e, "dtype");
       l.layout = optional_string(e, "layout");
       if (const json* mo = find_key(e, "main_out")) {
@@ -220,6 +229,16 @@ const MapLayer* KmodelMap::layer(std::size_t index) const {
     if (l.index == index) return &l;
   }
   return nullptr;
+}
+
+const MapLayer* KmodelMap::output_writer(std::uint32_t address) const {
+  const MapLayer* writer = nullptr;
+  for (const auto& l : layers) {
+    if (l.float_tensor_stated && !l.float_tensor.empty() && l.dtype != "int8" && l.main_out &&
+        *l.main_out == address)
+      writer = &l;
+  }
+  return writer;
 }
 
 std::string write_map_json(const ConvertResult& r, const ConvertOptions& o) {

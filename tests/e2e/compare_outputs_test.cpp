@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -166,9 +167,14 @@ void convert_and_run(const std::string& param, Converted& c) {
     // --raw: every kmodel output, in kmodel order. Which is which is told by the sizes here.
     const std::vector<float> raw = read_f32(out);
     ASSERT_EQ(raw.size(), kClasses + kMapH * kMapW * kMapC);
-    const bool class_first = r.out.rfind("output 0: 5 values", 0) == 0;
-    ASSERT_TRUE(class_first || r.out.rfind("output 0: 192 values", 0) == 0) << r.out;
+    // emc-run names each output from the sidecar: the model's output layers and shapes.
+    const std::string class_line = "'class_probs' [5]: 5 values\n";
+    const std::string map_line = "'map' [8, 8, 3] CHW: 192 values\n";
+    const bool class_first = r.out.rfind("output 0 " + class_line, 0) == 0;
+    ASSERT_TRUE(class_first || r.out.rfind("output 0 " + map_line, 0) == 0) << r.out;
     ASSERT_EQ(class_first, !swapped) << r.out;
+    ASSERT_NE(r.out.find("output 1 " + (class_first ? map_line : class_line)), std::string::npos)
+        << r.out;
     c.kmodel_output[0] = class_first ? 0 : 1;
     c.kmodel_output[1] = class_first ? 1 : 0;
     const std::size_t map_at = class_first ? kClasses : 0;
@@ -179,6 +185,21 @@ void convert_and_run(const std::string& param, Converted& c) {
     for (std::size_t ch = 0; ch < kMapC; ++ch)
       for (std::size_t p = 0; p < kMapH * kMapW; ++p)
         k.kmodel[1][p * kMapC + ch] = raw[map_at + ch * kMapH * kMapW + p];
+    // The map's largest value as emc-run ranks it: "1. [i] v  (y Y, x X, c C)", the value at that
+    // position of the map (i: the CHW index).
+    const std::size_t at = r.out.find("  1. [", r.out.find("'map'"));
+    ASSERT_NE(at, std::string::npos) << r.out;
+    std::size_t i = 0, my = 0, mx = 0, mc = 0;
+    double v = 0;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + at, "  1. [%zu] %lf  (y %zu, x %zu, c %zu)", &i, &v, &my,
+                          &mx, &mc),
+              5)
+        << r.out.substr(at, 80);
+    ASSERT_TRUE(my < kMapH && mx < kMapW && mc < kMapC);
+    EXPECT_EQ(i, (mc * kMapH + my) * kMapW + mx);
+    const float top = k.kmodel[1][(my * kMapW + mx) * kMapC + mc];
+    EXPECT_NEAR(top, v, 1e-6);
+    EXPECT_EQ(*std::max_element(k.kmodel[1].begin(), k.kmodel[1].end()), top);
     c.cases.push_back(std::move(k));
   }
   ASSERT_EQ(c.cases.size(), 6u);

@@ -793,7 +793,9 @@ TEST(HostileLibrary, MapReaderNeverThrows) {
         "{\"layers\": [{\"quant\": {\"scale\": 0, \"bias\": 0}}]}",
         "{\"layers\": [{\"quant\": []}]}", "{\"layers\": [{\"main_out\": -8}]}",
         "{\"layers\": [{\"main_out\": 4294967296}]}", "{\"layers\": [{\"main_out\": \"0\"}]}",
-        "\xff\xfe"}) {
+        "{\"layers\": [{\"out_shape\": 5}]}", "{\"layers\": [{\"out_shape\": [8, -1, 3]}]}",
+        "{\"layers\": [{\"out_shape\": [2147483648]}]}",
+        "{\"layers\": [{\"out_shape\": [1, 1, 1, 1, 1, 1, 1, 1, 1]}]}", "\xff\xfe"}) {
     auto r = converter::parse_map(text, "x.map.json");
     EXPECT_FALSE(r.ok()) << text;
     if (!r.ok()) {

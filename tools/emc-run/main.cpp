@@ -78,35 +78,40 @@ struct Preference {
   std::string reason;
 };
 
-// --backend if given; else "cpu" when <model>.map.json says target "cpu"; else "kpu-sim". An
-// unreadable or malformed map is ignored with a warning (it is optional); a map written for a
-// different kmodel (its recorded hash differs) is an error.
-Result<Preference> choose_backend(const Options& opt) {
-  if (!opt.backend.empty()) return Preference{opt.backend, "--backend " + opt.backend};
+// The sidecar <model>.map.json (the target, the outputs' names and layouts), if there is one. It
+// is optional: an unreadable or malformed map is ignored with a warning (K210 layers then run on
+// kpu-sim and outputs are unnamed); a map written for a different kmodel (its recorded hash
+// differs) is an error.
+Result<std::optional<emc::converter::KmodelMap>> read_sidecar(const Options& opt) {
   const std::string map_path = opt.model + ".map.json";
   std::error_code ec;
-  if (fs::exists(map_path, ec)) {
-    auto map = emc::converter::read_map(map_path);
-    if (!map.ok()) {
-      if (map.error().code() == Errc::kJson) {
-        std::cerr << "emc-run: warning: " << map_path
-                  << ": not valid JSON; ignored (K210 layers run on kpu-sim): "
-                  << map.error().message() << "\n";
-      } else {
-        std::cerr << "emc-run: warning: " << map.error().to_string()
-                  << "; ignored (K210 layers run on kpu-sim)\n";
-      }
+  if (!fs::exists(map_path, ec)) return std::optional<emc::converter::KmodelMap>{};
+  auto map = emc::converter::read_map(map_path);
+  if (!map.ok()) {
+    if (map.error().code() == Errc::kJson) {
+      std::cerr << "emc-run: warning: " << map_path
+                << ": not valid JSON; ignored (K210 layers run on kpu-sim): "
+                << map.error().message() << "\n";
     } else {
-      // Hashed as it is read: a whole copy here would be freed only to be read again by the load.
-      EMC_TRY(emc::converter::check_map_matches_file(*map, opt.model));
-      for (const auto& w : map->warnings) std::cerr << "emc-run: warning: " << w << "\n";
-      // The target's own backend when it is not the default (the cpu target: "cpu").
-      const auto* target = emc::converter::find_target(map->target);
-      if (target != nullptr && target->default_backend != emc::accel_sim::kKpuSimBackendName)
-        return Preference{std::string(target->default_backend),
-                          map_path + " has target \"" + map->target + "\""};
+      std::cerr << "emc-run: warning: " << map.error().to_string()
+                << "; ignored (K210 layers run on kpu-sim)\n";
     }
+    return std::optional<emc::converter::KmodelMap>{};
   }
+  // Hashed as it is read: a whole copy here would be freed only to be read again by the load.
+  EMC_TRY(emc::converter::check_map_matches_file(*map, opt.model));
+  for (const auto& w : map->warnings) std::cerr << "emc-run: warning: " << w << "\n";
+  return std::optional<emc::converter::KmodelMap>{std::move(map).value()};
+}
+
+// --backend if given; else "cpu" when the sidecar map says target "cpu"; else "kpu-sim".
+Preference choose_backend(const Options& opt, const std::optional<emc::converter::KmodelMap>& map) {
+  if (!opt.backend.empty()) return Preference{opt.backend, "--backend " + opt.backend};
+  // The target's own backend when it is not the default (the cpu target: "cpu").
+  const auto* target = map ? emc::converter::find_target(map->target) : nullptr;
+  if (target != nullptr && target->default_backend != emc::accel_sim::kKpuSimBackendName)
+    return Preference{std::string(target->default_backend),
+                      opt.model + ".map.json has target \"" + map->target + "\""};
   return Preference{std::string(emc::accel_sim::kKpuSimBackendName), "default"};
 }
 
@@ -294,14 +299,62 @@ Result<std::vector<std::uint8_t>> make_input(const Options& opt, const interp::T
   return chw;
 }
 
+// How output `o` is described by the sidecar map: "'map' [8, 8, 3] CHW" (and the map whose
+// positions its values hold, for printing them as (y, x, c)); "" and no map when not recorded.
+struct OutputShape {
+  std::string text;
+  std::vector<std::uint32_t> hwc;  // [H, W, C] of the map the values are
+  bool nhwc = false;               // stored H, W, C (else CHW planes)
+};
+
+std::string dims(const std::vector<std::uint32_t>& d) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+OutputShape describe_output(const interp::Interpreter& it, std::size_t o,
+                            const emc::converter::KmodelMap* map, std::size_t values) {
+  OutputShape out;
+  const auto* w = map ? map->output_writer(it.model().outputs[o].address) : nullptr;
+  if (!w) return out;
+  out.text = "'" + w->float_tensor + "'";
+  if (!w->out_shape.empty()) out.text += " " + dims(w->out_shape);
+  if (w->map_shape.size() == 3) {
+    out.hwc = w->map_shape;
+    out.text += " (the CHW planes of the map " + dims(w->map_shape) + ")";
+  } else if (w->out_shape.size() == 3) {  // a map: CHW planes unless stated otherwise
+    out.hwc = w->out_shape;
+    out.nhwc = w->layout == "NHWC";
+    out.text += out.nhwc ? " NHWC" : " CHW";
+  }
+  if (!out.hwc.empty() &&
+      std::size_t{out.hwc[0]} * out.hwc[1] * out.hwc[2] != values)  // (a map for another model)
+    out.hwc.clear();
+  return out;
+}
+
 void print_outputs(const interp::Interpreter& it, const Options& opt,
-                   const std::vector<std::string>& labels) {
+                   const std::vector<std::string>& labels, const emc::converter::KmodelMap* map) {
   for (std::size_t o = 0; o < it.output_count(); ++o) {
     const std::vector<float> v = it.output(o);
-    std::printf("output %zu: %zu values\n", o, v.size());
+    const OutputShape shape = describe_output(it, o, map, v.size());
+    std::printf("output %zu%s%s: %zu values\n", o, shape.text.empty() ? "" : " ",
+                shape.text.c_str(), v.size());
+    // A value of a map: its position (y, x, c) in the map.
+    auto position = [&shape](std::size_t i) {
+      if (shape.hwc.empty()) return std::string();
+      const std::size_t H = shape.hwc[0], W = shape.hwc[1], C = shape.hwc[2];
+      const std::size_t y = shape.nhwc ? i / C / W : i / W % H;
+      const std::size_t x = shape.nhwc ? i / C % W : i % W;
+      const std::size_t c = shape.nhwc ? i % C : i / W / H;
+      return "  (y " + std::to_string(y) + ", x " + std::to_string(x) + ", c " + std::to_string(c) +
+             ")";
+    };
     const bool use_labels = o == 0 && !labels.empty();
     if (!use_labels && v.size() <= 20) {
-      for (std::size_t i = 0; i < v.size(); ++i) std::printf("  [%zu] %.6f\n", i, v[i]);
+      for (std::size_t i = 0; i < v.size(); ++i)
+        std::printf("  [%zu] %.6f%s\n", i, v[i], position(i).c_str());
       continue;
     }
     std::vector<std::size_t> idx(v.size());
@@ -314,7 +367,7 @@ void print_outputs(const interp::Interpreter& it, const Options& opt,
       const std::size_t i = idx[r];
       std::printf("  %zu. [%zu] %.6f", r + 1, i, v[i]);
       if (use_labels && i < labels.size()) std::printf("  %s", labels[i].c_str());
-      std::printf("\n");
+      std::printf("%s\n", position(i).c_str());
     }
   }
 }
@@ -378,9 +431,10 @@ int run(const Options& opt) {
   if (Status s = emc::cpu_backend::register_cpu_backend(registry); !s.ok()) return fail(s.error());
 
   interp::DispatchPolicy policy;
-  auto chosen = choose_backend(opt);
-  if (!chosen.ok()) return fail(chosen.error());
-  const Preference pref = std::move(chosen).value();
+  auto sidecar = read_sidecar(opt);
+  if (!sidecar.ok()) return fail(sidecar.error());
+  const std::optional<emc::converter::KmodelMap> map = std::move(sidecar).value();
+  const Preference pref = choose_backend(opt, map);
   if (pref.backend == emc::cpu_backend::kCpuBackendName) {
     policy.order = {emc::cpu_backend::kCpuBackendName,
                     std::string(emc::accel_sim::kKpuSimBackendName)};
@@ -450,7 +504,7 @@ int run(const Options& opt) {
   if (Status s = it.run(); !s.ok()) return fail(s.error());
   if (dump_error) return fail(*dump_error);
 
-  print_outputs(it, opt, labels);
+  print_outputs(it, opt, labels, map ? &*map : nullptr);
   if (!opt.raw.empty()) {
     std::vector<std::uint8_t> bytes;
     for (std::size_t o = 0; o < it.output_count(); ++o) {

@@ -48,6 +48,7 @@ struct MapLayer {
   std::string dtype;                       // "uint8" / "int8" / "float32" / "" (unknown)
   std::string layout;                      // "CHW" / "NHWC" / "" (unknown)
   std::vector<std::uint32_t> map_shape;    // [H, W, C]: a vector stored as that map's CHW planes
+  std::vector<std::uint32_t> out_shape;    // the output's shape ([] not recorded; informational)
   std::vector<MapQuant> quant;             // quantized outputs: 1 (per tensor) or C (per channel)
   std::optional<std::uint32_t> main_out;   // main-memory output offset in bytes (if it has one)
   // "sampling": a full-resolution map whose consumer does the stride-2 sampling holds the
@@ -68,6 +69,9 @@ struct KmodelMap {
   std::vector<std::string> warnings;                 // e.g. "no kmodel hash"
 
   const MapLayer* layer(std::size_t index) const;
+  // The layer writing the float32 kmodel output at main-memory offset `address`: the last layer
+  // that is not int8, states a graph tensor and has that main_out (nullptr: none recorded).
+  const MapLayer* output_writer(std::uint32_t address) const;
 };
 
 // Maximum size of a map file the reader accepts.
