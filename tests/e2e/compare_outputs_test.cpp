@@ -514,7 +514,7 @@ TEST_P(TwoHeads, OutputOptionChoosesTheTopKOutput) {
     }
   }
 
-  // --output 1 and --output map: the map's top-5 (TF.js's), its summary, no class labels.
+  // --output 1 and --output map: the map's top-5 (TF.js's) named by position, its summary.
   const ToolRun by_index = compare({"--json", "--output", "1"});
   const ToolRun by_name = compare({"--json", "--output", "map"});
   ASSERT_EQ(by_index.exit_code, 0) << by_index.err;
@@ -531,7 +531,11 @@ TEST_P(TwoHeads, OutputOptionChoosesTheTopKOutput) {
     ASSERT_EQ(top.size(), 5u);
     for (std::size_t k = 0; k < 5; ++k) {
       EXPECT_EQ(top[k]["index"], want[k]["index"]);
-      EXPECT_EQ(top[k]["label"], "class " + std::to_string(want[k]["index"].get<int>()));
+      // Named by its position in the [8, 8, 3] map (TF.js's index is NHWC row-major).
+      const int at = want[k]["index"].get<int>();
+      EXPECT_EQ(top[k]["label"], "(y " + std::to_string(at / 24) + ", x " +
+                                     std::to_string(at / 3 % 8) + ", c " + std::to_string(at % 3) +
+                                     ")");
     }
     map_error.add(cases_[i].tfjs[1], cases_[i].kmodel[1]);
     agree += argmax(cases_[i].tfjs[1]) == argmax(cases_[i].kmodel[1]);

@@ -77,7 +77,10 @@ struct CompareResult {
   std::string model_json, kmodel, sidecar;
   std::string backend;  // "kpu" or "cpu"
   std::size_t top = 5;
-  std::vector<std::string> labels;  // may be empty (then "class <i>")
+  std::vector<std::string> labels;  // may be empty (then "class <i>", or a map's "(y, x, c)")
+  // The top-k output's [H, W, C] when it is a map (its values in the float model's HWC order):
+  // a value without a label is named by its position. Empty: not a map.
+  std::vector<std::size_t> top_map;
   std::vector<std::string> warnings;
   std::vector<ImageResult> images;
   AgreementSummary summary;           // of the top-k output
@@ -91,7 +94,13 @@ struct CompareResult {
   std::optional<std::size_t> first_below;
 
   std::string label(std::size_t index) const {
-    return index < labels.size() ? labels[index] : "class " + std::to_string(index);
+    if (index < labels.size()) return labels[index];
+    if (top_map.size() == 3 && top_map[1] * top_map[2] > 0) {
+      const std::size_t w = top_map[1], c = top_map[2];
+      return "(y " + std::to_string(index / c / w) + ", x " + std::to_string(index / c % w) +
+             ", c " + std::to_string(index % c) + ")";
+    }
+    return "class " + std::to_string(index);
   }
 };
 

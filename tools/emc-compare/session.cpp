@@ -212,6 +212,8 @@ Result<std::unique_ptr<Session>> Session::open(const Options& options) {
     r.outputs.push_back(std::move(out));
   }
   const auto out_shape = g.shape(g.outputs[r.top_output]);
+  if (out_shape.rank() == 3)
+    for (auto d : out_shape.dims) r.top_map.push_back(std::size_t(d));
 
   // Labels (of the top-k output): --labels, else labels.txt next to model.json.
   std::string labels_path = options.labels;
