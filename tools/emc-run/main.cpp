@@ -33,6 +33,7 @@
 
 #include "bench.h"
 #include "emc/accel_sim/kpu_backend.h"
+#include "emc/converter/graph.h"
 #include "emc/converter/image.h"
 #include "emc/converter/sidecar_map.h"
 #include "emc/converter/target.h"
@@ -307,10 +308,9 @@ struct OutputShape {
   bool nhwc = false;               // stored H, W, C (else CHW planes)
 };
 
+// "[8, 8, 3]" (the sidecar reader keeps sizes under 2^31).
 std::string dims(const std::vector<std::uint32_t>& d) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
-  return s + "]";
+  return emc::converter::to_string(emc::converter::Shape{{d.begin(), d.end()}});
 }
 
 OutputShape describe_output(const interp::Interpreter& it, std::size_t o,
