@@ -114,12 +114,9 @@ RunOutput run_kmodel(const ConvertResult& r, const std::vector<std::uint8_t>& in
 // node, as uniform noise (three fixed seeds; moving every node the same way compounds far past
 // what rounding does: finding 21's unit 27 for a measured 2.1, noise 0.6 to 2.6). The largest
 // move of an output value.
-double model_sensitivity(const Graph& g, const Tensor& input, const std::vector<float>& want,
-                         const ConvertResult& r) {
-  RunOptions all;
-  all.keep_all_tensors = true;
-  auto tensors = run_float(g, {input}, all);
-  if (!tensors.ok()) finding("float executor failed: " + tensors.error().to_string());
+// `tensors`: every tensor of the float run on `input` (RunOptions::keep_all_tensors).
+double model_sensitivity(const Graph& g, const Tensor& input, const std::vector<Tensor>& tensors,
+                         const std::vector<float>& want, const ConvertResult& r) {
   std::map<std::string, double> stated;  // per Keras layer
   for (const auto& l : r.layers)
     for (const auto& src : l.sources) {
@@ -128,7 +125,7 @@ double model_sensitivity(const Graph& g, const Tensor& input, const std::vector<
     }
   std::vector<double> move(g.tensors.size(), 0.0);  // per node output
   for (const Node& n : g.nodes) {
-    const auto& v = tensors->at(std::size_t(n.output)).data;
+    const auto& v = tensors.at(std::size_t(n.output)).data;
     double lo = 0, hi = 0;
     for (float x : v)
       if (std::isfinite(x)) lo = std::min(lo, double(x)), hi = std::max(hi, double(x));
@@ -255,9 +252,11 @@ void run_one(const std::uint8_t* data, std::size_t size) {
 
   Tensor input{graph->shape(graph->inputs[0]), {}};
   for (auto p : g.pixels) input.data.push_back(static_cast<float>(p / 255.0));
-  auto ref = run_float(*graph, {input});
+  RunOptions all;
+  all.keep_all_tensors = true;
+  auto ref = run_float(*graph, {input}, all);
   if (!ref.ok()) finding("float executor failed: " + ref.error().to_string());
-  const std::vector<float>& want = ref->at(0).data;
+  const std::vector<float>& want = ref->at(std::size_t(graph->outputs[0])).data;
 
   for (const Target* target : targets()) {
     const std::string target_name(target->name);
@@ -281,7 +280,7 @@ void run_one(const std::uint8_t* data, std::size_t size) {
     if (sim.bytes != cpu.bytes) finding(std::string(name) + ": kpu-sim and cpu outputs differ");
     // A map output is CHW in main memory (docs/format.md), the float executor's HWC.
     std::vector<float> got = sim.values;
-    const Shape& os = ref->at(0).shape;
+    const Shape& os = ref->at(std::size_t(graph->outputs[0])).shape;
     // -p cpu keeps a float NHWC input's order through elementwise layers; the sidecar says so.
     auto map = parse_map(r->sidecar_json, "<sidecar>");
     if (!map.ok())
@@ -309,7 +308,7 @@ void run_one(const std::uint8_t* data, std::size_t size) {
           got[static_cast<std::size_t>(p) * C + c] =
               sim.values[static_cast<std::size_t>(c) * H * W + p];
     }
-    check_accuracy(got, want, *r, model_sensitivity(*graph, input, want, *r), name);
+    check_accuracy(got, want, *r, model_sensitivity(*graph, input, *ref, want, *r), name);
   }
 }
 
