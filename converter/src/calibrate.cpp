@@ -24,6 +24,7 @@ void RangeCollector::observe_minmax(std::span<const float> values) {
     hi = std::max(hi, finite ? v : hi);
   }
   count_ += count;
+  non_finite_ += values.size() - count;
   if (!any) return;
   if (!seen_) {
     min_ = lo;
@@ -174,9 +175,14 @@ double percentile_threshold(std::span<const double> hist, double bin_width, doub
 }
 
 Range RangeCollector::range(CalibrationMethod method) const {
-  if (!seen_) return {};
+  if (!seen_) {
+    Range none;
+    none.non_finite = non_finite_;
+    return none;
+  }
   Range r = clipped_range(method);
   r.values = count_;
+  r.non_finite = non_finite_;
   r.observed_min = min_;
   r.observed_max = max_;
   r.lowest_sample_max = lowest_sample_max_;

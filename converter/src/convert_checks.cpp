@@ -55,6 +55,42 @@ Status check_weight_values(const Graph& graph) {
   return ok_status();
 }
 
+Status check_calibrated_ranges(const Graph& graph, const std::vector<Range>& ranges) {
+  for (const Node& n : graph.nodes) {
+    const auto t = static_cast<std::size_t>(n.output);
+    if (n.output < 0 || t >= ranges.size()) continue;
+    const Range& r = ranges[t];
+    // A layer split into steps (an n-ary merge's partial results) names the step's tensor.
+    const std::string& tensor = graph.tensors[t].name;
+    const std::string value =
+        tensor == n.source.name ? std::string("its output") : "its value '" + tensor + "'";
+    const char* what =
+        "check that the weights are those of a trained network (not a diverged "
+        "run) and that the calibration inputs are scaled as the model expects "
+        "(--input-range)";
+    if (r.non_finite > 0) {
+      return Error(Errc::kQuantization,
+                   value + " is not finite (inf or NaN) in " + std::to_string(r.non_finite) +
+                       " of " + std::to_string(r.non_finite + r.values) +
+                       " calibration values: the float32 model overflows; " + what)
+          .with_layer(n.layer_ref());
+    }
+    const double peak = std::max(std::fabs(r.min), std::fabs(r.max));
+    if (!(peak <= kMaxActivation)) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " reaches %.3g on the calibration data, beyond the +-%.0e ",
+                    peak, kMaxActivation);
+      return Error(Errc::kQuantization,
+                   value + buf +
+                       "EMC converts: the chip's float32 sums over it (pooling, Dense, L2 "
+                       "normalization) could overflow; " +
+                       what)
+          .with_layer(n.layer_ref());
+    }
+  }
+  return ok_status();
+}
+
 Status check_tensor_budget(const Graph& graph) {
   for (std::size_t t = 0; t < graph.tensors.size(); ++t) {
     const std::int64_t n = graph.tensors[t].shape.num_elements();

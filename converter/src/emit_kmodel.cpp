@@ -34,6 +34,7 @@ Status check_model_and_options(const Graph& graph, const ConvertOptions& options
 Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vector<Range>& ranges,
                                               const ConvertOptions& options) {
   EMC_TRY(check_model_and_options(graph, options));
+  EMC_TRY(check_calibrated_ranges(graph, ranges));
   auto lowered = detail::lower_graph(graph, ranges, options);
   if (!lowered.ok()) return lowered.error();
   detail::LoweredModel& lm = lowered.value();

@@ -208,6 +208,42 @@ TEST(HostileConvert, NonFiniteWeightsAreRefusedNamingTensorLayerAndIndex) {
   }
 }
 
+// Activations beyond what float32 sums on the chip can hold (convert.h kMaxActivation = 1e15):
+// dense_1's unit 0 is its bias plus at most 4 * 0.25 * 0.4, so its calibrated output is the bias.
+TEST(HostileConvert, ActivationsBeyondFloat32HeadroomAreRefusedNamingTheLayer) {
+  int n = 0;
+  for (const char* target : {"cpu", "k210"}) {
+    const auto args = [&](const fs::path& dir) {
+      std::string a = convert_args(dir);
+      return a.replace(a.find(" -p cpu "), 8, std::string(" -p ") + target + " ");
+    };
+    const fs::path d = fresh("activation_peak_" + std::to_string(n++));
+    TinyModel m;
+    m.poison["dense_1/bias"] = {0, 2e15f};
+    m.write(d);
+    expect_case("emc-convert", args(d), 6,
+                {"model.json", "layer 0 'dense_1' (Dense)", "its output reaches 2e+15",
+                 "beyond the +-1e+15", "--input-range"},
+                d);
+    // Below the limit the same model converts.
+    const fs::path ok = fresh("activation_peak_" + std::to_string(n++));
+    m.poison["dense_1/bias"] = {0, 5e14f};
+    m.write(ok);
+    expect_case("emc-convert", args(ok), 0, {"wrote"}, ok,
+                {(ok / "out.kmodel").string(), (ok / "out.kmodel.map.json").string()});
+    EXPECT_TRUE(fs::exists(ok / "out.kmodel"));
+    // A float32 overflow in the float model itself: unit 0 = 0.1 * 3.4e38 + 3.4e38 is inf in
+    // 1 of dense_1's 8 outputs on the one calibration sample.
+    const fs::path inf = fresh("activation_peak_" + std::to_string(n++));
+    m.poison["dense_1/kernel"] = {8, 3.4e38f};
+    m.poison["dense_1/bias"] = {0, 3.4e38f};
+    m.write(inf);
+    expect_case(
+        "emc-convert", args(inf), 6,
+        {"layer 0 'dense_1' (Dense)", "not finite (inf or NaN) in 1 of 8 calibration values"}, inf);
+  }
+}
+
 TEST(HostileConvert, QuantizationParametersOutOfFloatRangeAreRefused) {
   int n = 0;
   for (double scale : {1e300, 1e37, -1e300}) {

@@ -57,6 +57,7 @@ struct Range {
   // Set by calibrate() (0 otherwise): the finite values seen, their extremes, and the fraction
   // of them outside [min, max] (exact at the histogram's resolution).
   std::uint64_t values = 0;
+  std::uint64_t non_finite = 0;  // values that were inf or NaN (left out of everything above)
   double observed_min = 0.0, observed_max = 0.0;
   double clipped_fraction = 0.0;
   // Set by calibrate() (meaningful when `values` > 0): the lowest, over the samples, of a sample's
@@ -85,10 +86,11 @@ class RangeCollector {
   double min_ = 0.0, max_ = 0.0;
   double lowest_sample_max_ = 0.0;  // the lowest maximum of one observe_minmax call (a sample)
   std::vector<double> channel_sum_, channel_sq_sum_;
-  double channel_count_ = 0.0;  // positions summed per channel
-  std::vector<double> hist_;    // |x| in (0, max|x|); exact zeros are not counted
-  double at_max_ = 0.0;         // values with |x| == max|x| (e.g. ReLU6 saturated at 6)
-  std::uint64_t count_ = 0;     // finite values (pass 1)
+  double channel_count_ = 0.0;    // positions summed per channel
+  std::vector<double> hist_;      // |x| in (0, max|x|); exact zeros are not counted
+  double at_max_ = 0.0;           // values with |x| == max|x| (e.g. ReLU6 saturated at 6)
+  std::uint64_t count_ = 0;       // finite values (pass 1)
+  std::uint64_t non_finite_ = 0;  // inf and NaN values (pass 1)
 };
 
 // The KLD threshold for a |x| histogram of `histogram.size()` bins of `bin_width` (values strictly

@@ -197,6 +197,10 @@ inline constexpr double kRoundingErrorWarnShare = 1.0;
 inline constexpr std::int64_t kMaxTensorElements = std::int64_t{1} << 24;  // per tensor, per sample
 inline constexpr std::uint64_t kK210SramBytes = 6ull << 20;   // kmodel + main memory, K210
 inline constexpr std::uint64_t kCpuModelBytes = 64ull << 20;  // kmodel, cpu (the loader's cap)
+// The largest magnitude a calibrated activation may reach. The chip's float layers sum in float32
+// (global pooling, Dense, L2 normalization's sum of squares): kMaxTensorElements squares of 1e15
+// sum to 1.7e37, within float32's 3.4e38, so no such sum overflows.
+inline constexpr double kMaxActivation = 1e15;
 
 // Every weight finite and every BN variance >= 0 (kInvalidLayerConfig naming the layer, the
 // weight and the first bad index).
@@ -206,6 +210,10 @@ Status check_tensor_budget(const Graph& graph);
 // The weights fit the target (a lower bound: one byte per element at 8 bits): kMainOutOfMemory
 // naming the three biggest layers.
 Status check_weight_budget(const Graph& graph, const ConvertOptions& options);
+// Every calibrated activation finite and within +-kMaxActivation (kQuantization naming the first
+// layer, in graph order, whose output is not). Ranges that calibrate() did not fill (values == 0)
+// are checked only for their extremes.
+Status check_calibrated_ranges(const Graph& graph, const std::vector<Range>& ranges);
 // Every calibration value finite (kInvalidArgument naming sample, input and index).
 Status check_samples(const Graph& graph, const std::vector<std::vector<Tensor>>& samples);
 // For a kmodel whose input is uint8 pixels: every calibration value must be one that a pixel
