@@ -210,6 +210,14 @@ Result<ConvertResult> convert_calibrated_impl(const Graph& graph, const std::vec
         " bytes of SRAM, which also hold the firmware: it will most likely not fit; put large "
         "Dense layers on the KPU (--dense kpu) or reduce the model");
   }
+  // Self-check: the verifying reader must accept what was built (fuzz finding 23 wrote a scale
+  // that float32 held as 0, and the reader refused the file).
+  if (auto parsed = format::parse_kmodel(r.bytes); !parsed.ok()) {
+    return Error(Errc::kInternal, "the kmodel built fails EMC's own reader (" +
+                                      parsed.error().to_string() +
+                                      "): a defect in EMC, nothing was written; please report it "
+                                      "with the model");
+  }
   r.input_is_uint8 = lm.input_is_uint8;
   r.input_shape = lm.input_shape;
   r.sidecar_json = write_map_json(r, options);

@@ -38,14 +38,19 @@ Result<QuantParam> quant_param_from_range(double min, double max, std::int32_t q
                                           std::to_string(max) + "]");
   }
   if (qmax < 1) return Error(Errc::kInternal, "quant_param_from_range: qmax < 1");
-  const double lo = std::min(min, 0.0);
-  const double hi = std::max(max, 0.0);
+  double lo = std::min(min, 0.0);
+  double hi = std::max(max, 0.0);
   QuantParam p;
   p.qmax = qmax;
   if (hi - lo <= 0.0) {
     p.scale = 1.0 / qmax;
     p.zero_point = 0;
     return p;
+  }
+  if (hi - lo < kMinQuantSpan) {
+    const double grow = kMinQuantSpan / (hi - lo);
+    lo *= grow;
+    hi *= grow;
   }
   // The ideal (fractional) zero point is -lo / ((hi - lo) / qmax); try the integers on either
   // side and keep the one that needs the smaller scale.

@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
+#include "emc/converter/emc_conv_quant.h"
 #include "emc/converter/quantize.h"
 
 namespace emc::converter {
@@ -67,6 +69,32 @@ TEST(QuantParams, DegenerateAndInvalidRanges) {
   EXPECT_FALSE(quant_param_from_range(1.0, 0.0).ok());
   EXPECT_FALSE(quant_param_from_range(NAN, 1.0).ok());
   EXPECT_EQ(quant_param_from_range(0, INFINITY).error().code(), Errc::kQuantization);
+}
+
+// Fuzz finding 23: a range of float32 denormals ([-7.0e-45, -1.4e-45], widened to [-7.0e-45, 0])
+// gave a step of 2.7e-47, which a float32 scale field holds as 0. It is widened to kMinQuantSpan:
+// [-1e-30, 0], step 1e-30/255, zero point 255 (uint8) or 127 (int8).
+TEST(QuantParams, RangesOfFloat32DenormalsGetANormalFloat32Step) {
+  auto p = quant_param_from_range(-7.00649e-45, -1.4013e-45);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->zero_point, 255);
+  EXPECT_NEAR(p->scale, 1e-30 / 255, 1e-40);
+  EXPECT_GE(static_cast<float>(p->scale), std::numeric_limits<float>::min());
+  EXPECT_LE(p->real_min(), -7.00649e-45);
+  auto i8 = int8_quant_from_range(-7.00649e-45, -1.4013e-45);
+  ASSERT_TRUE(i8.ok());
+  EXPECT_EQ(i8->zero_point, 127);
+  EXPECT_NEAR(i8->scale, 1e-30 / 255, 1e-40);
+  // A range across 0 keeps its ends' ratio: [-1e-40, 3e-40] becomes [-2.5e-31, 7.5e-31], so the
+  // zero point is 255 * 0.25 = 63.75 rounded to 63 or 64, and both ends stay representable.
+  auto mixed = quant_param_from_range(-1e-40, 3e-40);
+  ASSERT_TRUE(mixed.ok());
+  EXPECT_TRUE(mixed->zero_point == 63 || mixed->zero_point == 64) << mixed->zero_point;
+  EXPECT_NEAR(mixed->scale, 1e-30 / 255, 1e-32 / 255);
+  EXPECT_LE(mixed->real_min(), -2.5e-31 * (1 - 1e-9));
+  EXPECT_GE(mixed->real_max(), 7.5e-31 * (1 - 1e-9));
+  // Just above the floor nothing changes.
+  EXPECT_DOUBLE_EQ(quant_param_from_range(0.0, 1e-29)->scale, 1e-29 / 255 * (1.0 + 1e-12));
 }
 
 TEST(QuantWeights, PerLayerHandExample) {

@@ -106,8 +106,9 @@ struct TinyModel {
   std::vector<DenseSpec> dense = {{"dense_1", 8}, {"dense_2", 3, "softmax"}};
   // name -> (index, value) overrides of the weight values
   std::map<std::string, std::pair<std::size_t, float>> poison;
-  json quantization;             // applied to every weight when not null
-  std::vector<int> input_shape;  // overrides [inputs]
+  std::map<std::string, float> times;  // name -> factor applied to every generated weight value
+  json quantization;                   // applied to every weight when not null
+  std::vector<int> input_shape;        // overrides [inputs]
 
   void write(const fs::path& dir) const {
     json layers = json::array();
@@ -144,6 +145,7 @@ struct TinyModel {
         } else {
           for (std::size_t k = 0; k < count; ++k) {
             float v = 0.05f * float(int((k * 7 + i * 3) % 11) - 5);
+            if (auto t = times.find(wname); t != times.end()) v *= t->second;
             auto p = poison.find(wname);
             if (p != poison.end() && p->second.first == k) v = p->second.second;
             std::uint8_t b[4];
@@ -241,6 +243,39 @@ TEST(HostileConvert, ActivationsBeyondFloat32HeadroomAreRefusedNamingTheLayer) {
     expect_case(
         "emc-convert", args(inf), 6,
         {"layer 0 'dense_1' (Dense)", "not finite (inf or NaN) in 1 of 8 calibration values"}, inf);
+  }
+}
+
+// Activations of float32 denormals (quantize.h kMinQuantSpan): dense_1's weights and dense_2's
+// biases are scaled by 1e-43, so by hand |dense_1| <= 0.6 * 2.5e-44 + 2.5e-44 = 4e-44 and
+// |dense_2| <= 8 * 0.25 * 4e-44 + 2.5e-44 = 1.05e-43. The old step of such a range, span/255, is 0
+// in the output's float32 scale field (a kmodel the reader refuses); the range is widened to
+// 1e-30, so the kmodel reads back and runs, and its outputs are within 1e-30 of the float model.
+TEST(HostileConvert, ActivationsOfFloat32DenormalsKeepAReadableScale) {
+  int n = 0;
+  for (const char* target : {"cpu", "k210"}) {
+    const fs::path d = fresh("activation_denormal_" + std::to_string(n++));
+    TinyModel m;
+    m.dense = {{"dense_1", 8}, {"dense_2", 3, "linear"}};
+    m.times["dense_1/kernel"] = 1e-43f;
+    m.times["dense_1/bias"] = 1e-43f;
+    m.times["dense_2/bias"] = 1e-43f;
+    m.write(d);
+    std::string args = convert_args(d);
+    args.replace(args.find(" -p cpu "), 8, std::string(" -p ") + target + " ");
+    const std::string kmodel = (d / "out.kmodel").string();
+    expect_case("emc-convert", args, 0, {"wrote"}, d, {kmodel, kmodel + ".map.json"});
+    expect_case("emc-inspect", q(kmodel), 0, {}, d);
+    const std::string raw = (d / "out.f32").string();
+    expect_case("emc-run", q(kmodel) + " --features 0,0.1,0.2,0.3 --raw " + q(raw), 0, {}, d,
+                {raw});
+    const auto out = bytes_of(raw);
+    ASSERT_EQ(out.size(), 12u);
+    for (std::size_t k = 0; k < 3; ++k) {
+      float y = 0;
+      std::memcpy(&y, out.data() + 4 * k, 4);
+      EXPECT_LE(std::fabs(y), 1e-30 + 1.05e-43) << target << " output " << k;
+    }
   }
 }
 

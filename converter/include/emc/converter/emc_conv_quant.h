@@ -23,9 +23,10 @@ struct Int8Quant {
   bool operator==(const Int8Quant&) const = default;
 };
 
-// Parameters covering [min, max] widened to contain 0 (so real 0, the padding value, is exact):
-// scale = (max - min) / 255, zero_point = round(-128 - min / scale) clamped to [-128, 127]. A
-// degenerate range (max == min == 0) gets scale 1. Fails for a non-finite bound.
+// Parameters covering [min, max] widened to contain 0 (so real 0, the padding value, is exact)
+// and to kMinQuantSpan (quantize.h): scale = (max - min) / 255, zero_point = round(-128 - min /
+// scale) clamped to [-128, 127]. A degenerate range (max == min == 0) gets scale 1. Fails for a
+// non-finite bound.
 Result<Int8Quant> int8_quant_from_range(double min, double max);
 
 // real_multiplier (> 0, < 2^31) as multiplier * 2^(shift - 31) with multiplier in [2^30, 2^31)

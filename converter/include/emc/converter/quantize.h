@@ -32,10 +32,16 @@ struct QuantParam {
   bool operator==(const QuantParam&) const = default;
 };
 
-// Asymmetric parameters covering [min, max] widened to contain 0. The zero point is rounded to an
-// integer and the scale then grown (never shrunk) so that both ends of the widened range stay
-// representable. A degenerate range (max == min == 0) gets scale 1/qmax. Fails (kQuantization)
-// for non-finite bounds or min > max.
+// The narrowest nonzero range an activation or weight is quantized over. A kmodel stores scales
+// as float32: a range of float32 denormals (a product of tiny factors, say) would give a step that
+// float32 rounds to 0 or to a denormal of a few bits. Narrower ranges are widened about 0 to this
+// span (step 1e-30/255 > FLT_MIN); their values are then held to within 1e-30.
+inline constexpr double kMinQuantSpan = 1e-30;
+
+// Asymmetric parameters covering [min, max] widened to contain 0 (and to kMinQuantSpan, keeping
+// the ratio of its ends). The zero point is rounded to an integer and the scale then grown (never
+// shrunk) so that both ends of the widened range stay representable. A degenerate range
+// (max == min == 0) gets scale 1/qmax. Fails (kQuantization) for non-finite bounds or min > max.
 Result<QuantParam> quant_param_from_range(double min, double max, std::int32_t qmax = 255);
 
 // Weight quantization of one layer.
