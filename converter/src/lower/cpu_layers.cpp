@@ -340,8 +340,13 @@ void Lowerer::lower_softmax(const LayerMatch& m) {
     const Node& dense = g_.nodes[static_cast<std::size_t>(g_.producer(in))];
     const Range& x = ranges_.at(static_cast<std::size_t>(dense.inputs[0]));
     const auto& fc = std::get<format::FullyConnectedBody>(raisable->layer.body);
-    error = softmax_logit_error(fc.weights, fc.in_channels,
-                                std::max(std::fabs(x.min), std::fabs(x.max)));
+    // The grid that holds the input can be coarser than its own range: a max pool keeps its
+    // input's grid (fuzz finding 24: a step of 2,224 for a range of 0 at -19,028).
+    double abs_max = std::max(std::fabs(x.min), std::fabs(x.max));
+    if (const Forms& xf = forms(dense.inputs[0]); xf.has_q) {
+      abs_max = std::max(abs_max, xf.q.scale * xf.q.qmax);
+    }
+    error = softmax_logit_error(fc.weights, fc.in_channels, abs_max);
   }
   if (const double c = logit_shift(max_in, lowest_in, error); c > 0 && raisable) {
     auto& fc = std::get<format::FullyConnectedBody>(raisable->layer.body);
