@@ -47,11 +47,7 @@ Result<QuantParam> quant_param_from_range(double min, double max, std::int32_t q
     p.zero_point = 0;
     return p;
   }
-  if (hi - lo < kMinQuantSpan) {
-    const double grow = kMinQuantSpan / (hi - lo);
-    lo *= grow;
-    hi *= grow;
-  }
+  widen_to_min_span(lo, hi);
   // The ideal (fractional) zero point is -lo / ((hi - lo) / qmax); try the integers on either
   // side and keep the one that needs the smaller scale.
   const double ideal = -lo * qmax / (hi - lo);

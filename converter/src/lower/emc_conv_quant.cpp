@@ -17,11 +17,7 @@ Result<Int8Quant> int8_quant_from_range(double min, double max) {
   max = std::max(max, 0.0);
   Int8Quant q;
   if (max - min <= 0) return q;
-  if (max - min < kMinQuantSpan) {
-    const double grow = kMinQuantSpan / (max - min);
-    min *= grow;
-    max *= grow;
-  }
+  widen_to_min_span(min, max);
   q.scale = (max - min) / 255.0;
   const double zp = std::round(-128.0 - min / q.scale);
   q.zero_point = static_cast<std::int32_t>(std::clamp(zp, -128.0, 127.0));

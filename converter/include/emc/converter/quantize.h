@@ -38,6 +38,15 @@ struct QuantParam {
 // span (step 1e-30/255 > FLT_MIN); their values are then held to within 1e-30.
 inline constexpr double kMinQuantSpan = 1e-30;
 
+// Scales [lo, hi] (lo <= 0 <= hi, hi > lo) about 0 up to kMinQuantSpan when it is narrower.
+inline void widen_to_min_span(double& lo, double& hi) {
+  if (hi - lo < kMinQuantSpan) {
+    const double grow = kMinQuantSpan / (hi - lo);
+    lo *= grow;
+    hi *= grow;
+  }
+}
+
 // Asymmetric parameters covering [min, max] widened to contain 0 (and to kMinQuantSpan, keeping
 // the ratio of its ends). The zero point is rounded to an integer and the scale then grown (never
 // shrunk) so that both ends of the widened range stay representable. A degenerate range
