@@ -299,6 +299,31 @@ TEST(ConvertNewLayers, SoftmaxRaiseCoversEveryCalibrationSample) {
   EXPECT_TRUE(std::isnan(cpu_out[1][0]));  // what the warning says
 }
 
+// Runs the uint8-input k210 kmodel `bytes` on kpu-sim and cpu on each of `images` (HWC pixels of
+// an h x w x c image): the outputs.
+std::vector<std::vector<float>> run_k210_images(
+    const std::vector<std::uint8_t>& bytes, const std::vector<std::vector<std::uint8_t>>& images,
+    std::size_t h, std::size_t w, std::size_t c) {
+  std::vector<std::vector<float>> outs;
+  interpreter::Registry reg;
+  EXPECT_TRUE(accel_sim::register_kpu_sim_backend(reg).ok());
+  EXPECT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
+  auto interp = interpreter::Interpreter::load(bytes, reg);
+  EXPECT_TRUE(interp.ok()) << interp.error().to_string();
+  if (!interp.ok()) return outs;
+  for (const auto& hwc : images) {
+    std::vector<std::uint8_t> chw(hwc.size());
+    for (std::size_t y = 0; y < h; ++y)
+      for (std::size_t x = 0; x < w; ++x)
+        for (std::size_t k = 0; k < c; ++k) chw[(k * h + y) * w + x] = hwc[(y * w + x) * c + k];
+    EXPECT_TRUE((*interp)->set_input(0, chw).ok());
+    EXPECT_TRUE((*interp)->run().ok());
+    const auto got = (*interp)->output(0);
+    outs.emplace_back(got.begin(), got.end());
+  }
+  return outs;
+}
+
 TEST(ConvertNewLayers, SoftmaxRaiseAllowsForTheLogitsQuantizationError) {
   // fuzz_convert finding 18: logits near -1e8 computed from a KPU conv whose outputs reach ~1e6,
   // so the kmodel's logits differ from the float ones by thousands (the conv's 8-bit step). A
@@ -332,26 +357,64 @@ TEST(ConvertNewLayers, SoftmaxRaiseAllowsForTheLogitsQuantizationError) {
   auto r = convert(*g, calib, opt);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   ASSERT_TRUE(r->input_is_uint8);
-  interpreter::Registry reg;
-  ASSERT_TRUE(accel_sim::register_kpu_sim_backend(reg).ok());
-  ASSERT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
-  auto interp = interpreter::Interpreter::load(r->bytes, reg);
-  ASSERT_TRUE(interp.ok()) << interp.error().to_string();
+  const auto outs = run_k210_images(r->bytes, px, 6, 6, 3);
+  ASSERT_EQ(outs.size(), px.size());
   for (std::size_t i = 0; i < px.size(); ++i) {
-    std::vector<std::uint8_t> chw(px[i].size());
-    for (std::size_t y = 0; y < 6; ++y)
-      for (std::size_t x = 0; x < 6; ++x)
-        for (std::size_t c = 0; c < 3; ++c) chw[(c * 6 + y) * 6 + x] = px[i][(y * 6 + x) * 3 + c];
-    ASSERT_TRUE((*interp)->set_input(0, chw).ok());
-    ASSERT_TRUE((*interp)->run().ok());
-    const auto got = (*interp)->output(0);
     const auto want = run_float(*g, calib[i]);
     ASSERT_TRUE(want.ok());
-    ASSERT_EQ(got.size(), 3u);
+    ASSERT_EQ(outs[i].size(), 3u);
     for (std::size_t k = 0; k < 3; ++k) {
       EXPECT_EQ((*want)[0].data[k], k == 1 ? 1.0f : 0.0f);
-      EXPECT_NEAR(got[k], (*want)[0].data[k], 1e-6) << "sample " << i << " class " << k;
+      EXPECT_NEAR(outs[i][k], (*want)[0].data[k], 1e-6) << "sample " << i << " class " << k;
     }
+  }
+}
+
+TEST(ConvertNewLayers, SoftmaxRaiseAllowsForTheGridAMaxPoolKeeps) {
+  // fuzz_convert finding 24. A conv's outputs span [-1000, 3.7] (one pixel per image has x0 = 1,
+  // the rest x0 = 0), so its 8-bit step is about 3.9; the global max pool picks the one pixel
+  // near 0 and keeps that grid (QUANTIZED_MAX_POOL2D), though its own values span only [0, 3.7]:
+  // the kmodel holds each pooled value p as the grid point 0 or 3.9, up to 2 off, and the logits
+  // 400 * p - 2000 up to 800 off. A raise allowing only for an error on p's own range (a step
+  // of 3.7 / 255) left the lowest image's logits near -130 in the kmodel, where the SDK's
+  // SOFTMAX writes NaN. The two classes have the same weights and biases ln 3 apart: by hand the
+  // output is 1/4, 3/4 whatever p is.
+  ModelBuilder b;
+  b.input("x", {8, 8, 3});
+  b.layer("Conv2D", "wide", {{"filters", 1}, {"kernel_size", 1}})
+      .weight("wide/kernel", {1, 1, 3, 1}, {1000.0f, 3.7f, 0.0f})
+      .weight("wide/bias", {1}, {-1000.0f})
+      .layer("GlobalMaxPooling2D", "gmp", {{"data_format", "channels_last"}})
+      .layer("Dense", "logits", {{"units", 2}, {"activation", "softmax"}})
+      .weight("logits/kernel", {1, 2}, {400.0f, 400.0f})
+      .weight("logits/bias", {2}, {-2000.0f, -2000.0f + std::log(3.0f)});
+  auto g = b.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  std::mt19937 rng(74);
+  std::vector<std::vector<std::uint8_t>> px;
+  std::vector<std::vector<Tensor>> calib;
+  for (int i = 0; i < 8; ++i) {
+    std::vector<std::uint8_t> p(8 * 8 * 3);
+    for (std::size_t k = 0; k < p.size(); ++k) p[k] = k % 3 == 1 ? std::uint8_t(rng() & 255) : 0;
+    p[(rng() % 64) * 3] = 255;  // the pixel the max pool picks
+    Tensor t{Shape{{8, 8, 3}}, {}};
+    for (auto v : p) t.data.push_back(static_cast<float>(v / 255.0));
+    px.push_back(p);
+    calib.push_back({t});
+  }
+  ConvertOptions opt;
+  opt.target = Target::kK210;
+  auto r = convert(*g, calib, opt);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_TRUE(r->input_is_uint8);
+  ASSERT_EQ(count_type(*r, format::LayerType::kQuantizedMaxPool2d), 1);
+  const auto outs = run_k210_images(r->bytes, px, 8, 8, 3);
+  ASSERT_EQ(outs.size(), px.size());
+  for (std::size_t i = 0; i < px.size(); ++i) {
+    ASSERT_EQ(outs[i].size(), 2u);
+    // The raise (about 8,200) costs float32 about 1e-3 of the logits' difference.
+    EXPECT_NEAR(outs[i][0], 0.25f, 1e-3) << "image " << i;
+    EXPECT_NEAR(outs[i][1], 0.75f, 1e-3) << "image " << i;
   }
 }
 
