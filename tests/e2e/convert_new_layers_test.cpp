@@ -418,6 +418,56 @@ TEST(ConvertNewLayers, SoftmaxRaiseAllowsForTheGridAMaxPoolKeeps) {
   }
 }
 
+TEST(ConvertNewLayers, SoftmaxRaiseCoversErrorsCarriedThroughACancellingSubtract) {
+  // Two convs span about [-1000, 0] (8-bit steps of 3.9) and differ by 3.7 * x1: their difference,
+  // averaged, is the Dense input, near 1.85 with a range a hundred times narrower than the grids
+  // its error comes from. The kmodel's logits 4000 * d - 20000 stray by up to about 2,000, far
+  // past the margin an error on d's own range gives (130); raised only by that, the image with
+  // the lowest logits got NaN from the SDK's SOFTMAX for 10 of these 40 calibration sets. The
+  // raise allows for the logits' own magnitude (about 13,000) as well. By hand the output is
+  // 1/4, 3/4 whatever d is (equal weights, biases ln 3 apart).
+  ModelBuilder b;
+  b.input("x", {8, 8, 3});
+  b.layer("Conv2D", "a", {{"filters", 1}, {"kernel_size", 1}}, {"x"})
+      .weight("a/kernel", {1, 1, 3, 1}, {1000.0f, 0.0f, 0.0f})
+      .weight("a/bias", {1}, {-1000.0f})
+      .layer("Conv2D", "b", {{"filters", 1}, {"kernel_size", 1}}, {"x"})
+      .weight("b/kernel", {1, 1, 3, 1}, {1000.0f, 3.7f, 0.0f})
+      .weight("b/bias", {1}, {-1000.0f})
+      .layer("Subtract", "d", Json::object(), {"b", "a"})
+      .layer("GlobalAveragePooling2D", "gap", {{"data_format", "channels_last"}}, {"d"})
+      .layer("Dense", "logits", {{"units", 2}, {"activation", "softmax"}}, {"gap"})
+      .weight("logits/kernel", {1, 2}, {4000.0f, 4000.0f})
+      .weight("logits/bias", {2}, {-20000.0f, -20000.0f + std::log(3.0f)});
+  auto g = b.graph();
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  for (unsigned seed = 1; seed <= 40; ++seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::vector<std::uint8_t>> px;
+    std::vector<std::vector<Tensor>> calib;
+    for (int i = 0; i < 8; ++i) {
+      std::vector<std::uint8_t> p(8 * 8 * 3);
+      for (auto& v : p) v = std::uint8_t(rng() & 255);
+      Tensor t{Shape{{8, 8, 3}}, {}};
+      for (auto v : p) t.data.push_back(static_cast<float>(v / 255.0));
+      px.push_back(p);
+      calib.push_back({t});
+    }
+    ConvertOptions opt;
+    opt.target = Target::kK210;
+    auto r = convert(*g, calib, opt);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    const auto outs = run_k210_images(r->bytes, px, 8, 8, 3);
+    ASSERT_EQ(outs.size(), px.size());
+    for (std::size_t i = 0; i < px.size(); ++i) {
+      ASSERT_EQ(outs[i].size(), 2u);
+      // Logits near 30,000 after the raise: float32 holds their difference to about 4e-3.
+      EXPECT_NEAR(outs[i][0], 0.25f, 2e-3) << "seed " << seed << " image " << i;
+      EXPECT_NEAR(outs[i][1], 0.75f, 2e-3) << "seed " << seed << " image " << i;
+    }
+  }
+}
+
 TEST(ConvertNewLayers, LeadingRescalingIsFoldedIntoTheInputPreprocessing) {
   // Rescaling(1/255) on raw pixels == the same model without it on x = pixel/255: KPU-first with
   // no extra layer, and the same accuracy.

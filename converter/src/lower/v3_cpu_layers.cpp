@@ -34,6 +34,7 @@ format::ChannelsBody softmax_body(const Node& n, const Shape& s) {
 }
 
 double logit_shift(double max, double lowest_sample_max, double error) {
+  error = std::max(error, -lowest_sample_max);
   const double shift = max < 0 ? -max : 0.0;
   if (lowest_sample_max + shift - error >= kSoftmaxUnderflow) return shift;
   return error - lowest_sample_max;
