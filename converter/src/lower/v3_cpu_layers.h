@@ -32,8 +32,8 @@ format::ChannelsBody softmax_body(const Node& n, const Shape& in);
 // softmax_logit_error). That bound is an estimate: errors carried from coarser grids upstream
 // (a Subtract of two close wide-range maps) can exceed it, so at least the logits' own magnitude
 // -lowest_sample_max is allowed for too, at the cost of at most one bit of float32 precision (the
-// raised logits are at most about twice as large as the FC already computes them). The shift is -max
-// when `max` is negative (0 otherwise); when even then a sample's largest logit, moved by that
+// raised logits are at most about twice as large as the FC already computes them). The shift is
+// -max when `max` is negative (0 otherwise); when even then a sample's largest logit, moved by that
 // error, could fall below kSoftmaxUnderflow, it is error - lowest_sample_max instead: that
 // sample's largest logit lands at +error, so its kmodel value stays at or above 0.
 inline constexpr double kSoftmaxUnderflow = -80.0;
