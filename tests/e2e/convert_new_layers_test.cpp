@@ -299,6 +299,18 @@ TEST(ConvertNewLayers, SoftmaxRaiseCoversEveryCalibrationSample) {
   EXPECT_TRUE(std::isnan(cpu_out[1][0]));  // what the warning says
 }
 
+// The calibration samples x = pixel / 255 of `images` (HWC pixels of h x w x c images).
+std::vector<std::vector<Tensor>> pixel_samples(const std::vector<std::vector<std::uint8_t>>& images,
+                                               int h, int w, int c) {
+  std::vector<std::vector<Tensor>> samples;
+  for (const auto& p : images) {
+    Tensor t{Shape{{h, w, c}}, {}};
+    for (auto v : p) t.data.push_back(static_cast<float>(v / 255.0));
+    samples.push_back({t});
+  }
+  return samples;
+}
+
 // Runs the uint8-input k210 kmodel `bytes` on kpu-sim and cpu on each of `images` (HWC pixels of
 // an h x w x c image): the outputs.
 std::vector<std::vector<float>> run_k210_images(
@@ -343,15 +355,12 @@ TEST(ConvertNewLayers, SoftmaxRaiseAllowsForTheLogitsQuantizationError) {
   ASSERT_TRUE(g.ok()) << g.error().to_string();
   std::mt19937 rng(73);
   std::vector<std::vector<std::uint8_t>> px;
-  std::vector<std::vector<Tensor>> calib;
   for (int i = 0; i < 4; ++i) {
     std::vector<std::uint8_t> p(6 * 6 * 3);
     for (auto& v : p) v = static_cast<std::uint8_t>(rng() & 255);
-    Tensor t{Shape{{6, 6, 3}}, {}};
-    for (auto v : p) t.data.push_back(static_cast<float>(v / 255.0));
     px.push_back(p);
-    calib.push_back({t});
   }
+  const auto calib = pixel_samples(px, 6, 6, 3);
   ConvertOptions opt;
   opt.target = Target::kK210;
   auto r = convert(*g, calib, opt);
@@ -392,19 +401,15 @@ TEST(ConvertNewLayers, SoftmaxRaiseAllowsForTheGridAMaxPoolKeeps) {
   ASSERT_TRUE(g.ok()) << g.error().to_string();
   std::mt19937 rng(74);
   std::vector<std::vector<std::uint8_t>> px;
-  std::vector<std::vector<Tensor>> calib;
   for (int i = 0; i < 8; ++i) {
     std::vector<std::uint8_t> p(8 * 8 * 3);
     for (std::size_t k = 0; k < p.size(); ++k) p[k] = k % 3 == 1 ? std::uint8_t(rng() & 255) : 0;
     p[(rng() % 64) * 3] = 255;  // the pixel the max pool picks
-    Tensor t{Shape{{8, 8, 3}}, {}};
-    for (auto v : p) t.data.push_back(static_cast<float>(v / 255.0));
     px.push_back(p);
-    calib.push_back({t});
   }
   ConvertOptions opt;
   opt.target = Target::kK210;
-  auto r = convert(*g, calib, opt);
+  auto r = convert(*g, pixel_samples(px, 8, 8, 3), opt);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   ASSERT_TRUE(r->input_is_uint8);
   ASSERT_EQ(count_type(*r, format::LayerType::kQuantizedMaxPool2d), 1);
@@ -443,19 +448,12 @@ TEST(ConvertNewLayers, SoftmaxRaiseCoversErrorsCarriedThroughACancellingSubtract
   ASSERT_TRUE(g.ok()) << g.error().to_string();
   for (unsigned seed = 1; seed <= 40; ++seed) {
     std::mt19937 rng(seed);
-    std::vector<std::vector<std::uint8_t>> px;
-    std::vector<std::vector<Tensor>> calib;
-    for (int i = 0; i < 8; ++i) {
-      std::vector<std::uint8_t> p(8 * 8 * 3);
+    std::vector<std::vector<std::uint8_t>> px(8, std::vector<std::uint8_t>(8 * 8 * 3));
+    for (auto& p : px)
       for (auto& v : p) v = std::uint8_t(rng() & 255);
-      Tensor t{Shape{{8, 8, 3}}, {}};
-      for (auto v : p) t.data.push_back(static_cast<float>(v / 255.0));
-      px.push_back(p);
-      calib.push_back({t});
-    }
     ConvertOptions opt;
     opt.target = Target::kK210;
-    auto r = convert(*g, calib, opt);
+    auto r = convert(*g, pixel_samples(px, 8, 8, 3), opt);
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     const auto outs = run_k210_images(r->bytes, px, 8, 8, 3);
     ASSERT_EQ(outs.size(), px.size());
