@@ -31,8 +31,8 @@ format::ChannelsBody softmax_body(const Node& n, const Shape& in);
 // `error` a bound on how far the kmodel's logits stray from the float ones (its quantized inputs;
 // softmax_logit_error). That bound is an estimate: errors carried from coarser grids upstream
 // (a Subtract of two close wide-range maps) can exceed it, so at least the logits' own magnitude
-// -lowest_sample_max is allowed for too, at the cost of at most one bit of float32 precision (the
-// raised logits are at most about twice as large as the FC already computes them). The shift is
+// -lowest_sample_max is allowed for too: that raise is at most twice the one such logits need
+// anyway (-lowest_sample_max), so it costs about one more bit of float32 precision. The shift is
 // -max when `max` is negative (0 otherwise); when even then a sample's largest logit, moved by that
 // error, could fall below kSoftmaxUnderflow, it is error - lowest_sample_max instead: that
 // sample's largest logit lands at +error, so its kmodel value stays at or above 0.
