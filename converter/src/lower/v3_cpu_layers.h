@@ -28,14 +28,14 @@ format::ChannelsBody softmax_body(const Node& n, const Shape& in);
 // shift-invariant, so a lowering that can add a constant to the logits (a float
 // FULLY_CONNECTED's bias) raises them by logit_shift(). Below, `max` is the logits' calibrated
 // maximum, `lowest_sample_max` the lowest largest logit of one calibration sample (Range), and
-// `error` a bound on how far the kmodel's logits stray from the float ones (its quantized inputs;
-// softmax_logit_error). That bound is an estimate: errors carried from coarser grids upstream
-// (a Subtract of two close wide-range maps) can exceed it, so at least the logits' own magnitude
-// -lowest_sample_max is allowed for too: that raise is at most twice the one such logits need
-// anyway (-lowest_sample_max), so it costs about one more bit of float32 precision. The shift is
-// -max when `max` is negative (0 otherwise); when even then a sample's largest logit, moved by that
-// error, could fall below kSoftmaxUnderflow, it is error - lowest_sample_max instead: that
-// sample's largest logit lands at +error, so its kmodel value stays at or above 0.
+// `error` an estimate of how far the kmodel's logits stray from the float ones (its quantized
+// inputs; softmax_logit_error). Errors carried from coarser grids upstream (a Subtract of two
+// close wide-range maps) can exceed it, so at least the logits' own magnitude -lowest_sample_max
+// is allowed for too: that raise is at most twice the one such logits need anyway, so it costs
+// about one more bit of float32 precision. The shift is -max when `max` is negative (0
+// otherwise); when even then a sample's largest logit, moved by that error, could fall below
+// kSoftmaxUnderflow, it is error - lowest_sample_max instead: that sample's largest logit lands
+// at +error, so its kmodel value stays at or above 0.
 inline constexpr double kSoftmaxUnderflow = -80.0;
 // The logits' lowest per-sample maximum from calibration `r` (its maximum when calibrate() did not
 // set it).
