@@ -44,8 +44,8 @@ inline double lowest_sample_max(const Range& r) {
 }
 double logit_shift(double max, double lowest_sample_max, double error);
 
-// A bound on the error of the logits of a float FULLY_CONNECTED (row-major [out][in] `weights`)
-// whose input was quantized to 8 bits somewhere before it, on a grid spanning at least
+// An estimate of the error of the logits of a float FULLY_CONNECTED (row-major [out][in]
+// `weights`) whose input was quantized to 8 bits somewhere before it, on a grid spanning at least
 // `input_abs_max` (the input's largest |value|, or qmax * scale of the grid that holds it when
 // that is wider: a max pool keeps its input's grid): its step is at least input_abs_max / 255;
 // this allows 8 such half steps per input (errors carried from earlier layers), summed over the
