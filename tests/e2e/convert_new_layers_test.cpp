@@ -233,25 +233,36 @@ TEST(ConvertNewLayers, SoftmaxOfAllNegativeLogitsIsShiftedNotNaN) {
       << cpu.error().to_string();
 }
 
-// Runs the float-input kmodel `bytes` on each of `samples` (one [N] vector each) on the cpu
-// backend: the outputs.
-std::vector<std::vector<float>> run_vector_kmodel(const std::vector<std::uint8_t>& bytes,
-                                                  const std::vector<std::vector<Tensor>>& samples) {
+// Runs kmodel `bytes` on kpu-sim and cpu once per entry of `inputs` (input 0's bytes, as
+// Interpreter::set_input takes them): output 0 of each run.
+std::vector<std::vector<float>> run_kmodel(const std::vector<std::uint8_t>& bytes,
+                                           const std::vector<std::vector<std::uint8_t>>& inputs) {
   std::vector<std::vector<float>> outs;
   interpreter::Registry reg;
+  EXPECT_TRUE(accel_sim::register_kpu_sim_backend(reg).ok());
   EXPECT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
   auto interp = interpreter::Interpreter::load(bytes, reg);
   EXPECT_TRUE(interp.ok()) << interp.error().to_string();
   if (!interp.ok()) return outs;
-  for (const auto& c : samples) {
-    std::vector<std::uint8_t> in(c[0].data.size() * 4);
-    std::memcpy(in.data(), c[0].data.data(), in.size());
+  for (const auto& in : inputs) {
     EXPECT_TRUE((*interp)->set_input(0, in).ok());
     EXPECT_TRUE((*interp)->run().ok());
     const auto got = (*interp)->output(0);
     outs.emplace_back(got.begin(), got.end());
   }
   return outs;
+}
+
+// Runs the float-input kmodel `bytes` on each of `samples` (one [N] vector each): the outputs.
+std::vector<std::vector<float>> run_vector_kmodel(const std::vector<std::uint8_t>& bytes,
+                                                  const std::vector<std::vector<Tensor>>& samples) {
+  std::vector<std::vector<std::uint8_t>> inputs;
+  for (const auto& c : samples) {
+    std::vector<std::uint8_t> in(c[0].data.size() * 4);
+    std::memcpy(in.data(), c[0].data.data(), in.size());
+    inputs.push_back(std::move(in));
+  }
+  return run_kmodel(bytes, inputs);
 }
 
 TEST(ConvertNewLayers, SoftmaxRaiseCoversEveryCalibrationSample) {
@@ -311,29 +322,20 @@ std::vector<std::vector<Tensor>> pixel_samples(const std::vector<std::vector<std
   return samples;
 }
 
-// Runs the uint8-input k210 kmodel `bytes` on kpu-sim and cpu on each of `images` (HWC pixels of
-// an h x w x c image): the outputs.
+// Runs the uint8-input k210 kmodel `bytes` on each of `images` (HWC pixels of an h x w x c
+// image, fed as CHW): the outputs.
 std::vector<std::vector<float>> run_k210_images(
     const std::vector<std::uint8_t>& bytes, const std::vector<std::vector<std::uint8_t>>& images,
     std::size_t h, std::size_t w, std::size_t c) {
-  std::vector<std::vector<float>> outs;
-  interpreter::Registry reg;
-  EXPECT_TRUE(accel_sim::register_kpu_sim_backend(reg).ok());
-  EXPECT_TRUE(cpu_backend::register_cpu_backend(reg).ok());
-  auto interp = interpreter::Interpreter::load(bytes, reg);
-  EXPECT_TRUE(interp.ok()) << interp.error().to_string();
-  if (!interp.ok()) return outs;
+  std::vector<std::vector<std::uint8_t>> inputs;
   for (const auto& hwc : images) {
     std::vector<std::uint8_t> chw(hwc.size());
     for (std::size_t y = 0; y < h; ++y)
       for (std::size_t x = 0; x < w; ++x)
         for (std::size_t k = 0; k < c; ++k) chw[(k * h + y) * w + x] = hwc[(y * w + x) * c + k];
-    EXPECT_TRUE((*interp)->set_input(0, chw).ok());
-    EXPECT_TRUE((*interp)->run().ok());
-    const auto got = (*interp)->output(0);
-    outs.emplace_back(got.begin(), got.end());
+    inputs.push_back(std::move(chw));
   }
-  return outs;
+  return run_kmodel(bytes, inputs);
 }
 
 TEST(ConvertNewLayers, SoftmaxRaiseAllowsForTheLogitsQuantizationError) {
